@@ -1,0 +1,101 @@
+/**
+ * The one catalogue of camwire errors. Every error has a stable string `code`
+ * (documented in docs/errors.md); protocol errors also carry the close code
+ * that is sent to the peer (docs/protocol.md, section 7).
+ */
+
+/** Close codes sent in a CLOSE frame (docs/protocol.md, section 7). */
+export const CloseCode = {
+  NORMAL: 1000,
+  GOING_AWAY: 1001,
+  IDLE: 1002,
+  PROTOCOL_ERROR: 1100,
+  UNSUPPORTED_VERSION: 1101,
+  FRAME_TOO_LARGE: 1102,
+  BAD_PAYLOAD: 1103,
+  UNEXPECTED_MESSAGE: 1104,
+  HANDSHAKE_TIMEOUT: 1105,
+  REFUSED: 1200,
+  NOT_ALLOWED: 1201,
+  AUTH_FAILED: 1202,
+  DUPLICATE_ID: 1203,
+  TIMEOUT: 1300,
+  INTERNAL: 1500,
+} as const;
+export type CloseCode = (typeof CloseCode)[keyof typeof CloseCode];
+
+/** Base class of every error camwire raises. */
+export class CamwireError extends Error {
+  /** Stable machine-readable code, e.g. `CW_ERR_PROTOCOL_BAD_MAGIC`. */
+  readonly code: string;
+  constructor(code: string, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.code = code;
+    this.name = new.target.name;
+  }
+}
+
+/** The peer sent bytes that break docs/protocol.md. Closes that one connection. */
+export class ProtocolError extends CamwireError {
+  /** The close code to send to the peer. */
+  readonly closeCode: CloseCode;
+  constructor(code: string, message: string, closeCode: CloseCode = CloseCode.PROTOCOL_ERROR, options?: ErrorOptions) {
+    super(code, message, options);
+    this.closeCode = closeCode;
+  }
+}
+
+/** A socket-level failure: refused, reset, timed out, proxy failure. */
+export class TransportError extends CamwireError {}
+
+/** The peer closed the connection with a close code, or refused the handshake. */
+export class RemoteCloseError extends CamwireError {
+  readonly closeCode: number;
+  constructor(closeCode: number, reason: string) {
+    super('CW_ERR_REMOTE_CLOSE', `peer closed the connection: ${closeCode} ${reason}`);
+    this.closeCode = closeCode;
+  }
+}
+
+/** A reliable item (command, file, data) was not acknowledged in time or was refused. */
+export class DeliveryError extends CamwireError {
+  /** Sequence number of the item that was not delivered. */
+  readonly seq: number;
+  constructor(code: string, message: string, seq: number, options?: ErrorOptions) {
+    super(code, message, options);
+    this.seq = seq;
+  }
+}
+
+/** API misuse: a bad option or argument. Thrown synchronously. */
+export class ConfigError extends CamwireError {}
+
+/** Error codes, grouped by area. */
+export const ErrorCode = {
+  PROTOCOL_BAD_MAGIC: 'CW_ERR_PROTOCOL_BAD_MAGIC',
+  PROTOCOL_BAD_VERSION: 'CW_ERR_PROTOCOL_BAD_VERSION',
+  PROTOCOL_BAD_KIND: 'CW_ERR_PROTOCOL_BAD_KIND',
+  PROTOCOL_BAD_MEDIA_TYPE: 'CW_ERR_PROTOCOL_BAD_MEDIA_TYPE',
+  PROTOCOL_FRAME_TOO_LARGE: 'CW_ERR_PROTOCOL_FRAME_TOO_LARGE',
+  PROTOCOL_BAD_HEADER: 'CW_ERR_PROTOCOL_BAD_HEADER',
+  PROTOCOL_BAD_PAYLOAD: 'CW_ERR_PROTOCOL_BAD_PAYLOAD',
+  PROTOCOL_UNEXPECTED: 'CW_ERR_PROTOCOL_UNEXPECTED',
+  PROTOCOL_BAD_FRAGMENT: 'CW_ERR_PROTOCOL_BAD_FRAGMENT',
+  PROTOCOL_HANDSHAKE_TIMEOUT: 'CW_ERR_PROTOCOL_HANDSHAKE_TIMEOUT',
+  PROTOCOL_HTTP: 'CW_ERR_PROTOCOL_HTTP',
+  TRANSPORT_CONNECT: 'CW_ERR_TRANSPORT_CONNECT',
+  TRANSPORT_CLOSED: 'CW_ERR_TRANSPORT_CLOSED',
+  TRANSPORT_PROXY: 'CW_ERR_TRANSPORT_PROXY',
+  TRANSPORT_TIMEOUT: 'CW_ERR_TRANSPORT_TIMEOUT',
+  TRANSPORT_IDLE: 'CW_ERR_TRANSPORT_IDLE',
+  DELIVERY_TIMEOUT: 'CW_ERR_DELIVERY_TIMEOUT',
+  DELIVERY_REFUSED: 'CW_ERR_DELIVERY_REFUSED',
+  DELIVERY_QUEUE_FULL: 'CW_ERR_DELIVERY_QUEUE_FULL',
+  DELIVERY_CLOSED: 'CW_ERR_DELIVERY_CLOSED',
+  DELIVERY_CHECKSUM: 'CW_ERR_DELIVERY_CHECKSUM',
+  CONFIG_INVALID: 'CW_ERR_CONFIG_INVALID',
+  COMMAND_RESERVED_NAME: 'CW_ERR_COMMAND_RESERVED_NAME',
+  NOT_STARTED: 'CW_ERR_NOT_STARTED',
+  REMOTE_CLOSE: 'CW_ERR_REMOTE_CLOSE',
+} as const;
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

@@ -1,0 +1,224 @@
+/**
+ * UDP fragmentation and reassembly (docs/protocol.md, section 5). Pure: the caller supplies
+ * the clock, so there are no timers here. Reassembly memory is bounded; an incomplete frame
+ * is dropped whole and counted, a frame whose fragments disagree is dropped and counted as corrupt.
+ */
+import { ErrorCode, ProtocolError } from '../errors.js';
+import { DATAGRAM_HEADER_SIZE, DATAGRAM_MAGIC, PROTOCOL_VERSION } from './constants.js';
+
+/** Largest datagram payload camwire sends by default: fits a 1500-byte Ethernet MTU. */
+export const DEFAULT_DATAGRAM_SIZE = 1472;
+
+/** Splits one encoded frame into datagrams of at most `datagramSize` bytes. */
+export function fragmentFrame(frame: Buffer, frameId: number, datagramSize: number = DEFAULT_DATAGRAM_SIZE): Buffer[] {
+  const room = datagramSize - DATAGRAM_HEADER_SIZE;
+  if (room < 64) throw new RangeError(`datagramSize ${datagramSize} is too small`);
+  const count = Math.max(1, Math.ceil(frame.length / room));
+  if (count > 0xffff) throw new RangeError(`frame of ${frame.length} bytes needs more than 65535 datagrams`);
+  const out: Buffer[] = new Array(count);
+  for (let i = 0; i < count; i++) {
+    const off = i * room;
+    const len = Math.min(room, frame.length - off);
+    const d = Buffer.allocUnsafe(DATAGRAM_HEADER_SIZE + len);
+    d.writeUInt16BE(DATAGRAM_MAGIC, 0);
+    d[2] = PROTOCOL_VERSION;
+    d[3] = 0;
+    d.writeUInt32BE(frameId >>> 0, 4);
+    d.writeUInt16BE(i, 8);
+    d.writeUInt16BE(count, 10);
+    d.writeUInt32BE(frame.length, 12);
+    d.writeUInt32BE(off, 16);
+    frame.copy(d, DATAGRAM_HEADER_SIZE, off, off + len);
+    out[i] = d;
+  }
+  return out;
+}
+
+/** A parsed fragment header. */
+export interface FragmentHeader {
+  frameId: number;
+  index: number;
+  count: number;
+  frameLength: number;
+  offset: number;
+}
+
+/** Parses and checks a datagram's fragment header; throws a ProtocolError if it is not ours or is inconsistent. */
+export function parseFragmentHeader(d: Buffer, maxFrame: number): FragmentHeader {
+  if (d.length < DATAGRAM_HEADER_SIZE || d.readUInt16BE(0) !== DATAGRAM_MAGIC) {
+    throw new ProtocolError(ErrorCode.PROTOCOL_BAD_MAGIC, 'not a camwire datagram');
+  }
+  if (d[2] !== PROTOCOL_VERSION) {
+    throw new ProtocolError(ErrorCode.PROTOCOL_BAD_VERSION, `unsupported datagram version ${d[2]}`);
+  }
+  const h: FragmentHeader = {
+    frameId: d.readUInt32BE(4),
+    index: d.readUInt16BE(8),
+    count: d.readUInt16BE(10),
+    frameLength: d.readUInt32BE(12),
+    offset: d.readUInt32BE(16),
+  };
+  const len = d.length - DATAGRAM_HEADER_SIZE;
+  if (
+    d[3] !== 0 ||
+    h.count === 0 ||
+    h.index >= h.count ||
+    h.frameLength === 0 ||
+    h.frameLength > maxFrame ||
+    h.offset + len > h.frameLength ||
+    (len === 0 && h.frameLength > 0) ||
+    (h.index === h.count - 1) !== (h.offset + len === h.frameLength)
+  ) {
+    throw new ProtocolError(ErrorCode.PROTOCOL_BAD_FRAGMENT, 'inconsistent fragment header');
+  }
+  return h;
+}
+
+/** Options of a Reassembler. */
+export interface ReassemblerOptions {
+  /** Largest frame accepted, in bytes. @default 8 MiB + 1 KiB */
+  maxFrame?: number;
+  /** Total bytes held by incomplete frames across all sources; the oldest is dropped beyond it. @default 32 MiB */
+  maxBytes?: number;
+  /** An incomplete frame older than this is dropped. @default 2000 ms */
+  timeoutMs?: number;
+}
+
+/** Counters a Reassembler keeps. */
+export interface ReassemblerStats {
+  /** Frames delivered whole. */
+  completed: number;
+  /** Incomplete frames dropped (timeout, memory bound, or superseded). */
+  incomplete: number;
+  /** Datagrams or frames dropped because their fragments disagreed or were malformed. */
+  corrupt: number;
+  /** Duplicate fragments ignored. */
+  duplicates: number;
+}
+
+interface Pending {
+  key: string;
+  buf: Buffer;
+  count: number;
+  got: Uint8Array;
+  have: number;
+  frameLength: number;
+  started: number;
+}
+
+/**
+ * Reassembler collects fragments per source (any string the caller picks, e.g. "addr:port")
+ * and returns each frame once all its fragments arrived.
+ */
+export class Reassembler {
+  readonly #maxFrame: number;
+  readonly #maxBytes: number;
+  readonly #timeoutMs: number;
+  /** Insertion-ordered, so the first entry is the oldest. */
+  readonly #pending = new Map<string, Pending>();
+  #bytes = 0;
+  readonly stats: ReassemblerStats = { completed: 0, incomplete: 0, corrupt: 0, duplicates: 0 };
+
+  constructor(options: ReassemblerOptions = {}) {
+    this.#maxFrame = options.maxFrame ?? 8 * 1024 * 1024 + 1024;
+    this.#maxBytes = options.maxBytes ?? 32 * 1024 * 1024;
+    this.#timeoutMs = options.timeoutMs ?? 2000;
+  }
+
+  /** Bytes currently held by incomplete frames. */
+  get bytes(): number {
+    return this.#bytes;
+  }
+
+  /** Number of incomplete frames held. */
+  get pendingCount(): number {
+    return this.#pending.size;
+  }
+
+  /**
+   * Adds one datagram from `source`. Returns the whole frame when this datagram completed it,
+   * otherwise undefined. Throws a ProtocolError for a datagram that is not a valid fragment
+   * (the caller counts it and moves on: UDP has no connection to close).
+   */
+  push(source: string, d: Buffer, now: number): Buffer | undefined {
+    let h: FragmentHeader;
+    try {
+      h = parseFragmentHeader(d, this.#maxFrame);
+    } catch (err) {
+      this.stats.corrupt++;
+      throw err;
+    }
+    const payload = d.subarray(DATAGRAM_HEADER_SIZE);
+    if (h.count === 1) {
+      this.stats.completed++;
+      return payload;
+    }
+    const key = `${source}#${h.frameId}`;
+    let p = this.#pending.get(key);
+    if (p && (p.count !== h.count || p.frameLength !== h.frameLength)) {
+      this.#drop(p);
+      this.stats.corrupt++;
+      throw new ProtocolError(ErrorCode.PROTOCOL_BAD_FRAGMENT, 'fragments of one frame disagree on its size');
+    }
+    if (!p) {
+      this.expire(now);
+      while (this.#bytes + h.frameLength > this.#maxBytes && this.#pending.size > 0) {
+        this.#drop(this.#pending.values().next().value as Pending);
+        this.stats.incomplete++;
+      }
+      if (h.frameLength > this.#maxBytes) {
+        this.stats.incomplete++;
+        return undefined;
+      }
+      p = {
+        key,
+        buf: Buffer.allocUnsafe(h.frameLength),
+        count: h.count,
+        got: new Uint8Array(h.count),
+        have: 0,
+        frameLength: h.frameLength,
+        started: now,
+      };
+      this.#pending.set(key, p);
+      this.#bytes += h.frameLength;
+    }
+    if (p.got[h.index]) {
+      this.stats.duplicates++;
+      return undefined;
+    }
+    p.got[h.index] = 1;
+    p.have++;
+    payload.copy(p.buf, h.offset);
+    if (p.have < p.count) return undefined;
+    this.#drop(p);
+    this.stats.completed++;
+    return p.buf;
+  }
+
+  /** Drops incomplete frames older than the timeout; returns how many were dropped. */
+  expire(now: number): number {
+    let n = 0;
+    for (const p of this.#pending.values()) {
+      if (now - p.started < this.#timeoutMs) break;
+      this.#drop(p);
+      n++;
+    }
+    this.stats.incomplete += n;
+    return n;
+  }
+
+  /** Drops everything held for `source` (the source went away). */
+  forget(source: string): void {
+    const prefix = `${source}#`;
+    for (const p of this.#pending.values()) {
+      if (p.key.startsWith(prefix)) {
+        this.#drop(p);
+        this.stats.incomplete++;
+      }
+    }
+  }
+
+  #drop(p: Pending): void {
+    if (this.#pending.delete(p.key)) this.#bytes -= p.frameLength;
+  }
+}

@@ -1,0 +1,180 @@
+/**
+ * Frame codec: the common envelope of every camwire message (docs/protocol.md, section 2).
+ * Pure functions over Buffers.
+ */
+import { CloseCode, ErrorCode, ProtocolError } from '../errors.js';
+import {
+  DEFAULT_MAX_PAYLOAD,
+  FIXED_HEADER_SIZE,
+  FRAME_MAGIC,
+  KNOWN_FLAGS,
+  MAX_ID_BYTES,
+  MAX_KIND,
+  PROTOCOL_VERSION,
+  type Kind,
+} from './constants.js';
+
+/** One decoded frame. */
+export interface Frame {
+  kind: Kind;
+  /** Media type code, 0 if none. */
+  mediaType: number;
+  flags: number;
+  mediaIndex: number;
+  seq: number;
+  /** The sending component's session key (64-bit, 0n when unknown). */
+  sessionKey: bigint;
+  /** Sender's clock in ms since the Unix epoch (fractional). */
+  timestamp: number;
+  from: string;
+  to: string;
+  group: string;
+  payload: Buffer;
+}
+
+/** Fields of a frame to encode; omitted fields take 0 or ''. */
+export type FrameInit = Partial<Frame> & { kind: Kind };
+
+const EMPTY = Buffer.alloc(0);
+
+function idBytes(id: string | undefined, field: string): Buffer {
+  if (!id) return EMPTY;
+  const b = Buffer.from(id, 'utf8');
+  if (b.length > MAX_ID_BYTES) {
+    throw new ProtocolError(ErrorCode.PROTOCOL_BAD_HEADER, `${field} id is ${b.length} bytes, the limit is ${MAX_ID_BYTES}`);
+  }
+  return b;
+}
+
+/**
+ * Encodes a frame header for a payload of `payloadLength` bytes.
+ * The payload itself is not copied: write the header and the payload together (cork or writev).
+ */
+export function encodeHeader(f: FrameInit, payloadLength: number): Buffer {
+  const from = idBytes(f.from, 'from');
+  const to = idBytes(f.to, 'to');
+  const group = idBytes(f.group, 'group');
+  const h = Buffer.allocUnsafe(FIXED_HEADER_SIZE + from.length + to.length + group.length);
+  h.writeUInt16BE(FRAME_MAGIC, 0);
+  h[2] = PROTOCOL_VERSION;
+  h[3] = f.kind;
+  h[4] = f.mediaType ?? 0;
+  h[5] = f.flags ?? 0;
+  h.writeUInt16BE(f.mediaIndex ?? 0, 6);
+  h.writeUInt32BE((f.seq ?? 0) >>> 0, 8);
+  h.writeUInt32BE(payloadLength, 12);
+  h.writeBigUInt64BE(f.sessionKey ?? 0n, 16);
+  h.writeDoubleBE(f.timestamp ?? 0, 24);
+  h[32] = from.length;
+  h[33] = to.length;
+  h[34] = group.length;
+  h[35] = 0;
+  let o = FIXED_HEADER_SIZE;
+  o += from.copy(h, o);
+  o += to.copy(h, o);
+  group.copy(h, o);
+  return h;
+}
+
+/** Encodes a frame as `[header, payload]`, ready for a corked write. */
+export function encodeFrame(f: FrameInit): [Buffer, Buffer] {
+  const payload = f.payload ?? EMPTY;
+  return [encodeHeader(f, payload.length), payload];
+}
+
+/** Encodes a frame as one contiguous Buffer (for datagrams and HTTP bodies). */
+export function encodeFrameBuffer(f: FrameInit): Buffer {
+  const [h, p] = encodeFrame(f);
+  return p.length === 0 ? h : Buffer.concat([h, p], h.length + p.length);
+}
+
+/** Result of checking the fixed header: how many more bytes the frame needs. */
+export interface HeaderInfo {
+  idsLength: number;
+  payloadLength: number;
+}
+
+/**
+ * Validates the fixed 36-byte header at `buf[off..]` (docs/protocol.md, section 2.1)
+ * and returns the lengths that follow it. Throws a ProtocolError on any violation.
+ */
+export function checkFixedHeader(buf: Buffer, off: number, maxPayload: number): HeaderInfo {
+  if (buf.readUInt16BE(off) !== FRAME_MAGIC) {
+    throw new ProtocolError(ErrorCode.PROTOCOL_BAD_MAGIC, 'not a camwire frame (bad magic)');
+  }
+  const version = buf[off + 2];
+  if (version !== PROTOCOL_VERSION) {
+    throw new ProtocolError(
+      ErrorCode.PROTOCOL_BAD_VERSION,
+      `unsupported protocol version ${version} (this build speaks ${PROTOCOL_VERSION})`,
+      CloseCode.UNSUPPORTED_VERSION,
+    );
+  }
+  const kind = buf[off + 3];
+  if (kind < 1 || kind > MAX_KIND) throw new ProtocolError(ErrorCode.PROTOCOL_BAD_KIND, `unknown message kind ${kind}`);
+  const mediaType = buf[off + 4];
+  if (mediaType > 5) throw new ProtocolError(ErrorCode.PROTOCOL_BAD_MEDIA_TYPE, `unknown media type ${mediaType}`);
+  if ((buf[off + 5] & ~KNOWN_FLAGS) !== 0) {
+    throw new ProtocolError(ErrorCode.PROTOCOL_BAD_HEADER, `unknown flags 0x${buf[off + 5].toString(16)}`);
+  }
+  const payloadLength = buf.readUInt32BE(off + 12);
+  if (payloadLength > maxPayload) {
+    throw new ProtocolError(
+      ErrorCode.PROTOCOL_FRAME_TOO_LARGE,
+      `frame payload of ${payloadLength} bytes exceeds the limit of ${maxPayload}`,
+      CloseCode.FRAME_TOO_LARGE,
+    );
+  }
+  const a = buf[off + 32];
+  const b = buf[off + 33];
+  const c = buf[off + 34];
+  if (a > MAX_ID_BYTES || b > MAX_ID_BYTES || c > MAX_ID_BYTES || buf[off + 35] !== 0) {
+    throw new ProtocolError(ErrorCode.PROTOCOL_BAD_HEADER, 'id length out of range or reserved byte set');
+  }
+  return { idsLength: a + b + c, payloadLength };
+}
+
+/**
+ * Builds a Frame from a complete header at `buf[off..]` (already checked) and its payload.
+ * Id strings are decoded as UTF-8; the payload is kept as given (no copy).
+ */
+export function readFrame(buf: Buffer, off: number, payload: Buffer): Frame {
+  const a = buf[off + 32];
+  const b = buf[off + 33];
+  const c = buf[off + 34];
+  let o = off + FIXED_HEADER_SIZE;
+  const from = a ? buf.toString('utf8', o, o + a) : '';
+  o += a;
+  const to = b ? buf.toString('utf8', o, o + b) : '';
+  o += b;
+  const group = c ? buf.toString('utf8', o, o + c) : '';
+  return {
+    kind: buf[off + 3] as Kind,
+    mediaType: buf[off + 4],
+    flags: buf[off + 5],
+    mediaIndex: buf.readUInt16BE(off + 6),
+    seq: buf.readUInt32BE(off + 8),
+    sessionKey: buf.readBigUInt64BE(off + 16),
+    timestamp: buf.readDoubleBE(off + 24),
+    from,
+    to,
+    group,
+    payload,
+  };
+}
+
+/**
+ * Decodes exactly one frame that fills `buf` completely (a reassembled datagram, an HTTP part).
+ * Throws a ProtocolError if the buffer holds less or more than one frame.
+ */
+export function decodeFrame(buf: Buffer, maxPayload: number = DEFAULT_MAX_PAYLOAD): Frame {
+  if (buf.length < FIXED_HEADER_SIZE) {
+    throw new ProtocolError(ErrorCode.PROTOCOL_BAD_HEADER, `truncated frame: ${buf.length} bytes`);
+  }
+  const { idsLength, payloadLength } = checkFixedHeader(buf, 0, maxPayload);
+  const total = FIXED_HEADER_SIZE + idsLength + payloadLength;
+  if (buf.length !== total) {
+    throw new ProtocolError(ErrorCode.PROTOCOL_BAD_HEADER, `frame length mismatch: have ${buf.length}, header says ${total}`);
+  }
+  return readFrame(buf, 0, buf.subarray(FIXED_HEADER_SIZE + idsLength));
+}
