@@ -32,8 +32,12 @@ export interface Frame {
   payload: Buffer;
 }
 
-/** Fields of a frame to encode; omitted fields take 0 or ''. */
-export type FrameInit = Partial<Frame> & { kind: Kind };
+/**
+ * Fields of a frame to encode; omitted fields take 0 or ''. `prefix`, when set, is a media
+ * header that goes on the wire before `payload` (both count as the frame payload), so a large
+ * payload is never copied to prepend a few bytes.
+ */
+export type FrameInit = Partial<Frame> & { kind: Kind; prefix?: Buffer };
 
 const EMPTY = Buffer.alloc(0);
 
@@ -79,7 +83,9 @@ export function encodeHeader(f: FrameInit, payloadLength: number): Buffer {
 /** Encodes a frame as `[header, payload]`, ready for a corked write. */
 export function encodeFrame(f: FrameInit): [Buffer, Buffer] {
   const payload = f.payload ?? EMPTY;
-  return [encodeHeader(f, payload.length), payload];
+  if (!f.prefix) return [encodeHeader(f, payload.length), payload];
+  const h = encodeHeader(f, f.prefix.length + payload.length);
+  return [Buffer.concat([h, f.prefix], h.length + f.prefix.length), payload];
 }
 
 /** Encodes a frame as one contiguous Buffer (for datagrams and HTTP bodies). */

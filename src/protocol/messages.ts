@@ -459,8 +459,6 @@ export interface Hello {
 
 /** WELCOME payload (docs/protocol.md, section 3.2). */
 export interface Welcome {
-  /** Over HTTP: the link id that later requests name in their path. */
-  linkId?: string;
   agent?: string;
 }
 
@@ -509,10 +507,6 @@ export function decodeHello(p: Buffer): Hello {
 export function decodeWelcome(p: Buffer): Welcome {
   const o = decodeJson(p, 'welcome');
   const w: Welcome = {};
-  if (o.linkId !== undefined) {
-    if (typeof o.linkId !== 'string' || !/^[A-Za-z0-9_-]{8,64}$/.test(o.linkId)) throw bad('welcome: bad linkId');
-    w.linkId = o.linkId;
-  }
   if (typeof o.agent === 'string') w.agent = o.agent.slice(0, 128);
   return w;
 }

@@ -7,6 +7,7 @@ import { ProtocolError } from '../errors.js';
 import { DEFAULT_MAX_PAYLOAD, FIXED_HEADER_SIZE } from './constants.js';
 import { checkFixedHeader, readFrame, type Frame } from './frame.js';
 
+const EMPTY = Buffer.alloc(0);
 const GET_HEADER = 0;
 const GET_REST = 1;
 const FAILED = 2;
@@ -95,6 +96,7 @@ export class FrameParser {
 
   /** Removes and returns the first n buffered bytes; a view when they sit in one chunk. */
   #consume(n: number): Buffer {
+    if (n === 0) return EMPTY;
     this.#buffered -= n;
     const first = this.#chunks[0];
     if (n === first.length) {

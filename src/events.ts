@@ -1,0 +1,129 @@
+/**
+ * Public event payload types shared by Sender and Receiver (docs/api.md, "Events").
+ */
+import type { CamwireError } from './errors.js';
+import type { MediaTypeName } from './protocol/constants.js';
+import type { ParamTypeName } from './protocol/constants.js';
+import type { ParamValue, Rect } from './protocol/messages.js';
+import type { TransportName } from './link/frame-link.js';
+
+/**
+ * Arguments of every connection event (connecting, connected, connectError, disconnect,
+ * openChannel, closeChannel, sessionConnected, sessionDisconnected). BEHAVIOUR.md section 2.
+ */
+export interface ConnectionEvent {
+  /** The component's own session key, or 0n where BEHAVIOUR.md says the event carries 0. */
+  sessionKey: bigint;
+  /** Empty, or exactly one type: the type of this connection or channel. */
+  mediaTypes: MediaTypeName[];
+  /** The peer's session key on the side that accepted the connection; 0n on the side that initiated it. */
+  remoteSessionKey: bigint;
+  transport: TransportName;
+  /** The peer's address and port (for a receiver's pull session: the sender it pulls from). */
+  remoteAddress: string;
+  remotePort: number;
+  /** The peer's client id, when known. */
+  clientId: string;
+  /** Why the connection failed or ended, on connectError and on an abnormal disconnect. */
+  error?: CamwireError;
+}
+
+/** Where a received message came from (second argument of every media event). */
+export interface MessageMeta {
+  /** Sender client id. */
+  from: string;
+  /** Addressee client id ('' if none). */
+  to: string;
+  /** Group id ('' if none). */
+  group: string;
+  /** 0 = the sender's main source; 1, 2, ... = extra sources. */
+  mediaIndex: number;
+  /** The sender's session key. */
+  remoteSessionKey: bigint;
+  /** The sender's sequence number of this message. */
+  seq: number;
+  /** The sender's clock when the message was created, ms since the epoch. */
+  timestamp: number;
+  transport: TransportName;
+  remoteAddress: string;
+  remotePort: number;
+}
+
+/** A received video frame. */
+export interface VideoFrame {
+  data: Buffer;
+  /** 'jpeg' | 'png' | 'bmp' | 'hwl' or a codec name. */
+  imageType: string;
+  width: number;
+  height: number;
+  keyframe: boolean;
+  /** Present in change-detection mode: where this image goes on the previous frame. */
+  rect?: Rect;
+  /** Sender clock, ms since the epoch. */
+  timestamp: number;
+}
+
+/** A received audio chunk. */
+export interface AudioChunk {
+  data: Buffer;
+  /** 'pcm_s16le' | 'opus' or a codec name. */
+  codec: string;
+  sampleRate: number;
+  channels: number;
+  /** Sender clock, ms since the epoch. */
+  timestamp: number;
+}
+
+/** A received command. */
+export interface CommandMessage {
+  name: string;
+  params: Record<string, ParamValue>;
+  types: Record<string, ParamTypeName>;
+}
+
+/** The start of a file transfer. */
+export interface FileStartInfo {
+  fileId: number;
+  name: string;
+  /** Total file size in bytes. */
+  size: number;
+  /** Offset the sender starts from. */
+  offset: number;
+  /**
+   * Asks the sender to continue from `offset` instead (the bytes before it are already here).
+   * Only valid inside the fileStart listener. With `fileDir` set, the receiver does this itself.
+   */
+  resumeAt(offset: number): void;
+}
+
+/** A chunk of a file. */
+export interface FileDataInfo {
+  fileId: number;
+  name: string;
+  offset: number;
+  size: number;
+  data: Buffer;
+}
+
+/** The end of a file transfer. */
+export interface FileEndInfo {
+  fileId: number;
+  name: string;
+  size: number;
+  /** Where the transfer started (after any resume). */
+  offset: number;
+  /** True when every byte arrived and the SHA-256 matched. */
+  ok: boolean;
+  /** SHA-256 (hex) of the bytes from `offset` to the end, as computed by the receiver. */
+  sha256: string;
+  /** With `fileDir`: the path of the completed file. */
+  path?: string;
+  error?: CamwireError;
+}
+
+/** Where bad input came from. */
+export interface PeerInfo {
+  transport: TransportName;
+  remoteAddress: string;
+  remotePort: number;
+}

@@ -1,0 +1,44 @@
+/**
+ * camwire: send live video, audio, commands, files and data between applications.
+ * This module is the public surface; internals are in ./internal.js for tests and benchmarks.
+ */
+export { Sender, AGENT } from './sender.js';
+export type {
+  SenderOptions,
+  SenderEvents,
+  SenderStats,
+  SendOptions,
+  VideoSendOptions,
+  AudioSendOptions,
+  FileSendOptions,
+  FileSendResult,
+  FileProgress,
+} from './sender.js';
+export { Receiver } from './receiver.js';
+export type { ReceiverOptions, ReceiverEvents, ReceiverStats, SenderEntry } from './receiver.js';
+export type {
+  ConnectionEvent,
+  MessageMeta,
+  VideoFrame,
+  AudioChunk,
+  CommandMessage,
+  FileStartInfo,
+  FileDataInfo,
+  FileEndInfo,
+  PeerInfo,
+} from './events.js';
+export type { CommonOptions, Protocol, ConnectionMode, ReconnectOptions, Credentials, Logger } from './options.js';
+export type { TlsOptions } from './transport/tcp.js';
+export type { Command, ParamValue, TypedParam, Rect } from './protocol/messages.js';
+export type { MediaTypeName } from './protocol/constants.js';
+export { MEDIA_TYPES, PROTOCOL_VERSION } from './protocol/constants.js';
+export {
+  CamwireError,
+  ProtocolError,
+  TransportError,
+  RemoteCloseError,
+  DeliveryError,
+  ConfigError,
+  ErrorCode,
+  CloseCode,
+} from './errors.js';

@@ -1,0 +1,61 @@
+/**
+ * The accepting side of the handshake: wait for a HELLO on a new link, then let the owner
+ * decide. A link that sends anything else, or nothing in time, is closed with a typed error.
+ */
+import { CloseCode, ErrorCode, ProtocolError, type CamwireError } from '../errors.js';
+import { Kind } from '../protocol/constants.js';
+import type { Frame } from '../protocol/frame.js';
+import { decodeHello, type Hello } from '../protocol/messages.js';
+import type { FrameLink } from './frame-link.js';
+
+/** Calls `onHello` with the first frame if it is a valid HELLO; otherwise fails the link and calls `onBad`. */
+export function awaitHello(
+  link: FrameLink,
+  timeoutMs: number,
+  onHello: (f: Frame, hello: Hello) => void,
+  onBad: (err: CamwireError) => void,
+  /** UDP: a DATA frame may come first when the HELLO datagram was lost; it counts as an implicit push HELLO. */
+  implicitPush = false,
+): void {
+  const done = (): void => {
+    clearTimeout(timer);
+    link.off('frame', onFrame);
+    link.off('close', onClose);
+  };
+  const bad = (err: ProtocolError): void => {
+    done();
+    link.fail(err);
+    onBad(err);
+  };
+  const onFrame = (f: Frame): void => {
+    if (f.kind === Kind.HELLO) {
+      let hello: Hello;
+      try {
+        hello = decodeHello(f.payload);
+      } catch (err) {
+        bad(err as ProtocolError);
+        return;
+      }
+      if (f.mediaType < 1 || f.mediaType > 5) {
+        bad(new ProtocolError(ErrorCode.PROTOCOL_BAD_MEDIA_TYPE, 'HELLO names no media type', CloseCode.UNEXPECTED_MESSAGE));
+        return;
+      }
+      done();
+      onHello(f, hello);
+    } else if (implicitPush && f.kind === Kind.DATA) {
+      done();
+      onHello(f, { role: 'push' });
+      link.emit('frame', f);
+    } else {
+      bad(new ProtocolError(ErrorCode.PROTOCOL_UNEXPECTED, `expected HELLO, got message kind ${f.kind}`, CloseCode.UNEXPECTED_MESSAGE));
+    }
+  };
+  const onClose = (): void => done();
+  const timer = setTimeout(
+    () => bad(new ProtocolError(ErrorCode.PROTOCOL_HANDSHAKE_TIMEOUT, `no HELLO within ${timeoutMs} ms`, CloseCode.HANDSHAKE_TIMEOUT)),
+    timeoutMs,
+  );
+  timer.unref();
+  link.on('frame', onFrame);
+  link.on('close', onClose);
+}

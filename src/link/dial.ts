@@ -1,0 +1,104 @@
+/**
+ * Dialling: open a link to a peer over TCP, HTTP or UDP and complete the handshake
+ * (HELLO → WELCOME, docs/protocol.md section 3). The caller gets a link that is ready for data.
+ */
+import { CamwireError, CloseCode, ErrorCode, ProtocolError, RemoteCloseError, TransportError } from '../errors.js';
+import { Kind } from '../protocol/constants.js';
+import type { Frame, FrameInit } from '../protocol/frame.js';
+import { decodeReason } from '../protocol/messages.js';
+import { connectStream, type TlsOptions } from '../transport/tcp.js';
+import { StreamLink, type FrameLink, type LinkOptions, type TransportName } from './frame-link.js';
+import { HttpClientLink } from './http-link.js';
+import { UdpLink, type UdpEndpoint } from './udp-link.js';
+
+/** Options of dial(). */
+export interface DialOptions {
+  transport: TransportName;
+  host: string;
+  port: number;
+  tls?: TlsOptions;
+  /** HTTP only: proxy URL. */
+  proxy?: string;
+  /** The whole connect + handshake must finish within this time. */
+  timeoutMs: number;
+  signal?: AbortSignal;
+  link: LinkOptions & { pollMs?: number };
+  /** The HELLO frame to send. */
+  hello: FrameInit;
+  /** UDP only: the endpoint to use and a hook to route its incoming frames to the new link. */
+  udp?: { endpoint: UdpEndpoint; attach(link: UdpLink): () => void };
+}
+
+/** A dialled, handshaken link and the peer's WELCOME. */
+export interface Dialled {
+  link: FrameLink;
+  welcome: Frame;
+}
+
+function refusal(f: Frame): CamwireError {
+  if (f.kind === Kind.CLOSE) {
+    try {
+      const { code, reason } = decodeReason(f.payload);
+      return new RemoteCloseError(code, reason);
+    } catch (err) {
+      return err as ProtocolError;
+    }
+  }
+  return new ProtocolError(ErrorCode.PROTOCOL_UNEXPECTED, `expected WELCOME, got message kind ${f.kind}`, CloseCode.UNEXPECTED_MESSAGE);
+}
+
+/** Opens a link and completes the handshake. Rejects with a typed error; never leaves a socket open. */
+export async function dial(o: DialOptions): Promise<Dialled> {
+  const started = Date.now();
+  const left = (): number => Math.max(1, o.timeoutMs - (Date.now() - started));
+  if (o.transport === 'http') {
+    const { link, first } = await HttpClientLink.open(
+      { host: o.host, port: o.port, tls: o.tls, proxy: o.proxy },
+      o.hello,
+      { ...o.link, timeoutMs: o.timeoutMs, signal: o.signal },
+    );
+    if (!first || first.kind !== Kind.WELCOME) {
+      link?.close(CloseCode.UNEXPECTED_MESSAGE, 'no WELCOME');
+      throw first ? refusal(first) : new ProtocolError(ErrorCode.PROTOCOL_UNEXPECTED, 'empty answer to HELLO', CloseCode.UNEXPECTED_MESSAGE);
+    }
+    return { link: link!, welcome: first };
+  }
+  let link: StreamLink | UdpLink;
+  let detach: (() => void) | undefined;
+  if (o.transport === 'tcp') {
+    const sock = await connectStream({ host: o.host, port: o.port, tls: o.tls, timeoutMs: o.timeoutMs, signal: o.signal });
+    link = new StreamLink(sock, o.link);
+  } else {
+    if (!o.udp) throw new TypeError('dial over UDP needs an endpoint');
+    link = new UdpLink(o.udp.endpoint, o.host, o.port, o.link, () => detach?.());
+    detach = o.udp.attach(link);
+  }
+  return new Promise<Dialled>((resolve, reject) => {
+    let resend: NodeJS.Timeout | undefined;
+    const done = (err: CamwireError | undefined, welcome?: Frame): void => {
+      clearTimeout(timer);
+      clearInterval(resend);
+      link.off('frame', onFrame);
+      link.off('close', onClose);
+      o.signal?.removeEventListener('abort', onAbort);
+      if (err) {
+        if (!link.closed) link.close(err instanceof ProtocolError ? err.closeCode : CloseCode.GOING_AWAY, err.message);
+        reject(err);
+      } else resolve({ link, welcome: welcome! });
+    };
+    const onFrame = (f: Frame): void => (f.kind === Kind.WELCOME ? done(undefined, f) : done(refusal(f)));
+    const onClose = (info: { code: number; reason: string; error?: CamwireError }): void =>
+      done(info.error ?? new RemoteCloseError(info.code, info.reason));
+    const onAbort = (): void => done(new TransportError(ErrorCode.TRANSPORT_CLOSED, 'connect aborted'));
+    const timer = setTimeout(
+      () => done(new TransportError(ErrorCode.TRANSPORT_TIMEOUT, `no answer to HELLO from ${o.host}:${o.port} within ${o.timeoutMs} ms`)),
+      left(),
+    );
+    link.on('frame', onFrame);
+    link.on('close', onClose);
+    o.signal?.addEventListener('abort', onAbort, { once: true });
+    link.send(o.hello);
+    // A HELLO datagram may be lost: repeat it until the WELCOME comes.
+    if (!link.reliable) resend = setInterval(() => link.send(o.hello), 250);
+  });
+}

@@ -1,0 +1,241 @@
+/**
+ * FrameLink: one conversation with one peer that carries frames, whatever the transport.
+ * Roles (Sender, Receiver) talk to links only; links talk to transports and the codec.
+ */
+import { EventEmitter } from 'node:events';
+import type net from 'node:net';
+import { CamwireError, CloseCode, ErrorCode, ProtocolError, RemoteCloseError, TransportError } from '../errors.js';
+import { Kind } from '../protocol/constants.js';
+import { encodeFrame, type Frame, type FrameInit } from '../protocol/frame.js';
+import { decodeReason, encodeReason } from '../protocol/messages.js';
+import { FrameParser } from '../protocol/parser.js';
+
+/** How a link ended. */
+export interface CloseInfo {
+  /** Close code (docs/protocol.md, section 7). */
+  code: number;
+  reason: string;
+  /** The error behind an abnormal close, undefined for a normal one. */
+  error?: CamwireError;
+  /** True when the peer closed (sent CLOSE or hung up). */
+  byPeer: boolean;
+}
+
+/** Events of every FrameLink. */
+export interface FrameLinkEvents {
+  frame: [frame: Frame];
+  /** The backlog fell below the high-water mark: send more. */
+  drain: [];
+  /** Emitted exactly once. */
+  close: [info: CloseInfo];
+}
+
+/** The transport a link runs on. */
+export type TransportName = 'tcp' | 'udp' | 'http';
+
+/** A frame-carrying connection. */
+export interface FrameLink extends EventEmitter<FrameLinkEvents> {
+  readonly transport: TransportName;
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+  /** False when frames may be lost (UDP): reliable types then retransmit. */
+  readonly reliable: boolean;
+  /** Bytes accepted by send() and not yet handed to the OS. */
+  readonly backlog: number;
+  readonly closed: boolean;
+  /** Fields stamped on the link's own control frames (PING, PONG, CLOSE). */
+  tag: { sessionKey?: bigint; mediaType?: number; from?: string };
+  /** Sends a frame; returns false when the backlog is above the high-water mark (wait for 'drain'). */
+  send(f: FrameInit): boolean;
+  /** Sends CLOSE (when possible) and ends the link. Idempotent. */
+  close(code: number, reason: string): void;
+  /** Ends the link because of an error, telling the peer the error's close code. */
+  fail(error: CamwireError, code?: number): void;
+}
+
+/** Options shared by links. */
+export interface LinkOptions {
+  /** Largest frame payload accepted. @default 8 MiB */
+  maxPayload?: number;
+  /** Backlog above which send() returns false. @default 256 KiB */
+  highWaterMark?: number;
+  /** Send a PING after this much silence; 0 disables. @default 5000 */
+  keepaliveMs?: number;
+  /** Close the link when nothing arrives for this long; 0 disables. @default 15000 */
+  deadMs?: number;
+}
+
+export const DEFAULT_HIGH_WATER_MARK = 256 * 1024;
+
+/**
+ * Shared behaviour of links: the close-once guard, PING/PONG/CLOSE handling and liveness.
+ * Subclasses move bytes.
+ */
+export abstract class BaseLink extends EventEmitter<FrameLinkEvents> implements FrameLink {
+  abstract readonly transport: TransportName;
+  abstract readonly remoteAddress: string;
+  abstract readonly remotePort: number;
+  readonly reliable: boolean = true;
+  #closed = false;
+  #lastRx = Date.now();
+  #lastPing = 0;
+  #timer: NodeJS.Timeout | undefined;
+  /**
+   * Fields stamped on the frames the link makes itself (PING, PONG, CLOSE), so a peer that
+   * demultiplexes by session key and media type (UDP) can route them.
+   */
+  tag: { sessionKey?: bigint; mediaType?: number; from?: string } = {};
+  protected readonly keepaliveMs: number;
+  protected readonly deadMs: number;
+  protected readonly highWaterMark: number;
+
+  constructor(o: LinkOptions) {
+    super();
+    this.keepaliveMs = o.keepaliveMs ?? 5000;
+    this.deadMs = o.deadMs ?? 15000;
+    this.highWaterMark = o.highWaterMark ?? DEFAULT_HIGH_WATER_MARK;
+  }
+
+  abstract get backlog(): number;
+  protected abstract write(header: Buffer, payload: Buffer): void;
+  /** Releases the transport; called once, after 'close' bookkeeping. */
+  protected abstract teardown(graceful: boolean): void;
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Starts keepalive and liveness checks. */
+  protected startTimers(): void {
+    const tick = Math.min(this.keepaliveMs || Infinity, this.deadMs || Infinity);
+    if (!Number.isFinite(tick)) return;
+    this.#timer = setInterval(() => this.#check(), Math.max(50, Math.floor(tick / 2)));
+    this.#timer.unref();
+  }
+
+  #check(): void {
+    const now = Date.now();
+    if (this.deadMs && now - this.#lastRx > this.deadMs) {
+      this.fail(new TransportError(ErrorCode.TRANSPORT_IDLE, `no data from the peer for ${this.deadMs} ms`), CloseCode.TIMEOUT);
+      return;
+    }
+    // Ping when the peer has been silent (a stream of video gets no answers), at most once per period.
+    if (this.keepaliveMs && now - this.#lastRx >= this.keepaliveMs && now - this.#lastPing >= this.keepaliveMs) {
+      this.#lastPing = now;
+      this.send({ ...this.tag, kind: Kind.PING, timestamp: now });
+    }
+  }
+
+  send(f: FrameInit): boolean {
+    if (this.#closed) return false;
+    const [h, p] = encodeFrame(f);
+    this.write(h, p);
+    return this.backlog < this.highWaterMark;
+  }
+
+  /** Called by subclasses for every frame that arrives. */
+  protected receive(f: Frame): void {
+    if (this.#closed) return;
+    this.#lastRx = Date.now();
+    switch (f.kind) {
+      case Kind.PING:
+        this.send({ ...this.tag, kind: Kind.PONG, timestamp: f.timestamp });
+        return;
+      case Kind.PONG:
+        return;
+      case Kind.CLOSE: {
+        let code: number = CloseCode.NORMAL;
+        let reason = '';
+        try {
+          ({ code, reason } = decodeReason(f.payload));
+        } catch {
+          code = CloseCode.PROTOCOL_ERROR;
+        }
+        const normal = code === CloseCode.NORMAL || code === CloseCode.GOING_AWAY || code === CloseCode.IDLE;
+        this.finish({ code, reason, byPeer: true, error: normal ? undefined : new RemoteCloseError(code, reason) }, true);
+        return;
+      }
+      default:
+        this.emit('frame', f);
+    }
+  }
+
+  close(code: number = CloseCode.NORMAL, reason = ''): void {
+    if (this.#closed) return;
+    this.send({ ...this.tag, kind: Kind.CLOSE, payload: encodeReason(code, reason) });
+    this.finish({ code, reason, byPeer: false }, true);
+  }
+
+  /** Ends the link because of an error; a protocol error tells the peer its close code first. */
+  fail(error: CamwireError, code?: number): void {
+    if (this.#closed) return;
+    const c = code ?? (error instanceof ProtocolError ? error.closeCode : CloseCode.INTERNAL);
+    this.send({ ...this.tag, kind: Kind.CLOSE, payload: encodeReason(c, error.message) });
+    this.finish({ code: c, reason: error.message, error, byPeer: false }, true);
+  }
+
+  /** The transport went away underneath us. */
+  protected lost(error: CamwireError): void {
+    this.finish({ code: CloseCode.GOING_AWAY, reason: error.message, error, byPeer: true }, false);
+  }
+
+  protected finish(info: CloseInfo, graceful: boolean): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearInterval(this.#timer);
+    this.teardown(graceful);
+    this.emit('close', info);
+  }
+}
+
+/** A link over a TCP or TLS socket. */
+export class StreamLink extends BaseLink {
+  readonly transport = 'tcp' as const;
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+  readonly #sock: net.Socket;
+  readonly #parser: FrameParser;
+
+  constructor(sock: net.Socket, o: LinkOptions = {}) {
+    super(o);
+    this.#sock = sock;
+    this.remoteAddress = sock.remoteAddress ?? '';
+    this.remotePort = sock.remotePort ?? 0;
+    this.#parser = new FrameParser(
+      { onFrame: (f) => this.receive(f), onError: (e) => this.fail(e) },
+      { maxPayload: o.maxPayload },
+    );
+    sock.on('data', (c: Buffer) => this.#parser.push(c));
+    sock.on('drain', () => this.emit('drain'));
+    sock.on('error', (err) => this.lost(new TransportError(ErrorCode.TRANSPORT_CLOSED, `connection error: ${err.message}`, { cause: err })));
+    sock.on('close', () => this.lost(new TransportError(ErrorCode.TRANSPORT_CLOSED, 'connection closed by the peer')));
+    sock.on('end', () => sock.end());
+    this.startTimers();
+  }
+
+  get backlog(): number {
+    return this.#sock.writableLength;
+  }
+
+  protected write(h: Buffer, p: Buffer): void {
+    if (!this.#sock.writable) return;
+    if (p.length === 0) {
+      this.#sock.write(h);
+      return;
+    }
+    this.#sock.cork();
+    this.#sock.write(h);
+    this.#sock.write(p);
+    this.#sock.uncork();
+  }
+
+  protected teardown(graceful: boolean): void {
+    if (graceful && this.#sock.writable) {
+      this.#sock.end();
+      // A peer that never reads must not keep the socket forever.
+      setTimeout(() => this.#sock.destroy(), 2000).unref();
+    } else {
+      this.#sock.destroy();
+    }
+  }
+}

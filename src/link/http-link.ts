@@ -1,0 +1,431 @@
+/**
+ * Frame links over HTTP (docs/protocol.md, section 6): every exchange is an ordinary POST,
+ * so links pass HTTP proxies. A link is opened by POST /camwire/v1/open and named by the
+ * x-camwire-link response header; frames go up in request bodies and come down in response
+ * bodies; one long-poll request per link waits for frames to come down.
+ */
+import { randomBytes } from 'node:crypto';
+import type http from 'node:http';
+import { CamwireError, CloseCode, ErrorCode, ProtocolError, TransportError } from '../errors.js';
+import { DEFAULT_MAX_PAYLOAD, Kind } from '../protocol/constants.js';
+import { encodeFrameBuffer, type Frame, type FrameInit } from '../protocol/frame.js';
+import { encodeReason } from '../protocol/messages.js';
+import { FrameParser } from '../protocol/parser.js';
+import { HttpPoster, readBody, type HttpPosterOptions } from '../transport/http.js';
+import { BaseLink, type LinkOptions } from './frame-link.js';
+
+/** Path prefix of every camwire HTTP request. */
+export const HTTP_PREFIX = '/camwire/v1/';
+/** Response header naming the link. */
+export const LINK_HEADER = 'x-camwire-link';
+/** Most bytes of frames put in one request or response body (at least one frame always fits). */
+const MAX_BATCH = 4 * 1024 * 1024;
+
+/** Parses a body holding whole frames; throws a ProtocolError on garbage or a cut-off frame. */
+export function parseBody(body: Buffer, maxPayload: number): Frame[] {
+  const frames: Frame[] = [];
+  let error: ProtocolError | undefined;
+  const parser = new FrameParser({ onFrame: (f) => frames.push(f), onError: (e) => (error = e) }, { maxPayload });
+  parser.push(body);
+  if (error) throw error;
+  if (parser.buffered > 0) throw new ProtocolError(ErrorCode.PROTOCOL_BAD_HEADER, 'request body ends inside a frame');
+  return frames;
+}
+
+/** Options of an HTTP client link. */
+export interface HttpClientLinkOptions extends LinkOptions {
+  /** How long a long-poll request waits on the server for frames. @default 20000 */
+  pollMs?: number;
+}
+
+/** Client side of an HTTP link. */
+export class HttpClientLink extends BaseLink {
+  readonly transport = 'http' as const;
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+  readonly #poster: HttpPoster;
+  readonly #id: string;
+  readonly #maxPayload: number;
+  readonly #pollMs: number;
+  readonly #abort = new AbortController();
+  #early: Frame[] = [];
+  readonly #queue = new FrameQueue();
+  #inflight = 0;
+  #uploading = false;
+
+  private constructor(poster: HttpPoster, id: string, host: string, port: number, o: HttpClientLinkOptions) {
+    super({ ...o, keepaliveMs: 0, deadMs: 0 });
+    this.#poster = poster;
+    this.#id = id;
+    this.remoteAddress = host;
+    this.remotePort = port;
+    this.#maxPayload = o.maxPayload ?? DEFAULT_MAX_PAYLOAD;
+    this.#pollMs = o.pollMs ?? 20000;
+  }
+
+  /**
+   * Opens a link: POSTs the HELLO and returns the link with the frames the server answered
+   * (a WELCOME, or a CLOSE when it refused). Rejects with a TransportError when unreachable.
+   */
+  static async open(
+    target: HttpPosterOptions,
+    hello: FrameInit,
+    o: HttpClientLinkOptions & { timeoutMs: number; signal?: AbortSignal },
+  ): Promise<{ link: HttpClientLink | undefined; first: Frame | undefined }> {
+    const poster = new HttpPoster(target);
+    const maxPayload = o.maxPayload ?? DEFAULT_MAX_PAYLOAD;
+    try {
+      const res = await poster.post(`${HTTP_PREFIX}open`, [encodeFrameBuffer(hello)], {
+        timeoutMs: o.timeoutMs,
+        maxResponse: maxPayload + MAX_BATCH,
+        signal: o.signal,
+      });
+      const frames = res.body.length ? parseBody(res.body, maxPayload) : [];
+      const id = res.headers[LINK_HEADER];
+      if (res.status !== 200 || typeof id !== 'string' || !/^[A-Za-z0-9_-]{16,64}$/.test(id)) {
+        poster.close();
+        if (frames.length) return { link: undefined, first: frames[0] };
+        throw new TransportError(ErrorCode.TRANSPORT_CONNECT, `HTTP open refused with status ${res.status}`);
+      }
+      const link = new HttpClientLink(poster, id, target.host, target.port, o);
+      link.#early = frames.slice(1);
+      return { link, first: frames[0] };
+    } catch (err) {
+      poster.close();
+      throw err;
+    }
+  }
+
+  /** Starts the long-poll loop and hands over frames that came after the WELCOME in the open response. */
+  start(): void {
+    const early = this.#early;
+    this.#early = [];
+    for (const f of early) this.receive(f);
+    void this.#pollLoop();
+  }
+
+  get backlog(): number {
+    return this.#queue.bytes + this.#inflight;
+  }
+
+  protected write(h: Buffer, p: Buffer): void {
+    this.#queue.push(h, p);
+    if (!this.#uploading) queueMicrotask(() => void this.#upload());
+  }
+
+  async #upload(): Promise<void> {
+    if (this.#uploading) return;
+    this.#uploading = true;
+    try {
+      while (this.#queue.length) {
+        const { body, bytes } = this.#queue.take();
+        this.#inflight = bytes;
+        const res = await this.#poster.post(`${HTTP_PREFIX}links/${this.#id}`, body, {
+          timeoutMs: 30000,
+          maxResponse: this.#maxPayload + MAX_BATCH,
+        });
+        this.#inflight = 0;
+        this.#handle(res.status, res.body);
+        if (this.closed) break;
+        if (this.backlog < this.highWaterMark) this.emit('drain');
+      }
+    } catch (err) {
+      this.#inflight = 0;
+      this.lost(asCamwire(err));
+    } finally {
+      this.#uploading = false;
+    }
+    if (this.closed) this.#poster.close();
+  }
+
+  async #pollLoop(): Promise<void> {
+    while (!this.closed) {
+      try {
+        const res = await this.#poster.post(`${HTTP_PREFIX}links/${this.#id}?wait=${this.#pollMs}`, [], {
+          timeoutMs: this.#pollMs + 15000,
+          maxResponse: this.#maxPayload + MAX_BATCH,
+          signal: this.#abort.signal,
+        });
+        this.#handle(res.status, res.body);
+      } catch (err) {
+        if (!this.closed) this.lost(asCamwire(err));
+        return;
+      }
+    }
+  }
+
+  #handle(status: number, body: Buffer): void {
+    let frames: Frame[] = [];
+    try {
+      frames = body.length ? parseBody(body, this.#maxPayload) : [];
+    } catch (err) {
+      this.fail(err as ProtocolError);
+      return;
+    }
+    for (const f of frames) this.receive(f);
+    if (status === 404 && !this.closed) {
+      this.lost(new TransportError(ErrorCode.TRANSPORT_CLOSED, 'the server no longer knows this HTTP link'));
+    } else if (status !== 200 && !this.closed) {
+      this.lost(new TransportError(ErrorCode.TRANSPORT_CLOSED, `HTTP status ${status}`));
+    }
+  }
+
+  protected teardown(graceful: boolean): void {
+    this.#abort.abort();
+    // A graceful close has queued a CLOSE frame: let the upload loop send it, then release sockets.
+    if (!graceful || !this.#queue.length) {
+      if (!this.#uploading) this.#poster.close();
+    }
+  }
+}
+
+/** Encoded frames waiting for a request body or response body to carry them. */
+class FrameQueue {
+  #items: Buffer[][] = [];
+  bytes = 0;
+  get length(): number {
+    return this.#items.length;
+  }
+  push(h: Buffer, p: Buffer): void {
+    this.#items.push(p.length ? [h, p] : [h]);
+    this.bytes += h.length + p.length;
+  }
+  /** Takes whole frames, up to MAX_BATCH bytes but at least one frame. */
+  take(): { body: Buffer[]; bytes: number } {
+    const body: Buffer[] = [];
+    let bytes = 0;
+    let n = 0;
+    while (n < this.#items.length) {
+      const item = this.#items[n];
+      const len = item.length === 1 ? item[0].length : item[0].length + item[1].length;
+      if (n > 0 && bytes + len > MAX_BATCH) break;
+      body.push(...item);
+      bytes += len;
+      n++;
+    }
+    this.#items.splice(0, n);
+    this.bytes -= bytes;
+    return { body, bytes };
+  }
+}
+
+function asCamwire(err: unknown): CamwireError {
+  return err instanceof CamwireError
+    ? err
+    : new TransportError(ErrorCode.TRANSPORT_CLOSED, err instanceof Error ? err.message : String(err), { cause: err });
+}
+
+// ---------------------------------------------------------------- server side
+
+interface Waiter {
+  res: http.ServerResponse;
+  timer: NodeJS.Timeout | undefined;
+}
+
+/** Server side of an HTTP link: frames to the client wait in a bounded queue for a request to carry them. */
+export class HttpServerLink extends BaseLink {
+  readonly transport = 'http' as const;
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+  readonly id = randomBytes(18).toString('base64url');
+  readonly #queue = new FrameQueue();
+  #waiter: Waiter | undefined;
+  #flushScheduled = false;
+  #lastRequest = Date.now();
+  #expiry: NodeJS.Timeout;
+  readonly #onGone: (link: HttpServerLink) => void;
+
+  constructor(remoteAddress: string, remotePort: number, o: LinkOptions & { expireMs: number }, onGone: (l: HttpServerLink) => void) {
+    super({ ...o, keepaliveMs: 0, deadMs: 0 });
+    this.remoteAddress = remoteAddress;
+    this.remotePort = remotePort;
+    this.#onGone = onGone;
+    this.#expiry = setInterval(() => {
+      if (!this.#waiter && Date.now() - this.#lastRequest > o.expireMs) {
+        this.lost(new TransportError(ErrorCode.TRANSPORT_IDLE, `HTTP client sent no request for ${o.expireMs} ms`));
+      }
+    }, Math.max(100, Math.floor(o.expireMs / 4)));
+    this.#expiry.unref();
+  }
+
+  get backlog(): number {
+    return this.#queue.bytes;
+  }
+
+  /** Takes the frames of a request body. */
+  accept(frames: Frame[]): void {
+    this.#lastRequest = Date.now();
+    for (const f of frames) this.receive(f);
+  }
+
+  /** Feeds a frame as if it came in a request (the HELLO of an open request). */
+  inject(f: Frame): void {
+    this.receive(f);
+  }
+
+  protected write(h: Buffer, p: Buffer): void {
+    this.#queue.push(h, p);
+    if (this.#waiter && !this.#flushScheduled) {
+      this.#flushScheduled = true;
+      queueMicrotask(() => {
+        this.#flushScheduled = false;
+        if (this.#waiter) this.#answer(this.#waiter);
+      });
+    }
+  }
+
+  /**
+   * Answers a request: at once when frames are queued or `waitMs` is 0, otherwise when frames
+   * come or the wait ends. A second waiting request releases the first one empty.
+   */
+  respond(res: http.ServerResponse, waitMs: number): void {
+    this.#lastRequest = Date.now();
+    if (this.#waiter) this.#answer(this.#waiter);
+    const w: Waiter = { res, timer: undefined };
+    if (this.#queue.bytes > 0 || waitMs <= 0 || this.closed) {
+      this.#answer(w);
+      return;
+    }
+    w.timer = setTimeout(() => this.#answer(w), waitMs);
+    this.#waiter = w;
+    res.once('close', () => {
+      if (this.#waiter === w) {
+        clearTimeout(w.timer);
+        this.#waiter = undefined;
+        this.#lastRequest = Date.now();
+      }
+    });
+  }
+
+  #answer(w: Waiter): void {
+    clearTimeout(w.timer);
+    if (this.#waiter === w) this.#waiter = undefined;
+    this.#lastRequest = Date.now();
+    const { body, bytes } = this.#queue.take();
+    w.res.writeHead(200, { 'content-type': 'application/x-camwire', 'content-length': bytes, [LINK_HEADER]: this.id });
+    for (const b of body) w.res.write(b);
+    w.res.end();
+    if (!this.closed && this.#queue.bytes < this.highWaterMark && bytes > 0) this.emit('drain');
+    if (this.closed && this.#queue.bytes === 0) this.#onGone(this);
+  }
+
+  protected teardown(graceful: boolean): void {
+    clearInterval(this.#expiry);
+    if (this.#waiter) this.#answer(this.#waiter);
+    if (!graceful || this.#queue.bytes === 0) {
+      this.#onGone(this);
+      return;
+    }
+    // Keep the CLOSE frame a little while for the client's next request to collect.
+    setTimeout(() => this.#onGone(this), 5000).unref();
+  }
+}
+
+/** Options of an HttpLinkServer. */
+export interface HttpLinkServerOptions extends LinkOptions {
+  /** Longest wait a long poll may ask for. @default 30000 */
+  maxPollMs?: number;
+  /** A link with no request for this long is closed. @default 45000 */
+  expireMs?: number;
+  /** An open request waits this long for the role to answer the HELLO. @default 10000 */
+  handshakeMs?: number;
+}
+
+/** Callbacks of an HttpLinkServer, supplied by the role that owns it. */
+export interface HttpLinkServerHandler {
+  /** A new link whose first frame (normally HELLO) follows through `link.inject`. */
+  onLink(link: HttpServerLink): void;
+  /** A request carried bad input; it was answered 4xx and closed. */
+  onBadRequest(err: CamwireError, remoteAddress: string, remotePort: number): void;
+}
+
+/** HttpLinkServer turns camwire HTTP requests into HttpServerLinks. Mount `handle` on any http.Server. */
+export class HttpLinkServer {
+  readonly #links = new Map<string, HttpServerLink>();
+  readonly #o: Required<Pick<HttpLinkServerOptions, 'maxPollMs' | 'expireMs' | 'handshakeMs'>> & LinkOptions;
+  readonly #h: HttpLinkServerHandler;
+  readonly #maxPayload: number;
+
+  constructor(o: HttpLinkServerOptions, h: HttpLinkServerHandler) {
+    this.#o = { ...o, maxPollMs: o.maxPollMs ?? 30000, expireMs: o.expireMs ?? 45000, handshakeMs: o.handshakeMs ?? 10000 };
+    this.#h = h;
+    this.#maxPayload = o.maxPayload ?? DEFAULT_MAX_PAYLOAD;
+  }
+
+  /** Open links. */
+  get size(): number {
+    return this.#links.size;
+  }
+
+  /** Handles a request if its path is a camwire path; returns false otherwise. */
+  handle(req: http.IncomingMessage, res: http.ServerResponse): boolean {
+    const url = req.url ?? '';
+    // Proxies may forward the absolute form: keep only the path.
+    const path = url.startsWith('http') ? url.replace(/^https?:\/\/[^/]+/, '') : url;
+    if (!path.startsWith(HTTP_PREFIX)) return false;
+    if (req.method !== 'POST') {
+      res.writeHead(405, { allow: 'POST', connection: 'close' }).end();
+      return true;
+    }
+    void this.#serve(req, res, path.slice(HTTP_PREFIX.length));
+    return true;
+  }
+
+  async #serve(req: http.IncomingMessage, res: http.ServerResponse, rest: string): Promise<void> {
+    const addr = req.socket.remoteAddress ?? '';
+    const port = req.socket.remotePort ?? 0;
+    let link: HttpServerLink | undefined;
+    try {
+      const [route, query = ''] = rest.split('?', 2);
+      if (route !== 'open' && !route.startsWith('links/')) {
+        res.writeHead(404, { connection: 'close' }).end();
+        return;
+      }
+      if (route.startsWith('links/')) {
+        link = this.#links.get(route.slice(6));
+        if (!link) {
+          req.resume();
+          res.writeHead(404, { 'content-length': 0 }).end();
+          return;
+        }
+      }
+      const body = await readBody(req, this.#maxPayload + MAX_BATCH + 1024);
+      const frames = body.length ? parseBody(body, this.#maxPayload) : [];
+      if (route === 'open') {
+        if (frames.length === 0 || frames[0].kind !== Kind.HELLO) {
+          throw new ProtocolError(ErrorCode.PROTOCOL_UNEXPECTED, 'an HTTP open request must start with a HELLO frame', CloseCode.UNEXPECTED_MESSAGE);
+        }
+        const l = new HttpServerLink(addr, port, { ...this.#o }, (gone) => {
+          if (this.#links.get(gone.id) === gone) this.#links.delete(gone.id);
+        });
+        link = l;
+        this.#links.set(l.id, l);
+        this.#h.onLink(l);
+        l.accept(frames);
+        l.respond(res, this.#o.handshakeMs);
+        return;
+      }
+      const wait = Math.min(Math.max(Number(/(?:^|&)wait=(\d+)/.exec(query)?.[1] ?? 0), 0), this.#o.maxPollMs);
+      link!.accept(frames);
+      link!.respond(res, frames.length ? 0 : wait);
+    } catch (err) {
+      const e = err instanceof CamwireError ? err : new TransportError(ErrorCode.TRANSPORT_CLOSED, String(err));
+      const code = e instanceof ProtocolError ? e.closeCode : CloseCode.PROTOCOL_ERROR;
+      const closeFrame = encodeFrameBuffer({ kind: Kind.CLOSE, payload: encodeReason(code, e.message) });
+      if (!res.headersSent) {
+        const status = /exceeds/.test(e.message) ? 413 : 400;
+        res.writeHead(status, { 'content-type': 'application/x-camwire', 'content-length': closeFrame.length, connection: 'close' });
+        res.end(closeFrame);
+      }
+      req.socket.once('finish', () => req.socket.destroy());
+      if (link && !link.closed) link.fail(e);
+      this.#h.onBadRequest(e, addr, port);
+    }
+  }
+
+  /** Closes every link. */
+  closeAll(code: number, reason: string): void {
+    for (const l of [...this.#links.values()]) l.close(code, reason);
+  }
+}
+

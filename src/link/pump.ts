@@ -1,0 +1,42 @@
+/**
+ * Moving frames from an outbox onto a link, and replies (ACK/NACK) back into it.
+ * Shared by push lanes and served pull channels.
+ */
+import { CloseCode } from '../errors.js';
+import { Kind } from '../protocol/constants.js';
+import type { Frame } from '../protocol/frame.js';
+import { decodeAck, decodeReason } from '../protocol/messages.js';
+import { ReliableOutbox, type Outbox } from '../media/outbox.js';
+import type { FrameLink } from './frame-link.js';
+
+/**
+ * Bytes a link may hold unsent before the pump stops taking from the outbox. Small on purpose:
+ * video waits in its latest-wins slot, not in a socket buffer, so a slow peer sees fresh frames.
+ */
+export const PUMP_BACKLOG = 64 * 1024;
+
+/** Sends from `outbox` while `link` can take more; stamps the session key. */
+export function pumpOutbox(link: FrameLink, outbox: Outbox, sessionKey: bigint): void {
+  const now = Date.now();
+  while (!link.closed && link.backlog < PUMP_BACKLOG) {
+    const f = outbox.next(now);
+    if (!f) return;
+    f.sessionKey = sessionKey;
+    link.send(f);
+  }
+}
+
+/** Applies an ACK or NACK to a reliable outbox. Returns true when the frame was a reply. */
+export function applyReply(f: Frame, outbox: Outbox, link: FrameLink): boolean {
+  if (!(outbox instanceof ReliableOutbox) || (f.kind !== Kind.ACK && f.kind !== Kind.NACK)) return false;
+  try {
+    if (f.kind === Kind.ACK) outbox.ack(f.seq, decodeAck(f.payload));
+    else {
+      const { code, reason } = decodeReason(f.payload);
+      outbox.nack(f.seq, code, reason);
+    }
+  } catch (err) {
+    link.close(CloseCode.BAD_PAYLOAD, (err as Error).message);
+  }
+  return true;
+}

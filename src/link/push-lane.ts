@@ -1,0 +1,222 @@
+/**
+ * PushLane: a sender's connection for one media type in push mode (BEHAVIOUR.md section 3).
+ * It opens when the type has data, pumps its outbox while the link can take more, closes after
+ * an idle time, and retries with backoff (and a new session key) after a failure.
+ */
+import { CloseCode, ErrorCode, TransportError, type CamwireError } from '../errors.js';
+import { MediaType, type MediaTypeName } from '../protocol/constants.js';
+import type { Frame } from '../protocol/frame.js';
+import { ReliableOutbox, type Outbox } from '../media/outbox.js';
+import type { ConnectionEvent } from '../events.js';
+import { backoffDelay, type ReconnectOptions } from '../options.js';
+import { dial, type DialOptions } from './dial.js';
+import type { CloseInfo, FrameLink, TransportName } from './frame-link.js';
+import { applyReply, pumpOutbox } from './pump.js';
+
+/** Connection event names a lane raises. */
+export type LaneEventName = 'connecting' | 'connected' | 'connectError' | 'disconnect';
+
+/** What a lane needs from its Sender. */
+export interface PushLaneDeps {
+  type: MediaTypeName;
+  outbox: Outbox;
+  /** Where the lane connects. */
+  target: { transport: TransportName; host: string; port: number };
+  /** Dial options for a new attempt, HELLO included (the sender's current session key). */
+  dialOptions(signal: AbortSignal): DialOptions;
+  /** The sender's current session key. */
+  sessionKey(): bigint;
+  /** Renews the sender's session key (before a reconnection). */
+  renewSessionKey(): void;
+  /** Close the link after this much idle time; 0 = as soon as the outbox is empty. */
+  idleMs: number;
+  reconnect: Required<ReconnectOptions> | undefined;
+  emit(name: LaneEventName, ev: ConnectionEvent): void;
+  /** Video and audio dropped because the lane could not connect. */
+  onDropped(n: number): void;
+}
+
+type State = 'idle' | 'connecting' | 'open' | 'backoff' | 'closed';
+
+/** PushLane: one media type's push connection. */
+export class PushLane {
+  readonly #d: PushLaneDeps;
+  #state: State = 'idle';
+  #link: FrameLink | undefined;
+  #peerId = '';
+  #failures = 0;
+  #idle: NodeJS.Timeout | undefined;
+  #retry: NodeJS.Timeout | undefined;
+  #abort: AbortController | undefined;
+  #pumping = false;
+
+  constructor(d: PushLaneDeps) {
+    this.#d = d;
+    if (d.outbox instanceof ReliableOutbox) d.outbox.onReady = () => this.kick();
+  }
+
+  get state(): State {
+    return this.#state;
+  }
+
+  /** The open link, if any. */
+  get link(): FrameLink | undefined {
+    return this.#link;
+  }
+
+  /** The outbox has work: connect, or pump. */
+  kick(): void {
+    switch (this.#state) {
+      case 'idle':
+        this.#connect();
+        return;
+      case 'open':
+        this.#pump();
+        return;
+      default:
+        return;
+    }
+  }
+
+  #event(error?: CamwireError): ConnectionEvent {
+    const o = this.#d.target;
+    const ev: ConnectionEvent = {
+      sessionKey: this.#d.sessionKey(),
+      mediaTypes: [this.#d.type],
+      remoteSessionKey: 0n,
+      transport: o.transport,
+      remoteAddress: o.host,
+      remotePort: o.port,
+      clientId: this.#peerId,
+    };
+    if (error) ev.error = error;
+    return ev;
+  }
+
+  #connect(): void {
+    this.#state = 'connecting';
+    this.#abort = new AbortController();
+    const opts = this.#d.dialOptions(this.#abort.signal);
+    this.#d.emit('connecting', this.#event());
+    dial(opts).then(
+      ({ link, welcome }) => this.#opened(link, welcome),
+      (err: CamwireError) => this.#failed(err),
+    );
+  }
+
+  #opened(link: FrameLink, welcome: Frame): void {
+    if (this.#state !== 'connecting') {
+      link.close(CloseCode.GOING_AWAY, 'sender stopped');
+      return;
+    }
+    this.#state = 'open';
+    this.#failures = 0;
+    this.#link = link;
+    this.#peerId = welcome.from;
+    link.tag = { sessionKey: this.#d.sessionKey(), mediaType: MediaType[this.#d.type] };
+    link.on('frame', (f) => this.#onFrame(f));
+    link.on('drain', () => this.#pump());
+    link.on('close', (info) => this.#closed(link, info));
+    this.#d.emit('connected', this.#event());
+    this.#pump();
+  }
+
+  #failed(err: CamwireError): void {
+    if (this.#state !== 'connecting') return;
+    this.#d.emit('connectError', this.#event(err));
+    this.#afterFailure(err);
+  }
+
+  #afterFailure(err: CamwireError): void {
+    this.#failures++;
+    this.#link = undefined;
+    const rel = this.#reliable();
+    // Media queued for a connection that failed is stale: drop (and count) it.
+    if (!rel) this.#drain();
+    else if (!this.#d.reconnect) rel.failAll(err);
+    this.#state = 'backoff';
+    const delay = backoffDelay(this.#d.reconnect ?? { initialDelayMs: 250, maxDelayMs: 10000 }, this.#failures);
+    this.#retry = setTimeout(() => {
+      if (this.#state !== 'backoff') return;
+      this.#state = 'idle';
+      this.#d.renewSessionKey();
+      if (this.#d.outbox.busy) this.#connect();
+    }, delay);
+    this.#retry.unref();
+  }
+
+  #drain(): void {
+    let n = 0;
+    while (this.#d.outbox.next(Date.now())) n++;
+    if (n) this.#d.onDropped(n);
+  }
+
+  #reliable(): ReliableOutbox | undefined {
+    return this.#d.outbox instanceof ReliableOutbox ? this.#d.outbox : undefined;
+  }
+
+  #onFrame(f: Frame): void {
+    if (this.#link && applyReply(f, this.#d.outbox, this.#link)) this.#pump();
+  }
+
+  #pump(): void {
+    const link = this.#link;
+    if (!link || this.#state !== 'open' || this.#pumping) return;
+    this.#pumping = true;
+    try {
+      pumpOutbox(link, this.#d.outbox, this.#d.sessionKey());
+    } finally {
+      this.#pumping = false;
+    }
+    this.#armIdle();
+  }
+
+  #armIdle(): void {
+    if (this.#d.outbox.busy || this.#state !== 'open') {
+      if (this.#idle) clearTimeout(this.#idle);
+      this.#idle = undefined;
+      return;
+    }
+    if (this.#idle) {
+      this.#idle.refresh();
+      return;
+    }
+    this.#idle = setTimeout(() => {
+      this.#idle = undefined;
+      if (this.#state === 'open' && !this.#d.outbox.busy) this.#link?.close(CloseCode.IDLE, 'idle');
+    }, this.#d.idleMs);
+    this.#idle.unref();
+  }
+
+  #closed(link: FrameLink, info: CloseInfo): void {
+    if (this.#link !== link) return;
+    clearTimeout(this.#idle);
+    this.#idle = undefined;
+    this.#link = undefined;
+    const rel = this.#reliable();
+    const err = info.error ?? new TransportError(ErrorCode.TRANSPORT_CLOSED, `link closed: ${info.code} ${info.reason}`);
+    rel?.failInflight(err);
+    this.#d.emit('disconnect', this.#event(info.error));
+    if (this.#state === 'closed') return;
+    if (info.error) {
+      this.#afterFailure(info.error);
+      return;
+    }
+    this.#state = 'idle';
+    if (this.#d.outbox.busy) this.#connect();
+  }
+
+  /** Stops the lane: closes the link, cancels retries, fails reliable items. */
+  close(err: CamwireError): void {
+    if (this.#state === 'closed') return;
+    const wasConnecting = this.#state === 'connecting';
+    this.#state = 'closed';
+    clearTimeout(this.#retry);
+    clearTimeout(this.#idle);
+    this.#abort?.abort();
+    if (wasConnecting) this.#d.emit('connectError', this.#event(err));
+    this.#reliable()?.failAll(err);
+    this.#reliable()?.dispose();
+    this.#link?.close(CloseCode.GOING_AWAY, 'sender stopped');
+  }
+}

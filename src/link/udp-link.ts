@@ -1,0 +1,178 @@
+/**
+ * Frame links over UDP (docs/protocol.md, section 5). A UdpEndpoint owns one datagram socket,
+ * fragments outgoing frames and reassembles incoming ones; a UdpLink is the conversation with
+ * one peer for one purpose (a key the owner chooses), carried by an endpoint.
+ */
+import type dgram from 'node:dgram';
+import { EventEmitter } from 'node:events';
+import type { CamwireError, ProtocolError } from '../errors.js';
+import { DEFAULT_MAX_PAYLOAD } from '../protocol/constants.js';
+import { decodeFrame, type Frame } from '../protocol/frame.js';
+import { DEFAULT_DATAGRAM_SIZE, fragmentFrame, Reassembler } from '../protocol/fragment.js';
+import { bindDatagram, type DatagramOptions } from '../transport/udp.js';
+import { BaseLink, type LinkOptions } from './frame-link.js';
+
+/** Events of a UdpEndpoint. */
+export interface UdpEndpointEvents {
+  frame: [frame: Frame, address: string, port: number];
+  /** A datagram or reassembled frame was malformed; it was dropped and counted. */
+  badInput: [error: CamwireError, address: string, port: number];
+}
+
+/** Options of a UdpEndpoint. */
+export interface UdpEndpointOptions extends DatagramOptions {
+  /** Largest datagram sent. @default 1472 */
+  datagramSize?: number;
+  maxPayload?: number;
+  /** Reassembly memory bound across all peers. @default 32 MiB */
+  reassemblyBytes?: number;
+  /** Incomplete frames are dropped after this long. @default 2000 */
+  reassemblyTimeoutMs?: number;
+}
+
+/** Counters of a UdpEndpoint. */
+export interface UdpStats {
+  datagramsIn: number;
+  datagramsOut: number;
+  framesIn: number;
+  framesOut: number;
+  /** Incomplete frames dropped (a fragment never came). */
+  incomplete: number;
+  /** Datagrams or frames dropped as malformed. */
+  corrupt: number;
+}
+
+/** UdpEndpoint: one bound datagram socket with fragmentation and bounded reassembly. */
+export class UdpEndpoint extends EventEmitter<UdpEndpointEvents> {
+  readonly #sock: dgram.Socket;
+  readonly #reasm: Reassembler;
+  readonly #datagramSize: number;
+  readonly #maxPayload: number;
+  readonly #timer: NodeJS.Timeout;
+  #frameId = (Math.random() * 0xffffffff) >>> 0;
+  #closed = false;
+  readonly #stats = { datagramsIn: 0, datagramsOut: 0, framesIn: 0, framesOut: 0 };
+
+  private constructor(sock: dgram.Socket, o: UdpEndpointOptions) {
+    super();
+    this.#sock = sock;
+    this.#datagramSize = o.datagramSize ?? DEFAULT_DATAGRAM_SIZE;
+    this.#maxPayload = o.maxPayload ?? DEFAULT_MAX_PAYLOAD;
+    this.#reasm = new Reassembler({
+      maxFrame: this.#maxPayload + 1024,
+      maxBytes: o.reassemblyBytes,
+      timeoutMs: o.reassemblyTimeoutMs,
+    });
+    sock.on('message', (d, rinfo) => this.#onDatagram(d, rinfo.address, rinfo.port));
+    // ICMP errors surface here on some systems; a datagram socket survives them.
+    sock.on('error', () => {});
+    this.#timer = setInterval(() => this.#reasm.expire(Date.now()), 500);
+    this.#timer.unref();
+  }
+
+  /** Binds a socket and returns the endpoint. */
+  static async open(o: UdpEndpointOptions): Promise<UdpEndpoint> {
+    return new UdpEndpoint(await bindDatagram(o), o);
+  }
+
+  get port(): number {
+    return this.#sock.address().port;
+  }
+
+  get stats(): UdpStats {
+    const r = this.#reasm.stats;
+    return { ...this.#stats, incomplete: r.incomplete, corrupt: r.corrupt };
+  }
+
+  /** Bytes held by incomplete frames. */
+  get reassemblyBytes(): number {
+    return this.#reasm.bytes;
+  }
+
+  #onDatagram(d: Buffer, address: string, port: number): void {
+    this.#stats.datagramsIn++;
+    const source = `${address}|${port}`;
+    let whole: Buffer | undefined;
+    try {
+      whole = this.#reasm.push(source, d, Date.now());
+    } catch (err) {
+      this.emit('badInput', err as ProtocolError, address, port);
+      return;
+    }
+    if (!whole) return;
+    let frame: Frame;
+    try {
+      frame = decodeFrame(whole, this.#maxPayload);
+    } catch (err) {
+      this.#reasm.stats.corrupt++;
+      this.emit('badInput', err as ProtocolError, address, port);
+      return;
+    }
+    this.#stats.framesIn++;
+    this.emit('frame', frame, address, port);
+  }
+
+  /** Sends one encoded frame to a peer, fragmented as needed. */
+  sendEncoded(frame: Buffer, address: string, port: number): void {
+    if (this.#closed) return;
+    const id = this.#frameId;
+    this.#frameId = (this.#frameId + 1) >>> 0;
+    const parts = fragmentFrame(frame, id, this.#datagramSize);
+    this.#stats.framesOut++;
+    this.#stats.datagramsOut += parts.length;
+    for (const p of parts) this.#sock.send(p, port, address);
+  }
+
+  /** Bytes queued in the socket and not yet sent. */
+  get backlog(): number {
+    return this.#sock.getSendQueueSize();
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearInterval(this.#timer);
+    this.#sock.close();
+  }
+}
+
+/** A UdpLink: the frames exchanged with one peer address for one key, over an endpoint. */
+export class UdpLink extends BaseLink {
+  readonly transport = 'udp' as const;
+  override readonly reliable = false;
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+  readonly #ep: UdpEndpoint;
+  readonly #onGone: () => void;
+
+  /**
+   * @param onGone called once when the link closes, so the owner can forget it.
+   * Liveness: `deadMs` closes a link that hears nothing (the idle close of a push receiver).
+   */
+  constructor(ep: UdpEndpoint, address: string, port: number, o: LinkOptions, onGone: () => void) {
+    super(o);
+    this.#ep = ep;
+    this.remoteAddress = address;
+    this.remotePort = port;
+    this.#onGone = onGone;
+    this.startTimers();
+  }
+
+  get backlog(): number {
+    return this.#ep.backlog;
+  }
+
+  /** Hands a frame the endpoint received from this peer. */
+  deliver(f: Frame): void {
+    this.receive(f);
+  }
+
+  protected write(h: Buffer, p: Buffer): void {
+    this.#ep.sendEncoded(p.length ? Buffer.concat([h, p], h.length + p.length) : h, this.remoteAddress, this.remotePort);
+  }
+
+  protected teardown(): void {
+    this.#onGone();
+  }
+}
+

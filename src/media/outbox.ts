@@ -1,0 +1,311 @@
+/**
+ * Sender-side queues, one per link and media type, each with its type's delivery policy
+ * (BEHAVIOUR.md section 1): video keeps only the latest frame per media index, audio keeps a
+ * short queue and drops the oldest, commands/files/data wait for an acknowledgement and are
+ * refused with an error when the queue is full. None grows without limit.
+ */
+import { DeliveryError, ErrorCode, type CamwireError } from '../errors.js';
+import { Flag, type MediaTypeName } from '../protocol/constants.js';
+import type { FrameInit } from '../protocol/frame.js';
+
+/** What a link pumps frames from. */
+export interface Outbox {
+  readonly mediaType: MediaTypeName;
+  /** Next frame to put on the wire, or undefined when there is nothing (or the window is full). */
+  next(now: number): FrameInit | undefined;
+  /** True when something is queued (sent or not) that keeps the link busy. */
+  readonly busy: boolean;
+  /** Frames and bytes dropped by policy. */
+  readonly dropped: number;
+}
+
+/** Payload bytes of a queued frame (media header included). */
+export function frameBytes(f: FrameInit): number {
+  return (f.payload?.length ?? 0) + (f.prefix?.length ?? 0);
+}
+
+/** Video: latest wins, per media index; after a drop, waits for a keyframe. */
+export class VideoOutbox implements Outbox {
+  readonly mediaType = 'video' as const;
+  readonly #slots = new Map<number, FrameInit>();
+  readonly #needKey = new Set<number>();
+  dropped = 0;
+
+  /** Queues a frame; returns the number of frames this call dropped. */
+  offer(f: FrameInit): number {
+    const idx = f.mediaIndex ?? 0;
+    const key = ((f.flags ?? 0) & Flag.KEYFRAME) !== 0;
+    if (this.#needKey.has(idx)) {
+      if (!key) {
+        this.dropped++;
+        return 1;
+      }
+      this.#needKey.delete(idx);
+    }
+    const prev = this.#slots.get(idx);
+    if (prev) {
+      this.dropped++;
+      this.#slots.delete(idx);
+      // A delta frame cannot be shown without the frame it replaces: skip to the next keyframe.
+      if (!key) {
+        this.#needKey.add(idx);
+        this.dropped++;
+        return 2;
+      }
+    }
+    this.#slots.set(idx, f);
+    return prev ? 1 : 0;
+  }
+
+  next(): FrameInit | undefined {
+    for (const [idx, f] of this.#slots) {
+      this.#slots.delete(idx);
+      return f;
+    }
+    return undefined;
+  }
+
+  get busy(): boolean {
+    return this.#slots.size > 0;
+  }
+}
+
+/** Audio: a short FIFO that drops the oldest chunk on overflow. */
+export class AudioOutbox implements Outbox {
+  readonly mediaType = 'audio' as const;
+  #q: FrameInit[] = [];
+  #head = 0;
+  #bytes = 0;
+  dropped = 0;
+
+  constructor(
+    readonly maxChunks: number,
+    readonly maxBytes: number,
+  ) {}
+
+  offer(f: FrameInit): number {
+    this.#q.push(f);
+    this.#bytes += frameBytes(f);
+    let n = 0;
+    while (this.#q.length - this.#head > this.maxChunks || (this.#bytes > this.maxBytes && this.#q.length - this.#head > 1)) {
+      this.#bytes -= frameBytes(this.#q[this.#head]);
+      this.#head++;
+      n++;
+    }
+    this.dropped += n;
+    this.#compact();
+    return n;
+  }
+
+  next(): FrameInit | undefined {
+    if (this.#head >= this.#q.length) return undefined;
+    const f = this.#q[this.#head++];
+    this.#bytes -= frameBytes(f);
+    this.#compact();
+    return f;
+  }
+
+  #compact(): void {
+    if (this.#head > 64 && this.#head * 2 > this.#q.length) {
+      this.#q = this.#q.slice(this.#head);
+      this.#head = 0;
+    }
+  }
+
+  get busy(): boolean {
+    return this.#head < this.#q.length;
+  }
+}
+
+/** The receiver's answer to a reliable item. */
+export interface AckInfo {
+  /** For a file START: where the receiver wants the transfer to continue. */
+  resumeOffset?: number;
+}
+
+interface Item {
+  seq: number;
+  init: FrameInit;
+  bytes: number;
+  resolve: (a: AckInfo) => void;
+  reject: (e: DeliveryError) => void;
+  deadline: number;
+  sentAt: number;
+  attempts: number;
+}
+
+/** Options of a ReliableOutbox. */
+export interface ReliableOutboxOptions {
+  mediaType: 'command' | 'file' | 'data';
+  /** Bytes queued or in flight beyond which submit() rejects. */
+  maxBytes: number;
+  /** Items in flight (sent, not yet acknowledged). */
+  window: number;
+  /** An item not acknowledged this long after submit() fails with CW_ERR_DELIVERY_TIMEOUT. */
+  timeoutMs: number;
+  /** Resend unacknowledged items after this long (unreliable links only); 0 = never. */
+  retransmitMs: number;
+  /** Called when an item times out: the owner closes the link (BEHAVIOUR.md section 6). */
+  onTimeout: (err: DeliveryError) => void;
+}
+
+/** Commands, files and data: acknowledged end to end, bounded, never dropped silently. */
+export class ReliableOutbox implements Outbox {
+  readonly mediaType: 'command' | 'file' | 'data';
+  readonly #o: ReliableOutboxOptions;
+  readonly #pending: Item[] = [];
+  readonly #inflight = new Map<number, Item>();
+  #seq = 0;
+  #bytes = 0;
+  readonly dropped = 0;
+  #timer: NodeJS.Timeout | undefined;
+  /** Called when an item becomes sendable again (a retransmission is due). */
+  onReady: (() => void) | undefined;
+
+  constructor(o: ReliableOutboxOptions) {
+    this.mediaType = o.mediaType;
+    this.#o = o;
+  }
+
+  /** Bytes queued or in flight. */
+  get bytes(): number {
+    return this.#bytes;
+  }
+
+  get busy(): boolean {
+    return this.#pending.length > 0 || this.#inflight.size > 0;
+  }
+
+  /** Number of items queued or in flight. */
+  get size(): number {
+    return this.#pending.length + this.#inflight.size;
+  }
+
+  /** Queues an item; the promise settles on the receiver's ACK or NACK, a timeout, or the link's end. */
+  submit(init: FrameInit): Promise<AckInfo> {
+    const bytes = frameBytes(init);
+    const seq = (this.#seq = (this.#seq + 1) >>> 0 || 1);
+    if (this.#bytes + bytes > this.#o.maxBytes && this.#bytes > 0) {
+      return Promise.reject(
+        new DeliveryError(
+          ErrorCode.DELIVERY_QUEUE_FULL,
+          `${this.mediaType} queue is full (${this.#bytes} of ${this.#o.maxBytes} bytes); wait for earlier items to be acknowledged`,
+          seq,
+        ),
+      );
+    }
+    return new Promise<AckInfo>((resolve, reject) => {
+      this.#pending.push({ seq, init, bytes, resolve, reject, deadline: Date.now() + this.#o.timeoutMs, sentAt: 0, attempts: 0 });
+      this.#bytes += bytes;
+      this.#arm();
+    });
+  }
+
+  next(now: number): FrameInit | undefined {
+    if (this.#o.retransmitMs > 0) {
+      for (const it of this.#inflight.values()) {
+        if (now - it.sentAt >= this.#o.retransmitMs * Math.min(8, 2 ** (it.attempts - 1))) {
+          it.sentAt = now;
+          it.attempts++;
+          return this.#frame(it);
+        }
+      }
+    }
+    if (this.#pending.length === 0 || this.#inflight.size >= this.#o.window) return undefined;
+    const it = this.#pending.shift()!;
+    it.sentAt = now;
+    it.attempts = 1;
+    this.#inflight.set(it.seq, it);
+    return this.#frame(it);
+  }
+
+  #frame(it: Item): FrameInit {
+    return { ...it.init, seq: it.seq, flags: (it.init.flags ?? 0) | Flag.ACK_REQUESTED };
+  }
+
+  /** The receiver acknowledged `seq`. Unknown or repeated ACKs are ignored. */
+  ack(seq: number, info: AckInfo): void {
+    const it = this.#inflight.get(seq);
+    if (!it) return;
+    this.#settle(it);
+    it.resolve(info);
+  }
+
+  /** The receiver refused `seq`. */
+  nack(seq: number, code: number, reason: string): void {
+    const it = this.#inflight.get(seq);
+    if (!it) return;
+    this.#settle(it);
+    it.reject(new DeliveryError(ErrorCode.DELIVERY_REFUSED, `${this.mediaType} #${seq} refused by the receiver: ${code} ${reason}`, seq));
+  }
+
+  /** Rejects what was sent and not acknowledged (the link ended); queued items stay for the next link. */
+  failInflight(err: CamwireError): void {
+    for (const it of [...this.#inflight.values()]) {
+      this.#settle(it);
+      it.reject(new DeliveryError(ErrorCode.DELIVERY_CLOSED, `${this.mediaType} #${it.seq} not acknowledged: ${err.message}`, it.seq, { cause: err }));
+    }
+  }
+
+  /** Rejects everything. */
+  failAll(err: CamwireError): void {
+    this.failInflight(err);
+    for (const it of this.#pending.splice(0)) {
+      this.#bytes -= it.bytes;
+      it.reject(new DeliveryError(ErrorCode.DELIVERY_CLOSED, `${this.mediaType} #${it.seq} not sent: ${err.message}`, it.seq, { cause: err }));
+    }
+    this.#arm();
+  }
+
+  #settle(it: Item): void {
+    this.#inflight.delete(it.seq);
+    this.#bytes -= it.bytes;
+    this.#arm();
+  }
+
+  /** One timer per outbox: fires for the earliest deadline or retransmission. */
+  #arm(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    if (!this.busy) return;
+    const now = Date.now();
+    let at = Infinity;
+    for (const it of this.#inflight.values()) {
+      at = Math.min(at, it.deadline);
+      if (this.#o.retransmitMs > 0) at = Math.min(at, it.sentAt + this.#o.retransmitMs * Math.min(8, 2 ** (it.attempts - 1)));
+    }
+    if (this.#pending.length) at = Math.min(at, this.#pending[0].deadline);
+    this.#timer = setTimeout(() => this.#onTimer(), Math.max(1, at - now));
+    this.#timer.unref();
+  }
+
+  #onTimer(): void {
+    const now = Date.now();
+    let expired: Item | undefined;
+    for (const it of this.#inflight.values()) if (it.deadline <= now) expired ??= it;
+    if (!expired && this.#pending.length && this.#pending[0].deadline <= now) expired = this.#pending[0];
+    if (expired) {
+      const err = new DeliveryError(
+        ErrorCode.DELIVERY_TIMEOUT,
+        `${this.mediaType} #${expired.seq} was not acknowledged within ${this.#o.timeoutMs} ms`,
+        expired.seq,
+      );
+      if (this.#inflight.has(expired.seq)) this.#settle(expired);
+      else {
+        this.#pending.splice(this.#pending.indexOf(expired), 1);
+        this.#bytes -= expired.bytes;
+      }
+      expired.reject(err);
+      this.#o.onTimeout(err);
+      this.#arm();
+      return;
+    }
+    this.#arm();
+    this.onReady?.();
+  }
+
+  /** Stops timers (the owner is going away). */
+  dispose(): void {
+    clearTimeout(this.#timer);
+  }
+}

@@ -1,0 +1,189 @@
+/**
+ * Options shared by Sender and Receiver, their defaults (one place), and validation.
+ * Every option is documented with its default in docs/api.md.
+ */
+import { ConfigError, ErrorCode } from './errors.js';
+import { DEFAULT_MAX_PAYLOAD, MAX_ID_BYTES, MAX_PAYLOAD_CEILING, MEDIA_TYPES, type MediaTypeName } from './protocol/constants.js';
+import type { TlsOptions } from './transport/tcp.js';
+
+/** A structured logger; pino's instances fit. */
+export interface Logger {
+  debug(obj: object, msg?: string): void;
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
+/** A logger that drops everything (the default). */
+export const silentLogger: Logger = { debug() {}, info() {}, warn() {}, error() {} };
+
+/** Transport protocol. */
+export type Protocol = 'udp' | 'tcp' | 'http';
+/** Who opens connections: the sender (push, mode A) or the receiver (pull, mode B). */
+export type ConnectionMode = 'sender-to-receiver' | 'receiver-to-sender';
+
+/** Automatic reconnection with exponential backoff. */
+export interface ReconnectOptions {
+  /** First delay. @default 250 */
+  initialDelayMs?: number;
+  /** Longest delay. @default 10000 */
+  maxDelayMs?: number;
+}
+
+/** Credentials sent in the handshake, for servers that check them. */
+export interface Credentials {
+  user?: string;
+  password?: string;
+  token?: string;
+}
+
+/** Options shared by Sender and Receiver. */
+export interface CommonOptions {
+  /** @default 'tcp' */
+  protocol?: Protocol;
+  /** @default 'sender-to-receiver' */
+  connection?: ConnectionMode;
+  /**
+   * The address this component connects to when it initiates, or binds to when it accepts.
+   * @default '127.0.0.1' to connect, '::' (all addresses) to listen
+   */
+  host?: string;
+  /** Port to connect to, or to listen on (0 = any free port). @default 0 */
+  port?: number;
+  /** This component's client id. @default '' */
+  clientId?: string;
+  /** Credentials sent in every HELLO. */
+  auth?: Credentials;
+  /** TLS for TCP and HTTP: certificate and key to accept, CA to verify. */
+  tls?: TlsOptions;
+  /** HTTP only: an HTTP proxy, `http://[user:pass@]host:port`. */
+  proxy?: string;
+  /** Per-type timeouts in ms. @default { video: 3000, audio: 3000, command: 15000, file: 10000, data: 10000 } */
+  timeouts?: Partial<Record<MediaTypeName, number>>;
+  /** Connect plus handshake must finish within this. @default 10000 */
+  connectTimeoutMs?: number;
+  /** Ping a silent peer after this long. @default 5000 */
+  keepaliveMs?: number;
+  /** Close a link that hears nothing for this long. @default 15000 */
+  deadMs?: number;
+  /** Largest frame payload accepted or sent. @default 8 MiB */
+  maxPayload?: number;
+  /** Reconnect after a failure, with backoff and a new session key. @default true */
+  reconnect?: boolean | ReconnectOptions;
+  /** HTTP only: how long a long poll waits on the other side. @default 20000 */
+  pollMs?: number;
+  /** UDP only: largest datagram. @default 1472 */
+  datagramSize?: number;
+  /** Structured logger (pino-compatible). @default silent */
+  logger?: Logger;
+}
+
+/** Default per-type timeouts (BEHAVIOUR.md section 1). */
+export const DEFAULT_TIMEOUTS: Readonly<Record<MediaTypeName, number>> = {
+  video: 3000,
+  audio: 3000,
+  command: 15000,
+  file: 10000,
+  data: 10000,
+};
+
+/** Common options with every default filled in. */
+export interface ResolvedCommon {
+  protocol: Protocol;
+  connection: ConnectionMode;
+  host: string | undefined;
+  port: number;
+  clientId: string;
+  auth: Credentials | undefined;
+  tls: TlsOptions | undefined;
+  proxy: string | undefined;
+  timeouts: Record<MediaTypeName, number>;
+  connectTimeoutMs: number;
+  keepaliveMs: number;
+  deadMs: number;
+  maxPayload: number;
+  reconnect: Required<ReconnectOptions> | undefined;
+  pollMs: number;
+  datagramSize: number;
+  logger: Logger;
+}
+
+export function invalid(option: string, message: string): ConfigError {
+  return new ConfigError(ErrorCode.CONFIG_INVALID, `option ${option}: ${message}`);
+}
+
+function num(o: Record<string, unknown>, name: string, def: number, min: number, max: number): number {
+  const v = o[name];
+  if (v === undefined) return def;
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v > max) throw invalid(name, `must be a number in ${min}..${max}, got ${String(v)}`);
+  return v;
+}
+
+/** Checks a client id (or group id) against the wire limit. */
+export function checkId(option: string, v: unknown): string {
+  if (v === undefined) return '';
+  if (typeof v !== 'string') throw invalid(option, 'must be a string');
+  if (Buffer.byteLength(v) > MAX_ID_BYTES) throw invalid(option, `must be at most ${MAX_ID_BYTES} bytes`);
+  return v;
+}
+
+/** Validates and fills the common options; never mutates the caller's object. */
+export function resolveCommon(o: CommonOptions): ResolvedCommon {
+  const r = o as Record<string, unknown>;
+  const protocol = o.protocol ?? 'tcp';
+  if (!['udp', 'tcp', 'http'].includes(protocol)) throw invalid('protocol', `must be udp, tcp or http, got ${String(protocol)}`);
+  const connection = o.connection ?? 'sender-to-receiver';
+  if (connection !== 'sender-to-receiver' && connection !== 'receiver-to-sender') {
+    throw invalid('connection', `must be sender-to-receiver or receiver-to-sender, got ${String(connection)}`);
+  }
+  if (protocol === 'udp' && connection === 'receiver-to-sender') {
+    throw invalid('protocol', 'udp works only sender-to-receiver (push); pull needs tcp or http');
+  }
+  if (o.proxy !== undefined && protocol !== 'http') throw invalid('proxy', 'only applies to protocol http');
+  if (o.tls !== undefined && protocol === 'udp') throw invalid('tls', 'applies to tcp and http, not udp');
+  const timeouts = { ...DEFAULT_TIMEOUTS };
+  for (const [k, v] of Object.entries(o.timeouts ?? {})) {
+    if (!MEDIA_TYPES.includes(k as MediaTypeName)) throw invalid('timeouts', `unknown media type ${k}`);
+    if (typeof v !== 'number' || !(v > 0)) throw invalid(`timeouts.${k}`, 'must be a positive number of ms');
+    timeouts[k as MediaTypeName] = v;
+  }
+  let reconnect: Required<ReconnectOptions> | undefined;
+  if (o.reconnect !== false) {
+    const rc = typeof o.reconnect === 'object' ? o.reconnect : {};
+    reconnect = { initialDelayMs: rc.initialDelayMs ?? 250, maxDelayMs: rc.maxDelayMs ?? 10000 };
+  }
+  if (o.host !== undefined && (typeof o.host !== 'string' || o.host === '')) throw invalid('host', 'must be a non-empty string');
+  return {
+    protocol,
+    connection,
+    host: o.host,
+    port: num(r, 'port', 0, 0, 65535),
+    clientId: checkId('clientId', o.clientId),
+    auth: o.auth,
+    tls: o.tls,
+    proxy: o.proxy,
+    timeouts,
+    connectTimeoutMs: num(r, 'connectTimeoutMs', 10000, 1, 600000),
+    keepaliveMs: num(r, 'keepaliveMs', 5000, 0, 3600000),
+    deadMs: num(r, 'deadMs', 15000, 0, 3600000),
+    maxPayload: num(r, 'maxPayload', DEFAULT_MAX_PAYLOAD, 1024, MAX_PAYLOAD_CEILING),
+    reconnect,
+    pollMs: num(r, 'pollMs', 20000, 100, 120000),
+    datagramSize: num(r, 'datagramSize', 1472, 256, 65507),
+    logger: o.logger ?? silentLogger,
+  };
+}
+
+/** Backoff delay for the n-th consecutive failure (n >= 1), with ±20% jitter. */
+export function backoffDelay(rc: Required<ReconnectOptions>, n: number): number {
+  const base = Math.min(rc.maxDelayMs, rc.initialDelayMs * 2 ** Math.min(20, n - 1));
+  return Math.round(base * (0.8 + Math.random() * 0.4));
+}
+
+/** A new random non-zero 64-bit session key (BEHAVIOUR.md section 2). */
+export function newSessionKey(): bigint {
+  const b = new BigUint64Array(1);
+  do crypto.getRandomValues(b);
+  while (b[0] === 0n);
+  return b[0];
+}

@@ -1,0 +1,660 @@
+/**
+ * Sender: sends video, audio, commands, files and data. In push mode (sender-to-receiver) it
+ * connects to a receiver or server per media type when it has data; in pull mode
+ * (receiver-to-sender) it listens and serves the channels receivers open (BEHAVIOUR.md 3-4).
+ */
+import { createHash } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import fsp from 'node:fs/promises';
+import net from 'node:net';
+import path from 'node:path';
+import {
+  CamwireError,
+  CloseCode,
+  ConfigError,
+  DeliveryError,
+  ErrorCode,
+  TransportError,
+} from './errors.js';
+import type { ConnectionEvent, PeerInfo } from './events.js';
+import { Flag, Kind, MAX_U48, MediaType, mediaTypeName, type MediaTypeName } from './protocol/constants.js';
+import type { Frame, FrameInit } from './protocol/frame.js';
+import {
+  encodeAudioHeader,
+  encodeCommand,
+  encodeFileMessage,
+  encodeJson,
+  encodeVideoHeader,
+  type Command,
+  type Rect,
+} from './protocol/messages.js';
+import { awaitHello } from './link/accept.js';
+import type { DialOptions } from './link/dial.js';
+import type { FrameLink } from './link/frame-link.js';
+import { LinkListener } from './link/listener.js';
+import { PushLane, type LaneEventName } from './link/push-lane.js';
+import { applyReply, pumpOutbox } from './link/pump.js';
+import { UdpEndpoint, type UdpLink } from './link/udp-link.js';
+import { AudioOutbox, ReliableOutbox, VideoOutbox, frameBytes, type AckInfo, type Outbox } from './media/outbox.js';
+import { isSystemCommand } from './media/inbound.js';
+import { checkId, invalid, newSessionKey, resolveCommon, type CommonOptions, type ResolvedCommon } from './options.js';
+
+/** The software name sent in handshakes. */
+export const AGENT = 'camwire/0.1';
+
+/** Options of a Sender (docs/api.md). */
+export interface SenderOptions extends CommonOptions {
+  /** Default addressee client id of every message. @default '' */
+  to?: string;
+  /** Default group id of every message. @default '' */
+  group?: string;
+  /** Push mode: close a type's connection after this much idle time; 0 = after each item. @default 5000 */
+  idleTimeoutMs?: number;
+  /** Audio chunks queued per connection before the oldest is dropped. @default 50 */
+  audioQueueChunks?: number;
+  /** Audio bytes queued per connection before the oldest is dropped. @default 1638400 */
+  audioQueueBytes?: number;
+  /** Bytes of commands/files/data queued or unacknowledged per connection before sends are refused. @default { command: 819200, file: 10485760, data: 8192000 } */
+  queueBytes?: Partial<Record<'command' | 'file' | 'data', number>>;
+  /** Reliable items in flight (sent, not yet acknowledged) per connection. @default 16 */
+  reliableWindow?: number;
+  /** Bytes per file chunk. @default 65536 */
+  fileChunkSize?: number;
+  /** Pull mode: most channels served at once. @default 256 */
+  maxChannels?: number;
+}
+
+/** Addressing of one message; overrides the sender's `to` and `group`. */
+export interface SendOptions {
+  to?: string;
+  group?: string;
+  /** 0 = main source; 1, 2, ... = extra sources. @default 0 */
+  mediaIndex?: number;
+}
+
+/** Options of sendVideoFrame. */
+export interface VideoSendOptions extends SendOptions {
+  /** 'jpeg' | 'png' | 'bmp' | 'hwl' or a codec name. @default 'jpeg' */
+  imageType?: string;
+  width?: number;
+  height?: number;
+  /** Decodable on its own. @default true for jpeg/png/bmp/hwl, false for named codecs */
+  keyframe?: boolean;
+  /** Change-detection mode: where this image goes on the previous frame. */
+  rect?: Rect;
+  /** ms since the epoch. @default Date.now() */
+  timestamp?: number;
+}
+
+/** Options of sendAudio. */
+export interface AudioSendOptions extends SendOptions {
+  /** 'pcm_s16le' | 'opus' or a codec name. @default 'pcm_s16le' */
+  codec?: string;
+  /** @default 48000 */
+  sampleRate?: number;
+  /** @default 1 */
+  channels?: number;
+  /** ms since the epoch. @default Date.now() */
+  timestamp?: number;
+}
+
+/** Options of sendFile. */
+export interface FileSendOptions extends SendOptions {
+  /** Start at this byte. @default 0 */
+  offset?: number;
+  /** Name the receiver sees. @default the file's base name */
+  name?: string;
+}
+
+/** Result of a file transfer to one receiver. */
+export interface FileSendResult {
+  name: string;
+  size: number;
+  /** Where the transfer started: the requested offset, or the receiver's resume offset. */
+  offset: number;
+  bytesSent: number;
+  /** SHA-256 (hex) of the bytes from `offset` to the end; the receiver verified it. */
+  sha256: string;
+}
+
+/** Progress of a file transfer (acknowledged bytes). */
+export interface FileProgress {
+  fileId: number;
+  name: string;
+  size: number;
+  offset: number;
+  /** Bytes acknowledged by the receiver so far, from `offset`. */
+  acked: number;
+}
+
+/** Counters of a Sender. */
+export interface SenderStats {
+  sent: Record<MediaTypeName, { items: number; bytes: number }>;
+  /** Video and audio dropped by the latest-wins and drop-oldest policies, or while disconnected. */
+  dropped: Record<MediaTypeName, number>;
+  /** Pull mode: channels being served. */
+  channels: number;
+}
+
+/** Events of a Sender. */
+export interface SenderEvents {
+  connecting: [ev: ConnectionEvent];
+  connected: [ev: ConnectionEvent];
+  connectError: [ev: ConnectionEvent];
+  disconnect: [ev: ConnectionEvent];
+  fileProgress: [p: FileProgress];
+  /** A peer sent bad input; its connection was closed. */
+  protocolError: [err: CamwireError, peer: PeerInfo];
+}
+
+/** Something reliable items can be handed to: a push lane or a served channel. */
+interface ReliableTarget {
+  submit(init: FrameInit): Promise<AckInfo>;
+}
+
+/** A pull channel this sender serves. */
+class ServedChannel {
+  constructor(
+    readonly link: FrameLink,
+    readonly type: MediaTypeName,
+    readonly outbox: Outbox,
+    readonly sessionKey: bigint,
+  ) {
+    if (outbox instanceof ReliableOutbox) outbox.onReady = () => this.pump();
+    link.on('drain', () => this.pump());
+    link.on('frame', (f) => {
+      if (applyReply(f, outbox, link)) this.pump();
+    });
+  }
+  pump(): void {
+    pumpOutbox(this.link, this.outbox, this.sessionKey);
+  }
+  submit(init: FrameInit): Promise<AckInfo> {
+    const p = (this.outbox as ReliableOutbox).submit(init);
+    this.pump();
+    return p;
+  }
+}
+
+const RELIABLE = ['command', 'file', 'data'] as const;
+const INTRA_TYPES = new Set(['jpeg', 'png', 'bmp', 'hwl']);
+
+function emptyCounts<T>(f: () => T): Record<MediaTypeName, T> {
+  return { video: f(), audio: f(), command: f(), file: f(), data: f() };
+}
+
+/** Sender sends media to receivers or a server. */
+export class Sender extends EventEmitter<SenderEvents> {
+  readonly #o: ResolvedCommon;
+  readonly #to: string;
+  readonly #group: string;
+  readonly #idleMs: number;
+  readonly #audioChunks: number;
+  readonly #audioBytes: number;
+  readonly #queueBytes: Record<'command' | 'file' | 'data', number>;
+  readonly #window: number;
+  readonly #chunk: number;
+  readonly #maxChannels: number;
+  #sessionKey = 0n;
+  #state: 'new' | 'starting' | 'started' | 'stopped' = 'new';
+  #listener: LinkListener | undefined;
+  #udp: UdpEndpoint | undefined;
+  readonly #udpLinks = new Map<number, UdpLink>();
+  readonly #lanes = new Map<MediaTypeName, PushLane>();
+  readonly #laneOutboxes = new Map<MediaTypeName, Outbox>();
+  readonly #channels = emptyCounts(() => new Set<ServedChannel>());
+  readonly #channelWaiters = emptyCounts(() => new Set<() => void>());
+  readonly #stats = { sent: emptyCounts(() => ({ items: 0, bytes: 0 })), dropped: emptyCounts(() => 0) };
+  #fileId = 0;
+
+  /** Creates a Sender. Throws a ConfigError naming the bad option. */
+  constructor(options: SenderOptions = {}) {
+    super();
+    this.#o = resolveCommon(options);
+    this.#to = checkId('to', options.to);
+    this.#group = checkId('group', options.group);
+    const pos = (name: string, v: number | undefined, def: number, min = 1): number => {
+      if (v === undefined) return def;
+      if (typeof v !== 'number' || !Number.isFinite(v) || v < min) throw invalid(name, `must be a number >= ${min}`);
+      return v;
+    };
+    this.#idleMs = pos('idleTimeoutMs', options.idleTimeoutMs, 5000, 0);
+    this.#audioChunks = pos('audioQueueChunks', options.audioQueueChunks, 50);
+    this.#audioBytes = pos('audioQueueBytes', options.audioQueueBytes, 1_638_400);
+    this.#queueBytes = {
+      command: pos('queueBytes.command', options.queueBytes?.command, 819_200),
+      file: pos('queueBytes.file', options.queueBytes?.file, 10_485_760),
+      data: pos('queueBytes.data', options.queueBytes?.data, 8_192_000),
+    };
+    this.#window = pos('reliableWindow', options.reliableWindow, 16);
+    this.#chunk = pos('fileChunkSize', options.fileChunkSize, 65536, 1024);
+    if (this.#chunk > this.#o.maxPayload - 64) throw invalid('fileChunkSize', 'must leave room for headers within maxPayload');
+    this.#maxChannels = pos('maxChannels', options.maxChannels, 256);
+    if (this.#o.connection === 'sender-to-receiver' && !this.#o.port) {
+      throw invalid('port', "is required in sender-to-receiver mode: the receiver's (or server's) port");
+    }
+  }
+
+  /** The current session key (0n before start). Changes on each reconnection. */
+  get sessionKey(): bigint {
+    return this.#sessionKey;
+  }
+
+  /** Pull mode: the port this sender listens on. Push mode: the receiver's port. */
+  get port(): number {
+    return this.#listener?.port ?? this.#o.port;
+  }
+
+  /** This sender's client id. */
+  get clientId(): string {
+    return this.#o.clientId;
+  }
+
+  /** Counters: items and bytes sent per type, drops per type. */
+  get stats(): SenderStats {
+    const dropped = { ...this.#stats.dropped };
+    for (const [t, ob] of this.#laneOutboxes) dropped[t] += ob.dropped;
+    for (const t of ['video', 'audio'] as const) for (const c of this.#channels[t]) dropped[t] += c.outbox.dropped;
+    const sent = emptyCounts(() => ({ items: 0, bytes: 0 }));
+    for (const t of Object.keys(sent) as MediaTypeName[]) sent[t] = { ...this.#stats.sent[t] };
+    let channels = 0;
+    for (const set of Object.values(this.#channels)) channels += set.size;
+    return { sent, dropped, channels };
+  }
+
+  /** Starts the sender: binds its UDP socket (push over UDP) or its listening port (pull). */
+  async start(): Promise<void> {
+    if (this.#state !== 'new') throw new ConfigError(ErrorCode.NOT_STARTED, `start() called on a sender that is ${this.#state}`);
+    this.#state = 'starting';
+    this.#sessionKey = newSessionKey();
+    try {
+      if (this.#o.connection === 'receiver-to-sender') {
+        this.#listener = await LinkListener.open(
+          {
+            transport: this.#o.protocol,
+            host: this.#o.host,
+            port: this.#o.port,
+            tls: this.#o.tls,
+            link: this.#linkOptions(),
+            http: { maxPollMs: Math.max(this.#o.pollMs, 30000) },
+          },
+          { onLink: (l) => this.#accept(l), onBadInput: (err, peer) => this.#badInput(err, peer) },
+        );
+      } else if (this.#o.protocol === 'udp') {
+        const host = this.#target().host;
+        this.#udp = await UdpEndpoint.open({
+          type: net.isIPv6(host) ? 'udp6' : 'udp4',
+          datagramSize: this.#o.datagramSize,
+          maxPayload: this.#o.maxPayload,
+        });
+        this.#udp.on('frame', (f) => this.#udpLinks.get(f.mediaType)?.deliver(f));
+      }
+    } catch (err) {
+      this.#state = 'stopped';
+      throw err;
+    }
+    this.#state = 'started';
+  }
+
+  /** Stops: closes every connection; unacknowledged commands, files and data reject with CW_ERR_DELIVERY_CLOSED. */
+  async stop(): Promise<void> {
+    if (this.#state === 'stopped') return;
+    this.#state = 'stopped';
+    const err = new TransportError(ErrorCode.TRANSPORT_CLOSED, 'sender stopped');
+    for (const lane of this.#lanes.values()) lane.close(err);
+    for (const set of Object.values(this.#channels)) {
+      for (const c of set) {
+        if (c.outbox instanceof ReliableOutbox) c.outbox.failAll(err);
+        c.link.close(CloseCode.GOING_AWAY, 'sender stopped');
+      }
+    }
+    for (const waiters of Object.values(this.#channelWaiters)) for (const w of waiters) w();
+    await this.#listener?.close(CloseCode.GOING_AWAY, 'sender stopped');
+    // Let CLOSE datagrams leave before the socket goes.
+    if (this.#udp) {
+      const ep = this.#udp;
+      await new Promise((r) => setImmediate(r));
+      ep.close();
+    }
+  }
+
+  // ------------------------------------------------------------------ sending
+
+  /** Sends one video frame. Latest wins: a frame not yet sent is replaced (and counted as dropped). */
+  sendVideoFrame(data: Buffer, o: VideoSendOptions = {}): void {
+    this.#checkStarted();
+    const imageType = o.imageType ?? 'jpeg';
+    const keyframe = o.keyframe ?? INTRA_TYPES.has(imageType);
+    const init = this.#init('video', data, o, keyframe ? Flag.KEYFRAME : 0);
+    init.prefix = encodeVideoHeader({ imageType, width: o.width ?? 0, height: o.height ?? 0, rect: o.rect });
+    this.#checkSize(init);
+    this.#count('video', init);
+    this.#fanOut('video', init);
+  }
+
+  /** Sends one audio chunk. A short queue per connection drops the oldest on overflow. */
+  sendAudio(data: Buffer, o: AudioSendOptions = {}): void {
+    this.#checkStarted();
+    const init = this.#init('audio', data, o, 0);
+    init.prefix = encodeAudioHeader({ codec: o.codec ?? 'pcm_s16le', sampleRate: o.sampleRate ?? 48000, channels: o.channels ?? 1 });
+    this.#checkSize(init);
+    this.#count('audio', init);
+    this.#fanOut('audio', init);
+  }
+
+  /**
+   * Sends a command; resolves once every receiver acknowledged it (the original's WaitForSendCmd).
+   * Rejects with a DeliveryError on timeout, refusal or disconnect. Names starting RV_ or RVS_ are refused.
+   */
+  async sendCommand(cmd: Command, o: SendOptions = {}): Promise<void> {
+    this.#checkStarted();
+    if (typeof cmd?.name !== 'string') throw new TypeError('command needs a name');
+    if (isSystemCommand(cmd.name)) {
+      throw new ConfigError(ErrorCode.COMMAND_RESERVED_NAME, `command names starting RV_ or RVS_ are reserved for the system: ${cmd.name}`);
+    }
+    const init = this.#init('command', encodeCommand(cmd), o, 0);
+    this.#checkSize(init);
+    this.#count('command', init);
+    await this.#reliable('command', init);
+  }
+
+  /** Sends one blob, delivered whole; resolves once every receiver acknowledged it. */
+  async sendData(data: Buffer | Uint8Array, o: SendOptions = {}): Promise<void> {
+    this.#checkStarted();
+    const buf = Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+    const init = this.#init('data', buf, o, 0);
+    this.#checkSize(init);
+    this.#count('data', init);
+    await this.#reliable('data', init);
+  }
+
+  /**
+   * Sends a file in chunks from `offset` (or from where the receiver says it has the bytes up to).
+   * Each chunk is acknowledged; the receiver checks the SHA-256 at the end. Emits fileProgress.
+   * Resolves with one result per receiver.
+   */
+  async sendFile(filePath: string, o: FileSendOptions = {}): Promise<FileSendResult[]> {
+    this.#checkStarted();
+    const fh = await fsp.open(filePath, 'r');
+    try {
+      const size = (await fh.stat()).size;
+      const offset = o.offset ?? 0;
+      if (!Number.isInteger(offset) || offset < 0 || offset > size) throw new RangeError(`offset ${offset} is outside 0..${size}`);
+      if (size > MAX_U48) throw new RangeError('file too large');
+      const name = o.name ?? path.basename(filePath);
+      const targets = await this.#reliableTargets('file');
+      return await Promise.all(targets.map((t) => this.#sendFileTo(t, fh, name, size, offset, o)));
+    } finally {
+      await fh.close();
+    }
+  }
+
+  async #sendFileTo(t: ReliableTarget, fh: fsp.FileHandle, name: string, size: number, offset: number, o: SendOptions): Promise<FileSendResult> {
+    const fileId = (this.#fileId = (this.#fileId + 1) >>> 0);
+    const frame = (parts: [Buffer, Buffer?]): FrameInit => {
+      const init = this.#init('file', parts[1] ?? parts[0], o, 0);
+      if (parts[1]) init.prefix = parts[0];
+      return init;
+    };
+    const ack = await t.submit(frame(encodeFileMessage({ op: 'start', fileId, name, totalSize: size, offset })));
+    const start = ack.resumeOffset ?? offset;
+    if (start < 0 || start > size) throw new DeliveryError(ErrorCode.DELIVERY_REFUSED, `receiver asked to resume at ${start}, outside 0..${size}`, 0);
+    const hash = createHash('sha256');
+    const progress: FileProgress = { fileId, name, size, offset: start, acked: 0 };
+    this.emit('fileProgress', { ...progress });
+    const inflight: Promise<void>[] = [];
+    let pos = start;
+    try {
+      while (pos < size) {
+        const n = Math.min(this.#chunk, size - pos);
+        const buf = Buffer.allocUnsafe(n);
+        let got = 0;
+        while (got < n) {
+          const { bytesRead } = await fh.read(buf, got, n - got, pos + got);
+          if (bytesRead === 0) throw new RangeError(`file shrank while sending: ${name}`);
+          got += bytesRead;
+        }
+        hash.update(buf);
+        const init = frame(encodeFileMessage({ op: 'chunk', fileId, offset: pos, data: buf }) as [Buffer, Buffer]);
+        this.#count('file', init);
+        const p = t.submit(init).then(() => {
+          progress.acked += n;
+          this.emit('fileProgress', { ...progress });
+        });
+        p.catch(() => {});
+        inflight.push(p);
+        pos += n;
+        if (inflight.length >= this.#window) await inflight.shift();
+      }
+      for (const p of inflight.splice(0)) await p;
+      const sha256 = hash.digest();
+      await t.submit(frame(encodeFileMessage({ op: 'end', fileId, totalSize: size, sha256 })));
+      return { name, size, offset: start, bytesSent: size - start, sha256: sha256.toString('hex') };
+    } catch (err) {
+      t.submit(frame(encodeFileMessage({ op: 'abort', fileId, reason: (err as Error).message }))).catch(() => {});
+      throw err;
+    }
+  }
+
+  // ------------------------------------------------------------------ internals
+
+  #checkStarted(): void {
+    if (this.#state !== 'started') throw new ConfigError(ErrorCode.NOT_STARTED, `sender is ${this.#state}: call start() first`);
+  }
+
+  #checkSize(init: FrameInit): void {
+    const n = frameBytes(init);
+    if (n > this.#o.maxPayload) throw new RangeError(`message of ${n} bytes exceeds maxPayload (${this.#o.maxPayload})`);
+  }
+
+  #count(type: MediaTypeName, init: FrameInit): void {
+    const s = this.#stats.sent[type];
+    s.items++;
+    s.bytes += frameBytes(init);
+  }
+
+  #init(type: MediaTypeName, payload: Buffer, o: SendOptions & { timestamp?: number }, flags: number): FrameInit {
+    const mediaIndex = o.mediaIndex ?? 0;
+    if (!Number.isInteger(mediaIndex) || mediaIndex < 0 || mediaIndex > 0xffff) throw new RangeError(`mediaIndex ${mediaIndex} outside 0..65535`);
+    return {
+      kind: Kind.DATA,
+      mediaType: MediaType[type],
+      mediaIndex,
+      flags,
+      timestamp: o.timestamp ?? Date.now(),
+      from: this.#o.clientId,
+      to: o.to !== undefined && o.to !== '' ? checkId('to', o.to) : this.#to,
+      group: o.group !== undefined && o.group !== '' ? checkId('group', o.group) : this.#group,
+      payload,
+    };
+  }
+
+  #fanOut(type: 'video' | 'audio', init: FrameInit): void {
+    if (this.#o.connection === 'sender-to-receiver') {
+      const ob = this.#laneOutbox(type) as VideoOutbox | AudioOutbox;
+      ob.offer(init);
+      this.#lane(type).kick();
+      return;
+    }
+    for (const c of this.#channels[type]) {
+      (c.outbox as VideoOutbox | AudioOutbox).offer(init);
+      c.pump();
+    }
+  }
+
+  async #reliable(type: 'command' | 'data', init: FrameInit): Promise<void> {
+    const targets = await this.#reliableTargets(type);
+    await Promise.all(targets.map((t) => t.submit(init)));
+  }
+
+  /** Push: the type's lane. Pull: the channels open now, or the first to open within the type's timeout. */
+  async #reliableTargets(type: 'command' | 'file' | 'data'): Promise<ReliableTarget[]> {
+    if (this.#o.connection === 'sender-to-receiver') {
+      const ob = this.#laneOutbox(type) as ReliableOutbox;
+      const lane = this.#lane(type);
+      return [
+        {
+          submit: (init) => {
+            const p = ob.submit(init);
+            lane.kick();
+            return p;
+          },
+        },
+      ];
+    }
+    if (this.#channels[type].size === 0) {
+      const timeoutMs = this.#o.timeouts[type];
+      await new Promise<void>((resolve, reject) => {
+        const waiters = this.#channelWaiters[type];
+        const w = (): void => {
+          clearTimeout(timer);
+          waiters.delete(w);
+          if (this.#channels[type].size > 0) resolve();
+          else reject(new DeliveryError(ErrorCode.DELIVERY_CLOSED, 'sender stopped', 0));
+        };
+        const timer = setTimeout(() => {
+          waiters.delete(w);
+          reject(new DeliveryError(ErrorCode.DELIVERY_TIMEOUT, `no receiver opened a ${type} channel within ${timeoutMs} ms`, 0));
+        }, timeoutMs);
+        waiters.add(w);
+      });
+    }
+    return [...this.#channels[type]];
+  }
+
+  #linkOptions(): { maxPayload: number; keepaliveMs: number; deadMs: number; pollMs: number } {
+    return { maxPayload: this.#o.maxPayload, keepaliveMs: this.#o.keepaliveMs, deadMs: this.#o.deadMs, pollMs: this.#o.pollMs };
+  }
+
+  #target(): { transport: 'tcp' | 'udp' | 'http'; host: string; port: number } {
+    return { transport: this.#o.protocol, host: this.#o.host ?? '127.0.0.1', port: this.#o.port };
+  }
+
+  #newOutbox(type: MediaTypeName, onTimeout: (err: DeliveryError) => void): Outbox {
+    if (type === 'video') return new VideoOutbox();
+    if (type === 'audio') return new AudioOutbox(this.#audioChunks, this.#audioBytes);
+    return new ReliableOutbox({
+      mediaType: type,
+      maxBytes: this.#queueBytes[type],
+      window: this.#window,
+      timeoutMs: this.#o.timeouts[type],
+      retransmitMs: this.#o.protocol === 'udp' ? 200 : 0,
+      onTimeout,
+    });
+  }
+
+  #laneOutbox(type: MediaTypeName): Outbox {
+    let ob = this.#laneOutboxes.get(type);
+    if (!ob) {
+      ob = this.#newOutbox(type, (err) => this.#lanes.get(type)?.link?.fail(err, CloseCode.TIMEOUT));
+      this.#laneOutboxes.set(type, ob);
+    }
+    return ob;
+  }
+
+  #lane(type: MediaTypeName): PushLane {
+    let lane = this.#lanes.get(type);
+    if (lane) return lane;
+    const code = MediaType[type];
+    const target = this.#target();
+    lane = new PushLane({
+      type,
+      outbox: this.#laneOutbox(type),
+      target,
+      sessionKey: () => this.#sessionKey,
+      renewSessionKey: () => {
+        this.#sessionKey = newSessionKey();
+      },
+      idleMs: this.#idleMs,
+      reconnect: this.#o.reconnect,
+      emit: (name: LaneEventName, ev) => this.emit(name, ev),
+      onDropped: (n) => (this.#stats.dropped[type] += n),
+      dialOptions: (signal): DialOptions => ({
+        ...target,
+        tls: this.#o.tls,
+        proxy: this.#o.proxy,
+        timeoutMs: this.#o.connectTimeoutMs,
+        signal,
+        link: this.#linkOptions(),
+        hello: {
+          kind: Kind.HELLO,
+          mediaType: code,
+          sessionKey: this.#sessionKey,
+          from: this.#o.clientId,
+          to: this.#to,
+          group: this.#group,
+          timestamp: Date.now(),
+          payload: encodeJson({ role: 'push', agent: AGENT, ...(this.#o.auth ? { auth: this.#o.auth } : {}) }),
+        },
+        udp: this.#udp && {
+          endpoint: this.#udp,
+          attach: (link) => {
+            link.tag = { sessionKey: this.#sessionKey, mediaType: code };
+            this.#udpLinks.set(code, link);
+            return () => {
+              if (this.#udpLinks.get(code) === link) this.#udpLinks.delete(code);
+            };
+          },
+        },
+      }),
+    });
+    this.#lanes.set(type, lane);
+    return lane;
+  }
+
+  /** Pull mode: a receiver opened a link; expect a HELLO for one channel. */
+  #accept(link: FrameLink): void {
+    awaitHello(
+      link,
+      this.#o.connectTimeoutMs,
+      (f: Frame, hello) => {
+        const type = mediaTypeName(f.mediaType)!;
+        const ev: ConnectionEvent = {
+          sessionKey: this.#sessionKey,
+          mediaTypes: [],
+          remoteSessionKey: f.sessionKey,
+          transport: link.transport,
+          remoteAddress: link.remoteAddress,
+          remotePort: link.remotePort,
+          clientId: f.from,
+        };
+        this.emit('connecting', ev);
+        let refusal: string | undefined;
+        if (hello.role !== 'pull') refusal = 'this sender serves pull channels (receiver-to-sender); it does not take pushes';
+        else if (f.to && this.#o.clientId && f.to !== this.#o.clientId) refusal = `this sender is ${JSON.stringify(this.#o.clientId)}, not ${JSON.stringify(f.to)}`;
+        else if (this.stats.channels >= this.#maxChannels) refusal = `too many channels (${this.#maxChannels})`;
+        else if (this.#state !== 'started') refusal = 'sender is stopping';
+        if (refusal) {
+          const err = new CamwireError(ErrorCode.DELIVERY_REFUSED, refusal);
+          link.close(CloseCode.REFUSED, refusal);
+          this.emit('connectError', { ...ev, error: err });
+          return;
+        }
+        link.tag = { sessionKey: this.#sessionKey, mediaType: f.mediaType };
+        link.send({ kind: Kind.WELCOME, mediaType: f.mediaType, sessionKey: this.#sessionKey, from: this.#o.clientId, to: f.from, timestamp: Date.now(), payload: encodeJson({ agent: AGENT }) });
+        const outbox = this.#newOutbox(type, (err) => link.fail(err, CloseCode.TIMEOUT));
+        const ch = new ServedChannel(link, type, outbox, this.#sessionKey);
+        this.#channels[type].add(ch);
+        link.on('close', (info) => {
+          this.#channels[type].delete(ch);
+          this.#stats.dropped[type] += outbox.dropped;
+          if (outbox instanceof ReliableOutbox) {
+            outbox.failAll(info.error ?? new TransportError(ErrorCode.TRANSPORT_CLOSED, `channel closed: ${info.code} ${info.reason}`));
+            outbox.dispose();
+          }
+          const out: ConnectionEvent = { ...ev };
+          if (info.error) out.error = info.error;
+          this.emit('disconnect', out);
+        });
+        this.emit('connected', ev);
+        for (const w of [...this.#channelWaiters[type]]) w();
+      },
+      (err) => this.#badInput(err, { transport: link.transport, remoteAddress: link.remoteAddress, remotePort: link.remotePort }),
+    );
+  }
+
+  #badInput(err: CamwireError, peer: PeerInfo): void {
+    this.#o.logger.warn({ err, ...peer }, 'bad input from peer');
+    this.emit('protocolError', err, peer);
+  }
+}

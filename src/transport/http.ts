@@ -1,0 +1,235 @@
+/**
+ * HTTP transport: POST a byte body and read the byte response, directly or through an HTTP
+ * proxy (absolute-form requests; CONNECT tunnels for TLS), and the matching server side.
+ * Knows nothing about frames or media types.
+ */
+import http from 'node:http';
+import https from 'node:https';
+import net from 'node:net';
+import tls from 'node:tls';
+import type { Duplex } from 'node:stream';
+import { ErrorCode, TransportError } from '../errors.js';
+import { listen, type TlsOptions } from './tcp.js';
+
+/** Where an HttpPoster sends its requests. */
+export interface HttpPosterOptions {
+  host: string;
+  port: number;
+  tls?: TlsOptions;
+  /** An HTTP proxy URL, `http://[user:pass@]host:port`. */
+  proxy?: string;
+  /** Sockets kept open per poster (one long poll plus uploads). @default 4 */
+  maxSockets?: number;
+}
+
+/** A finished HTTP exchange. */
+export interface HttpResult {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body: Buffer;
+}
+
+interface ProxyInfo {
+  host: string;
+  port: number;
+  auth?: string;
+}
+
+function parseProxy(url: string): ProxyInfo {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw new TypeError(`proxy must be a URL like http://host:port, got ${JSON.stringify(url)}`);
+  }
+  if (u.protocol !== 'http:') throw new TypeError(`proxy must use http://, got ${u.protocol}`);
+  const info: ProxyInfo = { host: u.hostname.replace(/^\[|\]$/g, ''), port: Number(u.port || 80) };
+  if (u.username) {
+    info.auth = 'Basic ' + Buffer.from(`${decodeURIComponent(u.username)}:${decodeURIComponent(u.password)}`).toString('base64');
+  }
+  return info;
+}
+
+function hostHeader(host: string, port: number): string {
+  return net.isIPv6(host) ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+/** An https.Agent whose sockets are TLS inside a CONNECT tunnel through an HTTP proxy. */
+class TunnelAgent extends https.Agent {
+  constructor(
+    private readonly proxy: ProxyInfo,
+    opts: https.AgentOptions,
+  ) {
+    super(opts);
+  }
+  override createConnection(options: http.ClientRequestArgs, cb?: (err: Error | null, s: Duplex) => void): Duplex | undefined {
+    const done = (err: Error | null, s?: Duplex): void => cb?.(err, s as Duplex);
+    const target = hostHeader(String(options.host), Number(options.port));
+    const req = http.request({
+      host: this.proxy.host,
+      port: this.proxy.port,
+      method: 'CONNECT',
+      path: target,
+      headers: { host: target, ...(this.proxy.auth ? { 'proxy-authorization': this.proxy.auth } : {}) },
+    });
+    req.once('connect', (res, socket) => {
+      if (res.statusCode !== 200) {
+        socket.destroy();
+        done(new TransportError(ErrorCode.TRANSPORT_PROXY, `proxy refused CONNECT ${target}: ${res.statusCode}`));
+        return;
+      }
+      const t = tls.connect({ ...(options as tls.ConnectionOptions), socket });
+      t.once('secureConnect', () => done(null, t));
+      t.once('error', (err) => done(err));
+    });
+    req.once('error', (err) => done(new TransportError(ErrorCode.TRANSPORT_PROXY, `proxy ${this.proxy.host}:${this.proxy.port}: ${err.message}`, { cause: err })));
+    req.end();
+    return undefined;
+  }
+}
+
+/** HttpPoster sends POST requests with byte bodies over keep-alive connections. */
+export class HttpPoster {
+  readonly #o: HttpPosterOptions;
+  readonly #agent: http.Agent;
+  readonly #proxy: ProxyInfo | undefined;
+  readonly #target: string;
+
+  constructor(o: HttpPosterOptions) {
+    this.#o = o;
+    this.#proxy = o.proxy ? parseProxy(o.proxy) : undefined;
+    this.#target = hostHeader(o.host, o.port);
+    const agentOpts = { keepAlive: true, maxSockets: o.maxSockets ?? 4, keepAliveMsecs: 5000 };
+    if (o.tls) {
+      const tlsOpts = { ...agentOpts, cert: o.tls.cert, key: o.tls.key, ca: o.tls.ca, rejectUnauthorized: o.tls.rejectUnauthorized ?? true, servername: o.tls.servername };
+      this.#agent = this.#proxy ? new TunnelAgent(this.#proxy, tlsOpts) : new https.Agent(tlsOpts);
+    } else {
+      this.#agent = new http.Agent(agentOpts);
+    }
+  }
+
+  /** POSTs `body` to `path`; resolves with the response, whose size is bounded by `maxResponse`. */
+  post(path: string, body: Buffer[], o: { timeoutMs: number; maxResponse: number; signal?: AbortSignal }): Promise<HttpResult> {
+    const length = body.reduce((n, b) => n + b.length, 0);
+    const plainProxy = this.#proxy && !this.#o.tls;
+    const headers: http.OutgoingHttpHeaders = {
+      host: this.#target,
+      'content-type': 'application/x-camwire',
+      'content-length': length,
+    };
+    if (plainProxy && this.#proxy!.auth) headers['proxy-authorization'] = this.#proxy!.auth;
+    const options: http.RequestOptions = {
+      method: 'POST',
+      agent: this.#agent,
+      headers,
+      host: plainProxy ? this.#proxy!.host : this.#o.host,
+      port: plainProxy ? this.#proxy!.port : this.#o.port,
+      // Through a plain proxy the request line carries the absolute URL (RFC 9112, 3.2.2).
+      path: plainProxy ? `http://${this.#target}${path}` : path,
+      signal: o.signal,
+    };
+    const mod = this.#o.tls ? https : http;
+    return new Promise((resolve, reject) => {
+      let settled = false;
+      const fail = (err: Error): void => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        req.destroy();
+        reject(
+          err instanceof TransportError
+            ? err
+            : new TransportError(
+                err.name === 'AbortError' ? ErrorCode.TRANSPORT_CLOSED : ErrorCode.TRANSPORT_CONNECT,
+                `HTTP POST ${path} to ${this.#target}${this.#proxy ? ` via proxy ${this.#proxy.host}:${this.#proxy.port}` : ''}: ${err.message}`,
+                { cause: err },
+              ),
+        );
+      };
+      const req = mod.request(options, (res) => {
+        const chunks: Buffer[] = [];
+        let n = 0;
+        res.on('data', (c: Buffer) => {
+          n += c.length;
+          if (n > o.maxResponse) {
+            fail(new TransportError(ErrorCode.TRANSPORT_CLOSED, `HTTP response larger than ${o.maxResponse} bytes`));
+            return;
+          }
+          chunks.push(c);
+        });
+        res.on('end', () => {
+          if (settled) return;
+          settled = true;
+          clearTimeout(timer);
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks, n) });
+        });
+        res.on('error', fail);
+        res.on('aborted', () => fail(new TransportError(ErrorCode.TRANSPORT_CLOSED, 'HTTP response aborted')));
+      });
+      const timer = setTimeout(
+        () => fail(new TransportError(ErrorCode.TRANSPORT_TIMEOUT, `HTTP POST ${path} timed out after ${o.timeoutMs} ms`)),
+        o.timeoutMs,
+      );
+      req.on('error', fail);
+      for (const b of body) req.write(b);
+      req.end();
+    });
+  }
+
+  /** Closes idle keep-alive sockets. */
+  close(): void {
+    this.#agent.destroy();
+  }
+}
+
+/** Options of an HTTP listener. */
+export interface HttpListenOptions {
+  host?: string;
+  port: number;
+  tls?: TlsOptions;
+}
+
+/** Starts an HTTP (or HTTPS) server. */
+export async function listenHttp(o: HttpListenOptions, handler: http.RequestListener): Promise<http.Server> {
+  const server: http.Server = o.tls
+    ? https.createServer({ cert: o.tls.cert, key: o.tls.key, ca: o.tls.ca, requestCert: o.tls.requestCert ?? false, rejectUnauthorized: o.tls.requestCert ?? false }, handler)
+    : http.createServer(handler);
+  server.keepAliveTimeout = 65_000;
+  server.headersTimeout = 30_000;
+  // Long polls hold requests; never let Node's default request timeout cut them.
+  server.requestTimeout = 0;
+  server.on('clientError', (_err, sock) => {
+    if (sock.writable) sock.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n');
+    else sock.destroy();
+  });
+  return listen(server, o.host, o.port);
+}
+
+/**
+ * Reads a request body of at most `max` bytes. Rejects with a TransportError
+ * (and stops reading) when it is larger, so a hostile client cannot make us allocate.
+ */
+export function readBody(req: http.IncomingMessage, max: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const declared = Number(req.headers['content-length'] ?? -1);
+    if (declared > max) {
+      reject(new TransportError(ErrorCode.TRANSPORT_CLOSED, `request body of ${declared} bytes exceeds ${max}`));
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let n = 0;
+    const onData = (c: Buffer): void => {
+      n += c.length;
+      if (n > max) {
+        req.off('data', onData);
+        reject(new TransportError(ErrorCode.TRANSPORT_CLOSED, `request body exceeds ${max} bytes`));
+        return;
+      }
+      chunks.push(c);
+    };
+    req.on('data', onData);
+    req.once('end', () => resolve(Buffer.concat(chunks, n)));
+    req.once('error', reject);
+    req.once('aborted', () => reject(new TransportError(ErrorCode.TRANSPORT_CLOSED, 'request aborted')));
+  });
+}

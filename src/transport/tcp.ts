@@ -1,0 +1,118 @@
+/**
+ * TCP and TLS byte streams: connect and listen. Knows nothing about frames or media types.
+ */
+import net from 'node:net';
+import tls from 'node:tls';
+import { ErrorCode, TransportError } from '../errors.js';
+
+/** TLS settings shared by clients and servers. PEM strings or Buffers. */
+export interface TlsOptions {
+  /** Certificate chain (server: required; client: for mutual TLS). */
+  cert?: string | Buffer;
+  /** Private key matching `cert`. */
+  key?: string | Buffer;
+  /** Trusted CA certificates; the system store when omitted. */
+  ca?: string | Buffer | Array<string | Buffer>;
+  /** Client: the name to check the server certificate against. @default the host */
+  servername?: string;
+  /** Client: verify the server certificate. @default true */
+  rejectUnauthorized?: boolean;
+  /** Server: ask clients for a certificate and require a valid one. @default false */
+  requestCert?: boolean;
+}
+
+/** Where and how to connect a stream. */
+export interface StreamConnectOptions {
+  host: string;
+  port: number;
+  tls?: TlsOptions;
+  /** Give up when the connection (and TLS handshake) is not up within this time. */
+  timeoutMs: number;
+  signal?: AbortSignal;
+}
+
+/** Opens a TCP (or TLS) connection; resolves once it is usable. Rejects with a TransportError. */
+export function connectStream(o: StreamConnectOptions): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    const sock: net.Socket = o.tls
+      ? tls.connect({
+          host: o.host,
+          port: o.port,
+          cert: o.tls.cert,
+          key: o.tls.key,
+          ca: o.tls.ca,
+          servername: o.tls.servername ?? (net.isIP(o.host) ? undefined : o.host),
+          rejectUnauthorized: o.tls.rejectUnauthorized ?? true,
+        })
+      : net.connect({ host: o.host, port: o.port });
+    const readyEvent = o.tls ? 'secureConnect' : 'connect';
+    const fail = (err: Error): void => {
+      cleanup();
+      sock.destroy();
+      reject(
+        err instanceof TransportError
+          ? err
+          : new TransportError(ErrorCode.TRANSPORT_CONNECT, `cannot connect to ${o.host}:${o.port}: ${err.message}`, { cause: err }),
+      );
+    };
+    const onTimeout = (): void =>
+      fail(new TransportError(ErrorCode.TRANSPORT_TIMEOUT, `connect to ${o.host}:${o.port} timed out after ${o.timeoutMs} ms`));
+    const onAbort = (): void => fail(new TransportError(ErrorCode.TRANSPORT_CLOSED, 'connect aborted'));
+    const timer = setTimeout(onTimeout, o.timeoutMs);
+    const onReady = (): void => {
+      cleanup();
+      sock.setNoDelay(true);
+      resolve(sock);
+    };
+    function cleanup(): void {
+      clearTimeout(timer);
+      sock.off('error', fail);
+      sock.off(readyEvent, onReady);
+      o.signal?.removeEventListener('abort', onAbort);
+    }
+    if (o.signal?.aborted) return onAbort();
+    o.signal?.addEventListener('abort', onAbort, { once: true });
+    sock.once('error', fail);
+    sock.once(readyEvent, onReady);
+  });
+}
+
+/** Options of a stream listener. */
+export interface StreamListenOptions {
+  host?: string;
+  port: number;
+  tls?: TlsOptions;
+}
+
+/** Listens for TCP (or TLS) connections; resolves with the bound server. */
+export function listenStream(o: StreamListenOptions, onSocket: (s: net.Socket) => void): Promise<net.Server> {
+  const server: net.Server = o.tls
+    ? tls.createServer(
+        { cert: o.tls.cert, key: o.tls.key, ca: o.tls.ca, requestCert: o.tls.requestCert ?? false, rejectUnauthorized: o.tls.requestCert ?? false },
+        onSocket,
+      )
+    : net.createServer({ noDelay: true }, onSocket);
+  // A client that fails the TLS handshake must not disturb anyone: swallow it at the socket.
+  server.on('tlsClientError', (_err, sock) => sock.destroy());
+  return listen(server, o.host, o.port);
+}
+
+/** Binds any net/http server, rejecting with a TransportError (e.g. port in use). */
+export function listen<S extends net.Server>(server: S, host: string | undefined, port: number): Promise<S> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: Error): void => {
+      reject(new TransportError(ErrorCode.TRANSPORT_CONNECT, `cannot listen on ${host ?? '*'}:${port}: ${err.message}`, { cause: err }));
+    };
+    server.once('error', onError);
+    server.listen(port, host, () => {
+      server.off('error', onError);
+      resolve(server);
+    });
+  });
+}
+
+/** The port a listening server is bound to. */
+export function boundPort(server: net.Server): number {
+  const a = server.address();
+  return typeof a === 'object' && a ? a.port : 0;
+}

@@ -1,0 +1,260 @@
+/**
+ * FrameParser (src/protocol/parser.ts): frames split at any boundary, one error then silence,
+ * bounded buffering.
+ */
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { CloseCode, ErrorCode } from '../../src/errors.js';
+import { FIXED_HEADER_SIZE, Kind, MediaType } from '../../src/protocol/constants.js';
+import { encodeFrameBuffer, encodeHeader, type FrameInit } from '../../src/protocol/frame.js';
+import {
+  assertFrames,
+  checkProtocolError,
+  chunksOf,
+  collect,
+  encodeStream,
+  fcParams,
+  feed,
+  FRAME_CASES,
+  frameOf,
+  KNOWN_BUG,
+  pattern,
+  splitAt,
+} from '../helpers/protocol-fixtures.js';
+
+const BIG: FrameInit = { kind: Kind.DATA, mediaType: MediaType.video, from: 'cam', seq: 99, payload: pattern(200 * 1024, 42) };
+
+/** Every golden frame (some with empty payloads) and a 200 KB frame. */
+const STREAM: FrameInit[] = [...FRAME_CASES.map((c) => c.init), BIG, { kind: Kind.PING }];
+/** The same without the empty-payload frames (see KNOWN_BUG.parserEmptyPayload). */
+const STREAM_NONEMPTY: FrameInit[] = STREAM.filter((f) => (f.payload?.length ?? 0) > 0);
+/** Three small frames, for the every-split-point test. */
+const SMALL3: FrameInit[] = [
+  { kind: Kind.DATA, mediaType: MediaType.command, from: 'a', seq: 1, payload: Buffer.from('one') },
+  { kind: Kind.DATA, mediaType: MediaType.audio, to: 'é', payload: Buffer.from('2') },
+  { kind: Kind.CLOSE, group: 'g', payload: Buffer.from([0x03, 0xe8, 0x21]) },
+];
+const SMALL3_WITH_EMPTY: FrameInit[] = [SMALL3[0], { kind: Kind.PONG, from: 'p' }, SMALL3[2]];
+
+function assertDelivers(inits: readonly FrameInit[], chunks: readonly Buffer[]): void {
+  const c = collect();
+  feed(c.parser, chunks);
+  assert.deepEqual(c.errors, []);
+  assertFrames(c.frames, inits.map(frameOf));
+  assert.equal(c.parser.buffered, 0);
+  assert.equal(c.parser.failed, false);
+}
+
+function everySplit(inits: readonly FrameInit[]): void {
+  const bytes = encodeStream(inits);
+  for (let i = 0; i <= bytes.length; i++) assertDelivers(inits, splitAt(bytes, [i]));
+}
+
+function randomSplits(inits: readonly FrameInit[], numRuns: number): void {
+  const bytes = encodeStream(inits);
+  fc.assert(
+    fc.property(fc.array(fc.integer({ min: 0, max: bytes.length }), { maxLength: 40 }), (points) => {
+      assertDelivers(inits, splitAt(bytes, points));
+    }),
+    fcParams(numRuns),
+  );
+}
+
+describe('FrameParser - frames', () => {
+  test('a stream of frames (empty payloads in the middle, 200 KB last but one) fed whole', () => {
+    // Ends with a PING, so the stream's last frame has an empty payload: see the todo tests below.
+    const stream = STREAM.slice(0, -1);
+    assertDelivers(stream, [encodeStream(stream)]);
+  });
+
+  test('a stream of frames with non-empty payloads fed one byte at a time', () => {
+    assertDelivers(STREAM_NONEMPTY, chunksOf(encodeStream(STREAM_NONEMPTY), 1));
+  });
+
+  test('a stream of frames with non-empty payloads fed in 7-byte and 1000-byte chunks', () => {
+    const bytes = encodeStream(STREAM_NONEMPTY);
+    assertDelivers(STREAM_NONEMPTY, chunksOf(bytes, 7));
+    assertDelivers(STREAM_NONEMPTY, chunksOf(bytes, 1000));
+  });
+
+  test('three small frames split at every possible point', () => {
+    everySplit(SMALL3);
+  });
+
+  test('three small frames split at every pair of points', () => {
+    const bytes = encodeStream(SMALL3);
+    for (let i = 0; i <= bytes.length; i++) {
+      for (let j = i; j <= bytes.length; j++) assertDelivers(SMALL3, splitAt(bytes, [i, j]));
+    }
+  });
+
+  test('a stream of frames with non-empty payloads in random splits', () => {
+    randomSplits(STREAM_NONEMPTY, 200);
+  });
+
+  test('frames are delivered in order, synchronously inside push()', () => {
+    const c = collect();
+    const bytes = encodeStream(SMALL3);
+    c.parser.push(bytes.subarray(0, 60));
+    const after60 = c.frames.length;
+    c.parser.push(bytes.subarray(60));
+    assert.equal(after60, 1);
+    assert.deepEqual(
+      c.frames.map((f) => f.payload.toString('latin1')),
+      SMALL3.map((f) => f.payload!.toString('latin1')),
+    );
+  });
+
+  test('empty chunks are ignored', () => {
+    const bytes = encodeStream(SMALL3);
+    assertDelivers(SMALL3, [Buffer.alloc(0), bytes.subarray(0, 10), Buffer.alloc(0), bytes.subarray(10)]);
+  });
+
+  test('buffered counts the bytes of an incomplete frame', () => {
+    const c = collect();
+    const b = encodeFrameBuffer(SMALL3[0]);
+    c.parser.push(b.subarray(0, 10));
+    assert.equal(c.parser.buffered, 10);
+    c.parser.push(b.subarray(10, b.length - 1));
+    assert.equal(c.parser.buffered, b.length - 1);
+    c.parser.push(b.subarray(b.length - 1));
+    assert.equal(c.parser.buffered, 0);
+    assert.equal(c.frames.length, 1);
+  });
+
+  test('a payload of exactly maxPayload bytes is accepted', () => {
+    const init: FrameInit = { kind: Kind.DATA, mediaType: MediaType.data, payload: pattern(1000) };
+    const c = collect({ maxPayload: 1000 });
+    c.parser.push(encodeFrameBuffer(init));
+    assert.deepEqual(c.frames, [frameOf(init)]);
+  });
+
+  test('a payload in one chunk is delivered as a view, not a copy', () => {
+    const c = collect();
+    const b = encodeFrameBuffer(SMALL3[0]);
+    c.parser.push(b);
+    assert.equal(c.frames[0].payload.buffer, b.buffer);
+  });
+});
+
+describe('FrameParser - frames with empty payloads (known src bug)', () => {
+  // Each of these reproduces KNOWN_BUG.parserEmptyPayload; drop the todo once parser.ts is fixed.
+  test('a single PING fed whole is delivered', { todo: KNOWN_BUG.parserEmptyPayload }, () => {
+    const c = collect();
+    c.parser.push(encodeFrameBuffer({ kind: Kind.PING }));
+    assert.deepEqual(c.frames, [frameOf({ kind: Kind.PING })]);
+  });
+
+  test('the full stream (ending with a PING) fed whole', { todo: KNOWN_BUG.parserEmptyPayload }, () => {
+    assertDelivers(STREAM, [encodeStream(STREAM)]);
+  });
+
+  test('the full stream fed one byte at a time', { todo: KNOWN_BUG.parserEmptyPayload }, () => {
+    assertDelivers(STREAM, chunksOf(encodeStream(STREAM), 1));
+  });
+
+  test('three small frames, the middle one empty, split at every point', { todo: KNOWN_BUG.parserEmptyPayload }, () => {
+    everySplit(SMALL3_WITH_EMPTY);
+  });
+
+  test('the full stream in random splits', { todo: KNOWN_BUG.parserEmptyPayload }, () => {
+    randomSplits(STREAM, 50);
+  });
+});
+
+describe('FrameParser - errors', () => {
+  test('garbage gives exactly one error, then further input is ignored', () => {
+    const c = collect();
+    c.parser.push(Buffer.from('GET / HTTP/1.1\r\nHost: example\r\n\r\n+more bytes'));
+    assert.equal(c.errors.length, 1);
+    checkProtocolError(c.errors[0], ErrorCode.PROTOCOL_BAD_MAGIC, CloseCode.PROTOCOL_ERROR);
+    assert.equal(c.parser.failed, true);
+    assert.equal(c.parser.buffered, 0);
+    c.parser.push(encodeStream(SMALL3));
+    c.parser.push(Buffer.from('more garbage, more garbage, more garbage, more garbage'));
+    assert.equal(c.errors.length, 1);
+    assert.equal(c.frames.length, 0);
+    assert.equal(c.parser.buffered, 0);
+  });
+
+  test('garbage shorter than a header waits; the error comes with the 36th byte', () => {
+    const c = collect();
+    const garbage = pattern(FIXED_HEADER_SIZE);
+    c.parser.push(garbage.subarray(0, FIXED_HEADER_SIZE - 1));
+    assert.equal(c.errors.length, 0);
+    assert.equal(c.parser.failed, false);
+    c.parser.push(garbage.subarray(FIXED_HEADER_SIZE - 1));
+    assert.equal(c.errors.length, 1);
+    assert.equal(c.parser.failed, true);
+  });
+
+  test('frames before the garbage are delivered, nothing after it', () => {
+    const c = collect();
+    c.parser.push(Buffer.concat([encodeStream(SMALL3), pattern(40), encodeStream(SMALL3)]));
+    assert.deepEqual(c.frames, SMALL3.map(frameOf));
+    assert.equal(c.errors.length, 1);
+    assert.deepEqual(
+      c.events.map((e) => e.type),
+      ['frame', 'frame', 'frame', 'error'],
+    );
+  });
+
+  const headerErrors: { name: string; patch: (b: Buffer) => void; code: string; closeCode: number }[] = [
+    { name: 'bad magic', patch: (b) => (b[0] = 0), code: ErrorCode.PROTOCOL_BAD_MAGIC, closeCode: CloseCode.PROTOCOL_ERROR },
+    { name: 'version 2', patch: (b) => (b[2] = 2), code: ErrorCode.PROTOCOL_BAD_VERSION, closeCode: CloseCode.UNSUPPORTED_VERSION },
+    { name: 'kind 9', patch: (b) => (b[3] = 9), code: ErrorCode.PROTOCOL_BAD_KIND, closeCode: CloseCode.PROTOCOL_ERROR },
+    { name: 'media type 6', patch: (b) => (b[4] = 6), code: ErrorCode.PROTOCOL_BAD_MEDIA_TYPE, closeCode: CloseCode.PROTOCOL_ERROR },
+    { name: 'flag 0x10', patch: (b) => (b[5] = 0x10), code: ErrorCode.PROTOCOL_BAD_HEADER, closeCode: CloseCode.PROTOCOL_ERROR },
+    { name: 'id length 65', patch: (b) => (b[33] = 65), code: ErrorCode.PROTOCOL_BAD_HEADER, closeCode: CloseCode.PROTOCOL_ERROR },
+    { name: 'reserved byte', patch: (b) => (b[35] = 1), code: ErrorCode.PROTOCOL_BAD_HEADER, closeCode: CloseCode.PROTOCOL_ERROR },
+  ];
+  for (const e of headerErrors) {
+    test(`${e.name} in the second frame, fed one byte at a time`, () => {
+      const second = encodeFrameBuffer(SMALL3[1]);
+      e.patch(second);
+      const c = collect();
+      feed(c.parser, chunksOf(Buffer.concat([encodeFrameBuffer(SMALL3[0]), second, encodeFrameBuffer(SMALL3[2])]), 1));
+      assert.deepEqual(c.frames, [frameOf(SMALL3[0])]);
+      assert.equal(c.errors.length, 1);
+      checkProtocolError(c.errors[0], e.code, e.closeCode);
+      assert.equal(c.parser.failed, true);
+    });
+  }
+
+  test('an oversized length is rejected once the 36-byte header is in, before any payload', () => {
+    const c = collect({ maxPayload: 1024 });
+    const header = encodeHeader({ kind: Kind.DATA, mediaType: MediaType.video }, 0xffffffff);
+    for (let i = 0; i < FIXED_HEADER_SIZE - 1; i++) {
+      c.parser.push(header.subarray(i, i + 1));
+      assert.equal(c.errors.length, 0);
+      assert.ok(c.parser.buffered <= FIXED_HEADER_SIZE);
+    }
+    c.parser.push(header.subarray(FIXED_HEADER_SIZE - 1));
+    assert.equal(c.errors.length, 1);
+    checkProtocolError(c.errors[0], ErrorCode.PROTOCOL_FRAME_TOO_LARGE, CloseCode.FRAME_TOO_LARGE);
+    assert.equal(c.parser.failed, true);
+    assert.equal(c.parser.buffered, 0);
+    // The "payload" keeps coming: nothing is held, nothing more is reported.
+    const junk = Buffer.alloc(64 * 1024);
+    for (let i = 0; i < 16; i++) c.parser.push(junk);
+    assert.equal(c.parser.buffered, 0);
+    assert.equal(c.errors.length, 1);
+    assert.equal(c.frames.length, 0);
+  });
+
+  test('a length of maxPayload + 1 is rejected with the header, the default limit being 8 MiB', () => {
+    const c = collect();
+    c.parser.push(encodeHeader({ kind: Kind.DATA, mediaType: MediaType.video }, 8 * 1024 * 1024 + 1));
+    assert.equal(c.errors.length, 1);
+    checkProtocolError(c.errors[0], ErrorCode.PROTOCOL_FRAME_TOO_LARGE, CloseCode.FRAME_TOO_LARGE);
+  });
+
+  test('an allowed large length holds only what has arrived', () => {
+    const c = collect({ maxPayload: 1024 * 1024 });
+    c.parser.push(encodeHeader({ kind: Kind.DATA, mediaType: MediaType.video }, 1024 * 1024));
+    c.parser.push(Buffer.alloc(100));
+    assert.equal(c.parser.buffered, FIXED_HEADER_SIZE + 100);
+    assert.equal(c.errors.length, 0);
+  });
+});
