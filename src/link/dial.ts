@@ -61,6 +61,7 @@ export async function dial(o: DialOptions): Promise<Dialled> {
       link?.close(CloseCode.UNEXPECTED_MESSAGE, 'no WELCOME');
       throw first ? refusal(first) : new ProtocolError(ErrorCode.PROTOCOL_UNEXPECTED, 'empty answer to HELLO', CloseCode.UNEXPECTED_MESSAGE);
     }
+    link!.start();
     return { link: link!, welcome: first };
   }
   let link: StreamLink | UdpLink;

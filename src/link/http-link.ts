@@ -11,13 +11,19 @@ import { DEFAULT_MAX_PAYLOAD, Kind } from '../protocol/constants.js';
 import { encodeFrameBuffer, type Frame, type FrameInit } from '../protocol/frame.js';
 import { encodeReason } from '../protocol/messages.js';
 import { FrameParser } from '../protocol/parser.js';
-import { HttpPoster, readBody, type HttpPosterOptions } from '../transport/http.js';
+import { HttpPoster, readBody, type HttpPosterOptions, type HttpResult } from '../transport/http.js';
 import { BaseLink, type LinkOptions } from './frame-link.js';
 
 /** Path prefix of every camwire HTTP request. */
 export const HTTP_PREFIX = '/camwire/v1/';
 /** Response header naming the link. */
 export const LINK_HEADER = 'x-camwire-link';
+/** Request header: the number of an upload (its repeat is ignored). */
+export const UP_HEADER = 'x-camwire-up';
+/** Response header: the number of the batch of frames in the body. */
+export const DOWN_HEADER = 'x-camwire-down';
+/** Request header: the last batch the client received. */
+export const DOWN_ACK_HEADER = 'x-camwire-down-ack';
 /** Most bytes of frames put in one request or response body (at least one frame always fits). */
 const MAX_BATCH = 4 * 1024 * 1024;
 
@@ -52,6 +58,8 @@ export class HttpClientLink extends BaseLink {
   readonly #queue = new FrameQueue();
   #inflight = 0;
   #uploading = false;
+  #upSeq = 0;
+  #downAck = 0;
 
   private constructor(poster: HttpPoster, id: string, host: string, port: number, o: HttpClientLinkOptions) {
     super({ ...o, keepaliveMs: 0, deadMs: 0 });
@@ -100,7 +108,8 @@ export class HttpClientLink extends BaseLink {
   start(): void {
     const early = this.#early;
     this.#early = [];
-    for (const f of early) this.receive(f);
+    // Deliver after the caller (still in dial's continuation) has attached its listeners.
+    if (early.length) setImmediate(() => early.forEach((f) => this.receive(f)));
     void this.#pollLoop();
   }
 
@@ -113,6 +122,11 @@ export class HttpClientLink extends BaseLink {
     if (!this.#uploading) queueMicrotask(() => void this.#upload());
   }
 
+  /**
+   * Sends queued frames, one request at a time so they arrive in order. Each body carries an
+   * upload number; a body whose answer was lost is sent again with the same number and the
+   * server ignores the repeat (docs/protocol.md, section 6.3).
+   */
   async #upload(): Promise<void> {
     if (this.#uploading) return;
     this.#uploading = true;
@@ -120,33 +134,41 @@ export class HttpClientLink extends BaseLink {
       while (this.#queue.length) {
         const { body, bytes } = this.#queue.take();
         this.#inflight = bytes;
-        const res = await this.#poster.post(`${HTTP_PREFIX}links/${this.#id}`, body, {
-          timeoutMs: 30000,
-          maxResponse: this.#maxPayload + MAX_BATCH,
-        });
+        const up = String(++this.#upSeq);
+        const res = await this.#retry(() =>
+          this.#poster.post(`${HTTP_PREFIX}links/${this.#id}`, body, {
+            timeoutMs: 30000,
+            maxResponse: this.#maxPayload + MAX_BATCH,
+            headers: { [UP_HEADER]: up },
+          }),
+        );
         this.#inflight = 0;
-        this.#handle(res.status, res.body);
+        this.#handle(res.status, res.headers[DOWN_HEADER], res.body);
         if (this.closed) break;
         if (this.backlog < this.highWaterMark) this.emit('drain');
       }
     } catch (err) {
       this.#inflight = 0;
-      this.lost(asCamwire(err));
+      if (!this.closed) this.lost(asCamwire(err));
     } finally {
       this.#uploading = false;
     }
     if (this.closed) this.#poster.close();
   }
 
+  /** Long-polls for frames; each answer names its batch and the next poll acknowledges it. */
   async #pollLoop(): Promise<void> {
     while (!this.closed) {
       try {
-        const res = await this.#poster.post(`${HTTP_PREFIX}links/${this.#id}?wait=${this.#pollMs}`, [], {
-          timeoutMs: this.#pollMs + 15000,
-          maxResponse: this.#maxPayload + MAX_BATCH,
-          signal: this.#abort.signal,
-        });
-        this.#handle(res.status, res.body);
+        const res = await this.#retry(() =>
+          this.#poster.post(`${HTTP_PREFIX}links/${this.#id}?wait=${this.#pollMs}`, [], {
+            timeoutMs: this.#pollMs + 15000,
+            maxResponse: this.#maxPayload + MAX_BATCH,
+            signal: this.#abort.signal,
+            headers: { [DOWN_ACK_HEADER]: String(this.#downAck) },
+          }),
+        );
+        this.#handle(res.status, res.headers[DOWN_HEADER], res.body);
       } catch (err) {
         if (!this.closed) this.lost(asCamwire(err));
         return;
@@ -154,7 +176,22 @@ export class HttpClientLink extends BaseLink {
     }
   }
 
-  #handle(status: number, body: Buffer): void {
+  /** Runs a request; a transport failure is retried twice (proxies drop connections). */
+  async #retry(fn: () => Promise<HttpResult>): Promise<HttpResult> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await fn();
+      } catch (err) {
+        if (attempt >= 3 || this.closed || this.#abort.signal.aborted) throw err;
+        await new Promise((r) => setTimeout(r, 100 * attempt));
+      }
+    }
+  }
+
+  #handle(status: number, down: string | string[] | undefined, body: Buffer): void {
+    const batch = typeof down === 'string' ? Number(down) : 0;
+    // A batch we already have (its acknowledgement was lost on the way) is not delivered twice.
+    if (batch > 0 && batch <= this.#downAck) return;
     let frames: Frame[] = [];
     try {
       frames = body.length ? parseBody(body, this.#maxPayload) : [];
@@ -162,6 +199,7 @@ export class HttpClientLink extends BaseLink {
       this.fail(err as ProtocolError);
       return;
     }
+    if (batch > 0) this.#downAck = batch;
     for (const f of frames) this.receive(f);
     if (status === 404 && !this.closed) {
       this.lost(new TransportError(ErrorCode.TRANSPORT_CLOSED, 'the server no longer knows this HTTP link'));
@@ -220,9 +258,11 @@ function asCamwire(err: unknown): CamwireError {
 interface Waiter {
   res: http.ServerResponse;
   timer: NodeJS.Timeout | undefined;
+  /** A long poll: its frames form a numbered batch the next poll acknowledges. */
+  batched: boolean;
 }
 
-/** Server side of an HTTP link: frames to the client wait in a bounded queue for a request to carry them. */
+/** Server side of an HTTP link: frames to the client wait in a queue for a long poll to carry them. */
 export class HttpServerLink extends BaseLink {
   readonly transport = 'http' as const;
   readonly remoteAddress: string;
@@ -233,6 +273,10 @@ export class HttpServerLink extends BaseLink {
   #flushScheduled = false;
   #lastRequest = Date.now();
   #expiry: NodeJS.Timeout;
+  #lastUp = 0;
+  #downSeq = 0;
+  /** The last batch sent on a poll, kept until the next poll acknowledges it. */
+  #unacked: { seq: number; body: Buffer[]; bytes: number } | undefined;
   readonly #onGone: (link: HttpServerLink) => void;
 
   constructor(remoteAddress: string, remotePort: number, o: LinkOptions & { expireMs: number }, onGone: (l: HttpServerLink) => void) {
@@ -248,19 +292,19 @@ export class HttpServerLink extends BaseLink {
     this.#expiry.unref();
   }
 
+  /** Queued plus sent-but-unacknowledged bytes. */
   get backlog(): number {
-    return this.#queue.bytes;
+    return this.#queue.bytes + (this.#unacked?.bytes ?? 0);
   }
 
-  /** Takes the frames of a request body. */
-  accept(frames: Frame[]): void {
+  /** Takes the frames of a request body; `up` numbers uploads so a repeated one is ignored. */
+  accept(frames: Frame[], up = 0): void {
     this.#lastRequest = Date.now();
+    if (up > 0) {
+      if (up <= this.#lastUp) return;
+      this.#lastUp = up;
+    }
     for (const f of frames) this.receive(f);
-  }
-
-  /** Feeds a frame as if it came in a request (the HELLO of an open request). */
-  inject(f: Frame): void {
-    this.receive(f);
   }
 
   protected write(h: Buffer, p: Buffer): void {
@@ -269,19 +313,35 @@ export class HttpServerLink extends BaseLink {
       this.#flushScheduled = true;
       queueMicrotask(() => {
         this.#flushScheduled = false;
-        if (this.#waiter) this.#answer(this.#waiter);
+        if (this.#waiter && !this.#unacked) this.#answer(this.#waiter);
       });
     }
   }
 
-  /**
-   * Answers a request: at once when frames are queued or `waitMs` is 0, otherwise when frames
-   * come or the wait ends. A second waiting request releases the first one empty.
-   */
-  respond(res: http.ServerResponse, waitMs: number): void {
+  /** Answers an upload at once; frames for the client travel on long polls only. */
+  respondUpload(res: http.ServerResponse): void {
     this.#lastRequest = Date.now();
-    if (this.#waiter) this.#answer(this.#waiter);
-    const w: Waiter = { res, timer: undefined };
+    res.writeHead(200, { 'content-length': 0, [LINK_HEADER]: this.id }).end();
+  }
+
+  /**
+   * Answers a long poll (or the open request, `downAck` undefined): at once when frames are
+   * queued, otherwise when frames come or the wait ends. A poll that has not acknowledged the
+   * last batch gets that batch again. A second waiting poll releases the first one empty.
+   */
+  respond(res: http.ServerResponse, waitMs: number, downAck?: number): void {
+    this.#lastRequest = Date.now();
+    if (this.#waiter) this.#release(this.#waiter);
+    const w: Waiter = { res, timer: undefined, batched: downAck !== undefined };
+    if (downAck !== undefined && this.#unacked) {
+      if (downAck >= this.#unacked.seq) {
+        this.#unacked = undefined;
+        if (!this.closed && this.#queue.bytes < this.highWaterMark) this.emit('drain');
+      } else {
+        this.#send(w, this.#unacked.seq, this.#unacked.body, this.#unacked.bytes);
+        return;
+      }
+    }
     if (this.#queue.bytes > 0 || waitMs <= 0 || this.closed) {
       this.#answer(w);
       return;
@@ -297,26 +357,43 @@ export class HttpServerLink extends BaseLink {
     });
   }
 
+  #release(w: Waiter): void {
+    clearTimeout(w.timer);
+    if (this.#waiter === w) this.#waiter = undefined;
+    this.#send(w, 0, [], 0);
+  }
+
   #answer(w: Waiter): void {
     clearTimeout(w.timer);
     if (this.#waiter === w) this.#waiter = undefined;
-    this.#lastRequest = Date.now();
     const { body, bytes } = this.#queue.take();
-    w.res.writeHead(200, { 'content-type': 'application/x-camwire', 'content-length': bytes, [LINK_HEADER]: this.id });
+    let seq = 0;
+    if (w.batched && bytes > 0) {
+      seq = ++this.#downSeq;
+      this.#unacked = { seq, body, bytes };
+    }
+    this.#send(w, seq, body, bytes);
+    if (!w.batched && !this.closed && this.#queue.bytes < this.highWaterMark && bytes > 0) this.emit('drain');
+    if (this.closed && this.#queue.bytes === 0) this.#onGone(this);
+  }
+
+  #send(w: Waiter, seq: number, body: Buffer[], bytes: number): void {
+    this.#lastRequest = Date.now();
+    const headers: http.OutgoingHttpHeaders = { 'content-type': 'application/x-camwire', 'content-length': bytes, [LINK_HEADER]: this.id };
+    if (seq > 0) headers[DOWN_HEADER] = String(seq);
+    w.res.writeHead(200, headers);
     for (const b of body) w.res.write(b);
     w.res.end();
-    if (!this.closed && this.#queue.bytes < this.highWaterMark && bytes > 0) this.emit('drain');
-    if (this.closed && this.#queue.bytes === 0) this.#onGone(this);
   }
 
   protected teardown(graceful: boolean): void {
     clearInterval(this.#expiry);
-    if (this.#waiter) this.#answer(this.#waiter);
-    if (!graceful || this.#queue.bytes === 0) {
+    if (this.#waiter && !this.#unacked) this.#answer(this.#waiter);
+    if (!graceful || this.backlog === 0) {
       this.#onGone(this);
       return;
     }
-    // Keep the CLOSE frame a little while for the client's next request to collect.
+    // Keep the CLOSE frame a little while for the client's next poll to collect.
     setTimeout(() => this.#onGone(this), 5000).unref();
   }
 }
@@ -333,7 +410,7 @@ export interface HttpLinkServerOptions extends LinkOptions {
 
 /** Callbacks of an HttpLinkServer, supplied by the role that owns it. */
 export interface HttpLinkServerHandler {
-  /** A new link whose first frame (normally HELLO) follows through `link.inject`. */
+  /** A new link; its HELLO (and any frames after it) follow as soon as this returns. */
   onLink(link: HttpServerLink): void;
   /** A request carried bad input; it was answered 4xx and closed. */
   onBadRequest(err: CamwireError, remoteAddress: string, remotePort: number): void;
@@ -405,9 +482,14 @@ export class HttpLinkServer {
         l.respond(res, this.#o.handshakeMs);
         return;
       }
+      const up = Number(req.headers[UP_HEADER] ?? 0) || 0;
+      if (up > 0 || frames.length > 0) {
+        link!.accept(frames, up);
+        link!.respondUpload(res);
+        return;
+      }
       const wait = Math.min(Math.max(Number(/(?:^|&)wait=(\d+)/.exec(query)?.[1] ?? 0), 0), this.#o.maxPollMs);
-      link!.accept(frames);
-      link!.respond(res, frames.length ? 0 : wait);
+      link!.respond(res, wait, Number(req.headers[DOWN_ACK_HEADER] ?? 0) || 0);
     } catch (err) {
       const e = err instanceof CamwireError ? err : new TransportError(ErrorCode.TRANSPORT_CLOSED, String(err));
       const code = e instanceof ProtocolError ? e.closeCode : CloseCode.PROTOCOL_ERROR;

@@ -58,6 +58,7 @@ export class PullSession {
   #failures = 0;
   #retry: NodeJS.Timeout | undefined;
   #connected = false;
+  #error: CamwireError | undefined;
   #settled: (() => void) | undefined;
 
   constructor(d: PullSessionDeps) {
@@ -91,6 +92,7 @@ export class PullSession {
   #attempt(): void {
     this.#key = this.#d.newSessionKey();
     this.#failing = false;
+    this.#error = undefined;
     this.#connected = false;
     const key = this.#key;
     this.#channels = this.#d.types.map((type) => ({ type, state: 'connecting' as const, abort: new AbortController(), peerId: '' }));
@@ -147,14 +149,16 @@ export class PullSession {
     if (channels !== this.#channels) return;
     if (!this.#failing) {
       this.#failing = true;
+      this.#error = err;
       for (const c of channels) {
         if (c.state === 'connecting') c.abort.abort();
         else if (c.state === 'open') c.link?.close(CloseCode.GOING_AWAY, 'session ended');
       }
     }
-    if (!channels.every((c) => c.state === 'closed')) return;
+    // Closing a channel above may have finished the session already (re-entrantly).
+    if (channels !== this.#channels || !channels.every((c) => c.state === 'closed')) return;
     this.#connected = false;
-    this.#d.emit('sessionDisconnected', this.#ev(undefined, err));
+    this.#d.emit('sessionDisconnected', this.#ev(undefined, this.#error ?? err));
     this.#channels = [];
     if (this.#stopped) {
       this.#settled?.();

@@ -88,6 +88,18 @@ class TunnelAgent extends https.Agent {
   }
 }
 
+/** Options of one POST. */
+export interface PostOptions {
+  timeoutMs: number;
+  /** Largest response body accepted. */
+  maxResponse: number;
+  signal?: AbortSignal;
+  headers?: Record<string, string>;
+}
+
+/** A request failed on a keep-alive socket that was already closed: safe to send again. */
+class StaleSocketError extends Error {}
+
 /** HttpPoster sends POST requests with byte bodies over keep-alive connections. */
 export class HttpPoster {
   readonly #o: HttpPosterOptions;
@@ -108,14 +120,28 @@ export class HttpPoster {
     }
   }
 
-  /** POSTs `body` to `path`; resolves with the response, whose size is bounded by `maxResponse`. */
-  post(path: string, body: Buffer[], o: { timeoutMs: number; maxResponse: number; signal?: AbortSignal }): Promise<HttpResult> {
+  /**
+   * POSTs `body` to `path`; resolves with the response, whose size is bounded by `maxResponse`.
+   * A request that fails on a reused keep-alive socket the other end had already closed (proxies
+   * often do) never reached the server, so it is sent again once on a fresh socket.
+   */
+  async post(path: string, body: Buffer[], o: PostOptions): Promise<HttpResult> {
+    try {
+      return await this.#post(path, body, o);
+    } catch (err) {
+      if (!(err instanceof StaleSocketError)) throw err;
+      return this.#post(path, body, o);
+    }
+  }
+
+  #post(path: string, body: Buffer[], o: PostOptions): Promise<HttpResult> {
     const length = body.reduce((n, b) => n + b.length, 0);
     const plainProxy = this.#proxy && !this.#o.tls;
     const headers: http.OutgoingHttpHeaders = {
       host: this.#target,
       'content-type': 'application/x-camwire',
       'content-length': length,
+      ...o.headers,
     };
     if (plainProxy && this.#proxy!.auth) headers['proxy-authorization'] = this.#proxy!.auth;
     const options: http.RequestOptions = {
@@ -131,11 +157,17 @@ export class HttpPoster {
     const mod = this.#o.tls ? https : http;
     return new Promise((resolve, reject) => {
       let settled = false;
+      let gotResponse = false;
       const fail = (err: Error): void => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
         req.destroy();
+        const code = (err as NodeJS.ErrnoException).code;
+        if (req.reusedSocket && !gotResponse && (code === 'ECONNRESET' || code === 'EPIPE')) {
+          reject(new StaleSocketError(err.message));
+          return;
+        }
         reject(
           err instanceof TransportError
             ? err
@@ -147,6 +179,7 @@ export class HttpPoster {
         );
       };
       const req = mod.request(options, (res) => {
+        gotResponse = true;
         const chunks: Buffer[] = [];
         let n = 0;
         res.on('data', (c: Buffer) => {

@@ -30,20 +30,14 @@ import {
  */
 export const KNOWN_BUG = {
   /**
-   * FrameParser#consume(0) reads `this.#chunks[0].length` when the chunk list is empty, so a frame
-   * with an empty payload whose header ends exactly at the end of the buffered bytes throws a
-   * TypeError out of push() and is never delivered (src/protocol/parser.ts, lines 72 and 99-100).
-   */
-  parserEmptyPayload: 'src bug: FrameParser throws TypeError on an empty-payload frame that ends the buffered bytes',
-  /**
    * parseFragmentHeader/Reassembler.push only count fragments: offsets that leave gaps or overlap
    * are accepted, so a "complete" frame can contain uninitialised bytes (src/protocol/fragment.ts,
-   * lines 182-190 and 272-274, 309-315).
+   * parseFragmentHeader lines 62-70; Reassembler.push lines 152-155 and 189-195).
    */
   fragmentGaps: 'src bug: Reassembler delivers frames whose fragments leave gaps (allocUnsafe bytes leak)',
-  /** Reassembler.forget('a') also drops frames of source 'a#1' (prefix match, src/protocol/fragment.ts line 332-334). */
+  /** Reassembler.forget('a') also drops frames of source 'a#1' (prefix match, src/protocol/fragment.ts lines 212-214). */
   forgetPrefix: "src bug: Reassembler.forget(source) drops other sources whose name starts with `${source}#`",
-  /** A frame larger than maxBytes evicts every pending frame before being refused (src/protocol/fragment.ts lines 285-292). */
+  /** A frame larger than maxBytes evicts every pending frame before being refused (src/protocol/fragment.ts lines 165-172). */
   oversizeEvicts: 'src bug: a fragment of a frame larger than maxBytes evicts all pending frames',
   /**
    * encodeVideoHeader/encodeAudioHeader look the name up with `ImageType[name]` / `AudioCodec[name]`,
@@ -53,7 +47,9 @@ export const KNOWN_BUG = {
   codecNameLookup: 'src bug: encodeVideoHeader/encodeAudioHeader emit undecodable headers for "", "constructor", "toString"',
   /** encodeAudioHeader stores channels with `h[5] = a.channels`: 256 becomes 0, -1 becomes 255 (src/protocol/messages.ts line 178). */
   audioChannels: 'src bug: encodeAudioHeader silently wraps channels outside 0..255',
-  /** encodeHeader stores kind, mediaType and flags with `h[i] = v`: 0x100 wraps to 0, 4 or 9 give frames the decoder refuses (src/protocol/frame.ts lines 57-59). */
+  /** encodeHeader stores kind, mediaType and flags with `h[i] = v`: 0x100 wraps to 0, 4 or 9 give frames the decoder refuses (src/protocol/frame.ts lines 64-66). */
+  /** encodeFileMessage 'end' skips the checkU48 that 'start' and 'chunk' do: totalSize 1.5 is written as 1 (src/protocol/messages.ts line 396). */
+  fileEndSize: "src bug: encodeFileMessage 'end' does not validate totalSize (1.5 is written as 1)",
   headerFieldRanges: 'src bug: encodeHeader silently wraps or accepts out-of-range kind, mediaType and flags',
 } as const;
 

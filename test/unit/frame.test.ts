@@ -90,6 +90,17 @@ describe('encodeFrame', () => {
     assert.deepEqual(encodeFrameBuffer(init), Buffer.concat([h, p]));
   });
 
+  test('a prefix goes on the wire in the header buffer, before the uncopied payload, and counts as payload', () => {
+    const prefix = Buffer.from('HDR');
+    const payload = pattern(10);
+    const [h, p] = encodeFrame({ kind: Kind.DATA, mediaType: MediaType.video, prefix, payload });
+    assert.equal(p, payload);
+    assert.equal(h.length, FIXED_HEADER_SIZE + prefix.length);
+    assert.equal(h.readUInt32BE(12), prefix.length + payload.length);
+    assert.deepEqual(decodeFrame(Buffer.concat([h, p])).payload, Buffer.concat([prefix, payload]));
+    assert.deepEqual(decodeFrame(encodeFrameBuffer({ kind: Kind.DATA, prefix })).payload, prefix);
+  });
+
   test('encodeHeader writes the given payload length without a payload', () => {
     const h = encodeHeader({ kind: Kind.DATA, mediaType: MediaType.video }, 123456);
     assert.equal(h.readUInt32BE(12), 123456);
