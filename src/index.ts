@@ -2,7 +2,7 @@
  * camwire: send live video, audio, commands, files and data between applications.
  * This module is the public surface; internals are in ./internal.js for tests and benchmarks.
  */
-export { Sender, AGENT } from './sender.js';
+export { Sender } from './sender.js';
 export type {
   SenderOptions,
   SenderEvents,

@@ -6,6 +6,9 @@ import { ConfigError, ErrorCode } from './errors.js';
 import { DEFAULT_MAX_PAYLOAD, MAX_ID_BYTES, MAX_PAYLOAD_CEILING, MEDIA_TYPES, type MediaTypeName } from './protocol/constants.js';
 import type { TlsOptions } from './transport/tcp.js';
 
+/** The software name sent in handshakes. */
+export const AGENT = 'camwire/0.1';
+
 /** A structured logger; pino's instances fit. */
 export interface Logger {
   debug(obj: object, msg?: string): void;

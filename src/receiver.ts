@@ -26,8 +26,7 @@ import type { FrameLink } from './link/frame-link.js';
 import { LinkListener } from './link/listener.js';
 import { PullSession, type SessionEventName } from './link/pull-session.js';
 import { Inbound, type InboundSink } from './media/inbound.js';
-import { checkId, invalid, newSessionKey, resolveCommon, type CommonOptions, type ResolvedCommon } from './options.js';
-import { AGENT } from './sender.js';
+import { AGENT, checkId, invalid, newSessionKey, resolveCommon, type CommonOptions, type ResolvedCommon } from './options.js';
 
 /**
  * One entry of a receiver's `senders` list. Pull mode: a sender to connect to (host and port

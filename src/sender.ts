@@ -37,10 +37,7 @@ import { applyReply, pumpOutbox } from './link/pump.js';
 import { UdpEndpoint, type UdpLink } from './link/udp-link.js';
 import { AudioOutbox, ReliableOutbox, VideoOutbox, frameBytes, type AckInfo, type Outbox } from './media/outbox.js';
 import { isSystemCommand } from './media/inbound.js';
-import { checkId, invalid, newSessionKey, resolveCommon, type CommonOptions, type ResolvedCommon } from './options.js';
-
-/** The software name sent in handshakes. */
-export const AGENT = 'camwire/0.1';
+import { AGENT, checkId, invalid, newSessionKey, resolveCommon, type CommonOptions, type ResolvedCommon } from './options.js';
 
 /** Options of a Sender (docs/api.md). */
 export interface SenderOptions extends CommonOptions {
@@ -346,7 +343,7 @@ export class Sender extends EventEmitter<SenderEvents> {
    * Sends a command; resolves once every receiver acknowledged it (the original's WaitForSendCmd).
    * Rejects with a DeliveryError on timeout, refusal or disconnect. Names starting RV_ or RVS_ are refused.
    */
-  async sendCommand(cmd: Command, o: SendOptions = {}): Promise<void> {
+  sendCommand(cmd: Command, o: SendOptions = {}): Promise<void> {
     this.#checkStarted();
     if (typeof cmd?.name !== 'string') throw new TypeError('command needs a name');
     if (isSystemCommand(cmd.name)) {
@@ -355,17 +352,17 @@ export class Sender extends EventEmitter<SenderEvents> {
     const init = this.#init('command', encodeCommand(cmd), o, 0);
     this.#checkSize(init);
     this.#count('command', init);
-    await this.#reliable('command', init);
+    return this.#reliable('command', init);
   }
 
   /** Sends one blob, delivered whole; resolves once every receiver acknowledged it. */
-  async sendData(data: Buffer | Uint8Array, o: SendOptions = {}): Promise<void> {
+  sendData(data: Buffer | Uint8Array, o: SendOptions = {}): Promise<void> {
     this.#checkStarted();
     const buf = Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
     const init = this.#init('data', buf, o, 0);
     this.#checkSize(init);
     this.#count('data', init);
-    await this.#reliable('data', init);
+    return this.#reliable('data', init);
   }
 
   /**

@@ -29,7 +29,7 @@ export interface DialOptions {
   udp?: { endpoint: UdpEndpoint; attach(link: UdpLink): () => void };
 }
 
-/** A dialled, handshaken link and the peer's WELCOME. */
+/** A dialled, handshaken link and the peer's WELCOME. The link is held: call `link.release()` once listening. */
 export interface Dialled {
   link: FrameLink;
   welcome: Frame;
@@ -61,6 +61,7 @@ export async function dial(o: DialOptions): Promise<Dialled> {
       link?.close(CloseCode.UNEXPECTED_MESSAGE, 'no WELCOME');
       throw first ? refusal(first) : new ProtocolError(ErrorCode.PROTOCOL_UNEXPECTED, 'empty answer to HELLO', CloseCode.UNEXPECTED_MESSAGE);
     }
+    link!.hold();
     link!.start();
     return { link: link!, welcome: first };
   }
@@ -85,7 +86,11 @@ export async function dial(o: DialOptions): Promise<Dialled> {
       if (err) {
         if (!link.closed) link.close(err instanceof ProtocolError ? err.closeCode : CloseCode.GOING_AWAY, err.message);
         reject(err);
-      } else resolve({ link, welcome: welcome! });
+      } else {
+        // Frames right behind the WELCOME must wait until the caller has attached its listeners.
+        link.hold();
+        resolve({ link, welcome: welcome! });
+      }
     };
     const onFrame = (f: Frame): void => (f.kind === Kind.WELCOME ? done(undefined, f) : done(refusal(f)));
     const onClose = (info: { code: number; reason: string; error?: CamwireError }): void =>

@@ -49,6 +49,10 @@ export interface FrameLink extends EventEmitter<FrameLinkEvents> {
   send(f: FrameInit): boolean;
   /** Sends CLOSE (when possible) and ends the link. Idempotent. */
   close(code: number, reason: string): void;
+  /** Queues incoming frames instead of emitting them, until release(). */
+  hold(): void;
+  /** Emits the frames queued since hold(), then resumes normal delivery. */
+  release(): void;
   /** Ends the link because of an error, telling the peer the error's close code. */
   fail(error: CamwireError, code?: number): void;
 }
@@ -79,6 +83,7 @@ export abstract class BaseLink extends EventEmitter<FrameLinkEvents> implements 
   #closed = false;
   #lastRx = Date.now();
   #lastPing = 0;
+  #held: Frame[] | undefined;
   #timer: NodeJS.Timeout | undefined;
   /**
    * Fields stamped on the frames the link makes itself (PING, PONG, CLOSE), so a peer that
@@ -133,9 +138,24 @@ export abstract class BaseLink extends EventEmitter<FrameLinkEvents> implements 
     return this.backlog < this.highWaterMark;
   }
 
+  hold(): void {
+    this.#held ??= [];
+  }
+
+  release(): void {
+    const held = this.#held;
+    this.#held = undefined;
+    if (held) for (const f of held) this.receive(f);
+  }
+
   /** Called by subclasses for every frame that arrives. */
   protected receive(f: Frame): void {
     if (this.#closed) return;
+    if (this.#held) {
+      // Between the handshake and the owner attaching its listeners (dial's promise resolving).
+      this.#held.push(f);
+      return;
+    }
     this.#lastRx = Date.now();
     switch (f.kind) {
       case Kind.PING:

@@ -108,8 +108,7 @@ export class HttpClientLink extends BaseLink {
   start(): void {
     const early = this.#early;
     this.#early = [];
-    // Deliver after the caller (still in dial's continuation) has attached its listeners.
-    if (early.length) setImmediate(() => early.forEach((f) => this.receive(f)));
+    for (const f of early) this.receive(f);
     void this.#pollLoop();
   }
 

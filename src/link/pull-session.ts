@@ -129,6 +129,7 @@ export class PullSession {
       return;
     }
     this.#d.onChannel(ch.type, link, welcome);
+    link.release();
     if (channels.every((c) => c.state === 'open')) {
       this.#connected = true;
       this.#failures = 0;

@@ -118,6 +118,7 @@ export class PushLane {
     link.on('drain', () => this.#pump());
     link.on('close', (info) => this.#closed(link, info));
     this.#d.emit('connected', this.#event());
+    link.release();
     this.#pump();
   }
 

@@ -1,0 +1,44 @@
+/**
+ * A loopback TCP relay that pipes each accepted connection to a target and lets a test cut
+ * one connection, to make a single channel die.
+ */
+import net from 'node:net';
+
+export interface TcpRelay {
+  port: number;
+  /** Connections in accept order: [client side, target side]. */
+  pairs: Array<[net.Socket, net.Socket]>;
+  close(): Promise<void>;
+}
+
+export function startTcpRelay(targetPort: number, targetHost = '127.0.0.1'): Promise<TcpRelay> {
+  const pairs: Array<[net.Socket, net.Socket]> = [];
+  const server = net.createServer((client) => {
+    const upstream = net.connect(targetPort, targetHost);
+    pairs.push([client, upstream]);
+    client.pipe(upstream);
+    upstream.pipe(client);
+    const kill = (): void => {
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on('error', kill).on('close', kill);
+    upstream.on('error', kill).on('close', kill);
+  });
+  return new Promise((resolve) => {
+    server.listen(0, '127.0.0.1', () => {
+      resolve({
+        port: (server.address() as net.AddressInfo).port,
+        pairs,
+        close: () =>
+          new Promise<void>((r) => {
+            for (const [a, b] of pairs) {
+              a.destroy();
+              b.destroy();
+            }
+            server.close(() => r());
+          }),
+      });
+    });
+  });
+}
