@@ -67,7 +67,11 @@ export function parseFragmentHeader(d: Buffer, maxFrame: number): FragmentHeader
     h.frameLength > maxFrame ||
     h.offset + len > h.frameLength ||
     (len === 0 && h.frameLength > 0) ||
-    (h.index === h.count - 1) !== (h.offset + len === h.frameLength)
+    (h.index === h.count - 1) !== (h.offset + len === h.frameLength) ||
+    (h.count === 1 && h.offset !== 0) ||
+    // Fragments tile the frame: all but the last have one size L and fragment i starts at i*L.
+    (h.index < h.count - 1 && h.offset !== h.index * len) ||
+    (h.index === h.count - 1 && h.count > 1 && h.offset % (h.count - 1) !== 0)
   ) {
     throw new ProtocolError(ErrorCode.PROTOCOL_BAD_FRAGMENT, 'inconsistent fragment header');
   }
@@ -98,6 +102,9 @@ export interface ReassemblerStats {
 
 interface Pending {
   key: string;
+  source: string;
+  /** Size of every fragment but the last, once known. */
+  fragLen: number;
   buf: Buffer;
   count: number;
   got: Uint8Array;
@@ -116,6 +123,8 @@ export class Reassembler {
   readonly #timeoutMs: number;
   /** Insertion-ordered, so the first entry is the oldest. */
   readonly #pending = new Map<string, Pending>();
+  /** Keys of recently completed frames: a late duplicate fragment must not start a new frame. */
+  readonly #done = new Set<string>();
   #bytes = 0;
   readonly stats: ReassemblerStats = { completed: 0, incomplete: 0, corrupt: 0, duplicates: 0 };
 
@@ -155,23 +164,32 @@ export class Reassembler {
     }
     const key = `${source}#${h.frameId}`;
     let p = this.#pending.get(key);
-    if (p && (p.count !== h.count || p.frameLength !== h.frameLength)) {
+    const len = payload.length;
+    const fragLen = h.index < h.count - 1 ? len : h.offset / (h.count - 1);
+    if (p && (p.count !== h.count || p.frameLength !== h.frameLength || (p.fragLen !== fragLen))) {
       this.#drop(p);
       this.stats.corrupt++;
       throw new ProtocolError(ErrorCode.PROTOCOL_BAD_FRAGMENT, 'fragments of one frame disagree on its size');
     }
     if (!p) {
-      this.expire(now);
-      while (this.#bytes + h.frameLength > this.#maxBytes && this.#pending.size > 0) {
-        this.#drop(this.#pending.values().next().value as Pending);
-        this.stats.incomplete++;
+      if (this.#done.has(key)) {
+        this.stats.duplicates++;
+        return undefined;
       }
+      this.expire(now);
+      // A frame that could never fit is refused without evicting frames that can.
       if (h.frameLength > this.#maxBytes) {
         this.stats.incomplete++;
         return undefined;
       }
+      while (this.#bytes + h.frameLength > this.#maxBytes && this.#pending.size > 0) {
+        this.#drop(this.#pending.values().next().value as Pending);
+        this.stats.incomplete++;
+      }
       p = {
         key,
+        source,
+        fragLen,
         buf: Buffer.allocUnsafe(h.frameLength),
         count: h.count,
         got: new Uint8Array(h.count),
@@ -191,6 +209,8 @@ export class Reassembler {
     payload.copy(p.buf, h.offset);
     if (p.have < p.count) return undefined;
     this.#drop(p);
+    this.#done.add(key);
+    if (this.#done.size > 256) this.#done.delete(this.#done.values().next().value as string);
     this.stats.completed++;
     return p.buf;
   }
@@ -209,9 +229,8 @@ export class Reassembler {
 
   /** Drops everything held for `source` (the source went away). */
   forget(source: string): void {
-    const prefix = `${source}#`;
     for (const p of this.#pending.values()) {
-      if (p.key.startsWith(prefix)) {
+      if (p.source === source) {
         this.#drop(p);
         this.stats.incomplete++;
       }

@@ -44,10 +44,12 @@ const EMPTY = Buffer.alloc(0);
 function idBytes(id: string | undefined, field: string): Buffer {
   if (!id) return EMPTY;
   const b = Buffer.from(id, 'utf8');
-  if (b.length > MAX_ID_BYTES) {
-    throw new ProtocolError(ErrorCode.PROTOCOL_BAD_HEADER, `${field} id is ${b.length} bytes, the limit is ${MAX_ID_BYTES}`);
-  }
+  if (b.length > MAX_ID_BYTES) throw new RangeError(`${field} id is ${b.length} bytes, the limit is ${MAX_ID_BYTES}`);
   return b;
+}
+
+function checkRange(v: number, min: number, max: number, what: string): void {
+  if (!Number.isInteger(v) || v < min || v > max) throw new RangeError(`${what} ${v} is outside ${min}..${max}`);
 }
 
 /**
@@ -55,6 +57,11 @@ function idBytes(id: string | undefined, field: string): Buffer {
  * The payload itself is not copied: write the header and the payload together (cork or writev).
  */
 export function encodeHeader(f: FrameInit, payloadLength: number): Buffer {
+  checkRange(f.kind, 1, MAX_KIND, 'kind');
+  checkRange(f.mediaType ?? 0, 0, 5, 'media type');
+  checkRange(f.flags ?? 0, 0, KNOWN_FLAGS, 'flags');
+  if (((f.flags ?? 0) & ~KNOWN_FLAGS) !== 0) throw new RangeError(`unknown flags ${f.flags}`);
+  checkRange(f.mediaIndex ?? 0, 0, 0xffff, 'media index');
   const from = idBytes(f.from, 'from');
   const to = idBytes(f.to, 'to');
   const group = idBytes(f.group, 'group');

@@ -80,10 +80,31 @@ class Reader {
   }
 }
 
+/** Wire code of a known name in a code table (own keys only), or undefined. */
+function codeOf(table: Record<string, number>, name: string): number | undefined {
+  return Object.hasOwn(table, name) ? table[name] : undefined;
+}
+
+/** A named codec: 1..255 UTF-8 bytes. */
+function codecName(name: string, what: string): Buffer {
+  if (typeof name !== 'string' || name === '') throw new RangeError(`${what} must not be empty`);
+  return shortStr(name, what);
+}
+
 function shortStr(s: string, what: string, max = 255): Buffer {
   const b = Buffer.from(s, 'utf8');
   if (b.length > max) throw new RangeError(`${what} is ${b.length} bytes, the limit is ${max}`);
   return b;
+}
+
+/** The UTF-8 bytes of `s`, cut to at most `max` bytes without splitting a character. */
+function utf8Prefix(s: string, max: number): Buffer {
+  const b = Buffer.from(s, 'utf8');
+  if (b.length <= max) return b;
+  let n = max;
+  // Back up over continuation bytes (10xxxxxx) to the start of the cut character.
+  while (n > 0 && (b[n] & 0xc0) === 0x80) n--;
+  return b.subarray(0, n);
 }
 
 // ---------------------------------------------------------------- 4.1 video
@@ -110,10 +131,10 @@ const IMAGE_NAMES = new Map<number, ImageTypeName>(
 
 /** Encodes the video media header (docs/protocol.md, section 4.1). */
 export function encodeVideoHeader(v: VideoHeader): Buffer {
-  const code = (ImageType as Record<string, number>)[v.imageType];
-  const named = code === undefined || code === 0 ? shortStr(v.imageType, 'video codec name') : undefined;
+  const code = codeOf(ImageType, v.imageType);
+  const named = code === undefined || code === 0 ? codecName(v.imageType, 'video codec name') : undefined;
   const h = Buffer.allocUnsafe(6 + (v.rect ? 8 : 0) + 1 + (named?.length ?? 0));
-  h[0] = named ? 0 : code;
+  h[0] = named ? 0 : code!;
   h.writeUInt16BE(v.width, 1);
   h.writeUInt16BE(v.height, 3);
   h[5] = v.rect ? 1 : 0;
@@ -170,10 +191,11 @@ const AUDIO_NAMES = new Map<number, AudioCodecName>(
 
 /** Encodes the audio media header (docs/protocol.md, section 4.2). */
 export function encodeAudioHeader(a: AudioHeader): Buffer {
-  const code = (AudioCodec as Record<string, number>)[a.codec];
-  const named = code === undefined || code === 0 ? shortStr(a.codec, 'audio codec name') : undefined;
+  const code = codeOf(AudioCodec, a.codec);
+  const named = code === undefined || code === 0 ? codecName(a.codec, 'audio codec name') : undefined;
+  if (!Number.isInteger(a.channels) || a.channels < 0 || a.channels > 255) throw new RangeError(`audio channels ${a.channels} outside 0..255`);
   const h = Buffer.allocUnsafe(7 + (named?.length ?? 0));
-  h[0] = named ? 0 : code;
+  h[0] = named ? 0 : code!;
   h.writeUInt32BE(a.sampleRate, 1);
   h[5] = a.channels;
   h[6] = named?.length ?? 0;
@@ -390,6 +412,7 @@ export function encodeFileMessage(m: FileMessage): [Buffer, Buffer?] {
     }
     case 'end': {
       if (m.sha256.length !== 32) throw new RangeError('sha256 must be 32 bytes');
+      checkU48(m.totalSize, 'file size');
       const b = Buffer.allocUnsafe(1 + 4 + 6 + 32);
       b[0] = FileOp.END;
       b.writeUInt32BE(m.fileId, 1);
@@ -398,7 +421,7 @@ export function encodeFileMessage(m: FileMessage): [Buffer, Buffer?] {
       return [b];
     }
     case 'abort': {
-      const reason = Buffer.from(m.reason.slice(0, 256), 'utf8');
+      const reason = utf8Prefix(m.reason, 1024);
       const b = Buffer.allocUnsafe(5 + 2 + reason.length);
       b[0] = FileOp.ABORT;
       b.writeUInt32BE(m.fileId, 1);
@@ -513,7 +536,7 @@ export function decodeWelcome(p: Buffer): Welcome {
 
 /** Encodes a CLOSE or NACK payload: a 16-bit code and a UTF-8 reason (docs/protocol.md, section 3.5). */
 export function encodeReason(code: number, reason: string): Buffer {
-  const r = Buffer.from(reason, 'utf8').subarray(0, 1024);
+  const r = utf8Prefix(reason, 1024);
   const b = Buffer.allocUnsafe(2 + r.length);
   b.writeUInt16BE(code);
   r.copy(b, 2);

@@ -4,10 +4,13 @@
  * It never allocates more than one frame's header plus `maxPayload` bytes.
  */
 import { ProtocolError } from '../errors.js';
-import { DEFAULT_MAX_PAYLOAD, FIXED_HEADER_SIZE } from './constants.js';
+import { DEFAULT_MAX_PAYLOAD, FIXED_HEADER_SIZE, MAX_PAYLOAD_CEILING } from './constants.js';
 import { checkFixedHeader, readFrame, type Frame } from './frame.js';
 
 const EMPTY = Buffer.alloc(0);
+/** Chunks smaller than this are gathered into one staging buffer, so a peer that trickles single bytes costs linear time and few objects. */
+const SMALL_CHUNK = 1024;
+const STAGING_SIZE = 16 * 1024;
 const GET_HEADER = 0;
 const GET_REST = 1;
 const FAILED = 2;
@@ -29,7 +32,11 @@ export class FrameParser {
   readonly #sink: FrameSink;
   readonly #maxPayload: number;
   #chunks: Buffer[] = [];
+  /** Index of the first live chunk in #chunks (consumed chunks are skipped, not shifted). */
+  #head = 0;
   #buffered = 0;
+  #staging: Buffer | undefined;
+  #stagingLength = 0;
   #state = GET_HEADER;
   #need = FIXED_HEADER_SIZE;
   #idsLength = 0;
@@ -37,6 +44,9 @@ export class FrameParser {
   constructor(sink: FrameSink, options: FrameParserOptions = {}) {
     this.#sink = sink;
     this.#maxPayload = options.maxPayload ?? DEFAULT_MAX_PAYLOAD;
+    if (!(this.#maxPayload >= 0 && this.#maxPayload <= MAX_PAYLOAD_CEILING)) {
+      throw new RangeError(`maxPayload must be within 0..${MAX_PAYLOAD_CEILING}`);
+    }
   }
 
   /** Bytes held while waiting for the rest of a frame. */
@@ -52,8 +62,14 @@ export class FrameParser {
   /** Feeds bytes; calls the sink for each complete frame. */
   push(chunk: Buffer): void {
     if (this.#state === FAILED || chunk.length === 0) return;
-    this.#chunks.push(chunk);
     this.#buffered += chunk.length;
+    // Trickled bytes that do not yet finish what we wait for are gathered; anything else is kept
+    // as given, so whole frames are delivered as views of the socket's chunks.
+    if (chunk.length < SMALL_CHUNK && this.#buffered < this.#need) this.#stage(chunk);
+    else {
+      this.#flushStaging();
+      this.#chunks.push(chunk);
+    }
     while (this.#buffered >= this.#need && this.#state !== FAILED) {
       if (this.#state === GET_HEADER) {
         const head = this.#peek(FIXED_HEADER_SIZE);
@@ -78,19 +94,56 @@ export class FrameParser {
     }
   }
 
+  /** Copies a small chunk into the staging buffer; a full staging buffer becomes one chunk. */
+  #stage(chunk: Buffer): void {
+    let off = 0;
+    while (off < chunk.length) {
+      this.#staging ??= Buffer.allocUnsafe(STAGING_SIZE);
+      const n = chunk.copy(this.#staging, this.#stagingLength, off);
+      this.#stagingLength += n;
+      off += n;
+      if (this.#stagingLength === STAGING_SIZE) this.#flushStaging();
+    }
+  }
+
+  #flushStaging(): void {
+    if (!this.#staging || this.#stagingLength === 0) return;
+    this.#chunks.push(this.#staging.subarray(0, this.#stagingLength));
+    this.#staging = undefined;
+    this.#stagingLength = 0;
+  }
+
   #fail(err: ProtocolError): void {
     this.#state = FAILED;
     this.#chunks = [];
+    this.#head = 0;
+    this.#staging = undefined;
+    this.#stagingLength = 0;
     this.#buffered = 0;
     this.#sink.onError(err);
   }
 
+  #drop(): void {
+    this.#head++;
+    if (this.#head === this.#chunks.length) {
+      this.#chunks = [];
+      this.#head = 0;
+    } else if (this.#head >= 1024 && this.#head * 2 >= this.#chunks.length) {
+      this.#chunks = this.#chunks.slice(this.#head);
+      this.#head = 0;
+    }
+  }
+
   /** Returns the first n buffered bytes without consuming them (a view when possible). */
   #peek(n: number): Buffer {
-    const first = this.#chunks[0];
+    const first = this.#chunks[this.#head];
     if (first.length >= n) return first;
-    const merged = Buffer.concat(this.#chunks, this.#buffered);
-    this.#chunks = [merged];
+    // Merge only as many chunks as the n bytes span.
+    let end = this.#head;
+    let have = 0;
+    while (have < n) have += this.#chunks[end++].length;
+    const merged = Buffer.concat(this.#chunks.slice(this.#head, end), have);
+    this.#chunks.splice(this.#head, end - this.#head, merged);
     return merged;
   }
 
@@ -98,24 +151,24 @@ export class FrameParser {
   #consume(n: number): Buffer {
     if (n === 0) return EMPTY;
     this.#buffered -= n;
-    const first = this.#chunks[0];
+    const first = this.#chunks[this.#head];
     if (n === first.length) {
-      this.#chunks.shift();
+      this.#drop();
       return first;
     }
     if (n < first.length) {
-      this.#chunks[0] = first.subarray(n);
+      this.#chunks[this.#head] = first.subarray(n);
       return first.subarray(0, n);
     }
     const out = Buffer.allocUnsafe(n);
     let o = 0;
     while (o < n) {
-      const c = this.#chunks[0];
+      const c = this.#chunks[this.#head];
       const take = Math.min(c.length, n - o);
       c.copy(out, o, 0, take);
       o += take;
-      if (take === c.length) this.#chunks.shift();
-      else this.#chunks[0] = c.subarray(take);
+      if (take === c.length) this.#drop();
+      else this.#chunks[this.#head] = c.subarray(take);
     }
     return out;
   }

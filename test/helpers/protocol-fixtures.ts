@@ -22,37 +22,6 @@ import {
   type Welcome,
 } from '../../src/protocol/messages.js';
 
-// ---------------------------------------------------------------- known src bugs
-
-/**
- * Reason attached (as `todo`) to tests that fail because of a known bug in src/. The test still
- * runs and reports; it stops being a failure the day the bug is fixed (then drop the `todo`).
- */
-export const KNOWN_BUG = {
-  /**
-   * parseFragmentHeader/Reassembler.push only count fragments: offsets that leave gaps or overlap
-   * are accepted, so a "complete" frame can contain uninitialised bytes (src/protocol/fragment.ts,
-   * parseFragmentHeader lines 62-70; Reassembler.push lines 152-155 and 189-195).
-   */
-  fragmentGaps: 'src bug: Reassembler delivers frames whose fragments leave gaps (allocUnsafe bytes leak)',
-  /** Reassembler.forget('a') also drops frames of source 'a#1' (prefix match, src/protocol/fragment.ts lines 212-214). */
-  forgetPrefix: "src bug: Reassembler.forget(source) drops other sources whose name starts with `${source}#`",
-  /** A frame larger than maxBytes evicts every pending frame before being refused (src/protocol/fragment.ts lines 165-172). */
-  oversizeEvicts: 'src bug: a fragment of a frame larger than maxBytes evicts all pending frames',
-  /**
-   * encodeVideoHeader/encodeAudioHeader look the name up with `ImageType[name]` / `AudioCodec[name]`,
-   * which finds Object.prototype members ('constructor', 'toString', '__proto__'), and accept ''; both
-   * produce a header that the decoder refuses (src/protocol/messages.ts lines 113-114 and 173-174).
-   */
-  codecNameLookup: 'src bug: encodeVideoHeader/encodeAudioHeader emit undecodable headers for "", "constructor", "toString"',
-  /** encodeAudioHeader stores channels with `h[5] = a.channels`: 256 becomes 0, -1 becomes 255 (src/protocol/messages.ts line 178). */
-  audioChannels: 'src bug: encodeAudioHeader silently wraps channels outside 0..255',
-  /** encodeHeader stores kind, mediaType and flags with `h[i] = v`: 0x100 wraps to 0, 4 or 9 give frames the decoder refuses (src/protocol/frame.ts lines 64-66). */
-  /** encodeFileMessage 'end' skips the checkU48 that 'start' and 'chunk' do: totalSize 1.5 is written as 1 (src/protocol/messages.ts line 396). */
-  fileEndSize: "src bug: encodeFileMessage 'end' does not validate totalSize (1.5 is written as 1)",
-  headerFieldRanges: 'src bug: encodeHeader silently wraps or accepts out-of-range kind, mediaType and flags',
-} as const;
-
 // ---------------------------------------------------------------- bytes
 
 /** Parses annotated hex: everything after `#` on a line is a comment, whitespace is ignored. */

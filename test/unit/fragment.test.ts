@@ -10,7 +10,7 @@ import { CloseCode, ErrorCode } from '../../src/errors.js';
 import { DATAGRAM_HEADER_SIZE, Kind, MediaType } from '../../src/protocol/constants.js';
 import { decodeFrame, encodeFrameBuffer } from '../../src/protocol/frame.js';
 import { DEFAULT_DATAGRAM_SIZE, fragmentFrame, parseFragmentHeader, Reassembler } from '../../src/protocol/fragment.js';
-import { assertBuffers, assertProtocolError, fcParams, frameOf, hex, KNOWN_BUG, pattern } from '../helpers/protocol-fixtures.js';
+import { assertBuffers, assertProtocolError, fcParams, frameOf, hex, pattern } from '../helpers/protocol-fixtures.js';
 
 const ROOM = DEFAULT_DATAGRAM_SIZE - DATAGRAM_HEADER_SIZE;
 const T0 = 1_000_000;
@@ -306,7 +306,7 @@ describe('Reassembler - memory bound', () => {
     assert.ok(r.stats.incomplete >= 1);
   });
 
-  test('a frame larger than maxBytes does not evict frames that fit', { todo: KNOWN_BUG.oversizeEvicts }, () => {
+  test('a frame larger than maxBytes does not evict frames that fit', () => {
     const r = new Reassembler({ maxBytes: 10_000 });
     const small = pattern(5000, 1);
     const ds = fragmentFrame(small, 1);
@@ -384,7 +384,7 @@ describe('Reassembler - corrupt input', () => {
     assert.equal(r.stats.corrupt, ds.length);
   });
 
-  test('fragments that leave a gap are not delivered as a frame', { todo: KNOWN_BUG.fragmentGaps }, () => {
+  test('fragments that leave a gap are not delivered as a frame', () => {
     const r = new Reassembler();
     r.push('a', datagram({ frameId: 1, index: 0, count: 2, frameLength: 100, offset: 0, payload: pattern(10) }), T0);
     let delivered: Buffer | undefined;
@@ -399,7 +399,7 @@ describe('Reassembler - corrupt input', () => {
     assert.equal(delivered?.length, undefined, `delivered a ${delivered?.length}-byte frame from 20 received bytes`);
   });
 
-  test('a single fragment must start at offset 0', { todo: KNOWN_BUG.fragmentGaps }, () => {
+  test('a single fragment must start at offset 0', () => {
     const r = new Reassembler();
     const d = datagram({ count: 1, frameLength: 100, offset: 10, payload: pattern(90) });
     assertProtocolError(() => r.push('a', d, T0), ErrorCode.PROTOCOL_BAD_FRAGMENT, CloseCode.PROTOCOL_ERROR);
@@ -445,7 +445,7 @@ describe('Reassembler - sources', () => {
     assert.equal(r.stats.incomplete, 2);
   });
 
-  test("forget('a') keeps source 'a#1'", { todo: KNOWN_BUG.forgetPrefix }, () => {
+  test("forget('a') keeps source 'a#1'", () => {
     const r = new Reassembler();
     const f = pattern(5000, 4);
     const ds = fragmentFrame(f, 2);
