@@ -563,6 +563,7 @@ export class Sender extends EventEmitter<SenderEvents> {
         this.#sessionKey = newSessionKey();
       },
       idleMs: this.#idleMs,
+      timeoutMs: this.#o.timeouts[type],
       reconnect: this.#o.reconnect,
       emit: (name: LaneEventName, ev) => this.emit(name, ev),
       onDropped: (n) => (this.#stats.dropped[type] += n),
@@ -628,6 +629,7 @@ export class Sender extends EventEmitter<SenderEvents> {
           return;
         }
         link.tag = { sessionKey: this.#sessionKey, mediaType: f.mediaType };
+        link.stallMs = this.#o.timeouts[type];
         link.send({ kind: Kind.WELCOME, mediaType: f.mediaType, sessionKey: this.#sessionKey, from: this.#o.clientId, to: f.from, timestamp: Date.now(), payload: encodeJson({ agent: AGENT }) });
         const outbox = this.#newOutbox(type, (err) => link.fail(err, CloseCode.TIMEOUT));
         const ch = new ServedChannel(link, type, outbox, this.#sessionKey);

@@ -45,6 +45,8 @@ export interface FrameLink extends EventEmitter<FrameLinkEvents> {
   readonly closed: boolean;
   /** Fields stamped on the link's own control frames (PING, PONG, CLOSE). */
   tag: { sessionKey?: bigint; mediaType?: number; from?: string };
+  /** Fail when queued bytes make no progress for this long (0 = never). */
+  stallMs: number;
   /** Sends a frame; returns false when the backlog is above the high-water mark (wait for 'drain'). */
   send(f: FrameInit): boolean;
   /** Sends CLOSE (when possible) and ends the link. Idempotent. */
@@ -84,6 +86,15 @@ export abstract class BaseLink extends EventEmitter<FrameLinkEvents> implements 
   #lastRx = Date.now();
   #lastPing = 0;
   #held: Frame[] | undefined;
+  /** Bytes handed to write(); minus the backlog, the bytes the transport has taken. */
+  #written = 0;
+  #flushed = 0;
+  #progressAt = Date.now();
+  /**
+   * Fail the link when bytes wait to be sent and the transport takes none for this long
+   * (the per-type timeout of BEHAVIOUR.md section 6); 0 disables.
+   */
+  stallMs = 0;
   #timer: NodeJS.Timeout | undefined;
   /**
    * Fields stamped on the frames the link makes itself (PING, PONG, CLOSE), so a peer that
@@ -112,14 +123,21 @@ export abstract class BaseLink extends EventEmitter<FrameLinkEvents> implements 
 
   /** Starts keepalive and liveness checks. */
   protected startTimers(): void {
-    const tick = Math.min(this.keepaliveMs || Infinity, this.deadMs || Infinity);
-    if (!Number.isFinite(tick)) return;
+    const tick = Math.min(this.keepaliveMs || Infinity, this.deadMs || Infinity, 1000);
     this.#timer = setInterval(() => this.#check(), Math.max(50, Math.floor(tick / 2)));
     this.#timer.unref();
   }
 
   #check(): void {
     const now = Date.now();
+    const backlog = this.backlog;
+    const flushed = this.#written - backlog;
+    if (backlog === 0 || flushed > this.#flushed) this.#progressAt = now;
+    this.#flushed = flushed;
+    if (this.stallMs && now - this.#progressAt > this.stallMs) {
+      this.fail(new TransportError(ErrorCode.TRANSPORT_TIMEOUT, `the peer took no data for ${this.stallMs} ms`), CloseCode.TIMEOUT);
+      return;
+    }
     if (this.deadMs && now - this.#lastRx > this.deadMs) {
       this.fail(new TransportError(ErrorCode.TRANSPORT_IDLE, `no data from the peer for ${this.deadMs} ms`), CloseCode.TIMEOUT);
       return;
@@ -134,6 +152,7 @@ export abstract class BaseLink extends EventEmitter<FrameLinkEvents> implements 
   send(f: FrameInit): boolean {
     if (this.#closed) return false;
     const [h, p] = encodeFrame(f);
+    this.#written += h.length + p.length;
     this.write(h, p);
     return this.backlog < this.highWaterMark;
   }

@@ -69,6 +69,7 @@ export class HttpClientLink extends BaseLink {
     this.remotePort = port;
     this.#maxPayload = o.maxPayload ?? DEFAULT_MAX_PAYLOAD;
     this.#pollMs = o.pollMs ?? 20000;
+    this.startTimers();
   }
 
   /**
@@ -289,6 +290,7 @@ export class HttpServerLink extends BaseLink {
       }
     }, Math.max(100, Math.floor(o.expireMs / 4)));
     this.#expiry.unref();
+    this.startTimers();
   }
 
   /** Queued plus sent-but-unacknowledged bytes. */

@@ -30,6 +30,8 @@ export interface PushLaneDeps {
   renewSessionKey(): void;
   /** Close the link after this much idle time; 0 = as soon as the outbox is empty. */
   idleMs: number;
+  /** The type's timeout: a link that takes no bytes for this long fails. */
+  timeoutMs: number;
   reconnect: Required<ReconnectOptions> | undefined;
   emit(name: LaneEventName, ev: ConnectionEvent): void;
   /** Video and audio dropped because the lane could not connect. */
@@ -114,6 +116,7 @@ export class PushLane {
     this.#link = link;
     this.#peerId = welcome.from;
     link.tag = { sessionKey: this.#d.sessionKey(), mediaType: MediaType[this.#d.type] };
+    link.stallMs = this.#d.timeoutMs;
     link.on('frame', (f) => this.#onFrame(f));
     link.on('drain', () => this.#pump());
     link.on('close', (info) => this.#closed(link, info));

@@ -8,6 +8,8 @@ export interface TcpRelay {
   port: number;
   /** Connections in accept order: [client side, target side]. */
   pairs: Array<[net.Socket, net.Socket]>;
+  /** Stops forwarding client → target on every connection, as a stalled peer would. */
+  stall(): void;
   close(): Promise<void>;
 }
 
@@ -30,6 +32,12 @@ export function startTcpRelay(targetPort: number, targetHost = '127.0.0.1'): Pro
       resolve({
         port: (server.address() as net.AddressInfo).port,
         pairs,
+        stall: () => {
+          for (const [a, b] of pairs) {
+            a.unpipe(b);
+            a.pause();
+          }
+        },
         close: () =>
           new Promise<void>((r) => {
             for (const [a, b] of pairs) {
