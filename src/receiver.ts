@@ -19,7 +19,7 @@ import type {
   VideoFrame,
 } from './events.js';
 import { Kind, MEDIA_TYPES, MediaType, mediaTypeName, type MediaTypeName } from './protocol/constants.js';
-import type { Frame } from './protocol/frame.js';
+import type { Frame, FrameInit } from './protocol/frame.js';
 import { encodeJson } from './protocol/messages.js';
 import { awaitHello } from './link/accept.js';
 import type { FrameLink } from './link/frame-link.js';
@@ -266,7 +266,7 @@ export class Receiver extends EventEmitter<ReceiverEvents> {
   }
 
   /** Takes DATA frames from an open link until it closes. */
-  #serve(link: FrameLink, peerId: string, peerKey: bigint): void {
+  #serve(link: FrameLink, peerId: string, peerKey: bigint, welcome?: FrameInit): void {
     this.#links.add(link);
     const inbound = new Inbound(link, this.#sink, {
       clientId: this.#o.clientId,
@@ -276,6 +276,11 @@ export class Receiver extends EventEmitter<ReceiverEvents> {
     });
     link.on('frame', (f: Frame) => {
       if (f.kind !== Kind.DATA) {
+        // Over UDP the sender repeats its HELLO until a WELCOME arrives; a WELCOME may be lost.
+        if (f.kind === Kind.HELLO && welcome && !link.reliable) {
+          link.send(welcome);
+          return;
+        }
         if (f.kind === Kind.HELLO || f.kind === Kind.WELCOME) {
           this.#protocolFailure(link, new ProtocolError(ErrorCode.PROTOCOL_UNEXPECTED, `unexpected message kind ${f.kind} after the handshake`, CloseCode.UNEXPECTED_MESSAGE));
         }
@@ -350,14 +355,15 @@ export class Receiver extends EventEmitter<ReceiverEvents> {
           return;
         }
         link.tag = { sessionKey: this.#sessionKey, mediaType: f.mediaType };
-        link.send({ kind: Kind.WELCOME, mediaType: f.mediaType, sessionKey: this.#sessionKey, from: this.#o.clientId, to: f.from, timestamp: Date.now(), payload: encodeJson({ agent: AGENT }) });
+        const welcome: FrameInit = { kind: Kind.WELCOME, mediaType: f.mediaType, sessionKey: this.#sessionKey, from: this.#o.clientId, to: f.from, timestamp: Date.now(), payload: encodeJson({ agent: AGENT }) };
+        link.send(welcome);
         link.on('close', (info) => {
           const out: ConnectionEvent = { ...ev };
           if (info.error) out.error = info.error;
           this.emit('disconnect', out);
         });
         this.emit('connected', ev);
-        this.#serve(link, f.from, f.sessionKey);
+        this.#serve(link, f.from, f.sessionKey, welcome);
       },
       (err) => this.#badInput(err, { transport: link.transport, remoteAddress: link.remoteAddress, remotePort: link.remotePort }),
       link.transport === 'udp',
