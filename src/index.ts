@@ -13,8 +13,13 @@ export type {
   FileSendOptions,
   FileSendResult,
   FileProgress,
+  GroupInfo,
 } from './sender.js';
 export { Receiver } from './receiver.js';
+export { MediaServer } from './server/media-server.js';
+export type { MediaServerOptions, MediaServerEvents, BufferOptions, ClientInfo, ServerCommandMeta } from './server/media-server.js';
+export { hashPassword, verifyPassword } from './server/auth.js';
+export type { AuthOptions, AuthRequest, UserEntry } from './server/auth.js';
 export type { ReceiverOptions, ReceiverEvents, ReceiverStats, SenderEntry } from './receiver.js';
 export type {
   ConnectionEvent,

@@ -25,7 +25,8 @@ import { awaitHello } from './link/accept.js';
 import type { FrameLink } from './link/frame-link.js';
 import { LinkListener } from './link/listener.js';
 import { PullSession, type SessionEventName } from './link/pull-session.js';
-import { Inbound, type InboundSink } from './media/inbound.js';
+import { Inbound, isSystemCommand, type InboundSink } from './media/inbound.js';
+import { Notice, readList } from './server/system-commands.js';
 import { AGENT, checkId, invalid, newSessionKey, resolveCommon, type CommonOptions, type ResolvedCommon } from './options.js';
 
 /**
@@ -85,6 +86,30 @@ export interface ReceiverEvents {
   fileEnd: [info: FileEndInfo, meta: MessageMeta];
   /** A peer sent bad input; its connection was closed with a typed error. */
   protocolError: [err: CamwireError, peer: PeerInfo];
+  // From a MediaServer (BEHAVIOUR.md section 5):
+  /** Someone joined a group this client is in. */
+  userJoinsGroup: [group: string, user: string, meta: MessageMeta];
+  /** Someone left (or, if temporary, lost its connection to) a group this client is in. */
+  userLeavesGroup: [group: string, user: string, meta: MessageMeta];
+  /** Answer to getGroupUsers. */
+  groupUsers: [group: string, users: string[], meta: MessageMeta];
+  /** Answer to getGroupInfo (and to joinGroup). */
+  groupInfo: [info: { group: string; owner: string; name: string }, meta: MessageMeta];
+  /** Answer to getAllGroups. */
+  allGroups: [groups: string[], meta: MessageMeta];
+  /** Answer to getAllUsers. */
+  allUsers: [users: string[], meta: MessageMeta];
+  /** Answer to getAllOnlineUsers. */
+  allOnlineUsers: [users: string[], meta: MessageMeta];
+  /** A client that has this one on a contact list said hello (or came back). */
+  userEnter: [user: string, meta: MessageMeta];
+  /** A client that has this one on a contact list said goodbye, or its connection broke. */
+  userExit: [user: string, meta: MessageMeta];
+  /** A client asks for access to this client's media; allow with sender.allowMediaAccess(user). */
+  mediaAccessRequest: [req: { user: string; group: string; dataType: number }, meta: MessageMeta];
+  mediaAccessCancelRequest: [req: { user: string; group: string; dataType: number }, meta: MessageMeta];
+  /** The server refused a request of this client's sender (the sender's promise rejects too). */
+  serverError: [err: CamwireError, meta: MessageMeta];
 }
 
 function emptyCounts<T>(f: () => T): Record<MediaTypeName, T> {
@@ -145,7 +170,8 @@ export class Receiver extends EventEmitter<ReceiverEvents> {
       },
       command: (c, m) => {
         count('command', 0);
-        this.emit('command', c, m);
+        if (isSystemCommand(c.name)) this.#notice(c, m);
+        if (this.#showSystem || !isSystemCommand(c.name)) this.emit('command', c, m);
       },
       data: (d, m) => {
         count('data', d.length);
@@ -265,13 +291,56 @@ export class Receiver extends EventEmitter<ReceiverEvents> {
     });
   }
 
+  /** Turns a server notification (an RV_ command) into its event. */
+  #notice(c: CommandMessage, m: MessageMeta): void {
+    const p = c.params;
+    const str = (k: string): string => (typeof p[k] === 'string' ? (p[k] as string) : '');
+    switch (c.name) {
+      case Notice.USER_JOINS_GROUP:
+        this.emit('userJoinsGroup', str('group'), str('user'), m);
+        return;
+      case Notice.USER_LEAVES_GROUP:
+        this.emit('userLeavesGroup', str('group'), str('user'), m);
+        return;
+      case Notice.GROUP_USERS:
+        this.emit('groupUsers', str('group'), readList(p), m);
+        return;
+      case Notice.GROUP_INFO:
+        this.emit('groupInfo', { group: str('group'), owner: str('owner'), name: str('groupName') }, m);
+        return;
+      case Notice.ALL_GROUPS:
+        this.emit('allGroups', readList(p, 'GUIDGroup'), m);
+        return;
+      case Notice.ALL_USERS:
+        this.emit('allUsers', readList(p), m);
+        return;
+      case Notice.ALL_ONLINE_USERS:
+        this.emit('allOnlineUsers', readList(p), m);
+        return;
+      case Notice.USER_ENTER:
+        this.emit('userEnter', str('user'), m);
+        return;
+      case Notice.USER_EXIT:
+        this.emit('userExit', str('user'), m);
+        return;
+      case Notice.MEDIA_ACCESS_REQUEST:
+      case Notice.MEDIA_ACCESS_CANCEL_REQUEST: {
+        const req = { user: str('user'), group: str('group'), dataType: typeof p.dataType === 'number' ? p.dataType : 0 };
+        this.emit(c.name === Notice.MEDIA_ACCESS_REQUEST ? 'mediaAccessRequest' : 'mediaAccessCancelRequest', req, m);
+        return;
+      }
+      case Notice.ERROR:
+        this.emit('serverError', new CamwireError(str('code') || 'CW_ERR_SERVER', `${str('request')}: ${str('message')}`), m);
+        return;
+    }
+  }
+
   /** Takes DATA frames from an open link until it closes. */
   #serve(link: FrameLink, peerId: string, peerKey: bigint, welcome?: FrameInit): void {
     this.#links.add(link);
     const inbound = new Inbound(link, this.#sink, {
       clientId: this.#o.clientId,
       mediaTypes: this.#typeSet,
-      showSystemCommands: this.#showSystem,
       fileDir: this.#fileDir,
     });
     link.on('frame', (f: Frame) => {

@@ -26,14 +26,17 @@ import {
   encodeJson,
   encodeVideoHeader,
   type Command,
+  type ParamValue,
+  type ReceivedCommand,
   type Rect,
 } from './protocol/messages.js';
+import { MAX_SERVER_COMMAND, readList, SystemCommand } from './server/system-commands.js';
 import { awaitHello } from './link/accept.js';
 import type { DialOptions } from './link/dial.js';
 import type { FrameLink } from './link/frame-link.js';
 import { LinkListener } from './link/listener.js';
 import { PushLane, type LaneEventName } from './link/push-lane.js';
-import { applyReply, pumpOutbox } from './link/pump.js';
+import { ServedChannel } from './link/served-channel.js';
 import { UdpEndpoint, type UdpLink } from './link/udp-link.js';
 import { AudioOutbox, ReliableOutbox, VideoOutbox, frameBytes, type AckInfo, type Outbox } from './media/outbox.js';
 import { isSystemCommand } from './media/inbound.js';
@@ -124,6 +127,18 @@ export interface FileProgress {
   acked: number;
 }
 
+/** A group's owner and name, as the server reports them. */
+export interface GroupInfo {
+  group: string;
+  owner: string;
+  name: string;
+}
+
+function groupInfo(r: ReceivedCommand | undefined): GroupInfo {
+  const p = r?.params ?? {};
+  return { group: String(p.group ?? ''), owner: String(p.owner ?? ''), name: String(p.groupName ?? '') };
+}
+
 /** Counters of a Sender. */
 export interface SenderStats {
   sent: Record<MediaTypeName, { items: number; bytes: number }>;
@@ -149,31 +164,6 @@ interface ReliableTarget {
   submit(init: FrameInit): Promise<AckInfo>;
 }
 
-/** A pull channel this sender serves. */
-class ServedChannel {
-  constructor(
-    readonly link: FrameLink,
-    readonly type: MediaTypeName,
-    readonly outbox: Outbox,
-    readonly sessionKey: bigint,
-  ) {
-    if (outbox instanceof ReliableOutbox) outbox.onReady = () => this.pump();
-    link.on('drain', () => this.pump());
-    link.on('frame', (f) => {
-      if (applyReply(f, outbox, link)) this.pump();
-    });
-  }
-  pump(): void {
-    pumpOutbox(this.link, this.outbox, this.sessionKey);
-  }
-  submit(init: FrameInit): Promise<AckInfo> {
-    const p = (this.outbox as ReliableOutbox).submit(init);
-    this.pump();
-    return p;
-  }
-}
-
-const RELIABLE = ['command', 'file', 'data'] as const;
 const INTRA_TYPES = new Set(['jpeg', 'png', 'bmp', 'hwl']);
 
 function emptyCounts<T>(f: () => T): Record<MediaTypeName, T> {
@@ -351,6 +341,9 @@ export class Sender extends EventEmitter<SenderEvents> {
     }
     const init = this.#init('command', encodeCommand(cmd), o, 0);
     this.#checkSize(init);
+    if (cmd.name.startsWith('RVSU_') && frameBytes(init) + 256 > MAX_SERVER_COMMAND) {
+      throw new RangeError(`a server command (RVSU_) is limited to ${MAX_SERVER_COMMAND} bytes with headers`);
+    }
     this.#count('command', init);
     return this.#reliable('command', init);
   }
@@ -482,6 +475,130 @@ export class Sender extends EventEmitter<SenderEvents> {
   async #reliable(type: 'command' | 'data', init: FrameInit): Promise<void> {
     const targets = await this.#reliableTargets(type);
     await Promise.all(targets.map((t) => t.submit(init)));
+  }
+
+  // ------------------------------------------------------------------ MediaServer requests
+
+  /** Sends a system request to the server; resolves with the server's reply, if any. */
+  async #request(name: string, params: Record<string, ParamValue>): Promise<ReceivedCommand | undefined> {
+    this.#checkStarted();
+    if (this.#o.connection !== 'sender-to-receiver') {
+      throw new ConfigError(ErrorCode.CONFIG_INVALID, 'server requests need a sender that pushes to a MediaServer (sender-to-receiver)');
+    }
+    const init = this.#init('command', encodeCommand({ name, params }), {}, 0);
+    init.to = '';
+    init.group = '';
+    const [target] = await this.#reliableTargets('command');
+    return (await target.submit(init)).reply;
+  }
+
+  /**
+   * Joins a group on the server, creating it unless `onlyExisting` (the creator fixes name and
+   * password). Rejects with a DeliveryError when refused (wrong password, limit, missing group).
+   * Resolves with the group's owner and name.
+   */
+  async joinGroup(group: string, o: { permanent?: boolean; name?: string; password?: string; onlyExisting?: boolean } = {}): Promise<GroupInfo> {
+    const r = await this.#request(SystemCommand.JOIN_GROUP, {
+      group: checkId('group', group),
+      permanent: o.permanent ?? false,
+      name: o.name ?? '',
+      password: o.password ?? '',
+      onlyExisting: o.onlyExisting ?? false,
+    });
+    return groupInfo(r);
+  }
+
+  /** Leaves a group. */
+  async leaveGroup(group: string): Promise<void> {
+    await this.#request(SystemCommand.LEAVE_GROUP, { group });
+  }
+
+  /** Lists a group's members (all, or online only); the receiver also raises groupUsers. */
+  async getGroupUsers(group: string, o: { online?: boolean } = {}): Promise<string[]> {
+    return readList((await this.#request(SystemCommand.GET_GROUP_USERS, { group, online: o.online ?? false }))?.params ?? {});
+  }
+
+  /** A group's owner and name; the receiver also raises groupInfo. */
+  async getGroupInfo(group: string): Promise<GroupInfo> {
+    return groupInfo(await this.#request(SystemCommand.GET_GROUP_INFO, { group }));
+  }
+
+  /** Every group on the server; the receiver also raises allGroups. */
+  async getAllGroups(): Promise<string[]> {
+    return readList((await this.#request(SystemCommand.GET_ALL_GROUPS, {}))?.params ?? {}, 'GUIDGroup');
+  }
+
+  /** Every client the server knows; the receiver also raises allUsers. */
+  async getAllUsers(): Promise<string[]> {
+    return readList((await this.#request(SystemCommand.GET_USERS, { online: false }))?.params ?? {});
+  }
+
+  /** Every client online now; the receiver also raises allOnlineUsers. */
+  async getAllOnlineUsers(): Promise<string[]> {
+    return readList((await this.#request(SystemCommand.GET_USERS, { online: true }))?.params ?? {});
+  }
+
+  /** Adds a client to this client's default receivers (where data without `to` or `group` goes). */
+  async addDefaultReceiver(id: string): Promise<void> {
+    await this.#request(SystemCommand.DEFAULT_RECEIVERS, { op: 'add', id: checkId('id', id) });
+  }
+
+  async removeDefaultReceiver(id: string): Promise<void> {
+    await this.#request(SystemCommand.DEFAULT_RECEIVERS, { op: 'remove', id });
+  }
+
+  async clearDefaultReceivers(): Promise<void> {
+    await this.#request(SystemCommand.DEFAULT_RECEIVERS, { op: 'clear' });
+  }
+
+  /** Tells the default receivers this client is here (their userEnter); the server says goodbye if the connection breaks. */
+  async helloToDefaultReceivers(): Promise<void> {
+    await this.#request(SystemCommand.DEFAULT_RECEIVERS, { op: 'hello' });
+  }
+
+  async goodbyeToDefaultReceivers(): Promise<void> {
+    await this.#request(SystemCommand.DEFAULT_RECEIVERS, { op: 'goodbye' });
+  }
+
+  /** Accept data only from listed clients (once the list has an entry). */
+  async addAllowedSender(id: string): Promise<void> {
+    await this.#request(SystemCommand.ALLOWED_SENDERS, { op: 'add', id: checkId('id', id) });
+  }
+
+  async removeAllowedSender(id: string): Promise<void> {
+    await this.#request(SystemCommand.ALLOWED_SENDERS, { op: 'remove', id });
+  }
+
+  /** Empties the allowed-senders list: `allowAll` true accepts everyone again, false accepts no one. */
+  async clearAllowedSenders(allowAll: boolean): Promise<void> {
+    await this.#request(SystemCommand.ALLOWED_SENDERS, { op: 'clear', allowAll });
+  }
+
+  async helloToAllowedSenders(): Promise<void> {
+    await this.#request(SystemCommand.ALLOWED_SENDERS, { op: 'hello' });
+  }
+
+  async goodbyeToAllowedSenders(): Promise<void> {
+    await this.#request(SystemCommand.ALLOWED_SENDERS, { op: 'goodbye' });
+  }
+
+  /** Asks client `id` (or every member of `group`) for access to its media: their receiver raises mediaAccessRequest. */
+  async sendMediaAccessRequest(id: string, o: { group?: string; dataType?: number } = {}): Promise<void> {
+    await this.#request(SystemCommand.MEDIA_ACCESS, { op: 'request', id, group: o.group ?? '', dataType: o.dataType ?? 0 });
+  }
+
+  async sendMediaAccessCancelRequest(id: string, o: { group?: string; dataType?: number } = {}): Promise<void> {
+    await this.#request(SystemCommand.MEDIA_ACCESS, { op: 'cancelRequest', id, group: o.group ?? '', dataType: o.dataType ?? 0 });
+  }
+
+  /** Grants a requester access: adds it to this client's default receivers. */
+  async allowMediaAccess(id: string): Promise<void> {
+    await this.#request(SystemCommand.MEDIA_ACCESS, { op: 'allow', id: checkId('id', id) });
+  }
+
+  /** Withdraws access: removes the client from this client's default receivers. */
+  async cancelMediaAccess(id: string): Promise<void> {
+    await this.#request(SystemCommand.MEDIA_ACCESS, { op: 'cancel', id });
   }
 
   /** Push: the type's lane. Pull: the channels open now, or the first to open within the type's timeout. */

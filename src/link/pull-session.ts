@@ -165,7 +165,10 @@ export class PullSession {
       this.#settled?.();
       return;
     }
-    if (this.#d.reconnect) {
+    // Refusals that a retry cannot fix: bad credentials, or another client took over this id.
+    const code = (this.#error as { closeCode?: number } | undefined)?.closeCode;
+    const fatal = code === CloseCode.AUTH_FAILED || code === CloseCode.DUPLICATE_ID;
+    if (this.#d.reconnect && !fatal) {
       this.#failures++;
       this.#retry = setTimeout(() => {
         if (!this.#stopped) this.#attempt();

@@ -5,7 +5,8 @@
 import { CloseCode } from '../errors.js';
 import { Kind } from '../protocol/constants.js';
 import type { Frame } from '../protocol/frame.js';
-import { decodeAck, decodeReason } from '../protocol/messages.js';
+import { decodeAck, decodeCommand, decodeReason } from '../protocol/messages.js';
+import { MediaType } from '../protocol/constants.js';
 import { ReliableOutbox, type Outbox } from '../media/outbox.js';
 import type { FrameLink } from './frame-link.js';
 
@@ -30,7 +31,10 @@ export function pumpOutbox(link: FrameLink, outbox: Outbox, sessionKey: bigint):
 export function applyReply(f: Frame, outbox: Outbox, link: FrameLink): boolean {
   if (!(outbox instanceof ReliableOutbox) || (f.kind !== Kind.ACK && f.kind !== Kind.NACK)) return false;
   try {
-    if (f.kind === Kind.ACK) outbox.ack(f.seq, decodeAck(f.payload));
+    // A command's ACK may carry a reply command (a server answering a query); a file START's
+    // ACK carries the resume offset (docs/protocol.md, section 3.3).
+    if (f.kind === Kind.ACK && f.mediaType === MediaType.command && f.payload.length > 0) outbox.ack(f.seq, { reply: decodeCommand(f.payload) });
+    else if (f.kind === Kind.ACK) outbox.ack(f.seq, decodeAck(f.payload));
     else {
       const { code, reason } = decodeReason(f.payload);
       outbox.nack(f.seq, code, reason);

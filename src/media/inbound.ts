@@ -32,6 +32,7 @@ import type { FrameLink } from '../link/frame-link.js';
 export interface InboundSink {
   video(v: VideoFrame, m: MessageMeta): void;
   audio(a: AudioChunk, m: MessageMeta): void;
+  /** Every command, system commands (RV_/RVS_) included: the sink decides what the application sees. */
   command(c: CommandMessage, m: MessageMeta): void;
   data(d: Buffer, m: MessageMeta): void;
   fileStart(f: FileStartInfo, m: MessageMeta): void;
@@ -47,8 +48,6 @@ export interface InboundOptions {
   clientId: string;
   /** Media types this receiver takes. */
   mediaTypes: ReadonlySet<MediaTypeName>;
-  /** Deliver RV_/RVS_ system commands to the application too. */
-  showSystemCommands: boolean;
   /** Write received files here (as name.part until verified). */
   fileDir?: string;
 }
@@ -127,8 +126,7 @@ export class Inbound {
         return;
       }
       case 'command': {
-        const c = decodeCommand(f.payload);
-        if (this.#o.showSystemCommands || !isSystemCommand(c.name)) this.#sink.command(c, m);
+        this.#sink.command(decodeCommand(f.payload), m);
         this.#ack(f);
         return;
       }

@@ -7,6 +7,7 @@
 import { DeliveryError, ErrorCode, type CamwireError } from '../errors.js';
 import { Flag, type MediaTypeName } from '../protocol/constants.js';
 import type { FrameInit } from '../protocol/frame.js';
+import type { ReceivedCommand } from '../protocol/messages.js';
 
 /** What a link pumps frames from. */
 export interface Outbox {
@@ -24,16 +25,16 @@ export function frameBytes(f: FrameInit): number {
   return (f.payload?.length ?? 0) + (f.prefix?.length ?? 0);
 }
 
-/** Video: latest wins, per media index; after a drop, waits for a keyframe. */
+/** Video: latest wins, per source (sender id and media index); after a drop, waits for a keyframe. */
 export class VideoOutbox implements Outbox {
   readonly mediaType = 'video' as const;
-  readonly #slots = new Map<number, FrameInit>();
-  readonly #needKey = new Set<number>();
+  readonly #slots = new Map<string, FrameInit>();
+  readonly #needKey = new Set<string>();
   dropped = 0;
 
   /** Queues a frame; returns the number of frames this call dropped. */
   offer(f: FrameInit): number {
-    const idx = f.mediaIndex ?? 0;
+    const idx = `${f.mediaIndex ?? 0}|${f.from ?? ''}`;
     const key = ((f.flags ?? 0) & Flag.KEYFRAME) !== 0;
     if (this.#needKey.has(idx)) {
       if (!key) {
@@ -121,6 +122,8 @@ export class AudioOutbox implements Outbox {
 export interface AckInfo {
   /** For a file START: where the receiver wants the transfer to continue. */
   resumeOffset?: number;
+  /** For a command: the answer the receiver (a server) sent with its acknowledgement. */
+  reply?: ReceivedCommand;
 }
 
 interface Item {
