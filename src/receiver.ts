@@ -22,7 +22,7 @@ import { Kind, MEDIA_TYPES, MediaType, mediaTypeName, type MediaTypeName } from 
 import type { Frame, FrameInit } from './protocol/frame.js';
 import { encodeJson } from './protocol/messages.js';
 import { awaitHello } from './link/accept.js';
-import type { FrameLink } from './link/frame-link.js';
+import { onProtocolFailure, type FrameLink } from './link/frame-link.js';
 import { LinkListener } from './link/listener.js';
 import { PullSession, type SessionEventName } from './link/pull-session.js';
 import { Inbound, isSystemCommand, type InboundSink } from './media/inbound.js';
@@ -54,6 +54,10 @@ export interface ReceiverOptions extends CommonOptions {
   fileDir?: string;
   /** Push mode: most connections accepted at once. @default 1024 */
   maxLinks?: number;
+  /** UDP: an incomplete frame is dropped (and counted) after this long. @default 2000 */
+  reassemblyTimeoutMs?: number;
+  /** UDP: memory for incomplete frames across all senders. @default 33554432 (32 MiB) */
+  reassemblyBytes?: number;
 }
 
 /** Counters of a Receiver. */
@@ -125,6 +129,7 @@ export class Receiver extends EventEmitter<ReceiverEvents> {
   readonly #showSystem: boolean;
   readonly #fileDir: string | undefined;
   readonly #maxLinks: number;
+  readonly #reassembly: { reassemblyTimeoutMs?: number; reassemblyBytes?: number };
   #sessionKey = 0n;
   #state: 'new' | 'starting' | 'started' | 'stopped' = 'new';
   #listener: LinkListener | undefined;
@@ -154,6 +159,7 @@ export class Receiver extends EventEmitter<ReceiverEvents> {
     this.#showSystem = options.showSystemCommands ?? false;
     this.#fileDir = options.fileDir;
     this.#maxLinks = options.maxLinks ?? 1024;
+    this.#reassembly = { reassemblyTimeoutMs: options.reassemblyTimeoutMs, reassemblyBytes: options.reassemblyBytes };
     const count = (t: MediaTypeName, n: number): void => {
       const s = this.#stats.received[t];
       s.items++;
@@ -232,7 +238,7 @@ export class Receiver extends EventEmitter<ReceiverEvents> {
             port: this.#o.port,
             tls: this.#o.tls,
             link: { maxPayload: this.#o.maxPayload, keepaliveMs: this.#o.keepaliveMs, deadMs: this.#o.deadMs },
-            udp: { maxPayload: this.#o.maxPayload, datagramSize: this.#o.datagramSize },
+            udp: { maxPayload: this.#o.maxPayload, datagramSize: this.#o.datagramSize, ...this.#reassembly },
           },
           { onLink: (l) => this.#accept(l), onBadInput: (err, peer) => this.#badInput(err, peer) },
         );
@@ -268,7 +274,11 @@ export class Receiver extends EventEmitter<ReceiverEvents> {
       newSessionKey: () => (this.#sessionKey = newSessionKey()),
       reconnect: this.#o.reconnect,
       emit: (name: SessionEventName, ev) => this.emit(name, ev),
-      onChannel: (_type, link) => this.#serve(link, s.clientId ?? '', 0n),
+      onChannel: (_type, link) => {
+        // Links this receiver dialled report bad input here; accepted ones through the listener.
+        onProtocolFailure(link, (err, peer) => this.#badInput(err, peer));
+        this.#serve(link, s.clientId ?? '', 0n);
+      },
       dialOptions: (type, sessionKey, signal) => ({
         transport: this.#o.protocol,
         host,
@@ -370,7 +380,6 @@ export class Receiver extends EventEmitter<ReceiverEvents> {
 
   #protocolFailure(link: FrameLink, err: ProtocolError): void {
     link.fail(err);
-    this.#badInput(err, { transport: link.transport, remoteAddress: link.remoteAddress, remotePort: link.remotePort });
   }
 
   /** Whether the `senders` filter lets this push in (push mode; an empty list accepts everyone). */
@@ -434,7 +443,6 @@ export class Receiver extends EventEmitter<ReceiverEvents> {
         this.emit('connected', ev);
         this.#serve(link, f.from, f.sessionKey, welcome);
       },
-      (err) => this.#badInput(err, { transport: link.transport, remoteAddress: link.remoteAddress, remotePort: link.remotePort }),
       link.transport === 'udp',
     );
   }

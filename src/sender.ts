@@ -765,7 +765,6 @@ export class Sender extends EventEmitter<SenderEvents> {
         this.emit('connected', ev);
         for (const w of [...this.#channelWaiters[type]]) w();
       },
-      (err) => this.#badInput(err, { transport: link.transport, remoteAddress: link.remoteAddress, remotePort: link.remotePort }),
     );
   }
 

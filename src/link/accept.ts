@@ -2,18 +2,20 @@
  * The accepting side of the handshake: wait for a HELLO on a new link, then let the owner
  * decide. A link that sends anything else, or nothing in time, is closed with a typed error.
  */
-import { CloseCode, ErrorCode, ProtocolError, type CamwireError } from '../errors.js';
+import { CloseCode, ErrorCode, ProtocolError } from '../errors.js';
 import { Kind } from '../protocol/constants.js';
 import type { Frame } from '../protocol/frame.js';
 import { decodeHello, type Hello } from '../protocol/messages.js';
 import type { FrameLink } from './frame-link.js';
 
-/** Calls `onHello` with the first frame if it is a valid HELLO; otherwise fails the link and calls `onBad`. */
+/**
+ * Calls `onHello` with the first frame if it is a valid HELLO; otherwise fails the link with a
+ * ProtocolError (which the listener reports through onProtocolFailure).
+ */
 export function awaitHello(
   link: FrameLink,
   timeoutMs: number,
   onHello: (f: Frame, hello: Hello) => void,
-  onBad: (err: CamwireError) => void,
   /** UDP: a DATA frame may come first when the HELLO datagram was lost; it counts as an implicit push HELLO. */
   implicitPush = false,
 ): void {
@@ -25,7 +27,6 @@ export function awaitHello(
   const bad = (err: ProtocolError): void => {
     done();
     link.fail(err);
-    onBad(err);
   };
   const onFrame = (f: Frame): void => {
     if (f.kind === Kind.HELLO) {

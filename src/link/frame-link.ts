@@ -73,6 +73,25 @@ export interface LinkOptions {
 
 export const DEFAULT_HIGH_WATER_MARK = 256 * 1024;
 
+/** Where a link's peer is. */
+export interface LinkPeer {
+  transport: TransportName;
+  remoteAddress: string;
+  remotePort: number;
+}
+
+/**
+ * Calls `report` once if `link` ends because its peer broke the protocol (a ProtocolError raised
+ * on our side), whichever layer noticed. The one place bad input becomes a role's event.
+ */
+export function onProtocolFailure(link: FrameLink, report: (err: ProtocolError, peer: LinkPeer) => void): void {
+  link.once('close', (info) => {
+    if (info.error instanceof ProtocolError && !info.byPeer) {
+      report(info.error, { transport: link.transport, remoteAddress: link.remoteAddress, remotePort: link.remotePort });
+    }
+  });
+}
+
 /**
  * Shared behaviour of links: the close-once guard, PING/PONG/CLOSE handling and liveness.
  * Subclasses move bytes.

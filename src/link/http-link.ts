@@ -144,8 +144,8 @@ export class HttpClientLink extends BaseLink {
         );
         this.#inflight = 0;
         this.#handle(res.status, res.headers[DOWN_HEADER], res.body);
-        if (this.closed) break;
-        if (this.backlog < this.highWaterMark) this.emit('drain');
+        // After close() the queue holds only the CLOSE frame: keep going so it is sent.
+        if (!this.closed && this.backlog < this.highWaterMark) this.emit('drain');
       }
     } catch (err) {
       this.#inflight = 0;
@@ -493,16 +493,21 @@ export class HttpLinkServer {
       link!.respond(res, wait, Number(req.headers[DOWN_ACK_HEADER] ?? 0) || 0);
     } catch (err) {
       const e = err instanceof CamwireError ? err : new TransportError(ErrorCode.TRANSPORT_CLOSED, String(err));
-      const code = e instanceof ProtocolError ? e.closeCode : CloseCode.PROTOCOL_ERROR;
+      const tooLarge = e.code === ErrorCode.TRANSPORT_BODY_TOO_LARGE || e.code === ErrorCode.PROTOCOL_FRAME_TOO_LARGE;
+      const code = e instanceof ProtocolError ? e.closeCode : tooLarge ? CloseCode.FRAME_TOO_LARGE : CloseCode.PROTOCOL_ERROR;
       const closeFrame = encodeFrameBuffer({ kind: Kind.CLOSE, payload: encodeReason(code, e.message) });
       if (!res.headersSent) {
-        const status = /exceeds/.test(e.message) ? 413 : 400;
+        const status = tooLarge ? 413 : 400;
         res.writeHead(status, { 'content-type': 'application/x-camwire', 'content-length': closeFrame.length, connection: 'close' });
         res.end(closeFrame);
       }
       req.socket.once('finish', () => req.socket.destroy());
-      if (link && !link.closed) link.fail(e);
-      this.#h.onBadRequest(e, addr, port);
+      // A link that fails reports itself (onProtocolFailure); a request without one is reported here.
+      if (link && !link.closed && e instanceof ProtocolError) link.fail(e);
+      else {
+        link?.fail(e);
+        this.#h.onBadRequest(e, addr, port);
+      }
     }
   }
 

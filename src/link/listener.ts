@@ -11,7 +11,7 @@ import type { Frame } from '../protocol/frame.js';
 import { listenHttp } from '../transport/http.js';
 import { boundPort, listenStream, type TlsOptions } from '../transport/tcp.js';
 import type { PeerInfo } from '../events.js';
-import { StreamLink, type FrameLink, type LinkOptions, type TransportName } from './frame-link.js';
+import { onProtocolFailure, StreamLink, type FrameLink, type LinkOptions, type TransportName } from './frame-link.js';
 import { HttpLinkServer, type HttpLinkServerOptions } from './http-link.js';
 import { UdpEndpoint, UdpLink, type UdpEndpointOptions } from './udp-link.js';
 
@@ -34,9 +34,12 @@ export interface LinkListenerOptions {
 
 /** Callbacks of a LinkListener. */
 export interface LinkListenerHandler {
-  /** A new link. For UDP, `first` is the frame that created it (already delivered after this returns). */
+  /** A new link. For UDP, the frame that created it is delivered right after this returns. */
   onLink(link: FrameLink): void;
-  /** Input that was not camwire at all; the connection (or datagram) was dropped. */
+  /**
+   * Bad input: a datagram or request that was dropped, or a link that was closed because its
+   * peer broke the protocol (reported once, whichever layer noticed).
+   */
   onBadInput(err: CamwireError, peer: PeerInfo): void;
 }
 
@@ -54,8 +57,15 @@ export class LinkListener {
   }
 
   /** Starts listening. Rejects with a TransportError (e.g. the port is in use). */
-  static async open(o: LinkListenerOptions, h: LinkListenerHandler): Promise<LinkListener> {
+  static async open(o: LinkListenerOptions, handler: LinkListenerHandler): Promise<LinkListener> {
     const l = new LinkListener(o.transport);
+    const h: LinkListenerHandler = {
+      onBadInput: handler.onBadInput,
+      onLink: (link) => {
+        onProtocolFailure(link, handler.onBadInput);
+        handler.onLink(link);
+      },
+    };
     const host = o.host ?? '::';
     if (o.transport === 'tcp') {
       l.#server = await listenStream({ host, port: o.port, tls: o.tls }, (sock) => {

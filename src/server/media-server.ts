@@ -319,7 +319,6 @@ export class MediaServer extends EventEmitter<MediaServerEvents> {
         link.hold();
         void this.#admit(link, f, hello).finally(() => link.release());
       },
-      (err) => this.#bad(err, { transport: link.transport, remoteAddress: link.remoteAddress, remotePort: link.remotePort }),
       // Over UDP a DATA frame may come first (its HELLO was lost); only without authentication.
       link.transport === 'udp' && !this.#auth,
     );
@@ -457,7 +456,6 @@ export class MediaServer extends EventEmitter<MediaServerEvents> {
 
   #fail(link: FrameLink, err: ProtocolError): void {
     link.fail(err);
-    this.#bad(err, { transport: link.transport, remoteAddress: link.remoteAddress, remotePort: link.remotePort });
   }
 
   // ------------------------------------------------------------------ routing

@@ -246,7 +246,7 @@ export function readBody(req: http.IncomingMessage, max: number): Promise<Buffer
   return new Promise((resolve, reject) => {
     const declared = Number(req.headers['content-length'] ?? -1);
     if (declared > max) {
-      reject(new TransportError(ErrorCode.TRANSPORT_CLOSED, `request body of ${declared} bytes exceeds ${max}`));
+      reject(new TransportError(ErrorCode.TRANSPORT_BODY_TOO_LARGE, `request body of ${declared} bytes exceeds ${max}`));
       return;
     }
     const chunks: Buffer[] = [];
@@ -255,7 +255,7 @@ export function readBody(req: http.IncomingMessage, max: number): Promise<Buffer
       n += c.length;
       if (n > max) {
         req.off('data', onData);
-        reject(new TransportError(ErrorCode.TRANSPORT_CLOSED, `request body exceeds ${max} bytes`));
+        reject(new TransportError(ErrorCode.TRANSPORT_BODY_TOO_LARGE, `request body exceeds ${max} bytes`));
         return;
       }
       chunks.push(c);

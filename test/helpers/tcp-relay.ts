@@ -13,13 +13,24 @@ export interface TcpRelay {
   close(): Promise<void>;
 }
 
-export function startTcpRelay(targetPort: number, targetHost = '127.0.0.1'): Promise<TcpRelay> {
+/**
+ * Starts a relay to `targetPort`. With `downRate` (bytes per second), data from the target to the
+ * client is paced to that rate: a slow reader on a slow link.
+ */
+export function startTcpRelay(targetPort: number, targetHost = '127.0.0.1', downRate = 0): Promise<TcpRelay> {
   const pairs: Array<[net.Socket, net.Socket]> = [];
   const server = net.createServer((client) => {
     const upstream = net.connect(targetPort, targetHost);
     pairs.push([client, upstream]);
     client.pipe(upstream);
-    upstream.pipe(client);
+    if (downRate > 0) {
+      client.setNoDelay(true);
+      upstream.on('data', (chunk: Buffer) => {
+        upstream.pause();
+        client.write(chunk);
+        setTimeout(() => upstream.resume(), (chunk.length / downRate) * 1000).unref();
+      });
+    } else upstream.pipe(client);
     const kill = (): void => {
       client.destroy();
       upstream.destroy();

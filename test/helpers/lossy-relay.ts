@@ -1,0 +1,186 @@
+/**
+ * A loopback UDP relay that sits between a UDP sender and a UDP receiver, forwards datagrams
+ * both ways, and drops a chosen fraction of them with a seeded deterministic PRNG (xorshift32),
+ * so a lossy run is reproducible: the n-th datagram in a direction is dropped or not depending
+ * only on the seed, the loss rate and n.
+ *
+ * Clients send to `relay.port`; each client address gets its own upstream socket (like a NAT),
+ * so the target sees one stable source per client and its answers find their way back.
+ */
+import dgram from 'node:dgram';
+import { EventEmitter } from 'node:events';
+
+/** Direction of a datagram: `up` = client (sender) to target (receiver), `down` = the reverse. */
+export type Direction = 'up' | 'down';
+
+/** xorshift32: a tiny deterministic PRNG. Returns floats in [0, 1). */
+export function xorshift32(seed: number): () => number {
+  let s = seed >>> 0 || 0x9e3779b9;
+  return () => {
+    s ^= s << 13;
+    s >>>= 0;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    s >>>= 0;
+    return s / 0x100000000;
+  };
+}
+
+/** Options of a LossyRelay. */
+export interface LossyRelayOptions {
+  /** Where datagrams from clients go (the receiver). */
+  target: { host?: string; port: number };
+  /** Fraction (0..1) of client-to-target datagrams dropped. @default 0 */
+  lossUp?: number;
+  /** Fraction (0..1) of target-to-client datagrams dropped. @default 0 */
+  lossDown?: number;
+  /** PRNG seed; each direction has its own stream derived from it. @default 1 */
+  seed?: number;
+  /**
+   * Extra drop rule, applied before the random loss: return true to drop the datagram.
+   * `n` counts datagrams in that direction from 0.
+   */
+  drop?: (dir: Direction, n: number, datagram: Buffer) => boolean;
+}
+
+/** Per-direction counters. */
+export interface DirectionStats {
+  /** Datagrams received from that side. */
+  received: number;
+  forwarded: number;
+  dropped: number;
+}
+
+/** Events of a LossyRelay. */
+export interface LossyRelayEvents {
+  forward: [dir: Direction, datagram: Buffer];
+  drop: [dir: Direction, datagram: Buffer];
+}
+
+interface Client {
+  address: string;
+  port: number;
+  upstream: dgram.Socket;
+}
+
+const BUFFER_SIZE = 4 * 1024 * 1024;
+
+function bind(): Promise<dgram.Socket> {
+  const s = dgram.createSocket('udp4');
+  return new Promise((resolve, reject) => {
+    s.once('error', reject);
+    s.bind(0, '127.0.0.1', () => {
+      s.off('error', reject);
+      try {
+        // Bursts of fragments of large frames must not overflow the relay's own buffers.
+        s.setRecvBufferSize(BUFFER_SIZE);
+        s.setSendBufferSize(BUFFER_SIZE);
+      } catch {
+        /* capped by the OS */
+      }
+      resolve(s);
+    });
+  });
+}
+
+/** LossyRelay: a deterministic lossy UDP forwarder for tests. */
+export class LossyRelay extends EventEmitter<LossyRelayEvents> {
+  readonly #front: dgram.Socket;
+  readonly #target: { host: string; port: number };
+  readonly #clients = new Map<string, Client>();
+  readonly #pending = new Map<string, Promise<Client>>();
+  #lossUp: number;
+  #lossDown: number;
+  readonly #rand: Record<Direction, () => number>;
+  readonly #drop: LossyRelayOptions['drop'];
+  #closed = false;
+  readonly stats: Record<Direction, DirectionStats> = {
+    up: { received: 0, forwarded: 0, dropped: 0 },
+    down: { received: 0, forwarded: 0, dropped: 0 },
+  };
+
+  private constructor(front: dgram.Socket, o: LossyRelayOptions) {
+    super();
+    this.#front = front;
+    this.#target = { host: o.target.host ?? '127.0.0.1', port: o.target.port };
+    this.#lossUp = o.lossUp ?? 0;
+    this.#lossDown = o.lossDown ?? 0;
+    const seed = o.seed ?? 1;
+    this.#rand = { up: xorshift32(seed), down: xorshift32((seed ^ 0x5bd1e995) >>> 0) };
+    this.#drop = o.drop;
+    front.on('message', (d, rinfo) => void this.#fromClient(d, rinfo.address, rinfo.port));
+    front.on('error', () => {});
+  }
+
+  /** Binds the relay on 127.0.0.1 (a free port). */
+  static async start(o: LossyRelayOptions): Promise<LossyRelay> {
+    return new LossyRelay(await bind(), o);
+  }
+
+  /** The port clients send to. */
+  get port(): number {
+    return this.#front.address().port;
+  }
+
+  /** Changes the loss rates from now on (the PRNG streams continue). */
+  setLoss(up: number, down = this.#lossDown): void {
+    this.#lossUp = up;
+    this.#lossDown = down;
+  }
+
+  /** Decides the fate of the next datagram in `dir`; always draws one number so decisions depend on n only. */
+  #shouldDrop(dir: Direction, d: Buffer): boolean {
+    const n = this.stats[dir].received++;
+    const r = this.#rand[dir]();
+    if (this.#drop?.(dir, n, d)) return true;
+    return r < (dir === 'up' ? this.#lossUp : this.#lossDown);
+  }
+
+  #count(dir: Direction, d: Buffer, dropped: boolean): void {
+    if (dropped) {
+      this.stats[dir].dropped++;
+      this.emit('drop', dir, d);
+    } else {
+      this.stats[dir].forwarded++;
+      this.emit('forward', dir, d);
+    }
+  }
+
+  async #fromClient(d: Buffer, address: string, port: number): Promise<void> {
+    // Decide before any await so the decision order is the arrival order.
+    const dropped = this.#shouldDrop('up', d);
+    const client = this.#clients.get(`${address}|${port}`) ?? (await this.#client(address, port));
+    if (this.#closed) return;
+    this.#count('up', d, dropped);
+    if (!dropped) client.upstream.send(d, this.#target.port, this.#target.host);
+  }
+
+  #client(address: string, port: number): Promise<Client> {
+    const key = `${address}|${port}`;
+    let p = this.#pending.get(key);
+    if (!p) {
+      p = bind().then((upstream) => {
+        const c: Client = { address, port, upstream };
+        upstream.on('error', () => {});
+        upstream.on('message', (d) => {
+          if (this.#closed) return;
+          const dropped = this.#shouldDrop('down', d);
+          this.#count('down', d, dropped);
+          if (!dropped) this.#front.send(d, c.port, c.address);
+        });
+        this.#clients.set(key, c);
+        return c;
+      });
+      this.#pending.set(key, p);
+    }
+    return p;
+  }
+
+  /** Closes every socket. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    const clients = await Promise.all(this.#pending.values());
+    await Promise.all([this.#front, ...clients.map((c) => c.upstream)].map((s) => new Promise<void>((r) => s.close(() => r()))));
+  }
+}

@@ -1,0 +1,54 @@
+/**
+ * A MediaServer client for tests: a Sender pushing to the server and a Receiver pulling from it,
+ * sharing one client id; neither listens on any port.
+ */
+import type { TestContext } from 'node:test';
+import { MediaServer, Receiver, Sender, type ReceiverOptions, type SenderOptions } from '../../src/index.js';
+import { next } from './events.js';
+
+export interface TestClient {
+  id: string;
+  tx: Sender;
+  rx: Receiver;
+}
+
+export interface ClientOptions {
+  /** How the sender pushes. @default 'tcp' */
+  push?: 'tcp' | 'udp' | 'http';
+  /** How the receiver pulls. @default 'tcp' */
+  pull?: 'tcp' | 'http';
+  tx?: Partial<SenderOptions>;
+  rx?: Partial<ReceiverOptions>;
+  /** Port the receiver pulls from instead of the server's (a relay in front of it). */
+  pullPort?: number;
+}
+
+/** Starts a client and waits until its receiver's session is up. */
+export async function startClient(t: TestContext, server: MediaServer, id: string, o: ClientOptions = {}): Promise<TestClient> {
+  const push = o.push ?? 'tcp';
+  const pull = o.pull ?? 'tcp';
+  const tx = new Sender({ protocol: push, host: '127.0.0.1', port: server.ports[push], clientId: id, ...o.tx });
+  const rx = new Receiver({
+    protocol: pull,
+    connection: 'receiver-to-sender',
+    senders: [{ host: '127.0.0.1', port: o.pullPort ?? server.ports[pull] }],
+    clientId: id,
+    reconnect: false,
+    ...o.rx,
+  });
+  await tx.start();
+  t.after(() => tx.stop());
+  t.after(() => rx.stop());
+  const up = next(rx, 'sessionConnected');
+  await rx.start();
+  await up;
+  return { id, tx, rx };
+}
+
+/** Starts a server on loopback with every port on, stopped after the test. */
+export async function startServer(t: TestContext, o: ConstructorParameters<typeof MediaServer>[0] = {}): Promise<MediaServer> {
+  const s = new MediaServer({ host: '127.0.0.1', ...o });
+  await s.start();
+  t.after(() => s.stop());
+  return s;
+}
