@@ -18,6 +18,7 @@ const expected: Record<string, RegExp[]> = {
   push: [/video jpeg 640 50000 from cam-1/, /command zoom/],
   pull: [/openChannel \[ 'video' \]/, /session up, key \d+n/],
   files: [/sha256 ok: true/, /all 1000000 bytes acknowledged/, /sent from offset 0 sha256 [0-9a-f]{64}/],
+  relay: [/bob got hi-bob from alice/, /carol sees bob join room/, /bob got hello-room from carol/, /online: alice, bob, carol/],
 };
 
 test('readme - the examples are found', () => {
