@@ -143,6 +143,15 @@ export function resolveCommon(o: CommonOptions): ResolvedCommon {
     throw invalid('protocol', 'udp works only sender-to-receiver (push); pull needs tcp or http');
   }
   if (o.proxy !== undefined && protocol !== 'http') throw invalid('proxy', 'only applies to protocol http');
+  if (o.proxy !== undefined) {
+    let u: URL | undefined;
+    try {
+      u = new URL(o.proxy);
+    } catch {
+      u = undefined;
+    }
+    if (!u || u.protocol !== 'http:' || !u.hostname) throw invalid('proxy', `must be a URL like http://host:port, got ${JSON.stringify(o.proxy)}`);
+  }
   if (o.tls !== undefined && protocol === 'udp') throw invalid('tls', 'applies to tcp and http, not udp');
   const timeouts = { ...DEFAULT_TIMEOUTS };
   for (const [k, v] of Object.entries(o.timeouts ?? {})) {

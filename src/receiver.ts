@@ -137,6 +137,7 @@ export class Receiver extends EventEmitter<ReceiverEvents> {
   readonly #links = new Set<FrameLink>();
   readonly #stats = { received: emptyCounts(() => ({ items: 0, bytes: 0 })), dropped: emptyCounts(() => 0) };
   readonly #sink: InboundSink;
+  readonly #busyFiles = new Set<string>();
 
   /** Creates a Receiver. Throws a ConfigError naming the bad option. */
   constructor(options: ReceiverOptions = {}) {
@@ -228,8 +229,8 @@ export class Receiver extends EventEmitter<ReceiverEvents> {
     if (this.#state !== 'new') throw new ConfigError(ErrorCode.NOT_STARTED, `start() called on a receiver that is ${this.#state}`);
     this.#state = 'starting';
     this.#sessionKey = newSessionKey();
-    if (this.#fileDir) fs.mkdirSync(this.#fileDir, { recursive: true });
     try {
+      if (this.#fileDir) fs.mkdirSync(this.#fileDir, { recursive: true });
       if (this.#o.connection === 'sender-to-receiver') {
         this.#listener = await LinkListener.open(
           {
@@ -340,7 +341,7 @@ export class Receiver extends EventEmitter<ReceiverEvents> {
         return;
       }
       case Notice.ERROR:
-        this.emit('serverError', new CamwireError(str('code') || 'CW_ERR_SERVER', `${str('request')}: ${str('message')}`), m);
+        this.emit('serverError', new CamwireError(str('code') || ErrorCode.SERVER_REFUSED, `${str('request')}: ${str('message')}`), m);
         return;
     }
   }
@@ -352,6 +353,7 @@ export class Receiver extends EventEmitter<ReceiverEvents> {
       clientId: this.#o.clientId,
       mediaTypes: this.#typeSet,
       fileDir: this.#fileDir,
+      busyFiles: this.#busyFiles,
     });
     link.on('frame', (f: Frame) => {
       if (f.kind !== Kind.DATA) {

@@ -56,9 +56,9 @@ export interface SenderOptions extends CommonOptions {
   audioQueueBytes?: number;
   /** Bytes of commands/files/data queued or unacknowledged per connection before sends are refused. @default { command: 819200, file: 10485760, data: 8192000 } */
   queueBytes?: Partial<Record<'command' | 'file' | 'data', number>>;
-  /** Reliable items in flight (sent, not yet acknowledged) per connection. @default 16 */
+  /** Reliable items in flight (sent, not yet acknowledged) per connection. @default 16 (UDP: 64) */
   reliableWindow?: number;
-  /** Bytes per file chunk. @default 65536 */
+  /** Bytes per file chunk. @default 65536 (UDP: one datagram, datagramSize - 300) */
   fileChunkSize?: number;
   /** Pull mode: most channels served at once. @default 256 */
   maxChannels?: number;
@@ -213,8 +213,11 @@ export class Sender extends EventEmitter<SenderEvents> {
       file: pos('queueBytes.file', options.queueBytes?.file, 10_485_760),
       data: pos('queueBytes.data', options.queueBytes?.data, 8_192_000),
     };
-    this.#window = pos('reliableWindow', options.reliableWindow, 16);
-    this.#chunk = pos('fileChunkSize', options.fileChunkSize, 65536, 1024);
+    // Over UDP a lost datagram loses its whole frame: file chunks fit one datagram, so a loss
+    // costs one small retransmission, and more of them are in flight.
+    const udp = this.#o.protocol === 'udp';
+    this.#window = pos('reliableWindow', options.reliableWindow, udp ? 64 : 16);
+    this.#chunk = pos('fileChunkSize', options.fileChunkSize, udp ? this.#o.datagramSize - 300 : 65536, udp ? 128 : 1024);
     if (this.#chunk > this.#o.maxPayload - 64) throw invalid('fileChunkSize', 'must leave room for headers within maxPayload');
     this.#maxChannels = pos('maxChannels', options.maxChannels, 256);
     if (this.#o.connection === 'sender-to-receiver' && !this.#o.port) {

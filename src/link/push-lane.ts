@@ -24,7 +24,7 @@ export interface PushLaneDeps {
   target: { transport: TransportName; host: string; port: number };
   /** Dial options for a new attempt, HELLO included (the sender's current session key). */
   dialOptions(signal: AbortSignal): DialOptions;
-  /** The sender's current session key. */
+  /** The sender's current session key (a new connection takes it). */
   sessionKey(): bigint;
   /** Renews the sender's session key (before a reconnection). */
   renewSessionKey(): void;
@@ -51,6 +51,8 @@ export class PushLane {
   #retry: NodeJS.Timeout | undefined;
   #abort: AbortController | undefined;
   #pumping = false;
+  /** The sender's session key when this lane's connection was opened: one key per connection. */
+  #key = 0n;
 
   constructor(d: PushLaneDeps) {
     this.#d = d;
@@ -83,7 +85,7 @@ export class PushLane {
   #event(error?: CamwireError): ConnectionEvent {
     const o = this.#d.target;
     const ev: ConnectionEvent = {
-      sessionKey: this.#d.sessionKey(),
+      sessionKey: this.#key,
       mediaTypes: [this.#d.type],
       remoteSessionKey: 0n,
       transport: o.transport,
@@ -97,6 +99,7 @@ export class PushLane {
 
   #connect(): void {
     this.#state = 'connecting';
+    this.#key = this.#d.sessionKey();
     this.#abort = new AbortController();
     const opts = this.#d.dialOptions(this.#abort.signal);
     this.#d.emit('connecting', this.#event());
@@ -115,7 +118,7 @@ export class PushLane {
     this.#failures = 0;
     this.#link = link;
     this.#peerId = welcome.from;
-    link.tag = { sessionKey: this.#d.sessionKey(), mediaType: MediaType[this.#d.type] };
+    link.tag = { sessionKey: this.#key, mediaType: MediaType[this.#d.type] };
     link.stallMs = this.#d.timeoutMs;
     link.on('frame', (f) => this.#onFrame(f));
     link.on('drain', () => this.#pump());
@@ -168,7 +171,7 @@ export class PushLane {
     if (!link || this.#state !== 'open' || this.#pumping) return;
     this.#pumping = true;
     try {
-      pumpOutbox(link, this.#d.outbox, this.#d.sessionKey());
+      pumpOutbox(link, this.#d.outbox, this.#key);
     } finally {
       this.#pumping = false;
     }

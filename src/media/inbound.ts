@@ -6,7 +6,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { CloseCode, DeliveryError, ErrorCode, ProtocolError, type CamwireError } from '../errors.js';
+import { CamwireError, CloseCode, DeliveryError, ErrorCode, ProtocolError } from '../errors.js';
 import { Flag, Kind, mediaTypeName, type MediaTypeName } from '../protocol/constants.js';
 import type { Frame } from '../protocol/frame.js';
 import {
@@ -50,6 +50,8 @@ export interface InboundOptions {
   mediaTypes: ReadonlySet<MediaTypeName>;
   /** Write received files here (as name.part until verified). */
   fileDir?: string;
+  /** Paths being written now, shared by all links of one receiver: one transfer per file name. */
+  busyFiles: Set<string>;
 }
 
 /** Reserved command name prefixes (BEHAVIOUR.md section 1). */
@@ -65,9 +67,14 @@ interface FileRx {
   hash: Hash;
   fd?: number;
   path?: string;
+  /** Chunks that arrived before the ones in front of them (UDP), by offset. */
+  early: Map<number, Buffer>;
+  earlyBytes: number;
 }
 
 const MAX_FILES_PER_LINK = 16;
+const MAX_EARLY_CHUNKS = 64;
+const MAX_EARLY_BYTES = 8 * 1024 * 1024;
 const DEDUP_WINDOW = 1024;
 
 /** Inbound: one link's incoming DATA frames. */
@@ -143,92 +150,142 @@ export class Inbound {
   #file(f: Frame, m: MessageMeta): void {
     const msg = decodeFileMessage(f.payload);
     const rx = this.#files.get(msg.fileId);
-    switch (msg.op) {
-      case 'start': {
-        if (rx) this.#closeFile(msg.fileId, rx);
-        if (this.#files.size >= MAX_FILES_PER_LINK) {
-          this.#nack(f, CloseCode.REFUSED, `more than ${MAX_FILES_PER_LINK} files at once`);
+    try {
+      switch (msg.op) {
+        case 'start':
+          this.#fileStart(f, m, msg, rx);
           return;
-        }
-        const name = safeName(msg.name);
-        let start = msg.offset;
-        let fd: number | undefined;
-        let full: string | undefined;
-        if (this.#o.fileDir) {
-          full = path.join(this.#o.fileDir, name);
-          const part = `${full}.part`;
-          let have = 0;
-          try {
-            have = fs.statSync(part).size;
-          } catch {
-            have = 0;
+        case 'chunk': {
+          if (!rx) {
+            this.#nack(f, CloseCode.UNEXPECTED_MESSAGE, `chunk of unknown file ${msg.fileId}`);
+            return;
           }
-          if (have > start && have <= msg.totalSize) start = have;
-          fd = fs.openSync(part, fs.existsSync(part) ? 'r+' : 'w');
-        }
-        const info: FileStartInfo = {
-          fileId: msg.fileId,
-          name,
-          size: msg.totalSize,
-          offset: msg.offset,
-          resumeAt: (o: number) => {
-            if (!Number.isInteger(o) || o < 0 || o > msg.totalSize) throw new RangeError(`resume offset ${o} outside 0..${msg.totalSize}`);
-            start = o;
-          },
-        };
-        this.#sink.fileStart(info, m);
-        this.#files.set(msg.fileId, { name, size: msg.totalSize, start, next: start, hash: createHash('sha256'), fd, path: full });
-        this.#ack(f, encodeAck(start));
-        return;
-      }
-      case 'chunk': {
-        if (!rx) {
-          this.#nack(f, CloseCode.UNEXPECTED_MESSAGE, `chunk of unknown file ${msg.fileId}`);
+          if (msg.offset < rx.next) {
+            this.#ack(f); // a repeat of a chunk already written
+            return;
+          }
+          if (msg.offset + msg.data.length > rx.size) {
+            this.#nack(f, CloseCode.BAD_PAYLOAD, `chunk at ${msg.offset} runs past the file size ${rx.size}`);
+            this.#endFile(msg.fileId, rx, m, new DeliveryError(ErrorCode.DELIVERY_REFUSED, 'file chunk beyond the end', f.seq));
+            return;
+          }
+          if (msg.offset > rx.next) {
+            // Over UDP a lost chunk makes later ones arrive first: keep a bounded number of them.
+            if (rx.early.size >= MAX_EARLY_CHUNKS || rx.earlyBytes + msg.data.length > MAX_EARLY_BYTES) return; // not acknowledged: resent later
+            if (!rx.early.has(msg.offset)) {
+              rx.early.set(msg.offset, Buffer.from(msg.data));
+              rx.earlyBytes += msg.data.length;
+            }
+            this.#ack(f);
+            return;
+          }
+          this.#write(rx, msg.fileId, msg.offset, msg.data, m);
+          this.#ack(f);
+          for (let next = rx.early.get(rx.next); next; next = rx.early.get(rx.next)) {
+            rx.early.delete(rx.next);
+            rx.earlyBytes -= next.length;
+            this.#write(rx, msg.fileId, rx.next, next, m);
+          }
           return;
         }
-        if (msg.offset !== rx.next || msg.offset + msg.data.length > rx.size) {
-          this.#nack(f, CloseCode.BAD_PAYLOAD, `chunk at ${msg.offset}, expected ${rx.next}`);
-          this.#endFile(msg.fileId, rx, m, new DeliveryError(ErrorCode.DELIVERY_REFUSED, 'file chunks out of order', f.seq));
+        case 'end': {
+          if (!rx) {
+            this.#nack(f, CloseCode.UNEXPECTED_MESSAGE, `end of unknown file ${msg.fileId}`);
+            return;
+          }
+          const digest = rx.hash.digest();
+          const complete = rx.next === rx.size && msg.totalSize === rx.size;
+          const ok = complete && digest.equals(msg.sha256);
+          let error: CamwireError | undefined;
+          if (!complete) error = new DeliveryError(ErrorCode.DELIVERY_REFUSED, `file ended at ${rx.next} of ${rx.size} bytes`, f.seq);
+          else if (!ok) error = new DeliveryError(ErrorCode.DELIVERY_CHECKSUM, 'file SHA-256 mismatch', f.seq);
+          this.#endFile(msg.fileId, rx, m, error, digest.toString('hex'));
+          if (ok) this.#ack(f);
+          else this.#nack(f, CloseCode.BAD_PAYLOAD, error!.message);
           return;
         }
-        rx.hash.update(msg.data);
-        if (rx.fd !== undefined) fs.writeSync(rx.fd, msg.data, 0, msg.data.length, msg.offset);
-        rx.next += msg.data.length;
-        this.#sink.fileData({ fileId: msg.fileId, name: rx.name, offset: msg.offset, size: rx.size, data: msg.data }, m);
-        this.#ack(f);
-        return;
-      }
-      case 'end': {
-        if (!rx) {
-          this.#nack(f, CloseCode.UNEXPECTED_MESSAGE, `end of unknown file ${msg.fileId}`);
+        case 'abort':
+          if (rx) this.#endFile(msg.fileId, rx, m, new DeliveryError(ErrorCode.DELIVERY_CLOSED, `sender aborted: ${msg.reason}`, f.seq));
+          this.#ack(f);
           return;
-        }
-        const digest = rx.hash.digest();
-        const complete = rx.next === rx.size && msg.totalSize === rx.size;
-        const ok = complete && digest.equals(msg.sha256);
-        let error: CamwireError | undefined;
-        if (!complete) error = new DeliveryError(ErrorCode.DELIVERY_REFUSED, `file ended at ${rx.next} of ${rx.size} bytes`, f.seq);
-        else if (!ok) error = new DeliveryError(ErrorCode.DELIVERY_CHECKSUM, 'file SHA-256 mismatch', f.seq);
-        this.#endFile(msg.fileId, rx, m, error, digest.toString('hex'));
-        if (ok) this.#ack(f);
-        else this.#nack(f, CloseCode.BAD_PAYLOAD, error!.message);
-        return;
       }
-      case 'abort':
-        if (rx) this.#endFile(msg.fileId, rx, m, new DeliveryError(ErrorCode.DELIVERY_CLOSED, `sender aborted: ${msg.reason}`, f.seq));
-        this.#ack(f);
-        return;
+    } catch (err) {
+      // A disk problem ends this transfer, never the process.
+      const e = new CamwireError(ErrorCode.FILE_IO, `file ${rx?.name ?? msg.fileId}: ${(err as Error).message}`, { cause: err });
+      this.#nack(f, CloseCode.INTERNAL, e.message);
+      const cur = this.#files.get(msg.fileId);
+      if (cur) {
+        try {
+          this.#endFile(msg.fileId, cur, m, e);
+        } catch {
+          this.#files.delete(msg.fileId);
+        }
+      }
     }
+  }
+
+  #fileStart(f: Frame, m: MessageMeta, msg: { fileId: number; name: string; totalSize: number; offset: number }, old: FileRx | undefined): void {
+    if (old) this.#endFile(msg.fileId, old, m, new DeliveryError(ErrorCode.DELIVERY_CLOSED, 'the sender restarted this transfer', f.seq));
+    if (this.#files.size >= MAX_FILES_PER_LINK) {
+      this.#nack(f, CloseCode.REFUSED, `more than ${MAX_FILES_PER_LINK} files at once`);
+      return;
+    }
+    const name = safeName(msg.name);
+    let start = msg.offset;
+    let full: string | undefined;
+    if (this.#o.fileDir) {
+      full = path.join(this.#o.fileDir, name);
+      if (this.#o.busyFiles.has(full)) {
+        this.#nack(f, CloseCode.REFUSED, `${name} is already being received`);
+        return;
+      }
+      let have = 0;
+      try {
+        have = fs.statSync(`${full}.part`).size;
+      } catch {
+        have = 0;
+      }
+      if (have > start && have <= msg.totalSize) start = have;
+    }
+    const info: FileStartInfo = {
+      fileId: msg.fileId,
+      name,
+      size: msg.totalSize,
+      offset: msg.offset,
+      resumeAt: (o: number) => {
+        if (!Number.isInteger(o) || o < 0 || o > msg.totalSize) throw new RangeError(`resume offset ${o} outside 0..${msg.totalSize}`);
+        start = o;
+      },
+    };
+    this.#sink.fileStart(info, m);
+    let fd: number | undefined;
+    if (full) {
+      const part = `${full}.part`;
+      fd = fs.openSync(part, fs.existsSync(part) ? 'r+' : 'w');
+      // Bytes past the resume point are stale (an older, longer transfer): cut them.
+      fs.ftruncateSync(fd, start);
+      this.#o.busyFiles.add(full);
+    }
+    this.#files.set(msg.fileId, { name, size: msg.totalSize, start, next: start, hash: createHash('sha256'), fd, path: full, early: new Map(), earlyBytes: 0 });
+    this.#ack(f, encodeAck(start));
+  }
+
+  #write(rx: FileRx, fileId: number, offset: number, data: Buffer, m: MessageMeta): void {
+    rx.hash.update(data);
+    if (rx.fd !== undefined) {
+      let done = 0;
+      while (done < data.length) done += fs.writeSync(rx.fd, data, done, data.length - done, offset + done);
+    }
+    rx.next += data.length;
+    this.#sink.fileData({ fileId, name: rx.name, offset, size: rx.size, data }, m);
   }
 
   #endFile(id: number, rx: FileRx, m: MessageMeta, error?: CamwireError, sha256 = ''): void {
     this.#closeFile(id, rx);
     let finalPath: string | undefined;
-    if (rx.path) {
-      if (!error) {
-        fs.renameSync(`${rx.path}.part`, rx.path);
-        finalPath = rx.path;
-      }
+    if (rx.path && !error) {
+      fs.renameSync(`${rx.path}.part`, rx.path);
+      finalPath = rx.path;
     }
     const end: FileEndInfo = { fileId: id, name: rx.name, size: rx.size, offset: rx.start, ok: !error, sha256 };
     if (finalPath) end.path = finalPath;
@@ -238,9 +295,11 @@ export class Inbound {
 
   #closeFile(id: number, rx: FileRx): void {
     this.#files.delete(id);
+    if (rx.path) this.#o.busyFiles.delete(rx.path);
     if (rx.fd !== undefined) {
-      fs.closeSync(rx.fd);
+      const fd = rx.fd;
       rx.fd = undefined;
+      fs.closeSync(fd);
     }
   }
 

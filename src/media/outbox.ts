@@ -8,6 +8,7 @@ import { DeliveryError, ErrorCode, type CamwireError } from '../errors.js';
 import { Flag, type MediaTypeName } from '../protocol/constants.js';
 import type { FrameInit } from '../protocol/frame.js';
 import type { ReceivedCommand } from '../protocol/messages.js';
+import type { Spool, SpoolToken } from './spool.js';
 
 /** What a link pumps frames from. */
 export interface Outbox {
@@ -30,7 +31,14 @@ export class VideoOutbox implements Outbox {
   readonly mediaType = 'video' as const;
   readonly #slots = new Map<string, FrameInit>();
   readonly #needKey = new Set<string>();
+  readonly #maxBytes: number;
+  #bytes = 0;
   dropped = 0;
+
+  /** @param maxBytes bytes held across all sources; beyond it the oldest waiting frame is dropped. */
+  constructor(maxBytes = Infinity) {
+    this.#maxBytes = maxBytes;
+  }
 
   /** Queues a frame; returns the number of frames this call dropped. */
   offer(f: FrameInit): number {
@@ -47,6 +55,7 @@ export class VideoOutbox implements Outbox {
     if (prev) {
       this.dropped++;
       this.#slots.delete(idx);
+      this.#bytes -= frameBytes(prev);
       // A delta frame cannot be shown without the frame it replaces: skip to the next keyframe.
       if (!key) {
         this.#needKey.add(idx);
@@ -55,12 +64,23 @@ export class VideoOutbox implements Outbox {
       }
     }
     this.#slots.set(idx, f);
-    return prev ? 1 : 0;
+    this.#bytes += frameBytes(f);
+    let n = prev ? 1 : 0;
+    // Many sources into one slow reader: the oldest waiting frame goes first (the newest always stays).
+    for (const [k, old] of this.#slots) {
+      if (this.#bytes <= this.#maxBytes || this.#slots.size <= 1) break;
+      this.#slots.delete(k);
+      this.#bytes -= frameBytes(old);
+      this.dropped++;
+      n++;
+    }
+    return n;
   }
 
   next(): FrameInit | undefined {
     for (const [idx, f] of this.#slots) {
       this.#slots.delete(idx);
+      this.#bytes -= frameBytes(f);
       return f;
     }
     return undefined;
@@ -129,6 +149,8 @@ export interface AckInfo {
 interface Item {
   seq: number;
   init: FrameInit;
+  /** Where the payload waits on disk, when it was spooled. */
+  spooled?: SpoolToken;
   bytes: number;
   resolve: (a: AckInfo) => void;
   reject: (e: DeliveryError) => void;
@@ -150,6 +172,10 @@ export interface ReliableOutboxOptions {
   retransmitMs: number;
   /** Called when an item times out: the owner closes the link (BEHAVIOUR.md section 6). */
   onTimeout: (err: DeliveryError) => void;
+  /** Keep queued payloads beyond `memoryBytes` in this spool file instead of memory. */
+  spool?: Spool;
+  /** Queued payload bytes kept in memory before spooling starts. @default 262144 */
+  memoryBytes?: number;
 }
 
 /** Commands, files and data: acknowledged end to end, bounded, never dropped silently. */
@@ -160,6 +186,8 @@ export class ReliableOutbox implements Outbox {
   readonly #inflight = new Map<number, Item>();
   #seq = 0;
   #bytes = 0;
+  /** Bytes of queued (unsent) payloads held in memory. */
+  #memory = 0;
   readonly dropped = 0;
   #timer: NodeJS.Timeout | undefined;
   /** Called when an item becomes sendable again (a retransmission is due). */
@@ -198,7 +226,13 @@ export class ReliableOutbox implements Outbox {
       );
     }
     return new Promise<AckInfo>((resolve, reject) => {
-      this.#pending.push({ seq, init, bytes, resolve, reject, deadline: Date.now() + this.#o.timeoutMs, sentAt: 0, attempts: 0 });
+      const it: Item = { seq, init, bytes, resolve, reject, deadline: Date.now() + this.#o.timeoutMs, sentAt: 0, attempts: 0 };
+      const payload = init.payload;
+      if (this.#o.spool && payload && this.#memory + payload.length > (this.#o.memoryBytes ?? 262144)) {
+        it.spooled = this.#o.spool.store(payload);
+        it.init = { ...init, payload: undefined };
+      } else this.#memory += payload?.length ?? 0;
+      this.#pending.push(it);
       this.#bytes += bytes;
       this.#arm();
     });
@@ -210,15 +244,19 @@ export class ReliableOutbox implements Outbox {
         if (now - it.sentAt >= this.#o.retransmitMs * Math.min(8, 2 ** (it.attempts - 1))) {
           it.sentAt = now;
           it.attempts++;
+          this.#arm();
           return this.#frame(it);
         }
       }
     }
     if (this.#pending.length === 0 || this.#inflight.size >= this.#o.window) return undefined;
     const it = this.#pending.shift()!;
+    this.#unqueue(it, true);
     it.sentAt = now;
     it.attempts = 1;
     this.#inflight.set(it.seq, it);
+    // Unreliable links: the timer must now also wake up for this item's retransmission.
+    if (this.#o.retransmitMs > 0) this.#arm();
     return this.#frame(it);
   }
 
@@ -254,10 +292,20 @@ export class ReliableOutbox implements Outbox {
   failAll(err: CamwireError): void {
     this.failInflight(err);
     for (const it of this.#pending.splice(0)) {
+      this.#unqueue(it, false);
       this.#bytes -= it.bytes;
       it.reject(new DeliveryError(ErrorCode.DELIVERY_CLOSED, `${this.mediaType} #${it.seq} not sent: ${err.message}`, it.seq, { cause: err }));
     }
     this.#arm();
+  }
+
+  /** An item leaves the queue: bring a spooled payload back (to send it) or let it go. */
+  #unqueue(it: Item, sending: boolean): void {
+    if (it.spooled) {
+      if (sending) it.init = { ...it.init, payload: this.#o.spool!.load(it.spooled) };
+      else this.#o.spool!.release();
+      it.spooled = undefined;
+    } else this.#memory -= it.init.payload?.length ?? 0;
   }
 
   #settle(it: Item): void {
@@ -296,6 +344,7 @@ export class ReliableOutbox implements Outbox {
       if (this.#inflight.has(expired.seq)) this.#settle(expired);
       else {
         this.#pending.splice(this.#pending.indexOf(expired), 1);
+        this.#unqueue(expired, false);
         this.#bytes -= expired.bytes;
       }
       expired.reject(err);
@@ -307,8 +356,9 @@ export class ReliableOutbox implements Outbox {
     this.onReady?.();
   }
 
-  /** Stops timers (the owner is going away). */
+  /** Stops timers and deletes the spool file (the owner is going away). */
   dispose(): void {
     clearTimeout(this.#timer);
+    this.#o.spool?.close();
   }
 }

@@ -2,7 +2,7 @@
  * GroupRegistry: the one owner of groups (chat rooms). Pure state with synchronous methods
  * that return results or throw a GroupError; notifications are the caller's job.
  */
-import { CamwireError } from '../errors.js';
+import { CamwireError, ErrorCode } from '../errors.js';
 
 /** A group refused a request (wrong password, missing group, too many groups). */
 export class GroupError extends CamwireError {}
@@ -56,17 +56,17 @@ export class GroupRegistry {
    * client is newly a member (false when it already was). Throws a GroupError when refused.
    */
   join(client: string, groupId: string, o: JoinOptions = {}): { group: Group; added: boolean; created: boolean } {
-    if (!groupId) throw new GroupError('CW_ERR_GROUP_INVALID', 'group id must not be empty');
+    if (!groupId) throw new GroupError(ErrorCode.GROUP_INVALID, 'group id must not be empty');
     let g = this.#groups.get(groupId);
     let created = false;
     if (!g) {
-      if (o.onlyExisting) throw new GroupError('CW_ERR_GROUP_NOT_FOUND', `group ${JSON.stringify(groupId)} does not exist`);
-      if (this.#groups.size >= this.#maxGroups) throw new GroupError('CW_ERR_GROUP_LIMIT', `the server keeps at most ${this.#maxGroups} groups`);
+      if (o.onlyExisting) throw new GroupError(ErrorCode.GROUP_NOT_FOUND, `group ${JSON.stringify(groupId)} does not exist`);
+      if (this.#groups.size >= this.#maxGroups) throw new GroupError(ErrorCode.GROUP_LIMIT, `the server keeps at most ${this.#maxGroups} groups`);
       g = { id: groupId, name: o.name ?? '', password: o.password ?? '', owner: client, members: new Map() };
       this.#groups.set(groupId, g);
       created = true;
     } else if (g.password && g.password !== (o.password ?? '')) {
-      throw new GroupError('CW_ERR_GROUP_PASSWORD', `wrong password for group ${JSON.stringify(groupId)}`);
+      throw new GroupError(ErrorCode.GROUP_PASSWORD, `wrong password for group ${JSON.stringify(groupId)}`);
     }
     const had = g.members.get(client);
     const permanent = Boolean(o.permanent) || Boolean(had?.permanent);

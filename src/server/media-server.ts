@@ -11,13 +11,14 @@ import { CamwireError, CloseCode, ConfigError, DeliveryError, ErrorCode, Protoco
 import type { CommandMessage, ConnectionEvent, PeerInfo } from '../events.js';
 import { Flag, Kind, MediaType, mediaTypeName, type MediaTypeName } from '../protocol/constants.js';
 import type { Frame, FrameInit } from '../protocol/frame.js';
-import { decodeCommand, encodeCommand, encodeJson, encodeReason, type Command, type Hello, type ParamValue } from '../protocol/messages.js';
+import { decodeCommand, encodeAck, encodeCommand, encodeJson, encodeReason, type Command, type Hello, type ParamValue } from '../protocol/messages.js';
 import { awaitHello } from '../link/accept.js';
 import type { FrameLink, TransportName } from '../link/frame-link.js';
 import { LinkListener } from '../link/listener.js';
 import { ServedChannel } from '../link/served-channel.js';
 import type { TlsOptions } from '../transport/tcp.js';
 import { AudioOutbox, ReliableOutbox, VideoOutbox, type Outbox } from '../media/outbox.js';
+import { Spool } from '../media/spool.js';
 import { isSystemCommand } from '../media/inbound.js';
 import { AGENT, DEFAULT_TIMEOUTS, invalid, newSessionKey, silentLogger, type Logger } from '../options.js';
 import { Authenticator, type AuthOptions } from './auth.js';
@@ -73,6 +74,8 @@ export interface MediaServerOptions {
   handshakeTimeoutMs?: number;
   /** The `from` id of notifications the server sends. @default 'server' */
   serverId?: string;
+  /** Folder for spooled file data (queued file chunks beyond 256 KiB per reader go to disk). @default os.tmpdir() */
+  spoolDir?: string;
   logger?: Logger;
 }
 
@@ -135,6 +138,7 @@ export class MediaServer extends EventEmitter<MediaServerEvents> {
     deadMs: number;
     handshakeMs: number;
     serverId: string;
+    spoolDir: string | undefined;
     logger: Logger;
   };
   readonly #auth: Authenticator | undefined;
@@ -169,24 +173,34 @@ export class MediaServer extends EventEmitter<MediaServerEvents> {
       if (typeof v !== 'number' || !(v > 0)) throw invalid(`timeouts.${k}`, 'must be a positive number of ms');
       timeouts[k as MediaTypeName] = v;
     }
+    const int = (name: string, v: number | undefined, def: number, min: number): number => {
+      if (v === undefined) return def;
+      if (!Number.isInteger(v) || v < min) throw invalid(name, `must be an integer >= ${min}`);
+      return v;
+    };
     this.#o = {
       host: o.host ?? '::',
       ports: { tcp: port('tcpPort', o.tcpPort), http: port('httpPort', o.httpPort), udp: port('udpPort', o.udpPort) },
       tls: o.tls,
       keepClientInfo: o.keepClientInfo ?? false,
-      maxClients: o.maxClients ?? 10000,
+      maxClients: int('maxClients', o.maxClients, 10000, 1),
       buffers,
       timeouts,
-      maxPayload: o.maxPayload ?? 8 * 1024 * 1024,
-      keepaliveMs: o.keepaliveMs ?? 5000,
-      deadMs: o.deadMs ?? 15000,
-      handshakeMs: o.handshakeTimeoutMs ?? 10000,
+      maxPayload: int('maxPayload', o.maxPayload, 8 * 1024 * 1024, 1024),
+      keepaliveMs: int('keepaliveMs', o.keepaliveMs, 5000, 0),
+      deadMs: int('deadMs', o.deadMs, 15000, 0),
+      handshakeMs: int('handshakeTimeoutMs', o.handshakeTimeoutMs, 10000, 1),
       serverId: o.serverId ?? 'server',
+      spoolDir: o.spoolDir,
       logger: o.logger ?? silentLogger,
     };
     if (Object.values(this.#o.ports).every((p) => p === false)) throw invalid('tcpPort', 'at least one of tcpPort, httpPort, udpPort must be on');
-    this.#auth = o.auth ? new Authenticator(o.auth) : undefined;
-    this.#groups = new GroupRegistry(o.maxGroups ?? 1000);
+    try {
+      this.#auth = o.auth ? new Authenticator(o.auth) : undefined;
+    } catch (err) {
+      throw invalid('auth', (err as Error).message);
+    }
+    this.#groups = new GroupRegistry(int('maxGroups', o.maxGroups, 1000, 0));
     const registers = [this.#metrics];
     this.#m = {
       frames: new Counter({ name: 'camwire_frames_total', help: 'Messages by direction and media type', labelNames: ['direction', 'type'], registers }),
@@ -338,7 +352,7 @@ export class MediaServer extends EventEmitter<MediaServerEvents> {
     this.emit('connecting', ev);
     const refuse = (code: number, reason: string): void => {
       link.close(code, reason);
-      this.emit('connectError', { ...ev, error: new CamwireError(code === CloseCode.AUTH_FAILED ? 'CW_ERR_AUTH_FAILED' : ErrorCode.DELIVERY_REFUSED, reason) });
+      this.emit('connectError', { ...ev, error: new CamwireError(code === CloseCode.AUTH_FAILED ? ErrorCode.AUTH_FAILED : ErrorCode.DELIVERY_REFUSED, reason) });
     };
     if (!f.from) return refuse(CloseCode.REFUSED, 'a client id is required to use a MediaServer');
     if (hello.role === 'pull' && link.transport === 'udp') return refuse(CloseCode.REFUSED, 'receivers pull over TCP or HTTP');
@@ -348,7 +362,11 @@ export class MediaServer extends EventEmitter<MediaServerEvents> {
       if ('refused' in r) return refuse(CloseCode.AUTH_FAILED, r.refused);
       user = r.user;
     }
-    if (link.closed || this.#state !== 'started') return;
+    if (link.closed || this.#state !== 'started') {
+      this.emit('connectError', { ...ev, error: new TransportError(ErrorCode.TRANSPORT_CLOSED, 'closed during the handshake') });
+      link.close(CloseCode.GOING_AWAY, 'server stopping');
+      return;
+    }
     const client = this.#client(f.from);
     if (!client) return refuse(CloseCode.REFUSED, `the server is full (${this.#o.maxClients} clients)`);
     if (this.#auth) {
@@ -374,23 +392,25 @@ export class MediaServer extends EventEmitter<MediaServerEvents> {
 
   /** A client's receiver opened a channel; a new receiver session for an online id takes it over. */
   #openChannel(link: FrameLink, client: Client, type: MediaTypeName, receiverKey: bigint): void {
-    if (client.online && client.receiverKey !== receiverKey) {
-      this.#o.logger.info({ client: client.id }, 'duplicate client id: disconnecting the earlier client');
-      for (const ch of [...client.channels.values()]) ch.link.close(CloseCode.DUPLICATE_ID, `client id ${client.id} connected again elsewhere`);
-    }
-    client.channels.get(type)?.link.close(CloseCode.DUPLICATE_ID, `a second ${type} channel for ${client.id}`);
     const wasOnline = client.online;
+    const old = [...client.channels.values()].filter((ch) => client.receiverKey !== receiverKey || ch.type === type);
+    if (old.length) {
+      if (client.receiverKey !== receiverKey) this.#o.logger.info({ client: client.id }, 'duplicate client id: disconnecting the earlier client');
+      // Detach first: the earlier channels' ends must not take the client offline.
+      for (const ch of old) client.channels.delete(ch.type);
+      for (const ch of old) ch.link.close(CloseCode.DUPLICATE_ID, `client id ${client.id} connected again elsewhere`);
+    }
     client.receiverKey = receiverKey;
     const ch = new ServedChannel(link, type, this.#outbox(type, link), this.#sessionKey);
     client.channels.set(type, ch);
     link.on('close', () => {
-      if (client.channels.get(type) !== ch) return;
       client.retire(ch);
-      client.channels.delete(type);
       if (ch.outbox instanceof ReliableOutbox) {
         ch.outbox.failAll(new TransportError(ErrorCode.TRANSPORT_CLOSED, `${client.id}'s ${type} channel closed`));
         ch.outbox.dispose();
       }
+      if (client.channels.get(type) !== ch) return;
+      client.channels.delete(type);
       if (!client.online) this.#offline(client);
     });
     if (!wasOnline) {
@@ -400,7 +420,7 @@ export class MediaServer extends EventEmitter<MediaServerEvents> {
   }
 
   #outbox(type: MediaTypeName, link: FrameLink): Outbox {
-    if (type === 'video') return new VideoOutbox();
+    if (type === 'video') return new VideoOutbox(this.#o.buffers.video);
     if (type === 'audio') return new AudioOutbox(100_000, this.#o.buffers.audio);
     return new ReliableOutbox({
       mediaType: type,
@@ -409,6 +429,8 @@ export class MediaServer extends EventEmitter<MediaServerEvents> {
       timeoutMs: this.#o.timeouts[type],
       retransmitMs: 0,
       onTimeout: (err) => link.fail(err, CloseCode.TIMEOUT),
+      // File data waiting for a slow reader goes to disk, not memory.
+      spool: type === 'file' ? new Spool(this.#o.spoolDir) : undefined,
     });
   }
 
@@ -479,9 +501,9 @@ export class MediaServer extends EventEmitter<MediaServerEvents> {
       return;
     }
     seen?.set(f.seq, null);
-    const ack = (reply?: Command): void => {
+    const ack = (reply?: Command): void => ackRaw(reply ? encodeCommand(reply) : Buffer.alloc(0));
+    const ackRaw = (payload: Buffer): void => {
       if (!wantsAck) return;
-      const payload = reply ? encodeCommand(reply) : Buffer.alloc(0);
       seen?.set(f.seq, payload);
       if (seen && seen.size > 1024) seen.delete(seen.keys().next().value as number);
       link.send({ kind: Kind.ACK, mediaType: f.mediaType, mediaIndex: f.mediaIndex, seq: f.seq, payload });
@@ -504,7 +526,7 @@ export class MediaServer extends EventEmitter<MediaServerEvents> {
           return ack(this.#system(from, cmd));
         } catch (err) {
           const reason = (err as Error).message;
-          this.#notify(from.id, Notice.ERROR, { code: (err as CamwireError).code ?? 'CW_ERR', message: reason, request: cmd.name });
+          this.#notify(from.id, Notice.ERROR, { code: (err as CamwireError).code ?? ErrorCode.SERVER_REFUSED, message: reason, request: cmd.name });
           return nack(CloseCode.REFUSED, reason);
         }
       }
@@ -547,14 +569,25 @@ export class MediaServer extends EventEmitter<MediaServerEvents> {
         t.channels
           .get(type)!
           .submit(init)
-          .then(() => this.#count(t, type, f.payload.length))
+          .then((info) => {
+            this.#count(t, type, f.payload.length);
+            return info;
+          })
           .catch((err: CamwireError) => {
             t.counters.dropped[type]++;
             throw new DeliveryError(err.code, `${t.id}: ${err.message}`, f.seq);
           }),
       ),
     ).then(
-      () => ack(),
+      (infos) => {
+        // A file START's answer says where the reader wants the transfer to continue; readers
+        // that disagree cannot share one transfer.
+        const offsets = new Set(infos.map((i) => i.resumeOffset));
+        if (offsets.size > 1) return nack(CloseCode.REFUSED, 'the receivers want to resume at different offsets: send the file to each of them');
+        const [resume] = offsets;
+        if (resume !== undefined) return ackRaw(encodeAck(resume));
+        return ack();
+      },
       (err: Error) => nack(CloseCode.REFUSED, err.message),
     );
   }
@@ -629,7 +662,9 @@ export class MediaServer extends EventEmitter<MediaServerEvents> {
           onlyExisting: p.onlyExisting === true,
         });
         if (added) for (const m of g.members.keys()) if (m !== c.id) this.#notify(m, Notice.USER_JOINS_GROUP, { group, user: c.id });
-        return { name: Notice.GROUP_INFO, params: { group, owner: g.owner, groupName: g.name } };
+        const reply = { name: Notice.GROUP_INFO, params: { group, owner: g.owner, groupName: g.name } };
+        this.#notify(c.id, reply.name, reply.params);
+        return reply;
       }
       case SystemCommand.LEAVE_GROUP: {
         const group = str('group');
@@ -640,7 +675,7 @@ export class MediaServer extends EventEmitter<MediaServerEvents> {
       case SystemCommand.GET_GROUP_USERS: {
         const group = str('group');
         const g = this.#groups.get(group);
-        if (!g) throw new GroupError('CW_ERR_GROUP_NOT_FOUND', `group ${JSON.stringify(group)} does not exist`);
+        if (!g) throw new GroupError(ErrorCode.GROUP_NOT_FOUND, `group ${JSON.stringify(group)} does not exist`);
         const users = [...g.members.keys()].filter((m) => p.online !== true || this.#clients.get(m)?.online);
         const reply = { name: Notice.GROUP_USERS, params: { group, online: p.online === true, ...listParams(users) } };
         this.#notify(c.id, reply.name, reply.params);
@@ -649,7 +684,7 @@ export class MediaServer extends EventEmitter<MediaServerEvents> {
       case SystemCommand.GET_GROUP_INFO: {
         const group = str('group');
         const g = this.#groups.get(group);
-        if (!g) throw new GroupError('CW_ERR_GROUP_NOT_FOUND', `group ${JSON.stringify(group)} does not exist`);
+        if (!g) throw new GroupError(ErrorCode.GROUP_NOT_FOUND, `group ${JSON.stringify(group)} does not exist`);
         const reply = { name: Notice.GROUP_INFO, params: { group, owner: g.owner, groupName: g.name } };
         this.#notify(c.id, reply.name, reply.params);
         return reply;

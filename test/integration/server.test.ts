@@ -403,3 +403,29 @@ describe('observability', () => {
 });
 
 void count;
+
+describe('files through the server', () => {
+  test('files - a file relayed to a client with fileDir resumes from the offset the reader reports', async (t) => {
+    const fsm = await import('node:fs');
+    const os = await import('node:os');
+    const dir = fsm.mkdtempSync(path.join(os.tmpdir(), 'camwire-relayfile-'));
+    t.after(() => fsm.rmSync(dir, { recursive: true, force: true }));
+    const content = Buffer.alloc(1_500_000);
+    for (let i = 0; i < content.length; i++) content[i] = (i * 3 + (i >> 9)) & 0xff;
+    const src = path.join(dir, 'big.bin');
+    fsm.writeFileSync(src, content);
+    const inbox = path.join(dir, 'inbox');
+    fsm.mkdirSync(inbox);
+    // A partial copy is already there, as if an earlier transfer broke off.
+    fsm.writeFileSync(path.join(inbox, 'big.bin.part'), content.subarray(0, 400_000));
+    const s = await startServer(t);
+    const a = await startClient(t, s, 'a', { tx: { fileChunkSize: 32 * 1024 } });
+    const b = await startClient(t, s, 'b', { rx: { fileDir: inbox } });
+    const end = next(b.rx, 'fileEnd');
+    const [res] = await a.tx.sendFile(src, { to: 'b' });
+    assert.equal(res.offset, 400_000);
+    const [info] = await end;
+    assert.equal(info.ok, true);
+    assert.ok(fsm.readFileSync(path.join(inbox, 'big.bin')).equals(content));
+  });
+});

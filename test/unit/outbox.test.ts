@@ -1,0 +1,113 @@
+/**
+ * Outboxes: the per-link and per-reader queues with each media type's policy.
+ */
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, test } from 'node:test';
+import { AudioOutbox, Flag, Kind, ReliableOutbox, VideoOutbox, type FrameInit } from '../../src/internal.js';
+import { Spool } from '../../src/media/spool.js';
+
+function frame(from: string, n: number, bytes = 10, key = true, mediaIndex = 0): FrameInit {
+  const payload = Buffer.alloc(bytes, n & 0xff);
+  return { kind: Kind.DATA, mediaType: 1, from, mediaIndex, flags: key ? Flag.KEYFRAME : 0, seq: n, payload };
+}
+
+describe('VideoOutbox', () => {
+  test('latest wins per source (sender id and media index)', () => {
+    const v = new VideoOutbox();
+    v.offer(frame('a', 1));
+    v.offer(frame('a', 2));
+    v.offer(frame('b', 3));
+    v.offer(frame('a', 4, 10, true, 1));
+    assert.equal(v.dropped, 1);
+    assert.deepEqual([v.next()?.seq, v.next()?.seq, v.next()?.seq, v.next()], [2, 3, 4, undefined]);
+  });
+
+  test('after a dropped frame, delta frames are skipped until the next keyframe', () => {
+    const v = new VideoOutbox();
+    v.offer(frame('a', 1, 10, true));
+    v.offer(frame('a', 2, 10, false)); // replaces 1, but cannot be decoded without it
+    assert.equal(v.next(), undefined);
+    v.offer(frame('a', 3, 10, false));
+    assert.equal(v.next(), undefined);
+    v.offer(frame('a', 4, 10, true));
+    assert.equal(v.next()?.seq, 4);
+    assert.equal(v.dropped, 3); // 1 replaced, 2 undecodable, 3 skipped while waiting for a keyframe
+  });
+
+  test('a byte cap across sources drops the oldest waiting frame, never the newest', () => {
+    const v = new VideoOutbox(250);
+    for (const [i, src] of ['a', 'b', 'c', 'd'].entries()) v.offer(frame(src, i, 100));
+    assert.equal(v.dropped, 2);
+    assert.deepEqual([v.next()?.from, v.next()?.from, v.next()], ['c', 'd', undefined]);
+    const big = new VideoOutbox(50);
+    big.offer(frame('a', 9, 400));
+    assert.equal(big.next()?.seq, 9, 'one frame larger than the cap still goes: the newest always stays');
+  });
+});
+
+describe('AudioOutbox', () => {
+  test('drops the oldest chunk on overflow, by count and by bytes', () => {
+    const a = new AudioOutbox(3, 1000);
+    for (let i = 0; i < 5; i++) a.offer(frame('a', i));
+    assert.equal(a.dropped, 2);
+    assert.deepEqual([a.next()?.seq, a.next()?.seq, a.next()?.seq, a.next()], [2, 3, 4, undefined]);
+    const b = new AudioOutbox(100, 250);
+    for (let i = 0; i < 4; i++) b.offer(frame('a', i, 100));
+    assert.equal(b.dropped, 2);
+  });
+});
+
+describe('ReliableOutbox', () => {
+  function outbox(o: Partial<ConstructorParameters<typeof ReliableOutbox>[0]> = {}): ReliableOutbox {
+    return new ReliableOutbox({ mediaType: 'file', maxBytes: 10_000_000, window: 2, timeoutMs: 60000, retransmitMs: 0, onTimeout: () => {}, ...o });
+  }
+
+  test('a window of in-flight items; an ACK opens it again and resolves the item', async () => {
+    const r = outbox();
+    const p = [r.submit(frame('a', 0)), r.submit(frame('a', 0)), r.submit(frame('a', 0))];
+    const f1 = r.next(Date.now())!;
+    const f2 = r.next(Date.now())!;
+    assert.equal(r.next(Date.now()), undefined, 'window of 2');
+    assert.ok((f1.flags! & Flag.ACK_REQUESTED) !== 0);
+    r.ack(f1.seq!, { resumeOffset: 5 });
+    assert.deepEqual(await p[0], { resumeOffset: 5 });
+    assert.ok(r.next(Date.now()));
+    r.nack(f2.seq!, 1200, 'no');
+    await assert.rejects(p[1], { code: 'CW_ERR_DELIVERY_REFUSED' });
+    r.failAll(new Error('x') as never);
+    await assert.rejects(p[2], { code: 'CW_ERR_DELIVERY_CLOSED' });
+    r.dispose();
+  });
+
+  test('a full queue refuses at once', async () => {
+    const r = outbox({ maxBytes: 25 });
+    const ok = r.submit(frame('a', 0, 20));
+    await assert.rejects(r.submit(frame('a', 0, 20)), { code: 'CW_ERR_DELIVERY_QUEUE_FULL' });
+    r.failAll(new Error('x') as never);
+    await assert.rejects(ok);
+    r.dispose();
+  });
+
+  test('payloads beyond the memory budget wait in the spool file and come back intact', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'camwire-spool-test-'));
+    const spool = new Spool(dir);
+    const r = outbox({ window: 100, spool, memoryBytes: 1000 });
+    const sent = Array.from({ length: 10 }, (_, i) => frame('a', i, 400));
+    const ps = sent.map((f) => r.submit(f));
+    assert.ok(spool.size >= 400 * 7, `spooled ${spool.size} bytes`);
+    assert.equal(fs.readdirSync(dir).length, 1);
+    for (let i = 0; i < 10; i++) {
+      const f = r.next(Date.now())!;
+      assert.ok(f.payload!.equals(sent[i].payload!), `item ${i} comes back intact`);
+      r.ack(f.seq!, {});
+    }
+    await Promise.all(ps);
+    assert.equal(spool.size, 0, 'the spool file is emptied once nothing waits');
+    r.dispose();
+    assert.equal(fs.readdirSync(dir).length, 0, 'and deleted on dispose');
+    fs.rmSync(dir, { recursive: true });
+  });
+});
