@@ -19,6 +19,12 @@ export { Receiver } from './receiver.js';
 export { MediaServer } from './server/media-server.js';
 export type { MediaServerOptions, MediaServerEvents, BufferOptions, ClientInfo, ServerCommandMeta } from './server/media-server.js';
 export { hashPassword, verifyPassword } from './server/auth.js';
+export { TestPattern } from './sources/test-pattern.js';
+export type { TestPatternOptions, TestPatternFrameInfo } from './sources/test-pattern.js';
+export { FfmpegVideo, FfmpegAudio, FfmpegMissingError } from './sources/ffmpeg.js';
+export type { FfmpegVideoOptions, FfmpegAudioOptions, VideoInput } from './sources/ffmpeg.js';
+export { WebViewer } from './web/viewer.js';
+export type { VideoTap } from './server/media-server.js';
 export type { AuthOptions, AuthRequest, UserEntry } from './server/auth.js';
 export type { ReceiverOptions, ReceiverEvents, ReceiverStats, SenderEntry } from './receiver.js';
 export type {

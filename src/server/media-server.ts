@@ -11,7 +11,7 @@ import { CamwireError, CloseCode, ConfigError, DeliveryError, ErrorCode, Protoco
 import type { CommandMessage, ConnectionEvent, PeerInfo } from '../events.js';
 import { Flag, Kind, MediaType, mediaTypeName, type MediaTypeName } from '../protocol/constants.js';
 import type { Frame, FrameInit } from '../protocol/frame.js';
-import { decodeCommand, encodeAck, encodeCommand, encodeJson, encodeReason, type Command, type Hello, type ParamValue } from '../protocol/messages.js';
+import { decodeCommand, decodeVideo, encodeAck, encodeCommand, encodeJson, encodeReason, type Command, type Hello, type ParamValue } from '../protocol/messages.js';
 import { awaitHello } from '../link/accept.js';
 import type { FrameLink, TransportName } from '../link/frame-link.js';
 import { LinkListener } from '../link/listener.js';
@@ -76,6 +76,11 @@ export interface MediaServerOptions {
   serverId?: string;
   /** Folder for spooled file data (queued file chunks beyond 256 KiB per reader go to disk). @default os.tmpdir() */
   spoolDir?: string;
+  /**
+   * Extra HTTP routes on the HTTP port (a web viewer, say): return true when the request was
+   * handled. Runs before /stats and /metrics.
+   */
+  httpHandler?: (req: http.IncomingMessage, res: http.ServerResponse) => boolean;
   logger?: Logger;
 }
 
@@ -94,6 +99,20 @@ export interface ClientInfo {
   in: Record<MediaTypeName, { frames: number; bytes: number }>;
   out: Record<MediaTypeName, { frames: number; bytes: number }>;
   dropped: Record<MediaTypeName, number>;
+}
+
+/** A video frame as a server tap sees it. */
+export interface VideoTap {
+  from: string;
+  mediaIndex: number;
+  imageType: string;
+  width: number;
+  height: number;
+  keyframe: boolean;
+  /** Sender clock, ms since the epoch. */
+  timestamp: number;
+  /** The image bytes: a view of the received frame. */
+  data: Buffer;
 }
 
 /** Where a server command came from. */
@@ -139,8 +158,10 @@ export class MediaServer extends EventEmitter<MediaServerEvents> {
     handshakeMs: number;
     serverId: string;
     spoolDir: string | undefined;
+    httpHandler: MediaServerOptions['httpHandler'];
     logger: Logger;
   };
+  readonly #videoTaps = new Set<(v: VideoTap) => void>();
   readonly #auth: Authenticator | undefined;
   readonly #groups: GroupRegistry;
   readonly #clients = new Map<string, Client>();
@@ -192,6 +213,7 @@ export class MediaServer extends EventEmitter<MediaServerEvents> {
       handshakeMs: int('handshakeTimeoutMs', o.handshakeTimeoutMs, 10000, 1),
       serverId: o.serverId ?? 'server',
       spoolDir: o.spoolDir,
+      httpHandler: o.httpHandler,
       logger: o.logger ?? silentLogger,
     };
     if (Object.values(this.#o.ports).every((p) => p === false)) throw invalid('tcpPort', 'at least one of tcpPort, httpPort, udpPort must be on');
@@ -289,6 +311,16 @@ export class MediaServer extends EventEmitter<MediaServerEvents> {
       groups: this.#groups.all().map((g) => ({ id: g.id, name: g.name, owner: g.owner, members: [...g.members.keys()] })),
       unrouted: { ...this.#unrouted },
     };
+  }
+
+  /**
+   * Calls `fn` for every video frame a client pushes, whether or not anyone reads it (for MJPEG
+   * endpoints and viewers). Returns the function that stops it. `fn` must not keep the frame's
+   * buffer beyond the call without knowing it is a view of the received data.
+   */
+  onVideo(fn: (v: VideoTap) => void): () => void {
+    this.#videoTaps.add(fn);
+    return () => this.#videoTaps.delete(fn);
   }
 
   /** The Prometheus registry of this server (no global state: one per server). */
@@ -546,6 +578,7 @@ export class MediaServer extends EventEmitter<MediaServerEvents> {
       group: f.group,
       payload: f.payload,
     };
+    if (type === 'video' && this.#videoTaps.size > 0) this.#tap(from.id, f);
     if (type === 'video' || type === 'audio') {
       if (targets.length === 0) {
         this.#unrouted[type]++;
@@ -590,6 +623,21 @@ export class MediaServer extends EventEmitter<MediaServerEvents> {
       },
       (err: Error) => nack(CloseCode.REFUSED, err.message),
     );
+  }
+
+  #tap(from: string, f: Frame): void {
+    const { header, data } = decodeVideo(f.payload);
+    const v: VideoTap = {
+      from,
+      mediaIndex: f.mediaIndex,
+      imageType: header.imageType,
+      width: header.width,
+      height: header.height,
+      keyframe: (f.flags & Flag.KEYFRAME) !== 0,
+      timestamp: f.timestamp,
+      data,
+    };
+    for (const fn of this.#videoTaps) fn(v);
   }
 
   #seen(link: FrameLink): Map<number, Buffer | null> {
@@ -795,6 +843,7 @@ export class MediaServer extends EventEmitter<MediaServerEvents> {
 
   /** GET /stats (JSON) and GET /metrics (Prometheus) on the HTTP port. */
   #http(req: http.IncomingMessage, res: http.ServerResponse): void {
+    if (this.#o.httpHandler?.(req, res)) return;
     const path = (req.url ?? '').split('?')[0];
     if (req.method === 'GET' && path === '/stats') {
       const body = JSON.stringify(this.stats(), null, 2);

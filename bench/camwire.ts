@@ -1,0 +1,89 @@
+/**
+ * camwire pairs: a Sender and a Receiver in this process, with default options, on 127.0.0.1.
+ *  - push (sender-to-receiver) over TCP, UDP or HTTP: the receiver listens, the sender's lane
+ *    connects on the first frame;
+ *  - pull (receiver-to-sender) over TCP: the sender listens, the receiver opens a video channel.
+ */
+import { Receiver, Sender } from '../src/index.js';
+import { dimsFor, type Pair } from './pair.js';
+
+const HOST = '127.0.0.1';
+
+export type CamwireCase = 'tcp-push' | 'udp-push' | 'http-push' | 'tcp-pull';
+
+/** Logs what should not happen during a benchmark (it would make the figures meaningless). */
+function watch(who: string, e: Sender | Receiver, problems: string[]): void {
+  const note = (what: string) => (ev: { error?: Error }) => {
+    const msg = `${who} ${what}${ev.error ? `: ${ev.error.message}` : ''}`;
+    problems.push(msg);
+  };
+  (e as Receiver).on('connectError', note('connectError'));
+  (e as Receiver).on('disconnect', (ev) => {
+    if (ev.error) note('disconnect')(ev);
+  });
+  (e as Receiver).on('protocolError', (err: Error) => problems.push(`${who} protocolError: ${err.message}`));
+}
+
+export async function camwirePair(kind: CamwireCase, problems: string[]): Promise<Pair> {
+  let tx: Sender;
+  let rx: Receiver;
+  if (kind === 'tcp-pull') {
+    tx = new Sender({ protocol: 'tcp', connection: 'receiver-to-sender', host: HOST, port: 0, clientId: 'cam' });
+    watch('sender', tx, problems);
+    await tx.start();
+    rx = new Receiver({
+      protocol: 'tcp',
+      connection: 'receiver-to-sender',
+      senders: [{ host: HOST, port: tx.port, clientId: 'cam' }],
+      receiveMediaTypes: ['video'],
+      reconnect: false,
+    });
+    watch('receiver', rx, problems);
+    const up = new Promise<void>((resolve) => rx.once('sessionConnected', () => resolve()));
+    await rx.start();
+    await up;
+  } else {
+    const protocol = kind === 'tcp-push' ? 'tcp' : kind === 'udp-push' ? 'udp' : 'http';
+    rx = new Receiver({ protocol, connection: 'sender-to-receiver', host: HOST, port: 0, receiveMediaTypes: ['video'] });
+    watch('receiver', rx, problems);
+    await rx.start();
+    tx = new Sender({ protocol, connection: 'sender-to-receiver', host: HOST, port: rx.port, clientId: 'cam' });
+    watch('sender', tx, problems);
+    await tx.start();
+  }
+  let dims = dimsFor(0);
+  let dimsSize = -1;
+  const pair: Pair = {
+    label: `camwire ${kind}`,
+    lossy: kind === 'udp-push',
+    handler: () => {},
+    send(p: Buffer): void {
+      if (p.length !== dimsSize) {
+        dims = dimsFor(p.length);
+        dimsSize = p.length;
+      }
+      tx.sendVideoFrame(p, { imageType: 'jpeg', width: dims.width, height: dims.height });
+    },
+    dropped: () => tx.stats.dropped.video,
+    extra: () => {
+      const s = rx.stats;
+      const out: Record<string, number> = { rxDropped: s.dropped.video };
+      if (s.udp) {
+        out.incomplete = s.udp.incomplete;
+        out.corrupt = s.udp.corrupt;
+      }
+      return out;
+    },
+    async close(): Promise<void> {
+      if (kind === 'tcp-pull') {
+        await rx.stop();
+        await tx.stop();
+      } else {
+        await tx.stop();
+        await rx.stop();
+      }
+    },
+  };
+  rx.on('video', (frame) => pair.handler(frame.data));
+  return pair;
+}

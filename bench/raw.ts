@@ -1,0 +1,189 @@
+/**
+ * Raw baselines: the least code that moves the same frames over the same sockets.
+ *  - TCP: a Node net socket pair (noDelay, as camwire sets), 4-byte big-endian length + payload
+ *    written with cork/uncork, and a tiny incremental parser on the other end.
+ *  - UDP: a bare dgram pair with camwire's socket buffer sizes (4 MiB); each frame is cut into
+ *    datagrams of at most 1472 bytes with a 12-byte header (frame id, index, count, total length)
+ *    and reassembled on the other end; a frame left incomplete when a later one completes is
+ *    dropped and counted.
+ */
+import dgram from 'node:dgram';
+import { once } from 'node:events';
+import net, { type AddressInfo } from 'node:net';
+import type { Pair } from './pair.js';
+
+const HOST = '127.0.0.1';
+
+/** Length-prefixed frame parser: 4-byte big-endian length, then the payload. */
+class LengthParser {
+  #chunks: Buffer[] = [];
+  #buffered = 0;
+  #need = -1;
+  constructor(private readonly onFrame: (payload: Buffer) => void) {}
+
+  push(c: Buffer): void {
+    this.#chunks.push(c);
+    this.#buffered += c.length;
+    for (;;) {
+      if (this.#need < 0) {
+        if (this.#buffered < 4) return;
+        const h = this.#take(4);
+        this.#need = h.readUInt32BE(0);
+      }
+      if (this.#buffered < this.#need) return;
+      const p = this.#take(this.#need);
+      this.#need = -1;
+      this.onFrame(p);
+    }
+  }
+
+  /** Removes n bytes: a view when they sit in one chunk, else one copy. */
+  #take(n: number): Buffer {
+    this.#buffered -= n;
+    const first = this.#chunks[0];
+    if (first.length === n) {
+      this.#chunks.shift();
+      return first;
+    }
+    if (first.length > n) {
+      this.#chunks[0] = first.subarray(n);
+      return first.subarray(0, n);
+    }
+    const out = Buffer.allocUnsafe(n);
+    let o = 0;
+    while (o < n) {
+      const c = this.#chunks[0];
+      const k = Math.min(c.length, n - o);
+      c.copy(out, o, 0, k);
+      o += k;
+      if (k === c.length) this.#chunks.shift();
+      else this.#chunks[0] = c.subarray(k);
+    }
+    return out;
+  }
+}
+
+/** Raw TCP: net socket pair with a 4-byte length prefix. */
+export async function rawTcpPair(): Promise<Pair> {
+  const server = net.createServer({ noDelay: true });
+  const accepted = once(server, 'connection') as Promise<[net.Socket]>;
+  server.listen(0, HOST);
+  await once(server, 'listening');
+  const port = (server.address() as AddressInfo).port;
+  const client = net.connect({ host: HOST, port });
+  await once(client, 'connect');
+  client.setNoDelay(true);
+  const [sock] = await accepted;
+  const pair: Pair = {
+    label: 'raw tcp',
+    lossy: false,
+    handler: () => {},
+    send(p: Buffer): void {
+      const h = Buffer.allocUnsafe(4);
+      h.writeUInt32BE(p.length, 0);
+      client.cork();
+      client.write(h);
+      client.write(p);
+      client.uncork();
+    },
+    dropped: () => 0,
+    extra: () => ({}),
+    async close(): Promise<void> {
+      const closed = Promise.all([once(client, 'close'), once(sock, 'close')]);
+      client.end();
+      sock.end();
+      await closed;
+      await new Promise<void>((r) => server.close(() => r()));
+    },
+  };
+  const parser = new LengthParser((p) => pair.handler(p));
+  sock.on('data', (c: Buffer) => parser.push(c));
+  return pair;
+}
+
+const DGRAM = 1472;
+const UDP_HDR = 12;
+const ROOM = DGRAM - UDP_HDR;
+const SOCK_BUF = 4 * 1024 * 1024;
+
+async function bindUdp(): Promise<dgram.Socket> {
+  const s = dgram.createSocket('udp4');
+  s.bind(0, HOST);
+  await once(s, 'listening');
+  // The same hint camwire gives (the kernel may cap it at net.core.rmem_max / wmem_max).
+  s.setRecvBufferSize(SOCK_BUF);
+  s.setSendBufferSize(SOCK_BUF);
+  return s;
+}
+
+interface PendingFrame {
+  buf: Buffer;
+  got: Uint8Array;
+  have: number;
+  count: number;
+}
+
+/** Raw UDP: dgram pair, fragmentation into ≤1472-byte datagrams, reassembly. */
+export async function rawUdpPair(): Promise<Pair> {
+  const rx = await bindUdp();
+  const tx = await bindUdp();
+  const port = rx.address().port;
+  let frameId = 0;
+  let incomplete = 0;
+  const pending = new Map<number, PendingFrame>();
+  const pair: Pair = {
+    label: 'raw udp',
+    lossy: true,
+    handler: () => {},
+    send(p: Buffer): void {
+      const id = frameId++ >>> 0;
+      const count = Math.max(1, Math.ceil(p.length / ROOM));
+      for (let i = 0; i < count; i++) {
+        const off = i * ROOM;
+        const h = Buffer.allocUnsafe(UDP_HDR);
+        h.writeUInt32BE(id, 0);
+        h.writeUInt16BE(i, 4);
+        h.writeUInt16BE(count, 6);
+        h.writeUInt32BE(p.length, 8);
+        // Unconnected send, as camwire's endpoint does; header and slice go out as one datagram.
+        tx.send([h, p.subarray(off, Math.min(p.length, off + ROOM))], port, HOST);
+      }
+    },
+    dropped: () => 0,
+    extra: () => ({ incomplete: incomplete + pending.size }),
+    async close(): Promise<void> {
+      await Promise.all([new Promise<void>((r) => tx.close(() => r())), new Promise<void>((r) => rx.close(() => r()))]);
+    },
+  };
+  rx.on('message', (d: Buffer) => {
+    if (d.length < UDP_HDR) return;
+    const id = d.readUInt32BE(0);
+    const index = d.readUInt16BE(4);
+    const count = d.readUInt16BE(6);
+    const total = d.readUInt32BE(8);
+    if (count === 1) {
+      pair.handler(d.subarray(UDP_HDR));
+      return;
+    }
+    let p = pending.get(id);
+    if (!p) {
+      p = { buf: Buffer.allocUnsafe(total), got: new Uint8Array(count), have: 0, count };
+      pending.set(id, p);
+    }
+    if (p.got[index]) return;
+    p.got[index] = 1;
+    p.have++;
+    d.copy(p.buf, index * ROOM, UDP_HDR);
+    if (p.have < p.count) return;
+    pending.delete(id);
+    // Frames are sent in order: an older frame still missing pieces will not complete.
+    for (const k of pending.keys()) {
+      if (k < id) {
+        pending.delete(k);
+        incomplete++;
+      }
+    }
+    pair.handler(p.buf);
+  });
+  return pair;
+}

@@ -1,0 +1,66 @@
+/**
+ * Parsing of CLI values: addresses, ports, sizes, key=value parameters. Each failure is a
+ * UsageError whose message names the flag.
+ */
+import net from 'node:net';
+
+/** The user gave a bad flag value or config; the CLI exits with code 2. */
+export class UsageError extends Error {
+  override name = 'UsageError';
+}
+
+/** `host:port`, `[v6]:port` or just `port` (host then defaults). */
+export function parseAddress(flag: string, v: string, defaultHost: string, allowAnyPort = false): { host: string; port: number } {
+  let host = defaultHost;
+  let port = v;
+  const v6 = /^\[([^\]]+)\]:(\d+)$/.exec(v);
+  if (v6) [host, port] = [v6[1], v6[2]];
+  else if (v.includes(':') && !net.isIPv6(v)) {
+    const i = v.lastIndexOf(':');
+    host = v.slice(0, i);
+    port = v.slice(i + 1);
+  }
+  const p = Number(port);
+  if (!host || !/^\d+$/.test(port) || p < (allowAnyPort ? 0 : 1) || p > 65535) {
+    throw new UsageError(`${flag}: expected host:port (e.g. 127.0.0.1:7700 or [::1]:7700), got ${JSON.stringify(v)}`);
+  }
+  return { host, port: p };
+}
+
+/** A port number, 0 for any free port, or "off". */
+export function parsePort(flag: string, v: string | number | boolean | undefined, def: number | false): number | false {
+  if (v === undefined) return def;
+  if (v === false || v === 'off' || v === 'false') return false;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new UsageError(`${flag}: expected a port number 0-65535 or "off", got ${JSON.stringify(v)}`);
+  return n;
+}
+
+/** `WIDTHxHEIGHT`. */
+export function parseSize(flag: string, v: string): { width: number; height: number } {
+  const m = /^(\d+)x(\d+)$/.exec(v);
+  if (!m || Number(m[1]) < 16 || Number(m[2]) < 16 || Number(m[1]) > 8192 || Number(m[2]) > 8192) {
+    throw new UsageError(`${flag}: expected WIDTHxHEIGHT such as 640x360, got ${JSON.stringify(v)}`);
+  }
+  return { width: Number(m[1]), height: Number(m[2]) };
+}
+
+/** A positive number within bounds. */
+export function parseNumber(flag: string, v: string, min: number, max: number): number {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < min || n > max) throw new UsageError(`${flag}: expected a number ${min}-${max}, got ${JSON.stringify(v)}`);
+  return n;
+}
+
+/** `key=value` pairs; values that look like integers, floats or booleans get those types. */
+export function parseParams(pairs: string[]): Record<string, string | number | boolean> {
+  const out: Record<string, string | number | boolean> = {};
+  for (const p of pairs) {
+    const i = p.indexOf('=');
+    if (i <= 0) throw new UsageError(`--param: expected key=value, got ${JSON.stringify(p)}`);
+    const k = p.slice(0, i);
+    const v = p.slice(i + 1);
+    out[k] = v === 'true' ? true : v === 'false' ? false : /^-?\d+$/.test(v) ? Number(v) : /^-?\d+\.\d+$/.test(v) ? Number(v) : v;
+  }
+  return out;
+}

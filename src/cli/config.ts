@@ -1,0 +1,93 @@
+/**
+ * The server's configuration: flags, a YAML file and CAMWIRE_* environment variables, merged
+ * in that order of precedence (flags win), validated with messages that name the setting.
+ */
+import fs from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import type { MediaServerOptions } from '../server/media-server.js';
+import { parsePort, UsageError } from './args.js';
+
+/** What `camwire server` runs with. */
+export interface ServerConfig {
+  host: string;
+  tcpPort: number | false;
+  udpPort: number | false;
+  httpPort: number | false;
+  tls?: { cert: string; key: string; ca?: string };
+  keepClientInfo: boolean;
+  maxGroups: number;
+  maxClients: number;
+  /** Users allowed in; when present, credentials are required. Passwords as scrypt hashes or plain. */
+  users?: Array<{ user: string; password?: string; passwordHash?: string; clientIds?: string[] }>;
+  buffers?: MediaServerOptions['buffers'];
+  logLevel: string;
+}
+
+/** Defaults of `camwire server`. */
+export const SERVER_DEFAULTS: ServerConfig = {
+  host: '0.0.0.0',
+  tcpPort: 7700,
+  udpPort: 7701,
+  httpPort: 7780,
+  keepClientInfo: false,
+  maxGroups: 1000,
+  maxClients: 10000,
+  logLevel: 'info',
+};
+
+const KEYS = new Set(['host', 'tcpPort', 'udpPort', 'httpPort', 'tls', 'keepClientInfo', 'maxGroups', 'maxClients', 'users', 'buffers', 'logLevel']);
+
+/** Reads and checks a YAML config file. */
+export function loadConfigFile(file: string): Partial<ServerConfig> {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new UsageError(`--config: cannot read ${file}: ${(err as Error).message}`);
+  }
+  let doc: unknown;
+  try {
+    doc = parseYaml(text);
+  } catch (err) {
+    throw new UsageError(`${file}: not valid YAML: ${(err as Error).message}`);
+  }
+  if (doc === null || doc === undefined) return {};
+  if (typeof doc !== 'object' || Array.isArray(doc)) throw new UsageError(`${file}: expected a mapping of settings at the top level`);
+  for (const k of Object.keys(doc)) if (!KEYS.has(k)) throw new UsageError(`${file}: unknown setting "${k}" (known: ${[...KEYS].join(', ')})`);
+  return doc as Partial<ServerConfig>;
+}
+
+/** CAMWIRE_HOST, CAMWIRE_TCP_PORT, CAMWIRE_UDP_PORT, CAMWIRE_HTTP_PORT, CAMWIRE_LOG_LEVEL. */
+export function envConfig(env: NodeJS.ProcessEnv): Partial<ServerConfig> {
+  const c: Partial<ServerConfig> = {};
+  if (env.CAMWIRE_HOST) c.host = env.CAMWIRE_HOST;
+  if (env.CAMWIRE_TCP_PORT) c.tcpPort = parsePort('CAMWIRE_TCP_PORT', env.CAMWIRE_TCP_PORT, false);
+  if (env.CAMWIRE_UDP_PORT) c.udpPort = parsePort('CAMWIRE_UDP_PORT', env.CAMWIRE_UDP_PORT, false);
+  if (env.CAMWIRE_HTTP_PORT) c.httpPort = parsePort('CAMWIRE_HTTP_PORT', env.CAMWIRE_HTTP_PORT, false);
+  if (env.CAMWIRE_LOG_LEVEL) c.logLevel = env.CAMWIRE_LOG_LEVEL;
+  return c;
+}
+
+/** Merges and validates. */
+export function resolveServerConfig(...layers: Array<Partial<ServerConfig>>): ServerConfig {
+  const c: ServerConfig = { ...SERVER_DEFAULTS };
+  for (const l of layers) for (const [k, v] of Object.entries(l)) if (v !== undefined) (c as unknown as Record<string, unknown>)[k] = v;
+  if (typeof c.host !== 'string' || !c.host) throw new UsageError('host: expected an address such as 0.0.0.0 or ::');
+  for (const k of ['tcpPort', 'udpPort', 'httpPort'] as const) c[k] = parsePort(k, c[k] as number | false, false);
+  if (c.tcpPort === false && c.udpPort === false && c.httpPort === false) throw new UsageError('tcpPort, udpPort, httpPort: at least one must be on');
+  for (const k of ['maxGroups', 'maxClients'] as const) {
+    if (!Number.isInteger(c[k]) || c[k] < 0) throw new UsageError(`${k}: expected a whole number >= 0, got ${JSON.stringify(c[k])}`);
+  }
+  if (typeof c.keepClientInfo !== 'boolean') throw new UsageError('keepClientInfo: expected true or false');
+  if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(c.logLevel)) throw new UsageError(`logLevel: expected one of fatal, error, warn, info, debug, trace, silent`);
+  if (c.tls && (typeof c.tls.cert !== 'string' || typeof c.tls.key !== 'string')) throw new UsageError('tls: expected cert and key (file paths)');
+  if (c.users !== undefined) {
+    if (!Array.isArray(c.users)) throw new UsageError('users: expected a list of { user, password | passwordHash, clientIds? }');
+    c.users.forEach((u, i) => {
+      if (!u || typeof u.user !== 'string' || (typeof u.password !== 'string' && typeof u.passwordHash !== 'string')) {
+        throw new UsageError(`users[${i}]: expected { user, password or passwordHash }`);
+      }
+    });
+  }
+  return c;
+}

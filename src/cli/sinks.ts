@@ -1,0 +1,125 @@
+/**
+ * Where the CLI puts what it receives: video to a file (MJPEG as is, MP4/MKV through ffmpeg),
+ * to ffplay, or to an MJPEG-over-HTTP endpoint; and a status line or progress bar on stderr.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import cliProgress from 'cli-progress';
+import fs from 'node:fs';
+import http from 'node:http';
+import type net from 'node:net';
+import { FfmpegMissingError } from '../sources/ffmpeg.js';
+import { MjpegResponse } from '../web/mjpeg.js';
+
+/** Options of a FrameSink. */
+export interface FrameSinkOptions {
+  save?: string;
+  play?: boolean;
+  mjpegPort?: number;
+}
+
+/** Spawns ffmpeg/ffplay reading MJPEG on stdin; frames written while it is busy are skipped. */
+function pipeTo(bin: string, args: string[], onError: (e: Error) => void): ChildProcess {
+  const child = spawn(bin, args, { stdio: ['pipe', 'ignore', 'inherit'] });
+  child.on('error', (err: NodeJS.ErrnoException) => onError(err.code === 'ENOENT' ? new FfmpegMissingError(bin) : err));
+  child.stdin!.on('error', () => {});
+  return child;
+}
+
+/** FrameSink: fans received JPEG frames out to the chosen outputs. */
+export class FrameSink {
+  readonly #o: FrameSinkOptions;
+  #file: fs.WriteStream | undefined;
+  #children: ChildProcess[] = [];
+  #http: http.Server | undefined;
+  readonly #viewers = new Set<MjpegResponse>();
+  mjpegUrl: string | undefined;
+
+  constructor(o: FrameSinkOptions) {
+    this.#o = o;
+  }
+
+  async start(): Promise<void> {
+    const fail = (e: Error): void => {
+      process.stderr.write(`error: ${e.message}\n`);
+      process.exitCode = e instanceof FfmpegMissingError ? 4 : 1;
+    };
+    const save = this.#o.save;
+    if (save) {
+      if (/\.(mjpe?g)$/i.test(save)) this.#file = fs.createWriteStream(save);
+      else this.#children.push(pipeTo('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-y', '-f', 'mjpeg', '-i', 'pipe:0', '-c:v', 'libx264', '-pix_fmt', 'yuv420p', save], fail));
+    }
+    if (this.#o.play) this.#children.push(pipeTo('ffplay', ['-hide_banner', '-loglevel', 'error', '-fflags', 'nobuffer', '-f', 'mjpeg', '-i', 'pipe:0'], fail));
+    if (this.#o.mjpegPort !== undefined) {
+      const server = http.createServer((req, res) => {
+        if (req.url !== '/' && req.url !== '/video.mjpg') {
+          res.writeHead(404).end();
+          return;
+        }
+        const v = new MjpegResponse(res);
+        this.#viewers.add(v);
+        res.on('close', () => this.#viewers.delete(v));
+      });
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(this.#o.mjpegPort, () => resolve());
+      });
+      this.#http = server;
+      this.mjpegUrl = `http://localhost:${(server.address() as net.AddressInfo).port}/video.mjpg`;
+    }
+  }
+
+  /** One received frame; non-JPEG frames are not written. */
+  frame(data: Buffer, imageType: string): void {
+    if (imageType !== 'jpeg') return;
+    if (this.#file && !this.#file.writableNeedDrain) this.#file.write(data);
+    for (const c of this.#children) if (c.stdin && !c.stdin.writableNeedDrain && !c.stdin.destroyed) c.stdin.write(data);
+    for (const v of this.#viewers) v.push(data, Date.now());
+  }
+
+  async stop(): Promise<void> {
+    await new Promise<void>((r) => (this.#file ? this.#file.end(() => r()) : r()));
+    await Promise.all(
+      this.#children.map(
+        (c) =>
+          new Promise<void>((r) => {
+            if (c.exitCode !== null || c.signalCode !== null) return r();
+            c.once('exit', () => r());
+            c.stdin?.end();
+            setTimeout(() => c.kill('SIGTERM'), 5000).unref();
+          }),
+      ),
+    );
+    for (const v of this.#viewers) v.end();
+    await new Promise<void>((r) => (this.#http ? this.#http.close(() => r()) : r()));
+    this.#http?.closeAllConnections();
+  }
+}
+
+/** StatusLine: one line on stderr, rewritten in place on a terminal, or a progress bar for files. */
+export class StatusLine {
+  readonly #tty = process.stderr.isTTY === true;
+  #bar: cliProgress.SingleBar | undefined;
+  #last = 0;
+
+  line(text: string): void {
+    if (this.#tty) process.stderr.write(`\r\x1b[K${text}`);
+    else if (Date.now() - this.#last >= 5000) {
+      this.#last = Date.now();
+      process.stderr.write(`${text}\n`);
+    }
+  }
+
+  progress(name: string, done: number, total: number): void {
+    if (!this.#tty) return;
+    if (!this.#bar) {
+      this.#bar = new cliProgress.SingleBar({ format: `${name} [{bar}] {percentage}% | {value}/{total} bytes | {eta}s`, stream: process.stderr }, cliProgress.Presets.shades_classic);
+      this.#bar.start(total, done);
+    }
+    this.#bar.update(done);
+  }
+
+  done(): void {
+    this.#bar?.stop();
+    if (this.#tty && !this.#bar) process.stderr.write('\n');
+  }
+}

@@ -1,0 +1,121 @@
+/**
+ * WebViewer: the browser viewer a MediaServer serves on its HTTP port. Lists online clients and
+ * their video sources, and streams each source as MJPEG (/mjpeg/<client>/<index>), so a browser,
+ * VLC, ffplay or ffmpeg can watch with nothing to install.
+ */
+import type http from 'node:http';
+import type { MediaServer, VideoTap } from '../server/media-server.js';
+import { MjpegResponse } from './mjpeg.js';
+import { VIEWER_HTML } from './viewer-page.js';
+
+interface Source {
+  client: string;
+  mediaIndex: number;
+  imageType: string;
+  width: number;
+  height: number;
+  last?: VideoTap;
+  lastAt: number;
+  /** Frames and bytes in the current one-second window, and the last full window's rates. */
+  windowStart: number;
+  windowFrames: number;
+  windowBytes: number;
+  fps: number;
+  bitrate: number;
+  /** Sender clock to server clock, ms (positive: the frame is that old when it arrives). */
+  latency: number;
+  viewers: Set<MjpegResponse>;
+}
+
+/** WebViewer serves the viewer page, the source list and MJPEG streams for one MediaServer. */
+export class WebViewer {
+  readonly #server: MediaServer;
+  readonly #sources = new Map<string, Source>();
+  readonly #off: () => void;
+
+  constructor(server: MediaServer) {
+    this.#server = server;
+    this.#off = server.onVideo((v) => this.#onVideo(v));
+  }
+
+  #onVideo(v: VideoTap): void {
+    const key = `${v.from}/${v.mediaIndex}`;
+    let s = this.#sources.get(key);
+    const now = Date.now();
+    if (!s) {
+      s = { client: v.from, mediaIndex: v.mediaIndex, imageType: v.imageType, width: v.width, height: v.height, lastAt: now, windowStart: now, windowFrames: 0, windowBytes: 0, fps: 0, bitrate: 0, latency: 0, viewers: new Set() };
+      this.#sources.set(key, s);
+    }
+    // Keep a copy of the latest frame only for snapshots and new viewers; the tap's buffer is a view.
+    s.last = { ...v, data: Buffer.from(v.data) };
+    s.lastAt = now;
+    s.imageType = v.imageType;
+    s.width = v.width;
+    s.height = v.height;
+    s.latency = now - v.timestamp;
+    s.windowFrames++;
+    s.windowBytes += v.data.length;
+    if (now - s.windowStart >= 1000) {
+      const secs = (now - s.windowStart) / 1000;
+      s.fps = s.windowFrames / secs;
+      s.bitrate = (s.windowBytes * 8) / secs;
+      s.windowStart = now;
+      s.windowFrames = 0;
+      s.windowBytes = 0;
+    }
+    if (v.imageType === 'jpeg') for (const r of s.viewers) r.push(s.last.data, v.timestamp);
+  }
+
+  /** Video sources seen in the last 10 s, with their rates. */
+  sources(): Array<{ client: string; mediaIndex: number; imageType: string; width: number; height: number; fps: number; bitrate: number; latency: number; viewers: number }> {
+    const now = Date.now();
+    const out = [];
+    for (const [key, s] of this.#sources) {
+      if (now - s.lastAt > 10000) {
+        if (s.viewers.size === 0) this.#sources.delete(key);
+        continue;
+      }
+      out.push({ client: s.client, mediaIndex: s.mediaIndex, imageType: s.imageType, width: s.width, height: s.height, fps: Math.round(s.fps * 10) / 10, bitrate: Math.round(s.bitrate), latency: Math.round(s.latency), viewers: s.viewers.size });
+    }
+    return out;
+  }
+
+  /** Handles viewer routes; returns false for anything else. */
+  handle(req: http.IncomingMessage, res: http.ServerResponse): boolean {
+    if (req.method !== 'GET') return false;
+    const path = (req.url ?? '').split('?')[0];
+    if (path === '/' || path === '/index.html') {
+      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' }).end(VIEWER_HTML);
+      return true;
+    }
+    if (path === '/api/sources') {
+      const body = JSON.stringify({ sources: this.sources(), clients: this.#server.clients().filter((c) => c.online || c.pushLinks > 0).map((c) => ({ id: c.id, groups: c.groups, channels: c.channels })), groups: this.#server.stats().groups });
+      res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(body);
+      return true;
+    }
+    const m = /^\/(mjpeg|snapshot)\/([^/]+)\/(\d+)(?:\.jpg)?$/.exec(path);
+    if (!m) return false;
+    const key = `${decodeURIComponent(m[2])}/${Number(m[3])}`;
+    const s = this.#sources.get(key);
+    if (m[1] === 'snapshot') {
+      if (!s?.last || s.last.imageType !== 'jpeg') res.writeHead(404, { 'content-type': 'text/plain' }).end('no JPEG frame from that source yet\n');
+      else res.writeHead(200, { 'content-type': 'image/jpeg', 'cache-control': 'no-store' }).end(s.last.data);
+      return true;
+    }
+    if (!s) {
+      res.writeHead(404, { 'content-type': 'text/plain' }).end(`no video from ${key}\n`);
+      return true;
+    }
+    const viewer = new MjpegResponse(res);
+    s.viewers.add(viewer);
+    res.on('close', () => s.viewers.delete(viewer));
+    if (s.last?.imageType === 'jpeg') viewer.push(s.last.data, s.last.timestamp);
+    return true;
+  }
+
+  /** Ends every stream and stops watching the server. */
+  close(): void {
+    this.#off();
+    for (const s of this.#sources.values()) for (const v of s.viewers) v.end();
+  }
+}

@@ -1,0 +1,138 @@
+/**
+ * The CLI end to end, as a user runs it: spawned processes on real ports, ffmpeg and ffprobe
+ * reading and writing the streams.
+ */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, test, type TestContext } from 'node:test';
+import { cli, cliServer } from '../helpers/cli.js';
+
+function tmp(t: TestContext): string {
+  const d = fs.mkdtempSync(path.join(os.tmpdir(), 'camwire-e2e-'));
+  t.after(() => fs.rmSync(d, { recursive: true, force: true }));
+  return d;
+}
+
+function run(bin: string, args: string[], timeout = 60000): Promise<{ stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) =>
+    execFile(bin, args, { timeout, maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => (err ? reject(new Error(`${bin} ${args.join(' ')}: ${err.message}\n${stderr}`)) : resolve({ stdout, stderr }))),
+  );
+}
+
+describe('cli', () => {
+  test('cli - --help works for every command and exits 0', async (t) => {
+    for (const args of [['--help'], ['server', '--help'], ['send', '--help'], ['receive', '--help'], ['demo', '--help']]) {
+      const p = cli(t, args);
+      assert.equal(await p.exited, 0, args.join(' '));
+      assert.match(p.stdout(), /Usage: camwire/);
+    }
+  });
+
+  test('cli - bad usage exits 2 with a message that names the flag', async (t) => {
+    const cases: Array<[string[], RegExp]> = [
+      [['send', '--server', 'nohostport'], /--server: expected host:port/],
+      [['send', '--server', '127.0.0.1:1', '--fps', 'lots'], /--fps: expected a number/],
+      [['receive', '--listen', '1', '--from', 'a:1'], /give one of --listen/],
+      [['receive', '--listen', '0', '--types', 'video,smell'], /--types: unknown media type "smell"/],
+      [['server', '--tcp-port', 'x'], /--tcp-port: expected a port number/],
+      [['send', '--protocol', 'sctp', '--server', 'a:1'], /argument 'sctp' is invalid/],
+    ];
+    for (const [args, re] of cases) {
+      const p = cli(t, args);
+      assert.equal(await p.exited, 2, args.join(' '));
+      assert.match(p.stderr(), re);
+    }
+  });
+
+  test('cli - a config file is validated with clear messages', async (t) => {
+    const dir = tmp(t);
+    const bad = path.join(dir, 'bad.yaml');
+    fs.writeFileSync(bad, 'tcpPort: 0\nudpPort: off\nhttpPort: 0\nmaxGroups: -3\n');
+    const p = cli(t, ['server', '--config', bad]);
+    assert.equal(await p.exited, 2);
+    assert.match(p.stderr(), /maxGroups: expected a whole number/);
+    const typo = path.join(dir, 'typo.yaml');
+    fs.writeFileSync(typo, 'tcp_port: 1\n');
+    const q = cli(t, ['server', '--config', typo]);
+    assert.equal(await q.exited, 2);
+    assert.match(q.stderr(), /unknown setting "tcp_port"/);
+    const good = path.join(dir, 'good.yaml');
+    fs.writeFileSync(good, 'host: 127.0.0.1\ntcpPort: 0\nudpPort: off\nhttpPort: 0\nkeepClientInfo: true\n');
+    const s = cli(t, ['server', '--config', good]);
+    await s.waitFor(/tcp \d+, udp off, http \d+/);
+  });
+
+  test('cli - a port in use is a clear error with exit code 3', async (t) => {
+    const blocker = net.createServer().listen(0, '127.0.0.1');
+    await new Promise((r) => blocker.once('listening', r));
+    t.after(() => blocker.close());
+    const port = (blocker.address() as net.AddressInfo).port;
+    const p = cli(t, ['server', '--host', '127.0.0.1', '--tcp-port', String(port), '--udp-port', 'off', '--http-port', 'off']);
+    assert.equal(await p.exited, 3);
+    assert.match(p.stderr(), /already in use/);
+  });
+
+  test('cli - server + test-pattern sender + receiver through the server; ffprobe decodes the MJPEG endpoint', async (t) => {
+    const s = await cliServer(t);
+    const tx = cli(t, ['send', '--server', `127.0.0.1:${s.tcp}`, '--id', 'cam1', '--to', 'viewer1', '--fps', '10', '--size', '320x180']);
+    const rx = cli(t, ['receive', '--server', `127.0.0.1:${s.tcp}`, '--id', 'viewer1', '--types', 'video,command', '--count', '5', '--quiet']);
+    assert.equal(await rx.exited, 0, rx.stderr());
+    // The same stream, as MJPEG over HTTP from the server, read by ffprobe.
+    const { stdout } = await run('ffprobe', ['-v', 'error', '-read_intervals', '%+#3', '-count_frames', '-select_streams', 'v', '-show_entries', 'stream=codec_name,width,height,nb_read_frames', '-of', 'json', `${s.url}mjpeg/cam1/0`]);
+    const st = JSON.parse(stdout).streams[0];
+    assert.equal(st.codec_name, 'mjpeg');
+    assert.deepEqual([st.width, st.height], [320, 180]);
+    assert.ok(Number(st.nb_read_frames) >= 3);
+    tx.child.kill('SIGINT');
+    assert.equal(await tx.exited, 0);
+  });
+
+  test('cli - commands, stdin data and files from `send` arrive at `receive`', async (t) => {
+    const dir = tmp(t);
+    const rx = cli(t, ['receive', '--listen', '127.0.0.1:0', '--files', path.join(dir, 'in')]);
+    const port = Number((await rx.waitFor(/listening on [^:]+:(\d+)/))[1]);
+    const cmd = cli(t, ['send', '--server', `127.0.0.1:${port}`, '--id', 'ops', '--command', 'zoom', '--param', 'level=2', '--param', 'mode=fast']);
+    assert.equal(await cmd.exited, 0, cmd.stderr());
+    assert.match(cmd.stdout(), /command zoom acknowledged/);
+    await rx.waitFor(/"command":"zoom","params":\{"level":2,"mode":"fast"\},"from":"ops"/);
+    const data = cli(t, ['send', '--server', `127.0.0.1:${port}`, '--stdin'], { stdin: 'hello from stdin' });
+    assert.equal(await data.exited, 0, data.stderr());
+    await rx.waitFor(/"text":"hello from stdin"/);
+    const file = path.join(dir, 'report.bin');
+    const content = Buffer.alloc(700_000, 0x5a);
+    fs.writeFileSync(file, content);
+    const send = cli(t, ['send', '--server', `127.0.0.1:${port}`, '--file', file]);
+    assert.equal(await send.exited, 0, send.stderr());
+    assert.match(send.stdout(), /report\.bin: 700000 bytes from offset 0, sha256 [0-9a-f]{64} verified/);
+    await rx.waitFor(/"fileEnd":"report.bin".*"ok":true/);
+    assert.equal(createHash('sha256').update(fs.readFileSync(path.join(dir, 'in', 'report.bin'))).digest('hex'), createHash('sha256').update(content).digest('hex'));
+  });
+
+  test('cli - ffmpeg as a source (a video file) and as a sink (an MP4 file)', async (t) => {
+    const dir = tmp(t);
+    const clip = path.join(dir, 'clip.mp4');
+    await run('ffmpeg', ['-v', 'error', '-f', 'lavfi', '-i', 'testsrc=size=320x240:rate=25', '-t', '3', '-pix_fmt', 'yuv420p', clip]);
+    const rx = cli(t, ['receive', '--listen', '127.0.0.1:0', '--types', 'video', '--save', path.join(dir, 'out.mp4'), '--count', '20', '--quiet']);
+    const port = Number((await rx.waitFor(/listening on [^:]+:(\d+)/))[1]);
+    const tx = cli(t, ['send', '--server', `127.0.0.1:${port}`, '--input', clip, '--loop', '--size', '320x240', '--fps', '25']);
+    assert.equal(await rx.exited, 0, rx.stderr());
+    tx.child.kill('SIGINT');
+    await tx.exited;
+    const { stdout } = await run('ffprobe', ['-v', 'error', '-count_frames', '-select_streams', 'v', '-show_entries', 'stream=codec_name,width,nb_read_frames', '-of', 'json', path.join(dir, 'out.mp4')]);
+    const st = JSON.parse(stdout).streams[0];
+    assert.equal(st.codec_name, 'h264');
+    assert.equal(st.width, 320);
+    assert.ok(Number(st.nb_read_frames) >= 10, `decoded ${st.nb_read_frames} frames`);
+  });
+
+  test('cli - a missing ffmpeg is reported with how to install it (exit 4)', async (t) => {
+    const p = cli(t, ['send', '--server', '127.0.0.1:9', '--input', 'x.mp4'], { env: { PATH: '/nonexistent' } });
+    assert.equal(await p.exited, 4);
+    assert.match(p.stderr(), /ffmpeg was not found\. Install it: apt-get install ffmpeg/);
+  });
+});

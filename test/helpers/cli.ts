@@ -1,0 +1,84 @@
+/**
+ * Runs the camwire CLI as a user would: a spawned process on real ports, with helpers to wait
+ * for a line of its output.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import type { TestContext } from 'node:test';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+export const CLI = path.join(ROOT, 'dist/cli/main.js');
+
+export interface Cli {
+  child: ChildProcess;
+  stdout(): string;
+  stderr(): string;
+  /** Resolves with the first match of `re` in stdout (or stderr), waiting for it to appear. */
+  waitFor(re: RegExp, ms?: number): Promise<RegExpMatchArray>;
+  /** Resolves with the exit code. */
+  exited: Promise<number | null>;
+}
+
+/** Starts `camwire ...args`; it is killed after the test if still running. */
+export function cli(t: TestContext | undefined, args: string[], o: { stdin?: string | Buffer; env?: NodeJS.ProcessEnv } = {}): Cli {
+  const child = spawn(process.execPath, [CLI, ...args], { cwd: ROOT, env: { ...process.env, ...o.env }, stdio: ['pipe', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  const waiters = new Set<() => void>();
+  child.stdout!.on('data', (d: Buffer) => {
+    out += d.toString();
+    for (const w of waiters) w();
+  });
+  child.stderr!.on('data', (d: Buffer) => {
+    err += d.toString();
+    for (const w of waiters) w();
+  });
+  if (o.stdin !== undefined) child.stdin!.end(o.stdin);
+  else child.stdin!.end();
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  t?.after(() => {
+    if (child.exitCode === null) child.kill('SIGKILL');
+  });
+  return {
+    child,
+    stdout: () => out,
+    stderr: () => err,
+    exited,
+    waitFor: (re, ms = 15000) =>
+      new Promise((resolve, reject) => {
+        const check = (): void => {
+          const m = re.exec(out) ?? re.exec(err);
+          if (m) {
+            clearTimeout(timer);
+            waiters.delete(check);
+            resolve(m);
+          }
+        };
+        const timer = setTimeout(() => {
+          waiters.delete(check);
+          reject(new Error(`timed out waiting for ${re} in camwire ${args.join(' ')}\nstdout: ${out}\nstderr: ${err}`));
+        }, ms);
+        waiters.add(check);
+        void exited.then(() => setImmediate(() => {
+          if (waiters.has(check)) {
+            check();
+            if (waiters.has(check)) {
+              clearTimeout(timer);
+              waiters.delete(check);
+              reject(new Error(`camwire ${args.join(' ')} exited before printing ${re}\nstdout: ${out}\nstderr: ${err}`));
+            }
+          }
+        }));
+        check();
+      }),
+  };
+}
+
+/** Starts `camwire server` on free ports; resolves with its ports and viewer URL. */
+export async function cliServer(t: TestContext, extra: string[] = []): Promise<{ tcp: number; udp: number; http: number; url: string; proc: Cli }> {
+  const proc = cli(t, ['server', '--host', '127.0.0.1', '--tcp-port', '0', '--udp-port', '0', '--http-port', '0', '--log-level', 'warn', ...extra]);
+  const m = await proc.waitFor(/tcp (\d+), udp (\d+), http (\d+)/);
+  const v = await proc.waitFor(/viewer: (\S+)/);
+  return { tcp: Number(m[1]), udp: Number(m[2]), http: Number(m[3]), url: v[1], proc };
+}
