@@ -21,6 +21,11 @@ export const VIEWER_HTML = `<!doctype html>
   .empty { padding: 2rem 1rem; color: #aaa; }
   ul { margin: .25rem 0 0; padding-left: 1.2rem; }
   aside { padding: 0 1rem 1rem; font-size: .85rem; color: #bbb; }
+  form { margin-top: 1rem; display: grid; gap: .4rem; max-width: 32rem; }
+  form .row { display: flex; flex-wrap: wrap; gap: .5rem; }
+  input, select, textarea, button { font: inherit; background: #222; color: #eee; border: 1px solid #444; border-radius: 4px; padding: .3rem .4rem; }
+  textarea { width: 100%; box-sizing: border-box; }
+  button { cursor: pointer; justify-self: start; }
 </style>
 </head>
 <body>
@@ -29,7 +34,16 @@ export const VIEWER_HTML = `<!doctype html>
   <span class="meta" id="summary">connecting…</span>
 </header>
 <main id="tiles"><p class="empty">No video yet. Start a sender, e.g. <code>npx camwire send --server HOST:PORT --id cam1</code>.</p></main>
-<aside><b>Clients online</b><ul id="clients"></ul><b>Groups</b><ul id="groups"></ul></aside>
+<aside>
+  <b>Clients online</b><ul id="clients"></ul><b>Groups</b><ul id="groups"></ul>
+  <form id="cmd">
+    <b>Send a command</b>
+    <div class="row"><label>to <select id="cmd-to" required></select></label>
+    <label>name <input id="cmd-name" required placeholder="zoom" pattern="[^ ]+"></label></div>
+    <label>parameters, one key=value per line<textarea id="cmd-params" rows="2" placeholder="level=2"></textarea></label>
+    <button type="submit">Send</button> <output id="cmd-result"></output>
+  </form>
+</aside>
 <script>
 const tiles = document.getElementById('tiles');
 const shown = new Map();
@@ -43,6 +57,7 @@ async function refresh() {
   catch { document.getElementById('summary').textContent = 'server unreachable, retrying…'; return; }
   document.getElementById('summary').textContent = data.clients.length + ' client(s) online, ' + data.sources.length + ' video source(s)';
   li(document.getElementById('clients'), data.clients.map((c) => c.id + (c.groups.length ? ' (' + c.groups.join(', ') + ')' : '')), 'none');
+  fillTargets(data.clients.filter((c) => c.channels.includes('command')).map((c) => c.id));
   li(document.getElementById('groups'), data.groups.map((g) => g.id + (g.name ? ' “' + g.name + '”' : '') + ': ' + g.members.join(', ')), 'none');
   const keys = new Set();
   for (const s of data.sources) {
@@ -68,6 +83,28 @@ async function refresh() {
   }
   for (const [key, t] of shown) if (!keys.has(key)) { t.fig.remove(); shown.delete(key); }
 }
+function fillTargets(ids) {
+  const sel = document.getElementById('cmd-to');
+  const cur = sel.value;
+  if ([...sel.options].map((o) => o.value).join() === ids.join()) return;
+  sel.replaceChildren(...ids.map((id) => { const o = document.createElement('option'); o.value = o.textContent = id; return o; }));
+  if (ids.includes(cur)) sel.value = cur;
+}
+document.getElementById('cmd').addEventListener('submit', async (e) => {
+  e.preventDefault();
+  const out = document.getElementById('cmd-result');
+  const params = {};
+  for (const line of document.getElementById('cmd-params').value.split('\\n')) {
+    const i = line.indexOf('=');
+    if (i > 0) { const v = line.slice(i + 1).trim(); params[line.slice(0, i).trim()] = /^-?\\d+(\\.\\d+)?$/.test(v) ? Number(v) : v === 'true' ? true : v === 'false' ? false : v; }
+  }
+  out.textContent = 'sending…';
+  try {
+    const r = await fetch('/api/command', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ to: document.getElementById('cmd-to').value, name: document.getElementById('cmd-name').value, params }) });
+    const j = await r.json();
+    out.textContent = r.ok ? 'acknowledged' : 'refused: ' + j.error;
+  } catch (err) { out.textContent = 'failed: ' + err; }
+});
 refresh();
 setInterval(refresh, 1500);
 </script>

@@ -5,6 +5,8 @@
  */
 import type http from 'node:http';
 import type { MediaServer, VideoTap } from '../server/media-server.js';
+import { DeliveryError } from '../errors.js';
+import { readBody } from '../transport/http.js';
 import { MjpegResponse } from './mjpeg.js';
 import { VIEWER_HTML } from './viewer-page.js';
 
@@ -82,10 +84,18 @@ export class WebViewer {
 
   /** Handles viewer routes; returns false for anything else. */
   handle(req: http.IncomingMessage, res: http.ServerResponse): boolean {
-    if (req.method !== 'GET') return false;
     const path = (req.url ?? '').split('?')[0];
+    if (req.method === 'POST' && path === '/api/command') {
+      void this.#command(req, res);
+      return true;
+    }
+    if (req.method !== 'GET') return false;
     if (path === '/' || path === '/index.html') {
       res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' }).end(VIEWER_HTML);
+      return true;
+    }
+    if (path === '/favicon.ico') {
+      res.writeHead(204).end();
       return true;
     }
     if (path === '/api/sources') {
@@ -111,6 +121,32 @@ export class WebViewer {
     res.on('close', () => s.viewers.delete(viewer));
     if (s.last?.imageType === 'jpeg') viewer.push(s.last.data, s.last.timestamp);
     return true;
+  }
+
+  /** POST /api/command {to, name, params}: the server sends the command; answers once the client acknowledged it. */
+  async #command(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const reply = (status: number, body: object): void => {
+      res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(JSON.stringify(body));
+    };
+    try {
+      const body = await readBody(req, 16 * 1024);
+      let o: { to?: unknown; name?: unknown; params?: unknown };
+      try {
+        o = JSON.parse(body.toString('utf8'));
+      } catch {
+        return reply(400, { error: 'body must be JSON: {"to": "...", "name": "...", "params": {...}}' });
+      }
+      if (typeof o.to !== 'string' || !o.to || typeof o.name !== 'string' || !o.name) return reply(400, { error: 'to and name are required strings' });
+      if (/^RVS?_/.test(o.name)) return reply(400, { error: 'command names starting RV_ or RVS_ are reserved' });
+      const params: Record<string, string | number | boolean> = {};
+      if (o.params && typeof o.params === 'object') {
+        for (const [k, v] of Object.entries(o.params)) if (['string', 'number', 'boolean'].includes(typeof v)) params[k] = v as string | number | boolean;
+      }
+      await this.#server.sendCommand(o.to, { name: o.name, params });
+      reply(200, { ok: true });
+    } catch (err) {
+      reply(err instanceof DeliveryError ? 409 : 400, { error: (err as Error).message });
+    }
   }
 
   /** Ends every stream and stops watching the server. */

@@ -1,0 +1,60 @@
+/**
+ * The web viewer in a real browser (Debian's Chromium through playwright-core): it shows the
+ * test pattern moving, and a command sent from the page reaches a CLI receiver.
+ */
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { test } from 'node:test';
+import { chromium, type Browser } from 'playwright-core';
+import { cli, cliServer, ROOT } from '../helpers/cli.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+
+async function launch(): Promise<Browser> {
+  if (!fs.existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install chromium (.ci/run does this)`);
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+}
+
+test('viewer - the test pattern moves on the page, and a command sent from the page reaches a CLI receiver', async (t) => {
+  const s = await cliServer(t);
+  cli(t, ['send', '--server', `127.0.0.1:${s.tcp}`, '--id', 'cam1', '--fps', '10']);
+  const rx = cli(t, ['receive', '--server', `127.0.0.1:${s.tcp}`, '--id', 'desk', '--types', 'command']);
+  await rx.waitFor(/"event":"sessionConnected"/);
+  const browser = await launch();
+  t.after(() => browser.close());
+  const page = await browser.newPage({ viewport: { width: 1000, height: 700 } });
+  await page.goto(s.url);
+  const img = page.locator('figure[data-source="cam1/0"] img');
+  await img.waitFor({ timeout: 20000 });
+  await page.waitForFunction(() => {
+    const i = document.querySelector('figure[data-source="cam1/0"] img') as HTMLImageElement | null;
+    return i !== null && i.naturalWidth === 640;
+  }, undefined, { timeout: 20000 });
+  // Two screenshots of the video differ: the picture is live (the test pattern moves every frame).
+  // Polling with a short pause: the browser paints MJPEG parts with no event the page can wait on.
+  const first = await img.screenshot();
+  let second = first;
+  const deadline = Date.now() + 15000;
+  while (second.equals(first) && Date.now() < deadline) {
+    await page.waitForTimeout(150);
+    second = await img.screenshot();
+  }
+  assert.ok(!second.equals(first), 'the picture changed between two screenshots');
+  await page.screenshot({ path: path.join(ROOT, 'build', 'viewer.png') });
+  // A command from the page, to the CLI receiver (a client of the server named "desk").
+  await page.waitForFunction(() => [...document.querySelectorAll('#cmd-to option')].some((o) => (o as HTMLOptionElement).value === 'desk'), undefined, { timeout: 20000 });
+  await page.selectOption('#cmd-to', 'desk');
+  await page.fill('#cmd-name', 'ptz');
+  await page.fill('#cmd-params', 'pan=5\nmode=auto');
+  await page.click('#cmd button[type=submit]');
+  await page.waitForFunction(() => document.getElementById('cmd-result')?.textContent === 'acknowledged', undefined, { timeout: 20000 });
+  await rx.waitFor(/"command":"ptz","params":\{"pan":5,"mode":"auto"\},"from":"server"/);
+  // Phone-sized screen: the video tile fits the width.
+  await page.setViewportSize({ width: 390, height: 844 });
+  const box = await img.boundingBox();
+  assert.ok(box && box.width <= 390 && box.width > 300, `tile width ${box?.width} on a 390 px screen`);
+});
