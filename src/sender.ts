@@ -193,6 +193,7 @@ export class Sender extends EventEmitter<SenderEvents> {
   readonly #channelWaiters = emptyCounts(() => new Set<() => void>());
   readonly #stats = { sent: emptyCounts(() => ({ items: 0, bytes: 0 })), dropped: emptyCounts(() => 0) };
   #fileId = 0;
+  #lastVideoHeader: { imageType: string; width: number; height: number; buf: Buffer } | undefined;
 
   /** Creates a Sender. Throws a ConfigError naming the bad option. */
   constructor(options: SenderOptions = {}) {
@@ -316,7 +317,7 @@ export class Sender extends EventEmitter<SenderEvents> {
     const imageType = o.imageType ?? 'jpeg';
     const keyframe = o.keyframe ?? INTRA_TYPES.has(imageType);
     const init = this.#init('video', data, o, keyframe ? Flag.KEYFRAME : 0);
-    init.prefix = encodeVideoHeader({ imageType, width: o.width ?? 0, height: o.height ?? 0, rect: o.rect });
+    init.prefix = this.#videoHeader(imageType, o.width ?? 0, o.height ?? 0, o.rect);
     this.#checkSize(init);
     this.#count('video', init);
     this.#fanOut('video', init);
@@ -430,6 +431,16 @@ export class Sender extends EventEmitter<SenderEvents> {
   }
 
   // ------------------------------------------------------------------ internals
+
+  /** The video media header; a stream's frames share one (read-only) buffer unless a rect is given. */
+  #videoHeader(imageType: string, width: number, height: number, rect: Rect | undefined): Buffer {
+    if (rect) return encodeVideoHeader({ imageType, width, height, rect });
+    const c = this.#lastVideoHeader;
+    if (c && c.imageType === imageType && c.width === width && c.height === height) return c.buf;
+    const buf = encodeVideoHeader({ imageType, width, height });
+    this.#lastVideoHeader = { imageType, width, height, buf };
+    return buf;
+  }
 
   #checkStarted(): void {
     if (this.#state !== 'started') throw new ConfigError(ErrorCode.NOT_STARTED, `sender is ${this.#state}: call start() first`);

@@ -53,6 +53,8 @@ export class PushLane {
   #pumping = false;
   /** The sender's session key when this lane's connection was opened: one key per connection. */
   #key = 0n;
+  /** When the outbox last had work (Infinity while it has). */
+  #busyAt = Number.POSITIVE_INFINITY;
 
   constructor(d: PushLaneDeps) {
     this.#d = d;
@@ -178,20 +180,27 @@ export class PushLane {
     this.#armIdle();
   }
 
+  /**
+   * Keeps the idle timer: the link closes `idleMs` after the outbox last had work. Called after
+   * every pump, so it only records the time; the one timer re-arms itself for what is left.
+   */
   #armIdle(): void {
     if (this.#d.outbox.busy || this.#state !== 'open') {
-      if (this.#idle) clearTimeout(this.#idle);
-      this.#idle = undefined;
+      this.#busyAt = Number.POSITIVE_INFINITY;
       return;
     }
-    if (this.#idle) {
-      this.#idle.refresh();
-      return;
-    }
+    this.#busyAt = Date.now();
+    if (this.#idle === undefined) this.#scheduleIdle(this.#d.idleMs);
+  }
+
+  #scheduleIdle(ms: number): void {
     this.#idle = setTimeout(() => {
       this.#idle = undefined;
-      if (this.#state === 'open' && !this.#d.outbox.busy) this.#link?.close(CloseCode.IDLE, 'idle');
-    }, this.#d.idleMs);
+      if (this.#state !== 'open') return;
+      const left = this.#busyAt + this.#d.idleMs - Date.now();
+      if (this.#d.outbox.busy || left > 0) this.#scheduleIdle(Number.isFinite(left) ? Math.max(left, 1) : this.#d.idleMs);
+      else this.#link?.close(CloseCode.IDLE, 'idle');
+    }, ms);
     this.#idle.unref();
   }
 

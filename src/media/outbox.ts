@@ -29,8 +29,8 @@ export function frameBytes(f: FrameInit): number {
 /** Video: latest wins, per source (sender id and media index); after a drop, waits for a keyframe. */
 export class VideoOutbox implements Outbox {
   readonly mediaType = 'video' as const;
-  readonly #slots = new Map<string, FrameInit>();
-  readonly #needKey = new Set<string>();
+  readonly #slots = new Map<string | number, FrameInit>();
+  readonly #needKey = new Set<string | number>();
   readonly #maxBytes: number;
   #bytes = 0;
   dropped = 0;
@@ -42,7 +42,9 @@ export class VideoOutbox implements Outbox {
 
   /** Queues a frame; returns the number of frames this call dropped. */
   offer(f: FrameInit): number {
-    const idx = `${f.mediaIndex ?? 0}|${f.from ?? ''}`;
+    // One slot per source. The common case (index 0) keys by the sender id alone: no string built per frame.
+    const mi = f.mediaIndex ?? 0;
+    const idx = mi === 0 ? (f.from ?? '') : `${mi}|${f.from ?? ''}`;
     const key = ((f.flags ?? 0) & Flag.KEYFRAME) !== 0;
     if (this.#needKey.has(idx)) {
       if (!key) {

@@ -41,11 +41,12 @@ export type FrameInit = Partial<Frame> & { kind: Kind; prefix?: Buffer };
 
 const EMPTY = Buffer.alloc(0);
 
-function idBytes(id: string | undefined, field: string): Buffer {
-  if (!id) return EMPTY;
-  const b = Buffer.from(id, 'utf8');
-  if (b.length > MAX_ID_BYTES) throw new RangeError(`${field} id is ${b.length} bytes, the limit is ${MAX_ID_BYTES}`);
-  return b;
+/** UTF-8 length of an id, checked against the limit (no allocation: ids are written in place). */
+function idLength(id: string | undefined, field: string): number {
+  if (!id) return 0;
+  const n = Buffer.byteLength(id, 'utf8');
+  if (n > MAX_ID_BYTES) throw new RangeError(`${field} id is ${n} bytes, the limit is ${MAX_ID_BYTES}`);
+  return n;
 }
 
 function checkRange(v: number, min: number, max: number, what: string): void {
@@ -53,19 +54,21 @@ function checkRange(v: number, min: number, max: number, what: string): void {
 }
 
 /**
- * Encodes a frame header for a payload of `payloadLength` bytes.
+ * Encodes a frame header for a payload of `payloadLength` bytes. A `prefix` (a media header that
+ * counts as the start of the payload) is appended to the header in the same allocation.
  * The payload itself is not copied: write the header and the payload together (cork or writev).
  */
-export function encodeHeader(f: FrameInit, payloadLength: number): Buffer {
+export function encodeHeader(f: FrameInit, payloadLength: number, prefix?: Buffer): Buffer {
   checkRange(f.kind, 1, MAX_KIND, 'kind');
   checkRange(f.mediaType ?? 0, 0, 5, 'media type');
   checkRange(f.flags ?? 0, 0, KNOWN_FLAGS, 'flags');
   if (((f.flags ?? 0) & ~KNOWN_FLAGS) !== 0) throw new RangeError(`unknown flags ${f.flags}`);
   checkRange(f.mediaIndex ?? 0, 0, 0xffff, 'media index');
-  const from = idBytes(f.from, 'from');
-  const to = idBytes(f.to, 'to');
-  const group = idBytes(f.group, 'group');
-  const h = Buffer.allocUnsafe(FIXED_HEADER_SIZE + from.length + to.length + group.length);
+  const a = idLength(f.from, 'from');
+  const b = idLength(f.to, 'to');
+  const c = idLength(f.group, 'group');
+  const extra = prefix?.length ?? 0;
+  const h = Buffer.allocUnsafe(FIXED_HEADER_SIZE + a + b + c + extra);
   h.writeUInt16BE(FRAME_MAGIC, 0);
   h[2] = PROTOCOL_VERSION;
   h[3] = f.kind;
@@ -73,26 +76,25 @@ export function encodeHeader(f: FrameInit, payloadLength: number): Buffer {
   h[5] = f.flags ?? 0;
   h.writeUInt16BE(f.mediaIndex ?? 0, 6);
   h.writeUInt32BE((f.seq ?? 0) >>> 0, 8);
-  h.writeUInt32BE(payloadLength, 12);
+  h.writeUInt32BE(payloadLength + extra, 12);
   h.writeBigUInt64BE(f.sessionKey ?? 0n, 16);
   h.writeDoubleBE(f.timestamp ?? 0, 24);
-  h[32] = from.length;
-  h[33] = to.length;
-  h[34] = group.length;
+  h[32] = a;
+  h[33] = b;
+  h[34] = c;
   h[35] = 0;
   let o = FIXED_HEADER_SIZE;
-  o += from.copy(h, o);
-  o += to.copy(h, o);
-  group.copy(h, o);
+  if (a) o += h.write(f.from!, o, 'utf8');
+  if (b) o += h.write(f.to!, o, 'utf8');
+  if (c) o += h.write(f.group!, o, 'utf8');
+  if (prefix) prefix.copy(h, o);
   return h;
 }
 
-/** Encodes a frame as `[header, payload]`, ready for a corked write. */
+/** Encodes a frame as `[header (+ prefix), payload]`, ready for a corked write. */
 export function encodeFrame(f: FrameInit): [Buffer, Buffer] {
   const payload = f.payload ?? EMPTY;
-  if (!f.prefix) return [encodeHeader(f, payload.length), payload];
-  const h = encodeHeader(f, f.prefix.length + payload.length);
-  return [Buffer.concat([h, f.prefix], h.length + f.prefix.length), payload];
+  return [encodeHeader(f, payload.length, f.prefix), payload];
 }
 
 /** Encodes a frame as one contiguous Buffer (for datagrams and HTTP bodies). */
