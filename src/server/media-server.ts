@@ -11,7 +11,7 @@ import { CamwireError, CloseCode, ConfigError, DeliveryError, ErrorCode, Protoco
 import type { CommandMessage, ConnectionEvent, PeerInfo } from '../events.js';
 import { Flag, Kind, MediaType, mediaTypeName, type MediaTypeName } from '../protocol/constants.js';
 import type { Frame, FrameInit } from '../protocol/frame.js';
-import { decodeCommand, decodeVideo, encodeAck, encodeCommand, encodeJson, encodeReason, type Command, type Hello, type ParamValue } from '../protocol/messages.js';
+import { decodeCommand, decodeVideo, encodeAck, encodeVideoHeader, encodeCommand, encodeJson, encodeReason, type Command, type Hello, type ParamValue } from '../protocol/messages.js';
 import { awaitHello } from '../link/accept.js';
 import type { FrameLink, TransportName } from '../link/frame-link.js';
 import { LinkListener } from '../link/listener.js';
@@ -19,6 +19,7 @@ import { ServedChannel } from '../link/served-channel.js';
 import type { TlsOptions } from '../transport/tcp.js';
 import { AudioOutbox, ReliableOutbox, VideoOutbox, type Outbox } from '../media/outbox.js';
 import { Spool } from '../media/spool.js';
+import { JpegSplitter, jpegDimensions } from '../sources/jpeg-splitter.js';
 import { isSystemCommand } from '../media/inbound.js';
 import { AGENT, DEFAULT_TIMEOUTS, invalid, newSessionKey, silentLogger, type Logger } from '../options.js';
 import { Authenticator, type AuthOptions } from './auth.js';
@@ -565,34 +566,12 @@ export class MediaServer extends EventEmitter<MediaServerEvents> {
       if (isSystemCommand(cmd.name)) return nack(CloseCode.NOT_ALLOWED, 'clients may not send RV_ or RVS_ commands');
     }
 
-    const targets = this.#targets(from, f, type);
-    // Forwarded as the server saw it, attributed to the sending client whatever the frame claims.
-    const init: FrameInit = {
-      kind: Kind.DATA,
-      mediaType: f.mediaType,
-      mediaIndex: f.mediaIndex,
-      flags: f.flags & Flag.KEYFRAME,
-      timestamp: f.timestamp,
-      from: from.id,
-      to: f.to,
-      group: f.group,
-      payload: f.payload,
-    };
-    if (type === 'video' && this.#videoTaps.size > 0) this.#tap(from.id, f);
     if (type === 'video' || type === 'audio') {
-      if (targets.length === 0) {
-        this.#unrouted[type]++;
-        this.#m.drops.inc({ type, reason: 'unrouted' });
-      }
-      for (const t of targets) {
-        const ch = t.channels.get(type)!;
-        const dropped = (ch.outbox as VideoOutbox | AudioOutbox).offer(init);
-        if (dropped) this.#m.drops.inc({ type, reason: 'slow_reader' }, dropped);
-        this.#count(t, type, f.payload.length);
-        ch.pump();
-      }
+      this.#fanOut(from, f, type);
       return;
     }
+    const targets = this.#targets(from, f, type);
+    const init = this.#forward(from, f);
     if (targets.length === 0) {
       this.#unrouted[type]++;
       return nack(CloseCode.NOT_ALLOWED, this.#why(from, f));
@@ -623,6 +602,98 @@ export class MediaServer extends EventEmitter<MediaServerEvents> {
       },
       (err: Error) => nack(CloseCode.REFUSED, err.message),
     );
+  }
+
+  /** The frame as it goes on to readers: attributed to the sending client, whatever it claimed. */
+  #forward(from: Client, f: Frame): FrameInit {
+    return {
+      kind: Kind.DATA,
+      mediaType: f.mediaType,
+      mediaIndex: f.mediaIndex,
+      flags: f.flags & Flag.KEYFRAME,
+      timestamp: f.timestamp,
+      from: from.id,
+      to: f.to,
+      group: f.group,
+      payload: f.payload,
+    };
+  }
+
+  /** Video and audio: into each reader's latest-wins or drop-oldest queue; never waits, never fails. */
+  #fanOut(from: Client, f: Frame, type: 'video' | 'audio'): void {
+    if (type === 'video' && this.#videoTaps.size > 0) this.#tap(from.id, f);
+    const targets = this.#targets(from, f, type);
+    if (targets.length === 0) {
+      this.#unrouted[type]++;
+      this.#m.drops.inc({ type, reason: 'unrouted' });
+    }
+    const init = this.#forward(from, f);
+    for (const t of targets) {
+      const ch = t.channels.get(type)!;
+      const dropped = (ch.outbox as VideoOutbox | AudioOutbox).offer(init);
+      if (dropped) this.#m.drops.inc({ type, reason: 'slow_reader' }, dropped);
+      this.#count(t, type, f.payload.length);
+      ch.pump();
+    }
+  }
+
+  /**
+   * POST /ingest/<clientId>[?to=&group=&mediaIndex=]: a stream of JPEG images (ffmpeg's
+   * `-f mpjpeg` or `-f mjpeg` output, or any multipart JPEG stream) published as that client's video.
+   */
+  async #ingest(req: http.IncomingMessage, res: http.ServerResponse, id: string, query: URLSearchParams): Promise<void> {
+    const fail = (status: number, msg: string, headers: http.OutgoingHttpHeaders = {}): void => {
+      if (!res.headersSent) res.writeHead(status, { 'content-type': 'text/plain', connection: 'close', ...headers }).end(`${msg}\n`);
+      req.resume();
+    };
+    if (!id || Buffer.byteLength(id) > 64) return fail(400, 'ingest needs a client id: POST /ingest/<clientId>');
+    let user: string | undefined;
+    if (this.#auth) {
+      const m = /^Basic (.+)$/i.exec(req.headers.authorization ?? '');
+      const [u, ...pw] = m ? Buffer.from(m[1], 'base64').toString('utf8').split(':') : [];
+      const r = m ? await this.#auth.check({ user: u, password: pw.join(':'), clientId: id, transport: 'http', remoteAddress: req.socket.remoteAddress ?? '' }) : { refused: 'credentials required' };
+      if ('refused' in r) return fail(401, r.refused, { 'www-authenticate': 'Basic realm="camwire"' });
+      user = r.user;
+    }
+    const client = this.#client(id);
+    if (!client) return fail(503, 'the server is full');
+    if (user !== undefined) client.user = user;
+    const mediaIndex = Math.min(Math.max(Number(query.get('mediaIndex') ?? 0) || 0, 0), 0xffff);
+    const to = query.get('to') ?? '';
+    const group = query.get('group') ?? '';
+    // Publishing to a group makes the publisher a member while it publishes (members speak in groups).
+    let joined = false;
+    if (group) {
+      try {
+        joined = this.#groups.join(id, group, { password: query.get('password') ?? '' }).added;
+      } catch (err) {
+        return fail(403, (err as Error).message);
+      }
+    }
+    let frames = 0;
+    const splitter = new JpegSplitter(
+      (jpeg) => {
+        const dim = jpegDimensions(jpeg);
+        const payload = Buffer.concat([encodeVideoHeader({ imageType: 'jpeg', width: dim?.width ?? 0, height: dim?.height ?? 0 }), jpeg]);
+        const f: Frame = { kind: Kind.DATA, mediaType: MediaType.video, flags: Flag.KEYFRAME, mediaIndex, seq: frames++, sessionKey: 0n, timestamp: Date.now(), from: id, to, group, payload };
+        client.counters.in.video.frames++;
+        client.counters.in.video.bytes += payload.length;
+        this.#m.frames.inc({ direction: 'in', type: 'video' });
+        this.#m.bytes.inc({ direction: 'in', type: 'video' }, payload.length);
+        this.#fanOut(client, f, 'video');
+      },
+      { maxBytes: this.#o.maxPayload },
+    );
+    this.#o.logger.info({ client: id, from: req.socket.remoteAddress }, 'ingest started');
+    req.on('data', (c: Buffer) => splitter.push(c));
+    req.on('close', () => {
+      if (joined) this.#groups.leave(id, group);
+    });
+    req.on('end', () => {
+      this.#o.logger.info({ client: id, frames }, 'ingest ended');
+      res.writeHead(200, { 'content-type': 'text/plain' }).end(`${frames} frames\n`);
+    });
+    req.on('error', () => res.destroy());
   }
 
   #tap(from: string, f: Frame): void {
@@ -844,7 +915,11 @@ export class MediaServer extends EventEmitter<MediaServerEvents> {
   /** GET /stats (JSON) and GET /metrics (Prometheus) on the HTTP port. */
   #http(req: http.IncomingMessage, res: http.ServerResponse): void {
     if (this.#o.httpHandler?.(req, res)) return;
-    const path = (req.url ?? '').split('?')[0];
+    const [path, query = ''] = (req.url ?? '').split('?', 2);
+    if ((req.method === 'POST' || req.method === 'PUT') && path.startsWith('/ingest/')) {
+      void this.#ingest(req, res, decodeURIComponent(path.slice('/ingest/'.length)), new URLSearchParams(query));
+      return;
+    }
     if (req.method === 'GET' && path === '/stats') {
       const body = JSON.stringify(this.stats(), null, 2);
       res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(body);

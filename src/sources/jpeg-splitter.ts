@@ -68,3 +68,22 @@ export class JpegSplitter {
     this.#parts.push(part);
   }
 }
+
+/** Width and height from a JPEG's frame header (SOF0-SOF15 except DHT/JPG/DAC), or undefined. */
+export function jpegDimensions(jpeg: Buffer): { width: number; height: number } | undefined {
+  let o = 2;
+  while (o + 9 < jpeg.length) {
+    if (jpeg[o] !== 0xff) return undefined;
+    const marker = jpeg[o + 1];
+    if (marker === 0xff) {
+      o++;
+      continue;
+    }
+    const len = jpeg.readUInt16BE(o + 2);
+    if (marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc) {
+      return { height: jpeg.readUInt16BE(o + 5), width: jpeg.readUInt16BE(o + 7) };
+    }
+    o += 2 + len;
+  }
+  return undefined;
+}

@@ -136,3 +136,19 @@ describe('cli', () => {
     assert.match(p.stderr(), /ffmpeg was not found\. Install it: apt-get install ffmpeg/);
   });
 });
+
+describe('ingest', () => {
+  test('ingest - ffmpeg publishing -f mpjpeg over HTTP POST is a video sender; a CLI receiver gets its frames', async (t) => {
+    const s = await cliServer(t);
+    const rx = cli(t, ['receive', '--server', `127.0.0.1:${s.tcp}`, '--id', 'desk', '--types', 'video', '--count', '10', '--mjpeg-port', '0']);
+    await rx.waitFor(/"event":"sessionConnected"/);
+    const ff = run('ffmpeg', ['-v', 'error', '-re', '-f', 'lavfi', '-i', 'testsrc=size=320x240:rate=15', '-t', '4', '-q:v', '5', '-f', 'mpjpeg', `http://127.0.0.1:${s.http}/ingest/ffcam?to=desk`]);
+    // --count 10: the receiver exits 0 only after ten frames arrived.
+    assert.equal(await rx.exited, 0, rx.stderr());
+    // The viewer lists the ingest as a 320x240 JPEG source (sizes read from the JPEG headers).
+    const viewer = await (await fetch(`${s.url}api/sources`)).json();
+    const src = (viewer.sources as Array<{ client: string; width: number; height: number; imageType: string }>).find((x) => x.client === 'ffcam');
+    assert.deepEqual([src?.imageType, src?.width, src?.height], ['jpeg', 320, 240]);
+    await ff;
+  });
+});
