@@ -127,3 +127,20 @@ export interface PeerInfo {
   remoteAddress: string;
   remotePort: number;
 }
+
+/** Connection events every role raises (BEHAVIOUR.md sections 3-4), plus bad input from peers. */
+export interface ConnectionEvents {
+  connecting: [ev: ConnectionEvent];
+  connected: [ev: ConnectionEvent];
+  /** The attempt failed (or, on the accepting side, the HELLO was refused). */
+  connectError: [ev: ConnectionEvent];
+  /** Raised exactly once per connected connection. */
+  disconnect: [ev: ConnectionEvent];
+  /** A peer sent bad input; its connection was closed with a typed error. */
+  protocolError: [err: CamwireError, peer: PeerInfo];
+}
+
+/** A record with one value per media type. */
+export function perMediaType<T>(f: () => T): Record<MediaTypeName, T> {
+  return { video: f(), audio: f(), command: f(), file: f(), data: f() };
+}

@@ -7,8 +7,10 @@ import { EventEmitter } from 'node:events';
 import fs from 'node:fs';
 import net from 'node:net';
 import { CamwireError, CloseCode, ConfigError, ErrorCode, ProtocolError } from './errors.js';
+import { perMediaType } from './events.js';
 import type {
   AudioChunk,
+  ConnectionEvents,
   CommandMessage,
   ConnectionEvent,
   FileDataInfo,
@@ -72,11 +74,7 @@ export interface ReceiverStats {
 }
 
 /** Events of a Receiver. */
-export interface ReceiverEvents {
-  connecting: [ev: ConnectionEvent];
-  connected: [ev: ConnectionEvent];
-  connectError: [ev: ConnectionEvent];
-  disconnect: [ev: ConnectionEvent];
+export interface ReceiverEvents extends ConnectionEvents {
   openChannel: [ev: ConnectionEvent];
   closeChannel: [ev: ConnectionEvent];
   sessionConnected: [ev: ConnectionEvent];
@@ -88,8 +86,6 @@ export interface ReceiverEvents {
   fileStart: [info: FileStartInfo, meta: MessageMeta];
   fileData: [info: FileDataInfo, meta: MessageMeta];
   fileEnd: [info: FileEndInfo, meta: MessageMeta];
-  /** A peer sent bad input; its connection was closed with a typed error. */
-  protocolError: [err: CamwireError, peer: PeerInfo];
   // From a MediaServer (BEHAVIOUR.md section 5):
   /** Someone joined a group this client is in. */
   userJoinsGroup: [group: string, user: string, meta: MessageMeta];
@@ -116,9 +112,6 @@ export interface ReceiverEvents {
   serverError: [err: CamwireError, meta: MessageMeta];
 }
 
-function emptyCounts<T>(f: () => T): Record<MediaTypeName, T> {
-  return { video: f(), audio: f(), command: f(), file: f(), data: f() };
-}
 
 /** Receiver receives media from senders or a server. */
 export class Receiver extends EventEmitter<ReceiverEvents> {
@@ -135,7 +128,7 @@ export class Receiver extends EventEmitter<ReceiverEvents> {
   #listener: LinkListener | undefined;
   readonly #sessions: PullSession[] = [];
   readonly #links = new Set<FrameLink>();
-  readonly #stats = { received: emptyCounts(() => ({ items: 0, bytes: 0 })), dropped: emptyCounts(() => 0) };
+  readonly #stats = { received: perMediaType(() => ({ items: 0, bytes: 0 })), dropped: perMediaType(() => 0) };
   readonly #sink: InboundSink;
   readonly #busyFiles = new Set<string>();
 
@@ -216,7 +209,7 @@ export class Receiver extends EventEmitter<ReceiverEvents> {
   }
 
   get stats(): ReceiverStats {
-    const received = emptyCounts(() => ({ items: 0, bytes: 0 }));
+    const received = perMediaType(() => ({ items: 0, bytes: 0 }));
     for (const t of MEDIA_TYPES) received[t] = { ...this.#stats.received[t] };
     const s: ReceiverStats = { received, dropped: { ...this.#stats.dropped }, links: this.#links.size };
     const u = this.#listener?.udpStats;

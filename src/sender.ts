@@ -16,7 +16,7 @@ import {
   ErrorCode,
   TransportError,
 } from './errors.js';
-import type { ConnectionEvent, PeerInfo } from './events.js';
+import { perMediaType, type ConnectionEvent, type ConnectionEvents, type PeerInfo } from './events.js';
 import { Flag, Kind, MAX_U48, MediaType, mediaTypeName, type MediaTypeName } from './protocol/constants.js';
 import type { Frame, FrameInit } from './protocol/frame.js';
 import {
@@ -149,14 +149,8 @@ export interface SenderStats {
 }
 
 /** Events of a Sender. */
-export interface SenderEvents {
-  connecting: [ev: ConnectionEvent];
-  connected: [ev: ConnectionEvent];
-  connectError: [ev: ConnectionEvent];
-  disconnect: [ev: ConnectionEvent];
+export interface SenderEvents extends ConnectionEvents {
   fileProgress: [p: FileProgress];
-  /** A peer sent bad input; its connection was closed. */
-  protocolError: [err: CamwireError, peer: PeerInfo];
 }
 
 /** Something reliable items can be handed to: a push lane or a served channel. */
@@ -166,9 +160,6 @@ interface ReliableTarget {
 
 const INTRA_TYPES = new Set(['jpeg', 'png', 'bmp', 'hwl']);
 
-function emptyCounts<T>(f: () => T): Record<MediaTypeName, T> {
-  return { video: f(), audio: f(), command: f(), file: f(), data: f() };
-}
 
 /** Sender sends media to receivers or a server. */
 export class Sender extends EventEmitter<SenderEvents> {
@@ -189,9 +180,9 @@ export class Sender extends EventEmitter<SenderEvents> {
   readonly #udpLinks = new Map<number, UdpLink>();
   readonly #lanes = new Map<MediaTypeName, PushLane>();
   readonly #laneOutboxes = new Map<MediaTypeName, Outbox>();
-  readonly #channels = emptyCounts(() => new Set<ServedChannel>());
-  readonly #channelWaiters = emptyCounts(() => new Set<() => void>());
-  readonly #stats = { sent: emptyCounts(() => ({ items: 0, bytes: 0 })), dropped: emptyCounts(() => 0) };
+  readonly #channels = perMediaType(() => new Set<ServedChannel>());
+  readonly #channelWaiters = perMediaType(() => new Set<() => void>());
+  readonly #stats = { sent: perMediaType(() => ({ items: 0, bytes: 0 })), dropped: perMediaType(() => 0) };
   #fileId = 0;
   #lastVideoHeader: { imageType: string; width: number; height: number; buf: Buffer } | undefined;
 
@@ -246,7 +237,7 @@ export class Sender extends EventEmitter<SenderEvents> {
     const dropped = { ...this.#stats.dropped };
     for (const [t, ob] of this.#laneOutboxes) dropped[t] += ob.dropped;
     for (const t of ['video', 'audio'] as const) for (const c of this.#channels[t]) dropped[t] += c.outbox.dropped;
-    const sent = emptyCounts(() => ({ items: 0, bytes: 0 }));
+    const sent = perMediaType(() => ({ items: 0, bytes: 0 }));
     for (const t of Object.keys(sent) as MediaTypeName[]) sent[t] = { ...this.#stats.sent[t] };
     let channels = 0;
     for (const set of Object.values(this.#channels)) channels += set.size;

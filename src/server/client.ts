@@ -3,12 +3,10 @@
  * (BEHAVIOUR.md section 5). Holds its receiver channels, contact lists and counters.
  */
 import type { MediaTypeName } from '../protocol/constants.js';
+import { perMediaType } from '../events.js';
 import type { FrameLink } from '../link/frame-link.js';
 import type { ServedChannel } from '../link/served-channel.js';
 
-function perType<T>(f: () => T): Record<MediaTypeName, T> {
-  return { video: f(), audio: f(), command: f(), file: f(), data: f() };
-}
 
 /** Counters of one client. */
 export interface ClientCounters {
@@ -37,12 +35,12 @@ export class Client {
   helloDefault = false;
   helloAllowed = false;
   readonly counters: ClientCounters = {
-    in: perType(() => ({ frames: 0, bytes: 0 })),
-    out: perType(() => ({ frames: 0, bytes: 0 })),
-    dropped: perType(() => 0),
+    in: perMediaType(() => ({ frames: 0, bytes: 0 })),
+    out: perMediaType(() => ({ frames: 0, bytes: 0 })),
+    dropped: perMediaType(() => 0),
   };
   /** Drops already counted from outboxes of channels that closed. */
-  readonly #closedDrops = perType(() => 0);
+  readonly #closedDrops = perMediaType(() => 0);
   connectedAt = 0;
 
   constructor(id: string) {

@@ -8,7 +8,7 @@ import { EventEmitter } from 'node:events';
 import type http from 'node:http';
 import { Counter, Gauge, Registry } from 'prom-client';
 import { CamwireError, CloseCode, ConfigError, DeliveryError, ErrorCode, ProtocolError, TransportError } from '../errors.js';
-import type { CommandMessage, ConnectionEvent, PeerInfo } from '../events.js';
+import type { CommandMessage, ConnectionEvent, ConnectionEvents, PeerInfo } from '../events.js';
 import { Flag, Kind, MediaType, mediaTypeName, type MediaTypeName } from '../protocol/constants.js';
 import type { Frame, FrameInit } from '../protocol/frame.js';
 import { decodeCommand, decodeVideo, encodeAck, encodeVideoHeader, encodeCommand, encodeJson, encodeReason, type Command, type Hello, type ParamValue } from '../protocol/messages.js';
@@ -125,20 +125,14 @@ export interface ServerCommandMeta {
 }
 
 /** Events of a MediaServer. */
-export interface MediaServerEvents {
-  /** A link was accepted and sent its HELLO (accepting side: sessionKey 0, remoteSessionKey = the client's key). */
-  connecting: [ev: ConnectionEvent];
-  connected: [ev: ConnectionEvent];
-  /** A HELLO was refused (authentication, bad role, duplicate...). */
-  connectError: [ev: ConnectionEvent];
-  disconnect: [ev: ConnectionEvent];
+/** Connection events carry sessionKey 0 and the client's key as remoteSessionKey (the server accepts). */
+export interface MediaServerEvents extends ConnectionEvents {
   /** A client's receiver opened its first channel. */
   clientConnected: [info: ClientInfo];
   /** A client's receiver closed its last channel. */
   clientDisconnected: [info: ClientInfo];
   /** A command named RVSU_... addressed to the server itself. */
   serverCommand: [cmd: CommandMessage, meta: ServerCommandMeta];
-  protocolError: [err: CamwireError, peer: PeerInfo];
 }
 
 const DEFAULT_BUFFERS: Required<BufferOptions> = { video: 819_200, audio: 1_638_400, command: 819_200, data: 8_192_000, file: 10_485_760 };
