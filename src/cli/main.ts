@@ -97,6 +97,7 @@ interface SendFlags {
   id: string;
   to?: string;
   group?: string;
+  groupPassword?: string;
   user?: string;
   password?: string;
   testPattern?: boolean;
@@ -139,6 +140,15 @@ async function runSend(f: SendFlags, log: Pino): Promise<number> {
   sender.on('connected', (ev: ConnectionEvent) => log.debug({ type: ev.mediaTypes[0], peer: ev.clientId }, 'connected'));
   await sender.start();
   if (pull) process.stdout.write(`serving pull receivers on ${addr.host}:${sender.port} (${f.protocol})\n`);
+  // Through a server, only members speak in a group: join it first.
+  if (f.group && !pull) {
+    try {
+      await sender.joinGroup(f.group, { password: f.groupPassword });
+    } catch (err) {
+      await sender.stop();
+      throw new CamwireError((err as CamwireError).code ?? 'CW_ERR_SERVER_REFUSED', `cannot join group ${f.group}: ${(err as Error).message}`);
+    }
+  }
   const mediaIndex = parseNumber('--media-index', f.mediaIndex, 0, 65535);
 
   // One-shot items: a file, a command, stdin as data. The process exits when they are acknowledged.
@@ -367,7 +377,8 @@ function program(): Command {
     .option('--proxy <url>', 'HTTP proxy for --protocol http, http://[user:pass@]host:port')
     .option('--id <clientId>', 'this client id', '')
     .option('--to <clientId>', 'addressee (through a server)')
-    .option('--group <groupId>', 'group (through a server)')
+    .option('--group <groupId>', 'send to this group (through a server; joins it first)')
+    .option('--group-password <password>', 'the group\'s password, if it has one')
     .option('--user <name>', 'user name, if the server asks for credentials')
     .option('--password <password>', 'password (or CAMWIRE_PASSWORD)', process.env.CAMWIRE_PASSWORD)
     .option('--test-pattern', 'send the built-in test pattern (the default video source)')

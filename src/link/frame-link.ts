@@ -31,7 +31,7 @@ export interface FrameLinkEvents {
 }
 
 /** The transport a link runs on. */
-export type TransportName = 'tcp' | 'udp' | 'http';
+export type TransportName = 'tcp' | 'udp' | 'http' | 'ws';
 
 /** A frame-carrying connection. */
 export interface FrameLink extends EventEmitter<FrameLinkEvents> {

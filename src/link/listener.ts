@@ -14,6 +14,8 @@ import type { PeerInfo } from '../events.js';
 import { onProtocolFailure, StreamLink, type FrameLink, type LinkOptions, type TransportName } from './frame-link.js';
 import { HttpLinkServer, type HttpLinkServerOptions } from './http-link.js';
 import { UdpEndpoint, UdpLink, type UdpEndpointOptions } from './udp-link.js';
+import { WsAcceptor } from './ws-link.js';
+import type { Duplex } from 'node:stream';
 
 /** Options of a LinkListener. */
 export interface LinkListenerOptions {
@@ -49,6 +51,7 @@ export class LinkListener {
   #server: net.Server | http.Server | undefined;
   #udp: UdpEndpoint | undefined;
   #http: HttpLinkServer | undefined;
+  #ws: WsAcceptor | undefined;
   readonly #sockets = new Set<net.Socket>();
   readonly #udpLinks = new Map<string, UdpLink>();
 
@@ -89,6 +92,12 @@ export class LinkListener {
         l.#sockets.add(sock);
         sock.once('close', () => l.#sockets.delete(sock));
       });
+      // Browsers: the same port takes WebSocket links (one frame per message).
+      const ws = new WsAcceptor(o.link, (link) => h.onLink(link));
+      l.#ws = ws;
+      l.#server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
+        if (!ws.upgrade(req, socket, head)) socket.destroy();
+      });
     } else {
       const ep = await UdpEndpoint.open({ ...o.udp, host, port: o.port, type: host.includes(':') ? 'udp6' : 'udp4' });
       l.#udp = ep;
@@ -124,6 +133,7 @@ export class LinkListener {
   /** Stops listening and closes every link. */
   async close(code: number, reason: string): Promise<void> {
     this.#http?.closeAll(code, reason);
+    this.#ws?.close();
     for (const link of [...this.#udpLinks.values()]) link.close(code, reason);
     this.#udp?.close();
     if (this.#server) {

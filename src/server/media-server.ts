@@ -141,7 +141,7 @@ const DEFAULT_BUFFERS: Required<BufferOptions> = { video: 819_200, audio: 1_638_
 export class MediaServer extends EventEmitter<MediaServerEvents> {
   readonly #o: {
     host: string;
-    ports: Record<TransportName, number | false>;
+    ports: Record<'tcp' | 'http' | 'udp', number | false>;
     tls: TlsOptions | undefined;
     keepClientInfo: boolean;
     maxClients: number;

@@ -13,7 +13,10 @@ export const VIEWER_HTML = `<!doctype html>
   header { display: flex; flex-wrap: wrap; gap: .5rem 1.5rem; align-items: baseline; padding: .75rem 1rem; background: #1c1c1c; }
   header h1 { font-size: 1.1rem; margin: 0; }
   header .meta { font-size: .85rem; color: #aaa; }
-  main { display: grid; grid-template-columns: repeat(auto-fill, minmax(min(100%, 420px), 1fr)); gap: .75rem; padding: .75rem; }
+  main, .tiles { display: grid; grid-template-columns: repeat(auto-fill, minmax(min(100%, 420px), 1fr)); gap: .75rem; padding: .75rem; }
+  #me { padding: 0 1rem; font-size: .85rem; }
+  canvas { display: block; width: 100%; height: auto; background: #222; }
+  #me-log { max-height: 8rem; overflow: auto; }
   figure { margin: 0; background: #000; border-radius: 6px; overflow: hidden; }
   figure img { display: block; width: 100%; height: auto; background: #222; min-height: 120px; }
   figcaption { display: flex; flex-wrap: wrap; justify-content: space-between; gap: .25rem .75rem; padding: .4rem .6rem; font-size: .8rem; background: #1a1a1a; }
@@ -34,6 +37,18 @@ export const VIEWER_HTML = `<!doctype html>
   <span class="meta" id="summary">connecting…</span>
 </header>
 <main id="tiles"><p class="empty">No video yet. Start a sender, e.g. <code>npx camwire send --server HOST:PORT --id cam1</code>.</p></main>
+<section id="me">
+  <form id="join">
+    <b>Be a client</b> (receive what is sent to you or your group, send as yourself)
+    <div class="row"><label>id <input id="me-id" required></label>
+    <label>group <input id="me-group" placeholder="optional"></label>
+    <button type="submit" id="me-connect">Connect</button>
+    <button type="button" id="me-camera" disabled>Send my camera</button>
+    <output id="me-state">not connected</output></div>
+  </form>
+  <div id="me-tiles" class="tiles"></div>
+  <ul id="me-log"></ul>
+</section>
 <aside>
   <b>Clients online</b><ul id="clients"></ul><b>Groups</b><ul id="groups"></ul>
   <form id="cmd">
@@ -90,6 +105,89 @@ function fillTargets(ids) {
   sel.replaceChildren(...ids.map((id) => { const o = document.createElement('option'); o.value = o.textContent = id; return o; }));
   if (ids.includes(cur)) sel.value = cur;
 }
+let me = null;
+const mine = new Map();
+document.getElementById('me-id').value = 'web-' + Math.random().toString(36).slice(2, 7);
+function log(text) {
+  const li = document.createElement('li');
+  li.textContent = new Date().toLocaleTimeString() + ' ' + text;
+  const ul = document.getElementById('me-log');
+  ul.prepend(li);
+  while (ul.children.length > 50) ul.lastChild.remove();
+}
+function tileFor(key) {
+  let t = mine.get(key);
+  if (t) return t;
+  const fig = document.createElement('figure');
+  fig.dataset.mine = key;
+  const canvas = document.createElement('canvas');
+  const cap = document.createElement('figcaption');
+  fig.append(canvas, cap);
+  document.getElementById('me-tiles').append(fig);
+  t = { canvas, cap, frames: 0, bytes: 0, latency: 0, since: performance.now(), busy: false };
+  mine.set(key, t);
+  return t;
+}
+setInterval(() => {
+  for (const [key, t] of mine) {
+    const secs = (performance.now() - t.since) / 1000;
+    t.cap.textContent = key + ' | fps ' + (t.frames / secs).toFixed(1) + ' | ' + fmtRate((t.bytes * 8) / secs) + ' | latency ' + Math.round(t.latency) + ' ms';
+    t.frames = 0; t.bytes = 0; t.since = performance.now();
+  }
+}, 1000);
+document.getElementById('join').addEventListener('submit', async (e) => {
+  e.preventDefault();
+  const state = document.getElementById('me-state');
+  if (me) { me.close(); me = null; state.textContent = 'not connected'; document.getElementById('me-connect').textContent = 'Connect'; return; }
+  const { CamwireClient } = await import('/camwire.js');
+  const id = document.getElementById('me-id').value.trim();
+  const group = document.getElementById('me-group').value.trim();
+  const client = new CamwireClient((location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/camwire/v1/ws', id);
+  client.addEventListener('video', async (ev) => {
+    const v = ev.detail;
+    const t = tileFor(v.from + '/' + v.mediaIndex);
+    t.frames++; t.bytes += v.bytes; t.latency = Date.now() - v.timestamp;
+    if (t.busy || v.imageType !== 'jpeg') return; // latest wins: skip while the last one is still decoding
+    t.busy = true;
+    try {
+      const bmp = await createImageBitmap(new Blob([v.data], { type: 'image/jpeg' }));
+      t.canvas.width = bmp.width; t.canvas.height = bmp.height;
+      t.canvas.getContext('2d').drawImage(bmp, 0, 0);
+      bmp.close();
+    } catch { /* a frame that does not decode is skipped */ }
+    t.busy = false;
+  });
+  client.addEventListener('command', (ev) => log('command ' + ev.detail.name + ' ' + JSON.stringify(ev.detail.params) + ' from ' + ev.detail.from));
+  client.addEventListener('notice', (ev) => log(ev.detail.name.replace('RV_', '').toLowerCase() + ' ' + JSON.stringify(ev.detail.params)));
+  client.addEventListener('close', (ev) => { state.textContent = 'disconnected: ' + ev.detail.reason; });
+  state.textContent = 'connecting…';
+  try {
+    await client.connect(['video', 'command']);
+    if (group) await client.joinGroup(group);
+    me = client;
+    state.textContent = 'connected as ' + id + (group ? ' in ' + group : '');
+    document.getElementById('me-connect').textContent = 'Disconnect';
+    document.getElementById('me-camera').disabled = !navigator.mediaDevices;
+  } catch (err) { state.textContent = 'refused: ' + err.message; client.close(); }
+});
+document.getElementById('me-camera').addEventListener('click', async () => {
+  if (!me) return;
+  const group = document.getElementById('me-group').value.trim();
+  const stream = await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 360 } });
+  const video = document.createElement('video');
+  video.srcObject = stream; video.muted = true; await video.play();
+  const canvas = document.createElement('canvas');
+  setInterval(() => {
+    if (!me || !video.videoWidth) return;
+    canvas.width = video.videoWidth; canvas.height = video.videoHeight;
+    canvas.getContext('2d').drawImage(video, 0, 0);
+    canvas.toBlob(async (blob) => {
+      if (blob && me) await me.sendVideoFrame(new Uint8Array(await blob.arrayBuffer()), canvas.width, canvas.height, { group });
+    }, 'image/jpeg', 0.7);
+  }, 100);
+  document.getElementById('me-camera').disabled = true;
+  log('sending the camera' + (group ? ' to ' + group : ''));
+});
 document.getElementById('cmd').addEventListener('submit', async (e) => {
   e.preventDefault();
   const out = document.getElementById('cmd-result');
@@ -99,6 +197,13 @@ document.getElementById('cmd').addEventListener('submit', async (e) => {
     if (i > 0) { const v = line.slice(i + 1).trim(); params[line.slice(0, i).trim()] = /^-?\\d+(\\.\\d+)?$/.test(v) ? Number(v) : v === 'true' ? true : v === 'false' ? false : v; }
   }
   out.textContent = 'sending…';
+  if (me) {
+    try {
+      await me.sendCommand(document.getElementById('cmd-name').value, params, { to: document.getElementById('cmd-to').value });
+      out.textContent = 'acknowledged';
+    } catch (err) { out.textContent = 'refused: ' + err.message; }
+    return;
+  }
   try {
     const r = await fetch('/api/command', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ to: document.getElementById('cmd-to').value, name: document.getElementById('cmd-name').value, params }) });
     const j = await r.json();

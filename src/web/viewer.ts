@@ -8,6 +8,7 @@ import type { MediaServer, VideoTap } from '../server/media-server.js';
 import { DeliveryError } from '../errors.js';
 import { readBody } from '../transport/http.js';
 import { MjpegResponse } from './mjpeg.js';
+import { CLIENT_JS } from './client-script.js';
 import { VIEWER_HTML } from './viewer-page.js';
 
 interface Source {
@@ -92,6 +93,10 @@ export class WebViewer {
     if (req.method !== 'GET') return false;
     if (path === '/' || path === '/index.html') {
       res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' }).end(VIEWER_HTML);
+      return true;
+    }
+    if (path === '/camwire.js') {
+      res.writeHead(200, { 'content-type': 'text/javascript; charset=utf-8', 'cache-control': 'no-cache' }).end(CLIENT_JS);
       return true;
     }
     if (path === '/favicon.ico') {

@@ -58,3 +58,36 @@ test('viewer - the test pattern moves on the page, and a command sent from the p
   const box = await img.boundingBox();
   assert.ok(box && box.width <= 390 && box.width > 300, `tile width ${box?.width} on a 390 px screen`);
 });
+
+test('viewer - the page is a client over WebSocket: it joins a group, shows the group\'s video, and sends commands as itself', async (t) => {
+  const s = await cliServer(t);
+  const rx = cli(t, ['receive', '--server', `127.0.0.1:${s.tcp}`, '--id', 'desk', '--types', 'command']);
+  await rx.waitFor(/"event":"sessionConnected"/);
+  const browser = await launch();
+  t.after(() => browser.close());
+  const page = await browser.newPage({ viewport: { width: 1000, height: 900 } });
+  await page.goto(s.url);
+  await page.fill('#me-id', 'web1');
+  await page.fill('#me-group', 'room');
+  await page.click('#me-connect');
+  await page.waitForFunction(() => document.getElementById('me-state')?.textContent === 'connected as web1 in room', undefined, { timeout: 20000 });
+  // A CLI sender publishes into the group; the page receives it over its own video channel.
+  cli(t, ['send', '--server', `127.0.0.1:${s.tcp}`, '--id', 'cam2', '--group', 'room', '--fps', '10', '--size', '320x180']);
+  await page.waitForFunction(() => {
+    const c = document.querySelector('figure[data-mine="cam2/0"] canvas') as HTMLCanvasElement | null;
+    return c !== null && c.width === 320;
+  }, undefined, { timeout: 20000 });
+  await page.waitForFunction(() => /fps [1-9]/.test(document.querySelector('figure[data-mine="cam2/0"] figcaption')?.textContent ?? ''), undefined, { timeout: 20000 });
+  // A command from the page goes out as web1 (not as the server).
+  await page.waitForFunction(() => [...document.querySelectorAll('#cmd-to option')].some((o) => (o as HTMLOptionElement).value === 'desk'), undefined, { timeout: 20000 });
+  await page.selectOption('#cmd-to', 'desk');
+  await page.fill('#cmd-name', 'hello');
+  await page.fill('#cmd-params', 'n=1');
+  await page.click('#cmd button[type=submit]');
+  await page.waitForFunction(() => document.getElementById('cmd-result')?.textContent === 'acknowledged', undefined, { timeout: 20000 });
+  await rx.waitFor(/"command":"hello","params":\{"n":1\},"from":"web1"/);
+  // The server counts the browser as an ordinary client, in the group.
+  const stats = await (await fetch(`${s.url}stats`)).json();
+  const web1 = stats.clients.find((c: { id: string }) => c.id === 'web1');
+  assert.deepEqual([web1?.online, web1?.groups], [true, ['room']]);
+});
