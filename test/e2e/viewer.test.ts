@@ -15,7 +15,18 @@ async function launch(): Promise<Browser> {
   if (!fs.existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install chromium (.ci/run does this)`);
   return chromium.launch({
     executablePath: CHROMIUM,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      // A synthetic camera, so getUserMedia works headless.
+      '--use-fake-device-for-media-stream',
+      '--use-fake-ui-for-media-stream',
+    ],
   });
 }
 
@@ -90,4 +101,10 @@ test('viewer - the page is a client over WebSocket: it joins a group, shows the 
   const stats = await (await fetch(`${s.url}stats`)).json();
   const web1 = stats.clients.find((c: { id: string }) => c.id === 'web1');
   assert.deepEqual([web1?.online, web1?.groups], [true, ['room']]);
+  // The browser's camera (Chromium's synthetic one) becomes web1's video: the server's viewer lists it.
+  await page.click('#me-camera');
+  await page.waitForFunction(async () => {
+    const r = await (await fetch('/api/sources')).json();
+    return r.sources.some((x: { client: string; imageType: string; width: number }) => x.client === 'web1' && x.imageType === 'jpeg' && x.width > 0);
+  }, undefined, { timeout: 20000, polling: 250 });
 });
