@@ -106,6 +106,7 @@ interface SendFlags {
   camera?: string | boolean;
   screen?: string | boolean;
   audioInput?: string;
+  microphone?: string | boolean;
   size: string;
   fps: string;
   quality: string;
@@ -216,8 +217,8 @@ async function runSend(f: SendFlags, log: Pino): Promise<number> {
       pattern.start((jpeg, info) => send(jpeg, info.timestamp));
       stops.push(() => pattern.stop());
     }
-    if (f.audioInput) {
-      const audio = new FfmpegAudio({ input: { url: f.audioInput } });
+    if (f.audioInput || f.microphone) {
+      const audio = new FfmpegAudio({ input: f.audioInput ? { url: f.audioInput } : { device: typeof f.microphone === 'string' ? f.microphone : 'default' } });
       audio.on('audio', (pcm) => sender.sendAudio(pcm, { codec: 'pcm_s16le', sampleRate: 48000, channels: 1, mediaIndex }));
       audio.on('error', (err) => {
         process.stderr.write(`error: ${err.message}\n`);
@@ -387,6 +388,7 @@ function program(): Command {
     .option('--camera [device]', 'video from a V4L2 camera (default /dev/video0), via ffmpeg')
     .option('--screen [display]', 'video from the X11 screen, via ffmpeg')
     .option('--audio-input <url|file>', 'also send audio (PCM s16le 48 kHz mono) from an ffmpeg input')
+    .option('--microphone [device]', 'also send audio from an ALSA microphone (default "default"), via ffmpeg')
     .option('--size <WxH>', 'video size', '640x360')
     .option('--fps <n>', 'frames per second', '15')
     .option('--quality <1-100>', 'JPEG quality', '70')

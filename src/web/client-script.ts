@@ -86,6 +86,14 @@ export function decodeVideo(buf) {
   return { imageType, width, height, data: buf.subarray(o + nameLen) };
 }
 
+const AUDIO = { 1: 'pcm_s16le', 2: 'opus' };
+export function decodeAudio(buf) {
+  const v = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  const code = buf[0]; const sampleRate = v.getUint32(1); const channels = buf[5]; const nameLen = buf[6];
+  const codec = code === 0 ? dec.decode(buf.subarray(7, 7 + nameLen)) : AUDIO[code];
+  return { codec, sampleRate, channels, data: buf.subarray(7 + nameLen) };
+}
+
 export function encodeVideoHeader(width, height) {
   const b = new Uint8Array(7);
   const v = new DataView(b.buffer);
@@ -142,6 +150,8 @@ export class CamwireClient extends EventTarget {
     if (f.kind !== KIND.DATA) return;
     if (type === 'video') {
       this.#emit('video', { ...decodeVideo(f.payload), from: f.from, mediaIndex: f.mediaIndex, timestamp: f.timestamp, bytes: f.payload.length });
+    } else if (type === 'audio') {
+      this.#emit('audio', { ...decodeAudio(f.payload), from: f.from, mediaIndex: f.mediaIndex, timestamp: f.timestamp });
     } else if (type === 'command') {
       const c = decodeCommand(f.payload);
       this.#emit(c.name.startsWith('RV_') ? 'notice' : 'command', { ...c, from: f.from });

@@ -44,7 +44,7 @@ export const VIEWER_HTML = `<!doctype html>
     <label>group <input id="me-group" placeholder="optional"></label>
     <button type="submit" id="me-connect">Connect</button>
     <button type="button" id="me-camera" disabled>Send my camera</button>
-    <output id="me-state">not connected</output></div>
+    <output id="me-state">not connected</output> <output id="me-audio"></output></div>
   </form>
   <div id="me-tiles" class="tiles"></div>
   <ul id="me-log"></ul>
@@ -157,12 +157,35 @@ document.getElementById('join').addEventListener('submit', async (e) => {
     } catch { /* a frame that does not decode is skipped */ }
     t.busy = false;
   });
+  // Audio: PCM s16le chunks scheduled back to back on Web Audio, a little ahead to absorb jitter.
+  let audioCtx = null; let playhead = 0; let chunks = 0;
+  try { audioCtx = new AudioContext(); } catch { audioCtx = null; }
+  client.addEventListener('audio', (ev) => {
+    const a = ev.detail;
+    chunks++;
+    document.getElementById('me-audio').textContent = 'audio: ' + chunks + ' chunks, ' + a.codec + ' ' + a.sampleRate + ' Hz';
+    if (!audioCtx || a.codec !== 'pcm_s16le' || !a.channels) return;
+    const frames = Math.floor(a.data.length / 2 / a.channels);
+    const buf = audioCtx.createBuffer(a.channels, frames, a.sampleRate);
+    const view = new DataView(a.data.buffer, a.data.byteOffset, a.data.byteLength);
+    for (let ch = 0; ch < a.channels; ch++) {
+      const out = buf.getChannelData(ch);
+      for (let i = 0; i < frames; i++) out[i] = view.getInt16((i * a.channels + ch) * 2, true) / 32768;
+    }
+    const src = audioCtx.createBufferSource();
+    src.buffer = buf;
+    src.connect(audioCtx.destination);
+    const now = audioCtx.currentTime;
+    if (playhead < now + 0.02 || playhead > now + 0.5) playhead = now + 0.08;
+    src.start(playhead);
+    playhead += buf.duration;
+  });
   client.addEventListener('command', (ev) => log('command ' + ev.detail.name + ' ' + JSON.stringify(ev.detail.params) + ' from ' + ev.detail.from));
   client.addEventListener('notice', (ev) => log(ev.detail.name.replace('RV_', '').toLowerCase() + ' ' + JSON.stringify(ev.detail.params)));
   client.addEventListener('close', (ev) => { state.textContent = 'disconnected: ' + ev.detail.reason; });
   state.textContent = 'connecting…';
   try {
-    await client.connect(['video', 'command']);
+    await client.connect(['video', 'audio', 'command']);
     if (group) await client.joinGroup(group);
     me = client;
     state.textContent = 'connected as ' + id + (group ? ' in ' + group : '');

@@ -3,6 +3,7 @@
  * test pattern moving, and a command sent from the page reaches a CLI receiver.
  */
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
@@ -82,13 +83,18 @@ test('viewer - the page is a client over WebSocket: it joins a group, shows the 
   await page.fill('#me-group', 'room');
   await page.click('#me-connect');
   await page.waitForFunction(() => document.getElementById('me-state')?.textContent === 'connected as web1 in room', undefined, { timeout: 20000 });
-  // A CLI sender publishes into the group; the page receives it over its own video channel.
-  cli(t, ['send', '--server', `127.0.0.1:${s.tcp}`, '--id', 'cam2', '--group', 'room', '--fps', '10', '--size', '320x180']);
+  // A CLI sender publishes video and audio into the group; the page receives both over its own channels.
+  const wav = path.join(ROOT, 'build', 'tone.wav');
+  await new Promise<void>((resolve, reject) =>
+    execFile('ffmpeg', ['-v', 'error', '-y', '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000', '-t', '20', wav], (err) => (err ? reject(err) : resolve())),
+  );
+  cli(t, ['send', '--server', `127.0.0.1:${s.tcp}`, '--id', 'cam2', '--group', 'room', '--fps', '10', '--size', '320x180', '--audio-input', wav]);
   await page.waitForFunction(() => {
     const c = document.querySelector('figure[data-mine="cam2/0"] canvas') as HTMLCanvasElement | null;
     return c !== null && c.width === 320;
   }, undefined, { timeout: 20000 });
   await page.waitForFunction(() => /fps [1-9]/.test(document.querySelector('figure[data-mine="cam2/0"] figcaption')?.textContent ?? ''), undefined, { timeout: 20000 });
+  await page.waitForFunction(() => /audio: [1-9]\d* chunks, pcm_s16le 48000 Hz/.test(document.getElementById('me-audio')?.textContent ?? ''), undefined, { timeout: 20000 });
   // A command from the page goes out as web1 (not as the server).
   await page.waitForFunction(() => [...document.querySelectorAll('#cmd-to option')].some((o) => (o as HTMLOptionElement).value === 'desk'), undefined, { timeout: 20000 });
   await page.selectOption('#cmd-to', 'desk');
