@@ -167,20 +167,58 @@ export class CamwireClient extends EventTarget {
       const p = this.pending.get(f.seq);
       if (!p) return;
       this.pending.delete(f.seq);
-      if (f.kind === KIND.ACK) p.resolve(f.payload.length ? decodeCommand(f.payload) : undefined);
+      if (f.kind === KIND.ACK) p.resolve(f.payload.slice());
       else if (f.kind === KIND.NACK) p.reject(new Error(dec.decode(f.payload.subarray(2))));
     });
     this.pushes.set(type, ws);
     return ws;
   }
-  /** Sends a command; resolves with the server's reply (if any) once acknowledged. */
-  async sendCommand(name, params = {}, o = {}) {
-    const ws = await this.#push('command');
+  /** Sends one reliable item on the type's push socket; resolves with the ACK payload. */
+  async #reliable(type, payload, o = {}) {
+    const ws = await this.#push(type);
     const seq = ++this.seq;
     return new Promise((resolve, reject) => {
       this.pending.set(seq, { resolve, reject });
-      ws.send(encodeFrame({ kind: KIND.DATA, mediaType: 3, flags: 2, seq, mediaIndex: o.mediaIndex || 0, sessionKey: this.sessionKey, from: this.id, to: o.to || '', group: o.group || '', payload: encodeCommand(name, params) }));
+      ws.send(encodeFrame({ kind: KIND.DATA, mediaType: TYPES.indexOf(type) + 1, flags: 2, seq, mediaIndex: o.mediaIndex || 0, sessionKey: this.sessionKey, from: this.id, to: o.to || '', group: o.group || '', payload }));
     });
+  }
+  /** Sends a command; resolves with the server's reply (if any) once acknowledged. */
+  async sendCommand(name, params = {}, o = {}) {
+    const ack = await this.#reliable('command', encodeCommand(name, params), o);
+    return ack && ack.length ? decodeCommand(ack) : undefined;
+  }
+  /**
+   * Sends a File (or Blob with a name): START, acknowledged chunks, END with the SHA-256 of the bytes
+   * sent; the receiver may ask to resume from an offset. onProgress(acked, size) after each chunk.
+   */
+  async sendFile(file, o = {}) {
+    const fileId = (this.seq + 1) >>> 0;
+    const name = enc.encode(o.name || file.name || 'file');
+    const u48 = (v, n, off) => { v.setUint16(off, Math.floor(n / 2 ** 32)); v.setUint32(off + 2, n >>> 0); };
+    const start = new Uint8Array(19 + name.length);
+    let v = new DataView(start.buffer);
+    start[0] = 1; v.setUint32(1, fileId); u48(v, file.size, 5); u48(v, 0, 11); v.setUint16(17, name.length); start.set(name, 19);
+    const ack = await this.#reliable('file', start, o);
+    let pos = ack && ack.length === 6 ? new DataView(ack.buffer, ack.byteOffset).getUint16(0) * 2 ** 32 + new DataView(ack.buffer, ack.byteOffset).getUint32(2) : 0;
+    const from = pos;
+    const bytes = new Uint8Array(await file.slice(pos).arrayBuffer());
+    const window = [];
+    for (let off = 0; off < bytes.length; off += 65536) {
+      const data = bytes.subarray(off, off + 65536);
+      const chunk = new Uint8Array(11 + data.length);
+      v = new DataView(chunk.buffer);
+      chunk[0] = 2; v.setUint32(1, fileId); u48(v, from + off, 5); chunk.set(data, 11);
+      const end = off + data.length;
+      window.push(this.#reliable('file', chunk, o).then(() => o.onProgress && o.onProgress(from + end, file.size)));
+      if (window.length >= 8) await window.shift();
+    }
+    await Promise.all(window);
+    const sha = new Uint8Array(await crypto.subtle.digest('SHA-256', bytes));
+    const endMsg = new Uint8Array(43);
+    v = new DataView(endMsg.buffer);
+    endMsg[0] = 3; v.setUint32(1, fileId); u48(v, file.size, 5); endMsg.set(sha, 11);
+    await this.#reliable('file', endMsg, o);
+    return { size: file.size, offset: from, sha256: [...sha].map((b) => b.toString(16).padStart(2, '0')).join('') };
   }
   joinGroup(group, o = {}) { return this.sendCommand('RVS_JOIN_GROUP', { group, permanent: false, name: o.name || '', password: o.password || '', onlyExisting: false }); }
   leaveGroup(group) { return this.sendCommand('RVS_LEAVE_GROUP', { group }); }

@@ -57,6 +57,8 @@ export const VIEWER_HTML = `<!doctype html>
     <label>name <input id="cmd-name" required placeholder="zoom" pattern="[^ ]+"></label></div>
     <label>parameters, one key=value per line<textarea id="cmd-params" rows="2" placeholder="level=2"></textarea></label>
     <button type="submit">Send</button> <output id="cmd-result"></output>
+    <label>or a file to the same client <input type="file" id="file-input"></label>
+    <output id="file-result"></output>
   </form>
 </aside>
 <script>
@@ -210,6 +212,16 @@ document.getElementById('me-camera').addEventListener('click', async () => {
   }, 100);
   document.getElementById('me-camera').disabled = true;
   log('sending the camera' + (group ? ' to ' + group : ''));
+});
+document.getElementById('file-input').addEventListener('change', async (e) => {
+  const out = document.getElementById('file-result');
+  const file = e.target.files[0];
+  if (!file) return;
+  if (!me) { out.textContent = 'connect as a client first (Be a client)'; return; }
+  try {
+    const r = await me.sendFile(file, { to: document.getElementById('cmd-to').value, onProgress: (done, size) => { out.textContent = 'sent ' + Math.round((100 * done) / size) + '%'; } });
+    out.textContent = file.name + ': ' + r.size + ' bytes, sha256 ' + r.sha256.slice(0, 16) + '… verified';
+  } catch (err) { out.textContent = 'refused: ' + err.message; }
 });
 document.getElementById('cmd').addEventListener('submit', async (e) => {
   e.preventDefault();

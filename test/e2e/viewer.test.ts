@@ -73,7 +73,9 @@ test('viewer - the test pattern moves on the page, and a command sent from the p
 
 test('viewer - the page is a client over WebSocket: it joins a group, shows the group\'s video, and sends commands as itself', async (t) => {
   const s = await cliServer(t);
-  const rx = cli(t, ['receive', '--server', `127.0.0.1:${s.tcp}`, '--id', 'desk', '--types', 'command']);
+  const inbox = path.join(ROOT, 'build', 'inbox-desk');
+  fs.rmSync(inbox, { recursive: true, force: true });
+  const rx = cli(t, ['receive', '--server', `127.0.0.1:${s.tcp}`, '--id', 'desk', '--types', 'command,file', '--files', inbox]);
   await rx.waitFor(/"event":"sessionConnected"/);
   const browser = await launch();
   t.after(() => browser.close());
@@ -103,6 +105,13 @@ test('viewer - the page is a client over WebSocket: it joins a group, shows the 
   await page.click('#cmd button[type=submit]');
   await page.waitForFunction(() => document.getElementById('cmd-result')?.textContent === 'acknowledged', undefined, { timeout: 20000 });
   await rx.waitFor(/"command":"hello","params":\{"n":1\},"from":"web1"/);
+  // A file from the page, chunked and SHA-256 checked, lands in the CLI receiver's folder.
+  const content = Buffer.alloc(300_000);
+  for (let i = 0; i < content.length; i++) content[i] = (i * 7) & 0xff;
+  await page.setInputFiles('#file-input', { name: 'from-browser.bin', mimeType: 'application/octet-stream', buffer: content });
+  await page.waitForFunction(() => /from-browser\.bin: 300000 bytes, sha256 [0-9a-f]{16}… verified/.test(document.getElementById('file-result')?.textContent ?? ''), undefined, { timeout: 20000 });
+  await rx.waitFor(/"fileEnd":"from-browser.bin","size":300000,"ok":true/);
+  assert.ok(fs.readFileSync(path.join(inbox, 'from-browser.bin')).equals(content));
   // The server counts the browser as an ordinary client, in the group.
   const stats = await (await fetch(`${s.url}stats`)).json();
   const web1 = stats.clients.find((c: { id: string }) => c.id === 'web1');
