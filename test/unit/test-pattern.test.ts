@@ -176,7 +176,7 @@ test('test pattern - encode time at 640x360', async (t) => {
   const t0 = performance.now();
   for (let n = 1; n <= count; n++) bytes += (await p.frame(n, T)).length;
   const ms = (performance.now() - t0) / count;
-  t.diagnostic(`640x360 q70: ${ms.toFixed(2)} ms per frame (draw + jpeg-js encode), ${Math.round(bytes / count)} bytes per frame`);
+  t.diagnostic(`640x360 q70: ${ms.toFixed(2)} ms per frame (draw + sharp encode), ${Math.round(bytes / count)} bytes per frame`);
 });
 
 test('test pattern - start emits numbered frames, stop() inside the callback ends them', async () => {
