@@ -5,6 +5,7 @@
  *
  *   npm run bench                      # everything (about 70 s on 2 cores)
  *   node build/bench/run.js --ms=1500 --rounds=5 --sizes=65536 --cases=tcp-push,udp-push
+ *   node build/bench/run.js --cases=fanout   # only the MediaServer fan-out bench (fanout.ts; also `--cases fanout`)
  *
  * Prints tables and writes bench/results.json. See drive.ts for how load is offered and
  * how latency is measured.
@@ -18,6 +19,7 @@ import { camwirePair, type CamwireCase } from './camwire.js';
 import { runLatency, runThroughput, summarize, type LatencyResult, type LatencySummary, type ThroughputResult } from './drive.js';
 import type { Pair } from './pair.js';
 import { rawTcpPair, rawUdpPair } from './raw.js';
+import { runFanoutBench } from './fanout.js';
 import { num, ratio, sizeName, table } from './table.js';
 
 // ---------------------------------------------------------------- configuration
@@ -34,7 +36,9 @@ const ROUNDS = Math.max(1, Number(args.get('rounds') ?? 5));
 const REWARM_MS = 50;
 const SIZES = (args.get('sizes') ?? '1024,65536,1048576').split(',').map(Number);
 const ALL_CASES: CamwireCase[] = ['tcp-push', 'udp-push', 'http-push', 'tcp-pull'];
-const CASES = (args.get('cases')?.split(',') as CamwireCase[] | undefined) ?? ALL_CASES;
+const CASES = (args.get('cases')?.split(',').filter((c) => c && c !== 'fanout') as CamwireCase[] | undefined) ?? ALL_CASES;
+/** The fan-out bench runs after the others, or alone with --cases=fanout (or --cases fanout). */
+const RUN_FANOUT = !args.has('cases') || (args.get('cases') ?? '').split(',').includes('fanout') || (args.get('cases') === '' && args.has('fanout'));
 /** Bytes the throughput driver keeps in flight (at least 2, at most 64 frames). */
 const WINDOW_BYTES = 256 * 1024;
 const windowFor = (size: number): number => Math.max(2, Math.min(64, Math.floor(WINDOW_BYTES / size)));
@@ -336,7 +340,12 @@ function strip(m: Measured): object {
   return { key: m.key, label: m.label, size: m.size, throughput: m.throughput, latency: m.latency, extra: m.extra, problems: m.problems };
 }
 
-main().catch((err) => {
+async function all(): Promise<void> {
+  if (CASES.length) await main();
+  if (RUN_FANOUT) await runFanoutBench(process.argv.slice(2));
+}
+
+all().catch((err) => {
   console.error(err);
   process.exitCode = 1;
 });
