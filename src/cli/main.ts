@@ -271,6 +271,7 @@ interface ReceiveFlags {
 async function runReceive(f: ReceiveFlags, log: Pino): Promise<number> {
   const modes = [f.listen, f.from, f.server].filter(Boolean).length;
   if (modes !== 1) throw new UsageError('give one of --listen [HOST:]PORT (take pushes), --from HOST:PORT (pull from a sender) or --server HOST:PORT (pull from a MediaServer)');
+  if (f.server && !f.id) throw new UsageError('--server needs --id: a MediaServer knows its clients by id');
   const types = f.types.split(',').map((t) => t.trim()) as MediaTypeName[];
   for (const t of types) if (!MEDIA_TYPES.includes(t)) throw new UsageError(`--types: unknown media type ${JSON.stringify(t)} (use ${MEDIA_TYPES.join(',')})`);
   const pull = !f.listen;
