@@ -107,6 +107,7 @@ interface SendFlags {
   screen?: string | boolean;
   audioInput?: string;
   microphone?: string | boolean;
+  audioCodec: string;
   size: string;
   fps: string;
   quality: string;
@@ -218,8 +219,9 @@ async function runSend(f: SendFlags, log: Pino): Promise<number> {
       stops.push(() => pattern.stop());
     }
     if (f.audioInput || f.microphone) {
-      const audio = new FfmpegAudio({ input: f.audioInput ? { url: f.audioInput } : { device: typeof f.microphone === 'string' ? f.microphone : 'default' } });
-      audio.on('audio', (pcm) => sender.sendAudio(pcm, { codec: 'pcm_s16le', sampleRate: 48000, channels: 1, mediaIndex }));
+      const codec = f.audioCodec === 'opus' ? 'opus' : 'pcm_s16le';
+      const audio = new FfmpegAudio({ input: f.audioInput ? { url: f.audioInput } : { device: typeof f.microphone === 'string' ? f.microphone : 'default' }, codec });
+      audio.on('audio', (chunk) => sender.sendAudio(chunk, { codec, sampleRate: 48000, channels: 1, mediaIndex }));
       audio.on('error', (err) => {
         process.stderr.write(`error: ${err.message}\n`);
         resolve(err instanceof FfmpegMissingError ? EXIT.FFMPEG : EXIT.FAILED);
@@ -390,6 +392,7 @@ function program(): Command {
     .option('--screen [display]', 'video from the X11 screen, via ffmpeg')
     .option('--audio-input <url|file>', 'also send audio (PCM s16le 48 kHz mono) from an ffmpeg input')
     .option('--microphone [device]', 'also send audio from an ALSA microphone (default "default"), via ffmpeg')
+    .addOption(new Option('--audio-codec <codec>', 'audio as raw PCM or as 20 ms Opus packets').choices(['pcm_s16le', 'opus']).default('pcm_s16le'))
     .option('--size <WxH>', 'video size', '640x360')
     .option('--fps <n>', 'frames per second', '15')
     .option('--quality <1-100>', 'JPEG quality', '70')

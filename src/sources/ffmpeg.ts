@@ -7,6 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { CamwireError, ErrorCode } from '../errors.js';
 import { JpegSplitter } from './jpeg-splitter.js';
+import { OggOpusPackets } from './ogg-opus.js';
 
 /** ffmpeg is not installed (or not on PATH). */
 export class FfmpegMissingError extends CamwireError {
@@ -126,6 +127,10 @@ export interface FfmpegAudioOptions {
   channels?: number;
   /** Chunk length in ms. @default 20 */
   chunkMs?: number;
+  /** 'pcm_s16le' (raw samples) or 'opus' (one 20 ms Opus packet per chunk, via Ogg). @default 'pcm_s16le' */
+  codec?: 'pcm_s16le' | 'opus';
+  /** Opus bitrate in bits per second. @default 32000 */
+  bitrate?: number;
   ffmpegPath?: string;
 }
 
@@ -142,10 +147,24 @@ export class FfmpegAudio extends EventEmitter<FfmpegEvents> {
   args(): string[] {
     const o = this.#o;
     const input = 'device' in o.input ? ['-f', 'alsa', '-i', o.input.device] : ['-re', '-i', o.input.url];
-    return ['-hide_banner', '-loglevel', 'error', '-nostdin', ...input, '-vn', '-ac', String(o.channels ?? 1), '-ar', String(o.sampleRate ?? 48000), '-f', 's16le', 'pipe:1'];
+    const common = ['-hide_banner', '-loglevel', 'error', '-nostdin', ...input, '-vn', '-ac', String(o.channels ?? 1), '-ar', String(o.sampleRate ?? 48000)];
+    if (o.codec === 'opus') return [...common, '-c:a', 'libopus', '-b:a', String(o.bitrate ?? 32000), '-frame_duration', String(o.chunkMs ?? 20), '-f', 'ogg', 'pipe:1'];
+    return [...common, '-f', 's16le', 'pipe:1'];
   }
 
   start(): void {
+    if (this.#o.codec === 'opus') {
+      const ogg = new OggOpusPackets((p) => this.emit('audio', p.data));
+      this.#child = run(this.#o.ffmpegPath ?? 'ffmpeg', this.args(), (c) => {
+        try {
+          ogg.push(c);
+        } catch (err) {
+          this.emit('error', err as Error);
+          this.stop();
+        }
+      }, this);
+      return;
+    }
     const bytes = Math.round(((this.#o.sampleRate ?? 48000) * (this.#o.channels ?? 1) * 2 * (this.#o.chunkMs ?? 20)) / 1000);
     let buf: Buffer = Buffer.alloc(0);
     this.#child = run(this.#o.ffmpegPath ?? 'ffmpeg', this.args(), (c) => {
