@@ -75,7 +75,7 @@ export interface CommonOptions {
   reconnect?: boolean | ReconnectOptions;
   /** HTTP only: how long a long poll waits on the other side. @default 20000 */
   pollMs?: number;
-  /** UDP only: largest datagram. @default 1472 */
+  /** UDP only: largest datagram, 576-65507. @default 1472 */
   datagramSize?: number;
   /** Structured logger (pino-compatible). @default silent */
   logger?: Logger;
@@ -181,7 +181,7 @@ export function resolveCommon(o: CommonOptions): ResolvedCommon {
     maxPayload: num(r, 'maxPayload', DEFAULT_MAX_PAYLOAD, 1024, MAX_PAYLOAD_CEILING),
     reconnect,
     pollMs: num(r, 'pollMs', 20000, 100, 120000),
-    datagramSize: num(r, 'datagramSize', 1472, 256, 65507),
+    datagramSize: num(r, 'datagramSize', 1472, 576, 65507),
     logger: o.logger ?? silentLogger,
   };
 }

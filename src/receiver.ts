@@ -152,8 +152,16 @@ export class Receiver extends EventEmitter<ReceiverEvents> {
     }
     this.#showSystem = options.showSystemCommands ?? false;
     this.#fileDir = options.fileDir;
-    this.#maxLinks = options.maxLinks ?? 1024;
-    this.#reassembly = { reassemblyTimeoutMs: options.reassemblyTimeoutMs, reassemblyBytes: options.reassemblyBytes };
+    const int = (name: string, v: number | undefined, def: number | undefined, min: number): number | undefined => {
+      if (v === undefined) return def;
+      if (!Number.isInteger(v) || v < min) throw invalid(name, `must be an integer >= ${min}`);
+      return v;
+    };
+    this.#maxLinks = int('maxLinks', options.maxLinks, 1024, 1)!;
+    this.#reassembly = {
+      reassemblyTimeoutMs: int('reassemblyTimeoutMs', options.reassemblyTimeoutMs, undefined, 1),
+      reassemblyBytes: int('reassemblyBytes', options.reassemblyBytes, undefined, 64 * 1024),
+    };
     const count = (t: MediaTypeName, n: number): void => {
       const s = this.#stats.received[t];
       s.items++;

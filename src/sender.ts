@@ -381,15 +381,15 @@ export class Sender extends EventEmitter<SenderEvents> {
       if (parts[1]) init.prefix = parts[0];
       return init;
     };
-    const ack = await t.submit(frame(encodeFileMessage({ op: 'start', fileId, name, totalSize: size, offset })));
-    const start = ack.resumeOffset ?? offset;
-    if (start < 0 || start > size) throw new DeliveryError(ErrorCode.DELIVERY_REFUSED, `receiver asked to resume at ${start}, outside 0..${size}`, 0);
-    const hash = createHash('sha256');
-    const progress: FileProgress = { fileId, name, size, offset: start, acked: 0 };
-    this.emit('fileProgress', { ...progress });
     const inflight: Promise<void>[] = [];
-    let pos = start;
     try {
+      const ack = await t.submit(frame(encodeFileMessage({ op: 'start', fileId, name, totalSize: size, offset })));
+      const start = ack.resumeOffset ?? offset;
+      if (start < 0 || start > size) throw new DeliveryError(ErrorCode.DELIVERY_REFUSED, `receiver asked to resume at ${start}, outside 0..${size}`, 0);
+      const hash = createHash('sha256');
+      const progress: FileProgress = { fileId, name, size, offset: start, acked: 0 };
+      this.emit('fileProgress', { ...progress });
+      let pos = start;
       while (pos < size) {
         const n = Math.min(this.#chunk, size - pos);
         const buf = Buffer.allocUnsafe(n);
@@ -416,6 +416,7 @@ export class Sender extends EventEmitter<SenderEvents> {
       await t.submit(frame(encodeFileMessage({ op: 'end', fileId, totalSize: size, sha256 })));
       return { name, size, offset: start, bytesSent: size - start, sha256: sha256.toString('hex') };
     } catch (err) {
+      // Readers that took the START (some may have) must not keep the transfer open.
       t.submit(frame(encodeFileMessage({ op: 'abort', fileId, reason: (err as Error).message }))).catch(() => {});
       throw err;
     }

@@ -3,6 +3,7 @@
  * UsageError whose message names the flag.
  */
 import net from 'node:net';
+import type { TypedParam } from '../protocol/messages.js';
 
 /** The user gave a bad flag value or config; the CLI exits with code 2. */
 export class UsageError extends Error {
@@ -39,10 +40,17 @@ export function parsePort(flag: string, v: string | number | boolean | undefined
 /** `WIDTHxHEIGHT`. */
 export function parseSize(flag: string, v: string): { width: number; height: number } {
   const m = /^(\d+)x(\d+)$/.exec(v);
-  if (!m || Number(m[1]) < 16 || Number(m[2]) < 16 || Number(m[1]) > 8192 || Number(m[2]) > 8192) {
+  if (!m || Number(m[1]) < 16 || Number(m[2]) < 16 || Number(m[1]) > 7680 || Number(m[2]) > 4320) {
     throw new UsageError(`${flag}: expected WIDTHxHEIGHT such as 640x360, got ${JSON.stringify(v)}`);
   }
   return { width: Number(m[1]), height: Number(m[2]) };
+}
+
+/** A whole number within bounds. */
+export function parseInteger(flag: string, v: string, min: number, max: number): number {
+  const n = parseNumber(flag, v, min, max);
+  if (!Number.isInteger(n)) throw new UsageError(`${flag}: expected a whole number, got ${JSON.stringify(v)}`);
+  return n;
 }
 
 /** A positive number within bounds. */
@@ -52,15 +60,16 @@ export function parseNumber(flag: string, v: string, min: number, max: number): 
   return n;
 }
 
-/** `key=value` pairs; values that look like integers, floats or booleans get those types. */
-export function parseParams(pairs: string[]): Record<string, string | number | boolean> {
-  const out: Record<string, string | number | boolean> = {};
+/** `key=value` pairs; values that look like integers, floats (with a dot) or booleans get those types. */
+export function parseParams(pairs: string[]): Record<string, string | number | boolean | TypedParam> {
+  const out: Record<string, string | number | boolean | TypedParam> = {};
   for (const p of pairs) {
     const i = p.indexOf('=');
     if (i <= 0) throw new UsageError(`--param: expected key=value, got ${JSON.stringify(p)}`);
     const k = p.slice(0, i);
     const v = p.slice(i + 1);
-    out[k] = v === 'true' ? true : v === 'false' ? false : /^-?\d+$/.test(v) ? Number(v) : /^-?\d+\.\d+$/.test(v) ? Number(v) : v;
+    // 1.0 stays a float on the wire, though JavaScript would call it an integer.
+    out[k] = v === 'true' ? true : v === 'false' ? false : /^-?\d+$/.test(v) ? Number(v) : /^-?\d+\.\d+$/.test(v) ? { type: 'float', value: Number(v) } : v;
   }
   return out;
 }

@@ -7,12 +7,12 @@ import { Command, Option } from 'commander';
 import fs from 'node:fs';
 import path from 'node:path';
 import { pino, type Logger as Pino } from 'pino';
-import { CamwireError, MediaServer, Receiver, Sender, type ConnectionEvent, type MediaTypeName } from '../index.js';
+import { CamwireError, ConfigError, MediaServer, Receiver, Sender, type ConnectionEvent, type MediaTypeName } from '../index.js';
 import { MEDIA_TYPES } from '../protocol/constants.js';
 import { FfmpegAudio, FfmpegMissingError, FfmpegVideo, type VideoInput } from '../sources/ffmpeg.js';
 import { TestPattern } from '../sources/test-pattern.js';
 import { WebViewer } from '../web/viewer.js';
-import { parseAddress, parseNumber, parseParams, parsePort, parseSize, UsageError } from './args.js';
+import { parseAddress, parseInteger, parseNumber, parseParams, parsePort, parseSize, UsageError } from './args.js';
 import { envConfig, loadConfigFile, resolveServerConfig, SERVER_DEFAULTS, type ServerConfig } from './config.js';
 import { FrameSink, StatusLine } from './sinks.js';
 
@@ -89,7 +89,36 @@ async function runServer(cfg: ServerConfig, log: Pino): Promise<{ server: MediaS
 
 // ------------------------------------------------------------------------------------ send
 
-interface SendFlags {
+interface TlsFlags {
+  tls?: boolean;
+  tlsCa?: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  insecure?: boolean;
+}
+
+function readPem(flag: string, file: string): Buffer {
+  try {
+    return fs.readFileSync(file);
+  } catch (err) {
+    throw new UsageError(`${flag}: cannot read ${file}: ${(err as Error).message}`);
+  }
+}
+
+/** TLS for a side that connects: --tls, --tls-ca, --insecure. */
+function tlsClient(f: TlsFlags): { ca?: Buffer; rejectUnauthorized?: boolean } | undefined {
+  if (!f.tls && !f.tlsCa && !f.insecure) return undefined;
+  return { ca: f.tlsCa ? readPem('--tls-ca', f.tlsCa) : undefined, rejectUnauthorized: !f.insecure };
+}
+
+/** TLS for a side that listens: --tls-cert and --tls-key. */
+function tlsServer(f: TlsFlags): { cert: Buffer; key: Buffer } | undefined {
+  if (!f.tlsCert && !f.tlsKey) return undefined;
+  if (!f.tlsCert || !f.tlsKey) throw new UsageError('--tls-cert and --tls-key go together');
+  return { cert: readPem('--tls-cert', f.tlsCert), key: readPem('--tls-key', f.tlsKey) };
+}
+
+interface SendFlags extends TlsFlags {
   server?: string;
   listen?: string;
   protocol: 'tcp' | 'udp' | 'http';
@@ -116,6 +145,7 @@ interface SendFlags {
   command?: string;
   param: string[];
   stdin?: boolean;
+  timeout?: string;
   duration?: string;
   mediaIndex: string;
   logLevel: string;
@@ -134,7 +164,9 @@ async function runSend(f: SendFlags, log: Pino): Promise<number> {
     to: f.to,
     group: f.group,
     proxy: f.proxy,
+    tls: pull ? tlsServer(f) : tlsClient(f),
     auth: f.user ? { user: f.user, password: f.password } : undefined,
+    timeouts: f.timeout ? { command: parseInteger('--timeout', f.timeout, 1, 3_600_000), data: parseInteger('--timeout', f.timeout, 1, 3_600_000), file: parseInteger('--timeout', f.timeout, 1, 3_600_000) } : undefined,
     logger: log,
   });
   sender.on('connectError', (ev) => log.warn({ type: ev.mediaTypes[0], to: `${ev.remoteAddress}:${ev.remotePort}`, err: ev.error?.message }, 'cannot connect'));
@@ -170,7 +202,7 @@ async function runSend(f: SendFlags, log: Pino): Promise<number> {
       if (f.file) {
         const bar = new StatusLine();
         sender.on('fileProgress', (p) => bar.progress(p.name, p.offset + p.acked, p.size));
-        const results = await sender.sendFile(f.file, { offset: f.offset ? parseNumber('--offset', f.offset, 0, Number.MAX_SAFE_INTEGER) : 0, mediaIndex });
+        const results = await sender.sendFile(f.file, { offset: f.offset ? parseInteger('--offset', f.offset, 0, Number.MAX_SAFE_INTEGER) : 0, mediaIndex });
         bar.done();
         for (const r of results) process.stdout.write(`file ${r.name}: ${r.bytesSent} bytes from offset ${r.offset}, sha256 ${r.sha256} verified by the receiver\n`);
       }
@@ -251,7 +283,18 @@ async function runSend(f: SendFlags, log: Pino): Promise<number> {
 
 // ------------------------------------------------------------------------------------ receive
 
-interface ReceiveFlags {
+/** JSON for one output line: bigints as strings, byte parameters as `<N bytes>`. */
+function jsonValue(_key: string, v: unknown): unknown {
+  if (typeof v === 'bigint') return v.toString();
+  // Buffer.toJSON has already run by the time a replacer sees the value.
+  if (v && typeof v === 'object' && (v as { type?: unknown }).type === 'Buffer' && Array.isArray((v as { data?: unknown }).data)) {
+    return `<${(v as { data: unknown[] }).data.length} bytes>`;
+  }
+  if (v instanceof Uint8Array) return `<${v.length} bytes>`;
+  return v;
+}
+
+interface ReceiveFlags extends TlsFlags {
   listen?: string;
   from?: string;
   server?: string;
@@ -291,26 +334,37 @@ async function runReceive(f: ReceiveFlags, log: Pino): Promise<number> {
     receiveMediaTypes: types,
     fileDir: f.files,
     proxy: f.proxy,
+    tls: pull ? tlsClient(f) : tlsServer(f),
     auth: f.user ? { user: f.user, password: f.password } : undefined,
     logger: log,
   });
   const out = (o: object): void => {
-    if (!f.quiet) process.stdout.write(JSON.stringify(o, (_k, v) => (typeof v === 'bigint' ? v.toString() : Buffer.isBuffer(v) ? `<${v.length} bytes>` : v)) + '\n');
+    if (!f.quiet) process.stdout.write(JSON.stringify(o, jsonValue) + '\n');
   };
   for (const name of ['connected', 'connectError', 'disconnect', 'sessionConnected', 'sessionDisconnected'] as const) {
     rx.on(name, (ev) => out({ event: name, type: ev.mediaTypes[0], peer: ev.clientId || undefined, remote: `${ev.remoteAddress}:${ev.remotePort}`, error: ev.error?.message }));
   }
-  const sink = new FrameSink({ save: f.save, play: f.play, mjpegPort: f.mjpegPort ? (parsePort('--mjpeg-port', f.mjpegPort, false) as number) : undefined });
+  let reached: (code: number) => void = () => {};
+  const enough = new Promise<number>((r) => (reached = r));
+  const sink = new FrameSink({
+    save: f.save,
+    play: f.play,
+    mjpegPort: f.mjpegPort ? (parsePort('--mjpeg-port', f.mjpegPort, false) as number) : undefined,
+    onError: (err) => {
+      process.stderr.write(`error: ${err.message}\n`);
+      reached(err instanceof FfmpegMissingError ? EXIT.FFMPEG : EXIT.FAILED);
+    },
+  });
   await sink.start();
   if (sink.mjpegUrl) process.stdout.write(`mjpeg: ${sink.mjpegUrl}\n`);
   let videos = 0;
   const limit = f.count ? parseNumber('--count', f.count, 1, 1e12) : Infinity;
-  let reached: () => void = () => {};
-  const enough = new Promise<void>((r) => (reached = r));
+  let latency = 0;
   rx.on('video', (v) => {
     videos++;
+    latency = Date.now() - v.timestamp;
     sink.frame(v.data, v.imageType);
-    if (videos >= limit) reached();
+    if (videos >= limit) reached(EXIT.OK);
   });
   rx.on('command', (c, m) => out({ command: c.name, params: c.params, from: m.from, mediaIndex: m.mediaIndex }));
   rx.on('data', (d, m) => out({ data: d.length, from: m.from, text: d.length <= 200 ? d.toString('utf8') : undefined }));
@@ -321,9 +375,13 @@ async function runReceive(f: ReceiveFlags, log: Pino): Promise<number> {
   if (!pull) process.stdout.write(`listening on ${addr.host}:${rx.port} (${f.protocol})\n`);
   const status = new StatusLine();
   let last = 0;
+  let lastBytes = 0;
   const tick = setInterval(() => {
     const s = rx.stats;
-    status.line(`received ${videos - last} fps, ${s.received.video.items} video frames, ${s.received.command.items} commands${s.udp ? `, incomplete ${s.udp.incomplete}` : ''}`);
+    status.line(
+      `received ${videos - last} fps, ${((s.received.video.bytes - lastBytes) * 8 / 1e6).toFixed(2)} Mbit/s, latency ${latency} ms, ${s.received.video.items} video frames, ${s.received.command.items} commands${s.udp ? `, incomplete ${s.udp.incomplete}` : ''}`,
+    );
+    lastBytes = s.received.video.bytes;
     last = videos;
   }, 1000);
   const stop = async (): Promise<void> => {
@@ -333,9 +391,9 @@ async function runReceive(f: ReceiveFlags, log: Pino): Promise<number> {
     await sink.stop();
   };
   onSignal(stop);
-  await enough;
+  const code = await enough;
   await stop();
-  return EXIT.OK;
+  return code;
 }
 
 // ------------------------------------------------------------------------------------ program
@@ -379,6 +437,11 @@ function program(): Command {
     .option('--listen <[host:]port>', 'instead: listen and serve receivers that pull (receiver-to-sender)')
     .addOption(new Option('--protocol <protocol>', 'transport').choices(['tcp', 'udp', 'http']).default('tcp'))
     .option('--proxy <url>', 'HTTP proxy for --protocol http, http://[user:pass@]host:port')
+    .option('--tls', 'connect with TLS (TCP, HTTP), checking the certificate against the system CAs')
+    .option('--tls-ca <file>', 'connect with TLS, trusting this CA (PEM)')
+    .option('--insecure', 'connect with TLS without checking the certificate (testing only)')
+    .option('--tls-cert <file>', 'with --listen: serve TLS with this certificate (PEM)')
+    .option('--tls-key <file>', 'with --listen: the certificate\'s private key (PEM)')
     .option('--id <clientId>', 'this client id', '')
     .option('--to <clientId>', 'addressee (through a server)')
     .option('--group <groupId>', 'send to this group (through a server; joins it first)')
@@ -402,6 +465,7 @@ function program(): Command {
     .option('--command <name>', 'send this command, then exit')
     .option('--param <key=value...>', 'with --command: parameters', [])
     .option('--stdin', 'send standard input as one data blob, then exit')
+    .option('--timeout <ms>', 'give up on an unacknowledged command, file chunk or data after this long (default 15000 / 10000)')
     .option('--duration <seconds>', 'stop streaming after this long')
     .option('--log-level <level>', 'log level (logs go to stderr)', 'warn')
     .action(async (o: SendFlags) => {
@@ -414,6 +478,11 @@ function program(): Command {
     .option('--server <host:port>', 'pull from a MediaServer (give --id)')
     .addOption(new Option('--protocol <protocol>', 'transport').choices(['tcp', 'udp', 'http']).default('tcp'))
     .option('--proxy <url>', 'HTTP proxy for --protocol http')
+    .option('--tls', 'connect with TLS (TCP, HTTP), checking the certificate against the system CAs')
+    .option('--tls-ca <file>', 'connect with TLS, trusting this CA (PEM)')
+    .option('--insecure', 'connect with TLS without checking the certificate (testing only)')
+    .option('--tls-cert <file>', 'with --listen: serve TLS with this certificate (PEM)')
+    .option('--tls-key <file>', 'with --listen: the certificate\'s private key (PEM)')
     .option('--id <clientId>', 'this client id', '')
     .option('--user <name>', 'user name, if the server asks for credentials')
     .option('--password <password>', 'password (or CAMWIRE_PASSWORD)', process.env.CAMWIRE_PASSWORD)
@@ -456,7 +525,7 @@ export async function main(argv: string[]): Promise<void> {
   } catch (err) {
     const e = err as Error & { code?: string; exitCode?: number };
     if (e.code?.startsWith('commander.')) {
-      process.exitCode = e.code === 'commander.helpDisplayed' || e.code === 'commander.version' ? EXIT.OK : EXIT.USAGE;
+      process.exitCode = e.exitCode === 0 || e.code === 'commander.helpDisplayed' || e.code === 'commander.help' || e.code === 'commander.version' ? EXIT.OK : EXIT.USAGE;
       return;
     }
     if (e instanceof UsageError) {
@@ -472,7 +541,7 @@ export async function main(argv: string[]): Promise<void> {
     if (e instanceof CamwireError) {
       const inUse = /EADDRINUSE/.test(e.message);
       process.stderr.write(`error: ${inUse ? `${e.message.replace(/:.*EADDRINUSE.*$/, '')}: the port is already in use; pick another one` : e.message}\n`);
-      process.exitCode = e.code.startsWith('CW_ERR_CONFIG') ? EXIT.USAGE : EXIT.NETWORK;
+      process.exitCode = e instanceof ConfigError || e.code.startsWith('CW_ERR_CONFIG') ? EXIT.USAGE : EXIT.NETWORK;
       return;
     }
     process.stderr.write(`error: ${e.stack ?? e.message}\n`);

@@ -15,6 +15,8 @@ export interface FrameSinkOptions {
   save?: string;
   play?: boolean;
   mjpegPort?: number;
+  /** ffmpeg or ffplay could not start, or died. */
+  onError?: (err: Error) => void;
 }
 
 /** Spawns ffmpeg/ffplay reading MJPEG on stdin; frames written while it is busy are skipped. */
@@ -39,10 +41,7 @@ export class FrameSink {
   }
 
   async start(): Promise<void> {
-    const fail = (e: Error): void => {
-      process.stderr.write(`error: ${e.message}\n`);
-      process.exitCode = e instanceof FfmpegMissingError ? 4 : 1;
-    };
+    const fail = (e: Error): void => this.#o.onError?.(e);
     const save = this.#o.save;
     if (save) {
       if (/\.(mjpe?g)$/i.test(save)) this.#file = fs.createWriteStream(save);

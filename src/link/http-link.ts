@@ -505,7 +505,7 @@ export class HttpLinkServer {
       // A link that fails reports itself (onProtocolFailure); a request without one is reported here.
       if (link && !link.closed && e instanceof ProtocolError) link.fail(e);
       else {
-        link?.fail(e);
+        link?.fail(e, code);
         this.#h.onBadRequest(e, addr, port);
       }
     }

@@ -213,12 +213,14 @@ export class Inbound {
       // A disk problem ends this transfer, never the process.
       const e = new CamwireError(ErrorCode.FILE_IO, `file ${rx?.name ?? msg.fileId}: ${(err as Error).message}`, { cause: err });
       this.#nack(f, CloseCode.INTERNAL, e.message);
-      const cur = this.#files.get(msg.fileId);
+      const cur = this.#files.get(msg.fileId) ?? rx;
       if (cur) {
         try {
           this.#endFile(msg.fileId, cur, m, e);
         } catch {
           this.#files.delete(msg.fileId);
+          if (cur.path) this.#o.busyFiles.delete(cur.path);
+          this.#sink.fileEnd({ fileId: msg.fileId, name: cur.name, size: cur.size, offset: cur.start, ok: false, sha256: '', error: e }, m);
         }
       }
     }
@@ -261,9 +263,17 @@ export class Inbound {
     let fd: number | undefined;
     if (full) {
       const part = `${full}.part`;
-      fd = fs.openSync(part, fs.existsSync(part) ? 'r+' : 'w');
-      // Bytes past the resume point are stale (an older, longer transfer): cut them.
-      fs.ftruncateSync(fd, start);
+      try {
+        fd = fs.openSync(part, fs.existsSync(part) ? 'r+' : 'w');
+        // Bytes past the resume point are stale (an older, longer transfer): cut them.
+        fs.ftruncateSync(fd, start);
+      } catch (err) {
+        if (fd !== undefined) fs.closeSync(fd);
+        const e = new CamwireError(ErrorCode.FILE_IO, `file ${name}: ${(err as Error).message}`, { cause: err });
+        this.#sink.fileEnd({ fileId: msg.fileId, name, size: msg.totalSize, offset: start, ok: false, sha256: '', error: e }, m);
+        this.#nack(f, CloseCode.INTERNAL, e.message);
+        return;
+      }
       this.#o.busyFiles.add(full);
     }
     this.#files.set(msg.fileId, { name, size: msg.totalSize, start, next: start, hash: createHash('sha256'), fd, path: full, early: new Map(), earlyBytes: 0 });

@@ -328,8 +328,8 @@ export class ReliableOutbox implements Outbox {
       if (this.#o.retransmitMs > 0) at = Math.min(at, it.sentAt + this.#o.retransmitMs * Math.min(8, 2 ** (it.attempts - 1)));
     }
     if (this.#pending.length) at = Math.min(at, this.#pending[0].deadline);
+    // Not unref'd: a script awaiting a delivery stays alive until it is acknowledged or times out.
     this.#timer = setTimeout(() => this.#onTimer(), Math.max(1, at - now));
-    this.#timer.unref();
   }
 
   #onTimer(): void {

@@ -92,6 +92,8 @@ export class Authenticator {
         user = await this.#verify(req);
       }
       if (!user) return { refused: req.user || req.token ? 'credentials not accepted' : 'credentials required' };
+      // No client id: a login for the web pages, not a client.
+      if (!req.clientId) return { user };
       const owner = this.#owners.get(req.clientId);
       if (owner !== undefined && owner !== user) return { refused: `client id ${JSON.stringify(req.clientId)} belongs to another user` };
       const allowed = this.#users.get(user)?.clientIds;

@@ -466,9 +466,7 @@ export class MediaServer extends EventEmitter<MediaServerEvents> {
     if (c.helloDefault) for (const id of c.defaultReceivers) this.#notify(id, Notice.USER_EXIT, { user: c.id });
     if (c.helloAllowed && c.allowedSenders) for (const id of c.allowedSenders) this.#notify(id, Notice.USER_EXIT, { user: c.id });
     c.helloDefault = c.helloAllowed = false;
-    for (const g of this.#groups.disconnect(c.id)) {
-      for (const m of g.members.keys()) this.#notify(m, Notice.USER_LEAVES_GROUP, { group: g.id, user: c.id });
-    }
+    if (c.pushLinks.size === 0) this.#leaveGroups(c);
     if (!this.#o.keepClientInfo) {
       c.defaultReceivers.clear();
       c.allowedSenders = undefined;
@@ -477,13 +475,21 @@ export class MediaServer extends EventEmitter<MediaServerEvents> {
     if (!this.#o.keepClientInfo && c.pushLinks.size === 0 && this.#groups.of(c.id).length === 0) this.#clients.delete(c.id);
   }
 
+  /** The client leaves every group it is a temporary member of; the members are told. */
+  #leaveGroups(c: Client): void {
+    for (const g of this.#groups.disconnect(c.id)) {
+      for (const m of g.members.keys()) this.#notify(m, Notice.USER_LEAVES_GROUP, { group: g.id, user: c.id });
+    }
+  }
+
   #openPush(link: FrameLink, client: Client, welcome: FrameInit): void {
     client.pushLinks.add(link);
     link.on('close', () => {
       client.pushLinks.delete(link);
-      if (!client.online && !this.#o.keepClientInfo && client.pushLinks.size === 0 && this.#groups.of(client.id).length === 0) {
-        this.#clients.delete(client.id);
-      }
+      if (client.online || client.pushLinks.size > 0) return;
+      // A client that only sends is gone when its last connection is: it leaves temporary groups.
+      this.#leaveGroups(client);
+      if (!this.#o.keepClientInfo && this.#groups.of(client.id).length === 0) this.#clients.delete(client.id);
     });
     link.on('frame', (f) => {
       if (f.kind === Kind.HELLO && !link.reliable) {
@@ -651,7 +657,10 @@ export class MediaServer extends EventEmitter<MediaServerEvents> {
     }
     const client = this.#client(id);
     if (!client) return fail(503, 'the server is full');
-    if (user !== undefined) client.user = user;
+    if (user !== undefined) {
+      if (client.user !== undefined && client.user !== user && (client.online || client.pushLinks.size)) return fail(403, `client id ${id} is in use by another user`);
+      client.user = user;
+    }
     const mediaIndex = Math.min(Math.max(Number(query.get('mediaIndex') ?? 0) || 0, 0), 0xffff);
     const to = query.get('to') ?? '';
     const group = query.get('group') ?? '';
@@ -682,6 +691,7 @@ export class MediaServer extends EventEmitter<MediaServerEvents> {
     req.on('data', (c: Buffer) => splitter.push(c));
     req.on('close', () => {
       if (joined) this.#groups.leave(id, group);
+      if (!client.online && client.pushLinks.size === 0 && !this.#o.keepClientInfo && this.#groups.of(id).length === 0) this.#clients.delete(id);
     });
     req.on('end', () => {
       this.#o.logger.info({ client: id, frames }, 'ingest ended');
@@ -908,12 +918,41 @@ export class MediaServer extends EventEmitter<MediaServerEvents> {
 
   /** GET /stats (JSON) and GET /metrics (Prometheus) on the HTTP port. */
   #http(req: http.IncomingMessage, res: http.ServerResponse): void {
-    if (this.#o.httpHandler?.(req, res)) return;
     const [path, query = ''] = (req.url ?? '').split('?', 2);
     if ((req.method === 'POST' || req.method === 'PUT') && path.startsWith('/ingest/')) {
       void this.#ingest(req, res, decodeURIComponent(path.slice('/ingest/'.length)), new URLSearchParams(query));
       return;
     }
+    if (!this.#auth) {
+      this.#httpRoutes(req, res, path);
+      return;
+    }
+    // With users configured, the viewer, its API, /stats and /metrics need a login too (HTTP Basic).
+    void this.#httpUser(req).then((user) => {
+      if (user) this.#httpRoutes(req, res, path);
+      else res.writeHead(401, { 'www-authenticate': 'Basic realm="camwire", charset="UTF-8"', 'content-type': 'text/plain' }).end('login required\n');
+    });
+  }
+
+  /** Logins already checked, by Authorization header, for a minute: scrypt is slow on purpose. */
+  readonly #httpLogins = new Map<string, { user: string; until: number }>();
+
+  async #httpUser(req: http.IncomingMessage): Promise<string | undefined> {
+    const header = req.headers.authorization ?? '';
+    const cached = this.#httpLogins.get(header);
+    if (cached && cached.until > Date.now()) return cached.user;
+    const m = /^Basic (.+)$/i.exec(header);
+    if (!m || !this.#auth) return undefined;
+    const [user, ...pw] = Buffer.from(m[1], 'base64').toString('utf8').split(':');
+    const r = await this.#auth.check({ user, password: pw.join(':'), clientId: '', transport: 'http', remoteAddress: req.socket.remoteAddress ?? '' });
+    if ('refused' in r) return undefined;
+    if (this.#httpLogins.size >= 256) this.#httpLogins.delete(this.#httpLogins.keys().next().value as string);
+    this.#httpLogins.set(header, { user: r.user, until: Date.now() + 60_000 });
+    return r.user;
+  }
+
+  #httpRoutes(req: http.IncomingMessage, res: http.ServerResponse, path: string): void {
+    if (this.#o.httpHandler?.(req, res)) return;
     if (req.method === 'GET' && path === '/stats') {
       const body = JSON.stringify(this.stats(), null, 2);
       res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(body);

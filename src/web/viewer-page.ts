@@ -42,6 +42,8 @@ export const VIEWER_HTML = `<!doctype html>
     <b>Be a client</b> (receive what is sent to you or your group, send as yourself)
     <div class="row"><label>id <input id="me-id" required></label>
     <label>group <input id="me-group" placeholder="optional"></label>
+    <label>user <input id="me-user" placeholder="if the server asks" autocomplete="username"></label>
+    <label>password <input id="me-password" type="password" autocomplete="current-password"></label>
     <button type="submit" id="me-connect">Connect</button>
     <button type="button" id="me-camera" disabled>Send my camera</button>
     <output id="me-state">not connected</output> <output id="me-audio"></output></div>
@@ -144,7 +146,8 @@ document.getElementById('join').addEventListener('submit', async (e) => {
   const { CamwireClient } = await import('/camwire.js');
   const id = document.getElementById('me-id').value.trim();
   const group = document.getElementById('me-group').value.trim();
-  const client = new CamwireClient((location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/camwire/v1/ws', id);
+  const user = document.getElementById('me-user').value.trim();
+  const client = new CamwireClient((location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/camwire/v1/ws', id, user ? { auth: { user, password: document.getElementById('me-password').value } } : {});
   client.addEventListener('video', async (ev) => {
     const v = ev.detail;
     const t = tileFor(v.from + '/' + v.mediaIndex);

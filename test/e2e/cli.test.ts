@@ -68,6 +68,19 @@ describe('cli', () => {
     await s.waitFor(/tcp \d+, udp off, http \d+/);
   });
 
+  test('cli - `help send` exits 0; a one-shot send to nothing that listens fails (never a silent 0)', async (t) => {
+    const h = cli(t, ['help', 'send']);
+    assert.equal(await h.exited, 0);
+    const blocker = net.createServer().listen(0, '127.0.0.1');
+    await new Promise((r) => blocker.once('listening', r));
+    const port = (blocker.address() as net.AddressInfo).port;
+    await new Promise((r) => blocker.close(r));
+    const p = cli(t, ['send', '--server', `127.0.0.1:${port}`, '--command', 'ping', '--timeout', '1500']);
+    const code = await p.exited;
+    assert.notEqual(code, 0);
+    assert.match(p.stderr(), /not acknowledged|cannot connect|ECONNREFUSED/);
+  });
+
   test('cli - a port in use is a clear error with exit code 3', async (t) => {
     const blocker = net.createServer().listen(0, '127.0.0.1');
     await new Promise((r) => blocker.once('listening', r));

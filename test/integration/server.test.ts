@@ -310,6 +310,18 @@ describe('authentication', () => {
     });
   }
 
+  test('auth - with users, /stats, /metrics and the web routes need an HTTP login', async (t) => {
+    const s = await authServer(t);
+    const anon = await fetch(`http://127.0.0.1:${s.ports.http}/stats`);
+    assert.equal(anon.status, 401);
+    assert.match(anon.headers.get('www-authenticate') ?? '', /Basic/);
+    const bad = await fetch(`http://127.0.0.1:${s.ports.http}/metrics`, { headers: { authorization: 'Basic ' + Buffer.from('ann:wrong').toString('base64') } });
+    assert.equal(bad.status, 401);
+    const ok = await fetch(`http://127.0.0.1:${s.ports.http}/stats`, { headers: { authorization: 'Basic ' + Buffer.from('ann:right').toString('base64') } });
+    assert.equal(ok.status, 200);
+    assert.equal(typeof (await ok.json()).online, 'number');
+  });
+
   test('auth - a client id bound to a user cannot be taken by another user', async (t) => {
     const s = await authServer(t);
     const thief = new Sender({ protocol: 'tcp', host: '127.0.0.1', port: s.ports.tcp, clientId: 'cam-ann', auth: { user: 'ben', password: 'pw2' }, reconnect: false });
