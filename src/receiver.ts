@@ -23,7 +23,7 @@ import type {
 import { Kind, MEDIA_TYPES, MediaType, mediaTypeName, type MediaTypeName } from './protocol/constants.js';
 import type { Frame, FrameInit } from './protocol/frame.js';
 import { encodeJson } from './protocol/messages.js';
-import { awaitHello } from './link/accept.js';
+import { acceptedEvent, awaitHello } from './link/accept.js';
 import { onProtocolFailure, type FrameLink } from './link/frame-link.js';
 import { LinkListener } from './link/listener.js';
 import { PullSession, type SessionEventName } from './link/pull-session.js';
@@ -408,15 +408,7 @@ export class Receiver extends EventEmitter<ReceiverEvents> {
       this.#o.connectTimeoutMs,
       (f, hello) => {
         const type = mediaTypeName(f.mediaType)!;
-        const ev: ConnectionEvent = {
-          sessionKey: 0n,
-          mediaTypes: [],
-          remoteSessionKey: f.sessionKey,
-          transport: link.transport,
-          remoteAddress: link.remoteAddress,
-          remotePort: link.remotePort,
-          clientId: f.from,
-        };
+        const ev = acceptedEvent(link, f, 0n);
         this.emit('connecting', ev);
         let refusal: string | undefined;
         let code: number = CloseCode.NOT_ALLOWED;

@@ -31,7 +31,7 @@ import {
   type Rect,
 } from './protocol/messages.js';
 import { MAX_SERVER_COMMAND, readList, SystemCommand } from './server/system-commands.js';
-import { awaitHello } from './link/accept.js';
+import { acceptedEvent, awaitHello } from './link/accept.js';
 import type { DialOptions } from './link/dial.js';
 import type { FrameLink } from './link/frame-link.js';
 import { LinkListener } from './link/listener.js';
@@ -730,15 +730,7 @@ export class Sender extends EventEmitter<SenderEvents> {
       this.#o.connectTimeoutMs,
       (f: Frame, hello) => {
         const type = mediaTypeName(f.mediaType)!;
-        const ev: ConnectionEvent = {
-          sessionKey: this.#sessionKey,
-          mediaTypes: [],
-          remoteSessionKey: f.sessionKey,
-          transport: link.transport,
-          remoteAddress: link.remoteAddress,
-          remotePort: link.remotePort,
-          clientId: f.from,
-        };
+        const ev = acceptedEvent(link, f, this.#sessionKey);
         this.emit('connecting', ev);
         let refusal: string | undefined;
         if (hello.role !== 'pull') refusal = 'this sender serves pull channels (receiver-to-sender); it does not take pushes';

@@ -7,6 +7,23 @@ import { Kind } from '../protocol/constants.js';
 import type { Frame } from '../protocol/frame.js';
 import { decodeHello, type Hello } from '../protocol/messages.js';
 import type { FrameLink } from './frame-link.js';
+import type { ConnectionEvent } from '../events.js';
+
+/**
+ * The connection event of the accepting side (BEHAVIOUR.md section 2): no media types, the
+ * peer's key as remoteSessionKey, and `sessionKey` as the role says (0 for receivers and servers).
+ */
+export function acceptedEvent(link: FrameLink, hello: Frame, sessionKey: bigint): ConnectionEvent {
+  return {
+    sessionKey,
+    mediaTypes: [],
+    remoteSessionKey: hello.sessionKey,
+    transport: link.transport,
+    remoteAddress: link.remoteAddress,
+    remotePort: link.remotePort,
+    clientId: hello.from,
+  };
+}
 
 /**
  * Calls `onHello` with the first frame if it is a valid HELLO; otherwise fails the link with a

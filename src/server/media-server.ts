@@ -12,7 +12,7 @@ import type { CommandMessage, ConnectionEvent, ConnectionEvents, PeerInfo } from
 import { Flag, Kind, MediaType, mediaTypeName, type MediaTypeName } from '../protocol/constants.js';
 import type { Frame, FrameInit } from '../protocol/frame.js';
 import { decodeCommand, decodeVideo, encodeAck, encodeVideoHeader, encodeCommand, encodeJson, encodeReason, type Command, type Hello, type ParamValue } from '../protocol/messages.js';
-import { awaitHello } from '../link/accept.js';
+import { acceptedEvent, awaitHello } from '../link/accept.js';
 import type { FrameLink, TransportName } from '../link/frame-link.js';
 import { LinkListener } from '../link/listener.js';
 import { ServedChannel } from '../link/served-channel.js';
@@ -367,15 +367,7 @@ export class MediaServer extends EventEmitter<MediaServerEvents> {
 
   async #admit(link: FrameLink, f: Frame, hello: Hello): Promise<void> {
     const type = mediaTypeName(f.mediaType)!;
-    const ev: ConnectionEvent = {
-      sessionKey: 0n,
-      mediaTypes: [],
-      remoteSessionKey: f.sessionKey,
-      transport: link.transport,
-      remoteAddress: link.remoteAddress,
-      remotePort: link.remotePort,
-      clientId: f.from,
-    };
+    const ev = acceptedEvent(link, f, 0n);
     this.emit('connecting', ev);
     const refuse = (code: number, reason: string): void => {
       link.close(code, reason);
