@@ -149,9 +149,12 @@ export class RelayChild {
     const cp = fork(script, [], { env: { ...process.env, ...env, CAMWIRE_FANOUT_CHILD: kind }, execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     const c = new RelayChild(cp);
     c.info = await new Promise<Record<string, number>>((resolve, reject) => {
-      c.#waiting.set(0, (v) => resolve(v as Record<string, number>));
+      c.#waiting.set(0, (v) => {
+        const e = (v as { error?: string }).error;
+        if (e) reject(new Error(`${kind} ${e} before it was ready (${script})`));
+        else resolve(v as Record<string, number>);
+      });
       cp.once('error', reject);
-      cp.once('exit', (code) => reject(new Error(`relay child (${kind}) exited with ${code} before it was ready`)));
     });
     return c;
   }

@@ -59,7 +59,7 @@
  * process that forwards to it at 10 KB/s; the window waits only for the fast readers, whose p99
  * is compared with the same set-up without slow readers (measured in the same rounds).
  */
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -785,7 +785,14 @@ export async function runFanoutBench(argv: string[] = process.argv.slice(2)): Pr
   }
   const problems = [...results, ...throttled].flatMap((m) => m.problems.map((p) => `${m.system} N=${m.n} ${sizeName(m.size)}${m.slow ? ' slow' : ''}: ${p}`));
   if (problems.length) console.log(`\nUnexpected events: ${problems.length}\n  ${problems.slice(0, 20).join('\n  ')}`);
-  console.log(`\nFan-out run time: ${seconds.toFixed(1)} s; load average at the end ${loadavg()} (other work on the host skews the figures)`);
+  let mainPeak = process.memoryUsage.rss();
+  try {
+    const hwm = /VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'));
+    if (hwm) mainPeak = Number(hwm[1]) * 1024;
+  } catch {
+    // not Linux: the current RSS will do
+  }
+  console.log(`\nFan-out run time: ${seconds.toFixed(1)} s; this process (publishers + readers) peaked at ${mib(mainPeak)} MiB RSS; load average at the end ${loadavg()} (other work on the host skews the figures)`);
 
   const out = path.resolve(here, '..', '..', 'bench', 'fanout-results.json');
   const json = {
@@ -796,6 +803,7 @@ export async function runFanoutBench(argv: string[] = process.argv.slice(2)): Pr
     cpuModel: os.cpus()[0]?.model,
     config: { ...cfg, maxWindow: MAX_WINDOW, stallMs: STALL_MS, slowRate: SLOW_RATE },
     runSeconds: Number(seconds.toFixed(1)),
+    mainPeakRss: mainPeak,
     loadAverageAtEnd: os.loadavg(),
     goal,
     throttle: throttleSummary,
