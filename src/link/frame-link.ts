@@ -73,6 +73,10 @@ export interface LinkOptions {
 
 export const DEFAULT_HIGH_WATER_MARK = 256 * 1024;
 
+/** Where a FrameInit keeps its encoded bytes (frames are not changed after they are first sent). */
+const kEncoded = Symbol('encoded');
+type Encoded = FrameInit & { [kEncoded]?: { sessionKey: bigint | undefined; seq: number | undefined; parts: [Buffer, Buffer] } };
+
 /** Where a link's peer is. */
 export interface LinkPeer {
   transport: TransportName;
@@ -170,7 +174,16 @@ export abstract class BaseLink extends EventEmitter<FrameLinkEvents> implements 
 
   send(f: FrameInit): boolean {
     if (this.#closed) return false;
-    const [h, p] = encodeFrame(f);
+    // A frame fanned out to many links is encoded once: the header is the same bytes for all of
+    // them as long as the session key stamped on it is (readers of one sender or one server).
+    const c = (f as Encoded)[kEncoded];
+    let parts: [Buffer, Buffer];
+    if (c && c.sessionKey === f.sessionKey && c.seq === f.seq) parts = c.parts;
+    else {
+      parts = encodeFrame(f);
+      (f as Encoded)[kEncoded] = { sessionKey: f.sessionKey, seq: f.seq, parts };
+    }
+    const [h, p] = parts;
     this.#written += h.length + p.length;
     this.write(h, p);
     return this.backlog < this.highWaterMark;

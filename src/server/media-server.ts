@@ -620,13 +620,20 @@ export class MediaServer extends EventEmitter<MediaServerEvents> {
       this.#m.drops.inc({ type, reason: 'unrouted' });
     }
     const init = this.#forward(from, f);
+    let dropped = 0;
     for (const t of targets) {
       const ch = t.channels.get(type)!;
-      const dropped = (ch.outbox as VideoOutbox | AudioOutbox).offer(init);
-      if (dropped) this.#m.drops.inc({ type, reason: 'slow_reader' }, dropped);
-      this.#count(t, type, f.payload.length);
+      dropped += (ch.outbox as VideoOutbox | AudioOutbox).offer(init);
+      t.counters.out[type].frames++;
+      t.counters.out[type].bytes += f.payload.length;
       ch.pump();
     }
+    // Metrics once per fan-out, not per reader: label lookups cost more than the copy they count.
+    if (targets.length) {
+      this.#m.frames.inc({ direction: 'out', type }, targets.length);
+      this.#m.bytes.inc({ direction: 'out', type }, targets.length * f.payload.length);
+    }
+    if (dropped) this.#m.drops.inc({ type, reason: 'slow_reader' }, dropped);
   }
 
   /**
