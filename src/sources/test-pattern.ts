@@ -8,7 +8,6 @@
  * Each instance owns one RGBA buffer and redraws every pixel of it per frame, so `frame(n, now)`
  * is deterministic and allocates no pixel memory per frame.
  */
-import sharp from 'sharp';
 import { ErrorCode } from '../errors.js';
 
 /** Options of a TestPattern. */
@@ -285,7 +284,9 @@ export class TestPattern {
     const t = now.getTime();
     if (!Number.isFinite(t)) throw new RangeError('now must be a valid Date');
     // One pixel buffer per instance: a frame is drawn only after the previous one was encoded.
-    const out = this.#busy.then(() => {
+    const out = this.#busy.then(async () => {
+      // Loaded on first use: importing camwire must not pay for libvips unless a pattern is drawn.
+      const sharp = (await import('sharp')).default;
       this.#draw(n, now);
       return sharp(this.#rgba, { raw: { width: this.width, height: this.height, channels: 4 } })
         .jpeg({ quality: this.#quality, chromaSubsampling: '4:2:0' })
