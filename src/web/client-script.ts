@@ -222,6 +222,14 @@ export class CamwireClient extends EventTarget {
   }
   joinGroup(group, o = {}) { return this.sendCommand('RVS_JOIN_GROUP', { group, permanent: false, name: o.name || '', password: o.password || '', onlyExisting: false }); }
   leaveGroup(group) { return this.sendCommand('RVS_LEAVE_GROUP', { group }); }
+  /** Contact lists on the server: list is 'default' (receivers) or 'allowed' (senders); op add|remove|clear|hello|goodbye. */
+  contacts(list, op, id = '', allowAll = true) { return this.sendCommand(list === 'allowed' ? 'RVS_ALLOWED_SENDERS' : 'RVS_DEFAULT_RECEIVERS', { op, id, allowAll }); }
+  /** Directory: every known client, or every online one. */
+  async users(online = true) {
+    const r = await this.sendCommand('RVS_GET_USERS', { online });
+    const n = r ? r.params.GUIDCount : 0;
+    return Array.from({ length: n }, (_, i) => r.params['GUIDUser' + (i + 1)]);
+  }
   /** Sends one JPEG frame as this client's video. */
   async sendVideoFrame(jpeg, width, height, o = {}) {
     const ws = await this.#push('video');

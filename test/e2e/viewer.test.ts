@@ -112,6 +112,18 @@ test('viewer - the page is a client over WebSocket: it joins a group, shows the 
   await page.waitForFunction(() => /from-browser\.bin: 300000 bytes, sha256 [0-9a-f]{16}… verified/.test(document.getElementById('file-result')?.textContent ?? ''), undefined, { timeout: 20000 });
   await rx.waitFor(/"fileEnd":"from-browser.bin","size":300000,"ok":true/);
   assert.ok(fs.readFileSync(path.join(inbox, 'from-browser.bin')).equals(content));
+  // Contact lists and the directory work from the browser too.
+  const seen = await page.evaluate(async () => {
+    const script = '/camwire.js'; // served by the page's server, not a module of this test
+    const { CamwireClient } = await import(script);
+    const c = new CamwireClient('ws://' + location.host + '/camwire/v1/ws', 'web2');
+    await c.connect(['command']);
+    await c.contacts('default', 'add', 'desk');
+    const users = await c.users(true);
+    c.close();
+    return users;
+  });
+  assert.ok(seen.includes('web1') && seen.includes('desk') && seen.includes('web2'), `online users seen from the browser: ${seen}`);
   // The server counts the browser as an ordinary client, in the group.
   const stats = await (await fetch(`${s.url}stats`)).json();
   const web1 = stats.clients.find((c: { id: string }) => c.id === 'web1');
