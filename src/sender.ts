@@ -472,10 +472,7 @@ export class Sender extends EventEmitter<SenderEvents> {
       this.#lane(type).kick();
       return;
     }
-    for (const c of this.#channels[type]) {
-      (c.outbox as VideoOutbox | AudioOutbox).offer(init);
-      c.pump();
-    }
+    for (const c of this.#channels[type]) c.offer(init);
   }
 
   async #reliable(type: 'command' | 'data', init: FrameInit): Promise<void> {

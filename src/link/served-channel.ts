@@ -2,11 +2,11 @@
  * ServedChannel: a pull channel served to a receiver (by a Sender, or by a MediaServer for one of
  * its clients): a link plus the bounded outbox its frames wait in.
  */
-import { ReliableOutbox, type AckInfo, type Outbox } from '../media/outbox.js';
+import { ReliableOutbox, type AckInfo, type AudioOutbox, type Outbox, type VideoOutbox } from '../media/outbox.js';
 import type { MediaTypeName } from '../protocol/constants.js';
 import type { FrameInit } from '../protocol/frame.js';
 import type { FrameLink } from './frame-link.js';
-import { applyReply, pumpOutbox } from './pump.js';
+import { applyReply, PUMP_BACKLOG, pumpOutbox } from './pump.js';
 
 /** A pull channel: frames flow from the outbox to the link as fast as the link takes them. */
 export class ServedChannel {
@@ -25,6 +25,22 @@ export class ServedChannel {
   pump(): void {
     pumpOutbox(this.link, this.outbox, this.sessionKey);
   }
+  /**
+   * Video or audio for this reader. A reader that keeps up gets it written at once; one that is
+   * behind gets it through its latest-wins (or drop-oldest) queue. Returns the frames dropped.
+   */
+  offer(init: FrameInit): number {
+    const ob = this.outbox as VideoOutbox | AudioOutbox;
+    if (ob.canSkipQueue(init) && !this.link.closed && this.link.backlog < PUMP_BACKLOG) {
+      init.sessionKey = this.sessionKey;
+      this.link.send(init);
+      return 0;
+    }
+    const dropped = ob.offer(init);
+    this.pump();
+    return dropped;
+  }
+
   submit(init: FrameInit): Promise<AckInfo> {
     const p = (this.outbox as ReliableOutbox).submit(init);
     this.pump();

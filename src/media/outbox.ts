@@ -40,11 +40,20 @@ export class VideoOutbox implements Outbox {
     this.#maxBytes = maxBytes;
   }
 
+  /** One slot per source. The common case (index 0) keys by the sender id alone: no string built per frame. */
+  #key(f: FrameInit): string {
+    const mi = f.mediaIndex ?? 0;
+    return mi === 0 ? (f.from ?? '') : `${mi}|${f.from ?? ''}`;
+  }
+
+  /** True when `f` may go straight to the link: nothing waits, and its source is not waiting for a keyframe. */
+  canSkipQueue(f: FrameInit): boolean {
+    return this.#slots.size === 0 && (this.#needKey.size === 0 || !this.#needKey.has(this.#key(f)));
+  }
+
   /** Queues a frame; returns the number of frames this call dropped. */
   offer(f: FrameInit): number {
-    // One slot per source. The common case (index 0) keys by the sender id alone: no string built per frame.
-    const mi = f.mediaIndex ?? 0;
-    const idx = mi === 0 ? (f.from ?? '') : `${mi}|${f.from ?? ''}`;
+    const idx = this.#key(f);
     const key = ((f.flags ?? 0) & Flag.KEYFRAME) !== 0;
     if (this.#needKey.has(idx)) {
       if (!key) {
@@ -105,6 +114,11 @@ export class AudioOutbox implements Outbox {
     readonly maxChunks: number,
     readonly maxBytes: number,
   ) {}
+
+  /** True when nothing waits: a new chunk may go straight to the link. */
+  canSkipQueue(): boolean {
+    return this.#head >= this.#q.length;
+  }
 
   offer(f: FrameInit): number {
     this.#q.push(f);

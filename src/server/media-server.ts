@@ -622,11 +622,9 @@ export class MediaServer extends EventEmitter<MediaServerEvents> {
     const init = this.#forward(from, f);
     let dropped = 0;
     for (const t of targets) {
-      const ch = t.channels.get(type)!;
-      dropped += (ch.outbox as VideoOutbox | AudioOutbox).offer(init);
+      dropped += t.channels.get(type)!.offer(init);
       t.counters.out[type].frames++;
       t.counters.out[type].bytes += f.payload.length;
-      ch.pump();
     }
     // Metrics once per fan-out, not per reader: label lookups cost more than the copy they count.
     if (targets.length) {

@@ -37,6 +37,17 @@ describe('VideoOutbox', () => {
     assert.equal(v.dropped, 3); // 1 replaced, 2 undecodable, 3 skipped while waiting for a keyframe
   });
 
+  test('a frame may skip the queue only when nothing waits and its source is not waiting for a keyframe', () => {
+    const v = new VideoOutbox();
+    assert.equal(v.canSkipQueue(frame('a', 1, 10, false)), true);
+    v.offer(frame('a', 1, 10, true));
+    assert.equal(v.canSkipQueue(frame('b', 2)), false, 'something waits');
+    v.offer(frame('a', 2, 10, false)); // replaces the keyframe: a must wait for the next keyframe
+    assert.equal(v.next(), undefined);
+    assert.equal(v.canSkipQueue(frame('a', 3, 10, false)), false, 'a delta of a source waiting for a keyframe');
+    assert.equal(v.canSkipQueue(frame('b', 4, 10, false)), true, 'another source is not held up');
+  });
+
   test('a byte cap across sources drops the oldest waiting frame, never the newest', () => {
     const v = new VideoOutbox(250);
     for (const [i, src] of ['a', 'b', 'c', 'd'].entries()) v.offer(frame(src, i, 100));
