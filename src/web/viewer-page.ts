@@ -163,13 +163,33 @@ document.getElementById('join').addEventListener('submit', async (e) => {
     t.busy = false;
   });
   // Audio: PCM s16le chunks scheduled back to back on Web Audio, a little ahead to absorb jitter.
-  let audioCtx = null; let playhead = 0; let chunks = 0;
+  let audioCtx = null; let playhead = 0; let chunks = 0; let decoded = 0; let opus = null;
   try { audioCtx = new AudioContext(); } catch { audioCtx = null; }
   client.addEventListener('audio', (ev) => {
     const a = ev.detail;
     chunks++;
-    document.getElementById('me-audio').textContent = 'audio: ' + chunks + ' chunks, ' + a.codec + ' ' + a.sampleRate + ' Hz';
-    if (!audioCtx || a.codec !== 'pcm_s16le' || !a.channels) return;
+    document.getElementById('me-audio').textContent = 'audio: ' + chunks + ' chunks, ' + a.codec + ' ' + a.sampleRate + ' Hz, ' + decoded + ' played';
+    if (!audioCtx || !a.channels) return;
+    if (a.codec === 'opus') {
+      // Opus packets go through WebCodecs; decoded audio is scheduled like PCM.
+      if (typeof AudioDecoder === 'undefined') return;
+      if (!opus) {
+        opus = new AudioDecoder({
+          output: (d) => {
+            const buf = audioCtx.createBuffer(d.numberOfChannels, d.numberOfFrames, d.sampleRate);
+            for (let ch = 0; ch < d.numberOfChannels; ch++) d.copyTo(buf.getChannelData(ch), { planeIndex: ch, format: 'f32-planar' });
+            d.close();
+            decoded++;
+            play(buf);
+          },
+          error: () => { opus = null; },
+        });
+        opus.configure({ codec: 'opus', sampleRate: 48000, numberOfChannels: a.channels });
+      }
+      opus.decode(new EncodedAudioChunk({ type: 'key', timestamp: Math.round(a.timestamp * 1000), data: a.data }));
+      return;
+    }
+    if (a.codec !== 'pcm_s16le') return;
     const frames = Math.floor(a.data.length / 2 / a.channels);
     const buf = audioCtx.createBuffer(a.channels, frames, a.sampleRate);
     const view = new DataView(a.data.buffer, a.data.byteOffset, a.data.byteLength);
@@ -177,6 +197,10 @@ document.getElementById('join').addEventListener('submit', async (e) => {
       const out = buf.getChannelData(ch);
       for (let i = 0; i < frames; i++) out[i] = view.getInt16((i * a.channels + ch) * 2, true) / 32768;
     }
+    decoded++;
+    play(buf);
+  });
+  function play(buf) {
     const src = audioCtx.createBufferSource();
     src.buffer = buf;
     src.connect(audioCtx.destination);
@@ -184,7 +208,7 @@ document.getElementById('join').addEventListener('submit', async (e) => {
     if (playhead < now + 0.02 || playhead > now + 0.5) playhead = now + 0.08;
     src.start(playhead);
     playhead += buf.duration;
-  });
+  }
   client.addEventListener('command', (ev) => log('command ' + ev.detail.name + ' ' + JSON.stringify(ev.detail.params) + ' from ' + ev.detail.from));
   client.addEventListener('notice', (ev) => log(ev.detail.name.replace('RV_', '').toLowerCase() + ' ' + JSON.stringify(ev.detail.params)));
   client.addEventListener('close', (ev) => { state.textContent = 'disconnected: ' + ev.detail.reason; });

@@ -96,7 +96,7 @@ test('viewer - the page is a client over WebSocket: it joins a group, shows the 
     return c !== null && c.width === 320;
   }, undefined, { timeout: 20000 });
   await page.waitForFunction(() => /fps [1-9]/.test(document.querySelector('figure[data-mine="cam2/0"] figcaption')?.textContent ?? ''), undefined, { timeout: 20000 });
-  await page.waitForFunction(() => /audio: [1-9]\d* chunks, pcm_s16le 48000 Hz/.test(document.getElementById('me-audio')?.textContent ?? ''), undefined, { timeout: 20000 });
+  await page.waitForFunction(() => /audio: [1-9]\d* chunks, pcm_s16le 48000 Hz, [1-9]\d* played/.test(document.getElementById('me-audio')?.textContent ?? ''), undefined, { timeout: 20000 });
   // A command from the page goes out as web1 (not as the server).
   await page.waitForFunction(() => [...document.querySelectorAll('#cmd-to option')].some((o) => (o as HTMLOptionElement).value === 'desk'), undefined, { timeout: 20000 });
   await page.selectOption('#cmd-to', 'desk');
@@ -134,4 +134,22 @@ test('viewer - the page is a client over WebSocket: it joins a group, shows the 
     const r = await (await fetch('/api/sources')).json();
     return r.sources.some((x: { client: string; imageType: string; width: number }) => x.client === 'web1' && x.imageType === 'jpeg' && x.width > 0);
   }, undefined, { timeout: 20000, polling: 250 });
+});
+
+test('viewer - Opus audio from a CLI sender is decoded (WebCodecs) and played by the page', async (t) => {
+  const s = await cliServer(t);
+  const browser = await launch();
+  t.after(() => browser.close());
+  const page = await browser.newPage();
+  await page.goto(s.url);
+  await page.fill('#me-id', 'ears');
+  await page.fill('#me-group', 'radio');
+  await page.click('#me-connect');
+  await page.waitForFunction(() => document.getElementById('me-state')?.textContent === 'connected as ears in radio', undefined, { timeout: 20000 });
+  const wav = path.join(ROOT, 'build', 'tone-opus.wav');
+  await new Promise<void>((resolve, reject) =>
+    execFile('ffmpeg', ['-v', 'error', '-y', '-f', 'lavfi', '-i', 'sine=frequency=660:sample_rate=48000', '-t', '20', wav], (err) => (err ? reject(err) : resolve())),
+  );
+  cli(t, ['send', '--server', `127.0.0.1:${s.tcp}`, '--id', 'radio1', '--group', 'radio', '--fps', '2', '--size', '64x64', '--audio-input', wav, '--audio-codec', 'opus']);
+  await page.waitForFunction(() => /audio: [1-9]\d* chunks, opus 48000 Hz, [1-9]\d* played/.test(document.getElementById('me-audio')?.textContent ?? ''), undefined, { timeout: 20000 });
 });
