@@ -47,6 +47,8 @@ export interface FrameLink extends EventEmitter<FrameLinkEvents> {
   tag: { sessionKey?: bigint; mediaType?: number; from?: string };
   /** Fail when queued bytes make no progress for this long (0 = never). */
   stallMs: number;
+  /** How many bytes the pump lets wait in the link before it leaves frames in their outbox. */
+  readonly pumpBacklog: number;
   /** Sends a frame; returns false when the backlog is above the high-water mark (wait for 'drain'). */
   send(f: FrameInit): boolean;
   /** Sends CLOSE (when possible) and ends the link. Idempotent. */
@@ -72,6 +74,12 @@ export interface LinkOptions {
 }
 
 export const DEFAULT_HIGH_WATER_MARK = 256 * 1024;
+
+/**
+ * Bytes a link may hold unsent before the pump leaves frames in their outbox. Small on purpose:
+ * video waits in its latest-wins slot, not in a socket buffer, so a slow peer sees fresh frames.
+ */
+export const PUMP_BACKLOG = 64 * 1024;
 
 /** Where a FrameInit keeps its encoded bytes (frames are not changed after they are first sent). */
 const kEncoded = Symbol('encoded');
@@ -142,6 +150,11 @@ export abstract class BaseLink extends EventEmitter<FrameLinkEvents> implements 
 
   get closed(): boolean {
     return this.#closed;
+  }
+
+  /** PUMP_BACKLOG; links whose round trips are long (HTTP uploads) allow more. */
+  get pumpBacklog(): number {
+    return PUMP_BACKLOG;
   }
 
   /** Starts keepalive and liveness checks. */

@@ -26,6 +26,10 @@ export const DOWN_HEADER = 'x-camwire-down';
 export const DOWN_ACK_HEADER = 'x-camwire-down-ack';
 /** Most bytes of frames put in one request or response body (at least one frame always fits). */
 const MAX_BATCH = 4 * 1024 * 1024;
+/** Upload requests in flight at once per link (the poster keeps one more socket for the long poll). */
+const MAX_UPLOADS = 3;
+/** Uploads that arrived ahead of a missing one, held until it comes (beyond: the link fails). */
+const MAX_EARLY_UPLOADS = 16;
 
 /** Parses a body holding whole frames; throws a ProtocolError on garbage or a cut-off frame. */
 export function parseBody(body: Buffer, maxPayload: number): Frame[] {
@@ -57,7 +61,8 @@ export class HttpClientLink extends BaseLink {
   #early: Frame[] = [];
   readonly #queue = new FrameQueue();
   #inflight = 0;
-  #uploading = false;
+  #uploads = 0;
+  #uploadScheduled = false;
   #upSeq = 0;
   #downAck = 0;
 
@@ -119,41 +124,57 @@ export class HttpClientLink extends BaseLink {
 
   protected write(h: Buffer, p: Buffer): void {
     this.#queue.push(h, p);
-    if (!this.#uploading) queueMicrotask(() => void this.#upload());
+    // Batch what is written in this tick into one body.
+    if (!this.#uploadScheduled) {
+      this.#uploadScheduled = true;
+      queueMicrotask(() => {
+        this.#uploadScheduled = false;
+        this.#upload();
+      });
+    }
+  }
+
+  /** Frames may queue this far ahead: several uploads are in flight at once. */
+  override get pumpBacklog(): number {
+    return MAX_UPLOADS * 128 * 1024;
   }
 
   /**
-   * Sends queued frames, one request at a time so they arrive in order. Each body carries an
-   * upload number; a body whose answer was lost is sent again with the same number and the
-   * server ignores the repeat (docs/protocol.md, section 6.3).
+   * Sends queued frames in up to MAX_UPLOADS concurrent requests (one request per round trip
+   * would cap throughput at one body per RTT). Each body carries an upload number; the server
+   * delivers bodies in that order, and ignores a repeat (a body whose answer was lost is sent
+   * again with the same number; docs/protocol.md, section 6.3).
    */
-  async #upload(): Promise<void> {
-    if (this.#uploading) return;
-    this.#uploading = true;
-    try {
-      while (this.#queue.length) {
-        const { body, bytes } = this.#queue.take();
-        this.#inflight = bytes;
-        const up = String(++this.#upSeq);
-        const res = await this.#retry(() =>
-          this.#poster.post(`${HTTP_PREFIX}links/${this.#id}`, body, {
-            timeoutMs: 30000,
-            maxResponse: this.#maxPayload + MAX_BATCH,
-            headers: { [UP_HEADER]: up },
-          }),
-        );
-        this.#inflight = 0;
-        this.#handle(res.status, res.headers[DOWN_HEADER], res.body);
-        // After close() the queue holds only the CLOSE frame: keep going so it is sent.
-        if (!this.closed && this.backlog < this.highWaterMark) this.emit('drain');
-      }
-    } catch (err) {
-      this.#inflight = 0;
-      if (!this.closed) this.lost(asCamwire(err));
-    } finally {
-      this.#uploading = false;
+  #upload(): void {
+    while (this.#uploads < MAX_UPLOADS && this.#queue.length) {
+      const { body, bytes } = this.#queue.take();
+      this.#inflight += bytes;
+      this.#uploads++;
+      const up = String(++this.#upSeq);
+      this.#retry(() =>
+        this.#poster.post(`${HTTP_PREFIX}links/${this.#id}`, body, {
+          timeoutMs: 30000,
+          maxResponse: this.#maxPayload + MAX_BATCH,
+          headers: { [UP_HEADER]: up },
+        }),
+      ).then(
+        (res) => {
+          this.#inflight -= bytes;
+          this.#uploads--;
+          this.#handle(res.status, res.headers[DOWN_HEADER], res.body);
+          // After close() the queue holds only the CLOSE frame: keep going so it is sent.
+          if (!this.closed && this.backlog < this.highWaterMark) this.emit('drain');
+          this.#upload();
+          if (this.closed && this.#uploads === 0 && !this.#queue.length) this.#poster.close();
+        },
+        (err) => {
+          this.#inflight -= bytes;
+          this.#uploads--;
+          if (!this.closed) this.lost(asCamwire(err));
+          if (this.#uploads === 0) this.#poster.close();
+        },
+      );
     }
-    if (this.closed) this.#poster.close();
   }
 
   /** Long-polls for frames; each answer names its batch and the next poll acknowledges it. */
@@ -210,9 +231,9 @@ export class HttpClientLink extends BaseLink {
 
   protected teardown(graceful: boolean): void {
     this.#abort.abort();
-    // A graceful close has queued a CLOSE frame: let the upload loop send it, then release sockets.
+    // A graceful close has queued a CLOSE frame: let the uploads send it, then release sockets.
     if (!graceful || !this.#queue.length) {
-      if (!this.#uploading) this.#poster.close();
+      if (this.#uploads === 0) this.#poster.close();
     }
   }
 }
@@ -274,6 +295,7 @@ export class HttpServerLink extends BaseLink {
   #lastRequest = Date.now();
   #expiry: NodeJS.Timeout;
   #lastUp = 0;
+  readonly #early = new Map<number, Frame[]>();
   #downSeq = 0;
   /** The last batch sent on a poll, kept until the next poll acknowledges it. */
   #unacked: { seq: number; body: Buffer[]; bytes: number } | undefined;
@@ -301,11 +323,26 @@ export class HttpServerLink extends BaseLink {
   /** Takes the frames of a request body; `up` numbers uploads so a repeated one is ignored. */
   accept(frames: Frame[], up = 0): void {
     this.#lastRequest = Date.now();
-    if (up > 0) {
-      if (up <= this.#lastUp) return;
-      this.#lastUp = up;
+    if (up === 0) {
+      for (const f of frames) this.receive(f);
+      return;
     }
+    // Concurrent uploads may arrive out of order: deliver them in upload order, once each.
+    if (up <= this.#lastUp || this.#early.has(up)) return;
+    if (up > this.#lastUp + 1) {
+      if (this.#early.size >= MAX_EARLY_UPLOADS) {
+        this.fail(new ProtocolError(ErrorCode.PROTOCOL_UNEXPECTED, `upload ${this.#lastUp + 1} never came`, CloseCode.UNEXPECTED_MESSAGE));
+        return;
+      }
+      this.#early.set(up, frames);
+      return;
+    }
+    this.#lastUp = up;
     for (const f of frames) this.receive(f);
+    for (let next = this.#early.get(this.#lastUp + 1); next; next = this.#early.get(this.#lastUp + 1)) {
+      this.#early.delete(++this.#lastUp);
+      for (const f of next) this.receive(f);
+    }
   }
 
   protected write(h: Buffer, p: Buffer): void {

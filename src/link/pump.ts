@@ -10,16 +10,12 @@ import { MediaType } from '../protocol/constants.js';
 import { ReliableOutbox, type Outbox } from '../media/outbox.js';
 import type { FrameLink } from './frame-link.js';
 
-/**
- * Bytes a link may hold unsent before the pump stops taking from the outbox. Small on purpose:
- * video waits in its latest-wins slot, not in a socket buffer, so a slow peer sees fresh frames.
- */
-export const PUMP_BACKLOG = 64 * 1024;
+export { PUMP_BACKLOG } from './frame-link.js';
 
 /** Sends from `outbox` while `link` can take more; stamps the session key. */
 export function pumpOutbox(link: FrameLink, outbox: Outbox, sessionKey: bigint): void {
   const now = Date.now();
-  while (!link.closed && link.backlog < PUMP_BACKLOG) {
+  while (!link.closed && link.backlog < link.pumpBacklog) {
     const f = outbox.next(now);
     if (!f) return;
     f.sessionKey = sessionKey;

@@ -6,7 +6,7 @@ import { ReliableOutbox, type AckInfo, type AudioOutbox, type Outbox, type Video
 import type { MediaTypeName } from '../protocol/constants.js';
 import type { FrameInit } from '../protocol/frame.js';
 import type { FrameLink } from './frame-link.js';
-import { applyReply, PUMP_BACKLOG, pumpOutbox } from './pump.js';
+import { applyReply, pumpOutbox } from './pump.js';
 
 /** A pull channel: frames flow from the outbox to the link as fast as the link takes them. */
 export class ServedChannel {
@@ -31,7 +31,7 @@ export class ServedChannel {
    */
   offer(init: FrameInit): number {
     const ob = this.outbox as VideoOutbox | AudioOutbox;
-    if (ob.canSkipQueue(init) && !this.link.closed && this.link.backlog < PUMP_BACKLOG) {
+    if (ob.canSkipQueue(init) && !this.link.closed && this.link.backlog < this.link.pumpBacklog) {
       init.sessionKey = this.sessionKey;
       this.link.send(init);
       return 0;
