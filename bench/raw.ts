@@ -11,57 +11,10 @@ import dgram from 'node:dgram';
 import { once } from 'node:events';
 import net, { type AddressInfo } from 'node:net';
 import type { Pair } from './pair.js';
+import { LengthFramer } from './fanout-raw.js';
 
 const HOST = '127.0.0.1';
 
-/** Length-prefixed frame parser: 4-byte big-endian length, then the payload. */
-class LengthParser {
-  #chunks: Buffer[] = [];
-  #buffered = 0;
-  #need = -1;
-  constructor(private readonly onFrame: (payload: Buffer) => void) {}
-
-  push(c: Buffer): void {
-    this.#chunks.push(c);
-    this.#buffered += c.length;
-    for (;;) {
-      if (this.#need < 0) {
-        if (this.#buffered < 4) return;
-        const h = this.#take(4);
-        this.#need = h.readUInt32BE(0);
-      }
-      if (this.#buffered < this.#need) return;
-      const p = this.#take(this.#need);
-      this.#need = -1;
-      this.onFrame(p);
-    }
-  }
-
-  /** Removes n bytes: a view when they sit in one chunk, else one copy. */
-  #take(n: number): Buffer {
-    this.#buffered -= n;
-    const first = this.#chunks[0];
-    if (first.length === n) {
-      this.#chunks.shift();
-      return first;
-    }
-    if (first.length > n) {
-      this.#chunks[0] = first.subarray(n);
-      return first.subarray(0, n);
-    }
-    const out = Buffer.allocUnsafe(n);
-    let o = 0;
-    while (o < n) {
-      const c = this.#chunks[0];
-      const k = Math.min(c.length, n - o);
-      c.copy(out, o, 0, k);
-      o += k;
-      if (k === c.length) this.#chunks.shift();
-      else this.#chunks[0] = c.subarray(k);
-    }
-    return out;
-  }
-}
 
 /** Raw TCP: net socket pair with a 4-byte length prefix. */
 export async function rawTcpPair(): Promise<Pair> {
@@ -96,7 +49,7 @@ export async function rawTcpPair(): Promise<Pair> {
       await new Promise<void>((r) => server.close(() => r()));
     },
   };
-  const parser = new LengthParser((p) => pair.handler(p));
+  const parser = new LengthFramer((whole) => pair.handler(whole.subarray(4)));
   sock.on('data', (c: Buffer) => parser.push(c));
   return pair;
 }

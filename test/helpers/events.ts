@@ -4,6 +4,7 @@
  */
 import type { EventEmitter } from 'node:events';
 import type { ConnectionEvent } from '../../src/index.js';
+import { once } from './wait.js';
 
 /** A recorded connection event, reduced to what the contract fixes. */
 export interface Rec {
@@ -45,20 +46,7 @@ export function next<T extends unknown[] = any[]>(
   filter: (...args: T) => boolean = () => true,
   ms = 10000,
 ): Promise<T> {
-  const e = emitter as EventEmitter;
-  return new Promise((resolve, reject) => {
-    const on = (...args: unknown[]): void => {
-      if (!filter(...(args as T))) return;
-      clearTimeout(timer);
-      e.off(event, on);
-      resolve(args as T);
-    };
-    const timer = setTimeout(() => {
-      e.off(event, on);
-      reject(new Error(`timed out after ${ms} ms waiting for '${event}'`));
-    }, ms);
-    e.on(event, on);
-  });
+  return once<T>(emitter, event, ms, filter);
 }
 
 /** Resolves once `n` events named `event` have been seen since the call. */
