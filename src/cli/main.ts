@@ -503,7 +503,15 @@ function program(): Command {
     .option('--tcp-port <port>', 'TCP port', String(SERVER_DEFAULTS.tcpPort))
     .action(async (o: { httpPort: string; tcpPort: string }) => {
       const cfg = resolveServerConfig({ host: '127.0.0.1', httpPort: parsePort('--http-port', o.httpPort, false), tcpPort: parsePort('--tcp-port', o.tcpPort, false), udpPort: 0, logLevel: 'warn' });
-      const srv = await runServer(cfg, logger('warn'));
+      let srv: Awaited<ReturnType<typeof runServer>>;
+      try {
+        srv = await runServer(cfg, logger('warn'));
+      } catch (err) {
+        if (!/EADDRINUSE/.test((err as Error).message)) throw err;
+        // The demo must start anywhere: when its usual ports are taken, any free ones will do.
+        process.stdout.write(`ports ${cfg.tcpPort}/${cfg.httpPort} are in use; using free ones\n`);
+        srv = await runServer({ ...cfg, tcpPort: 0, httpPort: 0 }, logger('warn'));
+      }
       const sender = new Sender({ protocol: 'tcp', host: '127.0.0.1', port: srv.server.ports.tcp, clientId: 'test-pattern', logger: logger('warn') });
       await sender.start();
       const pattern = new TestPattern({ width: 640, height: 360, fps: 15, label: 'camwire demo' });
