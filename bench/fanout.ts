@@ -69,7 +69,7 @@ import type { Receiver as ReceiverT } from '../src/receiver.js';
 import { summarize, type LatencySummary } from './drive.js';
 import { HOST, RelayChild, rawRig, serveControl, startThrottle, type ChildReport, type Rig, type Throttle } from './fanout-raw.js';
 import { dimsFor } from './pair.js';
-import { num, ratio, sizeName, table } from './table.js';
+import { median, num, ratio, sizeName, sum, table } from './table.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const STAMP = 16;
@@ -493,11 +493,6 @@ export interface Measurement {
   problems: string[];
 }
 
-const sumOf = (v: number[]): number => v.reduce((a, b) => a + b, 0);
-const median = (v: number[]): number => {
-  const s = [...v].sort((a, b) => a - b);
-  return s.length === 0 ? NaN : s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 
 async function open(e: Entry, n: number, cfg: FanoutConfig): Promise<Open> {
   const t0 = performance.now();
@@ -565,25 +560,25 @@ async function measureSet(n: number, size: number, entries: Entry[], cfg: Fanout
         throughput: {
           MBps: median(t.map((x) => x.MBps)),
           MBpsRounds: t.map((x) => x.MBps),
-          sent: sumOf(t.map((x) => x.sent)),
-          completed: sumOf(t.map((x) => x.completed)),
-          delivered: sumOf(t.map((x) => x.delivered)),
-          bytes: sumOf(t.map((x) => x.bytes)),
-          slowDelivered: sumOf(t.map((x) => x.slowDelivered)),
-          elapsedMs: sumOf(t.map((x) => x.elapsedMs)),
-          pubDropped: sumOf(t.map((x) => x.pubDropped)),
-          writeOffs: sumOf(t.map((x) => x.writeOffs)),
-          clientCpuMs: sumOf(t.map((x) => x.clientCpuMs)),
+          sent: sum(t.map((x) => x.sent)),
+          completed: sum(t.map((x) => x.completed)),
+          delivered: sum(t.map((x) => x.delivered)),
+          bytes: sum(t.map((x) => x.bytes)),
+          slowDelivered: sum(t.map((x) => x.slowDelivered)),
+          elapsedMs: sum(t.map((x) => x.elapsedMs)),
+          pubDropped: sum(t.map((x) => x.pubDropped)),
+          writeOffs: sum(t.map((x) => x.writeOffs)),
+          clientCpuMs: sum(t.map((x) => x.clientCpuMs)),
           loaded: summarize(t.flatMap((x) => x.samples)),
-          bad: sumOf(t.map((x) => x.bad)),
+          bad: sum(t.map((x) => x.bad)),
         },
         latency: {
           ...lat,
-          frames: sumOf(l.map((x) => x.completed)),
-          slowDelivered: sumOf(l.map((x) => x.slowDelivered)),
+          frames: sum(l.map((x) => x.completed)),
+          slowDelivered: sum(l.map((x) => x.slowDelivered)),
           p99Rounds: l.map((x) => x.lat.p99),
-          writeOffs: sumOf(l.map((x) => x.writeOffs)),
-          bad: sumOf(l.map((x) => x.bad)),
+          writeOffs: sum(l.map((x) => x.writeOffs)),
+          bad: sum(l.map((x) => x.bad)),
         },
         relayCpuMs: o.cpuMs,
         relayCpuUserMs: o.cpuUserMs,

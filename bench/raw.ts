@@ -11,7 +11,7 @@ import dgram from 'node:dgram';
 import { once } from 'node:events';
 import net, { type AddressInfo } from 'node:net';
 import type { Pair } from './pair.js';
-import { LengthFramer } from './fanout-raw.js';
+import { LengthFramer, writeLengthPrefixed } from './fanout-raw.js';
 
 const HOST = '127.0.0.1';
 
@@ -32,12 +32,7 @@ export async function rawTcpPair(): Promise<Pair> {
     lossy: false,
     handler: () => {},
     send(p: Buffer): void {
-      const h = Buffer.allocUnsafe(4);
-      h.writeUInt32BE(p.length, 0);
-      client.cork();
-      client.write(h);
-      client.write(p);
-      client.uncork();
+      writeLengthPrefixed(client, p);
     },
     dropped: () => 0,
     extra: () => ({}),

@@ -20,7 +20,7 @@ import { runLatency, runThroughput, summarize, type LatencyResult, type LatencyS
 import type { Pair } from './pair.js';
 import { rawTcpPair, rawUdpPair } from './raw.js';
 import { runFanoutBench } from './fanout.js';
-import { num, ratio, sizeName, table } from './table.js';
+import { median, num, ratio, sizeName, sum, table } from './table.js';
 
 // ---------------------------------------------------------------- configuration
 
@@ -100,11 +100,6 @@ interface Entry {
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-const median = (v: number[]): number => {
-  const s = [...v].sort((a, b) => a - b);
-  return s.length === 0 ? NaN : s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
-const sum = (v: number[]): number => v.reduce((a, b) => a + b, 0);
 const loadavg = (): string => os.loadavg().map((x) => x.toFixed(2)).join(' ');
 
 /**

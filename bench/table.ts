@@ -35,3 +35,14 @@ export function sizeName(n: number): string {
   if (n >= 1024 && n % 1024 === 0) return `${n / 1024} KB`;
   return `${n} B`;
 }
+
+/** Median of a list (NaN when empty). */
+export function median(v: number[]): number {
+  const s = [...v].sort((a, b) => a - b);
+  return s.length === 0 ? NaN : s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+}
+
+/** Sum of a list. */
+export function sum(v: number[]): number {
+  return v.reduce((a, b) => a + b, 0);
+}

@@ -154,6 +154,7 @@ interface SendFlags extends TlsFlags {
 async function runSend(f: SendFlags, log: Pino): Promise<number> {
   if (!f.server === !f.listen) throw new UsageError('give either --server HOST:PORT (push to a receiver or server) or --listen [HOST:]PORT (serve pulling receivers)');
   const pull = Boolean(f.listen);
+  const timeout = f.timeout ? parseInteger('--timeout', f.timeout, 1, 3_600_000) : undefined;
   const addr = pull ? parseAddress('--listen', f.listen!.includes(':') ? f.listen! : `0.0.0.0:${f.listen}`, '0.0.0.0', true) : parseAddress('--server', f.server!, '127.0.0.1');
   const sender = new Sender({
     protocol: f.protocol,
@@ -166,7 +167,7 @@ async function runSend(f: SendFlags, log: Pino): Promise<number> {
     proxy: f.proxy,
     tls: pull ? tlsServer(f) : tlsClient(f),
     auth: f.user ? { user: f.user, password: f.password } : undefined,
-    timeouts: f.timeout ? { command: parseInteger('--timeout', f.timeout, 1, 3_600_000), data: parseInteger('--timeout', f.timeout, 1, 3_600_000), file: parseInteger('--timeout', f.timeout, 1, 3_600_000) } : undefined,
+    timeouts: timeout === undefined ? undefined : { command: timeout, data: timeout, file: timeout },
     logger: log,
   });
   sender.on('connectError', (ev) => log.warn({ type: ev.mediaTypes[0], to: `${ev.remoteAddress}:${ev.remotePort}`, err: ev.error?.message }, 'cannot connect'));
@@ -398,6 +399,21 @@ async function runReceive(f: ReceiveFlags, log: Pino): Promise<number> {
 
 // ------------------------------------------------------------------------------------ program
 
+/** The flags send and receive share: transport, proxy, TLS, identity and credentials. */
+function connectionFlags(c: Command): Command {
+  return c
+    .addOption(new Option('--protocol <protocol>', 'transport').choices(['tcp', 'udp', 'http']).default('tcp'))
+    .option('--proxy <url>', 'HTTP proxy for --protocol http, http://[user:pass@]host:port')
+    .option('--tls', 'connect with TLS (TCP, HTTP), checking the certificate against the system CAs')
+    .option('--tls-ca <file>', 'connect with TLS, trusting this CA (PEM)')
+    .option('--insecure', 'connect with TLS without checking the certificate (testing only)')
+    .option('--tls-cert <file>', 'with --listen: serve TLS with this certificate (PEM)')
+    .option('--tls-key <file>', "with --listen: the certificate's private key (PEM)")
+    .option('--id <clientId>', 'this client id', '')
+    .option('--user <name>', 'user name, if the server asks for credentials')
+    .option('--password <password>', 'password (or CAMWIRE_PASSWORD)', process.env.CAMWIRE_PASSWORD);
+}
+
 function program(): Command {
   const p = new Command('camwire')
     .description('Send live video, audio, commands, files and data between applications (docs/cli.md).')
@@ -431,23 +447,13 @@ function program(): Command {
       const { stop } = await runServer(cfg, logger(cfg.logLevel));
       onSignal(stop);
     });
-  p.command('send')
+  connectionFlags(p.command('send'))
     .description('send video (test pattern, ffmpeg input, camera, screen), audio, a file, a command or stdin')
     .option('--server <host:port>', 'push to a receiver or MediaServer at this address')
     .option('--listen <[host:]port>', 'instead: listen and serve receivers that pull (receiver-to-sender)')
-    .addOption(new Option('--protocol <protocol>', 'transport').choices(['tcp', 'udp', 'http']).default('tcp'))
-    .option('--proxy <url>', 'HTTP proxy for --protocol http, http://[user:pass@]host:port')
-    .option('--tls', 'connect with TLS (TCP, HTTP), checking the certificate against the system CAs')
-    .option('--tls-ca <file>', 'connect with TLS, trusting this CA (PEM)')
-    .option('--insecure', 'connect with TLS without checking the certificate (testing only)')
-    .option('--tls-cert <file>', 'with --listen: serve TLS with this certificate (PEM)')
-    .option('--tls-key <file>', 'with --listen: the certificate\'s private key (PEM)')
-    .option('--id <clientId>', 'this client id', '')
     .option('--to <clientId>', 'addressee (through a server)')
     .option('--group <groupId>', 'send to this group (through a server; joins it first)')
     .option('--group-password <password>', 'the group\'s password, if it has one')
-    .option('--user <name>', 'user name, if the server asks for credentials')
-    .option('--password <password>', 'password (or CAMWIRE_PASSWORD)', process.env.CAMWIRE_PASSWORD)
     .option('--test-pattern', 'send the built-in test pattern (the default video source)')
     .option('--input <url|file>', 'video from any ffmpeg input: a file, rtsp://camera/...')
     .option('--loop', 'with --input FILE: loop the file')
@@ -471,21 +477,11 @@ function program(): Command {
     .action(async (o: SendFlags) => {
       process.exitCode = await runSend(o, logger(o.logLevel));
     });
-  p.command('receive')
+  connectionFlags(p.command('receive'))
     .description('receive: print commands, data and events; save, play or serve video; write files to a folder')
     .option('--listen <[host:]port>', 'take pushes on this port (sender-to-receiver)')
     .option('--from <host:port>', 'pull from a sender that listens (receiver-to-sender)')
     .option('--server <host:port>', 'pull from a MediaServer (give --id)')
-    .addOption(new Option('--protocol <protocol>', 'transport').choices(['tcp', 'udp', 'http']).default('tcp'))
-    .option('--proxy <url>', 'HTTP proxy for --protocol http')
-    .option('--tls', 'connect with TLS (TCP, HTTP), checking the certificate against the system CAs')
-    .option('--tls-ca <file>', 'connect with TLS, trusting this CA (PEM)')
-    .option('--insecure', 'connect with TLS without checking the certificate (testing only)')
-    .option('--tls-cert <file>', 'with --listen: serve TLS with this certificate (PEM)')
-    .option('--tls-key <file>', 'with --listen: the certificate\'s private key (PEM)')
-    .option('--id <clientId>', 'this client id', '')
-    .option('--user <name>', 'user name, if the server asks for credentials')
-    .option('--password <password>', 'password (or CAMWIRE_PASSWORD)', process.env.CAMWIRE_PASSWORD)
     .option('--types <list>', 'media types to receive', MEDIA_TYPES.join(','))
     .option('--save <file>', 'save video: .mjpeg as is, .mp4/.mkv through ffmpeg')
     .option('--play', 'play video with ffplay')

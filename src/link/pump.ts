@@ -10,8 +10,6 @@ import { MediaType } from '../protocol/constants.js';
 import { ReliableOutbox, type Outbox } from '../media/outbox.js';
 import type { FrameLink } from './frame-link.js';
 
-export { PUMP_BACKLOG } from './frame-link.js';
-
 /** Sends from `outbox` while `link` can take more; stamps the session key. */
 export function pumpOutbox(link: FrameLink, outbox: Outbox, sessionKey: bigint): void {
   const now = Date.now();

@@ -112,8 +112,8 @@ export class UdpEndpoint extends EventEmitter<UdpEndpointEvents> {
     this.emit('frame', frame, address, port);
   }
 
-  /** Sends one encoded frame to a peer, fragmented as needed. */
-  sendEncoded(frame: Buffer, address: string, port: number): void {
+  /** Sends one encoded frame (whole, or as its parts) to a peer, fragmented as needed. */
+  sendEncoded(frame: Buffer | readonly Buffer[], address: string, port: number): void {
     if (this.#closed) return;
     const id = this.#frameId;
     this.#frameId = (this.#frameId + 1) >>> 0;
@@ -168,7 +168,7 @@ export class UdpLink extends BaseLink {
   }
 
   protected write(h: Buffer, p: Buffer): void {
-    this.#ep.sendEncoded(p.length ? Buffer.concat([h, p], h.length + p.length) : h, this.remoteAddress, this.remotePort);
+    this.#ep.sendEncoded(p.length ? [h, p] : h, this.remoteAddress, this.remotePort);
   }
 
   protected teardown(): void {

@@ -9,16 +9,25 @@ import { DATAGRAM_HEADER_SIZE, DATAGRAM_MAGIC, PROTOCOL_VERSION } from './consta
 /** Largest datagram payload camwire sends by default: fits a 1500-byte Ethernet MTU. */
 export const DEFAULT_DATAGRAM_SIZE = 1472;
 
-/** Splits one encoded frame into datagrams of at most `datagramSize` bytes. */
-export function fragmentFrame(frame: Buffer, frameId: number, datagramSize: number = DEFAULT_DATAGRAM_SIZE): Buffer[] {
+/**
+ * Splits one encoded frame into datagrams of at most `datagramSize` bytes. The frame may be given
+ * as its parts (header, payload): each datagram copies its slice straight from them, so the
+ * frame is never joined into one buffer first.
+ */
+export function fragmentFrame(frame: Buffer | readonly Buffer[], frameId: number, datagramSize: number = DEFAULT_DATAGRAM_SIZE): Buffer[] {
+  const parts = Buffer.isBuffer(frame) ? [frame] : frame;
+  let total = 0;
+  for (const p of parts) total += p.length;
   const room = datagramSize - DATAGRAM_HEADER_SIZE;
   if (room < 64) throw new RangeError(`datagramSize ${datagramSize} is too small`);
-  const count = Math.max(1, Math.ceil(frame.length / room));
-  if (count > 0xffff) throw new RangeError(`frame of ${frame.length} bytes needs more than 65535 datagrams`);
+  const count = Math.max(1, Math.ceil(total / room));
+  if (count > 0xffff) throw new RangeError(`frame of ${total} bytes needs more than 65535 datagrams`);
   const out: Buffer[] = new Array(count);
+  let part = 0;
+  let inPart = 0;
   for (let i = 0; i < count; i++) {
     const off = i * room;
-    const len = Math.min(room, frame.length - off);
+    const len = Math.min(room, total - off);
     const d = Buffer.allocUnsafe(DATAGRAM_HEADER_SIZE + len);
     d.writeUInt16BE(DATAGRAM_MAGIC, 0);
     d[2] = PROTOCOL_VERSION;
@@ -26,9 +35,19 @@ export function fragmentFrame(frame: Buffer, frameId: number, datagramSize: numb
     d.writeUInt32BE(frameId >>> 0, 4);
     d.writeUInt16BE(i, 8);
     d.writeUInt16BE(count, 10);
-    d.writeUInt32BE(frame.length, 12);
+    d.writeUInt32BE(total, 12);
     d.writeUInt32BE(off, 16);
-    frame.copy(d, DATAGRAM_HEADER_SIZE, off, off + len);
+    let o = DATAGRAM_HEADER_SIZE;
+    while (o < d.length) {
+      const p = parts[part];
+      const n = p.copy(d, o, inPart, inPart + (d.length - o));
+      o += n;
+      inPart += n;
+      if (inPart === p.length) {
+        part++;
+        inPart = 0;
+      }
+    }
     out[i] = d;
   }
   return out;

@@ -454,3 +454,15 @@ describe('Reassembler - sources', () => {
     assertBuffers(pushAll(r, 'a#1', ds.slice(1)), [f]);
   });
 });
+
+describe('fragmentFrame from parts', () => {
+  test('a frame given as header and payload fragments exactly like the joined frame, at every split', () => {
+    const frame = Buffer.alloc(5000);
+    for (let i = 0; i < frame.length; i++) frame[i] = (i * 31) & 0xff;
+    const joined = fragmentFrame(frame, 7, 576);
+    for (const cut of [0, 1, 35, 556, 557, 1000, 4999, 5000]) {
+      const parts = fragmentFrame([frame.subarray(0, cut), frame.subarray(cut)], 7, 576);
+      assert.deepEqual(parts.map((d) => d.toString('hex')), joined.map((d) => d.toString('hex')), `split at ${cut}`);
+    }
+  });
+});
