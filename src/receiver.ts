@@ -23,7 +23,7 @@ import type {
 import { Kind, MEDIA_TYPES, MediaType, mediaTypeName, type MediaTypeName } from './protocol/constants.js';
 import type { Frame, FrameInit } from './protocol/frame.js';
 import { encodeJson } from './protocol/messages.js';
-import { acceptedEvent, awaitHello } from './link/accept.js';
+import { acceptedEvent, awaitHello, welcomeLink } from './link/accept.js';
 import { onProtocolFailure, type FrameLink } from './link/frame-link.js';
 import { LinkListener } from './link/listener.js';
 import { PullSession, type SessionEventName } from './link/pull-session.js';
@@ -427,14 +427,7 @@ export class Receiver extends EventEmitter<ReceiverEvents> {
           this.emit('connectError', { ...ev, error: new CamwireError(ErrorCode.DELIVERY_REFUSED, refusal) });
           return;
         }
-        link.tag = { sessionKey: this.#sessionKey, mediaType: f.mediaType };
-        const welcome: FrameInit = { kind: Kind.WELCOME, mediaType: f.mediaType, sessionKey: this.#sessionKey, from: this.#o.clientId, to: f.from, timestamp: Date.now(), payload: encodeJson({ agent: AGENT }) };
-        link.send(welcome);
-        link.on('close', (info) => {
-          const out: ConnectionEvent = { ...ev };
-          if (info.error) out.error = info.error;
-          this.emit('disconnect', out);
-        });
+        const welcome = welcomeLink(link, f, { sessionKey: this.#sessionKey, id: this.#o.clientId, stallMs: 0 }, ev, (out) => this.emit('disconnect', out));
         this.emit('connected', ev);
         this.#serve(link, f.from, f.sessionKey, welcome);
       },

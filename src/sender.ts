@@ -16,7 +16,7 @@ import {
   ErrorCode,
   TransportError,
 } from './errors.js';
-import { perMediaType, type ConnectionEvent, type ConnectionEvents, type PeerInfo } from './events.js';
+import { perMediaType, type ConnectionEvents, type PeerInfo } from './events.js';
 import { Flag, Kind, MAX_U48, MediaType, mediaTypeName, type MediaTypeName } from './protocol/constants.js';
 import type { Frame, FrameInit } from './protocol/frame.js';
 import {
@@ -31,7 +31,7 @@ import {
   type Rect,
 } from './protocol/messages.js';
 import { MAX_SERVER_COMMAND, readList, SystemCommand } from './server/system-commands.js';
-import { acceptedEvent, awaitHello } from './link/accept.js';
+import { acceptedEvent, awaitHello, welcomeLink } from './link/accept.js';
 import type { DialOptions } from './link/dial.js';
 import type { FrameLink } from './link/frame-link.js';
 import { LinkListener } from './link/listener.js';
@@ -740,9 +740,7 @@ export class Sender extends EventEmitter<SenderEvents> {
           this.emit('connectError', { ...ev, error: err });
           return;
         }
-        link.tag = { sessionKey: this.#sessionKey, mediaType: f.mediaType };
-        link.stallMs = this.#o.timeouts[type];
-        link.send({ kind: Kind.WELCOME, mediaType: f.mediaType, sessionKey: this.#sessionKey, from: this.#o.clientId, to: f.from, timestamp: Date.now(), payload: encodeJson({ agent: AGENT }) });
+        welcomeLink(link, f, { sessionKey: this.#sessionKey, id: this.#o.clientId, stallMs: this.#o.timeouts[type] }, ev, (out) => this.emit('disconnect', out));
         const outbox = this.#newOutbox(type, (err) => link.fail(err, CloseCode.TIMEOUT));
         const ch = new ServedChannel(link, type, outbox, this.#sessionKey);
         this.#channels[type].add(ch);
@@ -753,9 +751,6 @@ export class Sender extends EventEmitter<SenderEvents> {
             outbox.failAll(info.error ?? new TransportError(ErrorCode.TRANSPORT_CLOSED, `channel closed: ${info.code} ${info.reason}`));
             outbox.dispose();
           }
-          const out: ConnectionEvent = { ...ev };
-          if (info.error) out.error = info.error;
-          this.emit('disconnect', out);
         });
         this.emit('connected', ev);
         for (const w of [...this.#channelWaiters[type]]) w();

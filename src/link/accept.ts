@@ -8,6 +8,29 @@ import type { Frame } from '../protocol/frame.js';
 import { decodeHello, type Hello } from '../protocol/messages.js';
 import type { FrameLink } from './frame-link.js';
 import type { ConnectionEvent } from '../events.js';
+import type { FrameInit } from '../protocol/frame.js';
+import { encodeJson } from '../protocol/messages.js';
+import { AGENT } from '../options.js';
+
+/**
+ * Accepts a link whose HELLO was admitted: stamps the link's own frames, sends the WELCOME
+ * (returned, to repeat it over UDP), and raises `disconnect` (with the error, if any) when the
+ * link ends. The caller raises `connected`.
+ */
+export function welcomeLink(
+  link: FrameLink,
+  hello: Frame,
+  self: { sessionKey: bigint; id: string; stallMs: number },
+  ev: ConnectionEvent,
+  onDisconnect: (ev: ConnectionEvent) => void,
+): FrameInit {
+  link.tag = { sessionKey: self.sessionKey, mediaType: hello.mediaType };
+  link.stallMs = self.stallMs;
+  const welcome: FrameInit = { kind: Kind.WELCOME, mediaType: hello.mediaType, sessionKey: self.sessionKey, from: self.id, to: hello.from, timestamp: Date.now(), payload: encodeJson({ agent: AGENT }) };
+  link.send(welcome);
+  link.on('close', (info) => onDisconnect(info.error ? { ...ev, error: info.error } : { ...ev }));
+  return welcome;
+}
 
 /**
  * The connection event of the accepting side (BEHAVIOUR.md section 2): no media types, the

@@ -8,11 +8,11 @@ import { EventEmitter } from 'node:events';
 import type http from 'node:http';
 import { Counter, Gauge, Registry } from 'prom-client';
 import { CamwireError, CloseCode, ConfigError, DeliveryError, ErrorCode, ProtocolError, TransportError } from '../errors.js';
-import type { CommandMessage, ConnectionEvent, ConnectionEvents, PeerInfo } from '../events.js';
+import type { CommandMessage, ConnectionEvents, PeerInfo } from '../events.js';
 import { Flag, Kind, MediaType, mediaTypeName, type MediaTypeName } from '../protocol/constants.js';
 import type { Frame, FrameInit } from '../protocol/frame.js';
-import { decodeCommand, decodeVideo, encodeAck, encodeVideoHeader, encodeCommand, encodeJson, encodeReason, type Command, type Hello, type ParamValue } from '../protocol/messages.js';
-import { acceptedEvent, awaitHello } from '../link/accept.js';
+import { decodeCommand, decodeVideo, encodeAck, encodeVideoHeader, encodeCommand, encodeReason, type Command, type Hello, type ParamValue } from '../protocol/messages.js';
+import { acceptedEvent, awaitHello, welcomeLink } from '../link/accept.js';
 import type { FrameLink, TransportName } from '../link/frame-link.js';
 import { LinkListener } from '../link/listener.js';
 import { ServedChannel } from '../link/served-channel.js';
@@ -21,7 +21,7 @@ import { AudioOutbox, ReliableOutbox, VideoOutbox, type Outbox } from '../media/
 import { Spool } from '../media/spool.js';
 import { JpegSplitter, jpegDimensions } from '../sources/jpeg-splitter.js';
 import { isSystemCommand } from '../media/inbound.js';
-import { AGENT, DEFAULT_TIMEOUTS, invalid, newSessionKey, silentLogger, type Logger } from '../options.js';
+import { DEFAULT_TIMEOUTS, invalid, newSessionKey, silentLogger, type Logger } from '../options.js';
 import { Authenticator, type AuthOptions } from './auth.js';
 import { Client } from './client.js';
 import { GroupError, GroupRegistry } from './groups.js';
@@ -395,17 +395,9 @@ export class MediaServer extends EventEmitter<MediaServerEvents> {
       }
       client.user = user;
     }
-    link.tag = { sessionKey: this.#sessionKey, mediaType: f.mediaType };
-    link.stallMs = this.#o.timeouts[type];
-    const welcome: FrameInit = { kind: Kind.WELCOME, mediaType: f.mediaType, sessionKey: this.#sessionKey, from: this.#o.serverId, to: f.from, timestamp: Date.now(), payload: encodeJson({ agent: AGENT }) };
+    const welcome = welcomeLink(link, f, { sessionKey: this.#sessionKey, id: this.#o.serverId, stallMs: this.#o.timeouts[type] }, ev, (out) => this.emit('disconnect', out));
     if (hello.role === 'pull') this.#openChannel(link, client, type, f.sessionKey);
     else this.#openPush(link, client, welcome);
-    link.send(welcome);
-    link.on('close', (info) => {
-      const out: ConnectionEvent = { ...ev };
-      if (info.error) out.error = info.error;
-      this.emit('disconnect', out);
-    });
     this.emit('connected', ev);
   }
 
