@@ -3,9 +3,8 @@
  */
 import type { CamwireError } from './errors.js';
 import type { MediaTypeName } from './protocol/constants.js';
-import type { ParamTypeName } from './protocol/constants.js';
+import type { ParamTypeName, TransportName } from './protocol/constants.js';
 import type { ParamValue, Rect } from './protocol/messages.js';
-import type { TransportName } from './link/frame-link.js';
 
 /**
  * Arguments of every connection event (connecting, connected, connectError, disconnect,

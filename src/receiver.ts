@@ -27,8 +27,8 @@ import { acceptedEvent, awaitHello, welcomeLink } from './link/accept.js';
 import { onProtocolFailure, type FrameLink } from './link/frame-link.js';
 import { LinkListener } from './link/listener.js';
 import { PullSession, type SessionEventName } from './link/pull-session.js';
-import { Inbound, isSystemCommand, type InboundSink } from './media/inbound.js';
-import { Notice, readList } from './server/system-commands.js';
+import { Inbound, type InboundSink } from './media/inbound.js';
+import { isSystemCommand, Notice, readList } from './protocol/system-commands.js';
 import { AGENT, checkId, invalid, newSessionKey, resolveCommon, type CommonOptions, type ResolvedCommon } from './options.js';
 
 /**

@@ -30,16 +30,15 @@ import {
   type ReceivedCommand,
   type Rect,
 } from './protocol/messages.js';
-import { MAX_SERVER_COMMAND, readList, SystemCommand } from './server/system-commands.js';
+import { isSystemCommand, MAX_SERVER_COMMAND, readList, SystemCommand } from './protocol/system-commands.js';
 import { acceptedEvent, awaitHello, welcomeLink } from './link/accept.js';
 import type { DialOptions } from './link/dial.js';
 import type { FrameLink } from './link/frame-link.js';
 import { LinkListener } from './link/listener.js';
-import { PushLane, type LaneEventName } from './link/push-lane.js';
-import { ServedChannel } from './link/served-channel.js';
+import { PushLane, type LaneEventName } from './media/push-lane.js';
+import { ServedChannel } from './media/served-channel.js';
 import { UdpEndpoint, type UdpLink } from './link/udp-link.js';
 import { AudioOutbox, ReliableOutbox, VideoOutbox, frameBytes, type AckInfo, type Outbox } from './media/outbox.js';
-import { isSystemCommand } from './media/inbound.js';
 import { AGENT, checkId, invalid, newSessionKey, resolveCommon, type CommonOptions, type ResolvedCommon } from './options.js';
 
 /** Options of a Sender (docs/api.md). */

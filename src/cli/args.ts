@@ -3,7 +3,7 @@
  * UsageError whose message names the flag.
  */
 import net from 'node:net';
-import type { TypedParam } from '../protocol/messages.js';
+import type { TypedParam } from '../index.js';
 
 /** The user gave a bad flag value or config; the CLI exits with code 2. */
 export class UsageError extends Error {

@@ -31,7 +31,8 @@ export interface FrameLinkEvents {
 }
 
 /** The transport a link runs on. */
-export type TransportName = 'tcp' | 'udp' | 'http' | 'ws';
+export type { TransportName } from '../protocol/constants.js';
+import type { TransportName } from '../protocol/constants.js';
 
 /** A frame-carrying connection. */
 export interface FrameLink extends EventEmitter<FrameLinkEvents> {

@@ -54,11 +54,6 @@ export interface InboundOptions {
   busyFiles: Set<string>;
 }
 
-/** Reserved command name prefixes (BEHAVIOUR.md section 1). */
-export function isSystemCommand(name: string): boolean {
-  return name.startsWith('RV_') || name.startsWith('RVS_');
-}
-
 interface FileRx {
   name: string;
   size: number;

@@ -103,3 +103,6 @@ export const FileOp = {
 
 /** Largest value of a 48-bit size or offset field. */
 export const MAX_U48 = 2 ** 48 - 1;
+
+/** The transports a link runs over. */
+export type TransportName = 'tcp' | 'udp' | 'http' | 'ws';

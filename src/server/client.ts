@@ -5,7 +5,7 @@
 import type { MediaTypeName } from '../protocol/constants.js';
 import { perMediaType } from '../events.js';
 import type { FrameLink } from '../link/frame-link.js';
-import type { ServedChannel } from '../link/served-channel.js';
+import type { ServedChannel } from '../media/served-channel.js';
 
 
 /** Counters of one client. */

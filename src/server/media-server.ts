@@ -15,17 +15,16 @@ import { decodeCommand, decodeVideo, encodeAck, encodeVideoHeader, encodeCommand
 import { acceptedEvent, awaitHello, welcomeLink } from '../link/accept.js';
 import type { FrameLink, TransportName } from '../link/frame-link.js';
 import { LinkListener } from '../link/listener.js';
-import { ServedChannel } from '../link/served-channel.js';
+import { ServedChannel } from '../media/served-channel.js';
 import type { TlsOptions } from '../transport/tcp.js';
 import { AudioOutbox, ReliableOutbox, VideoOutbox, type Outbox } from '../media/outbox.js';
 import { Spool } from '../media/spool.js';
-import { JpegSplitter, jpegDimensions } from '../sources/jpeg-splitter.js';
-import { isSystemCommand } from '../media/inbound.js';
+import { JpegSplitter, jpegDimensions } from '../protocol/jpeg-splitter.js';
 import { DEFAULT_TIMEOUTS, invalid, newSessionKey, silentLogger, type Logger } from '../options.js';
 import { Authenticator, type AuthOptions } from './auth.js';
 import { Client } from './client.js';
 import { GroupError, GroupRegistry } from './groups.js';
-import { MAX_SERVER_COMMAND, Notice, SystemCommand, listParams } from './system-commands.js';
+import { isSystemCommand, MAX_SERVER_COMMAND, Notice, SystemCommand, listParams } from '../protocol/system-commands.js';
 
 /** Per-client, per-type buffer sizes in bytes (BEHAVIOUR.md section 5). */
 export interface BufferOptions {

@@ -6,7 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { CamwireError, ErrorCode } from '../errors.js';
-import { JpegSplitter } from './jpeg-splitter.js';
+import { JpegSplitter } from '../protocol/jpeg-splitter.js';
 import { OggOpusPackets } from './ogg-opus.js';
 
 /** ffmpeg is not installed (or not on PATH). */

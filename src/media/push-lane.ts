@@ -6,11 +6,11 @@
 import { CloseCode, ErrorCode, TransportError, type CamwireError } from '../errors.js';
 import { MediaType, type MediaTypeName } from '../protocol/constants.js';
 import type { Frame } from '../protocol/frame.js';
-import { ReliableOutbox, type Outbox } from '../media/outbox.js';
+import { ReliableOutbox, type Outbox } from './outbox.js';
 import type { ConnectionEvent } from '../events.js';
 import { backoffDelay, type ReconnectOptions } from '../options.js';
-import { dial, type DialOptions } from './dial.js';
-import type { CloseInfo, FrameLink, TransportName } from './frame-link.js';
+import { dial, type DialOptions } from '../link/dial.js';
+import type { CloseInfo, FrameLink, TransportName } from '../link/frame-link.js';
 import { applyReply, pumpOutbox } from './pump.js';
 
 /** Connection event names a lane raises. */

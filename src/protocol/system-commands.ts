@@ -3,10 +3,15 @@
  * commands named RVS_..., sent by the client's Sender; notifications are commands named RV_...,
  * delivered on the client's receiver command channel and turned into Receiver events.
  */
-import type { ParamValue } from '../protocol/messages.js';
+import type { ParamValue } from './messages.js';
 
 /** Largest encoded server command (RVSU_...), headers included (BEHAVIOUR.md section 1). */
 export const MAX_SERVER_COMMAND = 8912;
+
+/** Reserved command name prefixes: clients may not send these (docs/behaviour.md section 1). */
+export function isSystemCommand(name: string): boolean {
+  return name.startsWith('RV_') || name.startsWith('RVS_');
+}
 
 /** Requests a client sends (RVS_ prefix: reserved, applications cannot send them). */
 export const SystemCommand = {

@@ -2,10 +2,10 @@
  * ServedChannel: a pull channel served to a receiver (by a Sender, or by a MediaServer for one of
  * its clients): a link plus the bounded outbox its frames wait in.
  */
-import { ReliableOutbox, type AckInfo, type AudioOutbox, type Outbox, type VideoOutbox } from '../media/outbox.js';
+import { ReliableOutbox, type AckInfo, type AudioOutbox, type Outbox, type VideoOutbox } from './outbox.js';
 import type { MediaTypeName } from '../protocol/constants.js';
 import type { FrameInit } from '../protocol/frame.js';
-import type { FrameLink } from './frame-link.js';
+import type { FrameLink } from '../link/frame-link.js';
 import { applyReply, pumpOutbox } from './pump.js';
 
 /** A pull channel: frames flow from the outbox to the link as fast as the link takes them. */

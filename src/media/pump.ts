@@ -7,8 +7,8 @@ import { Kind } from '../protocol/constants.js';
 import type { Frame } from '../protocol/frame.js';
 import { decodeAck, decodeCommand, decodeReason } from '../protocol/messages.js';
 import { MediaType } from '../protocol/constants.js';
-import { ReliableOutbox, type Outbox } from '../media/outbox.js';
-import type { FrameLink } from './frame-link.js';
+import { ReliableOutbox, type Outbox } from './outbox.js';
+import type { FrameLink } from '../link/frame-link.js';
 
 /** Sends from `outbox` while `link` can take more; stamps the session key. */
 export function pumpOutbox(link: FrameLink, outbox: Outbox, sessionKey: bigint): void {
