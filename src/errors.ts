@@ -70,6 +70,16 @@ export class DeliveryError extends CamwireError {
 /** API misuse: a bad option or argument. Thrown synchronously. */
 export class ConfigError extends CamwireError {}
 
+/** The server's store could not be opened, or a write to it failed (docs/errors.md). */
+export class StoreError extends CamwireError {
+  /** The file or folder concerned, when there is one. */
+  readonly path: string | undefined;
+  constructor(code: string, message: string, path?: string, options?: ErrorOptions) {
+    super(code, message, options);
+    this.path = path;
+  }
+}
+
 /** Error codes, grouped by area. */
 export const ErrorCode = {
   PROTOCOL_BAD_MAGIC: 'CW_ERR_PROTOCOL_BAD_MAGIC',
@@ -102,6 +112,11 @@ export const ErrorCode = {
   GROUP_LIMIT: 'CW_ERR_GROUP_LIMIT',
   GROUP_PASSWORD: 'CW_ERR_GROUP_PASSWORD',
   SERVER_REFUSED: 'CW_ERR_SERVER_REFUSED',
+  STORE_UNWRITABLE: 'CW_ERR_STORE_UNWRITABLE',
+  STORE_LOCKED: 'CW_ERR_STORE_LOCKED',
+  STORE_CORRUPT: 'CW_ERR_STORE_CORRUPT',
+  STORE_NEWER_SCHEMA: 'CW_ERR_STORE_NEWER_SCHEMA',
+  STORE_WRITE: 'CW_ERR_STORE_WRITE',
   CONFIG_INVALID: 'CW_ERR_CONFIG_INVALID',
   COMMAND_RESERVED_NAME: 'CW_ERR_COMMAND_RESERVED_NAME',
   NOT_STARTED: 'CW_ERR_NOT_STARTED',

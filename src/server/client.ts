@@ -1,12 +1,13 @@
 /**
  * A client of a MediaServer: one or more senders plus one receiver sharing a client id
- * (BEHAVIOUR.md section 5). Holds its receiver channels, contact lists and counters.
+ * (docs/behaviour.md, section 5). This is its live side: receiver channels, push connections and
+ * counters. Its record (user, first and last seen) and its contact lists belong to the Directory.
  */
 import type { MediaTypeName } from '../protocol/constants.js';
 import { perMediaType } from '../events.js';
 import type { FrameLink } from '../link/frame-link.js';
 import type { ServedChannel } from '../media/served-channel.js';
-
+import type { KnownClient } from './store/store.js';
 
 /** Counters of one client. */
 export interface ClientCounters {
@@ -18,33 +19,35 @@ export interface ClientCounters {
   dropped: Record<MediaTypeName, number>;
 }
 
-/** Client: the server's record of one client id. */
+/** Client: the server's live view of one client id. Created and forgotten only by the Directory. */
 export class Client {
   readonly id: string;
-  /** The authenticated user, when the server checks credentials. */
-  user: string | undefined;
+  /** Its directory record; the Directory is the only writer. */
+  readonly record: Readonly<KnownClient>;
   /** Open receiver channels, by media type. */
   readonly channels = new Map<MediaTypeName, ServedChannel>();
   /** Session key of the receiver whose channels are open. */
   receiverKey = 0n;
   readonly pushLinks = new Set<FrameLink>();
-  readonly defaultReceivers = new Set<string>();
-  /** undefined = accept everyone; an empty set = accept no one. */
-  allowedSenders: Set<string> | undefined;
-  /** Hello was said to these lists, so the server says goodbye when the connection breaks. */
-  helloDefault = false;
-  helloAllowed = false;
   readonly counters: ClientCounters = {
     in: perMediaType(() => ({ frames: 0, bytes: 0 })),
     out: perMediaType(() => ({ frames: 0, bytes: 0 })),
     dropped: perMediaType(() => 0),
   };
+  /** Its RVS_ requests, handled one at a time in the order they came. */
+  requests: Promise<unknown> = Promise.resolve();
   /** Drops already counted from outboxes of channels that closed. */
   readonly #closedDrops = perMediaType(() => 0);
   connectedAt = 0;
 
-  constructor(id: string) {
-    this.id = id;
+  constructor(record: Readonly<KnownClient>) {
+    this.id = record.id;
+    this.record = record;
+  }
+
+  /** The authenticated user, when the server checks credentials. */
+  get user(): string | undefined {
+    return this.record.user;
   }
 
   /** Online while its receiver has channels open. */
@@ -52,9 +55,9 @@ export class Client {
     return this.channels.size > 0;
   }
 
-  /** Whether this client accepts data from `from` (its allowed-senders filter). */
-  accepts(from: string): boolean {
-    return this.allowedSenders === undefined || this.allowedSenders.has(from);
+  /** Online, or pushing through at least one connection. */
+  get connected(): boolean {
+    return this.channels.size > 0 || this.pushLinks.size > 0;
   }
 
   /** Records the drops of a channel that is closing. */

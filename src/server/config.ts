@@ -1,0 +1,141 @@
+/**
+ * The MediaServer's options: their types, their defaults, and the one validate() that the
+ * server and the CLI both use (docs/api.md, MediaServer options).
+ */
+import type http from 'node:http';
+import { MEDIA_TYPES, type MediaTypeName } from '../protocol/constants.js';
+import type { TlsOptions } from '../transport/tcp.js';
+import { DEFAULT_TIMEOUTS, invalid, silentLogger, type Logger } from '../options.js';
+import type { AuthOptions } from './auth.js';
+import type { ServerStore } from './store/store.js';
+
+/** Per-client, per-type buffer sizes in bytes (docs/behaviour.md, section 5). */
+export interface BufferOptions {
+  /** @default 819200 */
+  video?: number;
+  /** @default 1638400 */
+  audio?: number;
+  /** @default 819200 */
+  command?: number;
+  /** @default 8192000 */
+  data?: number;
+  /** @default 10485760 */
+  file?: number;
+}
+
+/** Options of a MediaServer (docs/api.md). */
+export interface MediaServerOptions {
+  /** Address to bind. @default '::' */
+  host?: string;
+  /** TCP port; false switches it off. @default 0 (any free port) */
+  tcpPort?: number | false;
+  /** HTTP port (camwire links, /stats, /metrics); false switches it off. @default 0 */
+  httpPort?: number | false;
+  /** UDP port for pushing senders; false switches it off. @default 0 */
+  udpPort?: number | false;
+  /** TLS for the TCP and HTTP ports. */
+  tls?: TlsOptions;
+  /** Most groups at once. @default 1000 */
+  maxGroups?: number;
+  /** Most clients known at once (online or remembered). @default 10000 */
+  maxClients?: number;
+  /** Keep a client's contact lists after it disconnects (and across restarts, with a durable store). @default false */
+  keepClientInfo?: boolean;
+  /**
+   * Where the server keeps what survives a restart: known clients, groups, permanent members,
+   * kept contact lists, users added at run time. @default a new MemoryStore (nothing survives the process)
+   */
+  store?: ServerStore;
+  /** Per-client, per-type buffers. */
+  buffers?: BufferOptions;
+  /** Per-type timeouts in ms (acknowledgements, stalled readers). @default as docs/behaviour.md, section 1 */
+  timeouts?: Partial<Record<MediaTypeName, number>>;
+  /** Require credentials: users, and/or a verify hook. @default none: anyone may connect */
+  auth?: AuthOptions;
+  /** Largest frame payload. @default 8 MiB */
+  maxPayload?: number;
+  /** @default 5000 */
+  keepaliveMs?: number;
+  /** @default 15000 */
+  deadMs?: number;
+  /** A connection must send its HELLO within this. @default 10000 */
+  handshakeTimeoutMs?: number;
+  /** The `from` id of notifications the server sends. @default 'server' */
+  serverId?: string;
+  /** Folder for spooled file data (queued file chunks beyond 256 KiB per reader go to disk). @default os.tmpdir() */
+  spoolDir?: string;
+  /**
+   * Extra HTTP routes on the HTTP port (a web viewer, say): return true when the request was
+   * handled. Runs before /stats and /metrics.
+   */
+  httpHandler?: (req: http.IncomingMessage, res: http.ServerResponse) => boolean;
+  logger?: Logger;
+}
+
+/** The options after validate(): every default filled in. */
+export interface ServerConfig {
+  host: string;
+  ports: Record<'tcp' | 'http' | 'udp', number | false>;
+  tls: TlsOptions | undefined;
+  keepClientInfo: boolean;
+  maxClients: number;
+  maxGroups: number;
+  buffers: Required<BufferOptions>;
+  timeouts: Record<MediaTypeName, number>;
+  maxPayload: number;
+  keepaliveMs: number;
+  deadMs: number;
+  handshakeMs: number;
+  serverId: string;
+  spoolDir: string | undefined;
+  httpHandler: MediaServerOptions['httpHandler'];
+  logger: Logger;
+}
+
+export const DEFAULT_BUFFERS: Readonly<Required<BufferOptions>> = { video: 819_200, audio: 1_638_400, command: 819_200, data: 8_192_000, file: 10_485_760 };
+
+/** Checks MediaServer options and fills in defaults. Throws a ConfigError naming the first bad option. */
+export function validate(o: MediaServerOptions): ServerConfig {
+  const port = (name: string, v: number | false | undefined): number | false => {
+    if (v === false) return false;
+    if (v === undefined) return 0;
+    if (!Number.isInteger(v) || v < 0 || v > 65535) throw invalid(name, 'must be a port number (0 to 65535) or false');
+    return v;
+  };
+  const int = (name: string, v: number | undefined, def: number, min: number): number => {
+    if (v === undefined) return def;
+    if (!Number.isInteger(v) || v < min) throw invalid(name, `must be a whole number >= ${min}, got ${JSON.stringify(v)}`);
+    return v;
+  };
+  const perType = <T>(name: string, given: object | undefined, defaults: Record<MediaTypeName, T>, ok: (v: unknown) => boolean, rule: string): Record<MediaTypeName, T> => {
+    const out = { ...defaults };
+    for (const [k, v] of Object.entries(given ?? {})) {
+      if (!MEDIA_TYPES.includes(k as MediaTypeName)) throw invalid(name, `unknown media type ${JSON.stringify(k)} (use ${MEDIA_TYPES.join(', ')})`);
+      if (!ok(v)) throw invalid(`${name}.${k}`, rule);
+      out[k as MediaTypeName] = v as T;
+    }
+    return out;
+  };
+  if (o.host !== undefined && (typeof o.host !== 'string' || !o.host)) throw invalid('host', 'must be an address such as 0.0.0.0 or ::');
+  if (o.keepClientInfo !== undefined && typeof o.keepClientInfo !== 'boolean') throw invalid('keepClientInfo', 'must be true or false');
+  const c: ServerConfig = {
+    host: o.host ?? '::',
+    ports: { tcp: port('tcpPort', o.tcpPort), http: port('httpPort', o.httpPort), udp: port('udpPort', o.udpPort) },
+    tls: o.tls,
+    keepClientInfo: o.keepClientInfo ?? false,
+    maxClients: int('maxClients', o.maxClients, 10000, 1),
+    maxGroups: int('maxGroups', o.maxGroups, 1000, 0),
+    buffers: perType('buffers', o.buffers, DEFAULT_BUFFERS, (v) => typeof v === 'number' && v >= 1024, 'must be at least 1024 bytes'),
+    timeouts: perType('timeouts', o.timeouts, DEFAULT_TIMEOUTS, (v) => typeof v === 'number' && v > 0, 'must be a positive number of ms'),
+    maxPayload: int('maxPayload', o.maxPayload, 8 * 1024 * 1024, 1024),
+    keepaliveMs: int('keepaliveMs', o.keepaliveMs, 5000, 0),
+    deadMs: int('deadMs', o.deadMs, 15000, 0),
+    handshakeMs: int('handshakeTimeoutMs', o.handshakeTimeoutMs, 10000, 1),
+    serverId: o.serverId ?? 'server',
+    spoolDir: o.spoolDir,
+    httpHandler: o.httpHandler,
+    logger: o.logger ?? silentLogger,
+  };
+  if (Object.values(c.ports).every((p) => p === false)) throw invalid('tcpPort', 'at least one of tcpPort, httpPort, udpPort must be on');
+  return c;
+}

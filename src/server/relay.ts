@@ -1,0 +1,212 @@
+/**
+ * Relay: what the server does with each DATA frame a client pushes (docs/behaviour.md, section 5).
+ * Video and audio fan out into each reader's latest-wins or drop-oldest queue and never wait;
+ * commands, files and data are submitted to every target and acknowledged to the sender once
+ * all targets acknowledged them, or refused with the reason. RVS_ requests go to the
+ * SystemRequests, RVSU_ commands to the server's own event.
+ */
+import { CamwireError, CloseCode, DeliveryError, ErrorCode, ProtocolError } from '../errors.js';
+import type { CommandMessage } from '../events.js';
+import type { FrameLink } from '../link/frame-link.js';
+import { Flag, Kind, mediaTypeName, type MediaTypeName } from '../protocol/constants.js';
+import type { Frame, FrameInit } from '../protocol/frame.js';
+import { decodeCommand, decodeVideo, encodeAck, encodeCommand, encodeReason, type Command } from '../protocol/messages.js';
+import { isSystemCommand, MAX_SERVER_COMMAND } from '../protocol/system-commands.js';
+import type { Client } from './client.js';
+import type { ServerMetrics } from './metrics.js';
+import type { Miss, Router } from './router.js';
+import type { SystemRequests } from './system-requests.js';
+
+/** A video frame as a server tap sees it. */
+export interface VideoTap {
+  from: string;
+  mediaIndex: number;
+  imageType: string;
+  width: number;
+  height: number;
+  keyframe: boolean;
+  /** Sender clock, ms since the epoch. */
+  timestamp: number;
+  /** The image bytes: a view of the received frame. */
+  data: Buffer;
+}
+
+/** Where a server command came from. */
+export interface ServerCommandMeta {
+  from: string;
+  to: string;
+  group: string;
+  mediaIndex: number;
+}
+
+export interface RelayOptions {
+  router: Router;
+  requests: SystemRequests;
+  metrics: ServerMetrics;
+  /** An RVSU_ command addressed to the server. */
+  onServerCommand: (cmd: CommandMessage, meta: ServerCommandMeta) => void;
+}
+
+export class Relay {
+  readonly #o: RelayOptions;
+  readonly #taps = new Set<(v: VideoTap) => void>();
+  readonly #unrouted = { video: 0, audio: 0, command: 0, file: 0, data: 0 } as Record<MediaTypeName, number>;
+  /** Recently relayed reliable items per push link (UDP retransmissions must not be relayed twice). */
+  readonly #inflight = new WeakMap<FrameLink, Map<number, Buffer | null>>();
+  readonly #miss = (c: Client, why: Miss, type: MediaTypeName): void => {
+    c.counters.dropped[type]++;
+    if (why === 'not_allowed') this.#o.metrics.drop(type, 'not_allowed');
+  };
+
+  constructor(o: RelayOptions) {
+    this.#o = o;
+  }
+
+  /** Messages that found no target, per type. */
+  get unrouted(): Record<MediaTypeName, number> {
+    return { ...this.#unrouted };
+  }
+
+  /** Calls `fn` for every pushed video frame; returns the function that stops it. */
+  tap(fn: (v: VideoTap) => void): () => void {
+    this.#taps.add(fn);
+    return () => this.#taps.delete(fn);
+  }
+
+  /** A DATA frame from a client's push link. Throws a ProtocolError for a frame that breaks the protocol. */
+  route(from: Client, link: FrameLink, f: Frame): void {
+    const type = mediaTypeName(f.mediaType);
+    if (!type) throw new ProtocolError(ErrorCode.PROTOCOL_BAD_MEDIA_TYPE, 'DATA without a media type');
+    from.counters.in[type].frames++;
+    from.counters.in[type].bytes += f.payload.length;
+    this.#o.metrics.count('in', type, f.payload.length);
+    if (type === 'video' || type === 'audio') return this.fanOut(from, f, type);
+
+    const wantsAck = (f.flags & Flag.ACK_REQUESTED) !== 0;
+    const seen = wantsAck && !link.reliable ? this.#seen(link) : undefined;
+    if (seen?.has(f.seq)) {
+      // A retransmission: answer again if the answer is known, otherwise the first copy is still travelling.
+      const answer = seen.get(f.seq);
+      if (answer) link.send({ kind: Kind.ACK, mediaType: f.mediaType, seq: f.seq, payload: answer });
+      return;
+    }
+    seen?.set(f.seq, null);
+    const ackRaw = (payload: Buffer): void => {
+      if (!wantsAck) return;
+      seen?.set(f.seq, payload);
+      if (seen && seen.size > 1024) seen.delete(seen.keys().next().value as number);
+      link.send({ kind: Kind.ACK, mediaType: f.mediaType, mediaIndex: f.mediaIndex, seq: f.seq, payload });
+    };
+    const ack = (reply?: Command): void => ackRaw(reply ? encodeCommand(reply) : Buffer.alloc(0));
+    const nack = (code: number, reason: string): void => {
+      seen?.delete(f.seq);
+      this.#o.metrics.drop(type, 'refused');
+      if (wantsAck) link.send({ kind: Kind.NACK, mediaType: f.mediaType, mediaIndex: f.mediaIndex, seq: f.seq, payload: encodeReason(code, reason) });
+    };
+
+    if (type === 'command') {
+      const cmd = decodeCommand(f.payload);
+      if (cmd.name.startsWith('RVSU_')) {
+        if (f.payload.length + 256 > MAX_SERVER_COMMAND) return nack(CloseCode.REFUSED, `server commands are limited to ${MAX_SERVER_COMMAND} bytes`);
+        this.#o.onServerCommand(cmd, { from: from.id, to: f.to, group: f.group, mediaIndex: f.mediaIndex });
+        return ack();
+      }
+      if (cmd.name.startsWith('RVS_')) {
+        this.#o.requests.handle(from, cmd).then(ack, (err: CamwireError) => nack(CloseCode.REFUSED, err.message));
+        return;
+      }
+      if (isSystemCommand(cmd.name)) return nack(CloseCode.NOT_ALLOWED, 'clients may not send RV_ or RVS_ commands');
+    }
+
+    const targets = this.#o.router.targets(from, f, type, (c, why) => this.#miss(c, why, type));
+    if (targets.length === 0) {
+      this.#unrouted[type]++;
+      return nack(CloseCode.NOT_ALLOWED, this.#o.router.why(from, f));
+    }
+    const init = forward(from, f);
+    Promise.all(
+      targets.map(({ client: t, reader }) =>
+        reader.submit(init).then(
+          (info) => {
+            t.counters.out[type].frames++;
+            t.counters.out[type].bytes += f.payload.length;
+            this.#o.metrics.count('out', type, f.payload.length);
+            return info;
+          },
+          (err: CamwireError) => {
+            t.counters.dropped[type]++;
+            throw new DeliveryError(err.code, `${t.id}: ${err.message}`, f.seq);
+          },
+        ),
+      ),
+    ).then(
+      (infos) => {
+        // A file START's answer says where the reader wants the transfer to continue; readers
+        // that disagree cannot share one transfer.
+        const offsets = new Set(infos.map((i) => i.resumeOffset));
+        if (offsets.size > 1) return nack(CloseCode.REFUSED, 'the receivers want to resume at different offsets: send the file to each of them');
+        const [resume] = offsets;
+        if (resume !== undefined) return ackRaw(encodeAck(resume));
+        return ack();
+      },
+      (err: Error) => nack(CloseCode.REFUSED, err.message),
+    );
+  }
+
+  /** Video and audio: into each reader's latest-wins or drop-oldest queue; never waits, never fails. */
+  fanOut(from: Client, f: Frame, type: 'video' | 'audio'): void {
+    if (type === 'video' && this.#taps.size > 0) this.#tap(from.id, f);
+    const targets = this.#o.router.targets(from, f, type, (c, why) => this.#miss(c, why, type));
+    if (targets.length === 0) {
+      this.#unrouted[type]++;
+      this.#o.metrics.drop(type, 'unrouted');
+      return;
+    }
+    const init = forward(from, f);
+    let dropped = 0;
+    for (const { client: t, reader } of targets) {
+      dropped += reader.offer(init);
+      t.counters.out[type].frames++;
+      t.counters.out[type].bytes += f.payload.length;
+    }
+    // Metrics once per fan-out, not per reader: label lookups cost more than the copy they count.
+    this.#o.metrics.count('out', type, f.payload.length, targets.length);
+    if (dropped) this.#o.metrics.drop(type, 'slow_reader', dropped);
+  }
+
+  #tap(from: string, f: Frame): void {
+    const { header, data } = decodeVideo(f.payload);
+    const v: VideoTap = {
+      from,
+      mediaIndex: f.mediaIndex,
+      imageType: header.imageType,
+      width: header.width,
+      height: header.height,
+      keyframe: (f.flags & Flag.KEYFRAME) !== 0,
+      timestamp: f.timestamp,
+      data,
+    };
+    for (const fn of this.#taps) fn(v);
+  }
+
+  #seen(link: FrameLink): Map<number, Buffer | null> {
+    let m = this.#inflight.get(link);
+    if (!m) this.#inflight.set(link, (m = new Map()));
+    return m;
+  }
+}
+
+/** The frame as it goes on to readers: attributed to the sending client, whatever it claimed. */
+function forward(from: Client, f: Frame): FrameInit {
+  return {
+    kind: Kind.DATA,
+    mediaType: f.mediaType,
+    mediaIndex: f.mediaIndex,
+    flags: f.flags & Flag.KEYFRAME,
+    timestamp: f.timestamp,
+    from: from.id,
+    to: f.to,
+    group: f.group,
+    payload: f.payload,
+  };
+}

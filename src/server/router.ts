@@ -1,0 +1,69 @@
+/**
+ * Router: who gets a message (docs/behaviour.md, section 5). First rule that applies: `to`, else
+ * every other member of `group` (only members speak in a group), else the sender's default
+ * receivers. Only clients whose receiver has a channel of the type, and whose allowed-senders
+ * filter lets the sender in, are targets. Reads memory only: the media path never waits.
+ */
+import type { MediaTypeName } from '../protocol/constants.js';
+import type { FrameInit } from '../protocol/frame.js';
+import type { AckInfo } from '../media/outbox.js';
+import type { Client } from './client.js';
+import type { Directory } from './directory.js';
+import type { GroupRegistry } from './groups.js';
+
+/** What the router needs of a reader's channel; the server's ServedChannels implement it. */
+export interface Reader {
+  /** Video or audio: queued or written at once, never waits. Returns the frames dropped. */
+  offer(init: FrameInit): number;
+  /** Commands, files, data: resolves when the reader acknowledged it. */
+  submit(init: FrameInit): Promise<AckInfo>;
+}
+
+/** One delivery target. */
+export interface Target {
+  client: Client;
+  reader: Reader;
+}
+
+/** Why a client is not a target. */
+export type Miss = 'offline' | 'not_allowed';
+
+export class Router {
+  readonly #dir: Directory;
+  readonly #groups: GroupRegistry;
+
+  constructor(dir: Directory, groups: GroupRegistry) {
+    this.#dir = dir;
+    this.#groups = groups;
+  }
+
+  /** The targets of a message from `from`; `miss` hears of each addressee left out. */
+  targets(from: Client, f: { to: string; group: string }, type: MediaTypeName, miss: (c: Client, why: Miss) => void): Target[] {
+    const out: Target[] = [];
+    const consider = (id: string): void => {
+      const c = this.#dir.get(id);
+      if (!c) return;
+      const reader = c.channels.get(type);
+      if (!reader) return miss(c, 'offline');
+      if (!this.#dir.accepts(id, from.id)) return miss(c, 'not_allowed');
+      out.push({ client: c, reader });
+    };
+    if (f.to) consider(f.to);
+    else if (f.group) {
+      const g = this.#groups.get(f.group);
+      if (g?.members.has(from.id)) for (const id of g.members.keys()) if (id !== from.id) consider(id);
+    } else for (const id of this.#dir.defaultReceivers(from.id)) consider(id);
+    return out;
+  }
+
+  /** One sentence on why a message found no target. */
+  why(from: Client, f: { to: string; group: string }): string {
+    if (f.to) return `client ${JSON.stringify(f.to)} is not online to take this, or does not accept it from ${from.id}`;
+    if (f.group) {
+      return this.#groups.get(f.group)?.members.has(from.id)
+        ? `no other member of group ${JSON.stringify(f.group)} can take this`
+        : `${from.id} is not a member of group ${JSON.stringify(f.group)}`;
+    }
+    return this.#dir.defaultReceivers(from.id).size ? 'none of your default receivers can take this' : 'no addressee, no group and no default receivers: nowhere to send this';
+  }
+}
