@@ -19,6 +19,9 @@ export { Receiver } from './receiver.js';
 export { MediaServer } from './server/media-server.js';
 export type { MediaServerOptions, MediaServerEvents, BufferOptions, ClientInfo, ServerCommandMeta } from './server/media-server.js';
 export { hashPassword, verifyPassword } from './server/auth.js';
+export { MemoryStore } from './server/store/memory-store.js';
+export { SqliteStore } from './server/store/sqlite-store.js';
+export type { ServerStore, StoreState, KnownClient, ContactLists, StoredGroup, StoredUser } from './server/store/store.js';
 export { TestPattern } from './sources/test-pattern.js';
 export type { TestPatternOptions, TestPatternFrameInfo } from './sources/test-pattern.js';
 export { FfmpegVideo, FfmpegAudio, FfmpegMissingError } from './sources/ffmpeg.js';
@@ -50,6 +53,7 @@ export {
   RemoteCloseError,
   DeliveryError,
   ConfigError,
+  StoreError,
   ErrorCode,
   CloseCode,
 } from './errors.js';

@@ -4,7 +4,8 @@
  */
 import fs from 'node:fs';
 import { parse as parseYaml } from 'yaml';
-import type { MediaServerOptions } from '../server/media-server.js';
+import { ConfigError } from '../errors.js';
+import { validate, type MediaServerOptions } from '../server/config.js';
 import { parsePort, UsageError } from './args.js';
 
 /** What `camwire server` runs with. */
@@ -15,6 +16,8 @@ export interface ServerConfig {
   httpPort: number | false;
   tls?: { cert: string; key: string; ca?: string };
   keepClientInfo: boolean;
+  /** Folder of the server's database (SQLite); '' = keep nothing beyond the process. */
+  dataDir: string;
   maxGroups: number;
   maxClients: number;
   /** Users allowed in; when present, credentials are required. Passwords as scrypt hashes or plain. */
@@ -30,12 +33,13 @@ export const SERVER_DEFAULTS: ServerConfig = {
   udpPort: 7701,
   httpPort: 7780,
   keepClientInfo: false,
+  dataDir: './camwire-data',
   maxGroups: 1000,
   maxClients: 10000,
   logLevel: 'info',
 };
 
-const KEYS = new Set(['host', 'tcpPort', 'udpPort', 'httpPort', 'tls', 'keepClientInfo', 'maxGroups', 'maxClients', 'users', 'buffers', 'logLevel']);
+const KEYS = new Set(['host', 'tcpPort', 'udpPort', 'httpPort', 'tls', 'keepClientInfo', 'dataDir', 'maxGroups', 'maxClients', 'users', 'buffers', 'logLevel']);
 
 /** Reads and checks a YAML config file. */
 export function loadConfigFile(file: string): Partial<ServerConfig> {
@@ -57,13 +61,14 @@ export function loadConfigFile(file: string): Partial<ServerConfig> {
   return doc as Partial<ServerConfig>;
 }
 
-/** CAMWIRE_HOST, CAMWIRE_TCP_PORT, CAMWIRE_UDP_PORT, CAMWIRE_HTTP_PORT, CAMWIRE_LOG_LEVEL. */
+/** CAMWIRE_HOST, CAMWIRE_TCP_PORT, CAMWIRE_UDP_PORT, CAMWIRE_HTTP_PORT, CAMWIRE_DATA_DIR, CAMWIRE_LOG_LEVEL. */
 export function envConfig(env: NodeJS.ProcessEnv): Partial<ServerConfig> {
   const c: Partial<ServerConfig> = {};
   if (env.CAMWIRE_HOST) c.host = env.CAMWIRE_HOST;
   if (env.CAMWIRE_TCP_PORT) c.tcpPort = parsePort('CAMWIRE_TCP_PORT', env.CAMWIRE_TCP_PORT, false);
   if (env.CAMWIRE_UDP_PORT) c.udpPort = parsePort('CAMWIRE_UDP_PORT', env.CAMWIRE_UDP_PORT, false);
   if (env.CAMWIRE_HTTP_PORT) c.httpPort = parsePort('CAMWIRE_HTTP_PORT', env.CAMWIRE_HTTP_PORT, false);
+  if (env.CAMWIRE_DATA_DIR !== undefined) c.dataDir = env.CAMWIRE_DATA_DIR;
   if (env.CAMWIRE_LOG_LEVEL) c.logLevel = env.CAMWIRE_LOG_LEVEL;
   return c;
 }
@@ -72,13 +77,15 @@ export function envConfig(env: NodeJS.ProcessEnv): Partial<ServerConfig> {
 export function resolveServerConfig(...layers: Array<Partial<ServerConfig>>): ServerConfig {
   const c: ServerConfig = { ...SERVER_DEFAULTS };
   for (const l of layers) for (const [k, v] of Object.entries(l)) if (v !== undefined) (c as unknown as Record<string, unknown>)[k] = v;
-  if (typeof c.host !== 'string' || !c.host) throw new UsageError('host: expected an address such as 0.0.0.0 or ::');
   for (const k of ['tcpPort', 'udpPort', 'httpPort'] as const) c[k] = parsePort(k, c[k] as number | false, false);
-  if (c.tcpPort === false && c.udpPort === false && c.httpPort === false) throw new UsageError('tcpPort, udpPort, httpPort: at least one must be on');
-  for (const k of ['maxGroups', 'maxClients'] as const) {
-    if (!Number.isInteger(c[k]) || c[k] < 0) throw new UsageError(`${k}: expected a whole number >= 0, got ${JSON.stringify(c[k])}`);
+  // The server's own rules, the same for the library and the CLI.
+  try {
+    validate({ host: c.host, tcpPort: c.tcpPort, udpPort: c.udpPort, httpPort: c.httpPort, keepClientInfo: c.keepClientInfo, maxGroups: c.maxGroups, maxClients: c.maxClients, buffers: c.buffers });
+  } catch (err) {
+    if (err instanceof ConfigError) throw new UsageError(err.message.replace(/^option /, ''));
+    throw err;
   }
-  if (typeof c.keepClientInfo !== 'boolean') throw new UsageError('keepClientInfo: expected true or false');
+  if (typeof c.dataDir !== 'string') throw new UsageError(`dataDir: expected a folder path, or '' to keep nothing on disk`);
   if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(c.logLevel)) throw new UsageError(`logLevel: expected one of fatal, error, warn, info, debug, trace, silent`);
   if (c.tls && (typeof c.tls.cert !== 'string' || typeof c.tls.key !== 'string')) throw new UsageError('tls: expected cert and key (file paths)');
   if (c.users !== undefined) {

@@ -7,7 +7,7 @@ import { Command, Option } from 'commander';
 import fs from 'node:fs';
 import path from 'node:path';
 import { pino, type Logger as Pino } from 'pino';
-import { CamwireError, ConfigError, MEDIA_TYPES, MediaServer, Receiver, Sender, type ConnectionEvent, type MediaTypeName } from '../index.js';
+import { CamwireError, ConfigError, ErrorCode, MEDIA_TYPES, MediaServer, Receiver, Sender, SqliteStore, StoreError, type ConnectionEvent, type MediaTypeName } from '../index.js';
 import { FfmpegAudio, FfmpegMissingError, FfmpegVideo, type VideoInput } from '../sources/ffmpeg.js';
 import { TestPattern } from '../sources/test-pattern.js';
 import { WebViewer } from '../web/viewer.js';
@@ -56,6 +56,7 @@ async function runServer(cfg: ServerConfig, log: Pino): Promise<{ server: MediaS
     httpPort: cfg.httpPort,
     tls: cfg.tls ? { cert: read(cfg.tls.cert), key: read(cfg.tls.key), ca: cfg.tls.ca ? read(cfg.tls.ca) : undefined } : undefined,
     keepClientInfo: cfg.keepClientInfo,
+    store: cfg.dataDir ? new SqliteStore({ dir: cfg.dataDir }) : undefined,
     maxGroups: cfg.maxGroups,
     maxClients: cfg.maxClients,
     buffers: cfg.buffers,
@@ -74,6 +75,7 @@ async function runServer(cfg: ServerConfig, log: Pino): Promise<{ server: MediaS
   const on = (name: string, port: number, off: boolean): string => (off ? `${name} off` : `${name} ${port}`);
   process.stdout.write(
     `camwire server on ${cfg.host}: ${on('tcp', p.tcp, cfg.tcpPort === false)}, ${on('udp', p.udp, cfg.udpPort === false)}, ${on('http', p.http, cfg.httpPort === false)}\n` +
+      `state: ${cfg.dataDir ? path.join(cfg.dataDir, 'camwire.db') : 'in memory only (nothing kept after the process ends)'}\n` +
       (url ? `viewer: ${url}\nstats: ${url}stats  metrics: ${url}metrics\n` : ''),
   );
   return {
@@ -427,15 +429,19 @@ function program(): Command {
     .option('--http-port <port>', `HTTP port (links, viewer, /stats, /metrics), or "off" (default ${SERVER_DEFAULTS.httpPort})`)
     .option('--tls-cert <file>', 'TLS certificate (PEM) for TCP and HTTP')
     .option('--tls-key <file>', 'TLS private key (PEM)')
-    .option('--keep-client-info', 'keep contact lists after a client disconnects')
+    .option('--keep-client-info', 'keep contact lists after a client disconnects (and across restarts)')
+    .option('--data-dir <dir>', `folder of the server's database: groups, known clients, kept contact lists survive restarts; '' for none (default ${SERVER_DEFAULTS.dataDir})`)
+    .option('--memory', 'keep nothing on disk (the same as --data-dir \'\')')
     .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent')
     .action(async (o: Record<string, string | boolean | undefined>) => {
+      if (o.memory && typeof o.dataDir === 'string' && o.dataDir) throw new UsageError('--memory and --data-dir contradict each other: give one');
       const flags: Partial<ServerConfig> = {
         host: o.host as string | undefined,
         tcpPort: o.tcpPort === undefined ? undefined : parsePort('--tcp-port', o.tcpPort as string, false),
         udpPort: o.udpPort === undefined ? undefined : parsePort('--udp-port', o.udpPort as string, false),
         httpPort: o.httpPort === undefined ? undefined : parsePort('--http-port', o.httpPort as string, false),
         keepClientInfo: o.keepClientInfo ? true : undefined,
+        dataDir: o.memory ? '' : (o.dataDir as string | undefined),
         logLevel: o.logLevel as string | undefined,
       };
       if (o.tlsCert || o.tlsKey) {
@@ -497,7 +503,7 @@ function program(): Command {
     .option('--http-port <port>', 'viewer port', String(SERVER_DEFAULTS.httpPort))
     .option('--tcp-port <port>', 'TCP port', String(SERVER_DEFAULTS.tcpPort))
     .action(async (o: { httpPort: string; tcpPort: string }) => {
-      const cfg = resolveServerConfig({ host: '127.0.0.1', httpPort: parsePort('--http-port', o.httpPort, false), tcpPort: parsePort('--tcp-port', o.tcpPort, false), udpPort: 0, logLevel: 'warn' });
+      const cfg = resolveServerConfig({ host: '127.0.0.1', httpPort: parsePort('--http-port', o.httpPort, false), tcpPort: parsePort('--tcp-port', o.tcpPort, false), udpPort: 0, dataDir: '', logLevel: 'warn' });
       let srv: Awaited<ReturnType<typeof runServer>>;
       try {
         srv = await runServer(cfg, logger('warn'));
@@ -539,6 +545,12 @@ export async function main(argv: string[]): Promise<void> {
     if (e instanceof FfmpegMissingError) {
       process.stderr.write(`error: ${e.message}\n`);
       process.exitCode = EXIT.FFMPEG;
+      return;
+    }
+    if (e instanceof StoreError) {
+      // A server already on that folder, or a folder it cannot write: the environment (3); a file it cannot read as its database: the setup (2).
+      process.stderr.write(`error: ${e.message}\n`);
+      process.exitCode = e.code === ErrorCode.STORE_LOCKED || e.code === ErrorCode.STORE_UNWRITABLE ? EXIT.NETWORK : EXIT.USAGE;
       return;
     }
     if (e instanceof CamwireError) {

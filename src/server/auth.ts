@@ -80,6 +80,32 @@ export class Authenticator {
     this.#verify = o.verify;
   }
 
+  /**
+   * Adds (or replaces) a user at run time. Throws a TypeError when one of its client ids
+   * belongs to another user.
+   */
+  addUser(u: { user: string; passwordHash: string; clientIds: string[] }): void {
+    for (const id of u.clientIds) {
+      const owner = this.#owners.get(id);
+      if (owner !== undefined && owner !== u.user) throw new TypeError(`client id ${JSON.stringify(id)} belongs to user ${owner}`);
+    }
+    this.removeUser(u.user);
+    const entry: { hash: Promise<string>; clientIds?: Set<string> } = { hash: Promise.resolve(u.passwordHash) };
+    if (u.clientIds.length) {
+      entry.clientIds = new Set(u.clientIds);
+      for (const id of u.clientIds) this.#owners.set(id, u.user);
+    }
+    this.#users.set(u.user, entry);
+  }
+
+  /** Removes a user; returns false if unknown. */
+  removeUser(user: string): boolean {
+    const e = this.#users.get(user);
+    if (!e) return false;
+    for (const id of e.clientIds ?? []) this.#owners.delete(id);
+    return this.#users.delete(user);
+  }
+
   /** Resolves to the user name, or a reason for refusal. Never throws. */
   async check(req: AuthRequest): Promise<{ user: string } | { refused: string }> {
     try {

@@ -23,7 +23,7 @@ import { ServedChannel } from '../media/served-channel.js';
 import { AudioOutbox, ReliableOutbox, VideoOutbox, type Outbox } from '../media/outbox.js';
 import { Spool } from '../media/spool.js';
 import { newSessionKey } from '../options.js';
-import { Authenticator } from './auth.js';
+import { Authenticator, type UserEntry } from './auth.js';
 import type { Client } from './client.js';
 import { validate, type MediaServerOptions, type ServerConfig } from './config.js';
 import { Directory } from './directory.js';
@@ -36,6 +36,7 @@ import { guardWrites } from './store/guard.js';
 import { MemoryStore } from './store/memory-store.js';
 import type { ServerStore } from './store/store.js';
 import { SystemRequests } from './system-requests.js';
+import { UserRegistry } from './users.js';
 
 export type { BufferOptions, MediaServerOptions } from './config.js';
 export type { ServerCommandMeta, VideoTap } from './relay.js';
@@ -74,6 +75,7 @@ export interface MediaServerEvents extends ConnectionEvents {
 export class MediaServer extends EventEmitter<MediaServerEvents> {
   readonly #o: ServerConfig;
   readonly #auth: Authenticator | undefined;
+  readonly #users: UserRegistry;
   readonly #store: ServerStore;
   readonly #groups: GroupRegistry;
   readonly #dir: Directory;
@@ -106,6 +108,7 @@ export class MediaServer extends EventEmitter<MediaServerEvents> {
       this.#metrics.storeError();
       o.logger.error({ err, op, store: this.#store.location }, 'store write failed; going on from memory');
     });
+    this.#users = new UserRegistry({ auth: this.#auth, fixed: options.auth?.users?.map((u) => u.user) ?? [], store, logger: o.logger });
     this.#groups = new GroupRegistry(o.maxGroups, store);
     this.#dir = new Directory({ maxClients: o.maxClients, keepClientInfo: o.keepClientInfo, store, pinned: (id) => this.#groups.pinned(id) });
     this.#requests = new SystemRequests({ directory: this.#dir, groups: this.#groups, serverId: o.serverId, logger: o.logger });
@@ -146,6 +149,7 @@ export class MediaServer extends EventEmitter<MediaServerEvents> {
       const kept = await this.#store.open();
       this.#groups.load(kept);
       this.#dir.load(kept);
+      this.#users.load(kept.users);
       this.#o.logger.info({ store: this.#store.location, clients: kept.clients.length, groups: this.#groups.size }, 'store opened');
       for (const transport of ['tcp', 'http', 'udp'] as const) {
         const port = this.#o.ports[transport];
@@ -227,6 +231,19 @@ export class MediaServer extends EventEmitter<MediaServerEvents> {
   /** The Prometheus registry of this server (no global state: one per server). */
   get metrics(): ServerMetrics['registry'] {
     return this.#metrics.registry;
+  }
+
+  /**
+   * Adds or replaces a user at run time; it is kept in the store, beside the users of the `auth`
+   * option (which it cannot replace). Needs a server started with `auth`.
+   */
+  addUser(u: UserEntry): Promise<void> {
+    return this.#users.add(u);
+  }
+
+  /** Removes a user added at run time. Returns false if there is no such user. */
+  removeUser(user: string): boolean {
+    return this.#users.remove(user);
   }
 
   // ------------------------------------------------------------------ connections

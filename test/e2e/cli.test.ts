@@ -56,7 +56,7 @@ describe('cli', () => {
     fs.writeFileSync(bad, 'tcpPort: 0\nudpPort: off\nhttpPort: 0\nmaxGroups: -3\n');
     const p = cli(t, ['server', '--config', bad]);
     assert.equal(await p.exited, 2);
-    assert.match(p.stderr(), /maxGroups: expected a whole number/);
+    assert.match(p.stderr(), /maxGroups: must be a whole number >= 0, got -3/);
     const typo = path.join(dir, 'typo.yaml');
     fs.writeFileSync(typo, 'tcp_port: 1\n');
     const q = cli(t, ['server', '--config', typo]);

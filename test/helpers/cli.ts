@@ -3,6 +3,8 @@
  * for a line of its output.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import type { TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -20,9 +22,25 @@ export interface Cli {
   exited: Promise<number | null>;
 }
 
-/** Starts `camwire ...args`; it is killed after the test if still running. */
+/** Data folders of the servers this test process starts (never the repository's ./camwire-data). */
+let dataRoot: string | undefined;
+
+/** A fresh, empty data folder for a CLI server; removed when the test process exits. */
+export function dataDir(): string {
+  if (!dataRoot) {
+    const root = (dataRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'camwire-cli-data-')));
+    process.once('exit', () => fs.rmSync(root, { recursive: true, force: true }));
+  }
+  return fs.mkdtempSync(path.join(dataRoot, 'd-'));
+}
+
+/**
+ * Starts `camwire ...args`; it is killed after the test if still running. A server gets a fresh
+ * data folder through CAMWIRE_DATA_DIR unless `env` gives one.
+ */
 export function cli(t: TestContext | undefined, args: string[], o: { stdin?: string | Buffer; env?: NodeJS.ProcessEnv } = {}): Cli {
-  const child = spawn(process.execPath, [CLI, ...args], { cwd: ROOT, env: { ...process.env, ...o.env }, stdio: ['pipe', 'pipe', 'pipe'] });
+  const env = { ...process.env, CAMWIRE_DATA_DIR: args[0] === 'server' ? dataDir() : '', ...o.env };
+  const child = spawn(process.execPath, [CLI, ...args], { cwd: ROOT, env, stdio: ['pipe', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
   const waiters = new Set<() => void>();

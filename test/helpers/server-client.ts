@@ -2,8 +2,11 @@
  * A MediaServer client for tests: a Sender pushing to the server and a Receiver pulling from it,
  * sharing one client id; neither listens on any port.
  */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import type { TestContext } from 'node:test';
-import { MediaServer, Receiver, Sender, type ReceiverOptions, type SenderOptions } from '../../src/index.js';
+import { MediaServer, Receiver, Sender, SqliteStore, type ReceiverOptions, type SenderOptions } from '../../src/index.js';
 import { next } from './events.js';
 
 export interface TestClient {
@@ -45,9 +48,25 @@ export async function startClient(t: TestContext, server: MediaServer, id: strin
   return { id, tx, rx };
 }
 
+/** The store startServer gives servers that get none: the library's default, or SQLite. */
+let defaultStore: 'memory' | 'sqlite' = 'memory';
+
+/** Runs the servers of this test process on that store (the server suite runs once with each). */
+export function useStore(kind: 'memory' | 'sqlite'): void {
+  defaultStore = kind;
+}
+
+/** A temporary folder, removed after the test. */
+export function tempDir(t: TestContext, prefix = 'camwire-test-'): string {
+  const d = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  t.after(() => fs.rmSync(d, { recursive: true, force: true }));
+  return d;
+}
+
 /** Starts a server on loopback with every port on, stopped after the test. */
 export async function startServer(t: TestContext, o: ConstructorParameters<typeof MediaServer>[0] = {}): Promise<MediaServer> {
-  const s = new MediaServer({ host: '127.0.0.1', ...o });
+  const store = o.store ?? (defaultStore === 'sqlite' ? new SqliteStore({ dir: tempDir(t, 'camwire-store-') }) : undefined);
+  const s = new MediaServer({ host: '127.0.0.1', ...o, store });
   await s.start();
   t.after(() => s.stop());
   return s;

@@ -1,5 +1,5 @@
 /**
- * MediaServer (BEHAVIOUR.md section 5): client -> server -> client scenarios over real loopback
+ * MediaServer (docs/behaviour.md, section 5): client -> server -> client scenarios over real loopback
  * sockets, in which no client listens on any port.
  */
 import assert from 'node:assert/strict';
