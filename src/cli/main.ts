@@ -128,6 +128,7 @@ interface SendFlags extends TlsFlags {
   to?: string;
   group?: string;
   groupPassword?: string;
+  permanent?: boolean;
   user?: string;
   password?: string;
   testPattern?: boolean;
@@ -179,7 +180,7 @@ async function runSend(f: SendFlags, log: Pino): Promise<number> {
   // Through a server, only members speak in a group: join it first.
   if (f.group && !pull) {
     try {
-      await sender.joinGroup(f.group, { password: f.groupPassword });
+      await sender.joinGroup(f.group, { password: f.groupPassword, permanent: f.permanent === true });
     } catch (err) {
       await sender.stop();
       throw new CamwireError((err as CamwireError).code ?? 'CW_ERR_SERVER_REFUSED', `cannot join group ${f.group}: ${(err as Error).message}`);
@@ -459,6 +460,7 @@ function program(): Command {
     .option('--to <clientId>', 'addressee (through a server)')
     .option('--group <groupId>', 'send to this group (through a server; joins it first)')
     .option('--group-password <password>', 'the group\'s password, if it has one')
+    .option('--permanent', 'with --group: join as a permanent member (a member while offline, and after server restarts)')
     .option('--test-pattern', 'send the built-in test pattern (the default video source)')
     .option('--input <url|file>', 'video from any ffmpeg input: a file, rtsp://camera/...')
     .option('--loop', 'with --input FILE: loop the file')
