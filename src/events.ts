@@ -8,10 +8,10 @@ import type { ParamValue, Rect } from './protocol/messages.js';
 
 /**
  * Arguments of every connection event (connecting, connected, connectError, disconnect,
- * openChannel, closeChannel, sessionConnected, sessionDisconnected). BEHAVIOUR.md section 2.
+ * openChannel, closeChannel, sessionConnected, sessionDisconnected). docs/behaviour.md, section 2.
  */
 export interface ConnectionEvent {
-  /** The component's own session key, or 0n where BEHAVIOUR.md says the event carries 0. */
+  /** The component's own session key, or 0n where docs/behaviour.md says the event carries 0n. */
   sessionKey: bigint;
   /** Empty, or exactly one type: the type of this connection or channel. */
   mediaTypes: MediaTypeName[];
@@ -127,7 +127,7 @@ export interface PeerInfo {
   remotePort: number;
 }
 
-/** Connection events every role raises (BEHAVIOUR.md sections 3-4), plus bad input from peers. */
+/** Connection events every role raises (docs/behaviour.md, sections 3-4), plus bad input from peers. */
 export interface ConnectionEvents {
   connecting: [ev: ConnectionEvent];
   connected: [ev: ConnectionEvent];

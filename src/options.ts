@@ -81,7 +81,7 @@ export interface CommonOptions {
   logger?: Logger;
 }
 
-/** Default per-type timeouts (BEHAVIOUR.md section 1). */
+/** Default per-type timeouts (docs/behaviour.md, section 1). */
 export const DEFAULT_TIMEOUTS: Readonly<Record<MediaTypeName, number>> = {
   video: 3000,
   audio: 3000,
@@ -192,7 +192,7 @@ export function backoffDelay(rc: Required<ReconnectOptions>, n: number): number 
   return Math.round(base * (0.8 + Math.random() * 0.4));
 }
 
-/** A new random non-zero 64-bit session key (BEHAVIOUR.md section 2). */
+/** A new random non-zero 64-bit session key (docs/behaviour.md, section 2). */
 export function newSessionKey(): bigint {
   const b = new BigUint64Array(1);
   do crypto.getRandomValues(b);

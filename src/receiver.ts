@@ -1,7 +1,7 @@
 /**
  * Receiver: receives video, audio, commands, files and data. In push mode (sender-to-receiver)
  * it listens and accepts what senders push; in pull mode (receiver-to-sender) it opens one
- * channel per media type to each sender in `senders` (BEHAVIOUR.md sections 3-4).
+ * channel per media type to each sender in `senders` (docs/behaviour.md, sections 3-4).
  */
 import { EventEmitter } from 'node:events';
 import fs from 'node:fs';
@@ -86,7 +86,7 @@ export interface ReceiverEvents extends ConnectionEvents {
   fileStart: [info: FileStartInfo, meta: MessageMeta];
   fileData: [info: FileDataInfo, meta: MessageMeta];
   fileEnd: [info: FileEndInfo, meta: MessageMeta];
-  // From a MediaServer (BEHAVIOUR.md section 5):
+  // From a MediaServer (docs/behaviour.md, section 5):
   /** Someone joined a group this client is in. */
   userJoinsGroup: [group: string, user: string, meta: MessageMeta];
   /** Someone left (or, if temporary, lost its connection to) a group this client is in. */

@@ -1,7 +1,8 @@
 /**
  * Sender: sends video, audio, commands, files and data. In push mode (sender-to-receiver) it
  * connects to a receiver or server per media type when it has data; in pull mode
- * (receiver-to-sender) it listens and serves the channels receivers open (BEHAVIOUR.md 3-4).
+ * (receiver-to-sender) it listens and serves the channels receivers open (docs/behaviour.md,
+ * sections 3-4).
  */
 import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';

@@ -33,7 +33,7 @@ export function welcomeLink(
 }
 
 /**
- * The connection event of the accepting side (BEHAVIOUR.md section 2): no media types, the
+ * The connection event of the accepting side (docs/behaviour.md, section 2): no media types, the
  * peer's key as remoteSessionKey, and `sessionKey` as the role says (0 for receivers and servers).
  */
 export function acceptedEvent(link: FrameLink, hello: Frame, sessionKey: bigint): ConnectionEvent {

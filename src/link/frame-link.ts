@@ -124,7 +124,7 @@ export abstract class BaseLink extends EventEmitter<FrameLinkEvents> implements 
   #progressAt = Date.now();
   /**
    * Fail the link when bytes wait to be sent and the transport takes none for this long
-   * (the per-type timeout of BEHAVIOUR.md section 6); 0 disables.
+   * (the per-type timeout of docs/behaviour.md, section 6); 0 disables.
    */
   stallMs = 0;
   #timer: NodeJS.Timeout | undefined;

@@ -1,5 +1,5 @@
 /**
- * PullSession: a receiver's session with one sender or server in pull mode (BEHAVIOUR.md
+ * PullSession: a receiver's session with one sender or server in pull mode (docs/behaviour.md,
  * section 4): one channel (link) per media type; the session exists while every channel is
  * open and ends when any closes. Raises the channel and session events in the contract's order
  * and reconnects with backoff and a new session key.

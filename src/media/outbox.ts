@@ -1,6 +1,6 @@
 /**
  * Sender-side queues, one per link and media type, each with its type's delivery policy
- * (BEHAVIOUR.md section 1): video keeps only the latest frame per media index, audio keeps a
+ * (docs/behaviour.md, section 1): video keeps only the latest frame per media index, audio keeps a
  * short queue and drops the oldest, commands/files/data wait for an acknowledgement and are
  * refused with an error when the queue is full. None grows without limit.
  */
@@ -186,7 +186,7 @@ export interface ReliableOutboxOptions {
   timeoutMs: number;
   /** Resend unacknowledged items after this long (unreliable links only); 0 = never. */
   retransmitMs: number;
-  /** Called when an item times out: the owner closes the link (BEHAVIOUR.md section 6). */
+  /** Called when an item times out: the owner closes the link (docs/behaviour.md, section 6). */
   onTimeout: (err: DeliveryError) => void;
   /** Keep queued payloads beyond `memoryBytes` in this spool file instead of memory. */
   spool?: Spool;

@@ -1,5 +1,5 @@
 /**
- * PushLane: a sender's connection for one media type in push mode (BEHAVIOUR.md section 3).
+ * PushLane: a sender's connection for one media type in push mode (docs/behaviour.md, section 3).
  * It opens when the type has data, pumps its outbox while the link can take more, closes after
  * an idle time, and retries with backoff (and a new session key) after a failure.
  */

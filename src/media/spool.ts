@@ -1,6 +1,6 @@
 /**
  * Spool: a temporary file that holds queued payloads on disk instead of in memory (a server's
- * file buffers, BEHAVIOUR.md section 5). Append-only while items wait; emptied when none do.
+ * file buffers, docs/behaviour.md, section 5). Append-only while items wait; emptied when none do.
  */
 import fs from 'node:fs';
 import os from 'node:os';

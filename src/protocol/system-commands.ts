@@ -5,10 +5,10 @@
  */
 import type { ParamValue } from './messages.js';
 
-/** Largest encoded server command (RVSU_...), headers included (BEHAVIOUR.md section 1). */
+/** Largest encoded server command (RVSU_...), headers included (docs/behaviour.md, section 1). */
 export const MAX_SERVER_COMMAND = 8912;
 
-/** Reserved command name prefixes: clients may not send these (docs/behaviour.md section 1). */
+/** Reserved command name prefixes: clients may not send these (docs/behaviour.md, section 1). */
 export function isSystemCommand(name: string): boolean {
   return name.startsWith('RV_') || name.startsWith('RVS_');
 }

@@ -1,6 +1,6 @@
 /**
- * The behavioural suite (BEHAVIOUR.md sections 1-4, 6): one set of tests, run once per transport
- * wherever the mode allows it. HTTP runs through a real HTTP proxy (tinyproxy).
+ * The behavioural suite (docs/behaviour.md, sections 1-4, 6): one set of tests, run once per
+ * transport wherever the mode allows it. HTTP runs through a real HTTP proxy (tinyproxy).
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
