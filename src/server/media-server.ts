@@ -349,8 +349,9 @@ export class MediaServer extends EventEmitter<MediaServerEvents> {
     this.emit('clientDisconnected', this.#info(c));
   }
 
-  /** The client's last connection closed: it leaves temporary groups, and the directory takes note. */
+  /** The client's last connection closed: goodbyes still owed (a client that only pushes), temporary groups, the directory. */
   #gone(c: Client): void {
+    this.#requests.goodbye(c);
     this.#requests.leaveGroups(c);
     this.#dir.disconnected(c);
   }

@@ -178,6 +178,21 @@ describe('contact lists', () => {
     assert.equal((await exited)[0], 'doomed');
   });
 
+  test('contacts - a client that only pushes is owed its goodbye too, when its last push link closes', async (t) => {
+    const s = await startServer(t);
+    const carol = await startClient(t, s, 'carol');
+    const tx = new Sender({ protocol: 'tcp', host: '127.0.0.1', port: s.ports.tcp, clientId: 'pusher' });
+    t.after(() => tx.stop());
+    await tx.start();
+    await tx.addDefaultReceiver('carol');
+    const enter = next(carol.rx, 'userEnter');
+    await tx.helloToDefaultReceivers();
+    assert.equal((await enter)[0], 'pusher');
+    const exit = next(carol.rx, 'userExit');
+    await tx.stop();
+    assert.equal((await exit)[0], 'pusher');
+  });
+
   test('contacts - allowed-senders hello, media access request and allow, directory', async (t) => {
     const s = await startServer(t);
     const [a, b] = await Promise.all(['a', 'b'].map((id) => startClient(t, s, id)));
