@@ -19,7 +19,7 @@ import {
 } from './errors.js';
 import { perMediaType, type ConnectionEvents, type PeerInfo } from './events.js';
 import { Flag, Kind, MAX_U48, MediaType, mediaTypeName, type MediaTypeName } from './protocol/constants.js';
-import type { Frame, FrameInit } from './protocol/frame.js';
+import { SharedEncoding, type Frame, type FrameInit } from './protocol/frame.js';
 import {
   encodeAudioHeader,
   encodeCommand,
@@ -472,7 +472,9 @@ export class Sender extends EventEmitter<SenderEvents> {
       this.#lane(type).kick();
       return;
     }
-    for (const c of this.#channels[type]) c.offer(init);
+    // One encoding for every pulling receiver.
+    const shared: FrameInit = { ...init, shared: new SharedEncoding() };
+    for (const c of this.#channels[type]) c.offer(shared);
   }
 
   async #reliable(type: 'command' | 'data', init: FrameInit): Promise<void> {

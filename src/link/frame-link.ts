@@ -41,8 +41,13 @@ export interface FrameLink extends EventEmitter<FrameLinkEvents> {
   readonly remotePort: number;
   /** False when frames may be lost (UDP): reliable types then retransmit. */
   readonly reliable: boolean;
-  /** Bytes accepted by send() and not yet handed to the OS. */
+  /** Bytes accepted by send() and not yet handed to the OS (those of the current turn included). */
   readonly backlog: number;
+  /**
+   * Of the backlog, the bytes sent in the current event-loop turn: a stream link gathers them
+   * (corked) and writes them at the end of the turn, in one system call.
+   */
+  readonly turnBytes: number;
   readonly closed: boolean;
   /** Fields stamped on the link's own control frames (PING, PONG, CLOSE). */
   tag: { sessionKey?: bigint; mediaType?: number; from?: string };
@@ -50,8 +55,11 @@ export interface FrameLink extends EventEmitter<FrameLinkEvents> {
   stallMs: number;
   /** How many bytes the pump lets wait in the link before it leaves frames in their outbox. */
   readonly pumpBacklog: number;
-  /** Sends a frame; returns false when the backlog is above the high-water mark (wait for 'drain'). */
-  send(f: FrameInit): boolean;
+  /**
+   * Sends a frame, stamped with `sessionKey` (default: the frame's own) without changing `f`.
+   * Returns false when the backlog is above the high-water mark (wait for 'drain').
+   */
+  send(f: FrameInit, sessionKey?: bigint): boolean;
   /** Sends CLOSE (when possible) and ends the link. Idempotent. */
   close(code: number, reason: string): void;
   /** Queues incoming frames instead of emitting them, until release(). */
@@ -81,10 +89,6 @@ export const DEFAULT_HIGH_WATER_MARK = 256 * 1024;
  * video waits in its latest-wins slot, not in a socket buffer, so a slow peer sees fresh frames.
  */
 export const PUMP_BACKLOG = 64 * 1024;
-
-/** Where a FrameInit keeps its encoded bytes (frames are not changed after they are first sent). */
-const kEncoded = Symbol('encoded');
-type Encoded = FrameInit & { [kEncoded]?: { sessionKey: bigint | undefined; seq: number | undefined; parts: [Buffer, Buffer] } };
 
 /** Where a link's peer is. */
 export interface LinkPeer {
@@ -186,18 +190,15 @@ export abstract class BaseLink extends EventEmitter<FrameLinkEvents> implements 
     }
   }
 
-  send(f: FrameInit): boolean {
+  /** 0: most links hand each frame to the transport at once. */
+  get turnBytes(): number {
+    return 0;
+  }
+
+  send(f: FrameInit, sessionKey?: bigint): boolean {
     if (this.#closed) return false;
-    // A frame fanned out to many links is encoded once: the header is the same bytes for all of
-    // them as long as the session key stamped on it is (readers of one sender or one server).
-    const c = (f as Encoded)[kEncoded];
-    let parts: [Buffer, Buffer];
-    if (c && c.sessionKey === f.sessionKey && c.seq === f.seq) parts = c.parts;
-    else {
-      parts = encodeFrame(f);
-      (f as Encoded)[kEncoded] = { sessionKey: f.sessionKey, seq: f.seq, parts };
-    }
-    const [h, p] = parts;
+    // A fanned-out frame carries its shared encoding: its header is encoded once for every link.
+    const [h, p] = encodeFrame(f, sessionKey ?? f.sessionKey);
     this.#written += h.length + p.length;
     this.write(h, p);
     return this.backlog < this.highWaterMark;
@@ -280,6 +281,12 @@ export class StreamLink extends BaseLink {
   readonly remotePort: number;
   readonly #sock: net.Socket;
   readonly #parser: FrameParser;
+  /** Bytes written in this turn, held by the socket's cork until the turn ends. */
+  #turn = 0;
+  readonly #uncork = (): void => {
+    this.#turn = 0;
+    this.#sock.uncork();
+  };
 
   constructor(sock: net.Socket, o: LinkOptions = {}) {
     super(o);
@@ -302,16 +309,24 @@ export class StreamLink extends BaseLink {
     return this.#sock.writableLength;
   }
 
+  override get turnBytes(): number {
+    return this.#turn;
+  }
+
+  /**
+   * Everything sent in one event-loop turn (a fan-out of every frame one read delivered, a
+   * burst of small frames) goes to the socket as one write: the socket stays corked until the
+   * turn ends (process.nextTick).
+   */
   protected write(h: Buffer, p: Buffer): void {
     if (!this.#sock.writable) return;
-    if (p.length === 0) {
-      this.#sock.write(h);
-      return;
+    if (this.#turn === 0) {
+      this.#sock.cork();
+      process.nextTick(this.#uncork);
     }
-    this.#sock.cork();
+    this.#turn += h.length + p.length || 1;
     this.#sock.write(h);
-    this.#sock.write(p);
-    this.#sock.uncork();
+    if (p.length) this.#sock.write(p);
   }
 
   protected teardown(graceful: boolean): void {

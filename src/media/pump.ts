@@ -16,8 +16,7 @@ export function pumpOutbox(link: FrameLink, outbox: Outbox, sessionKey: bigint):
   while (!link.closed && link.backlog < link.pumpBacklog) {
     const f = outbox.next(now);
     if (!f) return;
-    f.sessionKey = sessionKey;
-    link.send(f);
+    link.send(f, sessionKey);
   }
 }
 

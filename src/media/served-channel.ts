@@ -8,6 +8,9 @@ import type { FrameInit } from '../protocol/frame.js';
 import type { FrameLink } from '../link/frame-link.js';
 import { applyReply, pumpOutbox } from './pump.js';
 
+/** Most bytes a reader's fast path gathers in one event-loop turn; beyond it frames take the queue. */
+const TURN_LIMIT = 1024 * 1024;
+
 /** A pull channel: frames flow from the outbox to the link as fast as the link takes them. */
 export class ServedChannel {
   constructor(
@@ -31,9 +34,11 @@ export class ServedChannel {
    */
   offer(init: FrameInit): number {
     const ob = this.outbox as VideoOutbox | AudioOutbox;
-    if (ob.canSkipQueue(init) && !this.link.closed && this.link.backlog < this.link.pumpBacklog) {
-      init.sessionKey = this.sessionKey;
-      this.link.send(init);
+    // Keeping up: what waits in the link from earlier turns is under the pump's limit (what this
+    // turn already sent is being gathered into one write, and is bounded apart).
+    const link = this.link;
+    if (ob.canSkipQueue(init) && !link.closed && link.backlog - link.turnBytes < link.pumpBacklog && link.turnBytes < TURN_LIMIT) {
+      link.send(init, this.sessionKey);
       return 0;
     }
     const dropped = ob.offer(init);

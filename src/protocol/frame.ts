@@ -35,9 +35,34 @@ export interface Frame {
 /**
  * Fields of a frame to encode; omitted fields take 0 or ''. `prefix`, when set, is a media
  * header that goes on the wire before `payload` (both count as the frame payload), so a large
- * payload is never copied to prepend a few bytes.
+ * payload is never copied to prepend a few bytes. `shared`, when set, holds the frame's encoding
+ * for every link that sends it (a fan-out); such a frame must not change afterwards.
  */
-export type FrameInit = Partial<Frame> & { kind: Kind; prefix?: Buffer };
+export type FrameInit = Partial<Frame> & { kind: Kind; prefix?: Buffer; readonly shared?: SharedEncoding };
+
+/**
+ * The encoded header of a frame that goes to many links (docs/architecture.md, fan-out): made
+ * once, on first use, and written as it is by every link that stamps the same session key and
+ * seq (all readers of one server or one pull Sender). A link that stamps others gets a header of
+ * its own; the payload is never copied.
+ */
+export class SharedEncoding {
+  #header: Buffer | undefined;
+  #key: bigint | undefined;
+  #seq: number | undefined;
+
+  /** The header of `f` as sent with `sessionKey`. */
+  header(f: FrameInit, sessionKey: bigint, payloadLength: number): Buffer {
+    if (this.#header && this.#key === sessionKey && this.#seq === f.seq) return this.#header;
+    const h = encodeHeader(f, payloadLength, f.prefix, sessionKey);
+    if (this.#header === undefined) {
+      this.#header = h;
+      this.#key = sessionKey;
+      this.#seq = f.seq;
+    }
+    return h;
+  }
+}
 
 const EMPTY = Buffer.alloc(0);
 
@@ -58,7 +83,7 @@ function checkRange(v: number, min: number, max: number, what: string): void {
  * counts as the start of the payload) is appended to the header in the same allocation.
  * The payload itself is not copied: write the header and the payload together (cork or writev).
  */
-export function encodeHeader(f: FrameInit, payloadLength: number, prefix?: Buffer): Buffer {
+export function encodeHeader(f: FrameInit, payloadLength: number, prefix?: Buffer, sessionKey = f.sessionKey): Buffer {
   checkRange(f.kind, 1, MAX_KIND, 'kind');
   checkRange(f.mediaType ?? 0, 0, 5, 'media type');
   checkRange(f.flags ?? 0, 0, KNOWN_FLAGS, 'flags');
@@ -77,7 +102,7 @@ export function encodeHeader(f: FrameInit, payloadLength: number, prefix?: Buffe
   h.writeUInt16BE(f.mediaIndex ?? 0, 6);
   h.writeUInt32BE((f.seq ?? 0) >>> 0, 8);
   h.writeUInt32BE(payloadLength + extra, 12);
-  h.writeBigUInt64BE(f.sessionKey ?? 0n, 16);
+  h.writeBigUInt64BE(sessionKey ?? 0n, 16);
   h.writeDoubleBE(f.timestamp ?? 0, 24);
   h[32] = a;
   h[33] = b;
@@ -91,10 +116,15 @@ export function encodeHeader(f: FrameInit, payloadLength: number, prefix?: Buffe
   return h;
 }
 
-/** Encodes a frame as `[header (+ prefix), payload]`, ready for a corked write. */
-export function encodeFrame(f: FrameInit): [Buffer, Buffer] {
+/**
+ * Encodes a frame as `[header (+ prefix), payload]`, ready for a corked write; `sessionKey`
+ * stamps another key than `f.sessionKey` without changing `f`. A frame with `shared` reuses
+ * its shared header.
+ */
+export function encodeFrame(f: FrameInit, sessionKey = f.sessionKey): [Buffer, Buffer] {
   const payload = f.payload ?? EMPTY;
-  return [encodeHeader(f, payload.length, f.prefix), payload];
+  if (f.shared) return [f.shared.header(f, sessionKey ?? 0n, payload.length), payload];
+  return [encodeHeader(f, payload.length, f.prefix, sessionKey), payload];
 }
 
 /** Encodes a frame as one contiguous Buffer (for datagrams and HTTP bodies). */

@@ -9,7 +9,7 @@ import { CamwireError, CloseCode, DeliveryError, ErrorCode, ProtocolError } from
 import type { CommandMessage } from '../events.js';
 import type { FrameLink } from '../link/frame-link.js';
 import { Flag, Kind, mediaTypeName, type MediaTypeName } from '../protocol/constants.js';
-import type { Frame, FrameInit } from '../protocol/frame.js';
+import { SharedEncoding, type Frame, type FrameInit } from '../protocol/frame.js';
 import { decodeCommand, decodeVideo, encodeAck, encodeCommand, encodeReason, type Command } from '../protocol/messages.js';
 import { isSystemCommand, MAX_SERVER_COMMAND } from '../protocol/system-commands.js';
 import type { Client } from './client.js';
@@ -196,9 +196,13 @@ export class Relay {
   }
 }
 
-/** The frame as it goes on to readers: attributed to the sending client, whatever it claimed. */
+/**
+ * The frame as it goes on to readers: attributed to the sending client, whatever it claimed, and
+ * encoded once for all of them.
+ */
 function forward(from: Client, f: Frame): FrameInit {
   return {
+    shared: new SharedEncoding(),
     kind: Kind.DATA,
     mediaType: f.mediaType,
     mediaIndex: f.mediaIndex,
