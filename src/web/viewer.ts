@@ -17,7 +17,10 @@ interface Source {
   imageType: string;
   width: number;
   height: number;
+  /** A copy of a recent frame, for snapshots and the first image of a new viewer. */
   last?: VideoTap;
+  /** When `last` was copied. */
+  keptAt: number;
   lastAt: number;
   /** Frames and bytes in the current one-second window, and the last full window's rates. */
   windowStart: number;
@@ -46,11 +49,15 @@ export class WebViewer {
     let s = this.#sources.get(key);
     const now = Date.now();
     if (!s) {
-      s = { client: v.from, mediaIndex: v.mediaIndex, imageType: v.imageType, width: v.width, height: v.height, lastAt: now, windowStart: now, windowFrames: 0, windowBytes: 0, fps: 0, bitrate: 0, latency: 0, viewers: new Set() };
+      s = { client: v.from, mediaIndex: v.mediaIndex, imageType: v.imageType, width: v.width, height: v.height, keptAt: 0, lastAt: now, windowStart: now, windowFrames: 0, windowBytes: 0, fps: 0, bitrate: 0, latency: 0, viewers: new Set() };
       this.#sources.set(key, s);
     }
-    // Keep a copy of the latest frame only for snapshots and new viewers; the tap's buffer is a view.
-    s.last = { ...v, data: Buffer.from(v.data) };
+    // The tap's buffer is a view of the received data: a frame that outlives this call is copied.
+    // Every frame while someone watches; otherwise one a second, for snapshots and new viewers.
+    if (s.viewers.size > 0 || now - s.keptAt >= 1000) {
+      s.last = { ...v, data: Buffer.from(v.data) };
+      s.keptAt = now;
+    }
     s.lastAt = now;
     s.imageType = v.imageType;
     s.width = v.width;
@@ -66,7 +73,7 @@ export class WebViewer {
       s.windowFrames = 0;
       s.windowBytes = 0;
     }
-    if (v.imageType === 'jpeg') for (const r of s.viewers) r.push(s.last.data, v.timestamp);
+    if (v.imageType === 'jpeg' && s.last) for (const r of s.viewers) r.push(s.last.data, v.timestamp);
   }
 
   /** Video sources seen in the last 10 s, with their rates. */
