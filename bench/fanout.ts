@@ -18,6 +18,10 @@
  *   --fanout-readers=receiver|lite   camwire readers: Receivers (default), or "lite" readers that
  *       speak the wire protocol on a bare socket (HELLO, then parse frames) to take Receiver's
  *       cost out of this process when looking at the server alone (diagnosis)
+ *   --fanout-store=memory|sqlite   the camwire relay's ServerStore: MemoryStore (default) or a
+ *       SqliteStore in a temp dir of its own (removed when the child stops)
+ *   --fanout-store-check=1 (0: skip)   after the rest, N = 100 x 64 KB once more with the camwire
+ *       relay on a MemoryStore and on a SqliteStore, printed as sqlite / memory
  * Prints tables and writes bench/fanout-results.json.
  *
  * Set-up, per (N, frame size), everything on 127.0.0.1 with port 0:
@@ -95,7 +99,12 @@ export interface FanoutConfig {
   profDir: string | undefined;
   serverImport: 'index' | 'module';
   readers: 'receiver' | 'lite';
+  /** The camwire relay's store (the store check measures both). */
+  store: FanoutStore;
+  storeCheck: boolean;
 }
+
+export type FanoutStore = 'memory' | 'sqlite';
 
 export function windowFor(n: number, size: number): number {
   return Math.max(1, Math.min(MAX_WINDOW, Math.floor(MiB / size), Math.floor((64 * MiB) / (n * size))));
@@ -107,7 +116,17 @@ async function camwireChild(): Promise<void> {
   // Nothing of camwire is loaded before this line: the child's RSS is the server's.
   const { MediaServer } =
     process.env.CAMWIRE_FANOUT_IMPORT === 'module' ? await import('../src/server/media-server.js') : await import('../src/index.js');
-  const server = new MediaServer({ host: HOST, httpPort: false, udpPort: false });
+  // --fanout-store=sqlite: a SqliteStore in a temp dir of this child, removed when it stops or exits.
+  let store: import('../src/server/store/store.js').ServerStore | undefined;
+  let storeDir: string | undefined;
+  if (process.env.CAMWIRE_FANOUT_STORE === 'sqlite') {
+    const { mkdtempSync, rmSync } = await import('node:fs');
+    const { SqliteStore } = await import('../src/server/store/sqlite-store.js');
+    const dir = (storeDir = mkdtempSync(path.join(os.tmpdir(), 'camwire-fanout-store-')));
+    process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+    store = new SqliteStore({ dir });
+  }
+  const server = new MediaServer({ host: HOST, httpPort: false, udpPort: false, store });
   await server.start();
   let online = 0;
   /** Counters of clients that went offline (the server forgets them: keepClientInfo is off). */
@@ -137,7 +156,10 @@ async function camwireChild(): Promise<void> {
       }
       return { framesIn, writes, dropped, cut, unrouted: s.unrouted.video };
     },
-    stop: () => server.stop(),
+    stop: async () => {
+      await server.stop();
+      if (storeDir) (await import('node:fs')).rmSync(storeDir, { recursive: true, force: true });
+    },
   });
 }
 
@@ -441,6 +463,8 @@ interface Entry {
   system: System;
   /** Readers behind the 10 KB/s relay. */
   slow: number;
+  /** camwire: the relay's store (default: --fanout-store). */
+  store?: FanoutStore;
 }
 
 interface Open {
@@ -459,6 +483,8 @@ interface Open {
 
 export interface Measurement {
   system: System;
+  /** camwire: the relay's store. */
+  store?: FanoutStore;
   label: string;
   n: number;
   size: number;
@@ -499,7 +525,7 @@ async function open(e: Entry, n: number, cfg: FanoutConfig): Promise<Open> {
   const tag = `${e.system}-n${n}${e.slow ? `-slow${e.slow}` : ''}`;
   const execArgv = cfg.profDir ? ['--cpu-prof', `--cpu-prof-dir=${cfg.profDir}`, `--cpu-prof-name=${tag}-${Date.now()}.cpuprofile`] : [];
   const script = e.system === 'camwire' ? fileURLToPath(import.meta.url) : path.join(here, 'fanout-raw.js');
-  const child = await RelayChild.start(script, e.system, execArgv, { CAMWIRE_FANOUT_IMPORT: cfg.serverImport });
+  const child = await RelayChild.start(script, e.system, execArgv, { CAMWIRE_FANOUT_IMPORT: cfg.serverImport, CAMWIRE_FANOUT_STORE: e.store ?? cfg.store });
   let throttle: Throttle | undefined;
   try {
     const isSlow = (i: number): boolean => e.slow > 0 && i % SLOW_EVERY === SLOW_EVERY - 1 && Math.floor(i / SLOW_EVERY) < e.slow;
@@ -551,6 +577,7 @@ async function measureSet(n: number, size: number, entries: Entry[], cfg: Fanout
       const lat = summarize(l.flatMap((x) => x.samples));
       out.push({
         system: o.e.system,
+        store: o.e.system === 'camwire' ? (o.e.store ?? cfg.store) : undefined,
         label: o.rig.label,
         n,
         size,
@@ -615,6 +642,8 @@ function parseArgs(argv: string[]): FanoutConfig {
     profDir: a.get('fanout-prof') || undefined,
     serverImport: a.get('fanout-server-import') === 'module' ? 'module' : 'index',
     readers: a.get('fanout-readers') === 'lite' ? 'lite' : 'receiver',
+    store: a.get('fanout-store') === 'sqlite' ? 'sqlite' : 'memory',
+    storeCheck: (a.get('fanout-store-check') ?? '1') !== '0',
   };
 }
 
@@ -627,7 +656,7 @@ function progress(m: Measurement): void {
   const t = m.throughput;
   const l = m.latency;
   console.log(
-    `  ${m.system.padEnd(7)} N=${String(m.n).padStart(3)} ${sizeName(m.size).padStart(6)}${m.slow ? ` (${m.slow} slow)` : ''}  W=${m.window}  ` +
+    `  ${m.system.padEnd(7)}${m.store === 'sqlite' ? ' (sqlite)' : ''} N=${String(m.n).padStart(3)} ${sizeName(m.size).padStart(6)}${m.slow ? ` (${m.slow} slow)` : ''}  W=${m.window}  ` +
       `${num(t.MBps).padStart(7)} MB/s (rounds ${t.MBpsRounds.map((x) => num(x)).join(' / ')}; ${t.completed} frames)  ` +
       `p50 ${num(l.p50)} ms  p99 ${num(l.p99)} ms  loaded p99 ${num(t.loaded.p99)} ms  relay CPU ${num(m.relayCpuMs / 1000)} s  ` +
       `peak RSS ${mib(m.relay.peakRss)} MiB  client CPU ${num(t.clientCpuMs / 1000)} s  relay drops ${m.relayCounters.dropped ?? 0}  ` +
@@ -647,6 +676,7 @@ export async function runFanoutBench(argv: string[] = process.argv.slice(2)): Pr
     `\ncamwire fan-out bench (MediaServer, 1 publisher -> N readers): node ${process.version}, ${os.cpus().length} CPU ` +
       `(${os.cpus()[0]?.model ?? '?'}), relays in child processes, publishers and readers in this one; ${cfg.rounds} interleaved rounds; ` +
       `camwire server imports ${cfg.serverImport === 'index' ? 'the package entry' : 'only media-server.js'}; camwire readers: ${cfg.readers}; ` +
+      `camwire store: ${cfg.store}; ` +
       `load average ${loadavg()}\n`,
   );
   const results: Measurement[] = [];
@@ -665,6 +695,15 @@ export async function runFanoutBench(argv: string[] = process.argv.slice(2)): Pr
     for (const m of await measureSet(100, 64 * 1024, entries, cfg)) {
       progress(m);
       throttled.push(m);
+    }
+  }
+  const storeChecked: Measurement[] = [];
+  if (cfg.storeCheck && cfg.systems.includes('camwire')) {
+    console.log('\nStore check: N = 100, 64 KB, the camwire relay on a MemoryStore vs on a SqliteStore (temp dir)');
+    const entries: Entry[] = (['memory', 'sqlite'] as const).map((store) => ({ system: 'camwire', slow: 0, store }));
+    for (const m of await measureSet(100, 64 * 1024, entries, cfg)) {
+      progress(m);
+      storeChecked.push(m);
     }
   }
   const seconds = (performance.now() - started) / 1000;
@@ -767,6 +806,26 @@ export async function runFanoutBench(argv: string[] = process.argv.slice(2)): Pr
     }));
   }
 
+  let storeCheck: object | undefined;
+  const sm = storeChecked.find((m) => m.store === 'memory');
+  const sq = storeChecked.find((m) => m.store === 'sqlite');
+  if (sm && sq) {
+    const metrics: Array<[string, (m: Measurement) => number]> = [
+      ['MB/s', (m) => m.throughput.MBps],
+      ['p50 ms', (m) => m.latency.p50],
+      ['p99 ms', (m) => m.latency.p99],
+      ['loaded p99 ms', (m) => m.throughput.loaded.p99],
+      ['relay CPU ms/GB', cpuPerGB],
+      ['peak RSS MiB', (m) => m.relay.peakRss / MiB],
+      ['set-up s', (m) => m.setupMs / 1000],
+    ];
+    console.log('\nStore check, N = 100, 64 KB: the camwire relay on a SqliteStore vs a MemoryStore (same rounds, interleaved; the media');
+    console.log('path never touches the store, so sqlite / memory should be about 1 up to noise; set-up includes the relay child\'s');
+    console.log('start and its store writes: one per client connection; contact lists are not stored, keepClientInfo being off)\n');
+    console.log(table(['metric', 'memory', 'sqlite', 'sqlite/memory'], metrics.map(([k, f]) => [k, num(f(sm)), num(f(sq)), ratio(f(sq), f(sm))]), ['l', 'r', 'r', 'r']));
+    storeCheck = Object.fromEntries(metrics.map(([k, f]) => [k, { memory: f(sm), sqlite: f(sq), ratio: f(sq) / f(sm) }]));
+  }
+
   const g = pairs.find((p) => p.n === 100 && p.size === 64 * 1024);
   let goal: object | undefined;
   if (g?.c && g.r) {
@@ -778,7 +837,7 @@ export async function runFanoutBench(argv: string[] = process.argv.slice(2)): Pr
         `peak RSS ${rr.toFixed(2)}x raw (goal < 2x: ${rr < 2 ? 'met' : 'NOT met'})`,
     );
   }
-  const problems = [...results, ...throttled].flatMap((m) => m.problems.map((p) => `${m.system} N=${m.n} ${sizeName(m.size)}${m.slow ? ' slow' : ''}: ${p}`));
+  const problems = [...results, ...throttled, ...storeChecked].flatMap((m) => m.problems.map((p) => `${m.system} N=${m.n} ${sizeName(m.size)}${m.slow ? ' slow' : ''}: ${p}`));
   if (problems.length) console.log(`\nUnexpected events: ${problems.length}\n  ${problems.slice(0, 20).join('\n  ')}`);
   let mainPeak = process.memoryUsage.rss();
   try {
@@ -802,8 +861,10 @@ export async function runFanoutBench(argv: string[] = process.argv.slice(2)): Pr
     loadAverageAtEnd: os.loadavg(),
     goal,
     throttle: throttleSummary,
+    storeCheck,
     results,
     throttled,
+    storeChecked,
   };
   writeFileSync(out, JSON.stringify(json, (_k, x: unknown) => (typeof x === 'number' && !Number.isFinite(x) ? null : x), 2) + '\n');
   console.log(`Fan-out results written to ${path.relative(process.cwd(), out) || out}`);
