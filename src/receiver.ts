@@ -25,6 +25,7 @@ import type { Frame, FrameInit } from './protocol/frame.js';
 import { encodeJson } from './protocol/messages.js';
 import { acceptedEvent, awaitHello, welcomeLink } from './link/accept.js';
 import { onProtocolFailure, type FrameLink } from './link/frame-link.js';
+import { LinkClock, tickFor } from './link/link-clock.js';
 import { LinkListener } from './link/listener.js';
 import { PullSession, type SessionEventName } from './link/pull-session.js';
 import { Inbound, type InboundSink } from './media/inbound.js';
@@ -116,6 +117,8 @@ export interface ReceiverEvents extends ConnectionEvents {
 /** Receiver receives media from senders or a server. */
 export class Receiver extends EventEmitter<ReceiverEvents> {
   readonly #o: ResolvedCommon;
+  /** One timer for the keepalive, dead and stall checks of all this role's links. */
+  readonly #clock: LinkClock;
   readonly #senders: SenderEntry[];
   readonly #types: MediaTypeName[];
   readonly #typeSet: ReadonlySet<MediaTypeName>;
@@ -136,6 +139,7 @@ export class Receiver extends EventEmitter<ReceiverEvents> {
   constructor(options: ReceiverOptions = {}) {
     super();
     this.#o = resolveCommon(options);
+    this.#clock = new LinkClock(tickFor(this.#o.keepaliveMs, this.#o.deadMs));
     this.#types = [...(options.receiveMediaTypes ?? MEDIA_TYPES)];
     if (this.#types.length === 0) throw invalid('receiveMediaTypes', 'must name at least one media type');
     for (const t of this.#types) if (!MEDIA_TYPES.includes(t)) throw invalid('receiveMediaTypes', `unknown media type ${String(t)}`);
@@ -239,7 +243,7 @@ export class Receiver extends EventEmitter<ReceiverEvents> {
             host: this.#o.host,
             port: this.#o.port,
             tls: this.#o.tls,
-            link: { maxPayload: this.#o.maxPayload, keepaliveMs: this.#o.keepaliveMs, deadMs: this.#o.deadMs },
+            link: { maxPayload: this.#o.maxPayload, keepaliveMs: this.#o.keepaliveMs, deadMs: this.#o.deadMs, clock: this.#clock },
             udp: { maxPayload: this.#o.maxPayload, datagramSize: this.#o.datagramSize, ...this.#reassembly },
           },
           { onLink: (l) => this.#accept(l), onBadInput: (err, peer) => this.#badInput(err, peer) },
@@ -289,7 +293,7 @@ export class Receiver extends EventEmitter<ReceiverEvents> {
         proxy: this.#o.proxy,
         timeoutMs: this.#o.connectTimeoutMs,
         signal,
-        link: { maxPayload: this.#o.maxPayload, keepaliveMs: this.#o.keepaliveMs, deadMs: this.#o.deadMs, pollMs: this.#o.pollMs },
+        link: { maxPayload: this.#o.maxPayload, keepaliveMs: this.#o.keepaliveMs, deadMs: this.#o.deadMs, pollMs: this.#o.pollMs, clock: this.#clock },
         hello: {
           kind: Kind.HELLO,
           mediaType: MediaType[type],

@@ -35,6 +35,7 @@ import { isSystemCommand, MAX_SERVER_COMMAND, readList, SystemCommand } from './
 import { acceptedEvent, awaitHello, welcomeLink } from './link/accept.js';
 import type { DialOptions } from './link/dial.js';
 import type { FrameLink } from './link/frame-link.js';
+import { LinkClock, tickFor } from './link/link-clock.js';
 import { LinkListener } from './link/listener.js';
 import { PushLane, type LaneEventName } from './media/push-lane.js';
 import { ServedChannel } from './media/served-channel.js';
@@ -164,6 +165,8 @@ const INTRA_TYPES = new Set(['jpeg', 'png', 'bmp', 'hwl']);
 /** Sender sends media to receivers or a server. */
 export class Sender extends EventEmitter<SenderEvents> {
   readonly #o: ResolvedCommon;
+  /** One timer for the keepalive, dead and stall checks of all this role's links. */
+  readonly #clock: LinkClock;
   readonly #to: string;
   readonly #group: string;
   readonly #idleMs: number;
@@ -190,6 +193,7 @@ export class Sender extends EventEmitter<SenderEvents> {
   constructor(options: SenderOptions = {}) {
     super();
     this.#o = resolveCommon(options);
+    this.#clock = new LinkClock(tickFor(this.#o.keepaliveMs, this.#o.deadMs));
     this.#to = checkId('to', options.to);
     this.#group = checkId('group', options.group);
     const pos = (name: string, v: number | undefined, def: number, min = 1): number => {
@@ -641,8 +645,8 @@ export class Sender extends EventEmitter<SenderEvents> {
     return [...this.#channels[type]];
   }
 
-  #linkOptions(): { maxPayload: number; keepaliveMs: number; deadMs: number; pollMs: number } {
-    return { maxPayload: this.#o.maxPayload, keepaliveMs: this.#o.keepaliveMs, deadMs: this.#o.deadMs, pollMs: this.#o.pollMs };
+  #linkOptions(): { maxPayload: number; keepaliveMs: number; deadMs: number; pollMs: number; clock: LinkClock } {
+    return { maxPayload: this.#o.maxPayload, keepaliveMs: this.#o.keepaliveMs, deadMs: this.#o.deadMs, pollMs: this.#o.pollMs, clock: this.#clock };
   }
 
   #target(): { transport: 'tcp' | 'udp' | 'http'; host: string; port: number } {

@@ -9,6 +9,7 @@ import { Kind } from '../protocol/constants.js';
 import { encodeFrame, type Frame, type FrameInit } from '../protocol/frame.js';
 import { decodeReason, encodeReason } from '../protocol/messages.js';
 import { FrameParser } from '../protocol/parser.js';
+import { LinkClock, tickFor, type Clocked } from './link-clock.js';
 
 /** How a link ended. */
 export interface CloseInfo {
@@ -80,6 +81,8 @@ export interface LinkOptions {
   keepaliveMs?: number;
   /** Close the link when nothing arrives for this long; 0 disables. @default 15000 */
   deadMs?: number;
+  /** The clock that runs the link's checks; an owner gives one to all its links. @default a clock of the link's own */
+  clock?: LinkClock;
 }
 
 export const DEFAULT_HIGH_WATER_MARK = 256 * 1024;
@@ -113,7 +116,7 @@ export function onProtocolFailure(link: FrameLink, report: (err: ProtocolError, 
  * Shared behaviour of links: the close-once guard, PING/PONG/CLOSE handling and liveness.
  * Subclasses move bytes.
  */
-export abstract class BaseLink extends EventEmitter<FrameLinkEvents> implements FrameLink {
+export abstract class BaseLink extends EventEmitter<FrameLinkEvents> implements FrameLink, Clocked {
   abstract readonly transport: TransportName;
   abstract readonly remoteAddress: string;
   abstract readonly remotePort: number;
@@ -131,7 +134,8 @@ export abstract class BaseLink extends EventEmitter<FrameLinkEvents> implements 
    * (the per-type timeout of docs/behaviour.md, section 6); 0 disables.
    */
   stallMs = 0;
-  #timer: NodeJS.Timeout | undefined;
+  #clock: LinkClock | undefined;
+  readonly #sharedClock: LinkClock | undefined;
   /**
    * Fields stamped on the frames the link makes itself (PING, PONG, CLOSE), so a peer that
    * demultiplexes by session key and media type (UDP) can route them.
@@ -146,6 +150,7 @@ export abstract class BaseLink extends EventEmitter<FrameLinkEvents> implements 
     this.keepaliveMs = o.keepaliveMs ?? 5000;
     this.deadMs = o.deadMs ?? 15000;
     this.highWaterMark = o.highWaterMark ?? DEFAULT_HIGH_WATER_MARK;
+    this.#sharedClock = o.clock;
   }
 
   abstract get backlog(): number;
@@ -162,15 +167,15 @@ export abstract class BaseLink extends EventEmitter<FrameLinkEvents> implements 
     return PUMP_BACKLOG;
   }
 
-  /** Starts keepalive and liveness checks. */
+  /** Starts keepalive and liveness checks, on the owner's clock or one of the link's own. */
   protected startTimers(): void {
-    const tick = Math.min(this.keepaliveMs || Infinity, this.deadMs || Infinity, 1000);
-    this.#timer = setInterval(() => this.#check(), Math.max(50, Math.floor(tick / 2)));
-    this.#timer.unref();
+    if (this.#closed) return;
+    this.#clock = this.#sharedClock ?? new LinkClock(tickFor(this.keepaliveMs, this.deadMs));
+    this.#clock.add(this);
   }
 
-  #check(): void {
-    const now = Date.now();
+  /** The clock's check: stall, dead, keepalive. */
+  tick(now: number): void {
     const backlog = this.backlog;
     const flushed = this.#written - backlog;
     if (backlog === 0 || flushed > this.#flushed) this.#progressAt = now;
@@ -268,7 +273,7 @@ export abstract class BaseLink extends EventEmitter<FrameLinkEvents> implements 
   protected finish(info: CloseInfo, graceful: boolean): void {
     if (this.#closed) return;
     this.#closed = true;
-    clearInterval(this.#timer);
+    this.#clock?.delete(this);
     this.teardown(graceful);
     this.emit('close', info);
   }

@@ -18,6 +18,7 @@ import type { Frame, FrameInit } from '../protocol/frame.js';
 import { encodeCommand, type Command, type Hello } from '../protocol/messages.js';
 import { acceptedEvent, awaitHello, welcomeLink } from '../link/accept.js';
 import type { FrameLink } from '../link/frame-link.js';
+import { LinkClock, tickFor } from '../link/link-clock.js';
 import { LinkListener } from '../link/listener.js';
 import { ServedChannel } from '../media/served-channel.js';
 import { AudioOutbox, ReliableOutbox, VideoOutbox, type Outbox } from '../media/outbox.js';
@@ -85,6 +86,8 @@ export class MediaServer extends EventEmitter<MediaServerEvents> {
   readonly #metrics: ServerMetrics;
   readonly #listeners = new Map<TransportName, LinkListener>();
   readonly #links = new Set<FrameLink>();
+  /** One timer for the keepalive, dead and stall checks of every link. */
+  readonly #clock: LinkClock;
   #sessionKey = 0n;
   #state: 'new' | 'starting' | 'started' | 'stopped' = 'new';
 
@@ -92,6 +95,7 @@ export class MediaServer extends EventEmitter<MediaServerEvents> {
   constructor(options: MediaServerOptions = {}) {
     super();
     const o = (this.#o = validate(options));
+    this.#clock = new LinkClock(tickFor(o.keepaliveMs, o.deadMs));
     try {
       this.#auth = options.auth ? new Authenticator(options.auth) : undefined;
     } catch (err) {
@@ -160,7 +164,7 @@ export class MediaServer extends EventEmitter<MediaServerEvents> {
             host: this.#o.host,
             port,
             tls: transport === 'udp' ? undefined : this.#o.tls,
-            link: { maxPayload: this.#o.maxPayload, keepaliveMs: this.#o.keepaliveMs, deadMs: this.#o.deadMs },
+            link: { maxPayload: this.#o.maxPayload, keepaliveMs: this.#o.keepaliveMs, deadMs: this.#o.deadMs, clock: this.#clock },
             http: { maxPollMs: 30000 },
             udp: { maxPayload: this.#o.maxPayload },
             httpFallback: (req, res) => this.#http.handle(req, res),
