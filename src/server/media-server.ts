@@ -89,6 +89,11 @@ export class MediaServer extends EventEmitter<MediaServerEvents> {
   /** One timer for the keepalive, dead and stall checks of every link. */
   readonly #clock: LinkClock;
   #sessionKey = 0n;
+  /** A store write failed (thrown, or reported later): logged and counted; the server goes on from memory. */
+  readonly #storeError = (err: Error, op: string): void => {
+    this.#metrics.storeError();
+    this.#o.logger.error({ err, op, store: this.#store.location }, 'store write failed; going on from memory');
+  };
   #state: 'new' | 'starting' | 'started' | 'stopped' = 'new';
 
   /** Creates a MediaServer. Throws a ConfigError naming a bad option. */
@@ -108,14 +113,11 @@ export class MediaServer extends EventEmitter<MediaServerEvents> {
       groups: () => this.#groups.size,
     });
     this.#store = options.store ?? new MemoryStore();
-    const store = guardWrites(this.#store, (err, op) => {
-      this.#metrics.storeError();
-      o.logger.error({ err, op, store: this.#store.location }, 'store write failed; going on from memory');
-    });
-    this.#users = new UserRegistry({ auth: this.#auth, fixed: options.auth?.users?.map((u) => u.user) ?? [], store, logger: o.logger });
+    const store = guardWrites(this.#store, this.#storeError);
+    this.#users = new UserRegistry({ auth: this.#auth, fixed: options.auth?.users?.map((u) => u.user) ?? [], store, durable: () => this.#store.flush(), logger: o.logger });
     this.#groups = new GroupRegistry(o.maxGroups, store);
     this.#dir = new Directory({ maxClients: o.maxClients, keepClientInfo: o.keepClientInfo, store, pinned: (id) => this.#groups.pinned(id) });
-    this.#requests = new SystemRequests({ directory: this.#dir, groups: this.#groups, serverId: o.serverId, logger: o.logger });
+    this.#requests = new SystemRequests({ directory: this.#dir, groups: this.#groups, serverId: o.serverId, logger: o.logger, durable: () => this.#store.flush() });
     this.#relay = new Relay({
       router: new Router(this.#dir, this.#groups),
       requests: this.#requests,
@@ -150,7 +152,7 @@ export class MediaServer extends EventEmitter<MediaServerEvents> {
     this.#state = 'starting';
     this.#sessionKey = newSessionKey();
     try {
-      const kept = await this.#store.open();
+      const kept = await this.#store.open({ onWriteError: this.#storeError });
       this.#groups.load(kept);
       this.#dir.load(kept);
       this.#users.load(kept.users);
@@ -186,7 +188,7 @@ export class MediaServer extends EventEmitter<MediaServerEvents> {
     this.#state = 'stopped';
     for (const l of [...this.#links]) l.close(CloseCode.GOING_AWAY, 'server stopping');
     await Promise.all([...this.#listeners.values()].map((l) => l.close(CloseCode.GOING_AWAY, 'server stopping')));
-    this.#store.close();
+    await this.#store.close();
   }
 
   // ------------------------------------------------------------------ application API

@@ -20,6 +20,8 @@ export interface SystemRequestsOptions {
   /** The `from` of notifications. */
   serverId: string;
   logger: Logger;
+  /** Resolves once the store has every change made so far. */
+  durable: () => Promise<void>;
 }
 
 export class SystemRequests {
@@ -27,8 +29,10 @@ export class SystemRequests {
   readonly #groups: GroupRegistry;
   readonly #serverId: string;
   readonly #log: Logger;
+  readonly #durable: () => Promise<void>;
 
   constructor(o: SystemRequestsOptions) {
+    this.#durable = o.durable;
     this.#dir = o.directory;
     this.#groups = o.groups;
     this.#serverId = o.serverId;
@@ -37,11 +41,15 @@ export class SystemRequests {
 
   /**
    * Handles an RVS_ request after the client's earlier ones. Resolves with the reply (also sent
-   * as a notification where RVMedia does); rejects with a CamwireError, after telling the client
-   * in an RV_ERROR notification.
+   * as a notification where RVMedia does) once what it changed is in the store; rejects with a
+   * CamwireError, after telling the client in an RV_ERROR notification.
    */
   handle(c: Client, cmd: CommandMessage): Promise<Command | undefined> {
-    const done = c.requests.then(() => this.#handle(c, cmd));
+    const done = c.requests.then(async () => {
+      const reply = await this.#handle(c, cmd);
+      await this.#durable();
+      return reply;
+    });
     c.requests = done.catch(() => {});
     return done.catch((err: CamwireError) => {
       this.notify(c.id, Notice.ERROR, { code: err.code ?? ErrorCode.SERVER_REFUSED, message: err.message, request: cmd.name });

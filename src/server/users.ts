@@ -13,6 +13,8 @@ export interface UserRegistryOptions {
   /** Names of the users from the configuration. */
   fixed: string[];
   store: StoreWrites;
+  /** Resolves once the store has every change made so far. */
+  durable: () => Promise<void>;
   logger: Logger;
 }
 
@@ -53,6 +55,7 @@ export class UserRegistry {
       throw new ConfigError(ErrorCode.CONFIG_INVALID, `addUser: ${(err as Error).message}`);
     }
     this.#o.store.putUser(stored);
+    await this.#o.durable();
   }
 
   remove(user: string): boolean {

@@ -5,7 +5,7 @@
 import type { ServerStore } from './store.js';
 
 /** The write half of a ServerStore. */
-export type StoreWrites = Omit<ServerStore, 'location' | 'open' | 'close'>;
+export type StoreWrites = Omit<ServerStore, 'location' | 'open' | 'close' | 'flush'>;
 
 const WRITES = ['putClient', 'deleteClient', 'putContacts', 'deleteContacts', 'putGroup', 'deleteGroup', 'putMember', 'deleteMember', 'putUser', 'deleteUser'] as const;
 

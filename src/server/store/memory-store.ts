@@ -24,6 +24,10 @@ export class MemoryStore implements ServerStore {
     return s;
   }
 
+  flush(): Promise<void> {
+    return Promise.resolve();
+  }
+
   close(): void {}
 
   putClient(c: KnownClient): void {

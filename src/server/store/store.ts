@@ -5,9 +5,9 @@
  *
  * The server loads everything once at start (`open`) and then reads only its own memory; the
  * media path never touches the store. Each write is one transaction, made after the in-memory
- * change and before the request is acknowledged, so an acknowledged change survives a crash of
- * the process. A write that fails throws a StoreError; the server logs and counts it and goes on
- * serving from memory.
+ * change; the server acknowledges the request once `flush()` says it is durable, so an
+ * acknowledged change survives a crash of the process. A write that fails (thrown, or reported
+ * to `onWriteError`) is logged and counted, and the server goes on serving from memory.
  */
 
 /** A client id the server has seen. */
@@ -57,6 +57,12 @@ export interface StoreState {
   users: StoredUser[];
 }
 
+/** What the server tells a store when it opens it. */
+export interface StoreHooks {
+  /** A write that was taken (the method returned) failed later, in the background. */
+  onWriteError?: (err: Error, op: string) => void;
+}
+
 /** A MediaServer's persistence. MemoryStore and SqliteStore implement it. */
 export interface ServerStore {
   /** For logs and errors: 'memory', or the database file. */
@@ -66,9 +72,14 @@ export interface ServerStore {
    * StoreError: STORE_UNWRITABLE, STORE_LOCKED (another server uses it), STORE_CORRUPT or
    * STORE_NEWER_SCHEMA.
    */
-  open(): Promise<StoreState>;
-  /** Closes the store; later writes are ignored. */
-  close(): void;
+  open(hooks?: StoreHooks): Promise<StoreState>;
+  /**
+   * Resolves once every write made before it is durable (or failed: a write method may throw, or
+   * report later through `hooks.onWriteError`). The server acknowledges a request after it.
+   */
+  flush(): Promise<void>;
+  /** Makes every write durable and closes the store; later writes are ignored. */
+  close(): void | Promise<void>;
   /** Adds or updates a known client. */
   putClient(c: KnownClient): void;
   /** Forgets a client: its record, its contact lists and its permanent memberships. */
