@@ -36,7 +36,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import type { ServerStore } from '../src/server/store/store.js';
+import type { ServerStore, StoreHooks } from '../src/server/store/store.js';
 import { summarize, type LatencySummary } from './drive.js';
 import { HOST, serveIpc, type LoadRun, type StoreOp } from './store-load.js';
 import { median, num, ratio, sum, table } from './table.js';
@@ -95,7 +95,7 @@ async function serverChild(): Promise<void> {
   let writeMaxMs = 0;
   let slowWrites = 0;
   let byWrite: Record<string, number> = {};
-  const counted: Record<string, unknown> = { location: inner.location, open: () => inner.open(), close: () => inner.close() };
+  const counted: Record<string, unknown> = { location: inner.location, open: (h?: StoreHooks) => inner.open(h), flush: () => inner.flush(), close: () => inner.close() };
   for (const op of WRITES) {
     const fn = (inner[op] as (...a: unknown[]) => void).bind(inner);
     counted[op] = (...a: unknown[]): void => {

@@ -47,6 +47,10 @@ export class SqliteStore implements ServerStore {
   #hooks: StoreHooks = {};
   readonly #flushes = new Map<number, () => void>();
   #nextFlush = 0;
+  /** Writes posted so far, and how many of them the last flush asked for covers. */
+  #posted = 0;
+  #flushedUpTo = 0;
+  #lastFlush: Promise<void> = Promise.resolve();
 
   constructor(o: SqliteStoreOptions) {
     this.#dir = path.resolve(o.dir);
@@ -106,12 +110,16 @@ export class SqliteStore implements ServerStore {
   flush(): Promise<void> {
     const w = this.#worker;
     if (!w) return Promise.resolve();
+    // Nothing written since the last flush was asked: that one covers everything (or all is done).
+    if (this.#posted === this.#flushedUpTo) return this.#lastFlush;
+    this.#flushedUpTo = this.#posted;
     const id = ++this.#nextFlush;
     if (this.#flushes.size === 0) w.ref();
-    return new Promise((resolve) => {
+    this.#lastFlush = new Promise((resolve) => {
       this.#flushes.set(id, resolve);
       w.postMessage({ t: 'flush', id } satisfies ToWorker);
     });
+    return this.#lastFlush;
   }
 
   /** Commits what was written, closes the database (releasing its lock) and stops the worker. */
@@ -172,7 +180,9 @@ export class SqliteStore implements ServerStore {
 
   /** Posts a write; after close, writes are ignored. */
   #post(op: WriteOp, args: unknown[]): void {
-    this.#worker?.postMessage({ t: 'w', op, args } satisfies ToWorker);
+    if (!this.#worker) return;
+    this.#posted++;
+    this.#worker.postMessage({ t: 'w', op, args } satisfies ToWorker);
   }
 
   #onMessage(m: FromWorker): void {
