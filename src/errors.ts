@@ -19,6 +19,10 @@ export const CloseCode = {
   NOT_ALLOWED: 1201,
   AUTH_FAILED: 1202,
   DUPLICATE_ID: 1203,
+  /** NACK only: a file larger than the receiver takes (its `maxFileSize`). */
+  TOO_LARGE: 1204,
+  /** NACK only: no room for the file's bytes now (the receiver's free disk, a MediaServer's spool). */
+  NO_SPACE: 1205,
   TIMEOUT: 1300,
   INTERNAL: 1500,
 } as const;
@@ -105,6 +109,8 @@ export const ErrorCode = {
   DELIVERY_CLOSED: 'CW_ERR_DELIVERY_CLOSED',
   DELIVERY_CHECKSUM: 'CW_ERR_DELIVERY_CHECKSUM',
   FILE_IO: 'CW_ERR_FILE_IO',
+  FILE_TOO_LARGE: 'CW_ERR_FILE_TOO_LARGE',
+  FILE_NO_SPACE: 'CW_ERR_FILE_NO_SPACE',
   FFMPEG_MISSING: 'CW_ERR_FFMPEG_MISSING',
   AUTH_FAILED: 'CW_ERR_AUTH_FAILED',
   GROUP_INVALID: 'CW_ERR_GROUP_INVALID',
@@ -123,3 +129,21 @@ export const ErrorCode = {
   REMOTE_CLOSE: 'CW_ERR_REMOTE_CLOSE',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+/**
+ * The error code a sender gives a NACK's close code (docs/protocol.md, section 3.3): the codes
+ * a peer sends for a refusal the user acts on differently; every other NACK is
+ * CW_ERR_DELIVERY_REFUSED.
+ */
+export function nackErrorCode(closeCode: number): ErrorCode {
+  if (closeCode === CloseCode.TOO_LARGE) return ErrorCode.FILE_TOO_LARGE;
+  if (closeCode === CloseCode.NO_SPACE) return ErrorCode.FILE_NO_SPACE;
+  return ErrorCode.DELIVERY_REFUSED;
+}
+
+/** The NACK close code that carries `err` on to the next sender (a MediaServer relaying a refusal). */
+export function nackCloseCode(err: { code?: string }, fallback: CloseCode = CloseCode.REFUSED): CloseCode {
+  if (err.code === ErrorCode.FILE_TOO_LARGE) return CloseCode.TOO_LARGE;
+  if (err.code === ErrorCode.FILE_NO_SPACE) return CloseCode.NO_SPACE;
+  return fallback;
+}

@@ -55,6 +55,17 @@ export interface ReceiverOptions extends CommonOptions {
   showSystemCommands?: boolean;
   /** Write received files into this folder (resuming from partial files). @default none: events only */
   fileDir?: string;
+  /**
+   * Largest file a sender may announce (START); a larger one is refused (NACK 1204, the sender
+   * gets CW_ERR_FILE_TOO_LARGE). Infinity = no limit. @default 4294967296 (4 GiB)
+   */
+  maxFileSize?: number;
+  /**
+   * With fileDir: free disk that must remain after a new transfer's bytes (and those still to
+   * come of transfers in progress) are written; otherwise the START is refused (NACK 1205,
+   * CW_ERR_FILE_NO_SPACE). @default 67108864 (64 MiB)
+   */
+  minFreeDiskBytes?: number;
   /** Push mode: most connections accepted at once. @default 1024 */
   maxLinks?: number;
   /** UDP: an incomplete frame is dropped (and counted) after this long. @default 2000 */
@@ -114,6 +125,11 @@ export interface ReceiverEvents extends ConnectionEvents {
 }
 
 
+/** Largest file a Receiver takes by default (maxFileSize). */
+export const DEFAULT_MAX_FILE_SIZE = 4 * 1024 * 1024 * 1024;
+/** Free disk a Receiver with fileDir keeps by default (minFreeDiskBytes). */
+export const DEFAULT_MIN_FREE_DISK = 64 * 1024 * 1024;
+
 /** Receiver receives media from senders or a server. */
 export class Receiver extends EventEmitter<ReceiverEvents> {
   readonly #o: ResolvedCommon;
@@ -124,6 +140,10 @@ export class Receiver extends EventEmitter<ReceiverEvents> {
   readonly #typeSet: ReadonlySet<MediaTypeName>;
   readonly #showSystem: boolean;
   readonly #fileDir: string | undefined;
+  readonly #maxFileSize: number;
+  readonly #minFreeDisk: number;
+  /** Bytes still to come of the files being written into fileDir, on all links. */
+  readonly #pendingDisk = { bytes: 0 };
   readonly #maxLinks: number;
   readonly #reassembly: { reassemblyTimeoutMs?: number; reassemblyBytes?: number };
   #sessionKey = 0n;
@@ -162,6 +182,12 @@ export class Receiver extends EventEmitter<ReceiverEvents> {
       return v;
     };
     this.#maxLinks = int('maxLinks', options.maxLinks, 1024, 1)!;
+    const maxFileSize = options.maxFileSize ?? DEFAULT_MAX_FILE_SIZE;
+    if (maxFileSize !== Infinity && (!Number.isInteger(maxFileSize) || maxFileSize < 1)) {
+      throw invalid('maxFileSize', `must be a whole number of bytes >= 1, or Infinity for no limit; got ${String(maxFileSize)}`);
+    }
+    this.#maxFileSize = maxFileSize;
+    this.#minFreeDisk = int('minFreeDiskBytes', options.minFreeDiskBytes, DEFAULT_MIN_FREE_DISK, 0)!;
     this.#reassembly = {
       reassemblyTimeoutMs: int('reassemblyTimeoutMs', options.reassemblyTimeoutMs, undefined, 1),
       reassemblyBytes: int('reassemblyBytes', options.reassemblyBytes, undefined, 64 * 1024),
@@ -360,6 +386,10 @@ export class Receiver extends EventEmitter<ReceiverEvents> {
       fileDir: this.#fileDir,
       busyFiles: this.#busyFiles,
     });
+      maxFileSize: this.#maxFileSize,
+      minFreeDiskBytes: this.#minFreeDisk,
+      pendingDisk: this.#pendingDisk,
+      logger: this.#o.logger,
     link.on('frame', (f: Frame) => {
       if (f.kind !== Kind.DATA) {
         // Over UDP the sender repeats its HELLO until a WELCOME arrives; a WELCOME may be lost.

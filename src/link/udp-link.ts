@@ -17,6 +17,8 @@ export interface UdpEndpointEvents {
   frame: [frame: Frame, address: string, port: number];
   /** A datagram or reassembled frame was malformed; it was dropped and counted. */
   badInput: [error: CamwireError, address: string, port: number];
+  /** The pacer's queue emptied: links may send more. */
+  drain: [];
 }
 
 /** Options of a UdpEndpoint. */
@@ -28,7 +30,19 @@ export interface UdpEndpointOptions extends DatagramOptions {
   reassemblyBytes?: number;
   /** Incomplete frames are dropped after this long. @default 2000 */
   reassemblyTimeoutMs?: number;
+  /**
+   * Most bytes a second handed to the socket (a token bucket that holds `sendBurst` bytes); what
+   * exceeds it waits in the endpoint and counts as the links' backlog, so a burst of frames waits
+   * in the sender's latest-wins queue (where drops are counted) instead of overflowing the
+   * receiver's socket buffer. 0 = no pacing. @default 125000000 (1 Gbit/s)
+   */
+  sendRate?: number;
+  /** Bytes the bucket holds: sent at once after a pause. @default 262144 */
+  sendBurst?: number;
 }
+
+export const DEFAULT_UDP_SEND_RATE = 125_000_000;
+export const DEFAULT_UDP_SEND_BURST = 256 * 1024;
 
 /** Counters of a UdpEndpoint. */
 export interface UdpStats {
@@ -52,9 +66,23 @@ export class UdpEndpoint extends EventEmitter<UdpEndpointEvents> {
   #frameId = (Math.random() * 0xffffffff) >>> 0;
   #closed = false;
   readonly #stats = { datagramsIn: 0, datagramsOut: 0, framesIn: 0, framesOut: 0 };
+  /** The pacer: bytes a second, the bucket's size, its tokens and when they were counted. */
+  readonly #rate: number;
+  readonly #burst: number;
+  #tokens: number;
+  #tokensAt = performance.now();
+  /** Datagrams waiting for tokens, oldest first, and their bytes. */
+  #queue: Array<{ d: Buffer; port: number; address: string }> = [];
+  #queueHead = 0;
+  #queued = 0;
+  #pacerTimer: NodeJS.Timeout | undefined;
 
   private constructor(sock: dgram.Socket, o: UdpEndpointOptions) {
     super();
+    this.setMaxListeners(0);
+    this.#rate = o.sendRate ?? DEFAULT_UDP_SEND_RATE;
+    this.#burst = Math.max(o.sendBurst ?? DEFAULT_UDP_SEND_BURST, 65536);
+    this.#tokens = this.#burst;
     this.#sock = sock;
     this.#datagramSize = o.datagramSize ?? DEFAULT_DATAGRAM_SIZE;
     this.#maxPayload = o.maxPayload ?? DEFAULT_MAX_PAYLOAD;
@@ -120,18 +148,65 @@ export class UdpEndpoint extends EventEmitter<UdpEndpointEvents> {
     const parts = fragmentFrame(frame, id, this.#datagramSize);
     this.#stats.framesOut++;
     this.#stats.datagramsOut += parts.length;
-    for (const p of parts) this.#sock.send(p, port, address);
+    if (this.#rate === 0) {
+      for (const p of parts) this.#sock.send(p, port, address);
+      return;
+    }
+    for (const d of parts) this.#queue.push({ d, port, address });
+    for (const d of parts) this.#queued += d.length;
+    this.#pace();
   }
 
-  /** Bytes queued in the socket and not yet sent. */
+  /** Sends what the tokens allow, in order; schedules the rest. */
+  #pace(): void {
+    if (this.#closed) return;
+    const now = performance.now();
+    this.#tokens = Math.min(this.#burst, this.#tokens + ((now - this.#tokensAt) * this.#rate) / 1000);
+    this.#tokensAt = now;
+    const q = this.#queue;
+    while (this.#queueHead < q.length && this.#tokens >= q[this.#queueHead].d.length) {
+      const { d, port, address } = q[this.#queueHead++];
+      this.#tokens -= d.length;
+      this.#queued -= d.length;
+      this.#sock.send(d, port, address);
+    }
+    if (this.#queueHead >= q.length) {
+      this.#queue = [];
+      this.#queueHead = 0;
+      if (this.#pacerTimer) {
+        clearTimeout(this.#pacerTimer);
+        this.#pacerTimer = undefined;
+        this.emit('drain');
+      }
+      return;
+    }
+    if (this.#queueHead > 1024) {
+      this.#queue = q.slice(this.#queueHead);
+      this.#queueHead = 0;
+    }
+    if (!this.#pacerTimer) {
+      const wait = ((this.#queue[this.#queueHead].d.length - this.#tokens) * 1000) / this.#rate;
+      this.#pacerTimer = setTimeout(() => {
+        this.#pacerTimer = undefined;
+        this.#pace();
+        // Emptied by this run: tell the links.
+        if (this.#queued === 0) this.emit('drain');
+      }, Math.max(1, Math.ceil(wait)));
+    }
+  }
+
+  /** Bytes waiting for the pacer or queued in the socket, not yet sent. */
   get backlog(): number {
-    return this.#sock.getSendQueueSize();
+    return this.#queued + this.#sock.getSendQueueSize();
   }
 
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
     clearInterval(this.#timer);
+    clearTimeout(this.#pacerTimer);
+    this.#queue = [];
+    this.#queued = 0;
     this.#sock.close();
   }
 }
@@ -155,8 +230,12 @@ export class UdpLink extends BaseLink {
     this.remoteAddress = address;
     this.remotePort = port;
     this.#onGone = onGone;
+    this.#onDrain = () => this.emit('drain');
+    ep.on('drain', this.#onDrain);
     this.startTimers();
   }
+
+  readonly #onDrain: () => void;
 
   get backlog(): number {
     return this.#ep.backlog;
@@ -172,6 +251,7 @@ export class UdpLink extends BaseLink {
   }
 
   protected teardown(): void {
+    this.#ep.off('drain', this.#onDrain);
     this.#onGone();
   }
 }

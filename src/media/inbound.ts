@@ -27,6 +27,7 @@ import type {
   VideoFrame,
 } from '../events.js';
 import type { FrameLink } from '../link/frame-link.js';
+import type { Logger } from '../options.js';
 
 /** Where decoded messages go. */
 export interface InboundSink {
@@ -52,6 +53,17 @@ export interface InboundOptions {
   fileDir?: string;
   /** Paths being written now, shared by all links of one receiver: one transfer per file name. */
   busyFiles: Set<string>;
+  /** Largest file a START may announce; larger ones are refused (NACK 1204). @default Infinity */
+  maxFileSize?: number;
+  /** With fileDir: free disk that must remain once a new transfer's bytes are written. @default 0 */
+  minFreeDiskBytes?: number;
+  /**
+   * With fileDir: bytes still to come of the transfers being written now, shared by all links of
+   * one receiver, so that transfers accepted together fit on the disk together.
+   */
+  pendingDisk?: { bytes: number };
+  /** Hears of refused file transfers (one `warn` each). */
+  logger?: Logger;
 }
 
 interface FileRx {
@@ -65,6 +77,8 @@ interface FileRx {
   /** Chunks that arrived before the ones in front of them (UDP), by offset. */
   early: Map<number, Buffer>;
   earlyBytes: number;
+  /** Bytes of this transfer still counted in `pendingDisk`. */
+  reserved: number;
 }
 
 const MAX_FILES_PER_LINK = 16;
@@ -228,6 +242,12 @@ export class Inbound {
       return;
     }
     const name = safeName(msg.name);
+    const maxSize = this.#o.maxFileSize ?? Infinity;
+    // What a peer claims is checked before anything is created: the size against maxFileSize...
+    if (msg.totalSize > maxSize) {
+      this.#refuse(f, CloseCode.TOO_LARGE, `${name} is ${msg.totalSize} bytes; this receiver takes files of at most ${maxSize} bytes (maxFileSize)`);
+      return;
+    }
     let start = msg.offset;
     let full: string | undefined;
     if (this.#o.fileDir) {
@@ -241,6 +261,11 @@ export class Inbound {
         have = fs.statSync(`${full}.part`).size;
       } catch {
         have = 0;
+      }
+      // ...and the offset against the bytes held: a file never starts with bytes nobody sent.
+      if (msg.offset > have) {
+        this.#refuse(f, CloseCode.REFUSED, `${name}: the sender proposes to start at byte ${msg.offset}, but this receiver holds ${have} bytes of it; propose ${have} or less (0 lets the receiver answer where to resume)`);
+        return;
       }
       if (have > start && have <= msg.totalSize) start = have;
     }
@@ -256,8 +281,17 @@ export class Inbound {
     };
     this.#sink.fileStart(info, m);
     let fd: number | undefined;
+    let reserved = 0;
     if (full) {
       const part = `${full}.part`;
+      const room = this.#room(full, msg.totalSize - start);
+      if (room) {
+        const e = new CamwireError(ErrorCode.FILE_NO_SPACE, `file ${name}: ${room}`);
+        this.#o.logger?.warn({ file: name, size: msg.totalSize, offset: start, from: f.from }, `file refused: ${room}`);
+        this.#sink.fileEnd({ fileId: msg.fileId, name, size: msg.totalSize, offset: start, ok: false, sha256: '', error: e }, m);
+        this.#nack(f, CloseCode.NO_SPACE, e.message);
+        return;
+      }
       try {
         fd = fs.openSync(part, fs.existsSync(part) ? 'r+' : 'w');
         // Bytes past the resume point are stale (an older, longer transfer): cut them.
@@ -270,9 +304,30 @@ export class Inbound {
         return;
       }
       this.#o.busyFiles.add(full);
+      reserved = msg.totalSize - start;
+      if (this.#o.pendingDisk) this.#o.pendingDisk.bytes += reserved;
     }
-    this.#files.set(msg.fileId, { name, size: msg.totalSize, start, next: start, hash: createHash('sha256'), fd, path: full, early: new Map(), earlyBytes: 0 });
+    this.#files.set(msg.fileId, { name, size: msg.totalSize, start, next: start, hash: createHash('sha256'), fd, path: full, early: new Map(), earlyBytes: 0, reserved });
     this.#ack(f, encodeAck(start));
+  }
+
+  /**
+   * Why `bytes` more do not fit on the disk of `file` (with the margin and what the transfers
+   * already accepted will still write), or undefined when they do. A disk that cannot say is
+   * not refused: a failed write ends the transfer (CW_ERR_FILE_IO).
+   */
+  #room(file: string, bytes: number): string | undefined {
+    let free: number;
+    try {
+      const st = fs.statfsSync(path.dirname(file));
+      free = st.bavail * st.bsize;
+    } catch {
+      return undefined;
+    }
+    const pending = this.#o.pendingDisk?.bytes ?? 0;
+    const margin = this.#o.minFreeDiskBytes ?? 0;
+    if (bytes + pending + margin <= free) return undefined;
+    return `not enough free disk: ${bytes} bytes to write${pending ? ` (and ${pending} for transfers in progress)` : ''} plus ${margin} to keep free (minFreeDiskBytes), ${free} free`;
   }
 
   #write(rx: FileRx, fileId: number, offset: number, data: Buffer, m: MessageMeta): void {
@@ -280,6 +335,9 @@ export class Inbound {
     if (rx.fd !== undefined) {
       let done = 0;
       while (done < data.length) done += fs.writeSync(rx.fd, data, done, data.length - done, offset + done);
+      const r = Math.min(rx.reserved, data.length);
+      rx.reserved -= r;
+      if (this.#o.pendingDisk) this.#o.pendingDisk.bytes -= r;
     }
     rx.next += data.length;
     this.#sink.fileData({ fileId, name: rx.name, offset, size: rx.size, data }, m);
@@ -301,6 +359,8 @@ export class Inbound {
   #closeFile(id: number, rx: FileRx): void {
     this.#files.delete(id);
     if (rx.path) this.#o.busyFiles.delete(rx.path);
+    if (this.#o.pendingDisk) this.#o.pendingDisk.bytes -= rx.reserved;
+    rx.reserved = 0;
     if (rx.fd !== undefined) {
       const fd = rx.fd;
       rx.fd = undefined;
@@ -326,6 +386,13 @@ export class Inbound {
     if ((f.flags & Flag.ACK_REQUESTED) === 0) return;
     this.#remember(f.seq, payload);
     this.#link.send({ kind: Kind.ACK, mediaType: f.mediaType, mediaIndex: f.mediaIndex, seq: f.seq, payload });
+  }
+
+  /** Refuses a file START before anything is created: NACK, counted as dropped, one warning. */
+  #refuse(f: Frame, code: number, reason: string): void {
+    this.#sink.dropped('file', reason);
+    this.#o.logger?.warn({ from: f.from, code }, `file refused: ${reason}`);
+    this.#nack(f, code, reason);
   }
 
   #nack(f: Frame, code: number, reason: string): void {

@@ -4,7 +4,7 @@
  * short queue and drops the oldest, commands/files/data wait for an acknowledgement and are
  * refused with an error when the queue is full. None grows without limit.
  */
-import { DeliveryError, ErrorCode, type CamwireError } from '../errors.js';
+import { DeliveryError, ErrorCode, nackErrorCode, type CamwireError } from '../errors.js';
 import { Flag, type MediaTypeName } from '../protocol/constants.js';
 import type { FrameInit } from '../protocol/frame.js';
 import type { ReceivedCommand } from '../protocol/messages.js';
@@ -188,7 +188,10 @@ export interface ReliableOutboxOptions {
   retransmitMs: number;
   /** Called when an item times out: the owner closes the link (docs/behaviour.md, section 6). */
   onTimeout: (err: DeliveryError) => void;
-  /** Keep queued payloads beyond `memoryBytes` in this spool file instead of memory. */
+  /**
+   * Keep queued payloads beyond `memoryBytes` in this spool file instead of memory; a payload the
+   * spool refuses (full) is refused (CW_ERR_FILE_NO_SPACE), not kept in memory.
+   */
   spool?: Spool;
   /** Queued payload bytes kept in memory before spooling starts. @default 262144 */
   memoryBytes?: number;
@@ -241,13 +244,32 @@ export class ReliableOutbox implements Outbox {
         ),
       );
     }
+    const spool = this.#o.spool;
+    const payload = init.payload;
+    let spooled: SpoolToken | undefined;
+    if (spool && payload && this.#memory + payload.length > (this.#o.memoryBytes ?? 262144)) {
+      // Beyond the memory part a payload goes to disk or is refused: never kept in memory instead.
+      try {
+        spooled = spool.store(payload);
+      } catch (err) {
+        const full = ['ENOSPC', 'EDQUOT'].includes((err as NodeJS.ErrnoException).code ?? '');
+        return Promise.reject(
+          new DeliveryError(full ? ErrorCode.FILE_NO_SPACE : ErrorCode.DELIVERY_REFUSED, `${this.mediaType} queue cannot spool: ${(err as Error).message}`, seq, { cause: err }),
+        );
+      }
+      if (!spooled) {
+        const where =
+          spool.refusal === 'budget'
+            ? 'the spool space of all queues together is used up'
+            : `its spool holds ${spool.held} of ${spool.maxBytes} bytes, no room for ${payload.length} more`;
+        return Promise.reject(new DeliveryError(ErrorCode.FILE_NO_SPACE, `${this.mediaType} queue has no room: ${where}; retry once earlier items are acknowledged`, seq));
+      }
+      init = { ...init, payload: undefined };
+    }
     return new Promise<AckInfo>((resolve, reject) => {
       const it: Item = { seq, init, bytes, resolve, reject, deadline: Date.now() + this.#o.timeoutMs, sentAt: 0, attempts: 0 };
-      const payload = init.payload;
-      if (this.#o.spool && payload && this.#memory + payload.length > (this.#o.memoryBytes ?? 262144)) {
-        it.spooled = this.#o.spool.store(payload);
-        it.init = { ...init, payload: undefined };
-      } else this.#memory += payload?.length ?? 0;
+      if (spooled) it.spooled = spooled;
+      else this.#memory += payload?.length ?? 0;
       this.#pending.push(it);
       this.#bytes += bytes;
       this.#arm();
@@ -271,9 +293,12 @@ export class ReliableOutbox implements Outbox {
     it.sentAt = now;
     it.attempts = 1;
     this.#inflight.set(it.seq, it);
-    // Unreliable links: the timer must now also wake up for this item's retransmission.
+    const f = this.#frame(it);
+    // Unreliable links: the timer must now also wake up for this item's retransmission. Other
+    // links never send an item twice: it waits for its answer without its payload.
     if (this.#o.retransmitMs > 0) this.#arm();
-    return this.#frame(it);
+    else it.init = { ...it.init, payload: undefined, prefix: undefined };
+    return f;
   }
 
   #frame(it: Item): FrameInit {
@@ -293,7 +318,7 @@ export class ReliableOutbox implements Outbox {
     const it = this.#inflight.get(seq);
     if (!it) return;
     this.#settle(it);
-    it.reject(new DeliveryError(ErrorCode.DELIVERY_REFUSED, `${this.mediaType} #${seq} refused by the receiver: ${code} ${reason}`, seq));
+    it.reject(new DeliveryError(nackErrorCode(code), `${this.mediaType} #${seq} refused by the receiver: ${code} ${reason}`, seq));
   }
 
   /** Rejects what was sent and not acknowledged (the link ended); queued items stay for the next link. */
@@ -319,7 +344,7 @@ export class ReliableOutbox implements Outbox {
   #unqueue(it: Item, sending: boolean): void {
     if (it.spooled) {
       if (sending) it.init = { ...it.init, payload: this.#o.spool!.load(it.spooled) };
-      else this.#o.spool!.release();
+      else this.#o.spool!.release(it.spooled);
       it.spooled = undefined;
     } else this.#memory -= it.init.payload?.length ?? 0;
   }

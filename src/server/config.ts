@@ -6,6 +6,7 @@ import type http from 'node:http';
 import { MEDIA_TYPES, type MediaTypeName } from '../protocol/constants.js';
 import type { TlsOptions } from '../transport/tcp.js';
 import { DEFAULT_TIMEOUTS, invalid, silentLogger, type Logger } from '../options.js';
+import { SpoolBudget } from '../media/spool.js';
 import type { AuthOptions } from './auth.js';
 import type { ServerStore } from './store/store.js';
 
@@ -21,6 +22,14 @@ export interface BufferOptions {
   data?: number;
   /** @default 10485760 */
   file?: number;
+}
+
+/** Disk for file data queued toward slow readers (docs/limits.md, Files). */
+export interface SpoolLimits {
+  /** Most bytes of queued file data one reader's spool file holds; beyond it file data for that reader is refused (NACK 1205). 0 = nothing spooled. @default 16777216 (16 MiB) */
+  maxBytesPerReader?: number;
+  /** Most bytes all spool files of the server hold together; beyond it file data is refused (NACK 1205). 0 = nothing spooled. @default 1073741824 (1 GiB) */
+  maxBytes?: number;
 }
 
 /** Options of a MediaServer (docs/api.md). */
@@ -64,6 +73,8 @@ export interface MediaServerOptions {
   serverId?: string;
   /** Folder for spooled file data (queued file chunks beyond 256 KiB per reader go to disk). @default os.tmpdir() */
   spoolDir?: string;
+  /** Bounds of the spool files in `spoolDir`. @default { maxBytesPerReader: 16 MiB, maxBytes: 1 GiB } */
+  spool?: SpoolLimits;
   /**
    * Extra HTTP routes on the HTTP port (a web viewer, say): return true when the request was
    * handled. Runs before /stats and /metrics.
@@ -88,9 +99,13 @@ export interface ServerConfig {
   handshakeMs: number;
   serverId: string;
   spoolDir: string | undefined;
+  /** The spool bounds, and the budget all readers' spools of this server share. */
+  spool: { maxBytesPerReader: number; maxBytes: number; budget: SpoolBudget };
   httpHandler: MediaServerOptions['httpHandler'];
   logger: Logger;
 }
+
+export const DEFAULT_SPOOL: Readonly<Required<SpoolLimits>> = { maxBytesPerReader: 16 * 1024 * 1024, maxBytes: 1024 * 1024 * 1024 };
 
 export const DEFAULT_BUFFERS: Readonly<Required<BufferOptions>> = { video: 819_200, audio: 1_638_400, command: 819_200, data: 8_192_000, file: 10_485_760 };
 
@@ -133,9 +148,19 @@ export function validate(o: MediaServerOptions): ServerConfig {
     handshakeMs: int('handshakeTimeoutMs', o.handshakeTimeoutMs, 10000, 1),
     serverId: o.serverId ?? 'server',
     spoolDir: o.spoolDir,
+    spool: spoolBounds(o.spool, int),
     httpHandler: o.httpHandler,
     logger: o.logger ?? silentLogger,
   };
   if (Object.values(c.ports).every((p) => p === false)) throw invalid('tcpPort', 'at least one of tcpPort, httpPort, udpPort must be on');
   return c;
+}
+
+/** The spool bounds: whole numbers of bytes >= 0, and the one budget the server's spools share. */
+function spoolBounds(o: SpoolLimits | undefined, int: (name: string, v: number | undefined, def: number, min: number) => number): ServerConfig['spool'] {
+  if (o !== undefined && (typeof o !== 'object' || o === null)) throw invalid('spool', 'must be an object { maxBytesPerReader?, maxBytes? }');
+  for (const k of Object.keys(o ?? {})) if (!(k in DEFAULT_SPOOL)) throw invalid('spool', `unknown field ${JSON.stringify(k)} (use maxBytesPerReader, maxBytes)`);
+  const maxBytesPerReader = int('spool.maxBytesPerReader', o?.maxBytesPerReader, DEFAULT_SPOOL.maxBytesPerReader, 0);
+  const maxBytes = int('spool.maxBytes', o?.maxBytes, DEFAULT_SPOOL.maxBytes, 0);
+  return { maxBytesPerReader, maxBytes, budget: new SpoolBudget(maxBytes) };
 }

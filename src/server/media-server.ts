@@ -343,8 +343,9 @@ export class MediaServer extends EventEmitter<MediaServerEvents> {
       timeoutMs: this.#o.timeouts[type],
       retransmitMs: 0,
       onTimeout: (err) => link.fail(err, CloseCode.TIMEOUT),
-      // File data waiting for a slow reader goes to disk, not memory.
-      spool: type === 'file' ? new Spool(this.#o.spoolDir) : undefined,
+      // File data waiting for a slow reader goes to disk, not memory, within the spool bounds;
+      // beyond them it is refused (docs/limits.md, Files).
+      spool: type === 'file' ? new Spool(this.#o.spoolDir, { maxBytes: this.#o.spool.maxBytesPerReader, budget: this.#o.spool.budget }) : undefined,
     });
   }
 

@@ -5,7 +5,7 @@
  * all targets acknowledged them, or refused with the reason. RVS_ requests go to the
  * SystemRequests, RVSU_ commands to the server's own event.
  */
-import { CamwireError, CloseCode, DeliveryError, ErrorCode, ProtocolError } from '../errors.js';
+import { CamwireError, CloseCode, DeliveryError, ErrorCode, nackCloseCode, ProtocolError } from '../errors.js';
 import type { CommandMessage } from '../events.js';
 import type { FrameLink } from '../link/frame-link.js';
 import { Flag, Kind, mediaTypeName, type MediaTypeName } from '../protocol/constants.js';
@@ -14,7 +14,8 @@ import { decodeCommand, decodeVideo, encodeAck, encodeCommand, encodeReason, typ
 import { isSystemCommand, MAX_SERVER_COMMAND } from '../protocol/system-commands.js';
 import type { Client } from './client.js';
 import type { ServerMetrics } from './metrics.js';
-import type { Miss, Router } from './router.js';
+import type { AckInfo } from '../media/outbox.js';
+import type { Miss, Router, Target } from './router.js';
 import type { SystemRequests } from './system-requests.js';
 
 /** A video frame as a server tap sees it. */
@@ -83,25 +84,29 @@ export class Relay {
     if (type === 'video' || type === 'audio') return this.fanOut(from, f, type);
 
     const wantsAck = (f.flags & Flag.ACK_REQUESTED) !== 0;
+    // The answers below run when every reader answered; they must not hold the frame (its payload
+    // may be a spooled file chunk), so they see only these fields of it.
+    const { seq, mediaType, mediaIndex } = f;
+    const bytes = f.payload.length;
     const seen = wantsAck && !link.reliable ? this.#seen(link) : undefined;
-    if (seen?.has(f.seq)) {
+    if (seen?.has(seq)) {
       // A retransmission: answer again if the answer is known, otherwise the first copy is still travelling.
-      const answer = seen.get(f.seq);
-      if (answer) link.send({ kind: Kind.ACK, mediaType: f.mediaType, seq: f.seq, payload: answer });
+      const answer = seen.get(seq);
+      if (answer) link.send({ kind: Kind.ACK, mediaType, seq, payload: answer });
       return;
     }
-    seen?.set(f.seq, null);
+    seen?.set(seq, null);
     const ackRaw = (payload: Buffer): void => {
       if (!wantsAck) return;
-      seen?.set(f.seq, payload);
+      seen?.set(seq, payload);
       if (seen && seen.size > 1024) seen.delete(seen.keys().next().value as number);
-      link.send({ kind: Kind.ACK, mediaType: f.mediaType, mediaIndex: f.mediaIndex, seq: f.seq, payload });
+      link.send({ kind: Kind.ACK, mediaType, mediaIndex, seq, payload });
     };
     const ack = (reply?: Command): void => ackRaw(reply ? encodeCommand(reply) : Buffer.alloc(0));
     const nack = (code: number, reason: string): void => {
-      seen?.delete(f.seq);
+      seen?.delete(seq);
       this.#o.metrics.drop(type, 'refused');
-      if (wantsAck) link.send({ kind: Kind.NACK, mediaType: f.mediaType, mediaIndex: f.mediaIndex, seq: f.seq, payload: encodeReason(code, reason) });
+      if (wantsAck) link.send({ kind: Kind.NACK, mediaType, mediaIndex, seq, payload: encodeReason(code, reason) });
     };
 
     if (type === 'command') {
@@ -123,22 +128,22 @@ export class Relay {
       this.#unrouted[type]++;
       return nack(CloseCode.NOT_ALLOWED, this.#o.router.why(from, f));
     }
-    const init = forward(from, f);
     Promise.all(
-      targets.map(({ client: t, reader }) =>
-        reader.submit(init).then(
+      submitAll(targets, forward(from, f)).map((p, i) => {
+        const t = targets[i].client;
+        return p.then(
           (info) => {
             t.counters.out[type].frames++;
-            t.counters.out[type].bytes += f.payload.length;
-            this.#o.metrics.count('out', type, f.payload.length);
+            t.counters.out[type].bytes += bytes;
+            this.#o.metrics.count('out', type, bytes);
             return info;
           },
           (err: CamwireError) => {
             t.counters.dropped[type]++;
-            throw new DeliveryError(err.code, `${t.id}: ${err.message}`, f.seq);
+            throw new DeliveryError(err.code, `${t.id}: ${err.message}`, seq);
           },
-        ),
-      ),
+        );
+      }),
     ).then(
       (infos) => {
         // A file START's answer says where the reader wants the transfer to continue; readers
@@ -149,7 +154,8 @@ export class Relay {
         if (resume !== undefined) return ackRaw(encodeAck(resume));
         return ack();
       },
-      (err: Error) => nack(CloseCode.REFUSED, err.message),
+      // A reader's "too large" or "no space" stays that for the sender (docs/protocol.md, 8.3).
+      (err: CamwireError) => nack(nackCloseCode(err), err.message),
     );
   }
 
@@ -194,6 +200,11 @@ export class Relay {
     if (!m) this.#inflight.set(link, (m = new Map()));
     return m;
   }
+}
+
+/** Submits one item to every target; outside route(), so no answer callback keeps the item alive. */
+function submitAll(targets: Target[], init: FrameInit): Promise<AckInfo>[] {
+  return targets.map(({ reader }) => reader.submit(init));
 }
 
 /**

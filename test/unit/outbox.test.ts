@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { AudioOutbox, Flag, Kind, ReliableOutbox, VideoOutbox, type FrameInit } from '../../src/internal.js';
-import { Spool } from '../../src/media/spool.js';
+import { Spool, SpoolBudget } from '../../src/media/spool.js';
 
 function frame(from: string, n: number, bytes = 10, key = true, mediaIndex = 0): FrameInit {
   const payload = Buffer.alloc(bytes, n & 0xff);
@@ -119,6 +119,127 @@ describe('ReliableOutbox', () => {
     assert.equal(spool.size, 0, 'the spool file is emptied once nothing waits');
     r.dispose();
     assert.equal(fs.readdirSync(dir).length, 0, 'and deleted on dispose');
+    fs.rmSync(dir, { recursive: true });
+  });
+});
+
+describe('Spool', () => {
+  function withDir<T>(fn: (dir: string) => T): T {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'camwire-spool-test-'));
+    try {
+      return fn(dir);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }
+  const bytes = (n: number, v: number): Buffer => Buffer.alloc(n, v);
+
+  test('a reader a little behind reuses the ring: the file never grows past its cap', () =>
+    withDir((dir) => {
+      const s = new Spool(dir, { maxBytes: 1000 });
+      let waiting = s.store(bytes(400, 0))!;
+      for (let i = 1; i < 50; i++) {
+        // one payload waits, the next comes, then the reader takes the older one
+        const t = s.store(bytes(400, i));
+        assert.ok(t, `payload ${i} fits`);
+        assert.ok(s.size <= 800, `the file is ${s.size} bytes`);
+        assert.ok(s.load(waiting).equals(bytes(400, i - 1)), `payload ${i - 1} intact`);
+        waiting = t;
+      }
+      assert.ok(s.load(waiting).equals(bytes(400, 49)));
+      assert.equal(s.size, 0);
+      s.close();
+    }));
+
+  test('payloads come back intact through many wraps, in order, and the file is emptied when nothing waits', () =>
+    withDir((dir) => {
+      const s = new Spool(dir, { maxBytes: 4096 });
+      const waiting: Array<{ t: NonNullable<ReturnType<Spool['store']>>; v: number; n: number }> = [];
+      let v = 0;
+      for (let round = 0; round < 500; round++) {
+        const n = 100 + ((round * 37) % 900);
+        const t = s.store(bytes(n, ++v & 0xff));
+        if (t) waiting.push({ t, v: v & 0xff, n });
+        assert.ok(s.size <= 4096, `file is ${s.size} bytes`);
+        assert.equal(s.held, waiting.reduce((sum, w) => sum + w.n, 0));
+        if (round % 3 !== 0 && waiting.length) {
+          const w = waiting.shift()!;
+          assert.ok(s.load(w.t).equals(bytes(w.n, w.v)), `payload ${w.v} intact`);
+        }
+      }
+      for (const w of waiting.splice(0)) assert.ok(s.load(w.t).equals(bytes(w.n, w.v)));
+      assert.equal(s.size, 0);
+      assert.equal(s.held, 0);
+      s.close();
+    }));
+
+  test('beyond its cap a payload is refused; a payload released out of order frees its space once those before it go', () =>
+    withDir((dir) => {
+      const s = new Spool(dir, { maxBytes: 1000 });
+      const a = s.store(bytes(300, 1))!;
+      const b = s.store(bytes(300, 2))!;
+      const c = s.store(bytes(300, 3))!;
+      assert.equal(s.store(bytes(300, 4)), undefined);
+      assert.equal(s.refusal, 'spool');
+      s.release(b); // dropped while a still waits: nothing is freed yet
+      assert.equal(s.held, 900);
+      assert.ok(s.load(a).equals(bytes(300, 1)));
+      assert.equal(s.held, 300, 'a and b are past the head now');
+      assert.ok(s.store(bytes(300, 5)), 'room again');
+      assert.ok(s.load(c).equals(bytes(300, 3)));
+      s.close();
+    }));
+
+  test('spools sharing a budget stay within it together, and give it back when emptied or closed', () =>
+    withDir((dir) => {
+      const budget = new SpoolBudget(1000);
+      const s1 = new Spool(dir, { maxBytes: 800, budget });
+      const s2 = new Spool(dir, { maxBytes: 800, budget });
+      const a = s1.store(bytes(700, 1))!;
+      assert.equal(budget.used, 700);
+      assert.equal(s2.store(bytes(400, 2)), undefined);
+      assert.equal(s2.refusal, 'budget');
+      const b = s2.store(bytes(300, 3))!;
+      assert.ok(b);
+      assert.equal(budget.used, 1000);
+      s1.load(a);
+      assert.equal(budget.used, 300, 'an emptied spool gives its bytes back');
+      assert.ok(s2.store(bytes(400, 4)));
+      s2.close();
+      assert.equal(budget.used, 0);
+      s1.close();
+    }));
+
+  test('a spool that cannot write its file gives its space back, and its outbox rejects (never throws)', async () => {
+    const budget = new SpoolBudget(10_000);
+    const gone = path.join(os.tmpdir(), `camwire-no-such-dir-${process.pid}`, 'x');
+    const s = new Spool(gone, { budget });
+    assert.throws(() => s.store(bytes(100, 1)), { code: 'ENOENT' });
+    assert.equal(budget.used, 0);
+    assert.equal(s.size, 0);
+    const r = new ReliableOutbox({ mediaType: 'file', maxBytes: 1e9, window: 1, timeoutMs: 60000, retransmitMs: 0, onTimeout: () => {}, spool: s, memoryBytes: 0 });
+    await assert.rejects(r.submit(frame('a', 1, 100)), { code: 'CW_ERR_DELIVERY_REFUSED', message: /cannot spool: ENOENT/ });
+    assert.equal(r.size, 0);
+    r.dispose();
+  });
+
+  test('a ReliableOutbox refuses what its spool cannot take (CW_ERR_FILE_NO_SPACE), without keeping it in memory', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'camwire-spool-test-'));
+    const spool = new Spool(dir, { maxBytes: 1000 });
+    const r = new ReliableOutbox({ mediaType: 'file', maxBytes: 1e9, window: 1, timeoutMs: 60000, retransmitMs: 0, onTimeout: () => {}, spool, memoryBytes: 500 });
+    const ok = [r.submit(frame('a', 1, 400)), r.submit(frame('a', 2, 400)), r.submit(frame('a', 3, 400))];
+    await assert.rejects(r.submit(frame('a', 4, 400)), { code: 'CW_ERR_FILE_NO_SPACE', message: /spool holds 800 of 1000 bytes/ });
+    assert.equal(r.size, 3);
+    assert.equal(r.bytes, 1200);
+    assert.equal(spool.held, 800);
+    for (let i = 1; i <= 3; i++) {
+      const f = r.next(Date.now())!;
+      assert.equal(f.payload![0], i);
+      r.ack(f.seq!, {});
+    }
+    await Promise.all(ok);
+    assert.equal(spool.size, 0);
+    r.dispose();
     fs.rmSync(dir, { recursive: true });
   });
 });
