@@ -43,6 +43,8 @@ export type {
 } from './events.js';
 export type { CommonOptions, Protocol, ConnectionMode, ReconnectOptions, Credentials, Logger } from './options.js';
 export type { TlsOptions } from './transport/tcp.js';
+export type { HttpLimits } from './transport/http.js';
+export { DEFAULT_HTTP_LIMITS } from './transport/http.js';
 export type { Command, ParamValue, TypedParam, Rect } from './protocol/messages.js';
 export type { MediaTypeName } from './protocol/constants.js';
 export { MEDIA_TYPES, PROTOCOL_VERSION } from './protocol/constants.js';

@@ -4,6 +4,7 @@
  */
 import { ConfigError, ErrorCode } from './errors.js';
 import { DEFAULT_MAX_PAYLOAD, MAX_ID_BYTES, MAX_PAYLOAD_CEILING, MEDIA_TYPES, type MediaTypeName } from './protocol/constants.js';
+import { DEFAULT_HTTP_LIMITS, type HttpLimits } from './transport/http.js';
 import type { TlsOptions } from './transport/tcp.js';
 
 /** The software name sent in handshakes. */
@@ -75,6 +76,11 @@ export interface CommonOptions {
   reconnect?: boolean | ReconnectOptions;
   /** HTTP only: how long a long poll waits on the other side. @default 20000 */
   pollMs?: number;
+  /**
+   * HTTP only, when listening (push Receiver, pull Sender): time limits of every request on the
+   * port (docs/limits.md). @default { headersTimeoutMs: 10000, bodyIdleTimeoutMs: 10000, requestTimeoutMs: 30000, keepAliveTimeoutMs: 5000 }
+   */
+  http?: Partial<HttpLimits>;
   /** UDP only: largest datagram, 576-65507. @default 1472 */
   datagramSize?: number;
   /** Structured logger (pino-compatible). @default silent */
@@ -107,6 +113,7 @@ export interface ResolvedCommon {
   maxPayload: number;
   reconnect: Required<ReconnectOptions> | undefined;
   pollMs: number;
+  http: HttpLimits;
   datagramSize: number;
   logger: Logger;
 }
@@ -128,6 +135,27 @@ export function checkId(option: string, v: unknown): string {
   if (typeof v !== 'string') throw invalid(option, 'must be a string');
   if (Buffer.byteLength(v) > MAX_ID_BYTES) throw invalid(option, `must be at most ${MAX_ID_BYTES} bytes`);
   return v;
+}
+
+/**
+ * Validates the `http` time limits of a listening HTTP port (docs/limits.md) and fills in the
+ * defaults: each a whole number of ms from 1 to 3 600 000; unknown names are refused.
+ */
+export function resolveHttpLimits(v: unknown, option = 'http'): HttpLimits {
+  const out: HttpLimits = { ...DEFAULT_HTTP_LIMITS };
+  if (v === undefined) return out;
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw invalid(option, 'must be an object of time limits in ms');
+  for (const [k, x] of Object.entries(v)) {
+    if (!Object.hasOwn(DEFAULT_HTTP_LIMITS, k)) {
+      throw invalid(option, `unknown limit ${JSON.stringify(k)} (use ${Object.keys(DEFAULT_HTTP_LIMITS).join(', ')})`);
+    }
+    if (x === undefined) continue;
+    if (typeof x !== 'number' || !Number.isInteger(x) || x < 1 || x > 3_600_000) {
+      throw invalid(`${option}.${k}`, `must be a whole number of ms in 1..3600000, got ${String(x)}`);
+    }
+    out[k as keyof HttpLimits] = x;
+  }
+  return out;
 }
 
 /** Validates and fills the common options; never mutates the caller's object. */
@@ -153,6 +181,7 @@ export function resolveCommon(o: CommonOptions): ResolvedCommon {
     if (!u || u.protocol !== 'http:' || !u.hostname) throw invalid('proxy', `must be a URL like http://host:port, got ${JSON.stringify(o.proxy)}`);
   }
   if (o.tls !== undefined && protocol === 'udp') throw invalid('tls', 'applies to tcp and http, not udp');
+  if (o.http !== undefined && protocol !== 'http') throw invalid('http', 'only applies to protocol http');
   const timeouts = { ...DEFAULT_TIMEOUTS };
   for (const [k, v] of Object.entries(o.timeouts ?? {})) {
     if (!MEDIA_TYPES.includes(k as MediaTypeName)) throw invalid('timeouts', `unknown media type ${k}`);
@@ -181,6 +210,7 @@ export function resolveCommon(o: CommonOptions): ResolvedCommon {
     maxPayload: num(r, 'maxPayload', DEFAULT_MAX_PAYLOAD, 1024, MAX_PAYLOAD_CEILING),
     reconnect,
     pollMs: num(r, 'pollMs', 20000, 100, 120000),
+    http: resolveHttpLimits(o.http),
     datagramSize: num(r, 'datagramSize', 1472, 576, 65507),
     logger: o.logger ?? silentLogger,
   };

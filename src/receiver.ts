@@ -270,6 +270,7 @@ export class Receiver extends EventEmitter<ReceiverEvents> {
             port: this.#o.port,
             tls: this.#o.tls,
             link: { maxPayload: this.#o.maxPayload, keepaliveMs: this.#o.keepaliveMs, deadMs: this.#o.deadMs, clock: this.#clock },
+            http: { limits: this.#o.http },
             udp: { maxPayload: this.#o.maxPayload, datagramSize: this.#o.datagramSize, ...this.#reassembly },
           },
           { onLink: (l) => this.#accept(l), onBadInput: (err, peer) => this.#badInput(err, peer) },

@@ -262,7 +262,7 @@ export class Sender extends EventEmitter<SenderEvents> {
             port: this.#o.port,
             tls: this.#o.tls,
             link: this.#linkOptions(),
-            http: { maxPollMs: Math.max(this.#o.pollMs, 30000) },
+            http: { maxPollMs: Math.max(this.#o.pollMs, 30000), limits: this.#o.http },
           },
           { onLink: (l) => this.#accept(l), onBadInput: (err, peer) => this.#badInput(err, peer) },
         );

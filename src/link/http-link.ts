@@ -11,7 +11,7 @@ import { DEFAULT_MAX_PAYLOAD, Kind } from '../protocol/constants.js';
 import { encodeFrameBuffer, type Frame, type FrameInit } from '../protocol/frame.js';
 import { encodeReason } from '../protocol/messages.js';
 import { FrameParser } from '../protocol/parser.js';
-import { HttpPoster, readBody, type HttpPosterOptions, type HttpResult } from '../transport/http.js';
+import { HttpPoster, readBody, requestTimedOut, type HttpPosterOptions, type HttpResult } from '../transport/http.js';
 import { BaseLink, type LinkOptions } from './frame-link.js';
 
 /** Path prefix of every camwire HTTP request. */
@@ -530,6 +530,11 @@ export class HttpLinkServer {
       link!.respond(res, wait, Number(req.headers[DOWN_ACK_HEADER] ?? 0) || 0);
     } catch (err) {
       const e = err instanceof CamwireError ? err : new TransportError(ErrorCode.TRANSPORT_CLOSED, String(err));
+      if (requestTimedOut(req) === e) {
+        // The listener ended the request at a time limit, answered it (408) and reported it.
+        link?.fail(e, CloseCode.TIMEOUT);
+        return;
+      }
       const tooLarge = e.code === ErrorCode.TRANSPORT_BODY_TOO_LARGE || e.code === ErrorCode.PROTOCOL_FRAME_TOO_LARGE;
       const code = e instanceof ProtocolError ? e.closeCode : tooLarge ? CloseCode.FRAME_TOO_LARGE : CloseCode.PROTOCOL_ERROR;
       const closeFrame = encodeFrameBuffer({ kind: Kind.CLOSE, payload: encodeReason(code, e.message) });

@@ -8,7 +8,7 @@ import type net from 'node:net';
 import type { CamwireError } from '../errors.js';
 import { Kind } from '../protocol/constants.js';
 import type { Frame } from '../protocol/frame.js';
-import { listenHttp } from '../transport/http.js';
+import { listenHttp, type HttpLimits } from '../transport/http.js';
 import { boundPort, listenStream, type TlsOptions } from '../transport/tcp.js';
 import type { PeerInfo } from '../events.js';
 import { onProtocolFailure, StreamLink, type FrameLink, type LinkOptions, type TransportName } from './frame-link.js';
@@ -25,7 +25,7 @@ export interface LinkListenerOptions {
   port: number;
   tls?: TlsOptions;
   link: LinkOptions;
-  http?: HttpLinkServerOptions;
+  http?: HttpListenerOptions;
   udp?: UdpEndpointOptions;
   /**
    * HTTP only: requests that are not camwire requests (other paths) go here;
@@ -34,13 +34,25 @@ export interface LinkListenerOptions {
   httpFallback?: http.RequestListener;
 }
 
+/** HTTP only: the camwire link server's options, and the HTTP server's time limits. */
+export interface HttpListenerOptions extends HttpLinkServerOptions {
+  /** Time limits of every request on the port (docs/limits.md). @default DEFAULT_HTTP_LIMITS */
+  limits?: Partial<HttpLimits>;
+  /**
+   * Requests whose bodies stream for hours (the MediaServer's ingest): exempt from
+   * `requestTimeoutMs`, still ended by `bodyIdleTimeoutMs`. @default none
+   */
+  streaming?: (req: http.IncomingMessage) => boolean;
+}
+
 /** Callbacks of a LinkListener. */
 export interface LinkListenerHandler {
   /** A new link. For UDP, the frame that created it is delivered right after this returns. */
   onLink(link: FrameLink): void;
   /**
    * Bad input: a datagram or request that was dropped, or a link that was closed because its
-   * peer broke the protocol (reported once, whichever layer noticed).
+   * peer broke the protocol (reported once, whichever layer noticed). On HTTP also a connection
+   * closed at a time limit (`CW_ERR_TRANSPORT_TIMEOUT`: headers, body idle, whole request).
    */
   onBadInput(err: CamwireError, peer: PeerInfo): void;
 }
@@ -78,12 +90,22 @@ export class LinkListener {
         h.onLink(new StreamLink(sock, o.link));
       });
     } else if (o.transport === 'http') {
-      const hs = new HttpLinkServer({ ...o.link, ...o.http }, {
+      const { limits, streaming, ...linkServer } = o.http ?? {};
+      const hs = new HttpLinkServer({ ...o.link, ...linkServer }, {
         onLink: (link) => h.onLink(link),
         onBadRequest: (err, remoteAddress, remotePort) => h.onBadInput(err, { transport: 'http', remoteAddress, remotePort }),
       });
       l.#http = hs;
-      l.#server = await listenHttp({ host, port: o.port, tls: o.tls }, (req, res) => {
+      const listenOpts = {
+        host,
+        port: o.port,
+        tls: o.tls,
+        limits,
+        streaming,
+        onTimeout: (err: CamwireError, sock: net.Socket) =>
+          h.onBadInput(err, { transport: 'http', remoteAddress: sock.remoteAddress ?? '', remotePort: sock.remotePort ?? 0 }),
+      };
+      l.#server = await listenHttp(listenOpts, (req, res) => {
         if (hs.handle(req, res)) return;
         if (o.httpFallback) o.httpFallback(req, res);
         else res.writeHead(404, { 'content-type': 'text/plain' }).end('not a camwire path\n');

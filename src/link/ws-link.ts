@@ -13,6 +13,8 @@ import { BaseLink, type LinkOptions } from './frame-link.js';
 
 /** Path of the WebSocket endpoint. */
 export const WS_PATH = '/camwire/v1/ws';
+/** After our close frame, the peer has this long to answer it before the socket is cut. */
+export const WS_CLOSE_WAIT_MS = 1000;
 
 /** A link over one WebSocket. */
 export class WsLink extends BaseLink {
@@ -60,8 +62,16 @@ export class WsLink extends BaseLink {
   }
 
   protected teardown(graceful: boolean): void {
-    if (graceful) this.#ws.close(1000);
-    else this.#ws.terminate();
+    if (!graceful) {
+      this.#ws.terminate();
+      return;
+    }
+    this.#ws.close(1000);
+    // `ws` waits 30 s for the peer's close frame; a peer that ignores the handshake (or stopped
+    // reading) must not hold the socket that long.
+    const cut = setTimeout(() => this.#ws.terminate(), WS_CLOSE_WAIT_MS);
+    cut.unref();
+    this.#ws.once('close', () => clearTimeout(cut));
   }
 }
 

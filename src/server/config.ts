@@ -4,8 +4,9 @@
  */
 import type http from 'node:http';
 import { MEDIA_TYPES, type MediaTypeName } from '../protocol/constants.js';
+import type { HttpLimits } from '../transport/http.js';
 import type { TlsOptions } from '../transport/tcp.js';
-import { DEFAULT_TIMEOUTS, invalid, silentLogger, type Logger } from '../options.js';
+import { DEFAULT_TIMEOUTS, invalid, resolveHttpLimits, silentLogger, type Logger } from '../options.js';
 import { SpoolBudget } from '../media/spool.js';
 import type { AuthOptions } from './auth.js';
 import type { ServerStore } from './store/store.js';
@@ -44,6 +45,11 @@ export interface MediaServerOptions {
   udpPort?: number | false;
   /** TLS for the TCP and HTTP ports. */
   tls?: TlsOptions;
+  /**
+   * Time limits of every request on the HTTP port (docs/limits.md); ingest uploads are exempt from
+   * `requestTimeoutMs` only. @default { headersTimeoutMs: 10000, bodyIdleTimeoutMs: 10000, requestTimeoutMs: 30000, keepAliveTimeoutMs: 5000 }
+   */
+  http?: Partial<HttpLimits>;
   /** Most groups at once. @default 1000 */
   maxGroups?: number;
   /** Most clients known at once (online or remembered). @default 10000 */
@@ -88,6 +94,7 @@ export interface ServerConfig {
   host: string;
   ports: Record<'tcp' | 'http' | 'udp', number | false>;
   tls: TlsOptions | undefined;
+  http: HttpLimits;
   keepClientInfo: boolean;
   maxClients: number;
   maxGroups: number;
@@ -137,6 +144,7 @@ export function validate(o: MediaServerOptions): ServerConfig {
     host: o.host ?? '::',
     ports: { tcp: port('tcpPort', o.tcpPort), http: port('httpPort', o.httpPort), udp: port('udpPort', o.udpPort) },
     tls: o.tls,
+    http: resolveHttpLimits(o.http),
     keepClientInfo: o.keepClientInfo ?? false,
     maxClients: int('maxClients', o.maxClients, 10000, 1),
     maxGroups: int('maxGroups', o.maxGroups, 1000, 0),

@@ -167,7 +167,8 @@ export class MediaServer extends EventEmitter<MediaServerEvents> {
             port,
             tls: transport === 'udp' ? undefined : this.#o.tls,
             link: { maxPayload: this.#o.maxPayload, keepaliveMs: this.#o.keepaliveMs, deadMs: this.#o.deadMs, clock: this.#clock },
-            http: { maxPollMs: 30000 },
+            // Ingest uploads (ffmpeg posting MJPEG for hours) stream: no whole-request limit, only the idle one.
+            http: { maxPollMs: 30000, limits: this.#o.http, streaming: (req) => (req.method === 'POST' || req.method === 'PUT') && (req.url ?? '').startsWith('/ingest/') },
             udp: { maxPayload: this.#o.maxPayload },
             httpFallback: (req, res) => this.#http.handle(req, res),
           },
