@@ -386,11 +386,11 @@ export class Receiver extends EventEmitter<ReceiverEvents> {
       mediaTypes: this.#typeSet,
       fileDir: this.#fileDir,
       busyFiles: this.#busyFiles,
-    });
       maxFileSize: this.#maxFileSize,
       minFreeDiskBytes: this.#minFreeDisk,
       pendingDisk: this.#pendingDisk,
       logger: this.#o.logger,
+    });
     link.on('frame', (f: Frame) => {
       if (f.kind !== Kind.DATA) {
         // Over UDP the sender repeats its HELLO until a WELCOME arrives; a WELCOME may be lost.
