@@ -83,6 +83,12 @@ export interface CommonOptions {
   http?: Partial<HttpLimits>;
   /** UDP only: largest datagram, 576-65507. @default 1472 */
   datagramSize?: number;
+  /**
+   * UDP only: most bytes a second handed to the socket (paced; a burst beyond 256 KiB waits, as
+   * backlog, so video skips ahead in the sender's latest-wins slot). 0 = no pacing.
+   * @default 125000000 (1 Gbit/s)
+   */
+  udpSendRate?: number;
   /** Structured logger (pino-compatible). @default silent */
   logger?: Logger;
 }
@@ -115,6 +121,7 @@ export interface ResolvedCommon {
   pollMs: number;
   http: HttpLimits;
   datagramSize: number;
+  udpSendRate: number;
   logger: Logger;
 }
 
@@ -212,6 +219,7 @@ export function resolveCommon(o: CommonOptions): ResolvedCommon {
     pollMs: num(r, 'pollMs', 20000, 100, 120000),
     http: resolveHttpLimits(o.http),
     datagramSize: num(r, 'datagramSize', 1472, 576, 65507),
+    udpSendRate: num(r, 'udpSendRate', 125_000_000, 0, 100_000_000_000),
     logger: o.logger ?? silentLogger,
   };
 }

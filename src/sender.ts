@@ -272,6 +272,7 @@ export class Sender extends EventEmitter<SenderEvents> {
           type: net.isIPv6(host) ? 'udp6' : 'udp4',
           datagramSize: this.#o.datagramSize,
           maxPayload: this.#o.maxPayload,
+          sendRate: this.#o.udpSendRate,
         });
         this.#udp.on('frame', (f) => this.#udpLinks.get(f.mediaType)?.deliver(f));
       }
