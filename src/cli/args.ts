@@ -46,6 +46,14 @@ export function parseSize(flag: string, v: string): { width: number; height: num
   return { width: Number(m[1]), height: Number(m[2]) };
 }
 
+/** A byte count: a whole number with an optional K, M, G or T suffix (powers of 1024), or `unlimited`. */
+export function parseBytes(flag: string, v: string): number {
+  if (/^(unlimited|none|inf(inity)?)$/i.test(v)) return Infinity;
+  const m = /^(\d+)\s*([kmgt]?)i?b?$/i.exec(v.trim());
+  if (!m || Number(m[1]) === 0) throw new UsageError(`${flag}: expected a size such as 500M, 8G or 1073741824, or "unlimited", got ${JSON.stringify(v)}`);
+  return Number(m[1]) * 1024 ** ' kmgt'.indexOf((m[2] || ' ').toLowerCase());
+}
+
 /** A whole number within bounds. */
 export function parseInteger(flag: string, v: string, min: number, max: number): number {
   const n = parseNumber(flag, v, min, max);

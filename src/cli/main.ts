@@ -11,7 +11,7 @@ import { CamwireError, ConfigError, ErrorCode, MEDIA_TYPES, MediaServer, Receive
 import { FfmpegAudio, FfmpegMissingError, FfmpegVideo, type VideoInput } from '../sources/ffmpeg.js';
 import { TestPattern } from '../sources/test-pattern.js';
 import { WebViewer } from '../web/viewer.js';
-import { parseAddress, parseInteger, parseNumber, parseParams, parsePort, parseSize, UsageError } from './args.js';
+import { parseAddress, parseBytes, parseInteger, parseNumber, parseParams, parsePort, parseSize, UsageError } from './args.js';
 import { envConfig, loadConfigFile, resolveServerConfig, SERVER_DEFAULTS, type ServerConfig } from './config.js';
 import { FrameSink, StatusLine } from './sinks.js';
 
@@ -310,6 +310,7 @@ interface ReceiveFlags extends TlsFlags {
   save?: string;
   play?: boolean;
   files?: string;
+  maxFileSize?: string;
   mjpegPort?: string;
   quiet?: boolean;
   count?: string;
@@ -336,6 +337,7 @@ async function runReceive(f: ReceiveFlags, log: Pino): Promise<number> {
     clientId: f.id,
     receiveMediaTypes: types,
     fileDir: f.files,
+    maxFileSize: f.maxFileSize === undefined ? undefined : parseBytes('--max-file-size', f.maxFileSize),
     proxy: f.proxy,
     tls: pull ? tlsClient(f) : tlsServer(f),
     auth: f.user ? { user: f.user, password: f.password } : undefined,
@@ -493,6 +495,7 @@ function program(): Command {
     .option('--save <file>', 'save video: .mjpeg as is, .mp4/.mkv through ffmpeg')
     .option('--play', 'play video with ffplay')
     .option('--files <dir>', 'write received files into this folder (resumable)')
+    .option('--max-file-size <size>', 'refuse files larger than this: 500M, 8G, or unlimited (default 4G)')
     .option('--mjpeg-port <port>', 'serve the video as MJPEG over HTTP on this port (0 = any)')
     .option('--count <n>', 'exit after this many video frames')
     .option('--quiet', 'print nothing per message')

@@ -40,6 +40,7 @@ describe('cli', () => {
       [['receive', '--listen', '1', '--from', 'a:1'], /give one of --listen/],
       [['receive', '--listen', '0', '--types', 'video,smell'], /--types: unknown media type "smell"/],
       [['receive', '--server', '127.0.0.1:7700'], /--server needs --id/],
+      [['receive', '--listen', '0', '--max-file-size', 'lots'], /--max-file-size: expected a size such as 500M/],
       [['server', '--tcp-port', 'x'], /--tcp-port: expected a port number/],
       [['send', '--protocol', 'sctp', '--server', 'a:1'], /argument 'sctp' is invalid/],
     ];

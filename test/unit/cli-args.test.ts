@@ -1,0 +1,30 @@
+/**
+ * CLI argument parsers: byte sizes.
+ */
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { parseBytes, UsageError } from '../../src/cli/args.js';
+
+describe('parseBytes', () => {
+  test('numbers, K/M/G/T suffixes (powers of 1024, optional "iB"/"B"), and unlimited', () => {
+    const cases: Array<[string, number]> = [
+      ['1', 1],
+      ['1048576', 1048576],
+      ['500M', 500 * 1024 ** 2],
+      ['8G', 8 * 1024 ** 3],
+      ['8g', 8 * 1024 ** 3],
+      ['2GiB', 2 * 1024 ** 3],
+      ['64KB', 64 * 1024],
+      ['1T', 1024 ** 4],
+      ['unlimited', Infinity],
+      ['none', Infinity],
+    ];
+    for (const [v, n] of cases) assert.equal(parseBytes('--max-file-size', v), n, v);
+  });
+
+  test('anything else is a usage error naming the flag', () => {
+    for (const v of ['', '0', 'lots', '-5', '1.5G', '5X', 'G']) {
+      assert.throws(() => parseBytes('--max-file-size', v), (e: unknown) => e instanceof UsageError && /^--max-file-size: expected a size/.test((e as Error).message), v);
+    }
+  });
+});
