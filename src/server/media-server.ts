@@ -411,6 +411,7 @@ export class MediaServer extends EventEmitter<MediaServerEvents> {
   }
 
   #bad(err: CamwireError, peer: PeerInfo): void {
+    this.#metrics.badInput(err.code);
     this.#o.logger.warn({ err, ...peer }, 'bad input from peer');
     this.emit('protocolError', err, peer);
   }

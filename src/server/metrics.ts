@@ -18,12 +18,14 @@ export class ServerMetrics {
   readonly #bytes: Counter;
   readonly #drops: Counter;
   readonly #storeErrors: Counter;
+  readonly #badInput: Counter;
 
   constructor(src: MetricSources) {
     const registers = [this.registry];
     this.#frames = new Counter({ name: 'camwire_frames_total', help: 'Messages by direction and media type', labelNames: ['direction', 'type'], registers });
     this.#bytes = new Counter({ name: 'camwire_bytes_total', help: 'Payload bytes by direction and media type', labelNames: ['direction', 'type'], registers });
     this.#drops = new Counter({ name: 'camwire_dropped_total', help: 'Messages dropped or refused, by media type and reason', labelNames: ['type', 'reason'], registers });
+    this.#badInput = new Counter({ name: 'camwire_bad_input_total', help: 'Connections closed (or datagrams dropped) for bad input or an exceeded time limit, by error code', labelNames: ['code'], registers });
     this.#storeErrors = new Counter({ name: 'camwire_store_errors_total', help: 'Writes to the server store that failed (the server went on from memory)', registers });
     const gauge = (name: string, help: string, read: () => number): Gauge =>
       new Gauge({ name, help, registers, collect(this: Gauge) { this.set(read()); } });
@@ -41,6 +43,11 @@ export class ServerMetrics {
 
   drop(type: MediaTypeName, reason: 'not_allowed' | 'refused' | 'unrouted' | 'slow_reader', n = 1): void {
     this.#drops.inc({ type, reason }, n);
+  }
+
+  /** A connection closed for bad input or a time limit (docs/limits.md), by error code. */
+  badInput(code: string): void {
+    this.#badInput.inc({ code });
   }
 
   storeError(): void {

@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import http from 'node:http';
+import net from 'node:net';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -228,6 +229,20 @@ describe('contact lists', () => {
     await off;
     assert.deepEqual(s.clients().find((c) => c.id === 'a')?.defaultReceivers, ['b']);
     assert.deepEqual(await a.tx.getAllUsers(), ['a']);
+  });
+});
+
+describe('metrics', () => {
+  test('metrics - bad input is counted by error code in /metrics', async (t) => {
+    const s = await startServer(t);
+    const reported = next(s, 'protocolError');
+    const sock = net.connect(s.ports.tcp, '127.0.0.1');
+    t.after(() => sock.destroy());
+    sock.on('error', () => {});
+    sock.write(Buffer.alloc(64, 0x41));
+    const [err] = await reported;
+    assert.equal(err.code, 'CW_ERR_PROTOCOL_BAD_MAGIC');
+    assert.match(await s.metrics.metrics(), /camwire_bad_input_total\{code="CW_ERR_PROTOCOL_BAD_MAGIC"\} 1/);
   });
 });
 
