@@ -1,13 +1,13 @@
 /**
  * The parts of the fan-out benchmark (fanout.ts) that need nothing from camwire, so the raw
  * baseline's child process loads no camwire code:
- *  - the control protocol of a relay child process (CPU time and peak RSS measured inside it,
- *    reported over IPC);
- *  - the raw relay: a net server that copies 4-byte length-prefixed frames from one publisher
- *    socket to N reader sockets, writing the same Buffer to every reader; a reader whose write
- *    returned false gets nothing more until its 'drain' except the newest frame, kept in a
- *    one-frame slot and written on 'drain' (latest wins, as camwire's per-reader video slot);
- *  - the raw clients (one publisher, N readers) living in the benchmark process;
+ *  - the control protocol of the bench's child processes (relays and reader hosts): requests
+ *    with replies over IPC, events without; a relay child measures its own CPU time and peak RSS;
+ *  - the raw relay, the reference every ratio is taken against: the best plain Node relay we
+ *    know. Everything one socket read from the publisher delivered is forwarded as ONE write of
+ *    that same chunk to every reader that keeps up, whatever frames it holds (rawRelayChild
+ *    below says exactly what a reader that cannot keep up gets);
+ *  - 4-byte length-prefixed framing (also used by the point-to-point raw TCP baseline, raw.ts);
  *  - a throttling TCP relay that forwards to a slow reader at a fixed byte rate.
  *
  * Run as a child (fork of this file with CAMWIRE_FANOUT_CHILD=raw) it is the raw relay.
@@ -18,8 +18,9 @@ import { readFileSync } from 'node:fs';
 import net, { type AddressInfo } from 'node:net';
 
 export const HOST = '127.0.0.1';
-const ROLE_PUBLISHER = 0x50; // 'P'
-const ROLE_READER = 0x52; // 'R'
+/** First byte a client sends the raw relay: publisher or reader. */
+export const ROLE_PUBLISHER = 0x50; // 'P'
+export const ROLE_READER = 0x52; // 'R'
 
 // ---------------------------------------------------------------- child control protocol
 
@@ -40,9 +41,11 @@ export interface ChildReport {
   counters: Record<string, number>;
 }
 
+/** A request to a child; the reply carries the same id. Events from a child carry id -1 and get no reply. */
 interface Request {
   id: number;
-  op: 'mark' | 'report' | 'info' | 'stop';
+  op: string;
+  [k: string]: unknown;
 }
 
 interface ChildHooks {
@@ -117,7 +120,7 @@ export function serveControl(hooks: ChildHooks): void {
   process.send?.({ id: 0, ...hooks.info() });
 }
 
-/** Parent side of a relay child. */
+/** Parent side of a child process of the bench (a relay, or a host of readers). */
 export class RelayChild {
   readonly #cp: ChildProcess;
   readonly #waiting = new Map<number, (v: unknown) => void>();
@@ -125,11 +128,14 @@ export class RelayChild {
   #exited: Promise<void>;
   /** What the child sent once ready (its port). */
   info: Record<string, number> = {};
+  /** Called for each event (a message with id -1) the child sends. */
+  onEvent: (m: Record<string, unknown>) => void = () => {};
 
   private constructor(cp: ChildProcess) {
     this.#cp = cp;
     this.#exited = once(cp, 'exit').then(() => undefined);
     cp.on('message', (m: { id: number }) => {
+      if (m.id < 0) return this.onEvent(m as unknown as Record<string, unknown>);
       const w = this.#waiting.get(m.id);
       this.#waiting.delete(m.id);
       w?.(m);
@@ -144,9 +150,23 @@ export class RelayChild {
     return this.#cp.pid ?? 0;
   }
 
-  /** Forks `script` with CAMWIRE_FANOUT_CHILD=`kind`; resolves when it listens. */
-  static async start(script: string, kind: string, execArgv: string[] = [], env: Record<string, string> = {}): Promise<RelayChild> {
-    const cp = fork(script, [], { env: { ...process.env, ...env, CAMWIRE_FANOUT_CHILD: kind }, execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  /**
+   * Forks `script` with CAMWIRE_FANOUT_CHILD=`kind`; resolves when it is ready (a relay: when it
+   * listens). `advanced` IPC serialization carries typed arrays (latency samples).
+   */
+  static async start(
+    script: string,
+    kind: string,
+    execArgv: string[] = [],
+    env: Record<string, string> = {},
+    serialization: 'json' | 'advanced' = 'json',
+  ): Promise<RelayChild> {
+    const cp = fork(script, [], {
+      env: { ...process.env, ...env, CAMWIRE_FANOUT_CHILD: kind },
+      execArgv,
+      serialization,
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
     const c = new RelayChild(cp);
     c.info = await new Promise<Record<string, number>>((resolve, reject) => {
       c.#waiting.set(0, (v) => {
@@ -159,7 +179,7 @@ export class RelayChild {
     return c;
   }
 
-  request<T>(op: Request['op']): Promise<T> {
+  request<T>(op: string, body: Record<string, unknown> = {}): Promise<T> {
     const id = this.#ids++;
     return new Promise((resolve, reject) => {
       this.#waiting.set(id, (v) => {
@@ -167,7 +187,7 @@ export class RelayChild {
         if (e) reject(new Error(e));
         else resolve(v as T);
       });
-      this.#cp.send({ id, op } satisfies Request);
+      this.#cp.send({ ...body, id, op } satisfies Request);
     });
   }
 
@@ -269,55 +289,188 @@ export class LengthFramer {
 
 // ---------------------------------------------------------------- raw relay (child process)
 
+/** A reader of the raw relay. */
 interface RawReader {
   sock: net.Socket;
-  /** write() returned false: nothing more until 'drain' but the newest frame, kept here. */
-  blocked: boolean;
-  pending: Buffer | undefined;
+  /** LIVE, FINISHING or BLOCKED (below). */
+  state: number;
+  /** FINISHING: 'drain' came before the frame it finishes did. */
+  drained: boolean;
+  /** Id of the newest whole frame this reader has been given (frames are numbered 1, 2, ... as they arrive). */
+  got: number;
 }
 
+/** Gets every chunk as it was read. */
+const LIVE = 0;
+/** A write returned false in the middle of a frame: gets the rest of that frame only, then BLOCKED. */
+const FINISHING = 1;
+/** Gets nothing until its socket's 'drain'. */
+const BLOCKED = 2;
+
+/**
+ * The raw relay. The publisher sends 4-byte big-endian length-prefixed frames. The relay does
+ * not copy or re-frame anything; it only follows the frame boundaries in the stream, so that a
+ * reader that cannot keep up skips whole frames:
+ *  - each chunk one read from the publisher's socket delivered is written, as it is (the same
+ *    Buffer), with one write() to every LIVE reader;
+ *  - a reader whose write() returned false (Node's socket buffer holds 16 KiB or more, i.e. the
+ *    kernel did not take it all) stops being LIVE. If the chunk ended inside a frame, it is
+ *    FINISHING: it still gets the rest of that frame (the part of the next chunk(s) up to the
+ *    frame's end), so it never holds a partial frame; then it is BLOCKED;
+ *  - a BLOCKED reader gets nothing; the frames that arrive meanwhile are skipped for it;
+ *  - on its socket's 'drain' it gets, in one corked write each: the newest whole frame it
+ *    missed (latest wins: the older ones it missed are dropped; `dropped` counts every frame
+ *    skipped for a reader, minus the one delivered on 'drain'), then the frame in
+ *    progress from its start, if the stream is inside a frame; then it is LIVE again. Views of
+ *    those two frames are kept (no copy) for this.
+ * So a reader that keeps up costs one write per read, whatever the frame size; a reader that
+ * falls behind gets the newest frame once it drains, and at most the frame it was in plus two
+ * frames are written to it while its socket buffer is not empty.
+ */
 async function rawRelayChild(): Promise<void> {
   const readers = new Set<RawReader>();
   const sockets = new Set<net.Socket>();
-  const counters = { framesIn: 0, writes: 0, dropped: 0, cut: 0 };
-  const write = (r: RawReader, frame: Buffer): void => {
+  const counters = { framesIn: 0, chunks: 0, writes: 0, dropped: 0, cut: 0 };
+  // The publisher's stream: where its frames start and end.
+  let inFrame = false;
+  const prefix = Buffer.alloc(4);
+  let prefixHave = 0;
+  let rem = 0;
+  /** Whole frames received (the id of the newest). */
+  let done = 0;
+  /** Views of the newest whole frame, prefix included. */
+  let newest: Buffer[] = [];
+  /** Views of the frame in progress, from its prefix. */
+  let cur: Buffer[] = [];
+
+  const write = (r: RawReader, b: Buffer): boolean => {
     counters.writes++;
-    if (!r.sock.write(frame)) r.blocked = true;
+    return r.sock.write(b);
   };
-  const relay = (frame: Buffer): void => {
-    counters.framesIn++;
-    for (const r of readers) {
-      if (!r.blocked) write(r, frame);
-      else {
-        if (r.pending) counters.dropped++;
-        r.pending = frame;
+  /** Writes views in one corked write; false when the socket now waits for 'drain'. */
+  const writeViews = (r: RawReader, views: Buffer[]): boolean => {
+    if (views.length === 1) return write(r, views[0]);
+    counters.writes++;
+    r.sock.cork();
+    for (const v of views) r.sock.write(v);
+    r.sock.uncork();
+    return !r.sock.writableNeedDrain;
+  };
+
+  const relay = (c: Buffer): void => {
+    counters.chunks++;
+    const before = done;
+    const len = c.length;
+    let off = 0;
+    /** Start of the last frame begun in this chunk (-1: none began here). */
+    let frameStart = -1;
+    /** End of the first frame that ends in this chunk, and the start/end of the last one (start -1: began before). */
+    let firstEnd = -1;
+    let lastStart = -1;
+    let lastEnd = -1;
+    while (off < len) {
+      if (!inFrame) {
+        inFrame = true;
+        frameStart = off;
+        prefixHave = 0;
+        if (len - off >= 4) {
+          rem = c.readUInt32BE(off);
+          off += 4;
+          prefixHave = 4;
+        }
+      }
+      if (prefixHave < 4) {
+        const k = Math.min(4 - prefixHave, len - off);
+        c.copy(prefix, prefixHave, off, off + k);
+        prefixHave += k;
+        off += k;
+        if (prefixHave < 4) break;
+        rem = prefix.readUInt32BE(0);
+      }
+      const k = Math.min(rem, len - off);
+      rem -= k;
+      off += k;
+      if (rem === 0) {
+        inFrame = false;
+        done++;
+        if (firstEnd < 0) firstEnd = off;
+        lastStart = frameStart;
+        lastEnd = off;
+        frameStart = -1;
       }
     }
+    counters.framesIn += done - before;
+    if (lastEnd >= 0) {
+      if (lastStart >= 0) newest = [c.subarray(lastStart, lastEnd)];
+      else {
+        cur.push(c.subarray(0, lastEnd));
+        newest = cur;
+      }
+    }
+    if (!inFrame) cur = [];
+    else if (frameStart >= 0) cur = [c.subarray(frameStart)];
+    else cur.push(c);
+
+    for (const r of readers) {
+      if (r.state === LIVE) {
+        r.got = done;
+        if (!write(r, c)) r.state = inFrame ? FINISHING : BLOCKED;
+      } else if (r.state === FINISHING) {
+        if (r.drained) {
+          // Its socket drained while it finished a frame: it takes the whole chunk and is LIVE again.
+          r.drained = false;
+          r.got = done;
+          if (write(r, c)) r.state = LIVE;
+          else r.state = inFrame ? FINISHING : BLOCKED;
+        } else if (firstEnd < 0) {
+          write(r, c);
+        } else {
+          write(r, c.subarray(0, firstEnd));
+          r.got = before + 1;
+          r.state = BLOCKED;
+          counters.dropped += done - before - 1;
+        }
+      } else counters.dropped += done - before;
+    }
   };
+
+  const resume = (r: RawReader): void => {
+    if (r.state === FINISHING) {
+      r.drained = true;
+      return;
+    }
+    if (r.state !== BLOCKED) return;
+    let ok = true;
+    const missed = done - r.got;
+    if (missed > 0) {
+      // Counted as dropped while it was skipped; the newest is delivered after all.
+      counters.dropped--;
+      r.got = done;
+      ok = writeViews(r, newest);
+    }
+    if (inFrame && cur.length) ok = writeViews(r, cur) && ok;
+    r.state = ok ? LIVE : inFrame ? FINISHING : BLOCKED;
+  };
+
   const server = net.createServer({ noDelay: true }, (sock) => {
     sockets.add(sock);
     sock.on('close', () => sockets.delete(sock));
     sock.on('error', () => sock.destroy());
     let role = 0;
-    let framer: LengthFramer | undefined;
     sock.on('data', (c: Buffer) => {
       if (role === 0) {
         role = c[0];
         c = c.subarray(1);
         if (role === ROLE_READER) {
-          const r: RawReader = { sock, blocked: false, pending: undefined };
+          // A new reader joins as if it had just drained: it gets the frame in progress, if any, from its start.
+          const r: RawReader = { sock, state: BLOCKED, drained: false, got: done };
           readers.add(r);
           sock.on('close', () => readers.delete(r));
-          sock.on('drain', () => {
-            r.blocked = false;
-            const p = r.pending;
-            r.pending = undefined;
-            if (p) write(r, p);
-          });
-        } else if (role === ROLE_PUBLISHER) framer = new LengthFramer(relay);
-        else sock.destroy();
+          sock.on('drain', () => resume(r));
+          resume(r);
+        } else if (role !== ROLE_PUBLISHER) sock.destroy();
       }
-      if (framer && c.length) framer.push(c);
+      if (role === ROLE_PUBLISHER && c.length) relay(c);
     });
   });
   server.listen(0, HOST);
@@ -331,95 +484,6 @@ async function rawRelayChild(): Promise<void> {
       await new Promise<void>((r) => server.close(() => r()));
     },
   });
-}
-
-// ---------------------------------------------------------------- the clients under test
-
-/** One publisher and N readers of a relay, living in the benchmark process. */
-export interface Rig {
-  readonly label: string;
-  readonly n: number;
-  /** Set by the driver: called for each frame reader `i` gets (the payload as published). */
-  onFrame: (reader: number, data: Buffer) => void;
-  /** Publishes one frame (the driver does not touch the buffer until it reached every fast reader). */
-  send(payload: Buffer): void;
-  /** Frames the publisher dropped by policy so far (camwire's latest-wins), cumulative. */
-  pubDropped(): number;
-  /** Unexpected events (errors, disconnects). */
-  readonly problems: string[];
-  close(): Promise<void>;
-}
-
-function connect(port: number): Promise<net.Socket> {
-  return new Promise((resolve, reject) => {
-    const s = net.connect({ host: HOST, port }, () => {
-      s.off('error', reject);
-      s.setNoDelay(true);
-      resolve(s);
-    });
-    s.once('error', reject);
-  });
-}
-
-/**
- * Raw clients of the raw relay: reader i connects to `portOf(i)` (the relay, or a throttling
- * relay in front of it), says 'R' and parses frames; the publisher says 'P' and writes
- * [length][payload] with cork/uncork. Resolves when the relay counts all N readers.
- */
-export async function rawRig(child: RelayChild, n: number, portOf: (i: number) => number): Promise<Rig> {
-  const problems: string[] = [];
-  const socks: net.Socket[] = [];
-  let closing = false;
-  const rig: Rig = {
-    label: 'raw relay',
-    n,
-    onFrame: () => {},
-    send(p: Buffer): void {
-      writeLengthPrefixed(pub, p);
-    },
-    pubDropped: () => 0,
-    problems,
-    async close(): Promise<void> {
-      closing = true;
-      const closed = socks.filter((s) => !s.destroyed).map((s) => once(s, 'close'));
-      for (const s of socks) s.destroy();
-      await Promise.all(closed);
-    },
-  };
-  const watch = (s: net.Socket, who: string): void => {
-    s.on('error', (e) => {
-      if (!closing) problems.push(`${who}: ${e.message}`);
-    });
-    s.on('close', () => {
-      if (!closing) problems.push(`${who} closed`);
-    });
-  };
-  for (let base = 0; base < n; base += 50) {
-    const batch: Promise<void>[] = [];
-    for (let i = base; i < Math.min(n, base + 50); i++) {
-      batch.push(
-        connect(portOf(i)).then((s) => {
-          socks.push(s);
-          watch(s, `reader ${i}`);
-          const framer = new LengthFramer((whole) => rig.onFrame(i, whole.subarray(4)));
-          s.on('data', (c: Buffer) => framer.push(c));
-          s.write(Buffer.from([ROLE_READER]));
-        }),
-      );
-    }
-    await Promise.all(batch);
-  }
-  for (let t = 0; ; t++) {
-    const { readers } = await child.request<{ readers: number }>('info');
-    if (readers >= n) break;
-    if (t > 1000) throw new Error(`raw relay counts ${readers} of ${n} readers`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-  const pub = await connect(child.info.port);
-  socks.push(pub);
-  watch(pub, 'publisher');
-  pub.write(Buffer.from([ROLE_PUBLISHER]));
-  return rig;
 }
 
 // ---------------------------------------------------------------- slow readers
