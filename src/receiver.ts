@@ -28,7 +28,7 @@ import { onProtocolFailure, type FrameLink } from './link/frame-link.js';
 import { LinkClock, tickFor } from './link/link-clock.js';
 import { LinkListener } from './link/listener.js';
 import { PullSession, type SessionEventName } from './link/pull-session.js';
-import { Inbound, type InboundSink } from './media/inbound.js';
+import { Inbound, type AnswerMemory, type InboundSink } from './media/inbound.js';
 import { isSystemCommand, Notice, readList } from './protocol/system-commands.js';
 import { AGENT, checkId, invalid, newSessionKey, resolveCommon, type CommonOptions, type ResolvedCommon } from './options.js';
 
@@ -131,6 +131,9 @@ export const DEFAULT_MAX_FILE_SIZE = 4 * 1024 * 1024 * 1024;
 export const DEFAULT_MIN_FREE_DISK = 64 * 1024 * 1024;
 
 /** Receiver receives media from senders or a server. */
+/** Push senders' reliable queues whose answers a Receiver remembers (section 3.3 of docs/protocol.md). */
+const MAX_LANES = 256;
+
 export class Receiver extends EventEmitter<ReceiverEvents> {
   readonly #o: ResolvedCommon;
   /** One timer for the keepalive, dead and stall checks of all this role's links. */
@@ -154,6 +157,12 @@ export class Receiver extends EventEmitter<ReceiverEvents> {
   readonly #stats = { received: perMediaType(() => ({ items: 0, bytes: 0 })), dropped: perMediaType(() => 0) };
   readonly #sink: InboundSink;
   readonly #busyFiles = new Set<string>();
+  /**
+   * Answers sent to each push sender's reliable queue (its HELLO's `lane`), kept across that
+   * queue's links so that items resent on a new link are not delivered twice; least recently
+   * used first, at most MAX_LANES queues.
+   */
+  readonly #lanes = new Map<string, AnswerMemory>();
 
   /** Creates a Receiver. Throws a ConfigError naming the bad option. */
   constructor(options: ReceiverOptions = {}) {
@@ -379,8 +388,16 @@ export class Receiver extends EventEmitter<ReceiverEvents> {
   }
 
   /** Takes DATA frames from an open link until it closes. */
-  #serve(link: FrameLink, peerId: string, peerKey: bigint, welcome?: FrameInit): void {
+  #serve(link: FrameLink, peerId: string, peerKey: bigint, welcome?: FrameInit, lane?: string): void {
     this.#links.add(link);
+    let answers: AnswerMemory | undefined;
+    if (lane) {
+      const key = `${link.remoteAddress}|${peerId}|${link.tag.mediaType ?? 0}|${lane}`;
+      answers = this.#lanes.get(key) ?? new Map();
+      this.#lanes.delete(key);
+      this.#lanes.set(key, answers);
+      if (this.#lanes.size > MAX_LANES) this.#lanes.delete(this.#lanes.keys().next().value as string);
+    }
     const inbound = new Inbound(link, this.#sink, {
       clientId: this.#o.clientId,
       mediaTypes: this.#typeSet,
@@ -390,6 +407,7 @@ export class Receiver extends EventEmitter<ReceiverEvents> {
       minFreeDiskBytes: this.#minFreeDisk,
       pendingDisk: this.#pendingDisk,
       logger: this.#o.logger,
+      answers,
     });
     link.on('frame', (f: Frame) => {
       if (f.kind !== Kind.DATA) {
@@ -464,7 +482,7 @@ export class Receiver extends EventEmitter<ReceiverEvents> {
         }
         const welcome = welcomeLink(link, f, { sessionKey: this.#sessionKey, id: this.#o.clientId, stallMs: 0 }, ev, (out) => this.emit('disconnect', out));
         this.emit('connected', ev);
-        this.#serve(link, f.from, f.sessionKey, welcome);
+        this.#serve(link, f.from, f.sessionKey, welcome, hello.lane);
       },
       link.transport === 'udp',
     );

@@ -4,7 +4,7 @@
  * (receiver-to-sender) it listens and serves the channels receivers open (docs/behaviour.md,
  * sections 3-4).
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import fsp from 'node:fs/promises';
 import net from 'node:net';
@@ -681,6 +681,9 @@ export class Sender extends EventEmitter<SenderEvents> {
     if (lane) return lane;
     const code = MediaType[type];
     const target = this.#target();
+    // The reliable queue's id, the same in the HELLO of each of its links: the receiver
+    // deduplicates items resent on a new link by it and their seq (docs/protocol.md, 3.3).
+    const laneId = type === 'command' || type === 'file' || type === 'data' ? randomBytes(8).toString('hex') : undefined;
     lane = new PushLane({
       type,
       outbox: this.#laneOutbox(type),
@@ -709,7 +712,7 @@ export class Sender extends EventEmitter<SenderEvents> {
           to: this.#to,
           group: this.#group,
           timestamp: Date.now(),
-          payload: encodeJson({ role: 'push', agent: AGENT, ...(this.#o.auth ? { auth: this.#o.auth } : {}) }),
+          payload: encodeJson({ role: 'push', agent: AGENT, ...(laneId ? { lane: laneId } : {}), ...(this.#o.auth ? { auth: this.#o.auth } : {}) }),
         },
         udp: this.#udp && {
           endpoint: this.#udp,

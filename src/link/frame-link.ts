@@ -154,7 +154,7 @@ export abstract class BaseLink extends EventEmitter<FrameLinkEvents> implements 
   }
 
   abstract get backlog(): number;
-  protected abstract write(header: Buffer, payload: Buffer): void;
+  protected abstract write(header: Buffer, payload: Buffer, f: FrameInit): void;
   /** Releases the transport; called once, after 'close' bookkeeping. */
   protected abstract teardown(graceful: boolean): void;
 
@@ -205,7 +205,7 @@ export abstract class BaseLink extends EventEmitter<FrameLinkEvents> implements 
     // A fanned-out frame carries its shared encoding: its header is encoded once for every link.
     const [h, p] = encodeFrame(f, sessionKey ?? f.sessionKey);
     this.#written += h.length + p.length;
-    this.write(h, p);
+    this.write(h, p, f);
     return this.backlog < this.highWaterMark;
   }
 

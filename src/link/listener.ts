@@ -129,7 +129,8 @@ export class LinkListener {
         let link = l.#udpLinks.get(key);
         if (!link) {
           // Only a HELLO or DATA starts a conversation; stray control frames are ignored.
-          if (f.kind !== Kind.HELLO && f.kind !== Kind.DATA) return;
+          // nor does the header of a repeated frame (Frame.repeat): its link is gone.
+          if ((f.kind !== Kind.HELLO && f.kind !== Kind.DATA) || f.repeat) return;
           link = new UdpLink(ep, address, port, o.link, () => l.#udpLinks.delete(key));
           link.tag = { mediaType: f.mediaType };
           l.#udpLinks.set(key, link);

@@ -7,7 +7,8 @@ import type dgram from 'node:dgram';
 import { EventEmitter } from 'node:events';
 import type { CamwireError, ProtocolError } from '../errors.js';
 import { DEFAULT_MAX_PAYLOAD } from '../protocol/constants.js';
-import { decodeFrame, type Frame } from '../protocol/frame.js';
+import { decodeFrame, type Frame, type FrameInit } from '../protocol/frame.js';
+import { Flag, Kind } from '../protocol/constants.js';
 import { DEFAULT_DATAGRAM_SIZE, fragmentFrame, Reassembler } from '../protocol/fragment.js';
 import { bindDatagram, type DatagramOptions } from '../transport/udp.js';
 import { BaseLink, type LinkOptions } from './frame-link.js';
@@ -64,6 +65,8 @@ export class UdpEndpoint extends EventEmitter<UdpEndpointEvents> {
   readonly #maxPayload: number;
   readonly #timer: NodeJS.Timeout;
   #frameId = (Math.random() * 0xffffffff) >>> 0;
+  /** Headers of reliable frames of several fragments reassembled recently, by reassembly key. */
+  readonly #answered = new Map<string, Frame>();
   #closed = false;
   readonly #stats = { datagramsIn: 0, datagramsOut: 0, framesIn: 0, framesOut: 0 };
   /** The pacer: bytes a second, the bucket's size, its tokens and when they were counted. */
@@ -127,7 +130,13 @@ export class UdpEndpoint extends EventEmitter<UdpEndpointEvents> {
       this.emit('badInput', err as ProtocolError, address, port);
       return;
     }
-    if (!whole) return;
+    if (!whole) {
+      // The first fragment of a reliable frame completed before: the sender did not hear the
+      // answer and sent it again. Hand on its header so the receiver can answer again.
+      const again = this.#reasm.repeat && this.#answered.get(this.#reasm.repeat);
+      if (again) this.emit('frame', { ...again }, address, port);
+      return;
+    }
     let frame: Frame;
     try {
       frame = decodeFrame(whole, this.#maxPayload);
@@ -137,14 +146,26 @@ export class UdpEndpoint extends EventEmitter<UdpEndpointEvents> {
       return;
     }
     this.#stats.framesIn++;
+    const key = this.#reasm.completed;
+    if (key && frame.kind === Kind.DATA && (frame.flags & Flag.ACK_REQUESTED) !== 0) {
+      this.#answered.set(key, { ...frame, payload: Buffer.alloc(0), repeat: true });
+      if (this.#answered.size > 256) this.#answered.delete(this.#answered.keys().next().value as string);
+    }
     this.emit('frame', frame, address, port);
   }
 
-  /** Sends one encoded frame (whole, or as its parts) to a peer, fragmented as needed. */
-  sendEncoded(frame: Buffer | readonly Buffer[], address: string, port: number): void {
+  /**
+   * Sends one encoded frame (whole, or as its parts) to a peer, fragmented as needed. `wire`, when
+   * given, makes a retransmission reuse the frameId of the frame's first send.
+   */
+  sendEncoded(frame: Buffer | readonly Buffer[], address: string, port: number, wire?: { udpFrameId?: number }): void {
     if (this.#closed) return;
-    const id = this.#frameId;
-    this.#frameId = (this.#frameId + 1) >>> 0;
+    let id = wire?.udpFrameId;
+    if (id === undefined) {
+      id = this.#frameId;
+      this.#frameId = (this.#frameId + 1) >>> 0;
+      if (wire) wire.udpFrameId = id;
+    }
     const parts = fragmentFrame(frame, id, this.#datagramSize);
     this.#stats.framesOut++;
     this.#stats.datagramsOut += parts.length;
@@ -246,8 +267,8 @@ export class UdpLink extends BaseLink {
     this.receive(f);
   }
 
-  protected write(h: Buffer, p: Buffer): void {
-    this.#ep.sendEncoded(p.length ? [h, p] : h, this.remoteAddress, this.remotePort);
+  protected write(h: Buffer, p: Buffer, f: FrameInit): void {
+    this.#ep.sendEncoded(p.length ? [h, p] : h, this.remoteAddress, this.remotePort, f.wire);
   }
 
   protected teardown(): void {

@@ -64,7 +64,16 @@ export interface InboundOptions {
   pendingDisk?: { bytes: number };
   /** Hears of refused file transfers (one `warn` each). */
   logger?: Logger;
+  /**
+   * The answers remembered for the sender's reliable queue when its HELLO named one (`lane`),
+   * shared by all links of that queue, so that an item resent on a new link is answered again
+   * and not delivered twice. Without it, answers are remembered per link, over UDP only.
+   */
+  answers?: AnswerMemory;
 }
+
+/** The answer (ACK or NACK with its payload) sent for a reliable seq, by seq, oldest first. */
+export type AnswerMemory = Map<number, { kind: typeof Kind.ACK | typeof Kind.NACK; payload: Buffer | undefined }>;
 
 interface FileRx {
   name: string;
@@ -92,13 +101,14 @@ export class Inbound {
   readonly #sink: InboundSink;
   readonly #o: InboundOptions;
   readonly #files = new Map<number, FileRx>();
-  /** Recently handled reliable seqs with the ACK sent for each (only for unreliable links). */
-  readonly #seen = new Map<number, Buffer | undefined>();
+  /** Recently handled reliable seqs with the answer sent for each (a lane's, or this link's over UDP). */
+  readonly #seen: AnswerMemory | undefined;
 
   constructor(link: FrameLink, sink: InboundSink, o: InboundOptions) {
     this.#link = link;
     this.#sink = sink;
     this.#o = o;
+    this.#seen = o.answers ?? (link.reliable ? undefined : new Map());
   }
 
   /** Handles one DATA frame. Throws a ProtocolError for a payload that breaks the protocol. */
@@ -106,10 +116,14 @@ export class Inbound {
     const type = mediaTypeName(f.mediaType);
     const wantsAck = (f.flags & Flag.ACK_REQUESTED) !== 0;
     if (!type) throw new ProtocolError(ErrorCode.PROTOCOL_BAD_MEDIA_TYPE, 'DATA frame without a media type');
-    if (wantsAck && !this.#link.reliable && this.#seen.has(f.seq)) {
-      this.#ack(f, this.#seen.get(f.seq));
+    const known = wantsAck ? this.#seen?.get(f.seq) : undefined;
+    if (known) {
+      // A retransmission (or a copy resent on a new link): the same answer, no second delivery.
+      this.#link.send({ kind: known.kind, mediaType: f.mediaType, mediaIndex: f.mediaIndex, seq: f.seq, payload: known.payload });
       return;
     }
+    // Only the header of a frame handled before whose answer is no longer known: nothing to do.
+    if (f.repeat) return;
     if (this.#o.clientId && f.to && f.to !== this.#o.clientId) {
       this.#sink.dropped(type, `addressed to ${f.to}`);
       if (wantsAck) this.#nack(f, CloseCode.NOT_ALLOWED, `addressed to ${f.to}, this receiver is ${this.#o.clientId}`);
@@ -376,15 +390,17 @@ export class Inbound {
     }
   }
 
-  #remember(seq: number, ack: Buffer | undefined): void {
-    if (this.#link.reliable) return;
-    this.#seen.set(seq, ack);
-    if (this.#seen.size > DEDUP_WINDOW) this.#seen.delete(this.#seen.keys().next().value as number);
+  #remember(seq: number, kind: typeof Kind.ACK | typeof Kind.NACK, payload: Buffer | undefined): void {
+    const seen = this.#seen;
+    if (!seen) return;
+    seen.delete(seq);
+    seen.set(seq, { kind, payload });
+    if (seen.size > DEDUP_WINDOW) seen.delete(seen.keys().next().value as number);
   }
 
   #ack(f: Frame, payload?: Buffer): void {
     if ((f.flags & Flag.ACK_REQUESTED) === 0) return;
-    this.#remember(f.seq, payload);
+    this.#remember(f.seq, Kind.ACK, payload);
     this.#link.send({ kind: Kind.ACK, mediaType: f.mediaType, mediaIndex: f.mediaIndex, seq: f.seq, payload });
   }
 
@@ -397,7 +413,9 @@ export class Inbound {
 
   #nack(f: Frame, code: number, reason: string): void {
     if ((f.flags & Flag.ACK_REQUESTED) === 0) return;
-    this.#link.send({ kind: Kind.NACK, mediaType: f.mediaType, mediaIndex: f.mediaIndex, seq: f.seq, payload: encodeReason(code, reason) });
+    const payload = encodeReason(code, reason);
+    this.#remember(f.seq, Kind.NACK, payload);
+    this.#link.send({ kind: Kind.NACK, mediaType: f.mediaType, mediaIndex: f.mediaIndex, seq: f.seq, payload });
   }
 
   #meta(f: Frame): MessageMeta {

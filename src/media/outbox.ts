@@ -173,6 +173,8 @@ interface Item {
   deadline: number;
   sentAt: number;
   attempts: number;
+  /** UDP: the fragment frameId of this item's first send on the current link (reused by retransmissions). */
+  wire: { udpFrameId?: number };
 }
 
 /** Options of a ReliableOutbox. */
@@ -184,9 +186,21 @@ export interface ReliableOutboxOptions {
   window: number;
   /** An item not acknowledged this long after submit() fails with CW_ERR_DELIVERY_TIMEOUT. */
   timeoutMs: number;
-  /** Resend unacknowledged items after this long (unreliable links only); 0 = never. */
+  /**
+   * Unreliable links only (0 = never resend): the first retransmission timeout before any round
+   * trip was measured. Afterwards the timeout adapts: srtt + 4 x rttvar from the ACKs of items
+   * sent once, clamped to `minRtoMs`..`maxRtoMs`, doubled per retransmission of an item
+   * (docs/protocol.md, section 5.3).
+   */
   retransmitMs: number;
-  /** Called when an item times out: the owner closes the link (docs/behaviour.md, section 6). */
+  /** Lowest adaptive retransmission timeout. @default 50 */
+  minRtoMs?: number;
+  /** Highest retransmission timeout (backoff included). @default 2000 */
+  maxRtoMs?: number;
+  /**
+   * Called when an item times out on a reliable link (no retransmission): the owner closes the
+   * link (docs/behaviour.md, section 6). Over an unreliable link only the item fails.
+   */
   onTimeout: (err: DeliveryError) => void;
   /**
    * Keep queued payloads beyond `memoryBytes` in this spool file instead of memory; a payload the
@@ -209,12 +223,35 @@ export class ReliableOutbox implements Outbox {
   #memory = 0;
   readonly dropped = 0;
   #timer: NodeJS.Timeout | undefined;
+  /** Smoothed round-trip time and its variation (ms); undefined until the first sample. */
+  #srtt: number | undefined;
+  #rttvar = 0;
   /** Called when an item becomes sendable again (a retransmission is due). */
   onReady: (() => void) | undefined;
 
   constructor(o: ReliableOutboxOptions) {
     this.mediaType = o.mediaType;
     this.#o = o;
+  }
+
+  /** The current retransmission timeout before backoff (ms); 0 when items are never resent. */
+  get rto(): number {
+    if (this.#o.retransmitMs <= 0) return 0;
+    if (this.#srtt === undefined) return this.#o.retransmitMs;
+    return Math.min(this.#o.maxRtoMs ?? 2000, Math.max(this.#o.minRtoMs ?? 50, this.#srtt + 4 * this.#rttvar));
+  }
+
+  /** Smoothed round-trip time (ms), undefined before the first ACK of an item sent once. */
+  get srtt(): number | undefined {
+    return this.#srtt;
+  }
+
+  /**
+   * When item `it` is due for a retransmission: the RTO doubled per earlier retransmission of it,
+   * at most 8 times the RTO and at most maxRtoMs (a loss on UDP is mostly random, not congestion).
+   */
+  #due(it: Item): number {
+    return it.sentAt + Math.min(this.#o.maxRtoMs ?? 2000, this.rto * Math.min(8, 2 ** (it.attempts - 1)));
   }
 
   /** Bytes queued or in flight. */
@@ -267,7 +304,7 @@ export class ReliableOutbox implements Outbox {
       init = { ...init, payload: undefined };
     }
     return new Promise<AckInfo>((resolve, reject) => {
-      const it: Item = { seq, init, bytes, resolve, reject, deadline: Date.now() + this.#o.timeoutMs, sentAt: 0, attempts: 0 };
+      const it: Item = { seq, init, bytes, resolve, reject, deadline: Date.now() + this.#o.timeoutMs, sentAt: 0, attempts: 0, wire: {} };
       if (spooled) it.spooled = spooled;
       else this.#memory += payload?.length ?? 0;
       this.#pending.push(it);
@@ -279,7 +316,7 @@ export class ReliableOutbox implements Outbox {
   next(now: number): FrameInit | undefined {
     if (this.#o.retransmitMs > 0) {
       for (const it of this.#inflight.values()) {
-        if (now - it.sentAt >= this.#o.retransmitMs * Math.min(8, 2 ** (it.attempts - 1))) {
+        if (now >= this.#due(it)) {
           it.sentAt = now;
           it.attempts++;
           this.#arm();
@@ -289,26 +326,36 @@ export class ReliableOutbox implements Outbox {
     }
     if (this.#pending.length === 0 || this.#inflight.size >= this.#o.window) return undefined;
     const it = this.#pending.shift()!;
-    this.#unqueue(it, true);
+    // An item put back by requeue() already holds its payload.
+    if (it.attempts === 0) this.#unqueue(it, true);
     it.sentAt = now;
     it.attempts = 1;
     this.#inflight.set(it.seq, it);
     const f = this.#frame(it);
     // Unreliable links: the timer must now also wake up for this item's retransmission. Other
-    // links never send an item twice: it waits for its answer without its payload.
+    // links never send an item twice on one link: it keeps its payload only while a later link
+    // may need it again (keepForNextLink).
     if (this.#o.retransmitMs > 0) this.#arm();
-    else it.init = { ...it.init, payload: undefined, prefix: undefined };
+    else if (!this.keepForNextLink) it.init = { ...it.init, payload: undefined, prefix: undefined };
     return f;
   }
 
+  /**
+   * Items in flight when a link ends go back to the queue for the next link (push lanes) instead
+   * of failing: they keep their payload until acknowledged.
+   */
+  keepForNextLink = false;
+
   #frame(it: Item): FrameInit {
-    return { ...it.init, seq: it.seq, flags: (it.init.flags ?? 0) | Flag.ACK_REQUESTED };
+    return { ...it.init, seq: it.seq, flags: (it.init.flags ?? 0) | Flag.ACK_REQUESTED, wire: it.wire };
   }
 
   /** The receiver acknowledged `seq`. Unknown or repeated ACKs are ignored. */
   ack(seq: number, info: AckInfo): void {
     const it = this.#inflight.get(seq);
     if (!it) return;
+    // Karn's rule: only an item sent once on this link gives an unambiguous round-trip sample.
+    if (it.attempts === 1 && this.#o.retransmitMs > 0) this.#sample(Date.now() - it.sentAt);
     this.#settle(it);
     it.resolve(info);
   }
@@ -319,6 +366,33 @@ export class ReliableOutbox implements Outbox {
     if (!it) return;
     this.#settle(it);
     it.reject(new DeliveryError(nackErrorCode(code), `${this.mediaType} #${seq} refused by the receiver: ${code} ${reason}`, seq));
+  }
+
+  /** One round-trip sample (RFC 6298): srtt and rttvar, alpha 1/8, beta 1/4. */
+  #sample(r: number): void {
+    if (this.#srtt === undefined) {
+      this.#srtt = r;
+      this.#rttvar = r / 2;
+    } else {
+      this.#rttvar = 0.75 * this.#rttvar + 0.25 * Math.abs(this.#srtt - r);
+      this.#srtt = 0.875 * this.#srtt + 0.125 * r;
+    }
+  }
+
+  /**
+   * The link ended: what was sent and not acknowledged goes back to the front of the queue, in
+   * seq order, to be sent again on the next link with the same seq (the receiver deduplicates,
+   * docs/protocol.md, section 3.3). Each item keeps its deadline.
+   */
+  requeue(): void {
+    const back = [...this.#inflight.values()].sort((a, b) => a.deadline - b.deadline);
+    this.#inflight.clear();
+    for (const it of back) {
+      it.wire = {};
+      it.sentAt = 0;
+    }
+    this.#pending.unshift(...back);
+    this.#arm();
   }
 
   /** Rejects what was sent and not acknowledged (the link ended); queued items stay for the next link. */
@@ -333,7 +407,7 @@ export class ReliableOutbox implements Outbox {
   failAll(err: CamwireError): void {
     this.failInflight(err);
     for (const it of this.#pending.splice(0)) {
-      this.#unqueue(it, false);
+      if (it.attempts === 0) this.#unqueue(it, false);
       this.#bytes -= it.bytes;
       it.reject(new DeliveryError(ErrorCode.DELIVERY_CLOSED, `${this.mediaType} #${it.seq} not sent: ${err.message}`, it.seq, { cause: err }));
     }
@@ -364,8 +438,9 @@ export class ReliableOutbox implements Outbox {
     let at = Infinity;
     for (const it of this.#inflight.values()) {
       at = Math.min(at, it.deadline);
-      if (this.#o.retransmitMs > 0) at = Math.min(at, it.sentAt + this.#o.retransmitMs * Math.min(8, 2 ** (it.attempts - 1)));
+      if (this.#o.retransmitMs > 0) at = Math.min(at, this.#due(it));
     }
+    // Queued items are in deadline order (requeued ones were submitted before the others).
     if (this.#pending.length) at = Math.min(at, this.#pending[0].deadline);
     // Not unref'd: a script awaiting a delivery stays alive until it is acknowledged or times out.
     this.#timer = setTimeout(() => this.#onTimer(), Math.max(1, at - now));
@@ -373,28 +448,30 @@ export class ReliableOutbox implements Outbox {
 
   #onTimer(): void {
     const now = Date.now();
-    let expired: Item | undefined;
-    for (const it of this.#inflight.values()) if (it.deadline <= now) expired ??= it;
-    if (!expired && this.#pending.length && this.#pending[0].deadline <= now) expired = this.#pending[0];
-    if (expired) {
-      const err = new DeliveryError(
-        ErrorCode.DELIVERY_TIMEOUT,
-        `${this.mediaType} #${expired.seq} was not acknowledged within ${this.#o.timeoutMs} ms`,
-        expired.seq,
-      );
-      if (this.#inflight.has(expired.seq)) this.#settle(expired);
+    const expired: Item[] = [];
+    for (const it of this.#inflight.values()) if (it.deadline <= now) expired.push(it);
+    for (const it of this.#pending) {
+      if (it.deadline > now) break;
+      expired.push(it);
+    }
+    let linkErr: DeliveryError | undefined;
+    for (const it of expired) {
+      const err = new DeliveryError(ErrorCode.DELIVERY_TIMEOUT, `${this.mediaType} #${it.seq} was not acknowledged within ${this.#o.timeoutMs} ms`, it.seq);
+      const wasSent = this.#inflight.has(it.seq);
+      if (wasSent) this.#settle(it);
       else {
-        this.#pending.splice(this.#pending.indexOf(expired), 1);
-        this.#unqueue(expired, false);
-        this.#bytes -= expired.bytes;
+        this.#pending.splice(this.#pending.indexOf(it), 1);
+        if (it.attempts === 0) this.#unqueue(it, false);
+        this.#bytes -= it.bytes;
       }
-      expired.reject(err);
-      this.#o.onTimeout(err);
-      this.#arm();
-      return;
+      it.reject(err);
+      // A reliable link that did not get an item's answer in time is stuck: the owner closes it.
+      // Over UDP a lost item says nothing about the link: only the item fails.
+      if (wasSent && this.#o.retransmitMs <= 0) linkErr ??= err;
     }
     this.#arm();
-    this.onReady?.();
+    if (linkErr) this.#o.onTimeout(linkErr);
+    else this.onReady?.();
   }
 
   /** Stops timers and deletes the spool file (the owner is going away). */

@@ -3,7 +3,7 @@
  * It opens when the type has data, pumps its outbox while the link can take more, closes after
  * an idle time, and retries with backoff (and a new session key) after a failure.
  */
-import { CloseCode, ErrorCode, TransportError, type CamwireError } from '../errors.js';
+import { CloseCode, type CamwireError } from '../errors.js';
 import { MediaType, type MediaTypeName } from '../protocol/constants.js';
 import type { Frame } from '../protocol/frame.js';
 import { ReliableOutbox, type Outbox } from './outbox.js';
@@ -58,7 +58,10 @@ export class PushLane {
 
   constructor(d: PushLaneDeps) {
     this.#d = d;
-    if (d.outbox instanceof ReliableOutbox) d.outbox.onReady = () => this.kick();
+    if (d.outbox instanceof ReliableOutbox) {
+      d.outbox.onReady = () => this.kick();
+      d.outbox.keepForNextLink = true;
+    }
   }
 
   get state(): State {
@@ -209,9 +212,9 @@ export class PushLane {
     clearTimeout(this.#idle);
     this.#idle = undefined;
     this.#link = undefined;
-    const rel = this.#reliable();
-    const err = info.error ?? new TransportError(ErrorCode.TRANSPORT_CLOSED, `link closed: ${info.code} ${info.reason}`);
-    rel?.failInflight(err);
+    // What was sent and not acknowledged goes again on the next link, each item until its own
+    // deadline (docs/behaviour.md, section 6): a link's end is not an item's failure.
+    this.#reliable()?.requeue();
     this.#d.emit('disconnect', this.#event(info.error));
     if (this.#state === 'closed') return;
     if (info.error) {

@@ -146,6 +146,10 @@ export class Reassembler {
   readonly #done = new Set<string>();
   #bytes = 0;
   readonly stats: ReassemblerStats = { completed: 0, incomplete: 0, corrupt: 0, duplicates: 0 };
+  /** After push(): the key of the frame of several fragments that this datagram completed. */
+  completed: string | undefined;
+  /** After push(): the key of a frame completed recently whose first fragment (index 0) came again. */
+  repeat: string | undefined;
 
   constructor(options: ReassemblerOptions = {}) {
     this.#maxFrame = options.maxFrame ?? 8 * 1024 * 1024 + 1024;
@@ -169,6 +173,7 @@ export class Reassembler {
    * (the caller counts it and moves on: UDP has no connection to close).
    */
   push(source: string, d: Buffer, now: number): Buffer | undefined {
+    this.completed = this.repeat = undefined;
     let h: FragmentHeader;
     try {
       h = parseFragmentHeader(d, this.#maxFrame);
@@ -193,6 +198,7 @@ export class Reassembler {
     if (!p) {
       if (this.#done.has(key)) {
         this.stats.duplicates++;
+        if (h.index === 0) this.repeat = key;
         return undefined;
       }
       this.expire(now);
@@ -231,6 +237,7 @@ export class Reassembler {
     this.#done.add(key);
     if (this.#done.size > 256) this.#done.delete(this.#done.values().next().value as string);
     this.stats.completed++;
+    this.completed = key;
     return p.buf;
   }
 

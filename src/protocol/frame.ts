@@ -30,6 +30,12 @@ export interface Frame {
   to: string;
   group: string;
   payload: Buffer;
+  /**
+   * UDP only, never on the wire: the header of a reliable DATA frame the receiver already
+   * reassembled, seen again (its first fragment) because the sender retransmitted it. The payload
+   * is empty: a receiver only answers it again, from what it remembers (docs/protocol.md, 5.3).
+   */
+  repeat?: boolean;
 }
 
 /**
@@ -38,7 +44,17 @@ export interface Frame {
  * payload is never copied to prepend a few bytes. `shared`, when set, holds the frame's encoding
  * for every link that sends it (a fan-out); such a frame must not change afterwards.
  */
-export type FrameInit = Partial<Frame> & { kind: Kind; prefix?: Buffer; readonly shared?: SharedEncoding };
+export type FrameInit = Partial<Frame> & {
+  kind: Kind;
+  prefix?: Buffer;
+  readonly shared?: SharedEncoding;
+  /**
+   * Not on the wire. UDP: holds the fragment frameId of a reliable item's first send on a link;
+   * its retransmissions on that link reuse it, so the receiver's reassembly completes the frame
+   * from the fragments of all copies (docs/protocol.md, section 5.3).
+   */
+  wire?: { udpFrameId?: number };
+};
 
 /**
  * The encoded header of a frame that goes to many links (docs/architecture.md, fan-out): made

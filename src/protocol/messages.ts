@@ -478,6 +478,12 @@ export interface Hello {
   agent?: string;
   /** Credentials a server may check. */
   auth?: { user?: string; password?: string; token?: string };
+  /**
+   * A push sender's id for its reliable queue of this media type (1..32 characters [0-9a-f]),
+   * the same on every link the queue uses: items resent on a new link keep their seq, and the
+   * receiver deduplicates by this id and the seq across links (docs/protocol.md, 3.3).
+   */
+  lane?: string;
 }
 
 /** WELCOME payload (docs/protocol.md, section 3.2). */
@@ -512,6 +518,8 @@ export function decodeHello(p: Buffer): Hello {
   if (o.role !== 'push' && o.role !== 'pull') throw bad('hello: role must be push or pull');
   const hello: Hello = { role: o.role };
   if (typeof o.agent === 'string') hello.agent = o.agent.slice(0, 128);
+  // Anything else than a short hex id is ignored (an older or other peer): no cross-link dedup.
+  if (typeof o.lane === 'string' && /^[0-9a-f]{1,32}$/.test(o.lane)) hello.lane = o.lane;
   if (o.auth !== undefined) {
     if (typeof o.auth !== 'object' || o.auth === null) throw bad('hello: auth must be an object');
     const a = o.auth as Record<string, unknown>;

@@ -78,6 +78,12 @@ export class Relay {
   route(from: Client, link: FrameLink, f: Frame): void {
     const type = mediaTypeName(f.mediaType);
     if (!type) throw new ProtocolError(ErrorCode.PROTOCOL_BAD_MEDIA_TYPE, 'DATA without a media type');
+    if (f.repeat) {
+      // Only the header of a retransmitted frame reassembled before: answer again if known.
+      const answer = (f.flags & Flag.ACK_REQUESTED) !== 0 && !link.reliable ? this.#seen(link).get(f.seq) : undefined;
+      if (answer) link.send({ kind: Kind.ACK, mediaType: f.mediaType, seq: f.seq, payload: answer });
+      return;
+    }
     from.counters.in[type].frames++;
     from.counters.in[type].bytes += f.payload.length;
     this.#o.metrics.count('in', type, f.payload.length);

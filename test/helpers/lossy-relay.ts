@@ -37,6 +37,13 @@ export interface LossyRelayOptions {
   /** PRNG seed; each direction has its own stream derived from it. @default 1 */
   seed?: number;
   /**
+   * Fraction (0..1) of forwarded datagrams, both directions, held back and sent after the next
+   * datagram of that direction (or after 5 ms if none comes): reordering. @default 0
+   */
+  reorder?: number;
+  /** Fraction (0..1) of forwarded datagrams, both directions, sent twice. @default 0 */
+  duplicate?: number;
+  /**
    * Extra drop rule, applied before the random loss: return true to drop the datagram.
    * `n` counts datagrams in that direction from 0.
    */
@@ -49,6 +56,9 @@ export interface DirectionStats {
   received: number;
   forwarded: number;
   dropped: number;
+  /** Forwarded datagrams sent late (after a later one) and sent twice. */
+  reordered: number;
+  duplicated: number;
 }
 
 /** Events of a LossyRelay. */
@@ -93,10 +103,16 @@ export class LossyRelay extends EventEmitter<LossyRelayEvents> {
   #lossDown: number;
   readonly #rand: Record<Direction, () => number>;
   readonly #drop: LossyRelayOptions['drop'];
+  readonly #reorder: number;
+  readonly #duplicate: number;
+  /** Streams of their own for reordering and duplication, so the loss decisions stay as without them. */
+  readonly #randMix: Record<Direction, () => number>;
+  readonly #held: Record<Direction, Array<() => void>> = { up: [], down: [] };
+  readonly #heldTimer: Record<Direction, NodeJS.Timeout | undefined> = { up: undefined, down: undefined };
   #closed = false;
   readonly stats: Record<Direction, DirectionStats> = {
-    up: { received: 0, forwarded: 0, dropped: 0 },
-    down: { received: 0, forwarded: 0, dropped: 0 },
+    up: { received: 0, forwarded: 0, dropped: 0, reordered: 0, duplicated: 0 },
+    down: { received: 0, forwarded: 0, dropped: 0, reordered: 0, duplicated: 0 },
   };
 
   private constructor(front: dgram.Socket, o: LossyRelayOptions) {
@@ -108,6 +124,9 @@ export class LossyRelay extends EventEmitter<LossyRelayEvents> {
     const seed = o.seed ?? 1;
     this.#rand = { up: xorshift32(seed), down: xorshift32((seed ^ 0x5bd1e995) >>> 0) };
     this.#drop = o.drop;
+    this.#reorder = o.reorder ?? 0;
+    this.#duplicate = o.duplicate ?? 0;
+    this.#randMix = { up: xorshift32((seed ^ 0x27d4eb2f) >>> 0), down: xorshift32((seed ^ 0x165667b1) >>> 0) };
     front.on('message', (d, rinfo) => void this.#fromClient(d, rinfo.address, rinfo.port));
     front.on('error', () => {});
   }
@@ -146,13 +165,41 @@ export class LossyRelay extends EventEmitter<LossyRelayEvents> {
     }
   }
 
+  /** Sends a forwarded datagram, maybe twice, maybe after the next one. */
+  #send(dir: Direction, send: () => void): void {
+    const late = this.#randMix[dir]() < this.#reorder;
+    const twice = this.#randMix[dir]() < this.#duplicate;
+    const go = (): void => {
+      if (this.#closed) return;
+      send();
+      if (twice) {
+        this.stats[dir].duplicated++;
+        send();
+      }
+    };
+    if (late) {
+      this.stats[dir].reordered++;
+      this.#held[dir].push(go);
+      this.#heldTimer[dir] ??= setTimeout(() => this.#flush(dir), 5);
+      return;
+    }
+    go();
+    this.#flush(dir);
+  }
+
+  #flush(dir: Direction): void {
+    clearTimeout(this.#heldTimer[dir]);
+    this.#heldTimer[dir] = undefined;
+    for (const go of this.#held[dir].splice(0)) go();
+  }
+
   async #fromClient(d: Buffer, address: string, port: number): Promise<void> {
     // Decide before any await so the decision order is the arrival order.
     const dropped = this.#shouldDrop('up', d);
     const client = this.#clients.get(`${address}|${port}`) ?? (await this.#client(address, port));
     if (this.#closed) return;
     this.#count('up', d, dropped);
-    if (!dropped) client.upstream.send(d, this.#target.port, this.#target.host);
+    if (!dropped) this.#send('up', () => client.upstream.send(d, this.#target.port, this.#target.host));
   }
 
   #client(address: string, port: number): Promise<Client> {
@@ -166,7 +213,7 @@ export class LossyRelay extends EventEmitter<LossyRelayEvents> {
           if (this.#closed) return;
           const dropped = this.#shouldDrop('down', d);
           this.#count('down', d, dropped);
-          if (!dropped) this.#front.send(d, c.port, c.address);
+          if (!dropped) this.#send('down', () => this.#front.send(d, c.port, c.address));
         });
         this.#clients.set(key, c);
         return c;
@@ -180,6 +227,8 @@ export class LossyRelay extends EventEmitter<LossyRelayEvents> {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    clearTimeout(this.#heldTimer.up);
+    clearTimeout(this.#heldTimer.down);
     const clients = await Promise.all(this.#pending.values());
     await Promise.all([this.#front, ...clients.map((c) => c.upstream)].map((s) => new Promise<void>((r) => s.close(() => r()))));
   }

@@ -121,6 +121,64 @@ describe('ReliableOutbox', () => {
     assert.equal(fs.readdirSync(dir).length, 0, 'and deleted on dispose');
     fs.rmSync(dir, { recursive: true });
   });
+
+  test('requeue(): items sent and not acknowledged go again on the next link, same seq and payload, before queued ones', async () => {
+    const r = outbox({ window: 2 });
+    r.keepForNextLink = true;
+    const ps = [0, 1, 2].map((i) => r.submit(frame('a', i, 10 + i)));
+    const a = r.next(Date.now())!;
+    const b = r.next(Date.now())!;
+    r.requeue(); // the link closed
+    const a2 = r.next(Date.now())!;
+    const b2 = r.next(Date.now())!;
+    assert.deepEqual([a2.seq, b2.seq], [a.seq, b.seq]);
+    assert.ok(a2.payload!.equals(a.payload!) && b2.payload!.length === 11, 'payloads kept for the next link');
+    r.ack(a2.seq!, {});
+    r.ack(b2.seq!, {});
+    const c = r.next(Date.now())!;
+    r.ack(c.seq!, {});
+    await Promise.all(ps);
+    assert.equal(r.busy, false);
+    r.dispose();
+  });
+
+  test('over UDP a deadline fails only its item and does not close the link; over TCP it does', async () => {
+    for (const retransmitMs of [200, 0]) {
+      const timeouts: unknown[] = [];
+      const r = outbox({ window: 4, timeoutMs: 30, retransmitMs, onTimeout: (e) => timeouts.push(e) });
+      const late = r.submit(frame('a', 0));
+      r.next(Date.now());
+      await assert.rejects(late, { code: 'CW_ERR_DELIVERY_TIMEOUT' });
+      const next = r.submit(frame('a', 1));
+      const f = r.next(Date.now())!;
+      r.ack(f.seq!, {});
+      await next;
+      assert.equal(timeouts.length, retransmitMs ? 0 : 1, `onTimeout calls with retransmitMs ${retransmitMs}`);
+      r.dispose();
+    }
+  });
+
+  test('the retransmission timeout follows the measured round trip (srtt + 4 rttvar, 50..2000 ms), with backoff', () => {
+    const r = outbox({ window: 100, retransmitMs: 200 });
+    assert.equal(r.rto, 200, 'before any sample');
+    for (let i = 0; i < 20; i++) {
+      r.submit(frame('a', i)).catch(() => {});
+      const f = r.next(Date.now())!;
+      r.ack(f.seq!, {}); // a round trip of about 0 ms: the RTO goes to its floor
+    }
+    assert.equal(r.rto, 50);
+    r.submit(frame('a', 99)).catch(() => {});
+    const now = Date.now();
+    const f = r.next(now)!;
+    assert.equal(r.next(now + 49), undefined, 'not before the RTO');
+    const again = r.next(now + 50)!;
+    assert.equal(again.seq, f.seq);
+    assert.equal(again.wire, f.wire, "a retransmission reuses the first send's fragment frameId holder");
+    assert.equal(r.next(now + 50 + 99), undefined, 'then twice the RTO');
+    assert.equal(r.next(now + 50 + 100)!.seq, f.seq);
+    r.failAll(new Error('x') as never);
+    r.dispose();
+  });
 });
 
 describe('Spool', () => {
