@@ -16,6 +16,12 @@ import { HttpLinkServer, type HttpLinkServerOptions } from './http-link.js';
 import { UdpEndpoint, UdpLink, type UdpEndpointOptions } from './udp-link.js';
 import { WsAcceptor } from './ws-link.js';
 import type { Duplex } from 'node:stream';
+import { ConnectionGate, type ConnectionLimits, type ConnectionTicket, type RefusedReason } from './connection-limits.js';
+
+export { DEFAULT_CONNECTION_LIMITS, type ConnectionLimits, type RefusedReason } from './connection-limits.js';
+
+/** The bare answer to an HTTP connection refused at a connection limit. */
+const REFUSED_503 = 'HTTP/1.1 503 Service Unavailable\r\nconnection: close\r\ncontent-length: 0\r\nretry-after: 1\r\n\r\n';
 
 /** Options of a LinkListener. */
 export interface LinkListenerOptions {
@@ -32,6 +38,11 @@ export interface LinkListenerOptions {
    * without it they get 404.
    */
   httpFallback?: http.RequestListener;
+  /**
+   * TCP and HTTP: connections per remote address and in their handshake (docs/limits.md,
+   * Connections); missing ones take DEFAULT_CONNECTION_LIMITS. Not used for UDP.
+   */
+  limits?: Partial<ConnectionLimits>;
 }
 
 /** HTTP only: the camwire link server's options, and the HTTP server's time limits. */
@@ -55,6 +66,11 @@ export interface LinkListenerHandler {
    * closed at a time limit (`CW_ERR_TRANSPORT_TIMEOUT`: headers, body idle, whole request).
    */
   onBadInput(err: CamwireError, peer: PeerInfo): void;
+  /**
+   * A connection refused at a connection limit (TCP: destroyed at once; HTTP: a bare `503` with
+   * `connection: close`, then destroyed). Called for every refusal: do not log each one.
+   */
+  onRefused?(reason: RefusedReason, peer: PeerInfo): void;
 }
 
 /** LinkListener listens on one port. */
@@ -66,6 +82,7 @@ export class LinkListener {
   #ws: WsAcceptor | undefined;
   readonly #sockets = new Set<net.Socket>();
   readonly #udpLinks = new Map<string, UdpLink>();
+  #gate: ConnectionGate | undefined;
 
   private constructor(t: TransportName) {
     this.transport = t;
@@ -82,13 +99,51 @@ export class LinkListener {
       },
     };
     const host = o.host ?? '::';
+    const tickets = new WeakMap<Duplex, ConnectionTicket>();
+    const refused = new WeakSet<Duplex>();
+    /** How a refused (or evicted) raw socket is closed: set per transport below. */
+    let closeRefused: (sock: net.Socket) => void = (sock) => void sock.destroy();
+    const refuse = (sock: net.Socket, reason: RefusedReason): void => {
+      refused.add(sock);
+      sock.on('error', () => {});
+      handler.onRefused?.(reason, { transport: o.transport, remoteAddress: sock.remoteAddress ?? '', remotePort: sock.remotePort ?? 0 });
+      closeRefused(sock);
+    };
+    const gate = o.transport === 'udp' ? undefined : new ConnectionGate(o.limits, (sock) => refuse(sock, 'pending'));
+    l.#gate = gate;
+    /** Runs before the server's own connection handling: admits the raw socket or refuses it. */
+    const guard = (server: net.Server, close: (sock: net.Socket) => void): void => {
+      closeRefused = close;
+      server.prependListener('connection', (sock: net.Socket) => {
+        const t = gate!.admit(sock);
+        if (typeof t === 'object') tickets.set(sock, t);
+        else refuse(sock, t);
+      });
+    };
+    /** The ticket of a socket, or of the raw socket under a TLS one. */
+    const ticketOf = (sock: Duplex): ConnectionTicket | undefined =>
+      tickets.get(sock) ?? tickets.get((sock as Duplex & { _parent?: Duplex })._parent as Duplex);
     if (o.transport === 'tcp') {
       l.#server = await listenStream({ host, port: o.port, tls: o.tls }, (sock) => {
+        if (refused.has(sock) || refused.has((sock as Duplex & { _parent?: Duplex })._parent as Duplex)) return void sock.destroy();
         l.#sockets.add(sock);
         sock.once('close', () => l.#sockets.delete(sock));
         sock.on('error', () => {});
-        h.onLink(new StreamLink(sock, o.link));
+        const link = new StreamLink(sock, o.link);
+        // The handshake ends at the HELLO (whatever the owner makes of it).
+        const ticket = ticketOf(sock);
+        if (ticket) {
+          const onFrame = (f: Frame): void => {
+            if (f.kind !== Kind.HELLO) return;
+            link.off('frame', onFrame);
+            ticket.established();
+          };
+          link.on('frame', onFrame);
+        }
+        h.onLink(link);
       });
+      // A TLS server wraps the raw socket after this guard: destroy it on the next turn.
+      guard(l.#server, (sock) => (o.tls ? setImmediate(() => sock.destroy()) : sock.destroy()));
     } else if (o.transport === 'http') {
       const { limits, streaming, ...linkServer } = o.http ?? {};
       const hs = new HttpLinkServer({ ...o.link, ...linkServer }, {
@@ -106,6 +161,8 @@ export class LinkListener {
           h.onBadInput(err, { transport: 'http', remoteAddress: sock.remoteAddress ?? '', remotePort: sock.remotePort ?? 0 }),
       };
       l.#server = await listenHttp(listenOpts, (req, res) => {
+        if (refused.has(req.socket)) return void req.socket.destroy();
+        ticketOf(req.socket)?.established();
         if (hs.handle(req, res)) return;
         if (o.httpFallback) o.httpFallback(req, res);
         else res.writeHead(404, { 'content-type': 'text/plain' }).end('not a camwire path\n');
@@ -118,7 +175,19 @@ export class LinkListener {
       const ws = new WsAcceptor(o.link, (link) => h.onLink(link));
       l.#ws = ws;
       l.#server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
+        if (refused.has(socket)) return void socket.destroy();
+        ticketOf(socket)?.established();
         if (!ws.upgrade(req, socket, head)) socket.destroy();
+      });
+      // Plain HTTP: a bare 503 that closes, then the socket goes (after the write, 1 s at most;
+      // an evicted connection may have an answer in flight: it just goes). HTTPS: nothing can be
+      // said before the TLS handshake, so the socket just goes.
+      guard(l.#server, (sock) => {
+        if (o.tls) return void setImmediate(() => sock.destroy());
+        if (sock.writableLength > 0 || !sock.writable) return void sock.destroy();
+        const destroy = (): void => void sock.destroy();
+        setTimeout(destroy, 1000).unref();
+        sock.end(REFUSED_503, destroy);
       });
     } else {
       const ep = await UdpEndpoint.open({ ...o.udp, host, port: o.port, type: host.includes(':') ? 'udp6' : 'udp4' });
@@ -146,6 +215,11 @@ export class LinkListener {
   get port(): number {
     if (this.#udp) return this.#udp.port;
     return this.#server ? boundPort(this.#server as net.Server) : 0;
+  }
+
+  /** Connections in their handshake now (TCP, HTTP). */
+  get pendingConnections(): number {
+    return this.#gate?.pending ?? 0;
   }
 
   /** UDP counters (datagrams, incomplete and corrupt frames), when listening on UDP. */

@@ -6,6 +6,7 @@ import type http from 'node:http';
 import { MEDIA_TYPES, type MediaTypeName } from '../protocol/constants.js';
 import type { HttpLimits } from '../transport/http.js';
 import type { TlsOptions } from '../transport/tcp.js';
+import { resolveConnectionLimits, type ConnectionLimits } from '../link/connection-limits.js';
 import { DEFAULT_TIMEOUTS, invalid, resolveHttpLimits, silentLogger, type Logger } from '../options.js';
 import { SpoolBudget } from '../media/spool.js';
 import type { AuthOptions } from './auth.js';
@@ -50,6 +51,12 @@ export interface MediaServerOptions {
    * `requestTimeoutMs` only. @default { headersTimeoutMs: 10000, bodyIdleTimeoutMs: 10000, requestTimeoutMs: 30000, keepAliveTimeoutMs: 5000 }
    */
   http?: Partial<HttpLimits>;
+  /**
+   * Connections per remote address and in their handshake, on each of the TCP and HTTP ports
+   * (docs/limits.md, Connections); a connection beyond them is refused at once and counted in
+   * `camwire_connections_refused_total`. 0 = no limit. @default { maxConnectionsPerIp: 256, maxPendingPerIp: 32, maxPending: 1024 }
+   */
+  limits?: Partial<ConnectionLimits>;
   /** Most groups at once. @default 1000 */
   maxGroups?: number;
   /** Most clients known at once (online or remembered). @default 10000 */
@@ -95,6 +102,7 @@ export interface ServerConfig {
   ports: Record<'tcp' | 'http' | 'udp', number | false>;
   tls: TlsOptions | undefined;
   http: HttpLimits;
+  limits: ConnectionLimits;
   keepClientInfo: boolean;
   maxClients: number;
   maxGroups: number;
@@ -145,6 +153,7 @@ export function validate(o: MediaServerOptions): ServerConfig {
     ports: { tcp: port('tcpPort', o.tcpPort), http: port('httpPort', o.httpPort), udp: port('udpPort', o.udpPort) },
     tls: o.tls,
     http: resolveHttpLimits(o.http),
+    limits: connectionLimits(o.limits),
     keepClientInfo: o.keepClientInfo ?? false,
     maxClients: int('maxClients', o.maxClients, 10000, 1),
     maxGroups: int('maxGroups', o.maxGroups, 1000, 0),
@@ -171,4 +180,13 @@ function spoolBounds(o: SpoolLimits | undefined, int: (name: string, v: number |
   const maxBytesPerReader = int('spool.maxBytesPerReader', o?.maxBytesPerReader, DEFAULT_SPOOL.maxBytesPerReader, 0);
   const maxBytes = int('spool.maxBytes', o?.maxBytes, DEFAULT_SPOOL.maxBytes, 0);
   return { maxBytesPerReader, maxBytes, budget: new SpoolBudget(maxBytes) };
+}
+
+/** The connection limits, defaults filled in; a bad one is a ConfigError naming it. */
+function connectionLimits(o: Partial<ConnectionLimits> | undefined): ConnectionLimits {
+  try {
+    return resolveConnectionLimits(o);
+  } catch (err) {
+    throw invalid('limits', (err as Error).message.replace(/^limits:? /, ''));
+  }
 }

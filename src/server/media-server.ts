@@ -171,8 +171,9 @@ export class MediaServer extends EventEmitter<MediaServerEvents> {
             http: { maxPollMs: 30000, limits: this.#o.http, streaming: (req) => (req.method === 'POST' || req.method === 'PUT') && (req.url ?? '').startsWith('/ingest/') },
             udp: { maxPayload: this.#o.maxPayload },
             httpFallback: (req, res) => this.#http.handle(req, res),
+            limits: this.#o.limits,
           },
-          { onLink: (link) => this.#accept(link), onBadInput: (err, peer) => this.#bad(err, peer) },
+          { onLink: (link) => this.#accept(link), onBadInput: (err, peer) => this.#bad(err, peer), onRefused: (reason) => this.#metrics.refused(reason) },
         );
         this.#listeners.set(transport, l);
       }

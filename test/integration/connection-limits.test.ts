@@ -1,0 +1,128 @@
+/**
+ * Connection limits of the listening ports (docs/limits.md, Connections), with small limits: per
+ * address, in handshake per address, in handshake overall (the oldest is evicted). Refusals:
+ * TCP closed at once, HTTP a bare 503 with `connection: close`; counted in /metrics. A client
+ * that completes its handshake no longer counts as pending. The load version is the stress
+ * suite (`npm run test:stress`).
+ */
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { ConfigError, MediaServer } from '../../src/index.js';
+import { addressKey } from '../../src/link/connection-limits.js';
+import { startClient, startServer } from '../helpers/server-client.js';
+
+/** Opens a raw connection from `from`; resolves once connected, with what the server sends and when it closes. */
+function raw(port: number, from = '127.0.0.1'): Promise<{ sock: net.Socket; data: () => string; closed: Promise<void> }> {
+  return new Promise((resolve, reject) => {
+    const sock = net.connect({ host: '127.0.0.1', port, localAddress: from });
+    let data = '';
+    sock.on('data', (c: Buffer) => (data += c.toString('latin1')));
+    sock.on('error', () => {});
+    const closed = new Promise<void>((r) => sock.once('close', () => r()));
+    sock.once('connect', () => resolve({ sock, data: () => data, closed }));
+    sock.once('error', reject);
+  });
+}
+
+/** Resolves once the socket has received an answer starting with `prefix`. */
+function answered(c: { sock: net.Socket; data: () => string }, prefix: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const check = (): void => {
+      if (!c.data().startsWith(prefix)) return;
+      c.sock.off('data', onData);
+      resolve();
+    };
+    const onData = (): void => void setImmediate(check);
+    c.sock.on('data', onData);
+    setTimeout(() => reject(new Error(`no ${prefix} answer; got ${JSON.stringify(c.data())}`)), 5000).unref();
+    check();
+  });
+}
+
+async function refusedCount(s: MediaServer, reason: string): Promise<number> {
+  const text = await s.metrics.metrics();
+  const line = text.split('\n').find((l) => l.startsWith(`camwire_connections_refused_total{reason="${reason}"}`));
+  return line ? Number(line.split(' ').pop()) : 0;
+}
+
+describe('connection limits', () => {
+  test('limits - TCP: beyond maxPendingPerIp a new connection is closed at once and counted; another address is unaffected', async (t) => {
+    const s = await startServer(t, { limits: { maxPendingPerIp: 2 } });
+    const a = await raw(s.ports.tcp, '127.2.0.1');
+    const b = await raw(s.ports.tcp, '127.2.0.1');
+    const c = await raw(s.ports.tcp, '127.2.0.1');
+    await c.closed;
+    assert.equal(c.data(), '', 'nothing is said to a refused TCP connection');
+    assert.equal(await refusedCount(s, 'pending_per_ip'), 1);
+    // The pending ones are still open; a legitimate client from another address connects.
+    assert.equal(a.sock.destroyed || b.sock.destroyed, false);
+    const cl = await startClient(t, s, 'ok');
+    assert.equal(cl.rx.sessionConnected, true);
+    a.sock.destroy();
+    b.sock.destroy();
+  });
+
+  test('limits - HTTP: beyond maxPendingPerIp a bare 503 with connection: close, then closed', async (t) => {
+    const s = await startServer(t, { limits: { maxPendingPerIp: 1 } });
+    const a = await raw(s.ports.http, '127.2.0.2');
+    a.sock.write('GET /stats HTTP/1.1\r\nhost: x\r\n');
+    const b = await raw(s.ports.http, '127.2.0.2');
+    await b.closed;
+    assert.match(b.data(), /^HTTP\/1\.1 503 Service Unavailable\r\n/);
+    assert.match(b.data(), /connection: close/i);
+    assert.equal(await refusedCount(s, 'pending_per_ip'), 1);
+    // Once a's headers are complete it is no longer pending: the next connection is admitted.
+    a.sock.write('\r\n');
+    await answered(a, 'HTTP/1.1 200');
+    const c = await raw(s.ports.http, '127.2.0.2');
+    c.sock.write('GET /stats HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n');
+    await c.closed;
+    assert.match(c.data(), /^HTTP\/1\.1 200/);
+    a.sock.destroy();
+  });
+
+  test('limits - maxConnectionsPerIp counts established connections too', async (t) => {
+    const s = await startServer(t, { limits: { maxConnectionsPerIp: 2 } });
+    const a = await raw(s.ports.http, '127.2.0.3');
+    a.sock.write('GET /stats HTTP/1.1\r\nhost: x\r\n\r\n');
+    await answered(a, 'HTTP/1.1 200');
+    const b = await raw(s.ports.http, '127.2.0.3');
+    const c = await raw(s.ports.http, '127.2.0.3');
+    await c.closed;
+    assert.match(c.data(), /^HTTP\/1\.1 503/);
+    assert.equal(await refusedCount(s, 'per_ip'), 1);
+    a.sock.destroy();
+    b.sock.destroy();
+  });
+
+  test('limits - at maxPending the oldest pending connection is evicted and the new one admitted', async (t) => {
+    const s = await startServer(t, { limits: { maxPending: 2 } });
+    const a = await raw(s.ports.tcp, '127.2.0.4');
+    const b = await raw(s.ports.tcp, '127.2.0.5');
+    const c = await raw(s.ports.tcp, '127.2.0.6');
+    await a.closed;
+    assert.equal(await refusedCount(s, 'pending'), 1);
+    assert.equal(b.sock.destroyed || c.sock.destroyed, false);
+    // A real client still gets in (evicting another idle one).
+    const cl = await startClient(t, s, 'ok2');
+    assert.equal(cl.rx.sessionConnected, true);
+    b.sock.destroy();
+    c.sock.destroy();
+  });
+
+  test('limits - validate: bad values are a ConfigError naming the option; 0 means no limit', () => {
+    assert.throws(() => new MediaServer({ limits: { maxPending: -1 } }), (e: unknown) => e instanceof ConfigError && /limits/.test(e.message));
+    assert.throws(() => new MediaServer({ limits: { maxPendig: 3 } as never }), (e: unknown) => e instanceof ConfigError && /unknown field/.test(e.message));
+    assert.doesNotThrow(() => new MediaServer({ limits: { maxPending: 0, maxPendingPerIp: 0, maxConnectionsPerIp: 0 } }));
+  });
+
+  test('limits - addresses: IPv4-mapped as IPv4, IPv6 by /64', () => {
+    assert.equal(addressKey('::ffff:10.1.2.3'), '10.1.2.3');
+    assert.equal(addressKey('10.1.2.3'), '10.1.2.3');
+    assert.equal(addressKey('2001:db8:1:2:aaaa::1'), '2001:db8:1:2::/64');
+    assert.equal(addressKey('2001:db8:1:2:bbbb:cccc:dddd:eeee'), '2001:db8:1:2::/64');
+    assert.equal(addressKey('::1'), '0:0:0:0::/64');
+    assert.equal(addressKey('fe80::1%eth0'), 'fe80:0:0:0::/64');
+  });
+});
