@@ -47,6 +47,9 @@ async function rig(o: {
   datagramSize?: number;
   drop?: (dir: Direction, n: number, d: Buffer) => boolean;
   fileDir?: string;
+  /** Sender link timers (3.4 of docs/protocol.md). */
+  keepaliveMs?: number;
+  deadMs?: number;
 }): Promise<Rig> {
   const rx = new Receiver({ protocol: 'udp', host: HOST, port: 0, clientId: 'rx', ...(o.fileDir ? { fileDir: o.fileDir } : {}) });
   const video: Rig['video'] = [];
@@ -72,6 +75,8 @@ async function rig(o: {
     clientId: 'tx',
     idleTimeoutMs: 60000,
     ...(o.datagramSize ? { datagramSize: o.datagramSize } : {}),
+    ...(o.keepaliveMs ? { keepaliveMs: o.keepaliveMs } : {}),
+    ...(o.deadMs ? { deadMs: o.deadMs } : {}),
   });
   const txEvents: Rig['txEvents'] = [];
   for (const name of ['connecting', 'connected', 'connectError', 'disconnect'] as const) {
@@ -365,3 +370,30 @@ for (const loss of [0.05, 0.2]) {
     });
   });
 }
+
+describe('UDP: an item whose link died unanswered is resent on the next link and delivered once', () => {
+  let r: Rig;
+  let blockDown = false;
+  before(async () => {
+    r = await rig({ keepaliveMs: 200, deadMs: 800, drop: (dir) => dir === 'down' && blockDown });
+  });
+  after(async () => r.stop());
+
+  test('the receiver answers the copy from the lane memory, without a second delivery', async () => {
+    const got: Buffer[] = [];
+    r.rx.on('data', (d) => got.push(d));
+    // Open the lane first, then cut the way back: ACKs and PONGs are lost, the link dies.
+    await within(r.tx.sendData(Buffer.from('warm-up')), 10000, 'warm-up');
+    blockDown = true;
+    const delivered = once(r.rx, 'data', 10000, (d: Buffer) => d.toString() === 'across-links', 'first delivery');
+    const sent = r.tx.sendData(Buffer.from('across-links'));
+    await delivered;
+    await until(() => r.txEvents.some((e) => e.name === 'disconnect'), { on: [[r.tx, 'disconnect']], timeoutMs: 5000, what: () => 'sender link death' });
+    blockDown = false;
+    await within(sent, 10000, 'sendData did not settle after the reconnection');
+    // A barrier on the new link: the resent copy (sent before it) has been handled.
+    await within(r.tx.sendData(Buffer.from('barrier')), 10000, 'barrier');
+    assert.equal(got.filter((d) => d.toString() === 'across-links').length, 1, 'delivered once');
+    assert.equal(r.txEvents.filter((e) => e.name === 'connected').length, 2, 'a second link carried the copy');
+  });
+});
