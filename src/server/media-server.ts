@@ -302,7 +302,10 @@ export class MediaServer extends EventEmitter<MediaServerEvents> {
     if (user !== undefined) this.#dir.bindUser(client, user);
     const welcome = welcomeLink(link, f, { sessionKey: this.#sessionKey, id: this.#o.serverId, stallMs: this.#o.timeouts[type] }, ev, (out) => this.emit('disconnect', out));
     if (hello.role === 'pull') this.#openChannel(link, client, type, f.sessionKey);
-    else this.#openPush(link, client, welcome);
+    else {
+      if (hello.lane) this.#relay.bindLane(link, client.id, f.mediaType, hello.lane);
+      this.#openPush(link, client, welcome);
+    }
     this.emit('connected', ev);
   }
 

@@ -54,6 +54,13 @@ export class Relay {
   readonly #unrouted = { video: 0, audio: 0, command: 0, file: 0, data: 0 } as Record<MediaTypeName, number>;
   /** Recently relayed reliable items per push link (UDP retransmissions must not be relayed twice). */
   readonly #inflight = new WeakMap<FrameLink, Map<number, Buffer | null>>();
+  /**
+   * The same across the links of one sender's reliable queue (its HELLO's `lane`, docs/protocol.md
+   * section 3.3): an item resent on the queue's next link is answered, not relayed again, and an
+   * answer goes to the queue's newest link. Least recently used first, at most MAX_LANES.
+   */
+  readonly #lanes = new Map<string, LaneMemory>();
+  readonly #laneOf = new WeakMap<FrameLink, LaneMemory>();
   readonly #miss = (c: Client, why: Miss, type: MediaTypeName): void => {
     c.counters.dropped[type]++;
     if (why === 'not_allowed') this.#o.metrics.drop(type, 'not_allowed');
@@ -74,13 +81,24 @@ export class Relay {
     return () => this.#taps.delete(fn);
   }
 
+  /** `link` carries the reliable queue `lane` of client `from` for one media type. */
+  bindLane(link: FrameLink, from: string, mediaType: number, lane: string): void {
+    const key = `${from}|${mediaType}|${lane}`;
+    const m = this.#lanes.get(key) ?? { answers: new Map(), link };
+    this.#lanes.delete(key);
+    m.link = link;
+    this.#lanes.set(key, m);
+    if (this.#lanes.size > MAX_LANES) this.#lanes.delete(this.#lanes.keys().next().value as string);
+    this.#laneOf.set(link, m);
+  }
+
   /** A DATA frame from a client's push link. Throws a ProtocolError for a frame that breaks the protocol. */
   route(from: Client, link: FrameLink, f: Frame): void {
     const type = mediaTypeName(f.mediaType);
     if (!type) throw new ProtocolError(ErrorCode.PROTOCOL_BAD_MEDIA_TYPE, 'DATA without a media type');
     if (f.repeat) {
       // Only the header of a retransmitted frame reassembled before: answer again if known.
-      const answer = (f.flags & Flag.ACK_REQUESTED) !== 0 && !link.reliable ? this.#seen(link).get(f.seq) : undefined;
+      const answer = (f.flags & Flag.ACK_REQUESTED) !== 0 ? this.#answers(link)?.get(f.seq) : undefined;
       if (answer) link.send({ kind: Kind.ACK, mediaType: f.mediaType, seq: f.seq, payload: answer });
       return;
     }
@@ -94,7 +112,10 @@ export class Relay {
     // may be a spooled file chunk), so they see only these fields of it.
     const { seq, mediaType, mediaIndex } = f;
     const bytes = f.payload.length;
-    const seen = wantsAck && !link.reliable ? this.#seen(link) : undefined;
+    const seen = wantsAck ? this.#answers(link) : undefined;
+    const lane = this.#laneOf.get(link);
+    // Answers go to the link that carries the queue by then (the first copy's link may be gone).
+    const answerTo = (): FrameLink => lane?.link ?? link;
     if (seen?.has(seq)) {
       // A retransmission: answer again if the answer is known, otherwise the first copy is still travelling.
       const answer = seen.get(seq);
@@ -106,13 +127,13 @@ export class Relay {
       if (!wantsAck) return;
       seen?.set(seq, payload);
       if (seen && seen.size > 1024) seen.delete(seen.keys().next().value as number);
-      link.send({ kind: Kind.ACK, mediaType, mediaIndex, seq, payload });
+      answerTo().send({ kind: Kind.ACK, mediaType, mediaIndex, seq, payload });
     };
     const ack = (reply?: Command): void => ackRaw(reply ? encodeCommand(reply) : Buffer.alloc(0));
     const nack = (code: number, reason: string): void => {
       seen?.delete(seq);
       this.#o.metrics.drop(type, 'refused');
-      if (wantsAck) link.send({ kind: Kind.NACK, mediaType, mediaIndex, seq, payload: encodeReason(code, reason) });
+      if (wantsAck) answerTo().send({ kind: Kind.NACK, mediaType, mediaIndex, seq, payload: encodeReason(code, reason) });
     };
 
     if (type === 'command') {
@@ -201,11 +222,25 @@ export class Relay {
     for (const fn of this.#taps) fn(v);
   }
 
+  /** The answers remembered for items of this link: its queue's (any transport), else its own over UDP. */
+  #answers(link: FrameLink): Map<number, Buffer | null> | undefined {
+    return this.#laneOf.get(link)?.answers ?? (link.reliable ? undefined : this.#seen(link));
+  }
+
   #seen(link: FrameLink): Map<number, Buffer | null> {
     let m = this.#inflight.get(link);
     if (!m) this.#inflight.set(link, (m = new Map()));
     return m;
   }
+}
+
+/** Sender queues whose answers the relay remembers. */
+const MAX_LANES = 4096;
+
+/** One sender queue's answers (null: relayed, no answer yet) and the link that carries it now. */
+interface LaneMemory {
+  answers: Map<number, Buffer | null>;
+  link: FrameLink;
 }
 
 /** Submits one item to every target; outside route(), so no answer callback keeps the item alive. */
