@@ -5,7 +5,7 @@
  *  - pull (receiver-to-sender) over TCP: the sender listens, the receiver opens a video channel.
  */
 import { Receiver, Sender } from '../src/index.js';
-import { dimsFor, type Pair } from './pair.js';
+import { sendVideo, type Pair } from './pair.js';
 
 const HOST = '127.0.0.1';
 
@@ -51,18 +51,12 @@ export async function camwirePair(kind: CamwireCase, problems: string[]): Promis
     watch('sender', tx, problems);
     await tx.start();
   }
-  let dims = dimsFor(0);
-  let dimsSize = -1;
   const pair: Pair = {
     label: `camwire ${kind}`,
     lossy: kind === 'udp-push',
     handler: () => {},
     send(p: Buffer): void {
-      if (p.length !== dimsSize) {
-        dims = dimsFor(p.length);
-        dimsSize = p.length;
-      }
-      tx.sendVideoFrame(p, { imageType: 'jpeg', width: dims.width, height: dims.height });
+      sendVideo(tx, p);
     },
     dropped: () => tx.stats.dropped.video,
     extra: () => {

@@ -48,7 +48,7 @@ export interface LatencySummary {
   max: number;
 }
 
-export function summarize(lat: number[]): LatencySummary {
+export function summarize(lat: ArrayLike<number>): LatencySummary {
   const s = Float64Array.from(lat).sort();
   const arr = Array.from(s);
   const mean = arr.length ? arr.reduce((a, b) => a + b, 0) / arr.length : NaN;

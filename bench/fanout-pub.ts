@@ -21,7 +21,7 @@ import { decodeReason, encodeCommand, encodeJson, encodeVideoHeader } from '../s
 import { FrameParser } from '../src/protocol/parser.js';
 import type { Frame } from '../src/protocol/frame.js';
 import { HOST, ROLE_PUBLISHER } from './fanout-raw.js';
-import { dimsFor } from './pair.js';
+import { dimsFor, sendVideo } from './pair.js';
 
 export interface Publisher {
   readonly label: string;
@@ -235,16 +235,10 @@ export async function camwireSenderPublisher(port: number, readerIds: string[]):
   for (let base = 0; base < readerIds.length; base += 16) {
     await Promise.all(readerIds.slice(base, base + 16).map((id) => pub.addDefaultReceiver(id)));
   }
-  let dims = dimsFor(0);
-  let dimsSize = -1;
   return {
     label: 'camwire (Sender)',
     send(p: Buffer): void {
-      if (p.length !== dimsSize) {
-        dims = dimsFor(p.length);
-        dimsSize = p.length;
-      }
-      pub.sendVideoFrame(p, { imageType: 'jpeg', width: dims.width, height: dims.height });
+      sendVideo(pub, p);
     },
     dropped: () => pub.stats.dropped.video,
     problems,

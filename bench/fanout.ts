@@ -89,6 +89,7 @@ import { HOST, RelayChild, serveControl, startThrottle, type ChildReport, type T
 import { camwireSenderPublisher, camwireWirePublisher, rawPublisher, type Publisher } from './fanout-pub.js';
 import { clock, ReaderPool, type ReaderKind, type ReaderSpec } from './fanout-readers.js';
 import { median, num, ratio, sizeName, sum, table } from './table.js';
+import { summarize, type LatencySummary } from './drive.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const MAX_WINDOW = 256;
@@ -188,23 +189,6 @@ async function camwireChild(): Promise<void> {
 
 
 // ---------------------------------------------------------------- latency summaries
-
-export interface LatencySummary {
-  samples: number;
-  p50: number;
-  p99: number;
-  mean: number;
-  max: number;
-}
-
-/** Nearest-rank percentiles of latency samples (ms). */
-function summarize(v: Float64Array): LatencySummary {
-  const s = Float64Array.from(v).sort();
-  const at = (p: number): number => (s.length ? s[Math.min(s.length - 1, Math.max(0, Math.ceil(p * s.length) - 1))] : NaN);
-  let total = 0;
-  for (const x of s) total += x;
-  return { samples: s.length, p50: at(0.5), p99: at(0.99), mean: s.length ? total / s.length : NaN, max: s.length ? s[s.length - 1] : NaN };
-}
 
 function concat(parts: Float64Array[]): Float64Array {
   const out = new Float64Array(parts.reduce((a, p) => a + p.length, 0));

@@ -28,3 +28,8 @@ export function dimsFor(size: number): { width: number; height: number } {
   if (size <= 256 * 1024) return { width: 640, height: 480 };
   return { width: 1920, height: 1080 };
 }
+
+/** Sends a bench payload as a JPEG video frame with its nominal picture size. */
+export function sendVideo(tx: { sendVideoFrame(data: Buffer, o: { imageType: 'jpeg'; width: number; height: number }): void }, p: Buffer): void {
+  tx.sendVideoFrame(p, { imageType: 'jpeg', ...dimsFor(p.length) });
+}
