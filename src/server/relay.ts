@@ -150,7 +150,7 @@ export class Relay {
       if (isSystemCommand(cmd.name)) return nack(CloseCode.NOT_ALLOWED, 'clients may not send RV_ or RVS_ commands');
     }
 
-    const targets = this.#o.router.targets(from, f, type, (c, why) => this.#miss(c, why, type));
+    const targets = this.#o.router.targets(from, f, type, this.#miss);
     if (targets.length === 0) {
       this.#unrouted[type]++;
       return nack(CloseCode.NOT_ALLOWED, this.#o.router.why(from, f));
@@ -189,7 +189,7 @@ export class Relay {
   /** Video and audio: into each reader's latest-wins or drop-oldest queue; never waits, never fails. */
   fanOut(from: Client, f: Frame, type: 'video' | 'audio'): void {
     if (type === 'video' && this.#taps.size > 0) this.#tap(from.id, f);
-    const targets = this.#o.router.targets(from, f, type, (c, why) => this.#miss(c, why, type));
+    const targets = this.#o.router.targets(from, f, type, this.#miss);
     if (targets.length === 0) {
       this.#unrouted[type]++;
       this.#o.metrics.drop(type, 'unrouted');

@@ -37,23 +37,24 @@ export class Router {
     this.#groups = groups;
   }
 
-  /** The targets of a message from `from`; `miss` hears of each addressee left out. */
-  targets(from: Client, f: { to: string; group: string }, type: MediaTypeName, miss: (c: Client, why: Miss) => void): Target[] {
+  /** The targets of a message from `from`; `miss` hears of each addressee left out. No closure per call: this runs for every frame. */
+  targets(from: Client, f: { to: string; group: string }, type: MediaTypeName, miss: (c: Client, why: Miss, type: MediaTypeName) => void): Target[] {
     const out: Target[] = [];
-    const consider = (id: string): void => {
-      const c = this.#dir.get(id);
-      if (!c) return;
-      const reader = c.channels.get(type);
-      if (!reader) return miss(c, 'offline');
-      if (!this.#dir.accepts(id, from.id)) return miss(c, 'not_allowed');
-      out.push({ client: c, reader });
-    };
-    if (f.to) consider(f.to);
+    if (f.to) this.#consider(f.to, from.id, type, miss, out);
     else if (f.group) {
       const g = this.#groups.get(f.group);
-      if (g?.members.has(from.id)) for (const id of g.members.keys()) if (id !== from.id) consider(id);
-    } else for (const id of this.#dir.defaultReceivers(from.id)) consider(id);
+      if (g?.members.has(from.id)) for (const id of g.members.keys()) if (id !== from.id) this.#consider(id, from.id, type, miss, out);
+    } else for (const id of this.#dir.defaultReceivers(from.id)) this.#consider(id, from.id, type, miss, out);
     return out;
+  }
+
+  #consider(id: string, from: string, type: MediaTypeName, miss: (c: Client, why: Miss, type: MediaTypeName) => void, out: Target[]): void {
+    const c = this.#dir.get(id);
+    if (!c) return;
+    const reader = c.channels.get(type);
+    if (!reader) return miss(c, 'offline', type);
+    if (!this.#dir.accepts(id, from)) return miss(c, 'not_allowed', type);
+    out.push({ client: c, reader });
   }
 
   /** One sentence on why a message found no target. */
