@@ -134,8 +134,8 @@ export abstract class BaseLink extends EventEmitter<FrameLinkEvents> implements 
    * (the per-type timeout of docs/behaviour.md, section 6); 0 disables.
    */
   stallMs = 0;
+  /** The owner's clock, or (from startTimers) one of the link's own. */
   #clock: LinkClock | undefined;
-  readonly #sharedClock: LinkClock | undefined;
   /**
    * Fields stamped on the frames the link makes itself (PING, PONG, CLOSE), so a peer that
    * demultiplexes by session key and media type (UDP) can route them.
@@ -150,7 +150,7 @@ export abstract class BaseLink extends EventEmitter<FrameLinkEvents> implements 
     this.keepaliveMs = o.keepaliveMs ?? 5000;
     this.deadMs = o.deadMs ?? 15000;
     this.highWaterMark = o.highWaterMark ?? DEFAULT_HIGH_WATER_MARK;
-    this.#sharedClock = o.clock;
+    this.#clock = o.clock;
   }
 
   abstract get backlog(): number;
@@ -170,7 +170,7 @@ export abstract class BaseLink extends EventEmitter<FrameLinkEvents> implements 
   /** Starts keepalive and liveness checks, on the owner's clock or one of the link's own. */
   protected startTimers(): void {
     if (this.#closed) return;
-    this.#clock = this.#sharedClock ?? new LinkClock(tickFor(this.keepaliveMs, this.deadMs));
+    this.#clock ??= new LinkClock(tickFor(this.keepaliveMs, this.deadMs));
     this.#clock.add(this);
   }
 
