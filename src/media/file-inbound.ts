@@ -1,0 +1,310 @@
+/**
+ * Receiver-side file transfers on one link: START (size and offset checks, free disk, the
+ * name.part file, resume), CHUNKs (in order, with early ones held back over UDP), END (SHA-256,
+ * rename) and ABORT. One transfer per file name across the links of one receiver.
+ */
+import { createHash, type Hash } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { CamwireError, CloseCode, DeliveryError, ErrorCode } from '../errors.js';
+import type { MediaTypeName } from '../protocol/constants.js';
+import type { Frame } from '../protocol/frame.js';
+import { decodeFileMessage, encodeAck } from '../protocol/messages.js';
+import type { FileDataInfo, FileEndInfo, FileStartInfo, MessageMeta } from '../events.js';
+import type { Logger } from '../options.js';
+import type { Answerer } from './answers.js';
+
+/** Where file reception reports to (part of an InboundSink). */
+export interface FileSink {
+  fileStart(f: FileStartInfo, m: MessageMeta): void;
+  fileData(f: FileDataInfo, m: MessageMeta): void;
+  fileEnd(f: FileEndInfo, m: MessageMeta): void;
+  /** A message was dropped on purpose (addressed to someone else, type not wanted...). */
+  dropped(type: MediaTypeName | 'unknown', reason: string): void;
+}
+
+/** The file options of an Inbound. */
+export interface FileInboundOptions {
+  /** Write received files here (as name.part until verified). */
+  fileDir?: string;
+  /** Paths being written now, shared by all links of one receiver: one transfer per file name. */
+  busyFiles: Set<string>;
+  /** Largest file a START may announce; larger ones are refused (NACK 1204). @default Infinity */
+  maxFileSize?: number;
+  /** With fileDir: free disk that must remain once a new transfer's bytes are written. @default 0 */
+  minFreeDiskBytes?: number;
+  /**
+   * With fileDir: bytes still to come of the transfers being written now, shared by all links of
+   * one receiver, so that transfers accepted together fit on the disk together.
+   */
+  pendingDisk?: { bytes: number };
+  /** Hears of refused file transfers (one `warn` each). */
+  logger?: Logger;
+}
+
+interface FileRx {
+  name: string;
+  size: number;
+  start: number;
+  next: number;
+  hash: Hash;
+  fd?: number;
+  path?: string;
+  /** Chunks that arrived before the ones in front of them (UDP), by offset. */
+  early: Map<number, Buffer>;
+  earlyBytes: number;
+  /** Bytes of this transfer still counted in `pendingDisk`. */
+  reserved: number;
+}
+
+const MAX_FILES_PER_LINK = 16;
+const MAX_EARLY_CHUNKS = 64;
+const MAX_EARLY_BYTES = 8 * 1024 * 1024;
+
+/** FileInbound: one link's incoming file transfers. */
+export class FileInbound {
+  readonly #sink: FileSink;
+  readonly #answers: Answerer;
+  readonly #o: FileInboundOptions;
+  readonly #files = new Map<number, FileRx>();
+
+  constructor(sink: FileSink, answers: Answerer, o: FileInboundOptions) {
+    this.#sink = sink;
+    this.#answers = answers;
+    this.#o = o;
+  }
+
+  /** Handles one file DATA frame (START, CHUNK, END or ABORT). */
+  handle(f: Frame, m: MessageMeta): void {
+    const msg = decodeFileMessage(f.payload);
+    const rx = this.#files.get(msg.fileId);
+    try {
+      switch (msg.op) {
+        case 'start':
+          this.#fileStart(f, m, msg, rx);
+          return;
+        case 'chunk': {
+          if (!rx) {
+            this.#answers.nack(f, CloseCode.UNEXPECTED_MESSAGE, `chunk of unknown file ${msg.fileId}`);
+            return;
+          }
+          if (msg.offset < rx.next) {
+            this.#answers.ack(f); // a repeat of a chunk already written
+            return;
+          }
+          if (msg.offset + msg.data.length > rx.size) {
+            this.#answers.nack(f, CloseCode.BAD_PAYLOAD, `chunk at ${msg.offset} runs past the file size ${rx.size}`);
+            this.#endFile(msg.fileId, rx, m, new DeliveryError(ErrorCode.DELIVERY_REFUSED, 'file chunk beyond the end', f.seq));
+            return;
+          }
+          if (msg.offset > rx.next) {
+            // Over UDP a lost chunk makes later ones arrive first: keep a bounded number of them.
+            if (rx.early.size >= MAX_EARLY_CHUNKS || rx.earlyBytes + msg.data.length > MAX_EARLY_BYTES) return; // not acknowledged: resent later
+            if (!rx.early.has(msg.offset)) {
+              rx.early.set(msg.offset, Buffer.from(msg.data));
+              rx.earlyBytes += msg.data.length;
+            }
+            this.#answers.ack(f);
+            return;
+          }
+          this.#write(rx, msg.fileId, msg.offset, msg.data, m);
+          this.#answers.ack(f);
+          for (let next = rx.early.get(rx.next); next; next = rx.early.get(rx.next)) {
+            rx.early.delete(rx.next);
+            rx.earlyBytes -= next.length;
+            this.#write(rx, msg.fileId, rx.next, next, m);
+          }
+          return;
+        }
+        case 'end': {
+          if (!rx) {
+            this.#answers.nack(f, CloseCode.UNEXPECTED_MESSAGE, `end of unknown file ${msg.fileId}`);
+            return;
+          }
+          const digest = rx.hash.digest();
+          const complete = rx.next === rx.size && msg.totalSize === rx.size;
+          const ok = complete && digest.equals(msg.sha256);
+          let error: CamwireError | undefined;
+          if (!complete) error = new DeliveryError(ErrorCode.DELIVERY_REFUSED, `file ended at ${rx.next} of ${rx.size} bytes`, f.seq);
+          else if (!ok) error = new DeliveryError(ErrorCode.DELIVERY_CHECKSUM, 'file SHA-256 mismatch', f.seq);
+          this.#endFile(msg.fileId, rx, m, error, digest.toString('hex'));
+          if (ok) this.#answers.ack(f);
+          else this.#answers.nack(f, CloseCode.BAD_PAYLOAD, error!.message);
+          return;
+        }
+        case 'abort':
+          if (rx) this.#endFile(msg.fileId, rx, m, new DeliveryError(ErrorCode.DELIVERY_CLOSED, `sender aborted: ${msg.reason}`, f.seq));
+          this.#answers.ack(f);
+          return;
+      }
+    } catch (err) {
+      // A disk problem ends this transfer, never the process.
+      const e = new CamwireError(ErrorCode.FILE_IO, `file ${rx?.name ?? msg.fileId}: ${(err as Error).message}`, { cause: err });
+      this.#answers.nack(f, CloseCode.INTERNAL, e.message);
+      const cur = this.#files.get(msg.fileId) ?? rx;
+      if (cur) {
+        try {
+          this.#endFile(msg.fileId, cur, m, e);
+        } catch {
+          this.#files.delete(msg.fileId);
+          if (cur.path) this.#o.busyFiles.delete(cur.path);
+          this.#sink.fileEnd({ fileId: msg.fileId, name: cur.name, size: cur.size, offset: cur.start, ok: false, sha256: '', error: e }, m);
+        }
+      }
+    }
+  }
+
+  #fileStart(f: Frame, m: MessageMeta, msg: { fileId: number; name: string; totalSize: number; offset: number }, old: FileRx | undefined): void {
+    if (old) this.#endFile(msg.fileId, old, m, new DeliveryError(ErrorCode.DELIVERY_CLOSED, 'the sender restarted this transfer', f.seq));
+    if (this.#files.size >= MAX_FILES_PER_LINK) {
+      this.#answers.nack(f, CloseCode.REFUSED, `more than ${MAX_FILES_PER_LINK} files at once`);
+      return;
+    }
+    const name = safeName(msg.name);
+    const maxSize = this.#o.maxFileSize ?? Infinity;
+    // What a peer claims is checked before anything is created: the size against maxFileSize...
+    if (msg.totalSize > maxSize) {
+      this.#refuse(f, CloseCode.TOO_LARGE, `${name} is ${msg.totalSize} bytes; this receiver takes files of at most ${maxSize} bytes (maxFileSize)`);
+      return;
+    }
+    let start = msg.offset;
+    let full: string | undefined;
+    if (this.#o.fileDir) {
+      full = path.join(this.#o.fileDir, name);
+      if (this.#o.busyFiles.has(full)) {
+        this.#answers.nack(f, CloseCode.REFUSED, `${name} is already being received`);
+        return;
+      }
+      let have = 0;
+      try {
+        have = fs.statSync(`${full}.part`).size;
+      } catch {
+        have = 0;
+      }
+      // ...and the offset against the bytes held: a file never starts with bytes nobody sent.
+      if (msg.offset > have) {
+        this.#refuse(f, CloseCode.REFUSED, `${name}: the sender proposes to start at byte ${msg.offset}, but this receiver holds ${have} bytes of it; propose ${have} or less (0 lets the receiver answer where to resume)`);
+        return;
+      }
+      if (have > start && have <= msg.totalSize) start = have;
+    }
+    const info: FileStartInfo = {
+      fileId: msg.fileId,
+      name,
+      size: msg.totalSize,
+      offset: msg.offset,
+      resumeAt: (o: number) => {
+        if (!Number.isInteger(o) || o < 0 || o > msg.totalSize) throw new RangeError(`resume offset ${o} outside 0..${msg.totalSize}`);
+        start = o;
+      },
+    };
+    this.#sink.fileStart(info, m);
+    let fd: number | undefined;
+    let reserved = 0;
+    if (full) {
+      const part = `${full}.part`;
+      const room = this.#room(full, msg.totalSize - start);
+      if (room) {
+        const e = new CamwireError(ErrorCode.FILE_NO_SPACE, `file ${name}: ${room}`);
+        this.#o.logger?.warn({ file: name, size: msg.totalSize, offset: start, from: f.from }, `file refused: ${room}`);
+        this.#sink.fileEnd({ fileId: msg.fileId, name, size: msg.totalSize, offset: start, ok: false, sha256: '', error: e }, m);
+        this.#answers.nack(f, CloseCode.NO_SPACE, e.message);
+        return;
+      }
+      try {
+        fd = fs.openSync(part, fs.existsSync(part) ? 'r+' : 'w');
+        // Bytes past the resume point are stale (an older, longer transfer): cut them.
+        fs.ftruncateSync(fd, start);
+      } catch (err) {
+        if (fd !== undefined) fs.closeSync(fd);
+        const e = new CamwireError(ErrorCode.FILE_IO, `file ${name}: ${(err as Error).message}`, { cause: err });
+        this.#sink.fileEnd({ fileId: msg.fileId, name, size: msg.totalSize, offset: start, ok: false, sha256: '', error: e }, m);
+        this.#answers.nack(f, CloseCode.INTERNAL, e.message);
+        return;
+      }
+      this.#o.busyFiles.add(full);
+      reserved = msg.totalSize - start;
+      if (this.#o.pendingDisk) this.#o.pendingDisk.bytes += reserved;
+    }
+    this.#files.set(msg.fileId, { name, size: msg.totalSize, start, next: start, hash: createHash('sha256'), fd, path: full, early: new Map(), earlyBytes: 0, reserved });
+    this.#answers.ack(f, encodeAck(start));
+  }
+
+  /**
+   * Why `bytes` more do not fit on the disk of `file` (with the margin and what the transfers
+   * already accepted will still write), or undefined when they do. A disk that cannot say is
+   * not refused: a failed write ends the transfer (CW_ERR_FILE_IO).
+   */
+  #room(file: string, bytes: number): string | undefined {
+    let free: number;
+    try {
+      const st = fs.statfsSync(path.dirname(file));
+      free = st.bavail * st.bsize;
+    } catch {
+      return undefined;
+    }
+    const pending = this.#o.pendingDisk?.bytes ?? 0;
+    const margin = this.#o.minFreeDiskBytes ?? 0;
+    if (bytes + pending + margin <= free) return undefined;
+    return `not enough free disk: ${bytes} bytes to write${pending ? ` (and ${pending} for transfers in progress)` : ''} plus ${margin} to keep free (minFreeDiskBytes), ${free} free`;
+  }
+
+  #write(rx: FileRx, fileId: number, offset: number, data: Buffer, m: MessageMeta): void {
+    rx.hash.update(data);
+    if (rx.fd !== undefined) {
+      let done = 0;
+      while (done < data.length) done += fs.writeSync(rx.fd, data, done, data.length - done, offset + done);
+      const r = Math.min(rx.reserved, data.length);
+      rx.reserved -= r;
+      if (this.#o.pendingDisk) this.#o.pendingDisk.bytes -= r;
+    }
+    rx.next += data.length;
+    this.#sink.fileData({ fileId, name: rx.name, offset, size: rx.size, data }, m);
+  }
+
+  #endFile(id: number, rx: FileRx, m: MessageMeta, error?: CamwireError, sha256 = ''): void {
+    this.#closeFile(id, rx);
+    let finalPath: string | undefined;
+    if (rx.path && !error) {
+      fs.renameSync(`${rx.path}.part`, rx.path);
+      finalPath = rx.path;
+    }
+    const end: FileEndInfo = { fileId: id, name: rx.name, size: rx.size, offset: rx.start, ok: !error, sha256 };
+    if (finalPath) end.path = finalPath;
+    if (error) end.error = error;
+    this.#sink.fileEnd(end, m);
+  }
+
+  #closeFile(id: number, rx: FileRx): void {
+    this.#files.delete(id);
+    if (rx.path) this.#o.busyFiles.delete(rx.path);
+    if (this.#o.pendingDisk) this.#o.pendingDisk.bytes -= rx.reserved;
+    rx.reserved = 0;
+    if (rx.fd !== undefined) {
+      const fd = rx.fd;
+      rx.fd = undefined;
+      fs.closeSync(fd);
+    }
+  }
+
+  /** The link ended: unfinished files end with an error. */
+  dispose(m: MessageMeta | undefined, err: CamwireError): void {
+    for (const [id, rx] of [...this.#files]) {
+      if (m) this.#endFile(id, rx, m, err);
+      else this.#closeFile(id, rx);
+    }
+  }
+
+  /** Refuses a file START before anything is created: NACK, counted as dropped, one warning. */
+  #refuse(f: Frame, code: number, reason: string): void {
+    this.#sink.dropped('file', reason);
+    this.#o.logger?.warn({ from: f.from, code }, `file refused: ${reason}`);
+    this.#answers.nack(f, code, reason);
+  }
+}
+
+/** A file name safe to create inside a folder: no directories, no dot-names. */
+export function safeName(name: string): string {
+  const base = path.basename(name.replace(/\\/g, '/')).replace(/[\u0000-\u001f<>:"|?*]/g, '_');
+  return !base || base === '.' || base === '..' ? 'file' : base;
+}
