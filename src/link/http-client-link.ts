@@ -1,0 +1,215 @@
+/**
+ * Client side of an HTTP link (docs/protocol.md, section 6): opens the link, uploads frames
+ * in request bodies and long-polls for frames coming down.
+ */
+import { CamwireError, ErrorCode, ProtocolError, TransportError } from '../errors.js';
+import { DEFAULT_MAX_PAYLOAD } from '../protocol/constants.js';
+import { encodeFrameBuffer, type Frame, type FrameInit } from '../protocol/frame.js';
+import { HttpPoster, type HttpPosterOptions, type HttpResult } from '../transport/http.js';
+import { BaseLink, type LinkOptions } from './frame-link.js';
+import { DOWN_ACK_HEADER, DOWN_HEADER, FrameQueue, HTTP_PREFIX, LINK_HEADER, MAX_BATCH, parseBody, UP_HEADER } from './http-wire.js';
+
+/** Upload requests in flight at once per link (the poster keeps one more socket for the long poll). */
+const MAX_UPLOADS = 3;
+
+/** Options of an HTTP client link. */
+export interface HttpClientLinkOptions extends LinkOptions {
+  /** How long a long-poll request waits on the server for frames. @default 20000 */
+  pollMs?: number;
+}
+
+/** Client side of an HTTP link. */
+export class HttpClientLink extends BaseLink {
+  readonly transport = 'http' as const;
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+  readonly #poster: HttpPoster;
+  readonly #id: string;
+  readonly #maxPayload: number;
+  readonly #pollMs: number;
+  readonly #abort = new AbortController();
+  #early: Frame[] = [];
+  readonly #queue = new FrameQueue();
+  #inflight = 0;
+  #uploads = 0;
+  #uploadScheduled = false;
+  #upSeq = 0;
+  #downAck = 0;
+
+  private constructor(poster: HttpPoster, id: string, host: string, port: number, o: HttpClientLinkOptions) {
+    super({ ...o, keepaliveMs: 0, deadMs: 0 });
+    this.#poster = poster;
+    this.#id = id;
+    this.remoteAddress = host;
+    this.remotePort = port;
+    this.#maxPayload = o.maxPayload ?? DEFAULT_MAX_PAYLOAD;
+    this.#pollMs = o.pollMs ?? 20000;
+    this.startTimers();
+  }
+
+  /**
+   * Opens a link: POSTs the HELLO and returns the link with the frames the server answered
+   * (a WELCOME, or a CLOSE when it refused). Rejects with a TransportError when unreachable.
+   */
+  static async open(
+    target: HttpPosterOptions,
+    hello: FrameInit,
+    o: HttpClientLinkOptions & { timeoutMs: number; signal?: AbortSignal },
+  ): Promise<{ link: HttpClientLink | undefined; first: Frame | undefined }> {
+    const poster = new HttpPoster(target);
+    const maxPayload = o.maxPayload ?? DEFAULT_MAX_PAYLOAD;
+    try {
+      const res = await poster.post(`${HTTP_PREFIX}open`, [encodeFrameBuffer(hello)], {
+        timeoutMs: o.timeoutMs,
+        maxResponse: maxPayload + MAX_BATCH,
+        signal: o.signal,
+      });
+      const frames = res.body.length ? parseBody(res.body, maxPayload) : [];
+      const id = res.headers[LINK_HEADER];
+      if (res.status !== 200 || typeof id !== 'string' || !/^[A-Za-z0-9_-]{16,64}$/.test(id)) {
+        poster.close();
+        if (frames.length) return { link: undefined, first: frames[0] };
+        throw new TransportError(ErrorCode.TRANSPORT_CONNECT, `HTTP open refused with status ${res.status}`);
+      }
+      const link = new HttpClientLink(poster, id, target.host, target.port, o);
+      link.#early = frames.slice(1);
+      return { link, first: frames[0] };
+    } catch (err) {
+      poster.close();
+      throw err;
+    }
+  }
+
+  /** Starts the long-poll loop and hands over frames that came after the WELCOME in the open response. */
+  start(): void {
+    const early = this.#early;
+    this.#early = [];
+    for (const f of early) this.receive(f);
+    void this.#pollLoop();
+  }
+
+  get backlog(): number {
+    return this.#queue.bytes + this.#inflight;
+  }
+
+  protected write(h: Buffer, p: Buffer): void {
+    this.#queue.push(h, p);
+    // Batch what is written in this tick into one body.
+    if (!this.#uploadScheduled) {
+      this.#uploadScheduled = true;
+      queueMicrotask(() => {
+        this.#uploadScheduled = false;
+        this.#upload();
+      });
+    }
+  }
+
+  /** Frames may queue this far ahead: several uploads are in flight at once. */
+  override get pumpBacklog(): number {
+    return MAX_UPLOADS * 128 * 1024;
+  }
+
+  /**
+   * Sends queued frames in up to MAX_UPLOADS concurrent requests (one request per round trip
+   * would cap throughput at one body per RTT). Each body carries an upload number; the server
+   * delivers bodies in that order, and ignores a repeat (a body whose answer was lost is sent
+   * again with the same number; docs/protocol.md, section 6.3).
+   */
+  #upload(): void {
+    while (this.#uploads < MAX_UPLOADS && this.#queue.length) {
+      const { body, bytes } = this.#queue.take();
+      this.#inflight += bytes;
+      this.#uploads++;
+      const up = String(++this.#upSeq);
+      this.#retry(() =>
+        this.#poster.post(`${HTTP_PREFIX}links/${this.#id}`, body, {
+          timeoutMs: 30000,
+          maxResponse: this.#maxPayload + MAX_BATCH,
+          headers: { [UP_HEADER]: up },
+        }),
+      ).then(
+        (res) => {
+          this.#inflight -= bytes;
+          this.#uploads--;
+          this.#handle(res.status, res.headers[DOWN_HEADER], res.body);
+          // After close() the queue holds only the CLOSE frame: keep going so it is sent.
+          if (!this.closed && this.backlog < this.highWaterMark) this.emit('drain');
+          this.#upload();
+          if (this.closed && this.#uploads === 0 && !this.#queue.length) this.#poster.close();
+        },
+        (err) => {
+          this.#inflight -= bytes;
+          this.#uploads--;
+          if (!this.closed) this.lost(asCamwire(err));
+          if (this.#uploads === 0) this.#poster.close();
+        },
+      );
+    }
+  }
+
+  /** Long-polls for frames; each answer names its batch and the next poll acknowledges it. */
+  async #pollLoop(): Promise<void> {
+    while (!this.closed) {
+      try {
+        const res = await this.#retry(() =>
+          this.#poster.post(`${HTTP_PREFIX}links/${this.#id}?wait=${this.#pollMs}`, [], {
+            timeoutMs: this.#pollMs + 15000,
+            maxResponse: this.#maxPayload + MAX_BATCH,
+            signal: this.#abort.signal,
+            headers: { [DOWN_ACK_HEADER]: String(this.#downAck) },
+          }),
+        );
+        this.#handle(res.status, res.headers[DOWN_HEADER], res.body);
+      } catch (err) {
+        if (!this.closed) this.lost(asCamwire(err));
+        return;
+      }
+    }
+  }
+
+  /** Runs a request; a transport failure is retried twice (proxies drop connections). */
+  async #retry(fn: () => Promise<HttpResult>): Promise<HttpResult> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await fn();
+      } catch (err) {
+        if (attempt >= 3 || this.closed || this.#abort.signal.aborted) throw err;
+        await new Promise((r) => setTimeout(r, 100 * attempt));
+      }
+    }
+  }
+
+  #handle(status: number, down: string | string[] | undefined, body: Buffer): void {
+    const batch = typeof down === 'string' ? Number(down) : 0;
+    // A batch we already have (its acknowledgement was lost on the way) is not delivered twice.
+    if (batch > 0 && batch <= this.#downAck) return;
+    let frames: Frame[] = [];
+    try {
+      frames = body.length ? parseBody(body, this.#maxPayload) : [];
+    } catch (err) {
+      this.fail(err as ProtocolError);
+      return;
+    }
+    if (batch > 0) this.#downAck = batch;
+    for (const f of frames) this.receive(f);
+    if (status === 404 && !this.closed) {
+      this.lost(new TransportError(ErrorCode.TRANSPORT_CLOSED, 'the server no longer knows this HTTP link'));
+    } else if (status !== 200 && !this.closed) {
+      this.lost(new TransportError(ErrorCode.TRANSPORT_CLOSED, `HTTP status ${status}`));
+    }
+  }
+
+  protected teardown(graceful: boolean): void {
+    this.#abort.abort();
+    // A graceful close has queued a CLOSE frame: let the uploads send it, then release sockets.
+    if (!graceful || !this.#queue.length) {
+      if (this.#uploads === 0) this.#poster.close();
+    }
+  }
+}
+
+function asCamwire(err: unknown): CamwireError {
+  return err instanceof CamwireError
+    ? err
+    : new TransportError(ErrorCode.TRANSPORT_CLOSED, err instanceof Error ? err.message : String(err), { cause: err });
+}
