@@ -8,18 +8,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import { CamwireError, CloseCode, ConfigError, ErrorCode, ProtocolError } from './errors.js';
 import { perMediaType } from './events.js';
-import type {
-  AudioChunk,
-  ConnectionEvents,
-  CommandMessage,
-  ConnectionEvent,
-  FileDataInfo,
-  FileEndInfo,
-  FileStartInfo,
-  MessageMeta,
-  PeerInfo,
-  VideoFrame,
-} from './events.js';
+import type { PeerInfo } from './events.js';
 import { Kind, MEDIA_TYPES, MediaType, mediaTypeName, type MediaTypeName } from './protocol/constants.js';
 import type { Frame, FrameInit } from './protocol/frame.js';
 import { encodeJson } from './protocol/messages.js';
@@ -29,106 +18,21 @@ import { LinkClock, tickFor } from './link/link-clock.js';
 import { LinkListener } from './link/listener.js';
 import { PullSession, type SessionEventName } from './link/pull-session.js';
 import { Inbound, type AnswerMemory, type InboundSink } from './media/inbound.js';
-import { isSystemCommand, Notice, readList } from './protocol/system-commands.js';
-import { AGENT, checkId, invalid, newSessionKey, resolveCommon, type CommonOptions, type ResolvedCommon } from './options.js';
+import { isSystemCommand } from './protocol/system-commands.js';
+import { emitNotice } from './roles/server-notices.js';
+import { AGENT, checkId, invalid, newSessionKey, resolveCommon, type ResolvedCommon } from './options.js';
 
-/**
- * One entry of a receiver's `senders` list. Pull mode: a sender to connect to (host and port
- * required). Push mode: an accept filter (any field left out matches everything).
- */
-export interface SenderEntry {
-  host?: string;
-  port?: number;
-  /** The sender's client id: pull mode sends it as the addressee; push mode accepts only it. */
-  clientId?: string;
-  /** Push mode: accept only these media types from this sender. @default all */
-  mediaTypes?: MediaTypeName[];
-}
+import {
+  DEFAULT_MAX_FILE_SIZE,
+  DEFAULT_MIN_FREE_DISK,
+  type ReceiverEvents,
+  type ReceiverOptions,
+  type ReceiverStats,
+  type SenderEntry,
+} from './roles/receiver-options.js';
 
-/** Options of a Receiver (docs/api.md). */
-export interface ReceiverOptions extends CommonOptions {
-  /** Pull targets (pull mode) or accept filters (push mode; empty = accept everyone). @default [] */
-  senders?: SenderEntry[];
-  /** Media types to receive; pull mode opens one channel for each. @default all five */
-  receiveMediaTypes?: MediaTypeName[];
-  /** Deliver RV_/RVS_ system commands to the application. @default false */
-  showSystemCommands?: boolean;
-  /** Write received files into this folder (resuming from partial files). @default none: events only */
-  fileDir?: string;
-  /**
-   * Largest file a sender may announce (START); a larger one is refused (NACK 1204, the sender
-   * gets CW_ERR_FILE_TOO_LARGE). Infinity = no limit. @default 4294967296 (4 GiB)
-   */
-  maxFileSize?: number;
-  /**
-   * With fileDir: free disk that must remain after a new transfer's bytes (and those still to
-   * come of transfers in progress) are written; otherwise the START is refused (NACK 1205,
-   * CW_ERR_FILE_NO_SPACE). @default 67108864 (64 MiB)
-   */
-  minFreeDiskBytes?: number;
-  /** Push mode: most connections accepted at once. @default 1024 */
-  maxLinks?: number;
-  /** UDP: an incomplete frame is dropped (and counted) after this long. @default 2000 */
-  reassemblyTimeoutMs?: number;
-  /** UDP: memory for incomplete frames across all senders. @default 33554432 (32 MiB) */
-  reassemblyBytes?: number;
-}
-
-/** Counters of a Receiver. */
-export interface ReceiverStats {
-  received: Record<MediaTypeName, { items: number; bytes: number }>;
-  /** Messages dropped: addressed to another id, a type not received, or refused. */
-  dropped: Record<MediaTypeName, number>;
-  /** Open links (push: accepted connections; pull: open channels). */
-  links: number;
-  /** UDP only: frames dropped because a fragment never came, and malformed datagrams. */
-  udp?: { incomplete: number; corrupt: number };
-}
-
-/** Events of a Receiver. */
-export interface ReceiverEvents extends ConnectionEvents {
-  openChannel: [ev: ConnectionEvent];
-  closeChannel: [ev: ConnectionEvent];
-  sessionConnected: [ev: ConnectionEvent];
-  sessionDisconnected: [ev: ConnectionEvent];
-  video: [frame: VideoFrame, meta: MessageMeta];
-  audio: [chunk: AudioChunk, meta: MessageMeta];
-  command: [cmd: CommandMessage, meta: MessageMeta];
-  data: [data: Buffer, meta: MessageMeta];
-  fileStart: [info: FileStartInfo, meta: MessageMeta];
-  fileData: [info: FileDataInfo, meta: MessageMeta];
-  fileEnd: [info: FileEndInfo, meta: MessageMeta];
-  // From a MediaServer (docs/behaviour.md, section 5):
-  /** Someone joined a group this client is in. */
-  userJoinsGroup: [group: string, user: string, meta: MessageMeta];
-  /** Someone left (or, if temporary, lost its connection to) a group this client is in. */
-  userLeavesGroup: [group: string, user: string, meta: MessageMeta];
-  /** Answer to getGroupUsers. */
-  groupUsers: [group: string, users: string[], meta: MessageMeta];
-  /** Answer to getGroupInfo (and to joinGroup). */
-  groupInfo: [info: { group: string; owner: string; name: string }, meta: MessageMeta];
-  /** Answer to getAllGroups. */
-  allGroups: [groups: string[], meta: MessageMeta];
-  /** Answer to getAllUsers. */
-  allUsers: [users: string[], meta: MessageMeta];
-  /** Answer to getAllOnlineUsers. */
-  allOnlineUsers: [users: string[], meta: MessageMeta];
-  /** A client that has this one on a contact list said hello (or came back). */
-  userEnter: [user: string, meta: MessageMeta];
-  /** A client that has this one on a contact list said goodbye, or its connection broke. */
-  userExit: [user: string, meta: MessageMeta];
-  /** A client asks for access to this client's media; allow with sender.allowMediaAccess(user). */
-  mediaAccessRequest: [req: { user: string; group: string; dataType: number }, meta: MessageMeta];
-  mediaAccessCancelRequest: [req: { user: string; group: string; dataType: number }, meta: MessageMeta];
-  /** The server refused a request of this client's sender (the sender's promise rejects too). */
-  serverError: [err: CamwireError, meta: MessageMeta];
-}
-
-
-/** Largest file a Receiver takes by default (maxFileSize). */
-export const DEFAULT_MAX_FILE_SIZE = 4 * 1024 * 1024 * 1024;
-/** Free disk a Receiver with fileDir keeps by default (minFreeDiskBytes). */
-export const DEFAULT_MIN_FREE_DISK = 64 * 1024 * 1024;
+export { DEFAULT_MAX_FILE_SIZE, DEFAULT_MIN_FREE_DISK } from './roles/receiver-options.js';
+export type { ReceiverEvents, ReceiverOptions, ReceiverStats, SenderEntry } from './roles/receiver-options.js';
 
 /** Receiver receives media from senders or a server. */
 /** Push senders' reliable queues whose answers a Receiver remembers (section 3.3 of docs/protocol.md). */
@@ -217,7 +121,7 @@ export class Receiver extends EventEmitter<ReceiverEvents> {
       },
       command: (c, m) => {
         count('command', 0);
-        if (isSystemCommand(c.name)) this.#notice(c, m);
+        if (isSystemCommand(c.name)) emitNotice(this, c, m);
         if (this.#showSystem || !isSystemCommand(c.name)) this.emit('command', c, m);
       },
       data: (d, m) => {
@@ -341,50 +245,6 @@ export class Receiver extends EventEmitter<ReceiverEvents> {
         },
       }),
     });
-  }
-
-  /** Turns a server notification (an RV_ command) into its event. */
-  #notice(c: CommandMessage, m: MessageMeta): void {
-    const p = c.params;
-    const str = (k: string): string => (typeof p[k] === 'string' ? (p[k] as string) : '');
-    switch (c.name) {
-      case Notice.USER_JOINS_GROUP:
-        this.emit('userJoinsGroup', str('group'), str('user'), m);
-        return;
-      case Notice.USER_LEAVES_GROUP:
-        this.emit('userLeavesGroup', str('group'), str('user'), m);
-        return;
-      case Notice.GROUP_USERS:
-        this.emit('groupUsers', str('group'), readList(p), m);
-        return;
-      case Notice.GROUP_INFO:
-        this.emit('groupInfo', { group: str('group'), owner: str('owner'), name: str('groupName') }, m);
-        return;
-      case Notice.ALL_GROUPS:
-        this.emit('allGroups', readList(p, 'GUIDGroup'), m);
-        return;
-      case Notice.ALL_USERS:
-        this.emit('allUsers', readList(p), m);
-        return;
-      case Notice.ALL_ONLINE_USERS:
-        this.emit('allOnlineUsers', readList(p), m);
-        return;
-      case Notice.USER_ENTER:
-        this.emit('userEnter', str('user'), m);
-        return;
-      case Notice.USER_EXIT:
-        this.emit('userExit', str('user'), m);
-        return;
-      case Notice.MEDIA_ACCESS_REQUEST:
-      case Notice.MEDIA_ACCESS_CANCEL_REQUEST: {
-        const req = { user: str('user'), group: str('group'), dataType: typeof p.dataType === 'number' ? p.dataType : 0 };
-        this.emit(c.name === Notice.MEDIA_ACCESS_REQUEST ? 'mediaAccessRequest' : 'mediaAccessCancelRequest', req, m);
-        return;
-      }
-      case Notice.ERROR:
-        this.emit('serverError', new CamwireError(str('code') || ErrorCode.SERVER_REFUSED, `${str('request')}: ${str('message')}`), m);
-        return;
-    }
   }
 
   /** Takes DATA frames from an open link until it closes. */

@@ -4,11 +4,8 @@
  * (receiver-to-sender) it listens and serves the channels receivers open (docs/behaviour.md,
  * sections 3-4).
  */
-import { createHash, randomBytes } from 'node:crypto';
-import { EventEmitter } from 'node:events';
-import fsp from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
 import net from 'node:net';
-import path from 'node:path';
 import {
   CamwireError,
   CloseCode,
@@ -17,13 +14,12 @@ import {
   ErrorCode,
   TransportError,
 } from './errors.js';
-import { perMediaType, type ConnectionEvents, type PeerInfo } from './events.js';
-import { Flag, Kind, MAX_U48, MediaType, mediaTypeName, type MediaTypeName } from './protocol/constants.js';
+import { perMediaType, type PeerInfo } from './events.js';
+import { Flag, Kind, MediaType, mediaTypeName, type MediaTypeName } from './protocol/constants.js';
 import { SharedEncoding, type Frame, type FrameInit } from './protocol/frame.js';
 import {
   encodeAudioHeader,
   encodeCommand,
-  encodeFileMessage,
   encodeJson,
   encodeVideoHeader,
   type Command,
@@ -31,7 +27,7 @@ import {
   type ReceivedCommand,
   type Rect,
 } from './protocol/messages.js';
-import { isSystemCommand, MAX_SERVER_COMMAND, readList, SystemCommand } from './protocol/system-commands.js';
+import { isSystemCommand, MAX_SERVER_COMMAND } from './protocol/system-commands.js';
 import { acceptedEvent, awaitHello, welcomeLink } from './link/accept.js';
 import type { DialOptions } from './link/dial.js';
 import type { FrameLink } from './link/frame-link.js';
@@ -40,130 +36,28 @@ import { LinkListener } from './link/listener.js';
 import { PushLane, type LaneEventName } from './media/push-lane.js';
 import { ServedChannel } from './media/served-channel.js';
 import { UdpEndpoint, type UdpLink } from './link/udp-link.js';
-import { AudioOutbox, ReliableOutbox, VideoOutbox, frameBytes, type AckInfo, type Outbox } from './media/outbox.js';
-import { AGENT, checkId, invalid, newSessionKey, resolveCommon, type CommonOptions, type ResolvedCommon } from './options.js';
+import { AudioOutbox, ReliableOutbox, VideoOutbox, frameBytes, type Outbox } from './media/outbox.js';
+import { AGENT, checkId, invalid, newSessionKey, resolveCommon, type ResolvedCommon } from './options.js';
 
-/** Options of a Sender (docs/api.md). */
-export interface SenderOptions extends CommonOptions {
-  /** Default addressee client id of every message. @default '' */
-  to?: string;
-  /** Default group id of every message. @default '' */
-  group?: string;
-  /** Push mode: close a type's connection after this much idle time; 0 = after each item. @default 5000 */
-  idleTimeoutMs?: number;
-  /** Audio chunks queued per connection before the oldest is dropped. @default 50 */
-  audioQueueChunks?: number;
-  /** Audio bytes queued per connection before the oldest is dropped. @default 1638400 */
-  audioQueueBytes?: number;
-  /** Bytes of commands/files/data queued or unacknowledged per connection before sends are refused. @default { command: 819200, file: 10485760, data: 8192000 } */
-  queueBytes?: Partial<Record<'command' | 'file' | 'data', number>>;
-  /** Reliable items in flight (sent, not yet acknowledged) per connection. @default 16 (UDP: 64) */
-  reliableWindow?: number;
-  /** Bytes per file chunk. @default 65536 (UDP: one datagram, datagramSize - 300) */
-  fileChunkSize?: number;
-  /** Pull mode: most channels served at once. @default 256 */
-  maxChannels?: number;
-}
+import { MediaServerRequests, bindServerRequests } from './roles/server-requests.js';
+import { sendFile, type ReliableTarget } from './roles/file-send.js';
+import type {
+  AudioSendOptions,
+  FileSendOptions,
+  FileSendResult,
+  SendOptions,
+  SenderOptions,
+  SenderStats,
+  VideoSendOptions,
+} from './roles/sender-options.js';
 
-/** Addressing of one message; overrides the sender's `to` and `group`. */
-export interface SendOptions {
-  to?: string;
-  group?: string;
-  /** 0 = main source; 1, 2, ... = extra sources. @default 0 */
-  mediaIndex?: number;
-}
-
-/** Options of sendVideoFrame. */
-export interface VideoSendOptions extends SendOptions {
-  /** 'jpeg' | 'png' | 'bmp' | 'hwl' or a codec name. @default 'jpeg' */
-  imageType?: string;
-  width?: number;
-  height?: number;
-  /** Decodable on its own. @default true for jpeg/png/bmp/hwl, false for named codecs */
-  keyframe?: boolean;
-  /** Change-detection mode: where this image goes on the previous frame. */
-  rect?: Rect;
-  /** ms since the epoch. @default Date.now() */
-  timestamp?: number;
-}
-
-/** Options of sendAudio. */
-export interface AudioSendOptions extends SendOptions {
-  /** 'pcm_s16le' | 'opus' or a codec name. @default 'pcm_s16le' */
-  codec?: string;
-  /** @default 48000 */
-  sampleRate?: number;
-  /** @default 1 */
-  channels?: number;
-  /** ms since the epoch. @default Date.now() */
-  timestamp?: number;
-}
-
-/** Options of sendFile. */
-export interface FileSendOptions extends SendOptions {
-  /** Start at this byte. @default 0 */
-  offset?: number;
-  /** Name the receiver sees. @default the file's base name */
-  name?: string;
-}
-
-/** Result of a file transfer to one receiver. */
-export interface FileSendResult {
-  name: string;
-  size: number;
-  /** Where the transfer started: the requested offset, or the receiver's resume offset. */
-  offset: number;
-  bytesSent: number;
-  /** SHA-256 (hex) of the bytes from `offset` to the end; the receiver verified it. */
-  sha256: string;
-}
-
-/** Progress of a file transfer (acknowledged bytes). */
-export interface FileProgress {
-  fileId: number;
-  name: string;
-  size: number;
-  offset: number;
-  /** Bytes acknowledged by the receiver so far, from `offset`. */
-  acked: number;
-}
-
-/** A group's owner and name, as the server reports them. */
-export interface GroupInfo {
-  group: string;
-  owner: string;
-  name: string;
-}
-
-function groupInfo(r: ReceivedCommand | undefined): GroupInfo {
-  const p = r?.params ?? {};
-  return { group: String(p.group ?? ''), owner: String(p.owner ?? ''), name: String(p.groupName ?? '') };
-}
-
-/** Counters of a Sender. */
-export interface SenderStats {
-  sent: Record<MediaTypeName, { items: number; bytes: number }>;
-  /** Video and audio dropped by the latest-wins and drop-oldest policies, or while disconnected. */
-  dropped: Record<MediaTypeName, number>;
-  /** Pull mode: channels being served. */
-  channels: number;
-}
-
-/** Events of a Sender. */
-export interface SenderEvents extends ConnectionEvents {
-  fileProgress: [p: FileProgress];
-}
-
-/** Something reliable items can be handed to: a push lane or a served channel. */
-interface ReliableTarget {
-  submit(init: FrameInit): Promise<AckInfo>;
-}
+export type * from './roles/sender-options.js';
 
 const INTRA_TYPES = new Set(['jpeg', 'png', 'bmp', 'hwl']);
 
 
 /** Sender sends media to receivers or a server. */
-export class Sender extends EventEmitter<SenderEvents> {
+export class Sender extends MediaServerRequests {
   readonly #o: ResolvedCommon;
   /** One timer for the keepalive, dead and stall checks of all this role's links. */
   readonly #clock: LinkClock;
@@ -192,6 +86,7 @@ export class Sender extends EventEmitter<SenderEvents> {
   /** Creates a Sender. Throws a ConfigError naming the bad option. */
   constructor(options: SenderOptions = {}) {
     super();
+    bindServerRequests(this, (name, params) => this.#request(name, params));
     this.#o = resolveCommon(options);
     this.#clock = new LinkClock(tickFor(this.#o.keepaliveMs, this.#o.deadMs));
     this.#to = checkId('to', options.to);
@@ -365,66 +260,19 @@ export class Sender extends EventEmitter<SenderEvents> {
    */
   async sendFile(filePath: string, o: FileSendOptions = {}): Promise<FileSendResult[]> {
     this.#checkStarted();
-    const fh = await fsp.open(filePath, 'r');
-    try {
-      const size = (await fh.stat()).size;
-      const offset = o.offset ?? 0;
-      if (!Number.isInteger(offset) || offset < 0 || offset > size) throw new RangeError(`offset ${offset} is outside 0..${size}`);
-      if (size > MAX_U48) throw new RangeError('file too large');
-      const name = o.name ?? path.basename(filePath);
-      const targets = await this.#reliableTargets('file');
-      return await Promise.all(targets.map((t) => this.#sendFileTo(t, fh, name, size, offset, o)));
-    } finally {
-      await fh.close();
-    }
-  }
-
-  async #sendFileTo(t: ReliableTarget, fh: fsp.FileHandle, name: string, size: number, offset: number, o: SendOptions): Promise<FileSendResult> {
-    const fileId = (this.#fileId = (this.#fileId + 1) >>> 0);
-    const frame = (parts: [Buffer, Buffer?]): FrameInit => {
-      const init = this.#init('file', parts[1] ?? parts[0], o, 0);
-      if (parts[1]) init.prefix = parts[0];
-      return init;
-    };
-    const inflight: Promise<void>[] = [];
-    try {
-      const ack = await t.submit(frame(encodeFileMessage({ op: 'start', fileId, name, totalSize: size, offset })));
-      const start = ack.resumeOffset ?? offset;
-      if (start < 0 || start > size) throw new DeliveryError(ErrorCode.DELIVERY_REFUSED, `receiver asked to resume at ${start}, outside 0..${size}`, 0);
-      const hash = createHash('sha256');
-      const progress: FileProgress = { fileId, name, size, offset: start, acked: 0 };
-      this.emit('fileProgress', { ...progress });
-      let pos = start;
-      while (pos < size) {
-        const n = Math.min(this.#chunk, size - pos);
-        const buf = Buffer.allocUnsafe(n);
-        let got = 0;
-        while (got < n) {
-          const { bytesRead } = await fh.read(buf, got, n - got, pos + got);
-          if (bytesRead === 0) throw new RangeError(`file shrank while sending: ${name}`);
-          got += bytesRead;
-        }
-        hash.update(buf);
-        const init = frame(encodeFileMessage({ op: 'chunk', fileId, offset: pos, data: buf }) as [Buffer, Buffer]);
-        this.#count('file', init);
-        const p = t.submit(init).then(() => {
-          progress.acked += n;
-          this.emit('fileProgress', { ...progress });
-        });
-        p.catch(() => {});
-        inflight.push(p);
-        pos += n;
-        if (inflight.length >= this.#window) await inflight.shift();
-      }
-      for (const p of inflight.splice(0)) await p;
-      const sha256 = hash.digest();
-      await t.submit(frame(encodeFileMessage({ op: 'end', fileId, totalSize: size, sha256 })));
-      return { name, size, offset: start, bytesSent: size - start, sha256: sha256.toString('hex') };
-    } catch (err) {
-      // Readers that took the START (some may have) must not keep the transfer open.
-      t.submit(frame(encodeFileMessage({ op: 'abort', fileId, reason: (err as Error).message }))).catch(() => {});
-      throw err;
-    }
+    return sendFile(
+      {
+        nextFileId: () => (this.#fileId = (this.#fileId + 1) >>> 0),
+        chunkSize: this.#chunk,
+        window: this.#window,
+        targets: () => this.#reliableTargets('file'),
+        init: (payload, so) => this.#init('file', payload, so, 0),
+        count: (init) => this.#count('file', init),
+        progress: (p) => this.emit('fileProgress', p),
+      },
+      filePath,
+      o,
+    );
   }
 
   // ------------------------------------------------------------------ internals
@@ -500,115 +348,6 @@ export class Sender extends EventEmitter<SenderEvents> {
     init.group = '';
     const [target] = await this.#reliableTargets('command');
     return (await target.submit(init)).reply;
-  }
-
-  /**
-   * Joins a group on the server, creating it unless `onlyExisting` (the creator fixes name and
-   * password). Rejects with a DeliveryError when refused (wrong password, limit, missing group).
-   * Resolves with the group's owner and name.
-   */
-  async joinGroup(group: string, o: { permanent?: boolean; name?: string; password?: string; onlyExisting?: boolean } = {}): Promise<GroupInfo> {
-    const r = await this.#request(SystemCommand.JOIN_GROUP, {
-      group: checkId('group', group),
-      permanent: o.permanent ?? false,
-      name: o.name ?? '',
-      password: o.password ?? '',
-      onlyExisting: o.onlyExisting ?? false,
-    });
-    return groupInfo(r);
-  }
-
-  /** Leaves a group. */
-  async leaveGroup(group: string): Promise<void> {
-    await this.#request(SystemCommand.LEAVE_GROUP, { group });
-  }
-
-  /** Lists a group's members (all, or online only); the receiver also raises groupUsers. */
-  async getGroupUsers(group: string, o: { online?: boolean } = {}): Promise<string[]> {
-    return readList((await this.#request(SystemCommand.GET_GROUP_USERS, { group, online: o.online ?? false }))?.params ?? {});
-  }
-
-  /** A group's owner and name; the receiver also raises groupInfo. */
-  async getGroupInfo(group: string): Promise<GroupInfo> {
-    return groupInfo(await this.#request(SystemCommand.GET_GROUP_INFO, { group }));
-  }
-
-  /** Every group on the server; the receiver also raises allGroups. */
-  async getAllGroups(): Promise<string[]> {
-    return readList((await this.#request(SystemCommand.GET_ALL_GROUPS, {}))?.params ?? {}, 'GUIDGroup');
-  }
-
-  /** Every client the server knows; the receiver also raises allUsers. */
-  async getAllUsers(): Promise<string[]> {
-    return readList((await this.#request(SystemCommand.GET_USERS, { online: false }))?.params ?? {});
-  }
-
-  /** Every client online now; the receiver also raises allOnlineUsers. */
-  async getAllOnlineUsers(): Promise<string[]> {
-    return readList((await this.#request(SystemCommand.GET_USERS, { online: true }))?.params ?? {});
-  }
-
-  /** Adds a client to this client's default receivers (where data without `to` or `group` goes). */
-  async addDefaultReceiver(id: string): Promise<void> {
-    await this.#request(SystemCommand.DEFAULT_RECEIVERS, { op: 'add', id: checkId('id', id) });
-  }
-
-  async removeDefaultReceiver(id: string): Promise<void> {
-    await this.#request(SystemCommand.DEFAULT_RECEIVERS, { op: 'remove', id });
-  }
-
-  async clearDefaultReceivers(): Promise<void> {
-    await this.#request(SystemCommand.DEFAULT_RECEIVERS, { op: 'clear' });
-  }
-
-  /** Tells the default receivers this client is here (their userEnter); the server says goodbye if the connection breaks. */
-  async helloToDefaultReceivers(): Promise<void> {
-    await this.#request(SystemCommand.DEFAULT_RECEIVERS, { op: 'hello' });
-  }
-
-  async goodbyeToDefaultReceivers(): Promise<void> {
-    await this.#request(SystemCommand.DEFAULT_RECEIVERS, { op: 'goodbye' });
-  }
-
-  /** Accept data only from listed clients (once the list has an entry). */
-  async addAllowedSender(id: string): Promise<void> {
-    await this.#request(SystemCommand.ALLOWED_SENDERS, { op: 'add', id: checkId('id', id) });
-  }
-
-  async removeAllowedSender(id: string): Promise<void> {
-    await this.#request(SystemCommand.ALLOWED_SENDERS, { op: 'remove', id });
-  }
-
-  /** Empties the allowed-senders list: `allowAll` true accepts everyone again, false accepts no one. */
-  async clearAllowedSenders(allowAll: boolean): Promise<void> {
-    await this.#request(SystemCommand.ALLOWED_SENDERS, { op: 'clear', allowAll });
-  }
-
-  async helloToAllowedSenders(): Promise<void> {
-    await this.#request(SystemCommand.ALLOWED_SENDERS, { op: 'hello' });
-  }
-
-  async goodbyeToAllowedSenders(): Promise<void> {
-    await this.#request(SystemCommand.ALLOWED_SENDERS, { op: 'goodbye' });
-  }
-
-  /** Asks client `id` (or every member of `group`) for access to its media: their receiver raises mediaAccessRequest. */
-  async sendMediaAccessRequest(id: string, o: { group?: string; dataType?: number } = {}): Promise<void> {
-    await this.#request(SystemCommand.MEDIA_ACCESS, { op: 'request', id, group: o.group ?? '', dataType: o.dataType ?? 0 });
-  }
-
-  async sendMediaAccessCancelRequest(id: string, o: { group?: string; dataType?: number } = {}): Promise<void> {
-    await this.#request(SystemCommand.MEDIA_ACCESS, { op: 'cancelRequest', id, group: o.group ?? '', dataType: o.dataType ?? 0 });
-  }
-
-  /** Grants a requester access: adds it to this client's default receivers. */
-  async allowMediaAccess(id: string): Promise<void> {
-    await this.#request(SystemCommand.MEDIA_ACCESS, { op: 'allow', id: checkId('id', id) });
-  }
-
-  /** Withdraws access: removes the client from this client's default receivers. */
-  async cancelMediaAccess(id: string): Promise<void> {
-    await this.#request(SystemCommand.MEDIA_ACCESS, { op: 'cancel', id });
   }
 
   /** Push: the type's lane. Pull: the channels open now, or the first to open within the type's timeout. */

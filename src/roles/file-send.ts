@@ -1,0 +1,113 @@
+/**
+ * File sending for a Sender: reads a file in chunks from an offset (or the receiver's resume
+ * offset), keeps a window of chunks in flight, hashes what it sends (SHA-256) and reports
+ * acknowledged progress; one transfer per receiver (docs/protocol.md, file messages).
+ */
+import { createHash } from 'node:crypto';
+import fsp from 'node:fs/promises';
+import path from 'node:path';
+import { DeliveryError, ErrorCode } from '../errors.js';
+import { MAX_U48 } from '../protocol/constants.js';
+import type { FrameInit } from '../protocol/frame.js';
+import { encodeFileMessage } from '../protocol/messages.js';
+import type { AckInfo } from '../media/outbox.js';
+import type { FileProgress, FileSendOptions, FileSendResult, SendOptions } from './sender-options.js';
+
+/** Something reliable items can be handed to: a push lane or a served channel. */
+export interface ReliableTarget {
+  submit(init: FrameInit): Promise<AckInfo>;
+}
+
+/** What a file transfer needs from its Sender. */
+export interface FileSendContext {
+  /** The next file id (one per transfer to one receiver). */
+  nextFileId(): number;
+  /** Bytes per chunk. */
+  chunkSize: number;
+  /** Chunks in flight (sent, not yet acknowledged) per transfer. */
+  window: number;
+  /** The receivers: a push lane, or the pull channels open now (or the first to open). */
+  targets(): Promise<ReliableTarget[]>;
+  /** A file message's frame addressed per `o`. */
+  init(payload: Buffer, o: SendOptions): FrameInit;
+  /** Counts a chunk in the sender's stats. */
+  count(init: FrameInit): void;
+  /** Emits fileProgress. */
+  progress(p: FileProgress): void;
+}
+
+/**
+ * Sends a file in chunks from `offset` (or from where the receiver says it has the bytes up to).
+ * Each chunk is acknowledged; the receiver checks the SHA-256 at the end. Resolves with one
+ * result per receiver.
+ */
+export async function sendFile(ctx: FileSendContext, filePath: string, o: FileSendOptions): Promise<FileSendResult[]> {
+  const fh = await fsp.open(filePath, 'r');
+  try {
+    const size = (await fh.stat()).size;
+    const offset = o.offset ?? 0;
+    if (!Number.isInteger(offset) || offset < 0 || offset > size) throw new RangeError(`offset ${offset} is outside 0..${size}`);
+    if (size > MAX_U48) throw new RangeError('file too large');
+    const name = o.name ?? path.basename(filePath);
+    const targets = await ctx.targets();
+    return await Promise.all(targets.map((t) => sendFileTo(ctx, t, fh, name, size, offset, o)));
+  } finally {
+    await fh.close();
+  }
+}
+
+async function sendFileTo(
+  ctx: FileSendContext,
+  t: ReliableTarget,
+  fh: fsp.FileHandle,
+  name: string,
+  size: number,
+  offset: number,
+  o: SendOptions,
+): Promise<FileSendResult> {
+  const fileId = ctx.nextFileId();
+  const frame = (parts: [Buffer, Buffer?]): FrameInit => {
+    const init = ctx.init(parts[1] ?? parts[0], o);
+    if (parts[1]) init.prefix = parts[0];
+    return init;
+  };
+  const inflight: Promise<void>[] = [];
+  try {
+    const ack = await t.submit(frame(encodeFileMessage({ op: 'start', fileId, name, totalSize: size, offset })));
+    const start = ack.resumeOffset ?? offset;
+    if (start < 0 || start > size) throw new DeliveryError(ErrorCode.DELIVERY_REFUSED, `receiver asked to resume at ${start}, outside 0..${size}`, 0);
+    const hash = createHash('sha256');
+    const progress: FileProgress = { fileId, name, size, offset: start, acked: 0 };
+    ctx.progress({ ...progress });
+    let pos = start;
+    while (pos < size) {
+      const n = Math.min(ctx.chunkSize, size - pos);
+      const buf = Buffer.allocUnsafe(n);
+      let got = 0;
+      while (got < n) {
+        const { bytesRead } = await fh.read(buf, got, n - got, pos + got);
+        if (bytesRead === 0) throw new RangeError(`file shrank while sending: ${name}`);
+        got += bytesRead;
+      }
+      hash.update(buf);
+      const init = frame(encodeFileMessage({ op: 'chunk', fileId, offset: pos, data: buf }) as [Buffer, Buffer]);
+      ctx.count(init);
+      const p = t.submit(init).then(() => {
+        progress.acked += n;
+        ctx.progress({ ...progress });
+      });
+      p.catch(() => {});
+      inflight.push(p);
+      pos += n;
+      if (inflight.length >= ctx.window) await inflight.shift();
+    }
+    for (const p of inflight.splice(0)) await p;
+    const sha256 = hash.digest();
+    await t.submit(frame(encodeFileMessage({ op: 'end', fileId, totalSize: size, sha256 })));
+    return { name, size, offset: start, bytesSent: size - start, sha256: sha256.toString('hex') };
+  } catch (err) {
+    // Readers that took the START (some may have) must not keep the transfer open.
+    t.submit(frame(encodeFileMessage({ op: 'abort', fileId, reason: (err as Error).message }))).catch(() => {});
+    throw err;
+  }
+}
