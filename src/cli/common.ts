@@ -1,0 +1,75 @@
+/**
+ * What the CLI commands share: exit codes, the logger, signal handling, TLS flags and the
+ * connection flags of send and receive.
+ */
+import { Command, Option } from 'commander';
+import fs from 'node:fs';
+import { pino, type Logger as Pino } from 'pino';
+import { UsageError } from './args.js';
+
+/** Exit codes. */
+export const EXIT = { OK: 0, FAILED: 1, USAGE: 2, NETWORK: 3, FFMPEG: 4 } as const;
+
+export function logger(level: string): Pino {
+  return pino({ level, base: undefined, timestamp: pino.stdTimeFunctions.isoTime }, pino.destination(2));
+}
+
+export function onSignal(stop: () => Promise<void>): void {
+  let stopping = false;
+  const handler = (): void => {
+    if (stopping) process.exit(EXIT.FAILED);
+    stopping = true;
+    stop().then(() => process.exit(EXIT.OK), () => process.exit(EXIT.FAILED));
+  };
+  process.once('SIGINT', handler);
+  process.once('SIGTERM', handler);
+}
+
+export function urlHost(host: string): string {
+  if (host === '0.0.0.0' || host === '::') return 'localhost';
+  return host.includes(':') ? `[${host}]` : host;
+}
+
+export interface TlsFlags {
+  tls?: boolean;
+  tlsCa?: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  insecure?: boolean;
+}
+
+export function readPem(flag: string, file: string): Buffer {
+  try {
+    return fs.readFileSync(file);
+  } catch (err) {
+    throw new UsageError(`${flag}: cannot read ${file}: ${(err as Error).message}`);
+  }
+}
+
+/** TLS for a side that connects: --tls, --tls-ca, --insecure. */
+export function tlsClient(f: TlsFlags): { ca?: Buffer; rejectUnauthorized?: boolean } | undefined {
+  if (!f.tls && !f.tlsCa && !f.insecure) return undefined;
+  return { ca: f.tlsCa ? readPem('--tls-ca', f.tlsCa) : undefined, rejectUnauthorized: !f.insecure };
+}
+
+/** TLS for a side that listens: --tls-cert and --tls-key. */
+export function tlsServer(f: TlsFlags): { cert: Buffer; key: Buffer } | undefined {
+  if (!f.tlsCert && !f.tlsKey) return undefined;
+  if (!f.tlsCert || !f.tlsKey) throw new UsageError('--tls-cert and --tls-key go together');
+  return { cert: readPem('--tls-cert', f.tlsCert), key: readPem('--tls-key', f.tlsKey) };
+}
+
+/** The flags send and receive share: transport, proxy, TLS, identity and credentials. */
+export function connectionFlags(c: Command): Command {
+  return c
+    .addOption(new Option('--protocol <protocol>', 'transport').choices(['tcp', 'udp', 'http']).default('tcp'))
+    .option('--proxy <url>', 'HTTP proxy for --protocol http, http://[user:pass@]host:port')
+    .option('--tls', 'connect with TLS (TCP, HTTP), checking the certificate against the system CAs')
+    .option('--tls-ca <file>', 'connect with TLS, trusting this CA (PEM)')
+    .option('--insecure', 'connect with TLS without checking the certificate (testing only)')
+    .option('--tls-cert <file>', 'with --listen: serve TLS with this certificate (PEM)')
+    .option('--tls-key <file>', "with --listen: the certificate's private key (PEM)")
+    .option('--id <clientId>', 'this client id', '')
+    .option('--user <name>', 'user name, if the server asks for credentials')
+    .option('--password <password>', 'password (or CAMWIRE_PASSWORD)', process.env.CAMWIRE_PASSWORD);
+}

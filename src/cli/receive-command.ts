@@ -1,0 +1,122 @@
+/** `camwire receive`: print commands, data and events; save, play or serve video; write files (docs/cli.md). */
+import type { Logger as Pino } from 'pino';
+import { MEDIA_TYPES, Receiver, type MediaTypeName } from '../index.js';
+import { FfmpegMissingError } from '../sources/ffmpeg.js';
+import { parseAddress, parseBytes, parseNumber, parsePort, UsageError } from './args.js';
+import { EXIT, onSignal, tlsClient, tlsServer, type TlsFlags } from './common.js';
+import { FrameSink, StatusLine } from './sinks.js';
+
+/** JSON for one output line: bigints as strings, byte parameters as `<N bytes>`. */
+function jsonValue(_key: string, v: unknown): unknown {
+  if (typeof v === 'bigint') return v.toString();
+  // Buffer.toJSON has already run by the time a replacer sees the value.
+  if (v && typeof v === 'object' && (v as { type?: unknown }).type === 'Buffer' && Array.isArray((v as { data?: unknown }).data)) {
+    return `<${(v as { data: unknown[] }).data.length} bytes>`;
+  }
+  if (v instanceof Uint8Array) return `<${v.length} bytes>`;
+  return v;
+}
+
+export interface ReceiveFlags extends TlsFlags {
+  listen?: string;
+  from?: string;
+  server?: string;
+  protocol: 'tcp' | 'udp' | 'http';
+  proxy?: string;
+  id: string;
+  user?: string;
+  password?: string;
+  types: string;
+  save?: string;
+  play?: boolean;
+  files?: string;
+  maxFileSize?: string;
+  mjpegPort?: string;
+  quiet?: boolean;
+  count?: string;
+  logLevel: string;
+}
+
+export async function runReceive(f: ReceiveFlags, log: Pino): Promise<number> {
+  const modes = [f.listen, f.from, f.server].filter(Boolean).length;
+  if (modes !== 1) throw new UsageError('give one of --listen [HOST:]PORT (take pushes), --from HOST:PORT (pull from a sender) or --server HOST:PORT (pull from a MediaServer)');
+  if (f.server && !f.id) throw new UsageError('--server needs --id: a MediaServer knows its clients by id');
+  const types = f.types.split(',').map((t) => t.trim()) as MediaTypeName[];
+  for (const t of types) if (!MEDIA_TYPES.includes(t)) throw new UsageError(`--types: unknown media type ${JSON.stringify(t)} (use ${MEDIA_TYPES.join(',')})`);
+  const pull = !f.listen;
+  if (pull && f.protocol === 'udp') throw new UsageError('--protocol udp works only with --listen: pulling needs tcp or http');
+  const addr = pull
+    ? parseAddress(f.from ? '--from' : '--server', (f.from ?? f.server)!, '127.0.0.1')
+    : parseAddress('--listen', f.listen!.includes(':') ? f.listen! : `0.0.0.0:${f.listen}`, '0.0.0.0', true);
+  const rx = new Receiver({
+    protocol: f.protocol,
+    connection: pull ? 'receiver-to-sender' : 'sender-to-receiver',
+    host: pull ? undefined : addr.host,
+    port: pull ? undefined : addr.port,
+    senders: pull ? [{ host: addr.host, port: addr.port }] : [],
+    clientId: f.id,
+    receiveMediaTypes: types,
+    fileDir: f.files,
+    maxFileSize: f.maxFileSize === undefined ? undefined : parseBytes('--max-file-size', f.maxFileSize),
+    proxy: f.proxy,
+    tls: pull ? tlsClient(f) : tlsServer(f),
+    auth: f.user ? { user: f.user, password: f.password } : undefined,
+    logger: log,
+  });
+  const out = (o: object): void => {
+    if (!f.quiet) process.stdout.write(JSON.stringify(o, jsonValue) + '\n');
+  };
+  for (const name of ['connected', 'connectError', 'disconnect', 'sessionConnected', 'sessionDisconnected'] as const) {
+    rx.on(name, (ev) => out({ event: name, type: ev.mediaTypes[0], peer: ev.clientId || undefined, remote: `${ev.remoteAddress}:${ev.remotePort}`, error: ev.error?.message }));
+  }
+  let reached: (code: number) => void = () => {};
+  const enough = new Promise<number>((r) => (reached = r));
+  const sink = new FrameSink({
+    save: f.save,
+    play: f.play,
+    mjpegPort: f.mjpegPort ? (parsePort('--mjpeg-port', f.mjpegPort, false) as number) : undefined,
+    onError: (err) => {
+      process.stderr.write(`error: ${err.message}\n`);
+      reached(err instanceof FfmpegMissingError ? EXIT.FFMPEG : EXIT.FAILED);
+    },
+  });
+  await sink.start();
+  if (sink.mjpegUrl) process.stdout.write(`mjpeg: ${sink.mjpegUrl}\n`);
+  let videos = 0;
+  const limit = f.count ? parseNumber('--count', f.count, 1, 1e12) : Infinity;
+  let latency = 0;
+  rx.on('video', (v) => {
+    videos++;
+    latency = Date.now() - v.timestamp;
+    sink.frame(v.data, v.imageType);
+    if (videos >= limit) reached(EXIT.OK);
+  });
+  rx.on('command', (c, m) => out({ command: c.name, params: c.params, from: m.from, mediaIndex: m.mediaIndex }));
+  rx.on('data', (d, m) => out({ data: d.length, from: m.from, text: d.length <= 200 ? d.toString('utf8') : undefined }));
+  rx.on('fileStart', (i, m) => out({ fileStart: i.name, size: i.size, offset: i.offset, from: m.from }));
+  rx.on('fileEnd', (i, m) => out({ fileEnd: i.name, size: i.size, ok: i.ok, sha256: i.sha256, path: i.path, from: m.from, error: i.error?.message }));
+  rx.on('protocolError', (err, peer) => log.warn({ err: err.message, code: err.code, peer }, 'bad input'));
+  await rx.start();
+  if (!pull) process.stdout.write(`listening on ${addr.host}:${rx.port} (${f.protocol})\n`);
+  const status = new StatusLine();
+  let last = 0;
+  let lastBytes = 0;
+  const tick = setInterval(() => {
+    const s = rx.stats;
+    status.line(
+      `received ${videos - last} fps, ${((s.received.video.bytes - lastBytes) * 8 / 1e6).toFixed(2)} Mbit/s, latency ${latency} ms, ${s.received.video.items} video frames, ${s.received.command.items} commands${s.udp ? `, incomplete ${s.udp.incomplete}` : ''}`,
+    );
+    lastBytes = s.received.video.bytes;
+    last = videos;
+  }, 1000);
+  const stop = async (): Promise<void> => {
+    clearInterval(tick);
+    status.done();
+    await rx.stop();
+    await sink.stop();
+  };
+  onSignal(stop);
+  const code = await enough;
+  await stop();
+  return code;
+}

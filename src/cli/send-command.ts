@@ -1,0 +1,173 @@
+/** `camwire send`: video, audio, a file, a command or stdin to a receiver or server (docs/cli.md). */
+import type { Logger as Pino } from 'pino';
+import { CamwireError, Sender, type ConnectionEvent } from '../index.js';
+import { FfmpegAudio, FfmpegMissingError, FfmpegVideo, type VideoInput } from '../sources/ffmpeg.js';
+import { TestPattern } from '../sources/test-pattern.js';
+import { parseAddress, parseInteger, parseNumber, parseParams, parseSize, UsageError } from './args.js';
+import { EXIT, onSignal, tlsClient, tlsServer, type TlsFlags } from './common.js';
+import { StatusLine } from './sinks.js';
+
+export interface SendFlags extends TlsFlags {
+  server?: string;
+  listen?: string;
+  protocol: 'tcp' | 'udp' | 'http';
+  proxy?: string;
+  id: string;
+  to?: string;
+  group?: string;
+  groupPassword?: string;
+  permanent?: boolean;
+  user?: string;
+  password?: string;
+  testPattern?: boolean;
+  input?: string;
+  loop?: boolean;
+  camera?: string | boolean;
+  screen?: string | boolean;
+  audioInput?: string;
+  microphone?: string | boolean;
+  audioCodec: string;
+  size: string;
+  fps: string;
+  quality: string;
+  file?: string;
+  offset?: string;
+  command?: string;
+  param: string[];
+  stdin?: boolean;
+  timeout?: string;
+  duration?: string;
+  mediaIndex: string;
+  logLevel: string;
+}
+
+export async function runSend(f: SendFlags, log: Pino): Promise<number> {
+  if (!f.server === !f.listen) throw new UsageError('give either --server HOST:PORT (push to a receiver or server) or --listen [HOST:]PORT (serve pulling receivers)');
+  const pull = Boolean(f.listen);
+  const timeout = f.timeout ? parseInteger('--timeout', f.timeout, 1, 3_600_000) : undefined;
+  const addr = pull ? parseAddress('--listen', f.listen!.includes(':') ? f.listen! : `0.0.0.0:${f.listen}`, '0.0.0.0', true) : parseAddress('--server', f.server!, '127.0.0.1');
+  const sender = new Sender({
+    protocol: f.protocol,
+    connection: pull ? 'receiver-to-sender' : 'sender-to-receiver',
+    host: addr.host,
+    port: addr.port,
+    clientId: f.id,
+    to: f.to,
+    group: f.group,
+    proxy: f.proxy,
+    tls: pull ? tlsServer(f) : tlsClient(f),
+    auth: f.user ? { user: f.user, password: f.password } : undefined,
+    timeouts: timeout === undefined ? undefined : { command: timeout, data: timeout, file: timeout },
+    logger: log,
+  });
+  sender.on('connectError', (ev) => log.warn({ type: ev.mediaTypes[0], to: `${ev.remoteAddress}:${ev.remotePort}`, err: ev.error?.message }, 'cannot connect'));
+  sender.on('disconnect', (ev) => ev.error && log.warn({ type: ev.mediaTypes[0], err: ev.error.message }, 'disconnected'));
+  sender.on('connected', (ev: ConnectionEvent) => log.debug({ type: ev.mediaTypes[0], peer: ev.clientId }, 'connected'));
+  await sender.start();
+  if (pull) process.stdout.write(`serving pull receivers on ${addr.host}:${sender.port} (${f.protocol})\n`);
+  // Through a server, only members speak in a group: join it first.
+  if (f.group && !pull) {
+    try {
+      await sender.joinGroup(f.group, { password: f.groupPassword, permanent: f.permanent === true });
+    } catch (err) {
+      await sender.stop();
+      throw new CamwireError((err as CamwireError).code ?? 'CW_ERR_SERVER_REFUSED', `cannot join group ${f.group}: ${(err as Error).message}`);
+    }
+  }
+  const mediaIndex = parseNumber('--media-index', f.mediaIndex, 0, 65535);
+
+  // One-shot items: a file, a command, stdin as data. The process exits when they are acknowledged.
+  const oneShot = f.file || f.command || f.stdin;
+  if (oneShot) {
+    try {
+      if (f.command) {
+        await sender.sendCommand({ name: f.command, params: parseParams(f.param) }, { mediaIndex });
+        process.stdout.write(`command ${f.command} acknowledged\n`);
+      }
+      if (f.stdin) {
+        const chunks: Buffer[] = [];
+        for await (const c of process.stdin) chunks.push(c as Buffer);
+        await sender.sendData(Buffer.concat(chunks), { mediaIndex });
+        process.stdout.write(`data (${chunks.reduce((n, c) => n + c.length, 0)} bytes) acknowledged\n`);
+      }
+      if (f.file) {
+        const bar = new StatusLine();
+        sender.on('fileProgress', (p) => bar.progress(p.name, p.offset + p.acked, p.size));
+        const results = await sender.sendFile(f.file, { offset: f.offset ? parseInteger('--offset', f.offset, 0, Number.MAX_SAFE_INTEGER) : 0, mediaIndex });
+        bar.done();
+        for (const r of results) process.stdout.write(`file ${r.name}: ${r.bytesSent} bytes from offset ${r.offset}, sha256 ${r.sha256} verified by the receiver\n`);
+      }
+    } finally {
+      await sender.stop();
+    }
+    return EXIT.OK;
+  }
+
+  // Streaming: video (test pattern, ffmpeg input, camera, screen) and optional audio.
+  const { width, height } = parseSize('--size', f.size);
+  const fps = parseNumber('--fps', f.fps, 1, 120);
+  const quality = parseNumber('--quality', f.quality, 1, 100);
+  const stops: Array<() => void> = [];
+  const status = new StatusLine();
+  let frames = 0;
+  let bytes = 0;
+  const send = (jpeg: Buffer, timestamp = Date.now()): void => {
+    frames++;
+    bytes += jpeg.length;
+    sender.sendVideoFrame(jpeg, { imageType: 'jpeg', width, height, mediaIndex, timestamp });
+  };
+  let input: VideoInput | undefined;
+  if (f.input) input = { kind: 'url', url: f.input, loop: f.loop };
+  else if (f.camera) input = { kind: 'camera', device: typeof f.camera === 'string' ? f.camera : undefined };
+  else if (f.screen) input = { kind: 'screen', display: typeof f.screen === 'string' ? f.screen : undefined };
+  const failed = new Promise<number>((resolve) => {
+    if (input) {
+      const src = new FfmpegVideo({ input, width, height, fps, quality: Math.max(2, Math.round(31 - (quality / 100) * 29)) });
+      src.on('frame', (jpeg) => send(jpeg));
+      src.on('error', (err) => {
+        process.stderr.write(`error: ${err.message}\n`);
+        resolve(err instanceof FfmpegMissingError ? EXIT.FFMPEG : EXIT.FAILED);
+      });
+      src.on('exit', (code, stderr) => {
+        if (code !== 0 && code !== null) {
+          process.stderr.write(`error: ffmpeg exited with ${code}${stderr ? `: ${stderr}` : ''}\n`);
+          resolve(EXIT.FAILED);
+        } else resolve(EXIT.OK);
+      });
+      src.start();
+      stops.push(() => src.stop());
+    } else {
+      const pattern = new TestPattern({ width, height, fps, quality, label: f.id || 'camwire' });
+      pattern.start((jpeg, info) => send(jpeg, info.timestamp));
+      stops.push(() => pattern.stop());
+    }
+    if (f.audioInput || f.microphone) {
+      const codec = f.audioCodec === 'opus' ? 'opus' : 'pcm_s16le';
+      const audio = new FfmpegAudio({ input: f.audioInput ? { url: f.audioInput } : { device: typeof f.microphone === 'string' ? f.microphone : 'default' }, codec });
+      audio.on('audio', (chunk) => sender.sendAudio(chunk, { codec, sampleRate: 48000, channels: 1, mediaIndex }));
+      audio.on('error', (err) => {
+        process.stderr.write(`error: ${err.message}\n`);
+        resolve(err instanceof FfmpegMissingError ? EXIT.FFMPEG : EXIT.FAILED);
+      });
+      audio.start();
+      stops.push(() => audio.stop());
+    }
+  });
+  const tick = setInterval(() => {
+    const s = sender.stats;
+    status.line(`sending ${frames} fps, ${((bytes * 8) / 1e6).toFixed(2)} Mbit/s, dropped ${s.dropped.video}${pull ? `, ${s.channels} channel(s)` : ''}`);
+    frames = 0;
+    bytes = 0;
+  }, 1000);
+  const stop = async (): Promise<void> => {
+    clearInterval(tick);
+    for (const s of stops) s();
+    status.done();
+    await sender.stop();
+  };
+  onSignal(stop);
+  const duration = f.duration ? parseNumber('--duration', f.duration, 0.1, 1e9) * 1000 : 0;
+  const code = await (duration ? Promise.race([failed, new Promise<number>((r) => setTimeout(() => r(EXIT.OK), duration))]) : failed);
+  await stop();
+  return code;
+}

@@ -1,0 +1,103 @@
+/** `camwire server` and `camwire demo`: a MediaServer with its web viewer (docs/cli.md). */
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Logger as Pino } from 'pino';
+import { MediaServer, Sender, SqliteStore } from '../index.js';
+import { TestPattern } from '../sources/test-pattern.js';
+import { WebViewer } from '../web/viewer.js';
+import { parsePort, UsageError } from './args.js';
+import { envConfig, loadConfigFile, resolveServerConfig, type ServerConfig } from './config.js';
+import { logger, onSignal, urlHost } from './common.js';
+
+export async function runServer(cfg: ServerConfig, log: Pino): Promise<{ server: MediaServer; url: string | undefined; stop: () => Promise<void> }> {
+  const read = (f: string): Buffer => {
+    try {
+      return fs.readFileSync(f);
+    } catch (err) {
+      throw new UsageError(`tls: cannot read ${f}: ${(err as Error).message}`);
+    }
+  };
+  let viewer: WebViewer | undefined;
+  const server = new MediaServer({
+    host: cfg.host,
+    tcpPort: cfg.tcpPort,
+    udpPort: cfg.udpPort,
+    httpPort: cfg.httpPort,
+    tls: cfg.tls ? { cert: read(cfg.tls.cert), key: read(cfg.tls.key), ca: cfg.tls.ca ? read(cfg.tls.ca) : undefined } : undefined,
+    keepClientInfo: cfg.keepClientInfo,
+    store: cfg.dataDir ? new SqliteStore({ dir: cfg.dataDir }) : undefined,
+    maxGroups: cfg.maxGroups,
+    maxClients: cfg.maxClients,
+    buffers: cfg.buffers,
+    auth: cfg.users ? { users: cfg.users } : undefined,
+    logger: log,
+    httpHandler: (req, res) => viewer?.handle(req, res) ?? false,
+  });
+  viewer = new WebViewer(server);
+  server.on('clientConnected', (c) => log.info({ client: c.id, user: c.user }, 'client online'));
+  server.on('clientDisconnected', (c) => log.info({ client: c.id }, 'client offline'));
+  server.on('connectError', (ev) => log.warn({ client: ev.clientId, from: ev.remoteAddress, err: ev.error?.message }, 'connection refused'));
+  server.on('serverCommand', (cmd, meta) => log.info({ command: cmd.name, params: cmd.params, from: meta.from }, 'server command'));
+  await server.start();
+  const p = server.ports;
+  const url = cfg.httpPort === false ? undefined : `${cfg.tls ? 'https' : 'http'}://${urlHost(cfg.host)}:${p.http}/`;
+  const on = (name: string, port: number, off: boolean): string => (off ? `${name} off` : `${name} ${port}`);
+  process.stdout.write(
+    `camwire server on ${cfg.host}: ${on('tcp', p.tcp, cfg.tcpPort === false)}, ${on('udp', p.udp, cfg.udpPort === false)}, ${on('http', p.http, cfg.httpPort === false)}\n` +
+      `state: ${cfg.dataDir ? path.join(cfg.dataDir, 'camwire.db') : 'in memory only (nothing kept after the process ends)'}\n` +
+      (url ? `viewer: ${url}\nstats: ${url}stats  metrics: ${url}metrics\n` : ''),
+  );
+  return {
+    server,
+    url,
+    stop: async () => {
+      viewer?.close();
+      await server.stop();
+    },
+  };
+}
+
+/** The `server` action: config file, CAMWIRE_* environment and flags, then run until a signal. */
+export async function serverAction(o: Record<string, string | boolean | undefined>): Promise<void> {
+  if (o.memory && typeof o.dataDir === 'string' && o.dataDir) throw new UsageError('--memory and --data-dir contradict each other: give one');
+  const flags: Partial<ServerConfig> = {
+    host: o.host as string | undefined,
+    tcpPort: o.tcpPort === undefined ? undefined : parsePort('--tcp-port', o.tcpPort as string, false),
+    udpPort: o.udpPort === undefined ? undefined : parsePort('--udp-port', o.udpPort as string, false),
+    httpPort: o.httpPort === undefined ? undefined : parsePort('--http-port', o.httpPort as string, false),
+    keepClientInfo: o.keepClientInfo ? true : undefined,
+    dataDir: o.memory ? '' : (o.dataDir as string | undefined),
+    logLevel: o.logLevel as string | undefined,
+  };
+  if (o.tlsCert || o.tlsKey) {
+    if (!o.tlsCert || !o.tlsKey) throw new UsageError('--tls-cert and --tls-key go together');
+    flags.tls = { cert: o.tlsCert as string, key: o.tlsKey as string };
+  }
+  const cfg = resolveServerConfig(envConfig(process.env), o.config ? loadConfigFile(o.config as string) : {}, flags);
+  const { stop } = await runServer(cfg, logger(cfg.logLevel));
+  onSignal(stop);
+}
+
+/** The `demo` action: a MediaServer on loopback and a test-pattern sender feeding it. */
+export async function demoAction(o: { httpPort: string; tcpPort: string }): Promise<void> {
+  const cfg = resolveServerConfig({ host: '127.0.0.1', httpPort: parsePort('--http-port', o.httpPort, false), tcpPort: parsePort('--tcp-port', o.tcpPort, false), udpPort: 0, dataDir: '', logLevel: 'warn' });
+  let srv: Awaited<ReturnType<typeof runServer>>;
+  try {
+    srv = await runServer(cfg, logger('warn'));
+  } catch (err) {
+    if (!/EADDRINUSE/.test((err as Error).message)) throw err;
+    // The demo must start anywhere: when its usual ports are taken, any free ones will do.
+    process.stdout.write(`ports ${cfg.tcpPort}/${cfg.httpPort} are in use; using free ones\n`);
+    srv = await runServer({ ...cfg, tcpPort: 0, httpPort: 0 }, logger('warn'));
+  }
+  const sender = new Sender({ protocol: 'tcp', host: '127.0.0.1', port: srv.server.ports.tcp, clientId: 'test-pattern', logger: logger('warn') });
+  await sender.start();
+  const pattern = new TestPattern({ width: 640, height: 360, fps: 15, label: 'camwire demo' });
+  pattern.start((jpeg, info) => sender.sendVideoFrame(jpeg, { imageType: 'jpeg', width: info.width, height: info.height, timestamp: info.timestamp }));
+  process.stdout.write(`sending a test pattern as client "test-pattern". Open ${srv.url} to watch. Ctrl-C to stop.\n`);
+  onSignal(async () => {
+    pattern.stop();
+    await sender.stop();
+    await srv.stop();
+  });
+}
