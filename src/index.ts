@@ -45,8 +45,8 @@ export type { CommonOptions, Protocol, ConnectionMode, ReconnectOptions, Credent
 export type { TlsOptions } from './transport/tcp.js';
 export type { HttpLimits } from './transport/http.js';
 export { DEFAULT_HTTP_LIMITS } from './transport/http.js';
-export type { ConnectionLimits, RefusedReason } from './link/connection-limits.js';
-export { DEFAULT_CONNECTION_LIMITS } from './link/connection-limits.js';
+export type { ConnectionLimits, RefusedReason } from './transport/connection-limits.js';
+export { DEFAULT_CONNECTION_LIMITS } from './transport/connection-limits.js';
 export type { Command, ParamValue, TypedParam, Rect } from './protocol/messages.js';
 export type { MediaTypeName } from './protocol/constants.js';
 export { MEDIA_TYPES, PROTOCOL_VERSION } from './protocol/constants.js';

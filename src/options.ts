@@ -5,6 +5,7 @@
 import { ConfigError, ErrorCode } from './errors.js';
 import { DEFAULT_MAX_PAYLOAD, MAX_ID_BYTES, MAX_PAYLOAD_CEILING, MEDIA_TYPES, type MediaTypeName } from './protocol/constants.js';
 import { DEFAULT_HTTP_LIMITS, type HttpLimits } from './transport/http.js';
+import { resolveConnectionLimits, type ConnectionLimits } from './transport/connection-limits.js';
 import type { TlsOptions } from './transport/tcp.js';
 
 /** The software name sent in handshakes. */
@@ -81,6 +82,13 @@ export interface CommonOptions {
    * port (docs/limits.md). @default { headersTimeoutMs: 10000, bodyIdleTimeoutMs: 10000, requestTimeoutMs: 30000, keepAliveTimeoutMs: 5000 }
    */
   http?: Partial<HttpLimits>;
+  /**
+   * When listening (push Receiver, pull Sender): connections in total, per remote address and in
+   * their handshake; on UDP, peers in total and per address (docs/limits.md, Connections). A
+   * connection beyond them is refused at once. @default { maxConnections: from `ulimit -n`,
+   * maxConnectionsPerIp: 256, maxPendingPerIp: 32, maxPending: 1024 }
+   */
+  limits?: Partial<ConnectionLimits>;
   /** UDP only: largest datagram, 576-65507. @default 1472 */
   datagramSize?: number;
   /**
@@ -120,6 +128,7 @@ export interface ResolvedCommon {
   reconnect: Required<ReconnectOptions> | undefined;
   pollMs: number;
   http: HttpLimits;
+  limits: ConnectionLimits;
   datagramSize: number;
   udpSendRate: number;
   logger: Logger;
@@ -218,10 +227,20 @@ export function resolveCommon(o: CommonOptions): ResolvedCommon {
     reconnect,
     pollMs: num(r, 'pollMs', 20000, 100, 120000),
     http: resolveHttpLimits(o.http),
+    limits: connectionLimits(o.limits),
     datagramSize: num(r, 'datagramSize', 1472, 576, 65507),
     udpSendRate: num(r, 'udpSendRate', 125_000_000, 0, 100_000_000_000),
     logger: o.logger ?? silentLogger,
   };
+}
+
+/** The connection limits of a listening port, defaults filled in; a bad one is a ConfigError naming it. */
+export function connectionLimits(v: unknown): ConnectionLimits {
+  try {
+    return resolveConnectionLimits(v as Partial<ConnectionLimits> | undefined);
+  } catch (err) {
+    throw invalid('limits', (err as Error).message.replace(/^limits:? /, ''));
+  }
 }
 
 /** Backoff delay for the n-th consecutive failure (n >= 1), with ±20% jitter. */

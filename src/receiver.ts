@@ -184,6 +184,7 @@ export class Receiver extends EventEmitter<ReceiverEvents> {
             tls: this.#o.tls,
             link: { maxPayload: this.#o.maxPayload, keepaliveMs: this.#o.keepaliveMs, deadMs: this.#o.deadMs, clock: this.#clock },
             http: { limits: this.#o.http },
+            limits: this.#o.limits,
             udp: { maxPayload: this.#o.maxPayload, datagramSize: this.#o.datagramSize, ...this.#reassembly },
           },
           { onLink: (l) => this.#accept(l), onBadInput: (err, peer) => this.#badInput(err, peer) },

@@ -158,6 +158,7 @@ export class Sender extends MediaServerRequests {
             tls: this.#o.tls,
             link: this.#linkOptions(),
             http: { maxPollMs: Math.max(this.#o.pollMs, 30000), limits: this.#o.http },
+            limits: this.#o.limits,
           },
           { onLink: (l) => this.#accept(l), onBadInput: (err, peer) => this.#badInput(err, peer) },
         );

@@ -23,6 +23,12 @@ export interface ServerConfig {
   /** Users allowed in; when present, credentials are required. Passwords as scrypt hashes or plain. */
   users?: Array<{ user: string; password?: string; passwordHash?: string; clientIds?: string[] }>;
   buffers?: MediaServerOptions['buffers'];
+  /** Time limits of HTTP requests (docs/limits.md, HTTP and WebSocket). */
+  http?: MediaServerOptions['http'];
+  /** Connection limits of every port (docs/limits.md, Connections). */
+  limits?: MediaServerOptions['limits'];
+  /** Disk for file data queued toward slow readers (docs/limits.md, Files). */
+  spool?: MediaServerOptions['spool'];
   logLevel: string;
 }
 
@@ -39,7 +45,7 @@ export const SERVER_DEFAULTS: ServerConfig = {
   logLevel: 'info',
 };
 
-const KEYS = new Set(['host', 'tcpPort', 'udpPort', 'httpPort', 'tls', 'keepClientInfo', 'dataDir', 'maxGroups', 'maxClients', 'users', 'buffers', 'logLevel']);
+const KEYS = new Set(['host', 'tcpPort', 'udpPort', 'httpPort', 'tls', 'keepClientInfo', 'dataDir', 'maxGroups', 'maxClients', 'users', 'buffers', 'http', 'limits', 'spool', 'logLevel']);
 
 /** Reads and checks a YAML config file. */
 export function loadConfigFile(file: string): Partial<ServerConfig> {
@@ -80,7 +86,7 @@ export function resolveServerConfig(...layers: Array<Partial<ServerConfig>>): Se
   for (const k of ['tcpPort', 'udpPort', 'httpPort'] as const) c[k] = parsePort(k, c[k] as number | false, false);
   // The server's own rules, the same for the library and the CLI.
   try {
-    validate({ host: c.host, tcpPort: c.tcpPort, udpPort: c.udpPort, httpPort: c.httpPort, keepClientInfo: c.keepClientInfo, maxGroups: c.maxGroups, maxClients: c.maxClients, buffers: c.buffers });
+    validate({ host: c.host, tcpPort: c.tcpPort, udpPort: c.udpPort, httpPort: c.httpPort, keepClientInfo: c.keepClientInfo, maxGroups: c.maxGroups, maxClients: c.maxClients, buffers: c.buffers, http: c.http, limits: c.limits, spool: c.spool });
   } catch (err) {
     if (err instanceof ConfigError) throw new UsageError(err.message.replace(/^option /, ''));
     throw err;

@@ -16,9 +16,9 @@ import { HttpLinkServer, type HttpLinkServerOptions } from './http-link.js';
 import { UdpEndpoint, UdpLink, type UdpEndpointOptions } from './udp-link.js';
 import { WsAcceptor } from './ws-link.js';
 import type { Duplex } from 'node:stream';
-import { ConnectionGate, type ConnectionLimits, type ConnectionTicket, type RefusedReason } from './connection-limits.js';
+import { ConnectionGate, type ConnectionLimits, type ConnectionTicket, type RefusedReason } from '../transport/connection-limits.js';
 
-export { DEFAULT_CONNECTION_LIMITS, type ConnectionLimits, type RefusedReason } from './connection-limits.js';
+export { DEFAULT_CONNECTION_LIMITS, type ConnectionLimits, type RefusedReason } from '../transport/connection-limits.js';
 
 /** The bare answer to an HTTP connection refused at a connection limit. */
 const REFUSED_503 = 'HTTP/1.1 503 Service Unavailable\r\nconnection: close\r\ncontent-length: 0\r\nretry-after: 1\r\n\r\n';
@@ -39,8 +39,8 @@ export interface LinkListenerOptions {
    */
   httpFallback?: http.RequestListener;
   /**
-   * TCP and HTTP: connections per remote address and in their handshake (docs/limits.md,
-   * Connections); missing ones take DEFAULT_CONNECTION_LIMITS. Not used for UDP.
+   * Connections in total, per remote address and in their handshake (docs/limits.md,
+   * Connections); on UDP, peers in total and per address. Missing ones take their defaults.
    */
   limits?: Partial<ConnectionLimits>;
 }
@@ -109,13 +109,13 @@ export class LinkListener {
       handler.onRefused?.(reason, { transport: o.transport, remoteAddress: sock.remoteAddress ?? '', remotePort: sock.remotePort ?? 0 });
       closeRefused(sock);
     };
-    const gate = o.transport === 'udp' ? undefined : new ConnectionGate(o.limits, (sock) => refuse(sock, 'pending'));
+    const gate = new ConnectionGate(o.limits, (sock) => refuse(sock, 'pending'));
     l.#gate = gate;
     /** Runs before the server's own connection handling: admits the raw socket or refuses it. */
     const guard = (server: net.Server, close: (sock: net.Socket) => void): void => {
       closeRefused = close;
       server.prependListener('connection', (sock: net.Socket) => {
-        const t = gate!.admit(sock);
+        const t = gate.admit(sock);
         if (typeof t === 'object') tickets.set(sock, t);
         else refuse(sock, t);
       });
@@ -200,7 +200,10 @@ export class LinkListener {
           // Only a HELLO or DATA starts a conversation; stray control frames are ignored.
           // nor does the header of a repeated frame (Frame.repeat): its link is gone.
           if ((f.kind !== Kind.HELLO && f.kind !== Kind.DATA) || f.repeat) return;
-          link = new UdpLink(ep, address, port, o.link, () => l.#udpLinks.delete(key));
+          // A peer beyond the limits is not answered: its datagrams are dropped and counted.
+          const ticket = gate.admitPeer(address);
+          if (typeof ticket !== 'object') return void handler.onRefused?.(ticket, { transport: 'udp', remoteAddress: address, remotePort: port });
+          link = new UdpLink(ep, address, port, o.link, () => (l.#udpLinks.delete(key), ticket.release()));
           link.tag = { mediaType: f.mediaType };
           l.#udpLinks.set(key, link);
           h.onLink(link);

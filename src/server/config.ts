@@ -6,8 +6,8 @@ import type http from 'node:http';
 import { MEDIA_TYPES, type MediaTypeName } from '../protocol/constants.js';
 import type { HttpLimits } from '../transport/http.js';
 import type { TlsOptions } from '../transport/tcp.js';
-import { resolveConnectionLimits, type ConnectionLimits } from '../link/connection-limits.js';
-import { DEFAULT_TIMEOUTS, invalid, resolveHttpLimits, silentLogger, type Logger } from '../options.js';
+import type { ConnectionLimits } from '../transport/connection-limits.js';
+import { connectionLimits, DEFAULT_TIMEOUTS, invalid, resolveHttpLimits, silentLogger, type Logger } from '../options.js';
 import { SpoolBudget } from '../media/spool.js';
 import type { AuthOptions } from './auth.js';
 import type { ServerStore } from './store/store.js';
@@ -182,11 +182,3 @@ function spoolBounds(o: SpoolLimits | undefined, int: (name: string, v: number |
   return { maxBytesPerReader, maxBytes, budget: new SpoolBudget(maxBytes) };
 }
 
-/** The connection limits, defaults filled in; a bad one is a ConfigError naming it. */
-function connectionLimits(o: Partial<ConnectionLimits> | undefined): ConnectionLimits {
-  try {
-    return resolveConnectionLimits(o);
-  } catch (err) {
-    throw invalid('limits', (err as Error).message.replace(/^limits:? /, ''));
-  }
-}

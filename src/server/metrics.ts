@@ -27,7 +27,7 @@ export class ServerMetrics {
     this.#bytes = new Counter({ name: 'camwire_bytes_total', help: 'Payload bytes by direction and media type', labelNames: ['direction', 'type'], registers });
     this.#drops = new Counter({ name: 'camwire_dropped_total', help: 'Messages dropped or refused, by media type and reason', labelNames: ['type', 'reason'], registers });
     this.#badInput = new Counter({ name: 'camwire_bad_input_total', help: 'Connections closed (or datagrams dropped) for bad input or an exceeded time limit, by error code', labelNames: ['code'], registers });
-    this.#refused = new Counter({ name: 'camwire_connections_refused_total', help: 'Connections refused at a connection limit (per_ip, pending_per_ip, pending)', labelNames: ['reason'], registers });
+    this.#refused = new Counter({ name: 'camwire_connections_refused_total', help: 'Connections refused or cut at a connection limit (total, per_ip, pending_per_ip, pending); on UDP, datagrams of refused peers', labelNames: ['reason'], registers });
     this.#storeErrors = new Counter({ name: 'camwire_store_errors_total', help: 'Writes to the server store that failed (the server went on from memory)', registers });
     const gauge = (name: string, help: string, read: () => number): Gauge =>
       new Gauge({ name, help, registers, collect(this: Gauge) { this.set(read()); } });

@@ -64,9 +64,22 @@ describe('cli', () => {
     assert.equal(await q.exited, 2);
     assert.match(q.stderr(), /unknown setting "tcp_port"/);
     const good = path.join(dir, 'good.yaml');
-    fs.writeFileSync(good, 'host: 127.0.0.1\ntcpPort: 0\nudpPort: off\nhttpPort: 0\nkeepClientInfo: true\n');
+    const badLimit = path.join(dir, 'limit.yaml');
+    fs.writeFileSync(badLimit, 'limits: { maxPendingPerIP: 3 }\n');
+    const r = cli(t, ['server', '--config', badLimit]);
+    assert.equal(await r.exited, 2);
+    assert.match(r.stderr(), /limits: unknown field "maxPendingPerIP" \(use maxConnections, maxConnectionsPerIp, maxPendingPerIp, maxPending\)/);
+    fs.writeFileSync(good, 'host: 127.0.0.1\ntcpPort: 0\nudpPort: off\nhttpPort: 0\nkeepClientInfo: true\nlimits: { maxPendingPerIp: 1 }\nhttp: { keepAliveTimeoutMs: 65000 }\nspool: { maxBytes: 0 }\n');
     const s = cli(t, ['server', '--config', good]);
-    await s.waitFor(/tcp \d+, udp off, http \d+/);
+    const [, tcp] = (await s.waitFor(/tcp (\d+), udp off, http \d+/)) as [string, string];
+    // The config's limits apply: a second connection in its handshake from one address is refused.
+    const a = net.connect(Number(tcp), '127.0.0.1');
+    await new Promise((res) => a.once('connect', res));
+    const b = net.connect(Number(tcp), '127.0.0.1');
+    b.on('error', () => {});
+    await new Promise((res) => b.once('close', res));
+    assert.equal(a.destroyed, false);
+    a.destroy();
   });
 
   test('cli - `help send` exits 0; a one-shot send to nothing that listens fails (never a silent 0)', async (t) => {

@@ -8,8 +8,9 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { ConfigError, MediaServer } from '../../src/index.js';
-import { addressKey } from '../../src/link/connection-limits.js';
+import { ConfigError, MediaServer, Receiver, Sender } from '../../src/index.js';
+import { addressKey, defaultMaxConnections, openFileLimit } from '../../src/transport/connection-limits.js';
+import { next } from '../helpers/events.js';
 import { startClient, startServer } from '../helpers/server-client.js';
 
 /** Opens a raw connection from `from`; resolves once connected, with what the server sends and when it closes. */
@@ -111,10 +112,88 @@ describe('connection limits', () => {
     c.sock.destroy();
   });
 
+  test('limits - maxConnections: established connections fill the port and the next is refused; a pending one is cut to make room', async (t) => {
+    const s = await startServer(t, { limits: { maxConnections: 2 } });
+    const a = await raw(s.ports.http, '127.2.1.1');
+    a.sock.write('GET /stats HTTP/1.1\r\nhost: x\r\n\r\n');
+    await answered(a, 'HTTP/1.1 200');
+    // b is pending (no request yet): c takes its place.
+    const b = await raw(s.ports.http, '127.2.1.2');
+    const c = await raw(s.ports.http, '127.2.1.3');
+    await b.closed;
+    assert.equal(await refusedCount(s, 'pending'), 1);
+    c.sock.write('GET /stats HTTP/1.1\r\nhost: x\r\n\r\n');
+    await answered(c, 'HTTP/1.1 200');
+    // Both established: the next one, from yet another address, is refused with a 503.
+    const d = await raw(s.ports.http, '127.2.1.4');
+    await d.closed;
+    assert.match(d.data(), /^HTTP\/1\.1 503/);
+    assert.equal(await refusedCount(s, 'total'), 1);
+    // One leaves: there is room again.
+    const gone = a.closed;
+    a.sock.destroy();
+    await gone;
+    await new Promise<void>((r) => setImmediate(r));
+    const e = await raw(s.ports.http, '127.2.1.5');
+    e.sock.write('GET /stats HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n');
+    await e.closed;
+    assert.match(e.data(), /^HTTP\/1\.1 200/);
+    c.sock.destroy();
+  });
+
+  test('limits - UDP: a peer beyond maxConnectionsPerIp is not answered and is counted; it gets in once another peer leaves', async (t) => {
+    const s = await startServer(t, { limits: { maxConnectionsPerIp: 1 } });
+    // bob pulls data only: one connection on the TCP port (each port counts on its own).
+    const bob = await startClient(t, s, 'bob', { rx: { receiveMediaTypes: ['data'] } });
+    const got: string[] = [];
+    bob.rx.on('data', (d) => got.push(d.toString()));
+    const udp = (id: string): Sender => new Sender({ protocol: 'udp', host: '127.0.0.1', port: s.ports.udp, clientId: id, connectTimeoutMs: 300, reconnect: { initialDelayMs: 50, maxDelayMs: 200 } });
+    const a = udp('udp-a');
+    const b = udp('udp-b');
+    t.after(() => Promise.all([a.stop(), b.stop()]));
+    await a.start();
+    await b.start();
+    await a.sendData(Buffer.from('from a'), { to: 'bob' });
+    // b's data lane is a second UDP peer from 127.0.0.1: its HELLO is not answered.
+    const refused = next(b, 'connectError');
+    const sent = b.sendData(Buffer.from('from b'), { to: 'bob' });
+    await refused;
+    assert.ok((await refusedCount(s, 'per_ip')) >= 1, 'the refusal is counted');
+    assert.deepEqual(got, ['from a']);
+    // a leaves (its CLOSE ends its link on the server): b's next attempt is admitted.
+    await a.stop();
+    await sent;
+    assert.deepEqual(got, ['from a', 'from b']);
+  });
+
+  test('limits - a push Receiver takes the limits option on its own port', async (t) => {
+    const rx = new Receiver({ protocol: 'tcp', connection: 'sender-to-receiver', host: '127.0.0.1', port: 0, clientId: 'rx', limits: { maxPendingPerIp: 1 } });
+    await rx.start();
+    t.after(() => rx.stop());
+    const a = await raw(rx.port, '127.2.2.1');
+    const b = await raw(rx.port, '127.2.2.1');
+    await b.closed;
+    assert.equal(b.data(), '');
+    assert.equal(a.sock.destroyed, false, 'the first one is still pending');
+    a.sock.destroy();
+    assert.throws(() => new Receiver({ protocol: 'tcp', connection: 'sender-to-receiver', limits: { maxPending: 1.5 } }), (e: unknown) => e instanceof ConfigError && /option limits/.test(e.message));
+  });
+
+  test('limits - the default maxConnections follows the open-file limit', () => {
+    const text = (soft: string): string => `Limit                     Soft Limit           Hard Limit           Units\nMax open files            ${soft}                 1048576              files\n`;
+    assert.equal(openFileLimit(text('1024')), 1024);
+    assert.equal(openFileLimit(text('unlimited')), undefined);
+    assert.equal(openFileLimit('garbage'), undefined);
+    assert.equal(defaultMaxConnections(1024), 384);
+    assert.equal(defaultMaxConnections(65536), 32640);
+    assert.equal(defaultMaxConnections(200), 64);
+    assert.equal(defaultMaxConnections(undefined), 32640, 'unknown: as with 65 536');
+  });
+
   test('limits - validate: bad values are a ConfigError naming the option; 0 means no limit', () => {
     assert.throws(() => new MediaServer({ limits: { maxPending: -1 } }), (e: unknown) => e instanceof ConfigError && /limits/.test(e.message));
     assert.throws(() => new MediaServer({ limits: { maxPendig: 3 } as never }), (e: unknown) => e instanceof ConfigError && /unknown field/.test(e.message));
-    assert.doesNotThrow(() => new MediaServer({ limits: { maxPending: 0, maxPendingPerIp: 0, maxConnectionsPerIp: 0 } }));
+    assert.doesNotThrow(() => new MediaServer({ limits: { maxConnections: 0, maxPending: 0, maxPendingPerIp: 0, maxConnectionsPerIp: 0 } }));
   });
 
   test('limits - addresses: IPv4-mapped as IPv4, IPv6 by /64', () => {
