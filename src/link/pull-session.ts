@@ -173,7 +173,8 @@ export class PullSession {
       this.#retry = setTimeout(() => {
         if (!this.#stopped) this.#attempt();
       }, backoffDelay(this.#d.reconnect, this.#failures));
-      this.#retry.unref();
+      // Not unref'd: a started Receiver is a service until stop(); a script that only waits for
+      // its events must not exit because its server went away for a moment.
     }
   }
 

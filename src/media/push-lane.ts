@@ -154,7 +154,9 @@ export class PushLane {
       this.#d.renewSessionKey();
       if (this.#d.outbox.busy) this.#connect();
     }, delay);
-    this.#retry.unref();
+    // Acknowledged items waiting for the next link hold the process (their promises are pending);
+    // a lane with nothing reliable to deliver does not.
+    if (!rel?.busy) this.#retry.unref();
   }
 
   #drain(): void {

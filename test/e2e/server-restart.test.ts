@@ -4,13 +4,14 @@
  * it acknowledged is there. Data-folder mistakes end fast with the path and the right exit code.
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
 import Database from 'better-sqlite3';
-import { Receiver, Sender } from '../../src/index.js';
-import { cli, dataDir, type Cli } from '../helpers/cli.js';
+import { MediaServer, Receiver, Sender } from '../../src/index.js';
+import { cli, dataDir, ROOT, type Cli } from '../helpers/cli.js';
 import { next } from '../helpers/events.js';
 
 const SERVER = ['server', '--host', '127.0.0.1', '--tcp-port', '0', '--udp-port', 'off', '--http-port', '0', '--log-level', 'warn', '--keep-client-info'];
@@ -133,5 +134,42 @@ describe('server restart', () => {
     const both = cli(t, [...SERVER, '--memory', '--data-dir', 'x']);
     assert.equal(await both.exited, 2);
     assert.match(both.stderr(), /--memory and --data-dir/);
+  });
+});
+
+describe('clients across a server restart', () => {
+  test('a pull Receiver in a script of its own keeps the process alive while its server is away, and is back when the server is', async (t) => {
+    // The script does nothing but wait for its Receiver's events: no timer, no stdin.
+    const script = [
+      `import { Receiver } from ${JSON.stringify(path.join(ROOT, 'dist/index.js'))};`,
+      `const rx = new Receiver({ protocol: 'tcp', connection: 'receiver-to-sender', senders: [{ host: '127.0.0.1', port: Number(process.argv[1]) }], clientId: 'script', receiveMediaTypes: ['command'], reconnect: { initialDelayMs: 50, maxDelayMs: 200 } });`,
+      `rx.on('sessionConnected', () => console.log('UP'));`,
+      `rx.on('sessionDisconnected', () => console.log('DOWN'));`,
+      `await rx.start();`,
+    ].join('\n');
+    const first = new MediaServer({ host: '127.0.0.1', tcpPort: 0, httpPort: false, udpPort: false });
+    await first.start();
+    const port = first.ports.tcp;
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script, String(port)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    t.after(() => child.kill('SIGKILL'));
+    let out = '';
+    const seen = (re: RegExp): Promise<void> =>
+      new Promise((resolve, reject) => {
+        const check = (): void => void (re.test(out) && (child.stdout.off('data', onData), child.off('exit', onExit), resolve()));
+        const onData = (c: Buffer): void => void ((out += c.toString()), check());
+        const onExit = (code: number | null): void => reject(new Error(`the script exited (${code}) after: ${JSON.stringify(out)}`));
+        child.stdout.on('data', onData);
+        child.once('exit', onExit);
+        check();
+      });
+    await seen(/UP/);
+    await first.stop();
+    await seen(/UP\s+DOWN/);
+    // The server is away: the script's only pending work is its Receiver's next attempt.
+    const second = new MediaServer({ host: '127.0.0.1', tcpPort: port, httpPort: false, udpPort: false });
+    await second.start();
+    t.after(() => second.stop());
+    await seen(/UP\s+DOWN[\s\S]*UP/);
+    assert.equal(child.exitCode, null);
   });
 });
