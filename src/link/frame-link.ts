@@ -61,6 +61,12 @@ export interface FrameLink extends EventEmitter<FrameLinkEvents> {
    * Returns false when the backlog is above the high-water mark (wait for 'drain').
    */
   send(f: FrameInit, sessionKey?: bigint): boolean;
+  /**
+   * Writes frames already encoded with this link's stamp (a FrameBatch's pieces, `bytes` in all)
+   * as they are. Returns false as send() does. Only links that write bytes as given have it
+   * (stream links); others take frames through send().
+   */
+  writeEncoded?(pieces: readonly Buffer[], bytes: number): boolean;
   /** Sends CLOSE (when possible) and ends the link. Idempotent. */
   close(code: number, reason: string): void;
   /** Queues incoming frames instead of emitting them, until release(). */
@@ -209,6 +215,11 @@ export abstract class BaseLink extends EventEmitter<FrameLinkEvents> implements 
     return this.backlog < this.highWaterMark;
   }
 
+  /** For subclasses that write encoded bytes themselves: counts them as handed to the transport. */
+  protected wrote(bytes: number): void {
+    this.#written += bytes;
+  }
+
   hold(): void {
     this.#held ??= [];
   }
@@ -288,8 +299,17 @@ export class StreamLink extends BaseLink {
   readonly #parser: FrameParser;
   /** Bytes written in this turn, held by the socket's cork until the turn ends. */
   #turn = 0;
+  /**
+   * Whole frames encoded in a FrameArena, gathered while they lie end to end in one buffer:
+   * written as one piece (one iovec) when the next frame does not continue it, or at the end
+   * of the turn. Its memory and where it starts and ends.
+   */
+  #run: ArrayBufferLike | undefined;
+  #runStart = 0;
+  #runEnd = 0;
   readonly #uncork = (): void => {
     this.#turn = 0;
+    this.#flushRun();
     this.#sock.uncork();
   };
 
@@ -311,7 +331,7 @@ export class StreamLink extends BaseLink {
   }
 
   get backlog(): number {
-    return this.#sock.writableLength;
+    return this.#sock.writableLength + this.#runEnd - this.#runStart;
   }
 
   override get turnBytes(): number {
@@ -321,21 +341,61 @@ export class StreamLink extends BaseLink {
   /**
    * Everything sent in one event-loop turn (a fan-out of every frame one read delivered, a
    * burst of small frames) goes to the socket as one write: the socket stays corked until the
-   * turn ends (process.nextTick).
+   * turn ends (process.nextTick). Frames a fan-out encoded end to end in one arena buffer are
+   * written as one piece: readers that get the same frames in a turn all write the same bytes.
    */
-  protected write(h: Buffer, p: Buffer): void {
+  protected write(h: Buffer, p: Buffer, f: FrameInit): void {
     if (!this.#sock.writable) return;
-    if (this.#turn === 0) {
-      this.#sock.cork();
-      process.nextTick(this.#uncork);
-    }
-    this.#turn += h.length + p.length || 1;
+    this.#startTurn(h.length + p.length || 1);
+    const whole = f.shared?.whole(h);
+    if (whole) return this.#append(whole);
+    this.#flushRun();
     this.#sock.write(h);
     if (p.length) this.#sock.write(p);
   }
 
+  writeEncoded(pieces: readonly Buffer[], bytes: number): boolean {
+    if (this.closed) return false;
+    this.wrote(bytes);
+    if (this.#sock.writable) {
+      this.#startTurn(bytes || 1);
+      for (const piece of pieces) this.#append(piece);
+    }
+    return this.backlog < this.highWaterMark;
+  }
+
+  /** Counts `bytes` into this turn; the first write of a turn corks the socket until it ends. */
+  #startTurn(bytes: number): void {
+    if (this.#turn === 0) {
+      this.#sock.cork();
+      process.nextTick(this.#uncork);
+    }
+    this.#turn += bytes;
+  }
+
+  /** Adds a piece to the run when it continues it in memory, else writes the run and starts another. */
+  #append(piece: Buffer): void {
+    if (piece.buffer === this.#run && piece.byteOffset === this.#runEnd) {
+      this.#runEnd += piece.length;
+      return;
+    }
+    this.#flushRun();
+    this.#run = piece.buffer;
+    this.#runStart = piece.byteOffset;
+    this.#runEnd = piece.byteOffset + piece.length;
+  }
+
+  #flushRun(): void {
+    const run = this.#run;
+    if (run === undefined) return;
+    this.#run = undefined;
+    if (this.#sock.writable) this.#sock.write(Buffer.from(run, this.#runStart, this.#runEnd - this.#runStart));
+    this.#runStart = this.#runEnd = 0;
+  }
+
   protected teardown(graceful: boolean): void {
     if (graceful && this.#sock.writable) {
+      this.#flushRun();
       this.#sock.end();
       // A peer that never reads must not keep the socket forever.
       setTimeout(() => this.#sock.destroy(), 2000).unref();

@@ -38,6 +38,8 @@ export interface Frame {
   repeat?: boolean;
 }
 
+const EMPTY = Buffer.alloc(0);
+
 /**
  * Fields of a frame to encode; omitted fields take 0 or ''. `prefix`, when set, is a media
  * header that goes on the wire before `payload` (both count as the frame payload), so a large
@@ -57,30 +59,149 @@ export type FrameInit = Partial<Frame> & {
 };
 
 /**
- * The encoded header of a frame that goes to many links (docs/architecture.md, fan-out): made
- * once, on first use, and written as it is by every link that stamps the same session key and
- * seq (all readers of one server or one pull Sender). A link that stamps others gets a header of
- * its own; the payload is never copied.
+ * The encoding of a frame that goes to many links (docs/architecture.md, fan-out): made once, on
+ * first use, and written as it is by every link that stamps the same session key and seq (all
+ * readers of one server or one pull Sender). A link that stamps others gets a header of its own;
+ * the payload is never copied for it.
+ *
+ * With a FrameArena, a frame small enough is encoded whole (header, prefix, payload) into the
+ * arena, right after the frame encoded before it: the frames of one event-loop turn then lie end
+ * to end in one buffer, and a stream link that gets them all writes that buffer as one piece
+ * (`whole()`), as a plain relay writes what it read.
  */
 export class SharedEncoding {
+  readonly #arena: FrameArena | undefined;
   #header: Buffer | undefined;
+  #whole: Buffer | undefined;
   #key: bigint | undefined;
   #seq: number | undefined;
+
+  constructor(arena?: FrameArena) {
+    this.#arena = arena;
+  }
 
   /** The header of `f` as sent with `sessionKey`. */
   header(f: FrameInit, sessionKey: bigint, payloadLength: number): Buffer {
     if (this.#header && this.#key === sessionKey && this.#seq === f.seq) return this.#header;
-    const h = encodeHeader(f, payloadLength, f.prefix, sessionKey);
-    if (this.#header === undefined) {
-      this.#header = h;
-      this.#key = sessionKey;
-      this.#seq = f.seq;
-    }
-    return h;
+    if (this.#header !== undefined) return encodeHeader(f, payloadLength, f.prefix, sessionKey);
+    this.#key = sessionKey;
+    this.#seq = f.seq;
+    const payload = f.payload ?? EMPTY;
+    const arena = this.#arena;
+    const hl = arena ? headerLength(f, f.prefix) : 0;
+    const total = hl + payload.length;
+    if (!arena || total > arena.maxFrame) return (this.#header = encodeHeader(f, payloadLength, f.prefix, sessionKey));
+    const { buf, at } = arena.reserve(total);
+    writeHeader(buf, at, f, payloadLength, f.prefix, sessionKey);
+    payload.copy(buf, at + hl);
+    this.#whole = buf.subarray(at, at + total);
+    return (this.#header = buf.subarray(at, at + hl));
+  }
+
+  /**
+   * The whole frame as one view of its arena when `header` is the shared header (a link that
+   * writes it need not write the payload apart); undefined otherwise.
+   */
+  whole(header: Buffer): Buffer | undefined {
+    return header === this.#header ? this.#whole : undefined;
   }
 }
 
-const EMPTY = Buffer.alloc(0);
+/**
+ * Frames that go to the same readers together: the video or audio one client pushed in one
+ * event-loop turn, to one address. Each has its SharedEncoding; `encoded()` lays them out for a
+ * stream link, the frames an arena holds end to end coalesced into one piece.
+ */
+export class FrameBatch {
+  readonly frames: FrameInit[] = [];
+  /** Payload bytes of the frames. */
+  payloadBytes = 0;
+  #pieces: Buffer[] | undefined;
+  #key: bigint | undefined;
+  #wireBytes = 0;
+
+  constructor(
+    readonly to: string,
+    readonly group: string,
+  ) {}
+
+  add(f: FrameInit): void {
+    this.frames.push(f);
+    this.payloadBytes += f.payload?.length ?? 0;
+  }
+
+  /** Bytes on the wire of `encoded()`. */
+  get wireBytes(): number {
+    return this.#wireBytes;
+  }
+
+  /**
+   * The frames as sent with `sessionKey`, as the buffers to write in order. Made on the first
+   * call; for any other key than that call's, undefined (send the frames one by one).
+   */
+  encoded(sessionKey: bigint): readonly Buffer[] | undefined {
+    if (this.#pieces) return this.#key === sessionKey ? this.#pieces : undefined;
+    this.#key = sessionKey;
+    const pieces: Buffer[] = (this.#pieces = []);
+    let bytes = 0;
+    // The run of whole frames being coalesced: its memory and where it starts and ends.
+    let run: ArrayBufferLike | undefined;
+    let start = 0;
+    let end = 0;
+    for (const f of this.frames) {
+      const payload = f.payload ?? EMPTY;
+      const h = f.shared ? f.shared.header(f, sessionKey, payload.length) : encodeHeader(f, payload.length, f.prefix, sessionKey);
+      const whole = f.shared?.whole(h);
+      bytes += h.length + payload.length;
+      if (whole && whole.buffer === run && whole.byteOffset === end) {
+        end += whole.length;
+        continue;
+      }
+      if (run) pieces.push(Buffer.from(run, start, end - start));
+      run = undefined;
+      if (whole) {
+        run = whole.buffer;
+        start = whole.byteOffset;
+        end = start + whole.length;
+      } else {
+        pieces.push(h);
+        if (payload.length) pieces.push(payload);
+      }
+    }
+    if (run) pieces.push(Buffer.from(run, start, end - start));
+    this.#wireBytes = bytes;
+    return pieces;
+  }
+}
+
+/**
+ * Where fanned-out frames are encoded whole, one after the other (see SharedEncoding). Buffers
+ * of `size` bytes, a new one when a frame does not fit; a used buffer is never written again, so
+ * links may keep views of it as long as they need. Frames above `maxFrame` bytes are not placed.
+ */
+export class FrameArena {
+  #buf: Buffer | undefined;
+  #used = 0;
+
+  constructor(
+    readonly size = 64 * 1024,
+    readonly maxFrame = 64 * 1024,
+  ) {}
+
+  /** `n` bytes to write: a buffer and the offset they start at. */
+  reserve(n: number): { buf: Buffer; at: number } {
+    let buf = this.#buf;
+    if (!buf || this.#used + n > buf.length) {
+      if (n > this.size / 2) return { buf: Buffer.allocUnsafeSlow(n), at: 0 };
+      this.#buf = buf = Buffer.allocUnsafeSlow(this.size);
+      this.#used = 0;
+    }
+    const at = this.#used;
+    this.#used += n;
+    return { buf, at };
+  }
+}
+
 
 /** UTF-8 length of an id, checked against the limit (no allocation: ids are written in place). */
 function idLength(id: string | undefined, field: string): number {
@@ -94,12 +215,24 @@ function checkRange(v: number, min: number, max: number, what: string): void {
   if (!Number.isInteger(v) || v < min || v > max) throw new RangeError(`${what} ${v} is outside ${min}..${max}`);
 }
 
+/** Bytes of the header (fixed part, ids, prefix) of `f`; checks the ids against their limit. */
+export function headerLength(f: FrameInit, prefix?: Buffer): number {
+  return FIXED_HEADER_SIZE + idLength(f.from, 'from') + idLength(f.to, 'to') + idLength(f.group, 'group') + (prefix?.length ?? 0);
+}
+
 /**
  * Encodes a frame header for a payload of `payloadLength` bytes. A `prefix` (a media header that
  * counts as the start of the payload) is appended to the header in the same allocation.
  * The payload itself is not copied: write the header and the payload together (cork or writev).
  */
 export function encodeHeader(f: FrameInit, payloadLength: number, prefix?: Buffer, sessionKey = f.sessionKey): Buffer {
+  const h = Buffer.allocUnsafe(headerLength(f, prefix));
+  writeHeader(h, 0, f, payloadLength, prefix, sessionKey);
+  return h;
+}
+
+/** Writes the header of `f` (see encodeHeader) into `h` at `at`; `h` must have headerLength() bytes there. */
+function writeHeader(h: Buffer, at: number, f: FrameInit, payloadLength: number, prefix: Buffer | undefined, sessionKey: bigint | undefined): void {
   checkRange(f.kind, 1, MAX_KIND, 'kind');
   checkRange(f.mediaType ?? 0, 0, 5, 'media type');
   checkRange(f.flags ?? 0, 0, KNOWN_FLAGS, 'flags');
@@ -109,27 +242,25 @@ export function encodeHeader(f: FrameInit, payloadLength: number, prefix?: Buffe
   const b = idLength(f.to, 'to');
   const c = idLength(f.group, 'group');
   const extra = prefix?.length ?? 0;
-  const h = Buffer.allocUnsafe(FIXED_HEADER_SIZE + a + b + c + extra);
-  h.writeUInt16BE(FRAME_MAGIC, 0);
-  h[2] = PROTOCOL_VERSION;
-  h[3] = f.kind;
-  h[4] = f.mediaType ?? 0;
-  h[5] = f.flags ?? 0;
-  h.writeUInt16BE(f.mediaIndex ?? 0, 6);
-  h.writeUInt32BE((f.seq ?? 0) >>> 0, 8);
-  h.writeUInt32BE(payloadLength + extra, 12);
-  h.writeBigUInt64BE(sessionKey ?? 0n, 16);
-  h.writeDoubleBE(f.timestamp ?? 0, 24);
-  h[32] = a;
-  h[33] = b;
-  h[34] = c;
-  h[35] = 0;
-  let o = FIXED_HEADER_SIZE;
+  h.writeUInt16BE(FRAME_MAGIC, at);
+  h[at + 2] = PROTOCOL_VERSION;
+  h[at + 3] = f.kind;
+  h[at + 4] = f.mediaType ?? 0;
+  h[at + 5] = f.flags ?? 0;
+  h.writeUInt16BE(f.mediaIndex ?? 0, at + 6);
+  h.writeUInt32BE((f.seq ?? 0) >>> 0, at + 8);
+  h.writeUInt32BE(payloadLength + extra, at + 12);
+  h.writeBigUInt64BE(sessionKey ?? 0n, at + 16);
+  h.writeDoubleBE(f.timestamp ?? 0, at + 24);
+  h[at + 32] = a;
+  h[at + 33] = b;
+  h[at + 34] = c;
+  h[at + 35] = 0;
+  let o = at + FIXED_HEADER_SIZE;
   if (a) o += h.write(f.from!, o, 'utf8');
   if (b) o += h.write(f.to!, o, 'utf8');
   if (c) o += h.write(f.group!, o, 'utf8');
   if (prefix) prefix.copy(h, o);
-  return h;
 }
 
 /**

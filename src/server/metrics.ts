@@ -43,6 +43,12 @@ export class ServerMetrics {
     this.#bytes.inc({ direction, type }, n * bytes);
   }
 
+  /** Counts `messages` messages of `bytes` bytes together (a fan-out of a batch). */
+  countTotal(direction: 'in' | 'out', type: MediaTypeName, messages: number, bytes: number): void {
+    this.#frames.inc({ direction, type }, messages);
+    this.#bytes.inc({ direction, type }, bytes);
+  }
+
   drop(type: MediaTypeName, reason: 'not_allowed' | 'refused' | 'unrouted' | 'slow_reader', n = 1): void {
     this.#drops.inc({ type, reason }, n);
   }

@@ -9,7 +9,8 @@ import { CamwireError, CloseCode, DeliveryError, ErrorCode, nackCloseCode, Proto
 import type { CommandMessage } from '../events.js';
 import type { FrameLink } from '../link/frame-link.js';
 import { Flag, Kind, mediaTypeName, type MediaTypeName } from '../protocol/constants.js';
-import { SharedEncoding, type Frame, type FrameInit } from '../protocol/frame.js';
+import { SharedEncoding, type FrameArena, type Frame, type FrameInit } from '../protocol/frame.js';
+import { FanOut } from './fan-out.js';
 import { decodeCommand, decodeVideo, encodeAck, encodeCommand, encodeReason, type Command } from '../protocol/messages.js';
 import { isSystemCommand, MAX_SERVER_COMMAND } from '../protocol/system-commands.js';
 import type { Client } from './client.js';
@@ -61,13 +62,17 @@ export class Relay {
    */
   readonly #lanes = new Map<string, LaneMemory>();
   readonly #laneOf = new WeakMap<FrameLink, LaneMemory>();
-  readonly #miss = (c: Client, why: Miss, type: MediaTypeName): void => {
-    c.counters.dropped[type]++;
-    if (why === 'not_allowed') this.#o.metrics.drop(type, 'not_allowed');
+  /** Video and audio, a turn's batch at a time. */
+  readonly #fan: FanOut;
+  /** An addressee left out of `n` messages. */
+  readonly #miss = (c: Client, why: Miss, type: MediaTypeName, n = 1): void => {
+    c.counters.dropped[type] += n;
+    if (why === 'not_allowed') this.#o.metrics.drop(type, 'not_allowed', n);
   };
 
   constructor(o: RelayOptions) {
     this.#o = o;
+    this.#fan = new FanOut(o.router, o.metrics, this.#miss, (type) => this.#unrouted[type]++);
   }
 
   /** Messages that found no target, per type. */
@@ -186,25 +191,13 @@ export class Relay {
     );
   }
 
-  /** Video and audio: into each reader's latest-wins or drop-oldest queue; never waits, never fails. */
+  /**
+   * Video and audio: into each reader's latest-wins or drop-oldest queue; never waits, never
+   * fails. Routed and written at the end of the turn, with the client's other frames of the turn.
+   */
   fanOut(from: Client, f: Frame, type: 'video' | 'audio'): void {
     if (type === 'video' && this.#taps.size > 0) this.#tap(from.id, f);
-    const targets = this.#o.router.targets(from, f, type, this.#miss);
-    if (targets.length === 0) {
-      this.#unrouted[type]++;
-      this.#o.metrics.drop(type, 'unrouted');
-      return;
-    }
-    const init = forward(from, f);
-    let dropped = 0;
-    for (const { client: t, reader } of targets) {
-      dropped += reader.offer(init);
-      t.counters.out[type].frames++;
-      t.counters.out[type].bytes += f.payload.length;
-    }
-    // Metrics once per fan-out, not per reader: label lookups cost more than the copy they count.
-    this.#o.metrics.count('out', type, f.payload.length, targets.length);
-    if (dropped) this.#o.metrics.drop(type, 'slow_reader', dropped);
+    this.#fan.add(from, type, forward(from, f, this.#fan.arena));
   }
 
   #tap(from: string, f: Frame): void {
@@ -250,11 +243,11 @@ function submitAll(targets: Target[], init: FrameInit): Promise<AckInfo>[] {
 
 /**
  * The frame as it goes on to readers: attributed to the sending client, whatever it claimed, and
- * encoded once for all of them.
+ * encoded once for all of them (whole, into `arena`, for video and audio).
  */
-function forward(from: Client, f: Frame): FrameInit {
+function forward(from: Client, f: Frame, arena?: FrameArena): FrameInit {
   return {
-    shared: new SharedEncoding(),
+    shared: new SharedEncoding(arena),
     kind: Kind.DATA,
     mediaType: f.mediaType,
     mediaIndex: f.mediaIndex,
