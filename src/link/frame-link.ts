@@ -297,20 +297,25 @@ export class StreamLink extends BaseLink {
   readonly remotePort: number;
   readonly #sock: net.Socket;
   readonly #parser: FrameParser;
-  /** Bytes written in this turn, held by the socket's cork until the turn ends. */
+  /** Bytes written in this turn, gathered until the turn ends. */
   #turn = 0;
+  /** True while the socket is corked for this turn (it has more than one piece to write). */
+  #corked = false;
   /**
-   * Whole frames encoded in a FrameArena, gathered while they lie end to end in one buffer:
-   * written as one piece (one iovec) when the next frame does not continue it, or at the end
-   * of the turn. Its memory and where it starts and ends.
+   * Pieces that lie end to end in one buffer (whole frames of a FrameArena), gathered as one
+   * view: written as one piece (one iovec) when the next piece does not continue it, or at the
+   * end of the turn. Its memory and where it starts and ends.
    */
   #run: ArrayBufferLike | undefined;
   #runStart = 0;
   #runEnd = 0;
-  readonly #uncork = (): void => {
+  readonly #endTurn = (): void => {
     this.#turn = 0;
     this.#flushRun();
-    this.#sock.uncork();
+    if (this.#corked) {
+      this.#corked = false;
+      this.#sock.uncork();
+    }
   };
 
   constructor(sock: net.Socket, o: LinkOptions = {}) {
@@ -340,15 +345,18 @@ export class StreamLink extends BaseLink {
 
   /**
    * Everything sent in one event-loop turn (a fan-out of every frame one read delivered, a
-   * burst of small frames) goes to the socket as one write: the socket stays corked until the
-   * turn ends (process.nextTick). Frames a fan-out encoded end to end in one arena buffer are
-   * written as one piece: readers that get the same frames in a turn all write the same bytes.
+   * burst of small frames) goes to the socket as one write at the end of the turn
+   * (process.nextTick). Pieces that continue each other in memory (frames a fan-out encoded end
+   * to end in one arena buffer) are gathered as one piece: readers that get the same frames in
+   * a turn all write the same bytes, with one plain write when that is all the turn holds; the
+   * socket is corked only for a turn of several pieces, which then go as one writev.
    */
   protected write(h: Buffer, p: Buffer, f: FrameInit): void {
     if (!this.#sock.writable) return;
     this.#startTurn(h.length + p.length || 1);
     const whole = f.shared?.whole(h);
     if (whole) return this.#append(whole);
+    this.#cork();
     this.#flushRun();
     this.#sock.write(h);
     if (p.length) this.#sock.write(p);
@@ -364,13 +372,16 @@ export class StreamLink extends BaseLink {
     return this.backlog < this.highWaterMark;
   }
 
-  /** Counts `bytes` into this turn; the first write of a turn corks the socket until it ends. */
+  /** Counts `bytes` into this turn; the first write of a turn schedules its end. */
   #startTurn(bytes: number): void {
-    if (this.#turn === 0) {
-      this.#sock.cork();
-      process.nextTick(this.#uncork);
-    }
+    if (this.#turn === 0) process.nextTick(this.#endTurn);
     this.#turn += bytes;
+  }
+
+  #cork(): void {
+    if (this.#corked) return;
+    this.#corked = true;
+    this.#sock.cork();
   }
 
   /** Adds a piece to the run when it continues it in memory, else writes the run and starts another. */
@@ -379,7 +390,10 @@ export class StreamLink extends BaseLink {
       this.#runEnd += piece.length;
       return;
     }
-    this.#flushRun();
+    if (this.#run !== undefined) {
+      this.#cork();
+      this.#flushRun();
+    }
     this.#run = piece.buffer;
     this.#runStart = piece.byteOffset;
     this.#runEnd = piece.byteOffset + piece.length;

@@ -20,7 +20,10 @@ export class ServedChannel {
     readonly sessionKey: bigint,
   ) {
     if (outbox instanceof ReliableOutbox) outbox.onReady = () => this.pump();
-    link.on('drain', () => this.pump());
+    // A reader that keeps up drains after most turns: only a queue that holds something needs the pump.
+    link.on('drain', () => {
+      if (this.outbox.busy) this.pump();
+    });
     link.on('frame', (f) => {
       if (applyReply(f, outbox, link)) this.pump();
     });
