@@ -324,7 +324,14 @@ export class StreamLink extends BaseLink {
     this.remoteAddress = sock.remoteAddress ?? '';
     this.remotePort = sock.remotePort ?? 0;
     this.#parser = new FrameParser(
-      { onFrame: (f) => this.receive(f), onError: (e) => this.fail(e) },
+      {
+        onFrame: (f, raw) => {
+          // A relay may forward a frame as it lies (Frame.raw).
+          f.raw = raw;
+          this.receive(f);
+        },
+        onError: (e) => this.fail(e),
+      },
       { maxPayload: o.maxPayload },
     );
     sock.on('data', (c: Buffer) => this.#parser.push(c));

@@ -36,6 +36,13 @@ export interface Frame {
    * is empty: a receiver only answers it again, from what it remembers (docs/protocol.md, 5.3).
    */
   repeat?: boolean;
+  /**
+   * Never on the wire: the frame's bytes as they arrived (header, ids, payload), one Buffer that
+   * `payload` is the tail of, when a stream parser has them in one piece. Its header bytes are
+   * not read again after parsing: a relay may overwrite them with the header it forwards the
+   * frame with (same length) and send the frame as it lies (SharedEncoding).
+   */
+  raw?: Buffer;
 }
 
 const EMPTY = Buffer.alloc(0);
@@ -71,13 +78,21 @@ export type FrameInit = Partial<Frame> & {
  */
 export class SharedEncoding {
   readonly #arena: FrameArena | undefined;
+  #raw: Buffer | undefined;
   #header: Buffer | undefined;
   #whole: Buffer | undefined;
   #key: bigint | undefined;
   #seq: number | undefined;
 
-  constructor(arena?: FrameArena) {
+  /**
+   * @param arena where to encode the frame whole
+   * @param raw the received frame's bytes (Frame.raw), whose header may be overwritten: when the
+   *   header to send has the same length, it is written there and the frame goes as it lies,
+   *   without a copy (a relay forwarding what it read)
+   */
+  constructor(arena?: FrameArena, raw?: Buffer) {
     this.#arena = arena;
+    this.#raw = raw;
   }
 
   /** The header of `f` as sent with `sessionKey`. */
@@ -88,8 +103,15 @@ export class SharedEncoding {
     this.#seq = f.seq;
     const payload = f.payload ?? EMPTY;
     const arena = this.#arena;
-    const hl = arena ? headerLength(f, f.prefix) : 0;
+    const raw = this.#raw;
+    this.#raw = undefined;
+    const hl = arena || raw ? headerLength(f, f.prefix) : 0;
     const total = hl + payload.length;
+    if (raw && raw.length === total && raw.buffer === payload.buffer && raw.byteOffset + hl === payload.byteOffset) {
+      writeHeader(raw, 0, f, payloadLength, f.prefix, sessionKey);
+      this.#whole = raw;
+      return (this.#header = raw.subarray(0, hl));
+    }
     if (!arena || total > arena.maxFrame) return (this.#header = encodeHeader(f, payloadLength, f.prefix, sessionKey));
     const { buf, at } = arena.reserve(total);
     writeHeader(buf, at, f, payloadLength, f.prefix, sessionKey);

@@ -17,7 +17,8 @@ const FAILED = 2;
 
 /** Receives what the parser produces. */
 export interface FrameSink {
-  onFrame(frame: Frame): void;
+  /** `raw`: the frame's bytes in one piece, `frame.payload` their tail (see Frame.raw). */
+  onFrame(frame: Frame, raw: Buffer): void;
   onError(err: ProtocolError): void;
 }
 
@@ -84,12 +85,13 @@ export class FrameParser {
         this.#need = FIXED_HEADER_SIZE + info.idsLength + info.payloadLength;
         this.#state = GET_REST;
       } else {
-        const headerLength = FIXED_HEADER_SIZE + this.#idsLength;
-        const header = this.#consume(headerLength);
-        const payload = this.#consume(this.#need - headerLength);
+        // The whole frame in one piece (a view when it sits in one chunk, else one copy), so a
+        // relay can forward it as it lies (Frame.raw).
+        const raw = this.#consume(this.#need);
+        const payload = raw.subarray(FIXED_HEADER_SIZE + this.#idsLength);
         this.#state = GET_HEADER;
         this.#need = FIXED_HEADER_SIZE;
-        this.#sink.onFrame(readFrame(header, 0, payload));
+        this.#sink.onFrame(readFrame(raw, 0, payload), raw);
       }
     }
   }

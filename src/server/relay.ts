@@ -247,7 +247,9 @@ function submitAll(targets: Target[], init: FrameInit): Promise<AckInfo>[] {
  */
 function forward(from: Client, f: Frame, arena?: FrameArena): FrameInit {
   return {
-    shared: new SharedEncoding(arena),
+    // Video and audio go as they came when the forwarded header is as long as the received one
+    // (it is written over it); else whole into the arena.
+    shared: arena ? new SharedEncoding(arena, f.raw) : new SharedEncoding(),
     kind: Kind.DATA,
     mediaType: f.mediaType,
     mediaIndex: f.mediaIndex,
