@@ -309,6 +309,8 @@ export class StreamLink extends BaseLink {
   #run: ArrayBufferLike | undefined;
   #runStart = 0;
   #runEnd = 0;
+  /** The run's only piece, while nothing continued it (written as it is, no new view). */
+  #runPiece: Buffer | undefined;
   readonly #endTurn = (): void => {
     this.#turn = 0;
     this.#flushRun();
@@ -369,13 +371,18 @@ export class StreamLink extends BaseLink {
     if (p.length) this.#sock.write(p);
   }
 
+  /**
+   * Encoded frames (a fan-out's batch). When they are one piece and the link has nothing else in
+   * this turn, they go to the socket at once, as one plain write (no cork, no end-of-turn work),
+   * as a plain relay writes what it read; otherwise they join the turn.
+   */
   writeEncoded(pieces: readonly Buffer[], bytes: number): boolean {
     if (this.closed) return false;
     this.wrote(bytes);
-    if (this.#sock.writable) {
-      this.#startTurn(bytes || 1);
-      for (const piece of pieces) this.#append(piece);
-    }
+    if (!this.#sock.writable) return false;
+    if (this.#turn === 0 && pieces.length === 1) return this.#sock.write(pieces[0]) && this.backlog < this.highWaterMark;
+    this.#startTurn(bytes || 1);
+    for (const piece of pieces) this.#append(piece);
     return this.backlog < this.highWaterMark;
   }
 
@@ -395,12 +402,14 @@ export class StreamLink extends BaseLink {
   #append(piece: Buffer): void {
     if (piece.buffer === this.#run && piece.byteOffset === this.#runEnd) {
       this.#runEnd += piece.length;
+      this.#runPiece = undefined;
       return;
     }
     if (this.#run !== undefined) {
       this.#cork();
       this.#flushRun();
     }
+    this.#runPiece = piece;
     this.#run = piece.buffer;
     this.#runStart = piece.byteOffset;
     this.#runEnd = piece.byteOffset + piece.length;
@@ -410,7 +419,8 @@ export class StreamLink extends BaseLink {
     const run = this.#run;
     if (run === undefined) return;
     this.#run = undefined;
-    if (this.#sock.writable) this.#sock.write(Buffer.from(run, this.#runStart, this.#runEnd - this.#runStart));
+    if (this.#sock.writable) this.#sock.write(this.#runPiece ?? Buffer.from(run, this.#runStart, this.#runEnd - this.#runStart));
+    this.#runPiece = undefined;
     this.#runStart = this.#runEnd = 0;
   }
 

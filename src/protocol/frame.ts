@@ -129,6 +129,9 @@ export class SharedEncoding {
   }
 }
 
+/** Largest FrameBatch that `join` makes one Buffer. */
+const JOIN_MAX = 256 * 1024;
+
 /**
  * Frames that go to the same readers together: the video or audio one client pushed in one
  * event-loop turn, to one address. Each has its SharedEncoding; `encoded()` lays them out for a
@@ -141,6 +144,12 @@ export class FrameBatch {
   #pieces: Buffer[] | undefined;
   #key: bigint | undefined;
   #wireBytes = 0;
+  /**
+   * Set when many links write the batch: `encoded()` then joins its pieces into one Buffer (up
+   * to JOIN_MAX bytes): one copy for the batch instead of a gathered write of several pieces per
+   * link.
+   */
+  join = false;
 
   constructor(
     readonly to: string,
@@ -192,6 +201,7 @@ export class FrameBatch {
     }
     if (run) pieces.push(Buffer.from(run, start, end - start));
     this.#wireBytes = bytes;
+    if (this.join && pieces.length > 1 && bytes <= JOIN_MAX) return (this.#pieces = [Buffer.concat(pieces, bytes)]);
     return pieces;
   }
 }

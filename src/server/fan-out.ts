@@ -14,6 +14,9 @@ import type { Miss, Router } from './router.js';
 
 type MediaName = 'video' | 'audio';
 
+/** Readers from which a batch in several pieces is joined into one Buffer (FrameBatch.join). */
+const JOIN_READERS = 8;
+
 /** One client's frames of one type and one address, gathered in the current turn. */
 interface Pending {
   from: Client;
@@ -84,6 +87,8 @@ export class FanOut {
       batch.frames.length = 0;
       return;
     }
+    // Many readers: one copy of a batch in several pieces costs less than a gathered write per reader.
+    batch.join = targets.length >= JOIN_READERS;
     let dropped = 0;
     for (const { client: t, reader } of targets) {
       dropped += reader.offerBatch(batch);
