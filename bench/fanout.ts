@@ -495,6 +495,8 @@ async function open(pool: ReaderPool, e: Entry, n: number, size: number, cfg: Fa
   debug('open', e, n, size);
   const tag = `${e.system}-n${n}-${size}${e.slow ? `-slow${e.slow}` : ''}`;
   const execArgv = cfg.profDir ? ['--cpu-prof', `--cpu-prof-dir=${cfg.profDir}`, `--cpu-prof-name=${tag}-${Date.now()}.cpuprofile`] : [];
+  // CAMWIRE_FANOUT_RELAY_FLAGS (environment): more node flags for the relay children, e.g. --trace-gc.
+  if (process.env.CAMWIRE_FANOUT_RELAY_FLAGS) execArgv.push(...process.env.CAMWIRE_FANOUT_RELAY_FLAGS.split(' ').filter(Boolean));
   const script = e.system === 'camwire' ? fileURLToPath(import.meta.url) : path.join(here, 'fanout-raw.js');
   const child = await RelayChild.start(script, e.system, execArgv, { CAMWIRE_FANOUT_IMPORT: cfg.serverImport, CAMWIRE_FANOUT_STORE: e.store ?? cfg.store });
   let throttle: Throttle | undefined;
