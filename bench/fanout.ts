@@ -150,7 +150,9 @@ async function camwireChild(): Promise<void> {
     process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
     store = new SqliteStore({ dir });
   }
-  const server = new MediaServer({ host: HOST, httpPort: false, udpPort: false, store });
+  // Every reader connects from 127.0.0.1: no per-address limits (500 readers exceed the default 256,
+  // and their joins the 32 handshakes per address), as the raw relay has none.
+  const server = new MediaServer({ host: HOST, httpPort: false, udpPort: false, store, limits: { maxConnectionsPerIp: 0, maxPendingPerIp: 0 } });
   await server.start();
   let online = 0;
   /** Counters of clients that went offline (the server forgets them: keepClientInfo is off). */
