@@ -126,6 +126,9 @@ export class FrameParser {
   }
 
   #drop(): void {
+    // The consumed chunk must not stay referenced until the array is compacted: a stream whose
+    // frames span reads would keep up to 1024 reads (64 MiB) alive.
+    this.#chunks[this.#head] = EMPTY;
     this.#head++;
     if (this.#head === this.#chunks.length) {
       this.#chunks = [];
