@@ -3,6 +3,7 @@
  */
 export * from './protocol/constants.js';
 export * from './protocol/frame.js';
+export * from './protocol/fan-encoding.js';
 export * from './protocol/parser.js';
 export * from './protocol/messages.js';
 export * from './protocol/fragment.js';

@@ -4,7 +4,8 @@
  */
 import { ReliableOutbox, type AckInfo, type AudioOutbox, type Outbox, type VideoOutbox } from './outbox.js';
 import type { MediaTypeName } from '../protocol/constants.js';
-import type { FrameBatch, FrameInit } from '../protocol/frame.js';
+import type { FrameInit } from '../protocol/frame.js';
+import type { FrameBatch } from '../protocol/fan-encoding.js';
 import type { FrameLink } from '../link/frame-link.js';
 import { applyReply, pumpOutbox } from './pump.js';
 

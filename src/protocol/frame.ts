@@ -13,6 +13,7 @@ import {
   PROTOCOL_VERSION,
   type Kind,
 } from './constants.js';
+import type { SharedEncoding } from './fan-encoding.js';
 
 /** One decoded frame. */
 export interface Frame {
@@ -37,12 +38,13 @@ export interface Frame {
    */
   repeat?: boolean;
   /**
-   * Never on the wire: the frame's bytes as they arrived (header, ids, payload), one Buffer that
-   * `payload` is the tail of, when a stream parser has them in one piece. Its header bytes are
-   * not read again after parsing: a relay may overwrite them with the header it forwards the
-   * frame with (same length) and send the frame as it lies (SharedEncoding).
+   * Never on the wire: the frame's bytes as a stream parser read them (header, ids, payload):
+   * one Buffer that `payload` is the tail of, or, for a large frame that spanned reads, views of
+   * those reads in order (then `payload` is joined from them on first use). The header bytes are
+   * not read again after parsing: a relay may overwrite them with the header it forwards the frame
+   * with (same length) and send the frame as it lies (SharedEncoding).
    */
-  raw?: Buffer;
+  raw?: Buffer | readonly Buffer[];
 }
 
 const EMPTY = Buffer.alloc(0);
@@ -64,176 +66,6 @@ export type FrameInit = Partial<Frame> & {
    */
   wire?: { udpFrameId?: number };
 };
-
-/**
- * The encoding of a frame that goes to many links (docs/architecture.md, fan-out): made once, on
- * first use, and written as it is by every link that stamps the same session key and seq (all
- * readers of one server or one pull Sender). A link that stamps others gets a header of its own;
- * the payload is never copied for it.
- *
- * With a FrameArena, a frame small enough is encoded whole (header, prefix, payload) into the
- * arena, right after the frame encoded before it: the frames of one event-loop turn then lie end
- * to end in one buffer, and a stream link that gets them all writes that buffer as one piece
- * (`whole()`), as a plain relay writes what it read.
- */
-export class SharedEncoding {
-  readonly #arena: FrameArena | undefined;
-  #raw: Buffer | undefined;
-  #header: Buffer | undefined;
-  #whole: Buffer | undefined;
-  #key: bigint | undefined;
-  #seq: number | undefined;
-
-  /**
-   * @param arena where to encode the frame whole
-   * @param raw the received frame's bytes (Frame.raw), whose header may be overwritten: when the
-   *   header to send has the same length, it is written there and the frame goes as it lies,
-   *   without a copy (a relay forwarding what it read)
-   */
-  constructor(arena?: FrameArena, raw?: Buffer) {
-    this.#arena = arena;
-    this.#raw = raw;
-  }
-
-  /** The header of `f` as sent with `sessionKey`. */
-  header(f: FrameInit, sessionKey: bigint, payloadLength: number): Buffer {
-    if (this.#header && this.#key === sessionKey && this.#seq === f.seq) return this.#header;
-    if (this.#header !== undefined) return encodeHeader(f, payloadLength, f.prefix, sessionKey);
-    this.#key = sessionKey;
-    this.#seq = f.seq;
-    const payload = f.payload ?? EMPTY;
-    const arena = this.#arena;
-    const raw = this.#raw;
-    this.#raw = undefined;
-    const hl = arena || raw ? headerLength(f, f.prefix) : 0;
-    const total = hl + payload.length;
-    if (raw && raw.length === total && raw.buffer === payload.buffer && raw.byteOffset + hl === payload.byteOffset) {
-      writeHeader(raw, 0, f, payloadLength, f.prefix, sessionKey);
-      this.#whole = raw;
-      return (this.#header = raw.subarray(0, hl));
-    }
-    if (!arena || total > arena.maxFrame) return (this.#header = encodeHeader(f, payloadLength, f.prefix, sessionKey));
-    const { buf, at } = arena.reserve(total);
-    writeHeader(buf, at, f, payloadLength, f.prefix, sessionKey);
-    payload.copy(buf, at + hl);
-    this.#whole = buf.subarray(at, at + total);
-    return (this.#header = buf.subarray(at, at + hl));
-  }
-
-  /**
-   * The whole frame as one view of its arena when `header` is the shared header (a link that
-   * writes it need not write the payload apart); undefined otherwise.
-   */
-  whole(header: Buffer): Buffer | undefined {
-    return header === this.#header ? this.#whole : undefined;
-  }
-}
-
-/** Largest FrameBatch that `join` makes one Buffer. */
-const JOIN_MAX = 256 * 1024;
-
-/**
- * Frames that go to the same readers together: the video or audio one client pushed in one
- * event-loop turn, to one address. Each has its SharedEncoding; `encoded()` lays them out for a
- * stream link, the frames an arena holds end to end coalesced into one piece.
- */
-export class FrameBatch {
-  readonly frames: FrameInit[] = [];
-  /** Payload bytes of the frames. */
-  payloadBytes = 0;
-  #pieces: Buffer[] | undefined;
-  #key: bigint | undefined;
-  #wireBytes = 0;
-  /**
-   * Set when many links write the batch: `encoded()` then joins its pieces into one Buffer (up
-   * to JOIN_MAX bytes): one copy for the batch instead of a gathered write of several pieces per
-   * link.
-   */
-  join = false;
-
-  constructor(
-    readonly to: string,
-    readonly group: string,
-  ) {}
-
-  add(f: FrameInit): void {
-    this.frames.push(f);
-    this.payloadBytes += f.payload?.length ?? 0;
-  }
-
-  /** Bytes on the wire of `encoded()`. */
-  get wireBytes(): number {
-    return this.#wireBytes;
-  }
-
-  /**
-   * The frames as sent with `sessionKey`, as the buffers to write in order. Made on the first
-   * call; for any other key than that call's, undefined (send the frames one by one).
-   */
-  encoded(sessionKey: bigint): readonly Buffer[] | undefined {
-    if (this.#pieces) return this.#key === sessionKey ? this.#pieces : undefined;
-    this.#key = sessionKey;
-    const pieces: Buffer[] = (this.#pieces = []);
-    let bytes = 0;
-    // The run of whole frames being coalesced: its memory and where it starts and ends.
-    let run: ArrayBufferLike | undefined;
-    let start = 0;
-    let end = 0;
-    for (const f of this.frames) {
-      const payload = f.payload ?? EMPTY;
-      const h = f.shared ? f.shared.header(f, sessionKey, payload.length) : encodeHeader(f, payload.length, f.prefix, sessionKey);
-      const whole = f.shared?.whole(h);
-      bytes += h.length + payload.length;
-      if (whole && whole.buffer === run && whole.byteOffset === end) {
-        end += whole.length;
-        continue;
-      }
-      if (run) pieces.push(Buffer.from(run, start, end - start));
-      run = undefined;
-      if (whole) {
-        run = whole.buffer;
-        start = whole.byteOffset;
-        end = start + whole.length;
-      } else {
-        pieces.push(h);
-        if (payload.length) pieces.push(payload);
-      }
-    }
-    if (run) pieces.push(Buffer.from(run, start, end - start));
-    this.#wireBytes = bytes;
-    if (this.join && pieces.length > 1 && bytes <= JOIN_MAX) return (this.#pieces = [Buffer.concat(pieces, bytes)]);
-    return pieces;
-  }
-}
-
-/**
- * Where fanned-out frames are encoded whole, one after the other (see SharedEncoding). Buffers
- * of `size` bytes, a new one when a frame does not fit; a used buffer is never written again, so
- * links may keep views of it as long as they need. Frames above `maxFrame` bytes are not placed.
- */
-export class FrameArena {
-  #buf: Buffer | undefined;
-  #used = 0;
-
-  constructor(
-    readonly size = 64 * 1024,
-    readonly maxFrame = 64 * 1024,
-  ) {}
-
-  /** `n` bytes to write: a buffer and the offset they start at. */
-  reserve(n: number): { buf: Buffer; at: number } {
-    let buf = this.#buf;
-    if (!buf || this.#used + n > buf.length) {
-      if (n > this.size / 2) return { buf: Buffer.allocUnsafeSlow(n), at: 0 };
-      this.#buf = buf = Buffer.allocUnsafeSlow(this.size);
-      this.#used = 0;
-    }
-    const at = this.#used;
-    this.#used += n;
-    return { buf, at };
-  }
-}
-
 
 /** UTF-8 length of an id, checked against the limit (no allocation: ids are written in place). */
 function idLength(id: string | undefined, field: string): number {
@@ -264,7 +96,7 @@ export function encodeHeader(f: FrameInit, payloadLength: number, prefix?: Buffe
 }
 
 /** Writes the header of `f` (see encodeHeader) into `h` at `at`; `h` must have headerLength() bytes there. */
-function writeHeader(h: Buffer, at: number, f: FrameInit, payloadLength: number, prefix: Buffer | undefined, sessionKey: bigint | undefined): void {
+export function writeHeader(h: Buffer, at: number, f: FrameInit, payloadLength: number, prefix: Buffer | undefined, sessionKey: bigint | undefined): void {
   checkRange(f.kind, 1, MAX_KIND, 'kind');
   checkRange(f.mediaType ?? 0, 0, 5, 'media type');
   checkRange(f.flags ?? 0, 0, KNOWN_FLAGS, 'flags');

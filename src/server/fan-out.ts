@@ -7,7 +7,8 @@
  * one that is behind takes each frame through its latest-wins or drop-oldest queue. Never waits.
  */
 import type { MediaTypeName } from '../protocol/constants.js';
-import { FrameArena, FrameBatch, type FrameInit } from '../protocol/frame.js';
+import type { FrameInit } from '../protocol/frame.js';
+import { FrameArena, FrameBatch } from '../protocol/fan-encoding.js';
 import type { Client } from './client.js';
 import type { ServerMetrics } from './metrics.js';
 import type { Miss, Router } from './router.js';
@@ -46,8 +47,8 @@ export class FanOut {
     this.#onUnrouted = onUnrouted;
   }
 
-  /** Adds a frame (already attributed to `from`, with its shared encoding) to this turn's batch. */
-  add(from: Client, type: MediaName, init: FrameInit): void {
+  /** Adds a frame of `bytes` payload bytes (attributed to `from`, with its shared encoding) to this turn's batch. */
+  add(from: Client, type: MediaName, init: FrameInit, bytes: number): void {
     const open = this.#open[type];
     let p = open.get(from);
     if (p && (p.batch.to !== (init.to ?? '') || p.batch.group !== (init.group ?? ''))) {
@@ -61,7 +62,7 @@ export class FanOut {
       open.set(from, p);
       this.#turn.push(p);
     }
-    p.batch.add(init);
+    p.batch.add(init, bytes);
   }
 
   /** Delivers every open batch (the end of the turn). */

@@ -9,7 +9,8 @@ import { CamwireError, CloseCode, DeliveryError, ErrorCode, nackCloseCode, Proto
 import type { CommandMessage } from '../events.js';
 import type { FrameLink } from '../link/frame-link.js';
 import { Flag, Kind, mediaTypeName, type MediaTypeName } from '../protocol/constants.js';
-import { SharedEncoding, type FrameArena, type Frame, type FrameInit } from '../protocol/frame.js';
+import type { Frame, FrameInit } from '../protocol/frame.js';
+import { payloadLength, SharedEncoding, type FrameArena } from '../protocol/fan-encoding.js';
 import { FanOut } from './fan-out.js';
 import { decodeCommand, decodeVideo, encodeAck, encodeCommand, encodeReason, type Command } from '../protocol/messages.js';
 import { isSystemCommand, MAX_SERVER_COMMAND } from '../protocol/system-commands.js';
@@ -107,10 +108,12 @@ export class Relay {
       if (answer) link.send({ kind: Kind.ACK, mediaType: f.mediaType, seq: f.seq, payload: answer });
       return;
     }
+    // A large frame that spanned reads has its payload joined only if something reads it.
+    const size = payloadLength(f);
     from.counters.in[type].frames++;
-    from.counters.in[type].bytes += f.payload.length;
-    this.#o.metrics.count('in', type, f.payload.length);
-    if (type === 'video' || type === 'audio') return this.fanOut(from, f, type);
+    from.counters.in[type].bytes += size;
+    this.#o.metrics.count('in', type, size);
+    if (type === 'video' || type === 'audio') return this.fanOut(from, f, type, size);
 
     const wantsAck = (f.flags & Flag.ACK_REQUESTED) !== 0;
     // The answers below run when every reader answered; they must not hold the frame (its payload
@@ -195,9 +198,9 @@ export class Relay {
    * Video and audio: into each reader's latest-wins or drop-oldest queue; never waits, never
    * fails. Routed and written at the end of the turn, with the client's other frames of the turn.
    */
-  fanOut(from: Client, f: Frame, type: 'video' | 'audio'): void {
+  fanOut(from: Client, f: Frame, type: 'video' | 'audio', size = payloadLength(f)): void {
     if (type === 'video' && this.#taps.size > 0) this.#tap(from.id, f);
-    this.#fan.add(from, type, forward(from, f, this.#fan.arena));
+    this.#fan.add(from, type, forward(from, f, this.#fan.arena), size);
   }
 
   #tap(from: string, f: Frame): void {
@@ -246,7 +249,7 @@ function submitAll(targets: Target[], init: FrameInit): Promise<AckInfo>[] {
  * encoded once for all of them (whole, into `arena`, for video and audio).
  */
 function forward(from: Client, f: Frame, arena?: FrameArena): FrameInit {
-  return {
+  const init: FrameInit = {
     // Video and audio go as they came when the forwarded header is as long as the received one
     // (it is written over it); else whole into the arena.
     shared: arena ? new SharedEncoding(arena, f.raw) : new SharedEncoding(),
@@ -258,6 +261,9 @@ function forward(from: Client, f: Frame, arena?: FrameArena): FrameInit {
     from: from.id,
     to: f.to,
     group: f.group,
-    payload: f.payload,
   };
+  // A payload that spanned reads is joined only when a reader needs it apart (one that is behind).
+  if (f.raw === undefined || Buffer.isBuffer(f.raw)) init.payload = f.payload;
+  else Object.defineProperty(init, 'payload', { enumerable: true, configurable: true, get: () => f.payload });
+  return init;
 }

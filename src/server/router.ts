@@ -5,7 +5,8 @@
  * filter lets the sender in, are targets. Reads memory only: the media path never waits.
  */
 import type { MediaTypeName } from '../protocol/constants.js';
-import type { FrameBatch, FrameInit } from '../protocol/frame.js';
+import type { FrameInit } from '../protocol/frame.js';
+import type { FrameBatch } from '../protocol/fan-encoding.js';
 import type { AckInfo } from '../media/outbox.js';
 import type { Client } from './client.js';
 import type { Directory } from './directory.js';

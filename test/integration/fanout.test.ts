@@ -16,6 +16,7 @@ import {
   FrameParser,
   Kind,
   MediaType,
+  payloadLength,
   SharedEncoding,
   StreamLink,
   type Frame,
@@ -33,6 +34,9 @@ const media = (i: number, bytes: number, extra: Partial<FrameInit> = {}): FrameI
   ...extra,
 });
 
+/** Adds a frame to a batch with its payload size. */
+const put = (b: FrameBatch, f: FrameInit): void => b.add(f, f.payload?.length ?? 0);
+
 /** Every frame of a byte stream. */
 function parseAll(...bufs: Buffer[]): Frame[] {
   const out: Frame[] = [];
@@ -46,7 +50,7 @@ describe('fan-out batches', () => {
   test('the frames of a batch lie end to end in the arena: one piece, decoded as the frames with the key asked', () => {
     const arena = new FrameArena();
     const batch = new FrameBatch('', '');
-    for (let i = 0; i < 20; i++) batch.add({ ...media(i, 1000), shared: new SharedEncoding(arena) });
+    for (let i = 0; i < 20; i++) put(batch, { ...media(i, 1000), shared: new SharedEncoding(arena) });
     assert.equal(batch.payloadBytes, 20_000);
     const pieces = batch.encoded(5n)!;
     assert.equal(pieces.length, 1, 'one piece');
@@ -64,9 +68,9 @@ describe('fan-out batches', () => {
     const arena = new FrameArena(64 * 1024, 16 * 1024);
     const big = media(1, 100_000);
     const batch = new FrameBatch('', '');
-    batch.add({ ...media(0, 500), shared: new SharedEncoding(arena) });
-    batch.add({ ...big, shared: new SharedEncoding(arena) });
-    batch.add({ ...media(2, 500), shared: new SharedEncoding(arena) });
+    put(batch, { ...media(0, 500), shared: new SharedEncoding(arena) });
+    put(batch, { ...big, shared: new SharedEncoding(arena) });
+    put(batch, { ...media(2, 500), shared: new SharedEncoding(arena) });
     const pieces = batch.encoded(1n)!;
     assert.equal(pieces.length, 4, 'small frame, big header, big payload, small frame');
     assert.equal(pieces[2], big.payload, 'the big payload itself');
@@ -74,7 +78,7 @@ describe('fan-out batches', () => {
 
     const joined = new FrameBatch('', '');
     joined.join = true;
-    for (let i = 0; i < 3; i++) joined.add({ ...media(i, i === 1 ? 20_000 : 500), shared: new SharedEncoding(arena) });
+    for (let i = 0; i < 3; i++) put(joined, { ...media(i, i === 1 ? 20_000 : 500), shared: new SharedEncoding(arena) });
     const one = joined.encoded(1n)!;
     assert.equal(one.length, 1);
     assert.deepEqual(parseAll(one[0]).map((f) => f.payload.length), [500, 20_000, 500]);
@@ -86,7 +90,7 @@ describe('fan-out batches', () => {
       encodeFrameBuffer({ kind: Kind.DATA, mediaType: MediaType.video, seq: 10, sessionKey: 1n, from: 'pub', payload: Buffer.alloc(3000, 2) }),
     ]);
     const got: [Frame, Buffer][] = [];
-    const p = new FrameParser({ onFrame: (f, raw) => got.push([f, raw]), onError: (e) => assert.fail(e) });
+    const p = new FrameParser({ onFrame: (f, raw) => got.push([f, raw as Buffer]), onError: (e) => assert.fail(e) });
     p.push(wire);
     const [[f1, raw1], [f2, raw2]] = got;
     assert.equal(raw1.buffer, wire.buffer, 'a view of what was read');
@@ -115,6 +119,33 @@ describe('fan-out batches', () => {
     assert.notEqual(whole.buffer, wire.buffer);
     assert.deepEqual(raw2, before);
     assert.equal(decodeFrame(whole).from, 'publisher');
+  });
+
+  test('a large frame that spans reads is handed as views of them and forwarded without a copy; its payload is joined only when read', () => {
+    const payload = Buffer.alloc(100_000);
+    for (let i = 0; i < payload.length; i++) payload[i] = i % 251;
+    const wire = encodeFrameBuffer({ kind: Kind.DATA, mediaType: MediaType.video, flags: Flag.KEYFRAME, seq: 4, sessionKey: 1n, from: 'pub', payload });
+    // Each read in memory of its own, as a socket delivers them.
+    const reads = [wire.subarray(0, 30_000), wire.subarray(30_000, 64_000), wire.subarray(64_000)].map((r) => Buffer.from(r));
+    const got: [Frame, readonly Buffer[]][] = [];
+    const p = new FrameParser({ onFrame: (f, raw) => got.push([f, raw as readonly Buffer[]]), onError: (e) => assert.fail(e) });
+    for (const r of reads) p.push(r);
+    assert.equal(got.length, 1);
+    const [f, raw] = got[0];
+    assert.deepEqual(raw.map((r) => [r.buffer, r.byteOffset, r.length]), reads.map((r) => [r.buffer, r.byteOffset, r.length]), 'the reads themselves');
+    const arena = new FrameArena();
+    const init: FrameInit = { kind: Kind.DATA, mediaType: f.mediaType, flags: f.flags, from: 'pub', timestamp: f.timestamp, shared: new SharedEncoding(arena, raw) };
+    const batch = new FrameBatch('', '');
+    batch.add(init, payloadLength(f));
+    assert.equal(batch.payloadBytes, 100_000);
+    const pieces = batch.encoded(9n)!;
+    assert.equal(pieces.length, 3, 'one piece per read');
+    assert.equal(pieces[1], raw[1]);
+    const [out] = parseAll(...pieces);
+    assert.deepEqual([out.sessionKey, out.seq, out.from], [9n, 0, 'pub']);
+    assert.ok(out.payload.equals(payload));
+    // The received frame's payload, read only now, is joined from the reads.
+    assert.ok(f.payload.equals(payload));
   });
 });
 
@@ -153,7 +184,7 @@ describe('StreamLink.writeEncoded', () => {
     const arena = new FrameArena();
     const batchOf = (from: number, n: number): FrameBatch => {
       const b = new FrameBatch('', '');
-      for (let i = from; i < from + n; i++) b.add({ ...media(i, 800), shared: new SharedEncoding(arena) });
+      for (let i = from; i < from + n; i++) put(b, { ...media(i, 800), shared: new SharedEncoding(arena) });
       return b;
     };
     const { link, writes, got, arrived } = await pair(t);
