@@ -80,8 +80,12 @@ describe('fan-out batches', () => {
     joined.join = true;
     for (let i = 0; i < 3; i++) put(joined, { ...media(i, i === 1 ? 20_000 : 500), shared: new SharedEncoding(arena) });
     const one = joined.encoded(1n)!;
-    assert.equal(one.length, 1);
+    assert.equal(one.length, 1, 'small pieces on average: joined');
     assert.deepEqual(parseAll(one[0]).map((f) => f.payload.length), [500, 20_000, 500]);
+    const large = new FrameBatch('', '');
+    large.join = true;
+    put(large, { ...big, shared: new SharedEncoding(arena) });
+    assert.equal(large.encoded(1n)!.length, 2, 'a large payload is not copied to join it to its header');
   });
 
   test('a received frame is forwarded as it lies when the new header is as long: its header is written over, the payload not copied', () => {
