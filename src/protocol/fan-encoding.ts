@@ -3,6 +3,7 @@
  * frame), FrameBatch (the frames one client pushed in a turn, laid out for a stream link) and
  * FrameArena (where small frames are encoded end to end). Pure functions over Buffers.
  */
+import { FIXED_HEADER_SIZE } from './constants.js';
 import { encodeHeader, headerLength, writeHeader, type Frame, type FrameInit } from './frame.js';
 
 const EMPTY = Buffer.alloc(0);
@@ -32,7 +33,11 @@ export function payloadLength(f: Frame): number {
 export class SharedEncoding {
   readonly #arena: FrameArena | undefined;
   #raw: Whole | undefined;
+  readonly #sameIds: boolean;
+  #done = false;
   #header: Buffer | undefined;
+  /** Header bytes at the start of #whole when the header is a view made on demand (in place). */
+  #headerLength = 0;
   #whole: Whole | undefined;
   #key: bigint | undefined;
   #seq: number | undefined;
@@ -40,17 +45,24 @@ export class SharedEncoding {
   /**
    * @param arena where to encode the frame whole
    * @param raw the received frame's bytes (Frame.raw), whose header may be overwritten
+   * @param sameIds true when the frame goes on with the ids (from, to, group) it came with: only
+   *   the fixed part of the received header is rewritten
    */
-  constructor(arena?: FrameArena, raw?: Whole) {
+  constructor(arena?: FrameArena, raw?: Whole, sameIds = false) {
     this.#arena = arena;
     this.#raw = raw;
+    this.#sameIds = sameIds;
   }
 
   /** The header of `f` as sent with `sessionKey`. */
   header(f: FrameInit, sessionKey: bigint, payloadLength: number): Buffer {
-    if (this.#header === undefined) this.#encode(f, sessionKey, payloadLength);
+    if (!this.#done) this.#encode(f, sessionKey, payloadLength);
     else if (this.#key !== sessionKey || this.#seq !== f.seq) return encodeHeader(f, payloadLength, f.prefix, sessionKey);
-    return this.#header!;
+    if (this.#header === undefined) {
+      const w = this.#whole!;
+      this.#header = (Buffer.isBuffer(w) ? w : w[0]).subarray(0, this.#headerLength);
+    }
+    return this.#header;
   }
 
   /**
@@ -58,7 +70,7 @@ export class SharedEncoding {
    * write after it); undefined otherwise. Does not join a payload that spanned reads.
    */
   wholeFor(f: FrameInit, sessionKey: bigint): Whole | undefined {
-    if (this.#header === undefined) this.#encode(f, sessionKey, undefined);
+    if (!this.#done) this.#encode(f, sessionKey, undefined);
     return this.#key === sessionKey && this.#seq === f.seq ? this.#whole : undefined;
   }
 
@@ -68,19 +80,19 @@ export class SharedEncoding {
   }
 
   #encode(f: FrameInit, sessionKey: bigint, payloadLength: number | undefined): void {
+    this.#done = true;
     this.#key = sessionKey;
     this.#seq = f.seq;
     const raw = this.#raw;
     this.#raw = undefined;
+    if (raw !== undefined && this.#sameIds && !f.prefix && this.#inPlace(raw, f, sessionKey, payloadLength)) return;
     if (raw !== undefined && !Buffer.isBuffer(raw)) {
       // Views of the reads a large frame spanned: its header sits in the first one.
       const first = raw[0];
       const hl = headerLength(f, f.prefix);
       const len = first.readUInt32BE(12);
-      let total = 0;
-      for (const r of raw) total += r.length;
-      if (!f.prefix && first.length >= hl && hl + len === total && (payloadLength === undefined || payloadLength === len)) {
-        writeHeader(first, 0, f, len, undefined, sessionKey);
+      if (!f.prefix && first.length >= hl && hl + len === totalLength(raw) && (payloadLength === undefined || payloadLength === len)) {
+        writeHeader(first, 0, f, len, undefined, sessionKey, this.#arena?.keyBytes(sessionKey));
         this.#header = first.subarray(0, hl);
         this.#whole = raw;
         return;
@@ -89,10 +101,11 @@ export class SharedEncoding {
     const payload = f.payload ?? EMPTY;
     const plen = payloadLength ?? payload.length;
     const arena = this.#arena;
+    const keyBytes = arena?.keyBytes(sessionKey);
     const hl = arena || raw ? headerLength(f, f.prefix) : 0;
     const total = hl + payload.length;
     if (raw && Buffer.isBuffer(raw) && raw.length === total && raw.buffer === payload.buffer && raw.byteOffset + hl === payload.byteOffset) {
-      writeHeader(raw, 0, f, plen, f.prefix, sessionKey);
+      writeHeader(raw, 0, f, plen, f.prefix, sessionKey, keyBytes);
       this.#whole = raw;
       this.#header = raw.subarray(0, hl);
       return;
@@ -102,11 +115,42 @@ export class SharedEncoding {
       return;
     }
     const { buf, at } = arena.reserve(total);
-    writeHeader(buf, at, f, plen, f.prefix, sessionKey);
+    writeHeader(buf, at, f, plen, f.prefix, sessionKey, keyBytes);
     payload.copy(buf, at + hl);
     this.#whole = buf.subarray(at, at + total);
     this.#header = buf.subarray(at, at + hl);
   }
+
+  /**
+   * The received frame goes on with its ids: rewrites only the fixed fields of its header that
+   * may differ (kind, type, flags, index, seq, session key, timestamp). False when `raw` is not
+   * one whole frame (then nothing was written).
+   */
+  #inPlace(raw: Whole, f: FrameInit, sessionKey: bigint, payloadLength: number | undefined): boolean {
+    const first = Buffer.isBuffer(raw) ? raw : raw[0];
+    if (first.length < FIXED_HEADER_SIZE) return false;
+    const hl = FIXED_HEADER_SIZE + first[32] + first[33] + first[34];
+    const len = first.readUInt32BE(12);
+    if (first.length < hl || hl + len !== (Buffer.isBuffer(raw) ? raw.length : totalLength(raw))) return false;
+    if (payloadLength !== undefined && payloadLength !== len) return false;
+    first[3] = f.kind;
+    first[4] = f.mediaType ?? 0;
+    first[5] = f.flags ?? 0;
+    first.writeUInt16BE(f.mediaIndex ?? 0, 6);
+    first.writeUInt32BE((f.seq ?? 0) >>> 0, 8);
+    if (this.#arena) this.#arena.keyBytes(sessionKey).copy(first, 16);
+    else first.writeBigUInt64BE(sessionKey, 16);
+    first.writeDoubleBE(f.timestamp ?? 0, 24);
+    this.#whole = raw;
+    this.#headerLength = hl;
+    return true;
+  }
+}
+
+function totalLength(pieces: readonly Buffer[]): number {
+  let n = 0;
+  for (const p of pieces) n += p.length;
+  return n;
 }
 
 /**
@@ -208,11 +252,23 @@ export class FrameBatch {
 export class FrameArena {
   #buf: Buffer | undefined;
   #used = 0;
+  #key: bigint | undefined;
+  #keyBytes = Buffer.alloc(8);
 
   constructor(
     readonly size = 64 * 1024,
     readonly maxFrame = 64 * 1024,
   ) {}
+
+  /** A session key's 8 header bytes (the last key's kept: a server stamps one key on every frame). */
+  keyBytes(key: bigint): Buffer {
+    if (key !== this.#key) {
+      this.#keyBytes = Buffer.allocUnsafe(8);
+      this.#keyBytes.writeBigUInt64BE(key);
+      this.#key = key;
+    }
+    return this.#keyBytes;
+  }
 
   /** `n` bytes to write: a buffer and the offset they start at. */
   reserve(n: number): { buf: Buffer; at: number } {

@@ -96,7 +96,16 @@ export function encodeHeader(f: FrameInit, payloadLength: number, prefix?: Buffe
 }
 
 /** Writes the header of `f` (see encodeHeader) into `h` at `at`; `h` must have headerLength() bytes there. */
-export function writeHeader(h: Buffer, at: number, f: FrameInit, payloadLength: number, prefix: Buffer | undefined, sessionKey: bigint | undefined): void {
+export function writeHeader(
+  h: Buffer,
+  at: number,
+  f: FrameInit,
+  payloadLength: number,
+  prefix: Buffer | undefined,
+  sessionKey: bigint | undefined,
+  /** `sessionKey` already encoded (8 bytes), when the caller has it. */
+  keyBytes?: Buffer,
+): void {
   checkRange(f.kind, 1, MAX_KIND, 'kind');
   checkRange(f.mediaType ?? 0, 0, 5, 'media type');
   checkRange(f.flags ?? 0, 0, KNOWN_FLAGS, 'flags');
@@ -114,7 +123,8 @@ export function writeHeader(h: Buffer, at: number, f: FrameInit, payloadLength: 
   h.writeUInt16BE(f.mediaIndex ?? 0, at + 6);
   h.writeUInt32BE((f.seq ?? 0) >>> 0, at + 8);
   h.writeUInt32BE(payloadLength + extra, at + 12);
-  h.writeBigUInt64BE(sessionKey ?? 0n, at + 16);
+  if (keyBytes) keyBytes.copy(h, at + 16);
+  else h.writeBigUInt64BE(sessionKey ?? 0n, at + 16);
   h.writeDoubleBE(f.timestamp ?? 0, at + 24);
   h[at + 32] = a;
   h[at + 33] = b;

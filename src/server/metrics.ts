@@ -22,22 +22,24 @@ type Labels = Record<string, string>;
 /** One counter's values per label set (one or two labels), as prom-client would hold them. */
 class Counts {
   readonly #names: readonly string[];
-  readonly #values = new Map<string, { labels: Labels; value: number }>();
+  /** By first label, then second ('' for a one-label counter): no key built per count. */
+  readonly #values = new Map<string, Map<string, { labels: Labels; value: number }>>();
 
   constructor(...names: string[]) {
     this.#names = names;
   }
 
-  inc(n: number, a: string, b?: string): void {
-    const key = b === undefined ? a : `${a}|${b}`;
-    const v = this.#values.get(key);
+  inc(n: number, a: string, b = ''): void {
+    let byB = this.#values.get(a);
+    if (!byB) this.#values.set(a, (byB = new Map()));
+    const v = byB.get(b);
     if (v) {
       v.value += n;
       return;
     }
     const labels: Labels = { [this.#names[0]]: a };
-    if (b !== undefined) labels[this.#names[1]] = b;
-    this.#values.set(key, { labels, value: n });
+    if (this.#names.length > 1) labels[this.#names[1]] = b;
+    byB.set(b, { labels, value: n });
   }
 
   /** A prom-client collect() that copies these values into its counter. */
@@ -45,7 +47,7 @@ class Counts {
     const values = this.#values;
     return function (this: Counter) {
       this.reset();
-      for (const { labels, value } of values.values()) this.inc(labels, value);
+      for (const byB of values.values()) for (const { labels, value } of byB.values()) this.inc(labels, value);
     };
   }
 }

@@ -252,7 +252,7 @@ function forward(from: Client, f: Frame, arena?: FrameArena): FrameInit {
   const init: FrameInit = {
     // Video and audio go as they came when the forwarded header is as long as the received one
     // (it is written over it); else whole into the arena.
-    shared: arena ? new SharedEncoding(arena, f.raw) : new SharedEncoding(),
+    shared: arena ? new SharedEncoding(arena, f.raw, f.from === from.id) : new SharedEncoding(),
     kind: Kind.DATA,
     mediaType: f.mediaType,
     mediaIndex: f.mediaIndex,
