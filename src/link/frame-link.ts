@@ -129,6 +129,8 @@ export abstract class BaseLink extends EventEmitter<FrameLinkEvents> implements 
   readonly reliable: boolean = true;
   #closed = false;
   #lastRx = Date.now();
+  /** Something arrived since the last tick (the tick stamps #lastRx: no clock read per frame). */
+  #rxSeen = false;
   #lastPing = 0;
   #held: Frame[] | undefined;
   /** Bytes handed to write(); minus the backlog, the bytes the transport has taken. */
@@ -186,6 +188,11 @@ export abstract class BaseLink extends EventEmitter<FrameLinkEvents> implements 
     const flushed = this.#written - backlog;
     if (backlog === 0 || flushed > this.#flushed) this.#progressAt = now;
     this.#flushed = flushed;
+    if (this.#rxSeen) {
+      // Stamped at the tick after it arrived: liveness is judged at most one tick late.
+      this.#rxSeen = false;
+      this.#lastRx = now;
+    }
     if (this.stallMs && now - this.#progressAt > this.stallMs) {
       this.fail(new TransportError(ErrorCode.TRANSPORT_TIMEOUT, `the peer took no data for ${this.stallMs} ms`), CloseCode.TIMEOUT);
       return;
@@ -238,7 +245,7 @@ export abstract class BaseLink extends EventEmitter<FrameLinkEvents> implements 
       this.#held.push(f);
       return;
     }
-    this.#lastRx = Date.now();
+    this.#rxSeen = true;
     switch (f.kind) {
       case Kind.PING:
         this.send({ ...this.tag, kind: Kind.PONG, timestamp: f.timestamp });
