@@ -154,12 +154,13 @@ function totalLength(pieces: readonly Buffer[]): number {
 }
 
 /**
- * `join` makes one Buffer of a FrameBatch of at most JOIN_MAX bytes whose pieces are on average
- * smaller than JOIN_PIECE (small frames, a header apart): large pieces cost a gathered write
- * little, and a copy of them would only add memory.
+ * `join` makes one Buffer of a FrameBatch of at most JOIN_MAX bytes whose frames are on average
+ * smaller than JOIN_FRAME (small frames: the frame the previous read ended inside, then the rest
+ * of the read): the pieces of large frames cost a gathered write little, and a copy of them would
+ * only add memory.
  */
 const JOIN_MAX = 256 * 1024;
-const JOIN_PIECE = 16 * 1024;
+const JOIN_FRAME = 16 * 1024;
 
 /**
  * Frames that go to the same readers together: the video or audio one client pushed in one
@@ -174,7 +175,7 @@ export class FrameBatch {
   #key: bigint | undefined;
   #wireBytes = 0;
   /**
-   * Set when many links write the batch: `encoded()` then joins its small pieces into one Buffer
+   * Set when many links write the batch: `encoded()` then joins the pieces of small frames into one Buffer
    * (see JOIN_MAX): one copy for the batch instead of a gathered write of several pieces per link.
    */
   join = false;
@@ -239,7 +240,7 @@ export class FrameBatch {
     }
     flush();
     this.#wireBytes = bytes;
-    if (this.join && pieces.length > 1 && bytes <= JOIN_MAX && bytes < pieces.length * JOIN_PIECE) return (this.#pieces = [Buffer.concat(pieces, bytes)]);
+    if (this.join && pieces.length > 1 && bytes <= JOIN_MAX && bytes < this.frames.length * JOIN_FRAME) return (this.#pieces = [Buffer.concat(pieces, bytes)]);
     return pieces;
   }
 }

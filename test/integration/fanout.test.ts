@@ -80,7 +80,7 @@ describe('fan-out batches', () => {
     joined.join = true;
     for (let i = 0; i < 3; i++) put(joined, { ...media(i, i === 1 ? 20_000 : 500), shared: new SharedEncoding(arena) });
     const one = joined.encoded(1n)!;
-    assert.equal(one.length, 1, 'small pieces on average: joined');
+    assert.equal(one.length, 1, 'small frames on average: joined');
     assert.deepEqual(parseAll(one[0]).map((f) => f.payload.length), [500, 20_000, 500]);
     const large = new FrameBatch('', '');
     large.join = true;
