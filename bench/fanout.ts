@@ -22,7 +22,8 @@
  *       memory at its sampled peak RSS (stderr)
  *   CAMWIRE_FANOUT_RELAY_FLAGS="--trace-gc ..." (environment): more node flags for the relays
  *   CAMWIRE_FANOUT_GC_EXPERIMENT=MS (environment, with RELAY_FLAGS=--expose-gc): the camwire relay
- *       runs a full GC every MS ms (a diagnostic: how much of its peak RSS is uncollected garbage)
+ *       runs a full GC every MS ms (a diagnostic: how much of its peak RSS is uncollected garbage);
+ *       with CAMWIRE_FANOUT_GC_MINOR=1 a young-generation GC (scavenge) instead
  *   --fanout-reader-procs=2   child processes that host the readers (1 for N = 1)
  *   --fanout-readers=wire|receiver   camwire readers: bare sockets speaking the pull protocol
  *       (default; "lite" is accepted for wire), or library Receivers in the reader children (an
@@ -143,7 +144,7 @@ const latencyFrames = (n: number, size: number): number => Math.max(2, Math.min(
 
 async function camwireChild(): Promise<void> {
   // Nothing of camwire is loaded before this line: the child's RSS is the server's.
-  if (process.env.CAMWIRE_FANOUT_GC_EXPERIMENT) setInterval(() => (globalThis as { gc?: () => void }).gc?.(), Number(process.env.CAMWIRE_FANOUT_GC_EXPERIMENT)).unref();
+  if (process.env.CAMWIRE_FANOUT_GC_EXPERIMENT) setInterval(() => (globalThis as { gc?: (o?: object) => void }).gc?.(process.env.CAMWIRE_FANOUT_GC_MINOR ? { type: 'minor' } : undefined), Number(process.env.CAMWIRE_FANOUT_GC_EXPERIMENT)).unref();
   const { MediaServer } =
     process.env.CAMWIRE_FANOUT_IMPORT === 'module' ? await import('../src/server/media-server.js') : await import('../src/index.js');
   // --fanout-store=sqlite: a SqliteStore in a temp dir of this child, removed when it stops or exits.
