@@ -68,9 +68,15 @@ function readHwm(): number {
 export function serveControl(hooks: ChildHooks): void {
   let cpu0 = process.cpuUsage();
   let peak = process.memoryUsage.rss();
+  // CAMWIRE_FANOUT_MEM=1: print where the memory was at the sampled peak (stderr, on stop).
+  const mem = process.env.CAMWIRE_FANOUT_MEM === '1';
+  let atPeak: NodeJS.MemoryUsage | undefined;
   const sampler = setInterval(() => {
     const r = process.memoryUsage.rss();
-    if (r > peak) peak = r;
+    if (r > peak) {
+      peak = r;
+      if (mem) atPeak = process.memoryUsage();
+    }
   }, 50);
   const report = (): ChildReport => {
     const c = process.cpuUsage(cpu0);
@@ -90,6 +96,11 @@ export function serveControl(hooks: ChildHooks): void {
   };
   const stop = async (): Promise<void> => {
     clearInterval(sampler);
+    if (atPeak) {
+      const mib = (n: number): string => (n / 1048576).toFixed(1);
+      const { rss, heapTotal, heapUsed, external, arrayBuffers } = atPeak;
+      process.stderr.write(`[${process.env.CAMWIRE_FANOUT_CHILD ?? 'raw'} relay] at peak RSS ${mib(rss)} MiB: heap ${mib(heapUsed)} of ${mib(heapTotal)}, external ${mib(external)} (ArrayBuffers ${mib(arrayBuffers)})\n`);
+    }
     await hooks.stop();
   };
   process.on('message', (m: Request) => {

@@ -18,6 +18,12 @@
  *   --fanout-throttle=1 (0: skip the slow-reader comparison)
  *   --fanout-prof=DIR (relay children run with --cpu-prof, profiles in DIR; summarise with prof-top.js)
  *   CAMWIRE_FANOUT_DEBUG=1 (environment): log each set-up step and phase to stderr
+ *   CAMWIRE_FANOUT_MEM=1 (environment): each relay prints its heap, external and ArrayBuffer
+ *       memory at its sampled peak RSS (stderr)
+ *   CAMWIRE_FANOUT_RELAY_FLAGS="--trace-gc ..." (environment): more node flags for the relays
+ *   CAMWIRE_FANOUT_GC_EXPERIMENT=MS (environment, with RELAY_FLAGS=--expose-gc): the camwire relay
+ *       runs a full GC every MS ms (a diagnostic: how much of its peak RSS is uncollected garbage);
+ *       with CAMWIRE_FANOUT_GC_MINOR=1 a young-generation GC (scavenge) instead
  *   --fanout-reader-procs=2   child processes that host the readers (1 for N = 1)
  *   --fanout-readers=wire|receiver   camwire readers: bare sockets speaking the pull protocol
  *       (default; "lite" is accepted for wire), or library Receivers in the reader children (an
@@ -138,6 +144,7 @@ const latencyFrames = (n: number, size: number): number => Math.max(2, Math.min(
 
 async function camwireChild(): Promise<void> {
   // Nothing of camwire is loaded before this line: the child's RSS is the server's.
+  if (process.env.CAMWIRE_FANOUT_GC_EXPERIMENT) setInterval(() => (globalThis as { gc?: (o?: object) => void }).gc?.(process.env.CAMWIRE_FANOUT_GC_MINOR ? { type: 'minor' } : undefined), Number(process.env.CAMWIRE_FANOUT_GC_EXPERIMENT)).unref();
   const { MediaServer } =
     process.env.CAMWIRE_FANOUT_IMPORT === 'module' ? await import('../src/server/media-server.js') : await import('../src/index.js');
   // --fanout-store=sqlite: a SqliteStore in a temp dir of this child, removed when it stops or exits.
@@ -150,7 +157,9 @@ async function camwireChild(): Promise<void> {
     process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
     store = new SqliteStore({ dir });
   }
-  const server = new MediaServer({ host: HOST, httpPort: false, udpPort: false, store });
+  // Every reader connects from 127.0.0.1: no per-address limits (500 readers exceed the default 256,
+  // and their joins the 32 handshakes per address), as the raw relay has none.
+  const server = new MediaServer({ host: HOST, httpPort: false, udpPort: false, store, limits: { maxConnectionsPerIp: 0, maxPendingPerIp: 0 } });
   await server.start();
   let online = 0;
   /** Counters of clients that went offline (the server forgets them: keepClientInfo is off). */
@@ -495,6 +504,8 @@ async function open(pool: ReaderPool, e: Entry, n: number, size: number, cfg: Fa
   debug('open', e, n, size);
   const tag = `${e.system}-n${n}-${size}${e.slow ? `-slow${e.slow}` : ''}`;
   const execArgv = cfg.profDir ? ['--cpu-prof', `--cpu-prof-dir=${cfg.profDir}`, `--cpu-prof-name=${tag}-${Date.now()}.cpuprofile`] : [];
+  // CAMWIRE_FANOUT_RELAY_FLAGS (environment): more node flags for the relay children, e.g. --trace-gc.
+  if (process.env.CAMWIRE_FANOUT_RELAY_FLAGS) execArgv.push(...process.env.CAMWIRE_FANOUT_RELAY_FLAGS.split(' ').filter(Boolean));
   const script = e.system === 'camwire' ? fileURLToPath(import.meta.url) : path.join(here, 'fanout-raw.js');
   const child = await RelayChild.start(script, e.system, execArgv, { CAMWIRE_FANOUT_IMPORT: cfg.serverImport, CAMWIRE_FANOUT_STORE: e.store ?? cfg.store });
   let throttle: Throttle | undefined;

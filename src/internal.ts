@@ -3,10 +3,12 @@
  */
 export * from './protocol/constants.js';
 export * from './protocol/frame.js';
+export * from './protocol/fan-encoding.js';
 export * from './protocol/parser.js';
 export * from './protocol/messages.js';
 export * from './protocol/fragment.js';
 export * from './link/frame-link.js';
+export * from './link/stream-link.js';
 export * from './link/http-link.js';
 export * from './link/udp-link.js';
 export * from './link/listener.js';

@@ -16,7 +16,8 @@ import {
 } from './errors.js';
 import { perMediaType, type PeerInfo } from './events.js';
 import { Flag, Kind, MediaType, mediaTypeName, type MediaTypeName } from './protocol/constants.js';
-import { SharedEncoding, type Frame, type FrameInit } from './protocol/frame.js';
+import type { Frame, FrameInit } from './protocol/frame.js';
+import { SharedEncoding } from './protocol/fan-encoding.js';
 import {
   encodeAudioHeader,
   encodeCommand,

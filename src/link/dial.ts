@@ -7,7 +7,8 @@ import { Kind } from '../protocol/constants.js';
 import type { Frame, FrameInit } from '../protocol/frame.js';
 import { decodeReason } from '../protocol/messages.js';
 import { connectStream, type TlsOptions } from '../transport/tcp.js';
-import { StreamLink, type FrameLink, type LinkOptions, type TransportName } from './frame-link.js';
+import type { FrameLink, LinkOptions, TransportName } from './frame-link.js';
+import { StreamLink } from './stream-link.js';
 import { HttpClientLink } from './http-link.js';
 import { UdpLink, type UdpEndpoint } from './udp-link.js';
 

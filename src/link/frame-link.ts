@@ -3,12 +3,10 @@
  * Roles (Sender, Receiver) talk to links only; links talk to transports and the codec.
  */
 import { EventEmitter } from 'node:events';
-import type net from 'node:net';
 import { CamwireError, CloseCode, ErrorCode, ProtocolError, RemoteCloseError, TransportError } from '../errors.js';
 import { Kind } from '../protocol/constants.js';
 import { encodeFrame, type Frame, type FrameInit } from '../protocol/frame.js';
 import { decodeReason, encodeReason } from '../protocol/messages.js';
-import { FrameParser } from '../protocol/parser.js';
 import { LinkClock, tickFor, type Clocked } from './link-clock.js';
 
 /** How a link ended. */
@@ -61,6 +59,12 @@ export interface FrameLink extends EventEmitter<FrameLinkEvents> {
    * Returns false when the backlog is above the high-water mark (wait for 'drain').
    */
   send(f: FrameInit, sessionKey?: bigint): boolean;
+  /**
+   * Writes frames already encoded with this link's stamp (a FrameBatch's pieces, `bytes` in all)
+   * as they are. Returns false as send() does. Only links that write bytes as given have it
+   * (stream links); others take frames through send().
+   */
+  writeEncoded?(pieces: readonly Buffer[], bytes: number): boolean;
   /** Sends CLOSE (when possible) and ends the link. Idempotent. */
   close(code: number, reason: string): void;
   /** Queues incoming frames instead of emitting them, until release(). */
@@ -123,6 +127,8 @@ export abstract class BaseLink extends EventEmitter<FrameLinkEvents> implements 
   readonly reliable: boolean = true;
   #closed = false;
   #lastRx = Date.now();
+  /** Something arrived since the last tick (the tick stamps #lastRx: no clock read per frame). */
+  #rxSeen = false;
   #lastPing = 0;
   #held: Frame[] | undefined;
   /** Bytes handed to write(); minus the backlog, the bytes the transport has taken. */
@@ -180,6 +186,11 @@ export abstract class BaseLink extends EventEmitter<FrameLinkEvents> implements 
     const flushed = this.#written - backlog;
     if (backlog === 0 || flushed > this.#flushed) this.#progressAt = now;
     this.#flushed = flushed;
+    if (this.#rxSeen) {
+      // Stamped at the tick after it arrived: liveness is judged at most one tick late.
+      this.#rxSeen = false;
+      this.#lastRx = now;
+    }
     if (this.stallMs && now - this.#progressAt > this.stallMs) {
       this.fail(new TransportError(ErrorCode.TRANSPORT_TIMEOUT, `the peer took no data for ${this.stallMs} ms`), CloseCode.TIMEOUT);
       return;
@@ -209,6 +220,11 @@ export abstract class BaseLink extends EventEmitter<FrameLinkEvents> implements 
     return this.backlog < this.highWaterMark;
   }
 
+  /** For subclasses that write encoded bytes themselves: counts them as handed to the transport. */
+  protected wrote(bytes: number): void {
+    this.#written += bytes;
+  }
+
   hold(): void {
     this.#held ??= [];
   }
@@ -227,7 +243,7 @@ export abstract class BaseLink extends EventEmitter<FrameLinkEvents> implements 
       this.#held.push(f);
       return;
     }
-    this.#lastRx = Date.now();
+    this.#rxSeen = true;
     switch (f.kind) {
       case Kind.PING:
         this.send({ ...this.tag, kind: Kind.PONG, timestamp: f.timestamp });
@@ -276,71 +292,5 @@ export abstract class BaseLink extends EventEmitter<FrameLinkEvents> implements 
     this.#clock?.delete(this);
     this.teardown(graceful);
     this.emit('close', info);
-  }
-}
-
-/** A link over a TCP or TLS socket. */
-export class StreamLink extends BaseLink {
-  readonly transport = 'tcp' as const;
-  readonly remoteAddress: string;
-  readonly remotePort: number;
-  readonly #sock: net.Socket;
-  readonly #parser: FrameParser;
-  /** Bytes written in this turn, held by the socket's cork until the turn ends. */
-  #turn = 0;
-  readonly #uncork = (): void => {
-    this.#turn = 0;
-    this.#sock.uncork();
-  };
-
-  constructor(sock: net.Socket, o: LinkOptions = {}) {
-    super(o);
-    this.#sock = sock;
-    this.remoteAddress = sock.remoteAddress ?? '';
-    this.remotePort = sock.remotePort ?? 0;
-    this.#parser = new FrameParser(
-      { onFrame: (f) => this.receive(f), onError: (e) => this.fail(e) },
-      { maxPayload: o.maxPayload },
-    );
-    sock.on('data', (c: Buffer) => this.#parser.push(c));
-    sock.on('drain', () => this.emit('drain'));
-    sock.on('error', (err) => this.lost(new TransportError(ErrorCode.TRANSPORT_CLOSED, `connection error: ${err.message}`, { cause: err })));
-    sock.on('close', () => this.lost(new TransportError(ErrorCode.TRANSPORT_CLOSED, 'connection closed by the peer')));
-    sock.on('end', () => sock.end());
-    this.startTimers();
-  }
-
-  get backlog(): number {
-    return this.#sock.writableLength;
-  }
-
-  override get turnBytes(): number {
-    return this.#turn;
-  }
-
-  /**
-   * Everything sent in one event-loop turn (a fan-out of every frame one read delivered, a
-   * burst of small frames) goes to the socket as one write: the socket stays corked until the
-   * turn ends (process.nextTick).
-   */
-  protected write(h: Buffer, p: Buffer): void {
-    if (!this.#sock.writable) return;
-    if (this.#turn === 0) {
-      this.#sock.cork();
-      process.nextTick(this.#uncork);
-    }
-    this.#turn += h.length + p.length || 1;
-    this.#sock.write(h);
-    if (p.length) this.#sock.write(p);
-  }
-
-  protected teardown(graceful: boolean): void {
-    if (graceful && this.#sock.writable) {
-      this.#sock.end();
-      // A peer that never reads must not keep the socket forever.
-      setTimeout(() => this.#sock.destroy(), 2000).unref();
-    } else {
-      this.#sock.destroy();
-    }
   }
 }

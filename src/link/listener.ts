@@ -8,13 +8,14 @@ import type net from 'node:net';
 import type { CamwireError } from '../errors.js';
 import { Kind } from '../protocol/constants.js';
 import type { Frame } from '../protocol/frame.js';
-import { listenHttp, type HttpLimits } from '../transport/http.js';
+import type { HttpLimits } from '../transport/http.js';
 import { boundPort, listenStream, type TlsOptions } from '../transport/tcp.js';
 import type { PeerInfo } from '../events.js';
-import { onProtocolFailure, StreamLink, type FrameLink, type LinkOptions, type TransportName } from './frame-link.js';
-import { HttpLinkServer, type HttpLinkServerOptions } from './http-link.js';
+import { onProtocolFailure, type FrameLink, type LinkOptions, type TransportName } from './frame-link.js';
+import { StreamLink } from './stream-link.js';
+import type { HttpLinkServer, HttpLinkServerOptions } from './http-link.js';
 import { UdpEndpoint, UdpLink, type UdpEndpointOptions } from './udp-link.js';
-import { WsAcceptor } from './ws-link.js';
+import type { WsAcceptor } from './ws-link.js';
 import type { Duplex } from 'node:stream';
 import { ConnectionGate, type ConnectionLimits, type ConnectionTicket, type RefusedReason } from '../transport/connection-limits.js';
 
@@ -146,6 +147,8 @@ export class LinkListener {
       guard(l.#server, (sock) => (o.tls ? setImmediate(() => sock.destroy()) : sock.destroy()));
     } else if (o.transport === 'http') {
       const { limits, streaming, ...linkServer } = o.http ?? {};
+      // HTTP, HTTPS and `ws` are loaded only for an HTTP port: a server without one does not carry their memory.
+      const [{ listenHttp }, { HttpLinkServer }, { WsAcceptor }] = await Promise.all([import('../transport/http.js'), import('./http-link.js'), import('./ws-link.js')]);
       const hs = new HttpLinkServer({ ...o.link, ...linkServer }, {
         onLink: (link) => h.onLink(link),
         onBadRequest: (err, remoteAddress, remotePort) => h.onBadInput(err, { transport: 'http', remoteAddress, remotePort }),

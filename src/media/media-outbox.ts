@@ -31,6 +31,11 @@ export class VideoOutbox implements Outbox {
     return this.#slots.size === 0 && (this.#needKey.size === 0 || !this.#needKey.has(this.#key(f)));
   }
 
+  /** True when every frame may go straight to the link: nothing waits, no source waits for a keyframe. */
+  get clear(): boolean {
+    return this.#slots.size === 0 && this.#needKey.size === 0;
+  }
+
   /** Queues a frame; returns the number of frames this call dropped. */
   offer(f: FrameInit): number {
     const idx = this.#key(f);
@@ -97,6 +102,11 @@ export class AudioOutbox implements Outbox {
 
   /** True when nothing waits: a new chunk may go straight to the link. */
   canSkipQueue(): boolean {
+    return this.#head >= this.#q.length;
+  }
+
+  /** True when nothing waits. */
+  get clear(): boolean {
     return this.#head >= this.#q.length;
   }
 

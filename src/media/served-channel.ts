@@ -5,6 +5,7 @@
 import { ReliableOutbox, type AckInfo, type AudioOutbox, type Outbox, type VideoOutbox } from './outbox.js';
 import type { MediaTypeName } from '../protocol/constants.js';
 import type { FrameInit } from '../protocol/frame.js';
+import type { FrameBatch } from '../protocol/fan-encoding.js';
 import type { FrameLink } from '../link/frame-link.js';
 import { applyReply, pumpOutbox } from './pump.js';
 
@@ -20,7 +21,10 @@ export class ServedChannel {
     readonly sessionKey: bigint,
   ) {
     if (outbox instanceof ReliableOutbox) outbox.onReady = () => this.pump();
-    link.on('drain', () => this.pump());
+    // A reader that keeps up drains after most turns: only a queue that holds something needs the pump.
+    link.on('drain', () => {
+      if (this.outbox.busy) this.pump();
+    });
     link.on('frame', (f) => {
       if (applyReply(f, outbox, link)) this.pump();
     });
@@ -34,16 +38,40 @@ export class ServedChannel {
    */
   offer(init: FrameInit): number {
     const ob = this.outbox as VideoOutbox | AudioOutbox;
-    // Keeping up: what waits in the link from earlier turns is under the pump's limit (what this
-    // turn already sent is being gathered into one write, and is bounded apart).
-    const link = this.link;
-    if (ob.canSkipQueue(init) && !link.closed && link.backlog - link.turnBytes < link.pumpBacklog && link.turnBytes < TURN_LIMIT) {
-      link.send(init, this.sessionKey);
+    if (ob.canSkipQueue(init) && this.#keepingUp()) {
+      this.link.send(init, this.sessionKey);
       return 0;
     }
     const dropped = ob.offer(init);
     this.pump();
     return dropped;
+  }
+
+  /**
+   * The frames of a batch, as offer() takes each. A reader that keeps up, with nothing queued,
+   * on a link that writes encoded bytes, writes the batch's shared encoding as it is.
+   */
+  offerBatch(batch: FrameBatch): number {
+    const link = this.link;
+    if ((this.outbox as VideoOutbox | AudioOutbox).clear && link.writeEncoded && this.#keepingUp()) {
+      const pieces = batch.encoded(this.sessionKey);
+      if (pieces) {
+        link.writeEncoded(pieces, batch.wireBytes);
+        return 0;
+      }
+    }
+    let dropped = 0;
+    for (const f of batch.frames) dropped += this.offer(f);
+    return dropped;
+  }
+
+  /**
+   * Keeping up: what waits in the link from earlier turns is under the pump's limit (what this
+   * turn already sent is being gathered into one write, and is bounded apart).
+   */
+  #keepingUp(): boolean {
+    const link = this.link;
+    return !link.closed && link.backlog - link.turnBytes < link.pumpBacklog && link.turnBytes < TURN_LIMIT;
   }
 
   submit(init: FrameInit): Promise<AckInfo> {

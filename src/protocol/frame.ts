@@ -13,6 +13,7 @@ import {
   PROTOCOL_VERSION,
   type Kind,
 } from './constants.js';
+import type { SharedEncoding } from './fan-encoding.js';
 
 /** One decoded frame. */
 export interface Frame {
@@ -36,7 +37,17 @@ export interface Frame {
    * is empty: a receiver only answers it again, from what it remembers (docs/protocol.md, 5.3).
    */
   repeat?: boolean;
+  /**
+   * Never on the wire: the frame's bytes as a stream parser read them (header, ids, payload):
+   * one Buffer that `payload` is the tail of, or, for a large frame that spanned reads, views of
+   * those reads in order (then `payload` is joined from them on first use). The header bytes are
+   * not read again after parsing: a relay may overwrite them with the header it forwards the frame
+   * with (same length) and send the frame as it lies (SharedEncoding).
+   */
+  raw?: Buffer | readonly Buffer[];
 }
+
+const EMPTY = Buffer.alloc(0);
 
 /**
  * Fields of a frame to encode; omitted fields take 0 or ''. `prefix`, when set, is a media
@@ -56,32 +67,6 @@ export type FrameInit = Partial<Frame> & {
   wire?: { udpFrameId?: number };
 };
 
-/**
- * The encoded header of a frame that goes to many links (docs/architecture.md, fan-out): made
- * once, on first use, and written as it is by every link that stamps the same session key and
- * seq (all readers of one server or one pull Sender). A link that stamps others gets a header of
- * its own; the payload is never copied.
- */
-export class SharedEncoding {
-  #header: Buffer | undefined;
-  #key: bigint | undefined;
-  #seq: number | undefined;
-
-  /** The header of `f` as sent with `sessionKey`. */
-  header(f: FrameInit, sessionKey: bigint, payloadLength: number): Buffer {
-    if (this.#header && this.#key === sessionKey && this.#seq === f.seq) return this.#header;
-    const h = encodeHeader(f, payloadLength, f.prefix, sessionKey);
-    if (this.#header === undefined) {
-      this.#header = h;
-      this.#key = sessionKey;
-      this.#seq = f.seq;
-    }
-    return h;
-  }
-}
-
-const EMPTY = Buffer.alloc(0);
-
 /** UTF-8 length of an id, checked against the limit (no allocation: ids are written in place). */
 function idLength(id: string | undefined, field: string): number {
   if (!id) return 0;
@@ -94,12 +79,33 @@ function checkRange(v: number, min: number, max: number, what: string): void {
   if (!Number.isInteger(v) || v < min || v > max) throw new RangeError(`${what} ${v} is outside ${min}..${max}`);
 }
 
+/** Bytes of the header (fixed part, ids, prefix) of `f`; checks the ids against their limit. */
+export function headerLength(f: FrameInit, prefix?: Buffer): number {
+  return FIXED_HEADER_SIZE + idLength(f.from, 'from') + idLength(f.to, 'to') + idLength(f.group, 'group') + (prefix?.length ?? 0);
+}
+
 /**
  * Encodes a frame header for a payload of `payloadLength` bytes. A `prefix` (a media header that
  * counts as the start of the payload) is appended to the header in the same allocation.
  * The payload itself is not copied: write the header and the payload together (cork or writev).
  */
 export function encodeHeader(f: FrameInit, payloadLength: number, prefix?: Buffer, sessionKey = f.sessionKey): Buffer {
+  const h = Buffer.allocUnsafe(headerLength(f, prefix));
+  writeHeader(h, 0, f, payloadLength, prefix, sessionKey);
+  return h;
+}
+
+/** Writes the header of `f` (see encodeHeader) into `h` at `at`; `h` must have headerLength() bytes there. */
+export function writeHeader(
+  h: Buffer,
+  at: number,
+  f: FrameInit,
+  payloadLength: number,
+  prefix: Buffer | undefined,
+  sessionKey: bigint | undefined,
+  /** `sessionKey` already encoded (8 bytes), when the caller has it. */
+  keyBytes?: Buffer,
+): void {
   checkRange(f.kind, 1, MAX_KIND, 'kind');
   checkRange(f.mediaType ?? 0, 0, 5, 'media type');
   checkRange(f.flags ?? 0, 0, KNOWN_FLAGS, 'flags');
@@ -109,27 +115,26 @@ export function encodeHeader(f: FrameInit, payloadLength: number, prefix?: Buffe
   const b = idLength(f.to, 'to');
   const c = idLength(f.group, 'group');
   const extra = prefix?.length ?? 0;
-  const h = Buffer.allocUnsafe(FIXED_HEADER_SIZE + a + b + c + extra);
-  h.writeUInt16BE(FRAME_MAGIC, 0);
-  h[2] = PROTOCOL_VERSION;
-  h[3] = f.kind;
-  h[4] = f.mediaType ?? 0;
-  h[5] = f.flags ?? 0;
-  h.writeUInt16BE(f.mediaIndex ?? 0, 6);
-  h.writeUInt32BE((f.seq ?? 0) >>> 0, 8);
-  h.writeUInt32BE(payloadLength + extra, 12);
-  h.writeBigUInt64BE(sessionKey ?? 0n, 16);
-  h.writeDoubleBE(f.timestamp ?? 0, 24);
-  h[32] = a;
-  h[33] = b;
-  h[34] = c;
-  h[35] = 0;
-  let o = FIXED_HEADER_SIZE;
+  h.writeUInt16BE(FRAME_MAGIC, at);
+  h[at + 2] = PROTOCOL_VERSION;
+  h[at + 3] = f.kind;
+  h[at + 4] = f.mediaType ?? 0;
+  h[at + 5] = f.flags ?? 0;
+  h.writeUInt16BE(f.mediaIndex ?? 0, at + 6);
+  h.writeUInt32BE((f.seq ?? 0) >>> 0, at + 8);
+  h.writeUInt32BE(payloadLength + extra, at + 12);
+  if (keyBytes) keyBytes.copy(h, at + 16);
+  else h.writeBigUInt64BE(sessionKey ?? 0n, at + 16);
+  h.writeDoubleBE(f.timestamp ?? 0, at + 24);
+  h[at + 32] = a;
+  h[at + 33] = b;
+  h[at + 34] = c;
+  h[at + 35] = 0;
+  let o = at + FIXED_HEADER_SIZE;
   if (a) o += h.write(f.from!, o, 'utf8');
   if (b) o += h.write(f.to!, o, 'utf8');
   if (c) o += h.write(f.group!, o, 'utf8');
   if (prefix) prefix.copy(h, o);
-  return h;
 }
 
 /**

@@ -15,9 +15,28 @@ const GET_HEADER = 0;
 const GET_REST = 1;
 const FAILED = 2;
 
+/**
+ * Frames from this size that span reads are handed as views of the reads (Frame.raw), their
+ * payload joined only when it is read: a relay forwards them without a copy.
+ */
+const SPAN_VIEWS = 16 * 1024;
+
+/** `f` with a payload joined from `raw` (the frame's bytes, header `hl` bytes) when first read. */
+function joinLater(f: Frame, raw: readonly Buffer[], total: number, hl: number): Frame {
+  let payload: Buffer | undefined;
+  Object.defineProperty(f, 'payload', {
+    enumerable: true,
+    configurable: true,
+    get: () => (payload ??= Buffer.concat(raw, total).subarray(hl)),
+    set: (v: Buffer) => (payload = v),
+  });
+  return f;
+}
+
 /** Receives what the parser produces. */
 export interface FrameSink {
-  onFrame(frame: Frame): void;
+  /** `raw`: the frame's bytes, in one piece or as views of the reads it spanned (see Frame.raw). */
+  onFrame(frame: Frame, raw: Buffer | readonly Buffer[]): void;
   onError(err: ProtocolError): void;
 }
 
@@ -84,12 +103,21 @@ export class FrameParser {
         this.#need = FIXED_HEADER_SIZE + info.idsLength + info.payloadLength;
         this.#state = GET_REST;
       } else {
-        const headerLength = FIXED_HEADER_SIZE + this.#idsLength;
-        const header = this.#consume(headerLength);
-        const payload = this.#consume(this.#need - headerLength);
+        const need = this.#need;
+        const hl = FIXED_HEADER_SIZE + this.#idsLength;
         this.#state = GET_HEADER;
         this.#need = FIXED_HEADER_SIZE;
-        this.#sink.onFrame(readFrame(header, 0, payload));
+        const first = this.#chunks[this.#head];
+        if (need >= SPAN_VIEWS && first.length < need && first.length >= hl) {
+          // A large frame that spans reads: views of them, its payload joined on first use.
+          const raw = this.#take(need);
+          this.#sink.onFrame(joinLater(readFrame(first, 0, EMPTY), raw, need, hl), raw);
+          continue;
+        }
+        // The whole frame in one piece (a view when it sits in one chunk, else one copy), so a
+        // relay can forward it as it lies (Frame.raw).
+        const raw = this.#consume(need);
+        this.#sink.onFrame(readFrame(raw, 0, raw.subarray(hl)), raw);
       }
     }
   }
@@ -124,6 +152,9 @@ export class FrameParser {
   }
 
   #drop(): void {
+    // The consumed chunk must not stay referenced until the array is compacted: a stream whose
+    // frames span reads would keep up to 1024 reads (64 MiB) alive.
+    this.#chunks[this.#head] = EMPTY;
     this.#head++;
     if (this.#head === this.#chunks.length) {
       this.#chunks = [];
@@ -145,6 +176,26 @@ export class FrameParser {
     const merged = Buffer.concat(this.#chunks.slice(this.#head, end), have);
     this.#chunks.splice(this.#head, end - this.#head, merged);
     return merged;
+  }
+
+  /** Removes the first n buffered bytes and returns them as views of the chunks they sit in. */
+  #take(n: number): Buffer[] {
+    this.#buffered -= n;
+    const out: Buffer[] = [];
+    let o = 0;
+    while (o < n) {
+      const c = this.#chunks[this.#head];
+      const take = Math.min(c.length, n - o);
+      o += take;
+      if (take === c.length) {
+        out.push(c);
+        this.#drop();
+      } else {
+        out.push(c.subarray(0, take));
+        this.#chunks[this.#head] = c.subarray(take);
+      }
+    }
+    return out;
   }
 
   /** Removes and returns the first n buffered bytes; a view when they sit in one chunk. */

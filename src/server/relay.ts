@@ -9,7 +9,9 @@ import { CamwireError, CloseCode, DeliveryError, ErrorCode, nackCloseCode, Proto
 import type { CommandMessage } from '../events.js';
 import type { FrameLink } from '../link/frame-link.js';
 import { Flag, Kind, mediaTypeName, type MediaTypeName } from '../protocol/constants.js';
-import { SharedEncoding, type Frame, type FrameInit } from '../protocol/frame.js';
+import type { Frame, FrameInit } from '../protocol/frame.js';
+import { payloadLength, SharedEncoding, type FrameArena } from '../protocol/fan-encoding.js';
+import { FanOut } from './fan-out.js';
 import { decodeCommand, decodeVideo, encodeAck, encodeCommand, encodeReason, type Command } from '../protocol/messages.js';
 import { isSystemCommand, MAX_SERVER_COMMAND } from '../protocol/system-commands.js';
 import type { Client } from './client.js';
@@ -61,13 +63,17 @@ export class Relay {
    */
   readonly #lanes = new Map<string, LaneMemory>();
   readonly #laneOf = new WeakMap<FrameLink, LaneMemory>();
-  readonly #miss = (c: Client, why: Miss, type: MediaTypeName): void => {
-    c.counters.dropped[type]++;
-    if (why === 'not_allowed') this.#o.metrics.drop(type, 'not_allowed');
+  /** Video and audio, a turn's batch at a time. */
+  readonly #fan: FanOut;
+  /** An addressee left out of `n` messages. */
+  readonly #miss = (c: Client, why: Miss, type: MediaTypeName, n = 1): void => {
+    c.counters.dropped[type] += n;
+    if (why === 'not_allowed') this.#o.metrics.drop(type, 'not_allowed', n);
   };
 
   constructor(o: RelayOptions) {
     this.#o = o;
+    this.#fan = new FanOut(o.router, o.metrics, this.#miss, (type) => this.#unrouted[type]++);
   }
 
   /** Messages that found no target, per type. */
@@ -102,10 +108,12 @@ export class Relay {
       if (answer) link.send({ kind: Kind.ACK, mediaType: f.mediaType, seq: f.seq, payload: answer });
       return;
     }
+    // A large frame that spanned reads has its payload joined only if something reads it.
+    const size = payloadLength(f);
     from.counters.in[type].frames++;
-    from.counters.in[type].bytes += f.payload.length;
-    this.#o.metrics.count('in', type, f.payload.length);
-    if (type === 'video' || type === 'audio') return this.fanOut(from, f, type);
+    from.counters.in[type].bytes += size;
+    this.#o.metrics.count('in', type, size);
+    if (type === 'video' || type === 'audio') return this.fanOut(from, f, type, size);
 
     const wantsAck = (f.flags & Flag.ACK_REQUESTED) !== 0;
     // The answers below run when every reader answered; they must not hold the frame (its payload
@@ -186,25 +194,13 @@ export class Relay {
     );
   }
 
-  /** Video and audio: into each reader's latest-wins or drop-oldest queue; never waits, never fails. */
-  fanOut(from: Client, f: Frame, type: 'video' | 'audio'): void {
+  /**
+   * Video and audio: into each reader's latest-wins or drop-oldest queue; never waits, never
+   * fails. Routed and written at the end of the turn, with the client's other frames of the turn.
+   */
+  fanOut(from: Client, f: Frame, type: 'video' | 'audio', size = payloadLength(f)): void {
     if (type === 'video' && this.#taps.size > 0) this.#tap(from.id, f);
-    const targets = this.#o.router.targets(from, f, type, this.#miss);
-    if (targets.length === 0) {
-      this.#unrouted[type]++;
-      this.#o.metrics.drop(type, 'unrouted');
-      return;
-    }
-    const init = forward(from, f);
-    let dropped = 0;
-    for (const { client: t, reader } of targets) {
-      dropped += reader.offer(init);
-      t.counters.out[type].frames++;
-      t.counters.out[type].bytes += f.payload.length;
-    }
-    // Metrics once per fan-out, not per reader: label lookups cost more than the copy they count.
-    this.#o.metrics.count('out', type, f.payload.length, targets.length);
-    if (dropped) this.#o.metrics.drop(type, 'slow_reader', dropped);
+    this.#fan.add(from, type, forward(from, f, this.#fan.arena), size);
   }
 
   #tap(from: string, f: Frame): void {
@@ -250,11 +246,13 @@ function submitAll(targets: Target[], init: FrameInit): Promise<AckInfo>[] {
 
 /**
  * The frame as it goes on to readers: attributed to the sending client, whatever it claimed, and
- * encoded once for all of them.
+ * encoded once for all of them (whole, into `arena`, for video and audio).
  */
-function forward(from: Client, f: Frame): FrameInit {
-  return {
-    shared: new SharedEncoding(),
+function forward(from: Client, f: Frame, arena?: FrameArena): FrameInit {
+  const init: FrameInit = {
+    // Video and audio go as they came when the forwarded header is as long as the received one
+    // (it is written over it); else whole into the arena.
+    shared: arena ? new SharedEncoding(arena, f.raw, f.from === from.id) : new SharedEncoding(),
     kind: Kind.DATA,
     mediaType: f.mediaType,
     mediaIndex: f.mediaIndex,
@@ -263,6 +261,9 @@ function forward(from: Client, f: Frame): FrameInit {
     from: from.id,
     to: f.to,
     group: f.group,
-    payload: f.payload,
   };
+  // A payload that spanned reads is joined only when a reader needs it apart (one that is behind).
+  if (f.raw === undefined || Buffer.isBuffer(f.raw)) init.payload = f.payload;
+  else Object.defineProperty(init, 'payload', { enumerable: true, configurable: true, get: () => f.payload });
+  return init;
 }

@@ -6,6 +6,7 @@
  */
 import type { MediaTypeName } from '../protocol/constants.js';
 import type { FrameInit } from '../protocol/frame.js';
+import type { FrameBatch } from '../protocol/fan-encoding.js';
 import type { AckInfo } from '../media/outbox.js';
 import type { Client } from './client.js';
 import type { Directory } from './directory.js';
@@ -15,6 +16,8 @@ import type { GroupRegistry } from './groups.js';
 export interface Reader {
   /** Video or audio: queued or written at once, never waits. Returns the frames dropped. */
   offer(init: FrameInit): number;
+  /** The frames of a batch, as offer() would take each; written as one piece where it can. Returns the frames dropped. */
+  offerBatch(batch: FrameBatch): number;
   /** Commands, files, data: resolves when the reader acknowledged it. */
   submit(init: FrameInit): Promise<AckInfo>;
 }

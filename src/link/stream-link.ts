@@ -1,0 +1,156 @@
+/**
+ * StreamLink: a FrameLink over a TCP or TLS socket, with the write batching of a stream: what a
+ * link is sent in one event-loop turn goes to the socket in one write (docs/architecture.md,
+ * Fan-out).
+ */
+import type net from 'node:net';
+import { ErrorCode, TransportError } from '../errors.js';
+import type { FrameInit } from '../protocol/frame.js';
+import { FrameParser } from '../protocol/parser.js';
+import { BaseLink, type LinkOptions } from './frame-link.js';
+
+/** A link over a TCP or TLS socket. */
+export class StreamLink extends BaseLink {
+  readonly transport = 'tcp' as const;
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+  readonly #sock: net.Socket;
+  readonly #parser: FrameParser;
+  /** Bytes written in this turn, gathered until the turn ends. */
+  #turn = 0;
+  /** True while the socket is corked for this turn (it has more than one piece to write). */
+  #corked = false;
+  /**
+   * Pieces that lie end to end in one buffer (whole frames of a FrameArena), gathered as one
+   * view: written as one piece (one iovec) when the next piece does not continue it, or at the
+   * end of the turn. Its memory and where it starts and ends.
+   */
+  #run: ArrayBufferLike | undefined;
+  #runStart = 0;
+  #runEnd = 0;
+  /** The run's only piece, while nothing continued it (written as it is, no new view). */
+  #runPiece: Buffer | undefined;
+  readonly #endTurn = (): void => {
+    this.#turn = 0;
+    this.#flushRun();
+    if (this.#corked) {
+      this.#corked = false;
+      this.#sock.uncork();
+    }
+  };
+
+  constructor(sock: net.Socket, o: LinkOptions = {}) {
+    super(o);
+    this.#sock = sock;
+    this.remoteAddress = sock.remoteAddress ?? '';
+    this.remotePort = sock.remotePort ?? 0;
+    this.#parser = new FrameParser(
+      {
+        onFrame: (f, raw) => {
+          // A relay may forward a frame as it lies (Frame.raw).
+          f.raw = raw;
+          this.receive(f);
+        },
+        onError: (e) => this.fail(e),
+      },
+      { maxPayload: o.maxPayload },
+    );
+    sock.on('data', (c: Buffer) => this.#parser.push(c));
+    sock.on('drain', () => this.emit('drain'));
+    sock.on('error', (err) => this.lost(new TransportError(ErrorCode.TRANSPORT_CLOSED, `connection error: ${err.message}`, { cause: err })));
+    sock.on('close', () => this.lost(new TransportError(ErrorCode.TRANSPORT_CLOSED, 'connection closed by the peer')));
+    sock.on('end', () => sock.end());
+    this.startTimers();
+  }
+
+  get backlog(): number {
+    return this.#sock.writableLength + this.#runEnd - this.#runStart;
+  }
+
+  override get turnBytes(): number {
+    return this.#turn;
+  }
+
+  /**
+   * Everything sent in one event-loop turn (a fan-out of every frame one read delivered, a
+   * burst of small frames) goes to the socket as one write at the end of the turn
+   * (process.nextTick). Pieces that continue each other in memory (frames a fan-out encoded end
+   * to end in one arena buffer) are gathered as one piece: readers that get the same frames in
+   * a turn all write the same bytes, with one plain write when that is all the turn holds; the
+   * socket is corked only for a turn of several pieces, which then go as one writev.
+   */
+  protected write(h: Buffer, p: Buffer, f: FrameInit): void {
+    if (!this.#sock.writable) return;
+    this.#startTurn(h.length + p.length || 1);
+    const whole = f.shared?.whole(h);
+    if (whole) return this.#append(whole);
+    this.#cork();
+    this.#flushRun();
+    this.#sock.write(h);
+    if (p.length) this.#sock.write(p);
+  }
+
+  /**
+   * Encoded frames (a fan-out's batch). When they are one piece and the link has nothing else in
+   * this turn, they go to the socket at once, as one plain write (no cork, no end-of-turn work),
+   * as a plain relay writes what it read; otherwise they join the turn.
+   */
+  writeEncoded(pieces: readonly Buffer[], bytes: number): boolean {
+    if (this.closed) return false;
+    this.wrote(bytes);
+    if (!this.#sock.writable) return false;
+    if (this.#turn === 0 && pieces.length === 1) return this.#sock.write(pieces[0]) && this.backlog < this.highWaterMark;
+    this.#startTurn(bytes || 1);
+    for (const piece of pieces) this.#append(piece);
+    return this.backlog < this.highWaterMark;
+  }
+
+  /** Counts `bytes` into this turn; the first write of a turn schedules its end. */
+  #startTurn(bytes: number): void {
+    if (this.#turn === 0) process.nextTick(this.#endTurn);
+    this.#turn += bytes;
+  }
+
+  #cork(): void {
+    if (this.#corked) return;
+    this.#corked = true;
+    this.#sock.cork();
+  }
+
+  /** Adds a piece to the run when it continues it in memory, else writes the run and starts another. */
+  #append(piece: Buffer): void {
+    if (piece.buffer === this.#run && piece.byteOffset === this.#runEnd) {
+      this.#runEnd += piece.length;
+      this.#runPiece = undefined;
+      return;
+    }
+    if (this.#run !== undefined) {
+      this.#cork();
+      this.#flushRun();
+    }
+    this.#runPiece = piece;
+    this.#run = piece.buffer;
+    this.#runStart = piece.byteOffset;
+    this.#runEnd = piece.byteOffset + piece.length;
+  }
+
+  #flushRun(): void {
+    const run = this.#run;
+    if (run === undefined) return;
+    this.#run = undefined;
+    if (this.#sock.writable) this.#sock.write(this.#runPiece ?? Buffer.from(run, this.#runStart, this.#runEnd - this.#runStart));
+    this.#runPiece = undefined;
+    this.#runStart = this.#runEnd = 0;
+  }
+
+  protected teardown(graceful: boolean): void {
+    if (graceful && this.#sock.writable) {
+      this.#flushRun();
+      this.#sock.end();
+      // A peer that never reads must not keep the socket forever.
+      setTimeout(() => this.#sock.destroy(), 2000).unref();
+    } else {
+      this.#sock.destroy();
+    }
+  }
+}

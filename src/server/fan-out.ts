@@ -1,0 +1,106 @@
+/**
+ * FanOut: video and audio from a client's push link to its readers, a turn at a time
+ * (docs/architecture.md, fan-out). The frames one client pushes in an event-loop turn (all that one
+ * socket read delivered) gather in a batch per (client, type, `to`, `group`); at the end of the
+ * turn the batch is routed once and offered to each target reader as a whole. A reader that
+ * keeps up writes the batch's shared encoding (end to end in one arena buffer) as one piece;
+ * one that is behind takes each frame through its latest-wins or drop-oldest queue. Never waits.
+ */
+import type { MediaTypeName } from '../protocol/constants.js';
+import type { FrameInit } from '../protocol/frame.js';
+import { FrameArena, FrameBatch } from '../protocol/fan-encoding.js';
+import type { Client } from './client.js';
+import type { ServerMetrics } from './metrics.js';
+import type { Miss, Router } from './router.js';
+
+type MediaName = 'video' | 'audio';
+
+/** Readers from which a batch in several pieces is joined into one Buffer (FrameBatch.join). */
+const JOIN_READERS = 8;
+
+/** One client's frames of one type and one address, gathered in the current turn. */
+interface Pending {
+  from: Client;
+  type: MediaName;
+  batch: FrameBatch;
+}
+
+export class FanOut {
+  readonly #router: Router;
+  readonly #metrics: ServerMetrics;
+  readonly #miss: (c: Client, why: Miss, type: MediaTypeName, n: number) => void;
+  /** Frames of the batch being routed: an addressee left out misses each of them. */
+  #routing = 0;
+  readonly #missBatch = (c: Client, why: Miss, type: MediaTypeName): void => this.#miss(c, why, type, this.#routing);
+  readonly #onUnrouted: (type: MediaName) => void;
+  /** Where the batches' frames are encoded whole, one after the other (give it to their SharedEncodings). */
+  readonly arena = new FrameArena();
+  /** The open batch of each client, per type; all of them in `#turn`, in the order they opened. */
+  readonly #open = { video: new Map<Client, Pending>(), audio: new Map<Client, Pending>() };
+  #turn: Pending[] = [];
+  readonly #flush = (): void => this.flush();
+
+  constructor(router: Router, metrics: ServerMetrics, miss: (c: Client, why: Miss, type: MediaTypeName, n: number) => void, onUnrouted: (type: MediaName) => void) {
+    this.#router = router;
+    this.#metrics = metrics;
+    this.#miss = miss;
+    this.#onUnrouted = onUnrouted;
+  }
+
+  /** Adds a frame of `bytes` payload bytes (attributed to `from`, with its shared encoding) to this turn's batch. */
+  add(from: Client, type: MediaName, init: FrameInit, bytes: number): void {
+    const open = this.#open[type];
+    let p = open.get(from);
+    if (p && (p.batch.to !== (init.to ?? '') || p.batch.group !== (init.group ?? ''))) {
+      // Another address: what came before goes first, as it came.
+      this.#deliver(p);
+      p = undefined;
+    }
+    if (!p) {
+      if (this.#turn.length === 0) process.nextTick(this.#flush);
+      p = { from, type, batch: new FrameBatch(init.to ?? '', init.group ?? '') };
+      open.set(from, p);
+      this.#turn.push(p);
+    }
+    p.batch.add(init, bytes);
+  }
+
+  /** Delivers every open batch (the end of the turn). */
+  flush(): void {
+    const turn = this.#turn;
+    this.#turn = [];
+    this.#open.video.clear();
+    this.#open.audio.clear();
+    for (const p of turn) this.#deliver(p);
+  }
+
+  #deliver(p: Pending): void {
+    const { from, type, batch } = p;
+    if (batch.frames.length === 0) return;
+    if (this.#open[type].get(from) === p) this.#open[type].delete(from);
+    const frames = batch.frames.length;
+    const bytes = batch.payloadBytes;
+    this.#routing = frames;
+    const targets = this.#router.targets(from, batch, type, this.#missBatch);
+    if (targets.length === 0) {
+      for (let i = 0; i < frames; i++) this.#onUnrouted(type);
+      this.#metrics.drop(type, 'unrouted', frames);
+      batch.frames.length = 0;
+      return;
+    }
+    // Many readers: one copy of a batch in several pieces costs less than a gathered write per reader.
+    batch.join = targets.length >= JOIN_READERS;
+    let dropped = 0;
+    for (const { client: t, reader } of targets) {
+      dropped += reader.offerBatch(batch);
+      const out = t.counters.out[type];
+      out.frames += frames;
+      out.bytes += bytes;
+    }
+    // Metrics once per batch, not per reader or frame: label lookups cost more than the copy they count.
+    this.#metrics.countTotal('out', type, targets.length * frames, targets.length * bytes);
+    if (dropped) this.#metrics.drop(type, 'slow_reader', dropped);
+    // Delivered: a batch may be emptied early (another address), the turn's flush then skips it.
+    batch.frames.length = 0;
+  }
+}
