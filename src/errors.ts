@@ -103,6 +103,10 @@ export const ErrorCode = {
   TRANSPORT_TIMEOUT: 'CW_ERR_TRANSPORT_TIMEOUT',
   TRANSPORT_IDLE: 'CW_ERR_TRANSPORT_IDLE',
   TRANSPORT_BODY_TOO_LARGE: 'CW_ERR_TRANSPORT_BODY_TOO_LARGE',
+  /** A port to listen on is taken by another process; the message names the port. */
+  ADDRESS_IN_USE: 'CW_ERR_ADDRESS_IN_USE',
+  /** The peer speaks another protocol: HTTP to a camwire TCP port, camwire framing to an HTTP port. */
+  WRONG_PROTOCOL: 'CW_ERR_WRONG_PROTOCOL',
   DELIVERY_TIMEOUT: 'CW_ERR_DELIVERY_TIMEOUT',
   DELIVERY_REFUSED: 'CW_ERR_DELIVERY_REFUSED',
   DELIVERY_QUEUE_FULL: 'CW_ERR_DELIVERY_QUEUE_FULL',

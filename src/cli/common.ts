@@ -14,6 +14,13 @@ export function logger(level: string): Pino {
   return pino({ level, base: undefined, timestamp: pino.stdTimeFunctions.isoTime }, pino.destination(2));
 }
 
+/** `--connect-timeout` in ms: seconds, 0 for never. */
+export function connectTimeoutMs(v: string): number {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < 0 || n > 86400) throw new UsageError(`--connect-timeout: expected seconds 0-86400 (0 = retry for ever), got ${JSON.stringify(v)}`);
+  return n * 1000;
+}
+
 export function onSignal(stop: () => Promise<void>): void {
   let stopping = false;
   const handler = (): void => {
@@ -69,6 +76,7 @@ export function connectionFlags(c: Command): Command {
     .option('--insecure', 'connect with TLS without checking the certificate (testing only)')
     .option('--tls-cert <file>', 'with --listen: serve TLS with this certificate (PEM)')
     .option('--tls-key <file>', "with --listen: the certificate's private key (PEM)")
+    .option('--connect-timeout <seconds>', 'dialling (--server, --from): give up (exit 3) when the peer is not reached, or lost and not back, within this long; 0 = retry for ever', '10')
     .option('--id <clientId>', 'this client id', '')
     .option('--user <name>', 'user name, if the server asks for credentials')
     .option('--password <password>', 'password (or CAMWIRE_PASSWORD)', process.env.CAMWIRE_PASSWORD);

@@ -119,13 +119,16 @@ export async function main(argv: string[]): Promise<void> {
       return;
     }
     if (e instanceof CamwireError) {
-      const inUse = /EADDRINUSE/.test(e.message);
-      process.stderr.write(`error: ${inUse ? `${e.message.replace(/:.*EADDRINUSE.*$/, '')}: the port is already in use; pick another one` : e.message}\n`);
+      // A port in use names the port (CW_ERR_ADDRESS_IN_USE); a refused login or a peer not reached says so (cli/watch.ts).
+      process.stderr.write(`error: ${e.message}\n`);
       process.exitCode = e instanceof ConfigError || e.code.startsWith('CW_ERR_CONFIG') ? EXIT.USAGE : EXIT.NETWORK;
       return;
     }
     process.stderr.write(`error: ${e.stack ?? e.message}\n`);
     process.exitCode = EXIT.FAILED;
+  } finally {
+    // A command that failed must end even if something it started still holds the event loop.
+    if (process.exitCode !== undefined && process.exitCode !== EXIT.OK) setTimeout(() => process.exit(), 2000).unref();
   }
 }
 

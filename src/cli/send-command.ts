@@ -1,11 +1,14 @@
 /** `camwire send`: video, audio, a file, a command or stdin to a receiver or server (docs/cli.md). */
+import fs from 'node:fs';
 import type { Logger as Pino } from 'pino';
 import { CamwireError, Sender, type ConnectionEvent } from '../index.js';
-import { FfmpegAudio, FfmpegMissingError, FfmpegVideo, type VideoInput } from '../sources/ffmpeg.js';
+import { DEFAULT_PORTS } from '../protocol/constants.js';
+import { assertFfmpeg, FfmpegAudio, FfmpegMissingError, FfmpegVideo, type VideoInput } from '../sources/ffmpeg.js';
 import { TestPattern } from '../sources/test-pattern.js';
 import { parseAddress, parseInteger, parseNumber, parseParams, parseSize, UsageError } from './args.js';
-import { EXIT, onSignal, tlsClient, tlsServer, type TlsFlags } from './common.js';
+import { connectTimeoutMs, EXIT, onSignal, tlsClient, tlsServer, type TlsFlags } from './common.js';
 import { StatusLine } from './sinks.js';
+import { ConnectionWatch, fatalReason, GiveUpError } from './watch.js';
 
 export interface SendFlags extends TlsFlags {
   server?: string;
@@ -37,6 +40,7 @@ export interface SendFlags extends TlsFlags {
   stdin?: boolean;
   timeout?: string;
   duration?: string;
+  connectTimeout: string;
   mediaIndex: string;
   logLevel: string;
 }
@@ -46,6 +50,11 @@ export async function runSend(f: SendFlags, log: Pino): Promise<number> {
   const pull = Boolean(f.listen);
   const timeout = f.timeout ? parseInteger('--timeout', f.timeout, 1, 3_600_000) : undefined;
   const addr = pull ? parseAddress('--listen', f.listen!.includes(':') ? f.listen! : `0.0.0.0:${f.listen}`, '0.0.0.0', true) : parseAddress('--server', f.server!, '127.0.0.1');
+  const connectMs = connectTimeoutMs(f.connectTimeout);
+  // What cannot work is said before anything connects: an unreadable file, a missing ffmpeg.
+  if (f.file) readableFile('--file', f.file);
+  const oneShot = f.file || f.command || f.stdin;
+  if (!oneShot && (f.input || f.camera || f.screen || f.audioInput || f.microphone)) assertFfmpeg();
   const sender = new Sender({
     protocol: f.protocol,
     connection: pull ? 'receiver-to-sender' : 'sender-to-receiver',
@@ -60,40 +69,74 @@ export async function runSend(f: SendFlags, log: Pino): Promise<number> {
     timeouts: timeout === undefined ? undefined : { command: timeout, data: timeout, file: timeout },
     logger: log,
   });
-  sender.on('connectError', (ev) => log.warn({ type: ev.mediaTypes[0], to: `${ev.remoteAddress}:${ev.remotePort}`, err: ev.error?.message }, 'cannot connect'));
+  // A refusal that ends the command is said once, as its error line; retries are logged.
+  sender.on('connectError', (ev) => !fatalReason(ev.error, f.server ?? '') && log.warn({ type: ev.mediaTypes[0], to: `${ev.remoteAddress}:${ev.remotePort}`, err: ev.error?.message }, 'cannot connect'));
   sender.on('disconnect', (ev) => ev.error && log.warn({ type: ev.mediaTypes[0], err: ev.error.message }, 'disconnected'));
   sender.on('connected', (ev: ConnectionEvent) => log.debug({ type: ev.mediaTypes[0], peer: ev.clientId }, 'connected'));
+  // A pushing sender dials: a refusal no retry fixes, or a peer not reached in time, ends it.
+  const hint = f.protocol === 'udp' ? `no answer over UDP: check that it listens on UDP port ${addr.port} (a MediaServer's default is ${DEFAULT_PORTS.udp})` : undefined;
+  const watch = pull ? undefined : new ConnectionWatch({ target: f.server!, connectTimeoutMs: connectMs, mode: 'links', hint });
+  watch?.attach(sender);
+  const guarded = <T>(p: Promise<T>): Promise<T> => (watch ? watch.race(p) : p);
+  try {
+    return await sendWith(sender, f, { pull, addr, watch, guarded, log });
+  } finally {
+    watch?.stop();
+  }
+}
+
+/** The file behind `flag` must be a readable file: otherwise a usage error (exit 2), before anything starts. */
+function readableFile(flag: string, file: string): void {
+  try {
+    fs.accessSync(file, fs.constants.R_OK);
+    if (!fs.statSync(file).isFile()) throw new UsageError(`${flag}: ${file} is not a file`);
+  } catch (err) {
+    if (err instanceof UsageError) throw err;
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new UsageError(`${flag}: cannot read ${file}: ${code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : (err as Error).message}`);
+  }
+}
+
+interface SendContext {
+  pull: boolean;
+  addr: { host: string; port: number };
+  watch: ConnectionWatch | undefined;
+  guarded: <T>(p: Promise<T>) => Promise<T>;
+  log: Pino;
+}
+
+async function sendWith(sender: Sender, f: SendFlags, { pull, addr, watch, guarded }: SendContext): Promise<number> {
   await sender.start();
   if (pull) process.stdout.write(`serving pull receivers on ${addr.host}:${sender.port} (${f.protocol})\n`);
   // Through a server, only members speak in a group: join it first.
   if (f.group && !pull) {
     try {
-      await sender.joinGroup(f.group, { password: f.groupPassword, permanent: f.permanent === true });
+      await guarded(sender.joinGroup(f.group, { password: f.groupPassword, permanent: f.permanent === true }));
     } catch (err) {
       await sender.stop();
+      if (err instanceof GiveUpError) throw err;
       throw new CamwireError((err as CamwireError).code ?? 'CW_ERR_SERVER_REFUSED', `cannot join group ${f.group}: ${(err as Error).message}`);
     }
   }
   const mediaIndex = parseNumber('--media-index', f.mediaIndex, 0, 65535);
 
   // One-shot items: a file, a command, stdin as data. The process exits when they are acknowledged.
-  const oneShot = f.file || f.command || f.stdin;
-  if (oneShot) {
+  if (f.file || f.command || f.stdin) {
     try {
       if (f.command) {
-        await sender.sendCommand({ name: f.command, params: parseParams(f.param) }, { mediaIndex });
+        await guarded(sender.sendCommand({ name: f.command, params: parseParams(f.param) }, { mediaIndex }));
         process.stdout.write(`command ${f.command} acknowledged\n`);
       }
       if (f.stdin) {
         const chunks: Buffer[] = [];
         for await (const c of process.stdin) chunks.push(c as Buffer);
-        await sender.sendData(Buffer.concat(chunks), { mediaIndex });
+        await guarded(sender.sendData(Buffer.concat(chunks), { mediaIndex }));
         process.stdout.write(`data (${chunks.reduce((n, c) => n + c.length, 0)} bytes) acknowledged\n`);
       }
       if (f.file) {
         const bar = new StatusLine();
         sender.on('fileProgress', (p) => bar.progress(p.name, p.offset + p.acked, p.size));
-        const results = await sender.sendFile(f.file, { offset: f.offset ? parseInteger('--offset', f.offset, 0, Number.MAX_SAFE_INTEGER) : 0, mediaIndex });
+        const results = await guarded(sender.sendFile(f.file, { offset: f.offset ? parseInteger('--offset', f.offset, 0, Number.MAX_SAFE_INTEGER) : 0, mediaIndex }));
         bar.done();
         for (const r of results) process.stdout.write(`file ${r.name}: ${r.bytesSent} bytes from offset ${r.offset}, sha256 ${r.sha256} verified by the receiver\n`);
       }
@@ -155,7 +198,10 @@ export async function runSend(f: SendFlags, log: Pino): Promise<number> {
   });
   const tick = setInterval(() => {
     const s = sender.stats;
-    status.line(`sending ${frames} fps, ${((bytes * 8) / 1e6).toFixed(2)} Mbit/s, dropped ${s.dropped.video}${pull ? `, ${s.channels} channel(s)` : ''}`);
+    // Frames that go nowhere are not "sent": say what the sender waits for instead.
+    if (pull && s.channels === 0) status.line(`waiting for a reader on ${addr.host}:${sender.port}`);
+    else if (watch && !watch.connected) status.line(`not connected to ${f.server}${watch.lastError ? ` (${watch.lastError})` : ''}; retrying`);
+    else status.line(`sending ${frames} fps, ${((bytes * 8) / 1e6).toFixed(2)} Mbit/s, dropped ${s.dropped.video}${pull ? `, ${s.channels} channel(s)` : ''}`);
     frames = 0;
     bytes = 0;
   }, 1000);
@@ -167,7 +213,22 @@ export async function runSend(f: SendFlags, log: Pino): Promise<number> {
   };
   onSignal(stop);
   const duration = f.duration ? parseNumber('--duration', f.duration, 0.1, 1e9) * 1000 : 0;
-  const code = await (duration ? Promise.race([failed, new Promise<number>((r) => setTimeout(() => r(EXIT.OK), duration))]) : failed);
+  const gaveUp = watch?.gaveUp.then((e) => {
+    status.done();
+    process.stderr.write(`error: ${e.message}\n`);
+    return EXIT.NETWORK;
+  });
+  let timer: NodeJS.Timeout | undefined;
+  const ends = [failed, ...(gaveUp ? [gaveUp] : []), ...(duration ? [new Promise<number>((r) => (timer = setTimeout(() => r(EXIT.OK), duration)))] : [])];
+  let code = await Promise.race(ends);
+  clearTimeout(timer);
+  // Streaming to a peer that was never reached is no success, even when --duration ran out.
+  const never = code === EXIT.OK ? watch?.neverReached() : undefined;
+  if (never) {
+    status.done();
+    process.stderr.write(`error: ${never.message}\n`);
+    code = EXIT.NETWORK;
+  }
   await stop();
   return code;
 }

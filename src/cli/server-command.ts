@@ -2,7 +2,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Logger as Pino } from 'pino';
-import { MediaServer, Sender, SqliteStore } from '../index.js';
+import { ErrorCode, MediaServer, Sender, SqliteStore } from '../index.js';
 import { TestPattern } from '../sources/test-pattern.js';
 import { WebViewer } from '../web/viewer.js';
 import { parsePort, UsageError } from './args.js';
@@ -85,7 +85,7 @@ export async function demoAction(o: { httpPort: string; tcpPort: string }): Prom
   try {
     srv = await runServer(cfg, logger('warn'));
   } catch (err) {
-    if (!/EADDRINUSE/.test((err as Error).message)) throw err;
+    if ((err as { code?: string }).code !== ErrorCode.ADDRESS_IN_USE) throw err;
     // The demo must start anywhere: when its usual ports are taken, any free ones will do.
     process.stdout.write(`ports ${cfg.tcpPort}/${cfg.httpPort} are in use; using free ones\n`);
     srv = await runServer({ ...cfg, tcpPort: 0, httpPort: 0 }, logger('warn'));

@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import type net from 'node:net';
 import { FfmpegMissingError } from '../sources/ffmpeg.js';
-import { MjpegResponse } from '../web/mjpeg.js';
+import { MjpegResponse, startMjpeg } from '../web/mjpeg.js';
 
 /** Options of a FrameSink. */
 export interface FrameSinkOptions {
@@ -52,6 +52,12 @@ export class FrameSink {
       const server = http.createServer((req, res) => {
         if (req.url !== '/' && req.url !== '/video.mjpg') {
           res.writeHead(404).end();
+          return;
+        }
+        // HEAD: the stream's headers, then the end (the body of a stream never ends).
+        if (req.method === 'HEAD') {
+          startMjpeg(res);
+          res.end();
           return;
         }
         const v = new MjpegResponse(res);
@@ -99,6 +105,7 @@ export class StatusLine {
   readonly #tty = process.stderr.isTTY === true;
   #bar: cliProgress.SingleBar | undefined;
   #last = 0;
+  #done = false;
 
   line(text: string): void {
     if (this.#tty) process.stderr.write(`\r\x1b[K${text}`);
@@ -118,6 +125,8 @@ export class StatusLine {
   }
 
   done(): void {
+    if (this.#done) return;
+    this.#done = true;
     this.#bar?.stop();
     if (this.#tty && !this.#bar) process.stderr.write('\n');
   }

@@ -8,7 +8,7 @@ import { CamwireError, CloseCode, ErrorCode, ProtocolError, RemoteCloseError, Tr
 import { Kind } from '../protocol/constants.js';
 import { encodeFrame, type Frame, type FrameInit } from '../protocol/frame.js';
 import { decodeReason, encodeReason } from '../protocol/messages.js';
-import { FrameParser } from '../protocol/parser.js';
+import { FrameParser, HttpRequestOnTcpError, httpOnTcpAnswer } from '../protocol/parser.js';
 import { LinkClock, tickFor, type Clocked } from './link-clock.js';
 
 /** How a link ended. */
@@ -299,7 +299,7 @@ export class StreamLink extends BaseLink {
     this.remoteAddress = sock.remoteAddress ?? '';
     this.remotePort = sock.remotePort ?? 0;
     this.#parser = new FrameParser(
-      { onFrame: (f) => this.receive(f), onError: (e) => this.fail(e) },
+      { onFrame: (f) => this.receive(f), onError: (e) => this.#failed(e) },
       { maxPayload: o.maxPayload },
     );
     sock.on('data', (c: Buffer) => this.#parser.push(c));
@@ -308,6 +308,14 @@ export class StreamLink extends BaseLink {
     sock.on('close', () => this.lost(new TransportError(ErrorCode.TRANSPORT_CLOSED, 'connection closed by the peer')));
     sock.on('end', () => sock.end());
     this.startTimers();
+  }
+
+  /** A peer that spoke HTTP to this camwire TCP port gets its answer in HTTP, not a CLOSE frame it cannot read. */
+  #failed(e: ProtocolError): void {
+    if (e instanceof HttpRequestOnTcpError && this.#sock.writable) {
+      this.#sock.write(httpOnTcpAnswer());
+      this.finish({ code: e.closeCode, reason: e.message, error: e, byPeer: false }, true);
+    } else this.fail(e);
   }
 
   get backlog(): number {

@@ -100,7 +100,11 @@ export function listenStream(o: StreamListenOptions, onSocket: (s: net.Socket) =
 /** Binds any net/http server, rejecting with a TransportError (e.g. port in use). */
 export function listen<S extends net.Server>(server: S, host: string | undefined, port: number): Promise<S> {
   return new Promise((resolve, reject) => {
-    const onError = (err: Error): void => {
+    const onError = (err: NodeJS.ErrnoException): void => {
+      if (err.code === 'EADDRINUSE') {
+        reject(new TransportError(ErrorCode.ADDRESS_IN_USE, `port ${port} is already in use (${host ?? '*'}:${port}); pick another one or stop what uses it`, { cause: err }));
+        return;
+      }
       reject(new TransportError(ErrorCode.TRANSPORT_CONNECT, `cannot listen on ${host ?? '*'}:${port}: ${err.message}`, { cause: err }));
     };
     server.once('error', onError);

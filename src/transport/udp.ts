@@ -24,8 +24,12 @@ export function bindDatagram(o: DatagramOptions): Promise<dgram.Socket> {
   const type = o.type ?? (o.host && net.isIPv6(o.host) ? 'udp6' : 'udp4');
   const sock = dgram.createSocket({ type, reuseAddr: false });
   return new Promise((resolve, reject) => {
-    const onError = (err: Error): void => {
+    const onError = (err: NodeJS.ErrnoException): void => {
       sock.close();
+      if (err.code === 'EADDRINUSE') {
+        reject(new TransportError(ErrorCode.ADDRESS_IN_USE, `UDP port ${o.port ?? 0} is already in use (${o.host ?? '*'}:${o.port ?? 0}); pick another one or stop what uses it`, { cause: err }));
+        return;
+      }
       reject(new TransportError(ErrorCode.TRANSPORT_CONNECT, `cannot bind UDP ${o.host ?? '*'}:${o.port ?? 0}: ${err.message}`, { cause: err }));
     };
     sock.once('error', onError);

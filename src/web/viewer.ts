@@ -7,7 +7,7 @@ import type http from 'node:http';
 import type { MediaServer, VideoTap } from '../server/media-server.js';
 import { DeliveryError } from '../errors.js';
 import { readBody } from '../transport/http.js';
-import { MjpegResponse } from './mjpeg.js';
+import { MjpegResponse, startMjpeg } from './mjpeg.js';
 import { CLIENT_JS } from './client-script.js';
 import { VIEWER_HTML } from './viewer-page.js';
 
@@ -97,7 +97,8 @@ export class WebViewer {
       void this.#command(req, res);
       return true;
     }
-    if (req.method !== 'GET') return false;
+    const head = req.method === 'HEAD';
+    if (req.method !== 'GET' && !head) return false;
     if (path === '/' || path === '/index.html') {
       res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' }).end(VIEWER_HTML);
       return true;
@@ -126,6 +127,12 @@ export class WebViewer {
     }
     if (!s) {
       res.writeHead(404, { 'content-type': 'text/plain' }).end(`no video from ${key}\n`);
+      return true;
+    }
+    // HEAD: the stream's headers, then the end (a stream's body never ends).
+    if (head) {
+      startMjpeg(res);
+      res.end();
       return true;
     }
     const viewer = new MjpegResponse(res);
