@@ -41,6 +41,7 @@ export type {
   FileEndInfo,
   PeerInfo,
 } from './events.js';
+export { parsePeerAddress, type PeerAddress } from './address.js';
 export type { CommonOptions, Protocol, ConnectionMode, ReconnectOptions, Credentials, Logger } from './options.js';
 export type { TlsOptions } from './transport/tcp.js';
 export type { HttpLimits } from './transport/http.js';

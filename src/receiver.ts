@@ -71,13 +71,15 @@ export class Receiver extends EventEmitter<ReceiverEvents> {
   /** Creates a Receiver. Throws a ConfigError naming the bad option. */
   constructor(options: ReceiverOptions = {}) {
     super();
-    this.#o = resolveCommon(options);
+    // `server`: the Receiver dials it (pull), unless told otherwise.
+    this.#o = resolveCommon(options.server !== undefined && options.connection === undefined ? { ...options, connection: 'receiver-to-sender' } : options);
     this.#clock = new LinkClock(tickFor(this.#o.keepaliveMs, this.#o.deadMs));
     this.#types = [...(options.receiveMediaTypes ?? MEDIA_TYPES)];
     if (this.#types.length === 0) throw invalid('receiveMediaTypes', 'must name at least one media type');
     for (const t of this.#types) if (!MEDIA_TYPES.includes(t)) throw invalid('receiveMediaTypes', `unknown media type ${String(t)}`);
     this.#typeSet = new Set(this.#types);
-    this.#senders = (options.senders ?? []).map((s, i) => {
+    const dialled = options.server !== undefined && this.#o.connection === 'receiver-to-sender' && !options.senders?.length;
+    this.#senders = (dialled ? [{ host: this.#o.host, port: this.#o.port }] : (options.senders ?? [])).map((s, i) => {
       const e: SenderEntry = { ...s, clientId: checkId(`senders[${i}].clientId`, s.clientId) };
       if (this.#o.connection === 'receiver-to-sender') {
         if (!e.host || !e.port) throw invalid(`senders[${i}]`, 'needs host and port in receiver-to-sender (pull) mode');

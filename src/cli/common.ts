@@ -69,7 +69,7 @@ export function tlsServer(f: TlsFlags): { cert: Buffer; key: Buffer } | undefine
 /** The flags send and receive share: transport, proxy, TLS, identity and credentials. */
 export function connectionFlags(c: Command): Command {
   return c
-    .addOption(new Option('--protocol <protocol>', 'transport').choices(['tcp', 'udp', 'http']).default('tcp'))
+    .addOption(new Option('--protocol <protocol>', 'transport (default tcp, or the scheme of a tcp://, udp://, http(s):// address)').choices(['tcp', 'udp', 'http']))
     .option('--proxy <url>', 'HTTP proxy for --protocol http, http://[user:pass@]host:port')
     .option('--tls', 'connect with TLS (TCP, HTTP), checking the certificate against the system CAs')
     .option('--tls-ca <file>', 'connect with TLS, trusting this CA (PEM)')

@@ -2,7 +2,7 @@
 import type { Logger as Pino } from 'pino';
 import { MEDIA_TYPES, Receiver, type MediaTypeName } from '../index.js';
 import { assertFfmpeg, FfmpegMissingError } from '../sources/ffmpeg.js';
-import { parseAddress, parseBytes, parseNumber, parsePort, UsageError } from './args.js';
+import { parseAddress, parseBytes, parseDialAddress, parseNumber, parsePort, UsageError } from './args.js';
 import { connectTimeoutMs, EXIT, onSignal, tlsClient, tlsServer, type TlsFlags } from './common.js';
 import { FrameSink, StatusLine } from './sinks.js';
 import { ConnectionWatch } from './watch.js';
@@ -22,7 +22,7 @@ export interface ReceiveFlags extends TlsFlags {
   listen?: string;
   from?: string;
   server?: string;
-  protocol: 'tcp' | 'udp' | 'http';
+  protocol?: 'tcp' | 'udp' | 'http';
   proxy?: string;
   id: string;
   user?: string;
@@ -46,10 +46,10 @@ export async function runReceive(f: ReceiveFlags, log: Pino): Promise<number> {
   const types = f.types.split(',').map((t) => t.trim()) as MediaTypeName[];
   for (const t of types) if (!MEDIA_TYPES.includes(t)) throw new UsageError(`--types: unknown media type ${JSON.stringify(t)} (use ${MEDIA_TYPES.join(',')})`);
   const pull = !f.listen;
-  if (pull && f.protocol === 'udp') throw new UsageError('--protocol udp works only with --listen: pulling needs tcp or http');
-  const addr = pull
-    ? parseAddress(f.from ? '--from' : '--server', (f.from ?? f.server)!, '127.0.0.1')
-    : parseAddress('--listen', f.listen!.includes(':') ? f.listen! : `0.0.0.0:${f.listen}`, '0.0.0.0', true);
+  const dialled = pull ? parseDialAddress(f.from ? '--from' : '--server', (f.from ?? f.server)!, f.protocol) : undefined;
+  const addr = dialled ?? parseAddress('--listen', f.listen!.includes(':') ? f.listen! : `0.0.0.0:${f.listen}`, '0.0.0.0', true);
+  const protocol = dialled?.protocol ?? f.protocol ?? 'tcp';
+  if (pull && protocol === 'udp') throw new UsageError('--protocol udp works only with --listen: pulling needs tcp or http');
   const connectMs = connectTimeoutMs(f.connectTimeout);
   // ffmpeg and ffplay are checked before anything connects.
   if (f.save && !/\.(mjpe?g)$/i.test(f.save)) assertFfmpeg('ffmpeg');
@@ -57,7 +57,7 @@ export async function runReceive(f: ReceiveFlags, log: Pino): Promise<number> {
   const mjpegPort = f.mjpegPort ? (parsePort('--mjpeg-port', f.mjpegPort, false) as number) : undefined;
   if (mjpegPort && !pull && mjpegPort === addr.port) throw new UsageError(`--mjpeg-port ${mjpegPort} is also the --listen port: give them different ports`);
   const rx = new Receiver({
-    protocol: f.protocol,
+    protocol,
     connection: pull ? 'receiver-to-sender' : 'sender-to-receiver',
     host: pull ? undefined : addr.host,
     port: pull ? undefined : addr.port,
@@ -67,7 +67,7 @@ export async function runReceive(f: ReceiveFlags, log: Pino): Promise<number> {
     fileDir: f.files,
     maxFileSize: f.maxFileSize === undefined ? undefined : parseBytes('--max-file-size', f.maxFileSize),
     proxy: f.proxy,
-    tls: pull ? tlsClient(f) : tlsServer(f),
+    tls: pull ? (tlsClient(f) ?? (dialled?.tls ? {} : undefined)) : tlsServer(f),
     auth: f.user ? { user: f.user, password: f.password } : undefined,
     logger: log,
   });
@@ -119,7 +119,7 @@ export async function runReceive(f: ReceiveFlags, log: Pino): Promise<number> {
     await sink.stop();
     throw err;
   }
-  if (!pull) process.stdout.write(`listening on ${addr.host}:${rx.port} (${f.protocol})\n`);
+  if (!pull) process.stdout.write(`listening on ${addr.host}:${rx.port} (${protocol})\n`);
   const status = new StatusLine();
   let last = 0;
   let lastBytes = 0;

@@ -5,7 +5,7 @@ import { CamwireError, Sender, type ConnectionEvent } from '../index.js';
 import { DEFAULT_PORTS } from '../protocol/constants.js';
 import { assertFfmpeg, FfmpegAudio, FfmpegMissingError, FfmpegVideo, type VideoInput } from '../sources/ffmpeg.js';
 import { TestPattern } from '../sources/test-pattern.js';
-import { parseAddress, parseInteger, parseNumber, parseParams, parseSize, UsageError } from './args.js';
+import { parseAddress, parseDialAddress, parseInteger, parseNumber, parseParams, parseSize, UsageError } from './args.js';
 import { connectTimeoutMs, EXIT, onSignal, tlsClient, tlsServer, type TlsFlags } from './common.js';
 import { StatusLine } from './sinks.js';
 import { ConnectionWatch, fatalReason, GiveUpError } from './watch.js';
@@ -13,7 +13,7 @@ import { ConnectionWatch, fatalReason, GiveUpError } from './watch.js';
 export interface SendFlags extends TlsFlags {
   server?: string;
   listen?: string;
-  protocol: 'tcp' | 'udp' | 'http';
+  protocol?: 'tcp' | 'udp' | 'http';
   proxy?: string;
   id: string;
   to?: string;
@@ -49,14 +49,16 @@ export async function runSend(f: SendFlags, log: Pino): Promise<number> {
   if (!f.server === !f.listen) throw new UsageError('give either --server HOST:PORT (push to a receiver or server) or --listen [HOST:]PORT (serve pulling receivers)');
   const pull = Boolean(f.listen);
   const timeout = f.timeout ? parseInteger('--timeout', f.timeout, 1, 3_600_000) : undefined;
-  const addr = pull ? parseAddress('--listen', f.listen!.includes(':') ? f.listen! : `0.0.0.0:${f.listen}`, '0.0.0.0', true) : parseAddress('--server', f.server!, '127.0.0.1');
+  const dialled = pull ? undefined : parseDialAddress('--server', f.server!, f.protocol);
+  const addr = dialled ?? parseAddress('--listen', f.listen!.includes(':') ? f.listen! : `0.0.0.0:${f.listen}`, '0.0.0.0', true);
+  const protocol = dialled?.protocol ?? f.protocol ?? 'tcp';
   const connectMs = connectTimeoutMs(f.connectTimeout);
   // What cannot work is said before anything connects: an unreadable file, a missing ffmpeg.
   if (f.file) readableFile('--file', f.file);
   const oneShot = f.file || f.command || f.stdin;
   if (!oneShot && (f.input || f.camera || f.screen || f.audioInput || f.microphone)) assertFfmpeg();
   const sender = new Sender({
-    protocol: f.protocol,
+    protocol,
     connection: pull ? 'receiver-to-sender' : 'sender-to-receiver',
     host: addr.host,
     port: addr.port,
@@ -64,7 +66,7 @@ export async function runSend(f: SendFlags, log: Pino): Promise<number> {
     to: f.to,
     group: f.group,
     proxy: f.proxy,
-    tls: pull ? tlsServer(f) : tlsClient(f),
+    tls: pull ? tlsServer(f) : (tlsClient(f) ?? (dialled?.tls ? {} : undefined)),
     auth: f.user ? { user: f.user, password: f.password } : undefined,
     timeouts: timeout === undefined ? undefined : { command: timeout, data: timeout, file: timeout },
     logger: log,
@@ -74,12 +76,12 @@ export async function runSend(f: SendFlags, log: Pino): Promise<number> {
   sender.on('disconnect', (ev) => ev.error && log.warn({ type: ev.mediaTypes[0], err: ev.error.message }, 'disconnected'));
   sender.on('connected', (ev: ConnectionEvent) => log.debug({ type: ev.mediaTypes[0], peer: ev.clientId }, 'connected'));
   // A pushing sender dials: a refusal no retry fixes, or a peer not reached in time, ends it.
-  const hint = f.protocol === 'udp' ? `no answer over UDP: check that it listens on UDP port ${addr.port} (a MediaServer's default is ${DEFAULT_PORTS.udp})` : undefined;
+  const hint = protocol === 'udp' ? `no answer over UDP: check that it listens on UDP port ${addr.port} (a MediaServer's default is ${DEFAULT_PORTS.udp})` : undefined;
   const watch = pull ? undefined : new ConnectionWatch({ target: f.server!, connectTimeoutMs: connectMs, mode: 'links', hint });
   watch?.attach(sender);
   const guarded = <T>(p: Promise<T>): Promise<T> => (watch ? watch.race(p) : p);
   try {
-    return await sendWith(sender, f, { pull, addr, watch, guarded, log });
+    return await sendWith(sender, f, { pull, addr, protocol, watch, guarded, log });
   } finally {
     watch?.stop();
   }
@@ -100,14 +102,15 @@ function readableFile(flag: string, file: string): void {
 interface SendContext {
   pull: boolean;
   addr: { host: string; port: number };
+  protocol: string;
   watch: ConnectionWatch | undefined;
   guarded: <T>(p: Promise<T>) => Promise<T>;
   log: Pino;
 }
 
-async function sendWith(sender: Sender, f: SendFlags, { pull, addr, watch, guarded }: SendContext): Promise<number> {
+async function sendWith(sender: Sender, f: SendFlags, { pull, addr, protocol, watch, guarded }: SendContext): Promise<number> {
   await sender.start();
-  if (pull) process.stdout.write(`serving pull receivers on ${addr.host}:${sender.port} (${f.protocol})\n`);
+  if (pull) process.stdout.write(`serving pull receivers on ${addr.host}:${sender.port} (${protocol})\n`);
   // Through a server, only members speak in a group: join it first.
   if (f.group && !pull) {
     try {

@@ -35,7 +35,7 @@ describe('cli', () => {
 
   test('cli - bad usage exits 2 with a message that names the flag', async (t) => {
     const cases: Array<[string[], RegExp]> = [
-      [['send', '--server', 'nohostport'], /--server: expected host:port/],
+      [['send', '--server', 'host:notaport'], /--server: expected host:port/],
       [['send', '--server', '127.0.0.1:1', '--fps', 'lots'], /--fps: expected a number/],
       [['receive', '--listen', '1', '--from', 'a:1'], /give one of --listen/],
       [['receive', '--listen', '0', '--types', 'video,smell'], /--types: unknown media type "smell"/],
@@ -105,6 +105,22 @@ describe('cli', () => {
     assert.ok(Number(st.nb_read_frames) >= 3);
     tx.child.kill('SIGINT');
     assert.equal(await tx.exited, 0);
+  });
+
+  test('cli - --server and --from take tcp://, udp:// and http:// addresses (the scheme picks the protocol)', async (t) => {
+    const s = await cliServer(t);
+    const rx = cli(t, ['receive', '--server', `http://127.0.0.1:${s.http}`, '--id', 'desk', '--types', 'video', '--count', '3', '--quiet']);
+    const tx = cli(t, ['send', '--server', `udp://127.0.0.1:${s.udp}`, '--id', 'cam', '--to', 'desk', '--fps', '10', '--size', '160x90']);
+    assert.equal(await rx.exited, 0, rx.stderr());
+    tx.child.kill('SIGINT');
+    assert.equal(await tx.exited, 0, tx.stderr());
+    const cmd = cli(t, ['send', '--server', `tcp://127.0.0.1:${s.tcp}`, '--id', 'ops', '--to', 'nobody', '--command', 'x', '--timeout', '2000']);
+    // Reached over TCP: the server itself answers (no such client), not a connection failure.
+    assert.equal(await cmd.exited, 3);
+    assert.match(cmd.stderr(), /refused by the receiver/);
+    const clash = cli(t, ['send', '--server', `udp://127.0.0.1:${s.udp}`, '--protocol', 'tcp', '--command', 'x']);
+    assert.equal(await clash.exited, 2);
+    assert.match(clash.stderr(), /--server udp:\/\/127\.0\.0\.1:\d+ says udp, but --protocol is tcp/);
   });
 
   test('cli - commands, stdin data and files from `send` arrive at `receive`', async (t) => {
