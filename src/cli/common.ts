@@ -4,15 +4,12 @@
  */
 import { Command, Option } from 'commander';
 import fs from 'node:fs';
-import { pino, type Logger as Pino } from 'pino';
 import { UsageError } from './args.js';
 
 /** Exit codes. */
 export const EXIT = { OK: 0, FAILED: 1, USAGE: 2, NETWORK: 3, FFMPEG: 4 } as const;
 
-export function logger(level: string): Pino {
-  return pino({ level, base: undefined, timestamp: pino.stdTimeFunctions.isoTime }, pino.destination(2));
-}
+export { logger, type LogFormat } from './log.js';
 
 /** `--connect-timeout` in ms: seconds, 0 for never. */
 export function connectTimeoutMs(v: string): number {

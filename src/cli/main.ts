@@ -10,12 +10,17 @@ import { CamwireError, ConfigError, ErrorCode, MEDIA_TYPES, StoreError } from '.
 import { FfmpegMissingError } from '../sources/ffmpeg.js';
 import { UsageError } from './args.js';
 import { EXIT, connectionFlags, logger } from './common.js';
+import { LOG_FORMATS, type LogFormat } from './log.js';
 import { SERVER_DEFAULTS } from './config.js';
 import { runReceive, type ReceiveFlags } from './receive-command.js';
 import { runSend, type SendFlags } from './send-command.js';
 import { demoAction, serverAction } from './server-command.js';
 
 export { EXIT };
+
+function logFormat(): Option {
+  return new Option('--log-format <format>', 'logs as readable lines (pretty) or JSON lines; auto = pretty on a terminal, JSON otherwise').choices(LOG_FORMATS).default('auto');
+}
 
 function program(): Command {
   const p = new Command('camwire')
@@ -35,6 +40,7 @@ function program(): Command {
     .option('--data-dir <dir>', `folder of the server's database: groups, known clients, kept contact lists survive restarts; '' for none (default ${SERVER_DEFAULTS.dataDir})`)
     .option('--memory', 'keep nothing on disk (the same as --data-dir \'\')')
     .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent')
+    .addOption(logFormat())
     .action(serverAction);
   connectionFlags(p.command('send'))
     .description('send video (test pattern, ffmpeg input, camera, screen), audio, a file, a command or stdin')
@@ -64,8 +70,9 @@ function program(): Command {
     .option('--timeout <ms>', 'give up on an unacknowledged command, file chunk or data after this long (default 15000 / 10000)')
     .option('--duration <seconds>', 'stop streaming after this long')
     .option('--log-level <level>', 'log level (logs go to stderr)', 'warn')
-    .action(async (o: SendFlags) => {
-      process.exitCode = await runSend(o, logger(o.logLevel));
+    .addOption(logFormat())
+    .action(async (o: SendFlags & { logFormat: LogFormat }) => {
+      process.exitCode = await runSend(o, logger(o.logLevel, o.logFormat));
     });
   connectionFlags(p.command('receive'))
     .description('receive: print commands, data and events; save, play or serve video; write files to a folder')
@@ -81,8 +88,9 @@ function program(): Command {
     .option('--count <n>', 'exit after this many video frames')
     .option('--quiet', 'print nothing per message')
     .option('--log-level <level>', 'log level (logs go to stderr)', 'warn')
-    .action(async (o: ReceiveFlags) => {
-      process.exitCode = await runReceive(o, logger(o.logLevel));
+    .addOption(logFormat())
+    .action(async (o: ReceiveFlags & { logFormat: LogFormat }) => {
+      process.exitCode = await runReceive(o, logger(o.logLevel, o.logFormat));
     });
   p.command('demo')
     .description('what `npm start` runs: a MediaServer with its viewer and a test-pattern sender')

@@ -71,10 +71,7 @@ export async function runSend(f: SendFlags, log: Pino): Promise<number> {
     timeouts: timeout === undefined ? undefined : { command: timeout, data: timeout, file: timeout },
     logger: log,
   });
-  // A refusal that ends the command is said once, as its error line; retries are logged.
-  sender.on('connectError', (ev) => !fatalReason(ev.error, f.server ?? '') && log.warn({ type: ev.mediaTypes[0], to: `${ev.remoteAddress}:${ev.remotePort}`, err: ev.error?.message }, 'cannot connect'));
-  sender.on('disconnect', (ev) => ev.error && log.warn({ type: ev.mediaTypes[0], err: ev.error.message }, 'disconnected'));
-  sender.on('connected', (ev: ConnectionEvent) => log.debug({ type: ev.mediaTypes[0], peer: ev.clientId }, 'connected'));
+  logRetries(sender, log, f.server ?? '');
   // A pushing sender dials: a refusal no retry fixes, or a peer not reached in time, ends it.
   const hint = protocol === 'udp' ? `no answer over UDP: check that it listens on UDP port ${addr.port} (a MediaServer's default is ${DEFAULT_PORTS.udp})` : undefined;
   const watch = pull ? undefined : new ConnectionWatch({ target: f.server!, connectTimeoutMs: connectMs, mode: 'links', hint });
@@ -85,6 +82,30 @@ export async function runSend(f: SendFlags, log: Pino): Promise<number> {
   } finally {
     watch?.stop();
   }
+}
+
+/**
+ * Connection trouble in the log: a refusal that ends the command is said once, as its error
+ * line; a retry is one warning with the next delay, and the same failure again (any media type)
+ * only a debug line until a connection succeeds or the reason changes.
+ */
+function logRetries(sender: Sender, log: Pino, target: string): void {
+  let last = '';
+  const retry = (ev: ConnectionEvent, msg: string): void => {
+    const err = ev.error?.message ?? 'failed';
+    const line = { type: ev.mediaTypes[0], to: `${ev.remoteAddress}:${ev.remotePort}`, err, retryInMs: ev.retryInMs };
+    const text = `${msg} in ${((ev.retryInMs ?? 0) / 1000).toFixed(1)} s`;
+    if (err === last) log.debug(line, text);
+    else log.warn(line, text);
+    last = err;
+  };
+  // Without retryInMs the lane is closing (the sender stops): nothing to report.
+  sender.on('connectError', (ev) => ev.retryInMs !== undefined && !fatalReason(ev.error, target) && retry(ev, 'cannot connect; retrying'));
+  sender.on('disconnect', (ev) => ev.error && ev.retryInMs !== undefined && retry(ev, 'disconnected; reconnecting'));
+  sender.on('connected', (ev: ConnectionEvent) => {
+    last = '';
+    log.debug({ type: ev.mediaTypes[0], peer: ev.clientId }, 'connected');
+  });
 }
 
 /** The file behind `flag` must be a readable file: otherwise a usage error (exit 2), before anything starts. */

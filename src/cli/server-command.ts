@@ -7,7 +7,7 @@ import { TestPattern } from '../sources/test-pattern.js';
 import { WebViewer } from '../web/viewer.js';
 import { parsePort, UsageError } from './args.js';
 import { envConfig, loadConfigFile, resolveServerConfig, type ServerConfig } from './config.js';
-import { logger, onSignal, urlHost } from './common.js';
+import { logger, onSignal, urlHost, type LogFormat } from './common.js';
 
 export async function runServer(cfg: ServerConfig, log: Pino): Promise<{ server: MediaServer; url: string | undefined; stop: () => Promise<void> }> {
   const read = (f: string): Buffer => {
@@ -74,7 +74,7 @@ export async function serverAction(o: Record<string, string | boolean | undefine
     flags.tls = { cert: o.tlsCert as string, key: o.tlsKey as string };
   }
   const cfg = resolveServerConfig(envConfig(process.env), o.config ? loadConfigFile(o.config as string) : {}, flags);
-  const { stop } = await runServer(cfg, logger(cfg.logLevel));
+  const { stop } = await runServer(cfg, logger(cfg.logLevel, (o.logFormat as LogFormat | undefined) ?? 'auto'));
   onSignal(stop);
 }
 

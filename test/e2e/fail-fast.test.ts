@@ -78,6 +78,20 @@ describe('fail fast', () => {
     assert.match(errorLine(q.stderr()), /^error: never reached 127\.0\.0\.1:\d+: cannot connect/);
   });
 
+  test('a retry is one log line with the next delay, never a flood; --log-format pretty makes it readable', { timeout: 20000 }, async (t) => {
+    const port = await closedPort();
+    const p = cli(t, ['send', '--server', `127.0.0.1:${port}`, '--id', 'x', '--connect-timeout', '3', '--log-level', 'debug']);
+    assert.equal(await p.exited, 3);
+    const records = p.stderr().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { level: number; msg: string; retryInMs?: number });
+    const retries = records.filter((r) => /^cannot connect; retrying in \d+\.\d s$/.test(r.msg));
+    assert.equal(retries.filter((r) => r.level === 40).length, 1, 'one warning for the failure');
+    assert.ok(retries.length >= 3, `the attempts went on (${retries.length}), as debug lines`);
+    assert.ok(retries.every((r) => typeof r.retryInMs === 'number' && r.retryInMs > 0));
+    const q = cli(t, ['send', '--server', `127.0.0.1:${port}`, '--id', 'x', '--connect-timeout', '1', '--log-format', 'pretty']);
+    assert.equal(await q.exited, 3);
+    assert.match(q.stderr(), /^\d\d:\d\d:\d\d WARN  cannot connect; retrying in \d+\.\d s  type=video to=127\.0\.0\.1:\d+ err="cannot connect to /m);
+  });
+
   test('UDP sent to a port that does not answer over UDP exits 3 and says what to check', { timeout: 20000 }, async (t) => {
     const s = await cliServer(t);
     const p = cli(t, ['send', '--server', `127.0.0.1:${s.tcp}`, '--protocol', 'udp', '--id', 'x', '--connect-timeout', '1']);
