@@ -14,9 +14,23 @@ import { LOG_FORMATS, type LogFormat } from './log.js';
 import { SERVER_DEFAULTS } from './config.js';
 import { runReceive, type ReceiveFlags } from './receive-command.js';
 import { runSend, type SendFlags } from './send-command.js';
+import { EXAMPLES } from './examples.js';
 import { demoAction, serverAction } from './server-command.js';
 
 export { EXIT };
+
+/** The package's version, from its package.json (two folders above dist/cli/). */
+function version(): string {
+  try {
+    return (JSON.parse(fs.readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
+}
+
+function examples(lines: string[]): string {
+  return `\nExamples:\n${lines.map((l) => `  ${l}`).join('\n')}\n`;
+}
 
 function logFormat(): Option {
   return new Option('--log-format <format>', 'logs as readable lines (pretty) or JSON lines; auto = pretty on a terminal, JSON otherwise').choices(LOG_FORMATS).default('auto');
@@ -25,7 +39,9 @@ function logFormat(): Option {
 function program(): Command {
   const p = new Command('camwire')
     .description('Send live video, audio, commands, files and data between applications (docs/cli.md).')
+    .version(`camwire ${version()}`, '-V, --version', 'print the version and exit')
     .showHelpAfterError('(run with --help for usage)')
+    .addHelpText('after', examples(EXAMPLES.root))
     .exitOverride();
   p.command('server')
     .description('run a MediaServer (relay, groups, contact lists) with the web viewer on its HTTP port')
@@ -41,10 +57,11 @@ function program(): Command {
     .option('--memory', 'keep nothing on disk (the same as --data-dir \'\')')
     .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent')
     .addOption(logFormat())
+    .addHelpText('after', examples(EXAMPLES.server))
     .action(serverAction);
   connectionFlags(p.command('send'))
     .description('send video (test pattern, ffmpeg input, camera, screen), audio, a file, a command or stdin')
-    .option('--server <host:port>', 'push to a receiver or MediaServer at this address')
+    .option('--server <address>', 'push to a receiver or MediaServer: host:port, or tcp://, udp://, http(s)://host[:port] (the scheme sets --protocol; no port = its default)')
     .option('--listen <[host:]port>', 'instead: listen and serve receivers that pull (receiver-to-sender)')
     .option('--to <clientId>', 'addressee (through a server)')
     .option('--group <groupId>', 'send to this group (through a server; joins it first)')
@@ -71,14 +88,15 @@ function program(): Command {
     .option('--duration <seconds>', 'stop streaming after this long')
     .option('--log-level <level>', 'log level (logs go to stderr)', 'warn')
     .addOption(logFormat())
+    .addHelpText('after', examples(EXAMPLES.send))
     .action(async (o: SendFlags & { logFormat: LogFormat }) => {
       process.exitCode = await runSend(o, logger(o.logLevel, o.logFormat));
     });
   connectionFlags(p.command('receive'))
     .description('receive: print commands, data and events; save, play or serve video; write files to a folder')
     .option('--listen <[host:]port>', 'take pushes on this port (sender-to-receiver)')
-    .option('--from <host:port>', 'pull from a sender that listens (receiver-to-sender)')
-    .option('--server <host:port>', 'pull from a MediaServer (give --id)')
+    .option('--from <address>', 'pull from a sender that listens (receiver-to-sender): host:port, tcp://... or http(s)://...')
+    .option('--server <address>', 'pull from a MediaServer (give --id): host:port, tcp://host[:7700] or http(s)://host[:7780]')
     .option('--types <list>', 'media types to receive', MEDIA_TYPES.join(','))
     .option('--save <file>', 'save video: .mjpeg as is, .mp4/.mkv through ffmpeg')
     .option('--play', 'play video with ffplay')
@@ -89,6 +107,7 @@ function program(): Command {
     .option('--quiet', 'print nothing per message')
     .option('--log-level <level>', 'log level (logs go to stderr)', 'warn')
     .addOption(logFormat())
+    .addHelpText('after', examples(EXAMPLES.receive))
     .action(async (o: ReceiveFlags & { logFormat: LogFormat }) => {
       process.exitCode = await runReceive(o, logger(o.logLevel, o.logFormat));
     });
@@ -96,6 +115,7 @@ function program(): Command {
     .description('what `npm start` runs: a MediaServer with its viewer and a test-pattern sender')
     .option('--http-port <port>', 'viewer port', String(SERVER_DEFAULTS.httpPort))
     .option('--tcp-port <port>', 'TCP port', String(SERVER_DEFAULTS.tcpPort))
+    .addHelpText('after', examples(EXAMPLES.demo))
     .action(demoAction);
   return p;
 }

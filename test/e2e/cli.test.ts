@@ -10,7 +10,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
-import { cli, cliServer } from '../helpers/cli.js';
+import { cli, cliServer, ROOT } from '../helpers/cli.js';
 
 function tmp(t: TestContext): string {
   const d = fs.mkdtempSync(path.join(os.tmpdir(), 'camwire-e2e-'));
@@ -25,11 +25,22 @@ function run(bin: string, args: string[], timeout = 60000): Promise<{ stdout: st
 }
 
 describe('cli', () => {
-  test('cli - --help works for every command and exits 0', async (t) => {
+  test('cli - --help works for every command, exits 0 and ends with examples of that command', async (t) => {
     for (const args of [['--help'], ['server', '--help'], ['send', '--help'], ['receive', '--help'], ['demo', '--help']]) {
       const p = cli(t, args);
       assert.equal(await p.exited, 0, args.join(' '));
       assert.match(p.stdout(), /Usage: camwire/);
+      const cmd = args.length > 1 ? args[0] : '(server|send|receive|demo)';
+      assert.match(p.stdout(), new RegExp(`\\nExamples:\\n(  \\$ (echo hello \\| )?camwire ${cmd}.*\\n)+`), args.join(' '));
+    }
+  });
+
+  test('cli - --version prints the package version and exits 0', async (t) => {
+    const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string };
+    for (const flag of ['--version', '-V']) {
+      const p = cli(t, [flag]);
+      assert.equal(await p.exited, 0);
+      assert.equal(p.stdout(), `camwire ${pkg.version}\n`);
     }
   });
 
@@ -140,6 +151,8 @@ describe('cli', () => {
     const send = cli(t, ['send', '--server', `127.0.0.1:${port}`, '--file', file]);
     assert.equal(await send.exited, 0, send.stderr());
     assert.match(send.stdout(), /report\.bin: 700000 bytes from offset 0, sha256 [0-9a-f]{64} verified/);
+    // Without a terminal the progress is a line: MB, MB/s and the time left.
+    assert.match(send.stderr(), /^report\.bin \d+% \d+\.\d\/0\.7 MB, \d+\.\d MB\/s, (\?|\d+ s) left$/m);
     await rx.waitFor(/"fileEnd":"report.bin".*"ok":true/);
     assert.equal(createHash('sha256').update(fs.readFileSync(path.join(dir, 'in', 'report.bin'))).digest('hex'), createHash('sha256').update(content).digest('hex'));
   });
