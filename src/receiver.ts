@@ -20,6 +20,7 @@ import { PullSession, type SessionEventName } from './link/pull-session.js';
 import { Inbound, type AnswerMemory, type InboundSink } from './media/inbound.js';
 import { isSystemCommand } from './protocol/system-commands.js';
 import { emitNotice } from './roles/server-notices.js';
+import { waitForSessions } from './roles/session-wait.js';
 import { AGENT, checkId, invalid, newSessionKey, resolveCommon, type ResolvedCommon } from './options.js';
 
 import {
@@ -199,6 +200,19 @@ export class Receiver extends EventEmitter<ReceiverEvents> {
     }
     this.#state = 'started';
     for (const s of this.#sessions) s.start();
+  }
+
+  /**
+   * Pull mode: resolves once every session is up (at once if they are). Rejects with the
+   * session's error when a refusal ends it for good (bad credentials 1202, a duplicate id 1203,
+   * any failure without `reconnect`), with `CW_ERR_TRANSPORT_TIMEOUT` after `timeoutMs` (default
+   * `connectTimeoutMs`), or with `CW_ERR_NOT_STARTED` when not started. Push mode: resolves at once.
+   * `start()` itself resolves before the sessions are up (docs/api.md).
+   */
+  whenConnected(timeoutMs = this.#o.connectTimeoutMs): Promise<void> {
+    if (this.#state !== 'started') return Promise.reject(new ConfigError(ErrorCode.NOT_STARTED, `whenConnected() on a receiver that is ${this.#state}`));
+    const targets = this.#senders.map((s) => `${s.host}:${s.port}`).join(', ');
+    return waitForSessions({ emitter: this, allUp: () => this.#sessions.every((s) => s.connected), reconnect: this.#o.reconnect !== undefined, targets }, timeoutMs);
   }
 
   /** Stops: closes every channel and link; pull sessions end with sessionDisconnected. */

@@ -139,7 +139,7 @@ async function sendWith(sender: Sender, f: SendFlags, { pull, addr, protocol, wa
     } catch (err) {
       await sender.stop();
       if (err instanceof GiveUpError) throw err;
-      throw new CamwireError((err as CamwireError).code ?? 'CW_ERR_SERVER_REFUSED', `cannot join group ${f.group}: ${(err as Error).message}`);
+      throw new CamwireError((err as CamwireError).code ?? "CW_ERR_SERVER_REFUSED", `cannot join group ${f.group}: ${(err as Error).message.replace(/^RVS_\w+ refused by the server: /, "")}`);
     }
   }
   const mediaIndex = parseNumber('--media-index', f.mediaIndex, 0, 65535);
