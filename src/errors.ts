@@ -116,6 +116,8 @@ export const ErrorCode = {
   FILE_TOO_LARGE: 'CW_ERR_FILE_TOO_LARGE',
   FILE_NO_SPACE: 'CW_ERR_FILE_NO_SPACE',
   FFMPEG_MISSING: 'CW_ERR_FFMPEG_MISSING',
+  /** The optional package sharp (the test pattern's JPEG encoder) is not installed or cannot load. */
+  SHARP_MISSING: 'CW_ERR_SHARP_MISSING',
   AUTH_FAILED: 'CW_ERR_AUTH_FAILED',
   GROUP_INVALID: 'CW_ERR_GROUP_INVALID',
   GROUP_NOT_FOUND: 'CW_ERR_GROUP_NOT_FOUND',

@@ -22,7 +22,7 @@ export { hashPassword, verifyPassword } from './server/auth.js';
 export { MemoryStore } from './server/store/memory-store.js';
 export { SqliteStore } from './server/store/sqlite-store.js';
 export type { ServerStore, StoreState, KnownClient, ContactLists, StoredGroup, StoredUser } from './server/store/store.js';
-export { TestPattern } from './sources/test-pattern.js';
+export { TestPattern, SharpMissingError } from './sources/test-pattern.js';
 export type { TestPatternOptions, TestPatternFrameInfo } from './sources/test-pattern.js';
 export { FfmpegVideo, FfmpegAudio, FfmpegMissingError } from './sources/ffmpeg.js';
 export type { FfmpegVideoOptions, FfmpegAudioOptions, VideoInput } from './sources/ffmpeg.js';

@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { CamwireError, ConfigError, ErrorCode, MEDIA_TYPES, StoreError } from '../index.js';
 import { FfmpegMissingError } from '../sources/ffmpeg.js';
+import { SharpMissingError } from '../sources/sharp.js';
 import { UsageError } from './args.js';
 import { EXIT, connectionFlags, logger } from './common.js';
 import { LOG_FORMATS, type LogFormat } from './log.js';
@@ -135,7 +136,7 @@ export async function main(argv: string[]): Promise<void> {
       process.exitCode = EXIT.USAGE;
       return;
     }
-    if (e instanceof FfmpegMissingError) {
+    if (e instanceof FfmpegMissingError || e instanceof SharpMissingError) {
       process.stderr.write(`error: ${e.message}\n`);
       process.exitCode = EXIT.FFMPEG;
       return;

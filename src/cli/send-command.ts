@@ -4,6 +4,7 @@ import type { Logger as Pino } from 'pino';
 import { CamwireError, Sender, type ConnectionEvent } from '../index.js';
 import { DEFAULT_PORTS } from '../protocol/constants.js';
 import { assertFfmpeg, FfmpegAudio, FfmpegMissingError, FfmpegVideo, type VideoInput } from '../sources/ffmpeg.js';
+import { loadSharp } from '../sources/sharp.js';
 import { TestPattern } from '../sources/test-pattern.js';
 import { parseAddress, parseDialAddress, parseInteger, parseNumber, parseParams, parseSize, UsageError } from './args.js';
 import { connectTimeoutMs, EXIT, onSignal, tlsClient, tlsServer, type TlsFlags } from './common.js';
@@ -57,6 +58,7 @@ export async function runSend(f: SendFlags, log: Pino): Promise<number> {
   if (f.file) readableFile('--file', f.file);
   const oneShot = f.file || f.command || f.stdin;
   if (!oneShot && (f.input || f.camera || f.screen || f.audioInput || f.microphone)) assertFfmpeg();
+  if (!oneShot && !f.input && !f.camera && !f.screen) await loadSharp();
   const sender = new Sender({
     protocol,
     connection: pull ? 'receiver-to-sender' : 'sender-to-receiver',
@@ -205,7 +207,13 @@ async function sendWith(sender: Sender, f: SendFlags, { pull, addr, protocol, wa
       stops.push(() => src.stop());
     } else {
       const pattern = new TestPattern({ width, height, fps, quality, label: f.id || 'camwire' });
-      pattern.start((jpeg, info) => send(jpeg, info.timestamp));
+      pattern.start(
+        (jpeg, info) => send(jpeg, info.timestamp),
+        (err) => {
+          process.stderr.write(`error: ${err.message}\n`);
+          resolve(EXIT.FFMPEG);
+        },
+      );
       stops.push(() => pattern.stop());
     }
     if (f.audioInput || f.microphone) {

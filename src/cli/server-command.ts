@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Logger as Pino } from 'pino';
 import { ErrorCode, MediaServer, Sender, SqliteStore } from '../index.js';
+import { loadSharp } from '../sources/sharp.js';
 import { TestPattern } from '../sources/test-pattern.js';
 import { WebViewer } from '../web/viewer.js';
 import { parsePort, UsageError } from './args.js';
@@ -80,6 +81,7 @@ export async function serverAction(o: Record<string, string | boolean | undefine
 
 /** The `demo` action: a MediaServer on loopback and a test-pattern sender feeding it. */
 export async function demoAction(o: { httpPort: string; tcpPort: string }): Promise<void> {
+  await loadSharp();
   const cfg = resolveServerConfig({ host: '127.0.0.1', httpPort: parsePort('--http-port', o.httpPort, false), tcpPort: parsePort('--tcp-port', o.tcpPort, false), udpPort: 0, dataDir: '', logLevel: 'warn' });
   let srv: Awaited<ReturnType<typeof runServer>>;
   try {
