@@ -84,6 +84,29 @@ export class StoreError extends CamwireError {
   }
 }
 
+/** A MediaServer refused a group request: CW_ERR_GROUP_INVALID, _NOT_FOUND, _LIMIT or _PASSWORD. */
+export class GroupError extends CamwireError {}
+
+/** ffmpeg (or ffplay) is not on PATH (CW_ERR_FFMPEG_MISSING); the message says how to install it. */
+export class FfmpegMissingError extends CamwireError {
+  constructor(bin: string) {
+    super(ErrorCode.FFMPEG_MISSING, `${bin} was not found. Install it: apt-get install ffmpeg (Debian/Ubuntu), dnf install ffmpeg (Fedora), brew install ffmpeg (macOS).`);
+  }
+}
+
+/** The test pattern needs the optional package sharp, and it is not installed or cannot load (CW_ERR_SHARP_MISSING). */
+export class SharpMissingError extends CamwireError {
+  constructor(cause: unknown) {
+    const e = cause as { code?: string; message?: string } | undefined;
+    const missing = e?.code === 'ERR_MODULE_NOT_FOUND' || /Cannot find (package|module) 'sharp'/.test(String(e?.message));
+    super(
+      ErrorCode.SHARP_MISSING,
+      `the test pattern needs the optional package sharp, which ${missing ? 'is not installed' : `cannot load (${String(e?.message).split('\n')[0]})`}: run npm install sharp`,
+      { cause },
+    );
+  }
+}
+
 /** Error codes, grouped by area. */
 export const ErrorCode = {
   PROTOCOL_BAD_MAGIC: 'CW_ERR_PROTOCOL_BAD_MAGIC',
@@ -132,9 +155,19 @@ export const ErrorCode = {
   CONFIG_INVALID: 'CW_ERR_CONFIG_INVALID',
   COMMAND_RESERVED_NAME: 'CW_ERR_COMMAND_RESERVED_NAME',
   NOT_STARTED: 'CW_ERR_NOT_STARTED',
+  /** start() called a second time (a stopped Sender, Receiver or MediaServer cannot restart). */
+  ALREADY_STARTED: 'CW_ERR_ALREADY_STARTED',
   REMOTE_CLOSE: 'CW_ERR_REMOTE_CLOSE',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+/**
+ * Misuse caught at a call: the TypeError or RangeError JavaScript code expects, carrying a
+ * camwire `code` too (CW_ERR_CONFIG_INVALID unless said), so every misuse has a code.
+ */
+export function misuse<E extends Error>(err: E, code: ErrorCode = ErrorCode.CONFIG_INVALID): E & { code: ErrorCode } {
+  return Object.assign(err, { code });
+}
 
 /**
  * The error code a sender gives a NACK's close code (docs/protocol.md, section 3.3): the codes

@@ -59,6 +59,7 @@ export {
   DeliveryError,
   ConfigError,
   StoreError,
+  GroupError,
   ErrorCode,
   CloseCode,
 } from './errors.js';

@@ -173,7 +173,7 @@ export class Receiver extends EventEmitter<ReceiverEvents> {
 
   /** Starts: listens (push mode) or opens the pull sessions (pull mode). */
   async start(): Promise<void> {
-    if (this.#state !== 'new') throw new ConfigError(ErrorCode.NOT_STARTED, `start() called on a receiver that is ${this.#state}`);
+    if (this.#state !== 'new') throw new ConfigError(ErrorCode.ALREADY_STARTED, `start() called on a receiver that is ${this.#state}: a Receiver starts once (make a new one)`);
     this.#state = 'starting';
     this.#sessionKey = newSessionKey();
     try {

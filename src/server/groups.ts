@@ -10,13 +10,13 @@
  * under a key that lives only in this process, and later joins compare against that.
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { CamwireError, ErrorCode } from '../errors.js';
+import { ErrorCode, GroupError } from '../errors.js';
 import { hashPassword, verifyPassword } from './auth.js';
 import type { StoreWrites } from './store/guard.js';
 import type { StoreState } from './store/store.js';
 
 /** A group refused a request (wrong password, missing group, too many groups). */
-export class GroupError extends CamwireError {}
+export { GroupError };
 
 /** One member of a group. */
 export interface Member {

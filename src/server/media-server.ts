@@ -148,7 +148,7 @@ export class MediaServer extends EventEmitter<MediaServerEvents> {
    * (and stops what started).
    */
   async start(): Promise<void> {
-    if (this.#state !== 'new') throw new ConfigError(ErrorCode.NOT_STARTED, `start() called on a server that is ${this.#state}`);
+    if (this.#state !== 'new') throw new ConfigError(ErrorCode.ALREADY_STARTED, `start() called on a server that is ${this.#state}: a MediaServer starts once`);
     this.#state = 'starting';
     this.#sessionKey = newSessionKey();
     try {

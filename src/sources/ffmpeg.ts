@@ -7,16 +7,12 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { EventEmitter } from 'node:events';
-import { CamwireError, ErrorCode } from '../errors.js';
+import { FfmpegMissingError } from '../errors.js';
 import { JpegSplitter } from '../protocol/jpeg-splitter.js';
 import { OggOpusPackets } from './ogg-opus.js';
 
 /** ffmpeg is not installed (or not on PATH). */
-export class FfmpegMissingError extends CamwireError {
-  constructor(bin: string) {
-    super(ErrorCode.FFMPEG_MISSING, `${bin} was not found. Install it: apt-get install ffmpeg (Debian/Ubuntu), dnf install ffmpeg (Fedora), brew install ffmpeg (macOS).`);
-  }
-}
+export { FfmpegMissingError };
 
 /**
  * Throws FfmpegMissingError unless `bin` (a name looked up on PATH, or a path) is an executable

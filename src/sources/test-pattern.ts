@@ -8,7 +8,7 @@
  * Each instance owns one RGBA buffer and redraws every pixel of it per frame, so `frame(n, now)`
  * is deterministic and allocates no pixel memory per frame.
  */
-import { ErrorCode } from '../errors.js';
+import { ConfigError, ErrorCode } from '../errors.js';
 
 import { loadSharp, SharpMissingError } from './sharp.js';
 
@@ -310,7 +310,7 @@ export class TestPattern {
    * comes on the next turn of the event loop, never inside `start()`. Throws when already started.
    */
   start(onFrame: (jpeg: Buffer, info: TestPatternFrameInfo) => void, onError?: (err: SharpMissingError) => void): void {
-    if (this.#onFrame !== undefined) throw new Error('TestPattern: already started; call stop() first');
+    if (this.#onFrame !== undefined) throw new ConfigError(ErrorCode.ALREADY_STARTED, 'TestPattern: already started; call stop() first');
     this.#onFrame = onFrame;
     this.#onError = onError;
     this.#t0 = performance.now();
