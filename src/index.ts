@@ -16,6 +16,8 @@ export type {
   GroupInfo,
 } from './sender.js';
 export { Receiver } from './receiver.js';
+export { Client } from './client.js';
+export type { ClientOptions, ClientEvents } from './client.js';
 export { MediaServer } from './server/media-server.js';
 export type { MediaServerOptions, MediaServerEvents, BufferOptions, ClientInfo, ServerCommandMeta } from './server/media-server.js';
 export { hashPassword, verifyPassword } from './server/auth.js';
