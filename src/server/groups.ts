@@ -167,6 +167,16 @@ export class GroupRegistry {
     return g;
   }
 
+  /** Deletes a group with every member, permanent ones too; returns the former members, or undefined if there is no such group. */
+  remove(groupId: string): string[] | undefined {
+    const g = this.#groups.get(groupId);
+    if (!g) return undefined;
+    const members = [...g.members.keys()];
+    // The last one to leave takes the group (and its stored row) with it.
+    for (const m of members) this.leave(m, groupId);
+    return members;
+  }
+
   /** The client went offline: it leaves every group where it is not permanent. Returns those groups. */
   disconnect(client: string): Group[] {
     const left: Group[] = [];

@@ -26,6 +26,8 @@ export interface HttpRoutesOptions {
   maxPayload: number;
   /** The application's routes, tried first. */
   extra: ((req: http.IncomingMessage, res: http.ServerResponse) => boolean) | undefined;
+  /** The control API (/api/v1/...), behind the same login. */
+  control: { handle(req: http.IncomingMessage, res: http.ServerResponse, path: string): boolean };
   logger: Logger;
 }
 
@@ -78,6 +80,7 @@ export class HttpRoutes {
 
   #routes(req: http.IncomingMessage, res: http.ServerResponse, path: string): void {
     if (this.#o.extra?.(req, res)) return;
+    if (this.#o.control.handle(req, res, path)) return;
     if (req.method === 'GET' && path === '/stats') {
       res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(JSON.stringify(this.#o.stats(), null, 2));
       return;

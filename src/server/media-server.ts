@@ -30,6 +30,7 @@ import { validate, type MediaServerOptions, type ServerConfig } from './config.j
 import { Directory } from './directory.js';
 import { GroupRegistry } from './groups.js';
 import { HttpRoutes } from './http-routes.js';
+import { ControlApi } from './control-api.js';
 import { ServerMetrics } from './metrics.js';
 import { Relay, type ServerCommandMeta, type VideoTap } from './relay.js';
 import { Router } from './router.js';
@@ -133,6 +134,12 @@ export class MediaServer extends EventEmitter<MediaServerEvents> {
       stats: () => this.stats(),
       maxPayload: o.maxPayload,
       extra: o.httpHandler,
+      control: new ControlApi({
+        clients: () => this.clients(),
+        kick: (id, reason) => this.kick(id, reason),
+        groups: this.#groups,
+        notify: (to, name, params) => this.#requests.notify(to, name, params),
+      }),
       logger: o.logger,
     });
   }
