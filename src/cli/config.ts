@@ -23,6 +23,8 @@ export interface ServerConfig {
   /** Users allowed in; when present, credentials are required. Passwords as scrypt hashes or plain. */
   users?: Array<{ user: string; password?: string; passwordHash?: string; clientIds?: string[] }>;
   buffers?: MediaServerOptions['buffers'];
+  /** Optional /metrics series; the CLI measures video latency by default (its viewer decodes every frame anyway). */
+  metrics?: MediaServerOptions['metrics'];
   logLevel: string;
 }
 
@@ -39,7 +41,7 @@ export const SERVER_DEFAULTS: ServerConfig = {
   logLevel: 'info',
 };
 
-const KEYS = new Set(['host', 'tcpPort', 'udpPort', 'httpPort', 'tls', 'keepClientInfo', 'dataDir', 'maxGroups', 'maxClients', 'users', 'buffers', 'logLevel']);
+const KEYS = new Set(['host', 'tcpPort', 'udpPort', 'httpPort', 'tls', 'keepClientInfo', 'dataDir', 'maxGroups', 'maxClients', 'users', 'buffers', 'metrics', 'logLevel']);
 
 /** Reads and checks a YAML config file. */
 export function loadConfigFile(file: string): Partial<ServerConfig> {
@@ -80,7 +82,7 @@ export function resolveServerConfig(...layers: Array<Partial<ServerConfig>>): Se
   for (const k of ['tcpPort', 'udpPort', 'httpPort'] as const) c[k] = parsePort(k, c[k] as number | false, false);
   // The server's own rules, the same for the library and the CLI.
   try {
-    validate({ host: c.host, tcpPort: c.tcpPort, udpPort: c.udpPort, httpPort: c.httpPort, keepClientInfo: c.keepClientInfo, maxGroups: c.maxGroups, maxClients: c.maxClients, buffers: c.buffers });
+    validate({ host: c.host, tcpPort: c.tcpPort, udpPort: c.udpPort, httpPort: c.httpPort, keepClientInfo: c.keepClientInfo, maxGroups: c.maxGroups, maxClients: c.maxClients, buffers: c.buffers, metrics: c.metrics });
   } catch (err) {
     if (err instanceof ConfigError) throw new UsageError(err.message.replace(/^option /, ''));
     throw err;

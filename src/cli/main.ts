@@ -56,6 +56,7 @@ function program(): Command {
     .option('--keep-client-info', 'keep contact lists after a client disconnects (and across restarts)')
     .option('--data-dir <dir>', `folder of the server's database: groups, known clients, kept contact lists survive restarts; '' for none (default ${SERVER_DEFAULTS.dataDir})`)
     .option('--memory', 'keep nothing on disk (the same as --data-dir \'\')')
+    .option('--metrics-per-client', 'add per-client series (a client label) to /metrics; mind the cardinality')
     .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent')
     .addOption(logFormat())
     .addHelpText('after', examples(EXAMPLES.server))

@@ -31,6 +31,7 @@ export async function runServer(cfg: ServerConfig, log: Pino): Promise<{ server:
     maxClients: cfg.maxClients,
     buffers: cfg.buffers,
     auth: cfg.users ? { users: cfg.users } : undefined,
+    metrics: { latency: true, ...cfg.metrics },
     logger: log,
     httpHandler: (req, res) => viewer?.handle(req, res) ?? false,
   });
@@ -69,6 +70,7 @@ export async function serverAction(o: Record<string, string | boolean | undefine
     keepClientInfo: o.keepClientInfo ? true : undefined,
     dataDir: o.memory ? '' : (o.dataDir as string | undefined),
     logLevel: o.logLevel as string | undefined,
+    metrics: o.metricsPerClient ? { perClient: true } : undefined,
   };
   if (o.tlsCert || o.tlsKey) {
     if (!o.tlsCert || !o.tlsKey) throw new UsageError('--tls-cert and --tls-key go together');

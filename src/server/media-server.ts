@@ -112,7 +112,8 @@ export class MediaServer extends EventEmitter<MediaServerEvents> {
       knownClients: () => this.#dir.size,
       links: () => this.#links.size,
       groups: () => this.#groups.size,
-    });
+      clients: () => this.clients(),
+    }, o.metrics);
     this.#store = options.store ?? new MemoryStore();
     const store = guardWrites(this.#store, this.#storeError);
     this.#users = new UserRegistry({ auth: this.#auth, fixed: options.auth?.users?.map((u) => u.user) ?? [], store, durable: () => this.#store.flush(), logger: o.logger });
@@ -125,6 +126,7 @@ export class MediaServer extends EventEmitter<MediaServerEvents> {
       metrics: this.#metrics,
       onServerCommand: (cmd, meta) => this.emit('serverCommand', cmd, meta),
     });
+    if (this.#metrics.measuresLatency) this.#relay.tap((v) => this.#metrics.observeLatency(Date.now() - v.timestamp));
     this.#http = new HttpRoutes({
       auth: this.#auth,
       directory: this.#dir,
@@ -283,6 +285,7 @@ export class MediaServer extends EventEmitter<MediaServerEvents> {
     const ev = acceptedEvent(link, f, 0n);
     this.emit('connecting', ev);
     const refuse = (code: number, reason: string): void => {
+      this.#metrics.helloRefused(code);
       link.close(code, reason);
       this.emit('connectError', { ...ev, error: new CamwireError(code === CloseCode.AUTH_FAILED ? ErrorCode.AUTH_FAILED : ErrorCode.DELIVERY_REFUSED, reason) });
     };
