@@ -134,6 +134,15 @@ describe('cli', () => {
     assert.match(clash.stderr(), /--server udp:\/\/127\.0\.0\.1:\d+ says udp, but --protocol is tcp/);
   });
 
+  test('cli - the server measures video latency; --metrics-per-client adds per-client series', async (t) => {
+    const plain = await cliServer(t);
+    const a = await (await fetch(`${plain.url}metrics`)).text();
+    assert.match(a, /^# TYPE camwire_video_latency_seconds histogram$/m);
+    assert.doesNotMatch(a, /camwire_client_frames_total/);
+    const per = await cliServer(t, ['--metrics-per-client']);
+    assert.match(await (await fetch(`${per.url}metrics`)).text(), /^# TYPE camwire_client_frames_total counter$/m);
+  });
+
   test('cli - commands, stdin data and files from `send` arrive at `receive`', async (t) => {
     const dir = tmp(t);
     const rx = cli(t, ['receive', '--listen', '127.0.0.1:0', '--files', path.join(dir, 'in')]);
