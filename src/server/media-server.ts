@@ -55,6 +55,8 @@ export interface ClientInfo {
   channels: MediaTypeName[];
   /** Sender connections open. */
   pushLinks: number;
+  /** HTTP ingest uploads publishing as this client now (POST /ingest/<id>). */
+  ingest: number;
   groups: string[];
   defaultReceivers: string[];
   allowedSenders: string[] | 'all';
@@ -413,6 +415,7 @@ export class MediaServer extends EventEmitter<MediaServerEvents> {
       lastSeen: c.record.lastSeen,
       channels: [...c.channels.keys()],
       pushLinks: c.pushLinks.size,
+      ingest: this.#http.ingestCount(c.id),
       groups: this.#groups.of(c.id).map((g) => g.id),
       defaultReceivers: [...this.#dir.defaultReceivers(c.id)],
       allowedSenders: allowed ? [...allowed] : 'all',

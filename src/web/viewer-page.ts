@@ -52,7 +52,7 @@ export const VIEWER_HTML = `<!doctype html>
   <ul id="me-log"></ul>
 </section>
 <aside>
-  <b>Clients online</b><ul id="clients"></ul><b>Groups</b><ul id="groups"></ul>
+  <b>Clients</b><ul id="clients"></ul><b>Groups</b><ul id="groups"></ul>
   <form id="cmd">
     <b>Send a command</b>
     <div class="row"><label>to <select id="cmd-to" required></select></label>
@@ -74,8 +74,9 @@ async function refresh() {
   let data;
   try { data = await (await fetch('/api/sources', { cache: 'no-store' })).json(); }
   catch { document.getElementById('summary').textContent = 'server unreachable, retrying…'; return; }
-  document.getElementById('summary').textContent = data.clients.length + ' client(s) online, ' + data.sources.length + ' video source(s)';
-  li(document.getElementById('clients'), data.clients.map((c) => c.id + (c.groups.length ? ' (' + c.groups.join(', ') + ')' : '')), 'none');
+  const sendingOnly = data.clients.filter((c) => !c.online).length;
+  document.getElementById('summary').textContent = data.online + ' client(s) online' + (sendingOnly ? ', ' + sendingOnly + ' sending only' : '') + ', ' + data.sources.length + ' video source(s)';
+  li(document.getElementById('clients'), data.clients.map((c) => c.id + (c.online ? '' : c.ingest ? ' [ingest]' : ' [sending]') + (c.groups.length ? ' (' + c.groups.join(', ') + ')' : '')), 'none');
   fillTargets(data.clients.filter((c) => c.channels.includes('command')).map((c) => c.id));
   li(document.getElementById('groups'), data.groups.map((g) => g.id + (g.name ? ' “' + g.name + '”' : '') + ': ' + g.members.join(', ')), 'none');
   const keys = new Set();
@@ -97,7 +98,7 @@ async function refresh() {
       tiles.append(fig);
     }
     t.cap.innerHTML = '';
-    const parts = [['', s.client + (s.mediaIndex ? ' #' + s.mediaIndex : '')], ['', s.width + '×' + s.height + ' ' + s.imageType], ['fps ', s.fps], ['', fmtRate(s.bitrate)], ['latency ', s.latency + ' ms']];
+    const parts = [['', s.client + (s.mediaIndex ? ' #' + s.mediaIndex : '')], ['', s.width + '×' + s.height + ' ' + s.imageType], ['fps ', s.fps], ['', fmtRate(s.bitrate)], ['latency ', s.latency === null ? '—' : s.latency + ' ms']];
     for (const [label, value] of parts) { const sp = document.createElement('span'); sp.innerHTML = label + '<b></b>'; sp.lastChild.textContent = value; t.cap.append(sp); }
   }
   for (const [key, t] of shown) if (!keys.has(key)) { t.fig.remove(); shown.delete(key); }

@@ -77,15 +77,17 @@ export class WebViewer {
   }
 
   /** Video sources seen in the last 10 s, with their rates. */
-  sources(): Array<{ client: string; mediaIndex: number; imageType: string; width: number; height: number; fps: number; bitrate: number; latency: number; viewers: number }> {
+  sources(): Array<{ client: string; mediaIndex: number; imageType: string; width: number; height: number; fps: number; bitrate: number; latency: number | null; viewers: number }> {
     const now = Date.now();
+    // An HTTP ingest's frames carry the server's clock: their latency is unknown (null), not 0.
+    const ingestOnly = new Set(this.#server.clients().filter((c) => c.ingest > 0 && c.pushLinks === 0).map((c) => c.id));
     const out = [];
     for (const [key, s] of this.#sources) {
       if (now - s.lastAt > 10000) {
         if (s.viewers.size === 0) this.#sources.delete(key);
         continue;
       }
-      out.push({ client: s.client, mediaIndex: s.mediaIndex, imageType: s.imageType, width: s.width, height: s.height, fps: Math.round(s.fps * 10) / 10, bitrate: Math.round(s.bitrate), latency: Math.round(s.latency), viewers: s.viewers.size });
+      out.push({ client: s.client, mediaIndex: s.mediaIndex, imageType: s.imageType, width: s.width, height: s.height, fps: Math.round(s.fps * 10) / 10, bitrate: Math.round(s.bitrate), latency: ingestOnly.has(s.client) ? null : Math.round(s.latency), viewers: s.viewers.size });
     }
     return out;
   }
@@ -112,7 +114,15 @@ export class WebViewer {
       return true;
     }
     if (path === '/api/sources') {
-      const body = JSON.stringify({ sources: this.sources(), clients: this.#server.clients().filter((c) => c.online || c.pushLinks > 0).map((c) => ({ id: c.id, groups: c.groups, channels: c.channels })), groups: this.#server.stats().groups });
+      // "online" is /stats' definition (a receiver connected); clients that only send (push links or HTTP ingest) are listed too, marked.
+      const stats = this.#server.stats();
+      const clients = stats.clients.filter((c) => c.online || c.pushLinks > 0 || c.ingest > 0);
+      const body = JSON.stringify({
+        sources: this.sources(),
+        online: stats.online,
+        clients: clients.map((c) => ({ id: c.id, online: c.online, sending: c.pushLinks > 0 || c.ingest > 0, ingest: c.ingest > 0, groups: c.groups, channels: c.channels })),
+        groups: stats.groups,
+      });
       res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(body);
       return true;
     }

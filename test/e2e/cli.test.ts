@@ -200,8 +200,16 @@ describe('ingest', () => {
     assert.equal(await rx.exited, 0, rx.stderr());
     // The viewer lists the ingest as a 320x240 JPEG source (sizes read from the JPEG headers).
     const viewer = await (await fetch(`${s.url}api/sources`)).json();
-    const src = (viewer.sources as Array<{ client: string; width: number; height: number; imageType: string }>).find((x) => x.client === 'ffcam');
+    const src = (viewer.sources as Array<{ client: string; width: number; height: number; imageType: string; latency: number | null }>).find((x) => x.client === 'ffcam');
     assert.deepEqual([src?.imageType, src?.width, src?.height], ['jpeg', 320, 240]);
+    // Its frames carry the server's clock: the latency is unknown, not 0.
+    assert.equal(src?.latency, null);
+    // The ingest is in the client list, marked; "online" is /stats' count (receivers connected).
+    const ffcam = (viewer.clients as Array<{ id: string }>).find((c) => c.id === 'ffcam');
+    assert.deepEqual(ffcam, { id: 'ffcam', online: false, sending: true, ingest: true, groups: [], channels: [] });
+    const stats = await (await fetch(`${s.url}stats`)).json();
+    assert.equal(viewer.online, stats.online);
+    assert.equal((stats.clients as Array<{ id: string; ingest: number }>).find((c) => c.id === 'ffcam')?.ingest, 1);
     await ff;
   });
 });
