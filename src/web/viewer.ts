@@ -120,6 +120,7 @@ export class WebViewer {
       const body = JSON.stringify({
         sources: this.sources(),
         online: stats.online,
+        links: stats.links,
         clients: clients.map((c) => ({ id: c.id, online: c.online, sending: c.pushLinks > 0 || c.ingest > 0, ingest: c.ingest > 0, groups: c.groups, channels: c.channels })),
         groups: stats.groups,
       });
