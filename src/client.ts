@@ -13,6 +13,7 @@ import { DEFAULT_PORTS } from './protocol/constants.js';
 import type { Credentials, Logger, ReconnectOptions } from './options.js';
 import type { TlsOptions } from './transport/tcp.js';
 import { Receiver, type ReceiverEvents, type ReceiverOptions } from './receiver.js';
+import { DirectPaths, DIRECT_OFFER, type DirectState } from './client-direct.js';
 import { Sender, type AudioSendOptions, type FileSendOptions, type FileSendResult, type FileProgress, type SendOptions, type SenderOptions, type VideoSendOptions } from './sender.js';
 import type { MediaServerRequests } from './roles/server-requests.js';
 
@@ -44,6 +45,12 @@ export interface ClientOptions {
   /** Any other option of the Sender or the Receiver. */
   sender?: Partial<SenderOptions>;
   receiver?: Partial<ReceiverOptions>;
+  /**
+   * Going direct (docs/api.md): listen for direct pushes from peers on this address (TCP), which
+   * `offerDirect()` tells a peer through the server. `retryMs`: a failed direct path is tried
+   * again after this long (default 3000).
+   */
+  direct?: { host?: string; port?: number; retryMs?: number };
 }
 
 /** A Client's events: the Receiver's, the Sender's file progress, and its push connection trouble. */
@@ -53,6 +60,8 @@ export interface ClientEvents extends ReceiverEvents {
   sendConnectError: [ev: ConnectionEvent];
   /** The Sender's push connection ended with an error. */
   sendDisconnect: [ev: ConnectionEvent];
+  /** A direct path to `peer` was offered (`unknown`), works (`up`) or failed (`down`: the relay carries its traffic). */
+  direct: [peer: string, state: DirectState, address: string, error?: CamwireError];
 }
 
 /** The Receiver events a Client passes on under the same names. */
@@ -73,6 +82,9 @@ const REQUESTS = [
 
 type Requests = Pick<MediaServerRequests, (typeof REQUESTS)[number]>;
 
+/** The events of the direct-push Receiver a Client passes on: what arrives, not its connections. */
+const DIRECT_EVENTS = ['video', 'audio', 'command', 'data', 'fileStart', 'fileData', 'fileEnd', 'protocolError'] as const;
+
 /** A refusal that no retry fixes: bad credentials, a taken id, a port that speaks another protocol. */
 function permanent(err: CamwireError | undefined): boolean {
   if (!err) return false;
@@ -90,6 +102,10 @@ export class Client extends EventEmitter<ClientEvents> {
   readonly receiver: Receiver;
   readonly #timeoutMs: number;
   #state: 'new' | 'connecting' | 'connected' | 'closed' = 'new';
+  /** Peers' direct addresses, and the Sender to each. */
+  readonly #direct: DirectPaths;
+  /** With `direct`: the Receiver that takes direct pushes. */
+  readonly #directRx: Receiver | undefined;
 
   /** Creates a Client. Throws a ConfigError naming the bad option. */
   constructor(o: ClientOptions) {
@@ -114,7 +130,27 @@ export class Client extends EventEmitter<ClientEvents> {
       showSystemCommands: o.showSystemCommands,
       ...o.receiver,
     });
-    for (const name of RECEIVER_EVENTS) this.receiver.on(name, (...args: unknown[]) => (this.emit as (n: string, ...a: unknown[]) => boolean)(name, ...args));
+    const emit = this.emit as (n: string, ...a: unknown[]) => boolean;
+    for (const name of RECEIVER_EVENTS) {
+      if (name !== 'command') this.receiver.on(name, (...args: unknown[]) => emit.call(this, name, ...args));
+    }
+    // A peer's direct offer is for the Client, not the application.
+    this.receiver.on('command', (cmd, meta) => {
+      if (cmd.name === DIRECT_OFFER && meta.from) void this.#takeOffer(meta.from, String(cmd.params.address ?? ''));
+      else this.emit('command', cmd, meta);
+    });
+    this.#direct = new DirectPaths({
+      clientId: o.clientId,
+      auth: o.auth,
+      logger: o.logger,
+      retryMs: o.direct?.retryMs ?? 3000,
+      connectTimeoutMs: Math.min(this.#timeoutMs, 3000),
+      onChange: (peer, state, address, err) => this.emit('direct', peer, state, address, err),
+    });
+    if (o.direct) {
+      this.#directRx = new Receiver({ protocol: 'tcp', host: o.direct.host ?? '0.0.0.0', port: o.direct.port ?? 0, clientId: o.clientId, receiveMediaTypes: o.receiveMediaTypes, fileDir: o.fileDir, maxFileSize: o.maxFileSize });
+      for (const name of DIRECT_EVENTS) this.#directRx.on(name, (...args: unknown[]) => emit.call(this, name, ...args));
+    }
     this.sender.on('fileProgress', (p) => this.emit('fileProgress', p));
     this.sender.on('connectError', (ev) => ev.retryInMs !== undefined && this.emit('sendConnectError', ev));
     this.sender.on('disconnect', (ev) => ev.error && this.emit('sendDisconnect', ev));
@@ -155,6 +191,7 @@ export class Client extends EventEmitter<ClientEvents> {
         (async () => {
           await this.sender.start();
           await this.receiver.start();
+          await this.#directRx?.start();
           await Promise.all([this.receiver.whenConnected(this.#timeoutMs), this.sender.getAllOnlineUsers()]);
         })(),
         failed,
@@ -174,23 +211,70 @@ export class Client extends EventEmitter<ClientEvents> {
   /** Stops both directions. Idempotent. */
   async close(): Promise<void> {
     this.#state = 'closed';
-    await Promise.all([this.sender.stop(), this.receiver.stop()]);
+    await Promise.all([this.sender.stop(), this.receiver.stop(), this.#direct.close(), this.#directRx?.stop()]);
   }
 
+  /** With `direct`: the port direct pushes come to (0 before connect()). */
+  get directPort(): number {
+    return this.#directRx?.port ?? 0;
+  }
+
+  /**
+   * Offers `peer` a direct path, through the server: it will push to `address` (default
+   * `tcp://127.0.0.1:<directPort>`; give the address the peer can reach) and fall back to the
+   * relay when that fails. Needs the `direct` option.
+   */
+  async offerDirect(peer: string, address = `tcp://127.0.0.1:${this.directPort}`): Promise<void> {
+    if (!this.#directRx) throw new ConfigError(ErrorCode.CONFIG_INVALID, 'offerDirect() needs the direct option (where to listen for direct pushes)');
+    await this.sender.sendCommand({ name: DIRECT_OFFER, params: { address } }, { to: peer });
+  }
+
+  /** The direct path to `peer`: `unknown`, `up`, `down`, or undefined when there is none. */
+  directState(peer: string): DirectState | undefined {
+    return this.#direct.state(peer);
+  }
+
+  async #takeOffer(peer: string, address: string): Promise<void> {
+    try {
+      await this.#direct.add(peer, address);
+      this.emit('direct', peer, 'unknown', address);
+    } catch (err) {
+      this.emit('direct', peer, 'down', address, err as CamwireError);
+    }
+  }
+
+  /** Video goes direct while that path is up; while it is unproven, both ways; otherwise through the relay. */
   sendVideoFrame(data: Buffer, o?: VideoSendOptions): void {
-    this.sender.sendVideoFrame(data, o);
+    const d = this.#direct.route(o?.to);
+    if (d) d.sender.sendVideoFrame(data, o);
+    if (!d || d.state !== 'up') this.sender.sendVideoFrame(data, o);
   }
 
   sendAudio(data: Buffer, o?: AudioSendOptions): void {
-    this.sender.sendAudio(data, o);
+    const d = this.#direct.route(o?.to);
+    if (d) d.sender.sendAudio(data, o);
+    if (!d || d.state !== 'up') this.sender.sendAudio(data, o);
   }
 
+  /** Direct when there is a path to `o.to`; an item that fails there goes through the relay (none is lost). */
   sendCommand(cmd: Command, o?: SendOptions): Promise<void> {
-    return this.sender.sendCommand(cmd, o);
+    return this.#reliable(o, (s) => s.sendCommand(cmd, o));
   }
 
   sendData(data: Buffer | Uint8Array, o?: SendOptions): Promise<void> {
-    return this.sender.sendData(data, o);
+    return this.#reliable(o, (s) => s.sendData(data, o));
+  }
+
+  async #reliable(o: SendOptions | undefined, send: (s: Sender) => Promise<void>): Promise<void> {
+    const d = this.#direct.route(o?.to);
+    if (d) {
+      try {
+        return await send(d.sender);
+      } catch (err) {
+        this.#direct.failed(o!.to!, err as CamwireError);
+      }
+    }
+    return send(this.sender);
   }
 
   sendFile(filePath: string, o?: FileSendOptions): Promise<FileSendResult[]> {
