@@ -52,6 +52,17 @@ export class ProtocolError extends CamwireError {
 /** A socket-level failure: refused, reset, timed out, proxy failure. */
 export class TransportError extends CamwireError {}
 
+/** A port to listen on is taken (CW_ERR_ADDRESS_IN_USE): the message and `port`/`host` name it. */
+export class AddressInUseError extends TransportError {
+  readonly port: number;
+  readonly host: string;
+  constructor(host: string, port: number, what = 'port', options?: ErrorOptions) {
+    super(ErrorCode.ADDRESS_IN_USE, `${what} ${port} is already in use (${host}:${port}); pick another one or stop what uses it`, options);
+    this.port = port;
+    this.host = host;
+  }
+}
+
 /** The peer closed the connection with a close code, or refused the handshake. */
 export class RemoteCloseError extends CamwireError {
   readonly closeCode: number;

@@ -57,6 +57,7 @@ export {
   CamwireError,
   ProtocolError,
   TransportError,
+  AddressInUseError,
   RemoteCloseError,
   DeliveryError,
   ConfigError,

@@ -3,7 +3,7 @@
  */
 import net from 'node:net';
 import tls from 'node:tls';
-import { ErrorCode, TransportError } from '../errors.js';
+import { AddressInUseError, ErrorCode, TransportError } from '../errors.js';
 
 /** TLS settings shared by clients and servers. PEM strings or Buffers. */
 export interface TlsOptions {
@@ -102,7 +102,7 @@ export function listen<S extends net.Server>(server: S, host: string | undefined
   return new Promise((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException): void => {
       if (err.code === 'EADDRINUSE') {
-        reject(new TransportError(ErrorCode.ADDRESS_IN_USE, `port ${port} is already in use (${host ?? '*'}:${port}); pick another one or stop what uses it`, { cause: err }));
+        reject(new AddressInUseError(host ?? '*', port, 'port', { cause: err }));
         return;
       }
       reject(new TransportError(ErrorCode.TRANSPORT_CONNECT, `cannot listen on ${host ?? '*'}:${port}: ${err.message}`, { cause: err }));

@@ -3,7 +3,7 @@
  */
 import dgram from 'node:dgram';
 import net from 'node:net';
-import { ErrorCode, TransportError } from '../errors.js';
+import { AddressInUseError, ErrorCode, TransportError } from '../errors.js';
 
 /** Options of a datagram socket. */
 export interface DatagramOptions {
@@ -27,7 +27,7 @@ export function bindDatagram(o: DatagramOptions): Promise<dgram.Socket> {
     const onError = (err: NodeJS.ErrnoException): void => {
       sock.close();
       if (err.code === 'EADDRINUSE') {
-        reject(new TransportError(ErrorCode.ADDRESS_IN_USE, `UDP port ${o.port ?? 0} is already in use (${o.host ?? '*'}:${o.port ?? 0}); pick another one or stop what uses it`, { cause: err }));
+        reject(new AddressInUseError(o.host ?? '*', o.port ?? 0, 'UDP port', { cause: err }));
         return;
       }
       reject(new TransportError(ErrorCode.TRANSPORT_CONNECT, `cannot bind UDP ${o.host ?? '*'}:${o.port ?? 0}: ${err.message}`, { cause: err }));

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { CamwireError, ConfigError, ErrorCode, FfmpegMissingError, GroupError, MediaServer, Receiver, Sender, SharpMissingError, TestPattern } from '../../src/index.js';
+import { AddressInUseError, CamwireError, ConfigError, ErrorCode, FfmpegMissingError, GroupError, MediaServer, Receiver, Sender, SharpMissingError, TestPattern } from '../../src/index.js';
 
 test('misuse - start() a second time: CW_ERR_ALREADY_STARTED on a Sender, Receiver, MediaServer and TestPattern', async (t) => {
   const rx = new Receiver({ protocol: 'tcp', host: '127.0.0.1', port: 0 });
@@ -51,4 +51,14 @@ test('misuse - GroupError, FfmpegMissingError and SharpMissingError are in the c
     assert.ok(Object.values(ErrorCode).includes(code as ErrorCode), `${code} is in ErrorCode`);
   }
   assert.match(new SharpMissingError(new Error('libvips.so.42: cannot open shared object file')).message, /which cannot load \(libvips\.so\.42: cannot open shared object file\): run npm install sharp/);
+});
+
+test('misuse - a port in use: AddressInUseError (CW_ERR_ADDRESS_IN_USE) with the port, from a Receiver and a MediaServer', async (t) => {
+  const first = new Receiver({ protocol: 'tcp', host: '127.0.0.1', port: 0 });
+  await first.start();
+  t.after(() => first.stop());
+  const second = new Receiver({ protocol: 'tcp', host: '127.0.0.1', port: first.port });
+  await assert.rejects(second.start(), (e: unknown) => e instanceof AddressInUseError && e.code === 'CW_ERR_ADDRESS_IN_USE' && e.port === first.port && e.message.startsWith(`port ${first.port} is already in use`));
+  const server = new MediaServer({ host: '127.0.0.1', tcpPort: first.port, udpPort: false, httpPort: false });
+  await assert.rejects(server.start(), (e: unknown) => e instanceof AddressInUseError && e.port === first.port);
 });
