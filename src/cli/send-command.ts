@@ -103,7 +103,12 @@ function logRetries(sender: Sender, log: Pino, target: string): void {
   };
   // Without retryInMs the lane is closing (the sender stops): nothing to report.
   sender.on('connectError', (ev) => ev.retryInMs !== undefined && !fatalReason(ev.error, target) && retry(ev, 'cannot connect; retrying'));
-  sender.on('disconnect', (ev) => ev.error && ev.retryInMs !== undefined && retry(ev, 'disconnected; reconnecting'));
+  sender.on('disconnect', (ev) => {
+    if (!ev.error) return;
+    if (ev.retryInMs !== undefined) retry(ev, 'disconnected; reconnecting');
+    // A pull channel (send --listen): the reader comes back on its own, or not.
+    else log.warn({ type: ev.mediaTypes[0], peer: ev.clientId || undefined, err: ev.error.message }, 'reader disconnected');
+  });
   sender.on('connected', (ev: ConnectionEvent) => {
     last = '';
     log.debug({ type: ev.mediaTypes[0], peer: ev.clientId }, 'connected');
