@@ -1,6 +1,6 @@
 /** `camwire receive`: print commands, data and events; save, play or serve video; write files (docs/cli.md). */
 import type { Logger as Pino } from 'pino';
-import { MEDIA_TYPES, Receiver, type MediaTypeName } from '../index.js';
+import { ErrorCode, MEDIA_TYPES, Receiver, type MediaTypeName } from '../index.js';
 import { assertFfmpeg, FfmpegMissingError } from '../sources/ffmpeg.js';
 import { parseAddress, parseBytes, parseDialAddress, parseNumber, parsePort, UsageError } from './args.js';
 import { connectTimeoutMs, EXIT, onSignal, tlsClient, tlsServer, type TlsFlags } from './common.js';
@@ -75,7 +75,11 @@ export async function runReceive(f: ReceiveFlags, log: Pino): Promise<number> {
     if (!f.quiet) process.stdout.write(JSON.stringify(o, jsonValue) + '\n');
   };
   for (const name of ['connected', 'connectError', 'disconnect', 'sessionConnected', 'sessionDisconnected'] as const) {
-    rx.on(name, (ev) => out({ event: name, type: ev.mediaTypes[0], peer: ev.clientId || undefined, remote: `${ev.remoteAddress}:${ev.remotePort}`, error: ev.error?.message }));
+    rx.on(name, (ev) => {
+      // A pull attempt whose one channel failed aborts the others: one line for the cause, not one per channel.
+      if (name === 'connectError' && ev.error?.code === ErrorCode.TRANSPORT_CLOSED) return;
+      out({ event: name, type: ev.mediaTypes[0], peer: ev.clientId || undefined, remote: `${ev.remoteAddress}:${ev.remotePort}`, error: ev.error?.message });
+    });
   }
   let reached: (code: number) => void = () => {};
   const enough = new Promise<number>((r) => (reached = r));
