@@ -52,6 +52,17 @@ export class ProtocolError extends CamwireError {
 /** A socket-level failure: refused, reset, timed out, proxy failure. */
 export class TransportError extends CamwireError {}
 
+/** A port to listen on is taken (CW_ERR_ADDRESS_IN_USE): the message and `port`/`host` name it. */
+export class AddressInUseError extends TransportError {
+  readonly port: number;
+  readonly host: string;
+  constructor(host: string, port: number, what = 'port', options?: ErrorOptions) {
+    super(ErrorCode.ADDRESS_IN_USE, `${what} ${port} is already in use (${host}:${port}); pick another one or stop what uses it`, options);
+    this.port = port;
+    this.host = host;
+  }
+}
+
 /** The peer closed the connection with a close code, or refused the handshake. */
 export class RemoteCloseError extends CamwireError {
   readonly closeCode: number;
@@ -84,6 +95,29 @@ export class StoreError extends CamwireError {
   }
 }
 
+/** A MediaServer refused a group request: CW_ERR_GROUP_INVALID, _NOT_FOUND, _LIMIT or _PASSWORD. */
+export class GroupError extends CamwireError {}
+
+/** ffmpeg (or ffplay) is not on PATH (CW_ERR_FFMPEG_MISSING); the message says how to install it. */
+export class FfmpegMissingError extends CamwireError {
+  constructor(bin: string) {
+    super(ErrorCode.FFMPEG_MISSING, `${bin} was not found. Install it: apt-get install ffmpeg (Debian/Ubuntu), dnf install ffmpeg (Fedora), brew install ffmpeg (macOS).`);
+  }
+}
+
+/** The test pattern needs the optional package sharp, and it is not installed or cannot load (CW_ERR_SHARP_MISSING). */
+export class SharpMissingError extends CamwireError {
+  constructor(cause: unknown) {
+    const e = cause as { code?: string; message?: string } | undefined;
+    const missing = e?.code === 'ERR_MODULE_NOT_FOUND' || /Cannot find (package|module) 'sharp'/.test(String(e?.message));
+    super(
+      ErrorCode.SHARP_MISSING,
+      `the test pattern needs the optional package sharp, which ${missing ? 'is not installed' : `cannot load (${String(e?.message).split('\n')[0]})`}: run npm install sharp`,
+      { cause },
+    );
+  }
+}
+
 /** Error codes, grouped by area. */
 export const ErrorCode = {
   PROTOCOL_BAD_MAGIC: 'CW_ERR_PROTOCOL_BAD_MAGIC',
@@ -103,6 +137,10 @@ export const ErrorCode = {
   TRANSPORT_TIMEOUT: 'CW_ERR_TRANSPORT_TIMEOUT',
   TRANSPORT_IDLE: 'CW_ERR_TRANSPORT_IDLE',
   TRANSPORT_BODY_TOO_LARGE: 'CW_ERR_TRANSPORT_BODY_TOO_LARGE',
+  /** A port to listen on is taken by another process; the message names the port. */
+  ADDRESS_IN_USE: 'CW_ERR_ADDRESS_IN_USE',
+  /** The peer speaks another protocol: HTTP to a camwire TCP port, camwire framing to an HTTP port. */
+  WRONG_PROTOCOL: 'CW_ERR_WRONG_PROTOCOL',
   DELIVERY_TIMEOUT: 'CW_ERR_DELIVERY_TIMEOUT',
   DELIVERY_REFUSED: 'CW_ERR_DELIVERY_REFUSED',
   DELIVERY_QUEUE_FULL: 'CW_ERR_DELIVERY_QUEUE_FULL',
@@ -112,6 +150,8 @@ export const ErrorCode = {
   FILE_TOO_LARGE: 'CW_ERR_FILE_TOO_LARGE',
   FILE_NO_SPACE: 'CW_ERR_FILE_NO_SPACE',
   FFMPEG_MISSING: 'CW_ERR_FFMPEG_MISSING',
+  /** The optional package sharp (the test pattern's JPEG encoder) is not installed or cannot load. */
+  SHARP_MISSING: 'CW_ERR_SHARP_MISSING',
   AUTH_FAILED: 'CW_ERR_AUTH_FAILED',
   GROUP_INVALID: 'CW_ERR_GROUP_INVALID',
   GROUP_NOT_FOUND: 'CW_ERR_GROUP_NOT_FOUND',
@@ -126,9 +166,19 @@ export const ErrorCode = {
   CONFIG_INVALID: 'CW_ERR_CONFIG_INVALID',
   COMMAND_RESERVED_NAME: 'CW_ERR_COMMAND_RESERVED_NAME',
   NOT_STARTED: 'CW_ERR_NOT_STARTED',
+  /** start() called a second time (a stopped Sender, Receiver or MediaServer cannot restart). */
+  ALREADY_STARTED: 'CW_ERR_ALREADY_STARTED',
   REMOTE_CLOSE: 'CW_ERR_REMOTE_CLOSE',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+/**
+ * Misuse caught at a call: the TypeError or RangeError JavaScript code expects, carrying a
+ * camwire `code` too (CW_ERR_CONFIG_INVALID unless said), so every misuse has a code.
+ */
+export function misuse<E extends Error>(err: E, code: ErrorCode = ErrorCode.CONFIG_INVALID): E & { code: ErrorCode } {
+  return Object.assign(err, { code });
+}
 
 /**
  * The error code a sender gives a NACK's close code (docs/protocol.md, section 3.3): the codes

@@ -25,6 +25,8 @@ export interface ConnectionEvent {
   clientId: string;
   /** Why the connection failed or ended, on connectError and on an abnormal disconnect. */
   error?: CamwireError;
+  /** A push Sender's connectError and abnormal disconnect: the next attempt comes after this many ms. */
+  retryInMs?: number;
 }
 
 /** Where a received message came from (second argument of every media event). */

@@ -16,13 +16,15 @@ export type {
   GroupInfo,
 } from './sender.js';
 export { Receiver } from './receiver.js';
+export { Client } from './client.js';
+export type { ClientOptions, ClientEvents } from './client.js';
 export { MediaServer } from './server/media-server.js';
 export type { MediaServerOptions, MediaServerEvents, BufferOptions, ClientInfo, ServerCommandMeta } from './server/media-server.js';
 export { hashPassword, verifyPassword } from './server/auth.js';
 export { MemoryStore } from './server/store/memory-store.js';
 export { SqliteStore } from './server/store/sqlite-store.js';
 export type { ServerStore, StoreState, KnownClient, ContactLists, StoredGroup, StoredUser } from './server/store/store.js';
-export { TestPattern } from './sources/test-pattern.js';
+export { TestPattern, SharpMissingError } from './sources/test-pattern.js';
 export type { TestPatternOptions, TestPatternFrameInfo } from './sources/test-pattern.js';
 export { FfmpegVideo, FfmpegAudio, FfmpegMissingError } from './sources/ffmpeg.js';
 export type { FfmpegVideoOptions, FfmpegAudioOptions, VideoInput } from './sources/ffmpeg.js';
@@ -41,6 +43,7 @@ export type {
   FileEndInfo,
   PeerInfo,
 } from './events.js';
+export { parsePeerAddress, type PeerAddress } from './address.js';
 export type { CommonOptions, Protocol, ConnectionMode, ReconnectOptions, Credentials, Logger } from './options.js';
 export type { TlsOptions } from './transport/tcp.js';
 export type { HttpLimits } from './transport/http.js';
@@ -54,10 +57,12 @@ export {
   CamwireError,
   ProtocolError,
   TransportError,
+  AddressInUseError,
   RemoteCloseError,
   DeliveryError,
   ConfigError,
   StoreError,
+  GroupError,
   ErrorCode,
   CloseCode,
 } from './errors.js';

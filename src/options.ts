@@ -2,6 +2,7 @@
  * Options shared by Sender and Receiver, their defaults (one place), and validation.
  * Every option is documented with its default in docs/api.md.
  */
+import { parsePeerAddress } from './address.js';
 import { ConfigError, ErrorCode } from './errors.js';
 import { DEFAULT_MAX_PAYLOAD, MAX_ID_BYTES, MAX_PAYLOAD_CEILING, MEDIA_TYPES, type MediaTypeName } from './protocol/constants.js';
 import { DEFAULT_HTTP_LIMITS, type HttpLimits } from './transport/http.js';
@@ -55,6 +56,14 @@ export interface CommonOptions {
   host?: string;
   /** Port to connect to, or to listen on (0 = any free port). @default 0 */
   port?: number;
+  /**
+   * The peer to dial as one address, instead of `protocol`, `host` and `port`:
+   * `tcp://host:port`, `udp://host:port`, `http://host:port`, `https://host:port` (TLS on, with
+   * the system CAs unless `tls` says otherwise) or `host:port` (then `protocol` applies). A host
+   * without a port takes the protocol's default server port: tcp 7700, udp 7701, http(s) 7780.
+   * A Receiver given `server` pulls from it (its `connection` defaults to receiver-to-sender).
+   */
+  server?: string;
   /** This component's client id. @default '' */
   clientId?: string;
   /** Credentials sent in every HELLO. */
@@ -175,7 +184,8 @@ export function resolveHttpLimits(v: unknown, option = 'http'): HttpLimits {
 }
 
 /** Validates and fills the common options; never mutates the caller's object. */
-export function resolveCommon(o: CommonOptions): ResolvedCommon {
+export function resolveCommon(options: CommonOptions): ResolvedCommon {
+  const o = withServer(options);
   const r = o as Record<string, unknown>;
   const protocol = o.protocol ?? 'tcp';
   if (!['udp', 'tcp', 'http'].includes(protocol)) throw invalid('protocol', `must be udp, tcp or http, got ${String(protocol)}`);
@@ -241,6 +251,15 @@ export function connectionLimits(v: unknown): ConnectionLimits {
   } catch (err) {
     throw invalid('limits', (err as Error).message.replace(/^limits:? /, ''));
   }
+}
+
+/** `server` spelled out as protocol, host, port (and TLS for https); a contradiction is a ConfigError. */
+function withServer(o: CommonOptions): CommonOptions {
+  if (o.server === undefined) return o;
+  const a = parsePeerAddress(o.server, o.protocol ?? 'tcp', 'server');
+  if (o.protocol !== undefined && o.protocol !== a.protocol) throw invalid('server', `${o.server} says ${a.protocol}, but protocol is ${o.protocol}: give one`);
+  if (o.host !== undefined || o.port !== undefined) throw invalid('server', 'give either server or host and port, not both');
+  return { ...o, protocol: a.protocol, host: a.host, port: a.port, tls: o.tls ?? (a.tls ? {} : undefined) };
 }
 
 /** Backoff delay for the n-th consecutive failure (n >= 1), with ±20% jitter. */

@@ -20,6 +20,7 @@ import { PullSession, type SessionEventName } from './link/pull-session.js';
 import { Inbound, type AnswerMemory, type InboundSink } from './media/inbound.js';
 import { isSystemCommand } from './protocol/system-commands.js';
 import { emitNotice } from './roles/server-notices.js';
+import { waitForSessions } from './roles/session-wait.js';
 import { AGENT, checkId, invalid, newSessionKey, resolveCommon, type ResolvedCommon } from './options.js';
 
 import {
@@ -71,13 +72,15 @@ export class Receiver extends EventEmitter<ReceiverEvents> {
   /** Creates a Receiver. Throws a ConfigError naming the bad option. */
   constructor(options: ReceiverOptions = {}) {
     super();
-    this.#o = resolveCommon(options);
+    // `server`: the Receiver dials it (pull), unless told otherwise.
+    this.#o = resolveCommon(options.server !== undefined && options.connection === undefined ? { ...options, connection: 'receiver-to-sender' } : options);
     this.#clock = new LinkClock(tickFor(this.#o.keepaliveMs, this.#o.deadMs));
     this.#types = [...(options.receiveMediaTypes ?? MEDIA_TYPES)];
     if (this.#types.length === 0) throw invalid('receiveMediaTypes', 'must name at least one media type');
     for (const t of this.#types) if (!MEDIA_TYPES.includes(t)) throw invalid('receiveMediaTypes', `unknown media type ${String(t)}`);
     this.#typeSet = new Set(this.#types);
-    this.#senders = (options.senders ?? []).map((s, i) => {
+    const dialled = options.server !== undefined && this.#o.connection === 'receiver-to-sender' && !options.senders?.length;
+    this.#senders = (dialled ? [{ host: this.#o.host, port: this.#o.port }] : (options.senders ?? [])).map((s, i) => {
       const e: SenderEntry = { ...s, clientId: checkId(`senders[${i}].clientId`, s.clientId) };
       if (this.#o.connection === 'receiver-to-sender') {
         if (!e.host || !e.port) throw invalid(`senders[${i}]`, 'needs host and port in receiver-to-sender (pull) mode');
@@ -170,7 +173,7 @@ export class Receiver extends EventEmitter<ReceiverEvents> {
 
   /** Starts: listens (push mode) or opens the pull sessions (pull mode). */
   async start(): Promise<void> {
-    if (this.#state !== 'new') throw new ConfigError(ErrorCode.NOT_STARTED, `start() called on a receiver that is ${this.#state}`);
+    if (this.#state !== 'new') throw new ConfigError(ErrorCode.ALREADY_STARTED, `start() called on a receiver that is ${this.#state}: a Receiver starts once (make a new one)`);
     this.#state = 'starting';
     this.#sessionKey = newSessionKey();
     try {
@@ -198,6 +201,19 @@ export class Receiver extends EventEmitter<ReceiverEvents> {
     }
     this.#state = 'started';
     for (const s of this.#sessions) s.start();
+  }
+
+  /**
+   * Pull mode: resolves once every session is up (at once if they are). Rejects with the
+   * session's error when a refusal ends it for good (bad credentials 1202, a duplicate id 1203,
+   * any failure without `reconnect`), with `CW_ERR_TRANSPORT_TIMEOUT` after `timeoutMs` (default
+   * `connectTimeoutMs`), or with `CW_ERR_NOT_STARTED` when not started. Push mode: resolves at once.
+   * `start()` itself resolves before the sessions are up (docs/api.md).
+   */
+  whenConnected(timeoutMs = this.#o.connectTimeoutMs): Promise<void> {
+    if (this.#state !== 'started') return Promise.reject(new ConfigError(ErrorCode.NOT_STARTED, `whenConnected() on a receiver that is ${this.#state}`));
+    const targets = this.#senders.map((s) => `${s.host}:${s.port}`).join(', ');
+    return waitForSessions({ emitter: this, allUp: () => this.#sessions.every((s) => s.connected), reconnect: this.#o.reconnect !== undefined, targets }, timeoutMs);
   }
 
   /** Stops: closes every channel and link; pull sessions end with sessionDisconnected. */

@@ -12,6 +12,7 @@ import {
   ConfigError,
   DeliveryError,
   ErrorCode,
+  misuse,
   TransportError,
 } from './errors.js';
 import { perMediaType, type PeerInfo } from './events.js';
@@ -146,7 +147,7 @@ export class Sender extends MediaServerRequests {
 
   /** Starts the sender: binds its UDP socket (push over UDP) or its listening port (pull). */
   async start(): Promise<void> {
-    if (this.#state !== 'new') throw new ConfigError(ErrorCode.NOT_STARTED, `start() called on a sender that is ${this.#state}`);
+    if (this.#state !== 'new') throw new ConfigError(ErrorCode.ALREADY_STARTED, `start() called on a sender that is ${this.#state}: a Sender starts once (make a new one)`);
     this.#state = 'starting';
     this.#sessionKey = newSessionKey();
     try {
@@ -232,14 +233,14 @@ export class Sender extends MediaServerRequests {
    */
   sendCommand(cmd: Command, o: SendOptions = {}): Promise<void> {
     this.#checkStarted();
-    if (typeof cmd?.name !== 'string') throw new TypeError('command needs a name');
+    if (typeof cmd?.name !== 'string') throw misuse(new TypeError('command needs a name'));
     if (isSystemCommand(cmd.name)) {
       throw new ConfigError(ErrorCode.COMMAND_RESERVED_NAME, `command names starting RV_ or RVS_ are reserved for the system: ${cmd.name}`);
     }
     const init = this.#init('command', encodeCommand(cmd), o, 0);
     this.#checkSize(init);
     if (cmd.name.startsWith('RVSU_') && frameBytes(init) + 256 > MAX_SERVER_COMMAND) {
-      throw new RangeError(`a server command (RVSU_) is limited to ${MAX_SERVER_COMMAND} bytes with headers`);
+      throw misuse(new RangeError(`a server command (RVSU_) is limited to ${MAX_SERVER_COMMAND} bytes with headers`));
     }
     this.#count('command', init);
     return this.#reliable('command', init);
@@ -295,7 +296,7 @@ export class Sender extends MediaServerRequests {
 
   #checkSize(init: FrameInit): void {
     const n = frameBytes(init);
-    if (n > this.#o.maxPayload) throw new RangeError(`message of ${n} bytes exceeds maxPayload (${this.#o.maxPayload})`);
+    if (n > this.#o.maxPayload) throw misuse(new RangeError(`message of ${n} bytes exceeds maxPayload (${this.#o.maxPayload})`));
   }
 
   #count(type: MediaTypeName, init: FrameInit): void {
@@ -306,7 +307,7 @@ export class Sender extends MediaServerRequests {
 
   #init(type: MediaTypeName, payload: Buffer, o: SendOptions & { timestamp?: number }, flags: number): FrameInit {
     const mediaIndex = o.mediaIndex ?? 0;
-    if (!Number.isInteger(mediaIndex) || mediaIndex < 0 || mediaIndex > 0xffff) throw new RangeError(`mediaIndex ${mediaIndex} outside 0..65535`);
+    if (!Number.isInteger(mediaIndex) || mediaIndex < 0 || mediaIndex > 0xffff) throw misuse(new RangeError(`mediaIndex ${mediaIndex} outside 0..65535`));
     return {
       kind: Kind.DATA,
       mediaType: MediaType[type],

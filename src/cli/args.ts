@@ -3,7 +3,8 @@
  * UsageError whose message names the flag.
  */
 import net from 'node:net';
-import type { TypedParam } from '../index.js';
+import { parsePeerAddress, type PeerAddress } from '../address.js';
+import type { Protocol, TypedParam } from '../index.js';
 
 /** The user gave a bad flag value or config; the CLI exits with code 2. */
 export class UsageError extends Error {
@@ -26,6 +27,27 @@ export function parseAddress(flag: string, v: string, defaultHost: string, allow
     throw new UsageError(`${flag}: expected host:port (e.g. 127.0.0.1:7700 or [::1]:7700), got ${JSON.stringify(v)}`);
   }
   return { host, port: p };
+}
+
+/**
+ * An address to dial (`--server`, `--from`): `tcp://`, `udp://`, `http(s)://host[:port]`,
+ * `host[:port]`, `[v6][:port]`, or just `PORT` (on 127.0.0.1). A host without a port takes the
+ * protocol's default server port. `protocol` is `--protocol` if the user gave it.
+ */
+export function parseDialAddress(flag: string, v: string, protocol: Protocol | undefined): PeerAddress {
+  if (/^\d+$/.test(v)) {
+    const port = Number(v);
+    if (port < 1 || port > 65535) throw new UsageError(`${flag}: port must be 1-65535, got ${JSON.stringify(v)}`);
+    return { protocol: protocol ?? 'tcp', host: '127.0.0.1', port, tls: false, explicitProtocol: false };
+  }
+  let a: PeerAddress;
+  try {
+    a = parsePeerAddress(v, protocol ?? 'tcp', flag);
+  } catch (err) {
+    throw new UsageError((err as Error).message.replace(/^option /, ''));
+  }
+  if (protocol && a.explicitProtocol && protocol !== a.protocol) throw new UsageError(`${flag} ${v} says ${a.protocol}, but --protocol is ${protocol}: give one of them`);
+  return a;
 }
 
 /** A port number, 0 for any free port, or "off". */

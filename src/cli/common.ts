@@ -4,14 +4,18 @@
  */
 import { Command, Option } from 'commander';
 import fs from 'node:fs';
-import { pino, type Logger as Pino } from 'pino';
 import { UsageError } from './args.js';
 
 /** Exit codes. */
 export const EXIT = { OK: 0, FAILED: 1, USAGE: 2, NETWORK: 3, FFMPEG: 4 } as const;
 
-export function logger(level: string): Pino {
-  return pino({ level, base: undefined, timestamp: pino.stdTimeFunctions.isoTime }, pino.destination(2));
+export { logger, type LogFormat } from './log.js';
+
+/** `--connect-timeout` in ms: seconds, 0 for never. */
+export function connectTimeoutMs(v: string): number {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < 0 || n > 86400) throw new UsageError(`--connect-timeout: expected seconds 0-86400 (0 = retry for ever), got ${JSON.stringify(v)}`);
+  return n * 1000;
 }
 
 export function onSignal(stop: () => Promise<void>): void {
@@ -62,13 +66,14 @@ export function tlsServer(f: TlsFlags): { cert: Buffer; key: Buffer } | undefine
 /** The flags send and receive share: transport, proxy, TLS, identity and credentials. */
 export function connectionFlags(c: Command): Command {
   return c
-    .addOption(new Option('--protocol <protocol>', 'transport').choices(['tcp', 'udp', 'http']).default('tcp'))
+    .addOption(new Option('--protocol <protocol>', 'transport (default tcp, or the scheme of a tcp://, udp://, http(s):// address)').choices(['tcp', 'udp', 'http']))
     .option('--proxy <url>', 'HTTP proxy for --protocol http, http://[user:pass@]host:port')
     .option('--tls', 'connect with TLS (TCP, HTTP), checking the certificate against the system CAs')
     .option('--tls-ca <file>', 'connect with TLS, trusting this CA (PEM)')
     .option('--insecure', 'connect with TLS without checking the certificate (testing only)')
     .option('--tls-cert <file>', 'with --listen: serve TLS with this certificate (PEM)')
     .option('--tls-key <file>', "with --listen: the certificate's private key (PEM)")
+    .option('--connect-timeout <seconds>', 'dialling (--server, --from): give up (exit 3) when the peer is not reached, or lost and not back, within this long; 0 = retry for ever', '10')
     .option('--id <clientId>', 'this client id', '')
     .option('--user <name>', 'user name, if the server asks for credentials')
     .option('--password <password>', 'password (or CAMWIRE_PASSWORD)', process.env.CAMWIRE_PASSWORD);

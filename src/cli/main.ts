@@ -8,19 +8,41 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { CamwireError, ConfigError, ErrorCode, MEDIA_TYPES, StoreError } from '../index.js';
 import { FfmpegMissingError } from '../sources/ffmpeg.js';
+import { SharpMissingError } from '../sources/sharp.js';
 import { UsageError } from './args.js';
 import { EXIT, connectionFlags, logger } from './common.js';
+import { LOG_FORMATS, type LogFormat } from './log.js';
 import { SERVER_DEFAULTS } from './config.js';
 import { runReceive, type ReceiveFlags } from './receive-command.js';
 import { runSend, type SendFlags } from './send-command.js';
+import { EXAMPLES } from './examples.js';
 import { demoAction, serverAction } from './server-command.js';
 
 export { EXIT };
 
+/** The package's version, from its package.json (two folders above dist/cli/). */
+function version(): string {
+  try {
+    return (JSON.parse(fs.readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
+}
+
+function examples(lines: string[]): string {
+  return `\nExamples:\n${lines.map((l) => `  ${l}`).join('\n')}\n`;
+}
+
+function logFormat(): Option {
+  return new Option('--log-format <format>', 'logs as readable lines (pretty) or JSON lines; auto = pretty on a terminal, JSON otherwise').choices(LOG_FORMATS).default('auto');
+}
+
 function program(): Command {
   const p = new Command('camwire')
     .description('Send live video, audio, commands, files and data between applications (docs/cli.md).')
+    .version(`camwire ${version()}`, '-V, --version', 'print the version and exit')
     .showHelpAfterError('(run with --help for usage)')
+    .addHelpText('after', examples(EXAMPLES.root))
     .exitOverride();
   p.command('server')
     .description('run a MediaServer (relay, groups, contact lists) with the web viewer on its HTTP port')
@@ -34,11 +56,14 @@ function program(): Command {
     .option('--keep-client-info', 'keep contact lists after a client disconnects (and across restarts)')
     .option('--data-dir <dir>', `folder of the server's database: groups, known clients, kept contact lists survive restarts; '' for none (default ${SERVER_DEFAULTS.dataDir})`)
     .option('--memory', 'keep nothing on disk (the same as --data-dir \'\')')
+    .option('--metrics-per-client', 'add per-client series (a client label) to /metrics; mind the cardinality')
     .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent')
+    .addOption(logFormat())
+    .addHelpText('after', examples(EXAMPLES.server))
     .action(serverAction);
   connectionFlags(p.command('send'))
     .description('send video (test pattern, ffmpeg input, camera, screen), audio, a file, a command or stdin')
-    .option('--server <host:port>', 'push to a receiver or MediaServer at this address')
+    .option('--server <address>', 'push to a receiver or MediaServer: host:port, or tcp://, udp://, http(s)://host[:port] (the scheme sets --protocol; no port = its default)')
     .option('--listen <[host:]port>', 'instead: listen and serve receivers that pull (receiver-to-sender)')
     .option('--to <clientId>', 'addressee (through a server)')
     .option('--group <groupId>', 'send to this group (through a server; joins it first)')
@@ -64,14 +89,16 @@ function program(): Command {
     .option('--timeout <ms>', 'give up on an unacknowledged command, file chunk or data after this long (default 15000 / 10000)')
     .option('--duration <seconds>', 'stop streaming after this long')
     .option('--log-level <level>', 'log level (logs go to stderr)', 'warn')
-    .action(async (o: SendFlags) => {
-      process.exitCode = await runSend(o, logger(o.logLevel));
+    .addOption(logFormat())
+    .addHelpText('after', examples(EXAMPLES.send))
+    .action(async (o: SendFlags & { logFormat: LogFormat }) => {
+      process.exitCode = await runSend(o, logger(o.logLevel, o.logFormat));
     });
   connectionFlags(p.command('receive'))
     .description('receive: print commands, data and events; save, play or serve video; write files to a folder')
     .option('--listen <[host:]port>', 'take pushes on this port (sender-to-receiver)')
-    .option('--from <host:port>', 'pull from a sender that listens (receiver-to-sender)')
-    .option('--server <host:port>', 'pull from a MediaServer (give --id)')
+    .option('--from <address>', 'pull from a sender that listens (receiver-to-sender): host:port, tcp://... or http(s)://...')
+    .option('--server <address>', 'pull from a MediaServer (give --id): host:port, tcp://host[:7700] or http(s)://host[:7780]')
     .option('--types <list>', 'media types to receive', MEDIA_TYPES.join(','))
     .option('--save <file>', 'save video: .mjpeg as is, .mp4/.mkv through ffmpeg')
     .option('--play', 'play video with ffplay')
@@ -81,13 +108,16 @@ function program(): Command {
     .option('--count <n>', 'exit after this many video frames')
     .option('--quiet', 'print nothing per message')
     .option('--log-level <level>', 'log level (logs go to stderr)', 'warn')
-    .action(async (o: ReceiveFlags) => {
-      process.exitCode = await runReceive(o, logger(o.logLevel));
+    .addOption(logFormat())
+    .addHelpText('after', examples(EXAMPLES.receive))
+    .action(async (o: ReceiveFlags & { logFormat: LogFormat }) => {
+      process.exitCode = await runReceive(o, logger(o.logLevel, o.logFormat));
     });
   p.command('demo')
     .description('what `npm start` runs: a MediaServer with its viewer and a test-pattern sender')
     .option('--http-port <port>', 'viewer port', String(SERVER_DEFAULTS.httpPort))
     .option('--tcp-port <port>', 'TCP port', String(SERVER_DEFAULTS.tcpPort))
+    .addHelpText('after', examples(EXAMPLES.demo))
     .action(demoAction);
   return p;
 }
@@ -107,7 +137,7 @@ export async function main(argv: string[]): Promise<void> {
       process.exitCode = EXIT.USAGE;
       return;
     }
-    if (e instanceof FfmpegMissingError) {
+    if (e instanceof FfmpegMissingError || e instanceof SharpMissingError) {
       process.stderr.write(`error: ${e.message}\n`);
       process.exitCode = EXIT.FFMPEG;
       return;
@@ -119,13 +149,16 @@ export async function main(argv: string[]): Promise<void> {
       return;
     }
     if (e instanceof CamwireError) {
-      const inUse = /EADDRINUSE/.test(e.message);
-      process.stderr.write(`error: ${inUse ? `${e.message.replace(/:.*EADDRINUSE.*$/, '')}: the port is already in use; pick another one` : e.message}\n`);
+      // A port in use names the port (CW_ERR_ADDRESS_IN_USE); a refused login or a peer not reached says so (cli/watch.ts).
+      process.stderr.write(`error: ${e.message}\n`);
       process.exitCode = e instanceof ConfigError || e.code.startsWith('CW_ERR_CONFIG') ? EXIT.USAGE : EXIT.NETWORK;
       return;
     }
     process.stderr.write(`error: ${e.stack ?? e.message}\n`);
     process.exitCode = EXIT.FAILED;
+  } finally {
+    // A command that failed must end even if something it started still holds the event loop.
+    if (process.exitCode !== undefined && process.exitCode !== EXIT.OK) setTimeout(() => process.exit(), 2000).unref();
   }
 }
 

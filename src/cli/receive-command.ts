@@ -1,10 +1,11 @@
 /** `camwire receive`: print commands, data and events; save, play or serve video; write files (docs/cli.md). */
 import type { Logger as Pino } from 'pino';
-import { MEDIA_TYPES, Receiver, type MediaTypeName } from '../index.js';
-import { FfmpegMissingError } from '../sources/ffmpeg.js';
-import { parseAddress, parseBytes, parseNumber, parsePort, UsageError } from './args.js';
-import { EXIT, onSignal, tlsClient, tlsServer, type TlsFlags } from './common.js';
+import { ErrorCode, MEDIA_TYPES, Receiver, type MediaTypeName } from '../index.js';
+import { assertFfmpeg, FfmpegMissingError } from '../sources/ffmpeg.js';
+import { parseAddress, parseBytes, parseDialAddress, parseNumber, parsePort, UsageError } from './args.js';
+import { connectTimeoutMs, EXIT, onSignal, tlsClient, tlsServer, type TlsFlags } from './common.js';
 import { FrameSink, StatusLine } from './sinks.js';
+import { ConnectionWatch } from './watch.js';
 
 /** JSON for one output line: bigints as strings, byte parameters as `<N bytes>`. */
 function jsonValue(_key: string, v: unknown): unknown {
@@ -21,7 +22,7 @@ export interface ReceiveFlags extends TlsFlags {
   listen?: string;
   from?: string;
   server?: string;
-  protocol: 'tcp' | 'udp' | 'http';
+  protocol?: 'tcp' | 'udp' | 'http';
   proxy?: string;
   id: string;
   user?: string;
@@ -34,6 +35,7 @@ export interface ReceiveFlags extends TlsFlags {
   mjpegPort?: string;
   quiet?: boolean;
   count?: string;
+  connectTimeout: string;
   logLevel: string;
 }
 
@@ -44,12 +46,18 @@ export async function runReceive(f: ReceiveFlags, log: Pino): Promise<number> {
   const types = f.types.split(',').map((t) => t.trim()) as MediaTypeName[];
   for (const t of types) if (!MEDIA_TYPES.includes(t)) throw new UsageError(`--types: unknown media type ${JSON.stringify(t)} (use ${MEDIA_TYPES.join(',')})`);
   const pull = !f.listen;
-  if (pull && f.protocol === 'udp') throw new UsageError('--protocol udp works only with --listen: pulling needs tcp or http');
-  const addr = pull
-    ? parseAddress(f.from ? '--from' : '--server', (f.from ?? f.server)!, '127.0.0.1')
-    : parseAddress('--listen', f.listen!.includes(':') ? f.listen! : `0.0.0.0:${f.listen}`, '0.0.0.0', true);
+  const dialled = pull ? parseDialAddress(f.from ? '--from' : '--server', (f.from ?? f.server)!, f.protocol) : undefined;
+  const addr = dialled ?? parseAddress('--listen', f.listen!.includes(':') ? f.listen! : `0.0.0.0:${f.listen}`, '0.0.0.0', true);
+  const protocol = dialled?.protocol ?? f.protocol ?? 'tcp';
+  if (pull && protocol === 'udp') throw new UsageError('--protocol udp works only with --listen: pulling needs tcp or http');
+  const connectMs = connectTimeoutMs(f.connectTimeout);
+  // ffmpeg and ffplay are checked before anything connects.
+  if (f.save && !/\.(mjpe?g)$/i.test(f.save)) assertFfmpeg('ffmpeg');
+  if (f.play) assertFfmpeg('ffplay');
+  const mjpegPort = f.mjpegPort ? (parsePort('--mjpeg-port', f.mjpegPort, false) as number) : undefined;
+  if (mjpegPort && !pull && mjpegPort === addr.port) throw new UsageError(`--mjpeg-port ${mjpegPort} is also the --listen port: give them different ports`);
   const rx = new Receiver({
-    protocol: f.protocol,
+    protocol,
     connection: pull ? 'receiver-to-sender' : 'sender-to-receiver',
     host: pull ? undefined : addr.host,
     port: pull ? undefined : addr.port,
@@ -59,7 +67,7 @@ export async function runReceive(f: ReceiveFlags, log: Pino): Promise<number> {
     fileDir: f.files,
     maxFileSize: f.maxFileSize === undefined ? undefined : parseBytes('--max-file-size', f.maxFileSize),
     proxy: f.proxy,
-    tls: pull ? tlsClient(f) : tlsServer(f),
+    tls: pull ? (tlsClient(f) ?? (dialled?.tls ? {} : undefined)) : tlsServer(f),
     auth: f.user ? { user: f.user, password: f.password } : undefined,
     logger: log,
   });
@@ -67,14 +75,18 @@ export async function runReceive(f: ReceiveFlags, log: Pino): Promise<number> {
     if (!f.quiet) process.stdout.write(JSON.stringify(o, jsonValue) + '\n');
   };
   for (const name of ['connected', 'connectError', 'disconnect', 'sessionConnected', 'sessionDisconnected'] as const) {
-    rx.on(name, (ev) => out({ event: name, type: ev.mediaTypes[0], peer: ev.clientId || undefined, remote: `${ev.remoteAddress}:${ev.remotePort}`, error: ev.error?.message }));
+    rx.on(name, (ev) => {
+      // A pull attempt whose one channel failed aborts the others: one line for the cause, not one per channel.
+      if (name === 'connectError' && ev.error?.code === ErrorCode.TRANSPORT_CLOSED) return;
+      out({ event: name, type: ev.mediaTypes[0], peer: ev.clientId || undefined, remote: `${ev.remoteAddress}:${ev.remotePort}`, error: ev.error?.message });
+    });
   }
   let reached: (code: number) => void = () => {};
   const enough = new Promise<number>((r) => (reached = r));
   const sink = new FrameSink({
     save: f.save,
     play: f.play,
-    mjpegPort: f.mjpegPort ? (parsePort('--mjpeg-port', f.mjpegPort, false) as number) : undefined,
+    mjpegPort,
     onError: (err) => {
       process.stderr.write(`error: ${err.message}\n`);
       reached(err instanceof FfmpegMissingError ? EXIT.FFMPEG : EXIT.FAILED);
@@ -96,14 +108,30 @@ export async function runReceive(f: ReceiveFlags, log: Pino): Promise<number> {
   rx.on('fileStart', (i, m) => out({ fileStart: i.name, size: i.size, offset: i.offset, from: m.from }));
   rx.on('fileEnd', (i, m) => out({ fileEnd: i.name, size: i.size, ok: i.ok, sha256: i.sha256, path: i.path, from: m.from, error: i.error?.message }));
   rx.on('protocolError', (err, peer) => log.warn({ err: err.message, code: err.code, peer }, 'bad input'));
-  await rx.start();
-  if (!pull) process.stdout.write(`listening on ${addr.host}:${rx.port} (${f.protocol})\n`);
+  // Pulling dials: a refusal no retry fixes, or a sender not reached in time, ends the command.
+  const target = (f.from ?? f.server)!;
+  const watch = pull ? new ConnectionWatch({ target, connectTimeoutMs: connectMs, mode: 'session' }) : undefined;
+  watch?.attach(rx);
+  let senders = 0;
+  rx.on('connected', () => senders++);
+  rx.on('disconnect', () => senders--);
+  try {
+    await rx.start();
+  } catch (err) {
+    // Whatever started before (the MJPEG port) must not keep the process alive.
+    watch?.stop();
+    await sink.stop();
+    throw err;
+  }
+  if (!pull) process.stdout.write(`listening on ${addr.host}:${rx.port} (${protocol})\n`);
   const status = new StatusLine();
   let last = 0;
   let lastBytes = 0;
   const tick = setInterval(() => {
     const s = rx.stats;
-    status.line(
+    if (watch && !watch.connected) status.line(`not connected to ${target}${watch.lastError ? ` (${watch.lastError})` : ''}; retrying`);
+    else if (!pull && senders <= 0 && videos === 0) status.line(`waiting for a sender on ${addr.host}:${rx.port}`);
+    else status.line(
       `received ${videos - last} fps, ${((s.received.video.bytes - lastBytes) * 8 / 1e6).toFixed(2)} Mbit/s, latency ${latency} ms, ${s.received.video.items} video frames, ${s.received.command.items} commands${s.udp ? `, incomplete ${s.udp.incomplete}` : ''}`,
     );
     lastBytes = s.received.video.bytes;
@@ -116,7 +144,13 @@ export async function runReceive(f: ReceiveFlags, log: Pino): Promise<number> {
     await sink.stop();
   };
   onSignal(stop);
-  const code = await enough;
+  const gaveUp = watch?.gaveUp.then((e) => {
+    status.done();
+    process.stderr.write(`error: ${e.message}\n`);
+    return EXIT.NETWORK;
+  });
+  const code = await Promise.race([enough, ...(gaveUp ? [gaveUp] : [])]);
+  watch?.stop();
   await stop();
   return code;
 }

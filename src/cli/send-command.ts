@@ -1,16 +1,20 @@
 /** `camwire send`: video, audio, a file, a command or stdin to a receiver or server (docs/cli.md). */
+import fs from 'node:fs';
 import type { Logger as Pino } from 'pino';
 import { CamwireError, Sender, type ConnectionEvent } from '../index.js';
-import { FfmpegAudio, FfmpegMissingError, FfmpegVideo, type VideoInput } from '../sources/ffmpeg.js';
+import { DEFAULT_PORTS } from '../protocol/constants.js';
+import { assertFfmpeg, FfmpegAudio, FfmpegMissingError, FfmpegVideo, type VideoInput } from '../sources/ffmpeg.js';
+import { loadSharp } from '../sources/sharp.js';
 import { TestPattern } from '../sources/test-pattern.js';
-import { parseAddress, parseInteger, parseNumber, parseParams, parseSize, UsageError } from './args.js';
-import { EXIT, onSignal, tlsClient, tlsServer, type TlsFlags } from './common.js';
+import { parseAddress, parseDialAddress, parseInteger, parseNumber, parseParams, parseSize, UsageError } from './args.js';
+import { connectTimeoutMs, EXIT, onSignal, tlsClient, tlsServer, type TlsFlags } from './common.js';
 import { StatusLine } from './sinks.js';
+import { ConnectionWatch, fatalReason, GiveUpError } from './watch.js';
 
 export interface SendFlags extends TlsFlags {
   server?: string;
   listen?: string;
-  protocol: 'tcp' | 'udp' | 'http';
+  protocol?: 'tcp' | 'udp' | 'http';
   proxy?: string;
   id: string;
   to?: string;
@@ -37,6 +41,7 @@ export interface SendFlags extends TlsFlags {
   stdin?: boolean;
   timeout?: string;
   duration?: string;
+  connectTimeout: string;
   mediaIndex: string;
   logLevel: string;
 }
@@ -45,9 +50,17 @@ export async function runSend(f: SendFlags, log: Pino): Promise<number> {
   if (!f.server === !f.listen) throw new UsageError('give either --server HOST:PORT (push to a receiver or server) or --listen [HOST:]PORT (serve pulling receivers)');
   const pull = Boolean(f.listen);
   const timeout = f.timeout ? parseInteger('--timeout', f.timeout, 1, 3_600_000) : undefined;
-  const addr = pull ? parseAddress('--listen', f.listen!.includes(':') ? f.listen! : `0.0.0.0:${f.listen}`, '0.0.0.0', true) : parseAddress('--server', f.server!, '127.0.0.1');
+  const dialled = pull ? undefined : parseDialAddress('--server', f.server!, f.protocol);
+  const addr = dialled ?? parseAddress('--listen', f.listen!.includes(':') ? f.listen! : `0.0.0.0:${f.listen}`, '0.0.0.0', true);
+  const protocol = dialled?.protocol ?? f.protocol ?? 'tcp';
+  const connectMs = connectTimeoutMs(f.connectTimeout);
+  // What cannot work is said before anything connects: an unreadable file, a missing ffmpeg.
+  if (f.file) readableFile('--file', f.file);
+  const oneShot = f.file || f.command || f.stdin;
+  if (!oneShot && (f.input || f.camera || f.screen || f.audioInput || f.microphone)) assertFfmpeg();
+  if (!oneShot && !f.input && !f.camera && !f.screen) await loadSharp();
   const sender = new Sender({
-    protocol: f.protocol,
+    protocol,
     connection: pull ? 'receiver-to-sender' : 'sender-to-receiver',
     host: addr.host,
     port: addr.port,
@@ -55,45 +68,106 @@ export async function runSend(f: SendFlags, log: Pino): Promise<number> {
     to: f.to,
     group: f.group,
     proxy: f.proxy,
-    tls: pull ? tlsServer(f) : tlsClient(f),
+    tls: pull ? tlsServer(f) : (tlsClient(f) ?? (dialled?.tls ? {} : undefined)),
     auth: f.user ? { user: f.user, password: f.password } : undefined,
     timeouts: timeout === undefined ? undefined : { command: timeout, data: timeout, file: timeout },
     logger: log,
   });
-  sender.on('connectError', (ev) => log.warn({ type: ev.mediaTypes[0], to: `${ev.remoteAddress}:${ev.remotePort}`, err: ev.error?.message }, 'cannot connect'));
-  sender.on('disconnect', (ev) => ev.error && log.warn({ type: ev.mediaTypes[0], err: ev.error.message }, 'disconnected'));
-  sender.on('connected', (ev: ConnectionEvent) => log.debug({ type: ev.mediaTypes[0], peer: ev.clientId }, 'connected'));
+  logRetries(sender, log, f.server ?? '');
+  // A pushing sender dials: a refusal no retry fixes, or a peer not reached in time, ends it.
+  const hint = protocol === 'udp' ? `no answer over UDP: check that it listens on UDP port ${addr.port} (a MediaServer's default is ${DEFAULT_PORTS.udp})` : undefined;
+  const watch = pull ? undefined : new ConnectionWatch({ target: f.server!, connectTimeoutMs: connectMs, mode: 'links', hint });
+  watch?.attach(sender);
+  const guarded = <T>(p: Promise<T>): Promise<T> => (watch ? watch.race(p) : p);
+  try {
+    return await sendWith(sender, f, { pull, addr, protocol, watch, guarded, log });
+  } finally {
+    watch?.stop();
+  }
+}
+
+/**
+ * Connection trouble in the log: a refusal that ends the command is said once, as its error
+ * line; a retry is one warning with the next delay, and the same failure again (any media type)
+ * only a debug line until a connection succeeds or the reason changes.
+ */
+function logRetries(sender: Sender, log: Pino, target: string): void {
+  let last = '';
+  const retry = (ev: ConnectionEvent, msg: string): void => {
+    const err = ev.error?.message ?? 'failed';
+    const line = { type: ev.mediaTypes[0], to: `${ev.remoteAddress}:${ev.remotePort}`, err, retryInMs: ev.retryInMs };
+    const text = `${msg} in ${((ev.retryInMs ?? 0) / 1000).toFixed(1)} s`;
+    if (err === last) log.debug(line, text);
+    else log.warn(line, text);
+    last = err;
+  };
+  // Without retryInMs the lane is closing (the sender stops): nothing to report.
+  sender.on('connectError', (ev) => ev.retryInMs !== undefined && !fatalReason(ev.error, target) && retry(ev, 'cannot connect; retrying'));
+  sender.on('disconnect', (ev) => {
+    if (!ev.error) return;
+    if (ev.retryInMs !== undefined) retry(ev, 'disconnected; reconnecting');
+    // A pull channel (send --listen): the reader comes back on its own, or not.
+    else log.warn({ type: ev.mediaTypes[0], peer: ev.clientId || undefined, err: ev.error.message }, 'reader disconnected');
+  });
+  sender.on('connected', (ev: ConnectionEvent) => {
+    last = '';
+    log.debug({ type: ev.mediaTypes[0], peer: ev.clientId }, 'connected');
+  });
+}
+
+/** The file behind `flag` must be a readable file: otherwise a usage error (exit 2), before anything starts. */
+function readableFile(flag: string, file: string): void {
+  try {
+    fs.accessSync(file, fs.constants.R_OK);
+    if (!fs.statSync(file).isFile()) throw new UsageError(`${flag}: ${file} is not a file`);
+  } catch (err) {
+    if (err instanceof UsageError) throw err;
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new UsageError(`${flag}: cannot read ${file}: ${code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : (err as Error).message}`);
+  }
+}
+
+interface SendContext {
+  pull: boolean;
+  addr: { host: string; port: number };
+  protocol: string;
+  watch: ConnectionWatch | undefined;
+  guarded: <T>(p: Promise<T>) => Promise<T>;
+  log: Pino;
+}
+
+async function sendWith(sender: Sender, f: SendFlags, { pull, addr, protocol, watch, guarded }: SendContext): Promise<number> {
   await sender.start();
-  if (pull) process.stdout.write(`serving pull receivers on ${addr.host}:${sender.port} (${f.protocol})\n`);
+  if (pull) process.stdout.write(`serving pull receivers on ${addr.host}:${sender.port} (${protocol})\n`);
   // Through a server, only members speak in a group: join it first.
   if (f.group && !pull) {
     try {
-      await sender.joinGroup(f.group, { password: f.groupPassword, permanent: f.permanent === true });
+      await guarded(sender.joinGroup(f.group, { password: f.groupPassword, permanent: f.permanent === true }));
     } catch (err) {
       await sender.stop();
-      throw new CamwireError((err as CamwireError).code ?? 'CW_ERR_SERVER_REFUSED', `cannot join group ${f.group}: ${(err as Error).message}`);
+      if (err instanceof GiveUpError) throw err;
+      throw new CamwireError((err as CamwireError).code ?? "CW_ERR_SERVER_REFUSED", `cannot join group ${f.group}: ${(err as Error).message.replace(/^RVS_\w+ refused by the server: /, "")}`);
     }
   }
   const mediaIndex = parseNumber('--media-index', f.mediaIndex, 0, 65535);
 
   // One-shot items: a file, a command, stdin as data. The process exits when they are acknowledged.
-  const oneShot = f.file || f.command || f.stdin;
-  if (oneShot) {
+  if (f.file || f.command || f.stdin) {
     try {
       if (f.command) {
-        await sender.sendCommand({ name: f.command, params: parseParams(f.param) }, { mediaIndex });
+        await guarded(sender.sendCommand({ name: f.command, params: parseParams(f.param) }, { mediaIndex }));
         process.stdout.write(`command ${f.command} acknowledged\n`);
       }
       if (f.stdin) {
         const chunks: Buffer[] = [];
         for await (const c of process.stdin) chunks.push(c as Buffer);
-        await sender.sendData(Buffer.concat(chunks), { mediaIndex });
+        await guarded(sender.sendData(Buffer.concat(chunks), { mediaIndex }));
         process.stdout.write(`data (${chunks.reduce((n, c) => n + c.length, 0)} bytes) acknowledged\n`);
       }
       if (f.file) {
         const bar = new StatusLine();
         sender.on('fileProgress', (p) => bar.progress(p.name, p.offset + p.acked, p.size));
-        const results = await sender.sendFile(f.file, { offset: f.offset ? parseInteger('--offset', f.offset, 0, Number.MAX_SAFE_INTEGER) : 0, mediaIndex });
+        const results = await guarded(sender.sendFile(f.file, { offset: f.offset ? parseInteger('--offset', f.offset, 0, Number.MAX_SAFE_INTEGER) : 0, mediaIndex }));
         bar.done();
         for (const r of results) process.stdout.write(`file ${r.name}: ${r.bytesSent} bytes from offset ${r.offset}, sha256 ${r.sha256} verified by the receiver\n`);
       }
@@ -138,7 +212,13 @@ export async function runSend(f: SendFlags, log: Pino): Promise<number> {
       stops.push(() => src.stop());
     } else {
       const pattern = new TestPattern({ width, height, fps, quality, label: f.id || 'camwire' });
-      pattern.start((jpeg, info) => send(jpeg, info.timestamp));
+      pattern.start(
+        (jpeg, info) => send(jpeg, info.timestamp),
+        (err) => {
+          process.stderr.write(`error: ${err.message}\n`);
+          resolve(EXIT.FFMPEG);
+        },
+      );
       stops.push(() => pattern.stop());
     }
     if (f.audioInput || f.microphone) {
@@ -155,7 +235,10 @@ export async function runSend(f: SendFlags, log: Pino): Promise<number> {
   });
   const tick = setInterval(() => {
     const s = sender.stats;
-    status.line(`sending ${frames} fps, ${((bytes * 8) / 1e6).toFixed(2)} Mbit/s, dropped ${s.dropped.video}${pull ? `, ${s.channels} channel(s)` : ''}`);
+    // Frames that go nowhere are not "sent": say what the sender waits for instead.
+    if (pull && s.channels === 0) status.line(`waiting for a reader on ${addr.host}:${sender.port}`);
+    else if (watch && !watch.connected) status.line(`not connected to ${f.server}${watch.lastError ? ` (${watch.lastError})` : ''}; retrying`);
+    else status.line(`sending ${frames} fps, ${((bytes * 8) / 1e6).toFixed(2)} Mbit/s, dropped ${s.dropped.video}${pull ? `, ${s.channels} channel(s)` : ''}`);
     frames = 0;
     bytes = 0;
   }, 1000);
@@ -167,7 +250,22 @@ export async function runSend(f: SendFlags, log: Pino): Promise<number> {
   };
   onSignal(stop);
   const duration = f.duration ? parseNumber('--duration', f.duration, 0.1, 1e9) * 1000 : 0;
-  const code = await (duration ? Promise.race([failed, new Promise<number>((r) => setTimeout(() => r(EXIT.OK), duration))]) : failed);
+  const gaveUp = watch?.gaveUp.then((e) => {
+    status.done();
+    process.stderr.write(`error: ${e.message}\n`);
+    return EXIT.NETWORK;
+  });
+  let timer: NodeJS.Timeout | undefined;
+  const ends = [failed, ...(gaveUp ? [gaveUp] : []), ...(duration ? [new Promise<number>((r) => (timer = setTimeout(() => r(EXIT.OK), duration)))] : [])];
+  let code = await Promise.race(ends);
+  clearTimeout(timer);
+  // Streaming to a peer that was never reached is no success, even when --duration ran out.
+  const never = code === EXIT.OK ? watch?.neverReached() : undefined;
+  if (never) {
+    status.done();
+    process.stderr.write(`error: ${never.message}\n`);
+    code = EXIT.NETWORK;
+  }
   await stop();
   return code;
 }

@@ -2,12 +2,13 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Logger as Pino } from 'pino';
-import { MediaServer, Sender, SqliteStore } from '../index.js';
+import { ErrorCode, MediaServer, Sender, SqliteStore } from '../index.js';
+import { loadSharp } from '../sources/sharp.js';
 import { TestPattern } from '../sources/test-pattern.js';
 import { WebViewer } from '../web/viewer.js';
 import { parsePort, UsageError } from './args.js';
 import { envConfig, loadConfigFile, resolveServerConfig, type ServerConfig } from './config.js';
-import { logger, onSignal, urlHost } from './common.js';
+import { logger, onSignal, urlHost, type LogFormat } from './common.js';
 
 export async function runServer(cfg: ServerConfig, log: Pino): Promise<{ server: MediaServer; url: string | undefined; stop: () => Promise<void> }> {
   const read = (f: string): Buffer => {
@@ -33,6 +34,7 @@ export async function runServer(cfg: ServerConfig, log: Pino): Promise<{ server:
     limits: cfg.limits,
     spool: cfg.spool,
     auth: cfg.users ? { users: cfg.users } : undefined,
+    metrics: { latency: true, ...cfg.metrics },
     logger: log,
     httpHandler: (req, res) => viewer?.handle(req, res) ?? false,
   });
@@ -71,24 +73,26 @@ export async function serverAction(o: Record<string, string | boolean | undefine
     keepClientInfo: o.keepClientInfo ? true : undefined,
     dataDir: o.memory ? '' : (o.dataDir as string | undefined),
     logLevel: o.logLevel as string | undefined,
+    metrics: o.metricsPerClient ? { perClient: true } : undefined,
   };
   if (o.tlsCert || o.tlsKey) {
     if (!o.tlsCert || !o.tlsKey) throw new UsageError('--tls-cert and --tls-key go together');
     flags.tls = { cert: o.tlsCert as string, key: o.tlsKey as string };
   }
   const cfg = resolveServerConfig(envConfig(process.env), o.config ? loadConfigFile(o.config as string) : {}, flags);
-  const { stop } = await runServer(cfg, logger(cfg.logLevel));
+  const { stop } = await runServer(cfg, logger(cfg.logLevel, (o.logFormat as LogFormat | undefined) ?? 'auto'));
   onSignal(stop);
 }
 
 /** The `demo` action: a MediaServer on loopback and a test-pattern sender feeding it. */
 export async function demoAction(o: { httpPort: string; tcpPort: string }): Promise<void> {
+  await loadSharp();
   const cfg = resolveServerConfig({ host: '127.0.0.1', httpPort: parsePort('--http-port', o.httpPort, false), tcpPort: parsePort('--tcp-port', o.tcpPort, false), udpPort: 0, dataDir: '', logLevel: 'warn' });
   let srv: Awaited<ReturnType<typeof runServer>>;
   try {
     srv = await runServer(cfg, logger('warn'));
   } catch (err) {
-    if (!/EADDRINUSE/.test((err as Error).message)) throw err;
+    if ((err as { code?: string }).code !== ErrorCode.ADDRESS_IN_USE) throw err;
     // The demo must start anywhere: when its usual ports are taken, any free ones will do.
     process.stdout.write(`ports ${cfg.tcpPort}/${cfg.httpPort} are in use; using free ones\n`);
     srv = await runServer({ ...cfg, tcpPort: 0, httpPort: 0 }, logger('warn'));

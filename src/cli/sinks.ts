@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import type net from 'node:net';
 import { FfmpegMissingError } from '../sources/ffmpeg.js';
-import { MjpegResponse } from '../web/mjpeg.js';
+import { MjpegResponse, startMjpeg } from '../web/mjpeg.js';
 
 /** Options of a FrameSink. */
 export interface FrameSinkOptions {
@@ -54,6 +54,12 @@ export class FrameSink {
           res.writeHead(404).end();
           return;
         }
+        // HEAD: the stream's headers, then the end (the body of a stream never ends).
+        if (req.method === 'HEAD') {
+          startMjpeg(res);
+          res.end();
+          return;
+        }
         const v = new MjpegResponse(res);
         this.#viewers.add(v);
         res.on('close', () => this.#viewers.delete(v));
@@ -94,11 +100,41 @@ export class FrameSink {
   }
 }
 
+/** A transfer's numbers as shown: MB done and total, MB/s since the start, and the time left. */
+export interface ProgressNumbers {
+  percent: number;
+  doneMb: string;
+  totalMb: string;
+  mbPerS: string;
+  left: string;
+}
+
+/** `elapsedMs` and `movedBytes`: time and bytes since this command's transfer began (a resumed file starts past 0). */
+export function progressNumbers(done: number, total: number, elapsedMs: number, movedBytes: number): ProgressNumbers {
+  const rate = elapsedMs > 0 ? movedBytes / (elapsedMs / 1000) : 0;
+  const secs = rate > 0 ? Math.ceil((total - done) / rate) : undefined;
+  const left = secs === undefined ? '?' : secs >= 3600 ? `${Math.floor(secs / 3600)} h ${Math.floor((secs % 3600) / 60)} min` : secs >= 60 ? `${Math.floor(secs / 60)} min ${secs % 60} s` : `${secs} s`;
+  return {
+    percent: total > 0 ? Math.floor((done / total) * 100) : 100,
+    doneMb: (done / 1e6).toFixed(1),
+    totalMb: (total / 1e6).toFixed(1),
+    mbPerS: (rate / 1e6).toFixed(1),
+    left,
+  };
+}
+
+/** The progress line without a terminal: `name 42% 12.6/30.0 MB, 5.1 MB/s, 4 s left`. */
+export function progressText(name: string, p: ProgressNumbers): string {
+  return `${name} ${p.percent}% ${p.doneMb}/${p.totalMb} MB, ${p.mbPerS} MB/s, ${p.left} left`;
+}
+
 /** StatusLine: one line on stderr, rewritten in place on a terminal, or a progress bar for files. */
 export class StatusLine {
   readonly #tty = process.stderr.isTTY === true;
   #bar: cliProgress.SingleBar | undefined;
   #last = 0;
+  #done = false;
+  #started: { at: number; done: number } | undefined;
 
   line(text: string): void {
     if (this.#tty) process.stderr.write(`\r\x1b[K${text}`);
@@ -108,16 +144,29 @@ export class StatusLine {
     }
   }
 
+  /** A file's progress: a bar on a terminal, otherwise a line at most every 5 s (progressText). */
   progress(name: string, done: number, total: number): void {
-    if (!this.#tty) return;
-    if (!this.#bar) {
-      this.#bar = new cliProgress.SingleBar({ format: `${name} [{bar}] {percentage}% | {value}/{total} bytes | {eta}s`, stream: process.stderr }, cliProgress.Presets.shades_classic);
-      this.#bar.start(total, done);
+    const now = Date.now();
+    this.#started ??= { at: now, done };
+    const p = progressNumbers(done, total, now - this.#started.at, done - this.#started.done);
+    if (!this.#tty) {
+      this.line(progressText(name, p));
+      return;
     }
-    this.#bar.update(done);
+    const payload = { mb: p.doneMb, totalMb: p.totalMb, speed: p.mbPerS, left: p.left };
+    if (!this.#bar) {
+      this.#bar = new cliProgress.SingleBar(
+        { format: `${name} [{bar}] {percentage}% | {mb}/{totalMb} MB | {speed} MB/s | {left} left`, stream: process.stderr },
+        cliProgress.Presets.shades_classic,
+      );
+      this.#bar.start(total, done, payload);
+    }
+    this.#bar.update(done, payload);
   }
 
   done(): void {
+    if (this.#done) return;
+    this.#done = true;
     this.#bar?.stop();
     if (this.#tty && !this.#bar) process.stderr.write('\n');
   }

@@ -64,6 +64,10 @@ export class HttpClientLink extends BaseLink {
         maxResponse: maxPayload + MAX_BATCH,
         signal: o.signal,
       });
+      // A camwire TCP port that got this request says so in plain text (protocol/parser.ts, httpOnTcpAnswer).
+      if (res.status !== 200 && res.headers['x-camwire-error'] === ErrorCode.WRONG_PROTOCOL) {
+        throw new TransportError(ErrorCode.WRONG_PROTOCOL, `${target.host}:${target.port} answered: ${res.body.toString('utf8').trim()}`);
+      }
       const frames = res.body.length ? parseBody(res.body, maxPayload) : [];
       const id = res.headers[LINK_HEADER];
       if (res.status !== 200 || typeof id !== 'string' || !/^[A-Za-z0-9_-]{16,64}$/.test(id)) {

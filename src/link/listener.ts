@@ -5,9 +5,10 @@
  */
 import type http from 'node:http';
 import type net from 'node:net';
-import type { CamwireError } from '../errors.js';
-import { Kind } from '../protocol/constants.js';
-import type { Frame } from '../protocol/frame.js';
+import { CloseCode, ErrorCode, ProtocolError, type CamwireError } from '../errors.js';
+import { DEFAULT_PORTS, FRAME_MAGIC, Kind } from '../protocol/constants.js';
+import { encodeFrameBuffer, type Frame } from '../protocol/frame.js';
+import { encodeReason } from '../protocol/messages.js';
 import type { HttpLimits } from '../transport/http.js';
 import { boundPort, listenStream, type TlsOptions } from '../transport/tcp.js';
 import type { PeerInfo } from '../events.js';
@@ -23,6 +24,13 @@ export { DEFAULT_CONNECTION_LIMITS, type ConnectionLimits, type RefusedReason } 
 
 /** The bare answer to an HTTP connection refused at a connection limit. */
 const REFUSED_503 = 'HTTP/1.1 503 Service Unavailable\r\nconnection: close\r\ncontent-length: 0\r\nretry-after: 1\r\n\r\n';
+
+/** A camwire client that dialled this HTTP port over TCP gets a CLOSE frame it can read (CW_ERR_WRONG_PROTOCOL). */
+function wrongPortAnswer(raw: Buffer): Buffer | undefined {
+  if (raw.length < 2 || raw.readUInt16BE(0) !== FRAME_MAGIC) return undefined;
+  const reason = `this is a camwire HTTP port; use --protocol http, or port ${DEFAULT_PORTS.tcp} for tcp`;
+  return encodeFrameBuffer({ kind: Kind.CLOSE, payload: encodeReason(CloseCode.PROTOCOL_ERROR, reason) });
+}
 
 /** Options of a LinkListener. */
 export interface LinkListenerOptions {
@@ -162,6 +170,12 @@ export class LinkListener {
         streaming,
         onTimeout: (err: CamwireError, sock: net.Socket) =>
           h.onBadInput(err, { transport: 'http', remoteAddress: sock.remoteAddress ?? '', remotePort: sock.remotePort ?? 0 }),
+        notHttp: (raw: Buffer, sock: net.Socket) => {
+          const answer = wrongPortAnswer(raw);
+          const peer = { transport: 'http' as const, remoteAddress: sock.remoteAddress ?? '', remotePort: sock.remotePort ?? 0 };
+          if (answer) h.onBadInput(new ProtocolError(ErrorCode.WRONG_PROTOCOL, 'camwire TCP framing came to the HTTP port (a client dialled it with --protocol tcp)'), peer);
+          return answer;
+        },
       };
       l.#server = await listenHttp(listenOpts, (req, res) => {
         if (refused.has(req.socket)) return void req.socket.destroy();

@@ -4,9 +4,9 @@
  * Fan-out).
  */
 import type net from 'node:net';
-import { ErrorCode, TransportError } from '../errors.js';
+import { ErrorCode, TransportError, type ProtocolError } from '../errors.js';
 import type { FrameInit } from '../protocol/frame.js';
-import { FrameParser } from '../protocol/parser.js';
+import { FrameParser, HttpRequestOnTcpError, httpOnTcpAnswer } from '../protocol/parser.js';
 import { BaseLink, type LinkOptions } from './frame-link.js';
 
 /** A link over a TCP or TLS socket. */
@@ -51,7 +51,7 @@ export class StreamLink extends BaseLink {
           f.raw = raw;
           this.receive(f);
         },
-        onError: (e) => this.fail(e),
+        onError: (e) => this.#failed(e),
       },
       { maxPayload: o.maxPayload },
     );
@@ -61,6 +61,14 @@ export class StreamLink extends BaseLink {
     sock.on('close', () => this.lost(new TransportError(ErrorCode.TRANSPORT_CLOSED, 'connection closed by the peer')));
     sock.on('end', () => sock.end());
     this.startTimers();
+  }
+
+  /** A peer that spoke HTTP to this camwire TCP port gets its answer in HTTP, not a CLOSE frame it cannot read. */
+  #failed(e: ProtocolError): void {
+    if (e instanceof HttpRequestOnTcpError && this.#sock.writable) {
+      this.#sock.write(httpOnTcpAnswer());
+      this.finish({ code: e.closeCode, reason: e.message, error: e, byPeer: false }, true);
+    } else this.fail(e);
   }
 
   get backlog(): number {

@@ -135,19 +135,24 @@ export class PushLane {
 
   #failed(err: CamwireError): void {
     if (this.#state !== 'connecting') return;
-    this.#d.emit('connectError', this.#event(err));
-    this.#afterFailure(err);
+    const delay = this.#nextDelay();
+    this.#d.emit('connectError', { ...this.#event(err), retryInMs: delay });
+    this.#afterFailure(err, delay);
   }
 
-  #afterFailure(err: CamwireError): void {
+  /** The wait before the next attempt, counting this failure. */
+  #nextDelay(): number {
     this.#failures++;
+    return backoffDelay(this.#d.reconnect ?? { initialDelayMs: 250, maxDelayMs: 10000 }, this.#failures);
+  }
+
+  #afterFailure(err: CamwireError, delay: number): void {
     this.#link = undefined;
     const rel = this.#reliable();
     // Media queued for a connection that failed is stale: drop (and count) it.
     if (!rel) this.#drain();
     else if (!this.#d.reconnect) rel.failAll(err);
     this.#state = 'backoff';
-    const delay = backoffDelay(this.#d.reconnect ?? { initialDelayMs: 250, maxDelayMs: 10000 }, this.#failures);
     this.#retry = setTimeout(() => {
       if (this.#state !== 'backoff') return;
       this.#state = 'idle';
@@ -217,10 +222,11 @@ export class PushLane {
     // What was sent and not acknowledged goes again on the next link, each item until its own
     // deadline (docs/behaviour.md, section 6): a link's end is not an item's failure.
     this.#reliable()?.requeue();
-    this.#d.emit('disconnect', this.#event(info.error));
+    const delay = info.error && this.#state !== 'closed' ? this.#nextDelay() : undefined;
+    this.#d.emit('disconnect', delay === undefined ? this.#event(info.error) : { ...this.#event(info.error), retryInMs: delay });
     if (this.#state === 'closed') return;
     if (info.error) {
-      this.#afterFailure(info.error);
+      this.#afterFailure(info.error, delay!);
       return;
     }
     this.#state = 'idle';

@@ -11,6 +11,9 @@ export const FRAME_MAGIC = 0x4357;
 /** First two bytes of every UDP datagram: ASCII "CU". */
 export const DATAGRAM_MAGIC = 0x4355;
 
+/** A MediaServer's usual ports (the CLI's defaults; docs/cli.md): what a bare host in a `tcp://`, `udp://` or `http://` address means. */
+export const DEFAULT_PORTS = { tcp: 7700, udp: 7701, http: 7780, https: 7780 } as const;
+
 /** Size of the fixed part of a frame header (docs/protocol.md, section 2). */
 export const FIXED_HEADER_SIZE = 36;
 /** Size of a UDP fragment header (docs/protocol.md, section 5). */

@@ -3,8 +3,8 @@
  * split at any boundary and hands each complete frame to a sink (docs/protocol.md, section 2).
  * It never allocates more than one frame's header plus `maxPayload` bytes.
  */
-import { ProtocolError } from '../errors.js';
-import { DEFAULT_MAX_PAYLOAD, FIXED_HEADER_SIZE, MAX_PAYLOAD_CEILING } from './constants.js';
+import { ErrorCode, ProtocolError } from '../errors.js';
+import { DEFAULT_MAX_PAYLOAD, DEFAULT_PORTS, FIXED_HEADER_SIZE, MAX_PAYLOAD_CEILING } from './constants.js';
 import { checkFixedHeader, readFrame, type Frame } from './frame.js';
 
 const EMPTY = Buffer.alloc(0);
@@ -31,6 +31,34 @@ function joinLater(f: Frame, raw: readonly Buffer[], total: number, hl: number):
     set: (v: Buffer) => (payload = v),
   });
   return f;
+}
+
+/** What a camwire TCP port answers an HTTP request with (text/plain body). */
+export const HTTP_ON_TCP_PORT = `this is a camwire TCP port; use --protocol tcp or port ${DEFAULT_PORTS.http} for http`;
+
+/** A complete HTTP/1.1 answer carrying HTTP_ON_TCP_PORT, for a peer that spoke HTTP to a camwire TCP port. */
+export function httpOnTcpAnswer(): string {
+  const body = `${HTTP_ON_TCP_PORT}\n`;
+  return `HTTP/1.1 400 Bad Request\r\ncontent-type: text/plain\r\nx-camwire-error: ${ErrorCode.WRONG_PROTOCOL}\r\nconnection: close\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+}
+
+/** An HTTP request arrived where camwire frames were expected: the link answers it in HTTP (httpOnTcpAnswer). */
+export class HttpRequestOnTcpError extends ProtocolError {}
+
+/**
+ * A stream that begins with HTTP where camwire frames were expected (docs/errors.md,
+ * CW_ERR_WRONG_PROTOCOL): a request means an HTTP client dialled a camwire TCP port; an answer
+ * means this side dialled an HTTP port over TCP. Undefined for anything else.
+ */
+export function wrongProtocol(head: Buffer): ProtocolError | undefined {
+  const text = head.toString('latin1', 0, Math.min(head.length, 16));
+  if (/^HTTP\/\d/.test(text)) {
+    return new ProtocolError(ErrorCode.WRONG_PROTOCOL, `the peer answered in HTTP: this is an HTTP port, not a camwire TCP port; use --protocol http, or port ${DEFAULT_PORTS.tcp} for tcp`);
+  }
+  if (/^(GET|POST|HEAD|PUT|DELETE|OPTIONS|PATCH|CONNECT|TRACE) \S/.test(text)) {
+    return new HttpRequestOnTcpError(ErrorCode.WRONG_PROTOCOL, `an HTTP request came to a camwire TCP port (${HTTP_ON_TCP_PORT})`);
+  }
+  return undefined;
 }
 
 /** Receives what the parser produces. */
@@ -96,7 +124,7 @@ export class FrameParser {
         try {
           info = checkFixedHeader(head, 0, this.#maxPayload);
         } catch (err) {
-          this.#fail(err as ProtocolError);
+          this.#fail(wrongProtocol(head) ?? (err as ProtocolError));
           return;
         }
         this.#idsLength = info.idsLength;

@@ -5,6 +5,7 @@
  * request is sent (bindServerRequests).
  */
 import { EventEmitter } from 'node:events';
+import { DeliveryError, ErrorCode } from '../errors.js';
 import type { ParamValue, ReceivedCommand } from '../protocol/messages.js';
 import { readList, SystemCommand } from '../protocol/system-commands.js';
 import { checkId } from '../options.js';
@@ -20,10 +21,24 @@ export function bindServerRequests(client: MediaServerRequests, request: ServerR
   requesters.set(client, request);
 }
 
-function send(client: MediaServerRequests, name: string, params: Record<string, ParamValue>): Promise<ReceivedCommand | undefined> {
+/** A MediaServer's NACK reason that leads with an error code (`CW_ERR_GROUP_PASSWORD: wrong password ...`). */
+const CODED_REASON = /refused by the receiver: \d+ (CW_ERR_[A-Z_]+): (.*)$/s;
+
+/**
+ * Sends one request. A refusal whose reason carries the server's error code rejects with that
+ * code (e.g. CW_ERR_GROUP_PASSWORD), not the generic CW_ERR_DELIVERY_REFUSED.
+ */
+async function send(client: MediaServerRequests, name: string, params: Record<string, ParamValue>): Promise<ReceivedCommand | undefined> {
   const request = requesters.get(client);
   if (!request) throw new Error('server requests are not bound to a sender');
-  return request(name, params);
+  try {
+    return await request(name, params);
+  } catch (err) {
+    if (!(err instanceof DeliveryError) || err.code !== ErrorCode.DELIVERY_REFUSED) throw err;
+    const m = CODED_REASON.exec(err.message);
+    if (m) throw new DeliveryError(m[1], `${name} refused by the server: ${m[2]}`, err.seq, { cause: err });
+    throw err;
+  }
 }
 
 function groupInfo(r: ReceivedCommand | undefined): GroupInfo {
@@ -35,7 +50,8 @@ function groupInfo(r: ReceivedCommand | undefined): GroupInfo {
 export abstract class MediaServerRequests extends EventEmitter<SenderEvents> {
   /**
    * Joins a group on the server, creating it unless `onlyExisting` (the creator fixes name and
-   * password). Rejects with a DeliveryError when refused (wrong password, limit, missing group).
+   * password). Rejects with a DeliveryError when refused, with the server's code:
+   * CW_ERR_GROUP_PASSWORD, CW_ERR_GROUP_LIMIT, CW_ERR_GROUP_NOT_FOUND, CW_ERR_GROUP_INVALID.
    * Resolves with the group's owner and name.
    */
   async joinGroup(group: string, o: { permanent?: boolean; name?: string; password?: string; onlyExisting?: boolean } = {}): Promise<GroupInfo> {

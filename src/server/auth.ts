@@ -4,6 +4,7 @@
  */
 import { randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
 import type { Credentials } from '../options.js';
+import { misuse } from '../errors.js';
 
 /** Who is knocking, for a verify hook. */
 export interface AuthRequest extends Credentials {
@@ -66,8 +67,8 @@ export class Authenticator {
 
   constructor(o: AuthOptions) {
     for (const u of o.users ?? []) {
-      if (!u.user) throw new TypeError('auth.users: every entry needs a user name');
-      if (!u.password && !u.passwordHash) throw new TypeError(`auth.users: ${u.user} needs password or passwordHash`);
+      if (!u.user) throw misuse(new TypeError('auth.users: every entry needs a user name'));
+      if (!u.password && !u.passwordHash) throw misuse(new TypeError(`auth.users: ${u.user} needs password or passwordHash`));
       const hash = u.passwordHash ? Promise.resolve(u.passwordHash) : hashPassword(u.password!);
       hash.catch(() => {});
       const entry: { hash: Promise<string>; clientIds?: Set<string> } = { hash };
@@ -87,7 +88,7 @@ export class Authenticator {
   addUser(u: { user: string; passwordHash: string; clientIds: string[] }): void {
     for (const id of u.clientIds) {
       const owner = this.#owners.get(id);
-      if (owner !== undefined && owner !== u.user) throw new TypeError(`client id ${JSON.stringify(id)} belongs to user ${owner}`);
+      if (owner !== undefined && owner !== u.user) throw misuse(new TypeError(`client id ${JSON.stringify(id)} belongs to user ${owner}`));
     }
     this.removeUser(u.user);
     const entry: { hash: Promise<string>; clientIds?: Set<string> } = { hash: Promise.resolve(u.passwordHash) };

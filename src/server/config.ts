@@ -93,7 +93,19 @@ export interface MediaServerOptions {
    * handled. Runs before /stats and /metrics.
    */
   httpHandler?: (req: http.IncomingMessage, res: http.ServerResponse) => boolean;
+  /** What /metrics adds to its aggregate series (docs/api.md, Metrics). */
+  metrics?: MetricsOptions;
   logger?: Logger;
+}
+
+/** Optional series of /metrics. */
+export interface MetricsOptions {
+  /** Series per client (`client` label: one series per client and type; mind the cardinality). @default false */
+  perClient?: boolean;
+  /** `camwire_video_latency_seconds`: sender clock to arrival, per pushed video frame (decodes each frame's header). @default false */
+  latency?: boolean;
+  /** prom-client's process metrics (CPU, memory, event loop lag, handles, GC). @default true */
+  process?: boolean;
 }
 
 /** The options after validate(): every default filled in. */
@@ -117,6 +129,7 @@ export interface ServerConfig {
   /** The spool bounds, and the budget all readers' spools of this server share. */
   spool: { maxBytesPerReader: number; maxBytes: number; budget: SpoolBudget };
   httpHandler: MediaServerOptions['httpHandler'];
+  metrics: Required<MetricsOptions>;
   logger: Logger;
 }
 
@@ -167,6 +180,7 @@ export function validate(o: MediaServerOptions): ServerConfig {
     spoolDir: o.spoolDir,
     spool: spoolBounds(o.spool, int),
     httpHandler: o.httpHandler,
+    metrics: metricsOptions(o.metrics),
     logger: o.logger ?? silentLogger,
   };
   if (Object.values(c.ports).every((p) => p === false)) throw invalid('tcpPort', 'at least one of tcpPort, httpPort, udpPort must be on');
@@ -182,3 +196,16 @@ function spoolBounds(o: SpoolLimits | undefined, int: (name: string, v: number |
   return { maxBytesPerReader, maxBytes, budget: new SpoolBudget(maxBytes) };
 }
 
+/** The metrics options, defaults filled in; unknown keys and non-booleans are refused. */
+function metricsOptions(m: MetricsOptions | undefined): Required<MetricsOptions> {
+  const out: Required<MetricsOptions> = { perClient: false, latency: false, process: true };
+  if (m === undefined) return out;
+  if (typeof m !== 'object' || m === null) throw invalid('metrics', 'must be an object { perClient?, latency?, process? }');
+  for (const [k, v] of Object.entries(m)) {
+    if (!Object.hasOwn(out, k)) throw invalid('metrics', `unknown key ${JSON.stringify(k)} (use perClient, latency, process)`);
+    if (v === undefined) continue;
+    if (typeof v !== 'boolean') throw invalid(`metrics.${k}`, 'must be true or false');
+    out[k as keyof MetricsOptions] = v;
+  }
+  return out;
+}

@@ -10,13 +10,13 @@
  * under a key that lives only in this process, and later joins compare against that.
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { CamwireError, ErrorCode } from '../errors.js';
+import { ErrorCode, GroupError } from '../errors.js';
 import { hashPassword, verifyPassword } from './auth.js';
 import type { StoreWrites } from './store/guard.js';
 import type { StoreState } from './store/store.js';
 
 /** A group refused a request (wrong password, missing group, too many groups). */
-export class GroupError extends CamwireError {}
+export { GroupError };
 
 /** One member of a group. */
 export interface Member {
@@ -165,6 +165,16 @@ export class GroupRegistry {
       if (g.stored) this.#store.deleteGroup(groupId);
     } else if (m.permanent && g.stored) this.#store.deleteMember(groupId, client);
     return g;
+  }
+
+  /** Deletes a group with every member, permanent ones too; returns the former members, or undefined if there is no such group. */
+  remove(groupId: string): string[] | undefined {
+    const g = this.#groups.get(groupId);
+    if (!g) return undefined;
+    const members = [...g.members.keys()];
+    // The last one to leave takes the group (and its stored row) with it.
+    for (const m of members) this.leave(m, groupId);
+    return members;
   }
 
   /** The client went offline: it leaves every group where it is not permanent. Returns those groups. */

@@ -26,6 +26,8 @@ export interface HttpRoutesOptions {
   maxPayload: number;
   /** The application's routes, tried first. */
   extra: ((req: http.IncomingMessage, res: http.ServerResponse) => boolean) | undefined;
+  /** The control API (/api/v1/...), behind the same login. */
+  control: { handle(req: http.IncomingMessage, res: http.ServerResponse, path: string): boolean };
   logger: Logger;
 }
 
@@ -41,9 +43,16 @@ export class HttpRoutes {
   readonly #o: HttpRoutesOptions;
   /** Logins already checked, by Authorization header, for a minute: scrypt is slow on purpose. */
   readonly #logins = new Map<string, { user: string; until: number }>();
+  /** HTTP ingest uploads in progress, per client id. */
+  readonly #ingesting = new Map<string, number>();
 
   constructor(o: HttpRoutesOptions) {
     this.#o = o;
+  }
+
+  /** How many HTTP ingest uploads publish as `id` now. */
+  ingestCount(id: string): number {
+    return this.#ingesting.get(id) ?? 0;
   }
 
   /** Every HTTP request on the port that is not a camwire link. */
@@ -78,6 +87,7 @@ export class HttpRoutes {
 
   #routes(req: http.IncomingMessage, res: http.ServerResponse, path: string): void {
     if (this.#o.extra?.(req, res)) return;
+    if (this.#o.control.handle(req, res, path)) return;
     if (req.method === 'GET' && path === '/stats') {
       res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(JSON.stringify(this.#o.stats(), null, 2));
       return;
@@ -142,8 +152,12 @@ export class HttpRoutes {
       { maxBytes: this.#o.maxPayload },
     );
     logger.info({ client: id, from: req.socket.remoteAddress }, 'ingest started');
+    this.#ingesting.set(id, this.ingestCount(id) + 1);
     req.on('data', (c: Buffer) => splitter.push(c));
     req.on('close', () => {
+      const n = this.ingestCount(id) - 1;
+      if (n > 0) this.#ingesting.set(id, n);
+      else this.#ingesting.delete(id);
       if (joined) groups.leave(id, group);
     });
     req.on('end', () => {

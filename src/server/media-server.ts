@@ -30,6 +30,7 @@ import { validate, type MediaServerOptions, type ServerConfig } from './config.j
 import { Directory } from './directory.js';
 import { GroupRegistry } from './groups.js';
 import { HttpRoutes } from './http-routes.js';
+import { ControlApi } from './control-api.js';
 import { ServerMetrics } from './metrics.js';
 import { Relay, type ServerCommandMeta, type VideoTap } from './relay.js';
 import { Router } from './router.js';
@@ -54,6 +55,8 @@ export interface ClientInfo {
   channels: MediaTypeName[];
   /** Sender connections open. */
   pushLinks: number;
+  /** HTTP ingest uploads publishing as this client now (POST /ingest/<id>). */
+  ingest: number;
   groups: string[];
   defaultReceivers: string[];
   allowedSenders: string[] | 'all';
@@ -111,7 +114,8 @@ export class MediaServer extends EventEmitter<MediaServerEvents> {
       knownClients: () => this.#dir.size,
       links: () => this.#links.size,
       groups: () => this.#groups.size,
-    });
+      clients: () => this.clients(),
+    }, o.metrics);
     this.#store = options.store ?? new MemoryStore();
     const store = guardWrites(this.#store, this.#storeError);
     this.#users = new UserRegistry({ auth: this.#auth, fixed: options.auth?.users?.map((u) => u.user) ?? [], store, durable: () => this.#store.flush(), logger: o.logger });
@@ -124,6 +128,7 @@ export class MediaServer extends EventEmitter<MediaServerEvents> {
       metrics: this.#metrics,
       onServerCommand: (cmd, meta) => this.emit('serverCommand', cmd, meta),
     });
+    if (this.#metrics.measuresLatency) this.#relay.tap((v) => this.#metrics.observeLatency(Date.now() - v.timestamp));
     this.#http = new HttpRoutes({
       auth: this.#auth,
       directory: this.#dir,
@@ -133,6 +138,12 @@ export class MediaServer extends EventEmitter<MediaServerEvents> {
       stats: () => this.stats(),
       maxPayload: o.maxPayload,
       extra: o.httpHandler,
+      control: new ControlApi({
+        clients: () => this.clients(),
+        kick: (id, reason) => this.kick(id, reason),
+        groups: this.#groups,
+        notify: (to, name, params) => this.#requests.notify(to, name, params),
+      }),
       logger: o.logger,
     });
   }
@@ -148,7 +159,7 @@ export class MediaServer extends EventEmitter<MediaServerEvents> {
    * (and stops what started).
    */
   async start(): Promise<void> {
-    if (this.#state !== 'new') throw new ConfigError(ErrorCode.NOT_STARTED, `start() called on a server that is ${this.#state}`);
+    if (this.#state !== 'new') throw new ConfigError(ErrorCode.ALREADY_STARTED, `start() called on a server that is ${this.#state}: a MediaServer starts once`);
     this.#state = 'starting';
     this.#sessionKey = newSessionKey();
     try {
@@ -276,6 +287,7 @@ export class MediaServer extends EventEmitter<MediaServerEvents> {
     const ev = acceptedEvent(link, f, 0n);
     this.emit('connecting', ev);
     const refuse = (code: number, reason: string): void => {
+      this.#metrics.helloRefused(code);
       link.close(code, reason);
       this.emit('connectError', { ...ev, error: new CamwireError(code === CloseCode.AUTH_FAILED ? ErrorCode.AUTH_FAILED : ErrorCode.DELIVERY_REFUSED, reason) });
     };
@@ -403,6 +415,7 @@ export class MediaServer extends EventEmitter<MediaServerEvents> {
       lastSeen: c.record.lastSeen,
       channels: [...c.channels.keys()],
       pushLinks: c.pushLinks.size,
+      ingest: this.#http.ingestCount(c.id),
       groups: this.#groups.of(c.id).map((g) => g.id),
       defaultReceivers: [...this.#dir.defaultReceivers(c.id)],
       allowedSenders: allowed ? [...allowed] : 'all',

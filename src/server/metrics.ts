@@ -2,12 +2,25 @@
  * The MediaServer's Prometheus metrics: one registry per server (no global state).
  *
  * The counts are plain numbers; prom-client (about 12 MB of memory once loaded) is loaded, and
- * the registry built, the first time the registry is asked for (GET /metrics, `server.metrics`).
- * Its counters read the numbers when they are scraped.
+ * the registry built, the first time the registry is asked for (GET /metrics, `server.metrics`),
+ * or at once when the latency histogram is on. Its counters read the numbers when scraped.
  */
 import { createRequire } from 'node:module';
-import type { Counter, Gauge, Registry } from 'prom-client';
-import type { MediaTypeName } from '../protocol/constants.js';
+import type { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { CloseCode } from '../errors.js';
+import { MEDIA_TYPES, type MediaTypeName } from '../protocol/constants.js';
+
+type Prom = typeof import('prom-client');
+
+type PerType<T> = Record<MediaTypeName, T>;
+
+/** A client's counters, as the per-client series read them. */
+export interface ClientCounters {
+  id: string;
+  in: PerType<{ frames: number; bytes: number }>;
+  out: PerType<{ frames: number; bytes: number }>;
+  dropped: PerType<number>;
+}
 
 /** What the gauges read when they are scraped. */
 export interface MetricSources {
@@ -15,7 +28,34 @@ export interface MetricSources {
   links(): number;
   groups(): number;
   knownClients(): number;
+  /** For the per-client series. */
+  clients(): ClientCounters[];
 }
+
+/** What the gauges read when they are scraped. */
+export interface MetricSources {
+  online(): number;
+  links(): number;
+  groups(): number;
+  knownClients(): number;
+  /** For the per-client series. */
+  clients(): ClientCounters[];
+}
+
+/** Optional series (MediaServerOptions.metrics). */
+export interface MetricsSwitches {
+  perClient: boolean;
+  latency: boolean;
+  process: boolean;
+}
+
+/** The `reason` label of a refused HELLO, by close code. */
+const HELLO_REFUSALS: Record<number, string> = {
+  [CloseCode.AUTH_FAILED]: 'auth_failed',
+  [CloseCode.NOT_ALLOWED]: 'not_allowed',
+  [CloseCode.DUPLICATE_ID]: 'duplicate_id',
+  [CloseCode.REFUSED]: 'refused',
+};
 
 type Labels = Record<string, string>;
 
@@ -54,16 +94,22 @@ class Counts {
 
 export class ServerMetrics {
   readonly #src: MetricSources;
+  readonly #on: MetricsSwitches;
   #registry: Registry | undefined;
+  #latency: Histogram | undefined;
   readonly #frames = new Counts('direction', 'type');
   readonly #bytes = new Counts('direction', 'type');
   readonly #drops = new Counts('type', 'reason');
   readonly #badInput = new Counts('code');
   readonly #refused = new Counts('reason');
+  readonly #helloRefused = new Counts('reason');
   #storeErrors = 0;
 
-  constructor(src: MetricSources) {
+  constructor(src: MetricSources, on: MetricsSwitches = { perClient: false, latency: false, process: true }) {
     this.#src = src;
+    this.#on = on;
+    // Observations cannot wait for the first scrape: the histogram needs its registry now.
+    if (on.latency) void this.registry;
   }
 
   /** The Prometheus registry; loads prom-client on first use. */
@@ -100,8 +146,22 @@ export class ServerMetrics {
     this.#storeErrors++;
   }
 
+  /** A HELLO refused with `closeCode`. */
+  helloRefused(closeCode: number): void {
+    this.#helloRefused.inc(1, HELLO_REFUSALS[closeCode] ?? 'refused');
+  }
+
+  /** Whether video latency is measured (then the server taps video for observeLatency). */
+  get measuresLatency(): boolean {
+    return this.#on.latency;
+  }
+
+  observeLatency(ms: number): void {
+    this.#latency?.observe(Math.max(0, ms) / 1000);
+  }
+
   #build(): Registry {
-    const prom = createRequire(import.meta.url)('prom-client') as typeof import('prom-client');
+    const prom = createRequire(import.meta.url)('prom-client') as Prom;
     const registry = new prom.Registry();
     const registers = [registry];
     const counter = (name: string, help: string, labelNames: string[], c: Counts): Counter =>
@@ -111,6 +171,7 @@ export class ServerMetrics {
     counter('camwire_dropped_total', 'Messages dropped or refused, by media type and reason', ['type', 'reason'], this.#drops);
     counter('camwire_bad_input_total', 'Connections closed (or datagrams dropped) for bad input or an exceeded time limit, by error code', ['code'], this.#badInput);
     counter('camwire_connections_refused_total', 'Connections refused or cut at a connection limit (total, per_ip, pending_per_ip, pending); on UDP, datagrams of refused peers', ['reason'], this.#refused);
+    counter('camwire_hello_refused_total', 'HELLOs refused, by reason (auth_failed, not_allowed, duplicate_id, refused)', ['reason'], this.#helloRefused);
     const storeErrors = (): number => this.#storeErrors;
     new prom.Counter({
       name: 'camwire_store_errors_total',
@@ -128,6 +189,62 @@ export class ServerMetrics {
     gauge('camwire_clients_known', 'Clients the server remembers, online or not', () => src.knownClients());
     gauge('camwire_links', 'Open connections', () => src.links());
     gauge('camwire_groups', 'Groups', () => src.groups());
+    if (this.#on.latency) {
+      this.#latency = new prom.Histogram({
+        name: 'camwire_video_latency_seconds',
+        help: 'Pushed video frames: arrival at the server minus the sender timestamp (both clocks count)',
+        buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+        registers,
+      });
+    }
+    // Process series start when the registry is built (the first scrape): CPU and memory are the
+    // process's own totals; event-loop lag is measured from then on.
+    if (this.#on.process) prom.collectDefaultMetrics({ register: registry });
+    if (this.#on.perClient) perClientSeries(prom, registers, src);
     return registry;
   }
+}
+
+/**
+ * Per-client counters, read from the clients' own counters at scrape time (so they cost nothing
+ * between scrapes, and a forgotten client's series go away).
+ */
+function perClientSeries(prom: Prom, registers: Registry[], src: MetricSources): void {
+  const fill = (m: Counter, each: (c: ClientCounters, set: (labels: Record<string, string>, v: number) => void) => void): void => {
+    m.reset();
+    for (const c of src.clients()) each(c, (labels, v) => v > 0 && m.inc({ client: c.id, ...labels }, v));
+  };
+  new prom.Counter({
+    name: 'camwire_client_frames_total',
+    help: 'Messages per client, direction and media type',
+    labelNames: ['client', 'direction', 'type'],
+    registers,
+    collect(this: Counter) {
+      fill(this, (c, set) => {
+        for (const t of MEDIA_TYPES) for (const d of ['in', 'out'] as const) set({ direction: d, type: t }, c[d][t].frames);
+      });
+    },
+  });
+  new prom.Counter({
+    name: 'camwire_client_bytes_total',
+    help: 'Payload bytes per client, direction and media type',
+    labelNames: ['client', 'direction', 'type'],
+    registers,
+    collect(this: Counter) {
+      fill(this, (c, set) => {
+        for (const t of MEDIA_TYPES) for (const d of ['in', 'out'] as const) set({ direction: d, type: t }, c[d][t].bytes);
+      });
+    },
+  });
+  new prom.Counter({
+    name: 'camwire_client_dropped_total',
+    help: 'Messages dropped for a client as reader (slow reader, queue full), per media type',
+    labelNames: ['client', 'type'],
+    registers,
+    collect(this: Counter) {
+      fill(this, (c, set) => {
+        for (const t of MEDIA_TYPES) set({ type: t }, c.dropped[t]);
+      });
+    },
+  });
 }

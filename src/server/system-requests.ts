@@ -52,8 +52,11 @@ export class SystemRequests {
     });
     c.requests = done.catch(() => {});
     return done.catch((err: CamwireError) => {
-      this.notify(c.id, Notice.ERROR, { code: err.code ?? ErrorCode.SERVER_REFUSED, message: err.message, request: cmd.name });
-      throw err;
+      const code = err.code ?? ErrorCode.SERVER_REFUSED;
+      this.notify(c.id, Notice.ERROR, { code, message: err.message, request: cmd.name });
+      // The NACK's reason is this error's message: it leads with the code, so the requesting
+      // Sender rejects with the specific code (docs/protocol.md, "MediaServer requests").
+      throw new CamwireError(code, `${code}: ${err.message}`, { cause: err });
     });
   }
 

@@ -4,16 +4,31 @@
  * as PCM s16le chunks.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
 import { EventEmitter } from 'node:events';
-import { CamwireError, ErrorCode } from '../errors.js';
+import { FfmpegMissingError } from '../errors.js';
 import { JpegSplitter } from '../protocol/jpeg-splitter.js';
 import { OggOpusPackets } from './ogg-opus.js';
 
 /** ffmpeg is not installed (or not on PATH). */
-export class FfmpegMissingError extends CamwireError {
-  constructor(bin: string) {
-    super(ErrorCode.FFMPEG_MISSING, `${bin} was not found. Install it: apt-get install ffmpeg (Debian/Ubuntu), dnf install ffmpeg (Fedora), brew install ffmpeg (macOS).`);
-  }
+export { FfmpegMissingError };
+
+/**
+ * Throws FfmpegMissingError unless `bin` (a name looked up on PATH, or a path) is an executable
+ * file: lets a command say so before it connects anywhere, not after.
+ */
+export function assertFfmpeg(bin = 'ffmpeg', env: NodeJS.ProcessEnv = process.env): void {
+  const executable = (f: string): boolean => {
+    try {
+      fs.accessSync(f, fs.constants.X_OK);
+      return fs.statSync(f).isFile();
+    } catch {
+      return false;
+    }
+  };
+  if (bin.includes(path.sep) ? executable(bin) : (env.PATH ?? '').split(path.delimiter).some((d) => d && executable(path.join(d, bin)))) return;
+  throw new FfmpegMissingError(bin);
 }
 
 /** Where video comes from. */

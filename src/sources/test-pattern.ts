@@ -8,7 +8,11 @@
  * Each instance owns one RGBA buffer and redraws every pixel of it per frame, so `frame(n, now)`
  * is deterministic and allocates no pixel memory per frame.
  */
-import { ErrorCode } from '../errors.js';
+import { ConfigError, ErrorCode } from '../errors.js';
+
+import { loadSharp, SharpMissingError } from './sharp.js';
+
+export { SharpMissingError } from './sharp.js';
 
 /** Options of a TestPattern. */
 export interface TestPatternOptions {
@@ -222,6 +226,7 @@ export class TestPattern {
   #frames = 0;
   #skipped = 0;
   #onFrame: ((jpeg: Buffer, info: TestPatternFrameInfo) => void) | undefined;
+  #onError: ((err: SharpMissingError) => void) | undefined;
   #busy: Promise<void> = Promise.resolve();
   /** The next tick's timer, PENDING while a frame is being encoded, undefined when idle. */
   #timer: NodeJS.Timeout | typeof PENDING | undefined;
@@ -285,8 +290,7 @@ export class TestPattern {
     if (!Number.isFinite(t)) throw new RangeError('now must be a valid Date');
     // One pixel buffer per instance: a frame is drawn only after the previous one was encoded.
     const out = this.#busy.then(async () => {
-      // Loaded on first use: importing camwire must not pay for libvips unless a pattern is drawn.
-      const sharp = (await import('sharp')).default;
+      const sharp = (await loadSharp()).default as typeof import('sharp').default;
       this.#draw(n, now);
       return sharp(this.#rgba, { raw: { width: this.width, height: this.height, channels: 4 } })
         .jpeg({ quality: this.#quality, chromaSubsampling: '4:2:0' })
@@ -305,9 +309,10 @@ export class TestPattern {
    * slots are skipped (counted in `skipped`) instead of being emitted in a burst. The first frame
    * comes on the next turn of the event loop, never inside `start()`. Throws when already started.
    */
-  start(onFrame: (jpeg: Buffer, info: TestPatternFrameInfo) => void): void {
-    if (this.#onFrame !== undefined) throw new Error('TestPattern: already started; call stop() first');
+  start(onFrame: (jpeg: Buffer, info: TestPatternFrameInfo) => void, onError?: (err: SharpMissingError) => void): void {
+    if (this.#onFrame !== undefined) throw new ConfigError(ErrorCode.ALREADY_STARTED, 'TestPattern: already started; call stop() first');
     this.#onFrame = onFrame;
+    this.#onError = onError;
     this.#t0 = performance.now();
     this.#slot = 0;
     this.#timer = setTimeout(this.#tick, 0);
@@ -316,6 +321,7 @@ export class TestPattern {
   /** Stops emitting; no callback runs after it returns. Idempotent; `start()` may be called again. */
   stop(): void {
     this.#onFrame = undefined;
+    this.#onError = undefined;
     if (this.#timer !== undefined && this.#timer !== PENDING) clearTimeout(this.#timer);
     this.#timer = undefined;
   }
@@ -345,9 +351,15 @@ export class TestPattern {
             if (this.#onFrame === onFrame && this.#timer === undefined) this.#schedule(period);
           }
         },
-        () => {
+        (err: unknown) => {
           if (this.#timer === PENDING) this.#timer = undefined;
-          if (this.#onFrame === onFrame) this.#schedule(period);
+          if (this.#onFrame !== onFrame) return;
+          // Without sharp no frame can ever be drawn: stop and say so, once.
+          if (err instanceof SharpMissingError) {
+            const report = this.#onError;
+            this.stop();
+            report?.(err);
+          } else this.#schedule(period);
         },
       );
       return;

@@ -265,6 +265,11 @@ export interface HttpListenOptions {
    * for a connection that never sent a byte (a browser's unused preconnect): those close quietly.
    */
   onTimeout?: (err: TransportError, socket: net.Socket) => void;
+  /**
+   * Bytes that are not HTTP at all arrived first: return the answer to write before closing (a
+   * camwire CLOSE frame for a camwire client that dialled this HTTP port), or undefined for a bare 400.
+   */
+  notHttp?: (raw: Buffer, socket: net.Socket) => Buffer | undefined;
 }
 
 /** Set on a request that a time limit ended; readBody rejects with it. */
@@ -343,6 +348,14 @@ export async function listenHttp(o: HttpListenOptions, handler: http.RequestList
     // Headers that never completed; a connection that never sent a byte closes quietly.
     if (timeout && s.bytesRead > 0) {
       o.onTimeout?.(new TransportError(ErrorCode.TRANSPORT_TIMEOUT, `HTTP request headers not complete within ${limits.headersTimeoutMs} ms`), s);
+    }
+    const raw = (err as NodeJS.ErrnoException & { rawPacket?: Buffer }).rawPacket;
+    const answer = !timeout && raw && s.bytesRead === raw.length ? o.notHttp?.(raw, s) : undefined;
+    if (answer && nothingInFlight(sock)) {
+      const destroy = (): void => void sock.destroy();
+      setTimeout(destroy, 1000).unref();
+      sock.end(answer, destroy);
+      return;
     }
     closeWithStatus(sock, timeout ? 408 : 400);
   });

@@ -3,7 +3,7 @@
  */
 import net from 'node:net';
 import tls from 'node:tls';
-import { ErrorCode, TransportError } from '../errors.js';
+import { AddressInUseError, ErrorCode, TransportError } from '../errors.js';
 
 /** TLS settings shared by clients and servers. PEM strings or Buffers. */
 export interface TlsOptions {
@@ -100,7 +100,11 @@ export function listenStream(o: StreamListenOptions, onSocket: (s: net.Socket) =
 /** Binds any net/http server, rejecting with a TransportError (e.g. port in use). */
 export function listen<S extends net.Server>(server: S, host: string | undefined, port: number): Promise<S> {
   return new Promise((resolve, reject) => {
-    const onError = (err: Error): void => {
+    const onError = (err: NodeJS.ErrnoException): void => {
+      if (err.code === 'EADDRINUSE') {
+        reject(new AddressInUseError(host ?? '*', port, 'port', { cause: err }));
+        return;
+      }
       reject(new TransportError(ErrorCode.TRANSPORT_CONNECT, `cannot listen on ${host ?? '*'}:${port}: ${err.message}`, { cause: err }));
     };
     server.once('error', onError);

@@ -3,7 +3,7 @@
  */
 import dgram from 'node:dgram';
 import net from 'node:net';
-import { ErrorCode, TransportError } from '../errors.js';
+import { AddressInUseError, ErrorCode, TransportError } from '../errors.js';
 
 /** Options of a datagram socket. */
 export interface DatagramOptions {
@@ -24,8 +24,12 @@ export function bindDatagram(o: DatagramOptions): Promise<dgram.Socket> {
   const type = o.type ?? (o.host && net.isIPv6(o.host) ? 'udp6' : 'udp4');
   const sock = dgram.createSocket({ type, reuseAddr: false });
   return new Promise((resolve, reject) => {
-    const onError = (err: Error): void => {
+    const onError = (err: NodeJS.ErrnoException): void => {
       sock.close();
+      if (err.code === 'EADDRINUSE') {
+        reject(new AddressInUseError(o.host ?? '*', o.port ?? 0, 'UDP port', { cause: err }));
+        return;
+      }
       reject(new TransportError(ErrorCode.TRANSPORT_CONNECT, `cannot bind UDP ${o.host ?? '*'}:${o.port ?? 0}: ${err.message}`, { cause: err }));
     };
     sock.once('error', onError);

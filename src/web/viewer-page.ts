@@ -29,6 +29,14 @@ export const VIEWER_HTML = `<!doctype html>
   input, select, textarea, button { font: inherit; background: #222; color: #eee; border: 1px solid #444; border-radius: 4px; padding: .3rem .4rem; }
   textarea { width: 100%; box-sizing: border-box; }
   button { cursor: pointer; justify-self: start; }
+  .spark { display: grid; grid-template-columns: repeat(3, 1fr); gap: .25rem .5rem; padding: 0 .6rem .4rem; background: #1a1a1a; font-size: .7rem; color: #999; }
+  .spark canvas, #server canvas { display: block; width: 100%; height: 24px; background: #161616; }
+  .tools { display: flex; gap: .4rem; padding: 0 .6rem .5rem; background: #1a1a1a; }
+  .tools a, .tools button { font-size: .75rem; padding: .15rem .45rem; color: #ddd; text-decoration: none; border: 1px solid #444; border-radius: 4px; background: #222; }
+  #server { display: grid; grid-template-columns: repeat(auto-fill, minmax(9rem, 1fr)); gap: .25rem .75rem; align-items: end; padding: .5rem 1rem; font-size: .8rem; color: #bbb; background: #181818; }
+  #server-counts { grid-column: 1 / -1; }
+  figure:fullscreen { display: flex; flex-direction: column; justify-content: center; }
+  figure:fullscreen img { flex: 1; min-height: 0; object-fit: contain; }
 </style>
 </head>
 <body>
@@ -36,6 +44,12 @@ export const VIEWER_HTML = `<!doctype html>
   <h1>camwire viewer</h1>
   <span class="meta" id="summary">connecting…</span>
 </header>
+<section id="server" aria-label="server">
+  <span id="server-counts">…</span>
+  <label>clients (60 s)<canvas id="server-clients" width="180" height="24"></canvas></label>
+  <label>links (60 s)<canvas id="server-links" width="180" height="24"></canvas></label>
+  <label>traffic (60 s)<canvas id="server-traffic" width="180" height="24"></canvas></label>
+</section>
 <main id="tiles"><p class="empty">No video yet. Start a sender, e.g. <code>npx camwire send --server HOST:PORT --id cam1</code>.</p></main>
 <section id="me">
   <form id="join">
@@ -52,7 +66,7 @@ export const VIEWER_HTML = `<!doctype html>
   <ul id="me-log"></ul>
 </section>
 <aside>
-  <b>Clients online</b><ul id="clients"></ul><b>Groups</b><ul id="groups"></ul>
+  <b>Clients</b><ul id="clients"></ul><b>Groups</b><ul id="groups"></ul>
   <form id="cmd">
     <b>Send a command</b>
     <div class="row"><label>to <select id="cmd-to" required></select></label>
@@ -66,6 +80,27 @@ export const VIEWER_HTML = `<!doctype html>
 <script>
 const tiles = document.getElementById('tiles');
 const shown = new Map();
+// History for the sparklines: the last 60 s, one point per poll (every 1.5 s), newest at the right; null = unknown.
+const HISTORY = 40;
+const serverHist = { clients: [], links: [], traffic: [] };
+function pushHist(arr, v) { arr.push(v); if (arr.length > HISTORY) arr.shift(); }
+function drawSpark(canvas, values) {
+  const w = canvas.width; const h = canvas.height; const ctx = canvas.getContext('2d');
+  ctx.clearRect(0, 0, w, h);
+  const known = values.filter((v) => v !== null);
+  canvas.dataset.points = String(known.length);
+  canvas.title = known.length ? 'last ' + known[known.length - 1] + ', max ' + Math.max(...known) : 'no data';
+  if (known.length < 2) return;
+  const max = Math.max(...known) || 1;
+  ctx.strokeStyle = '#6cf'; ctx.lineWidth = 1.5; ctx.beginPath();
+  let drawing = false;
+  values.forEach((v, i) => {
+    if (v === null) { drawing = false; return; }
+    const x = 1 + ((HISTORY - values.length + i) / (HISTORY - 1)) * (w - 2); const y = h - 2 - (v / max) * (h - 4);
+    if (drawing) ctx.lineTo(x, y); else { ctx.moveTo(x, y); drawing = true; }
+  });
+  ctx.stroke();
+}
 function fmtRate(bps) { return bps > 1e6 ? (bps / 1e6).toFixed(2) + ' Mbit/s' : (bps / 1e3).toFixed(0) + ' kbit/s'; }
 function li(list, items, empty) {
   list.replaceChildren(...(items.length ? items : [empty]).map((t) => { const e = document.createElement('li'); e.textContent = t; return e; }));
@@ -74,8 +109,15 @@ async function refresh() {
   let data;
   try { data = await (await fetch('/api/sources', { cache: 'no-store' })).json(); }
   catch { document.getElementById('summary').textContent = 'server unreachable, retrying…'; return; }
-  document.getElementById('summary').textContent = data.clients.length + ' client(s) online, ' + data.sources.length + ' video source(s)';
-  li(document.getElementById('clients'), data.clients.map((c) => c.id + (c.groups.length ? ' (' + c.groups.join(', ') + ')' : '')), 'none');
+  const sendingOnly = data.clients.filter((c) => !c.online).length;
+  document.getElementById('summary').textContent = data.online + ' client(s) online' + (sendingOnly ? ', ' + sendingOnly + ' sending only' : '') + ', ' + data.sources.length + ' video source(s)';
+  const traffic = data.sources.reduce((n, s) => n + s.bitrate, 0);
+  document.getElementById('server-counts').textContent = data.online + ' online, ' + sendingOnly + ' sending, ' + data.groups.length + ' group(s), ' + data.links + ' link(s), video ' + fmtRate(traffic);
+  pushHist(serverHist.clients, data.clients.length); pushHist(serverHist.links, data.links); pushHist(serverHist.traffic, traffic);
+  drawSpark(document.getElementById('server-clients'), serverHist.clients);
+  drawSpark(document.getElementById('server-links'), serverHist.links);
+  drawSpark(document.getElementById('server-traffic'), serverHist.traffic);
+  li(document.getElementById('clients'), data.clients.map((c) => c.id + (c.online ? '' : c.ingest ? ' [ingest]' : ' [sending]') + (c.groups.length ? ' (' + c.groups.join(', ') + ')' : '')), 'none');
   fillTargets(data.clients.filter((c) => c.channels.includes('command')).map((c) => c.id));
   li(document.getElementById('groups'), data.groups.map((g) => g.id + (g.name ? ' “' + g.name + '”' : '') + ': ' + g.members.join(', ')), 'none');
   const keys = new Set();
@@ -90,15 +132,35 @@ async function refresh() {
       img.alt = 'video from ' + key;
       if (s.imageType === 'jpeg') img.src = '/mjpeg/' + encodeURIComponent(s.client) + '/' + s.mediaIndex;
       const cap = document.createElement('figcaption');
-      fig.append(img, cap);
-      t = { fig, cap };
+      const spark = document.createElement('div');
+      spark.className = 'spark';
+      const graphs = {};
+      for (const name of ['fps', 'bitrate', 'latency']) {
+        const l = document.createElement('label'); l.textContent = name;
+        const c = document.createElement('canvas'); c.width = 120; c.height = 24; c.dataset.metric = name;
+        l.append(c); spark.append(l); graphs[name] = c;
+      }
+      const tools = document.createElement('div');
+      tools.className = 'tools';
+      const snap = document.createElement('a');
+      snap.className = 'snapshot'; snap.textContent = 'snapshot';
+      snap.href = '/snapshot/' + encodeURIComponent(s.client) + '/' + s.mediaIndex + '.jpg';
+      snap.download = s.client + '-' + s.mediaIndex + '.jpg';
+      const full = document.createElement('button');
+      full.type = 'button'; full.className = 'fullscreen'; full.textContent = 'fullscreen';
+      full.addEventListener('click', () => { (document.fullscreenElement ? document.exitFullscreen() : fig.requestFullscreen()).catch(() => {}); });
+      tools.append(snap, full);
+      fig.append(img, cap, spark, tools);
+      t = { fig, cap, graphs, hist: { fps: [], bitrate: [], latency: [] } };
       shown.set(key, t);
       if (shown.size === 1) tiles.replaceChildren();
       tiles.append(fig);
     }
     t.cap.innerHTML = '';
-    const parts = [['', s.client + (s.mediaIndex ? ' #' + s.mediaIndex : '')], ['', s.width + '×' + s.height + ' ' + s.imageType], ['fps ', s.fps], ['', fmtRate(s.bitrate)], ['latency ', s.latency + ' ms']];
+    const parts = [['', s.client + (s.mediaIndex ? ' #' + s.mediaIndex : '')], ['', s.width + '×' + s.height + ' ' + s.imageType], ['fps ', s.fps], ['', fmtRate(s.bitrate)], ['latency ', s.latency === null ? '—' : s.latency + ' ms']];
     for (const [label, value] of parts) { const sp = document.createElement('span'); sp.innerHTML = label + '<b></b>'; sp.lastChild.textContent = value; t.cap.append(sp); }
+    pushHist(t.hist.fps, s.fps); pushHist(t.hist.bitrate, s.bitrate); pushHist(t.hist.latency, s.latency);
+    for (const name of ['fps', 'bitrate', 'latency']) drawSpark(t.graphs[name], t.hist[name]);
   }
   for (const [key, t] of shown) if (!keys.has(key)) { t.fig.remove(); shown.delete(key); }
 }

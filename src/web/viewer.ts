@@ -7,7 +7,7 @@ import type http from 'node:http';
 import type { MediaServer, VideoTap } from '../server/media-server.js';
 import { DeliveryError } from '../errors.js';
 import { readBody } from '../transport/http.js';
-import { MjpegResponse } from './mjpeg.js';
+import { MjpegResponse, startMjpeg } from './mjpeg.js';
 import { CLIENT_JS } from './client-script.js';
 import { VIEWER_HTML } from './viewer-page.js';
 
@@ -77,15 +77,17 @@ export class WebViewer {
   }
 
   /** Video sources seen in the last 10 s, with their rates. */
-  sources(): Array<{ client: string; mediaIndex: number; imageType: string; width: number; height: number; fps: number; bitrate: number; latency: number; viewers: number }> {
+  sources(): Array<{ client: string; mediaIndex: number; imageType: string; width: number; height: number; fps: number; bitrate: number; latency: number | null; viewers: number }> {
     const now = Date.now();
+    // An HTTP ingest's frames carry the server's clock: their latency is unknown (null), not 0.
+    const ingestOnly = new Set(this.#server.clients().filter((c) => c.ingest > 0 && c.pushLinks === 0).map((c) => c.id));
     const out = [];
     for (const [key, s] of this.#sources) {
       if (now - s.lastAt > 10000) {
         if (s.viewers.size === 0) this.#sources.delete(key);
         continue;
       }
-      out.push({ client: s.client, mediaIndex: s.mediaIndex, imageType: s.imageType, width: s.width, height: s.height, fps: Math.round(s.fps * 10) / 10, bitrate: Math.round(s.bitrate), latency: Math.round(s.latency), viewers: s.viewers.size });
+      out.push({ client: s.client, mediaIndex: s.mediaIndex, imageType: s.imageType, width: s.width, height: s.height, fps: Math.round(s.fps * 10) / 10, bitrate: Math.round(s.bitrate), latency: ingestOnly.has(s.client) ? null : Math.round(s.latency), viewers: s.viewers.size });
     }
     return out;
   }
@@ -97,7 +99,8 @@ export class WebViewer {
       void this.#command(req, res);
       return true;
     }
-    if (req.method !== 'GET') return false;
+    const head = req.method === 'HEAD';
+    if (req.method !== 'GET' && !head) return false;
     if (path === '/' || path === '/index.html') {
       res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' }).end(VIEWER_HTML);
       return true;
@@ -111,7 +114,16 @@ export class WebViewer {
       return true;
     }
     if (path === '/api/sources') {
-      const body = JSON.stringify({ sources: this.sources(), clients: this.#server.clients().filter((c) => c.online || c.pushLinks > 0).map((c) => ({ id: c.id, groups: c.groups, channels: c.channels })), groups: this.#server.stats().groups });
+      // "online" is /stats' definition (a receiver connected); clients that only send (push links or HTTP ingest) are listed too, marked.
+      const stats = this.#server.stats();
+      const clients = stats.clients.filter((c) => c.online || c.pushLinks > 0 || c.ingest > 0);
+      const body = JSON.stringify({
+        sources: this.sources(),
+        online: stats.online,
+        links: stats.links,
+        clients: clients.map((c) => ({ id: c.id, online: c.online, sending: c.pushLinks > 0 || c.ingest > 0, ingest: c.ingest > 0, groups: c.groups, channels: c.channels })),
+        groups: stats.groups,
+      });
       res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(body);
       return true;
     }
@@ -126,6 +138,12 @@ export class WebViewer {
     }
     if (!s) {
       res.writeHead(404, { 'content-type': 'text/plain' }).end(`no video from ${key}\n`);
+      return true;
+    }
+    // HEAD: the stream's headers, then the end (a stream's body never ends).
+    if (head) {
+      startMjpeg(res);
+      res.end();
       return true;
     }
     const viewer = new MjpegResponse(res);

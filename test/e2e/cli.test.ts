@@ -10,7 +10,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
-import { cli, cliServer } from '../helpers/cli.js';
+import { cli, cliServer, ROOT } from '../helpers/cli.js';
 
 function tmp(t: TestContext): string {
   const d = fs.mkdtempSync(path.join(os.tmpdir(), 'camwire-e2e-'));
@@ -25,17 +25,28 @@ function run(bin: string, args: string[], timeout = 60000): Promise<{ stdout: st
 }
 
 describe('cli', () => {
-  test('cli - --help works for every command and exits 0', async (t) => {
+  test('cli - --help works for every command, exits 0 and ends with examples of that command', async (t) => {
     for (const args of [['--help'], ['server', '--help'], ['send', '--help'], ['receive', '--help'], ['demo', '--help']]) {
       const p = cli(t, args);
       assert.equal(await p.exited, 0, args.join(' '));
       assert.match(p.stdout(), /Usage: camwire/);
+      const cmd = args.length > 1 ? args[0] : '(server|send|receive|demo)';
+      assert.match(p.stdout(), new RegExp(`\\nExamples:\\n(  \\$ (echo hello \\| )?camwire ${cmd}.*\\n)+`), args.join(' '));
+    }
+  });
+
+  test('cli - --version prints the package version and exits 0', async (t) => {
+    const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string };
+    for (const flag of ['--version', '-V']) {
+      const p = cli(t, [flag]);
+      assert.equal(await p.exited, 0);
+      assert.equal(p.stdout(), `camwire ${pkg.version}\n`);
     }
   });
 
   test('cli - bad usage exits 2 with a message that names the flag', async (t) => {
     const cases: Array<[string[], RegExp]> = [
-      [['send', '--server', 'nohostport'], /--server: expected host:port/],
+      [['send', '--server', 'host:notaport'], /--server: expected host:port/],
       [['send', '--server', '127.0.0.1:1', '--fps', 'lots'], /--fps: expected a number/],
       [['receive', '--listen', '1', '--from', 'a:1'], /give one of --listen/],
       [['receive', '--listen', '0', '--types', 'video,smell'], /--types: unknown media type "smell"/],
@@ -120,6 +131,31 @@ describe('cli', () => {
     assert.equal(await tx.exited, 0);
   });
 
+  test('cli - --server and --from take tcp://, udp:// and http:// addresses (the scheme picks the protocol)', async (t) => {
+    const s = await cliServer(t);
+    const rx = cli(t, ['receive', '--server', `http://127.0.0.1:${s.http}`, '--id', 'desk', '--types', 'video', '--count', '3', '--quiet']);
+    const tx = cli(t, ['send', '--server', `udp://127.0.0.1:${s.udp}`, '--id', 'cam', '--to', 'desk', '--fps', '10', '--size', '160x90']);
+    assert.equal(await rx.exited, 0, rx.stderr());
+    tx.child.kill('SIGINT');
+    assert.equal(await tx.exited, 0, tx.stderr());
+    const cmd = cli(t, ['send', '--server', `tcp://127.0.0.1:${s.tcp}`, '--id', 'ops', '--to', 'nobody', '--command', 'x', '--timeout', '2000']);
+    // Reached over TCP: the server itself answers (no such client), not a connection failure.
+    assert.equal(await cmd.exited, 3);
+    assert.match(cmd.stderr(), /refused by the receiver/);
+    const clash = cli(t, ['send', '--server', `udp://127.0.0.1:${s.udp}`, '--protocol', 'tcp', '--command', 'x']);
+    assert.equal(await clash.exited, 2);
+    assert.match(clash.stderr(), /--server udp:\/\/127\.0\.0\.1:\d+ says udp, but --protocol is tcp/);
+  });
+
+  test('cli - the server measures video latency; --metrics-per-client adds per-client series', async (t) => {
+    const plain = await cliServer(t);
+    const a = await (await fetch(`${plain.url}metrics`)).text();
+    assert.match(a, /^# TYPE camwire_video_latency_seconds histogram$/m);
+    assert.doesNotMatch(a, /camwire_client_frames_total/);
+    const per = await cliServer(t, ['--metrics-per-client']);
+    assert.match(await (await fetch(`${per.url}metrics`)).text(), /^# TYPE camwire_client_frames_total counter$/m);
+  });
+
   test('cli - commands, stdin data and files from `send` arrive at `receive`', async (t) => {
     const dir = tmp(t);
     const rx = cli(t, ['receive', '--listen', '127.0.0.1:0', '--files', path.join(dir, 'in')]);
@@ -137,6 +173,8 @@ describe('cli', () => {
     const send = cli(t, ['send', '--server', `127.0.0.1:${port}`, '--file', file]);
     assert.equal(await send.exited, 0, send.stderr());
     assert.match(send.stdout(), /report\.bin: 700000 bytes from offset 0, sha256 [0-9a-f]{64} verified/);
+    // Without a terminal the progress is a line: MB, MB/s and the time left.
+    assert.match(send.stderr(), /^report\.bin \d+% \d+\.\d\/0\.7 MB, \d+\.\d MB\/s, (\?|\d+ s) left$/m);
     await rx.waitFor(/"fileEnd":"report.bin".*"ok":true/);
     assert.equal(createHash('sha256').update(fs.readFileSync(path.join(dir, 'in', 'report.bin'))).digest('hex'), createHash('sha256').update(content).digest('hex'));
   });
@@ -175,8 +213,16 @@ describe('ingest', () => {
     assert.equal(await rx.exited, 0, rx.stderr());
     // The viewer lists the ingest as a 320x240 JPEG source (sizes read from the JPEG headers).
     const viewer = await (await fetch(`${s.url}api/sources`)).json();
-    const src = (viewer.sources as Array<{ client: string; width: number; height: number; imageType: string }>).find((x) => x.client === 'ffcam');
+    const src = (viewer.sources as Array<{ client: string; width: number; height: number; imageType: string; latency: number | null }>).find((x) => x.client === 'ffcam');
     assert.deepEqual([src?.imageType, src?.width, src?.height], ['jpeg', 320, 240]);
+    // Its frames carry the server's clock: the latency is unknown, not 0.
+    assert.equal(src?.latency, null);
+    // The ingest is in the client list, marked; "online" is /stats' count (receivers connected).
+    const ffcam = (viewer.clients as Array<{ id: string }>).find((c) => c.id === 'ffcam');
+    assert.deepEqual(ffcam, { id: 'ffcam', online: false, sending: true, ingest: true, groups: [], channels: [] });
+    const stats = await (await fetch(`${s.url}stats`)).json();
+    assert.equal(viewer.online, stats.online);
+    assert.equal((stats.clients as Array<{ id: string; ingest: number }>).find((c) => c.id === 'ffcam')?.ingest, 1);
     await ff;
   });
 });

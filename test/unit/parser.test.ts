@@ -8,6 +8,7 @@ import fc from 'fast-check';
 import { CloseCode, ErrorCode } from '../../src/errors.js';
 import { FIXED_HEADER_SIZE, Kind, MediaType } from '../../src/protocol/constants.js';
 import { encodeFrameBuffer, encodeHeader, type FrameInit } from '../../src/protocol/frame.js';
+import { HttpRequestOnTcpError, httpOnTcpAnswer } from '../../src/protocol/parser.js';
 import {
   assertFrames,
   checkProtocolError,
@@ -133,7 +134,7 @@ describe('FrameParser - frames', () => {
 describe('FrameParser - errors', () => {
   test('garbage gives exactly one error, then further input is ignored', () => {
     const c = collect();
-    c.parser.push(Buffer.from('GET / HTTP/1.1\r\nHost: example\r\n\r\n+more bytes'));
+    c.parser.push(Buffer.from('SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3\r\n+more bytes'));
     assert.equal(c.errors.length, 1);
     checkProtocolError(c.errors[0], ErrorCode.PROTOCOL_BAD_MAGIC, CloseCode.PROTOCOL_ERROR);
     assert.equal(c.parser.failed, true);
@@ -143,6 +144,20 @@ describe('FrameParser - errors', () => {
     assert.equal(c.errors.length, 1);
     assert.equal(c.frames.length, 0);
     assert.equal(c.parser.buffered, 0);
+  });
+
+  test('HTTP where frames were expected is named: a request (HTTP client on the TCP port) or an answer (TCP client on an HTTP port)', () => {
+    const req = collect();
+    req.parser.push(Buffer.from('POST /camwire/v1/open HTTP/1.1\r\nHost: example\r\n\r\n'));
+    assert.ok(req.errors[0] instanceof HttpRequestOnTcpError);
+    assert.deepEqual([req.errors[0].code, req.errors[0].closeCode], [ErrorCode.WRONG_PROTOCOL, CloseCode.PROTOCOL_ERROR]);
+    assert.match(req.errors[0].message, /this is a camwire TCP port; use --protocol tcp or port 7780 for http/);
+    const answer = collect();
+    answer.parser.push(Buffer.from('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n'));
+    checkProtocolError(answer.errors[0], ErrorCode.WRONG_PROTOCOL, CloseCode.PROTOCOL_ERROR);
+    assert.ok(!(answer.errors[0] instanceof HttpRequestOnTcpError));
+    assert.match(answer.errors[0].message, /the peer answered in HTTP: .*use --protocol http, or port 7700 for tcp/);
+    assert.match(httpOnTcpAnswer(), /^HTTP\/1\.1 400 Bad Request\r\n[^]*x-camwire-error: CW_ERR_WRONG_PROTOCOL\r\n[^]*\r\n\r\nthis is a camwire TCP port/);
   });
 
   test('garbage shorter than a header waits; the error comes with the 36th byte', () => {

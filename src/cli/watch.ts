@@ -1,0 +1,140 @@
+/**
+ * ConnectionWatch: how the CLI decides that a dialling `send` or `receive` cannot succeed. A
+ * refusal that no retry fixes (a wrong login, a port that speaks another protocol) ends the
+ * command at once; a peer not reached within `--connect-timeout`, or lost and not back within
+ * it, ends it too. Each ends with one sentence naming the cause (docs/cli.md, "Failing fast").
+ */
+import { CamwireError, CloseCode, ErrorCode, ProtocolError, RemoteCloseError, type ConnectionEvent } from '../index.js';
+
+/** Why a command gave up; the CLI prints `error: <message>` and exits 3. */
+export class GiveUpError extends CamwireError {}
+
+/** The sentence for an error that no retry fixes, or undefined when retrying may help. */
+export function fatalReason(err: Error | undefined, target: string): GiveUpError | undefined {
+  if (!err) return undefined;
+  if (err instanceof RemoteCloseError && err.closeCode === CloseCode.AUTH_FAILED) {
+    const reason = err.message.replace(/^peer closed the connection: \d+ /, '');
+    if (/wrong user name or password|credentials not accepted/.test(reason)) return new GiveUpError(ErrorCode.AUTH_FAILED, `wrong user name or password for ${target}`);
+    if (/credentials required/.test(reason)) return new GiveUpError(ErrorCode.AUTH_FAILED, `${target} requires a login: give --user and --password`);
+    return new GiveUpError(ErrorCode.AUTH_FAILED, `${target} refused the login: ${reason}`);
+  }
+  if ((err as CamwireError).code === ErrorCode.WRONG_PROTOCOL) return new GiveUpError(ErrorCode.WRONG_PROTOCOL, `${target}: ${err.message.replace(/^\S+ answered: /, '')}`);
+  if (err instanceof RemoteCloseError && (err.closeCode === CloseCode.PROTOCOL_ERROR || err.closeCode === CloseCode.UNSUPPORTED_VERSION)) {
+    return new GiveUpError(ErrorCode.WRONG_PROTOCOL, `${target}: ${err.message.replace(/^peer closed the connection: \d+ /, '')}`);
+  }
+  if (err instanceof ProtocolError && err.code === ErrorCode.PROTOCOL_BAD_MAGIC) {
+    return new GiveUpError(ErrorCode.WRONG_PROTOCOL, `${target} does not speak camwire on this port (check --protocol and the port)`);
+  }
+  return undefined;
+}
+
+/** What a watch listens to: a Sender in push mode or a Receiver in pull mode. */
+export interface Watched {
+  on(name: 'connected' | 'connectError' | 'disconnect' | 'sessionConnected' | 'sessionDisconnected', fn: (ev: ConnectionEvent) => void): unknown;
+}
+
+/** Options of a ConnectionWatch. */
+export interface WatchOptions {
+  /** The peer as the user named it (`--server`, `--from`). */
+  target: string;
+  /** Give up when the peer is not reached (or not back) within this long; 0 = never. */
+  connectTimeoutMs: number;
+  /** 'links': up while any link is open (a push Sender). 'session': up between sessionConnected and sessionDisconnected (a pull Receiver). */
+  mode: 'links' | 'session';
+  /** Added to a "cannot reach" message (e.g. what to check over UDP, where silence is all one learns). */
+  hint?: string;
+}
+
+/** ConnectionWatch: resolves `gaveUp` with the reason once the command should stop. */
+export class ConnectionWatch {
+  readonly gaveUp: Promise<GiveUpError>;
+  readonly #o: WatchOptions;
+  #give: (e: GiveUpError) => void = () => {};
+  #open = new Set<string>();
+  #ever = false;
+  #lastError: string | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #done = false;
+
+  constructor(o: WatchOptions) {
+    this.#o = o;
+    this.gaveUp = new Promise((r) => (this.#give = r));
+    this.#arm();
+  }
+
+  /** True while the peer is reached. */
+  get connected(): boolean {
+    return this.#open.size > 0;
+  }
+
+  /** The reason to report when the command ends (e.g. at --duration) without ever reaching the peer. */
+  neverReached(): GiveUpError | undefined {
+    if (this.#ever) return undefined;
+    return new GiveUpError(ErrorCode.TRANSPORT_CONNECT, `never reached ${this.#o.target}${this.#lastError ? `: ${this.#lastError}` : this.#o.hint ? ` (${this.#o.hint})` : ''}`);
+  }
+
+  /** The last connection failure's message, if any. */
+  get lastError(): string | undefined {
+    return this.#lastError;
+  }
+
+  attach(w: Watched): void {
+    const key = (ev: ConnectionEvent): string => ev.mediaTypes.join(',');
+    w.on('connectError', (ev) => this.#failure(ev.error));
+    if (this.#o.mode === 'links') {
+      w.on('connected', (ev) => this.#up(key(ev)));
+      w.on('disconnect', (ev) => this.#down(key(ev), ev.error));
+    } else {
+      w.on('sessionConnected', () => this.#up('session'));
+      w.on('sessionDisconnected', (ev) => this.#down('session', ev.error ?? new Error('session ended')));
+    }
+  }
+
+  /** Races `p` with the watch: rejects with the GiveUpError if the watch gives up first. */
+  race<T>(p: Promise<T>): Promise<T> {
+    return Promise.race([p, this.gaveUp.then((e) => Promise.reject(e))]);
+  }
+
+  /** Stops the timer (the command ends for another reason). */
+  stop(): void {
+    this.#done = true;
+    clearTimeout(this.#timer);
+  }
+
+  #failure(err: Error | undefined): void {
+    if (err) this.#lastError = err.message;
+    const fatal = fatalReason(err, this.#o.target);
+    if (fatal) this.#end(fatal);
+  }
+
+  #up(key: string): void {
+    this.#open.add(key);
+    this.#ever = true;
+    this.#lastError = undefined;
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+
+  #down(key: string, err: Error | undefined): void {
+    this.#open.delete(key);
+    this.#failure(err);
+    // A link that closed cleanly (idle) is no loss: it opens again when there is something to send.
+    if (err && this.#open.size === 0) this.#arm();
+  }
+
+  #arm(): void {
+    const ms = this.#o.connectTimeoutMs;
+    if (this.#done || ms <= 0 || this.#timer) return;
+    this.#timer = setTimeout(() => {
+      const s = `${Math.round(ms / 100) / 10} s`;
+      const why = this.#lastError ? `: ${this.#lastError}` : this.#o.hint ? ` (${this.#o.hint})` : '';
+      this.#end(new GiveUpError(ErrorCode.TRANSPORT_TIMEOUT, this.#ever ? `lost ${this.#o.target} and it did not come back within ${s}${why}` : `cannot reach ${this.#o.target} within ${s}${why}`));
+    }, ms);
+  }
+
+  #end(e: GiveUpError): void {
+    if (this.#done) return;
+    this.stop();
+    this.#give(e);
+  }
+}
