@@ -16,5 +16,6 @@ export * from './link/dial.js';
 export * from './media/outbox.js';
 export * from './media/inbound.js';
 export * from './transport/http.js';
+export * from './transport/http-server.js';
 export * from './transport/tcp.js';
 export * from './options.js';

@@ -8,7 +8,7 @@ import { CamwireError, CloseCode, ErrorCode, ProtocolError, TransportError } fro
 import { DEFAULT_MAX_PAYLOAD, Kind } from '../protocol/constants.js';
 import { encodeFrameBuffer, type Frame } from '../protocol/frame.js';
 import { encodeReason } from '../protocol/messages.js';
-import { readBody, requestTimedOut } from '../transport/http.js';
+import { readBody, requestTimedOut } from '../transport/http-server.js';
 import { BaseLink, type LinkOptions } from './frame-link.js';
 import { DOWN_ACK_HEADER, DOWN_HEADER, FrameQueue, HTTP_PREFIX, LINK_HEADER, MAX_BATCH, parseBody, UP_HEADER } from './http-wire.js';
 

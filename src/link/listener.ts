@@ -9,7 +9,7 @@ import { CloseCode, ErrorCode, ProtocolError, type CamwireError } from '../error
 import { DEFAULT_PORTS, FRAME_MAGIC, Kind } from '../protocol/constants.js';
 import { encodeFrameBuffer, type Frame } from '../protocol/frame.js';
 import { encodeReason } from '../protocol/messages.js';
-import type { HttpLimits } from '../transport/http.js';
+import type { HttpLimits } from '../transport/http-server.js';
 import { boundPort, listenStream, type TlsOptions } from '../transport/tcp.js';
 import type { PeerInfo } from '../events.js';
 import { onProtocolFailure, type FrameLink, type LinkOptions, type TransportName } from './frame-link.js';
@@ -156,7 +156,7 @@ export class LinkListener {
     } else if (o.transport === 'http') {
       const { limits, streaming, ...linkServer } = o.http ?? {};
       // HTTP, HTTPS and `ws` are loaded only for an HTTP port: a server without one does not carry their memory.
-      const [{ listenHttp }, { HttpLinkServer }, { WsAcceptor }] = await Promise.all([import('../transport/http.js'), import('./http-link.js'), import('./ws-link.js')]);
+      const [{ listenHttp }, { HttpLinkServer }, { WsAcceptor }] = await Promise.all([import('../transport/http-server.js'), import('./http-link.js'), import('./ws-link.js')]);
       const hs = new HttpLinkServer({ ...o.link, ...linkServer }, {
         onLink: (link) => h.onLink(link),
         onBadRequest: (err, remoteAddress, remotePort) => h.onBadInput(err, { transport: 'http', remoteAddress, remotePort }),

@@ -4,7 +4,7 @@
  */
 import type http from 'node:http';
 import { MEDIA_TYPES, type MediaTypeName } from '../protocol/constants.js';
-import type { HttpLimits } from '../transport/http.js';
+import type { HttpLimits } from '../transport/http-server.js';
 import type { TlsOptions } from '../transport/tcp.js';
 import type { ConnectionLimits } from '../transport/connection-limits.js';
 import { connectionLimits, DEFAULT_TIMEOUTS, invalid, resolveHttpLimits, silentLogger, type Logger } from '../options.js';
