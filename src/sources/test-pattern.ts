@@ -10,6 +10,7 @@
  */
 import { ConfigError, ErrorCode } from '../errors.js';
 
+import { BARS, BLACK, CELL_W, FONT, GLYPH_H, GLYPH_W, GREYS, WHITE } from './pattern-art.js';
 import { loadSharp, SharpMissingError } from './sharp.js';
 
 export { SharpMissingError } from './sharp.js';
@@ -67,90 +68,7 @@ const DEFAULTS: Readonly<Required<TestPatternOptions>> = {
 };
 
 const MAX_LABEL = 64;
-const GLYPH_W = 5;
-const GLYPH_H = 7;
-/** Glyph width plus one column of spacing. */
-const CELL_W = GLYPH_W + 1;
 const COUNTER_DIGITS = 6;
-
-/** The 5x7 font: one string per row, '#' = ink. Characters without a glyph are drawn as spaces. */
-const FONT_SOURCE: Readonly<Record<string, string>> = {
-  '0': '.###. #...# #..## #.#.# ##..# #...# .###.',
-  '1': '..#.. .##.. ..#.. ..#.. ..#.. ..#.. .###.',
-  '2': '.###. #...# ....# ...#. ..#.. .#... #####',
-  '3': '##### ...#. ..#.. ...#. ....# #...# .###.',
-  '4': '...#. ..##. .#.#. #..#. ##### ...#. ...#.',
-  '5': '##### #.... ####. ....# ....# #...# .###.',
-  '6': '..##. .#... #.... ####. #...# #...# .###.',
-  '7': '##### ....# ...#. ..#.. .#... .#... .#...',
-  '8': '.###. #...# #...# .###. #...# #...# .###.',
-  '9': '.###. #...# #...# .#### ....# ...#. .##..',
-  ':': '..... .##.. .##.. ..... .##.. .##.. .....',
-  '.': '..... ..... ..... ..... ..... .##.. .##..',
-  '-': '..... ..... ..... ##### ..... ..... .....',
-  '_': '..... ..... ..... ..... ..... ..... #####',
-  '/': '....# ....# ...#. ..#.. .#... #.... #....',
-  A: '.###. #...# #...# ##### #...# #...# #...#',
-  B: '####. #...# #...# ####. #...# #...# ####.',
-  C: '.###. #...# #.... #.... #.... #...# .###.',
-  D: '###.. #..#. #...# #...# #...# #..#. ###..',
-  E: '##### #.... #.... ####. #.... #.... #####',
-  F: '##### #.... #.... ####. #.... #.... #....',
-  G: '.###. #...# #.... #.### #...# #...# .####',
-  H: '#...# #...# #...# ##### #...# #...# #...#',
-  I: '.###. ..#.. ..#.. ..#.. ..#.. ..#.. .###.',
-  J: '..### ...#. ...#. ...#. ...#. #..#. .##..',
-  K: '#...# #..#. #.#.. ##... #.#.. #..#. #...#',
-  L: '#.... #.... #.... #.... #.... #.... #####',
-  M: '#...# ##.## #.#.# #.#.# #...# #...# #...#',
-  N: '#...# #...# ##..# #.#.# #..## #...# #...#',
-  O: '.###. #...# #...# #...# #...# #...# .###.',
-  P: '####. #...# #...# ####. #.... #.... #....',
-  Q: '.###. #...# #...# #...# #.#.# #..#. .##.#',
-  R: '####. #...# #...# ####. #.#.. #..#. #...#',
-  S: '.#### #.... #.... .###. ....# ....# ####.',
-  T: '##### ..#.. ..#.. ..#.. ..#.. ..#.. ..#..',
-  U: '#...# #...# #...# #...# #...# #...# .###.',
-  V: '#...# #...# #...# #...# #...# .#.#. ..#..',
-  W: '#...# #...# #...# #.#.# #.#.# #.#.# .#.#.',
-  X: '#...# #...# .#.#. ..#.. .#.#. #...# #...#',
-  Y: '#...# #...# .#.#. ..#.. ..#.. ..#.. ..#..',
-  Z: '##### ....# ...#. ..#.. .#... #.... #####',
-};
-
-/** FONT_SOURCE as a lookup table: 7 row bitmasks (bit 4 = leftmost column) per ASCII code. */
-const FONT: Uint8Array = (() => {
-  const table = new Uint8Array(128 * GLYPH_H);
-  for (const [ch, rows] of Object.entries(FONT_SOURCE)) {
-    rows.split(' ').forEach((row, y) => {
-      let bits = 0;
-      for (let x = 0; x < GLYPH_W; x++) if (row[x] === '#') bits |= 1 << (GLYPH_W - 1 - x);
-      table[ch.charCodeAt(0) * GLYPH_H + y] = bits;
-    });
-  }
-  return table;
-})();
-
-/** Pixels are written as 32-bit words over the RGBA bytes; the word's byte order follows the CPU. */
-const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
-
-function rgba(r: number, g: number, b: number): number {
-  return LITTLE_ENDIAN ? ((255 << 24) | (b << 16) | (g << 8) | r) >>> 0 : ((r << 24) | (g << 16) | (b << 8) | 255) >>> 0;
-}
-
-const BLACK = rgba(0, 0, 0);
-const WHITE = rgba(255, 255, 255);
-/** Full-intensity bars: white, yellow, cyan, green, magenta, red, blue. */
-const BARS = [
-  rgba(255, 255, 255),
-  rgba(255, 255, 0),
-  rgba(0, 255, 255),
-  rgba(0, 255, 0),
-  rgba(255, 0, 255),
-  rgba(255, 0, 0),
-  rgba(0, 0, 255),
-];
-const GREYS = Array.from({ length: 256 }, (_, v) => rgba(v, v, v));
 
 function invalidOption(name: string, message: string): RangeError {
   return Object.assign(new RangeError(`option ${name}: ${message}`), { code: ErrorCode.CONFIG_INVALID });
