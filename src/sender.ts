@@ -4,7 +4,6 @@
  * (receiver-to-sender) it listens and serves the channels receivers open (docs/behaviour.md,
  * sections 3-4).
  */
-import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import {
   CamwireError,
@@ -16,13 +15,12 @@ import {
   TransportError,
 } from './errors.js';
 import { perMediaType, type PeerInfo } from './events.js';
-import { Flag, Kind, MediaType, mediaTypeName, type MediaTypeName } from './protocol/constants.js';
-import type { Frame, FrameInit } from './protocol/frame.js';
+import { Flag, Kind, MediaType, type MediaTypeName } from './protocol/constants.js';
+import type { FrameInit } from './protocol/frame.js';
 import { SharedEncoding } from './protocol/fan-encoding.js';
 import {
   encodeAudioHeader,
   encodeCommand,
-  encodeJson,
   encodeVideoHeader,
   type Command,
   type ParamValue,
@@ -30,19 +28,20 @@ import {
   type Rect,
 } from './protocol/messages.js';
 import { isSystemCommand, MAX_SERVER_COMMAND } from './protocol/system-commands.js';
-import { acceptedEvent, awaitHello, welcomeLink } from './link/accept.js';
-import type { DialOptions } from './link/dial.js';
 import type { FrameLink } from './link/frame-link.js';
 import { LinkClock, tickFor } from './link/link-clock.js';
 import { LinkListener } from './link/listener.js';
-import { PushLane, type LaneEventName } from './media/push-lane.js';
+import type { PushLane } from './media/push-lane.js';
 import { ServedChannel } from './media/served-channel.js';
 import { UdpEndpoint, type UdpLink } from './link/udp-link.js';
 import { AudioOutbox, ReliableOutbox, VideoOutbox, frameBytes, type Outbox } from './media/outbox.js';
-import { AGENT, checkId, invalid, newSessionKey, resolveCommon, type ResolvedCommon } from './options.js';
+import { checkId, newSessionKey, type ResolvedCommon } from './options.js';
 
 import { MediaServerRequests, bindServerRequests } from './roles/server-requests.js';
 import { sendFile, type ReliableTarget } from './roles/file-send.js';
+import { newOutbox, resolveSender, type SenderConfig } from './roles/sender-config.js';
+import { acceptPullChannel } from './roles/pull-channels.js';
+import { newPushLane, senderLinkOptions } from './roles/push-lanes.js';
 import type {
   AudioSendOptions,
   FileSendOptions,
@@ -63,15 +62,7 @@ export class Sender extends MediaServerRequests {
   readonly #o: ResolvedCommon;
   /** One timer for the keepalive, dead and stall checks of all this role's links. */
   readonly #clock: LinkClock;
-  readonly #to: string;
-  readonly #group: string;
-  readonly #idleMs: number;
-  readonly #audioChunks: number;
-  readonly #audioBytes: number;
-  readonly #queueBytes: Record<'command' | 'file' | 'data', number>;
-  readonly #window: number;
-  readonly #chunk: number;
-  readonly #maxChannels: number;
+  readonly #c: SenderConfig;
   #sessionKey = 0n;
   #state: 'new' | 'starting' | 'started' | 'stopped' = 'new';
   #listener: LinkListener | undefined;
@@ -89,33 +80,9 @@ export class Sender extends MediaServerRequests {
   constructor(options: SenderOptions = {}) {
     super();
     bindServerRequests(this, (name, params) => this.#request(name, params));
-    this.#o = resolveCommon(options);
+    this.#c = resolveSender(options);
+    this.#o = this.#c.o;
     this.#clock = new LinkClock(tickFor(this.#o.keepaliveMs, this.#o.deadMs));
-    this.#to = checkId('to', options.to);
-    this.#group = checkId('group', options.group);
-    const pos = (name: string, v: number | undefined, def: number, min = 1): number => {
-      if (v === undefined) return def;
-      if (typeof v !== 'number' || !Number.isFinite(v) || v < min) throw invalid(name, `must be a number >= ${min}`);
-      return v;
-    };
-    this.#idleMs = pos('idleTimeoutMs', options.idleTimeoutMs, 5000, 0);
-    this.#audioChunks = pos('audioQueueChunks', options.audioQueueChunks, 50);
-    this.#audioBytes = pos('audioQueueBytes', options.audioQueueBytes, 1_638_400);
-    this.#queueBytes = {
-      command: pos('queueBytes.command', options.queueBytes?.command, 819_200),
-      file: pos('queueBytes.file', options.queueBytes?.file, 10_485_760),
-      data: pos('queueBytes.data', options.queueBytes?.data, 8_192_000),
-    };
-    // Over UDP a lost datagram loses its whole frame: file chunks fit one datagram, so a loss
-    // costs one small retransmission, and more of them are in flight.
-    const udp = this.#o.protocol === 'udp';
-    this.#window = pos('reliableWindow', options.reliableWindow, udp ? 64 : 16);
-    this.#chunk = pos('fileChunkSize', options.fileChunkSize, udp ? this.#o.datagramSize - 300 : 65536, udp ? 128 : 1024);
-    if (this.#chunk > this.#o.maxPayload - 64) throw invalid('fileChunkSize', 'must leave room for headers within maxPayload');
-    this.#maxChannels = pos('maxChannels', options.maxChannels, 256);
-    if (this.#o.connection === 'sender-to-receiver' && !this.#o.port) {
-      throw invalid('port', "is required in sender-to-receiver mode: the receiver's (or server's) port");
-    }
   }
 
   /** The current session key (0n before start). Changes on each reconnection. */
@@ -158,14 +125,14 @@ export class Sender extends MediaServerRequests {
             host: this.#o.host,
             port: this.#o.port,
             tls: this.#o.tls,
-            link: this.#linkOptions(),
+            link: senderLinkOptions(this.#c, this.#clock),
             http: { maxPollMs: Math.max(this.#o.pollMs, 30000), limits: this.#o.http },
             limits: this.#o.limits,
           },
           { onLink: (l) => this.#accept(l), onBadInput: (err, peer) => this.#badInput(err, peer) },
         );
       } else if (this.#o.protocol === 'udp') {
-        const host = this.#target().host;
+        const host = this.#o.host ?? '127.0.0.1';
         this.#udp = await UdpEndpoint.open({
           type: net.isIPv6(host) ? 'udp6' : 'udp4',
           datagramSize: this.#o.datagramSize,
@@ -266,8 +233,8 @@ export class Sender extends MediaServerRequests {
     return sendFile(
       {
         nextFileId: () => (this.#fileId = (this.#fileId + 1) >>> 0),
-        chunkSize: this.#chunk,
-        window: this.#window,
+        chunkSize: this.#c.chunk,
+        window: this.#c.window,
         targets: () => this.#reliableTargets('file'),
         init: (payload, so) => this.#init('file', payload, so, 0),
         count: (init) => this.#count('file', init),
@@ -315,8 +282,8 @@ export class Sender extends MediaServerRequests {
       flags,
       timestamp: o.timestamp ?? Date.now(),
       from: this.#o.clientId,
-      to: o.to !== undefined && o.to !== '' ? checkId('to', o.to) : this.#to,
-      group: o.group !== undefined && o.group !== '' ? checkId('group', o.group) : this.#group,
+      to: o.to !== undefined && o.to !== '' ? checkId('to', o.to) : this.#c.to,
+      group: o.group !== undefined && o.group !== '' ? checkId('group', o.group) : this.#c.group,
       payload,
     };
   }
@@ -388,31 +355,10 @@ export class Sender extends MediaServerRequests {
     return [...this.#channels[type]];
   }
 
-  #linkOptions(): { maxPayload: number; keepaliveMs: number; deadMs: number; pollMs: number; clock: LinkClock } {
-    return { maxPayload: this.#o.maxPayload, keepaliveMs: this.#o.keepaliveMs, deadMs: this.#o.deadMs, pollMs: this.#o.pollMs, clock: this.#clock };
-  }
-
-  #target(): { transport: 'tcp' | 'udp' | 'http'; host: string; port: number } {
-    return { transport: this.#o.protocol, host: this.#o.host ?? '127.0.0.1', port: this.#o.port };
-  }
-
-  #newOutbox(type: MediaTypeName, onTimeout: (err: DeliveryError) => void): Outbox {
-    if (type === 'video') return new VideoOutbox();
-    if (type === 'audio') return new AudioOutbox(this.#audioChunks, this.#audioBytes);
-    return new ReliableOutbox({
-      mediaType: type,
-      maxBytes: this.#queueBytes[type],
-      window: this.#window,
-      timeoutMs: this.#o.timeouts[type],
-      retransmitMs: this.#o.protocol === 'udp' ? 200 : 0,
-      onTimeout,
-    });
-  }
-
   #laneOutbox(type: MediaTypeName): Outbox {
     let ob = this.#laneOutboxes.get(type);
     if (!ob) {
-      ob = this.#newOutbox(type, (err) => this.#lanes.get(type)?.link?.fail(err, CloseCode.TIMEOUT));
+      ob = newOutbox(this.#c, type, (err) => this.#lanes.get(type)?.link?.fail(err, CloseCode.TIMEOUT));
       this.#laneOutboxes.set(type, ob);
     }
     return ob;
@@ -421,92 +367,40 @@ export class Sender extends MediaServerRequests {
   #lane(type: MediaTypeName): PushLane {
     let lane = this.#lanes.get(type);
     if (lane) return lane;
-    const code = MediaType[type];
-    const target = this.#target();
-    // The reliable queue's id, the same in the HELLO of each of its links: the receiver
-    // deduplicates items resent on a new link by it and their seq (docs/protocol.md, 3.3).
-    const laneId = type === 'command' || type === 'file' || type === 'data' ? randomBytes(8).toString('hex') : undefined;
-    lane = new PushLane({
-      type,
-      outbox: this.#laneOutbox(type),
-      target,
-      sessionKey: () => this.#sessionKey,
-      renewSessionKey: () => {
-        this.#sessionKey = newSessionKey();
+    lane = newPushLane(
+      {
+        c: this.#c,
+        clock: this.#clock,
+        sessionKey: () => this.#sessionKey,
+        renewSessionKey: () => void (this.#sessionKey = newSessionKey()),
+        outbox: (t) => this.#laneOutbox(t),
+        emit: (name, ev) => this.emit(name, ev),
+        onDropped: (t, n) => (this.#stats.dropped[t] += n),
+        udp: () => this.#udp,
+        udpLinks: this.#udpLinks,
       },
-      idleMs: this.#idleMs,
-      timeoutMs: this.#o.timeouts[type],
-      reconnect: this.#o.reconnect,
-      emit: (name: LaneEventName, ev) => this.emit(name, ev),
-      onDropped: (n) => (this.#stats.dropped[type] += n),
-      dialOptions: (signal): DialOptions => ({
-        ...target,
-        tls: this.#o.tls,
-        proxy: this.#o.proxy,
-        timeoutMs: this.#o.connectTimeoutMs,
-        signal,
-        link: this.#linkOptions(),
-        hello: {
-          kind: Kind.HELLO,
-          mediaType: code,
-          sessionKey: this.#sessionKey,
-          from: this.#o.clientId,
-          to: this.#to,
-          group: this.#group,
-          timestamp: Date.now(),
-          payload: encodeJson({ role: 'push', agent: AGENT, ...(laneId ? { lane: laneId } : {}), ...(this.#o.auth ? { auth: this.#o.auth } : {}) }),
-        },
-        udp: this.#udp && {
-          endpoint: this.#udp,
-          attach: (link) => {
-            link.tag = { sessionKey: this.#sessionKey, mediaType: code };
-            this.#udpLinks.set(code, link);
-            return () => {
-              if (this.#udpLinks.get(code) === link) this.#udpLinks.delete(code);
-            };
-          },
-        },
-      }),
-    });
+      type,
+    );
     this.#lanes.set(type, lane);
     return lane;
   }
 
   /** Pull mode: a receiver opened a link; expect a HELLO for one channel. */
   #accept(link: FrameLink): void {
-    awaitHello(
-      link,
-      this.#o.connectTimeoutMs,
-      (f: Frame, hello) => {
-        const type = mediaTypeName(f.mediaType)!;
-        const ev = acceptedEvent(link, f, this.#sessionKey);
-        this.emit('connecting', ev);
-        let refusal: string | undefined;
-        if (hello.role !== 'pull') refusal = 'this sender serves pull channels (receiver-to-sender); it does not take pushes';
-        else if (f.to && this.#o.clientId && f.to !== this.#o.clientId) refusal = `this sender is ${JSON.stringify(this.#o.clientId)}, not ${JSON.stringify(f.to)}`;
-        else if (this.stats.channels >= this.#maxChannels) refusal = `too many channels (${this.#maxChannels})`;
-        else if (this.#state !== 'started') refusal = 'sender is stopping';
-        if (refusal) {
-          const err = new CamwireError(ErrorCode.DELIVERY_REFUSED, refusal);
-          link.close(CloseCode.REFUSED, refusal);
-          this.emit('connectError', { ...ev, error: err });
-          return;
-        }
-        welcomeLink(link, f, { sessionKey: this.#sessionKey, id: this.#o.clientId, stallMs: this.#o.timeouts[type] }, ev, (out) => this.emit('disconnect', out));
-        const outbox = this.#newOutbox(type, (err) => link.fail(err, CloseCode.TIMEOUT));
-        const ch = new ServedChannel(link, type, outbox, this.#sessionKey);
-        this.#channels[type].add(ch);
-        link.on('close', (info) => {
-          this.#channels[type].delete(ch);
-          this.#stats.dropped[type] += outbox.dropped;
-          if (outbox instanceof ReliableOutbox) {
-            outbox.failAll(info.error ?? new TransportError(ErrorCode.TRANSPORT_CLOSED, `channel closed: ${info.code} ${info.reason}`));
-            outbox.dispose();
-          }
-        });
-        this.emit('connected', ev);
-        for (const w of [...this.#channelWaiters[type]]) w();
+    acceptPullChannel(
+      {
+        o: this.#o,
+        maxChannels: this.#c.maxChannels,
+        sessionKey: () => this.#sessionKey,
+        started: () => this.#state === 'started',
+        channelCount: () => this.stats.channels,
+        channels: this.#channels,
+        waiters: this.#channelWaiters,
+        newOutbox: (type, onTimeout) => newOutbox(this.#c, type, onTimeout),
+        onDropped: (type, n) => (this.#stats.dropped[type] += n),
+        emit: (name, ev) => this.emit(name, ev),
       },
+      link,
     );
   }
 
