@@ -210,41 +210,24 @@ export class ServerMetrics {
  * between scrapes, and a forgotten client's series go away).
  */
 function perClientSeries(prom: Prom, registers: Registry[], src: MetricSources): void {
-  const fill = (m: Counter, each: (c: ClientCounters, set: (labels: Record<string, string>, v: number) => void) => void): void => {
-    m.reset();
-    for (const c of src.clients()) each(c, (labels, v) => v > 0 && m.inc({ client: c.id, ...labels }, v));
+  type Each = (c: ClientCounters, set: (labels: Labels, v: number) => void) => void;
+  const series = (name: string, help: string, labelNames: string[], each: Each): void =>
+    void new prom.Counter({
+      name,
+      help,
+      labelNames: ['client', ...labelNames],
+      registers,
+      collect(this: Counter) {
+        this.reset();
+        for (const c of src.clients()) each(c, (labels, v) => v > 0 && this.inc({ client: c.id, ...labels }, v));
+      },
+    });
+  const byDirection = (field: 'frames' | 'bytes'): Each => (c, set) => {
+    for (const t of MEDIA_TYPES) for (const d of ['in', 'out'] as const) set({ direction: d, type: t }, c[d][t][field]);
   };
-  new prom.Counter({
-    name: 'camwire_client_frames_total',
-    help: 'Messages per client, direction and media type',
-    labelNames: ['client', 'direction', 'type'],
-    registers,
-    collect(this: Counter) {
-      fill(this, (c, set) => {
-        for (const t of MEDIA_TYPES) for (const d of ['in', 'out'] as const) set({ direction: d, type: t }, c[d][t].frames);
-      });
-    },
-  });
-  new prom.Counter({
-    name: 'camwire_client_bytes_total',
-    help: 'Payload bytes per client, direction and media type',
-    labelNames: ['client', 'direction', 'type'],
-    registers,
-    collect(this: Counter) {
-      fill(this, (c, set) => {
-        for (const t of MEDIA_TYPES) for (const d of ['in', 'out'] as const) set({ direction: d, type: t }, c[d][t].bytes);
-      });
-    },
-  });
-  new prom.Counter({
-    name: 'camwire_client_dropped_total',
-    help: 'Messages dropped for a client as reader (slow reader, queue full), per media type',
-    labelNames: ['client', 'type'],
-    registers,
-    collect(this: Counter) {
-      fill(this, (c, set) => {
-        for (const t of MEDIA_TYPES) set({ type: t }, c.dropped[t]);
-      });
-    },
+  series('camwire_client_frames_total', 'Messages per client, direction and media type', ['direction', 'type'], byDirection('frames'));
+  series('camwire_client_bytes_total', 'Payload bytes per client, direction and media type', ['direction', 'type'], byDirection('bytes'));
+  series('camwire_client_dropped_total', 'Messages dropped for a client as reader (slow reader, queue full), per media type', ['type'], (c, set) => {
+    for (const t of MEDIA_TYPES) set({ type: t }, c.dropped[t]);
   });
 }

@@ -4,34 +4,11 @@
  * and a frame sent to many links is encoded once, whatever session key each link stamps.
  */
 import assert from 'node:assert/strict';
-import net from 'node:net';
-import { describe, test, type TestContext } from 'node:test';
-import { decodeFrame, Kind, MediaType, SharedEncoding, StreamLink, encodeFrame, type Frame, type FrameInit } from '../../src/internal.js';
+import { describe, test } from 'node:test';
+import { linkPair } from '../helpers/link-pair.js';
+import { decodeFrame, Kind, MediaType, SharedEncoding, encodeFrame, type FrameInit } from '../../src/internal.js';
 
-/** A connected pair: our StreamLink, and the raw frames the other end received. */
-async function pair(t: TestContext): Promise<{ link: StreamLink; sock: net.Socket; got: Frame[]; arrived: (n: number) => Promise<void> }> {
-  const got: Frame[] = [];
-  let want = 0;
-  let wake: (() => void) | undefined;
-  const server = net.createServer((s) => {
-    const linkIn = new StreamLink(s, { keepaliveMs: 0, deadMs: 0 });
-    linkIn.on('frame', (f) => {
-      got.push(f);
-      if (got.length >= want) wake?.();
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  t.after(() => server.close());
-  const sock = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1');
-  await new Promise((r) => sock.once('connect', r));
-  const link = new StreamLink(sock, { keepaliveMs: 0, deadMs: 0 });
-  t.after(() => link.close(1000, 'done'));
-  const arrived = (n: number): Promise<void> => {
-    want = n;
-    return got.length >= n ? Promise.resolve() : new Promise<void>((r) => (wake = r));
-  };
-  return { link, sock, got, arrived };
-}
+const pair = linkPair;
 
 const frame = (i: number, bytes = 100): FrameInit => ({ kind: Kind.DATA, mediaType: MediaType.audio, seq: i, from: 'a', payload: Buffer.alloc(bytes, i & 0xff) });
 

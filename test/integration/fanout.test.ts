@@ -5,6 +5,7 @@
  * batch as one piece. Readers behind, and every other reader, still get what they got before.
  */
 import assert from 'node:assert/strict';
+import { linkPair } from '../helpers/link-pair.js';
 import net from 'node:net';
 import { describe, test, type TestContext } from 'node:test';
 import {
@@ -156,31 +157,13 @@ describe('fan-out batches', () => {
 
 /** A StreamLink to a socket whose writes are counted, and the frames the other end got. */
 async function pair(t: TestContext): Promise<{ link: StreamLink; writes: number[]; got: Frame[]; arrived: (n: number) => Promise<void> }> {
-  const got: Frame[] = [];
-  let want = 0;
-  let wake: (() => void) | undefined;
-  const server = net.createServer((s) => {
-    new StreamLink(s, { keepaliveMs: 0, deadMs: 0 }).on('frame', (f) => {
-      got.push(f);
-      if (got.length >= want) wake?.();
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  t.after(() => server.close());
-  const sock = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1');
-  await new Promise((r) => sock.once('connect', r));
-  const link = new StreamLink(sock, { keepaliveMs: 0, deadMs: 0 });
-  t.after(() => link.close(1000, 'done'));
+  const { link, sock, got, arrived } = await linkPair(t);
   const writes: number[] = [];
   const s = sock as unknown as { _writev: (chunks: unknown[], cb: () => void) => void; _write: (c: unknown, e: string, cb: () => void) => void };
   const writev = s._writev.bind(sock);
   const write = s._write.bind(sock);
   s._writev = (chunks, cb) => (writes.push(chunks.length), writev(chunks, cb));
   s._write = (c, e, cb) => (writes.push(1), write(c, e, cb));
-  const arrived = (n: number): Promise<void> => {
-    want = n;
-    return got.length >= n ? Promise.resolve() : new Promise<void>((r) => (wake = r));
-  };
   return { link, writes, got, arrived };
 }
 
