@@ -129,15 +129,17 @@ describe('connection limits', () => {
     await d.closed;
     assert.match(d.data(), /^HTTP\/1\.1 503/);
     assert.equal(await refusedCount(s, 'total'), 1);
-    // One leaves: there is room again.
-    const gone = a.closed;
+    // One leaves: there is room again, once the server has seen the close (no event of its own
+    // tells us when: each try is answered, and a refused one ends with its own close).
     a.sock.destroy();
-    await gone;
-    await new Promise<void>((r) => setImmediate(r));
-    const e = await raw(s.ports.http, '127.2.1.5');
-    e.sock.write('GET /stats HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n');
-    await e.closed;
-    assert.match(e.data(), /^HTTP\/1\.1 200/);
+    let answer = '';
+    for (let i = 0; i < 50 && !answer.startsWith('HTTP/1.1 200'); i++) {
+      const e = await raw(s.ports.http, '127.2.1.5');
+      e.sock.write('GET /stats HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n');
+      await e.closed;
+      answer = e.data();
+    }
+    assert.match(answer, /^HTTP\/1\.1 200/);
     c.sock.destroy();
   });
 
