@@ -142,6 +142,6 @@ export interface ConnectionEvents {
 }
 
 /** A record with one value per media type. */
-export function perMediaType<T>(f: () => T): Record<MediaTypeName, T> {
-  return { video: f(), audio: f(), command: f(), file: f(), data: f() };
+export function perMediaType<T>(f: (type: MediaTypeName) => T): Record<MediaTypeName, T> {
+  return { video: f('video'), audio: f('audio'), command: f('command'), file: f('file'), data: f('data') };
 }

@@ -17,7 +17,21 @@ export interface ClientCounters {
   out: Record<MediaTypeName, { frames: number; bytes: number }>;
   /** Dropped on its way to this client's receiver (slow reader, offline), or refused. */
   dropped: Record<MediaTypeName, number>;
+  /** The counted part of `dropped` (all but slow_reader, which the channel outboxes count), by reason. */
+  droppedBy: Record<CountedDrop, Record<MediaTypeName, number>>;
 }
+
+/**
+ * Why a message meant for a client's receiver did not reach it:
+ * - slow_reader: its queue was full or a newer frame replaced it (video latest-wins, audio drop-oldest);
+ * - offline: it had no channel open for the type;
+ * - not_allowed: its allowed-senders list refused the sender;
+ * - failed: a reliable item it did not acknowledge in time, or whose channel closed first.
+ */
+export type DropReason = 'slow_reader' | 'offline' | 'not_allowed' | 'failed';
+/** The reasons the server counts itself (slow_reader is counted by the channel outboxes). */
+export type CountedDrop = Exclude<DropReason, 'slow_reader'>;
+export const DROP_REASONS: readonly DropReason[] = ['slow_reader', 'offline', 'not_allowed', 'failed'];
 
 /** Client: the server's live view of one client id. Created and forgotten only by the Directory. */
 export class Client {
@@ -33,6 +47,7 @@ export class Client {
     in: perMediaType(() => ({ frames: 0, bytes: 0 })),
     out: perMediaType(() => ({ frames: 0, bytes: 0 })),
     dropped: perMediaType(() => 0),
+    droppedBy: { offline: perMediaType(() => 0), not_allowed: perMediaType(() => 0), failed: perMediaType(() => 0) },
   };
   /** Its RVS_ requests, handled one at a time in the order they came. */
   requests: Promise<unknown> = Promise.resolve();
@@ -70,5 +85,18 @@ export class Client {
     const d = { ...this.counters.dropped };
     for (const t of Object.keys(d) as MediaTypeName[]) d[t] += this.#closedDrops[t] + (this.channels.get(t)?.outbox.dropped ?? 0);
     return d;
+  }
+
+  /** Drops per reason and type; the reasons add up to drops(). */
+  dropsByReason(): Record<DropReason, Record<MediaTypeName, number>> {
+    const slow = perMediaType((t) => this.#closedDrops[t] + (this.channels.get(t)?.outbox.dropped ?? 0));
+    const by = this.counters.droppedBy;
+    return { slow_reader: slow, offline: { ...by.offline }, not_allowed: { ...by.not_allowed }, failed: { ...by.failed } };
+  }
+
+  /** Counts `n` messages of `type` dropped on their way to this client's receiver. */
+  missed(type: MediaTypeName, why: CountedDrop, n = 1): void {
+    this.counters.dropped[type] += n;
+    this.counters.droppedBy[why][type] += n;
   }
 }

@@ -25,7 +25,7 @@ import { AudioOutbox, ReliableOutbox, VideoOutbox, type Outbox } from '../media/
 import { Spool } from '../media/spool.js';
 import { newSessionKey } from '../options.js';
 import { Authenticator, type UserEntry } from './auth.js';
-import type { Client } from './client.js';
+import type { Client, DropReason } from './client.js';
 import { validate, type MediaServerOptions, type ServerConfig } from './config.js';
 import { Directory } from './directory.js';
 import { GroupRegistry } from './groups.js';
@@ -63,6 +63,8 @@ export interface ClientInfo {
   in: Record<MediaTypeName, { frames: number; bytes: number }>;
   out: Record<MediaTypeName, { frames: number; bytes: number }>;
   dropped: Record<MediaTypeName, number>;
+  /** The same drops by reason (they add up to `dropped`): slow_reader, offline, not_allowed, failed. */
+  droppedBy: Record<DropReason, Record<MediaTypeName, number>>;
 }
 
 /** Events of a MediaServer. Connection events carry sessionKey 0 and the client's key as remoteSessionKey (the server accepts). */
@@ -422,6 +424,7 @@ export class MediaServer extends EventEmitter<MediaServerEvents> {
       in: structuredClone(c.counters.in),
       out: structuredClone(c.counters.out),
       dropped: c.drops(),
+      droppedBy: c.dropsByReason(),
     };
     if (c.user !== undefined) info.user = c.user;
     return info;

@@ -19,7 +19,8 @@ export interface ClientCounters {
   id: string;
   in: PerType<{ frames: number; bytes: number }>;
   out: PerType<{ frames: number; bytes: number }>;
-  dropped: PerType<number>;
+  /** Drops by reason (slow_reader, offline, not_allowed, failed), per type. */
+  droppedBy: Record<string, PerType<number>>;
 }
 
 /** What the gauges read when they are scraped. */
@@ -227,7 +228,7 @@ function perClientSeries(prom: Prom, registers: Registry[], src: MetricSources):
   };
   series('camwire_client_frames_total', 'Messages per client, direction and media type', ['direction', 'type'], byDirection('frames'));
   series('camwire_client_bytes_total', 'Payload bytes per client, direction and media type', ['direction', 'type'], byDirection('bytes'));
-  series('camwire_client_dropped_total', 'Messages dropped for a client as reader (slow reader, queue full), per media type', ['type'], (c, set) => {
-    for (const t of MEDIA_TYPES) set({ type: t }, c.dropped[t]);
+  series('camwire_client_dropped_total', 'Messages dropped on their way to a client as reader, per media type and reason (slow_reader, offline, not_allowed, failed)', ['type', 'reason'], (c, set) => {
+    for (const [reason, perType] of Object.entries(c.droppedBy)) for (const t of MEDIA_TYPES) set({ type: t, reason }, perType[t]);
   });
 }

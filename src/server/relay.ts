@@ -67,7 +67,7 @@ export class Relay {
   readonly #fan: FanOut;
   /** An addressee left out of `n` messages. */
   readonly #miss = (c: Client, why: Miss, type: MediaTypeName, n = 1): void => {
-    c.counters.dropped[type] += n;
+    c.missed(type, why, n);
     if (why === 'not_allowed') this.#o.metrics.drop(type, 'not_allowed', n);
   };
 
@@ -174,7 +174,7 @@ export class Relay {
             return info;
           },
           (err: CamwireError) => {
-            t.counters.dropped[type]++;
+            t.missed(type, 'failed');
             throw new DeliveryError(err.code, `${t.id}: ${err.message}`, seq);
           },
         );

@@ -55,3 +55,26 @@ test('metrics - a bad metrics option is a ConfigError naming it', () => {
   assert.throws(() => new MediaServer({ metrics: { perClient: 'yes' as never } }), { code: 'CW_ERR_CONFIG_INVALID', message: /option metrics\.perClient: must be true or false/ });
   assert.throws(() => new MediaServer({ metrics: { labels: true } as never }), { message: /option metrics: unknown key "labels"/ });
 });
+
+test('metrics - per-client drops by reason: offline (no channel of the type) and not_allowed (contact list)', async (t) => {
+  const s = await server(t, { metrics: { perClient: true } });
+  const desk = await startClient(t, s, 'desk', { rx: { receiveMediaTypes: ['command', 'data'] } });
+  const cam = await startClient(t, s, 'cam');
+  // desk has no video channel: the frame is dropped for it as offline.
+  cam.tx.sendVideoFrame(Buffer.from([0xff, 0xd8, 0xff, 0xd9]), { to: 'desk', imageType: 'jpeg', width: 1, height: 1 });
+  // desk accepts no sender: the data item is refused, and counted for desk as not_allowed.
+  await desk.tx.clearAllowedSenders(false);
+  await assert.rejects(cam.tx.sendData(Buffer.from('x'), { to: 'desk' }), { code: 'CW_ERR_DELIVERY_REFUSED' });
+  const videoDropped = async (): Promise<number> => s.clients().find((c) => c.id === 'desk')!.droppedBy.offline.video;
+  // Video and data travel on separate links, so their order at the server is not fixed: wait for
+  // the video drop with answered requests, not a timer.
+  for (let i = 0; i < 200 && (await videoDropped()) === 0; i++) await scrape(s);
+  const info = s.clients().find((c) => c.id === 'desk')!;
+  assert.equal(info.droppedBy.offline.video, 1);
+  assert.equal(info.droppedBy.not_allowed.data, 1);
+  assert.equal(info.droppedBy.slow_reader.video + info.droppedBy.failed.data, 0);
+  assert.deepEqual(info.dropped, { video: 1, audio: 0, command: 0, file: 0, data: 1 });
+  const text = await scrape(s);
+  assert.match(text, /^camwire_client_dropped_total\{client="desk",type="video",reason="offline"\} 1$/m);
+  assert.match(text, /^camwire_client_dropped_total\{client="desk",type="data",reason="not_allowed"\} 1$/m);
+});
