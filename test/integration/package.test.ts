@@ -5,17 +5,20 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { cli, ROOT } from '../helpers/cli.js';
 
 const NO_SHARP = path.join(ROOT, 'test/fixtures/no-sharp.mjs');
 
-function run(bin: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<{ code: number; stdout: string; stderr: string }> {
+function runIn(cwd: string, bin: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) =>
-    execFile(bin, args, { cwd: ROOT, env, maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr })),
+    execFile(bin, args, { cwd, env, maxBuffer: 64 * 1024 * 1024, timeout: 240_000 }, (err, stdout, stderr) => resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr })),
   );
 }
+
+const run = (bin: string, args: string[], env?: NodeJS.ProcessEnv): ReturnType<typeof runIn> => runIn(ROOT, bin, args, env);
 
 interface Pkg {
   license: string;
@@ -89,4 +92,45 @@ test('package - without sharp, `camwire send` with the test pattern exits 4 befo
   const port = (await rx.waitFor(/listening on [^:]+:(\d+)/))[1];
   const c = cli(t, ['send', '--server', `127.0.0.1:${port}`, '--command', 'ping'], { env });
   assert.equal(await c.exited, 0, c.stderr());
+});
+
+test('package - the packed tarball installs into a scratch project; its library and its camwire command work there', { timeout: 300_000 }, async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'camwire-scratch-'));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  // dist was built by the test command; pack it as it is (prepack would rebuild it under the suite).
+  const packed = await run('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', dir]);
+  assert.equal(packed.code, 0, packed.stderr);
+  const tgz = path.join(dir, (JSON.parse(packed.stdout) as Array<{ filename: string }>)[0].filename);
+  const proj = path.join(dir, 'app');
+  fs.mkdirSync(proj);
+  fs.writeFileSync(path.join(proj, 'package.json'), JSON.stringify({ name: 'scratch-app', private: true, type: 'module' }));
+  // Install scripts are skipped only to spare CI a second native build of better-sqlite3; nothing
+  // below needs it. The registry is asked only for what the npm cache lacks.
+  const installed = await runIn(proj, 'npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', '--ignore-scripts', tgz]);
+  assert.equal(installed.code, 0, installed.stderr);
+  const own = path.join(proj, 'node_modules/camwire');
+  assert.ok(!fs.existsSync(path.join(own, 'src')) && fs.existsSync(path.join(own, 'dist/index.js')));
+  // The library, imported by its package name: a command from a Sender to a Receiver on loopback.
+  const script = `
+    import { Receiver, Sender } from 'camwire';
+    const rx = new Receiver({ protocol: 'tcp', host: '127.0.0.1', port: 0 });
+    await rx.start();
+    const got = new Promise((r) => rx.once('command', (c) => r(c.name)));
+    const tx = new Sender({ protocol: 'tcp', host: '127.0.0.1', port: rx.port });
+    await tx.start();
+    await tx.sendCommand({ name: 'hello-from-scratch' });
+    console.log(await got);
+    await tx.stop();
+    await rx.stop();`;
+  fs.writeFileSync(path.join(proj, 'main.mjs'), script);
+  const lib = await runIn(proj, process.execPath, ['main.mjs']);
+  assert.equal(lib.code, 0, lib.stderr);
+  assert.equal(lib.stdout.trim(), 'hello-from-scratch');
+  // The bin npm linked.
+  const bin = path.join(proj, 'node_modules/.bin/camwire');
+  const v = await runIn(proj, bin, ['--version']);
+  assert.equal(v.code, 0, v.stderr);
+  assert.equal(v.stdout.trim(), `camwire ${(JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string }).version}`);
+  const mb = async (d: string): Promise<string> => (await runIn(proj, 'du', ['-sm', d])).stdout.split('\t')[0];
+  process.stdout.write(`# scratch install: node_modules ${await mb('node_modules')} MB, of which camwire ${await mb('node_modules/camwire')} MB\n`);
 });
