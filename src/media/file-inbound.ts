@@ -13,6 +13,7 @@ import { decodeFileMessage, encodeAck } from '../protocol/messages.js';
 import type { FileDataInfo, FileEndInfo, FileStartInfo, MessageMeta } from '../events.js';
 import type { Logger } from '../options.js';
 import type { Answerer } from './answers.js';
+import { FileWriter } from './file-writer.js';
 
 /** Where file reception reports to (part of an InboundSink). */
 export interface FileSink {
@@ -48,7 +49,8 @@ interface FileRx {
   start: number;
   next: number;
   hash: Hash;
-  fd?: number;
+  /** With fileDir: writes the chunks in order, off the event loop. */
+  writer?: FileWriter;
   path?: string;
   /** Chunks that arrived before the ones in front of them (UDP), by offset. */
   early: Map<number, Buffer>;
@@ -89,7 +91,9 @@ export class FileInbound {
             return;
           }
           if (msg.offset < rx.next) {
-            this.#answers.ack(f); // a repeat of a chunk already written
+            // A repeat of a chunk already taken: answered once it is written.
+            if (rx.writer) rx.writer.whenIdle(() => this.#answers.ack(f));
+            else this.#answers.ack(f);
             return;
           }
           if (msg.offset + msg.data.length > rx.size) {
@@ -107,8 +111,7 @@ export class FileInbound {
             this.#answers.ack(f);
             return;
           }
-          this.#write(rx, msg.fileId, msg.offset, msg.data, m);
-          this.#answers.ack(f);
+          this.#write(rx, msg.fileId, msg.offset, msg.data, m, f);
           for (let next = rx.early.get(rx.next); next; next = rx.early.get(rx.next)) {
             rx.early.delete(rx.next);
             rx.earlyBytes -= next.length;
@@ -121,15 +124,28 @@ export class FileInbound {
             this.#answers.nack(f, CloseCode.UNEXPECTED_MESSAGE, `end of unknown file ${msg.fileId}`);
             return;
           }
-          const digest = rx.hash.digest();
-          const complete = rx.next === rx.size && msg.totalSize === rx.size;
-          const ok = complete && digest.equals(msg.sha256);
-          let error: CamwireError | undefined;
-          if (!complete) error = new DeliveryError(ErrorCode.DELIVERY_REFUSED, `file ended at ${rx.next} of ${rx.size} bytes`, f.seq);
-          else if (!ok) error = new DeliveryError(ErrorCode.DELIVERY_CHECKSUM, 'file SHA-256 mismatch', f.seq);
-          this.#endFile(msg.fileId, rx, m, error, digest.toString('hex'));
-          if (ok) this.#answers.ack(f);
-          else this.#answers.nack(f, CloseCode.BAD_PAYLOAD, error!.message);
+          // The END is answered once every chunk before it is on disk.
+          const end = (): void => {
+            if (this.#files.get(msg.fileId) !== rx || rx.writer?.failed) {
+              this.#answers.nack(f, CloseCode.REFUSED, `file ${msg.fileId} ended before its END`);
+              return;
+            }
+            try {
+              const digest = rx.hash.digest();
+              const complete = rx.next === rx.size && msg.totalSize === rx.size;
+              const ok = complete && digest.equals(msg.sha256);
+              let error: CamwireError | undefined;
+              if (!complete) error = new DeliveryError(ErrorCode.DELIVERY_REFUSED, `file ended at ${rx.next} of ${rx.size} bytes`, f.seq);
+              else if (!ok) error = new DeliveryError(ErrorCode.DELIVERY_CHECKSUM, 'file SHA-256 mismatch', f.seq);
+              this.#endFile(msg.fileId, rx, m, error, digest.toString('hex'));
+              if (ok) this.#answers.ack(f);
+              else this.#answers.nack(f, CloseCode.BAD_PAYLOAD, error!.message);
+            } catch (err) {
+              this.#ioFailed(f, m, msg.fileId, rx, err as Error);
+            }
+          };
+          if (rx.writer) rx.writer.whenIdle(end);
+          else end();
           return;
         }
         case 'abort':
@@ -138,19 +154,22 @@ export class FileInbound {
           return;
       }
     } catch (err) {
-      // A disk problem ends this transfer, never the process.
-      const e = new CamwireError(ErrorCode.FILE_IO, `file ${rx?.name ?? msg.fileId}: ${(err as Error).message}`, { cause: err });
-      this.#answers.nack(f, CloseCode.INTERNAL, e.message);
-      const cur = this.#files.get(msg.fileId) ?? rx;
-      if (cur) {
-        try {
-          this.#endFile(msg.fileId, cur, m, e);
-        } catch {
-          this.#files.delete(msg.fileId);
-          if (cur.path) this.#o.busyFiles.delete(cur.path);
-          this.#sink.fileEnd({ fileId: msg.fileId, name: cur.name, size: cur.size, offset: cur.start, ok: false, sha256: '', error: e }, m);
-        }
-      }
+      this.#ioFailed(f, m, msg.fileId, rx, err as Error);
+    }
+  }
+
+  /** A disk problem ends this transfer, never the process: NACK, and fileEnd with CW_ERR_FILE_IO. */
+  #ioFailed(f: Frame | undefined, m: MessageMeta, fileId: number, rx: FileRx | undefined, err: Error): void {
+    const e = new CamwireError(ErrorCode.FILE_IO, `file ${rx?.name ?? fileId}: ${err.message}`, { cause: err });
+    if (f) this.#answers.nack(f, CloseCode.INTERNAL, e.message);
+    const cur = this.#files.get(fileId);
+    if (!cur || (rx && cur !== rx)) return;
+    try {
+      this.#endFile(fileId, cur, m, e);
+    } catch {
+      this.#files.delete(fileId);
+      if (cur.path) this.#o.busyFiles.delete(cur.path);
+      this.#sink.fileEnd({ fileId, name: cur.name, size: cur.size, offset: cur.start, ok: false, sha256: '', error: e }, m);
     }
   }
 
@@ -226,7 +245,8 @@ export class FileInbound {
       reserved = msg.totalSize - start;
       if (this.#o.pendingDisk) this.#o.pendingDisk.bytes += reserved;
     }
-    this.#files.set(msg.fileId, { name, size: msg.totalSize, start, next: start, hash: createHash('sha256'), fd, path: full, early: new Map(), earlyBytes: 0, reserved });
+    const writer = fd === undefined ? undefined : new FileWriter(fd, start);
+    this.#files.set(msg.fileId, { name, size: msg.totalSize, start, next: start, hash: createHash('sha256'), writer, path: full, early: new Map(), earlyBytes: 0, reserved });
     this.#answers.ack(f, encodeAck(start));
   }
 
@@ -249,17 +269,26 @@ export class FileInbound {
     return `not enough free disk: ${bytes} bytes to write${pending ? ` (and ${pending} for transfers in progress)` : ''} plus ${margin} to keep free (minFreeDiskBytes), ${free} free`;
   }
 
-  #write(rx: FileRx, fileId: number, offset: number, data: Buffer, m: MessageMeta): void {
+  /** Hashes and reports a chunk, then writes it; `ack` (the chunk's frame) is answered once it is written. */
+  #write(rx: FileRx, fileId: number, offset: number, data: Buffer, m: MessageMeta, ack?: Frame): void {
     rx.hash.update(data);
-    if (rx.fd !== undefined) {
-      let done = 0;
-      while (done < data.length) done += fs.writeSync(rx.fd, data, done, data.length - done, offset + done);
+    rx.next += data.length;
+    this.#sink.fileData({ fileId, name: rx.name, offset, size: rx.size, data }, m);
+    if (!rx.writer) {
+      if (ack) this.#answers.ack(ack);
+      return;
+    }
+    rx.writer.write(data, (err) => {
+      if (err) {
+        if (this.#files.get(fileId) === rx) this.#ioFailed(ack, m, fileId, rx, err);
+        else if (ack) this.#answers.nack(ack, CloseCode.REFUSED, `file ${fileId} ended before this chunk was written`);
+        return;
+      }
       const r = Math.min(rx.reserved, data.length);
       rx.reserved -= r;
       if (this.#o.pendingDisk) this.#o.pendingDisk.bytes -= r;
-    }
-    rx.next += data.length;
-    this.#sink.fileData({ fileId, name: rx.name, offset, size: rx.size, data }, m);
+      if (ack) this.#answers.ack(ack);
+    });
   }
 
   #endFile(id: number, rx: FileRx, m: MessageMeta, error?: CamwireError, sha256 = ''): void {
@@ -280,11 +309,8 @@ export class FileInbound {
     if (rx.path) this.#o.busyFiles.delete(rx.path);
     if (this.#o.pendingDisk) this.#o.pendingDisk.bytes -= rx.reserved;
     rx.reserved = 0;
-    if (rx.fd !== undefined) {
-      const fd = rx.fd;
-      rx.fd = undefined;
-      fs.closeSync(fd);
-    }
+    rx.writer?.close();
+    rx.writer = undefined;
   }
 
   /** The link ended: unfinished files end with an error. */

@@ -130,8 +130,11 @@ export class ReliableOutbox implements Outbox {
     const spool = this.#o.spool;
     const payload = init.payload;
     let spooled: SpoolToken | undefined;
-    if (spool && payload && this.#memory + payload.length > (this.#o.memoryBytes ?? 262144)) {
+    const memoryPart = this.#o.memoryBytes ?? 262144;
+    if (spool && payload && this.#memory + payload.length > memoryPart && !(this.#memory === 0 && memoryPart > 0)) {
       // Beyond the memory part a payload goes to disk or is refused: never kept in memory instead.
+      // A memory part (memoryBytes > 0) always takes one payload, however large (up to
+      // maxPayload), so a chunk bigger than the part needs no spool while nothing else waits.
       try {
         spooled = spool.store(payload);
       } catch (err) {

@@ -79,16 +79,26 @@ async function sendFileTo(
     const hash = createHash('sha256');
     const progress: FileProgress = { fileId, name, size, offset: start, acked: 0 };
     ctx.progress({ ...progress });
-    let pos = start;
-    while (pos < size) {
-      const n = Math.min(ctx.chunkSize, size - pos);
+    // The next chunk is read while this one is hashed and handed over, so the disk and the
+    // link work at the same time.
+    const read = async (at: number): Promise<Buffer> => {
+      const n = Math.min(ctx.chunkSize, size - at);
       const buf = Buffer.allocUnsafe(n);
       let got = 0;
       while (got < n) {
-        const { bytesRead } = await fh.read(buf, got, n - got, pos + got);
+        const { bytesRead } = await fh.read(buf, got, n - got, at + got);
         if (bytesRead === 0) throw new RangeError(`file shrank while sending: ${name}`);
         got += bytesRead;
       }
+      return buf;
+    };
+    let pos = start;
+    let ahead = pos < size ? read(pos) : undefined;
+    while (ahead) {
+      const buf = await ahead;
+      const n = buf.length;
+      ahead = pos + n < size ? read(pos + n) : undefined;
+      ahead?.catch(() => {});
       hash.update(buf);
       const init = frame(encodeFileMessage({ op: 'chunk', fileId, offset: pos, data: buf }) as [Buffer, Buffer]);
       ctx.count(init);

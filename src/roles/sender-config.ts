@@ -35,7 +35,7 @@ export function resolveSender(options: SenderOptions): SenderConfig {
   // Over UDP a lost datagram loses its whole frame: file chunks fit one datagram, so a loss
   // costs one small retransmission, and more of them are in flight.
   const udp = o.protocol === 'udp';
-  const chunk = pos('fileChunkSize', options.fileChunkSize, udp ? o.datagramSize - 300 : 65536, udp ? 128 : 1024);
+  const chunk = pos('fileChunkSize', options.fileChunkSize, udp ? o.datagramSize - 300 : 262144, udp ? 128 : 1024);
   if (chunk > o.maxPayload - 64) throw invalid('fileChunkSize', 'must leave room for headers within maxPayload');
   if (o.connection === 'sender-to-receiver' && !o.port) {
     throw invalid('port', "is required in sender-to-receiver mode: the receiver's (or server's) port");

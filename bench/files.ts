@@ -1,0 +1,183 @@
+/**
+ * File transfer bench (issue 8, "Files"): one file sent over TCP, three ways, in alternating rounds:
+ *
+ *   raw      a file read stream piped into a socket; the other process pipes the socket into a
+ *            file write stream and hashes it (SHA-256): the plain Node copy every ratio is to
+ *   direct   Sender.sendFile (TCP push) to a Receiver with fileDir in another process
+ *   relay    the same through a MediaServer (its own process) to a pulling Receiver (a third)
+ *
+ * A transfer counts as done when the receiving process has the whole file written and its
+ * SHA-256 checked. Prints MB/s, the ratio to raw, and CPU per GB of each process.
+ *
+ *   node build/bench/run.js --cases=files [--file-mb=256] [--file-rounds=3]
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { createHash, randomFillSync } from 'node:crypto';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Sender } from '../src/index.js';
+import { median, num, table } from './table.js';
+
+type Way = 'raw' | 'direct' | 'relay';
+const WAYS: Way[] = ['raw', 'direct', 'relay'];
+const CHILD = path.join(path.dirname(fileURLToPath(import.meta.url)), 'files-child.js');
+const TIMEOUT_MS = 120_000;
+
+interface Run {
+  way: Way;
+  MBps: number;
+  /** CPU ms per GB: the sending process, the receiving one, the relay (relay only). */
+  senderCpu: number;
+  receiverCpu: number;
+  relayCpu?: number;
+}
+
+interface Child {
+  cp: ChildProcess;
+  next<T>(key: string): Promise<T>;
+}
+
+function child(args: string[]): Child {
+  const cp = fork(CHILD, args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const inbox: Array<Record<string, unknown>> = [];
+  const waiters: Array<() => void> = [];
+  cp.on('message', (m) => {
+    inbox.push(m as Record<string, unknown>);
+    for (const w of waiters.splice(0)) w();
+  });
+  const next = async <T>(key: string): Promise<T> => {
+    const deadline = Date.now() + TIMEOUT_MS;
+    for (;;) {
+      const i = inbox.findIndex((m) => key in m || 'failed' in m);
+      if (i >= 0) {
+        const m = inbox.splice(i, 1)[0];
+        if ('failed' in m) throw new Error(`file bench child (${args[0]}): ${String(m.failed)}`);
+        return m[key] as T;
+      }
+      if (cp.exitCode !== null) throw new Error(`file bench child (${args[0]}) exited with ${cp.exitCode}`);
+      if (Date.now() > deadline) throw new Error(`file bench child (${args[0]}): no ${key} within ${TIMEOUT_MS} ms`);
+      await new Promise<void>((r) => {
+        const t = setTimeout(r, 1000);
+        waiters.push(() => {
+          clearTimeout(t);
+          r();
+        });
+      });
+    }
+  };
+  return { cp, next };
+}
+
+function makeFile(file: string, bytes: number): string {
+  const hash = createHash('sha256');
+  const fd = fs.openSync(file, 'w');
+  const buf = Buffer.allocUnsafe(1 << 20);
+  for (let done = 0; done < bytes; done += buf.length) {
+    const part = buf.subarray(0, Math.min(buf.length, bytes - done));
+    randomFillSync(part);
+    hash.update(part);
+    fs.writeSync(fd, part);
+  }
+  fs.closeSync(fd);
+  return hash.digest('hex');
+}
+
+const cpuMs = (since: NodeJS.CpuUsage): number => {
+  const u = process.cpuUsage(since);
+  return (u.user + u.system) / 1000;
+};
+
+async function once(way: Way, file: string, bytes: number, sha256: string, tmp: string): Promise<Run> {
+  const dir = fs.mkdtempSync(path.join(tmp, `${way}-`));
+  const kids: Child[] = [];
+  try {
+    let receiver: Child;
+    let relay: Child | undefined;
+    let port: number;
+    if (way === 'relay') {
+      relay = child(['server', dir]);
+      kids.push(relay);
+      port = await relay.next<number>('port');
+      receiver = child(['reader', dir, String(port)]);
+      kids.push(receiver);
+      await receiver.next('ready');
+    } else {
+      receiver = child([way === 'raw' ? 'raw-rx' : 'cw-rx', dir]);
+      kids.push(receiver);
+      port = await receiver.next<number>('port');
+    }
+    for (const k of kids) k.cp.send({ start: true });
+    const gb = bytes / 1e9;
+    const c0 = process.cpuUsage();
+    const t0 = performance.now();
+    if (way === 'raw') {
+      const sock = net.connect(port, '127.0.0.1');
+      fs.createReadStream(file).pipe(sock);
+    } else {
+      const tx = new Sender({ protocol: 'tcp', host: '127.0.0.1', port, ...(way === 'relay' ? { clientId: 'cam', to: 'reader' } : {}) });
+      await tx.start();
+      try {
+        await tx.sendFile(file, { name: 'bench.bin' });
+      } finally {
+        await tx.stop();
+      }
+    }
+    const done = await receiver.next<{ sha256: string; cpuMs: number }>('done');
+    const ms = performance.now() - t0;
+    if (done.sha256 !== sha256) throw new Error(`${way}: SHA-256 mismatch`);
+    const run: Run = { way, MBps: bytes / 1e6 / (ms / 1000), senderCpu: cpuMs(c0) / gb, receiverCpu: done.cpuMs / gb };
+    if (relay) {
+      relay.cp.send({ cpu: true });
+      run.relayCpu = (await relay.next<number>('cpuMs')) / gb;
+    }
+    return run;
+  } finally {
+    for (const k of kids) k.cp.kill();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+export async function runFilesBench(argv: string[] = process.argv.slice(2)): Promise<void> {
+  const arg = (k: string): string | undefined => argv.find((a) => a.startsWith(`--${k}=`))?.split('=')[1];
+  const mb = Number(arg('file-mb') ?? 256);
+  const rounds = Math.max(1, Number(arg('file-rounds') ?? 3));
+  const bytes = mb * 1024 * 1024;
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'camwire-files-bench-'));
+  try {
+    const file = path.join(tmp, 'source.bin');
+    const sha256 = makeFile(file, bytes);
+    console.log(`\nFile bench: ${mb} MiB over TCP on 127.0.0.1, ${rounds} alternating rounds; sender, receiver and relay in separate processes`);
+    const runs: Run[] = [];
+    for (let r = 0; r < rounds; r++) {
+      for (const way of WAYS) {
+        const run = await once(way, file, bytes, sha256, tmp);
+        runs.push(run);
+        console.log(`  round ${r + 1} ${way.padEnd(6)} ${num(run.MBps).padStart(7)} MB/s`);
+      }
+    }
+    const of = (w: Way): Run[] => runs.filter((x) => x.way === w);
+    const raw = median(of('raw').map((x) => x.MBps));
+    const rows = WAYS.map((w) => {
+      const rs = of(w);
+      const m = median(rs.map((x) => x.MBps));
+      const relay = rs[0].relayCpu === undefined ? '' : num(median(rs.map((x) => x.relayCpu!)), 0);
+      return [w, num(m), rs.map((x) => num(x.MBps)).join(' / '), (m / raw).toFixed(2), num(median(rs.map((x) => x.senderCpu)), 0), num(median(rs.map((x) => x.receiverCpu)), 0), relay];
+    });
+    console.log(table(['way', 'MB/s', 'rounds', 'x raw', 'sender CPU ms/GB', 'receiver CPU ms/GB', 'relay CPU ms/GB'], rows, ['l', 'r', 'r', 'r', 'r', 'r', 'r']));
+    const d = median(of('direct').map((x) => x.MBps)) / raw;
+    const v = median(of('relay').map((x) => x.MBps)) / raw;
+    console.log(`Goals: direct ${d.toFixed(2)}x raw (>= 0.90: ${d >= 0.9 ? 'met' : 'NOT met'}), through the server ${v.toFixed(2)}x raw (>= 0.80: ${v >= 0.8 ? 'met' : 'NOT met'}); load average ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`);
+  } finally {
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])) {
+  runFilesBench().catch((err) => {
+    console.error(err);
+    process.exitCode = 1;
+  });
+}

@@ -1,0 +1,124 @@
+/**
+ * FileWriter: writes a received file's chunks in order off the event loop (docs/architecture.md,
+ * Files). Chunks queue while one write is on the thread pool; the next write takes everything
+ * queued as one writev. One write at a time keeps the file a contiguous prefix of the transfer,
+ * so its size is always a safe resume offset, and a chunk is acknowledged only once it is written
+ * (docs/behaviour.md, files).
+ */
+import fs from 'node:fs';
+
+/** Called once per chunk: with no error once it is written, or with the error that stopped it. */
+export type Written = (err?: Error) => void;
+
+/** Bytes queued behind the write in flight before the transfer is failed (an honest sender keeps its window far below). */
+export const MAX_QUEUED_BYTES = 64 * 1024 * 1024;
+
+export class FileWriter {
+  readonly #fd: number;
+  #position: number;
+  #queue: Array<{ data: Buffer; done: Written }> = [];
+  #queued = 0;
+  #busy = false;
+  #closed = false;
+  #failed: Error | undefined;
+  #idle: Array<() => void> = [];
+
+  /** @param position where the first chunk goes (the transfer's start offset) */
+  constructor(fd: number, position: number) {
+    this.#fd = fd;
+    this.#position = position;
+  }
+
+  /** Nothing queued or being written. */
+  get idle(): boolean {
+    return !this.#busy && this.#queue.length === 0;
+  }
+
+  /** Why writing stopped, once it did. */
+  get failed(): Error | undefined {
+    return this.#failed;
+  }
+
+  /** Queues `data` for the next position; `done` hears when it is written (or why not). */
+  write(data: Buffer, done: Written): void {
+    if (this.#closed || this.#failed) {
+      done(this.#failed ?? new Error('the file is closed'));
+      return;
+    }
+    if (this.#queued + data.length > MAX_QUEUED_BYTES) {
+      this.#fail(new Error(`more than ${MAX_QUEUED_BYTES} bytes of chunks wait for the disk; the sender's window (reliableWindow x fileChunkSize) is larger than this disk can take`));
+      done(this.#failed);
+      return;
+    }
+    this.#queue.push({ data, done });
+    this.#queued += data.length;
+    this.#next();
+  }
+
+  /** Calls `fn` once nothing is queued or being written (at once when idle). */
+  whenIdle(fn: () => void): void {
+    if (this.idle) fn();
+    else this.#idle.push(fn);
+  }
+
+  /**
+   * Closes the file: at once when idle, else right after the write in flight (the descriptor is
+   * never closed under a write). Queued chunks are not written; they hear an error.
+   */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#drop(new Error('the transfer ended'));
+    if (!this.#busy) fs.closeSync(this.#fd);
+  }
+
+  #next(): void {
+    if (this.#busy || this.#queue.length === 0) return;
+    const batch = this.#queue;
+    this.#queue = [];
+    this.#busy = true;
+    this.#writev(batch.map((b) => b.data), (err) => {
+      this.#busy = false;
+      for (const b of batch) this.#queued -= b.data.length;
+      if (this.#closed) {
+        fs.close(this.#fd, () => {});
+        for (const b of batch) b.done(err ?? undefined);
+        return;
+      }
+      if (err) {
+        this.#fail(err);
+        for (const b of batch) b.done(err);
+        return;
+      }
+      for (const b of batch) b.done();
+      if (this.#queue.length) this.#next();
+      else for (const fn of this.#idle.splice(0)) fn();
+    });
+  }
+
+  /** One writev of `bufs` at the current position, continued after a short write. */
+  #writev(bufs: Buffer[], cb: (err: Error | null) => void): void {
+    fs.writev(this.#fd, bufs, this.#position, (err, n) => {
+      if (err) return cb(err);
+      this.#position += n;
+      let rest = n;
+      while (bufs.length && rest >= bufs[0].length) rest -= bufs.shift()!.length;
+      if (bufs.length === 0) return cb(null);
+      bufs[0] = bufs[0].subarray(rest);
+      this.#writev(bufs, cb);
+    });
+  }
+
+  #fail(err: Error): void {
+    this.#failed ??= err;
+    this.#drop(err);
+  }
+
+  #drop(err: Error): void {
+    const q = this.#queue;
+    this.#queue = [];
+    this.#queued -= q.reduce((a, b) => a + b.data.length, 0);
+    for (const b of q) b.done(err);
+    for (const fn of this.#idle.splice(0)) fn();
+  }
+}
