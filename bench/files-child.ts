@@ -23,6 +23,8 @@ const cpuMs = (since: NodeJS.CpuUsage): number => {
   return (u.user + u.system) / 1000;
 };
 let cpu0 = process.cpuUsage();
+// The parent ends a profiled child with SIGINT: exiting normally writes its CPU profile.
+process.on('SIGINT', () => process.exit(0));
 process.on('message', (m: { start?: boolean }) => {
   if (m.start) cpu0 = process.cpuUsage();
 });

@@ -9,7 +9,7 @@
  * A transfer counts as done when the receiving process has the whole file written and its
  * SHA-256 checked. Prints MB/s, the ratio to raw, and CPU per GB of each process.
  *
- *   node build/bench/run.js --cases=files [--file-mb=256] [--file-rounds=3]
+ *   node build/bench/run.js --cases=files [--file-mb=256] [--file-rounds=3] [--files-prof=DIR]
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { createHash, randomFillSync } from 'node:crypto';
@@ -40,8 +40,12 @@ interface Child {
   next<T>(key: string): Promise<T>;
 }
 
+/** --files-prof=DIR: each child writes a V8 CPU profile there (node --cpu-prof). */
+let profDir: string | undefined;
+
 function child(args: string[]): Child {
-  const cp = fork(CHILD, args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const execArgv = profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`, `--cpu-prof-name=${args[0]}-${process.pid}-${Date.now()}.cpuprofile`] : [];
+  const cp = fork(CHILD, args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv });
   const inbox: Array<Record<string, unknown>> = [];
   const waiters: Array<() => void> = [];
   cp.on('message', (m) => {
@@ -135,7 +139,8 @@ async function once(way: Way, file: string, bytes: number, sha256: string, tmp: 
     }
     return run;
   } finally {
-    for (const k of kids) k.cp.kill();
+    // SIGINT lets a profiled child write its profile on the way out.
+    for (const k of kids) k.cp.kill(profDir ? 'SIGINT' : 'SIGTERM');
     fs.rmSync(dir, { recursive: true, force: true });
   }
 }
@@ -144,6 +149,7 @@ export async function runFilesBench(argv: string[] = process.argv.slice(2)): Pro
   const arg = (k: string): string | undefined => argv.find((a) => a.startsWith(`--${k}=`))?.split('=')[1];
   const mb = Number(arg('file-mb') ?? 256);
   const rounds = Math.max(1, Number(arg('file-rounds') ?? 3));
+  profDir = arg('files-prof');
   const bytes = mb * 1024 * 1024;
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'camwire-files-bench-'));
   try {
