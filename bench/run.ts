@@ -8,6 +8,7 @@
  *   node build/bench/run.js --cases=fanout   # only the MediaServer fan-out bench (fanout.ts; also `--cases fanout`)
  *   node build/bench/run.js --cases=store    # only the server store bench (store.ts; also `--cases store`)
  *   node build/bench/run.js --cases=files    # only the file transfer bench (files.ts: raw copy, direct, through a server)
+ *   node build/bench/run.js --cases=idle     # only the idle-channels bench (idle.ts: 10 000 open channels on a MediaServer)
  *
  * Prints tables and writes bench/results.json. See drive.ts for how load is offered and
  * how latency is measured.
@@ -24,6 +25,7 @@ import { rawTcpPair, rawUdpPair } from './raw.js';
 import { runFanoutBench } from './fanout.js';
 import { runStoreBench } from './store.js';
 import { runFilesBench } from './files.js';
+import { runIdleBench } from './idle.js';
 import { median, num, ratio, sizeName, sum, table } from './table.js';
 
 // ---------------------------------------------------------------- configuration
@@ -40,13 +42,15 @@ const ROUNDS = Math.max(1, Number(args.get('rounds') ?? 5));
 const REWARM_MS = 50;
 const SIZES = (args.get('sizes') ?? '1024,65536,1048576').split(',').map(Number);
 const ALL_CASES: CamwireCase[] = ['tcp-push', 'udp-push', 'http-push', 'tcp-pull'];
-const CASES = (args.get('cases')?.split(',').filter((c) => c && c !== 'fanout' && c !== 'store' && c !== 'files') as CamwireCase[] | undefined) ?? ALL_CASES;
+const CASES = (args.get('cases')?.split(',').filter((c) => c && !['fanout', 'store', 'files', 'idle'].includes(c)) as CamwireCase[] | undefined) ?? ALL_CASES;
 /** The fan-out bench runs after the others, or alone with --cases=fanout (or --cases fanout). */
 const RUN_FANOUT = !args.has('cases') || (args.get('cases') ?? '').split(',').includes('fanout') || (args.get('cases') === '' && args.has('fanout'));
 /** The store bench runs last, or alone with --cases=store (or --cases store). */
 const RUN_STORE = !args.has('cases') || (args.get('cases') ?? '').split(',').includes('store') || (args.get('cases') === '' && args.has('store'));
 /** The file bench runs after the fan-out bench, or alone with --cases=files. */
 const RUN_FILES = !args.has('cases') || (args.get('cases') ?? '').split(',').includes('files') || (args.get('cases') === '' && args.has('files'));
+/** The idle-channels bench runs after the file bench, or alone with --cases=idle. */
+const RUN_IDLE = !args.has('cases') || (args.get('cases') ?? '').split(',').includes('idle');
 /** Bytes the throughput driver keeps in flight (at least 2, at most 64 frames). */
 const WINDOW_BYTES = 256 * 1024;
 const windowFor = (size: number): number => Math.max(2, Math.min(64, Math.floor(WINDOW_BYTES / size)));
@@ -347,6 +351,7 @@ async function all(): Promise<void> {
   if (CASES.length) await main();
   if (RUN_FANOUT) await runFanoutBench(process.argv.slice(2));
   if (RUN_FILES) await runFilesBench(process.argv.slice(2));
+  if (RUN_IDLE) await runIdleBench(process.argv.slice(2));
   if (RUN_STORE) await runStoreBench(process.argv.slice(2));
 }
 
