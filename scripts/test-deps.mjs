@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // What `npm test` needs besides node_modules: Debian's tinyproxy (a real HTTP proxy), ffmpeg and
-// ffprobe, chromium (the viewer tests) and nats-server (the cluster tests). Run by npm as `pretest`: as root it installs what is
+// ffprobe, chromium (the viewer tests), nats-server (the cluster tests) and nginx (HTTP behind a reverse proxy). Run by npm as `pretest`: as root it installs what is
 // missing with apt-get; otherwise it stops at once with the exact command to run. It never
 // lets the suite start without them (no test is skipped silently).
 // `--check`: only report (exit 1 and print the command when something is missing).
@@ -32,6 +32,7 @@ const checks = [
   ['ffprobe', 'ffmpeg', onPath('ffprobe')],
   ['/usr/bin/chromium', 'chromium', executable('/usr/bin/chromium')],
   ['nats-server', 'nats-server', onPath('nats-server') || executable('/usr/sbin/nats-server')],
+  ['nginx', 'nginx-light', executable('/usr/sbin/nginx')],
 ];
 const missing = [...new Set(checks.filter((c) => !c[2]).map((c) => c[1]))];
 if (missing.length === 0) process.exit(0);

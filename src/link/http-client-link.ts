@@ -5,17 +5,41 @@
 import { CamwireError, ErrorCode, ProtocolError, TransportError } from '../errors.js';
 import { DEFAULT_MAX_PAYLOAD } from '../protocol/constants.js';
 import { encodeFrameBuffer, type Frame, type FrameInit } from '../protocol/frame.js';
-import { HttpPoster, type HttpPosterOptions, type HttpResult } from '../transport/http.js';
+import { HttpPoster, type HttpPosterOptions, type HttpResult, type HttpStream } from '../transport/http.js';
 import { BaseLink, type LinkOptions } from './frame-link.js';
-import { DOWN_ACK_HEADER, DOWN_HEADER, FrameQueue, HTTP_PREFIX, LINK_HEADER, MAX_BATCH, parseBody, UP_HEADER } from './http-wire.js';
+import { DOWN_ACK_HEADER, DOWN_HEADER, FrameQueue, HTTP_PREFIX, LINK_HEADER, MAX_BATCH, parseBody, STREAM_IDLE_HEADER, STREAM_SUFFIX, UP_HEADER } from './http-wire.js';
 
 /** Upload requests in flight at once per link (the poster keeps one more socket for the long poll). */
 const MAX_UPLOADS = 3;
+
+/** A stream whose answer has not come this soon is held back by something on the path: the link uploads in POSTs from then on. */
+const STREAM_PROBE_MS = 1000;
+/** A stream ends after this long without frames, and at this age or size; the next frames start another. */
+const STREAM_IDLE_MS = 2000;
+const STREAM_MAX_MS = 20000;
+const STREAM_MAX_BYTES = 64 * 1024 * 1024;
 
 /** Options of an HTTP client link. */
 export interface HttpClientLinkOptions extends LinkOptions {
   /** How long a long-poll request waits on the server for frames. @default 20000 */
   pollMs?: number;
+  /**
+   * Upload in streams (one long chunked POST at a time, frames written as they come), falling
+   * back to one POST per batch when the path holds a stream back (docs/protocol.md, 6.5).
+   * @default true
+   */
+  streamUploads?: boolean;
+}
+
+/** The upload stream in use. */
+interface Upstream {
+  http: HttpStream;
+  bytes: number;
+  started: number;
+  /** When frames last went in. */
+  last: number;
+  idle: NodeJS.Timeout | undefined;
+  ending: boolean;
 }
 
 /** Client side of an HTTP link. */
@@ -35,6 +59,11 @@ export class HttpClientLink extends BaseLink {
   #uploadScheduled = false;
   #upSeq = 0;
   #downAck = 0;
+  /** Streaming uploads: untested until the first stream is answered early ('ok'), or not ('posts'). */
+  #streams: 'untested' | 'ok' | 'posts';
+  #up: Upstream | undefined;
+  /** End a stream after this long without frames (the server's answer may ask for less). */
+  #streamIdleMs = STREAM_IDLE_MS;
 
   private constructor(poster: HttpPoster, id: string, host: string, port: number, o: HttpClientLinkOptions) {
     super({ ...o, keepaliveMs: 0, deadMs: 0 });
@@ -44,6 +73,7 @@ export class HttpClientLink extends BaseLink {
     this.remotePort = port;
     this.#maxPayload = o.maxPayload ?? DEFAULT_MAX_PAYLOAD;
     this.#pollMs = o.pollMs ?? 20000;
+    this.#streams = o.streamUploads === false ? 'posts' : 'untested';
     this.startTimers();
   }
 
@@ -93,10 +123,23 @@ export class HttpClientLink extends BaseLink {
   }
 
   get backlog(): number {
-    return this.#queue.bytes + this.#inflight;
+    return this.#queue.bytes + this.#inflight + (this.#up?.http.pending ?? 0);
+  }
+
+  /** How this link uploads now: 'stream' (a streaming POST is open or will be), or 'posts'. */
+  get uploadMode(): 'stream' | 'posts' {
+    return this.#streams === 'posts' ? 'posts' : 'stream';
   }
 
   protected write(h: Buffer, p: Buffer): void {
+    const up = this.#up;
+    if (up && !up.ending) {
+      up.http.write(h);
+      if (p.length) up.http.write(p);
+      up.bytes += h.length + p.length;
+      this.#streamActive(up);
+      return;
+    }
     this.#queue.push(h, p);
     // Batch what is written in this tick into one body.
     if (!this.#uploadScheduled) {
@@ -120,6 +163,11 @@ export class HttpClientLink extends BaseLink {
    * again with the same number; docs/protocol.md, section 6.3).
    */
   #upload(): void {
+    if (this.#up) return; // frames queued while a stream ends go on after it
+    if (this.#streams !== 'posts' && !this.closed && this.#uploads === 0 && this.#queue.length) {
+      this.#openStream();
+      return;
+    }
     while (this.#uploads < MAX_UPLOADS && this.#queue.length) {
       const { body, bytes } = this.#queue.take();
       this.#inflight += bytes;
@@ -149,6 +197,89 @@ export class HttpClientLink extends BaseLink {
         },
       );
     }
+  }
+
+  /**
+   * Opens a streaming upload with the next upload number and writes what is queued into it; later
+   * frames go straight into it (write). The first stream of a link is a probe: a path that holds
+   * it back (no early answer within STREAM_PROBE_MS) gets POSTs from then on.
+   */
+  #openStream(): void {
+    const http = this.#poster.openStream(`${HTTP_PREFIX}links/${this.#id}${STREAM_SUFFIX}`, { [UP_HEADER]: String(++this.#upSeq) });
+    const up: Upstream = { http, bytes: 0, started: Date.now(), last: 0, idle: undefined, ending: false };
+    this.#up = up;
+    while (this.#queue.length) {
+      const { body, bytes } = this.#queue.take();
+      for (const b of body) http.write(b);
+      up.bytes += bytes;
+    }
+    http.onDrain(() => {
+      if (!this.closed && this.backlog < this.highWaterMark) this.emit('drain');
+    });
+    let probe: NodeJS.Timeout | undefined;
+    if (this.#streams === 'untested') {
+      probe = setTimeout(() => {
+        if (this.#streams !== 'untested') return;
+        this.#streams = 'posts';
+        this.#endStream(up);
+      }, STREAM_PROBE_MS);
+    }
+    void http.answered.then(({ status, headers }) => {
+      clearTimeout(probe);
+      if (status === 200 && this.#streams === 'untested') this.#streams = 'ok';
+      const idle = Number(headers[STREAM_IDLE_HEADER]);
+      if (idle >= 10 && idle < this.#streamIdleMs) {
+        this.#streamIdleMs = idle;
+        if (!up.ending) {
+          clearTimeout(up.idle);
+          up.idle = undefined;
+          this.#streamActive(up);
+        }
+      }
+    });
+    http.done.then(
+      (res) => {
+        clearTimeout(up.idle);
+        if (this.#up === up) this.#up = undefined;
+        this.#handle(res.status, undefined, res.body);
+        if (!this.closed && this.backlog < this.highWaterMark) this.emit('drain');
+        this.#upload();
+        if (this.closed && this.#uploads === 0 && !this.#queue.length && !this.#up) this.#poster.close();
+      },
+      (err) => {
+        clearTimeout(up.idle);
+        if (this.#up === up) this.#up = undefined;
+        if (!this.closed) this.lost(asCamwire(err));
+        if (this.#uploads === 0) this.#poster.close();
+      },
+    );
+    this.#streamActive(up);
+  }
+
+  /** Frames went into `up`: it ends after a quiet spell, or now when it is old or large enough. One timer, re-armed lazily. */
+  #streamActive(up: Upstream): void {
+    const now = Date.now();
+    up.last = now;
+    if (up.bytes >= STREAM_MAX_BYTES || now - up.started >= STREAM_MAX_MS) {
+      this.#endStream(up);
+      return;
+    }
+    if (up.idle) return;
+    const check = (): void => {
+      up.idle = undefined;
+      const quiet = Date.now() - up.last;
+      if (quiet >= this.#streamIdleMs) this.#endStream(up);
+      else if (!up.ending) up.idle = setTimeout(check, this.#streamIdleMs - quiet);
+    };
+    up.idle = setTimeout(check, this.#streamIdleMs);
+  }
+
+  /** Ends the body of `up`; frames written meanwhile queue for the next upload. */
+  #endStream(up: Upstream): void {
+    if (up.ending) return;
+    up.ending = true;
+    clearTimeout(up.idle);
+    up.http.end();
   }
 
   /** Long-polls for frames; each answer names its batch and the next poll acknowledges it. */
@@ -205,6 +336,13 @@ export class HttpClientLink extends BaseLink {
 
   protected teardown(graceful: boolean): void {
     this.#abort.abort();
+    // A graceful close wrote its CLOSE frame into the open stream: end the stream after it (its
+    // answer then releases the sockets).
+    if (this.#up) {
+      if (graceful) this.#endStream(this.#up);
+      else this.#up.http.destroy();
+      return;
+    }
     // A graceful close has queued a CLOSE frame: let the uploads send it, then release sockets.
     if (!graceful || !this.#queue.length) {
       if (this.#uploads === 0) this.#poster.close();

@@ -8,6 +8,6 @@
  * conventions (http-wire.ts), the client side (http-client-link.ts) and the server side
  * (http-server-link.ts).
  */
-export { DOWN_ACK_HEADER, DOWN_HEADER, HTTP_PREFIX, LINK_HEADER, parseBody, UP_HEADER } from './http-wire.js';
+export { DOWN_ACK_HEADER, DOWN_HEADER, HTTP_PREFIX, isStreamUpload, LINK_HEADER, parseBody, STREAM_SUFFIX, UP_HEADER } from './http-wire.js';
 export * from './http-client-link.js';
 export * from './http-server-link.js';

@@ -8,9 +8,10 @@ import { CamwireError, CloseCode, ErrorCode, ProtocolError, TransportError } fro
 import { DEFAULT_MAX_PAYLOAD, Kind } from '../protocol/constants.js';
 import { encodeFrameBuffer, type Frame } from '../protocol/frame.js';
 import { encodeReason } from '../protocol/messages.js';
+import { FrameParser } from '../protocol/parser.js';
 import { readBody, requestTimedOut } from '../transport/http-server.js';
 import { BaseLink, type LinkOptions } from './frame-link.js';
-import { DOWN_ACK_HEADER, DOWN_HEADER, FrameQueue, HTTP_PREFIX, LINK_HEADER, MAX_BATCH, parseBody, UP_HEADER } from './http-wire.js';
+import { DOWN_ACK_HEADER, DOWN_HEADER, FrameQueue, HTTP_PREFIX, LINK_HEADER, MAX_BATCH, parseBody, STREAM_IDLE_HEADER, STREAM_SUFFIX, UP_HEADER } from './http-wire.js';
 
 /** Uploads that arrived ahead of a missing one, held until it comes (beyond: the link fails). */
 const MAX_EARLY_UPLOADS = 16;
@@ -36,6 +37,8 @@ export class HttpServerLink extends BaseLink {
   #lastUp = 0;
   readonly #early = new Map<number, Frame[]>();
   #downSeq = 0;
+  /** A streaming upload is being read (docs/protocol.md, 6.5). */
+  #streaming = false;
   /** The last batch sent on a poll, kept until the next poll acknowledges it. */
   #unacked: { seq: number; body: Buffer[]; bytes: number } | undefined;
   readonly #onGone: (link: HttpServerLink) => void;
@@ -68,7 +71,7 @@ export class HttpServerLink extends BaseLink {
     }
     // Concurrent uploads may arrive out of order: deliver them in upload order, once each.
     if (up <= this.#lastUp || this.#early.has(up)) return;
-    if (up > this.#lastUp + 1) {
+    if (up > this.#lastUp + 1 || this.#streaming) {
       if (this.#early.size >= MAX_EARLY_UPLOADS) {
         this.fail(new ProtocolError(ErrorCode.PROTOCOL_UNEXPECTED, `upload ${this.#lastUp + 1} never came`, CloseCode.UNEXPECTED_MESSAGE));
         return;
@@ -82,6 +85,64 @@ export class HttpServerLink extends BaseLink {
       this.#early.delete(++this.#lastUp);
       for (const f of next) this.receive(f);
     }
+  }
+
+  /**
+   * Takes a streaming upload: answers at once (so the client sees the path carries a stream),
+   * then hands over each frame as its bytes arrive. It is upload number `up` and must be the next
+   * one; uploads numbered after it wait until it ends (accept keeps them).
+   */
+  acceptStream(req: http.IncomingMessage, res: http.ServerResponse, o: { up: number; maxPayload: number; idleMs: number }, onBad: (err: ProtocolError) => void): void {
+    const { up, maxPayload } = o;
+    this.#lastRequest = Date.now();
+    const answer = (): void => void res.writeHead(200, { 'content-length': 0, [LINK_HEADER]: this.id }).end();
+    if (up > 0 && up <= this.#lastUp) {
+      // A repeat of an upload already taken (a stream is never repeated by camwire; tolerate it).
+      req.resume();
+      req.once('end', answer);
+      return;
+    }
+    if (up !== this.#lastUp + 1 || this.#streaming) {
+      onBad(new ProtocolError(ErrorCode.PROTOCOL_UNEXPECTED, `streaming upload ${up} is not the next upload (${this.#lastUp + 1})`, CloseCode.UNEXPECTED_MESSAGE));
+      return;
+    }
+    this.#streaming = true;
+    res.writeHead(200, { [LINK_HEADER]: this.id, 'content-type': 'application/x-camwire', [STREAM_IDLE_HEADER]: String(o.idleMs) });
+    res.flushHeaders();
+    let failed = false;
+    const parser = new FrameParser(
+      {
+        onFrame: (f) => this.receive(f),
+        onError: (err) => {
+          failed = true;
+          this.#streaming = false;
+          onBad(err);
+        },
+      },
+      { maxPayload },
+    );
+    req.on('data', (d: Buffer) => {
+      this.#lastRequest = Date.now();
+      parser.push(d);
+    });
+    req.once('end', () => {
+      if (failed) return;
+      this.#streaming = false;
+      this.#lastRequest = Date.now();
+      if (parser.buffered > 0) {
+        onBad(new ProtocolError(ErrorCode.PROTOCOL_BAD_HEADER, 'streaming upload ends inside a frame'));
+        return;
+      }
+      res.end();
+      this.accept([], up);
+    });
+    req.once('close', () => {
+      // Cut off before its end: frames in it may be lost, so the link cannot go on.
+      if (!req.complete && !failed && !this.closed) {
+        this.#streaming = false;
+        this.lost(new TransportError(ErrorCode.TRANSPORT_CLOSED, 'the streaming upload was cut off'));
+      }
+    });
   }
 
   protected write(h: Buffer, p: Buffer): void {
@@ -183,6 +244,8 @@ export interface HttpLinkServerOptions extends LinkOptions {
   expireMs?: number;
   /** An open request waits this long for the role to answer the HELLO. @default 10000 */
   handshakeMs?: number;
+  /** Clients end a streaming upload after this long without frames (told in its answer). @default 2000 */
+  streamIdleMs?: number;
 }
 
 /** Callbacks of an HttpLinkServer, supplied by the role that owns it. */
@@ -196,12 +259,12 @@ export interface HttpLinkServerHandler {
 /** HttpLinkServer turns camwire HTTP requests into HttpServerLinks. Mount `handle` on any http.Server. */
 export class HttpLinkServer {
   readonly #links = new Map<string, HttpServerLink>();
-  readonly #o: Required<Pick<HttpLinkServerOptions, 'maxPollMs' | 'expireMs' | 'handshakeMs'>> & LinkOptions;
+  readonly #o: Required<Pick<HttpLinkServerOptions, 'maxPollMs' | 'expireMs' | 'handshakeMs' | 'streamIdleMs'>> & LinkOptions;
   readonly #h: HttpLinkServerHandler;
   readonly #maxPayload: number;
 
   constructor(o: HttpLinkServerOptions, h: HttpLinkServerHandler) {
-    this.#o = { ...o, maxPollMs: o.maxPollMs ?? 30000, expireMs: o.expireMs ?? 45000, handshakeMs: o.handshakeMs ?? 10000 };
+    this.#o = { ...o, maxPollMs: o.maxPollMs ?? 30000, expireMs: o.expireMs ?? 45000, handshakeMs: o.handshakeMs ?? 10000, streamIdleMs: o.streamIdleMs ?? 2000 };
     this.#h = h;
     this.#maxPayload = o.maxPayload ?? DEFAULT_MAX_PAYLOAD;
   }
@@ -235,13 +298,20 @@ export class HttpLinkServer {
         res.writeHead(404, { connection: 'close' }).end();
         return;
       }
+      const stream = route.startsWith('links/') && route.endsWith(STREAM_SUFFIX);
       if (route.startsWith('links/')) {
-        link = this.#links.get(route.slice(6));
+        link = this.#links.get(route.slice(6, stream ? -STREAM_SUFFIX.length : undefined));
         if (!link) {
           req.resume();
           res.writeHead(404, { 'content-length': 0 }).end();
           return;
         }
+      }
+      if (stream) {
+        const l = link!;
+        const up = Number(req.headers[UP_HEADER] ?? 0) || 0;
+        l.acceptStream(req, res, { up, maxPayload: this.#maxPayload, idleMs: this.#o.streamIdleMs }, (err) => this.#refuse(req, res, l, err));
+        return;
       }
       const body = await readBody(req, this.#maxPayload + MAX_BATCH + 1024);
       const frames = body.length ? parseBody(body, this.#maxPayload) : [];
@@ -274,21 +344,28 @@ export class HttpLinkServer {
         link?.fail(e, CloseCode.TIMEOUT);
         return;
       }
-      const tooLarge = e.code === ErrorCode.TRANSPORT_BODY_TOO_LARGE || e.code === ErrorCode.PROTOCOL_FRAME_TOO_LARGE;
-      const code = e instanceof ProtocolError ? e.closeCode : tooLarge ? CloseCode.FRAME_TOO_LARGE : CloseCode.PROTOCOL_ERROR;
-      const closeFrame = encodeFrameBuffer({ kind: Kind.CLOSE, payload: encodeReason(code, e.message) });
-      if (!res.headersSent) {
-        const status = tooLarge ? 413 : 400;
-        res.writeHead(status, { 'content-type': 'application/x-camwire', 'content-length': closeFrame.length, connection: 'close' });
-        res.end(closeFrame);
-      }
+      this.#refuse(req, res, link, e);
+    }
+  }
+
+  /** Answers a request that carried bad input (4xx with a CLOSE frame, when still possible), closes it, and fails its link. */
+  #refuse(req: http.IncomingMessage, res: http.ServerResponse, link: HttpServerLink | undefined, e: CamwireError): void {
+    const addr = req.socket.remoteAddress ?? '';
+    const port = req.socket.remotePort ?? 0;
+    const tooLarge = e.code === ErrorCode.TRANSPORT_BODY_TOO_LARGE || e.code === ErrorCode.PROTOCOL_FRAME_TOO_LARGE;
+    const code = e instanceof ProtocolError ? e.closeCode : tooLarge ? CloseCode.FRAME_TOO_LARGE : CloseCode.PROTOCOL_ERROR;
+    const closeFrame = encodeFrameBuffer({ kind: Kind.CLOSE, payload: encodeReason(code, e.message) });
+    if (!res.headersSent) {
+      const status = tooLarge ? 413 : 400;
+      res.writeHead(status, { 'content-type': 'application/x-camwire', 'content-length': closeFrame.length, connection: 'close' });
+      res.end(closeFrame);
       req.socket.once('finish', () => req.socket.destroy());
-      // A link that fails reports itself (onProtocolFailure); a request without one is reported here.
-      if (link && !link.closed && e instanceof ProtocolError) link.fail(e);
-      else {
-        link?.fail(e, code);
-        this.#h.onBadRequest(e, addr, port);
-      }
+    } else req.socket.destroy();
+    // A link that fails reports itself (onProtocolFailure); a request without one is reported here.
+    if (link && !link.closed && e instanceof ProtocolError) link.fail(e);
+    else {
+      link?.fail(e, code);
+      this.#h.onBadRequest(e, addr, port);
     }
   }
 

@@ -9,6 +9,14 @@ import { FrameParser } from '../protocol/parser.js';
 
 /** Path prefix of every camwire HTTP request. */
 export const HTTP_PREFIX = '/camwire/v1/';
+/** Path suffix (after links/<id>) of a streaming upload (docs/protocol.md, 6.5). */
+export const STREAM_SUFFIX = '/stream';
+/** True for the path (or absolute URL) of a streaming upload. */
+export function isStreamUpload(url: string): boolean {
+  return /^(?:https?:\/\/[^/]+)?\/camwire\/v1\/links\/[A-Za-z0-9_-]{16,64}\/stream(?:\?|$)/.test(url);
+}
+/** Answer header of a streaming upload: end the stream after this many ms without frames. */
+export const STREAM_IDLE_HEADER = 'x-camwire-stream-idle';
 /** Response header naming the link. */
 export const LINK_HEADER = 'x-camwire-link';
 /** Request header: the number of an upload (its repeat is ignored). */

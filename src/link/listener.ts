@@ -156,8 +156,10 @@ export class LinkListener {
     } else if (o.transport === 'http') {
       const { limits, streaming, ...linkServer } = o.http ?? {};
       // HTTP, HTTPS and `ws` are loaded only for an HTTP port: a server without one does not carry their memory.
-      const [{ listenHttp }, { HttpLinkServer }, { WsAcceptor }] = await Promise.all([import('../transport/http-server.js'), import('./http-link.js'), import('./ws-link.js')]);
-      const hs = new HttpLinkServer({ ...o.link, ...linkServer }, {
+      const [{ listenHttp, DEFAULT_HTTP_LIMITS }, { HttpLinkServer, isStreamUpload }, { WsAcceptor }] = await Promise.all([import('../transport/http-server.js'), import('./http-link.js'), import('./ws-link.js')]);
+      // A streaming upload is ended by its client well before the body idle limit would cut it.
+      const streamIdleMs = Math.max(50, Math.min(2000, Math.floor((limits?.bodyIdleTimeoutMs ?? DEFAULT_HTTP_LIMITS.bodyIdleTimeoutMs) / 4)));
+      const hs = new HttpLinkServer({ ...o.link, ...linkServer, streamIdleMs }, {
         onLink: (link) => h.onLink(link),
         onBadRequest: (err, remoteAddress, remotePort) => h.onBadInput(err, { transport: 'http', remoteAddress, remotePort }),
       });
@@ -167,7 +169,8 @@ export class LinkListener {
         port: o.port,
         tls: o.tls,
         limits,
-        streaming,
+        // Streaming uploads (docs/protocol.md 6.5) last as long as a link sends: no whole-request limit, only the idle one.
+        streaming: (req: http.IncomingMessage) => isStreamUpload(req.url ?? '') || (streaming?.(req) ?? false),
         onTimeout: (err: CamwireError, sock: net.Socket) =>
           h.onBadInput(err, { transport: 'http', remoteAddress: sock.remoteAddress ?? '', remotePort: sock.remotePort ?? 0 }),
         notHttp: (raw: Buffer, sock: net.Socket) => {

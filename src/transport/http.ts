@@ -134,17 +134,12 @@ export class HttpPoster {
     }
   }
 
-  #post(path: string, body: Buffer[], o: PostOptions): Promise<HttpResult> {
-    const length = body.reduce((n, b) => n + b.length, 0);
+  /** Request options for a POST to `path`: direct, or through the proxy. */
+  #options(path: string, headers: http.OutgoingHttpHeaders, signal?: AbortSignal): http.RequestOptions {
     const plainProxy = this.#proxy && !this.#o.tls;
-    const headers: http.OutgoingHttpHeaders = {
-      host: this.#target,
-      'content-type': 'application/x-camwire',
-      'content-length': length,
-      ...o.headers,
-    };
+    headers = { host: this.#target, 'content-type': 'application/x-camwire', ...headers };
     if (plainProxy && this.#proxy!.auth) headers['proxy-authorization'] = this.#proxy!.auth;
-    const options: http.RequestOptions = {
+    return {
       method: 'POST',
       agent: this.#agent,
       headers,
@@ -152,8 +147,27 @@ export class HttpPoster {
       port: plainProxy ? this.#proxy!.port : this.#o.port,
       // Through a plain proxy the request line carries the absolute URL (RFC 9112, 3.2.2).
       path: plainProxy ? `http://${this.#target}${path}` : path,
-      signal: o.signal,
+      signal,
     };
+  }
+
+  #where(path: string): string {
+    return `HTTP POST ${path} to ${this.#target}${this.#proxy ? ` via proxy ${this.#proxy.host}:${this.#proxy.port}` : ''}`;
+  }
+
+  /**
+   * Starts a POST whose body is written as it comes (chunked) and ended later: a streaming
+   * upload. The response may arrive before the body ends (`answered`).
+   */
+  openStream(path: string, headers: Record<string, string>): HttpStream {
+    const mod = this.#o.tls ? https : http;
+    const req = mod.request(this.#options(path, headers));
+    return new HttpStream(req, this.#where(path));
+  }
+
+  #post(path: string, body: Buffer[], o: PostOptions): Promise<HttpResult> {
+    const length = body.reduce((n, b) => n + b.length, 0);
+    const options = this.#options(path, { 'content-length': length, ...o.headers }, o.signal);
     const mod = this.#o.tls ? https : http;
     return new Promise((resolve, reject) => {
       let settled = false;
@@ -173,7 +187,7 @@ export class HttpPoster {
             ? err
             : new TransportError(
                 err.name === 'AbortError' ? ErrorCode.TRANSPORT_CLOSED : ErrorCode.TRANSPORT_CONNECT,
-                `HTTP POST ${path} to ${this.#target}${this.#proxy ? ` via proxy ${this.#proxy.host}:${this.#proxy.port}` : ''}: ${err.message}`,
+                `${this.#where(path)}: ${err.message}`,
                 { cause: err },
               ),
         );
@@ -212,5 +226,70 @@ export class HttpPoster {
   /** Closes idle keep-alive sockets. */
   close(): void {
     this.#agent.destroy();
+  }
+}
+
+/**
+ * One streaming upload (HttpPoster.openStream): a POST with a chunked body written frame by
+ * frame. `answered` resolves when the response head arrives (the server answers a stream as soon
+ * as its first bytes reach it, so an early answer shows that the path does not hold the body
+ * back); `done` settles when the whole exchange ends.
+ */
+export class HttpStream {
+  readonly #req: http.ClientRequest;
+  readonly answered: Promise<{ status: number; headers: http.IncomingHttpHeaders }>;
+  readonly done: Promise<HttpResult>;
+
+  constructor(req: http.ClientRequest, where: string) {
+    this.#req = req;
+    let answer!: (a: { status: number; headers: http.IncomingHttpHeaders }) => void;
+    this.answered = new Promise((r) => (answer = r));
+    this.done = new Promise((resolve, reject) => {
+      const fail = (err: Error): void => {
+        req.destroy();
+        reject(err instanceof TransportError ? err : new TransportError(ErrorCode.TRANSPORT_CLOSED, `${where}: ${err.message}`, { cause: err }));
+      };
+      req.on('response', (res) => {
+        answer({ status: res.statusCode ?? 0, headers: res.headers });
+        const chunks: Buffer[] = [];
+        let n = 0;
+        res.on('data', (c: Buffer) => {
+          // The answer to a stream has an empty body; a little is read, more is an error.
+          n += c.length;
+          if (n > 64 * 1024) fail(new TransportError(ErrorCode.TRANSPORT_CLOSED, 'HTTP stream answer larger than 64 KiB'));
+          else chunks.push(c);
+        });
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks, n) }));
+        res.on('error', fail);
+        res.on('aborted', () => fail(new TransportError(ErrorCode.TRANSPORT_CLOSED, 'HTTP response aborted')));
+      });
+      req.on('error', fail);
+    });
+    this.done.catch(() => {});
+    req.flushHeaders();
+  }
+
+  /** Bytes written and not yet taken by the socket. */
+  get pending(): number {
+    return this.#req.writableLength;
+  }
+
+  /** Writes bytes of the body; false when the socket is backed up (wait for 'drain'). */
+  write(b: Buffer): boolean {
+    return this.#req.write(b);
+  }
+
+  onDrain(fn: () => void): void {
+    this.#req.on('drain', fn);
+  }
+
+  /** Ends the body; `done` then settles with the answer. */
+  end(): void {
+    this.#req.end();
+  }
+
+  /** Abandons the exchange. */
+  destroy(): void {
+    this.#req.destroy();
   }
 }

@@ -41,6 +41,21 @@ export async function startProxy(): Promise<Proxy> {
   const child: ChildProcess = spawn(bin, ['-d', '-c', path.join(dir, 'tinyproxy.conf')], { stdio: 'ignore' });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   // Ready when a TCP connect succeeds; tinyproxy has no other readiness signal with a log file.
+  await accepting(child, port, 'tinyproxy');
+  return {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    requests: () => (fs.existsSync(log) ? fs.readFileSync(log, 'utf8').split('\n').filter((l) => /Request \(file descriptor/.test(l)) : []),
+    stop: async () => {
+      child.kill('SIGTERM');
+      await exited;
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Resolves once `port` accepts a TCP connection; rejects when `child` exits first or after 10 s. */
+async function accepting(child: ChildProcess, port: number, name: string): Promise<void> {
   const deadline = Date.now() + 10000;
   for (;;) {
     const ok = await new Promise<boolean>((resolve) => {
@@ -52,15 +67,72 @@ export async function startProxy(): Promise<Proxy> {
       s.once('error', () => resolve(false));
     });
     if (ok) break;
-    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`tinyproxy did not start on port ${port}`);
+    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`${name} did not start on port ${port}`);
     await new Promise((r) => setTimeout(r, 20));
   }
+}
+
+/** An nginx reverse proxy in front of one port (the deployment most camwire servers sit behind). */
+export interface ReverseProxy {
+  port: number;
+  /** Request lines of the access log (method and path), in order. */
+  requests(): string[];
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts Debian's nginx as a reverse proxy to 127.0.0.1:`target`. `buffering: true` is nginx's
+ * default: it reads a whole request body before passing the request on (proxy_request_buffering)
+ * and a whole answer before returning it. `false` streams both ways.
+ */
+export async function startNginx(target: number, o: { buffering: boolean }): Promise<ReverseProxy> {
+  const bin = ['/usr/sbin/nginx', '/usr/bin/nginx'].find((p) => fs.existsSync(p));
+  if (!bin) throw new Error('nginx is not installed: apt-get install nginx-light (.ci/run does this)');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'camwire-nginx-'));
+  fs.chmodSync(dir, 0o777);
+  const port = await freePort();
+  const log = path.join(dir, 'access.log');
+  const onOff = o.buffering ? 'on' : 'off';
+  const conf = [
+    'worker_processes 1;',
+    'daemon off;',
+    `pid ${dir}/nginx.pid;`,
+    `error_log ${dir}/error.log warn;`,
+    'events { worker_connections 512; }',
+    'http {',
+    `  access_log ${log};`,
+    ...['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((t) => `  ${t}_temp_path ${dir}/${t};`),
+    '  client_max_body_size 0;',
+    `  server {`,
+    `    listen 127.0.0.1:${port};`,
+    '    location / {',
+    `      proxy_pass http://127.0.0.1:${target};`,
+    '      proxy_http_version 1.1;',
+    '      proxy_set_header Connection "";',
+    `      proxy_request_buffering ${onOff};`,
+    `      proxy_buffering ${onOff};`,
+    '      proxy_read_timeout 120s;',
+    '    }',
+    '  }',
+    '}',
+    '',
+  ].join('\n');
+  fs.writeFileSync(path.join(dir, 'nginx.conf'), conf);
+  const child: ChildProcess = spawn(bin, ['-p', dir, '-c', path.join(dir, 'nginx.conf')], { stdio: 'ignore' });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  await accepting(child, port, 'nginx');
   return {
-    url: `http://127.0.0.1:${port}`,
     port,
-    requests: () => (fs.existsSync(log) ? fs.readFileSync(log, 'utf8').split('\n').filter((l) => /Request \(file descriptor/.test(l)) : []),
+    requests: () =>
+      fs.existsSync(log)
+        ? fs
+            .readFileSync(log, 'utf8')
+            .split('\n')
+            .map((l) => /"(\w+ \S+) HTTP/.exec(l)?.[1])
+            .filter((l): l is string => !!l)
+        : [],
     stop: async () => {
-      child.kill('SIGTERM');
+      child.kill('SIGQUIT');
       await exited;
       fs.rmSync(dir, { recursive: true, force: true });
     },
