@@ -9,7 +9,7 @@ import { sendVideo, type Pair } from './pair.js';
 
 const HOST = '127.0.0.1';
 
-export type CamwireCase = 'tcp-push' | 'udp-push' | 'http-push' | 'tcp-pull';
+export type CamwireCase = 'tcp-push' | 'udp-push' | 'http-push' | 'http-push-proxy' | 'tcp-pull';
 
 /** Logs what should not happen during a benchmark (it would make the figures meaningless). */
 function watch(who: string, e: Sender | Receiver, problems: string[]): void {
@@ -24,7 +24,8 @@ function watch(who: string, e: Sender | Receiver, problems: string[]): void {
   (e as Receiver).on('protocolError', (err: Error) => problems.push(`${who} protocolError: ${err.message}`));
 }
 
-export async function camwirePair(kind: CamwireCase, problems: string[]): Promise<Pair> {
+/** `proxy`: the HTTP proxy URL of the http-push-proxy case. */
+export async function camwirePair(kind: CamwireCase, problems: string[], proxy?: string): Promise<Pair> {
   let tx: Sender;
   let rx: Receiver;
   if (kind === 'tcp-pull') {
@@ -47,7 +48,7 @@ export async function camwirePair(kind: CamwireCase, problems: string[]): Promis
     rx = new Receiver({ protocol, connection: 'sender-to-receiver', host: HOST, port: 0, receiveMediaTypes: ['video'] });
     watch('receiver', rx, problems);
     await rx.start();
-    tx = new Sender({ protocol, connection: 'sender-to-receiver', host: HOST, port: rx.port, clientId: 'cam' });
+    tx = new Sender({ protocol, connection: 'sender-to-receiver', host: HOST, port: rx.port, clientId: 'cam', ...(kind === 'http-push-proxy' ? { proxy } : {}) });
     watch('sender', tx, problems);
     await tx.start();
   }

@@ -17,18 +17,18 @@ const HOST = '127.0.0.1';
 
 
 /** Raw TCP: net socket pair with a 4-byte length prefix. */
-export async function rawTcpPair(): Promise<Pair> {
+export async function rawTcpPair(proxyPort?: number): Promise<Pair> {
   const server = net.createServer({ noDelay: true });
   const accepted = once(server, 'connection') as Promise<[net.Socket]>;
   server.listen(0, HOST);
   await once(server, 'listening');
   const port = (server.address() as AddressInfo).port;
-  const client = net.connect({ host: HOST, port });
-  await once(client, 'connect');
+  const client = proxyPort ? await tunnel(proxyPort, port) : net.connect({ host: HOST, port });
+  if (!proxyPort) await once(client, 'connect');
   client.setNoDelay(true);
   const [sock] = await accepted;
   const pair: Pair = {
-    label: 'raw tcp',
+    label: proxyPort ? 'raw tcp via proxy' : 'raw tcp',
     lossy: false,
     handler: () => {},
     send(p: Buffer): void {
@@ -134,4 +134,21 @@ export async function rawUdpPair(): Promise<Pair> {
     pair.handler(p.buf);
   });
   return pair;
+}
+
+/** A TCP connection to HOST:`port` through the HTTP proxy on `proxyPort` (a CONNECT tunnel): the plain way through a proxy. */
+async function tunnel(proxyPort: number, port: number): Promise<net.Socket> {
+  const sock = net.connect({ host: HOST, port: proxyPort });
+  await once(sock, 'connect');
+  sock.write(`CONNECT ${HOST}:${port} HTTP/1.1\r\nhost: ${HOST}:${port}\r\n\r\n`);
+  let head = '';
+  for (;;) {
+    const [chunk] = (await once(sock, 'data')) as [Buffer];
+    head += chunk.toString('latin1');
+    const end = head.indexOf('\r\n\r\n');
+    if (end < 0) continue;
+    if (!/^HTTP\/1\.[01] 200/.test(head)) throw new Error(`proxy refused CONNECT: ${head.split('\r\n')[0]}`);
+    if (end + 4 < head.length) throw new Error('proxy sent bytes after its CONNECT answer');
+    return sock;
+  }
 }

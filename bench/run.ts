@@ -22,6 +22,7 @@ import { camwirePair, type CamwireCase } from './camwire.js';
 import { runLatency, runThroughput, summarize, type LatencyResult, type LatencySummary, type ThroughputResult } from './drive.js';
 import type { Pair } from './pair.js';
 import { rawTcpPair, rawUdpPair } from './raw.js';
+import { startProxy } from '../test/helpers/proxy.js';
 import { runFanoutBench } from './fanout.js';
 import { runStoreBench } from './store.js';
 import { runFilesBench } from './files.js';
@@ -41,7 +42,7 @@ const WARMUP_MS = Number(args.get('warmup') ?? 300);
 const ROUNDS = Math.max(1, Number(args.get('rounds') ?? 5));
 const REWARM_MS = 50;
 const SIZES = (args.get('sizes') ?? '1024,65536,1048576').split(',').map(Number);
-const ALL_CASES: CamwireCase[] = ['tcp-push', 'udp-push', 'http-push', 'tcp-pull'];
+const ALL_CASES: CamwireCase[] = ['tcp-push', 'udp-push', 'http-push', 'http-push-proxy', 'tcp-pull'];
 const CASES = (args.get('cases')?.split(',').filter((c) => c && !['fanout', 'store', 'files', 'idle'].includes(c)) as CamwireCase[] | undefined) ?? ALL_CASES;
 /** The fan-out bench runs after the others, or alone with --cases=fanout (or --cases fanout). */
 const RUN_FANOUT = !args.has('cases') || (args.get('cases') ?? '').split(',').includes('fanout') || (args.get('cases') === '' && args.has('fanout'));
@@ -59,7 +60,7 @@ const intervalFor = (size: number): number => (size <= 4096 ? 1 : size <= 256 * 
 /** camwire's UDP receiver counts an incomplete frame when it expires (after 2 s). */
 const UDP_EXPIRY_WAIT_MS = 2600;
 
-const baselineOf = (c: CamwireCase): 'tcp' | 'udp' => (c === 'udp-push' ? 'udp' : 'tcp');
+const baselineOf = (c: CamwireCase): 'tcp' | 'udp' | 'tcp-proxy' => (c === 'udp-push' ? 'udp' : c === 'http-push-proxy' ? 'tcp-proxy' : 'tcp');
 
 // ---------------------------------------------------------------- measuring
 
@@ -217,20 +218,28 @@ async function main(): Promise<void> {
   );
   const rows: Row[] = [];
   const baselines: Measured[] = [];
-  for (const size of SIZES) {
-    console.log(
-      `${sizeName(size)} frames: throughput window ${windowFor(size)} frames, latency pace ${intervalFor(size)} ms, ` +
-        `${ROUNDS} interleaved rounds of ${Math.round(MEASURE_MS / ROUNDS)} ms each`,
-    );
-    const entries: Entry[] = [];
-    if (CASES.some((c) => baselineOf(c) === 'tcp')) entries.push({ key: 'raw-tcp', make: () => rawTcpPair() });
-    if (CASES.some((c) => baselineOf(c) === 'udp')) entries.push({ key: 'raw-udp', make: () => rawUdpPair() });
-    for (const c of CASES) entries.push({ key: c, make: (problems) => camwirePair(c, problems) });
-    const measured = await measureSize(size, entries);
-    const by = new Map(measured.map((m) => [m.key, m]));
-    for (const m of measured) if (m.key.startsWith('raw-')) baselines.push(m);
-    for (const c of CASES) rows.push({ case: c, size, camwire: by.get(c)!, baseline: by.get(`raw-${baselineOf(c)}`)! });
-    console.log('');
+  // http-push-proxy: camwire's HTTP push through a real proxy (tinyproxy), beside raw TCP through
+  // the same proxy (a CONNECT tunnel).
+  const proxy = CASES.includes('http-push-proxy') ? await startProxy() : undefined;
+  try {
+    for (const size of SIZES) {
+      console.log(
+        `${sizeName(size)} frames: throughput window ${windowFor(size)} frames, latency pace ${intervalFor(size)} ms, ` +
+          `${ROUNDS} interleaved rounds of ${Math.round(MEASURE_MS / ROUNDS)} ms each`,
+      );
+      const entries: Entry[] = [];
+      if (CASES.some((c) => baselineOf(c) === 'tcp')) entries.push({ key: 'raw-tcp', make: () => rawTcpPair() });
+      if (CASES.some((c) => baselineOf(c) === 'udp')) entries.push({ key: 'raw-udp', make: () => rawUdpPair() });
+      if (proxy) entries.push({ key: 'raw-tcp-proxy', make: () => rawTcpPair(proxy!.port) });
+      for (const c of CASES) entries.push({ key: c, make: (problems) => camwirePair(c, problems, proxy?.url) });
+      const measured = await measureSize(size, entries);
+      const by = new Map(measured.map((m) => [m.key, m]));
+      for (const m of measured) if (m.key.startsWith('raw-')) baselines.push(m);
+      for (const c of CASES) rows.push({ case: c, size, camwire: by.get(c)!, baseline: by.get(`raw-${baselineOf(c)}`)! });
+      console.log('');
+    }
+  } finally {
+    await proxy?.stop();
   }
 
   // Throughput and latency beside their baselines.

@@ -11,7 +11,7 @@ import { encodeReason } from '../protocol/messages.js';
 import { FrameParser } from '../protocol/parser.js';
 import { readBody, requestTimedOut } from '../transport/http-server.js';
 import { BaseLink, type LinkOptions } from './frame-link.js';
-import { DOWN_ACK_HEADER, DOWN_HEADER, FrameQueue, HTTP_PREFIX, LINK_HEADER, MAX_BATCH, parseBody, STREAM_IDLE_HEADER, STREAM_SUFFIX, UP_HEADER } from './http-wire.js';
+import { DOWN_ACK_HEADER, DOWN_HEADER, FrameQueue, HTTP_PREFIX, LINK_HEADER, MAX_BATCH, parseBody, STREAM_IDLE_HEADER, STREAM_SEEN_HEADER, STREAM_SUFFIX, UP_HEADER } from './http-wire.js';
 
 /** Uploads that arrived ahead of a missing one, held until it comes (beyond: the link fails). */
 const MAX_EARLY_UPLOADS = 16;
@@ -39,6 +39,8 @@ export class HttpServerLink extends BaseLink {
   #downSeq = 0;
   /** A streaming upload is being read (docs/protocol.md, 6.5). */
   #streaming = false;
+  /** The newest stream whose bytes arrived; polls report it, for clients whose path holds the stream's early answer back. */
+  #streamSeen = 0;
   /** The last batch sent on a poll, kept until the next poll acknowledges it. */
   #unacked: { seq: number; body: Buffer[]; bytes: number } | undefined;
   readonly #onGone: (link: HttpServerLink) => void;
@@ -123,6 +125,11 @@ export class HttpServerLink extends BaseLink {
     );
     req.on('data', (d: Buffer) => {
       this.#lastRequest = Date.now();
+      if (this.#streamSeen < up) {
+        // Bytes of this stream got through: tell the client on the waiting poll now.
+        this.#streamSeen = up;
+        if (this.#waiter && !this.#unacked) this.#answer(this.#waiter);
+      }
       parser.push(d);
     });
     req.once('end', () => {
@@ -219,6 +226,7 @@ export class HttpServerLink extends BaseLink {
     this.#lastRequest = Date.now();
     const headers: http.OutgoingHttpHeaders = { 'content-type': 'application/x-camwire', 'content-length': bytes, [LINK_HEADER]: this.id };
     if (seq > 0) headers[DOWN_HEADER] = String(seq);
+    if (this.#streamSeen > 0) headers[STREAM_SEEN_HEADER] = String(this.#streamSeen);
     w.res.writeHead(200, headers);
     for (const b of body) w.res.write(b);
     w.res.end();

@@ -17,6 +17,8 @@ export function isStreamUpload(url: string): boolean {
 }
 /** Answer header of a streaming upload: end the stream after this many ms without frames. */
 export const STREAM_IDLE_HEADER = 'x-camwire-stream-idle';
+/** Poll answer header: the newest streaming upload whose bytes reached the server (proof that streams get through). */
+export const STREAM_SEEN_HEADER = 'x-camwire-stream-seen';
 /** Response header naming the link. */
 export const LINK_HEADER = 'x-camwire-link';
 /** Request header: the number of an upload (its repeat is ignored). */
