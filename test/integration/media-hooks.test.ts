@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { test, type TestContext } from 'node:test';
-import { ErrorCode, Receiver, Sender, type AudioChunk, type CamwireError, type VideoFrame, type VideoTap } from '../../src/index.js';
+import { Client, ErrorCode, Receiver, Sender, type AudioChunk, type CamwireError, type VideoFrame, type VideoTap } from '../../src/index.js';
 import { next } from '../helpers/events.js';
 import { captureProxy, later, open, seal } from '../helpers/media-hooks.js';
 import { startClient, startServer } from '../helpers/server-client.js';
@@ -273,4 +273,52 @@ test('pull direct: AES-256-GCM video and audio from a pull Sender; a receiver wi
   await wrongAudio;
   assert.deepEqual(wrong.stats.decodeErrors, { video: 1, audio: 5 });
   assert.equal(wrong.sessionConnected, true);
+});
+
+test('Client: hooks from its sender and receiver options, on the relayed path and on a direct one; decodeError passed on', { timeout: 30000 }, async (t) => {
+  const s = await startServer(t, { tcpPort: 0, udpPort: false, httpPort: false });
+  const server = `tcp://127.0.0.1:${s.ports.tcp}`;
+  const b = new Client({ server, clientId: 'b', receiver: { decodeVideo: open(KEY) }, direct: { host: '127.0.0.1', port: 0 } });
+  t.after(() => b.close());
+  const c = new Client({ server, clientId: 'c' });
+  t.after(() => c.close());
+  const a = new Client({ server, clientId: 'a', sender: { encodeVideo: later(seal(KEY)) } });
+  t.after(() => a.close());
+  await Promise.all([a.connect(), b.connect(), c.connect()]);
+  const taps: VideoTap[] = [];
+  s.onVideo((v) => taps.push(v));
+
+  // Relayed: b decrypts, c (no key) is told.
+  const img1 = image(1);
+  const atB = next(b, 'video');
+  a.sendVideoFrame(img1, { to: 'b' });
+  assert.deepEqual(((await atB) as [VideoFrame])[0].data, img1);
+  // (One frame at a time: latest wins per source, whatever its addressee.)
+  const atC = next(c, 'decodeError');
+  a.sendVideoFrame(img1, { to: 'c' });
+  const [err] = (await atC) as [CamwireError];
+  assert.equal(err.code, ErrorCode.MEDIA_DECODE);
+  assert.equal(taps.length, 2);
+
+  // Direct: the same hooks on both ends; the server sees nothing of it.
+  const offered = next(a, 'direct', (peer: string, state: string) => peer === 'b' && state === 'unknown');
+  const wire = await captureProxy(b.directPort);
+  t.after(() => wire.close());
+  await b.offerDirect('a', `tcp://127.0.0.1:${wire.port}`);
+  await offered;
+  const up = next(a, 'direct', (peer: string, state: string) => peer === 'b' && state === 'up');
+  const img2 = image(2);
+  const direct = next(b, 'video', (v: VideoFrame) => v.data.readUInt32BE(0) === 2);
+  a.sendVideoFrame(img2, { to: 'b' });
+  await up;
+  assert.deepEqual(((await direct) as [VideoFrame])[0].data, img2);
+  // The path is up: the next frame goes direct only.
+  const before = taps.length;
+  const img3 = image(3);
+  const onlyDirect = next(b, 'video', (v: VideoFrame) => v.data.readUInt32BE(0) === 3);
+  a.sendVideoFrame(img3, { to: 'b' });
+  assert.deepEqual(((await onlyDirect) as [VideoFrame])[0].data, img3, 'encrypted by the direct Sender, decrypted by the direct Receiver');
+  assert.equal(taps.length, before, 'not through the server');
+  assert.ok(wire.up.length > 0, 'the direct path carried it');
+  for (const img of [img2, img3]) assert.equal(wire.carried(img.subarray(100, 132)), false, 'encrypted on the direct path');
 });
