@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { test, type TestContext } from 'node:test';
-import { Client, ErrorCode, Receiver, Sender, type AudioChunk, type CamwireError, type VideoFrame, type VideoTap } from '../../src/index.js';
+import { Client, ErrorCode, Receiver, Sender, WebViewer, type AudioChunk, type CamwireError, type VideoFrame, type VideoTap } from '../../src/index.js';
 import { next } from '../helpers/events.js';
 import { captureProxy, later, open, seal } from '../helpers/media-hooks.js';
 import { startClient, startServer } from '../helpers/server-client.js';
@@ -322,3 +322,69 @@ test('Client: hooks from its sender and receiver options, on the relayed path an
   assert.ok(wire.up.length > 0, 'the direct path carried it');
   for (const img of [img2, img3]) assert.equal(wire.carried(img.subarray(100, 132)), false, 'encrypted on the direct path');
 });
+
+test('web viewer: TRANSFORMED frames are counted in the source list but never served as pictures', { timeout: 30000 }, async (t) => {
+  let viewer: WebViewer | undefined;
+  const s = await startServer(t, { tcpPort: 0, udpPort: false, httpPort: 0, httpHandler: (req, res) => viewer?.handle(req, res) ?? false });
+  viewer = new WebViewer(s);
+  t.after(() => viewer?.close());
+  const tapped = (n: number): Promise<unknown> => {
+    let seen = 0;
+    return new Promise((resolve) => {
+      const off = s.onVideo(() => {
+        if (++seen === n) {
+          off();
+          resolve(undefined);
+        }
+      });
+    });
+  };
+  const secret = new Sender({ protocol: 'tcp', host: '127.0.0.1', port: s.ports.tcp, clientId: 'secret', encodeVideo: seal(KEY) });
+  await secret.start();
+  t.after(() => secret.stop());
+  for (let n = 1; n <= 3; n++) {
+    const seen = tapped(1);
+    secret.sendVideoFrame(image(n), { width: 4, height: 4 });
+    await seen;
+  }
+  const base = `http://127.0.0.1:${s.ports.http}`;
+  const list = (await (await fetch(`${base}/api/sources`)).json()) as { sources: Array<{ client: string }> };
+  assert.deepEqual(list.sources.map((x) => x.client), ['secret'], 'listed');
+  const snap = await fetch(`${base}/snapshot/secret/0.jpg`);
+  assert.equal(snap.status, 404, 'no picture of an encrypted source');
+  await snap.body?.cancel();
+
+  // The same route serves a clear source: the check can fail.
+  const plain = new Sender({ protocol: 'tcp', host: '127.0.0.1', port: s.ports.tcp, clientId: 'plain' });
+  await plain.start();
+  t.after(() => plain.stop());
+  const one = tapped(1);
+  const img = image(9);
+  plain.sendVideoFrame(img, { width: 4, height: 4 });
+  await one;
+  const ok = await fetch(`${base}/snapshot/plain/0.jpg`);
+  assert.equal(ok.status, 200);
+  assert.deepEqual(Buffer.from(await ok.arrayBuffer()), img);
+});
+
+for (const transport of ['udp', 'http'] as const) {
+  test(`push direct over ${transport}: TRANSFORMED video and audio decrypt at the receiver`, { timeout: 30000 }, async (t) => {
+    const rx = new Receiver({ protocol: transport, host: '127.0.0.1', port: 0, decodeVideo: open(KEY), decodeAudio: later(open(KEY)) });
+    await rx.start();
+    t.after(() => rx.stop());
+    const tx = new Sender({ protocol: transport, host: '127.0.0.1', port: rx.port, encodeVideo: later(seal(KEY)), encodeAudio: seal(KEY) });
+    await tx.start();
+    t.after(() => tx.stop());
+    for (let n = 1; n <= 2; n++) {
+      const img = image(n, 5000); // over UDP: several datagrams
+      const got = next(rx, 'video');
+      tx.sendVideoFrame(img, { width: 2, height: 2 });
+      assert.deepEqual(((await got) as [VideoFrame])[0].data, img);
+    }
+    const chunks = [1, 2, 3].map((n) => image(n, 300));
+    const audio = collect<AudioChunk>(rx, 'audio', (xs) => xs.length === 3);
+    for (const c of chunks) tx.sendAudio(c);
+    assert.deepEqual((await audio).map((a) => a.data), chunks);
+    assert.deepEqual(rx.stats.decodeErrors, { video: 0, audio: 0 });
+  });
+}
