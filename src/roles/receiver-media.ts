@@ -71,7 +71,8 @@ export class ReceiverMedia {
         type = 'video';
         for (const fn of this.#taps) fn({ mediaType: 'video', frame: v, transformed, meta: m });
         if (!this.#h.wants('video')) return;
-        if (!transformed) return order.push(() => this.#h.video(v, m), 0);
+        // A clear frame with nothing waiting before it goes at once (no allocation).
+        if (!transformed) return order.waiting === 0 ? this.#h.video(v, m) : order.push(() => this.#h.video(v, m), 0);
         const info: VideoHookInfo = { mediaIndex: m.mediaIndex, imageType: v.imageType, width: v.width, height: v.height, keyframe: v.keyframe, timestamp: v.timestamp, from: m.from };
         if (v.rect) info.rect = v.rect;
         this.#decode('video', v.data, info, m, order, (data) => this.#h.video({ ...v, data }, m));
@@ -80,7 +81,7 @@ export class ReceiverMedia {
         type = 'audio';
         for (const fn of this.#taps) fn({ mediaType: 'audio', chunk: a, transformed, meta: m });
         if (!this.#h.wants('audio')) return;
-        if (!transformed) return order.push(() => this.#h.audio(a, m), 0);
+        if (!transformed) return order.waiting === 0 ? this.#h.audio(a, m) : order.push(() => this.#h.audio(a, m), 0);
         const info: AudioHookInfo = { mediaIndex: m.mediaIndex, codec: a.codec, sampleRate: a.sampleRate, channels: a.channels, timestamp: a.timestamp, from: m.from };
         this.#decode('audio', a.data, info, m, order, (data) => this.#h.audio({ ...a, data }, m));
       },
