@@ -4,16 +4,14 @@
  * decode hooks (node:crypto), and with the same hooks returning Promises. Prints frames per
  * second and the time per frame; asserts nothing.
  *
- *   node build/bench/hooks.js [--ms=2000] [--sizes=65536,1048576]
+ *   node build/bench/run.js --cases=hooks [--hooks-ms=2000] [--hooks-sizes=65536,1048576]
+ *   (npm run bench runs it after the others)
  */
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { Receiver, Sender, type MediaHook, type VideoFrame } from '../src/index.js';
 import { table } from './table.js';
 
-const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=', 2) as [string, string]));
-const MS = Number(args.get('ms') ?? 2000);
-const SIZES = (args.get('sizes') ?? '65536,1048576').split(',').map(Number);
 const KEY = randomBytes(32);
 
 const seal: MediaHook<unknown> = (p) => {
@@ -31,7 +29,7 @@ const async = (h: MediaHook<unknown>): MediaHook<unknown> => (p, i) => Promise.r
 
 type Mode = 'none' | 'aes-gcm' | 'aes-gcm async';
 
-async function run(mode: Mode, size: number): Promise<{ fps: number; msPerFrame: number }> {
+async function run(mode: Mode, size: number, MS: number): Promise<{ fps: number; msPerFrame: number }> {
   const hooks = mode === 'none' ? {} : mode === 'aes-gcm' ? { enc: seal, dec: open } : { enc: async(seal), dec: async(open) };
   const rx = new Receiver({ protocol: 'tcp', host: '127.0.0.1', port: 0, receiveMediaTypes: ['video'], decodeVideo: hooks.dec });
   await rx.start();
@@ -61,13 +59,19 @@ async function run(mode: Mode, size: number): Promise<{ fps: number; msPerFrame:
   return { fps: (frames * 1000) / elapsed, msPerFrame: elapsed / frames };
 }
 
-const rows: string[][] = [];
-for (const size of SIZES) {
-  const base = await run('none', size);
-  for (const mode of ['none', 'aes-gcm', 'aes-gcm async'] as const) {
-    const r = mode === 'none' ? base : await run(mode, size);
-    rows.push([`${size / 1024} KiB`, mode, r.fps.toFixed(0), r.msPerFrame.toFixed(3), (r.msPerFrame / base.msPerFrame).toFixed(2)]);
+/** Runs the hooks bench and prints its table. */
+export async function runHooksBench(argv: string[] = process.argv.slice(2)): Promise<void> {
+  const args = new Map(argv.map((a) => a.replace(/^--/, '').split('=', 2) as [string, string]));
+  const ms = Number(args.get('hooks-ms') ?? 2000);
+  const sizes = (args.get('hooks-sizes') ?? '65536,1048576').split(',').map(Number);
+  const rows: string[][] = [];
+  for (const size of sizes) {
+    const base = await run('none', size, ms);
+    for (const mode of ['none', 'aes-gcm', 'aes-gcm async'] as const) {
+      const r = mode === 'none' ? base : await run(mode, size, ms);
+      rows.push([`${size / 1024} KiB`, mode, r.fps.toFixed(0), r.msPerFrame.toFixed(3), (r.msPerFrame / base.msPerFrame).toFixed(2)]);
+    }
   }
+  console.log('\nMedia hooks: one video frame at a time over TCP push, AES-256-GCM encode + decode per frame');
+  console.log(table(['frame', 'hooks', 'frames/s', 'ms/frame', 'x no hooks'], rows, ['r', 'l', 'r', 'r', 'r']));
 }
-console.log('Media hooks: one video frame at a time over TCP push, encode + decode per frame');
-console.log(table(['frame', 'hooks', 'frames/s', 'ms/frame', 'x no hooks'], rows, ['r', 'l', 'r', 'r', 'r']));
