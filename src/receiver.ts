@@ -119,8 +119,9 @@ export class Receiver extends EventEmitter<ReceiverEvents> {
     };
     this.#media = new ReceiverMedia(options, {
       wants: (type) => this.listenerCount(type) > 0,
-      video: (v, m) => this.emit('video', v, m),
-      audio: (a, m) => this.emit('audio', a, m),
+      // A frame whose decode hook finishes after stop() is not raised.
+      video: (v, m) => this.#state !== 'stopped' && this.emit('video', v, m),
+      audio: (a, m) => this.#state !== 'stopped' && this.emit('audio', a, m),
       decodeError: (type, err, m) => {
         this.#stats.dropped[type]++;
         this.emit('decodeError', err, type, m);
