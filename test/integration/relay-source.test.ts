@@ -221,3 +221,43 @@ test('relay source - option checks, and the full-frame seam asks the upstream re
   assert.equal(new RelaySource({ receiver: upstream, from: 'cam', videoIndex: null }).requestFullFrame(), false);
   assert.deepEqual(asked, [['cam', 2]]);
 });
+
+test('relay source - a hub that serves pulls: camera pushes to the hub, viewers pull from the hub\'s Sender', { timeout: 30000 }, async (t) => {
+  const hubRx = new Receiver({ protocol: 'tcp', host: '127.0.0.1', port: 0, clientId: 'hub' });
+  await hubRx.start();
+  t.after(() => hubRx.stop());
+  const hubTx = new Sender({ protocol: 'tcp', connection: 'receiver-to-sender', host: '127.0.0.1', port: 0, clientId: 'hub', source: { receiver: hubRx, from: 'cam' } });
+  await hubTx.start();
+  t.after(() => hubTx.stop());
+  const viewers = [0, 1].map(() => new Receiver({ protocol: 'tcp', connection: 'receiver-to-sender', senders: [{ host: '127.0.0.1', port: hubTx.port }], receiveMediaTypes: ['video', 'audio'], reconnect: false, decodeVideo: open(KEY) }));
+  for (const v of viewers) {
+    t.after(() => v.stop());
+    await v.start();
+    await v.whenConnected();
+  }
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('the hub did not see 4 channels')), 10000);
+    const check = (): void => {
+      if (hubTx.stats.channels === 4) {
+        clearTimeout(timer);
+        resolve();
+      }
+    };
+    hubTx.on('connected', check);
+    check();
+  });
+  const camera = new Sender({ protocol: 'tcp', host: '127.0.0.1', port: hubRx.port, clientId: 'cam', encodeVideo: seal(KEY) });
+  await camera.start();
+  t.after(() => camera.stop());
+  for (let n = 1; n <= 3; n++) {
+    const img = image(n);
+    const got = viewers.map((v) => next(v, 'video'));
+    camera.sendVideoFrame(img, { width: 16, height: 9, timestamp: 100 + n });
+    for (const g of got) {
+      const [v, m] = (await g) as [VideoFrame, MessageMeta];
+      assert.deepEqual(v.data, img);
+      assert.equal(v.timestamp, 100 + n);
+      assert.equal(m.from, 'hub');
+    }
+  }
+});
