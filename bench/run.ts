@@ -9,6 +9,7 @@
  *   node build/bench/run.js --cases=store    # only the server store bench (store.ts; also `--cases store`)
  *   node build/bench/run.js --cases=files    # only the file transfer bench (files.ts: raw copy, direct, through a server)
  *   node build/bench/run.js --cases=idle     # only the idle-channels bench (idle.ts: 10 000 open channels on a MediaServer)
+ *   node build/bench/run.js --cases=hooks    # only the media hooks bench (hooks.ts)
  *
  * Prints tables and writes bench/results.json. See drive.ts for how load is offered and
  * how latency is measured.
@@ -27,6 +28,7 @@ import { runFanoutBench } from './fanout.js';
 import { runStoreBench } from './store.js';
 import { runFilesBench } from './files.js';
 import { runIdleBench } from './idle.js';
+import { runHooksBench } from './hooks.js';
 import { median, num, ratio, sizeName, sum, table } from './table.js';
 
 // ---------------------------------------------------------------- configuration
@@ -42,16 +44,12 @@ const WARMUP_MS = Number(args.get('warmup') ?? 300);
 const ROUNDS = Math.max(1, Number(args.get('rounds') ?? 5));
 const REWARM_MS = 50;
 const SIZES = (args.get('sizes') ?? '1024,65536,1048576').split(',').map(Number);
+/** Benches other than the point-to-point cases; each runs with the rest, or alone with --cases=<name>. */
+const EXTRA_BENCHES = ['fanout', 'files', 'idle', 'store', 'hooks'];
 const ALL_CASES: CamwireCase[] = ['tcp-push', 'udp-push', 'http-push', 'http-push-proxy', 'tcp-pull'];
-const CASES = (args.get('cases')?.split(',').filter((c) => c && !['fanout', 'store', 'files', 'idle'].includes(c)) as CamwireCase[] | undefined) ?? ALL_CASES;
-/** The fan-out bench runs after the others, or alone with --cases=fanout (or --cases fanout). */
-const RUN_FANOUT = !args.has('cases') || (args.get('cases') ?? '').split(',').includes('fanout') || (args.get('cases') === '' && args.has('fanout'));
-/** The store bench runs last, or alone with --cases=store (or --cases store). */
-const RUN_STORE = !args.has('cases') || (args.get('cases') ?? '').split(',').includes('store') || (args.get('cases') === '' && args.has('store'));
-/** The file bench runs after the fan-out bench, or alone with --cases=files. */
-const RUN_FILES = !args.has('cases') || (args.get('cases') ?? '').split(',').includes('files') || (args.get('cases') === '' && args.has('files'));
-/** The idle-channels bench runs after the file bench, or alone with --cases=idle. */
-const RUN_IDLE = !args.has('cases') || (args.get('cases') ?? '').split(',').includes('idle');
+const CASES = (args.get('cases')?.split(',').filter((c) => c && !EXTRA_BENCHES.includes(c)) as CamwireCase[] | undefined) ?? ALL_CASES;
+/** Whether the extra bench `name` runs: with everything (no --cases), or when --cases names it. */
+const runs = (name: string): boolean => !args.has('cases') || (args.get('cases') ?? '').split(',').includes(name) || (args.get('cases') === '' && args.has(name));
 /** Bytes the throughput driver keeps in flight (at least 2, at most 64 frames). */
 const WINDOW_BYTES = 256 * 1024;
 const windowFor = (size: number): number => Math.max(2, Math.min(64, Math.floor(WINDOW_BYTES / size)));
@@ -356,12 +354,18 @@ function strip(m: Measured): object {
   return { key: m.key, label: m.label, size: m.size, throughput: m.throughput, latency: m.latency, extra: m.extra, problems: m.problems };
 }
 
+/** The extra benches, in the order they run after the point-to-point cases. */
+const EXTRA: Record<string, (argv: string[]) => Promise<void>> = {
+  fanout: runFanoutBench,
+  files: runFilesBench,
+  idle: runIdleBench,
+  store: runStoreBench,
+  hooks: runHooksBench,
+};
+
 async function all(): Promise<void> {
   if (CASES.length) await main();
-  if (RUN_FANOUT) await runFanoutBench(process.argv.slice(2));
-  if (RUN_FILES) await runFilesBench(process.argv.slice(2));
-  if (RUN_IDLE) await runIdleBench(process.argv.slice(2));
-  if (RUN_STORE) await runStoreBench(process.argv.slice(2));
+  for (const [name, run] of Object.entries(EXTRA)) if (runs(name)) await run(process.argv.slice(2));
 }
 
 all().catch((err) => {

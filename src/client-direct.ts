@@ -4,7 +4,7 @@
  * the path works and through the relay otherwise, the way Tailscale's DERP or WebRTC's TURN fall
  * back: a path that fails is left for `retryMs`, then tried again.
  */
-import { Sender } from './sender.js';
+import { Sender, type SenderOptions } from './sender.js';
 import type { CamwireError } from './errors.js';
 import type { Credentials, Logger } from './options.js';
 
@@ -32,6 +32,8 @@ export interface DirectPathsOptions {
   /** Connect plus handshake of a direct link. */
   connectTimeoutMs: number;
   onChange(peer: string, state: DirectState, address: string, error?: CamwireError): void;
+  /** The Client's encode hooks: a direct path transforms media as the relayed one does. */
+  hooks?: Pick<SenderOptions, 'encodeVideo' | 'encodeAudio'>;
 }
 
 /** DirectPaths: the direct Senders of one Client, by peer. */
@@ -47,7 +49,7 @@ export class DirectPaths {
   async add(peer: string, address: string): Promise<void> {
     await this.#paths.get(peer)?.sender.stop();
     // No reconnect: an item on a link that breaks fails at once, and goes through the relay.
-    const sender = new Sender({ server: address, clientId: this.#o.clientId, to: peer, auth: this.#o.auth, logger: this.#o.logger, reconnect: false, connectTimeoutMs: this.#o.connectTimeoutMs, idleTimeoutMs: 60_000 });
+    const sender = new Sender({ server: address, clientId: this.#o.clientId, to: peer, auth: this.#o.auth, logger: this.#o.logger, reconnect: false, connectTimeoutMs: this.#o.connectTimeoutMs, idleTimeoutMs: 60_000, ...this.#o.hooks });
     const path: Path = { address, sender, state: 'unknown', retryAt: 0 };
     this.#paths.set(peer, path);
     const down = (err: CamwireError | undefined): void => {

@@ -14,7 +14,7 @@ import type { Credentials, Logger, ReconnectOptions } from './options.js';
 import type { TlsOptions } from './transport/tcp.js';
 import { Receiver, type ReceiverEvents, type ReceiverOptions } from './receiver.js';
 import { DirectPaths, DIRECT_OFFER, type DirectState } from './client-direct.js';
-import { Sender, type AudioSendOptions, type FileSendOptions, type FileSendResult, type FileProgress, type SendOptions, type SenderOptions, type VideoSendOptions } from './sender.js';
+import { Sender, type SenderEvents, type AudioSendOptions, type FileSendOptions, type FileSendResult, type FileProgress, type SendOptions, type SenderOptions, type VideoSendOptions } from './sender.js';
 import type { MediaServerRequests } from './roles/server-requests.js';
 
 /** Options of a Client. */
@@ -60,6 +60,8 @@ export interface ClientEvents extends ReceiverEvents {
   sendConnectError: [ev: ConnectionEvent];
   /** The Sender's push connection ended with an error. */
   sendDisconnect: [ev: ConnectionEvent];
+  /** The Sender's encode hook failed; that frame was dropped (docs/api.md, Media hooks). */
+  encodeError: SenderEvents['encodeError'];
   /** A direct path to `peer` was offered (`unknown`), works (`up`) or failed (`down`: the relay carries its traffic). */
   direct: [peer: string, state: DirectState, address: string, error?: CamwireError];
 }
@@ -69,7 +71,7 @@ const RECEIVER_EVENTS = [
   'connecting', 'connected', 'connectError', 'disconnect', 'protocolError', 'openChannel', 'closeChannel', 'sessionConnected', 'sessionDisconnected',
   'video', 'audio', 'command', 'data', 'fileStart', 'fileData', 'fileEnd',
   'userJoinsGroup', 'userLeavesGroup', 'groupUsers', 'groupInfo', 'allGroups', 'allUsers', 'allOnlineUsers', 'userEnter', 'userExit',
-  'mediaAccessRequest', 'mediaAccessCancelRequest', 'serverError',
+  'mediaAccessRequest', 'mediaAccessCancelRequest', 'serverError', 'decodeError',
 ] as const satisfies ReadonlyArray<keyof ReceiverEvents>;
 
 /** The MediaServer requests a Client offers (its Sender's). */
@@ -83,7 +85,7 @@ const REQUESTS = [
 type Requests = Pick<MediaServerRequests, (typeof REQUESTS)[number]>;
 
 /** The events of the direct-push Receiver a Client passes on: what arrives, not its connections. */
-const DIRECT_EVENTS = ['video', 'audio', 'command', 'data', 'fileStart', 'fileData', 'fileEnd', 'protocolError'] as const;
+const DIRECT_EVENTS = ['video', 'audio', 'command', 'data', 'fileStart', 'fileData', 'fileEnd', 'protocolError', 'decodeError'] as const;
 
 /** A refusal that no retry fixes: bad credentials, a taken id, a port that speaks another protocol. */
 function permanent(err: CamwireError | undefined): boolean {
@@ -146,12 +148,14 @@ export class Client extends EventEmitter<ClientEvents> {
       retryMs: o.direct?.retryMs ?? 3000,
       connectTimeoutMs: Math.min(this.#timeoutMs, 3000),
       onChange: (peer, state, address, err) => this.emit('direct', peer, state, address, err),
+      hooks: { encodeVideo: o.sender?.encodeVideo, encodeAudio: o.sender?.encodeAudio },
     });
     if (o.direct) {
-      this.#directRx = new Receiver({ protocol: 'tcp', host: o.direct.host ?? '0.0.0.0', port: o.direct.port ?? 0, clientId: o.clientId, receiveMediaTypes: o.receiveMediaTypes, fileDir: o.fileDir, maxFileSize: o.maxFileSize });
+      this.#directRx = new Receiver({ protocol: 'tcp', host: o.direct.host ?? '0.0.0.0', port: o.direct.port ?? 0, clientId: o.clientId, receiveMediaTypes: o.receiveMediaTypes, fileDir: o.fileDir, maxFileSize: o.maxFileSize, decodeVideo: o.receiver?.decodeVideo, decodeAudio: o.receiver?.decodeAudio });
       for (const name of DIRECT_EVENTS) this.#directRx.on(name, (...args: unknown[]) => emit.call(this, name, ...args));
     }
     this.sender.on('fileProgress', (p) => this.emit('fileProgress', p));
+    this.sender.on('encodeError', (...args) => this.emit('encodeError', ...args));
     this.sender.on('connectError', (ev) => ev.retryInMs !== undefined && this.emit('sendConnectError', ev));
     this.sender.on('disconnect', (ev) => ev.error && this.emit('sendDisconnect', ev));
   }

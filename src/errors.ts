@@ -149,6 +149,10 @@ export const ErrorCode = {
   FILE_IO: 'CW_ERR_FILE_IO',
   FILE_TOO_LARGE: 'CW_ERR_FILE_TOO_LARGE',
   FILE_NO_SPACE: 'CW_ERR_FILE_NO_SPACE',
+  /** A Sender's encodeVideo/encodeAudio hook threw, rejected or returned no bytes: that frame was dropped. */
+  MEDIA_ENCODE: 'CW_ERR_MEDIA_ENCODE',
+  /** A Receiver could not decode a TRANSFORMED frame (its decode hook failed, or it has none): that frame was dropped. */
+  MEDIA_DECODE: 'CW_ERR_MEDIA_DECODE',
   FFMPEG_MISSING: 'CW_ERR_FFMPEG_MISSING',
   /** The optional package sharp (the test pattern's JPEG encoder) is not installed or cannot load. */
   SHARP_MISSING: 'CW_ERR_SHARP_MISSING',

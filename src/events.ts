@@ -122,6 +122,48 @@ export interface FileEndInfo {
   error?: CamwireError;
 }
 
+/** What a video encode or decode hook is told: the frame's media header and frame fields (docs/api.md, Media hooks). */
+export interface VideoHookInfo {
+  mediaIndex: number;
+  imageType: string;
+  width: number;
+  height: number;
+  /** Change-detection mode: the rectangle this image is (the hook runs once per rectangle). */
+  rect?: Rect;
+  keyframe: boolean;
+  /** Sender clock, ms since the epoch. */
+  timestamp: number;
+  /** Decode hooks: the sending client's id. */
+  from?: string;
+}
+
+/** What an audio encode or decode hook is told: the chunk's media header and frame fields. */
+export interface AudioHookInfo {
+  mediaIndex: number;
+  codec: string;
+  sampleRate: number;
+  channels: number;
+  /** Sender clock, ms since the epoch. */
+  timestamp: number;
+  /** Decode hooks: the sending client's id. */
+  from?: string;
+}
+
+/**
+ * A media hook: transforms the image or sample bytes of one frame (never its media header), for
+ * example to compress or encrypt them (encode) or to undo that (decode). It may return a Promise;
+ * frames still leave (and are delivered) in order. A throw or rejection drops that one frame.
+ */
+export type MediaHook<I> = (payload: Buffer, info: I) => Buffer | Uint8Array | Promise<Buffer | Uint8Array>;
+
+/**
+ * A video frame or audio chunk as it arrived, before any decode hook (Receiver.onMedia): `data`
+ * is the payload after the media header, still transformed when `transformed` is true.
+ */
+export type ReceivedMedia =
+  | { mediaType: 'video'; frame: VideoFrame; transformed: boolean; meta: MessageMeta }
+  | { mediaType: 'audio'; chunk: AudioChunk; transformed: boolean; meta: MessageMeta };
+
 /** Where bad input came from. */
 export interface PeerInfo {
   transport: TransportName;

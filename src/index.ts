@@ -42,7 +42,12 @@ export type {
   FileDataInfo,
   FileEndInfo,
   PeerInfo,
+  VideoHookInfo,
+  AudioHookInfo,
+  MediaHook,
+  ReceivedMedia,
 } from './events.js';
+export type { RelaySourceOptions, RelayUpstream } from './roles/relay-source.js';
 export { parsePeerAddress, type PeerAddress } from './address.js';
 export type { CommonOptions, Protocol, ConnectionMode, ReconnectOptions, Credentials, Logger } from './options.js';
 export type { TlsOptions } from './transport/tcp.js';

@@ -21,6 +21,8 @@ import { Inbound, type AnswerMemory, type InboundSink } from './media/inbound.js
 import { isSystemCommand } from './protocol/system-commands.js';
 import { emitNotice } from './roles/server-notices.js';
 import { waitForSessions } from './roles/session-wait.js';
+import { ReceiverMedia } from './roles/receiver-media.js';
+import type { ReceivedMedia } from './events.js';
 import { AGENT, checkId, invalid, newSessionKey, resolveCommon, type ResolvedCommon } from './options.js';
 
 import {
@@ -61,6 +63,8 @@ export class Receiver extends EventEmitter<ReceiverEvents> {
   readonly #links = new Set<FrameLink>();
   readonly #stats = { received: perMediaType(() => ({ items: 0, bytes: 0 })), dropped: perMediaType(() => 0) };
   readonly #sink: InboundSink;
+  /** Media taps and decode hooks. */
+  readonly #media: ReceiverMedia;
   readonly #busyFiles = new Set<string>();
   /**
    * Answers sent to each push sender's reliable queue (its HELLO's `lane`), kept across that
@@ -113,15 +117,21 @@ export class Receiver extends EventEmitter<ReceiverEvents> {
       s.items++;
       s.bytes += n;
     };
+    this.#media = new ReceiverMedia(options, {
+      wants: (type) => this.listenerCount(type) > 0,
+      // A frame whose decode hook finishes after stop() is not raised.
+      video: (v, m) => this.#state !== 'stopped' && this.emit('video', v, m),
+      audio: (a, m) => this.#state !== 'stopped' && this.emit('audio', a, m),
+      decodeError: (type, err, m) => {
+        this.#stats.dropped[type]++;
+        this.emit('decodeError', err, type, m);
+      },
+      dropped: (type) => this.#stats.dropped[type]++,
+    });
+    // Video and audio are counted as they arrive; each link decodes them in order (#serve).
     this.#sink = {
-      video: (v, m) => {
-        count('video', v.data.length);
-        this.emit('video', v, m);
-      },
-      audio: (a, m) => {
-        count('audio', a.data.length);
-        this.emit('audio', a, m);
-      },
+      video: (v) => count('video', v.data.length),
+      audio: (a) => count('audio', a.data.length),
       command: (c, m) => {
         count('command', 0);
         if (isSystemCommand(c.name)) emitNotice(this, c, m);
@@ -165,10 +175,19 @@ export class Receiver extends EventEmitter<ReceiverEvents> {
   get stats(): ReceiverStats {
     const received = perMediaType(() => ({ items: 0, bytes: 0 }));
     for (const t of MEDIA_TYPES) received[t] = { ...this.#stats.received[t] };
-    const s: ReceiverStats = { received, dropped: { ...this.#stats.dropped }, links: this.#links.size };
+    const s: ReceiverStats = { received, dropped: { ...this.#stats.dropped }, decodeErrors: { ...this.#media.decodeErrors }, links: this.#links.size };
     const u = this.#listener?.udpStats;
     if (u) s.udp = { incomplete: u.incomplete, corrupt: u.corrupt };
     return s;
+  }
+
+  /**
+   * Calls `fn` for every video frame and audio chunk received, as it came (before any decode hook:
+   * `transformed` says the bytes are still as the sender's hook made them); returns the function
+   * that stops it. A Sender's `source` uses it to send the media on.
+   */
+  onMedia(fn: (m: ReceivedMedia) => void): () => void {
+    return this.#media.onMedia(fn);
   }
 
   /** Starts: listens (push mode) or opens the pull sessions (pull mode). */
@@ -275,7 +294,19 @@ export class Receiver extends EventEmitter<ReceiverEvents> {
       this.#lanes.set(key, answers);
       if (this.#lanes.size > MAX_LANES) this.#lanes.delete(this.#lanes.keys().next().value as string);
     }
-    const inbound = new Inbound(link, this.#sink, {
+    const media = this.#media.forLink();
+    const sink: InboundSink = {
+      ...this.#sink,
+      video: (v, m, t) => {
+        this.#sink.video(v, m, t);
+        media.video(v, m, t);
+      },
+      audio: (a, m, t) => {
+        this.#sink.audio(a, m, t);
+        media.audio(a, m, t);
+      },
+    };
+    const inbound = new Inbound(link, sink, {
       clientId: this.#o.clientId,
       mediaTypes: this.#typeSet,
       fileDir: this.#fileDir,

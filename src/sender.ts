@@ -15,18 +15,10 @@ import {
   TransportError,
 } from './errors.js';
 import { perMediaType, type PeerInfo } from './events.js';
-import { Flag, Kind, MediaType, type MediaTypeName } from './protocol/constants.js';
+import { Kind, MediaType, type MediaTypeName } from './protocol/constants.js';
 import type { FrameInit } from './protocol/frame.js';
 import { SharedEncoding } from './protocol/fan-encoding.js';
-import {
-  encodeAudioHeader,
-  encodeCommand,
-  encodeVideoHeader,
-  type Command,
-  type ParamValue,
-  type ReceivedCommand,
-  type Rect,
-} from './protocol/messages.js';
+import { encodeCommand, type Command, type ParamValue, type ReceivedCommand } from './protocol/messages.js';
 import { isSystemCommand, MAX_SERVER_COMMAND } from './protocol/system-commands.js';
 import type { FrameLink } from './link/frame-link.js';
 import { LinkClock, tickFor } from './link/link-clock.js';
@@ -41,6 +33,7 @@ import { MediaServerRequests, bindServerRequests } from './roles/server-requests
 import { sendFile, type ReliableTarget } from './roles/file-send.js';
 import { newOutbox, resolveSender, type SenderConfig } from './roles/sender-config.js';
 import { acceptPullChannel } from './roles/pull-channels.js';
+import { MediaSend } from './roles/media-send.js';
 import { newPushLane, senderLinkOptions } from './roles/push-lanes.js';
 import type {
   AudioSendOptions,
@@ -53,8 +46,6 @@ import type {
 } from './roles/sender-options.js';
 
 export type * from './roles/sender-options.js';
-
-const INTRA_TYPES = new Set(['jpeg', 'png', 'bmp', 'hwl']);
 
 
 /** Sender sends media to receivers or a server. */
@@ -74,7 +65,8 @@ export class Sender extends MediaServerRequests {
   readonly #channelWaiters = perMediaType(() => new Set<() => void>());
   readonly #stats = { sent: perMediaType(() => ({ items: 0, bytes: 0 })), dropped: perMediaType(() => 0) };
   #fileId = 0;
-  #lastVideoHeader: { imageType: string; width: number; height: number; buf: Buffer } | undefined;
+  /** Video and audio frames: media headers, encode hooks, the relay source. */
+  readonly #media: MediaSend;
 
   /** Creates a Sender. Throws a ConfigError naming the bad option. */
   constructor(options: SenderOptions = {}) {
@@ -83,6 +75,19 @@ export class Sender extends MediaServerRequests {
     this.#c = resolveSender(options);
     this.#o = this.#c.o;
     this.#clock = new LinkClock(tickFor(this.#o.keepaliveMs, this.#o.deadMs));
+    this.#media = new MediaSend(options, {
+      maxPayload: this.#o.maxPayload,
+      init: (type, payload, o, flags) => this.#init(type, payload, o, flags),
+      checkSize: (init) => this.#checkSize(init),
+      deliver: (type, init) => this.#deliver(type, init),
+      encodeError: (type, err, info) => {
+        this.#stats.dropped[type]++;
+        this.emit('encodeError', err, type, info);
+      },
+      dropped: (type) => this.#stats.dropped[type]++,
+      started: () => this.#state === 'started',
+      debug: (err, msg) => this.#o.logger.debug({ err }, msg),
+    });
   }
 
   /** The current session key (0n before start). Changes on each reconnection. */
@@ -109,7 +114,7 @@ export class Sender extends MediaServerRequests {
     for (const t of Object.keys(sent) as MediaTypeName[]) sent[t] = { ...this.#stats.sent[t] };
     let channels = 0;
     for (const set of Object.values(this.#channels)) channels += set.size;
-    return { sent, dropped, channels };
+    return { sent, dropped, channels, encodeErrors: { ...this.#media.encodeErrors } };
   }
 
   /** Starts the sender: binds its UDP socket (push over UDP) or its listening port (pull). */
@@ -146,12 +151,14 @@ export class Sender extends MediaServerRequests {
       throw err;
     }
     this.#state = 'started';
+    this.#media.start();
   }
 
   /** Stops: closes every connection; unacknowledged commands, files and data reject with CW_ERR_DELIVERY_CLOSED. */
   async stop(): Promise<void> {
     if (this.#state === 'stopped') return;
     this.#state = 'stopped';
+    this.#media.stop();
     const err = new TransportError(ErrorCode.TRANSPORT_CLOSED, 'sender stopped');
     for (const lane of this.#lanes.values()) lane.close(err);
     for (const set of Object.values(this.#channels)) {
@@ -175,23 +182,13 @@ export class Sender extends MediaServerRequests {
   /** Sends one video frame. Latest wins: a frame not yet sent is replaced (and counted as dropped). */
   sendVideoFrame(data: Buffer, o: VideoSendOptions = {}): void {
     this.#checkStarted();
-    const imageType = o.imageType ?? 'jpeg';
-    const keyframe = o.keyframe ?? INTRA_TYPES.has(imageType);
-    const init = this.#init('video', data, o, keyframe ? Flag.KEYFRAME : 0);
-    init.prefix = this.#videoHeader(imageType, o.width ?? 0, o.height ?? 0, o.rect);
-    this.#checkSize(init);
-    this.#count('video', init);
-    this.#fanOut('video', init);
+    this.#media.video(data, o, false);
   }
 
   /** Sends one audio chunk. A short queue per connection drops the oldest on overflow. */
   sendAudio(data: Buffer, o: AudioSendOptions = {}): void {
     this.#checkStarted();
-    const init = this.#init('audio', data, o, 0);
-    init.prefix = encodeAudioHeader({ codec: o.codec ?? 'pcm_s16le', sampleRate: o.sampleRate ?? 48000, channels: o.channels ?? 1 });
-    this.#checkSize(init);
-    this.#count('audio', init);
-    this.#fanOut('audio', init);
+    this.#media.audio(data, o, false);
   }
 
   /**
@@ -247,14 +244,14 @@ export class Sender extends MediaServerRequests {
 
   // ------------------------------------------------------------------ internals
 
-  /** The video media header; a stream's frames share one (read-only) buffer unless a rect is given. */
-  #videoHeader(imageType: string, width: number, height: number, rect: Rect | undefined): Buffer {
-    if (rect) return encodeVideoHeader({ imageType, width, height, rect });
-    const c = this.#lastVideoHeader;
-    if (c && c.imageType === imageType && c.width === width && c.height === height) return c.buf;
-    const buf = encodeVideoHeader({ imageType, width, height });
-    this.#lastVideoHeader = { imageType, width, height, buf };
-    return buf;
+  /** Queues a video or audio frame for its links; one that comes back from a hook after stop() is dropped. */
+  #deliver(type: 'video' | 'audio', init: FrameInit): void {
+    if (this.#state !== 'started') {
+      this.#stats.dropped[type]++;
+      return;
+    }
+    this.#count(type, init);
+    this.#fanOut(type, init);
   }
 
   #checkStarted(): void {

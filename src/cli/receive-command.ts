@@ -1,9 +1,10 @@
 /** `camwire receive`: print commands, data and events; save, play or serve video; write files (docs/cli.md). */
 import type { Logger as Pino } from 'pino';
-import { ErrorCode, MEDIA_TYPES, Receiver, type MediaTypeName } from '../index.js';
+import { ErrorCode, MEDIA_TYPES, Receiver, Sender, type MediaTypeName } from '../index.js';
 import { assertFfmpeg, FfmpegMissingError } from '../sources/ffmpeg.js';
 import { parseAddress, parseBytes, parseDialAddress, parseNumber, parsePort, UsageError } from './args.js';
 import { connectTimeoutMs, EXIT, onSignal, tlsClient, tlsServer, type TlsFlags } from './common.js';
+import { decryptHook, readKey } from './crypt.js';
 import { FrameSink, StatusLine } from './sinks.js';
 import { ConnectionWatch } from './watch.js';
 
@@ -35,6 +36,10 @@ export interface ReceiveFlags extends TlsFlags {
   mjpegPort?: string;
   quiet?: boolean;
   count?: string;
+  decryptKey?: string;
+  forward?: string;
+  forwardTo?: string;
+  forwardFrom?: string;
   connectTimeout: string;
   logLevel: string;
 }
@@ -51,6 +56,9 @@ export async function runReceive(f: ReceiveFlags, log: Pino): Promise<number> {
   const protocol = dialled?.protocol ?? f.protocol ?? 'tcp';
   if (pull && protocol === 'udp') throw new UsageError('--protocol udp works only with --listen: pulling needs tcp or http');
   const connectMs = connectTimeoutMs(f.connectTimeout);
+  const decrypt = f.decryptKey ? decryptHook(readKey('--decrypt-key', f.decryptKey)) : undefined;
+  if (!f.forward && (f.forwardTo || f.forwardFrom)) throw new UsageError('--forward-to and --forward-from go with --forward ADDRESS');
+  const next = f.forward ? parseDialAddress('--forward', f.forward, undefined) : undefined;
   // ffmpeg and ffplay are checked before anything connects.
   if (f.save && !/\.(mjpe?g)$/i.test(f.save)) assertFfmpeg('ffmpeg');
   if (f.play) assertFfmpeg('ffplay');
@@ -69,8 +77,25 @@ export async function runReceive(f: ReceiveFlags, log: Pino): Promise<number> {
     proxy: f.proxy,
     tls: pull ? (tlsClient(f) ?? (dialled?.tls ? {} : undefined)) : tlsServer(f),
     auth: f.user ? { user: f.user, password: f.password } : undefined,
+    decodeVideo: decrypt,
+    decodeAudio: decrypt,
     logger: log,
   });
+  // A hub: a Sender whose source is this Receiver sends what arrives on, as it came.
+  const hub = next
+    ? new Sender({
+        protocol: next.protocol,
+        host: next.host,
+        port: next.port,
+        tls: next.tls ? {} : undefined,
+        clientId: f.id,
+        to: f.forwardTo,
+        auth: f.user ? { user: f.user, password: f.password } : undefined,
+        source: { receiver: rx, from: f.forwardFrom },
+        logger: log,
+      })
+    : undefined;
+  hub?.on('connectError', (ev) => ev.retryInMs !== undefined && log.warn({ err: ev.error?.message, retryInMs: ev.retryInMs }, `cannot forward to ${f.forward}; retrying`));
   const out = (o: object): void => {
     if (!f.quiet) process.stdout.write(JSON.stringify(o, jsonValue) + '\n');
   };
@@ -97,11 +122,29 @@ export async function runReceive(f: ReceiveFlags, log: Pino): Promise<number> {
   let videos = 0;
   const limit = f.count ? parseNumber('--count', f.count, 1, 1e12) : Infinity;
   let latency = 0;
-  rx.on('video', (v) => {
+  const counted = (timestamp: number): void => {
     videos++;
-    latency = Date.now() - v.timestamp;
-    sink.frame(v.data, v.imageType);
+    latency = Date.now() - timestamp;
     if (videos >= limit) reached(EXIT.OK);
+  };
+  // A hub without the key that shows nothing counts what arrives: it decodes nothing (docs/api.md, Media hooks).
+  if (f.forward && !decrypt && !f.save && !f.play && mjpegPort === undefined) rx.onMedia((m) => m.mediaType === 'video' && counted(m.frame.timestamp));
+  else {
+    rx.on('video', (v) => {
+      sink.frame(v.data, v.imageType);
+      counted(v.timestamp);
+    });
+  }
+  // Frames that cannot be decoded: one line per sender and type, all counted in the status line.
+  let undecodable = 0;
+  const told = new Set<string>();
+  rx.on('decodeError', (err, type, m) => {
+    undecodable++;
+    const key = `${m.from}|${type}`;
+    if (told.has(key)) return;
+    told.add(key);
+    out({ event: 'decodeError', type, from: m.from, error: err.message });
+    log.warn({ type, from: m.from, err: err.message }, decrypt ? 'cannot decrypt: is it the same key?' : 'encrypted media: give --decrypt-key');
   });
   rx.on('command', (c, m) => out({ command: c.name, params: c.params, from: m.from, mediaIndex: m.mediaIndex }));
   rx.on('data', (d, m) => out({ data: d.length, from: m.from, text: d.length <= 200 ? d.toString('utf8') : undefined }));
@@ -124,6 +167,10 @@ export async function runReceive(f: ReceiveFlags, log: Pino): Promise<number> {
     throw err;
   }
   if (!pull) process.stdout.write(`listening on ${addr.host}:${rx.port} (${protocol})\n`);
+  if (hub) {
+    await hub.start();
+    process.stdout.write(`forwarding video and audio to ${f.forward}${f.forwardTo ? ` for ${f.forwardTo}` : ''}\n`);
+  }
   const status = new StatusLine();
   let last = 0;
   let lastBytes = 0;
@@ -132,7 +179,7 @@ export async function runReceive(f: ReceiveFlags, log: Pino): Promise<number> {
     if (watch && !watch.connected) status.line(`not connected to ${target}${watch.lastError ? ` (${watch.lastError})` : ''}; retrying`);
     else if (!pull && senders <= 0 && videos === 0) status.line(`waiting for a sender on ${addr.host}:${rx.port}`);
     else status.line(
-      `received ${videos - last} fps, ${((s.received.video.bytes - lastBytes) * 8 / 1e6).toFixed(2)} Mbit/s, latency ${latency} ms, ${s.received.video.items} video frames, ${s.received.command.items} commands${s.udp ? `, incomplete ${s.udp.incomplete}` : ''}`,
+      `received ${videos - last} fps, ${((s.received.video.bytes - lastBytes) * 8 / 1e6).toFixed(2)} Mbit/s, latency ${latency} ms, ${s.received.video.items} video frames, ${s.received.command.items} commands${s.udp ? `, incomplete ${s.udp.incomplete}` : ''}${undecodable ? `, ${undecodable} not decodable` : ''}${hub ? `, forwarded ${hub.stats.sent.video.items}` : ''}`,
     );
     lastBytes = s.received.video.bytes;
     last = videos;
@@ -140,6 +187,7 @@ export async function runReceive(f: ReceiveFlags, log: Pino): Promise<number> {
   const stop = async (): Promise<void> => {
     clearInterval(tick);
     status.done();
+    await hub?.stop();
     await rx.stop();
     await sink.stop();
   };

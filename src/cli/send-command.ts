@@ -8,6 +8,7 @@ import { loadSharp } from '../sources/sharp.js';
 import { TestPattern } from '../sources/test-pattern.js';
 import { parseAddress, parseDialAddress, parseInteger, parseNumber, parseParams, parseSize, UsageError } from './args.js';
 import { connectTimeoutMs, EXIT, onSignal, tlsClient, tlsServer, type TlsFlags } from './common.js';
+import { encryptHook, readKey } from './crypt.js';
 import { StatusLine } from './sinks.js';
 import { ConnectionWatch, fatalReason, GiveUpError } from './watch.js';
 
@@ -43,6 +44,7 @@ export interface SendFlags extends TlsFlags {
   duration?: string;
   connectTimeout: string;
   mediaIndex: string;
+  encryptKey?: string;
   logLevel: string;
 }
 
@@ -56,6 +58,7 @@ export async function runSend(f: SendFlags, log: Pino): Promise<number> {
   const connectMs = connectTimeoutMs(f.connectTimeout);
   // What cannot work is said before anything connects: an unreadable file, a missing ffmpeg.
   if (f.file) readableFile('--file', f.file);
+  const encrypt = f.encryptKey ? encryptHook(readKey('--encrypt-key', f.encryptKey)) : undefined;
   const oneShot = f.file || f.command || f.stdin;
   if (!oneShot && (f.input || f.camera || f.screen || f.audioInput || f.microphone)) assertFfmpeg();
   if (!oneShot && !f.input && !f.camera && !f.screen) await loadSharp();
@@ -71,8 +74,11 @@ export async function runSend(f: SendFlags, log: Pino): Promise<number> {
     tls: pull ? tlsServer(f) : (tlsClient(f) ?? (dialled?.tls ? {} : undefined)),
     auth: f.user ? { user: f.user, password: f.password } : undefined,
     timeouts: timeout === undefined ? undefined : { command: timeout, data: timeout, file: timeout },
+    encodeVideo: encrypt,
+    encodeAudio: encrypt,
     logger: log,
   });
+  sender.on('encodeError', (err) => log.warn({ err: err.message }, 'frame dropped'));
   logRetries(sender, log, f.server ?? '');
   // A pushing sender dials: a refusal no retry fixes, or a peer not reached in time, ends it.
   const hint = protocol === 'udp' ? `no answer over UDP: check that it listens on UDP port ${addr.port} (a MediaServer's default is ${DEFAULT_PORTS.udp})` : undefined;

@@ -18,8 +18,9 @@ export { safeName } from './file-inbound.js';
 
 /** Where decoded messages go (file events and drops: see FileSink). */
 export interface InboundSink extends FileSink {
-  video(v: VideoFrame, m: MessageMeta): void;
-  audio(a: AudioChunk, m: MessageMeta): void;
+  /** `transformed`: the frame's TRANSFORMED flag (the image bytes are still as the sender's encode hook made them). */
+  video(v: VideoFrame, m: MessageMeta, transformed: boolean): void;
+  audio(a: AudioChunk, m: MessageMeta, transformed: boolean): void;
   /** Every command, system commands (RV_/RVS_) included: the sink decides what the application sees. */
   command(c: CommandMessage, m: MessageMeta): void;
   data(d: Buffer, m: MessageMeta): void;
@@ -87,12 +88,12 @@ export class Inbound {
           timestamp: f.timestamp,
         };
         if (header.rect) v.rect = header.rect;
-        this.#sink.video(v, m);
+        this.#sink.video(v, m, (f.flags & Flag.TRANSFORMED) !== 0);
         return;
       }
       case 'audio': {
         const { header, data } = decodeAudio(f.payload);
-        this.#sink.audio({ data, ...header, timestamp: f.timestamp }, m);
+        this.#sink.audio({ data, ...header, timestamp: f.timestamp }, m, (f.flags & Flag.TRANSFORMED) !== 0);
         return;
       }
       case 'command': {

@@ -65,8 +65,14 @@ export const Flag = {
   KEYFRAME: 0x01,
   /** The sender wants an ACK or NACK for this frame (reliable types). */
   ACK_REQUESTED: 0x02,
+  /**
+   * Video and audio: the image or sample bytes after the media header went through the sender's
+   * encode hook (compressed, encrypted); the receiver's decode hook undoes it. The media header
+   * itself is never transformed (docs/protocol.md, 2.1 and 4).
+   */
+  TRANSFORMED: 0x04,
 } as const;
-export const KNOWN_FLAGS = 0x03;
+export const KNOWN_FLAGS = 0x07;
 
 /** Video image types (docs/protocol.md, section 4.1). 0 = a named codec. */
 export const ImageType = {

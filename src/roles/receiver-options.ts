@@ -3,6 +3,7 @@
  * Re-exported by receiver.ts.
  */
 import type { CamwireError } from '../errors.js';
+import type { AudioHookInfo, MediaHook, VideoHookInfo } from '../events.js';
 import type {
   AudioChunk,
   ConnectionEvents,
@@ -57,13 +58,23 @@ export interface ReceiverOptions extends CommonOptions {
   reassemblyTimeoutMs?: number;
   /** UDP: memory for incomplete frames across all senders. @default 33554432 (32 MiB) */
   reassemblyBytes?: number;
+  /**
+   * Undoes a sender's encodeVideo on the image bytes of every TRANSFORMED video frame before the
+   * `video` event. A throw or rejection drops that frame (decodeError event). Without it, a
+   * TRANSFORMED frame is dropped with a decodeError. @default none
+   */
+  decodeVideo?: MediaHook<VideoHookInfo>;
+  /** The same for the sample bytes of TRANSFORMED audio chunks. @default none */
+  decodeAudio?: MediaHook<AudioHookInfo>;
 }
 
 /** Counters of a Receiver. */
 export interface ReceiverStats {
   received: Record<MediaTypeName, { items: number; bytes: number }>;
-  /** Messages dropped: addressed to another id, a type not received, or refused. */
+  /** Messages dropped: addressed to another id, a type not received, refused, or not decodable. */
   dropped: Record<MediaTypeName, number>;
+  /** TRANSFORMED frames that could not be decoded (no hook, or it failed); also in `dropped`. */
+  decodeErrors: { video: number; audio: number };
   /** Open links (push: accepted connections; pull: open channels). */
   links: number;
   /** UDP only: frames dropped because a fragment never came, and malformed datagrams. */
@@ -77,6 +88,8 @@ export interface ReceiverEvents extends ConnectionEvents {
   sessionConnected: [ev: ConnectionEvent];
   sessionDisconnected: [ev: ConnectionEvent];
   video: [frame: VideoFrame, meta: MessageMeta];
+  /** A TRANSFORMED frame could not be decoded (CW_ERR_MEDIA_DECODE; the hook's error as `cause`); it was dropped. */
+  decodeError: [err: CamwireError, mediaType: 'video' | 'audio', meta: MessageMeta];
   audio: [chunk: AudioChunk, meta: MessageMeta];
   command: [cmd: CommandMessage, meta: MessageMeta];
   data: [data: Buffer, meta: MessageMeta];

@@ -2,7 +2,9 @@
  * The option, result and event types of a Sender (docs/api.md): what its constructor and send
  * methods take, what they resolve with and which events it emits. Re-exported by sender.ts.
  */
-import type { ConnectionEvents } from '../events.js';
+import type { CamwireError } from '../errors.js';
+import type { AudioHookInfo, ConnectionEvents, MediaHook, VideoHookInfo } from '../events.js';
+import type { RelaySourceOptions } from './relay-source.js';
 import type { MediaTypeName } from '../protocol/constants.js';
 import type { Rect } from '../protocol/messages.js';
 import type { CommonOptions } from '../options.js';
@@ -27,6 +29,19 @@ export interface SenderOptions extends CommonOptions {
   fileChunkSize?: number;
   /** Pull mode: most channels served at once. @default 256 */
   maxChannels?: number;
+  /**
+   * Transforms the image bytes of every video frame (once per frame, or per rectangle) before it
+   * is sent, for example to compress or encrypt them; the frame is flagged TRANSFORMED. A throw or
+   * rejection drops that frame (encodeError event). @default none
+   */
+  encodeVideo?: MediaHook<VideoHookInfo>;
+  /** The same for the sample bytes of every audio chunk. @default none */
+  encodeAudio?: MediaHook<AudioHookInfo>;
+  /**
+   * Sends on what a Receiver receives from one client (the original's VideoSource = a receiver):
+   * its frames are forwarded as they came, not decoded and encoded again. @default none
+   */
+  source?: RelaySourceOptions;
 }
 
 /** Addressing of one message; overrides the sender's `to` and `group`. */
@@ -106,9 +121,13 @@ export interface SenderStats {
   dropped: Record<MediaTypeName, number>;
   /** Pull mode: channels being served. */
   channels: number;
+  /** Frames dropped because an encode hook threw, rejected or returned no Buffer (also in `dropped`). */
+  encodeErrors: { video: number; audio: number };
 }
 
 /** Events of a Sender. */
 export interface SenderEvents extends ConnectionEvents {
   fileProgress: [p: FileProgress];
+  /** An encode hook failed (CW_ERR_MEDIA_ENCODE, the hook's error as `cause`); that frame was dropped. */
+  encodeError: [err: CamwireError, mediaType: 'video' | 'audio', info: VideoHookInfo | AudioHookInfo];
 }

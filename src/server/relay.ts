@@ -28,6 +28,8 @@ export interface VideoTap {
   width: number;
   height: number;
   keyframe: boolean;
+  /** The image bytes went through the sender's encode hook (docs/protocol.md, 2.1): not a picture the server can show. */
+  transformed: boolean;
   /** Sender clock, ms since the epoch. */
   timestamp: number;
   /** The image bytes: a view of the received frame. */
@@ -212,6 +214,7 @@ export class Relay {
       width: header.width,
       height: header.height,
       keyframe: (f.flags & Flag.KEYFRAME) !== 0,
+      transformed: (f.flags & Flag.TRANSFORMED) !== 0,
       timestamp: f.timestamp,
       data,
     };
@@ -256,7 +259,8 @@ function forward(from: Client, f: Frame, arena?: FrameArena): FrameInit {
     kind: Kind.DATA,
     mediaType: f.mediaType,
     mediaIndex: f.mediaIndex,
-    flags: f.flags & Flag.KEYFRAME,
+    // TRANSFORMED goes on with the payload it describes: the server never reads inside it.
+    flags: f.flags & (Flag.KEYFRAME | Flag.TRANSFORMED),
     timestamp: f.timestamp,
     from: from.id,
     to: f.to,

@@ -149,9 +149,9 @@ export class CamwireClient extends EventTarget {
   #onData(type, f, ws) {
     if (f.kind !== KIND.DATA) return;
     if (type === 'video') {
-      this.#emit('video', { ...decodeVideo(f.payload), from: f.from, mediaIndex: f.mediaIndex, timestamp: f.timestamp, bytes: f.payload.length });
+      this.#emit('video', { ...decodeVideo(f.payload), from: f.from, mediaIndex: f.mediaIndex, timestamp: f.timestamp, bytes: f.payload.length, transformed: (f.flags & 4) !== 0 });
     } else if (type === 'audio') {
-      this.#emit('audio', { ...decodeAudio(f.payload), from: f.from, mediaIndex: f.mediaIndex, timestamp: f.timestamp });
+      this.#emit('audio', { ...decodeAudio(f.payload), from: f.from, mediaIndex: f.mediaIndex, timestamp: f.timestamp, transformed: (f.flags & 4) !== 0 });
     } else if (type === 'command') {
       const c = decodeCommand(f.payload);
       this.#emit(c.name.startsWith('RV_') ? 'notice' : 'command', { ...c, from: f.from });

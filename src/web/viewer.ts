@@ -54,7 +54,8 @@ export class WebViewer {
     }
     // The tap's buffer is a view of the received data: a frame that outlives this call is copied.
     // Every frame while someone watches; otherwise one a second, for snapshots and new viewers.
-    if (s.viewers.size > 0 || now - s.keptAt >= 1000) {
+    // A transformed (encrypted, compressed) image is not a picture: counted, never shown.
+    if (!v.transformed && (s.viewers.size > 0 || now - s.keptAt >= 1000)) {
       s.last = { ...v, data: Buffer.from(v.data) };
       s.keptAt = now;
     }
@@ -73,7 +74,7 @@ export class WebViewer {
       s.windowFrames = 0;
       s.windowBytes = 0;
     }
-    if (v.imageType === 'jpeg' && s.last) for (const r of s.viewers) r.push(s.last.data, v.timestamp);
+    if (v.imageType === 'jpeg' && !v.transformed && s.last) for (const r of s.viewers) r.push(s.last.data, v.timestamp);
   }
 
   /** Video sources seen in the last 10 s, with their rates. */

@@ -42,6 +42,12 @@ const RUNS: Array<{ doc: string; ready?: RegExp }> = [
   { doc: 'camwire send --server server.example:7700 --id ops --to desk --command ptz --param pan=5' },
   { doc: 'camwire send --server server.example:7700 --id cam2 --group room --group-password pw --microphone', ready: /sending \d+ fps/ },
   { doc: 'ffmpeg -re -i rtsp://camera/stream -f mpjpeg "http://server.example:7780/ingest/door?to=desk"' },
+  { doc: 'head -c 32 /dev/urandom > key.bin' },
+  { doc: 'camwire send --server server.example:7700 --id cam3 --to desk2 --encrypt-key key.bin', ready: /sending \d+ fps/ },
+  { doc: 'camwire receive --server server.example:7700 --id desk2 --decrypt-key key.bin --count 30' },
+  { doc: 'camwire receive --listen 7810 --id hub --forward server.example:7700 --forward-to desk3', ready: /forwarding video and audio to/ },
+  { doc: 'camwire send --server 127.0.0.1:7810 --id cam4 --encrypt-key key.bin', ready: /sending \d+ fps/ },
+  { doc: 'camwire receive --server server.example:7700 --id desk3 --decrypt-key key.bin --count 30' },
   { doc: 'CAMWIRE_PASSWORD=secret camwire send --server server.example:7700 --id cam1 --user alice --to desk', ready: /sending \d+ fps/ },
   { doc: 'ffmpeg -re -i clip.mp4 -auth_type basic -f mpjpeg "http://alice:secret@server.example:7780/ingest/cam1?to=desk"' },
 ];
@@ -97,7 +103,7 @@ test('docs - every command in docs/cli.md runs (on loopback)', { timeout: 240000
   fs.writeFileSync(path.join(dir, 'big.iso'), Buffer.alloc(3_000_000, 7));
   const proxy = await startProxy();
   t.after(() => proxy.stop());
-  const [p1, p2, p3] = [await freePort(), await freePort(), await freePort()];
+  const [p1, p2, p3, p4] = [await freePort(), await freePort(), await freePort(), await freePort()];
   const ports = { tcp: '', http: '' };
   const login = path.join(dir, 'login.yaml');
   fs.writeFileSync(login, 'host: 127.0.0.1\ntcpPort: 0\nudpPort: off\nhttpPort: 0\nusers:\n  - user: alice\n    password: secret\n    clientIds: [cam1, desk]\n');
@@ -112,6 +118,9 @@ test('docs - every command in docs/cli.md runs (on loopback)', { timeout: 240000
     ['--mjpeg-port 7802', () => '--mjpeg-port 0'], // any free port
     ['--listen 7803', () => `--listen 127.0.0.1:${p3}`],
     ['cam-host:7803', () => `127.0.0.1:${p3}`],
+    ['--listen 7810', () => `--listen 127.0.0.1:${p4}`],
+    ['127.0.0.1:7810', () => `127.0.0.1:${p4}`],
+    ['key.bin', () => path.join(dir, 'key.bin')],
     ['http://proxy:3128', () => proxy.url], // tinyproxy
     ['--camera /dev/video0', () => `--input ${clip} --loop`], // no camera on a test machine
     ['--microphone', () => `--audio-input ${wav}`], // no microphone either

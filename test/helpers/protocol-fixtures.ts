@@ -250,6 +250,24 @@ export const FRAME_CASES: readonly FrameCase[] = [
       payload: pattern(100, 2),
     },
   },
+  {
+    name: 'data video, keyframe and transformed (hand-written hex)',
+    init: { kind: Kind.DATA, mediaType: MediaType.video, flags: Flag.KEYFRAME | Flag.TRANSFORMED, seq: 0, from: 'c', payload: Buffer.from([0x01, 0x00, 0x02, 0x00, 0x01, 0x00, 0x00, 0xa5]) },
+    hex: `
+      43 57 01 03               # magic "CW", version 1, kind DATA
+      01                        # media type video
+      05                        # flags KEYFRAME | TRANSFORMED
+      00 00                     # media index 0
+      00 00 00 00               # seq 0
+      00 00 00 08               # payload length 8
+      00 00 00 00 00 00 00 00   # session key 0
+      00 00 00 00 00 00 00 00   # timestamp 0
+      01 00 00 00               # from length 1, to 0, group 0, reserved
+      63                        # from "c"
+      01 00 02 00 01 00 00      # video header: jpeg 2x1, no rect, no name (never transformed)
+      a5                        # the transformed image byte
+    `,
+  },
   { name: 'data audio', init: { kind: Kind.DATA, mediaType: MediaType.audio, seq: 7, payload: pattern(33, 3) } },
   {
     name: 'data command, ack requested',
@@ -295,7 +313,7 @@ export function arbFrameInit(options: ArbFrameOptions = {}): fc.Arbitrary<FrameI
   return fc.record({
     kind: fc.integer({ min: 1, max: 8 }) as fc.Arbitrary<Kind>,
     mediaType: fc.integer({ min: 0, max: 5 }),
-    flags: fc.integer({ min: 0, max: 3 }),
+    flags: fc.integer({ min: 0, max: 7 }),
     mediaIndex: fc.integer({ min: 0, max: 0xffff }),
     seq: fc.integer({ min: 0, max: 0xffffffff }),
     sessionKey: fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }),

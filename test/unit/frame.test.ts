@@ -119,7 +119,7 @@ describe('encodeFrame', () => {
   test('kind, media type and flags outside their wire ranges are RangeErrors', () => {
     assert.throws(() => encodeHeader({ kind: 9 as Kind }, 0), RangeError);
     assert.throws(() => encodeHeader({ kind: Kind.DATA, mediaType: 261 }, 0), RangeError);
-    assert.throws(() => encodeHeader({ kind: Kind.DATA, flags: 0x04 }, 0), RangeError);
+    assert.throws(() => encodeHeader({ kind: Kind.DATA, flags: 0x08 }, 0), RangeError);
     assert.throws(() => encodeHeader({ kind: Kind.DATA, flags: 0x100 }, 0), RangeError);
   });
 
@@ -178,13 +178,13 @@ describe('decodeFrame', () => {
   });
 
   test('rejects unknown flag bits', () => {
-    for (const flags of [0x04, 0x07, 0x80, 0xff]) {
+    for (const flags of [0x08, 0x0f, 0x80, 0xff]) {
       assertProtocolError(() => decodeFrame(patched((b) => (b[5] = flags))), ErrorCode.PROTOCOL_BAD_HEADER, CloseCode.PROTOCOL_ERROR);
     }
   });
 
-  test('accepts flags 0..3', () => {
-    for (let flags = 0; flags <= 3; flags++) assert.equal(decodeFrame(patched((b) => (b[5] = flags))).flags, flags);
+  test('accepts flags 0..7 (KEYFRAME, ACK_REQUESTED, TRANSFORMED)', () => {
+    for (let flags = 0; flags <= 7; flags++) assert.equal(decodeFrame(patched((b) => (b[5] = flags))).flags, flags);
   });
 
   test('rejects a payload length over maxPayload with close code 1102', () => {

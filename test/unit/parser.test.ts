@@ -6,7 +6,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { CloseCode, ErrorCode } from '../../src/errors.js';
-import { FIXED_HEADER_SIZE, Kind, MediaType } from '../../src/protocol/constants.js';
+import { FIXED_HEADER_SIZE, Flag, Kind, MediaType } from '../../src/protocol/constants.js';
 import { encodeFrameBuffer, encodeHeader, type FrameInit } from '../../src/protocol/frame.js';
 import { HttpRequestOnTcpError, httpOnTcpAnswer } from '../../src/protocol/parser.js';
 import {
@@ -27,11 +27,12 @@ const BIG: FrameInit = { kind: Kind.DATA, mediaType: MediaType.video, from: 'cam
 
 /** Every golden frame (several with empty payloads), a 200 KB frame, and a PING (empty payload) last. */
 const STREAM: FrameInit[] = [...FRAME_CASES.map((c) => c.init), BIG, { kind: Kind.PING }];
-/** Three small frames, the middle one with an empty payload, for the every-split-point tests. */
-const SMALL3: FrameInit[] = [
+/** Four small frames (one with an empty payload, one TRANSFORMED), for the every-split-point tests. */
+const SMALL: FrameInit[] = [
   { kind: Kind.DATA, mediaType: MediaType.command, from: 'a', seq: 1, payload: Buffer.from('one') },
   { kind: Kind.PONG, to: 'é' },
   { kind: Kind.CLOSE, group: 'g', payload: Buffer.from([0x03, 0xe8, 0x21]) },
+  { kind: Kind.DATA, mediaType: MediaType.audio, flags: Flag.TRANSFORMED, payload: Buffer.from([2, 0, 0, 0xbb, 0x80, 1, 0, 0xee]) },
 ];
 
 function assertDelivers(inits: readonly FrameInit[], chunks: readonly Buffer[]): void {
@@ -58,15 +59,15 @@ describe('FrameParser - frames', () => {
     assertDelivers(STREAM, chunksOf(bytes, 1000));
   });
 
-  test('three small frames split at every possible point', () => {
-    const bytes = encodeStream(SMALL3);
-    for (let i = 0; i <= bytes.length; i++) assertDelivers(SMALL3, splitAt(bytes, [i]));
+  test('four small frames (one TRANSFORMED) split at every possible point', () => {
+    const bytes = encodeStream(SMALL);
+    for (let i = 0; i <= bytes.length; i++) assertDelivers(SMALL, splitAt(bytes, [i]));
   });
 
-  test('three small frames split at every pair of points', () => {
-    const bytes = encodeStream(SMALL3);
+  test('four small frames (one TRANSFORMED) split at every pair of points', () => {
+    const bytes = encodeStream(SMALL);
     for (let i = 0; i <= bytes.length; i++) {
-      for (let j = i; j <= bytes.length; j++) assertDelivers(SMALL3, splitAt(bytes, [i, j]));
+      for (let j = i; j <= bytes.length; j++) assertDelivers(SMALL, splitAt(bytes, [i, j]));
     }
   });
 
@@ -91,22 +92,22 @@ describe('FrameParser - frames', () => {
 
   test('frames are delivered in order, synchronously inside push()', () => {
     const c = collect();
-    const bytes = encodeStream(SMALL3);
+    const bytes = encodeStream(SMALL);
     c.parser.push(bytes.subarray(0, 60));
     const after60 = c.frames.length;
     c.parser.push(bytes.subarray(60));
     assert.equal(after60, 1);
-    assertFrames(c.frames, SMALL3.map(frameOf));
+    assertFrames(c.frames, SMALL.map(frameOf));
   });
 
   test('empty chunks are ignored', () => {
-    const bytes = encodeStream(SMALL3);
-    assertDelivers(SMALL3, [Buffer.alloc(0), bytes.subarray(0, 10), Buffer.alloc(0), bytes.subarray(10)]);
+    const bytes = encodeStream(SMALL);
+    assertDelivers(SMALL, [Buffer.alloc(0), bytes.subarray(0, 10), Buffer.alloc(0), bytes.subarray(10)]);
   });
 
   test('buffered counts the bytes of an incomplete frame', () => {
     const c = collect();
-    const b = encodeFrameBuffer(SMALL3[0]);
+    const b = encodeFrameBuffer(SMALL[0]);
     c.parser.push(b.subarray(0, 10));
     assert.equal(c.parser.buffered, 10);
     c.parser.push(b.subarray(10, b.length - 1));
@@ -125,7 +126,7 @@ describe('FrameParser - frames', () => {
 
   test('a payload in one chunk is delivered as a view, not a copy', () => {
     const c = collect();
-    const b = encodeFrameBuffer(SMALL3[0]);
+    const b = encodeFrameBuffer(SMALL[0]);
     c.parser.push(b);
     assert.equal(c.frames[0].payload.buffer, b.buffer);
   });
@@ -139,7 +140,7 @@ describe('FrameParser - errors', () => {
     checkProtocolError(c.errors[0], ErrorCode.PROTOCOL_BAD_MAGIC, CloseCode.PROTOCOL_ERROR);
     assert.equal(c.parser.failed, true);
     assert.equal(c.parser.buffered, 0);
-    c.parser.push(encodeStream(SMALL3));
+    c.parser.push(encodeStream(SMALL));
     c.parser.push(Buffer.from('more garbage, more garbage, more garbage, more garbage'));
     assert.equal(c.errors.length, 1);
     assert.equal(c.frames.length, 0);
@@ -173,12 +174,12 @@ describe('FrameParser - errors', () => {
 
   test('frames before the garbage are delivered, nothing after it', () => {
     const c = collect();
-    c.parser.push(Buffer.concat([encodeStream(SMALL3), pattern(40), encodeStream(SMALL3)]));
-    assert.deepEqual(c.frames, SMALL3.map(frameOf));
+    c.parser.push(Buffer.concat([encodeStream(SMALL), pattern(40), encodeStream(SMALL)]));
+    assert.deepEqual(c.frames, SMALL.map(frameOf));
     assert.equal(c.errors.length, 1);
     assert.deepEqual(
       c.events.map((e) => e.type),
-      ['frame', 'frame', 'frame', 'error'],
+      ['frame', 'frame', 'frame', 'frame', 'error'],
     );
   });
 
@@ -187,17 +188,18 @@ describe('FrameParser - errors', () => {
     { name: 'version 2', patch: (b) => (b[2] = 2), code: ErrorCode.PROTOCOL_BAD_VERSION, closeCode: CloseCode.UNSUPPORTED_VERSION },
     { name: 'kind 9', patch: (b) => (b[3] = 9), code: ErrorCode.PROTOCOL_BAD_KIND, closeCode: CloseCode.PROTOCOL_ERROR },
     { name: 'media type 6', patch: (b) => (b[4] = 6), code: ErrorCode.PROTOCOL_BAD_MEDIA_TYPE, closeCode: CloseCode.PROTOCOL_ERROR },
+    { name: 'flag 0x08 (first bit past TRANSFORMED)', patch: (b) => (b[5] = 0x08), code: ErrorCode.PROTOCOL_BAD_HEADER, closeCode: CloseCode.PROTOCOL_ERROR },
     { name: 'flag 0x10', patch: (b) => (b[5] = 0x10), code: ErrorCode.PROTOCOL_BAD_HEADER, closeCode: CloseCode.PROTOCOL_ERROR },
     { name: 'id length 65', patch: (b) => (b[33] = 65), code: ErrorCode.PROTOCOL_BAD_HEADER, closeCode: CloseCode.PROTOCOL_ERROR },
     { name: 'reserved byte', patch: (b) => (b[35] = 1), code: ErrorCode.PROTOCOL_BAD_HEADER, closeCode: CloseCode.PROTOCOL_ERROR },
   ];
   for (const e of headerErrors) {
     test(`${e.name} in the second frame, fed one byte at a time`, () => {
-      const second = encodeFrameBuffer(SMALL3[1]);
+      const second = encodeFrameBuffer(SMALL[1]);
       e.patch(second);
       const c = collect();
-      feed(c.parser, chunksOf(Buffer.concat([encodeFrameBuffer(SMALL3[0]), second, encodeFrameBuffer(SMALL3[2])]), 1));
-      assert.deepEqual(c.frames, [frameOf(SMALL3[0])]);
+      feed(c.parser, chunksOf(Buffer.concat([encodeFrameBuffer(SMALL[0]), second, encodeFrameBuffer(SMALL[2])]), 1));
+      assert.deepEqual(c.frames, [frameOf(SMALL[0])]);
       assert.equal(c.errors.length, 1);
       checkProtocolError(c.errors[0], e.code, e.closeCode);
       assert.equal(c.parser.failed, true);
