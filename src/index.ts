@@ -52,7 +52,7 @@ export { parsePeerAddress, type PeerAddress } from './address.js';
 export type { CommonOptions, Protocol, ConnectionMode, ReconnectOptions, Credentials, Logger } from './options.js';
 export type { TlsOptions } from './transport/tcp.js';
 export type { HttpLimits } from './transport/http-server.js';
-export { DEFAULT_HTTP_LIMITS } from './transport/http-server.js';
+export { DEFAULT_HTTP_LIMITS } from './transport/http-limits.js';
 export type { ConnectionLimits, RefusedReason } from './transport/connection-limits.js';
 export { DEFAULT_CONNECTION_LIMITS } from './transport/connection-limits.js';
 export type { Command, ParamValue, TypedParam, Rect } from './protocol/messages.js';

@@ -5,7 +5,7 @@
 import { parsePeerAddress } from './address.js';
 import { ConfigError, ErrorCode } from './errors.js';
 import { DEFAULT_MAX_PAYLOAD, MAX_ID_BYTES, MAX_PAYLOAD_CEILING, MEDIA_TYPES, type MediaTypeName } from './protocol/constants.js';
-import { DEFAULT_HTTP_LIMITS, type HttpLimits } from './transport/http-server.js';
+import { DEFAULT_HTTP_LIMITS, type HttpLimits } from './transport/http-limits.js';
 import { resolveConnectionLimits, type ConnectionLimits } from './transport/connection-limits.js';
 import type { TlsOptions } from './transport/tcp.js';
 

@@ -9,7 +9,6 @@ import { decodeReason } from '../protocol/messages.js';
 import { connectStream, type TlsOptions } from '../transport/tcp.js';
 import type { FrameLink, LinkOptions, TransportName } from './frame-link.js';
 import { StreamLink } from './stream-link.js';
-import { HttpClientLink } from './http-link.js';
 import { UdpLink, type UdpEndpoint } from './udp-link.js';
 
 /** Options of dial(). */
@@ -53,6 +52,8 @@ export async function dial(o: DialOptions): Promise<Dialled> {
   const started = Date.now();
   const left = (): number => Math.max(1, o.timeoutMs - (Date.now() - started));
   if (o.transport === 'http') {
+    // HTTP (and its Node modules) is loaded only by a role that dials over HTTP.
+    const { HttpClientLink } = await import('./http-link.js');
     const { link, first } = await HttpClientLink.open(
       { host: o.host, port: o.port, tls: o.tls, proxy: o.proxy },
       o.hello,

@@ -9,7 +9,7 @@ import { DEFAULT_MAX_PAYLOAD, Kind } from '../protocol/constants.js';
 import { encodeFrameBuffer, type Frame } from '../protocol/frame.js';
 import { encodeReason } from '../protocol/messages.js';
 import { FrameParser } from '../protocol/parser.js';
-import { readBody, requestTimedOut } from '../transport/http-server.js';
+import { readBody, requestTimedOut } from '../transport/http-body.js';
 import { BaseLink, type LinkOptions } from './frame-link.js';
 import { DOWN_ACK_HEADER, DOWN_HEADER, FrameQueue, HTTP_PREFIX, LINK_HEADER, MAX_BATCH, parseBody, STREAM_IDLE_HEADER, STREAM_SEEN_HEADER, STREAM_SUFFIX, UP_HEADER } from './http-wire.js';
 

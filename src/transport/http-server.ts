@@ -11,37 +11,11 @@ import type { Duplex } from 'node:stream';
 import { ErrorCode, TransportError } from '../errors.js';
 import { listen, type TlsOptions } from './tcp.js';
 
-/**
- * Time limits of an HTTP listener: one per phase of a request, so that no connection holds a
- * server's resources for longer than its peer keeps sending (docs/limits.md).
- */
-export interface HttpLimits {
-  /**
-   * The request line and headers must be complete within this, counted from the request's first
-   * byte (from the connection for its first request). Also bounds the TLS handshake.
-   */
-  headersTimeoutMs: number;
-  /**
-   * A request body that sends no byte for this long ends: `408` if no answer was sent yet, then
-   * the connection closes. Applies to every request with a body, streaming uploads included.
-   */
-  bodyIdleTimeoutMs: number;
-  /**
-   * A request body must be complete within this, counted from the end of its headers; streaming
-   * requests (the listener's `streaming` test) are exempt. Answers `408` and closes.
-   */
-  requestTimeoutMs: number;
-  /** A keep-alive connection with no request in progress closes after this long. */
-  keepAliveTimeoutMs: number;
-}
+import { DEFAULT_HTTP_LIMITS, type HttpLimits } from './http-limits.js';
+import { markTimedOut, readBody, requestTimedOut } from './http-body.js';
 
-/** The defaults of HttpLimits (docs/limits.md says why). */
-export const DEFAULT_HTTP_LIMITS: Readonly<HttpLimits> = Object.freeze({
-  headersTimeoutMs: 10_000,
-  bodyIdleTimeoutMs: 10_000,
-  requestTimeoutMs: 30_000,
-  keepAliveTimeoutMs: 5_000,
-});
+export { DEFAULT_HTTP_LIMITS, type HttpLimits };
+export { readBody, requestTimedOut };
 
 /** Options of an HTTP listener. */
 export interface HttpListenOptions {
@@ -69,12 +43,6 @@ export interface HttpListenOptions {
 }
 
 /** Set on a request that a time limit ended; readBody rejects with it. */
-const TIMED_OUT = Symbol('camwire.httpTimedOut');
-
-/** The error a time limit ended this request with, if one did. */
-export function requestTimedOut(req: http.IncomingMessage): TransportError | undefined {
-  return (req as http.IncomingMessage & { [TIMED_OUT]?: TransportError })[TIMED_OUT];
-}
 
 /** The raw bytes of a bare answer that also closes the connection. */
 function bareAnswer(status: number): string {
@@ -196,7 +164,7 @@ function guardBody(
   const expire = (message: string): void => {
     done();
     const err = new TransportError(ErrorCode.TRANSPORT_TIMEOUT, message);
-    (req as http.IncomingMessage & { [TIMED_OUT]?: TransportError })[TIMED_OUT] = err;
+    markTimedOut(req, err);
     onTimeout?.(err, sock);
     // The handler sees what it sees when a client goes away (the request aborts); the 408 is
     // written on the socket directly, so a handler that answers afterwards writes to nothing.
@@ -222,32 +190,3 @@ function guardBody(
   req.once('close', done);
 }
 
-/**
- * Reads a request body of at most `max` bytes. Rejects with a TransportError
- * (and stops reading) when it is larger, so a hostile client cannot make us allocate.
- */
-export function readBody(req: http.IncomingMessage, max: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const declared = Number(req.headers['content-length'] ?? -1);
-    if (declared > max) {
-      reject(new TransportError(ErrorCode.TRANSPORT_BODY_TOO_LARGE, `request body of ${declared} bytes exceeds ${max}`));
-      return;
-    }
-    const chunks: Buffer[] = [];
-    let n = 0;
-    const onData = (c: Buffer): void => {
-      n += c.length;
-      if (n > max) {
-        req.off('data', onData);
-        reject(new TransportError(ErrorCode.TRANSPORT_BODY_TOO_LARGE, `request body exceeds ${max} bytes`));
-        return;
-      }
-      chunks.push(c);
-    };
-    req.on('data', onData);
-    req.once('end', () => resolve(Buffer.concat(chunks, n)));
-    // A request a time limit ended rejects with that limit's error (CW_ERR_TRANSPORT_TIMEOUT).
-    req.once('error', (err) => reject(requestTimedOut(req) ?? err));
-    req.once('aborted', () => reject(requestTimedOut(req) ?? new TransportError(ErrorCode.TRANSPORT_CLOSED, 'request aborted')));
-  });
-}

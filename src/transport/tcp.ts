@@ -1,9 +1,15 @@
 /**
  * TCP and TLS byte streams: connect and listen. Knows nothing about frames or media types.
  */
+import { createRequire } from 'node:module';
 import net from 'node:net';
-import tls from 'node:tls';
+import type tlsModule from 'node:tls';
 import { AddressInUseError, ErrorCode, TransportError } from '../errors.js';
+
+/** Node's TLS module, loaded on first use: a process that never speaks TLS does not carry it. */
+const requireBuiltin = createRequire(import.meta.url);
+let tlsLoaded: typeof tlsModule | undefined;
+const tls = (): typeof tlsModule => (tlsLoaded ??= requireBuiltin('node:tls') as typeof tlsModule);
 
 /** TLS settings shared by clients and servers. PEM strings or Buffers. */
 export interface TlsOptions {
@@ -35,7 +41,7 @@ export interface StreamConnectOptions {
 export function connectStream(o: StreamConnectOptions): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
     const sock: net.Socket = o.tls
-      ? tls.connect({
+      ? tls().connect({
           host: o.host,
           port: o.port,
           cert: o.tls.cert,
@@ -87,7 +93,7 @@ export interface StreamListenOptions {
 /** Listens for TCP (or TLS) connections; resolves with the bound server. */
 export function listenStream(o: StreamListenOptions, onSocket: (s: net.Socket) => void): Promise<net.Server> {
   const server: net.Server = o.tls
-    ? tls.createServer(
+    ? tls().createServer(
         { cert: o.tls.cert, key: o.tls.key, ca: o.tls.ca, requestCert: o.tls.requestCert ?? false, rejectUnauthorized: o.tls.requestCert ?? false },
         onSocket,
       )

@@ -6,7 +6,7 @@
 import type http from 'node:http';
 import type { MediaServer, VideoTap } from '../server/media-server.js';
 import { DeliveryError } from '../errors.js';
-import { readBody } from '../transport/http-server.js';
+import { readBody } from '../transport/http-body.js';
 import { MjpegResponse, startMjpeg } from './mjpeg.js';
 import { CLIENT_JS } from './client-script.js';
 import { VIEWER_HTML } from './viewer-page.js';
