@@ -43,7 +43,6 @@ export interface AdmissionOptions {
   sessionKey: () => bigint;
   /** Whether the server takes new clients now. */
   accepting: () => boolean;
-  presence?: PresenceHooks;
 }
 
 export class Admission {
@@ -51,6 +50,8 @@ export class Admission {
   readonly #cfg: ServerConfig;
   /** Every open link, admitted or in its handshake. */
   readonly links = new Set<FrameLink>();
+  /** Hears of clients coming online and going offline (set while the server is in a cluster). */
+  presence: PresenceHooks | undefined;
 
   constructor(o: AdmissionOptions) {
     this.#o = o;
@@ -155,7 +156,7 @@ export class Admission {
     });
     if (!wasOnline) {
       client.connectedAt = Date.now();
-      this.#o.presence?.online(client);
+      this.presence?.online(client);
       this.#o.events.emit('clientConnected', this.#o.info(client));
     }
   }
@@ -181,7 +182,7 @@ export class Admission {
   #receiverGone(c: Client): void {
     this.#o.requests.goodbye(c);
     if (c.pushLinks.size === 0) this.#gone(c);
-    this.#o.presence?.offline(c);
+    this.presence?.offline(c);
     this.#o.events.emit('clientDisconnected', this.#o.info(c));
   }
 

@@ -8,6 +8,7 @@ import type { Client } from './client.js';
 import type { Directory } from './directory.js';
 import type { GroupRegistry } from './groups.js';
 import type { ServerCommandMeta } from './relay.js';
+import type { ClusterEvent } from './cluster/cluster.js';
 
 /** A client as the server reports it. */
 export interface ClientInfo {
@@ -39,6 +40,8 @@ export interface MediaServerEvents extends ConnectionEvents {
   clientDisconnected: [info: ClientInfo];
   /** A command named RVSU_... addressed to the server itself. */
   serverCommand: [cmd: CommandMessage, meta: ServerCommandMeta];
+  /** In a cluster: a node came or went, a client came online or went offline on another node. */
+  cluster: [ev: ClusterEvent];
 }
 
 /** A client's report, from its live side, the directory, the groups and the ingest count. */

@@ -30,6 +30,7 @@ import { ControlApi } from './control-api.js';
 import { ServerMetrics } from './metrics.js';
 import { Relay, type VideoTap } from './relay.js';
 import { Router } from './router.js';
+import { startCluster, type ClusterPort, type ClusterStats } from './cluster/cluster.js';
 import { guardWrites } from './store/guard.js';
 import { MemoryStore } from './store/memory-store.js';
 import type { ServerStore } from './store/store.js';
@@ -39,6 +40,8 @@ import { UserRegistry } from './users.js';
 export type { BufferOptions, MediaServerOptions } from './config.js';
 export type { ServerCommandMeta, VideoTap } from './relay.js';
 export type { ClientInfo, MediaServerEvents } from './client-info.js';
+export type { ClusterEvent, ClusterStats } from './cluster/cluster.js';
+export type { ClusterOptions } from './cluster/options.js';
 
 /** MediaServer: the relay. */
 export class MediaServer extends EventEmitter<MediaServerEvents> {
@@ -54,6 +57,8 @@ export class MediaServer extends EventEmitter<MediaServerEvents> {
   readonly #metrics: ServerMetrics;
   readonly #listeners = new Map<TransportName, LinkListener>();
   readonly #admission: Admission;
+  readonly #router: Router;
+  #cluster: ClusterPort | undefined;
   /** One timer for the keepalive, dead and stall checks of every link. */
   readonly #clock: LinkClock;
   #sessionKey = 0n;
@@ -88,7 +93,7 @@ export class MediaServer extends EventEmitter<MediaServerEvents> {
     this.#dir = new Directory({ maxClients: o.maxClients, keepClientInfo: o.keepClientInfo, store, pinned: (id) => this.#groups.pinned(id) });
     this.#requests = new SystemRequests({ directory: this.#dir, groups: this.#groups, serverId: o.serverId, logger: o.logger, durable: () => this.#store.flush() });
     this.#relay = new Relay({
-      router: new Router(this.#dir, this.#groups),
+      router: (this.#router = new Router(this.#dir, this.#groups)),
       requests: this.#requests,
       metrics: this.#metrics,
       onServerCommand: (cmd, meta) => this.emit('serverCommand', cmd, meta),
@@ -145,6 +150,7 @@ export class MediaServer extends EventEmitter<MediaServerEvents> {
       this.#dir.load(kept);
       this.#users.load(kept.users);
       this.#o.logger.info({ store: this.#store.location, clients: kept.clients.length, groups: this.#groups.size }, 'store opened');
+      if (this.#o.cluster) await this.#joinCluster();
       for (const transport of ['tcp', 'http', 'udp'] as const) {
         const port = this.#o.ports[transport];
         if (port === false) continue;
@@ -178,6 +184,7 @@ export class MediaServer extends EventEmitter<MediaServerEvents> {
     this.#state = 'stopped';
     this.#admission.closeAll(CloseCode.GOING_AWAY, 'server stopping');
     await Promise.all([...this.#listeners.values()].map((l) => l.close(CloseCode.GOING_AWAY, 'server stopping')));
+    await this.#cluster?.stop();
     await this.#store.close();
   }
 
@@ -205,14 +212,15 @@ export class MediaServer extends EventEmitter<MediaServerEvents> {
   }
 
   /** Counters for the JSON stats endpoint. */
-  stats(): { clients: ClientInfo[]; online: number; links: number; groups: Array<{ id: string; name: string; owner: string; members: string[] }>; unrouted: Record<MediaTypeName, number> } {
-    return {
+  stats(): { clients: ClientInfo[]; online: number; links: number; groups: Array<{ id: string; name: string; owner: string; members: string[] }>; unrouted: Record<MediaTypeName, number>; cluster?: ClusterStats } {
+    const s = {
       clients: this.clients(),
       online: this.#dir.onlineIds().length,
       links: this.#admission.links.size,
       groups: this.#groups.all().map((g) => ({ id: g.id, name: g.name, owner: g.owner, members: [...g.members.keys()] })),
       unrouted: this.#relay.unrouted,
     };
+    return this.#cluster ? { ...s, cluster: this.#cluster.stats() } : s;
   }
 
   /**
@@ -240,6 +248,22 @@ export class MediaServer extends EventEmitter<MediaServerEvents> {
   /** Removes a user added at run time. Returns false if there is no such user. */
   removeUser(user: string): boolean {
     return this.#users.remove(user);
+  }
+
+  /** Joins the cluster of the `cluster` option (server/cluster/, loaded only then). */
+  async #joinCluster(): Promise<void> {
+    const cluster = await startCluster({
+      cluster: this.#o.cluster!,
+      server: this.#o,
+      directory: this.#dir,
+      router: this.#router,
+      relay: this.#relay,
+      metrics: this.#metrics,
+      sessionKey: () => this.#sessionKey,
+      takeOver: (c, node) => this.#admission.takeOver(c, node),
+      onEvent: (ev) => this.emit('cluster', ev),
+    });
+    this.#cluster = this.#router.remote = this.#admission.presence = cluster;
   }
 
   // ------------------------------------------------------------------ observability
