@@ -258,12 +258,13 @@ export class MediaServer extends EventEmitter<MediaServerEvents> {
       directory: this.#dir,
       router: this.#router,
       relay: this.#relay,
+      requests: this.#requests,
       metrics: this.#metrics,
       sessionKey: () => this.#sessionKey,
       takeOver: (c, node) => this.#admission.takeOver(c, node),
       onEvent: (ev) => this.emit('cluster', ev),
     });
-    this.#cluster = this.#router.remote = this.#admission.presence = cluster;
+    this.#cluster = this.#router.remote = this.#admission.presence = this.#requests.remote = cluster;
   }
 
   // ------------------------------------------------------------------ observability

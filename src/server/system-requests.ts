@@ -24,7 +24,14 @@ export interface SystemRequestsOptions {
   durable: () => Promise<void>;
 }
 
+/** Where notifications for clients online on other nodes go (a cluster): a reader that sends to the client's node. */
+export interface RemoteNotices {
+  notice(to: string): { submit(init: FrameInit): Promise<unknown> } | undefined;
+}
+
 export class SystemRequests {
+  /** Set while the server is in a cluster. */
+  remote: RemoteNotices | undefined;
   readonly #dir: Directory;
   readonly #groups: GroupRegistry;
   readonly #serverId: string;
@@ -62,7 +69,7 @@ export class SystemRequests {
 
   /** Sends a notification (an RV_ command) to a client's receiver. Returns false if it has no command channel. */
   notify(to: string, name: string, params: Record<string, ParamValue>): boolean {
-    const ch = this.#dir.get(to)?.channels.get('command');
+    const ch = this.#dir.get(to)?.channels.get('command') ?? this.remote?.notice(to);
     if (!ch) return false;
     ch.submit(this.frame(encodeCommand({ name, params }), to)).catch((err: Error) => this.#log.debug({ to, name, err: err.message }, 'notification not delivered'));
     return true;

@@ -161,6 +161,28 @@ describe('cluster', () => {
     await assert.rejects(alice.tx.sendData(Buffer.alloc(1_100_000), { to: 'bob' }), /larger than the cluster's message limit/);
   });
 
+  test('cluster - contact lists: hello and goodbye reach contacts on other nodes; so do media-access requests', async (t) => {
+    const nats = await startNats(t);
+    const [a, b] = await startNodes(t, nats, 2);
+    const alice = await startClient(t, a.s, 'alice');
+    const bob = await startClient(t, b.s, 'bob');
+    await sees(a, 'bob');
+    await sees(b, 'alice');
+    await alice.tx.addDefaultReceiver('bob');
+    const enter = next(bob.rx, 'userEnter');
+    await alice.tx.helloToDefaultReceivers();
+    assert.equal((await enter)[0], 'alice');
+    // An allowed-senders list on bob that does not name the server does not stop notices, as on one server.
+    await bob.tx.addAllowedSender('carol');
+    const asked = next(alice.rx, 'mediaAccessRequest');
+    await bob.tx.sendMediaAccessRequest('alice');
+    assert.equal((await asked)[0].user, 'bob');
+    // alice's receiver goes: the server says goodbye for her, across the cluster.
+    const exit = next(bob.rx, 'userExit');
+    await alice.rx.stop();
+    assert.equal((await exit)[0], 'alice');
+  });
+
   test('cluster - a client id that comes online on another node takes over: the earlier receiver is disconnected (1203)', async (t) => {
     const nats = await startNats(t);
     const [a, b] = await startNodes(t, nats, 2);

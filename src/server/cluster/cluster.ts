@@ -10,7 +10,8 @@ import type { ServerConfig } from '../config.js';
 import type { Directory } from '../directory.js';
 import type { ServerMetrics } from '../metrics.js';
 import type { Relay } from '../relay.js';
-import type { Router, Target } from '../router.js';
+import type { SystemRequests } from '../system-requests.js';
+import type { Reader, Router, Target } from '../router.js';
 import type { ClusterConfig } from './options.js';
 
 /** What a cluster reports (MediaServer.stats().cluster). */
@@ -45,6 +46,8 @@ export type ClusterEvent =
 export interface ClusterPort {
   /** Where a client that is not online here is online in the cluster: a target that publishes to its node. */
   target(id: string, type: MediaTypeName, from: Client): Target | undefined;
+  /** A reader that takes the server's notifications to `id` on another node (no allowed-senders check there, as here). */
+  notice(id: string): Reader | undefined;
   /** A client's receiver came online here, or went offline. */
   online(c: Client): void;
   offline(c: Client): void;
@@ -62,6 +65,7 @@ export interface ClusterParts {
   directory: Directory;
   router: Router;
   relay: Relay;
+  requests: SystemRequests;
   metrics: ServerMetrics;
   sessionKey: () => bigint;
   /** A local client's id came online on another node later: disconnect it here (DUPLICATE_ID). */

@@ -9,7 +9,7 @@
  *   reader keeps its per-reader policy (latest-wins video, bounded audio, acknowledged reliable items).
  * Only this file and presence.ts import the NATS client; they are loaded only with a cluster.
  */
-import { connect, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+import { connect, headers, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import { Kvm } from '@nats-io/kv';
 import { CamwireError, CloseCode, ErrorCode, nackCloseCode } from '../../errors.js';
 import { Kind, mediaTypeName, type MediaTypeName } from '../../protocol/constants.js';
@@ -25,6 +25,9 @@ import { decodeAnswer, encodeAnswer, Names, splitFrames, type Answer } from './w
 
 /** Remote clients remembered for counting (senders and addressees on other nodes). */
 const MAX_STAND_INS = 10_000;
+
+/** Header of a server notification (RV_ command): delivered without the allowed-senders check, as on one server. */
+const NOTICE_HEADER = 'Camwire-Notice';
 
 /** Longest a node takes to leave the cluster cleanly. */
 const STOP_MS = 1000;
@@ -110,6 +113,13 @@ export class ClusterNode implements ClusterPort {
     const node = this.#presence.where(id);
     if (node === undefined || node === this.#p.cluster.name) return undefined;
     return { client: this.#standIn(id), reader: this.#reader(id, type) };
+  }
+
+  notice(id: string): Reader | undefined {
+    const node = this.#presence.where(id);
+    if (node === undefined || node === this.#p.cluster.name) return undefined;
+    const subject = this.#names.client(id);
+    return { offer: () => 1, offerBatch: () => 1, submit: (init) => this.#request(subject, id, init, true) };
   }
 
   online(c: Client): void {
@@ -216,7 +226,7 @@ export class ClusterNode implements ClusterPort {
   }
 
   /** A reliable item: a request answered by the node of its addressee once that client acknowledged it. */
-  async #request(subject: string, id: string, init: FrameInit): Promise<AckInfo> {
+  async #request(subject: string, id: string, init: FrameInit, notice = false): Promise<AckInfo> {
     const type = mediaTypeName(init.mediaType ?? 0) ?? 'data';
     const [h, p] = encodeFrame(init, this.#p.sessionKey());
     const n = h.length + p.length;
@@ -227,7 +237,12 @@ export class ClusterNode implements ClusterPort {
     let m: Msg;
     this.#published++;
     try {
-      m = await this.#nc.request(subject, p.length === 0 ? h : Buffer.concat([h, p], n), { timeout: this.#p.server.timeouts[type] });
+      const opts: { timeout: number; headers?: ReturnType<typeof headers> } = { timeout: this.#p.server.timeouts[type] };
+      if (notice) {
+        opts.headers = headers();
+        opts.headers.set(NOTICE_HEADER, '1');
+      }
+      m = await this.#nc.request(subject, p.length === 0 ? h : Buffer.concat([h, p], n), opts);
     } catch (err) {
       this.#failed++;
       const msg = (err as Error).message;
@@ -262,17 +277,17 @@ export class ClusterNode implements ClusterPort {
       }
       const from = this.#standIn(f.from);
       if (type === 'video' || type === 'audio') this.#offer(from, f, type, id);
-      else if (m.reply && frames.length === 1) void this.#submit(from, f, type, id).then((a) => m.respond(encodeAnswer(a)));
+      else if (m.reply && frames.length === 1) void this.#submit(from, f, type, id, m.headers?.get(NOTICE_HEADER) === '1').then((a) => m.respond(encodeAnswer(a)));
       else this.#bad++;
     }
   }
 
   /** The reader of client `id` for `type`, when it is online here and takes messages from `from`; else why not. */
-  #local(id: string, from: string, type: MediaTypeName): { client: Client; reader: Reader } | string {
+  #local(id: string, from: string, type: MediaTypeName, notice = false): { client: Client; reader: Reader } | string {
     const c = this.#p.directory.get(id);
     const reader = c?.channels.get(type);
     if (!c || !reader) return `client ${JSON.stringify(id)} has no ${type} channel open on node ${this.#p.cluster.name}`;
-    if (!this.#p.directory.accepts(id, from)) {
+    if (!notice && !this.#p.directory.accepts(id, from)) {
       this.#p.metrics.drop(type, 'not_allowed');
       c.counters.dropped[type]++;
       return `client ${JSON.stringify(id)} does not accept ${type} from ${from}`;
@@ -293,8 +308,8 @@ export class ClusterNode implements ClusterPort {
   }
 
   /** A reliable item for a client here: the answer once it acknowledged it, or the refusal. */
-  async #submit(from: Client, f: Frame, type: MediaTypeName, id: string): Promise<Answer> {
-    const t = this.#local(id, from.id, type);
+  async #submit(from: Client, f: Frame, type: MediaTypeName, id: string, notice: boolean): Promise<Answer> {
+    const t = this.#local(id, from.id, type, notice);
     if (typeof t === 'string') return { ok: false, close: CloseCode.NOT_ALLOWED, code: ErrorCode.DELIVERY_REFUSED, message: t };
     const bytes = f.payload.length;
     try {
