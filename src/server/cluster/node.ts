@@ -7,27 +7,23 @@
  *   commands, data and file chunks as requests whose reply is the real receiver's answer;
  * - delivers what other nodes send to its own clients through the normal routing, so each
  *   reader keeps its per-reader policy (latest-wins video, bounded audio, acknowledged reliable items).
- * Only this file and presence.ts import the NATS client; they are loaded only with a cluster.
+ * Only the files of server/cluster/ import the NATS client; they are loaded only with a cluster.
  */
-import { connect, headers, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+import { connect, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import { Kvm } from '@nats-io/kv';
 import { CamwireError, CloseCode, ErrorCode, nackCloseCode } from '../../errors.js';
 import { Kind, mediaTypeName, type MediaTypeName } from '../../protocol/constants.js';
-import { encodeFrame, type Frame, type FrameInit } from '../../protocol/frame.js';
-import type { FrameBatch } from '../../protocol/fan-encoding.js';
-import type { AckInfo } from '../../media/outbox.js';
+import type { Frame } from '../../protocol/frame.js';
 import { Client } from '../client.js';
 import { forward } from '../relay.js';
 import type { Reader, Target } from '../router.js';
 import type { ClusterParts, ClusterPort, ClusterStats } from './cluster.js';
 import { Presence } from './presence.js';
-import { decodeAnswer, encodeAnswer, Names, splitFrames, type Answer } from './wire.js';
+import { NOTICE_HEADER, Outbound } from './outbound.js';
+import { encodeAnswer, Names, splitFrames, type Answer } from './wire.js';
 
 /** Remote clients remembered for counting (senders and addressees on other nodes). */
 const MAX_STAND_INS = 10_000;
-
-/** Header of a server notification (RV_ command): delivered without the allowed-senders check, as on one server. */
-const NOTICE_HEADER = 'Camwire-Notice';
 
 /** Longest a node takes to leave the cluster cleanly. */
 const STOP_MS = 1000;
@@ -43,19 +39,15 @@ export class ClusterNode implements ClusterPort {
   readonly #standIns = new Map<string, Client>();
   readonly #remote = new WeakSet<Client>();
   readonly #readers = new Map<string, Reader>();
-  readonly #max: number;
-  #up = true;
-  #published = 0;
+  readonly #out: Outbound;
   #received = 0;
-  #failed = 0;
-  #dropped = 0;
   #bad = 0;
 
   private constructor(p: ClusterParts, nc: NatsConnection, kv: { nodes: Awaited<ReturnType<Kvm['create']>>; clients: Awaited<ReturnType<Kvm['create']>> }) {
     this.#p = p;
     this.#nc = nc;
     this.#names = new Names(p.cluster.prefix);
-    this.#max = nc.info?.max_payload ?? 1024 * 1024;
+    this.#out = new Outbound({ nc, metrics: p.metrics, sessionKey: p.sessionKey, timeouts: p.server.timeouts });
     const log = p.server.logger;
     this.#presence = new Presence({
       ...kv,
@@ -97,7 +89,7 @@ export class ClusterNode implements ClusterPort {
       const clients = await kvm.create(names.bucket('clients'), { history: 1 });
       const node = new ClusterNode(p, nc, { nodes, clients });
       await node.#presence.start();
-      p.server.logger.info({ node: c.name, nats: nc.getServer(), maxMessage: node.#max }, 'cluster: joined');
+      p.server.logger.info({ node: c.name, nats: nc.getServer(), maxMessage: node.#out.max }, 'cluster: joined');
       return node;
     } catch (err) {
       await nc.close().catch(() => {});
@@ -119,7 +111,7 @@ export class ClusterNode implements ClusterPort {
     const node = this.#presence.where(id);
     if (node === undefined || node === this.#p.cluster.name) return undefined;
     const subject = this.#names.client(id);
-    return { offer: () => 1, offerBatch: () => 1, submit: (init) => this.#request(subject, id, init, true) };
+    return { offer: () => 1, offerBatch: () => 1, submit: (init) => this.#out.request(subject, `client ${JSON.stringify(id)}`, init, true) };
   }
 
   online(c: Client): void {
@@ -142,13 +134,13 @@ export class ClusterNode implements ClusterPort {
     return {
       node: this.#p.cluster.name,
       nodes: this.#presence.nodes(),
-      connected: this.#up,
-      published: this.#published,
+      connected: this.#out.up,
+      published: this.#out.published,
       received: this.#received,
-      failed: this.#failed,
-      dropped: this.#dropped,
+      failed: this.#out.failed,
+      dropped: this.#out.dropped,
       bad: this.#bad + this.#presence.badRecords,
-      maxMessage: this.#max,
+      maxMessage: this.#out.max,
     };
   }
 
@@ -159,10 +151,10 @@ export class ClusterNode implements ClusterPort {
       await Promise.race([p.catch(() => {}), new Promise((r) => (timer = setTimeout(r, STOP_MS)))]);
       clearTimeout(timer);
     };
-    await within(this.#up ? this.#presence.stop() : (this.#presence.stop(), Promise.resolve()));
+    await within(this.#out.up ? this.#presence.stop() : (this.#presence.stop(), Promise.resolve()));
     for (const s of this.#subs.values()) s.unsubscribe();
     this.#subs.clear();
-    if (this.#up) await within(this.#nc.drain());
+    if (this.#out.up) await within(this.#nc.drain());
     if (!this.#nc.isClosed()) await this.#nc.close().catch(() => {});
   }
 
@@ -185,75 +177,13 @@ export class ClusterNode implements ClusterPort {
     if (r) return r;
     const subject = this.#names.client(id);
     r = {
-      offer: (init) => this.#publish(subject, init),
-      offerBatch: (batch) => this.#publishBatch(subject, batch),
-      submit: (init) => this.#request(subject, id, init),
+      offer: (init) => this.#out.publish(subject, init),
+      offerBatch: (batch) => this.#out.publishBatch(subject, batch),
+      submit: (init) => this.#out.request(subject, `client ${JSON.stringify(id)}`, init),
     };
     if (this.#readers.size >= MAX_STAND_INS) this.#readers.delete(this.#readers.keys().next().value as string);
     this.#readers.set(id, r);
     return r;
-  }
-
-  /** Video or audio frame: published, or dropped and counted (returns the frames dropped). */
-  #publish(subject: string, init: FrameInit): number {
-    const [h, p] = encodeFrame(init, this.#p.sessionKey());
-    const n = h.length + p.length;
-    if (n > this.#max || !this.#up) return this.#drop(init.mediaType, 1, n > this.#max ? 'cluster_too_large' : 'cluster_unreachable');
-    this.#nc.publish(subject, p.length === 0 ? h : Buffer.concat([h, p], n));
-    this.#published++;
-    return 0;
-  }
-
-  /** A turn's batch in one message when it fits, else frame by frame. */
-  #publishBatch(subject: string, batch: FrameBatch): number {
-    const pieces = batch.encoded(this.#p.sessionKey());
-    if (pieces && batch.wireBytes <= this.#max) {
-      if (!this.#up) return this.#drop(batch.frames[0]?.mediaType, batch.frames.length, 'cluster_unreachable');
-      this.#nc.publish(subject, pieces.length === 1 ? pieces[0] : Buffer.concat(pieces as Buffer[], batch.wireBytes));
-      this.#published++;
-      return 0;
-    }
-    let dropped = 0;
-    for (const f of batch.frames) dropped += this.#publish(subject, f);
-    return dropped;
-  }
-
-  #drop(mediaType: number | undefined, n: number, reason: 'cluster_too_large' | 'cluster_unreachable'): number {
-    this.#dropped += n;
-    const type = mediaTypeName(mediaType ?? 0);
-    if (type) this.#p.metrics.drop(type, reason, n);
-    return n;
-  }
-
-  /** A reliable item: a request answered by the node of its addressee once that client acknowledged it. */
-  async #request(subject: string, id: string, init: FrameInit, notice = false): Promise<AckInfo> {
-    const type = mediaTypeName(init.mediaType ?? 0) ?? 'data';
-    const [h, p] = encodeFrame(init, this.#p.sessionKey());
-    const n = h.length + p.length;
-    if (n > this.#max) {
-      this.#failed++;
-      throw new CamwireError(ErrorCode.DELIVERY_REFUSED, `cluster: a ${type} item of ${n} bytes is larger than the cluster's message limit (${this.#max} bytes)`);
-    }
-    let m: Msg;
-    this.#published++;
-    try {
-      const opts: { timeout: number; headers?: ReturnType<typeof headers> } = { timeout: this.#p.server.timeouts[type] };
-      if (notice) {
-        opts.headers = headers();
-        opts.headers.set(NOTICE_HEADER, '1');
-      }
-      m = await this.#nc.request(subject, p.length === 0 ? h : Buffer.concat([h, p], n), opts);
-    } catch (err) {
-      this.#failed++;
-      const msg = (err as Error).message;
-      if (/no responders/i.test(msg)) throw new CamwireError(ErrorCode.DELIVERY_REFUSED, `cluster: client ${JSON.stringify(id)} is not online on any node`);
-      if (/timeout/i.test(msg)) throw new CamwireError(ErrorCode.DELIVERY_TIMEOUT, `cluster: no answer from the node of client ${JSON.stringify(id)} within ${this.#p.server.timeouts[type]} ms`);
-      throw new CamwireError(ErrorCode.DELIVERY_REFUSED, `cluster: cannot reach the node of client ${JSON.stringify(id)}: ${msg}`);
-    }
-    const a = decodeAnswer(m.data);
-    if (a.ok) return a.resume !== undefined ? { resumeOffset: a.resume } : {};
-    this.#failed++;
-    throw new CamwireError(a.code, a.message);
   }
 
   // ------------------------------------------------------------------ receiving from other nodes
@@ -329,10 +259,10 @@ export class ClusterNode implements ClusterPort {
     const log = this.#p.server.logger;
     for await (const s of this.#nc.status()) {
       if (s.type === 'disconnect') {
-        this.#up = false;
+        this.#out.up = false;
         log.warn({ nats: s.server }, 'cluster: NATS connection lost; cross-node delivery fails until it is back');
       } else if (s.type === 'reconnect') {
-        this.#up = true;
+        this.#out.up = true;
         log.info({ nats: s.server }, 'cluster: NATS connection back');
       }
     }
