@@ -34,6 +34,8 @@ export type Miss = 'offline' | 'not_allowed';
 /** Targets on other nodes of a cluster (server/cluster/): asked only for a client that is not online here. */
 export interface RemoteTargets {
   target(id: string, type: MediaTypeName, from: Client): Target | undefined;
+  /** One target standing for the members of group `id` on every other node (published once per node). */
+  group(id: string, type: MediaTypeName, from: Client): Target | undefined;
 }
 
 export class Router {
@@ -53,17 +55,23 @@ export class Router {
     if (f.to) this.#consider(f.to, from, type, miss, out);
     else if (f.group) {
       const g = this.#groups.get(f.group);
-      if (g?.members.has(from.id)) for (const id of g.members.keys()) if (id !== from.id) this.#consider(id, from, type, miss, out);
+      if (g?.members.has(from.id)) {
+        // In a cluster the members on other nodes are reached through one group target.
+        const remote = this.remote;
+        for (const id of g.members.keys()) if (id !== from.id) this.#consider(id, from, type, miss, out, remote === undefined);
+        const r = remote?.group(f.group, type, from);
+        if (r) out.push(r);
+      }
     } else for (const id of this.#dir.defaultReceivers(from.id)) this.#consider(id, from, type, miss, out);
     return out;
   }
 
-  #consider(id: string, from: Client, type: MediaTypeName, miss: (c: Client, why: Miss, type: MediaTypeName) => void, out: Target[]): void {
+  #consider(id: string, from: Client, type: MediaTypeName, miss: (c: Client, why: Miss, type: MediaTypeName) => void, out: Target[], askRemote = true): void {
     const c = this.#dir.get(id);
     const reader = c?.channels.get(type);
     if (!reader) {
       // Not online here: online on another node of the cluster? (Its node checks its filters.)
-      const r = this.remote?.target(id, type, from);
+      const r = askRemote ? this.remote?.target(id, type, from) : undefined;
       if (r) out.push(r);
       else if (c) miss(c, 'offline', type);
       return;

@@ -3,9 +3,11 @@
  * temporary folder, stopped after the test. Ready when it logs that it is (with a deadline).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import net from 'node:net';
 import type { TestContext } from 'node:test';
-import { tempDir } from './server-client.js';
 
 export interface Nats {
   url: string;
@@ -58,16 +60,26 @@ function run(port: number, dir: string, timeoutMs: number): Promise<ChildProcess
 
 /** Starts nats-server -js on a free port; killed after the test. */
 export async function startNats(t: TestContext, timeoutMs = 10000): Promise<Nats> {
-  const dir = tempDir(t, 'camwire-nats-');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'camwire-nats-'));
   const port = await freePort();
-  let p = await run(port, dir, timeoutMs);
+  let p: ChildProcess;
+  try {
+    p = await run(port, dir, timeoutMs);
+  } catch (err) {
+    fs.rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
   const kill = async (): Promise<void> => {
     if (p.exitCode !== null || p.signalCode !== null) return;
     const gone = new Promise((r) => p.once('exit', r));
     p.kill('SIGKILL');
     await gone;
   };
-  t.after(kill);
+  // Its folder goes once it has exited (it writes there until then).
+  t.after(async () => {
+    await kill();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
   return {
     url: `nats://127.0.0.1:${port}`,
     port,

@@ -39,6 +39,13 @@ async function startNodes(t: TestContext, nats: Nats, n: number, o: MediaServerO
   return nodes;
 }
 
+/** Waits until `node` lists `members` (and only them) in group `group`. */
+function hasMembers(node: Node, group: string, members: string[]): Promise<void> {
+  const now = (): string[] => [...(node.s.stats().groups.find((g) => g.id === group)?.members ?? [])].sort();
+  const want = JSON.stringify([...members].sort());
+  return until(() => JSON.stringify(now()) === want, { on: [[node.s, 'cluster']], timeoutMs: 5000, what: () => `${group} on ${node.s.stats().cluster?.node}: ${JSON.stringify(now())}, want ${want}` });
+}
+
 /** Waits until `node` knows that `id` is online on another node. */
 function sees(node: Node, id: string, online = true): Promise<void> {
   return until(() => node.remote.has(id) === online, { on: [[node.s, 'cluster']], timeoutMs: 5000, what: `${id} ${online ? 'online' : 'offline'} elsewhere` });
@@ -181,6 +188,79 @@ describe('cluster', () => {
     const exit = next(bob.rx, 'userExit');
     await alice.rx.stop();
     assert.equal((await exit)[0], 'alice');
+  });
+
+  test('cluster - groups with members on three nodes: one publish per message, each node delivers to its members; reliable items acknowledged by every member', async (t) => {
+    const nats = await startNats(t);
+    const [a, b, c] = await startNodes(t, nats, 3);
+    const alice = await startClient(t, a.s, 'alice');
+    const amy = await startClient(t, a.s, 'amy');
+    const bob = await startClient(t, b.s, 'bob');
+    const carol = await startClient(t, c.s, 'carol');
+    const outsider = await startClient(t, c.s, 'outsider');
+    await alice.tx.joinGroup('room', { name: 'Room', password: 'pw' });
+    const told = next(alice.rx, 'userJoinsGroup', (g: string, u: string) => g === 'room' && u === 'carol');
+    for (const x of [amy, bob, carol]) await x.tx.joinGroup('room', { password: 'pw' });
+    await told;
+    // A wrong password is refused on any node: the group's password travelled with it.
+    await assert.rejects(outsider.tx.joinGroup('room', { password: 'nope' }), /password/);
+    for (const n of [a, b, c]) await hasMembers(n, 'room', ['alice', 'amy', 'bob', 'carol']);
+    for (const id of ['bob', 'carol']) await sees(a, id);
+    const info = await bob.tx.getGroupInfo('room');
+    assert.deepEqual({ owner: info.owner, name: info.name }, { owner: 'alice', name: 'Room' });
+    assert.deepEqual((await carol.tx.getGroupUsers('room', { online: true })).sort(), ['alice', 'amy', 'bob', 'carol']);
+
+    const before = a.s.stats().cluster!.published;
+    const frames = [amy, bob, carol].map((x) => next(x.rx, 'video'));
+    const img = randomBytes(50_000);
+    alice.tx.sendVideoFrame(img, { group: 'room', width: 320, height: 240 });
+    for (const [v, m] of await Promise.all(frames)) {
+      assert.ok(Buffer.compare(v.data, img) === 0);
+      assert.equal(m.from, 'alice');
+      assert.equal(m.group, 'room');
+    }
+    assert.equal(a.s.stats().cluster!.published - before, 1, 'one NATS message for two other nodes');
+
+    const got = [amy, bob, carol].map((x) => next(x.rx, 'command'));
+    await alice.tx.sendCommand({ name: 'hello-room' }, { group: 'room' });
+    for (const [cmd, m] of await Promise.all(got)) {
+      assert.equal(cmd.name, 'hello-room');
+      assert.equal(m.from, 'alice');
+    }
+    // From a member on another node, to members on all three.
+    const back = [alice, amy, bob].map((x) => next(x.rx, 'data'));
+    await carol.tx.sendData(Buffer.from('from carol'), { group: 'room' });
+    for (const [d] of await Promise.all(back)) assert.equal(d.toString(), 'from carol');
+    // Only members speak in a group, whichever node they are on.
+    await assert.rejects(outsider.tx.sendCommand({ name: 'x' }, { group: 'room' }), /not a member/);
+
+    // carol leaves: the others are told, and every node drops her.
+    const left = next(bob.rx, 'userLeavesGroup', (g: string, u: string) => g === 'room' && u === 'carol');
+    await carol.tx.leaveGroup('room');
+    await left;
+    for (const n of [a, b, c]) await hasMembers(n, 'room', ['alice', 'amy', 'bob']);
+  });
+
+  test('cluster - two nodes racing to create and join the same group agree on one description and lose no member', async (t) => {
+    const nats = await startNats(t);
+    const [a, b] = await startNodes(t, nats, 2);
+    const onA = await Promise.all(Array.from({ length: 5 }, (_, i) => startClient(t, a.s, `a${i}`)));
+    const onB = await Promise.all(Array.from({ length: 5 }, (_, i) => startClient(t, b.s, `b${i}`)));
+    // Both creators at once, each with its own name; then everyone at once.
+    await Promise.all([onA[0].tx.joinGroup('race', { name: 'from-a' }), onB[0].tx.joinGroup('race', { name: 'from-b' })]);
+    await Promise.all([...onA.slice(1), ...onB.slice(1)].map((x) => x.tx.joinGroup('race')));
+    const all = [...onA, ...onB].map((x) => x.id);
+    await hasMembers(a, 'race', all);
+    await hasMembers(b, 'race', all);
+    const ia = await onA[3].tx.getGroupInfo('race');
+    const ib = await onB[3].tx.getGroupInfo('race');
+    assert.deepEqual(ia, ib);
+    assert.ok(['from-a', 'from-b'].includes(ia.name), ia.name);
+    // Concurrent leaves from both sides: the rest stays.
+    await Promise.all([onA[1].tx.leaveGroup('race'), onB[1].tx.leaveGroup('race'), onA[2].tx.leaveGroup('race'), onB[2].tx.leaveGroup('race')]);
+    const rest = ['a0', 'a3', 'a4', 'b0', 'b3', 'b4'];
+    await hasMembers(a, 'race', rest);
+    await hasMembers(b, 'race', rest);
   });
 
   test('cluster - a client id that comes online on another node takes over: the earlier receiver is disconnected (1203)', async (t) => {

@@ -8,6 +8,7 @@ import type { MediaTypeName } from '../../protocol/constants.js';
 import type { Client } from '../client.js';
 import type { ServerConfig } from '../config.js';
 import type { Directory } from '../directory.js';
+import type { GroupRegistry } from '../groups.js';
 import type { ServerMetrics } from '../metrics.js';
 import type { Relay } from '../relay.js';
 import type { SystemRequests } from '../system-requests.js';
@@ -40,12 +41,18 @@ export interface ClusterStats {
 export type ClusterEvent =
   | { type: 'nodeUp' | 'nodeDown'; node: string }
   /** A client's receiver came online on another node, or went offline there (or with its node). */
-  | { type: 'clientOnline' | 'clientOffline'; node: string; id: string };
+  | { type: 'clientOnline' | 'clientOffline'; node: string; id: string }
+  /** A client that joined through another node became a member of a group, or stopped being one. */
+  | { type: 'memberJoined' | 'memberLeft'; node: string; group: string; id: string };
 
 /** What the server needs of a cluster. */
 export interface ClusterPort {
   /** Where a client that is not online here is online in the cluster: a target that publishes to its node. */
   target(id: string, type: MediaTypeName, from: Client): Target | undefined;
+  /** The members of group `id` online on other nodes, as one target (published once per message). */
+  group(id: string, type: MediaTypeName, from: Client): Target | undefined;
+  /** Whether `id`'s receiver is online on another node. */
+  isOnline(id: string): boolean;
   /** A reader that takes the server's notifications to `id` on another node (no allowed-senders check there, as here). */
   notice(id: string): Reader | undefined;
   /** A client's receiver came online here, or went offline. */
@@ -63,6 +70,7 @@ export interface ClusterParts {
   cluster: ClusterConfig;
   server: ServerConfig;
   directory: Directory;
+  groups: GroupRegistry;
   router: Router;
   relay: Relay;
   requests: SystemRequests;

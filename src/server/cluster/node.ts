@@ -10,7 +10,7 @@
  * Only the files of server/cluster/ import the NATS client; they are loaded only with a cluster.
  */
 import { connect, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
-import { Kvm } from '@nats-io/kv';
+import { Kvm, type KV } from '@nats-io/kv';
 import { CamwireError, CloseCode, ErrorCode, nackCloseCode } from '../../errors.js';
 import { Kind, mediaTypeName, type MediaTypeName } from '../../protocol/constants.js';
 import type { Frame } from '../../protocol/frame.js';
@@ -18,6 +18,7 @@ import { Client } from '../client.js';
 import { forward } from '../relay.js';
 import type { Reader, Target } from '../router.js';
 import type { ClusterParts, ClusterPort, ClusterStats } from './cluster.js';
+import { GroupSync } from './groups-sync.js';
 import { Presence } from './presence.js';
 import { NOTICE_HEADER, Outbound } from './outbound.js';
 import { encodeAnswer, Names, splitFrames, type Answer } from './wire.js';
@@ -33,6 +34,7 @@ export class ClusterNode implements ClusterPort {
   readonly #nc: NatsConnection;
   readonly #names: Names;
   readonly #presence: Presence;
+  readonly #groups: GroupSync;
   /** The subscription of each client online here. */
   readonly #subs = new Map<string, Subscription>();
   /** Clients on other nodes, as the routing and the counters see them. */
@@ -43,14 +45,15 @@ export class ClusterNode implements ClusterPort {
   #received = 0;
   #bad = 0;
 
-  private constructor(p: ClusterParts, nc: NatsConnection, kv: { nodes: Awaited<ReturnType<Kvm['create']>>; clients: Awaited<ReturnType<Kvm['create']>> }) {
+  private constructor(p: ClusterParts, nc: NatsConnection, kv: Record<'nodes' | 'clients' | 'groups', KV>) {
     this.#p = p;
     this.#nc = nc;
     this.#names = new Names(p.cluster.prefix);
     this.#out = new Outbound({ nc, metrics: p.metrics, sessionKey: p.sessionKey, timeouts: p.server.timeouts });
     const log = p.server.logger;
     this.#presence = new Presence({
-      ...kv,
+      nodes: kv.nodes,
+      clients: kv.clients,
       self: p.cluster.name,
       heartbeatMs: p.cluster.heartbeatMs,
       deadAfterMs: p.cluster.deadAfterMs,
@@ -64,11 +67,31 @@ export class ClusterNode implements ClusterPort {
         log.info({ node }, 'cluster: node up');
         p.onEvent({ type: 'nodeUp', node });
       },
-      nodeDown: (node, ids) => {
+      nodeDown: (node, ids, cleaner) => {
         for (const id of ids) this.#readers.delete(id);
+        this.#groups.nodeDown(node, cleaner);
         p.onEvent({ type: 'nodeDown', node });
       },
       remote: (id, node, online) => p.onEvent({ type: online ? 'clientOnline' : 'clientOffline', node, id }),
+    });
+    this.#groups = new GroupSync({
+      kv: kv.groups,
+      nc,
+      names: this.#names,
+      self: p.cluster.name,
+      groups: p.groups,
+      directory: p.directory,
+      router: p.router,
+      relay: p.relay,
+      requests: p.requests,
+      presence: this.#presence,
+      out: this.#out,
+      maxPayload: p.server.maxPayload,
+      standIn: (id) => this.#standIn(id),
+      isRemote: (c) => this.#remote.has(c),
+      logger: log,
+      bad: () => this.#bad++,
+      onEvent: p.onEvent,
     });
     void this.#watchStatus();
   }
@@ -78,7 +101,7 @@ export class ClusterNode implements ClusterPort {
     const c = p.cluster;
     let nc: NatsConnection;
     try {
-      nc = await connect({ servers: c.servers, name: `camwire ${c.name}`, user: c.user, pass: c.pass, token: c.token, timeout: 5000, maxReconnectAttempts: -1, reconnectTimeWait: 500 });
+      nc = await connect({ servers: c.servers, name: `camwire ${c.name}`, noEcho: true, user: c.user, pass: c.pass, token: c.token, timeout: 5000, maxReconnectAttempts: -1, reconnectTimeWait: 500 });
     } catch (err) {
       throw new CamwireError(ErrorCode.CLUSTER_CONNECT, `cluster: cannot connect to NATS at ${c.servers.join(', ')}: ${(err as Error).message}`, { cause: err });
     }
@@ -87,8 +110,10 @@ export class ClusterNode implements ClusterPort {
       const kvm = new Kvm(nc);
       const nodes = await kvm.create(names.bucket('nodes'), { history: 1, ttl: c.deadAfterMs });
       const clients = await kvm.create(names.bucket('clients'), { history: 1 });
-      const node = new ClusterNode(p, nc, { nodes, clients });
+      const groups = await kvm.create(names.bucket('groups'), { history: 1 });
+      const node = new ClusterNode(p, nc, { nodes, clients, groups });
       await node.#presence.start();
+      await node.#groups.start();
       p.server.logger.info({ node: c.name, nats: nc.getServer(), maxMessage: node.#out.max }, 'cluster: joined');
       return node;
     } catch (err) {
@@ -107,6 +132,15 @@ export class ClusterNode implements ClusterPort {
     return { client: this.#standIn(id), reader: this.#reader(id, type) };
   }
 
+  group(id: string, _type: MediaTypeName, from: Client): Target | undefined {
+    return this.#groups.target(id, from);
+  }
+
+  isOnline(id: string): boolean {
+    const node = this.#presence.where(id);
+    return node !== undefined && node !== this.#p.cluster.name;
+  }
+
   notice(id: string): Reader | undefined {
     const node = this.#presence.where(id);
     if (node === undefined || node === this.#p.cluster.name) return undefined;
@@ -118,12 +152,14 @@ export class ClusterNode implements ClusterPort {
     this.#presence.online(c.id);
     const id = c.id;
     if (!this.#subs.has(id)) this.#subs.set(id, this.#nc.subscribe(this.#names.client(id), { callback: (err, m) => void (err ?? this.#deliver(m, id)) }));
+    this.#groups.refreshClient(id);
   }
 
   offline(c: Client): void {
     this.#presence.offline(c.id);
     this.#subs.get(c.id)?.unsubscribe();
     this.#subs.delete(c.id);
+    this.#groups.refreshClient(c.id);
   }
 
   onlineIds(): string[] {
@@ -151,6 +187,7 @@ export class ClusterNode implements ClusterPort {
       await Promise.race([p.catch(() => {}), new Promise((r) => (timer = setTimeout(r, STOP_MS)))]);
       clearTimeout(timer);
     };
+    this.#groups.stop();
     await within(this.#out.up ? this.#presence.stop() : (this.#presence.stop(), Promise.resolve()));
     for (const s of this.#subs.values()) s.unsubscribe();
     this.#subs.clear();

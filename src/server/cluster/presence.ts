@@ -22,8 +22,8 @@ export interface PresenceOptions {
   logger: Logger;
   /** A client of this node came online on `node` later: disconnect it here. */
   takenOver: (id: string, node: string) => void;
-  /** A node stopped or died; `ids` were online there. */
-  nodeDown: (node: string, ids: string[]) => void;
+  /** A node stopped or died; `ids` were online there. `cleaner`: this node is the one that removes the dead node's records. */
+  nodeDown: (node: string, ids: string[], cleaner: boolean) => void;
   nodeUp: (node: string) => void;
   /** A client's record on another node appeared or went. */
   remote: (id: string, node: string, online: boolean) => void;
@@ -216,6 +216,6 @@ export class Presence {
       this.#o.remote(id, node, false);
       if (cleaner) this.#o.clients.delete(token(id), { previousSeq: e.rev }).catch(() => {});
     }
-    this.#o.nodeDown(node, ids);
+    this.#o.nodeDown(node, ids, cleaner);
   }
 }

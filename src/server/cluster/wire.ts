@@ -32,8 +32,18 @@ export class Names {
     return `${this.prefix}.c.${token(id)}`;
   }
 
+  /** Video and audio for the members of group `id`: subscribed by each node with an online member. */
+  group(id: string): string {
+    return `${this.prefix}.g.${token(id)}`;
+  }
+
+  /** Reliable items for the members of a group on node `node` (requests; one per node). */
+  node(node: string): string {
+    return `${this.prefix}.n.${node}`;
+  }
+
   /** Bucket names allow [A-Za-z0-9_-]: the prefix with anything else as '_'. */
-  bucket(which: 'nodes' | 'clients'): string {
+  bucket(which: 'nodes' | 'clients' | 'groups'): string {
     return `${this.prefix.replace(/[^A-Za-z0-9_-]/g, '_')}_${which}`;
   }
 }
@@ -45,6 +55,12 @@ export interface NodeRecord {
   started: number;
   /** How many of its clients are online. */
   online: number;
+}
+
+/** A member of a group (bucket `<prefix>_groups`, key m.token(group).token(client)), written by the node it joined through. */
+export interface MemberRecord {
+  node: string;
+  permanent: boolean;
 }
 
 /** Where a client's receiver is online (bucket `<prefix>_clients`, key = token(id)). */
@@ -69,7 +85,7 @@ export function parseRecord<T extends { node: string }>(b: Uint8Array): T | unde
   }
 }
 
-export function encodeRecord(r: NodeRecord | PresenceRecord): Uint8Array {
+export function encodeRecord(r: object): Uint8Array {
   return Buffer.from(JSON.stringify(r), 'utf8');
 }
 
