@@ -14,7 +14,7 @@ import { startNats } from '../helpers/nats.js';
 import { startClient, tempDir } from '../helpers/server-client.js';
 import { until } from '../helpers/wait.js';
 
-test('cluster cli - camwire server --cluster joins; a message crosses to it; killed with SIGKILL, the other node declares it gone', async (t) => {
+test('cluster cli - camwire server --cluster joins; messages, groups and hellos cross to it; killed with SIGKILL, the other node declares it gone and says its goodbyes', async (t) => {
   const nats = await startNats(t);
   const prefix = `cli${randomBytes(3).toString('hex')}`;
   // The file carries the cluster section (credentials would go there); the flags name the NATS and the node.
@@ -53,11 +53,28 @@ test('cluster cli - camwire server --cluster joins; a message crosses to it; kil
   await bobTx.sendCommand({ name: 'pong' }, { to: 'alice' });
   assert.equal((await back)[0].name, 'pong');
 
+  // bob greets alice and shares a group with her, through his node.
+  await alice.tx.joinGroup('room');
+  const joined = next(alice.rx, 'userJoinsGroup');
+  await bobTx.joinGroup('room');
+  assert.deepEqual((await joined).slice(0, 2), ['room', 'bob']);
+  await bobTx.addDefaultReceiver('alice');
+  const enter = next(alice.rx, 'userEnter');
+  await bobTx.helloToDefaultReceivers();
+  assert.equal((await enter)[0], 'bob');
+
+  // Killed: nobody can say bob's goodbyes for his node; alice's node does.
+  const exit = next(alice.rx, 'userExit', (u: string) => u === 'bob', 15000);
+  const left = next(alice.rx, 'userLeavesGroup', (g: string, u: string) => g === 'room' && u === 'bob', 15000);
   const killedAt = performance.now();
   child.child.kill('SIGKILL');
   await child.exited;
   await until(() => down.includes('cli-node') && !onlineThere.has('bob'), { on: [[a, 'cluster']], timeoutMs: 15000, what: 'cli-node declared gone' });
   process.stdout.write(`# node death noticed after ${Math.round(performance.now() - killedAt)} ms (heartbeat 1000 ms, dead after 4000 ms)\n`);
+  await exit;
+  await left;
+  process.stdout.write(`# goodbye and group leave told after ${Math.round(performance.now() - killedAt)} ms\n`);
   assert.deepEqual(a.stats().cluster!.nodes, ['inproc']);
+  assert.deepEqual(a.stats().groups.find((g) => g.id === 'room')?.members, ['alice']);
   await assert.rejects(alice.tx.sendCommand({ name: 'after' }, { to: 'bob' }), (err: Error) => err instanceof DeliveryError);
 });

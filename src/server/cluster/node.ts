@@ -13,11 +13,13 @@ import { connect, type Msg, type NatsConnection, type Subscription } from '@nats
 import { Kvm, type KV } from '@nats-io/kv';
 import { CamwireError, CloseCode, ErrorCode, nackCloseCode } from '../../errors.js';
 import { Kind, mediaTypeName, type MediaTypeName } from '../../protocol/constants.js';
+import { Notice } from '../../protocol/system-commands.js';
 import type { Frame } from '../../protocol/frame.js';
 import { Client } from '../client.js';
 import { forward } from '../relay.js';
 import type { Reader, Target } from '../router.js';
 import type { ClusterParts, ClusterPort, ClusterStats } from './cluster.js';
+import { Greetings } from './greetings.js';
 import { GroupSync } from './groups-sync.js';
 import { Presence } from './presence.js';
 import { NOTICE_HEADER, Outbound } from './outbound.js';
@@ -35,6 +37,7 @@ export class ClusterNode implements ClusterPort {
   readonly #names: Names;
   readonly #presence: Presence;
   readonly #groups: GroupSync;
+  readonly #greetings = new Greetings();
   /** The subscription of each client online here. */
   readonly #subs = new Map<string, Subscription>();
   /** Clients on other nodes, as the routing and the counters see them. */
@@ -68,7 +71,11 @@ export class ClusterNode implements ClusterPort {
         p.onEvent({ type: 'nodeUp', node });
       },
       nodeDown: (node, ids, cleaner) => {
-        for (const id of ids) this.#readers.delete(id);
+        for (const id of ids) {
+          this.#readers.delete(id);
+          // Its node cannot say the goodbyes it owed: each node says those owed to its own clients.
+          for (const to of this.#greetings.owed(id)) p.requests.notify(to, Notice.USER_EXIT, { user: id });
+        }
         this.#groups.nodeDown(node, cleaner);
         p.onEvent({ type: 'nodeDown', node });
       },
@@ -280,6 +287,7 @@ export class ClusterNode implements ClusterPort {
     if (typeof t === 'string') return { ok: false, close: CloseCode.NOT_ALLOWED, code: ErrorCode.DELIVERY_REFUSED, message: t };
     const bytes = f.payload.length;
     try {
+      if (notice) this.#greetings.seen(id, f.payload);
       const info = await t.reader.submit(forward(from, f));
       t.client.counters.out[type].frames++;
       t.client.counters.out[type].bytes += bytes;
