@@ -263,6 +263,43 @@ describe('cluster', () => {
     await hasMembers(b, 'race', rest);
   });
 
+  test('cluster - NATS restarted: local delivery goes on, cross-node delivery fails visibly, and both come back with NATS', async (t) => {
+    const nats = await startNats(t);
+    const [a, b] = await startNodes(t, nats, 2);
+    const alice = await startClient(t, a.s, 'alice');
+    const amy = await startClient(t, a.s, 'amy');
+    const bob = await startClient(t, b.s, 'bob');
+    await sees(a, 'bob');
+    const lost = [a, b].map((n) => until(() => n.events.some((e) => e.type === 'natsLost'), { on: [[n.s, 'cluster']], what: 'natsLost' }));
+    await nats.kill();
+    await Promise.all(lost);
+    assert.equal(a.s.stats().cluster!.connected, false);
+    // This node's own clients are served as before.
+    const local = next(amy.rx, 'command');
+    await alice.tx.sendCommand({ name: 'still-here' }, { to: 'amy' });
+    assert.equal((await local)[0].name, 'still-here');
+    // Another node's: refused at once, and counted.
+    await assert.rejects(alice.tx.sendCommand({ name: 'across' }, { to: 'bob' }), (err: Error) => err instanceof DeliveryError && /NATS connection is down/.test(err.message));
+    alice.tx.sendVideoFrame(Buffer.alloc(2000), { to: 'bob', width: 8, height: 8 });
+    await until(() => a.s.stats().cluster!.dropped >= 1, { checkAfterMs: [50, 200, 1000], what: 'video dropped for the other node' });
+    assert.match(await a.s.metrics.metrics(), /camwire_dropped_total\{type="video",reason="cluster_unreachable"\} 1/);
+    assert.ok(a.s.stats().cluster!.failed >= 1);
+
+    const back = [a, b].map((n) => until(() => n.events.some((e) => e.type === 'natsBack'), { on: [[n.s, 'cluster']], timeoutMs: 10000, what: 'natsBack' }));
+    await nats.restart();
+    await Promise.all(back);
+    // Cross-node delivery again, and presence changes are seen again (the watches came back).
+    const got = next(bob.rx, 'command');
+    await alice.tx.sendCommand({ name: 'across-again' }, { to: 'bob' });
+    assert.equal((await got)[0].name, 'across-again');
+    const carol = await startClient(t, b.s, 'carol');
+    await sees(a, 'carol');
+    const toCarol = next(carol.rx, 'command');
+    await alice.tx.sendCommand({ name: 'new-here' }, { to: 'carol' });
+    assert.equal((await toCarol)[0].name, 'new-here');
+    assert.deepEqual([...a.s.stats().cluster!.nodes].sort(), ['node0', 'node1']);
+  });
+
   test('cluster - a client id that comes online on another node takes over: the earlier receiver is disconnected (1203)', async (t) => {
     const nats = await startNats(t);
     const [a, b] = await startNodes(t, nats, 2);

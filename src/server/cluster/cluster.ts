@@ -43,7 +43,9 @@ export type ClusterEvent =
   /** A client's receiver came online on another node, or went offline there (or with its node). */
   | { type: 'clientOnline' | 'clientOffline'; node: string; id: string }
   /** A client that joined through another node became a member of a group, or stopped being one. */
-  | { type: 'memberJoined' | 'memberLeft'; node: string; group: string; id: string };
+  | { type: 'memberJoined' | 'memberLeft'; node: string; group: string; id: string }
+  /** This node's connection to NATS was lost, or is back (`node`: this node). */
+  | { type: 'natsLost' | 'natsBack'; node: string };
 
 /** What the server needs of a cluster. */
 export interface ClusterPort {

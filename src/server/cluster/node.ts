@@ -305,10 +305,14 @@ export class ClusterNode implements ClusterPort {
     for await (const s of this.#nc.status()) {
       if (s.type === 'disconnect') {
         this.#out.up = false;
+        this.#presence.paused = true;
         log.warn({ nats: s.server }, 'cluster: NATS connection lost; cross-node delivery fails until it is back');
+        this.#p.onEvent({ type: 'natsLost', node: this.#p.cluster.name });
       } else if (s.type === 'reconnect') {
         this.#out.up = true;
+        this.#presence.paused = false;
         log.info({ nats: s.server }, 'cluster: NATS connection back');
+        this.#p.onEvent({ type: 'natsBack', node: this.#p.cluster.name });
       }
     }
   }

@@ -74,6 +74,10 @@ export class Outbound {
       this.failed++;
       throw new CamwireError(ErrorCode.DELIVERY_REFUSED, `cluster: a ${type} item of ${n} bytes is larger than the cluster's message limit (${this.max} bytes)`);
     }
+    if (!this.up) {
+      this.failed++;
+      throw new CamwireError(ErrorCode.DELIVERY_REFUSED, `cluster: ${what} is on another node and this node's NATS connection is down`);
+    }
     const timeout = this.#o.timeouts[type];
     let m: Msg;
     this.published++;

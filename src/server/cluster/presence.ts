@@ -49,6 +49,8 @@ export class Presence {
   #stops: Array<() => void> = [];
   #bad = 0;
   #stopped = false;
+  /** This node's NATS connection is down: it hears nobody, so it declares nobody dead. */
+  paused = false;
 
   constructor(o: PresenceOptions) {
     this.#o = o;
@@ -155,7 +157,10 @@ export class Presence {
     }
     const known = this.#nodes.has(r.node);
     this.#nodes.set(r.node, performance.now());
-    if (!known && r.node !== this.#o.self) this.#o.nodeUp(r.node);
+    if (known || r.node === this.#o.self) return;
+    this.#o.nodeUp(r.node);
+    // Back after it was thought dead (or first seen): its clients' records count again.
+    for (const [id, e] of this.#clients) if (e.node === r.node) this.#o.remote(id, r.node, true);
   }
 
   #onClient(e: KvWatchEntry): void {
@@ -168,7 +173,7 @@ export class Presence {
     if (cur && cur.rev > e.revision) return;
     if (e.operation !== 'PUT') {
       this.#clients.delete(id);
-      if (cur && cur.node !== this.#o.self) this.#o.remote(id, cur.node, false);
+      if (cur && cur.node !== this.#o.self && this.#nodes.has(cur.node)) this.#o.remote(id, cur.node, false);
       // Our record was removed by another node (it thought this node dead): it is still online here.
       const mine = this.#mine.get(id);
       if (cur && mine !== undefined && mine === cur.rev && !this.#stopped) this.online(id);
@@ -180,9 +185,9 @@ export class Presence {
       return;
     }
     this.#clients.set(id, { node: r.node, rev: e.revision });
-    if (cur && cur.node !== r.node && cur.node !== this.#o.self) this.#o.remote(id, cur.node, false);
+    if (cur && cur.node !== r.node && cur.node !== this.#o.self && this.#nodes.has(cur.node)) this.#o.remote(id, cur.node, false);
     if (r.node === this.#o.self) return;
-    if (cur?.node !== r.node) this.#o.remote(id, r.node, true);
+    if (cur?.node !== r.node && this.#nodes.has(r.node)) this.#o.remote(id, r.node, true);
     const mine = this.#mine.get(id);
     // Ours is older (or still being written and will be compared when the put returns).
     if (mine !== undefined && mine > 0 && mine < e.revision) this.#lose(id, r.node);
@@ -196,6 +201,11 @@ export class Presence {
   /** Nodes not heard of within deadAfterMs are dead. */
   #check(): void {
     const now = performance.now();
+    if (this.paused) {
+      // Silence from the others means nothing while this node cannot hear: they get a full period once it hears again.
+      for (const n of this.#nodes.keys()) this.#nodes.set(n, now);
+      return;
+    }
     this.#nodes.set(this.#o.self, now);
     for (const [node, seen] of this.#nodes) {
       if (now - seen <= this.#o.deadAfterMs) continue;
@@ -210,9 +220,9 @@ export class Presence {
     this.#o.logger.warn({ node, clients: ids.length }, 'cluster: node gone');
     // The first live node (by name) removes the dead node's records; the others only forget them.
     const cleaner = [...this.#nodes.keys()].sort()[0] === this.#o.self;
+    // Its records stay in memory (where() skips them while the node is dead) until their deletion comes back on the watch.
     for (const id of ids) {
       const e = this.#clients.get(id)!;
-      this.#clients.delete(id);
       this.#o.remote(id, node, false);
       if (cleaner) this.#o.clients.delete(token(id), { previousSeq: e.rev }).catch(() => {});
     }
