@@ -182,6 +182,7 @@ export class MediaServer extends EventEmitter<MediaServerEvents> {
   async stop(): Promise<void> {
     if (this.#state === 'stopped') return;
     this.#state = 'stopped';
+    this.#cluster?.leaving();
     this.#admission.closeAll(CloseCode.GOING_AWAY, 'server stopping');
     await Promise.all([...this.#listeners.values()].map((l) => l.close(CloseCode.GOING_AWAY, 'server stopping')));
     await this.#cluster?.stop();
@@ -256,6 +257,7 @@ export class MediaServer extends EventEmitter<MediaServerEvents> {
       cluster: this.#o.cluster!,
       server: this.#o,
       directory: this.#dir,
+      groups: this.#groups,
       router: this.#router,
       relay: this.#relay,
       requests: this.#requests,

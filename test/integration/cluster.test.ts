@@ -300,6 +300,31 @@ describe('cluster', () => {
     assert.deepEqual([...a.s.stats().cluster!.nodes].sort(), ['node0', 'node1']);
   });
 
+  test('cluster - contact lists follow a client to another node: its default receivers and allowed senders hold there', async (t) => {
+    const nats = await startNats(t);
+    const [a, b] = await startNodes(t, nats, 2);
+    const bob = await startClient(t, b.s, 'bob');
+    const carol = await startClient(t, b.s, 'carol');
+    const first = await startClient(t, a.s, 'alice', { rx: { reconnect: false } });
+    await first.tx.addDefaultReceiver('bob');
+    await first.tx.addAllowedSender('bob');
+    // alice's node stops: her links close, and she connects to the other node.
+    await a.s.stop();
+    await sees(b, 'alice', false);
+    const again = await startClient(t, b.s, 'alice');
+    const got = next(bob.rx, 'data');
+    await again.tx.sendData(Buffer.from('no address given'));
+    assert.equal((await got)[0].toString(), 'no address given');
+    const info = b.s.clients().find((c) => c.id === 'alice')!;
+    assert.deepEqual(info.defaultReceivers, ['bob']);
+    assert.deepEqual(info.allowedSenders, ['bob']);
+    // Her allowed senders hold on the new node: carol is refused, bob gets through.
+    await assert.rejects(carol.tx.sendCommand({ name: 'x' }, { to: 'alice' }), DeliveryError);
+    const fromBob = next(again.rx, 'command');
+    await bob.tx.sendCommand({ name: 'y' }, { to: 'alice' });
+    assert.equal((await fromBob)[0].name, 'y');
+  });
+
   test('cluster - a client id that comes online on another node takes over: the earlier receiver is disconnected (1203)', async (t) => {
     const nats = await startNats(t);
     const [a, b] = await startNodes(t, nats, 2);

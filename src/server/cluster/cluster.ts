@@ -63,6 +63,8 @@ export interface ClusterPort {
   /** Ids online anywhere in the cluster. */
   onlineIds(): string[];
   stats(): ClusterStats;
+  /** The server is about to close its clients' links (stop, drain): their contact lists stay for their next node. */
+  leaving(): void;
   /** Leaves the cluster: removes this node's presence, drains the NATS connection. */
   stop(): Promise<void>;
 }

@@ -21,6 +21,7 @@ import type { Reader, Target } from '../router.js';
 import type { ClusterParts, ClusterPort, ClusterStats } from './cluster.js';
 import { Greetings } from './greetings.js';
 import { GroupSync } from './groups-sync.js';
+import { ListSync } from './lists-sync.js';
 import { Presence } from './presence.js';
 import { NOTICE_HEADER, Outbound } from './outbound.js';
 import { encodeAnswer, Names, splitFrames, type Answer } from './wire.js';
@@ -37,6 +38,7 @@ export class ClusterNode implements ClusterPort {
   readonly #names: Names;
   readonly #presence: Presence;
   readonly #groups: GroupSync;
+  readonly #lists: ListSync;
   readonly #greetings = new Greetings();
   /** The subscription of each client online here. */
   readonly #subs = new Map<string, Subscription>();
@@ -48,7 +50,7 @@ export class ClusterNode implements ClusterPort {
   #received = 0;
   #bad = 0;
 
-  private constructor(p: ClusterParts, nc: NatsConnection, kv: Record<'nodes' | 'clients' | 'groups', KV>) {
+  private constructor(p: ClusterParts, nc: NatsConnection, kv: Record<'nodes' | 'clients' | 'groups' | 'lists', KV>) {
     this.#p = p;
     this.#nc = nc;
     this.#names = new Names(p.cluster.prefix);
@@ -100,6 +102,7 @@ export class ClusterNode implements ClusterPort {
       bad: () => this.#bad++,
       onEvent: p.onEvent,
     });
+    this.#lists = new ListSync({ kv: kv.lists, self: p.cluster.name, directory: p.directory, logger: log, bad: () => this.#bad++ });
     void this.#watchStatus();
   }
 
@@ -118,9 +121,11 @@ export class ClusterNode implements ClusterPort {
       const nodes = await kvm.create(names.bucket('nodes'), { history: 1, ttl: c.deadAfterMs });
       const clients = await kvm.create(names.bucket('clients'), { history: 1 });
       const groups = await kvm.create(names.bucket('groups'), { history: 1 });
-      const node = new ClusterNode(p, nc, { nodes, clients, groups });
+      const lists = await kvm.create(names.bucket('lists'), { history: 1 });
+      const node = new ClusterNode(p, nc, { nodes, clients, groups, lists });
       await node.#presence.start();
       await node.#groups.start();
+      await node.#lists.start();
       p.server.logger.info({ node: c.name, nats: nc.getServer(), maxMessage: node.#out.max }, 'cluster: joined');
       return node;
     } catch (err) {
@@ -187,6 +192,10 @@ export class ClusterNode implements ClusterPort {
     };
   }
 
+  leaving(): void {
+    this.#lists.keep = true;
+  }
+
   /** Leaves within STOP_MS: with NATS away, the others notice this node's death instead. */
   async stop(): Promise<void> {
     const within = async (p: Promise<unknown>): Promise<void> => {
@@ -195,6 +204,7 @@ export class ClusterNode implements ClusterPort {
       clearTimeout(timer);
     };
     this.#groups.stop();
+    this.#lists.stop();
     await within(this.#out.up ? this.#presence.stop() : (this.#presence.stop(), Promise.resolve()));
     for (const s of this.#subs.values()) s.unsubscribe();
     this.#subs.clear();
