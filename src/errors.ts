@@ -173,6 +173,8 @@ export const ErrorCode = {
   /** start() called a second time (a stopped Sender, Receiver or MediaServer cannot restart). */
   ALREADY_STARTED: 'CW_ERR_ALREADY_STARTED',
   REMOTE_CLOSE: 'CW_ERR_REMOTE_CLOSE',
+  /** A MediaServer with the `cluster` option cannot reach NATS, or NATS has no JetStream (docs/cluster.md). */
+  CLUSTER_CONNECT: 'CW_ERR_CLUSTER_CONNECT',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

@@ -19,7 +19,7 @@ export { Receiver } from './receiver.js';
 export { Client } from './client.js';
 export type { ClientOptions, ClientEvents } from './client.js';
 export { MediaServer } from './server/media-server.js';
-export type { MediaServerOptions, MediaServerEvents, BufferOptions, ClientInfo, ServerCommandMeta } from './server/media-server.js';
+export type { MediaServerOptions, MediaServerEvents, BufferOptions, ClientInfo, ServerCommandMeta, ClusterEvent, ClusterStats, ClusterOptions } from './server/media-server.js';
 export { hashPassword, verifyPassword } from './server/auth.js';
 export { MemoryStore } from './server/store/memory-store.js';
 export { SqliteStore } from './server/store/sqlite-store.js';

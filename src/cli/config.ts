@@ -31,6 +31,8 @@ export interface ServerConfig {
   spool?: MediaServerOptions['spool'];
   /** Optional /metrics series; the CLI measures video latency by default (its viewer decodes every frame anyway). */
   metrics?: MediaServerOptions['metrics'];
+  /** Join a cluster of servers over NATS (docs/cluster.md): servers, prefix, name, user/pass or token. */
+  cluster?: MediaServerOptions['cluster'];
   logLevel: string;
 }
 
@@ -47,7 +49,7 @@ export const SERVER_DEFAULTS: ServerConfig = {
   logLevel: 'info',
 };
 
-const KEYS = new Set(['host', 'tcpPort', 'udpPort', 'httpPort', 'tls', 'keepClientInfo', 'dataDir', 'maxGroups', 'maxClients', 'users', 'buffers', 'http', 'limits', 'spool', 'metrics', 'logLevel']);
+const KEYS = new Set(['host', 'tcpPort', 'udpPort', 'httpPort', 'tls', 'keepClientInfo', 'dataDir', 'maxGroups', 'maxClients', 'users', 'buffers', 'http', 'limits', 'spool', 'metrics', 'cluster', 'logLevel']);
 
 /** Reads and checks a YAML config file. */
 export function loadConfigFile(file: string): Partial<ServerConfig> {
@@ -69,7 +71,7 @@ export function loadConfigFile(file: string): Partial<ServerConfig> {
   return doc as Partial<ServerConfig>;
 }
 
-/** CAMWIRE_HOST, CAMWIRE_TCP_PORT, CAMWIRE_UDP_PORT, CAMWIRE_HTTP_PORT, CAMWIRE_DATA_DIR, CAMWIRE_LOG_LEVEL. */
+/** CAMWIRE_HOST, CAMWIRE_TCP_PORT, CAMWIRE_UDP_PORT, CAMWIRE_HTTP_PORT, CAMWIRE_DATA_DIR, CAMWIRE_LOG_LEVEL, CAMWIRE_CLUSTER (NATS URLs, comma-separated). */
 export function envConfig(env: NodeJS.ProcessEnv): Partial<ServerConfig> {
   const c: Partial<ServerConfig> = {};
   if (env.CAMWIRE_HOST) c.host = env.CAMWIRE_HOST;
@@ -78,6 +80,7 @@ export function envConfig(env: NodeJS.ProcessEnv): Partial<ServerConfig> {
   if (env.CAMWIRE_HTTP_PORT) c.httpPort = parsePort('CAMWIRE_HTTP_PORT', env.CAMWIRE_HTTP_PORT, false);
   if (env.CAMWIRE_DATA_DIR !== undefined) c.dataDir = env.CAMWIRE_DATA_DIR;
   if (env.CAMWIRE_LOG_LEVEL) c.logLevel = env.CAMWIRE_LOG_LEVEL;
+  if (env.CAMWIRE_CLUSTER) c.cluster = { servers: env.CAMWIRE_CLUSTER.split(',') };
   return c;
 }
 
@@ -88,7 +91,7 @@ export function resolveServerConfig(...layers: Array<Partial<ServerConfig>>): Se
   for (const k of ['tcpPort', 'udpPort', 'httpPort'] as const) c[k] = parsePort(k, c[k] as number | false, false);
   // The server's own rules, the same for the library and the CLI.
   try {
-    validate({ host: c.host, tcpPort: c.tcpPort, udpPort: c.udpPort, httpPort: c.httpPort, keepClientInfo: c.keepClientInfo, maxGroups: c.maxGroups, maxClients: c.maxClients, buffers: c.buffers, http: c.http, limits: c.limits, spool: c.spool, metrics: c.metrics });
+    validate({ host: c.host, tcpPort: c.tcpPort, udpPort: c.udpPort, httpPort: c.httpPort, keepClientInfo: c.keepClientInfo, maxGroups: c.maxGroups, maxClients: c.maxClients, buffers: c.buffers, http: c.http, limits: c.limits, spool: c.spool, metrics: c.metrics, cluster: c.cluster });
   } catch (err) {
     if (err instanceof ConfigError) throw new UsageError(err.message.replace(/^option /, ''));
     throw err;

@@ -35,6 +35,7 @@ export async function runServer(cfg: ServerConfig, log: Pino): Promise<{ server:
     spool: cfg.spool,
     auth: cfg.users ? { users: cfg.users } : undefined,
     metrics: { latency: true, ...cfg.metrics },
+    cluster: cfg.cluster,
     logger: log,
     httpHandler: (req, res) => viewer?.handle(req, res) ?? false,
   });
@@ -43,6 +44,9 @@ export async function runServer(cfg: ServerConfig, log: Pino): Promise<{ server:
   server.on('clientDisconnected', (c) => log.info({ client: c.id }, 'client offline'));
   server.on('connectError', (ev) => log.warn({ client: ev.clientId, from: ev.remoteAddress, err: ev.error?.message }, 'connection refused'));
   server.on('serverCommand', (cmd, meta) => log.info({ command: cmd.name, params: cmd.params, from: meta.from }, 'server command'));
+  server.on('cluster', (ev) => {
+    if (ev.type === 'nodeUp' || ev.type === 'nodeDown') log.info({ node: ev.node }, ev.type === 'nodeUp' ? 'cluster node up' : 'cluster node gone');
+  });
   await server.start();
   const p = server.ports;
   const url = cfg.httpPort === false ? undefined : `${cfg.tls ? 'https' : 'http'}://${urlHost(cfg.host)}:${p.http}/`;
@@ -50,6 +54,7 @@ export async function runServer(cfg: ServerConfig, log: Pino): Promise<{ server:
   process.stdout.write(
     `camwire server on ${cfg.host}: ${on('tcp', p.tcp, cfg.tcpPort === false)}, ${on('udp', p.udp, cfg.udpPort === false)}, ${on('http', p.http, cfg.httpPort === false)}\n` +
       `state: ${cfg.dataDir ? path.join(cfg.dataDir, 'camwire.db') : 'in memory only (nothing kept after the process ends)'}\n` +
+      (cfg.cluster ? `cluster: node ${server.stats().cluster?.node} on ${[cfg.cluster.servers].flat().join(', ')}\n` : '') +
       (url ? `viewer: ${url}\nstats: ${url}stats  metrics: ${url}metrics\n` : ''),
   );
   return {
@@ -75,11 +80,20 @@ export async function serverAction(o: Record<string, string | boolean | undefine
     logLevel: o.logLevel as string | undefined,
     metrics: o.metricsPerClient ? { perClient: true } : undefined,
   };
+  if (o.clusterName || o.clusterPrefix) {
+    if (!o.cluster) throw new UsageError('--cluster-name and --cluster-prefix go with --cluster');
+  }
   if (o.tlsCert || o.tlsKey) {
     if (!o.tlsCert || !o.tlsKey) throw new UsageError('--tls-cert and --tls-key go together');
     flags.tls = { cert: o.tlsCert as string, key: o.tlsKey as string };
   }
-  const cfg = resolveServerConfig(envConfig(process.env), o.config ? loadConfigFile(o.config as string) : {}, flags);
+  const file = o.config ? loadConfigFile(o.config as string) : {};
+  if (o.cluster) {
+    // The flags name the NATS servers, the node and the prefix; credentials stay in the file's cluster section.
+    const base = file.cluster ?? envConfig(process.env).cluster;
+    flags.cluster = { ...base, servers: (o.cluster as string).split(','), name: (o.clusterName as string | undefined) ?? base?.name, prefix: (o.clusterPrefix as string | undefined) ?? base?.prefix };
+  }
+  const cfg = resolveServerConfig(envConfig(process.env), file, flags);
   const { stop } = await runServer(cfg, logger(cfg.logLevel, (o.logFormat as LogFormat | undefined) ?? 'auto'));
   onSignal(stop);
 }

@@ -11,6 +11,7 @@ import { connectionLimits, DEFAULT_TIMEOUTS, invalid, resolveHttpLimits, silentL
 import { SpoolBudget } from '../media/spool.js';
 import type { AuthOptions } from './auth.js';
 import type { ServerStore } from './store/store.js';
+import { clusterConfig, type ClusterConfig, type ClusterOptions } from './cluster/options.js';
 
 /** Per-client, per-type buffer sizes in bytes (docs/behaviour.md, section 5). */
 export interface BufferOptions {
@@ -95,6 +96,8 @@ export interface MediaServerOptions {
   httpHandler?: (req: http.IncomingMessage, res: http.ServerResponse) => boolean;
   /** What /metrics adds to its aggregate series (docs/api.md, Metrics). */
   metrics?: MetricsOptions;
+  /** Join a cluster of MediaServers over NATS (docs/cluster.md). @default none: a single server */
+  cluster?: ClusterOptions;
   logger?: Logger;
 }
 
@@ -130,6 +133,7 @@ export interface ServerConfig {
   spool: { maxBytesPerReader: number; maxBytes: number; budget: SpoolBudget };
   httpHandler: MediaServerOptions['httpHandler'];
   metrics: Required<MetricsOptions>;
+  cluster: ClusterConfig | undefined;
   logger: Logger;
 }
 
@@ -181,6 +185,7 @@ export function validate(o: MediaServerOptions): ServerConfig {
     spool: spoolBounds(o.spool, int),
     httpHandler: o.httpHandler,
     metrics: metricsOptions(o.metrics),
+    cluster: clusterConfig(o.cluster),
     logger: o.logger ?? silentLogger,
   };
   if (Object.values(c.ports).every((p) => p === false)) throw invalid('tcpPort', 'at least one of tcpPort, httpPort, udpPort must be on');

@@ -36,7 +36,14 @@ export interface DirectoryOptions {
 
 const NO_ONE: ReadonlySet<string> = new Set();
 
+/** Hears of changes to clients' contact lists (a cluster shares them, server/cluster/); applyLists() is not reported. */
+export interface ListsObserver {
+  listsChanged(id: string, lists: ContactLists | undefined): void;
+}
+
 export class Directory {
+  /** Set while the server is in a cluster. */
+  observer: ListsObserver | undefined;
   /** Least recently seen first. */
   readonly #clients = new Map<string, Client>();
   readonly #records = new Map<string, KnownClient>();
@@ -116,7 +123,28 @@ export class Directory {
     const l = this.#lists.get(c.id);
     if (!l) return;
     l.helloDefault = l.helloAllowed = false;
-    if (!this.#o.keepClientInfo) this.#lists.delete(c.id);
+    if (!this.#o.keepClientInfo) {
+      this.#lists.delete(c.id);
+      this.observer?.listsChanged(c.id, undefined);
+    }
+  }
+
+  /**
+   * Another node's copy of a client's lists (a cluster): taken while the client is not online
+   * here (here, its own changes are the truth). Hello flags are not carried: they belong to a session.
+   */
+  applyLists(id: string, lists: ContactLists | undefined): void {
+    if (this.#clients.get(id)?.online) return;
+    if (!lists) {
+      this.#lists.delete(id);
+      return;
+    }
+    this.#lists.set(id, {
+      defaultReceivers: new Set(lists.defaultReceivers),
+      allowedSenders: lists.allowedSenders === 'all' ? undefined : new Set(lists.allowedSenders),
+      helloDefault: false,
+      helloAllowed: false,
+    });
   }
 
   // ------------------------------------------------------------------ contact lists
@@ -195,9 +223,10 @@ export class Directory {
   }
 
   #saveLists(id: string, l: Lists): void {
-    if (!this.#o.keepClientInfo) return;
+    if (!this.#o.keepClientInfo && !this.observer) return;
     const lists: ContactLists = { defaultReceivers: [...l.defaultReceivers], allowedSenders: l.allowedSenders ? [...l.allowedSenders] : 'all' };
-    this.#o.store.putContacts(id, lists);
+    this.observer?.listsChanged(id, lists);
+    if (this.#o.keepClientInfo) this.#o.store.putContacts(id, lists);
   }
 
   /** Makes room by forgetting the least recently seen client that is offline and not pinned. */

@@ -44,6 +44,24 @@ export interface JoinOptions {
   onlyExisting?: boolean;
 }
 
+/**
+ * Hears of the changes this server's clients make (a cluster shares them, server/cluster/);
+ * changes taken in with applyMeta/applyMember are not reported.
+ */
+export interface GroupObserver {
+  created(g: Group, passwordHash: Promise<string>): void;
+  joined(g: Group, client: string, permanent: boolean): void;
+  left(g: Group, client: string): void;
+}
+
+/** A group's description as another node stored it. */
+export interface GroupMeta {
+  name: string;
+  owner: string;
+  passwordHash: string;
+  created: number;
+}
+
 /** A group's password: its scrypt hash, and once checked, a keyed HMAC for fast checks. */
 class Secret {
   readonly hash: Promise<string>;
@@ -84,6 +102,8 @@ export class GroupRegistry {
   readonly #store: StoreWrites;
   /** Key of the password HMACs: this process only. */
   readonly #key = randomBytes(32);
+  /** Set while the server is in a cluster. */
+  observer: GroupObserver | undefined;
 
   constructor(maxGroups: number, store: StoreWrites) {
     this.#maxGroups = maxGroups;
@@ -153,6 +173,34 @@ export class GroupRegistry {
 
   /** Removes `client` from `groupId`; returns the group if the client was a member. Empty groups go away. */
   leave(client: string, groupId: string): Group | undefined {
+    const g = this.#leave(client, groupId);
+    if (g) this.observer?.left(g, client);
+    return g;
+  }
+
+  /**
+   * Another node's description of a group (a cluster): the group takes its name, owner and
+   * password, and is created (without members) if missing. The first stored description wins.
+   */
+  applyMeta(id: string, meta: GroupMeta): void {
+    const g = this.#groups.get(id);
+    if (g && g.owner === meta.owner && g.created === meta.created && g.name === meta.name) return;
+    const secret = meta.passwordHash ? new Secret(this.#key, { hash: meta.passwordHash }) : undefined;
+    this.#groups.set(id, { id, name: meta.name, owner: meta.owner, created: meta.created, hasPassword: Boolean(secret), secret, members: g?.members ?? new Map(), stored: g?.stored ?? false });
+  }
+
+  /** Another node's member joined (`permanent` given) or left (undefined). Not stored here, not reported to the observer. */
+  applyMember(id: string, client: string, permanent: boolean | undefined): void {
+    let g = this.#groups.get(id);
+    if (permanent === undefined) {
+      if (g?.members.has(client)) this.#leave(client, id, false);
+      return;
+    }
+    if (!g) this.#groups.set(id, (g = { id, name: '', owner: '', created: 0, hasPassword: false, secret: undefined, members: new Map(), stored: false }));
+    this.#add(g, client, permanent, false);
+  }
+
+  #leave(client: string, groupId: string, store = true): GroupState | undefined {
     const g = this.#groups.get(groupId);
     const m = g?.members.get(client);
     if (!g || !m) return undefined;
@@ -162,8 +210,8 @@ export class GroupRegistry {
     if (mine.size === 0) this.#byClient.delete(client);
     if (g.members.size === 0) {
       this.#groups.delete(groupId);
-      if (g.stored) this.#store.deleteGroup(groupId);
-    } else if (m.permanent && g.stored) this.#store.deleteMember(groupId, client);
+      if (g.stored && store) this.#store.deleteGroup(groupId);
+    } else if (m.permanent && g.stored && store) this.#store.deleteMember(groupId, client);
     return g;
   }
 
@@ -192,6 +240,7 @@ export class GroupRegistry {
     const secret = o.password ? new Secret(this.#key, { password: o.password }) : undefined;
     const g: GroupState = { id: groupId, name: o.name ?? '', owner: client, created: Date.now(), hasPassword: Boolean(secret), secret, members: new Map(), stored: false };
     this.#groups.set(groupId, g);
+    this.observer?.created(g, secret ? secret.hash : Promise.resolve(''));
     this.#add(g, client, Boolean(o.permanent));
     // Stored once its password hash is known; then the permanent members who joined meanwhile.
     const passwordHash = secret ? await secret.hash : '';
@@ -211,5 +260,6 @@ export class GroupRegistry {
     if (!mine) this.#byClient.set(client, (mine = new Set()));
     mine.add(g.id);
     if (store && g.stored && permanent && !was) this.#store.putMember(g.id, client);
+    if (store && was !== permanent) this.observer?.joined(g, client, permanent);
   }
 }

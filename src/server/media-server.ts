@@ -11,29 +11,26 @@
  * - a ServerStore, where what must survive a restart is kept.
  */
 import { EventEmitter } from 'node:events';
-import { CamwireError, CloseCode, ConfigError, DeliveryError, ErrorCode, ProtocolError, TransportError } from '../errors.js';
-import type { CommandMessage, ConnectionEvents, PeerInfo } from '../events.js';
-import { Kind, mediaTypeName, type MediaTypeName, type TransportName } from '../protocol/constants.js';
-import type { Frame, FrameInit } from '../protocol/frame.js';
-import { encodeCommand, type Command, type Hello } from '../protocol/messages.js';
-import { acceptedEvent, awaitHello, welcomeLink } from '../link/accept.js';
-import type { FrameLink } from '../link/frame-link.js';
+import { CamwireError, CloseCode, ConfigError, DeliveryError, ErrorCode } from '../errors.js';
+import type { PeerInfo } from '../events.js';
+import type { MediaTypeName, TransportName } from '../protocol/constants.js';
+import { encodeCommand, type Command } from '../protocol/messages.js';
 import { LinkClock, tickFor } from '../link/link-clock.js';
 import { LinkListener } from '../link/listener.js';
-import { ServedChannel } from '../media/served-channel.js';
-import { AudioOutbox, ReliableOutbox, VideoOutbox, type Outbox } from '../media/outbox.js';
-import { Spool } from '../media/spool.js';
 import { newSessionKey } from '../options.js';
+import { Admission } from './admission.js';
 import { Authenticator, type UserEntry } from './auth.js';
-import type { Client, DropReason } from './client.js';
+import type { Client } from './client.js';
+import { clientInfo, type ClientInfo, type MediaServerEvents } from './client-info.js';
 import { validate, type MediaServerOptions, type ServerConfig } from './config.js';
 import { Directory } from './directory.js';
 import { GroupRegistry } from './groups.js';
 import { HttpRoutes } from './http-routes.js';
 import { ControlApi } from './control-api.js';
 import { ServerMetrics } from './metrics.js';
-import { Relay, type ServerCommandMeta, type VideoTap } from './relay.js';
+import { Relay, type VideoTap } from './relay.js';
 import { Router } from './router.js';
+import { startCluster, type ClusterPort, type ClusterStats } from './cluster/cluster.js';
 import { guardWrites } from './store/guard.js';
 import { MemoryStore } from './store/memory-store.js';
 import type { ServerStore } from './store/store.js';
@@ -42,40 +39,9 @@ import { UserRegistry } from './users.js';
 
 export type { BufferOptions, MediaServerOptions } from './config.js';
 export type { ServerCommandMeta, VideoTap } from './relay.js';
-
-/** A client as the server reports it. */
-export interface ClientInfo {
-  id: string;
-  user?: string;
-  online: boolean;
-  /** ms since the epoch: first connection, and last connect or disconnect. */
-  firstSeen: number;
-  lastSeen: number;
-  /** Receiver channels open. */
-  channels: MediaTypeName[];
-  /** Sender connections open. */
-  pushLinks: number;
-  /** HTTP ingest uploads publishing as this client now (POST /ingest/<id>). */
-  ingest: number;
-  groups: string[];
-  defaultReceivers: string[];
-  allowedSenders: string[] | 'all';
-  in: Record<MediaTypeName, { frames: number; bytes: number }>;
-  out: Record<MediaTypeName, { frames: number; bytes: number }>;
-  dropped: Record<MediaTypeName, number>;
-  /** The same drops by reason (they add up to `dropped`): slow_reader, offline, not_allowed, failed. */
-  droppedBy: Record<DropReason, Record<MediaTypeName, number>>;
-}
-
-/** Events of a MediaServer. Connection events carry sessionKey 0 and the client's key as remoteSessionKey (the server accepts). */
-export interface MediaServerEvents extends ConnectionEvents {
-  /** A client's receiver opened its first channel. */
-  clientConnected: [info: ClientInfo];
-  /** A client's receiver closed its last channel. */
-  clientDisconnected: [info: ClientInfo];
-  /** A command named RVSU_... addressed to the server itself. */
-  serverCommand: [cmd: CommandMessage, meta: ServerCommandMeta];
-}
+export type { ClientInfo, MediaServerEvents } from './client-info.js';
+export type { ClusterEvent, ClusterStats } from './cluster/cluster.js';
+export type { ClusterOptions } from './cluster/options.js';
 
 /** MediaServer: the relay. */
 export class MediaServer extends EventEmitter<MediaServerEvents> {
@@ -90,7 +56,9 @@ export class MediaServer extends EventEmitter<MediaServerEvents> {
   readonly #http: HttpRoutes;
   readonly #metrics: ServerMetrics;
   readonly #listeners = new Map<TransportName, LinkListener>();
-  readonly #links = new Set<FrameLink>();
+  readonly #admission: Admission;
+  readonly #router: Router;
+  #cluster: ClusterPort | undefined;
   /** One timer for the keepalive, dead and stall checks of every link. */
   readonly #clock: LinkClock;
   #sessionKey = 0n;
@@ -114,7 +82,7 @@ export class MediaServer extends EventEmitter<MediaServerEvents> {
     this.#metrics = new ServerMetrics({
       online: () => this.#dir.onlineIds().length,
       knownClients: () => this.#dir.size,
-      links: () => this.#links.size,
+      links: () => this.#admission.links.size,
       groups: () => this.#groups.size,
       clients: () => this.clients(),
     }, o.metrics);
@@ -125,10 +93,22 @@ export class MediaServer extends EventEmitter<MediaServerEvents> {
     this.#dir = new Directory({ maxClients: o.maxClients, keepClientInfo: o.keepClientInfo, store, pinned: (id) => this.#groups.pinned(id) });
     this.#requests = new SystemRequests({ directory: this.#dir, groups: this.#groups, serverId: o.serverId, logger: o.logger, durable: () => this.#store.flush() });
     this.#relay = new Relay({
-      router: new Router(this.#dir, this.#groups),
+      router: (this.#router = new Router(this.#dir, this.#groups)),
       requests: this.#requests,
       metrics: this.#metrics,
       onServerCommand: (cmd, meta) => this.emit('serverCommand', cmd, meta),
+    });
+    this.#admission = new Admission({
+      config: o,
+      auth: this.#auth,
+      directory: this.#dir,
+      relay: this.#relay,
+      requests: this.#requests,
+      metrics: this.#metrics,
+      events: this,
+      info: (c) => this.#info(c),
+      sessionKey: () => this.#sessionKey,
+      accepting: () => this.#state === 'started',
     });
     if (this.#metrics.measuresLatency) this.#relay.tap((v) => this.#metrics.observeLatency(Date.now() - v.timestamp));
     this.#http = new HttpRoutes({
@@ -170,6 +150,7 @@ export class MediaServer extends EventEmitter<MediaServerEvents> {
       this.#dir.load(kept);
       this.#users.load(kept.users);
       this.#o.logger.info({ store: this.#store.location, clients: kept.clients.length, groups: this.#groups.size }, 'store opened');
+      if (this.#o.cluster) await this.#joinCluster();
       for (const transport of ['tcp', 'http', 'udp'] as const) {
         const port = this.#o.ports[transport];
         if (port === false) continue;
@@ -186,7 +167,7 @@ export class MediaServer extends EventEmitter<MediaServerEvents> {
             httpFallback: (req, res) => this.#http.handle(req, res),
             limits: this.#o.limits,
           },
-          { onLink: (link) => this.#accept(link), onBadInput: (err, peer) => this.#bad(err, peer), onRefused: (reason) => this.#metrics.refused(reason) },
+          { onLink: (link) => this.#admission.accept(link), onBadInput: (err, peer) => this.#bad(err, peer), onRefused: (reason) => this.#metrics.refused(reason) },
         );
         this.#listeners.set(transport, l);
       }
@@ -201,8 +182,10 @@ export class MediaServer extends EventEmitter<MediaServerEvents> {
   async stop(): Promise<void> {
     if (this.#state === 'stopped') return;
     this.#state = 'stopped';
-    for (const l of [...this.#links]) l.close(CloseCode.GOING_AWAY, 'server stopping');
+    this.#cluster?.leaving();
+    this.#admission.closeAll(CloseCode.GOING_AWAY, 'server stopping');
     await Promise.all([...this.#listeners.values()].map((l) => l.close(CloseCode.GOING_AWAY, 'server stopping')));
+    await this.#cluster?.stop();
     await this.#store.close();
   }
 
@@ -230,14 +213,15 @@ export class MediaServer extends EventEmitter<MediaServerEvents> {
   }
 
   /** Counters for the JSON stats endpoint. */
-  stats(): { clients: ClientInfo[]; online: number; links: number; groups: Array<{ id: string; name: string; owner: string; members: string[] }>; unrouted: Record<MediaTypeName, number> } {
-    return {
+  stats(): { clients: ClientInfo[]; online: number; links: number; groups: Array<{ id: string; name: string; owner: string; members: string[] }>; unrouted: Record<MediaTypeName, number>; cluster?: ClusterStats } {
+    const s = {
       clients: this.clients(),
       online: this.#dir.onlineIds().length,
-      links: this.#links.size,
+      links: this.#admission.links.size,
       groups: this.#groups.all().map((g) => ({ id: g.id, name: g.name, owner: g.owner, members: [...g.members.keys()] })),
       unrouted: this.#relay.unrouted,
     };
+    return this.#cluster ? { ...s, cluster: this.#cluster.stats() } : s;
   }
 
   /**
@@ -267,167 +251,28 @@ export class MediaServer extends EventEmitter<MediaServerEvents> {
     return this.#users.remove(user);
   }
 
-  // ------------------------------------------------------------------ connections
-
-  #accept(link: FrameLink): void {
-    this.#links.add(link);
-    link.once('close', () => this.#links.delete(link));
-    awaitHello(
-      link,
-      this.#o.handshakeMs,
-      (f, hello) => {
-        link.hold();
-        void this.#admit(link, f, hello).finally(() => link.release());
-      },
-      // Over UDP a DATA frame may come first (its HELLO was lost); only without authentication.
-      link.transport === 'udp' && !this.#auth,
-    );
-  }
-
-  async #admit(link: FrameLink, f: Frame, hello: Hello): Promise<void> {
-    const type = mediaTypeName(f.mediaType)!;
-    const ev = acceptedEvent(link, f, 0n);
-    this.emit('connecting', ev);
-    const refuse = (code: number, reason: string): void => {
-      this.#metrics.helloRefused(code);
-      link.close(code, reason);
-      this.emit('connectError', { ...ev, error: new CamwireError(code === CloseCode.AUTH_FAILED ? ErrorCode.AUTH_FAILED : ErrorCode.DELIVERY_REFUSED, reason) });
-    };
-    if (!f.from) return refuse(CloseCode.REFUSED, 'a client id is required to use a MediaServer');
-    if (hello.role === 'pull' && link.transport === 'udp') return refuse(CloseCode.REFUSED, 'receivers pull over TCP or HTTP');
-    let user: string | undefined;
-    if (this.#auth) {
-      const r = await this.#auth.check({ ...hello.auth, clientId: f.from, transport: link.transport, remoteAddress: link.remoteAddress });
-      if ('refused' in r) return refuse(CloseCode.AUTH_FAILED, r.refused);
-      user = r.user;
-    }
-    if (link.closed || this.#state !== 'started') {
-      this.emit('connectError', { ...ev, error: new TransportError(ErrorCode.TRANSPORT_CLOSED, 'closed during the handshake') });
-      link.close(CloseCode.GOING_AWAY, 'server stopping');
-      return;
-    }
-    // An id bound to another authenticated user is not taken over while that user is connected.
-    const known = this.#dir.get(f.from);
-    if (user !== undefined && known?.user !== undefined && known.user !== user && known.connected) {
-      return refuse(CloseCode.AUTH_FAILED, `client id ${JSON.stringify(f.from)} is in use by another user`);
-    }
-    const client = this.#dir.admit(f.from);
-    if (!client) return refuse(CloseCode.REFUSED, `the server is full (${this.#o.maxClients} clients)`);
-    if (user !== undefined) this.#dir.bindUser(client, user);
-    const welcome = welcomeLink(link, f, { sessionKey: this.#sessionKey, id: this.#o.serverId, stallMs: this.#o.timeouts[type] }, ev, (out) => this.emit('disconnect', out));
-    if (hello.role === 'pull') this.#openChannel(link, client, type, f.sessionKey);
-    else {
-      if (hello.lane) this.#relay.bindLane(link, client.id, f.mediaType, hello.lane);
-      this.#openPush(link, client, welcome);
-    }
-    this.emit('connected', ev);
-  }
-
-  /** A client's receiver opened a channel; a new receiver session for an online id takes it over. */
-  #openChannel(link: FrameLink, client: Client, type: MediaTypeName, receiverKey: bigint): void {
-    const wasOnline = client.online;
-    const old = [...client.channels.values()].filter((ch) => client.receiverKey !== receiverKey || ch.type === type);
-    if (old.length) {
-      if (client.receiverKey !== receiverKey) this.#o.logger.info({ client: client.id }, 'duplicate client id: disconnecting the earlier client');
-      // Detach first: the earlier channels' ends must not take the client offline.
-      for (const ch of old) client.channels.delete(ch.type);
-      for (const ch of old) ch.link.close(CloseCode.DUPLICATE_ID, `client id ${client.id} connected again elsewhere`);
-    }
-    client.receiverKey = receiverKey;
-    const ch = new ServedChannel(link, type, this.#outbox(type, link), this.#sessionKey);
-    client.channels.set(type, ch);
-    link.on('close', () => {
-      client.retire(ch);
-      if (ch.outbox instanceof ReliableOutbox) {
-        ch.outbox.failAll(new TransportError(ErrorCode.TRANSPORT_CLOSED, `${client.id}'s ${type} channel closed`));
-        ch.outbox.dispose();
-      }
-      if (client.channels.get(type) !== ch) return;
-      client.channels.delete(type);
-      if (!client.online) this.#receiverGone(client);
+  /** Joins the cluster of the `cluster` option (server/cluster/, loaded only then). */
+  async #joinCluster(): Promise<void> {
+    const cluster = await startCluster({
+      cluster: this.#o.cluster!,
+      server: this.#o,
+      directory: this.#dir,
+      groups: this.#groups,
+      router: this.#router,
+      relay: this.#relay,
+      requests: this.#requests,
+      metrics: this.#metrics,
+      sessionKey: () => this.#sessionKey,
+      takeOver: (c, node) => this.#admission.takeOver(c, node),
+      onEvent: (ev) => this.emit('cluster', ev),
     });
-    if (!wasOnline) {
-      client.connectedAt = Date.now();
-      this.emit('clientConnected', this.#info(client));
-    }
-  }
-
-  #outbox(type: MediaTypeName, link: FrameLink): Outbox {
-    if (type === 'video') return new VideoOutbox(this.#o.buffers.video);
-    if (type === 'audio') return new AudioOutbox(100_000, this.#o.buffers.audio);
-    return new ReliableOutbox({
-      mediaType: type,
-      maxBytes: this.#o.buffers[type],
-      window: 32,
-      timeoutMs: this.#o.timeouts[type],
-      retransmitMs: 0,
-      onTimeout: (err) => link.fail(err, CloseCode.TIMEOUT),
-      // File data waiting for a slow reader goes to disk, not memory, within the spool bounds;
-      // beyond them it is refused (docs/limits.md, Files).
-      spool: type === 'file' ? new Spool(this.#o.spoolDir, { maxBytes: this.#o.spool.maxBytesPerReader, budget: this.#o.spool.budget }) : undefined,
-    });
-  }
-
-  /** A client's receiver is gone: the server says goodbye for it; if nothing else is connected, it is offline. */
-  #receiverGone(c: Client): void {
-    this.#requests.goodbye(c);
-    if (c.pushLinks.size === 0) this.#gone(c);
-    this.emit('clientDisconnected', this.#info(c));
-  }
-
-  /** The client's last connection closed: goodbyes still owed (a client that only pushes), temporary groups, the directory. */
-  #gone(c: Client): void {
-    this.#requests.goodbye(c);
-    this.#requests.leaveGroups(c);
-    this.#dir.disconnected(c);
-  }
-
-  #openPush(link: FrameLink, client: Client, welcome: FrameInit): void {
-    client.pushLinks.add(link);
-    link.on('close', () => {
-      client.pushLinks.delete(link);
-      if (!client.connected) this.#gone(client);
-    });
-    link.on('frame', (f) => {
-      if (f.kind === Kind.HELLO && !link.reliable) {
-        link.send(welcome);
-        return;
-      }
-      if (f.kind !== Kind.DATA) {
-        if (f.kind === Kind.HELLO || f.kind === Kind.WELCOME) link.fail(new ProtocolError(ErrorCode.PROTOCOL_UNEXPECTED, `unexpected message kind ${f.kind}`, CloseCode.UNEXPECTED_MESSAGE));
-        return;
-      }
-      try {
-        this.#relay.route(client, link, f);
-      } catch (err) {
-        if (err instanceof ProtocolError) link.fail(err);
-        else throw err;
-      }
-    });
+    this.#cluster = this.#router.remote = this.#admission.presence = this.#requests.remote = cluster;
   }
 
   // ------------------------------------------------------------------ observability
 
   #info(c: Client): ClientInfo {
-    const allowed = this.#dir.allowedSenders(c.id);
-    const info: ClientInfo = {
-      id: c.id,
-      online: c.online,
-      firstSeen: c.record.firstSeen,
-      lastSeen: c.record.lastSeen,
-      channels: [...c.channels.keys()],
-      pushLinks: c.pushLinks.size,
-      ingest: this.#http.ingestCount(c.id),
-      groups: this.#groups.of(c.id).map((g) => g.id),
-      defaultReceivers: [...this.#dir.defaultReceivers(c.id)],
-      allowedSenders: allowed ? [...allowed] : 'all',
-      in: structuredClone(c.counters.in),
-      out: structuredClone(c.counters.out),
-      dropped: c.drops(),
-      droppedBy: c.dropsByReason(),
-    };
-    if (c.user !== undefined) info.user = c.user;
-    return info;
+    return clientInfo(c, this.#dir, this.#groups, (id) => this.#http.ingestCount(id));
   }
 
   #bad(err: CamwireError, peer: PeerInfo): void {

@@ -251,7 +251,7 @@ function submitAll(targets: Target[], init: FrameInit): Promise<AckInfo>[] {
  * The frame as it goes on to readers: attributed to the sending client, whatever it claimed, and
  * encoded once for all of them (whole, into `arena`, for video and audio).
  */
-function forward(from: Client, f: Frame, arena?: FrameArena): FrameInit {
+export function forward(from: Client, f: Frame, arena?: FrameArena): FrameInit {
   const init: FrameInit = {
     // Video and audio go as they came when the forwarded header is as long as the received one
     // (it is written over it); else whole into the arena.

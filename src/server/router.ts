@@ -31,9 +31,18 @@ export interface Target {
 /** Why a client is not a target. */
 export type Miss = 'offline' | 'not_allowed';
 
+/** Targets on other nodes of a cluster (server/cluster/): asked only for a client that is not online here. */
+export interface RemoteTargets {
+  target(id: string, type: MediaTypeName, from: Client): Target | undefined;
+  /** One target standing for the members of group `id` on every other node (published once per node). */
+  group(id: string, type: MediaTypeName, from: Client): Target | undefined;
+}
+
 export class Router {
   readonly #dir: Directory;
   readonly #groups: GroupRegistry;
+  /** Set while the server is in a cluster. */
+  remote: RemoteTargets | undefined;
 
   constructor(dir: Directory, groups: GroupRegistry) {
     this.#dir = dir;
@@ -43,21 +52,32 @@ export class Router {
   /** The targets of a message from `from`; `miss` hears of each addressee left out. No closure per call: this runs for every frame. */
   targets(from: Client, f: { to: string; group: string }, type: MediaTypeName, miss: (c: Client, why: Miss, type: MediaTypeName) => void): Target[] {
     const out: Target[] = [];
-    if (f.to) this.#consider(f.to, from.id, type, miss, out);
+    if (f.to) this.#consider(f.to, from, type, miss, out);
     else if (f.group) {
       const g = this.#groups.get(f.group);
-      if (g?.members.has(from.id)) for (const id of g.members.keys()) if (id !== from.id) this.#consider(id, from.id, type, miss, out);
-    } else for (const id of this.#dir.defaultReceivers(from.id)) this.#consider(id, from.id, type, miss, out);
+      if (g?.members.has(from.id)) {
+        // In a cluster the members on other nodes are reached through one group target.
+        const remote = this.remote;
+        for (const id of g.members.keys()) if (id !== from.id) this.#consider(id, from, type, miss, out, remote === undefined);
+        const r = remote?.group(f.group, type, from);
+        if (r) out.push(r);
+      }
+    } else for (const id of this.#dir.defaultReceivers(from.id)) this.#consider(id, from, type, miss, out);
     return out;
   }
 
-  #consider(id: string, from: string, type: MediaTypeName, miss: (c: Client, why: Miss, type: MediaTypeName) => void, out: Target[]): void {
+  #consider(id: string, from: Client, type: MediaTypeName, miss: (c: Client, why: Miss, type: MediaTypeName) => void, out: Target[], askRemote = true): void {
     const c = this.#dir.get(id);
-    if (!c) return;
-    const reader = c.channels.get(type);
-    if (!reader) return miss(c, 'offline', type);
-    if (!this.#dir.accepts(id, from)) return miss(c, 'not_allowed', type);
-    out.push({ client: c, reader });
+    const reader = c?.channels.get(type);
+    if (!reader) {
+      // Not online here: online on another node of the cluster? (Its node checks its filters.)
+      const r = askRemote ? this.remote?.target(id, type, from) : undefined;
+      if (r) out.push(r);
+      else if (c) miss(c, 'offline', type);
+      return;
+    }
+    if (!this.#dir.accepts(id, from.id)) return miss(c!, 'not_allowed', type);
+    out.push({ client: c!, reader });
   }
 
   /** One sentence on why a message found no target. */

@@ -24,7 +24,18 @@ export interface SystemRequestsOptions {
   durable: () => Promise<void>;
 }
 
+/** Where notifications for clients online on other nodes go (a cluster): a reader that sends to the client's node. */
+export interface RemoteNotices {
+  notice(to: string): { submit(init: FrameInit): Promise<unknown> } | undefined;
+  /** Whether `id`'s receiver is online on another node. */
+  isOnline(id: string): boolean;
+  /** Ids online anywhere in the cluster. */
+  onlineIds(): string[];
+}
+
 export class SystemRequests {
+  /** Set while the server is in a cluster. */
+  remote: RemoteNotices | undefined;
   readonly #dir: Directory;
   readonly #groups: GroupRegistry;
   readonly #serverId: string;
@@ -62,7 +73,7 @@ export class SystemRequests {
 
   /** Sends a notification (an RV_ command) to a client's receiver. Returns false if it has no command channel. */
   notify(to: string, name: string, params: Record<string, ParamValue>): boolean {
-    const ch = this.#dir.get(to)?.channels.get('command');
+    const ch = this.#dir.get(to)?.channels.get('command') ?? this.remote?.notice(to);
     if (!ch) return false;
     ch.submit(this.frame(encodeCommand({ name, params }), to)).catch((err: Error) => this.#log.debug({ to, name, err: err.message }, 'notification not delivered'));
     return true;
@@ -118,7 +129,7 @@ export class SystemRequests {
       case SystemCommand.GET_GROUP_USERS: {
         const gid = str('group');
         const online = p.online === true;
-        const users = [...group(gid).members.keys()].filter((m) => !online || this.#dir.get(m)?.online);
+        const users = [...group(gid).members.keys()].filter((m) => !online || this.#dir.get(m)?.online || this.remote?.isOnline(m));
         return reply(Notice.GROUP_USERS, { group: gid, online, ...listParams(users) });
       }
       case SystemCommand.GET_GROUP_INFO: {
@@ -130,6 +141,11 @@ export class SystemRequests {
       case SystemCommand.GET_USERS: {
         const online = p.online === true;
         const users = online ? this.#dir.onlineIds() : [...this.#dir.all()].map((x) => x.id);
+        // In a cluster: with the clients online on other nodes (known clients are per node).
+        if (this.remote) {
+          const have = new Set(users);
+          for (const id of this.remote.onlineIds()) if (!have.has(id)) users.push(id);
+        }
         return reply(online ? Notice.ALL_ONLINE_USERS : Notice.ALL_USERS, listParams(users));
       }
       case SystemCommand.DEFAULT_RECEIVERS:

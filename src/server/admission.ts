@@ -1,0 +1,219 @@
+/**
+ * Admission: what a MediaServer does with each accepted link (docs/behaviour.md, section 5). It
+ * waits for the HELLO, checks the client id and credentials, then opens a receiver channel (pull)
+ * or a push link (the Relay routes its frames). It owns the set of open links and says when a
+ * client comes online, goes offline or is taken over by a later connection of the same id.
+ */
+import type { EventEmitter } from 'node:events';
+import { CamwireError, CloseCode, ErrorCode, ProtocolError, TransportError } from '../errors.js';
+import { Kind, mediaTypeName, type MediaTypeName } from '../protocol/constants.js';
+import type { Frame, FrameInit } from '../protocol/frame.js';
+import type { Hello } from '../protocol/messages.js';
+import { acceptedEvent, awaitHello, welcomeLink } from '../link/accept.js';
+import type { FrameLink } from '../link/frame-link.js';
+import { ServedChannel } from '../media/served-channel.js';
+import { AudioOutbox, ReliableOutbox, VideoOutbox, type Outbox } from '../media/outbox.js';
+import { Spool } from '../media/spool.js';
+import type { Authenticator } from './auth.js';
+import type { Client } from './client.js';
+import type { ClientInfo, MediaServerEvents } from './client-info.js';
+import type { ServerConfig } from './config.js';
+import type { Directory } from './directory.js';
+import type { ServerMetrics } from './metrics.js';
+import type { Relay } from './relay.js';
+import type { SystemRequests } from './system-requests.js';
+
+/** Who hears that a client's receiver came online or went offline (a cluster's presence). */
+export interface PresenceHooks {
+  online(c: Client): void;
+  offline(c: Client): void;
+}
+
+export interface AdmissionOptions {
+  config: ServerConfig;
+  auth: Authenticator | undefined;
+  directory: Directory;
+  relay: Relay;
+  requests: SystemRequests;
+  metrics: ServerMetrics;
+  /** The server, whose events admission raises. */
+  events: EventEmitter<MediaServerEvents>;
+  info: (c: Client) => ClientInfo;
+  /** The server's session key (set when it starts). */
+  sessionKey: () => bigint;
+  /** Whether the server takes new clients now. */
+  accepting: () => boolean;
+}
+
+export class Admission {
+  readonly #o: AdmissionOptions;
+  readonly #cfg: ServerConfig;
+  /** Every open link, admitted or in its handshake. */
+  readonly links = new Set<FrameLink>();
+  /** Hears of clients coming online and going offline (set while the server is in a cluster). */
+  presence: PresenceHooks | undefined;
+
+  constructor(o: AdmissionOptions) {
+    this.#o = o;
+    this.#cfg = o.config;
+  }
+
+  /** A new link from a listener. */
+  accept(link: FrameLink): void {
+    this.links.add(link);
+    link.once('close', () => this.links.delete(link));
+    awaitHello(
+      link,
+      this.#cfg.handshakeMs,
+      (f, hello) => {
+        link.hold();
+        void this.#admit(link, f, hello).finally(() => link.release());
+      },
+      // Over UDP a DATA frame may come first (its HELLO was lost); only without authentication.
+      link.transport === 'udp' && !this.#o.auth,
+    );
+  }
+
+  /** Closes every link. */
+  closeAll(code: number, reason: string): void {
+    for (const l of [...this.links]) l.close(code, reason);
+  }
+
+  /**
+   * Disconnects the receiver of a client whose id came online elsewhere (another node of a
+   * cluster): its channels close with DUPLICATE_ID. Returns false when it had none.
+   */
+  takeOver(c: Client, where: string): boolean {
+    if (!c.online) return false;
+    this.#cfg.logger.info({ client: c.id, where }, 'duplicate client id: disconnecting the earlier client');
+    for (const ch of [...c.channels.values()]) ch.link.close(CloseCode.DUPLICATE_ID, `client id ${c.id} connected again elsewhere`);
+    return true;
+  }
+
+  async #admit(link: FrameLink, f: Frame, hello: Hello): Promise<void> {
+    const { events } = this.#o;
+    const type = mediaTypeName(f.mediaType)!;
+    const ev = acceptedEvent(link, f, 0n);
+    events.emit('connecting', ev);
+    const refuse = (code: number, reason: string): void => {
+      this.#o.metrics.helloRefused(code);
+      link.close(code, reason);
+      events.emit('connectError', { ...ev, error: new CamwireError(code === CloseCode.AUTH_FAILED ? ErrorCode.AUTH_FAILED : ErrorCode.DELIVERY_REFUSED, reason) });
+    };
+    if (!f.from) return refuse(CloseCode.REFUSED, 'a client id is required to use a MediaServer');
+    if (hello.role === 'pull' && link.transport === 'udp') return refuse(CloseCode.REFUSED, 'receivers pull over TCP or HTTP');
+    let user: string | undefined;
+    if (this.#o.auth) {
+      const r = await this.#o.auth.check({ ...hello.auth, clientId: f.from, transport: link.transport, remoteAddress: link.remoteAddress });
+      if ('refused' in r) return refuse(CloseCode.AUTH_FAILED, r.refused);
+      user = r.user;
+    }
+    if (link.closed || !this.#o.accepting()) {
+      events.emit('connectError', { ...ev, error: new TransportError(ErrorCode.TRANSPORT_CLOSED, 'closed during the handshake') });
+      link.close(CloseCode.GOING_AWAY, 'server stopping');
+      return;
+    }
+    const dir = this.#o.directory;
+    // An id bound to another authenticated user is not taken over while that user is connected.
+    const known = dir.get(f.from);
+    if (user !== undefined && known?.user !== undefined && known.user !== user && known.connected) {
+      return refuse(CloseCode.AUTH_FAILED, `client id ${JSON.stringify(f.from)} is in use by another user`);
+    }
+    const client = dir.admit(f.from);
+    if (!client) return refuse(CloseCode.REFUSED, `the server is full (${this.#cfg.maxClients} clients)`);
+    if (user !== undefined) dir.bindUser(client, user);
+    const welcome = welcomeLink(link, f, { sessionKey: this.#o.sessionKey(), id: this.#cfg.serverId, stallMs: this.#cfg.timeouts[type] }, ev, (out) => events.emit('disconnect', out));
+    if (hello.role === 'pull') this.#openChannel(link, client, type, f.sessionKey);
+    else {
+      if (hello.lane) this.#o.relay.bindLane(link, client.id, f.mediaType, hello.lane);
+      this.#openPush(link, client, welcome);
+    }
+    events.emit('connected', ev);
+  }
+
+  /** A client's receiver opened a channel; a new receiver session for an online id takes it over. */
+  #openChannel(link: FrameLink, client: Client, type: MediaTypeName, receiverKey: bigint): void {
+    const wasOnline = client.online;
+    const old = [...client.channels.values()].filter((ch) => client.receiverKey !== receiverKey || ch.type === type);
+    if (old.length) {
+      if (client.receiverKey !== receiverKey) this.#cfg.logger.info({ client: client.id }, 'duplicate client id: disconnecting the earlier client');
+      // Detach first: the earlier channels' ends must not take the client offline.
+      for (const ch of old) client.channels.delete(ch.type);
+      for (const ch of old) ch.link.close(CloseCode.DUPLICATE_ID, `client id ${client.id} connected again elsewhere`);
+    }
+    client.receiverKey = receiverKey;
+    const ch = new ServedChannel(link, type, this.#outbox(type, link), this.#o.sessionKey());
+    client.channels.set(type, ch);
+    link.on('close', () => {
+      client.retire(ch);
+      if (ch.outbox instanceof ReliableOutbox) {
+        ch.outbox.failAll(new TransportError(ErrorCode.TRANSPORT_CLOSED, `${client.id}'s ${type} channel closed`));
+        ch.outbox.dispose();
+      }
+      if (client.channels.get(type) !== ch) return;
+      client.channels.delete(type);
+      if (!client.online) this.#receiverGone(client);
+    });
+    if (!wasOnline) {
+      client.connectedAt = Date.now();
+      this.presence?.online(client);
+      this.#o.events.emit('clientConnected', this.#o.info(client));
+    }
+  }
+
+  #outbox(type: MediaTypeName, link: FrameLink): Outbox {
+    const cfg = this.#cfg;
+    if (type === 'video') return new VideoOutbox(cfg.buffers.video);
+    if (type === 'audio') return new AudioOutbox(100_000, cfg.buffers.audio);
+    return new ReliableOutbox({
+      mediaType: type,
+      maxBytes: cfg.buffers[type],
+      window: 32,
+      timeoutMs: cfg.timeouts[type],
+      retransmitMs: 0,
+      onTimeout: (err) => link.fail(err, CloseCode.TIMEOUT),
+      // File data waiting for a slow reader goes to disk, not memory, within the spool bounds;
+      // beyond them it is refused (docs/limits.md, Files).
+      spool: type === 'file' ? new Spool(cfg.spoolDir, { maxBytes: cfg.spool.maxBytesPerReader, budget: cfg.spool.budget }) : undefined,
+    });
+  }
+
+  /** A client's receiver is gone: the server says goodbye for it; if nothing else is connected, it is offline. */
+  #receiverGone(c: Client): void {
+    this.#o.requests.goodbye(c);
+    if (c.pushLinks.size === 0) this.#gone(c);
+    this.presence?.offline(c);
+    this.#o.events.emit('clientDisconnected', this.#o.info(c));
+  }
+
+  /** The client's last connection closed: goodbyes still owed (a client that only pushes), temporary groups, the directory. */
+  #gone(c: Client): void {
+    this.#o.requests.goodbye(c);
+    this.#o.requests.leaveGroups(c);
+    this.#o.directory.disconnected(c);
+  }
+
+  #openPush(link: FrameLink, client: Client, welcome: FrameInit): void {
+    client.pushLinks.add(link);
+    link.on('close', () => {
+      client.pushLinks.delete(link);
+      if (!client.connected) this.#gone(client);
+    });
+    link.on('frame', (f) => {
+      if (f.kind === Kind.HELLO && !link.reliable) {
+        link.send(welcome);
+        return;
+      }
+      if (f.kind !== Kind.DATA) {
+        if (f.kind === Kind.HELLO || f.kind === Kind.WELCOME) link.fail(new ProtocolError(ErrorCode.PROTOCOL_UNEXPECTED, `unexpected message kind ${f.kind}`, CloseCode.UNEXPECTED_MESSAGE));
+        return;
+      }
+      try {
+        this.#o.relay.route(client, link, f);
+      } catch (err) {
+        if (err instanceof ProtocolError) link.fail(err);
+        else throw err;
+      }
+    });
+  }
+}

@@ -1,0 +1,337 @@
+/**
+ * GroupSync: groups with members on different nodes (docs/cluster.md, Groups). Every node mirrors
+ * every group in its GroupRegistry from the bucket `<prefix>_groups`:
+ * - `g.<token(group)>`: the group's description { node, name, owner, passwordHash, created },
+ *   created once (a revision-checked create: when two nodes create a group at once, the first
+ *   stored wins and both take it);
+ * - `m.<token(group)>.<token(client)>`: { node, permanent }, one key per member, written only by
+ *   the node the client joined through, so concurrent joins and leaves never overwrite each other.
+ * Video and audio for a group are published once on the group's subject, which each node with an
+ * online member subscribes to; each node fans out to its own members. Reliable group items go as
+ * one request per node with online members, to that node's subject, and are acknowledged once
+ * every node answered.
+ */
+import type { KV, KvWatchEntry } from '@nats-io/kv';
+import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
+import { CamwireError, CloseCode, ErrorCode, nackCloseCode } from '../../errors.js';
+import { Kind, mediaTypeName, type MediaTypeName } from '../../protocol/constants.js';
+import type { Frame } from '../../protocol/frame.js';
+import { Notice } from '../../protocol/system-commands.js';
+import type { AckInfo } from '../../media/outbox.js';
+import type { Logger } from '../../options.js';
+import type { Client } from '../client.js';
+import type { Directory } from '../directory.js';
+import type { Group, GroupMeta, GroupObserver, GroupRegistry } from '../groups.js';
+import { forward, type Relay } from '../relay.js';
+import type { Router, Target } from '../router.js';
+import type { SystemRequests } from '../system-requests.js';
+import type { ClusterEvent } from './cluster.js';
+import type { Outbound } from './outbound.js';
+import type { Presence } from './presence.js';
+import { encodeAnswer, encodeRecord, parseRecord, splitFrames, token, untoken, type Answer, type MemberRecord, type Names } from './wire.js';
+
+export interface GroupSyncOptions {
+  kv: KV;
+  nc: NatsConnection;
+  names: Names;
+  self: string;
+  groups: GroupRegistry;
+  directory: Directory;
+  router: Router;
+  relay: Relay;
+  requests: SystemRequests;
+  presence: Presence;
+  out: Outbound;
+  maxPayload: number;
+  /** The stand-in of a client on another node (what came from another node goes no further). */
+  standIn: (id: string) => Client;
+  isRemote: (c: Client) => boolean;
+  logger: Logger;
+  /** A message or record that was not what it should be. */
+  bad: () => void;
+  onEvent: (ev: ClusterEvent) => void;
+}
+
+type MetaRecord = GroupMeta & { node: string };
+
+interface Held {
+  node: string;
+  permanent: boolean;
+  rev: number;
+}
+
+export class GroupSync implements GroupObserver {
+  readonly #o: GroupSyncOptions;
+  /** Revision and content of each group's description. */
+  readonly #meta = new Map<string, { rev: number; meta: MetaRecord }>();
+  /** Member records by group, then client. */
+  readonly #members = new Map<string, Map<string, Held>>();
+  /** Group subjects subscribed (groups with an online member here). */
+  readonly #subs = new Map<string, Subscription>();
+  readonly #targets = new Map<string, Client>();
+  #nodeSub: Subscription | undefined;
+  #stopWatch: (() => void) | undefined;
+  #stopped = false;
+
+  constructor(o: GroupSyncOptions) {
+    this.#o = o;
+  }
+
+  async start(): Promise<void> {
+    const o = this.#o;
+    this.#nodeSub = o.nc.subscribe(o.names.node(o.self), { callback: (err, m) => void (err ?? this.#answer(m)) });
+    const it = await o.kv.watch();
+    this.#stopWatch = () => it.stop();
+    void (async () => {
+      for await (const e of it) this.#onEntry(e);
+    })().catch((err: Error) => {
+      if (!this.#stopped) o.logger.error({ err: err.message }, 'cluster: group watch ended');
+    });
+    o.groups.observer = this;
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    this.#o.groups.observer = undefined;
+    this.#stopWatch?.();
+    this.#nodeSub?.unsubscribe();
+    for (const s of this.#subs.values()) s.unsubscribe();
+    this.#subs.clear();
+  }
+
+  // ------------------------------------------------------------------ GroupObserver (this node's changes)
+
+  created(g: Group, passwordHash: Promise<string>): void {
+    void passwordHash
+      .then((hash) => {
+        const meta: MetaRecord = { node: this.#o.self, name: g.name, owner: g.owner, passwordHash: hash, created: g.created };
+        return this.#o.kv.create(this.#metaKey(g.id), encodeRecord(meta));
+      })
+      .catch(() => {
+        /* another node's description was stored first: the watch brings it, and this node takes it */
+      });
+  }
+
+  joined(g: Group, client: string, permanent: boolean): void {
+    this.#o.kv.put(this.#memberKey(g.id, client), encodeRecord({ node: this.#o.self, permanent } satisfies MemberRecord)).catch((err: Error) => this.#o.logger.warn({ group: g.id, client, err: err.message }, 'cluster: membership not stored'));
+    this.#refresh(g.id);
+  }
+
+  left(g: Group, client: string): void {
+    const held = this.#members.get(g.id)?.get(client);
+    this.#o.kv.delete(this.#memberKey(g.id, client), held ? { previousSeq: held.rev } : undefined).catch(() => {});
+    // The group is empty here, so in the whole cluster as far as this node knows: its description goes (unless it changed since).
+    const meta = this.#meta.get(g.id);
+    if (!this.#o.groups.get(g.id) && meta) this.#o.kv.delete(this.#metaKey(g.id), { previousSeq: meta.rev }).catch(() => {});
+    this.#refresh(g.id);
+  }
+
+  // ------------------------------------------------------------------ routing
+
+  /** Clients of this node came online or went offline: the group subjects this node needs. */
+  refreshClient(id: string): void {
+    for (const g of this.#o.groups.of(id)) this.#refresh(g.id);
+  }
+
+  /** The target standing for the members of `id` online on other nodes; undefined when there are none. */
+  target(id: string, from: Client): Target | undefined {
+    const o = this.#o;
+    if (o.isRemote(from)) return undefined;
+    const g = o.groups.get(id);
+    if (!g) return undefined;
+    let nodes: Set<string> | undefined;
+    for (const m of g.members.keys()) {
+      if (m === from.id) continue;
+      const n = o.presence.where(m);
+      if (n !== undefined && n !== o.self) (nodes ??= new Set()).add(n);
+    }
+    if (!nodes) return undefined;
+    const subject = o.names.group(id);
+    const to = [...nodes];
+    return {
+      client: this.#standFor(id),
+      reader: {
+        offer: (init) => o.out.publish(subject, init),
+        offerBatch: (batch) => o.out.publishBatch(subject, batch),
+        submit: (init) => Promise.all(to.map((n) => o.out.request(o.names.node(n), `group ${JSON.stringify(id)} on node ${n}`, init))).then((infos) => combine(infos)),
+      },
+    };
+  }
+
+  #standFor(id: string): Client {
+    let c = this.#targets.get(id);
+    if (!c) {
+      if (this.#targets.size >= 10_000) this.#targets.delete(this.#targets.keys().next().value as string);
+      this.#targets.set(id, (c = this.#o.standIn(`group ${id} (other nodes)`)));
+    }
+    return c;
+  }
+
+  /** Subscribes to a group's subject while one of its members is online here. */
+  #refresh(id: string): void {
+    if (this.#stopped) return;
+    const g = this.#o.groups.get(id);
+    let needed = false;
+    if (g) for (const m of g.members.keys()) if (this.#o.directory.get(m)?.online) needed = true;
+    const sub = this.#subs.get(id);
+    if (needed && !sub) this.#subs.set(id, this.#o.nc.subscribe(this.#o.names.group(id), { callback: (err, m) => void (err ?? this.#fan(m)) }));
+    else if (!needed && sub) {
+      sub.unsubscribe();
+      this.#subs.delete(id);
+    }
+  }
+
+  /** Video and audio for a group: each frame fans out to this node's members, with their per-reader policies. */
+  #fan(m: Msg): void {
+    const frames = this.#frames(m);
+    for (const f of frames ?? []) {
+      const type = mediaTypeName(f.mediaType);
+      if ((type === 'video' || type === 'audio') && f.kind === Kind.DATA && f.group) this.#o.relay.fanOut(this.#o.standIn(f.from), f, type);
+      else this.#o.bad();
+    }
+  }
+
+  /** A reliable item for this node's members of its group: answered once they all acknowledged it. */
+  #answer(m: Msg): void {
+    const frames = this.#frames(m);
+    if (!frames) return;
+    const f = frames[0];
+    const type = mediaTypeName(f?.mediaType ?? 0);
+    if (!m.reply) return this.#o.bad();
+    if (frames.length !== 1 || !type || type === 'video' || type === 'audio' || f.kind !== Kind.DATA || !f.group) {
+      this.#o.bad();
+      m.respond(encodeAnswer({ ok: false, close: CloseCode.PROTOCOL_ERROR, code: ErrorCode.PROTOCOL_UNEXPECTED, message: 'cluster: not one reliable group item' }));
+      return;
+    }
+    void this.#submit(f, type).then((a) => m.respond(encodeAnswer(a)));
+  }
+
+  async #submit(f: Frame, type: MediaTypeName): Promise<Answer> {
+    const from = this.#o.standIn(f.from);
+    const router = this.#o.router;
+    const targets = router.targets(from, f, type, (c) => c.counters.dropped[type]++);
+    if (targets.length === 0) return { ok: false, close: CloseCode.NOT_ALLOWED, code: ErrorCode.DELIVERY_REFUSED, message: `${router.why(from, f)} on node ${this.#o.self}` };
+    const init = forward(from, f);
+    const bytes = f.payload.length;
+    try {
+      const infos = await Promise.all(
+        targets.map(({ client: t, reader }) =>
+          reader.submit(init).then(
+            (info) => {
+              t.counters.out[type].frames++;
+              t.counters.out[type].bytes += bytes;
+              return info;
+            },
+            (err: unknown) => {
+              t.counters.dropped[type]++;
+              throw err;
+            },
+          ),
+        ),
+      );
+      const info = combine(infos);
+      return info.resumeOffset !== undefined ? { ok: true, resume: info.resumeOffset } : { ok: true };
+    } catch (err) {
+      const e = err as CamwireError;
+      return { ok: false, close: nackCloseCode(e), code: e.code ?? ErrorCode.DELIVERY_REFUSED, message: e.message };
+    }
+  }
+
+  #frames(m: Msg): Frame[] | undefined {
+    try {
+      return splitFrames(m.data, this.#o.maxPayload);
+    } catch (err) {
+      this.#o.bad();
+      if (m.reply) m.respond(encodeAnswer({ ok: false, close: CloseCode.PROTOCOL_ERROR, code: ErrorCode.PROTOCOL_BAD_HEADER, message: `cluster: ${(err as Error).message}` }));
+      return undefined;
+    }
+  }
+
+  // ------------------------------------------------------------------ the bucket
+
+  #metaKey(id: string): string {
+    return `g.${token(id)}`;
+  }
+
+  #memberKey(id: string, client: string): string {
+    return `m.${token(id)}.${token(client)}`;
+  }
+
+  #onEntry(e: KvWatchEntry): void {
+    const parts = e.key.split('.');
+    const gid = parts[1] === undefined ? undefined : untoken(parts[1]);
+    if (gid === undefined || !((parts[0] === 'g' && parts.length === 2) || (parts[0] === 'm' && parts.length === 3))) return this.#o.bad();
+    if (parts[0] === 'g') return this.#onMeta(gid, e);
+    const client = untoken(parts[2]);
+    if (client === undefined) return this.#o.bad();
+    this.#onMember(gid, client, e);
+  }
+
+  #onMeta(gid: string, e: KvWatchEntry): void {
+    if (e.operation !== 'PUT') {
+      const was = this.#meta.get(gid);
+      this.#meta.delete(gid);
+      // Deleted as empty while a member joined here: describe it again.
+      const g = this.#o.groups.get(gid);
+      if (was && g && g.members.size > 0 && [...(this.#members.get(gid)?.values() ?? [])].some((h) => h.node === this.#o.self)) {
+        this.#o.kv.create(this.#metaKey(gid), encodeRecord({ ...was.meta, node: this.#o.self })).catch(() => {});
+      }
+      return;
+    }
+    const r = parseRecord<MetaRecord>(e.value);
+    if (!r || typeof r.owner !== 'string' || typeof r.name !== 'string' || typeof r.passwordHash !== 'string' || typeof r.created !== 'number') return this.#o.bad();
+    this.#meta.set(gid, { rev: e.revision, meta: r });
+    this.#o.groups.applyMeta(gid, r);
+  }
+
+  #onMember(gid: string, client: string, e: KvWatchEntry): void {
+    let held = this.#members.get(gid);
+    const cur = held?.get(client);
+    if (cur && cur.rev > e.revision) return;
+    if (e.operation !== 'PUT') {
+      held?.delete(client);
+      if (held?.size === 0) this.#members.delete(gid);
+      // Another node's member left (or this node's record was removed elsewhere: the control API, a dead-node cleanup).
+      if (cur && cur.node !== this.#o.self) {
+        this.#o.groups.applyMember(gid, client, undefined);
+        this.#o.onEvent({ type: 'memberLeft', node: cur.node, group: gid, id: client });
+      }
+      this.#refresh(gid);
+      return;
+    }
+    const r = parseRecord<MemberRecord>(e.value);
+    if (!r || typeof r.permanent !== 'boolean') return this.#o.bad();
+    if (!held) this.#members.set(gid, (held = new Map()));
+    held.set(client, { node: r.node, permanent: r.permanent, rev: e.revision });
+    if (r.node !== this.#o.self) {
+      this.#o.groups.applyMember(gid, client, r.permanent);
+      if (!cur) this.#o.onEvent({ type: 'memberJoined', node: r.node, group: gid, id: client });
+    }
+    this.#refresh(gid);
+  }
+
+  /** A node died: its temporary members leave their groups, and the remaining members are told (by one node: `cleaner`). */
+  nodeDown(node: string, cleaner: boolean): void {
+    for (const [gid, held] of this.#members) {
+      for (const [client, h] of [...held]) {
+        if (h.node !== node || h.permanent) continue;
+        held.delete(client);
+        const g = this.#o.groups.get(gid);
+        this.#o.groups.applyMember(gid, client, undefined);
+        this.#o.onEvent({ type: 'memberLeft', node, group: gid, id: client });
+        if (!cleaner) continue;
+        this.#o.kv.delete(this.#memberKey(gid, client), { previousSeq: h.rev }).catch(() => {});
+        for (const m of g?.members.keys() ?? []) this.#o.requests.notify(m, Notice.USER_LEAVES_GROUP, { group: gid, user: client });
+      }
+      this.#refresh(gid);
+    }
+  }
+}
+
+/** The answers of several readers or nodes: one resume offset for a file START, or a refusal. */
+function combine(infos: AckInfo[]): AckInfo {
+  const offsets = new Set(infos.map((i) => i.resumeOffset));
+  if (offsets.size > 1) throw new CamwireError(ErrorCode.DELIVERY_REFUSED, 'the receivers want to resume at different offsets: send the file to each of them');
+  const [resumeOffset] = offsets;
+  return resumeOffset !== undefined ? { resumeOffset } : {};
+}

@@ -1,0 +1,329 @@
+/**
+ * ClusterNode: a MediaServer's membership of a cluster over NATS (docs/cluster.md). It keeps the
+ * presence (cluster/presence.ts), subscribes to the subject of each client whose receiver is
+ * online here, and
+ * - sends what a local sender addresses to a client online on another node: video and audio
+ *   published (a turn's batch in one message, once per destination, never once per reader),
+ *   commands, data and file chunks as requests whose reply is the real receiver's answer;
+ * - delivers what other nodes send to its own clients through the normal routing, so each
+ *   reader keeps its per-reader policy (latest-wins video, bounded audio, acknowledged reliable items).
+ * Only the files of server/cluster/ import the NATS client; they are loaded only with a cluster.
+ */
+import { connect, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+import { Kvm, type KV } from '@nats-io/kv';
+import { CamwireError, CloseCode, ErrorCode, nackCloseCode } from '../../errors.js';
+import { Kind, mediaTypeName, type MediaTypeName } from '../../protocol/constants.js';
+import { Notice } from '../../protocol/system-commands.js';
+import type { Frame } from '../../protocol/frame.js';
+import { Client } from '../client.js';
+import { forward } from '../relay.js';
+import type { Reader, Target } from '../router.js';
+import type { ClusterParts, ClusterPort, ClusterStats } from './cluster.js';
+import { Greetings } from './greetings.js';
+import { GroupSync } from './groups-sync.js';
+import { ListSync } from './lists-sync.js';
+import { Presence } from './presence.js';
+import { NOTICE_HEADER, Outbound } from './outbound.js';
+import { encodeAnswer, Names, splitFrames, type Answer } from './wire.js';
+
+/** Remote clients remembered for counting (senders and addressees on other nodes). */
+const MAX_STAND_INS = 10_000;
+
+/** Longest a node takes to leave the cluster cleanly. */
+const STOP_MS = 1000;
+
+export class ClusterNode implements ClusterPort {
+  readonly #p: ClusterParts;
+  readonly #nc: NatsConnection;
+  readonly #names: Names;
+  readonly #presence: Presence;
+  readonly #groups: GroupSync;
+  readonly #lists: ListSync;
+  readonly #greetings = new Greetings();
+  /** The subscription of each client online here. */
+  readonly #subs = new Map<string, Subscription>();
+  /** Clients on other nodes, as the routing and the counters see them. */
+  readonly #standIns = new Map<string, Client>();
+  readonly #remote = new WeakSet<Client>();
+  readonly #readers = new Map<string, Reader>();
+  readonly #out: Outbound;
+  #received = 0;
+  #bad = 0;
+
+  private constructor(p: ClusterParts, nc: NatsConnection, kv: Record<'nodes' | 'clients' | 'groups' | 'lists', KV>) {
+    this.#p = p;
+    this.#nc = nc;
+    this.#names = new Names(p.cluster.prefix);
+    this.#out = new Outbound({ nc, metrics: p.metrics, sessionKey: p.sessionKey, timeouts: p.server.timeouts });
+    const log = p.server.logger;
+    this.#presence = new Presence({
+      nodes: kv.nodes,
+      clients: kv.clients,
+      self: p.cluster.name,
+      heartbeatMs: p.cluster.heartbeatMs,
+      deadAfterMs: p.cluster.deadAfterMs,
+      logger: log,
+      localOnline: () => this.#subs.size,
+      takenOver: (id, node) => {
+        const c = p.directory.get(id);
+        if (c) p.takeOver(c, node);
+      },
+      nodeUp: (node) => {
+        log.info({ node }, 'cluster: node up');
+        p.onEvent({ type: 'nodeUp', node });
+      },
+      nodeDown: (node, ids, cleaner) => {
+        for (const id of ids) {
+          this.#readers.delete(id);
+          // Its node cannot say the goodbyes it owed: each node says those owed to its own clients.
+          for (const to of this.#greetings.owed(id)) p.requests.notify(to, Notice.USER_EXIT, { user: id });
+        }
+        this.#groups.nodeDown(node, cleaner);
+        p.onEvent({ type: 'nodeDown', node });
+      },
+      remote: (id, node, online) => p.onEvent({ type: online ? 'clientOnline' : 'clientOffline', node, id }),
+    });
+    this.#groups = new GroupSync({
+      kv: kv.groups,
+      nc,
+      names: this.#names,
+      self: p.cluster.name,
+      groups: p.groups,
+      directory: p.directory,
+      router: p.router,
+      relay: p.relay,
+      requests: p.requests,
+      presence: this.#presence,
+      out: this.#out,
+      maxPayload: p.server.maxPayload,
+      standIn: (id) => this.#standIn(id),
+      isRemote: (c) => this.#remote.has(c),
+      logger: log,
+      bad: () => this.#bad++,
+      onEvent: p.onEvent,
+    });
+    this.#lists = new ListSync({ kv: kv.lists, self: p.cluster.name, directory: p.directory, logger: log, bad: () => this.#bad++ });
+    void this.#watchStatus();
+  }
+
+  /** Connects to NATS, opens the presence buckets and starts the heartbeat. */
+  static async start(p: ClusterParts): Promise<ClusterNode> {
+    const c = p.cluster;
+    let nc: NatsConnection;
+    try {
+      nc = await connect({ servers: c.servers, name: `camwire ${c.name}`, noEcho: true, user: c.user, pass: c.pass, token: c.token, timeout: 5000, maxReconnectAttempts: -1, reconnectTimeWait: 500 });
+    } catch (err) {
+      throw new CamwireError(ErrorCode.CLUSTER_CONNECT, `cluster: cannot connect to NATS at ${c.servers.join(', ')}: ${(err as Error).message}`, { cause: err });
+    }
+    try {
+      const names = new Names(c.prefix);
+      const kvm = new Kvm(nc);
+      const nodes = await kvm.create(names.bucket('nodes'), { history: 1, ttl: c.deadAfterMs });
+      const clients = await kvm.create(names.bucket('clients'), { history: 1 });
+      const groups = await kvm.create(names.bucket('groups'), { history: 1 });
+      const lists = await kvm.create(names.bucket('lists'), { history: 1 });
+      const node = new ClusterNode(p, nc, { nodes, clients, groups, lists });
+      await node.#presence.start();
+      await node.#groups.start();
+      await node.#lists.start();
+      p.server.logger.info({ node: c.name, nats: nc.getServer(), maxMessage: node.#out.max }, 'cluster: joined');
+      return node;
+    } catch (err) {
+      await nc.close().catch(() => {});
+      throw new CamwireError(ErrorCode.CLUSTER_CONNECT, `cluster: JetStream KV is not available on ${c.servers.join(', ')} (run nats-server with -js): ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  // ------------------------------------------------------------------ ClusterPort
+
+  target(id: string, type: MediaTypeName, from: Client): Target | undefined {
+    // What came from another node is for this node's clients only: it never goes on.
+    if (this.#remote.has(from)) return undefined;
+    const node = this.#presence.where(id);
+    if (node === undefined || node === this.#p.cluster.name) return undefined;
+    return { client: this.#standIn(id), reader: this.#reader(id, type) };
+  }
+
+  group(id: string, _type: MediaTypeName, from: Client): Target | undefined {
+    return this.#groups.target(id, from);
+  }
+
+  isOnline(id: string): boolean {
+    const node = this.#presence.where(id);
+    return node !== undefined && node !== this.#p.cluster.name;
+  }
+
+  notice(id: string): Reader | undefined {
+    const node = this.#presence.where(id);
+    if (node === undefined || node === this.#p.cluster.name) return undefined;
+    const subject = this.#names.client(id);
+    return { offer: () => 1, offerBatch: () => 1, submit: (init) => this.#out.request(subject, `client ${JSON.stringify(id)}`, init, true) };
+  }
+
+  online(c: Client): void {
+    this.#presence.online(c.id);
+    const id = c.id;
+    if (!this.#subs.has(id)) this.#subs.set(id, this.#nc.subscribe(this.#names.client(id), { callback: (err, m) => void (err ?? this.#deliver(m, id)) }));
+    this.#groups.refreshClient(id);
+  }
+
+  offline(c: Client): void {
+    this.#presence.offline(c.id);
+    this.#subs.get(c.id)?.unsubscribe();
+    this.#subs.delete(c.id);
+    this.#groups.refreshClient(c.id);
+  }
+
+  onlineIds(): string[] {
+    return this.#presence.onlineIds();
+  }
+
+  stats(): ClusterStats {
+    return {
+      node: this.#p.cluster.name,
+      nodes: this.#presence.nodes(),
+      connected: this.#out.up,
+      published: this.#out.published,
+      received: this.#received,
+      failed: this.#out.failed,
+      dropped: this.#out.dropped,
+      bad: this.#bad + this.#presence.badRecords,
+      maxMessage: this.#out.max,
+    };
+  }
+
+  leaving(): void {
+    this.#lists.keep = true;
+  }
+
+  /** Leaves within STOP_MS: with NATS away, the others notice this node's death instead. */
+  async stop(): Promise<void> {
+    const within = async (p: Promise<unknown>): Promise<void> => {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([p.catch(() => {}), new Promise((r) => (timer = setTimeout(r, STOP_MS)))]);
+      clearTimeout(timer);
+    };
+    this.#groups.stop();
+    this.#lists.stop();
+    await within(this.#out.up ? this.#presence.stop() : (this.#presence.stop(), Promise.resolve()));
+    for (const s of this.#subs.values()) s.unsubscribe();
+    this.#subs.clear();
+    if (this.#out.up) await within(this.#nc.drain());
+    if (!this.#nc.isClosed()) await this.#nc.close().catch(() => {});
+  }
+
+  // ------------------------------------------------------------------ sending to other nodes
+
+  #standIn(id: string): Client {
+    let c = this.#standIns.get(id);
+    if (!c) {
+      if (this.#standIns.size >= MAX_STAND_INS) this.#standIns.delete(this.#standIns.keys().next().value as string);
+      c = new Client({ id, firstSeen: 0, lastSeen: 0 });
+      this.#standIns.set(id, c);
+      this.#remote.add(c);
+    }
+    return c;
+  }
+
+  /** The reader standing for client `id` on another node: its subject. */
+  #reader(id: string, _type: MediaTypeName): Reader {
+    let r = this.#readers.get(id);
+    if (r) return r;
+    const subject = this.#names.client(id);
+    r = {
+      offer: (init) => this.#out.publish(subject, init),
+      offerBatch: (batch) => this.#out.publishBatch(subject, batch),
+      submit: (init) => this.#out.request(subject, `client ${JSON.stringify(id)}`, init),
+    };
+    if (this.#readers.size >= MAX_STAND_INS) this.#readers.delete(this.#readers.keys().next().value as string);
+    this.#readers.set(id, r);
+    return r;
+  }
+
+  // ------------------------------------------------------------------ receiving from other nodes
+
+  /** A message on the subject of client `id`, which is online here: its frames go to that client's reader. */
+  #deliver(m: Msg, id: string): void {
+    this.#received++;
+    let frames: Frame[];
+    try {
+      frames = splitFrames(m.data, this.#p.server.maxPayload);
+    } catch (err) {
+      this.#bad++;
+      if (m.reply) m.respond(encodeAnswer({ ok: false, close: CloseCode.PROTOCOL_ERROR, code: ErrorCode.PROTOCOL_BAD_HEADER, message: `cluster: ${(err as Error).message}` }));
+      return;
+    }
+    for (const f of frames) {
+      const type = mediaTypeName(f.mediaType);
+      if (!type || f.kind !== Kind.DATA) {
+        this.#bad++;
+        continue;
+      }
+      const from = this.#standIn(f.from);
+      if (type === 'video' || type === 'audio') this.#offer(from, f, type, id);
+      else if (m.reply && frames.length === 1) void this.#submit(from, f, type, id, m.headers?.get(NOTICE_HEADER) === '1').then((a) => m.respond(encodeAnswer(a)));
+      else this.#bad++;
+    }
+  }
+
+  /** The reader of client `id` for `type`, when it is online here and takes messages from `from`; else why not. */
+  #local(id: string, from: string, type: MediaTypeName, notice = false): { client: Client; reader: Reader } | string {
+    const c = this.#p.directory.get(id);
+    const reader = c?.channels.get(type);
+    if (!c || !reader) return `client ${JSON.stringify(id)} has no ${type} channel open on node ${this.#p.cluster.name}`;
+    if (!notice && !this.#p.directory.accepts(id, from)) {
+      this.#p.metrics.drop(type, 'not_allowed');
+      c.counters.dropped[type]++;
+      return `client ${JSON.stringify(id)} does not accept ${type} from ${from}`;
+    }
+    return { client: c, reader };
+  }
+
+  /** Video or audio for a client here: into its reader's latest-wins or drop-oldest queue. */
+  #offer(from: Client, f: Frame, type: 'video' | 'audio', id: string): void {
+    const t = this.#local(id, from.id, type);
+    if (typeof t === 'string') return;
+    const bytes = f.payload.length;
+    const dropped = t.reader.offer(forward(from, f));
+    if (dropped) this.#p.metrics.drop(type, 'slow_reader', dropped);
+    t.client.counters.out[type].frames++;
+    t.client.counters.out[type].bytes += bytes;
+    this.#p.metrics.count('out', type, bytes);
+  }
+
+  /** A reliable item for a client here: the answer once it acknowledged it, or the refusal. */
+  async #submit(from: Client, f: Frame, type: MediaTypeName, id: string, notice: boolean): Promise<Answer> {
+    const t = this.#local(id, from.id, type, notice);
+    if (typeof t === 'string') return { ok: false, close: CloseCode.NOT_ALLOWED, code: ErrorCode.DELIVERY_REFUSED, message: t };
+    const bytes = f.payload.length;
+    try {
+      if (notice) this.#greetings.seen(id, f.payload);
+      const info = await t.reader.submit(forward(from, f));
+      t.client.counters.out[type].frames++;
+      t.client.counters.out[type].bytes += bytes;
+      this.#p.metrics.count('out', type, bytes);
+      return info.resumeOffset !== undefined ? { ok: true, resume: info.resumeOffset } : { ok: true };
+    } catch (err) {
+      t.client.counters.dropped[type]++;
+      const e = err as CamwireError;
+      return { ok: false, close: nackCloseCode(e), code: e.code ?? ErrorCode.DELIVERY_REFUSED, message: e.message };
+    }
+  }
+
+  async #watchStatus(): Promise<void> {
+    const log = this.#p.server.logger;
+    for await (const s of this.#nc.status()) {
+      if (s.type === 'disconnect') {
+        this.#out.up = false;
+        this.#presence.paused = true;
+        log.warn({ nats: s.server }, 'cluster: NATS connection lost; cross-node delivery fails until it is back');
+        this.#p.onEvent({ type: 'natsLost', node: this.#p.cluster.name });
+      } else if (s.type === 'reconnect') {
+        this.#out.up = true;
+        this.#presence.paused = false;
+        log.info({ nats: s.server }, 'cluster: NATS connection back');
+        this.#p.onEvent({ type: 'natsBack', node: this.#p.cluster.name });
+      }
+    }
+  }
+}

@@ -1,0 +1,345 @@
+/**
+ * A cluster of MediaServers over NATS (docs/cluster.md): a real nats-server with JetStream, two or
+ * three MediaServers in this process, clients on different nodes.
+ */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { describe, test, type TestContext } from 'node:test';
+import { DeliveryError, MediaServer, type ClusterEvent, type MediaServerOptions } from '../../src/index.js';
+import { next } from '../helpers/events.js';
+import { startNats, type Nats } from '../helpers/nats.js';
+import { startClient, startServer } from '../helpers/server-client.js';
+import { startTcpRelay } from '../helpers/tcp-relay.js';
+import { until } from '../helpers/wait.js';
+
+/** A node and the remote clients it has seen come online (from its `cluster` events). */
+interface Node {
+  s: MediaServer;
+  remote: Set<string>;
+  events: ClusterEvent[];
+}
+
+async function startNodes(t: TestContext, nats: Nats, n: number, o: MediaServerOptions = {}): Promise<Node[]> {
+  // A prefix of its own per test: the buckets of other tests are not seen.
+  const prefix = `t${randomBytes(4).toString('hex')}`;
+  const nodes: Node[] = [];
+  for (let i = 0; i < n; i++) {
+    const remote = new Set<string>();
+    const events: ClusterEvent[] = [];
+    const s = new MediaServer({ host: '127.0.0.1', ...o, cluster: { servers: nats.url, prefix, name: `node${i}`, ...o.cluster } });
+    s.on('cluster', (ev) => {
+      events.push(ev);
+      if (ev.type === 'clientOnline') remote.add(ev.id);
+      if (ev.type === 'clientOffline') remote.delete(ev.id);
+    });
+    await s.start();
+    t.after(() => s.stop());
+    nodes.push({ s, remote, events });
+  }
+  return nodes;
+}
+
+/** Waits until `node` lists `members` (and only them) in group `group`. */
+function hasMembers(node: Node, group: string, members: string[]): Promise<void> {
+  const now = (): string[] => [...(node.s.stats().groups.find((g) => g.id === group)?.members ?? [])].sort();
+  const want = JSON.stringify([...members].sort());
+  return until(() => JSON.stringify(now()) === want, { on: [[node.s, 'cluster']], timeoutMs: 5000, what: () => `${group} on ${node.s.stats().cluster?.node}: ${JSON.stringify(now())}, want ${want}` });
+}
+
+/** Waits until `node` knows that `id` is online on another node. */
+function sees(node: Node, id: string, online = true): Promise<void> {
+  return until(() => node.remote.has(id) === online, { on: [[node.s, 'cluster']], timeoutMs: 5000, what: `${id} ${online ? 'online' : 'offline'} elsewhere` });
+}
+
+describe('cluster', () => {
+  test('cluster - a server joins with the cluster option; stats name the node and the nodes it sees', async (t) => {
+    const nats = await startNats(t);
+    const [a, b] = await startNodes(t, nats, 2);
+    await until(() => a.s.stats().cluster!.nodes.length === 2, { on: [[a.s, 'cluster']], timeoutMs: 5000, what: 'node1 seen by node0' });
+    const st = a.s.stats().cluster!;
+    assert.equal(st.node, 'node0');
+    assert.deepEqual([...st.nodes].sort(), ['node0', 'node1']);
+    assert.equal(st.connected, true);
+    assert.equal(st.maxMessage, 1024 * 1024);
+    assert.equal(b.s.stats().cluster!.node, 'node1');
+    // A server without the option reports no cluster.
+    const single = await startServer(t);
+    assert.equal(single.stats().cluster, undefined);
+  });
+
+  test('cluster - a NATS that is not there fails start() with CW_ERR_CLUSTER_CONNECT, and nothing stays bound', async (t) => {
+    const nats = await startNats(t);
+    await nats.kill();
+    const s = new MediaServer({ host: '127.0.0.1', cluster: { servers: nats.url } });
+    await assert.rejects(s.start(), (err: Error & { code?: string }) => err.code === 'CW_ERR_CLUSTER_CONNECT' && err.message.includes(nats.url));
+    assert.deepEqual(s.ports, { tcp: 0, http: 0, udp: 0 });
+  });
+
+  test('cluster - bad cluster options are refused by name', () => {
+    assert.throws(() => new MediaServer({ cluster: { servers: 'localhost:4222' } }), /cluster\.servers/);
+    assert.throws(() => new MediaServer({ cluster: { servers: 'nats://x', prefix: 'a b' } }), /cluster\.prefix/);
+    assert.throws(() => new MediaServer({ cluster: { servers: 'nats://x', user: 'u' } }), /cluster\.user/);
+    assert.throws(() => new MediaServer({ cluster: { servers: 'nats://x', heartbeatMs: 1000, deadAfterMs: 1500 } }), /cluster\.deadAfterMs/);
+  });
+
+  test('cluster - private commands and data by id across nodes, acknowledged by the real receiver', async (t) => {
+    const nats = await startNats(t);
+    const [a, b] = await startNodes(t, nats, 2);
+    const alice = await startClient(t, a.s, 'alice');
+    const bob = await startClient(t, b.s, 'bob');
+    await sees(a, 'bob');
+    const got: string[] = [];
+    bob.rx.on('command', (c, m) => got.push(`${c.name}<${m.from}`));
+    for (let i = 0; i < 20; i++) await alice.tx.sendCommand({ name: `c${i}`, params: { i } }, { to: 'bob' });
+    assert.deepEqual(got, Array.from({ length: 20 }, (_, i) => `c${i}<alice`));
+    const data = next(bob.rx, 'data');
+    const blob = randomBytes(300_000);
+    await alice.tx.sendData(blob, { to: 'bob' });
+    const [d, m] = await data;
+    assert.ok(Buffer.compare(d, blob) === 0);
+    assert.equal(m.from, 'alice');
+    // Both ways.
+    const back = next(alice.rx, 'command');
+    await bob.tx.sendCommand({ name: 'reply' }, { to: 'alice' });
+    assert.equal((await back)[0].name, 'reply');
+    const st = a.s.stats().cluster!;
+    assert.ok(st.published >= 21, `published ${st.published}`);
+    assert.equal(st.failed, 0);
+  });
+
+  test('cluster - a command whose receiver never acknowledges it fails for the sender (the ACK comes from the receiver, not the node)', async (t) => {
+    const nats = await startNats(t);
+    const [a, b] = await startNodes(t, nats, 2, { timeouts: { command: 1500 } });
+    const alice = await startClient(t, a.s, 'alice');
+    const relay = await startTcpRelay(b.s.ports.tcp);
+    t.after(() => relay.close());
+    const bob = await startClient(t, b.s, 'bob', { pullPort: relay.port });
+    await sees(a, 'bob');
+    // Bob's receiver gets frames but its ACKs no longer reach node1.
+    relay.stall();
+    const got = next(bob.rx, 'command');
+    const sent = alice.tx.sendCommand({ name: 'unanswered' }, { to: 'bob' });
+    assert.equal((await got)[0].name, 'unanswered');
+    await assert.rejects(sent, (err: Error) => err instanceof DeliveryError);
+  });
+
+  test('cluster - a reliable item to a client that left every node fails visibly; video to it is counted unrouted', async (t) => {
+    const nats = await startNats(t);
+    const [a, b] = await startNodes(t, nats, 2);
+    const alice = await startClient(t, a.s, 'alice');
+    const bob = await startClient(t, b.s, 'bob');
+    await sees(a, 'bob');
+    await bob.rx.stop();
+    await sees(a, 'bob', false);
+    await assert.rejects(alice.tx.sendCommand({ name: 'late' }, { to: 'bob' }), (err: Error) => err instanceof DeliveryError && /bob/.test(err.message));
+    alice.tx.sendVideoFrame(Buffer.alloc(1000), { to: 'bob', width: 8, height: 8 });
+    await until(() => a.s.stats().unrouted.video === 1, { checkAfterMs: [50, 200, 1000, 3000], what: () => `unrouted ${JSON.stringify(a.s.stats().unrouted)}` });
+    assert.equal(a.s.stats().cluster!.published, 0);
+  });
+
+  test('cluster - video and audio across nodes: the node of each reader delivers to it, frames too large for NATS are dropped and counted', async (t) => {
+    const nats = await startNats(t);
+    const [a, b, c] = await startNodes(t, nats, 3);
+    const alice = await startClient(t, a.s, 'alice');
+    const bob = await startClient(t, b.s, 'bob');
+    const carol = await startClient(t, c.s, 'carol');
+    const dave = await startClient(t, a.s, 'dave');
+    await sees(a, 'bob');
+    await sees(a, 'carol');
+    for (const id of ['bob', 'carol', 'dave']) await alice.tx.addDefaultReceiver(id);
+    const frames = [bob, carol, dave].map((x) => next(x.rx, 'video'));
+    const img = randomBytes(200_000);
+    alice.tx.sendVideoFrame(img, { width: 640, height: 360, mediaIndex: 2 });
+    for (const [v, m] of await Promise.all(frames)) {
+      assert.ok(Buffer.compare(v.data, img) === 0);
+      assert.equal(m.from, 'alice');
+      assert.equal(m.mediaIndex, 2);
+    }
+    const audio = next(carol.rx, 'audio');
+    alice.tx.sendAudio(Buffer.alloc(640, 7), { to: 'carol', codec: 'pcm', sampleRate: 16000, channels: 1 });
+    assert.equal((await audio)[0].data.length, 640);
+    // Beyond NATS's max_payload (1 MiB here): dropped for the other nodes, still delivered on this one.
+    const local = next(dave.rx, 'video');
+    alice.tx.sendVideoFrame(Buffer.alloc(1_200_000, 1), { width: 640, height: 360 });
+    assert.equal((await local)[0].data.length, 1_200_000);
+    await until(() => a.s.stats().cluster!.dropped === 2, { on: [[dave.rx, 'video']], checkAfterMs: [100, 500], what: () => `dropped ${a.s.stats().cluster!.dropped}` });
+    assert.match(await a.s.metrics.metrics(), /camwire_dropped_total\{type="video",reason="cluster_too_large"\} 2/);
+    // A command too large for NATS is refused with the reason.
+    await assert.rejects(alice.tx.sendData(Buffer.alloc(1_100_000), { to: 'bob' }), /larger than the cluster's message limit/);
+  });
+
+  test('cluster - contact lists: hello and goodbye reach contacts on other nodes; so do media-access requests', async (t) => {
+    const nats = await startNats(t);
+    const [a, b] = await startNodes(t, nats, 2);
+    const alice = await startClient(t, a.s, 'alice');
+    const bob = await startClient(t, b.s, 'bob');
+    await sees(a, 'bob');
+    await sees(b, 'alice');
+    await alice.tx.addDefaultReceiver('bob');
+    const enter = next(bob.rx, 'userEnter');
+    await alice.tx.helloToDefaultReceivers();
+    assert.equal((await enter)[0], 'alice');
+    // An allowed-senders list on bob that does not name the server does not stop notices, as on one server.
+    await bob.tx.addAllowedSender('carol');
+    const asked = next(alice.rx, 'mediaAccessRequest');
+    await bob.tx.sendMediaAccessRequest('alice');
+    assert.equal((await asked)[0].user, 'bob');
+    // alice's receiver goes: the server says goodbye for her, across the cluster.
+    const exit = next(bob.rx, 'userExit');
+    await alice.rx.stop();
+    assert.equal((await exit)[0], 'alice');
+  });
+
+  test('cluster - groups with members on three nodes: one publish per message, each node delivers to its members; reliable items acknowledged by every member', async (t) => {
+    const nats = await startNats(t);
+    const [a, b, c] = await startNodes(t, nats, 3);
+    const alice = await startClient(t, a.s, 'alice');
+    const amy = await startClient(t, a.s, 'amy');
+    const bob = await startClient(t, b.s, 'bob');
+    const carol = await startClient(t, c.s, 'carol');
+    const outsider = await startClient(t, c.s, 'outsider');
+    await alice.tx.joinGroup('room', { name: 'Room', password: 'pw' });
+    const told = next(alice.rx, 'userJoinsGroup', (g: string, u: string) => g === 'room' && u === 'carol');
+    for (const x of [amy, bob, carol]) await x.tx.joinGroup('room', { password: 'pw' });
+    await told;
+    // A wrong password is refused on any node: the group's password travelled with it.
+    await assert.rejects(outsider.tx.joinGroup('room', { password: 'nope' }), /password/);
+    for (const n of [a, b, c]) await hasMembers(n, 'room', ['alice', 'amy', 'bob', 'carol']);
+    for (const id of ['bob', 'carol']) await sees(a, id);
+    const info = await bob.tx.getGroupInfo('room');
+    assert.deepEqual({ owner: info.owner, name: info.name }, { owner: 'alice', name: 'Room' });
+    assert.deepEqual((await carol.tx.getGroupUsers('room', { online: true })).sort(), ['alice', 'amy', 'bob', 'carol']);
+
+    const before = a.s.stats().cluster!.published;
+    const frames = [amy, bob, carol].map((x) => next(x.rx, 'video'));
+    const img = randomBytes(50_000);
+    alice.tx.sendVideoFrame(img, { group: 'room', width: 320, height: 240 });
+    for (const [v, m] of await Promise.all(frames)) {
+      assert.ok(Buffer.compare(v.data, img) === 0);
+      assert.equal(m.from, 'alice');
+      assert.equal(m.group, 'room');
+    }
+    assert.equal(a.s.stats().cluster!.published - before, 1, 'one NATS message for two other nodes');
+
+    const got = [amy, bob, carol].map((x) => next(x.rx, 'command'));
+    await alice.tx.sendCommand({ name: 'hello-room' }, { group: 'room' });
+    for (const [cmd, m] of await Promise.all(got)) {
+      assert.equal(cmd.name, 'hello-room');
+      assert.equal(m.from, 'alice');
+    }
+    // From a member on another node, to members on all three.
+    const back = [alice, amy, bob].map((x) => next(x.rx, 'data'));
+    await carol.tx.sendData(Buffer.from('from carol'), { group: 'room' });
+    for (const [d] of await Promise.all(back)) assert.equal(d.toString(), 'from carol');
+    // Only members speak in a group, whichever node they are on.
+    await assert.rejects(outsider.tx.sendCommand({ name: 'x' }, { group: 'room' }), /not a member/);
+
+    // carol leaves: the others are told, and every node drops her.
+    const left = next(bob.rx, 'userLeavesGroup', (g: string, u: string) => g === 'room' && u === 'carol');
+    await carol.tx.leaveGroup('room');
+    await left;
+    for (const n of [a, b, c]) await hasMembers(n, 'room', ['alice', 'amy', 'bob']);
+  });
+
+  test('cluster - two nodes racing to create and join the same group agree on one description and lose no member', async (t) => {
+    const nats = await startNats(t);
+    const [a, b] = await startNodes(t, nats, 2);
+    const onA = await Promise.all(Array.from({ length: 5 }, (_, i) => startClient(t, a.s, `a${i}`)));
+    const onB = await Promise.all(Array.from({ length: 5 }, (_, i) => startClient(t, b.s, `b${i}`)));
+    // Both creators at once, each with its own name; then everyone at once.
+    await Promise.all([onA[0].tx.joinGroup('race', { name: 'from-a' }), onB[0].tx.joinGroup('race', { name: 'from-b' })]);
+    await Promise.all([...onA.slice(1), ...onB.slice(1)].map((x) => x.tx.joinGroup('race')));
+    const all = [...onA, ...onB].map((x) => x.id);
+    await hasMembers(a, 'race', all);
+    await hasMembers(b, 'race', all);
+    const ia = await onA[3].tx.getGroupInfo('race');
+    const ib = await onB[3].tx.getGroupInfo('race');
+    assert.deepEqual(ia, ib);
+    assert.ok(['from-a', 'from-b'].includes(ia.name), ia.name);
+    // Concurrent leaves from both sides: the rest stays.
+    await Promise.all([onA[1].tx.leaveGroup('race'), onB[1].tx.leaveGroup('race'), onA[2].tx.leaveGroup('race'), onB[2].tx.leaveGroup('race')]);
+    const rest = ['a0', 'a3', 'a4', 'b0', 'b3', 'b4'];
+    await hasMembers(a, 'race', rest);
+    await hasMembers(b, 'race', rest);
+  });
+
+  test('cluster - NATS restarted: local delivery goes on, cross-node delivery fails visibly, and both come back with NATS', async (t) => {
+    const nats = await startNats(t);
+    const [a, b] = await startNodes(t, nats, 2);
+    const alice = await startClient(t, a.s, 'alice');
+    const amy = await startClient(t, a.s, 'amy');
+    const bob = await startClient(t, b.s, 'bob');
+    await sees(a, 'bob');
+    const lost = [a, b].map((n) => until(() => n.events.some((e) => e.type === 'natsLost'), { on: [[n.s, 'cluster']], what: 'natsLost' }));
+    await nats.kill();
+    await Promise.all(lost);
+    assert.equal(a.s.stats().cluster!.connected, false);
+    // This node's own clients are served as before.
+    const local = next(amy.rx, 'command');
+    await alice.tx.sendCommand({ name: 'still-here' }, { to: 'amy' });
+    assert.equal((await local)[0].name, 'still-here');
+    // Another node's: refused at once, and counted.
+    await assert.rejects(alice.tx.sendCommand({ name: 'across' }, { to: 'bob' }), (err: Error) => err instanceof DeliveryError && /NATS connection is down/.test(err.message));
+    alice.tx.sendVideoFrame(Buffer.alloc(2000), { to: 'bob', width: 8, height: 8 });
+    await until(() => a.s.stats().cluster!.dropped >= 1, { checkAfterMs: [50, 200, 1000], what: 'video dropped for the other node' });
+    assert.match(await a.s.metrics.metrics(), /camwire_dropped_total\{type="video",reason="cluster_unreachable"\} 1/);
+    assert.ok(a.s.stats().cluster!.failed >= 1);
+
+    const back = [a, b].map((n) => until(() => n.events.some((e) => e.type === 'natsBack'), { on: [[n.s, 'cluster']], timeoutMs: 10000, what: 'natsBack' }));
+    await nats.restart();
+    await Promise.all(back);
+    // Cross-node delivery again, and presence changes are seen again (the watches came back).
+    const got = next(bob.rx, 'command');
+    await alice.tx.sendCommand({ name: 'across-again' }, { to: 'bob' });
+    assert.equal((await got)[0].name, 'across-again');
+    const carol = await startClient(t, b.s, 'carol');
+    await sees(a, 'carol');
+    const toCarol = next(carol.rx, 'command');
+    await alice.tx.sendCommand({ name: 'new-here' }, { to: 'carol' });
+    assert.equal((await toCarol)[0].name, 'new-here');
+    assert.deepEqual([...a.s.stats().cluster!.nodes].sort(), ['node0', 'node1']);
+  });
+
+  test('cluster - contact lists follow a client to another node: its default receivers and allowed senders hold there', async (t) => {
+    const nats = await startNats(t);
+    const [a, b] = await startNodes(t, nats, 2);
+    const bob = await startClient(t, b.s, 'bob');
+    const carol = await startClient(t, b.s, 'carol');
+    const first = await startClient(t, a.s, 'alice', { rx: { reconnect: false } });
+    await first.tx.addDefaultReceiver('bob');
+    await first.tx.addAllowedSender('bob');
+    // alice's node stops: her links close, and she connects to the other node.
+    await a.s.stop();
+    await sees(b, 'alice', false);
+    const again = await startClient(t, b.s, 'alice');
+    const got = next(bob.rx, 'data');
+    await again.tx.sendData(Buffer.from('no address given'));
+    assert.equal((await got)[0].toString(), 'no address given');
+    const info = b.s.clients().find((c) => c.id === 'alice')!;
+    assert.deepEqual(info.defaultReceivers, ['bob']);
+    assert.deepEqual(info.allowedSenders, ['bob']);
+    // Her allowed senders hold on the new node: carol is refused, bob gets through.
+    await assert.rejects(carol.tx.sendCommand({ name: 'x' }, { to: 'alice' }), DeliveryError);
+    const fromBob = next(again.rx, 'command');
+    await bob.tx.sendCommand({ name: 'y' }, { to: 'alice' });
+    assert.equal((await fromBob)[0].name, 'y');
+  });
+
+  test('cluster - a client id that comes online on another node takes over: the earlier receiver is disconnected (1203)', async (t) => {
+    const nats = await startNats(t);
+    const [a, b] = await startNodes(t, nats, 2);
+    const first = await startClient(t, a.s, 'same', { rx: { reconnect: false } });
+    const kicked = next(first.rx, 'sessionDisconnected');
+    const second = await startClient(t, b.s, 'same');
+    const [ev] = await kicked;
+    assert.match(ev.error?.message ?? '', /1203/);
+    assert.equal(second.rx.sessionConnected, true);
+    // Messages for the id now go to the second one, from either node.
+    const alice = await startClient(t, a.s, 'alice');
+    await sees(a, 'same');
+    const got = next(second.rx, 'command');
+    await alice.tx.sendCommand({ name: 'which' }, { to: 'same' });
+    assert.equal((await got)[0].name, 'which');
+    assert.equal(a.s.clients().find((c) => c.id === 'same')?.online, false);
+  });
+});
