@@ -150,6 +150,8 @@ export const ErrorCode = {
   FILE_TOO_LARGE: 'CW_ERR_FILE_TOO_LARGE',
   FILE_NO_SPACE: 'CW_ERR_FILE_NO_SPACE',
   FFMPEG_MISSING: 'CW_ERR_FFMPEG_MISSING',
+  /** ffmpeg is installed but lacks the encoder a video codec needs; the message names it. */
+  FFMPEG_ENCODER_MISSING: 'CW_ERR_FFMPEG_ENCODER_MISSING',
   /** The optional package sharp (the test pattern's JPEG encoder) is not installed or cannot load. */
   SHARP_MISSING: 'CW_ERR_SHARP_MISSING',
   AUTH_FAILED: 'CW_ERR_AUTH_FAILED',
