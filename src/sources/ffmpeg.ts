@@ -136,7 +136,7 @@ export class FfmpegVideo extends EventEmitter<FfmpegEvents> {
     const filters: string[] = [];
     if (o.fps) filters.push(`fps=${o.fps}`);
     if (o.width && o.height) filters.push(`scale=${o.width}:${o.height}`);
-    const head = ['-hide_banner', '-loglevel', 'error', '-nostdin', ...(o.input.kind === 'jpeg-pipe' ? ['-fflags', 'nobuffer'] : []), ...inputArgs(o.input), '-an'];
+    const head = ['-hide_banner', '-loglevel', 'error', '-nostdin', ...(o.input.kind === 'jpeg-pipe' ? ['-probesize', '32', '-analyzeduration', '0', '-flags', 'low_delay'] : []), ...inputArgs(o.input), '-an'];
     if (codec !== 'mjpeg' && o.copy) {
       if (codec !== 'h264') throw new RangeError(`copy applies to H.264 inputs only, not ${codec}`);
       return [...head, ...copyArgs(), 'pipe:1'];
