@@ -62,11 +62,11 @@ export class WebViewer {
     }
     // The tap's buffer is a view of the received data: a frame that outlives this call is copied,
     // and only while someone watches.
+    for (const r of s.streams) r.push(v);
     if (v.imageType === 'jpeg') {
       if (s.viewers.size > 0 || s.waiters.size > 0) s.last = { ...v, data: Buffer.from(v.data) };
       for (const w of s.waiters) w(s.last!.data);
     } else {
-      for (const r of s.streams) r.push(v);
       if (s.transcoder && (s.transcoder.codec !== v.imageType || (v.keyframe && (v.width !== s.width || v.height !== s.height)))) this.#stopTranscoder(s);
       if (s.transcoder) s.transcoder.push(v);
       else if ((s.viewers.size > 0 || s.waiters.size > 0) && v.keyframe) this.#startTranscoder(s, [v]);
