@@ -123,6 +123,7 @@ export class FfmpegVideo extends EventEmitter<FfmpegEvents> {
   #child: ChildProcess | undefined;
   /** jpeg-pipe input: the capture time of each image written, in order (ffmpeg keeps the order and drops none). */
   #times: number[] = [];
+  #stopped = false;
 
   constructor(o: FfmpegVideoOptions) {
     super();
@@ -151,17 +152,19 @@ export class FfmpegVideo extends EventEmitter<FfmpegEvents> {
 
   /** Starts ffmpeg. Throws FfmpegEncoderMissingError when ffmpeg lacks the codec's encoder. */
   start(): void {
+    this.#stopped = false;
     const codec = this.#o.codec ?? 'mjpeg';
     const args = this.args();
     const piped = this.#o.input.kind === 'jpeg-pipe';
     let out: (c: Buffer) => void;
     if (codec === 'mjpeg') {
-      const splitter = new JpegSplitter((jpeg) => this.emit('frame', jpeg));
+      const splitter = new JpegSplitter((jpeg) => this.#stopped || this.emit('frame', jpeg));
       out = (c) => splitter.push(c);
     } else {
       // The capture time: the image's, when it was written to ffmpeg; else when its bytes came out of ffmpeg.
       const stamp = (arrivedAt: number): number => (piped ? (this.#times.shift() ?? Date.now()) : Date.now() - (performance.now() - arrivedAt));
-      const parser = videoParser(codec === 'h264' ? 'h264' : 'ivf', (v) => this.emit('video', v), stamp);
+      // A stopped source emits nothing more (what ffmpeg still had is dropped).
+      const parser = videoParser(codec === 'h264' ? 'h264' : 'ivf', (v) => this.#stopped || this.emit('video', v), stamp);
       out = (c) => {
         try {
           parser.push(c);
@@ -188,7 +191,9 @@ export class FfmpegVideo extends EventEmitter<FfmpegEvents> {
     return true;
   }
 
+  /** Stops ffmpeg; no `frame` or `video` event comes after it. */
   stop(): void {
+    this.#stopped = true;
     this.#child?.stdin?.end();
     this.#child?.kill('SIGTERM');
   }
