@@ -87,6 +87,20 @@ test('codec viewer - ffmpeg H.264 through camwire send and server, decoded by We
   assert.deepEqual(snap, [200, 'image/jpeg']);
 });
 
+test('codec viewer - VP8, VP9 and AV1 from camwire send --codec are decoded in Chromium too', { timeout: 120000 }, async (t) => {
+  const s = await cliServer(t);
+  for (const codec of ['vp8', 'vp9', 'av1']) cli(t, ['send', '--server', `127.0.0.1:${s.tcp}`, '--id', codec, '--codec', codec, '--size', '320x240', '--fps', '10', '--keyint', '20']);
+  const browser = await launch(t);
+  const page = await browser.newPage();
+  await page.goto(s.url);
+  for (const [codec, re] of [['vp8', /320×240 vp8/], ['vp9', /320×240 vp09\.00\.\d\d\.08/], ['av1', /320×240 av01\.0\.\d\d[MH]\.08/]] as const) {
+    const tile = `figure[data-source="${codec}/0"]`;
+    await page.waitForFunction((sel) => Number((document.querySelector(sel) as HTMLElement | null)?.dataset.decoded) >= 5, tile, { timeout: 40000 });
+    assert.match((await page.textContent(`${tile} figcaption`)) ?? '', re);
+    assert.equal(await page.evaluate((sel) => (document.querySelector(sel) as HTMLCanvasElement).width, `${tile} canvas.video`), 320);
+  }
+});
+
 /** The first image of an MJPEG stream; the connection is closed after it. */
 function firstMjpegImage(url: string): Promise<Buffer> {
   return new Promise((resolve, reject) => {
