@@ -101,6 +101,21 @@ test('codec viewer - VP8, VP9 and AV1 from camwire send --codec are decoded in C
   }
 });
 
+test('codec viewer - the page as a client (CamwireClient over WebSocket) decodes H.264 sent to it', { timeout: 90000 }, async (t) => {
+  const s = await cliServer(t);
+  const browser = await launch(t);
+  const page = await browser.newPage();
+  await page.goto(s.url);
+  await page.fill('#me-id', 'web1');
+  await page.click('#me-connect');
+  await page.waitForFunction(() => /connected as web1/.test(document.getElementById('me-state')?.textContent ?? ''), undefined, { timeout: 15000 });
+  cli(t, ['send', '--server', `127.0.0.1:${s.tcp}`, '--id', 'cam', '--to', 'web1', '--codec', 'h264', '--size', '320x240', '--fps', '15']);
+  const tile = 'figure[data-mine="cam/0"]';
+  await page.waitForFunction((sel) => Number((document.querySelector(sel) as HTMLElement | null)?.dataset.decoded) >= 10, tile, { timeout: 30000 });
+  assert.equal(await page.evaluate((sel) => (document.querySelector(sel) as HTMLCanvasElement).width, `${tile} canvas`), 320);
+  await page.waitForFunction((sel) => /avc1\.[0-9A-F]{6} \| fps [\d.]+ \| .* \| latency \d+ ms decoded/.test(document.querySelector(sel)?.textContent ?? ''), `${tile} figcaption`, { timeout: 5000 });
+});
+
 /** The first image of an MJPEG stream; the connection is closed after it. */
 function firstMjpegImage(url: string): Promise<Buffer> {
   return new Promise((resolve, reject) => {
