@@ -65,7 +65,8 @@ export async function runSend(f: SendFlags, log: Pino): Promise<number> {
   if (!oneShot && (f.input || f.camera || f.screen || f.audioInput || f.microphone || compressed)) assertFfmpeg();
   // The encoder is checked before anything connects (an ffmpeg without libx264 is told so, by name).
   if (compressed) encoderFor(f.codec as Exclude<VideoCodec, 'mjpeg'>);
-  if (!oneShot && !f.input && !f.camera && !f.screen) await loadSharp();
+  // The test pattern needs sharp for JPEG; compressed, it goes to the encoder as raw pixels.
+  if (!oneShot && !f.input && !f.camera && !f.screen && !compressed) await loadSharp();
   const sender = new Sender({
     protocol,
     connection: pull ? 'receiver-to-sender' : 'sender-to-receiver',
@@ -226,8 +227,8 @@ async function sendWith(sender: Sender, f: SendFlags, { pull, addr, protocol, wa
       process.stderr.write(`error: ${err.message}\n`);
       resolve(err instanceof FfmpegMissingError || err instanceof FfmpegEncoderMissingError ? EXIT.FFMPEG : EXIT.FAILED);
     };
-    // The test pattern, compressed: its JPEGs go through ffmpeg's encoder, each with its capture time.
-    const encoder = !input && codec !== 'mjpeg' ? new FfmpegVideo({ input: { kind: 'jpeg-pipe' }, codec, keyint: keyint ?? fps * 2, bitrate, fps }) : undefined;
+    // The test pattern, compressed: its raw pixels go through ffmpeg's encoder, each frame with its capture time.
+    const encoder = !input && codec !== 'mjpeg' ? new FfmpegVideo({ input: { kind: 'rgba-pipe', width, height, fps }, codec, keyint: keyint ?? fps * 2, bitrate, fps }) : undefined;
     if (encoder) {
       encoder.on('video', sendEncoded);
       encoder.on('error', onError);
@@ -252,13 +253,14 @@ async function sendWith(sender: Sender, f: SendFlags, { pull, addr, protocol, wa
       src.start();
       stops.push(() => src.stop());
     } else {
-      const pattern = new TestPattern({ width, height, fps, quality: encoder ? 95 : quality, label: f.id || 'camwire' });
+      const pattern = new TestPattern({ width, height, fps, quality, label: f.id || 'camwire' });
       pattern.start(
-        (jpeg, info) => (encoder ? encoder.write(jpeg, info.timestamp) : send(jpeg, info.timestamp)),
+        (image, info) => (encoder ? encoder.write(image, info.timestamp) : send(image, info.timestamp)),
         (err) => {
           process.stderr.write(`error: ${err.message}\n`);
           resolve(EXIT.FFMPEG);
         },
+        encoder ? 'rgba' : 'jpeg',
       );
       stops.push(() => pattern.stop());
     }

@@ -43,7 +43,9 @@ export type VideoInput =
   /** An ffmpeg filter graph source (`-f lavfi`), e.g. `testsrc2=size=1280x720:rate=30`; read in real time. */
   | { kind: 'lavfi'; graph: string }
   /** JPEG images written with FfmpegVideo.write(), each with its capture time (e.g. the TestPattern's). */
-  | { kind: 'jpeg-pipe' };
+  | { kind: 'jpeg-pipe' }
+  /** Raw RGBA pixels (width x height x 4 bytes a frame) written with FfmpegVideo.write(), each with its capture time: no parsing delay. */
+  | { kind: 'rgba-pipe'; width: number; height: number; fps: number };
 
 /** Options of an FfmpegVideo source. */
 export interface FfmpegVideoOptions {
@@ -96,6 +98,8 @@ function inputArgs(i: VideoInput): string[] {
       return ['-re', '-f', 'lavfi', '-i', i.graph];
     case 'jpeg-pipe':
       return ['-f', 'mjpeg', '-i', 'pipe:0'];
+    case 'rgba-pipe':
+      return ['-f', 'rawvideo', '-pix_fmt', 'rgba', '-s', `${i.width}x${i.height}`, '-framerate', String(i.fps), '-i', 'pipe:0'];
   }
 }
 
@@ -112,6 +116,11 @@ function run(bin: string, args: string[], out: (chunk: Buffer) => void, ee: Even
   child.on('error', (err: NodeJS.ErrnoException) => ee.emit('error', err.code === 'ENOENT' ? new FfmpegMissingError(bin) : err));
   child.on('exit', (code) => ee.emit('exit', code, stderr.trim()));
   return child;
+}
+
+/** Inputs written by FfmpegVideo.write(). */
+function piped(i: VideoInput): boolean {
+  return i.kind === 'jpeg-pipe' || i.kind === 'rgba-pipe';
 }
 
 /** Capture times of JPEG images written to ffmpeg and not yet out of it, at most this many. */
@@ -137,14 +146,14 @@ export class FfmpegVideo extends EventEmitter<FfmpegEvents> {
     const filters: string[] = [];
     if (o.fps) filters.push(`fps=${o.fps}`);
     if (o.width && o.height) filters.push(`scale=${o.width}:${o.height}`);
-    const head = ['-hide_banner', '-loglevel', 'error', '-nostdin', ...(o.input.kind === 'jpeg-pipe' ? ['-probesize', '32', '-analyzeduration', '0', '-flags', 'low_delay'] : []), ...inputArgs(o.input), '-an'];
+    const head = ['-hide_banner', '-loglevel', 'error', '-nostdin', ...(piped(o.input) ? ['-probesize', '32', '-analyzeduration', '0', '-flags', 'low_delay'] : []), ...inputArgs(o.input), '-an'];
     if (codec !== 'mjpeg' && o.copy) {
       if (codec !== 'h264') throw new RangeError(`copy applies to H.264 inputs only, not ${codec}`);
       return [...head, ...copyArgs(), 'pipe:1'];
     }
     // A JPEG pipe is encoded as it comes: one output frame per image written, none added or dropped.
-    const timing = o.input.kind === 'jpeg-pipe' ? ['-fps_mode', 'passthrough'] : filters.length ? ['-vf', filters.join(',')] : [];
-    if (o.input.kind === 'jpeg-pipe' && o.width && o.height) timing.push('-vf', `scale=${o.width}:${o.height}`);
+    const timing = piped(o.input) ? ['-fps_mode', 'passthrough'] : filters.length ? ['-vf', filters.join(',')] : [];
+    if (piped(o.input) && o.width && o.height) timing.push('-vf', `scale=${o.width}:${o.height}`);
     if (codec === 'mjpeg') return [...head, ...timing, '-c:v', 'mjpeg', '-q:v', String(o.quality ?? 5), '-f', 'mjpeg', 'pipe:1'];
     const keyint = o.keyint ?? Math.max(1, Math.round((o.fps ?? 15) * 2));
     return [...head, ...timing, ...encodeArgs({ codec, keyint, crf: o.crf, bitrate: o.bitrate }, o.ffmpegPath ?? 'ffmpeg'), 'pipe:1'];
@@ -155,14 +164,14 @@ export class FfmpegVideo extends EventEmitter<FfmpegEvents> {
     this.#stopped = false;
     const codec = this.#o.codec ?? 'mjpeg';
     const args = this.args();
-    const piped = this.#o.input.kind === 'jpeg-pipe';
+    const pipe = piped(this.#o.input);
     let out: (c: Buffer) => void;
     if (codec === 'mjpeg') {
       const splitter = new JpegSplitter((jpeg) => this.#stopped || this.emit('frame', jpeg));
       out = (c) => splitter.push(c);
     } else {
       // The capture time: the image's, when it was written to ffmpeg; else when its bytes came out of ffmpeg.
-      const stamp = (arrivedAt: number): number => (piped ? (this.#times.shift() ?? Date.now()) : Date.now() - (performance.now() - arrivedAt));
+      const stamp = (arrivedAt: number): number => (pipe ? (this.#times.shift() ?? Date.now()) : Date.now() - (performance.now() - arrivedAt));
       // A stopped source emits nothing more (what ffmpeg still had is dropped).
       const parser = videoParser(codec === 'h264' ? 'h264' : 'ivf', (v) => this.#stopped || this.emit('video', v), stamp);
       out = (c) => {
@@ -175,12 +184,12 @@ export class FfmpegVideo extends EventEmitter<FfmpegEvents> {
       };
       this.once('exit', () => parser.end());
     }
-    this.#child = run(this.#o.ffmpegPath ?? 'ffmpeg', args, out, this, piped);
+    this.#child = run(this.#o.ffmpegPath ?? 'ffmpeg', args, out, this, pipe);
   }
 
   /**
-   * jpeg-pipe input: one JPEG image, captured at `timestamp` (ms since the epoch). Returns false
-   * (and skips the image) while ffmpeg has not taken the images before it.
+   * jpeg-pipe or rgba-pipe input: one JPEG image (or RGBA frame), captured at `timestamp` (ms since
+   * the epoch). Returns false (and skips the image) while ffmpeg has not taken the ones before it.
    */
   write(jpeg: Buffer, timestamp = Date.now()): boolean {
     const stdin = this.#child?.stdin;
