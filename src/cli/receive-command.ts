@@ -100,7 +100,7 @@ export async function runReceive(f: ReceiveFlags, log: Pino): Promise<number> {
   rx.on('video', (v) => {
     videos++;
     latency = Date.now() - v.timestamp;
-    sink.frame(v.data, v.imageType);
+    sink.frame(v.data, v.imageType, v);
     if (videos >= limit) reached(EXIT.OK);
   });
   rx.on('command', (c, m) => out({ command: c.name, params: c.params, from: m.from, mediaIndex: m.mediaIndex }));

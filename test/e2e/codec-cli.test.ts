@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
@@ -60,3 +61,28 @@ for (const [codec, re] of [['h264', /^avc1\.[0-9A-F]{6}$/], ['vp8', /^vp8$/], ['
     assert.ok(got.filter((v) => v.keyframe).length >= 2, `keyframes: ${got.map((v) => (v.keyframe ? 'K' : '.')).join('')}`);
   });
 }
+
+test('codec cli - receive --mjpeg-port shows a compressed source as MJPEG (transcoded while watched)', { timeout: 60000 }, async (t) => {
+  const rx = cli(t, ['receive', '--listen', '127.0.0.1:0', '--types', 'video', '--mjpeg-port', '0']);
+  const url = (await rx.waitFor(/mjpeg: (\S+)/))[1];
+  const port = (await rx.waitFor(/listening on \S+:(\d+)/))[1];
+  cli(t, ['send', '--server', `127.0.0.1:${port}`, '--id', 'cam', '--codec', 'vp8', '--size', '320x240', '--fps', '15', '--keyint', '15']);
+  const jpeg = await new Promise<Buffer>((resolve, reject) => {
+    const timer = setTimeout(() => (req.destroy(), reject(new Error('no JPEG in 30 s'))), 30000);
+    const req = http.get(url, (res) => {
+      let buf = Buffer.alloc(0);
+      res.on('data', (c: Buffer) => {
+        buf = Buffer.concat([buf, c]);
+        const start = buf.indexOf(Buffer.from([0xff, 0xd8]));
+        const end = start >= 0 ? buf.indexOf(Buffer.from([0xff, 0xd9]), start) : -1;
+        if (end > 0) {
+          clearTimeout(timer);
+          req.destroy();
+          resolve(buf.subarray(start, end + 2));
+        }
+      });
+    });
+    req.on('error', (e) => (clearTimeout(timer), reject(e)));
+  });
+  assert.ok(jpeg.length > 500, `a JPEG of ${jpeg.length} bytes`);
+});
