@@ -16,8 +16,17 @@ import type { Reader } from './router.js';
 export interface GopCacheOptions {
   /** Frames kept per source, at most; 0: none (readers still start at a keyframe). @default 300 */
   maxFrames: number;
-  /** Bytes kept per source, at most (the server uses its `buffers.video`). */
+  /** Bytes kept per sending client, all its sources together, at most (the server uses its `buffers.video`). */
   maxBytes: number;
+}
+
+/** Compressed sources (media indexes) tracked per client; beyond it the least recently seen is forgotten. */
+const MAX_SOURCES = 64;
+
+/** One client's sources and the bytes their caches hold together. */
+interface ClientGops {
+  sources: Map<number, Gop>;
+  bytes: number;
 }
 
 /** One source's frames since its last keyframe. */
@@ -50,7 +59,7 @@ export interface GopDelivery {
 
 export class GopCaches {
   readonly #o: GopCacheOptions;
-  readonly #by = new WeakMap<Client, Map<number, Gop>>();
+  readonly #by = new WeakMap<Client, ClientGops>();
 
   constructor(o: GopCacheOptions) {
     this.#o = o;
@@ -61,17 +70,27 @@ export class GopCaches {
    * target reader.
    */
   begin(from: Client, batch: FrameBatch): GopDelivery {
-    let sources = this.#by.get(from);
-    if (!sources) this.#by.set(from, (sources = new Map()));
+    let c = this.#by.get(from);
+    if (!c) this.#by.set(from, (c = { sources: new Map(), bytes: 0 }));
+    const sources = c.sources;
     // What each source's cache held before this batch: a reader that starts on a delta frame of
     // the batch gets that first (the arrays are replaced, not emptied, at a keyframe).
     const before = new Map<number, { gop: Gop; frames: FrameInit[]; n: number }>();
     for (const f of batch.frames) {
       const mi = f.mediaIndex ?? 0;
       let gop = sources.get(mi);
-      if (!gop) sources.set(mi, (gop = { frames: [], bytes: 0, started: new WeakSet(), lastAt: 0 }));
+      if (!gop) {
+        if (sources.size >= MAX_SOURCES) {
+          // Forget the least recently seen source (its readers start again at its next keyframe).
+          const [oldest, old] = sources.entries().next().value as [number, Gop];
+          c.bytes -= old.bytes;
+          sources.delete(oldest);
+        }
+        gop = { frames: [], bytes: 0, started: new WeakSet(), lastAt: 0 };
+      } else sources.delete(mi);
+      sources.set(mi, gop); // most recently seen last
       if (!before.has(mi)) before.set(mi, { gop, frames: gop.frames, n: gop.frames.length });
-      this.#add(gop, f);
+      this.#add(c, gop, f);
     }
     return {
       offer: (reader) => {
@@ -102,28 +121,32 @@ export class GopCaches {
 
   /** The cached frames of a source (keyframe first), none when it has none or sent nothing for 10 s. */
   snapshot(from: Client, mediaIndex: number): FrameInit[] {
-    const gop = this.#by.get(from)?.get(mediaIndex);
+    const gop = this.#by.get(from)?.sources.get(mediaIndex);
     if (!gop || Date.now() - gop.lastAt > 10000) return [];
     return gop.frames.slice();
   }
 
-  #add(gop: Gop, f: FrameInit): void {
+  #add(c: ClientGops, gop: Gop, f: FrameInit): void {
     gop.lastAt = Date.now();
     const key = ((f.flags ?? 0) & Flag.KEYFRAME) !== 0;
     if ((!key && gop.frames.length === 0) || this.#o.maxFrames === 0) return;
-    const payload = Buffer.from(f.payload ?? Buffer.alloc(0));
-    const copy: FrameInit = { kind: Kind.DATA, mediaType: MediaType.video, mediaIndex: f.mediaIndex, flags: f.flags, timestamp: f.timestamp, from: f.from, to: f.to, group: f.group, payload };
-    if (key) {
-      gop.frames = [];
-      gop.bytes = 0;
-    }
-    if (gop.frames.length >= this.#o.maxFrames || gop.bytes + payload.length > this.#o.maxBytes) {
+    const view = f.payload ?? Buffer.alloc(0);
+    if (key) this.#clear(c, gop);
+    if (gop.frames.length >= this.#o.maxFrames || c.bytes + view.length > this.#o.maxBytes) {
       // Over the bounds: nothing until the next keyframe (a late joiner then waits for it).
-      gop.frames = [];
-      gop.bytes = 0;
+      this.#clear(c, gop);
       return;
     }
-    gop.frames.push(copy);
+    // A copy: the received bytes are views of socket reads, not to be held.
+    const payload = Buffer.from(view);
+    gop.frames.push({ kind: Kind.DATA, mediaType: MediaType.video, mediaIndex: f.mediaIndex, flags: f.flags, timestamp: f.timestamp, from: f.from, to: f.to, group: f.group, payload });
     gop.bytes += payload.length;
+    c.bytes += payload.length;
+  }
+
+  #clear(c: ClientGops, gop: Gop): void {
+    c.bytes -= gop.bytes;
+    gop.frames = [];
+    gop.bytes = 0;
   }
 }

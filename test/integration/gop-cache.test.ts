@@ -99,3 +99,18 @@ test('gop cache - JPEG sources are not cached; a bad gopCache option is refused'
   assert.deepEqual(server.videoGop('cam'), []);
   await assert.rejects(async () => startServer(t, { gopCache: { frames: 3 } as never }), /gopCache/);
 });
+
+test('gop cache - maxBytes bounds all the sources of one client together', async (t) => {
+  const server = await startServer(t, { gopCache: { maxBytes: 1024 } });
+  const tx = await camera(t, server, 'late');
+  for (const mediaIndex of [0, 1]) {
+    let off = (): void => undefined;
+    const got = new Promise<void>((resolve) => (off = server.onVideo(() => resolve())));
+    tx.sendVideoFrame(Buffer.alloc(600, mediaIndex), { imageType: CODEC, keyframe: true, width: 64, height: 48, mediaIndex });
+    await within(got, 5000, `the server got source ${mediaIndex}'s keyframe`);
+    off();
+    await new Promise((r) => setImmediate(r));
+  }
+  assert.equal(server.videoGop('cam', 0).length, 1);
+  assert.deepEqual(server.videoGop('cam', 1), [], 'the second source would pass the client\'s 1024 bytes');
+});
