@@ -5,7 +5,7 @@
  */
 import { execFileSync, execFile } from 'node:child_process';
 import { CamwireError, ErrorCode } from '../errors.js';
-import { AnnexBSplitter } from '../protocol/annexb.js';
+import { FlvH264Splitter } from '../protocol/flv.js';
 import { IvfSplitter } from '../protocol/ivf.js';
 
 /** Video codecs a source can produce. `mjpeg` is camwire's JPEG frames. */
@@ -81,7 +81,7 @@ export function encodeArgs(s: EncodeSettings, bin = 'ffmpeg'): string[] {
   const common = ['-pix_fmt', 'yuv420p', '-flush_packets', '1'];
   switch (s.codec) {
     case 'h264':
-      return ['-c:v', enc, '-preset', 'ultrafast', '-tune', 'zerolatency', '-bf', '0', ...g, '-sc_threshold', '0', ...(s.bitrate ? ['-b:v', String(s.bitrate)] : ['-crf', String(s.crf ?? 23)]), '-x264-params', 'repeat-headers=1', ...common, '-f', 'h264'];
+      return ['-c:v', enc, '-preset', 'ultrafast', '-tune', 'zerolatency', '-bf', '0', ...g, '-sc_threshold', '0', ...(s.bitrate ? ['-b:v', String(s.bitrate)] : ['-crf', String(s.crf ?? 23)]), '-x264-params', 'repeat-headers=1', ...common, ...FLV];
     case 'vp8':
       return ['-c:v', enc, '-deadline', 'realtime', '-cpu-used', '8', '-lag-in-frames', '0', '-auto-alt-ref', '0', ...g, ...(s.bitrate ? ['-b:v', String(s.bitrate)] : ['-crf', String(s.crf ?? 10), '-b:v', '4M']), ...common, '-f', 'ivf'];
     case 'vp9':
@@ -93,10 +93,16 @@ export function encodeArgs(s: EncodeSettings, bin = 'ffmpeg'): string[] {
   }
 }
 
-/** ffmpeg output arguments that copy an H.264 input as it is, in Annex B with SPS/PPS before each IDR. */
+/** ffmpeg output arguments that copy an H.264 input as it is (in FLV, cut into Annex B units by FlvH264Splitter). */
 export function copyArgs(): string[] {
-  return ['-c:v', 'copy', '-bsf:v', 'h264_mp4toannexb', '-flush_packets', '1', '-f', 'h264'];
+  return ['-c:v', 'copy', '-flush_packets', '1', ...FLV];
 }
+
+/**
+ * H.264 leaves ffmpeg in FLV: each packet framed with its size, so an access unit is known
+ * complete when its last byte arrives (raw Annex B would hold each one until the next begins).
+ */
+const FLV = ['-f', 'flv', '-flvflags', 'no_duration_filesize'];
 
 /**
  * The codec of an input's first video stream (ffprobe's name, e.g. `h264`), or undefined when
@@ -110,13 +116,13 @@ export function probeVideoCodec(url: string, ffprobe = 'ffprobe', timeoutMs = 10
 }
 
 /**
- * Cuts ffmpeg's output (Annex B for H.264, IVF otherwise) into frames. `stamp` gives each frame
+ * Cuts ffmpeg's output (FLV for H.264, IVF otherwise) into frames. `stamp` gives each frame
  * its capture time from the time its bytes arrived (performance.now()).
  */
 export function videoParser(codec: 'h264' | 'ivf', onFrame: (v: EncodedVideo) => void, stamp: (arrivedAt: number) => number): { push(c: Buffer): void; end(): void } {
   if (codec === 'h264') {
-    const s = new AnnexBSplitter((au) => onFrame({ data: au.data, keyframe: au.keyframe, codec: au.codec, width: au.width, height: au.height, timestamp: stamp(au.arrivedAt) }));
-    return { push: (c) => s.push(c), end: () => s.end() };
+    const s = new FlvH264Splitter((au) => onFrame({ data: au.data, keyframe: au.keyframe, codec: au.codec, width: au.width, height: au.height, timestamp: stamp(au.arrivedAt) }));
+    return { push: (c) => s.push(c), end: () => undefined };
   }
   const s = new IvfSplitter((f) => onFrame({ data: f.data, keyframe: f.keyframe, codec: f.codec, width: f.width, height: f.height, timestamp: stamp(f.arrivedAt) }));
   return { push: (c) => s.push(c), end: () => undefined };

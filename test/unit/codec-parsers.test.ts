@@ -7,12 +7,17 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { test } from 'node:test';
 import { AnnexBSplitter, parseSps, type AccessUnit } from '../../src/protocol/annexb.js';
+import { FlvH264Splitter } from '../../src/protocol/flv.js';
 import { IvfSplitter, type IvfFrame } from '../../src/protocol/ivf.js';
 import { encodeArgs } from '../../src/sources/ffmpeg-codec.js';
 
-/** A short stream from ffmpeg: `frames` frames of testsrc2 at `size`, keyframe every `keyint`. */
-function encode(codec: 'h264' | 'vp8' | 'vp9' | 'av1', size: string, frames: number, keyint: number, extra: string[] = []): Buffer {
-  const args = ['-hide_banner', '-loglevel', 'error', '-f', 'lavfi', '-i', `testsrc2=size=${size}:rate=10`, '-frames:v', String(frames), ...encodeArgs({ codec, keyint }), ...extra, 'pipe:1'];
+/**
+ * A short stream from ffmpeg: `frames` frames of testsrc2 at `size`, keyframe every `keyint`.
+ * H.264 in Annex B (`-f h264`) unless `flv` (camwire's own output format for H.264).
+ */
+function encode(codec: 'h264' | 'vp8' | 'vp9' | 'av1', size: string, frames: number, keyint: number, extra: string[] = [], flv = false): Buffer {
+  const format = codec === 'h264' && !flv ? ['-f', 'h264'] : [];
+  const args = ['-hide_banner', '-loglevel', 'error', '-f', 'lavfi', '-i', `testsrc2=size=${size}:rate=10`, '-frames:v', String(frames), ...encodeArgs({ codec, keyint }), ...extra, ...format, 'pipe:1'];
   // Extra output options go before the output: move the format to the end.
   return execFileSync('ffmpeg', args, { maxBuffer: 64 * 1024 * 1024 });
 }
@@ -173,4 +178,53 @@ test('ivf - a header that is not IVF is an error; a truncated AV1 OBU does not t
   s.push(Buffer.concat([hdr, frame]));
   assert.equal(got.length, 0);
   assert.equal(s.dropped, 1);
+});
+
+function splitFlv(bytes: Buffer, cuts: number[], maxBytes?: number): { units: AccessUnit[]; dropped: number } {
+  const units: AccessUnit[] = [];
+  const s = new FlvH264Splitter((u) => units.push({ ...u, data: Buffer.from(u.data) }), { maxBytes });
+  let at = 0;
+  for (const c of [...cuts, bytes.length]) {
+    s.push(bytes.subarray(at, c));
+    at = c;
+  }
+  return { units, dropped: s.dropped };
+}
+
+test('flv - ffmpeg H.264 in FLV cut into Annex B access units at once, keyframes with SPS and PPS; split at every boundary', () => {
+  const bytes = encode('h264', '96x64', 6, 3, [], true);
+  assert.equal(bytes.toString('latin1', 0, 3), 'FLV');
+  const { units, dropped } = splitFlv(bytes, []);
+  assert.equal(dropped, 0);
+  assert.equal(units.length, 6);
+  assert.deepEqual(units.map((u) => u.keyframe), [true, false, false, true, false, false]);
+  for (const u of units) {
+    assert.match(u.codec, /^avc1\.[0-9A-F]{6}$/);
+    assert.deepEqual([u.width, u.height], [96, 64]);
+    const types = nalTypes(u.data);
+    if (u.keyframe) assert.ok(types.indexOf(7) >= 0 && types.indexOf(8) > types.indexOf(7) && types.indexOf(5) > types.indexOf(8), `SPS, PPS, IDR: ${types}`);
+  }
+  // The units are Annex B: the Annex B splitter cuts their concatenation into the same units.
+  const again = splitH264(Buffer.concat(units.map((u) => u.data)), []).units;
+  assert.deepEqual(again.map((u) => u.data.toString('hex')), units.map((u) => u.data.toString('hex')));
+  const whole = units.map((u) => u.data.toString('hex'));
+  for (let k = 1; k < bytes.length; k++) assert.deepEqual(splitFlv(bytes, [k]).units.map((u) => u.data.toString('hex')), whole, `cut at ${k}`);
+});
+
+test('flv - a tag over maxBytes is skipped, and the units after it up to the next keyframe; bad input does not throw from a tag', () => {
+  const bytes = encode('h264', '160x90', 6, 3, [], true);
+  const units = splitFlv(bytes, []).units;
+  const limit = Math.max(...units.filter((u) => !u.keyframe).map((u) => u.data.length)) + 64;
+  const r = splitFlv(bytes, [], limit);
+  assert.ok(r.dropped >= 1);
+  for (const u of r.units) assert.ok(u.data.length <= limit + 64);
+  if (r.units.length) assert.equal(r.units[0].keyframe, true);
+  // A video tag whose NAL length runs past its end: dropped and counted, the parser goes on.
+  const hdr = Buffer.from('464c5601010000000900000000', 'hex');
+  const data = Buffer.from([0x27, 1, 0, 0, 0, 0, 0, 0, 99, 0x41]);
+  const tag = Buffer.concat([Buffer.from([9, 0, 0, data.length, 0, 0, 0, 0, 0, 0, 0]), data, Buffer.alloc(4)]);
+  const s = new FlvH264Splitter(() => assert.fail('no unit'));
+  s.push(Buffer.concat([hdr, tag]));
+  assert.equal(s.dropped, 1);
+  assert.throws(() => new FlvH264Splitter(() => undefined).push(Buffer.alloc(20)), /FLV/);
 });
