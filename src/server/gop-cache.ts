@@ -20,6 +20,9 @@ export interface GopCacheOptions {
   maxBytes: number;
 }
 
+/** Bytes all caches of a server hold together, at most; beyond it new groups of pictures are not kept. */
+export const MAX_TOTAL_BYTES = 256 * 1024 * 1024;
+
 /** Compressed sources (media indexes) tracked per client; beyond it the least recently seen is forgotten. */
 const MAX_SOURCES = 64;
 
@@ -60,6 +63,8 @@ export interface GopDelivery {
 export class GopCaches {
   readonly #o: GopCacheOptions;
   readonly #by = new WeakMap<Client, ClientGops>();
+  /** Bytes held by all caches. */
+  #total = 0;
 
   constructor(o: GopCacheOptions) {
     this.#o = o;
@@ -83,7 +88,7 @@ export class GopCaches {
         if (sources.size >= MAX_SOURCES) {
           // Forget the least recently seen source (its readers start again at its next keyframe).
           const [oldest, old] = sources.entries().next().value as [number, Gop];
-          c.bytes -= old.bytes;
+          this.#clear(c, old);
           sources.delete(oldest);
         }
         gop = { frames: [], bytes: 0, started: new WeakSet(), lastAt: 0 };
@@ -132,7 +137,7 @@ export class GopCaches {
     if ((!key && gop.frames.length === 0) || this.#o.maxFrames === 0) return;
     const view = f.payload ?? Buffer.alloc(0);
     if (key) this.#clear(c, gop);
-    if (gop.frames.length >= this.#o.maxFrames || c.bytes + view.length > this.#o.maxBytes) {
+    if (gop.frames.length >= this.#o.maxFrames || c.bytes + view.length > this.#o.maxBytes || this.#total + view.length > MAX_TOTAL_BYTES) {
       // Over the bounds: nothing until the next keyframe (a late joiner then waits for it).
       this.#clear(c, gop);
       return;
@@ -142,10 +147,25 @@ export class GopCaches {
     gop.frames.push({ kind: Kind.DATA, mediaType: MediaType.video, mediaIndex: f.mediaIndex, flags: f.flags, timestamp: f.timestamp, from: f.from, to: f.to, group: f.group, payload });
     gop.bytes += payload.length;
     c.bytes += payload.length;
+    this.#total += payload.length;
+  }
+
+  /** Bytes all caches hold. */
+  get bytes(): number {
+    return this.#total;
+  }
+
+  /** The client sends no more (its last push link closed): its caches go. */
+  forget(from: Client): void {
+    const c = this.#by.get(from);
+    if (!c) return;
+    for (const gop of c.sources.values()) this.#clear(c, gop);
+    this.#by.delete(from);
   }
 
   #clear(c: ClientGops, gop: Gop): void {
     c.bytes -= gop.bytes;
+    this.#total -= gop.bytes;
     gop.frames = [];
     gop.bytes = 0;
   }

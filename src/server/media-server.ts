@@ -391,6 +391,7 @@ export class MediaServer extends EventEmitter<MediaServerEvents> {
     client.pushLinks.add(link);
     link.on('close', () => {
       client.pushLinks.delete(link);
+      if (client.pushLinks.size === 0) this.#relay.gops.forget(client);
       if (!client.connected) this.#gone(client);
     });
     link.on('frame', (f) => {
