@@ -85,6 +85,18 @@ test('codec viewer - ffmpeg H.264 through camwire send and server, decoded by We
   assert.deepEqual([...jpeg.subarray(0, 2)], [0xff, 0xd8]);
   const snap = await late.evaluate(async (u) => { const r = await fetch(u); return [r.status, r.headers.get('content-type')]; }, `${s.url}snapshot/cam1/0.jpg`);
   assert.deepEqual(snap, [200, 'image/jpeg']);
+  // Nobody watches the MJPEG any more: the server's ffmpeg transcoder goes.
+  // (No event tells the test that a child process of the server ended: ps is asked until a deadline.)
+  const transcoders = (): number => {
+    try {
+      return execFileSync('ps', ['-o', 'comm=', '--ppid', String(s.proc.child.pid)], { encoding: 'utf8' }).split('\n').filter((l) => l.trim() === 'ffmpeg').length;
+    } catch {
+      return 0; // ps exits 1 when the server has no child at all
+    }
+  };
+  const deadline = Date.now() + 10000;
+  while (transcoders() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  assert.equal(transcoders(), 0, 'no ffmpeg left under the server once nobody watches');
 });
 
 test('codec viewer - VP8, VP9 and AV1 from camwire send --codec are decoded in Chromium too', { timeout: 120000 }, async (t) => {
