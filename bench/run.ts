@@ -10,6 +10,7 @@
  *   node build/bench/run.js --cases=files    # only the file transfer bench (files.ts: raw copy, direct, through a server)
  *   node build/bench/run.js --cases=idle     # only the idle-channels bench (idle.ts: 10 000 open channels on a MediaServer)
  *   node build/bench/run.js --cases=hooks    # only the media hooks bench (hooks.ts)
+ *   node build/bench/run.js --cases=codec    # only the compressed video bench (codec.ts: bytes/s at equal SSIM, glass-to-glass latency)
  *
  * Prints tables and writes bench/results.json. See drive.ts for how load is offered and
  * how latency is measured.
@@ -29,6 +30,7 @@ import { runStoreBench } from './store.js';
 import { runFilesBench } from './files.js';
 import { runIdleBench } from './idle.js';
 import { runHooksBench } from './hooks.js';
+import { runCodecBench } from './codec.js';
 import { median, num, ratio, sizeName, sum, table } from './table.js';
 
 // ---------------------------------------------------------------- configuration
@@ -45,7 +47,7 @@ const ROUNDS = Math.max(1, Number(args.get('rounds') ?? 5));
 const REWARM_MS = 50;
 const SIZES = (args.get('sizes') ?? '1024,65536,1048576').split(',').map(Number);
 /** Benches other than the point-to-point cases; each runs with the rest, or alone with --cases=<name>. */
-const EXTRA_BENCHES = ['fanout', 'files', 'idle', 'store', 'hooks'];
+const EXTRA_BENCHES = ['fanout', 'files', 'idle', 'store', 'hooks', 'codec'];
 const ALL_CASES: CamwireCase[] = ['tcp-push', 'udp-push', 'http-push', 'http-push-proxy', 'tcp-pull'];
 const CASES = (args.get('cases')?.split(',').filter((c) => c && !EXTRA_BENCHES.includes(c)) as CamwireCase[] | undefined) ?? ALL_CASES;
 /** Whether the extra bench `name` runs: with everything (no --cases), or when --cases names it. */
@@ -361,6 +363,7 @@ const EXTRA: Record<string, (argv: string[]) => Promise<void>> = {
   idle: runIdleBench,
   store: runStoreBench,
   hooks: runHooksBench,
+  codec: runCodecBench,
 };
 
 async function all(): Promise<void> {

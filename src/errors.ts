@@ -154,6 +154,8 @@ export const ErrorCode = {
   /** A Receiver could not decode a TRANSFORMED frame (its decode hook failed, or it has none): that frame was dropped. */
   MEDIA_DECODE: 'CW_ERR_MEDIA_DECODE',
   FFMPEG_MISSING: 'CW_ERR_FFMPEG_MISSING',
+  /** ffmpeg is installed but lacks the encoder a video codec needs; the message names it. */
+  FFMPEG_ENCODER_MISSING: 'CW_ERR_FFMPEG_ENCODER_MISSING',
   /** The optional package sharp (the test pattern's JPEG encoder) is not installed or cannot load. */
   SHARP_MISSING: 'CW_ERR_SHARP_MISSING',
   AUTH_FAILED: 'CW_ERR_AUTH_FAILED',

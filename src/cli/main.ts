@@ -7,7 +7,7 @@ import { Command, Option } from 'commander';
 import fs from 'node:fs';
 import path from 'node:path';
 import { CamwireError, ConfigError, ErrorCode, MEDIA_TYPES, StoreError } from '../index.js';
-import { FfmpegMissingError } from '../sources/ffmpeg.js';
+import { FfmpegEncoderMissingError, FfmpegMissingError } from '../sources/ffmpeg.js';
 import { SharpMissingError } from '../sources/sharp.js';
 import { UsageError } from './args.js';
 import { EXIT, connectionFlags, logger } from './common.js';
@@ -83,6 +83,9 @@ function program(): Command {
     .option('--size <WxH>', 'video size', '640x360')
     .option('--fps <n>', 'frames per second', '15')
     .option('--quality <1-100>', 'JPEG quality', '70')
+    .addOption(new Option('--codec <codec>', 'video codec: mjpeg (JPEG frames), or compressed through ffmpeg: h264, vp8, vp9, av1 (an --input already in H.264 is copied with --codec h264)').choices(['mjpeg', 'h264', 'vp8', 'vp9', 'av1']).default('mjpeg'))
+    .option('--keyint <frames>', 'with a compressed --codec: frames between keyframes, at most (default 2 s worth of --fps)')
+    .option('--bitrate <bits/s>', 'with a compressed --codec: target bitrate, e.g. 1M (default constant quality)')
     .option('--media-index <n>', 'media index (0 = main source)', '0')
     .option('--file <path>', 'send this file (chunked, acknowledged, SHA-256 checked), then exit')
     .option('--offset <bytes>', 'with --file: start at this byte')
@@ -145,7 +148,7 @@ export async function main(argv: string[]): Promise<void> {
       process.exitCode = EXIT.USAGE;
       return;
     }
-    if (e instanceof FfmpegMissingError || e instanceof SharpMissingError) {
+    if (e instanceof FfmpegMissingError || e instanceof FfmpegEncoderMissingError || e instanceof SharpMissingError) {
       process.stderr.write(`error: ${e.message}\n`);
       process.exitCode = EXIT.FFMPEG;
       return;

@@ -131,7 +131,7 @@ export async function runReceive(f: ReceiveFlags, log: Pino): Promise<number> {
   if (f.forward && !decrypt && !f.save && !f.play && mjpegPort === undefined) rx.onMedia((m) => m.mediaType === 'video' && counted(m.frame.timestamp));
   else {
     rx.on('video', (v) => {
-      sink.frame(v.data, v.imageType);
+      sink.frame(v.data, v.imageType, v);
       counted(v.timestamp);
     });
   }

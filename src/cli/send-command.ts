@@ -3,7 +3,8 @@ import fs from 'node:fs';
 import type { Logger as Pino } from 'pino';
 import { CamwireError, Sender, type ConnectionEvent } from '../index.js';
 import { DEFAULT_PORTS } from '../protocol/constants.js';
-import { assertFfmpeg, FfmpegAudio, FfmpegMissingError, FfmpegVideo, type VideoInput } from '../sources/ffmpeg.js';
+import { assertFfmpeg, FfmpegAudio, FfmpegEncoderMissingError, FfmpegMissingError, FfmpegVideo, probeVideoCodec, type EncodedVideo, type VideoCodec, type VideoInput } from '../sources/ffmpeg.js';
+import { encoderFor } from '../sources/ffmpeg-codec.js';
 import { loadSharp } from '../sources/sharp.js';
 import { TestPattern } from '../sources/test-pattern.js';
 import { parseAddress, parseDialAddress, parseInteger, parseNumber, parseParams, parseSize, UsageError } from './args.js';
@@ -35,6 +36,9 @@ export interface SendFlags extends TlsFlags {
   size: string;
   fps: string;
   quality: string;
+  codec: VideoCodec;
+  keyint?: string;
+  bitrate?: string;
   file?: string;
   offset?: string;
   command?: string;
@@ -60,8 +64,12 @@ export async function runSend(f: SendFlags, log: Pino): Promise<number> {
   if (f.file) readableFile('--file', f.file);
   const encrypt = f.encryptKey ? encryptHook(readKey('--encrypt-key', f.encryptKey)) : undefined;
   const oneShot = f.file || f.command || f.stdin;
-  if (!oneShot && (f.input || f.camera || f.screen || f.audioInput || f.microphone)) assertFfmpeg();
-  if (!oneShot && !f.input && !f.camera && !f.screen) await loadSharp();
+  const compressed = !oneShot && f.codec !== 'mjpeg';
+  if (!oneShot && (f.input || f.camera || f.screen || f.audioInput || f.microphone || compressed)) assertFfmpeg();
+  // The encoder is checked before anything connects (an ffmpeg without libx264 is told so, by name).
+  if (compressed) encoderFor(f.codec as Exclude<VideoCodec, 'mjpeg'>);
+  // The test pattern needs sharp for JPEG; compressed, it goes to the encoder as raw pixels.
+  if (!oneShot && !f.input && !f.camera && !f.screen && !compressed) await loadSharp();
   const sender = new Sender({
     protocol,
     connection: pull ? 'receiver-to-sender' : 'sender-to-receiver',
@@ -119,6 +127,14 @@ function logRetries(sender: Sender, log: Pino, target: string): void {
     last = '';
     log.debug({ type: ev.mediaTypes[0], peer: ev.clientId }, 'connected');
   });
+}
+
+/** A bitrate: bits per second, with an optional k or M (1000, 1000000). */
+function parseBitrate(v: string): number {
+  const m = /^(\d+(?:\.\d+)?)([kKmM]?)$/.exec(v.trim());
+  const n = m ? Number(m[1]) * (m[2] ? (m[2].toLowerCase() === 'k' ? 1e3 : 1e6) : 1) : NaN;
+  if (!(n >= 10000 && n <= 1e9)) throw new UsageError(`--bitrate: expected bits per second from 10k to 1000M, e.g. 1M or 800k, got ${JSON.stringify(v)}`);
+  return Math.round(n);
 }
 
 /** The file behind `flag` must be a readable file: otherwise a usage error (exit 2), before anything starts. */
@@ -196,18 +212,44 @@ async function sendWith(sender: Sender, f: SendFlags, { pull, addr, protocol, wa
     bytes += jpeg.length;
     sender.sendVideoFrame(jpeg, { imageType: 'jpeg', width, height, mediaIndex, timestamp });
   };
+  // Compressed: the codec string names the codec; the keyframe flag marks IDR / key frames (docs/protocol.md, 4.1).
+  const sendEncoded = (v: EncodedVideo): void => {
+    frames++;
+    bytes += v.data.length;
+    sender.sendVideoFrame(v.data, { imageType: v.codec, keyframe: v.keyframe, width: v.width, height: v.height, mediaIndex, timestamp: v.timestamp });
+  };
+  const codec = f.codec;
+  const keyint = f.keyint ? parseInteger('--keyint', f.keyint, 1, 10000) : undefined;
+  const bitrate = f.bitrate ? parseBitrate(f.bitrate) : undefined;
   let input: VideoInput | undefined;
   if (f.input) input = { kind: 'url', url: f.input, loop: f.loop };
   else if (f.camera) input = { kind: 'camera', device: typeof f.camera === 'string' ? f.camera : undefined };
   else if (f.screen) input = { kind: 'screen', display: typeof f.screen === 'string' ? f.screen : undefined };
+  // An input already in H.264 is copied, not encoded again.
+  const copy = codec === 'h264' && input?.kind === 'url' && (await probeVideoCodec(input.url)) === 'h264';
+  if (copy) process.stdout.write(`copying the input's H.264 as it is (no re-encoding; --size and --fps do not apply)\n`);
   const failed = new Promise<number>((resolve) => {
-    if (input) {
-      const src = new FfmpegVideo({ input, width, height, fps, quality: Math.max(2, Math.round(31 - (quality / 100) * 29)) });
-      src.on('frame', (jpeg) => send(jpeg));
-      src.on('error', (err) => {
-        process.stderr.write(`error: ${err.message}\n`);
-        resolve(err instanceof FfmpegMissingError ? EXIT.FFMPEG : EXIT.FAILED);
+    const onError = (err: Error): void => {
+      process.stderr.write(`error: ${err.message}\n`);
+      resolve(err instanceof FfmpegMissingError || err instanceof FfmpegEncoderMissingError ? EXIT.FFMPEG : EXIT.FAILED);
+    };
+    // The test pattern, compressed: its raw pixels go through ffmpeg's encoder, each frame with its capture time.
+    const encoder = !input && codec !== 'mjpeg' ? new FfmpegVideo({ input: { kind: 'rgba-pipe', width, height, fps }, codec, keyint: keyint ?? fps * 2, bitrate, fps }) : undefined;
+    if (encoder) {
+      encoder.on('video', sendEncoded);
+      encoder.on('error', onError);
+      encoder.on('exit', (code, stderr) => {
+        if (code !== 0 && code !== null) process.stderr.write(`error: ffmpeg exited with ${code}${stderr ? `: ${stderr}` : ''}\n`);
+        resolve(code === 0 || code === null ? EXIT.OK : EXIT.FAILED);
       });
+      encoder.start();
+      stops.push(() => encoder.stop());
+    }
+    if (input) {
+      const src = new FfmpegVideo({ input, width, height, fps, quality: Math.max(2, Math.round(31 - (quality / 100) * 29)), codec, keyint, bitrate, copy });
+      src.on('frame', (jpeg) => send(jpeg));
+      src.on('video', sendEncoded);
+      src.on('error', onError);
       src.on('exit', (code, stderr) => {
         if (code !== 0 && code !== null) {
           process.stderr.write(`error: ffmpeg exited with ${code}${stderr ? `: ${stderr}` : ''}\n`);
@@ -219,11 +261,12 @@ async function sendWith(sender: Sender, f: SendFlags, { pull, addr, protocol, wa
     } else {
       const pattern = new TestPattern({ width, height, fps, quality, label: f.id || 'camwire' });
       pattern.start(
-        (jpeg, info) => send(jpeg, info.timestamp),
+        (image, info) => (encoder ? encoder.write(image, info.timestamp) : send(image, info.timestamp)),
         (err) => {
           process.stderr.write(`error: ${err.message}\n`);
           resolve(EXIT.FFMPEG);
         },
+        encoder ? 'rgba' : 'jpeg',
       );
       stops.push(() => pattern.stop());
     }

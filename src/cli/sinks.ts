@@ -9,6 +9,7 @@ import http from 'node:http';
 import type net from 'node:net';
 import { FfmpegMissingError } from '../sources/ffmpeg.js';
 import { MjpegResponse, startMjpeg } from '../web/mjpeg.js';
+import { demuxerOf, MjpegTranscoder, type CodedFrame } from '../web/transcoder.js';
 
 /** Options of a FrameSink. */
 export interface FrameSinkOptions {
@@ -34,6 +35,8 @@ export class FrameSink {
   #children: ChildProcess[] = [];
   #http: http.Server | undefined;
   readonly #viewers = new Set<MjpegResponse>();
+  /** Compressed video for the MJPEG viewers: ffmpeg, while at least one watches. */
+  #transcoder: MjpegTranscoder | undefined;
   mjpegUrl: string | undefined;
 
   constructor(o: FrameSinkOptions) {
@@ -62,7 +65,10 @@ export class FrameSink {
         }
         const v = new MjpegResponse(res);
         this.#viewers.add(v);
-        res.on('close', () => this.#viewers.delete(v));
+        res.on('close', () => {
+          this.#viewers.delete(v);
+          if (this.#viewers.size === 0) this.#stopTranscoder();
+        });
       });
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
@@ -73,15 +79,41 @@ export class FrameSink {
     }
   }
 
-  /** One received frame; non-JPEG frames are not written. */
-  frame(data: Buffer, imageType: string): void {
-    if (imageType !== 'jpeg') return;
+  /**
+   * One received frame; non-JPEG frames are not written, except that compressed video (with
+   * `coded`) is transcoded to JPEG for the MJPEG viewers while any watch (from its next keyframe).
+   */
+  frame(data: Buffer, imageType: string, coded?: CodedFrame): void {
+    if (imageType !== 'jpeg') {
+      if (coded && this.#viewers.size > 0 && demuxerOf(imageType)) this.#transcode(coded);
+      return;
+    }
     if (this.#file && !this.#file.writableNeedDrain) this.#file.write(data);
     for (const c of this.#children) if (c.stdin && !c.stdin.writableNeedDrain && !c.stdin.destroyed) c.stdin.write(data);
     for (const v of this.#viewers) v.push(data, Date.now());
   }
 
+  #transcode(v: CodedFrame): void {
+    // A new codec or size starts again at its keyframe.
+    if (this.#transcoder && this.#transcoder.codec !== v.imageType) this.#stopTranscoder();
+    if (this.#transcoder) return this.#transcoder.push(v);
+    if (!v.keyframe) return;
+    const t = new MjpegTranscoder(v, (jpeg, timestamp) => {
+      for (const viewer of this.#viewers) viewer.push(jpeg, timestamp);
+    }, (err) => {
+      if (this.#transcoder === t) this.#transcoder = undefined;
+      if (err) this.#o.onError?.(err);
+    });
+    this.#transcoder = t;
+  }
+
+  #stopTranscoder(): void {
+    this.#transcoder?.stop();
+    this.#transcoder = undefined;
+  }
+
   async stop(): Promise<void> {
+    this.#stopTranscoder();
     await new Promise<void>((r) => (this.#file ? this.#file.end(() => r()) : r()));
     await Promise.all(
       this.#children.map(

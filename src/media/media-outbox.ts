@@ -67,6 +67,8 @@ export class VideoOutbox implements Outbox {
       if (this.#bytes <= this.#maxBytes || this.#slots.size <= 1) break;
       this.#slots.delete(k);
       this.#bytes -= frameBytes(old);
+      // That source's next delta frame would refer to the dropped one: it waits for a keyframe.
+      this.#needKey.add(k);
       this.dropped++;
       n++;
     }

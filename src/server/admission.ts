@@ -197,6 +197,7 @@ export class Admission {
     client.pushLinks.add(link);
     link.on('close', () => {
       client.pushLinks.delete(link);
+      if (client.pushLinks.size === 0) this.#o.relay.gops.forget(client);
       if (!client.connected) this.#gone(client);
     });
     link.on('frame', (f) => {

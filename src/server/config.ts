@@ -71,6 +71,12 @@ export interface MediaServerOptions {
   store?: ServerStore;
   /** Per-client, per-type buffers. */
   buffers?: BufferOptions;
+  /**
+   * Per compressed video source, the frames since its last keyframe, so a reader that joins
+   * decodes a picture at once (docs/behaviour.md, section 5); false: none (a reader waits for the
+   * next keyframe). @default { maxFrames: 300, maxBytes: buffers.video }
+   */
+  gopCache?: { maxFrames?: number; maxBytes?: number } | false;
   /** Per-type timeouts in ms (acknowledgements, stalled readers). @default as docs/behaviour.md, section 1 */
   timeouts?: Partial<Record<MediaTypeName, number>>;
   /** Require credentials: users, and/or a verify hook. @default none: anyone may connect */
@@ -134,6 +140,7 @@ export interface ServerConfig {
   httpHandler: MediaServerOptions['httpHandler'];
   metrics: Required<MetricsOptions>;
   cluster: ClusterConfig | undefined;
+  gopCache: { maxFrames: number; maxBytes: number } | false;
   logger: Logger;
 }
 
@@ -186,6 +193,7 @@ export function validate(o: MediaServerOptions): ServerConfig {
     httpHandler: o.httpHandler,
     metrics: metricsOptions(o.metrics),
     cluster: clusterConfig(o.cluster),
+    gopCache: gopCacheOptions(o.gopCache, o.buffers?.video ?? DEFAULT_BUFFERS.video, int),
     logger: o.logger ?? silentLogger,
   };
   if (Object.values(c.ports).every((p) => p === false)) throw invalid('tcpPort', 'at least one of tcpPort, httpPort, udpPort must be on');
@@ -199,6 +207,14 @@ function spoolBounds(o: SpoolLimits | undefined, int: (name: string, v: number |
   const maxBytesPerReader = int('spool.maxBytesPerReader', o?.maxBytesPerReader, DEFAULT_SPOOL.maxBytesPerReader, 0);
   const maxBytes = int('spool.maxBytes', o?.maxBytes, DEFAULT_SPOOL.maxBytes, 0);
   return { maxBytesPerReader, maxBytes, budget: new SpoolBudget(maxBytes) };
+}
+
+/** The GOP cache's bounds, defaults filled in (its bytes default to the video buffer). */
+function gopCacheOptions(o: MediaServerOptions['gopCache'], videoBuffer: number, int: (name: string, v: number | undefined, def: number, min: number) => number): ServerConfig['gopCache'] {
+  if (o === false) return false;
+  if (o !== undefined && (typeof o !== 'object' || o === null)) throw invalid('gopCache', 'must be false or an object { maxFrames?, maxBytes? }');
+  for (const k of Object.keys(o ?? {})) if (k !== 'maxFrames' && k !== 'maxBytes') throw invalid('gopCache', `unknown field ${JSON.stringify(k)} (use maxFrames, maxBytes)`);
+  return { maxFrames: int('gopCache.maxFrames', o?.maxFrames, 300, 1), maxBytes: int('gopCache.maxBytes', o?.maxBytes, videoBuffer, 1024) };
 }
 
 /** The metrics options, defaults filled in; unknown keys and non-booleans are refused. */

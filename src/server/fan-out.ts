@@ -12,6 +12,7 @@ import { FrameArena, FrameBatch } from '../protocol/fan-encoding.js';
 import type { Client } from './client.js';
 import type { ServerMetrics } from './metrics.js';
 import type { Miss, Router } from './router.js';
+import type { GopCaches } from './gop-cache.js';
 
 type MediaName = 'video' | 'audio';
 
@@ -23,6 +24,8 @@ interface Pending {
   from: Client;
   type: MediaName;
   batch: FrameBatch;
+  /** Holds compressed video: goes through the GOP caches. */
+  gop: boolean;
 }
 
 export class FanOut {
@@ -39,16 +42,21 @@ export class FanOut {
   readonly #open = { video: new Map<Client, Pending>(), audio: new Map<Client, Pending>() };
   #turn: Pending[] = [];
   readonly #flush = (): void => this.flush();
+  readonly #gops: GopCaches | undefined;
 
-  constructor(router: Router, metrics: ServerMetrics, miss: (c: Client, why: Miss, type: MediaTypeName, n: number) => void, onUnrouted: (type: MediaName) => void) {
+  constructor(router: Router, metrics: ServerMetrics, miss: (c: Client, why: Miss, type: MediaTypeName, n: number) => void, onUnrouted: (type: MediaName) => void, gops?: GopCaches) {
+    this.#gops = gops;
     this.#router = router;
     this.#metrics = metrics;
     this.#miss = miss;
     this.#onUnrouted = onUnrouted;
   }
 
-  /** Adds a frame of `bytes` payload bytes (attributed to `from`, with its shared encoding) to this turn's batch. */
-  add(from: Client, type: MediaName, init: FrameInit, bytes: number): void {
+  /**
+   * Adds a frame of `bytes` payload bytes (attributed to `from`, with its shared encoding) to this
+   * turn's batch; `gop`: compressed video, for the GOP caches.
+   */
+  add(from: Client, type: MediaName, init: FrameInit, bytes: number, gop = false): void {
     const open = this.#open[type];
     let p = open.get(from);
     if (p && (p.batch.to !== (init.to ?? '') || p.batch.group !== (init.group ?? ''))) {
@@ -58,11 +66,12 @@ export class FanOut {
     }
     if (!p) {
       if (this.#turn.length === 0) process.nextTick(this.#flush);
-      p = { from, type, batch: new FrameBatch(init.to ?? '', init.group ?? '') };
+      p = { from, type, batch: new FrameBatch(init.to ?? '', init.group ?? ''), gop: false };
       open.set(from, p);
       this.#turn.push(p);
     }
     p.batch.add(init, bytes);
+    if (gop) p.gop = true;
   }
 
   /** Delivers every open batch (the end of the turn). */
@@ -81,6 +90,8 @@ export class FanOut {
     const frames = batch.frames.length;
     const bytes = batch.payloadBytes;
     this.#routing = frames;
+    // Compressed video is cached whoever reads it: a reader that comes later starts from it.
+    const gop = p.gop ? this.#gops?.begin(from, batch) : undefined;
     const targets = this.#router.targets(from, batch, type, this.#missBatch);
     if (targets.length === 0) {
       for (let i = 0; i < frames; i++) this.#onUnrouted(type);
@@ -92,7 +103,7 @@ export class FanOut {
     batch.join = targets.length >= JOIN_READERS;
     let dropped = 0;
     for (const { client: t, reader } of targets) {
-      dropped += reader.offerBatch(batch);
+      dropped += gop ? gop.offer(reader) : reader.offerBatch(batch);
       const out = t.counters.out[type];
       out.frames += frames;
       out.bytes += bytes;

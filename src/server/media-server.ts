@@ -28,7 +28,7 @@ import { GroupRegistry } from './groups.js';
 import { HttpRoutes } from './http-routes.js';
 import { ControlApi } from './control-api.js';
 import { ServerMetrics } from './metrics.js';
-import { Relay, type VideoTap } from './relay.js';
+import { gopTaps, Relay, type VideoTap } from './relay.js';
 import { Router } from './router.js';
 import { startCluster, type ClusterPort, type ClusterStats } from './cluster/cluster.js';
 import { guardWrites } from './store/guard.js';
@@ -97,6 +97,7 @@ export class MediaServer extends EventEmitter<MediaServerEvents> {
       requests: this.#requests,
       metrics: this.#metrics,
       onServerCommand: (cmd, meta) => this.emit('serverCommand', cmd, meta),
+      gopCache: o.gopCache,
     });
     this.#admission = new Admission({
       config: o,
@@ -231,6 +232,12 @@ export class MediaServer extends EventEmitter<MediaServerEvents> {
    */
   onVideo(fn: (v: VideoTap) => void): () => void {
     return this.#relay.tap(fn);
+  }
+
+  /** A compressed source's cached frames since its last keyframe (the keyframe first), as taps; [] when none. */
+  videoGop(clientId: string, mediaIndex = 0): VideoTap[] {
+    const c = this.#dir.get(clientId);
+    return c ? gopTaps(clientId, this.#relay.gops.snapshot(c, mediaIndex)) : [];
   }
 
   /** The Prometheus registry of this server (no global state: one per server). */

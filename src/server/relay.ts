@@ -12,6 +12,7 @@ import { Flag, Kind, mediaTypeName, type MediaTypeName } from '../protocol/const
 import type { Frame, FrameInit } from '../protocol/frame.js';
 import { payloadLength, SharedEncoding, type FrameArena } from '../protocol/fan-encoding.js';
 import { FanOut } from './fan-out.js';
+import { GopCaches, isNamedCodec, type GopCacheOptions } from './gop-cache.js';
 import { decodeCommand, decodeVideo, encodeAck, encodeCommand, encodeReason, type Command } from '../protocol/messages.js';
 import { isSystemCommand, MAX_SERVER_COMMAND } from '../protocol/system-commands.js';
 import type { Client } from './client.js';
@@ -50,6 +51,8 @@ export interface RelayOptions {
   metrics: ServerMetrics;
   /** An RVSU_ command addressed to the server. */
   onServerCommand: (cmd: CommandMessage, meta: ServerCommandMeta) => void;
+  /** Bounds of each compressed source's GOP cache; false: none (readers then start at the next keyframe). */
+  gopCache?: GopCacheOptions | false;
 }
 
 export class Relay {
@@ -67,6 +70,8 @@ export class Relay {
   readonly #laneOf = new WeakMap<FrameLink, LaneMemory>();
   /** Video and audio, a turn's batch at a time. */
   readonly #fan: FanOut;
+  /** Compressed video's frames since the last keyframe, per source. */
+  readonly gops: GopCaches;
   /** An addressee left out of `n` messages. */
   readonly #miss = (c: Client, why: Miss, type: MediaTypeName, n = 1): void => {
     c.missed(type, why, n);
@@ -75,7 +80,9 @@ export class Relay {
 
   constructor(o: RelayOptions) {
     this.#o = o;
-    this.#fan = new FanOut(o.router, o.metrics, this.#miss, (type) => this.#unrouted[type]++);
+    // Without a cache, readers of compressed video still start at a keyframe.
+    this.gops = new GopCaches(o.gopCache || { maxFrames: 0, maxBytes: 0 });
+    this.#fan = new FanOut(o.router, o.metrics, this.#miss, (type) => this.#unrouted[type]++, this.gops);
   }
 
   /** Messages that found no target, per type. */
@@ -201,8 +208,12 @@ export class Relay {
    * fails. Routed and written at the end of the turn, with the client's other frames of the turn.
    */
   fanOut(from: Client, f: Frame, type: 'video' | 'audio', size = payloadLength(f)): void {
-    if (type === 'video' && this.#taps.size > 0) this.#tap(from.id, f);
-    this.#fan.add(from, type, forward(from, f, this.#fan.arena), size);
+    let gop = false;
+    if (type === 'video') {
+      if (this.#taps.size > 0) this.#tap(from.id, f);
+      gop = isNamedCodec(f);
+    }
+    this.#fan.add(from, type, forward(from, f, this.#fan.arena), size, gop);
   }
 
   #tap(from: string, f: Frame): void {
@@ -240,6 +251,14 @@ const MAX_LANES = 4096;
 interface LaneMemory {
   answers: Map<number, Buffer | null>;
   link: FrameLink;
+}
+
+/** Cached frames (GopCaches.snapshot) as taps: their payloads are copies the server keeps, not to be changed. */
+export function gopTaps(from: string, frames: FrameInit[]): VideoTap[] {
+  return frames.map((f) => {
+    const { header, data } = decodeVideo(f.payload!);
+    return { from, mediaIndex: f.mediaIndex ?? 0, imageType: header.imageType, width: header.width, height: header.height, keyframe: ((f.flags ?? 0) & Flag.KEYFRAME) !== 0, transformed: ((f.flags ?? 0) & Flag.TRANSFORMED) !== 0, timestamp: f.timestamp ?? 0, data };
+  });
 }
 
 /** Submits one item to every target; outside route(), so no answer callback keeps the item alive. */

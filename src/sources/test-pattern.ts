@@ -146,6 +146,8 @@ export class TestPattern {
   #onFrame: ((jpeg: Buffer, info: TestPatternFrameInfo) => void) | undefined;
   #onError: ((err: SharpMissingError) => void) | undefined;
   #busy: Promise<void> = Promise.resolve();
+  /** What start() emits: JPEG images, or raw RGBA pixels. */
+  #format: 'jpeg' | 'rgba' = 'jpeg';
   /** The next tick's timer, PENDING while a frame is being encoded, undefined when idle. */
   #timer: NodeJS.Timeout | typeof PENDING | undefined;
   #t0 = 0;
@@ -222,13 +224,30 @@ export class TestPattern {
   }
 
   /**
+   * Renders frame n at time `now` as raw RGBA pixels (width x height x 4 bytes, a copy), for an
+   * encoder that takes raw video (no JPEG, no sharp). Serialised with `frame()`.
+   */
+  rgba(n: number, now: Date = new Date()): Promise<Buffer> {
+    const out = this.#busy.then(() => {
+      this.#draw(n, now);
+      return Buffer.from(this.#rgba);
+    });
+    this.#busy = out.then(
+      () => undefined,
+      () => undefined,
+    );
+    return out;
+  }
+
+  /**
    * Emits a frame every 1/fps seconds until `stop()`. The schedule is anchored at the start time,
    * so timer lateness does not accumulate; when a frame takes longer than its slot, the missed
    * slots are skipped (counted in `skipped`) instead of being emitted in a burst. The first frame
    * comes on the next turn of the event loop, never inside `start()`. Throws when already started.
    */
-  start(onFrame: (jpeg: Buffer, info: TestPatternFrameInfo) => void, onError?: (err: SharpMissingError) => void): void {
+  start(onFrame: (jpeg: Buffer, info: TestPatternFrameInfo) => void, onError?: (err: SharpMissingError) => void, format: 'jpeg' | 'rgba' = 'jpeg'): void {
     if (this.#onFrame !== undefined) throw new ConfigError(ErrorCode.ALREADY_STARTED, 'TestPattern: already started; call stop() first');
+    this.#format = format;
     this.#onFrame = onFrame;
     this.#onError = onError;
     this.#t0 = performance.now();
@@ -258,7 +277,7 @@ export class TestPattern {
       const now = new Date();
       const n = this.#frames++;
       this.#timer = PENDING;
-      this.frame(n, now).then(
+      (this.#format === 'rgba' ? this.rgba(n, now) : this.frame(n, now)).then(
         (jpeg) => {
           if (this.#timer === PENDING) this.#timer = undefined;
           if (this.#onFrame !== onFrame) return; // stopped while encoding

@@ -101,6 +101,118 @@ export function encodeVideoHeader(width, height) {
   return b;
 }
 
+/** True when a compressed frame's bytes look like its codec: H.264 starts with a start code and a keyframe holds an SPS. */
+function plausible(v) {
+  const d = v.data;
+  if (!v.imageType.startsWith('avc1.')) return d.length > 0;
+  if (d.length < 5 || d[0] !== 0 || d[1] !== 0 || (d[2] !== 1 && !(d[2] === 0 && d[3] === 1))) return false;
+  if (!v.keyframe) return true;
+  for (let i = 0; i + 3 < d.length; i++) if (d[i] === 0 && d[i + 1] === 0 && d[i + 2] === 1 && (d[i + 3] & 0x1f) === 7) return true;
+  return false;
+}
+
+/**
+ * Paints a video source on a canvas: JPEG (and png/bmp) through createImageBitmap, compressed
+ * video (a WebCodecs codec string as image type: avc1.*, vp8, vp09.*, av01.*) through WebCodecs'
+ * VideoDecoder. Latest wins; a decoder starts and restarts at a keyframe, and is configured again
+ * when the codec or the size changes. stats: frames decoded and painted, corrupt frames (dropped),
+ * frames skipped, latency (ms from the capture timestamp to the painted frame). onStatus(text) says
+ * why nothing can be shown ('' when it can); onPaint(stats) follows each painted frame.
+ */
+export class VideoPainter {
+  constructor(canvas, onStatus = () => {}, onPaint = () => {}) {
+    this.canvas = canvas; this.onStatus = onStatus; this.onPaint = onPaint;
+    this.stats = { decoded: 0, corrupt: 0, skipped: 0, latency: 0, codec: '' };
+    this.decoder = null; this.config = ''; this.needKey = true; this.busy = false; this.supported = new Map(); this.status = null; this.waiting = [];
+  }
+  #say(text) { if (text !== this.status) { this.status = text; this.onStatus(text); } }
+  #paint(img, w, h, timestamp) {
+    if (this.canvas.width !== w || this.canvas.height !== h) { this.canvas.width = w; this.canvas.height = h; }
+    this.canvas.getContext('2d').drawImage(img, 0, 0, w, h);
+    this.stats.decoded++;
+    this.stats.latency = Date.now() - timestamp;
+    this.#say('');
+    this.onPaint(this.stats);
+  }
+  /** One frame: { imageType, width, height, data, timestamp, keyframe }. */
+  push(v) {
+    this.stats.codec = v.imageType;
+    if (v.imageType === 'jpeg' || v.imageType === 'png' || v.imageType === 'bmp') return this.#image(v);
+    if (typeof VideoDecoder === 'undefined') return this.#say('This browser has no WebCodecs (VideoDecoder), so it cannot show ' + v.imageType + ' video. Use a current Chrome, Edge or Chromium, on https or localhost.');
+    if (!plausible(v)) { this.stats.corrupt++; this.needKey = true; return; }
+    const config = v.imageType + ' ' + v.width + 'x' + v.height;
+    if (this.waiting.length) { if (this.waiting.length < 300) this.waiting.push(v); else this.stats.skipped++; return; }
+    if (this.needKey || config !== this.config || !this.decoder || this.decoder.state === 'closed') {
+      if (!v.keyframe) { this.stats.skipped++; return; }
+      const ok = this.supported.get(v.imageType);
+      if (ok === undefined || ok === null) {
+        // Asked once per codec; the frames until the answer wait (at most 300), then go on in order.
+        if (ok === undefined) {
+          this.supported.set(v.imageType, null);
+          this.waiting = [];
+          const answer = (yes) => { this.supported.set(v.imageType, yes); const w = this.waiting; this.waiting = []; for (const f of w) this.push(f); };
+          VideoDecoder.isConfigSupported({ codec: v.imageType, codedWidth: v.width, codedHeight: v.height }).then((r) => answer(r.supported === true), () => answer(false));
+        }
+        if (this.waiting.length < 300) this.waiting.push(v); else this.stats.skipped++;
+        return;
+      }
+      if (ok === false) return this.#say('This browser cannot decode ' + v.imageType + ' video (WebCodecs has no decoder for it).');
+      if (!this.decoder || this.decoder.state === 'closed') {
+        this.decoder = new VideoDecoder({
+          output: (frame) => { this.#paint(frame, frame.displayWidth, frame.displayHeight, frame.timestamp / 1000); frame.close(); },
+          error: () => { this.stats.corrupt++; this.needKey = true; this.decoder = null; },
+        });
+      }
+      const c = { codec: v.imageType, codedWidth: v.width, codedHeight: v.height, optimizeForLatency: true };
+      if (v.imageType.startsWith('avc1.')) c.avc = { format: 'annexb' };
+      try { this.decoder.configure(c); } catch (err) { this.#say('Cannot decode ' + v.imageType + ': ' + err.message); this.decoder = null; return; }
+      this.config = config; this.needKey = false;
+    }
+    // Latest wins: a decoder that falls behind skips to the next keyframe.
+    if (this.decoder.decodeQueueSize > 4 && !v.keyframe) { this.needKey = true; this.stats.skipped++; return; }
+    try {
+      this.decoder.decode(new EncodedVideoChunk({ type: v.keyframe ? 'key' : 'delta', timestamp: Math.round(v.timestamp * 1000), data: v.data }));
+    } catch { this.stats.corrupt++; this.needKey = true; }
+  }
+  async #image(v) {
+    if (this.busy) { this.stats.skipped++; return; }
+    this.busy = true;
+    try {
+      const bmp = await createImageBitmap(new Blob([v.data], { type: 'image/' + v.imageType }));
+      this.#paint(bmp, bmp.width, bmp.height, v.timestamp);
+      bmp.close();
+    } catch { this.stats.corrupt++; }
+    this.busy = false;
+  }
+  close() { if (this.decoder && this.decoder.state !== 'closed') this.decoder.close(); this.decoder = null; }
+}
+
+/**
+ * Reads a stream of camwire frames (GET /stream/<client>/<index>: DATA frames back to back,
+ * docs/protocol.md section 2) and calls onVideo for each video frame. Resolves when it ends.
+ */
+export async function streamVideo(url, onVideo, signal) {
+  const res = await fetch(url, { cache: 'no-store', signal });
+  if (!res.ok) throw new Error((await res.text()).trim() || 'HTTP ' + res.status);
+  const reader = res.body.getReader();
+  let buf = new Uint8Array(0);
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return;
+    const joined = new Uint8Array(buf.length + value.length);
+    joined.set(buf); joined.set(value, buf.length);
+    buf = joined;
+    while (buf.length >= 36) {
+      const len = 36 + buf[32] + buf[33] + buf[34] + new DataView(buf.buffer, buf.byteOffset).getUint32(12);
+      if (len > 16 * 1024 * 1024) throw new Error('frame too large');
+      if (buf.length < len) break;
+      const f = decodeFrame(buf.slice(0, len).buffer);
+      buf = buf.subarray(len);
+      if (f.kind === KIND.DATA && f.mediaType === 1) onVideo({ ...decodeVideo(f.payload), keyframe: (f.flags & 1) !== 0, from: f.from, mediaIndex: f.mediaIndex, timestamp: f.timestamp, bytes: f.payload.length });
+    }
+  }
+}
+
 function randomKey() {
   const a = new BigUint64Array(1);
   do crypto.getRandomValues(a); while (a[0] === 0n);
@@ -149,7 +261,7 @@ export class CamwireClient extends EventTarget {
   #onData(type, f, ws) {
     if (f.kind !== KIND.DATA) return;
     if (type === 'video') {
-      this.#emit('video', { ...decodeVideo(f.payload), from: f.from, mediaIndex: f.mediaIndex, timestamp: f.timestamp, bytes: f.payload.length, transformed: (f.flags & 4) !== 0 });
+      this.#emit('video', { ...decodeVideo(f.payload), keyframe: (f.flags & 1) !== 0, from: f.from, mediaIndex: f.mediaIndex, timestamp: f.timestamp, bytes: f.payload.length, transformed: (f.flags & 4) !== 0 });
     } else if (type === 'audio') {
       this.#emit('audio', { ...decodeAudio(f.payload), from: f.from, mediaIndex: f.mediaIndex, timestamp: f.timestamp, transformed: (f.flags & 4) !== 0 });
     } else if (type === 'command') {

@@ -37,6 +37,8 @@ export const VIEWER_HTML = `<!doctype html>
   #server-counts { grid-column: 1 / -1; }
   figure:fullscreen { display: flex; flex-direction: column; justify-content: center; }
   figure:fullscreen img { flex: 1; min-height: 0; object-fit: contain; }
+  figure canvas.video { min-height: 120px; }
+  figure .note { margin: 0; padding: .5rem .6rem; font-size: .85rem; color: #fc6; background: #222; }
 </style>
 </head>
 <body>
@@ -128,9 +130,17 @@ async function refresh() {
     if (!t) {
       const fig = document.createElement('figure');
       fig.dataset.source = key;
-      const img = document.createElement('img');
-      img.alt = 'video from ' + key;
-      if (s.imageType === 'jpeg') img.src = '/mjpeg/' + encodeURIComponent(s.client) + '/' + s.mediaIndex;
+      // JPEG as MJPEG in an <img>; compressed video (a codec string) decoded by WebCodecs on a canvas.
+      let img;
+      if (s.imageType === 'jpeg') {
+        img = document.createElement('img');
+        img.alt = 'video from ' + key;
+        img.src = '/mjpeg/' + encodeURIComponent(s.client) + '/' + s.mediaIndex;
+      } else {
+        img = document.createElement('canvas');
+        img.className = 'video';
+        img.setAttribute('aria-label', 'video from ' + key);
+      }
       const cap = document.createElement('figcaption');
       const spark = document.createElement('div');
       spark.className = 'spark';
@@ -152,17 +162,49 @@ async function refresh() {
       tools.append(snap, full);
       fig.append(img, cap, spark, tools);
       t = { fig, cap, graphs, hist: { fps: [], bitrate: [], latency: [] } };
+      if (s.imageType !== 'jpeg') decodeTile(t, s, img);
       shown.set(key, t);
       if (shown.size === 1) tiles.replaceChildren();
       tiles.append(fig);
     }
     t.cap.innerHTML = '';
-    const parts = [['', s.client + (s.mediaIndex ? ' #' + s.mediaIndex : '')], ['', s.width + '×' + s.height + ' ' + s.imageType], ['fps ', s.fps], ['', fmtRate(s.bitrate)], ['latency ', s.latency === null ? '—' : s.latency + ' ms']];
+    if (t.painter) {
+      // A decoded tile: the browser's own figures, latency to the painted frame.
+      const now = performance.now(); const secs = (now - t.since) / 1000;
+      s.fps = Math.round(((t.painter.stats.decoded - t.lastDecoded) / secs) * 10) / 10; s.bitrate = Math.round((t.bytes * 8) / secs);
+      s.latency = t.painter.stats.decoded ? t.painter.stats.latency : null;
+      t.since = now; t.lastDecoded = t.painter.stats.decoded; t.bytes = 0;
+    }
+    const parts = [['', s.client + (s.mediaIndex ? ' #' + s.mediaIndex : '')], ['', s.width + '×' + s.height + ' ' + s.imageType], ['fps ', s.fps], ['', fmtRate(s.bitrate)], ['latency ', s.latency === null ? '—' : s.latency + ' ms' + (t.painter ? ' decoded' : '')]];
     for (const [label, value] of parts) { const sp = document.createElement('span'); sp.innerHTML = label + '<b></b>'; sp.lastChild.textContent = value; t.cap.append(sp); }
     pushHist(t.hist.fps, s.fps); pushHist(t.hist.bitrate, s.bitrate); pushHist(t.hist.latency, s.latency);
     for (const name of ['fps', 'bitrate', 'latency']) drawSpark(t.graphs[name], t.hist[name]);
   }
-  for (const [key, t] of shown) if (!keys.has(key)) { t.fig.remove(); shown.delete(key); }
+  for (const [key, t] of shown) if (!keys.has(key)) { t.fig.remove(); shown.delete(key); if (t.ctl) { t.ctl.abort(); t.painter.close(); } }
+}
+// A compressed source's tile: its frames from /stream/<client>/<index> (from the server's cached
+// keyframe on), decoded and painted; a note says plainly when this browser cannot show them.
+async function decodeTile(t, s, canvas) {
+  const { VideoPainter, streamVideo } = await import('/camwire.js');
+  const note = document.createElement('p');
+  note.className = 'note';
+  note.textContent = typeof VideoDecoder === 'undefined' ? 'This browser has no WebCodecs (VideoDecoder), so it cannot show ' + s.imageType + ' video. Use a current Chrome, Edge or Chromium, on https or localhost.' : 'waiting for a keyframe…';
+  canvas.after(note);
+  t.bytes = 0; t.lastDecoded = 0; t.since = performance.now(); t.ctl = new AbortController();
+  // data-first-picture-ms: from asking for the stream to the first painted picture (the GOP cache makes it short).
+  let asked = performance.now();
+  t.painter = new VideoPainter(canvas, (text) => { note.textContent = text; note.hidden = !text; }, (st) => {
+    if (!t.fig.dataset.firstPictureMs) t.fig.dataset.firstPictureMs = Math.round(performance.now() - asked);
+    t.fig.dataset.decoded = st.decoded; t.fig.dataset.latency = st.latency;
+  });
+  const url = '/stream/' + encodeURIComponent(s.client) + '/' + s.mediaIndex;
+  while (!t.ctl.signal.aborted) {
+    asked = performance.now();
+    try {
+      await streamVideo(url, (v) => { t.bytes += v.bytes; t.painter.push(v); t.fig.dataset.corrupt = t.painter.stats.corrupt; }, t.ctl.signal);
+    } catch (err) { if (t.ctl.signal.aborted) return; note.hidden = false; note.textContent = 'stream interrupted (' + err.message + '), reconnecting…'; }
+    await new Promise((r) => setTimeout(r, 1000));
+  }
 }
 function fillTargets(ids) {
   const sel = document.getElementById('cmd-to');
@@ -172,6 +214,7 @@ function fillTargets(ids) {
   if (ids.includes(cur)) sel.value = cur;
 }
 let me = null;
+let VideoPainterClass = null;
 const mine = new Map();
 document.getElementById('me-id').value = 'web-' + Math.random().toString(36).slice(2, 7);
 function log(text) {
@@ -190,14 +233,17 @@ function tileFor(key) {
   const cap = document.createElement('figcaption');
   fig.append(canvas, cap);
   document.getElementById('me-tiles').append(fig);
-  t = { canvas, cap, frames: 0, bytes: 0, latency: 0, since: performance.now(), busy: false };
+  const note = document.createElement('p');
+  note.className = 'note'; note.hidden = true;
+  canvas.after(note);
+  t = { canvas, cap, frames: 0, bytes: 0, since: performance.now(), painter: new VideoPainterClass(canvas, (text) => { note.textContent = text; note.hidden = !text; }, (st) => { fig.dataset.decoded = st.decoded; }) };
   mine.set(key, t);
   return t;
 }
 setInterval(() => {
   for (const [key, t] of mine) {
     const secs = (performance.now() - t.since) / 1000;
-    t.cap.textContent = key + ' | fps ' + (t.frames / secs).toFixed(1) + ' | ' + fmtRate((t.bytes * 8) / secs) + ' | latency ' + Math.round(t.latency) + ' ms';
+    t.cap.textContent = key + ' | ' + t.painter.stats.codec + ' | fps ' + (t.frames / secs).toFixed(1) + ' | ' + fmtRate((t.bytes * 8) / secs) + ' | latency ' + Math.round(t.painter.stats.latency) + ' ms decoded';
     t.frames = 0; t.bytes = 0; t.since = performance.now();
   }
 }, 1000);
@@ -205,24 +251,18 @@ document.getElementById('join').addEventListener('submit', async (e) => {
   e.preventDefault();
   const state = document.getElementById('me-state');
   if (me) { me.close(); me = null; state.textContent = 'not connected'; document.getElementById('me-connect').textContent = 'Connect'; return; }
-  const { CamwireClient } = await import('/camwire.js');
+  const { CamwireClient, VideoPainter } = await import('/camwire.js');
+  VideoPainterClass = VideoPainter;
   const id = document.getElementById('me-id').value.trim();
   const group = document.getElementById('me-group').value.trim();
   const user = document.getElementById('me-user').value.trim();
   const client = new CamwireClient((location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/camwire/v1/ws', id, user ? { auth: { user, password: document.getElementById('me-password').value } } : {});
-  client.addEventListener('video', async (ev) => {
+  client.addEventListener('video', (ev) => {
     const v = ev.detail;
     const t = tileFor(v.from + '/' + v.mediaIndex);
-    t.frames++; t.bytes += v.bytes; t.latency = Date.now() - v.timestamp;
-    if (t.busy || v.imageType !== 'jpeg') return; // latest wins: skip while the last one is still decoding
-    t.busy = true;
-    try {
-      const bmp = await createImageBitmap(new Blob([v.data], { type: 'image/jpeg' }));
-      t.canvas.width = bmp.width; t.canvas.height = bmp.height;
-      t.canvas.getContext('2d').drawImage(bmp, 0, 0);
-      bmp.close();
-    } catch { /* a frame that does not decode is skipped */ }
-    t.busy = false;
+    t.frames++; t.bytes += v.bytes;
+    // JPEG through createImageBitmap, compressed video through WebCodecs; latest wins.
+    t.painter.push(v);
   });
   // Audio: PCM s16le chunks scheduled back to back on Web Audio, a little ahead to absorb jitter.
   let audioCtx = null; let playhead = 0; let chunks = 0; let decoded = 0; let opus = null;

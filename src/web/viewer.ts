@@ -1,13 +1,18 @@
 /**
  * WebViewer: the browser viewer a MediaServer serves on its HTTP port. Lists online clients and
  * their video sources, and streams each source as MJPEG (/mjpeg/<client>/<index>), so a browser,
- * VLC, ffplay or ffmpeg can watch with nothing to install.
+ * VLC, ffplay or ffmpeg can watch with nothing to install; a compressed source is transcoded to
+ * JPEG by ffmpeg while someone watches it so. The page decodes compressed sources itself, from
+ * /stream/<client>/<index> (camwire frames, from the server's cached keyframe on). Frames are
+ * copied only while someone watches.
  */
 import type http from 'node:http';
 import type { MediaServer, VideoTap } from '../server/media-server.js';
 import { DeliveryError } from '../errors.js';
 import { readBody } from '../transport/http-body.js';
 import { MjpegResponse, startMjpeg } from './mjpeg.js';
+import { FrameStreamResponse } from './frame-stream.js';
+import { demuxerOf, MjpegTranscoder } from './transcoder.js';
 import { CLIENT_JS } from './client-script.js';
 import { VIEWER_HTML } from './viewer-page.js';
 
@@ -15,12 +20,19 @@ interface Source {
   client: string;
   mediaIndex: number;
   imageType: string;
+  /** Its last frame was TRANSFORMED (an encode hook's output, encrypted say): no picture to show. */
+  transformed: boolean;
   width: number;
   height: number;
-  /** A copy of a recent frame, for snapshots and the first image of a new viewer. */
+  /** JPEG: a copy of the last frame while someone watches (MJPEG viewers), for snapshots and new viewers. */
   last?: VideoTap;
   /** When `last` was copied. */
   keptAt: number;
+  /** Snapshot requests waiting for the next JPEG image. */
+  waiters: Set<(jpeg: Buffer) => void>;
+  /** Compressed: the browsers decoding it, and the ffmpeg turning it into JPEG for MJPEG viewers and snapshots. */
+  streams: Set<FrameStreamResponse>;
+  transcoder?: MjpegTranscoder;
   lastAt: number;
   /** Frames and bytes in the current one-second window, and the last full window's rates. */
   windowStart: number;
@@ -49,17 +61,29 @@ export class WebViewer {
     let s = this.#sources.get(key);
     const now = Date.now();
     if (!s) {
-      s = { client: v.from, mediaIndex: v.mediaIndex, imageType: v.imageType, width: v.width, height: v.height, keptAt: 0, lastAt: now, windowStart: now, windowFrames: 0, windowBytes: 0, fps: 0, bitrate: 0, latency: 0, viewers: new Set() };
+      s = { client: v.from, mediaIndex: v.mediaIndex, imageType: v.imageType, width: v.width, height: v.height, lastAt: now, windowStart: now, windowFrames: 0, windowBytes: 0, fps: 0, bitrate: 0, latency: 0, viewers: new Set(), waiters: new Set(), streams: new Set(), transformed: v.transformed, keptAt: 0 };
       this.#sources.set(key, s);
     }
-    // The tap's buffer is a view of the received data: a frame that outlives this call is copied.
-    // Every frame while someone watches; otherwise one a second, for snapshots and new viewers.
-    // A transformed (encrypted, compressed) image is not a picture: counted, never shown.
-    if (!v.transformed && (s.viewers.size > 0 || now - s.keptAt >= 1000)) {
-      s.last = { ...v, data: Buffer.from(v.data) };
-      s.keptAt = now;
+    // The tap's buffer is a view of the received data: a frame that outlives this call is copied,
+    // and only while someone watches. A transformed (encrypted) image is not a picture: counted,
+    // never shown nor decoded.
+    if (!v.transformed) {
+      for (const r of s.streams) r.push(v);
+      if (v.imageType === 'jpeg') {
+        // Every frame while someone watches; otherwise one a second, so a snapshot answers at once.
+        if (s.viewers.size > 0 || s.waiters.size > 0 || now - s.keptAt >= 1000) {
+          s.last = { ...v, data: Buffer.from(v.data) };
+          s.keptAt = now;
+        }
+        for (const w of s.waiters) w(s.last!.data);
+      } else {
+        if (s.transcoder && (s.transcoder.codec !== v.imageType || (v.keyframe && (v.width !== s.width || v.height !== s.height)))) this.#stopTranscoder(s);
+        if (s.transcoder) s.transcoder.push(v);
+        else if ((s.viewers.size > 0 || s.waiters.size > 0) && v.keyframe) this.#startTranscoder(s, [v]);
+      }
     }
     s.lastAt = now;
+    s.transformed = v.transformed;
     s.imageType = v.imageType;
     s.width = v.width;
     s.height = v.height;
@@ -128,17 +152,29 @@ export class WebViewer {
       res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(body);
       return true;
     }
-    const m = /^\/(mjpeg|snapshot)\/([^/]+)\/(\d+)(?:\.jpg)?$/.exec(path);
+    const m = /^\/(mjpeg|snapshot|stream)\/([^/]+)\/(\d+)(?:\.jpg)?$/.exec(path);
     if (!m) return false;
     const key = `${decodeURIComponent(m[2])}/${Number(m[3])}`;
     const s = this.#sources.get(key);
-    if (m[1] === 'snapshot') {
-      if (!s?.last || s.last.imageType !== 'jpeg') res.writeHead(404, { 'content-type': 'text/plain' }).end('no JPEG frame from that source yet\n');
-      else res.writeHead(200, { 'content-type': 'image/jpeg', 'cache-control': 'no-store' }).end(s.last.data);
+    if (!s) {
+      res.writeHead(404, { 'content-type': 'text/plain' }).end(m[1] === 'snapshot' ? 'no JPEG frame from that source yet\n' : `no video from ${key}\n`);
       return true;
     }
-    if (!s) {
-      res.writeHead(404, { 'content-type': 'text/plain' }).end(`no video from ${key}\n`);
+    if (s.transformed) {
+      res.writeHead(404, { 'content-type': 'text/plain' }).end(`${key} sends transformed (encrypted) video: the server has no picture of it\n`);
+      return true;
+    }
+    if (m[1] === 'snapshot') {
+      this.#snapshot(s, res);
+      return true;
+    }
+    if (m[1] === 'stream') {
+      if (head) res.writeHead(200, { 'content-type': 'application/octet-stream' }).end();
+      else this.#stream(s, res);
+      return true;
+    }
+    if (s.imageType !== 'jpeg' && !demuxerOf(s.imageType)) {
+      res.writeHead(415, { 'content-type': 'text/plain' }).end(`${key} is ${s.imageType} video, which camwire cannot show as MJPEG\n`);
       return true;
     }
     // HEAD: the stream's headers, then the end (a stream's body never ends).
@@ -149,9 +185,73 @@ export class WebViewer {
     }
     const viewer = new MjpegResponse(res);
     s.viewers.add(viewer);
-    res.on('close', () => s.viewers.delete(viewer));
-    if (s.last?.imageType === 'jpeg') viewer.push(s.last.data, s.last.timestamp);
+    res.on('close', () => this.#leave(s, () => s.viewers.delete(viewer)));
+    if (s.imageType !== 'jpeg' && !s.transcoder) this.#startTranscoder(s, this.#server.videoGop(s.client, s.mediaIndex));
     return true;
+  }
+
+  /** The next JPEG image of the source (a compressed one's through the transcoder), within 5 s. */
+  #snapshot(s: Source, res: http.ServerResponse): void {
+    if (s.imageType !== 'jpeg' && !demuxerOf(s.imageType)) {
+      res.writeHead(415, { 'content-type': 'text/plain' }).end(`${s.client}/${s.mediaIndex} is ${s.imageType} video: no snapshot\n`);
+      return;
+    }
+    if (s.last && s.imageType === 'jpeg') {
+      res.writeHead(200, { 'content-type': 'image/jpeg', 'cache-control': 'no-store' }).end(s.last.data);
+      return;
+    }
+    const done = (jpeg?: Buffer): void => {
+      clearTimeout(timer);
+      this.#leave(s, () => s.waiters.delete(done));
+      if (res.headersSent) return;
+      if (jpeg) res.writeHead(200, { 'content-type': 'image/jpeg', 'cache-control': 'no-store' }).end(jpeg);
+      else res.writeHead(504, { 'content-type': 'text/plain' }).end('no image from that source within 5 s\n');
+    };
+    const timer = setTimeout(() => done(), 5000);
+    s.waiters.add(done);
+    res.on('close', () => done());
+    if (s.imageType !== 'jpeg' && !s.transcoder) this.#startTranscoder(s, this.#server.videoGop(s.client, s.mediaIndex));
+  }
+
+  /** A browser decodes the source: its cached frames from the last keyframe, then the live ones. */
+  #stream(s: Source, res: http.ServerResponse): void {
+    const r = new FrameStreamResponse(res);
+    for (const v of this.#server.videoGop(s.client, s.mediaIndex)) r.push(v);
+    s.streams.add(r);
+    res.on('close', () => s.streams.delete(r));
+  }
+
+  /** Starts ffmpeg turning a compressed source into JPEG (from the first keyframe of `frames`). */
+  #startTranscoder(s: Source, frames: VideoTap[]): void {
+    const first = frames.findIndex((f) => f.keyframe);
+    if (first < 0 || !demuxerOf(frames[first].imageType)) return;
+    const onJpeg = (jpeg: Buffer, timestamp: number): void => {
+      s.last = { ...frames[first], imageType: 'jpeg', timestamp, data: jpeg };
+      for (const v of s.viewers) v.push(jpeg, timestamp);
+      for (const w of s.waiters) w(jpeg);
+    };
+    const t = new MjpegTranscoder(frames[first], onJpeg, (err) => {
+      if (s.transcoder !== t) return;
+      s.transcoder = undefined;
+      // No ffmpeg: the viewers are told, and the stream ends.
+      if (err) for (const v of s.viewers) v.end();
+    });
+    s.transcoder = t;
+    for (const f of frames.slice(first + 1)) t.push(f);
+  }
+
+  #stopTranscoder(s: Source): void {
+    s.transcoder?.stop();
+    s.transcoder = undefined;
+    s.last = undefined;
+  }
+
+  /** A viewer or snapshot request left: with nobody watching, the copies and the transcoder stop. */
+  #leave(s: Source, remove: () => void): void {
+    remove();
+    if (s.viewers.size > 0 || s.waiters.size > 0) return;
+    s.last = undefined;
+    this.#stopTranscoder(s);
   }
 
   /** POST /api/command {to, name, params}: the server sends the command; answers once the client acknowledged it. */
@@ -183,6 +283,10 @@ export class WebViewer {
   /** Ends every stream and stops watching the server. */
   close(): void {
     this.#off();
-    for (const s of this.#sources.values()) for (const v of s.viewers) v.end();
+    for (const s of this.#sources.values()) {
+      for (const v of s.viewers) v.end();
+      for (const r of s.streams) r.end();
+      this.#stopTranscoder(s);
+    }
   }
 }

@@ -41,6 +41,8 @@ const RUNS: Array<{ doc: string; ready?: RegExp }> = [
   { doc: 'camwire receive --server server.example:7700 --id desk --play', ready: /sessionConnected/ },
   { doc: 'camwire send --server server.example:7700 --id ops --to desk --command ptz --param pan=5' },
   { doc: 'camwire send --server server.example:7700 --id cam2 --group room --group-password pw --microphone', ready: /sending \d+ fps/ },
+  { doc: 'camwire send --server server.example:7700 --id cam3 --camera /dev/video0 --codec h264 --to desk', ready: /copying the input's H\.264[^]*sending [1-9]\d* fps/ },
+  { doc: 'camwire send --server server.example:7700 --id cam4 --codec vp9 --keyint 30 --to desk', ready: /sending [1-9]\d* fps/ },
   { doc: 'ffmpeg -re -i rtsp://camera/stream -f mpjpeg "http://server.example:7780/ingest/door?to=desk"' },
   { doc: 'head -c 32 /dev/urandom > key.bin' },
   { doc: 'camwire send --server server.example:7700 --id cam3 --to desk2 --encrypt-key key.bin', ready: /sending \d+ fps/ },

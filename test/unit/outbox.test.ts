@@ -48,6 +48,18 @@ describe('VideoOutbox', () => {
     assert.equal(v.canSkipQueue(frame('b', 4, 10, false)), true, 'another source is not held up');
   });
 
+  test('a source whose waiting frame the byte cap dropped skips its delta frames until its next keyframe', () => {
+    const v = new VideoOutbox(150);
+    v.offer(frame('a', 1, 100, true));
+    v.offer(frame('b', 2, 100, true)); // over the cap: a's keyframe goes
+    assert.equal(v.next()?.seq, 2);
+    assert.equal(v.canSkipQueue(frame('a', 3, 10, false)), false, 'a waits for a keyframe');
+    v.offer(frame('a', 3, 10, false));
+    assert.equal(v.next(), undefined, 'a delta of a, without the frame it refers to, is dropped');
+    v.offer(frame('a', 4, 10, true));
+    assert.equal(v.next()?.seq, 4);
+  });
+
   test('a byte cap across sources drops the oldest waiting frame, never the newest', () => {
     const v = new VideoOutbox(250);
     for (const [i, src] of ['a', 'b', 'c', 'd'].entries()) v.offer(frame(src, i, 100));

@@ -256,3 +256,24 @@ test('test pattern - a slow frame skips schedule slots instead of queueing them'
   assert.deepEqual(ns, [0, 1]);
   assert.ok(p.skipped >= 3, `skipped ${p.skipped}`);
 });
+
+test('test pattern - rgba() gives the raw pixels the JPEG is made of; start(..., "rgba") emits them', async () => {
+  const p = new TestPattern({ width: 64, height: 48 });
+  const raw = await p.rgba(3, T);
+  assert.equal(raw.length, 64 * 48 * 4);
+  assert.ok(raw.equals(await p.rgba(3, T)), 'the same frame and time give the same pixels');
+  assert.ok(!raw.equals(await p.rgba(4, T)), 'another frame differs');
+  // The JPEG of the same frame decodes to about these pixels.
+  const jpeg = rgbaOf(await new TestPattern({ width: 64, height: 48, quality: 100 }).frame(3, T));
+  const box = { x: 0, y: 0, width: 64, height: 48 };
+  assert.ok(meanDiff(jpeg.data, raw, 64, box) < 8, 'the JPEG is the raw frame, encoded');
+  const got = await new Promise<{ image: Buffer; n: number }>((resolve) => {
+    const q = new TestPattern({ width: 32, height: 32, fps: 50 });
+    q.start((image, info) => {
+      q.stop();
+      resolve({ image, n: info.n });
+    }, undefined, 'rgba');
+  });
+  assert.equal(got.image.length, 32 * 32 * 4);
+  assert.equal(got.n, 0);
+});

@@ -1,0 +1,172 @@
+/**
+ * GopCaches: fast start for compressed video (docs/behaviour.md, section 5). Per source (sending
+ * client and media index) of a named codec (docs/protocol.md, 4.1) the server keeps the frames
+ * since the last keyframe, bounded in frames and bytes. A reader's first frames of such a source
+ * start at a keyframe: the cached group of pictures when it has one, so a late joiner decodes a
+ * picture at once, else the next keyframe. Sources of JPEG and the other intra image types are
+ * not cached and cost one byte read per frame.
+ */
+import { Flag, Kind, MediaType } from '../protocol/constants.js';
+import type { Frame, FrameInit } from '../protocol/frame.js';
+import type { FrameBatch } from '../protocol/fan-encoding.js';
+import type { Client } from './client.js';
+import type { Reader } from './router.js';
+
+/** Bounds of one source's cache. */
+export interface GopCacheOptions {
+  /** Frames kept per source, at most; 0: none (readers still start at a keyframe). @default 300 */
+  maxFrames: number;
+  /** Bytes kept per sending client, all its sources together, at most (the server uses its `buffers.video`). */
+  maxBytes: number;
+}
+
+/** Bytes all caches of a server hold together, at most; beyond it new groups of pictures are not kept. */
+export const MAX_TOTAL_BYTES = 256 * 1024 * 1024;
+
+/** Compressed sources (media indexes) tracked per client; beyond it the least recently seen is forgotten. */
+const MAX_SOURCES = 64;
+
+/** One client's sources and the bytes their caches hold together. */
+interface ClientGops {
+  sources: Map<number, Gop>;
+  bytes: number;
+}
+
+/** One source's frames since its last keyframe. */
+interface Gop {
+  /** Copies of the frames, the keyframe first; empty while no keyframe (or over the bounds). */
+  frames: FrameInit[];
+  bytes: number;
+  /** Readers that had this source's keyframe: they take its frames as they come. */
+  started: WeakSet<Reader>;
+  /** When the last frame came (ms since the epoch). */
+  lastAt: number;
+}
+
+/** True when a video frame's payload starts with image type 0 (a named codec), read without joining its payload. */
+export function isNamedCodec(f: Frame): boolean {
+  const raw = f.raw;
+  if (raw !== undefined && !Buffer.isBuffer(raw)) {
+    const h = raw[0];
+    const at = 36 + h[32] + h[33] + h[34];
+    if (at < h.length) return h[at] === 0;
+  }
+  return f.payload.length > 0 && f.payload[0] === 0;
+}
+
+/** One batch's delivery: the caches as they were before it, for readers that start on it. */
+export interface GopDelivery {
+  /** Offers the batch to `reader` (its first frames of a source from a keyframe on); returns the frames dropped. */
+  offer(reader: Reader): number;
+}
+
+export class GopCaches {
+  readonly #o: GopCacheOptions;
+  readonly #by = new WeakMap<Client, ClientGops>();
+  /** Bytes held by all caches. */
+  #total = 0;
+
+  constructor(o: GopCacheOptions) {
+    this.#o = o;
+  }
+
+  /**
+   * A batch of compressed frames from `from`: caches them, and returns how to offer it to each
+   * target reader.
+   */
+  begin(from: Client, batch: FrameBatch): GopDelivery {
+    let c = this.#by.get(from);
+    if (!c) this.#by.set(from, (c = { sources: new Map(), bytes: 0 }));
+    const sources = c.sources;
+    // What each source's cache held before this batch: a reader that starts on a delta frame of
+    // the batch gets that first (the arrays are replaced, not emptied, at a keyframe).
+    const before = new Map<number, { gop: Gop; frames: FrameInit[]; n: number }>();
+    for (const f of batch.frames) {
+      const mi = f.mediaIndex ?? 0;
+      let gop = sources.get(mi);
+      if (!gop) {
+        if (sources.size >= MAX_SOURCES) {
+          // Forget the least recently seen source (its readers start again at its next keyframe).
+          const [oldest, old] = sources.entries().next().value as [number, Gop];
+          this.#clear(c, old);
+          sources.delete(oldest);
+        }
+        gop = { frames: [], bytes: 0, started: new WeakSet(), lastAt: 0 };
+      } else sources.delete(mi);
+      sources.set(mi, gop); // most recently seen last
+      if (!before.has(mi)) before.set(mi, { gop, frames: gop.frames, n: gop.frames.length });
+      this.#add(c, gop, f);
+    }
+    return {
+      offer: (reader) => {
+        let all = true;
+        for (const b of before.values()) if (!b.gop.started.has(reader)) all = false;
+        if (all) return reader.offerBatch(batch);
+        let dropped = 0;
+        for (const f of batch.frames) {
+          const b = before.get(f.mediaIndex ?? 0)!;
+          if (b.gop.started.has(reader)) {
+            dropped += reader.offer(f);
+            continue;
+          }
+          const key = ((f.flags ?? 0) & Flag.KEYFRAME) !== 0;
+          if (!key && b.n === 0) {
+            // No picture to start from yet: the next keyframe.
+            dropped++;
+            continue;
+          }
+          b.gop.started.add(reader);
+          if (!key) for (let i = 0; i < b.n; i++) dropped += reader.offer(b.frames[i]);
+          dropped += reader.offer(f);
+        }
+        return dropped;
+      },
+    };
+  }
+
+  /** The cached frames of a source (keyframe first), none when it has none or sent nothing for 10 s. */
+  snapshot(from: Client, mediaIndex: number): FrameInit[] {
+    const gop = this.#by.get(from)?.sources.get(mediaIndex);
+    if (!gop || Date.now() - gop.lastAt > 10000) return [];
+    return gop.frames.slice();
+  }
+
+  #add(c: ClientGops, gop: Gop, f: FrameInit): void {
+    gop.lastAt = Date.now();
+    const key = ((f.flags ?? 0) & Flag.KEYFRAME) !== 0;
+    if ((!key && gop.frames.length === 0) || this.#o.maxFrames === 0) return;
+    const view = f.payload ?? Buffer.alloc(0);
+    if (key) this.#clear(c, gop);
+    if (gop.frames.length >= this.#o.maxFrames || c.bytes + view.length > this.#o.maxBytes || this.#total + view.length > MAX_TOTAL_BYTES) {
+      // Over the bounds: nothing until the next keyframe (a late joiner then waits for it).
+      this.#clear(c, gop);
+      return;
+    }
+    // A copy: the received bytes are views of socket reads, not to be held.
+    const payload = Buffer.from(view);
+    gop.frames.push({ kind: Kind.DATA, mediaType: MediaType.video, mediaIndex: f.mediaIndex, flags: f.flags, timestamp: f.timestamp, from: f.from, to: f.to, group: f.group, payload });
+    gop.bytes += payload.length;
+    c.bytes += payload.length;
+    this.#total += payload.length;
+  }
+
+  /** Bytes all caches hold. */
+  get bytes(): number {
+    return this.#total;
+  }
+
+  /** The client sends no more (its last push link closed): its caches go. */
+  forget(from: Client): void {
+    const c = this.#by.get(from);
+    if (!c) return;
+    for (const gop of c.sources.values()) this.#clear(c, gop);
+    this.#by.delete(from);
+  }
+
+  #clear(c: ClientGops, gop: Gop): void {
+    c.bytes -= gop.bytes;
+    this.#total -= gop.bytes;
+    gop.frames = [];
+    gop.bytes = 0;
+  }
+}

@@ -1,0 +1,87 @@
+/**
+ * GopCaches on its own: what a reader that starts on a batch is offered, the bounds, and the
+ * release of a client's caches when it stops sending.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { Flag, Kind, MediaType, type FrameInit } from '../../src/internal.js';
+import { FrameBatch } from '../../src/protocol/fan-encoding.js';
+import { GopCaches } from '../../src/server/gop-cache.js';
+import type { Client } from '../../src/server/client.js';
+import type { Reader } from '../../src/server/router.js';
+
+function frame(name: string, key: boolean, mediaIndex = 0, bytes = 0): FrameInit {
+  return { kind: Kind.DATA, mediaType: MediaType.video, flags: key ? Flag.KEYFRAME : 0, mediaIndex, from: 'cam', payload: bytes ? Buffer.alloc(bytes, 1) : Buffer.from(name) };
+}
+
+function batch(...frames: FrameInit[]): FrameBatch {
+  const b = new FrameBatch('', '');
+  for (const f of frames) b.add(f, f.payload!.length);
+  return b;
+}
+
+/** A reader that records what it is offered (a whole batch as its frames). */
+function reader(): Reader & { got: string[] } {
+  const got: string[] = [];
+  return {
+    got,
+    offer: (f) => (got.push(f.payload!.toString()), 0),
+    offerBatch: (b) => (b.frames.forEach((f) => got.push(f.payload!.toString())), 0),
+    submit: () => Promise.reject(new Error('not for video')),
+  };
+}
+
+test('gop cache unit - a reader starting on a delta gets the cached keyframe and deltas first; one starting on a keyframe only the batch', () => {
+  const g = new GopCaches({ maxFrames: 300, maxBytes: 1 << 20 });
+  const cam = {} as Client;
+  const early = reader();
+  g.begin(cam, batch(frame('k0', true), frame('d1', false))).offer(early);
+  const late = reader();
+  const d = g.begin(cam, batch(frame('d2', false), frame('d3', false)));
+  d.offer(early);
+  d.offer(late);
+  assert.deepEqual(early.got, ['k0', 'd1', 'd2', 'd3']);
+  assert.deepEqual(late.got, ['k0', 'd1', 'd2', 'd3'], 'the cache before the batch, then the batch');
+  // A batch with a new keyframe in the middle: a new reader starts at it (no stale deltas).
+  const third = reader();
+  g.begin(cam, batch(frame('d4', false), frame('k5', true), frame('d6', false))).offer(third);
+  assert.deepEqual(third.got, ['k0', 'd1', 'd2', 'd3', 'd4', 'k5', 'd6'], 'starting on d4: the cache up to d3 first');
+  assert.deepEqual(g.snapshot(cam, 0).map((f) => f.payload!.toString()), ['k5', 'd6']);
+});
+
+test('gop cache unit - without a cache a reader waits for the keyframe; sources are separate', () => {
+  const g = new GopCaches({ maxFrames: 0, maxBytes: 0 });
+  const cam = {} as Client;
+  g.begin(cam, batch(frame('k0', true)));
+  const r = reader();
+  g.begin(cam, batch(frame('d1', false), frame('x0', true, 1), frame('k2', true), frame('d3', false))).offer(r);
+  assert.deepEqual(r.got, ['x0', 'k2', 'd3']);
+  assert.equal(g.bytes, 0);
+});
+
+test('gop cache unit - bytes are bounded per client and in total, and released when the client stops sending', () => {
+  const g = new GopCaches({ maxFrames: 300, maxBytes: 10_000 });
+  const a = {} as Client;
+  const b = {} as Client;
+  g.begin(a, batch(frame('', true, 0, 4000), frame('', false, 0, 4000)));
+  g.begin(a, batch(frame('', true, 1, 4000)));
+  assert.equal(g.snapshot(a, 1).length, 0, "over a's 10 000 bytes: source 1 is not kept");
+  assert.equal(g.bytes, 8000);
+  g.begin(b, batch(frame('', true, 0, 3000)));
+  assert.equal(g.bytes, 11_000);
+  g.forget(a);
+  assert.equal(g.bytes, 3000);
+  assert.deepEqual(g.snapshot(a, 0), []);
+  // A keyframe replaces the group: the bytes go down with it.
+  g.begin(b, batch(frame('', true, 0, 100)));
+  assert.equal(g.bytes, 100);
+});
+
+test('gop cache unit - at most 64 sources per client, the least recently seen forgotten', () => {
+  const g = new GopCaches({ maxFrames: 300, maxBytes: 1 << 20 });
+  const a = {} as Client;
+  for (let mi = 0; mi < 70; mi++) g.begin(a, batch(frame('', true, mi, 10)));
+  assert.deepEqual(g.snapshot(a, 0), [], 'source 0 was forgotten');
+  assert.equal(g.snapshot(a, 69).length, 1);
+  assert.equal(g.bytes, 64 * 10);
+});
