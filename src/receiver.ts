@@ -21,6 +21,8 @@ import { Inbound, type AnswerMemory, type InboundSink } from './media/inbound.js
 import { isSystemCommand } from './protocol/system-commands.js';
 import { emitNotice } from './roles/server-notices.js';
 import { waitForSessions } from './roles/session-wait.js';
+import { newVideoComposer } from './roles/receiver-compose.js';
+import type { VideoComposer } from './media/change/video-composer.js';
 import { AGENT, checkId, invalid, newSessionKey, resolveCommon, type ResolvedCommon } from './options.js';
 
 import {
@@ -61,6 +63,7 @@ export class Receiver extends EventEmitter<ReceiverEvents> {
   readonly #links = new Set<FrameLink>();
   readonly #stats = { received: perMediaType(() => ({ items: 0, bytes: 0 })), dropped: perMediaType(() => 0) };
   readonly #sink: InboundSink;
+  readonly #composer: VideoComposer<FrameLink> | undefined;
   readonly #busyFiles = new Set<string>();
   /**
    * Answers sent to each push sender's reliable queue (its HELLO's `lane`), kept across that
@@ -113,10 +116,12 @@ export class Receiver extends EventEmitter<ReceiverEvents> {
       s.items++;
       s.bytes += n;
     };
+    this.#composer = newVideoComposer(options.video, () => this.#o.clientId, () => this.#sessionKey, (v, m) => this.emit('video', v, m));
     this.#sink = {
-      video: (v, m) => {
+      video: (v, m, link) => {
         count('video', v.data.length);
-        this.emit('video', v, m);
+        if (this.#composer) this.#composer.handle(v, m, link);
+        else this.emit('video', v, m);
       },
       audio: (a, m) => {
         count('audio', a.data.length);
@@ -168,6 +173,7 @@ export class Receiver extends EventEmitter<ReceiverEvents> {
     const s: ReceiverStats = { received, dropped: { ...this.#stats.dropped }, links: this.#links.size };
     const u = this.#listener?.udpStats;
     if (u) s.udp = { incomplete: u.incomplete, corrupt: u.corrupt };
+    if (this.#composer) s.compose = { ...this.#composer.stats };
     return s;
   }
 
@@ -220,6 +226,7 @@ export class Receiver extends EventEmitter<ReceiverEvents> {
   async stop(): Promise<void> {
     if (this.#state === 'stopped') return;
     this.#state = 'stopped';
+    this.#composer?.dispose();
     await Promise.all(this.#sessions.map((s) => s.stop()));
     for (const l of [...this.#links]) l.close(CloseCode.GOING_AWAY, 'receiver stopped');
     await this.#listener?.close(CloseCode.GOING_AWAY, 'receiver stopped');

@@ -35,12 +35,13 @@ import type { PushLane } from './media/push-lane.js';
 import { ServedChannel } from './media/served-channel.js';
 import { UdpEndpoint, type UdpLink } from './link/udp-link.js';
 import { AudioOutbox, ReliableOutbox, VideoOutbox, frameBytes, type Outbox } from './media/outbox.js';
-import { checkId, newSessionKey, type ResolvedCommon } from './options.js';
+import { checkId, invalid, newSessionKey, type ResolvedCommon } from './options.js';
 
 import { MediaServerRequests, bindServerRequests } from './roles/server-requests.js';
 import { sendFile, type ReliableTarget } from './roles/file-send.js';
 import { newOutbox, resolveSender, type SenderConfig } from './roles/sender-config.js';
 import { acceptPullChannel } from './roles/pull-channels.js';
+import { PixelVideo, type PixelFrameOptions, type PixelFrameResult } from './roles/change-video.js';
 import { newPushLane, senderLinkOptions } from './roles/push-lanes.js';
 import type {
   AudioSendOptions,
@@ -75,6 +76,7 @@ export class Sender extends MediaServerRequests {
   readonly #stats = { sent: perMediaType(() => ({ items: 0, bytes: 0 })), dropped: perMediaType(() => 0) };
   #fileId = 0;
   #lastVideoHeader: { imageType: string; width: number; height: number; buf: Buffer } | undefined;
+  readonly #pixels: PixelVideo;
 
   /** Creates a Sender. Throws a ConfigError naming the bad option. */
   constructor(options: SenderOptions = {}) {
@@ -82,6 +84,11 @@ export class Sender extends MediaServerRequests {
     bindServerRequests(this, (name, params) => this.#request(name, params));
     this.#c = resolveSender(options);
     this.#o = this.#c.o;
+    try {
+      this.#pixels = new PixelVideo(options.video);
+    } catch (err) {
+      throw invalid('video', (err as Error).message);
+    }
     this.#clock = new LinkClock(tickFor(this.#o.keepaliveMs, this.#o.deadMs));
   }
 
@@ -109,7 +116,7 @@ export class Sender extends MediaServerRequests {
     for (const t of Object.keys(sent) as MediaTypeName[]) sent[t] = { ...this.#stats.sent[t] };
     let channels = 0;
     for (const set of Object.values(this.#channels)) channels += set.size;
-    return { sent, dropped, channels };
+    return { sent, dropped, channels, pixels: { ...this.#pixels.stats } };
   }
 
   /** Starts the sender: binds its UDP socket (push over UDP) or its listening port (pull). */
@@ -182,6 +189,31 @@ export class Sender extends MediaServerRequests {
     this.#checkSize(init);
     this.#count('video', init);
     this.#fanOut('video', init);
+  }
+
+  /**
+   * Sends one frame of raw pixels, encoded with sharp: whole, or in change mode (`video.encoding`
+   * 'change') only the rectangles that changed since the picture the receivers hold, nothing when
+   * nothing changed. Resolves with what was sent once the images are queued; rejects with
+   * SharpMissingError without sharp.
+   */
+  sendVideoPixels(pixels: Uint8Array, o: PixelFrameOptions): Promise<PixelFrameResult> {
+    this.#checkStarted();
+    let p: Promise<PixelFrameResult>;
+    try {
+      p = this.#pixels.frame(pixels, o, (img) => {
+        if (this.#state !== 'started') return;
+        this.sendVideoFrame(img.data, { imageType: img.imageType, width: img.width, height: img.height, keyframe: img.keyframe, rect: img.rect, mediaIndex: o.mediaIndex, to: o.to, group: o.group, timestamp: o.timestamp });
+      });
+    } catch (err) {
+      throw misuse(err as Error);
+    }
+    return p;
+  }
+
+  /** Change mode: the next frame of this source (of every source when left out) is sent whole, as soon as one is given (the original's NeedSendFullFrame). */
+  requestFullFrame(mediaIndex?: number): void {
+    this.#pixels.requestFullFrame(mediaIndex);
   }
 
   /** Sends one audio chunk. A short queue per connection drops the oldest on overflow. */
@@ -358,7 +390,7 @@ export class Sender extends MediaServerRequests {
   #laneOutbox(type: MediaTypeName): Outbox {
     let ob = this.#laneOutboxes.get(type);
     if (!ob) {
-      ob = newOutbox(this.#c, type, (err) => this.#lanes.get(type)?.link?.fail(err, CloseCode.TIMEOUT));
+      ob = newOutbox(this.#c, type, (err) => this.#lanes.get(type)?.link?.fail(err, CloseCode.TIMEOUT), (i) => this.#pixels.requestFullFrame(i));
       this.#laneOutboxes.set(type, ob);
     }
     return ob;
@@ -378,6 +410,7 @@ export class Sender extends MediaServerRequests {
         onDropped: (t, n) => (this.#stats.dropped[t] += n),
         udp: () => this.#udp,
         udpLinks: this.#udpLinks,
+        fullFrameRequested: (i) => this.#fullFrameRequested(i),
       },
       type,
     );
@@ -396,12 +429,19 @@ export class Sender extends MediaServerRequests {
         channelCount: () => this.stats.channels,
         channels: this.#channels,
         waiters: this.#channelWaiters,
-        newOutbox: (type, onTimeout) => newOutbox(this.#c, type, onTimeout),
+        newOutbox: (type, onTimeout) => newOutbox(this.#c, type, onTimeout, (i) => this.#pixels.requestFullFrame(i)),
         onDropped: (type, n) => (this.#stats.dropped[type] += n),
         emit: (name, ev) => this.emit(name, ev),
+        fullFrameRequested: (i) => this.#fullFrameRequested(i),
       },
       link,
     );
+  }
+
+  /** A receiver (or the server for one) needs a full frame: change mode sends one; the application hears of it. */
+  #fullFrameRequested(mediaIndex: number): void {
+    this.#pixels.requestFullFrame(mediaIndex);
+    this.emit('fullFrameRequest', { mediaIndex });
   }
 
   #badInput(err: CamwireError, peer: PeerInfo): void {

@@ -18,7 +18,8 @@ export { safeName } from './file-inbound.js';
 
 /** Where decoded messages go (file events and drops: see FileSink). */
 export interface InboundSink extends FileSink {
-  video(v: VideoFrame, m: MessageMeta): void;
+  /** `link`: the link it came on (a full-frame request goes back on it). */
+  video(v: VideoFrame, m: MessageMeta, link: FrameLink): void;
   audio(a: AudioChunk, m: MessageMeta): void;
   /** Every command, system commands (RV_/RVS_) included: the sink decides what the application sees. */
   command(c: CommandMessage, m: MessageMeta): void;
@@ -87,7 +88,7 @@ export class Inbound {
           timestamp: f.timestamp,
         };
         if (header.rect) v.rect = header.rect;
-        this.#sink.video(v, m);
+        this.#sink.video(v, m, this.#link);
         return;
       }
       case 'audio': {

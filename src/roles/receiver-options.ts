@@ -16,6 +16,11 @@ import type {
 } from '../events.js';
 import type { MediaTypeName } from '../protocol/constants.js';
 import type { CommonOptions } from '../options.js';
+import type { VideoComposeOptions } from './receiver-compose.js';
+import type { ComposeStats } from '../media/change/video-composer.js';
+
+export type { VideoComposeOptions } from './receiver-compose.js';
+export type { ComposeStats } from '../media/change/video-composer.js';
 
 /**
  * One entry of a receiver's `senders` list. Pull mode: a sender to connect to (host and port
@@ -57,6 +62,8 @@ export interface ReceiverOptions extends CommonOptions {
   reassemblyTimeoutMs?: number;
   /** UDP: memory for incomplete frames across all senders. @default 33554432 (32 MiB) */
   reassemblyBytes?: number;
+  /** Change-detection video: compose the picture per source (docs/api.md). @default none */
+  video?: VideoComposeOptions;
 }
 
 /** Counters of a Receiver. */
@@ -68,6 +75,8 @@ export interface ReceiverStats {
   links: number;
   /** UDP only: frames dropped because a fragment never came, and malformed datagrams. */
   udp?: { incomplete: number; corrupt: number };
+  /** With `video.compose`: pictures delivered, rectangles placed, refused and dropped while waiting, full-frame requests sent. */
+  compose?: ComposeStats;
 }
 
 /** Events of a Receiver. */

@@ -6,6 +6,10 @@ import type { ConnectionEvents } from '../events.js';
 import type { MediaTypeName } from '../protocol/constants.js';
 import type { Rect } from '../protocol/messages.js';
 import type { CommonOptions } from '../options.js';
+import type { PixelVideoStats, VideoEncodingOptions } from './change-video.js';
+
+export type { PixelFrameOptions, PixelFrameResult, PixelVideoStats, VideoEncodingOptions } from './change-video.js';
+export type { ChangeSettings } from '../media/change/settings.js';
 
 /** Options of a Sender (docs/api.md). */
 export interface SenderOptions extends CommonOptions {
@@ -27,6 +31,8 @@ export interface SenderOptions extends CommonOptions {
   fileChunkSize?: number;
   /** Pull mode: most channels served at once. @default 256 */
   maxChannels?: number;
+  /** How sendVideoPixels encodes: whole frames, or change detection (rectangles). @default { encoding: 'frames' } */
+  video?: VideoEncodingOptions;
 }
 
 /** Addressing of one message; overrides the sender's `to` and `group`. */
@@ -106,9 +112,13 @@ export interface SenderStats {
   dropped: Record<MediaTypeName, number>;
   /** Pull mode: channels being served. */
   channels: number;
+  /** sendVideoPixels: frames given, sent whole, sent as rectangles, unchanged (not sent), skipped (encoder behind). */
+  pixels: PixelVideoStats;
 }
 
 /** Events of a Sender. */
 export interface SenderEvents extends ConnectionEvents {
   fileProgress: [p: FileProgress];
+  /** A receiver, or a MediaServer for one, asked for a full frame of source `mediaIndex` (change mode sends one with the next frame given). */
+  fullFrameRequest: [ev: { mediaIndex: number }];
 }

@@ -33,6 +33,8 @@ import { HttpRoutes } from './http-routes.js';
 import { ControlApi } from './control-api.js';
 import { ServerMetrics } from './metrics.js';
 import { Relay, type ServerCommandMeta, type VideoTap } from './relay.js';
+import { FullFrameRequests } from './full-frames.js';
+import { isFullFrameRequest } from '../protocol/full-frame.js';
 import { Router } from './router.js';
 import { guardWrites } from './store/guard.js';
 import { MemoryStore } from './store/memory-store.js';
@@ -85,6 +87,7 @@ export class MediaServer extends EventEmitter<MediaServerEvents> {
   readonly #dir: Directory;
   readonly #requests: SystemRequests;
   readonly #relay: Relay;
+  readonly #fullFrames: FullFrameRequests;
   readonly #http: HttpRoutes;
   readonly #metrics: ServerMetrics;
   readonly #listeners = new Map<TransportName, LinkListener>();
@@ -122,6 +125,7 @@ export class MediaServer extends EventEmitter<MediaServerEvents> {
     this.#groups = new GroupRegistry(o.maxGroups, store);
     this.#dir = new Directory({ maxClients: o.maxClients, keepClientInfo: o.keepClientInfo, store, pinned: (id) => this.#groups.pinned(id) });
     this.#requests = new SystemRequests({ directory: this.#dir, groups: this.#groups, serverId: o.serverId, logger: o.logger, durable: () => this.#store.flush() });
+    this.#fullFrames = new FullFrameRequests((id) => this.#dir.get(id), o.serverId, () => this.#sessionKey);
     this.#relay = new Relay({
       router: new Router(this.#dir, this.#groups),
       requests: this.#requests,
@@ -333,6 +337,7 @@ export class MediaServer extends EventEmitter<MediaServerEvents> {
     }
     client.receiverKey = receiverKey;
     const ch = new ServedChannel(link, type, this.#outbox(type, link), this.#sessionKey);
+    if (type === 'video') link.on('frame', (g: Frame) => isFullFrameRequest(g) && this.#fullFrames.request(g.to, g.mediaIndex));
     client.channels.set(type, ch);
     link.on('close', () => {
       client.retire(ch);
@@ -351,7 +356,7 @@ export class MediaServer extends EventEmitter<MediaServerEvents> {
   }
 
   #outbox(type: MediaTypeName, link: FrameLink): Outbox {
-    if (type === 'video') return new VideoOutbox(this.#o.buffers.video);
+    if (type === 'video') return new VideoOutbox(this.#o.buffers.video, (f) => this.#fullFrames.request(f.from, f.mediaIndex));
     if (type === 'audio') return new AudioOutbox(100_000, this.#o.buffers.audio);
     return new ReliableOutbox({
       mediaType: type,
