@@ -35,7 +35,7 @@ import {
 } from './roles/receiver-options.js';
 
 export { DEFAULT_MAX_FILE_SIZE, DEFAULT_MIN_FREE_DISK } from './roles/receiver-options.js';
-export type { ReceiverEvents, ReceiverOptions, ReceiverStats, SenderEntry } from './roles/receiver-options.js';
+export type { ReceiverEvents, ReceiverOptions, ReceiverStats, SenderEntry, VideoComposeOptions, ComposeStats } from './roles/receiver-options.js';
 
 /** Receiver receives media from senders or a server. */
 /** Push senders' reliable queues whose answers a Receiver remembers (section 3.3 of docs/protocol.md). */

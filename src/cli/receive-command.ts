@@ -70,6 +70,8 @@ export async function runReceive(f: ReceiveFlags, log: Pino): Promise<number> {
     tls: pull ? (tlsClient(f) ?? (dialled?.tls ? {} : undefined)) : tlsServer(f),
     auth: f.user ? { user: f.user, password: f.password } : undefined,
     logger: log,
+    // Change-detection sources are composed: the sinks get whole pictures (plain JPEG passes as is).
+    video: { compose: 'jpeg', quality: 85 },
   });
   const out = (o: object): void => {
     if (!f.quiet) process.stdout.write(JSON.stringify(o, jsonValue) + '\n');

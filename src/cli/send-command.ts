@@ -9,9 +9,10 @@ import { TestPattern } from '../sources/test-pattern.js';
 import { parseAddress, parseDialAddress, parseInteger, parseNumber, parseParams, parseSize, UsageError } from './args.js';
 import { connectTimeoutMs, EXIT, onSignal, tlsClient, tlsServer, type TlsFlags } from './common.js';
 import { StatusLine } from './sinks.js';
+import { pixelSender, videoEncoding, type ChangeFlags } from './change-flags.js';
 import { ConnectionWatch, fatalReason, GiveUpError } from './watch.js';
 
-export interface SendFlags extends TlsFlags {
+export interface SendFlags extends TlsFlags, ChangeFlags {
   server?: string;
   listen?: string;
   protocol?: 'tcp' | 'udp' | 'http';
@@ -57,9 +58,12 @@ export async function runSend(f: SendFlags, log: Pino): Promise<number> {
   // What cannot work is said before anything connects: an unreadable file, a missing ffmpeg.
   if (f.file) readableFile('--file', f.file);
   const oneShot = f.file || f.command || f.stdin;
+  const video = videoEncoding(f);
+  if (video && !oneShot) await loadSharp();
   if (!oneShot && (f.input || f.camera || f.screen || f.audioInput || f.microphone)) assertFfmpeg();
   if (!oneShot && !f.input && !f.camera && !f.screen) await loadSharp();
   const sender = new Sender({
+    video,
     protocol,
     connection: pull ? 'receiver-to-sender' : 'sender-to-receiver',
     host: addr.host,
@@ -185,16 +189,24 @@ async function sendWith(sender: Sender, f: SendFlags, { pull, addr, protocol, wa
   const status = new StatusLine();
   let frames = 0;
   let bytes = 0;
-  const send = (jpeg: Buffer, timestamp = Date.now()): void => {
-    frames++;
-    bytes += jpeg.length;
-    sender.sendVideoFrame(jpeg, { imageType: 'jpeg', width, height, mediaIndex, timestamp });
-  };
+  let changeError: ((err: Error) => void) | undefined;
+  // Change mode: each frame as pixels, only what changed sent; else each JPEG as it is.
+  const send = f.encoding === 'change'
+    ? pixelSender(sender, mediaIndex, (n) => ((frames += n > 0 ? 1 : 0), (bytes += n)), (err) => changeError?.(err))
+    : (jpeg: Buffer, timestamp = Date.now()): void => {
+        frames++;
+        bytes += jpeg.length;
+        sender.sendVideoFrame(jpeg, { imageType: 'jpeg', width, height, mediaIndex, timestamp });
+      };
   let input: VideoInput | undefined;
   if (f.input) input = { kind: 'url', url: f.input, loop: f.loop };
   else if (f.camera) input = { kind: 'camera', device: typeof f.camera === 'string' ? f.camera : undefined };
   else if (f.screen) input = { kind: 'screen', display: typeof f.screen === 'string' ? f.screen : undefined };
   const failed = new Promise<number>((resolve) => {
+    changeError = (err) => {
+      process.stderr.write(`error: ${err.message}\n`);
+      resolve(EXIT.FAILED);
+    };
     if (input) {
       const src = new FfmpegVideo({ input, width, height, fps, quality: Math.max(2, Math.round(31 - (quality / 100) * 29)) });
       src.on('frame', (jpeg) => send(jpeg));
