@@ -137,6 +137,22 @@ test('change mode through a MediaServer: a reader that joins late gets a full fr
   assert.equal(viewer.rx.stats.compose!.refused, 0);
 });
 
+test('through a MediaServer: a reader that meets a bad rectangle asks, and the server passes the request to the sender', async (t) => {
+  const sharp = (await import('sharp')).default;
+  const png = (w: number, h: number, v: number): Promise<Buffer> => sharp(Buffer.alloc(w * h * 3, v), { raw: { width: w, height: h, channels: 3 } }).png().toBuffer();
+  const server = await startServer(t);
+  const viewer = await startClient(t, server, 'viewer', { rx: { receiveMediaTypes: ['video', 'command'], video: { compose: 'rgb' } } });
+  const cam = await startClient(t, server, 'cam', { tx: { to: 'viewer' } });
+  const seen = pictures(viewer.rx);
+  cam.tx.sendVideoFrame(await png(32, 32, 50), { imageType: 'png', width: 32, height: 32, mediaIndex: 3 });
+  await shows(viewer.rx, seen, Buffer.alloc(32 * 32 * 3, 50), 'the full frame');
+  const asked = next(cam.tx, 'fullFrameRequest');
+  cam.tx.sendVideoFrame(await png(8, 8, 1), { imageType: 'png', width: 32, height: 32, keyframe: false, rect: { x: 30, y: 0, w: 8, h: 8 }, mediaIndex: 3 });
+  assert.deepEqual((await asked)[0], { mediaIndex: 3 });
+  assert.equal(viewer.rx.stats.compose!.refused, 1);
+  assert.equal(viewer.rx.stats.compose!.requests, 1);
+});
+
 test('bad input: a rectangle before any full frame, outside the picture, or disagreeing in size is counted and dropped, never applied', async (t) => {
   const sharp = (await import('sharp')).default;
   const png = (w: number, h: number, v: number): Promise<Buffer> => sharp(Buffer.alloc(w * h * 3, v), { raw: { width: w, height: h, channels: 3 } }).png().toBuffer();
