@@ -190,7 +190,7 @@ function tileFor(key) {
   const cap = document.createElement('figcaption');
   fig.append(canvas, cap);
   document.getElementById('me-tiles').append(fig);
-  t = { canvas, cap, frames: 0, bytes: 0, latency: 0, since: performance.now(), busy: false };
+  t = { canvas, cap, frames: 0, bytes: 0, latency: 0, since: performance.now(), drawer: null };
   mine.set(key, t);
   return t;
 }
@@ -205,7 +205,7 @@ document.getElementById('join').addEventListener('submit', async (e) => {
   e.preventDefault();
   const state = document.getElementById('me-state');
   if (me) { me.close(); me = null; state.textContent = 'not connected'; document.getElementById('me-connect').textContent = 'Connect'; return; }
-  const { CamwireClient } = await import('/camwire.js');
+  const { CamwireClient, VideoCanvas } = await import('/camwire.js');
   const id = document.getElementById('me-id').value.trim();
   const group = document.getElementById('me-group').value.trim();
   const user = document.getElementById('me-user').value.trim();
@@ -214,15 +214,12 @@ document.getElementById('join').addEventListener('submit', async (e) => {
     const v = ev.detail;
     const t = tileFor(v.from + '/' + v.mediaIndex);
     t.frames++; t.bytes += v.bytes; t.latency = Date.now() - v.timestamp;
-    if (t.busy || v.imageType !== 'jpeg') return; // latest wins: skip while the last one is still decoding
-    t.busy = true;
-    try {
-      const bmp = await createImageBitmap(new Blob([v.data], { type: 'image/jpeg' }));
-      t.canvas.width = bmp.width; t.canvas.height = bmp.height;
-      t.canvas.getContext('2d').drawImage(bmp, 0, 0);
-      bmp.close();
-    } catch { /* a frame that does not decode is skipped */ }
-    t.busy = false;
+    // Whole frames and change-detection rectangles alike: the canvas composes them.
+    t.drawer ||= new VideoCanvas(t.canvas, { needFullFrame: (f) => client.requestFullFrame(f.from, f.mediaIndex) });
+    if (v.rect) t.rects = true;
+    // Latest wins for a source of whole frames: skip while two wait (rectangles need every frame).
+    if (!t.rects && t.drawer.pending > 1) return;
+    await t.drawer.draw(v);
   });
   // Audio: PCM s16le chunks scheduled back to back on Web Audio, a little ahead to absorb jitter.
   let audioCtx = null; let playhead = 0; let chunks = 0; let decoded = 0; let opus = null;
