@@ -251,6 +251,11 @@ export class MediaServer extends EventEmitter<MediaServerEvents> {
     return this.#relay.tap(fn);
   }
 
+  /** Asks client `clientId` for a full frame of its video source `mediaIndex` (protocol.md 4.6); false when it pushes no video. */
+  requestFullFrame(clientId: string, mediaIndex = 0): boolean {
+    return this.#fullFrames.request(clientId, mediaIndex);
+  }
+
   /** The Prometheus registry of this server (no global state: one per server). */
   get metrics(): ServerMetrics['registry'] {
     return this.#metrics.registry;

@@ -12,7 +12,7 @@ import { Flag, Kind, mediaTypeName, type MediaTypeName } from '../protocol/const
 import type { Frame, FrameInit } from '../protocol/frame.js';
 import { payloadLength, SharedEncoding, type FrameArena } from '../protocol/fan-encoding.js';
 import { FanOut } from './fan-out.js';
-import { decodeCommand, decodeVideo, encodeAck, encodeCommand, encodeReason, type Command } from '../protocol/messages.js';
+import { decodeCommand, decodeVideo, encodeAck, encodeCommand, encodeReason, type Command, type Rect } from '../protocol/messages.js';
 import { isSystemCommand, MAX_SERVER_COMMAND } from '../protocol/system-commands.js';
 import type { Client } from './client.js';
 import type { ServerMetrics } from './metrics.js';
@@ -32,6 +32,8 @@ export interface VideoTap {
   timestamp: number;
   /** The image bytes: a view of the received frame. */
   data: Buffer;
+  /** Change detection: where this image goes on the source's picture (protocol.md 4.1). */
+  rect?: Rect;
 }
 
 /** Where a server command came from. */
@@ -215,6 +217,7 @@ export class Relay {
       timestamp: f.timestamp,
       data,
     };
+    if (header.rect) v.rect = header.rect;
     for (const fn of this.#taps) fn(v);
   }
 

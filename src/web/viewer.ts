@@ -10,6 +10,7 @@ import { readBody } from '../transport/http-server.js';
 import { MjpegResponse, startMjpeg } from './mjpeg.js';
 import { CLIENT_JS } from './client-script.js';
 import { VIEWER_HTML } from './viewer-page.js';
+import { ViewerCompose } from './viewer-compose.js';
 
 interface Source {
   client: string;
@@ -38,13 +39,19 @@ export class WebViewer {
   readonly #server: MediaServer;
   readonly #sources = new Map<string, Source>();
   readonly #off: () => void;
+  /** Change-detection sources, composed into whole pictures. */
+  readonly #compose: ViewerCompose;
 
   constructor(server: MediaServer) {
     this.#server = server;
+    this.#compose = new ViewerCompose(server, (v) => this.#onVideo(v, true));
     this.#off = server.onVideo((v) => this.#onVideo(v));
   }
 
-  #onVideo(v: VideoTap): void {
+  /** A frame from the server, or (`composed`) a picture composed from a change-detection source's rectangles. */
+  #onVideo(v: VideoTap, composed = false): void {
+    if (composed) return this.#picture(v, true);
+    const taken = this.#compose.take(v);
     const key = `${v.from}/${v.mediaIndex}`;
     let s = this.#sources.get(key);
     const now = Date.now();
@@ -52,14 +59,7 @@ export class WebViewer {
       s = { client: v.from, mediaIndex: v.mediaIndex, imageType: v.imageType, width: v.width, height: v.height, keptAt: 0, lastAt: now, windowStart: now, windowFrames: 0, windowBytes: 0, fps: 0, bitrate: 0, latency: 0, viewers: new Set() };
       this.#sources.set(key, s);
     }
-    // The tap's buffer is a view of the received data: a frame that outlives this call is copied.
-    // Every frame while someone watches; otherwise one a second, for snapshots and new viewers.
-    if (s.viewers.size > 0 || now - s.keptAt >= 1000) {
-      s.last = { ...v, data: Buffer.from(v.data) };
-      s.keptAt = now;
-    }
     s.lastAt = now;
-    s.imageType = v.imageType;
     s.width = v.width;
     s.height = v.height;
     s.latency = now - v.timestamp;
@@ -72,6 +72,21 @@ export class WebViewer {
       s.windowStart = now;
       s.windowFrames = 0;
       s.windowBytes = 0;
+    }
+    if (!taken) this.#picture(v, false, s);
+  }
+
+  /** The source's picture: kept for snapshots and new viewers, and pushed to those watching. */
+  #picture(v: VideoTap, composed: boolean, s = this.#sources.get(`${v.from}/${v.mediaIndex}`)): void {
+    if (!s) return;
+    const now = Date.now();
+    s.imageType = v.imageType;
+    // The tap's buffer is a view of the received data: a frame that outlives this call is copied.
+    // Every frame while someone watches; otherwise one a second, for snapshots and new viewers.
+    // A composed picture is the viewer's own buffer, and there may be no next one (a still screen): always kept.
+    if (composed || s.viewers.size > 0 || now - s.keptAt >= 1000) {
+      s.last = composed ? v : { ...v, data: Buffer.from(v.data) };
+      s.keptAt = now;
     }
     if (v.imageType === 'jpeg' && s.last) for (const r of s.viewers) r.push(s.last.data, v.timestamp);
   }
@@ -182,6 +197,7 @@ export class WebViewer {
   /** Ends every stream and stops watching the server. */
   close(): void {
     this.#off();
+    this.#compose.close();
     for (const s of this.#sources.values()) for (const v of s.viewers) v.end();
   }
 }
