@@ -35,7 +35,7 @@ import type { PushLane } from './media/push-lane.js';
 import { ServedChannel } from './media/served-channel.js';
 import { UdpEndpoint, type UdpLink } from './link/udp-link.js';
 import { AudioOutbox, ReliableOutbox, VideoOutbox, frameBytes, type Outbox } from './media/outbox.js';
-import { checkId, invalid, newSessionKey, type ResolvedCommon } from './options.js';
+import { checkId, newSessionKey, type ResolvedCommon } from './options.js';
 
 import { MediaServerRequests, bindServerRequests } from './roles/server-requests.js';
 import { sendFile, type ReliableTarget } from './roles/file-send.js';
@@ -84,11 +84,7 @@ export class Sender extends MediaServerRequests {
     bindServerRequests(this, (name, params) => this.#request(name, params));
     this.#c = resolveSender(options);
     this.#o = this.#c.o;
-    try {
-      this.#pixels = new PixelVideo(options.video);
-    } catch (err) {
-      throw invalid('video', (err as Error).message);
-    }
+    this.#pixels = new PixelVideo(options.video);
     this.#clock = new LinkClock(tickFor(this.#o.keepaliveMs, this.#o.deadMs));
   }
 
@@ -191,27 +187,13 @@ export class Sender extends MediaServerRequests {
     this.#fanOut('video', init);
   }
 
-  /**
-   * Sends one frame of raw pixels, encoded with sharp: whole, or in change mode (`video.encoding`
-   * 'change') only the rectangles that changed since the picture the receivers hold, nothing when
-   * nothing changed. Resolves with what was sent once the images are queued; rejects with
-   * SharpMissingError without sharp.
-   */
+  /** Sends one frame of raw pixels, whole or (change mode) as the rectangles that changed (docs/api.md); resolves once its images are queued. */
   sendVideoPixels(pixels: Uint8Array, o: PixelFrameOptions): Promise<PixelFrameResult> {
     this.#checkStarted();
-    let p: Promise<PixelFrameResult>;
-    try {
-      p = this.#pixels.frame(pixels, o, (img) => {
-        if (this.#state !== 'started') return;
-        this.sendVideoFrame(img.data, { imageType: img.imageType, width: img.width, height: img.height, keyframe: img.keyframe, rect: img.rect, mediaIndex: o.mediaIndex, to: o.to, group: o.group, timestamp: o.timestamp });
-      });
-    } catch (err) {
-      throw misuse(err as Error);
-    }
-    return p;
+    return this.#pixels.frame(pixels, o, (img) => this.#state === 'started' && this.sendVideoFrame(img.data, { ...o, ...img }));
   }
 
-  /** Change mode: the next frame of this source (of every source when left out) is sent whole, as soon as one is given (the original's NeedSendFullFrame). */
+  /** Change mode: the next frame of the source (every source when left out) goes whole (the original's NeedSendFullFrame). */
   requestFullFrame(mediaIndex?: number): void {
     this.#pixels.requestFullFrame(mediaIndex);
   }

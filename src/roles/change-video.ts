@@ -14,6 +14,8 @@ import { Picture } from '../media/change/composer.js';
 import { encodePixels, type ChangeImageType } from '../media/change/image-codec.js';
 import { resolveChangeSettings, type ChangeSettings, type ResolvedChangeSettings } from '../media/change/settings.js';
 import type { Rect } from '../protocol/messages.js';
+import { misuse } from '../errors.js';
+import { invalid } from '../options.js';
 
 /** The Sender's `video` option: how sendVideoPixels encodes. */
 export interface VideoEncodingOptions extends ChangeSettings {
@@ -93,16 +95,20 @@ export class PixelVideo {
   readonly #sources = new Map<number, SourceState>();
   readonly stats: PixelVideoStats = { frames: 0, full: 0, rects: 0, unchanged: 0, skipped: 0 };
 
-  /** Throws a RangeError naming a bad setting. */
+  /** Throws a ConfigError (CW_ERR_CONFIG_INVALID) naming a bad setting. */
   constructor(o: VideoEncodingOptions = {}) {
     const encoding = o.encoding ?? 'frames';
-    if (encoding !== 'frames' && encoding !== 'change') throw new RangeError(`video.encoding must be 'frames' or 'change' (got ${String(encoding)})`);
+    if (encoding !== 'frames' && encoding !== 'change') throw invalid('video.encoding', `must be 'frames' or 'change' (got ${String(encoding)})`);
     const imageType = o.imageType ?? 'jpeg';
-    if (imageType !== 'jpeg' && imageType !== 'png') throw new RangeError(`video.imageType must be 'jpeg' or 'png' (got ${String(imageType)})`);
+    if (imageType !== 'jpeg' && imageType !== 'png') throw invalid('video.imageType', `must be 'jpeg' or 'png' (got ${String(imageType)})`);
     const quality = o.quality ?? 80;
-    if (!Number.isInteger(quality) || quality < 1 || quality > 100) throw new RangeError(`video.quality must be an integer in 1..100 (got ${String(quality)})`);
+    if (!Number.isInteger(quality) || quality < 1 || quality > 100) throw invalid('video.quality', `must be an integer in 1..100 (got ${String(quality)})`);
     const { encoding: _e, imageType: _i, quality: _q, ...change } = o;
-    this.#o = { encoding, imageType, quality, change: resolveChangeSettings(change) };
+    try {
+      this.#o = { encoding, imageType, quality, change: resolveChangeSettings(change) };
+    } catch (err) {
+      throw invalid('video', (err as Error).message);
+    }
   }
 
   get changeMode(): boolean {
@@ -124,17 +130,19 @@ export class PixelVideo {
    * pixels that disagree with the size and format.
    */
   frame(pixels: Uint8Array, o: PixelFrameOptions, send: (img: EncodedImage) => void): Promise<PixelFrameResult> {
-    if (o.format !== 'rgb' && o.format !== 'rgba') throw new RangeError(`format must be 'rgb' or 'rgba' (got ${String(o.format)})`);
+    if (o.format !== 'rgb' && o.format !== 'rgba') throw misuse(new RangeError(`format must be 'rgb' or 'rgba' (got ${String(o.format)})`));
+    const mi = o.mediaIndex ?? 0;
+    if (!Number.isInteger(mi) || mi < 0 || mi > 0xffff) throw misuse(new RangeError(`mediaIndex ${mi} outside 0..65535`));
     const channels: PixelChannels = o.format === 'rgb' ? 3 : 4;
     const { width, height } = o;
     if (!Number.isInteger(width) || !Number.isInteger(height) || width < 1 || height < 1 || width > 0xffff || height > 0xffff) {
-      throw new RangeError(`width and height must be integers in 1..65535 (got ${String(width)}x${String(height)})`);
+      throw misuse(new RangeError(`width and height must be integers in 1..65535 (got ${String(width)}x${String(height)})`));
     }
     if (!(pixels instanceof Uint8Array) || pixels.length !== width * height * channels) {
-      throw new RangeError(`a ${width}x${height} ${o.format} frame is ${width * height * channels} bytes (got ${pixels?.length})`);
+      throw misuse(new RangeError(`a ${width}x${height} ${o.format} frame is ${width * height * channels} bytes (got ${pixels?.length})`));
     }
     this.stats.frames++;
-    const s = this.#source(o.mediaIndex ?? 0, width, height, channels);
+    const s = this.#source(mi, width, height, channels);
     if (s.encoding >= MAX_ENCODING) {
       this.stats.skipped++;
       return Promise.resolve({ sent: 'skipped', rects: 0, bytes: 0 });
@@ -153,13 +161,19 @@ export class PixelVideo {
     const done = s.tail.then(() => encoded).then(
       (images) => {
         let bytes = 0;
-        images.forEach((data, i) => {
-          bytes += data.length;
-          const img: EncodedImage = { data, imageType, width, height, keyframe: full };
-          const rect = parts[i].rect;
-          if (rect) img.rect = rect;
-          send(img);
-        });
+        try {
+          images.forEach((data, i) => {
+            bytes += data.length;
+            const img: EncodedImage = { data, imageType, width, height, keyframe: full };
+            const rect = parts[i].rect;
+            if (rect) img.rect = rect;
+            send(img);
+          });
+        } catch (err) {
+          // Not all of it went (too large for maxPayload, say): the receivers need a full frame.
+          s.needFull = true;
+          throw err;
+        }
         return { sent: full ? 'full' : 'rects', rects: full ? 0 : parts.length, bytes } as PixelFrameResult;
       },
       (err: unknown) => {
