@@ -245,3 +245,38 @@ test('sendVideoPixels refuses pixels that disagree with the size and format; bad
   assert.throws(() => tx.sendVideoPixels(new Uint8Array(48), { width: 4, height: 4, format: 'bgr' as 'rgb' }), RangeError);
   assert.throws(() => tx.sendVideoPixels(new Uint8Array(0), { width: 0, height: 4, format: 'rgb' }), RangeError);
 });
+
+for (const [mode, protocol] of [
+  ['push', 'udp'],
+  ['push', 'http'],
+  ['pull', 'tcp'],
+  ['pull', 'http'],
+] as const) {
+  test(`a composing Receiver's full-frame request reaches the Sender (${mode} over ${protocol})`, async (t) => {
+    const sharp = (await import('sharp')).default;
+    const png = (w: number, h: number, v: number): Promise<Buffer> => sharp(Buffer.alloc(w * h * 3, v), { raw: { width: w, height: h, channels: 3 } }).png().toBuffer();
+    let tx: Sender;
+    let rx: Receiver;
+    if (mode === 'push') {
+      rx = new Receiver({ protocol, host: '127.0.0.1', port: 0, video: { compose: 'rgb' } });
+      await rx.start();
+      tx = new Sender({ protocol, host: '127.0.0.1', port: rx.port });
+      await tx.start();
+    } else {
+      tx = new Sender({ protocol, connection: 'receiver-to-sender', host: '127.0.0.1', port: 0 });
+      await tx.start();
+      rx = new Receiver({ protocol, connection: 'receiver-to-sender', senders: [{ host: '127.0.0.1', port: tx.port }], receiveMediaTypes: ['video'], video: { compose: 'rgb' } });
+      await rx.start();
+      await rx.whenConnected();
+    }
+    t.after(() => tx.stop());
+    t.after(() => rx.stop());
+    const seen = pictures(rx);
+    tx.sendVideoFrame(await png(16, 16, 9), { imageType: 'png', width: 16, height: 16, mediaIndex: 1 });
+    await shows(rx, seen, Buffer.alloc(16 * 16 * 3, 9), 'the full frame');
+    const asked = next(tx, 'fullFrameRequest');
+    tx.sendVideoFrame(await png(4, 4, 1), { imageType: 'png', width: 16, height: 16, keyframe: false, rect: { x: 14, y: 0, w: 4, h: 4 }, mediaIndex: 1 });
+    assert.deepEqual((await asked)[0], { mediaIndex: 1 });
+    assert.equal(rx.stats.compose!.refused, 1);
+  });
+}
