@@ -182,6 +182,7 @@ export class Sender extends MediaServerRequests {
     const keyframe = o.keyframe ?? INTRA_TYPES.has(imageType);
     const init = this.#init('video', data, o, keyframe ? Flag.KEYFRAME : 0);
     init.prefix = this.#videoHeader(imageType, o.width ?? 0, o.height ?? 0, o.rect);
+    if (o.seq) init.seq = o.seq >>> 0;
     this.#checkSize(init);
     this.#count('video', init);
     this.#fanOut('video', init);

@@ -58,6 +58,8 @@ export interface EncodedImage {
   height: number;
   keyframe: boolean;
   rect?: Rect;
+  /** Change mode: the frame's number in its source (protocol.md 4.1). */
+  seq?: number;
 }
 
 /** Counters of raw-pixel video. */
@@ -87,6 +89,8 @@ interface SourceState {
   encoding: number;
   /** The previous update's sending: updates go out in the order given. */
   tail: Promise<void>;
+  /** Change mode: the number of the source's last frame sent (protocol.md 4.1). */
+  seq: number;
 }
 
 /** A Sender's raw-pixel video sources. */
@@ -167,6 +171,8 @@ export class PixelVideo {
             const img: EncodedImage = { data, imageType, width, height, keyframe: full };
             const rect = parts[i].rect;
             if (rect) img.rect = rect;
+            // Numbered as they go out: a receiver that misses one knows (1, 2, ... wrapping, never 0).
+            if (this.changeMode) img.seq = s.seq = s.seq >= 0xffffffff ? 1 : s.seq + 1;
             send(img);
           });
         } catch (err) {
@@ -190,7 +196,7 @@ export class PixelVideo {
   #source(mediaIndex: number, width: number, height: number, channels: PixelChannels): SourceState {
     let s = this.#sources.get(mediaIndex);
     if (!s || s.width !== width || s.height !== height || s.channels !== channels) {
-      s = { width, height, channels, differ: undefined, reference: undefined, needFull: true, sinceFull: 0, encoding: s?.encoding ?? 0, tail: s?.tail ?? Promise.resolve() };
+      s = { width, height, channels, differ: undefined, reference: undefined, needFull: true, sinceFull: 0, encoding: s?.encoding ?? 0, tail: s?.tail ?? Promise.resolve(), seq: s?.seq ?? 0 };
       this.#sources.set(mediaIndex, s);
     }
     return s;

@@ -53,6 +53,8 @@ export interface VideoSendOptions extends SendOptions {
   keyframe?: boolean;
   /** Change-detection mode: where this image goes on the previous frame. */
   rect?: Rect;
+  /** Change-detection mode: the frame's number in its source, 1, 2, ... (wrapping, skipping 0), so receivers see a lost one; 0 = none. @default 0 */
+  seq?: number;
   /** ms since the epoch. @default Date.now() */
   timestamp?: number;
 }

@@ -8,7 +8,7 @@
 import { CamwireError, CloseCode, DeliveryError, ErrorCode, nackCloseCode, ProtocolError } from '../errors.js';
 import type { CommandMessage } from '../events.js';
 import type { FrameLink } from '../link/frame-link.js';
-import { Flag, Kind, mediaTypeName, type MediaTypeName } from '../protocol/constants.js';
+import { Flag, Kind, MediaType, mediaTypeName, type MediaTypeName } from '../protocol/constants.js';
 import type { Frame, FrameInit } from '../protocol/frame.js';
 import { payloadLength, SharedEncoding, type FrameArena } from '../protocol/fan-encoding.js';
 import { FanOut } from './fan-out.js';
@@ -259,6 +259,8 @@ function forward(from: Client, f: Frame, arena?: FrameArena): FrameInit {
     kind: Kind.DATA,
     mediaType: f.mediaType,
     mediaIndex: f.mediaIndex,
+    // A video frame keeps its number in its source (change detection, protocol.md 4.1).
+    seq: f.mediaType === MediaType.video ? f.seq : undefined,
     flags: f.flags & Flag.KEYFRAME,
     timestamp: f.timestamp,
     from: from.id,

@@ -101,8 +101,8 @@ export class VideoCanvas {
     this.canvas = canvas; this.ctx = canvas.getContext('2d');
     this.needFullFrame = opts.needFullFrame || (() => {});
     this.ignoreCorruptedFrames = !!opts.ignoreCorruptedFrames;
-    this.ok = false; this.gen = 0; this.pending = 0; this.chain = Promise.resolve(); this.lastAsk = -Infinity;
-    this.stats = { pictures: 0, placed: 0, refused: 0, waiting: 0, requests: 0 };
+    this.ok = false; this.gen = 0; this.pending = 0; this.chain = Promise.resolve(); this.lastAsk = -Infinity; this.seq = 0;
+    this.stats = { pictures: 0, placed: 0, refused: 0, waiting: 0, lost: 0, requests: 0 };
   }
   #ask(v) {
     const now = performance.now();
@@ -118,6 +118,13 @@ export class VideoCanvas {
   draw(v) {
     const full = v.keyframe && !v.rect;
     if (!full && !v.rect) return Promise.resolve(false); // a named codec's frame: not an image
+    // Numbered frames (change detection): a gap before a rectangle means one was lost.
+    const gap = v.seq > 0 && this.seq > 0 && v.seq !== (this.seq >= 0xffffffff ? 1 : this.seq + 1);
+    if (v.seq > 0) this.seq = v.seq;
+    if (gap && !full && this.ok) {
+      this.stats.lost++;
+      if (!this.ignoreCorruptedFrames) { this.ok = false; this.stats.waiting++; this.#ask(v); return Promise.resolve(false); }
+    }
     if (full) { this.ok = true; this.gen++; } // what waits from before it is never drawn
     else if (!this.ok || this.pending >= 64) { this.stats.waiting++; this.ok = false; this.#ask(v); return Promise.resolve(false); }
     const gen = this.gen;
@@ -213,7 +220,7 @@ export class CamwireClient extends EventTarget {
   #onData(type, f, ws) {
     if (f.kind !== KIND.DATA) return;
     if (type === 'video') {
-      this.#emit('video', { ...decodeVideo(f.payload), keyframe: (f.flags & 1) !== 0, from: f.from, mediaIndex: f.mediaIndex, timestamp: f.timestamp, bytes: f.payload.length });
+      this.#emit('video', { ...decodeVideo(f.payload), keyframe: (f.flags & 1) !== 0, seq: f.seq, from: f.from, mediaIndex: f.mediaIndex, timestamp: f.timestamp, bytes: f.payload.length });
     } else if (type === 'audio') {
       this.#emit('audio', { ...decodeAudio(f.payload), from: f.from, mediaIndex: f.mediaIndex, timestamp: f.timestamp });
     } else if (type === 'command') {

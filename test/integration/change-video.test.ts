@@ -280,3 +280,74 @@ for (const [mode, protocol] of [
     assert.equal(rx.stats.compose!.refused, 1);
   });
 }
+
+test('a lost rectangle over UDP (numbered frames, protocol.md 4.1): counted; the Receiver waits for the full frame it asks for', async (t) => {
+  const { LossyRelay } = await import('../helpers/lossy-relay.js');
+  const rx = new Receiver({ protocol: 'udp', host: '127.0.0.1', port: 0, video: { compose: 'rgb' } });
+  await rx.start();
+  t.after(() => rx.stop());
+  // Drops the first fragment of the third rectangle frame: that frame never completes.
+  let rects = 0;
+  const relay = await LossyRelay.start({
+    target: { port: rx.port },
+    drop: (dir, _n, d) => {
+      if (dir !== 'up' || d.length < 60 || d.readUInt16BE(0) !== 0x4355 || d.readUInt16BE(8) !== 0) return false;
+      if (d[23] !== 3 || d[24] !== 1) return false;
+      const payload = 20 + 36 + d[52] + d[53] + d[54];
+      return d[payload + 5] === 1 && ++rects === 3;
+    },
+  });
+  t.after(() => relay.close());
+  const tx = new Sender({ protocol: 'udp', host: '127.0.0.1', port: relay.port, video: { encoding: 'change', imageType: 'png' } });
+  await tx.start();
+  t.after(() => tx.stop());
+  const seen = pictures(rx);
+  const scene = new ScreenScene({ width: W, height: H, cursor: 32, fps: 1000 });
+  let asked = false;
+  tx.on('fullFrameRequest', () => (asked = true));
+  let n = 0;
+  assert.equal((await tx.sendVideoPixels(scene.frame(n), { width: W, height: H, format: 'rgba' })).sent, 'full');
+  await shows(rx, seen, rgbaToRgb(scene.frame(n)), 'the first full frame');
+  let sent = 0;
+  while (!asked) {
+    n++;
+    assert.ok(n < 50, 'the loss was never noticed');
+    const r = await tx.sendVideoPixels(scene.frame(n), { width: W, height: H, format: 'rgba' });
+    assert.equal(r.sent, 'rects');
+    sent += r.rects;
+    // Each update is shown before the next is sent, until the lost one (the third rectangle); the
+    // rectangle after it shows the gap.
+    if (sent < 3) await shows(rx, seen, rgbaToRgb(scene.frame(n)), `frame ${n}`);
+    else if (sent > 3) await until(() => asked, { on: [[tx, 'fullFrameRequest']], checkAfterMs: [20, 100, 500, 2000], what: () => `the gap noticed (${JSON.stringify(rx.stats.compose)})` });
+  }
+  assert.equal(rx.stats.compose!.lost, 1);
+  n++;
+  assert.equal((await tx.sendVideoPixels(scene.frame(n), { width: W, height: H, format: 'rgba' })).sent, 'full');
+  await shows(rx, seen, rgbaToRgb(scene.frame(n)), 'the full frame after the loss');
+  assert.equal(rx.stats.compose!.refused, 0);
+});
+
+test('ignoreCorruptedFrames with numbered frames: a gap is counted; true places the next rectangle anyway, false waits', async (t) => {
+  const sharp = (await import('sharp')).default;
+  const png = (w: number, h: number, v: number): Promise<Buffer> => sharp(Buffer.alloc(w * h * 3, v), { raw: { width: w, height: h, channels: 3 } }).png().toBuffer();
+  for (const ignore of [true, false]) {
+    const rx = new Receiver({ protocol: 'tcp', host: '127.0.0.1', port: 0, video: { compose: 'rgb', ignoreCorruptedFrames: ignore } });
+    await rx.start();
+    t.after(() => rx.stop());
+    const tx = new Sender({ protocol: 'tcp', host: '127.0.0.1', port: rx.port });
+    await tx.start();
+    t.after(() => tx.stop());
+    const seen = pictures(rx);
+    tx.sendVideoFrame(await png(8, 8, 0), { imageType: 'png', width: 8, height: 8, seq: 1 });
+    await shows(rx, seen, Buffer.alloc(8 * 8 * 3, 0), 'full frame');
+    // Frame 2 never comes; frame 3 is a rectangle.
+    tx.sendVideoFrame(await png(8, 1, 255), { imageType: 'png', width: 8, height: 8, keyframe: false, rect: { x: 0, y: 0, w: 8, h: 1 }, seq: 3 });
+    const placed = Buffer.alloc(8 * 8 * 3, 0).fill(255, 0, 8 * 3);
+    if (ignore) await shows(rx, seen, placed, 'the rectangle after the gap');
+    else {
+      await until(() => rx.stats.compose!.waiting === 1, { checkAfterMs: [20, 100, 500, 2000], what: 'the rectangle after the gap dropped' });
+      assert.equal(rx.stats.compose!.requests, 1);
+    }
+    assert.equal(rx.stats.compose!.lost, 1);
+  }
+});

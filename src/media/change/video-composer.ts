@@ -41,6 +41,8 @@ export interface ComposeStats {
   refused: number;
   /** Rectangles dropped while waiting for a full frame (before the first, after a bad one), or because decoding fell behind. */
   waiting: number;
+  /** Frames found missing by their numbers (protocol.md 4.1): lost on the way, or dropped by a queue. */
+  lost: number;
   /** Full-frame requests sent. */
   requests: number;
 }
@@ -67,6 +69,8 @@ interface Source {
   /** Full frames taken: a picture encoded before the latest full frame is not delivered after it. */
   generation: number;
   via: unknown;
+  /** The number of the source's last frame (0: none numbered yet). */
+  seq: number;
 }
 
 /** Composes the change-detection video of a Receiver. */
@@ -75,7 +79,7 @@ export class VideoComposer<Via = undefined> {
   readonly #out: (v: VideoFrame, m: MessageMeta) => void;
   readonly #request: (m: MessageMeta, via: Via | undefined) => void;
   readonly #sources = new Map<string, Source>();
-  readonly stats: ComposeStats = { pictures: 0, placed: 0, refused: 0, waiting: 0, requests: 0 };
+  readonly stats: ComposeStats = { pictures: 0, placed: 0, refused: 0, waiting: 0, lost: 0, requests: 0 };
   #disposed = false;
 
   /**
@@ -99,11 +103,26 @@ export class VideoComposer<Via = undefined> {
     }
     const s = this.#source(`${m.mediaIndex}|${m.from}`);
     s.via = via;
+    // Numbered frames (change detection): a gap before a rectangle means one was lost.
+    const seq = m.seq >>> 0;
+    let gap = false;
+    if (seq !== 0) {
+      gap = s.seq !== 0 && seq !== (s.seq >= 0xffffffff ? 1 : s.seq + 1);
+      s.seq = seq;
+    }
     if (full) {
       this.#full(s, v, m);
       return;
     }
     const rect = v.rect!;
+    if (gap && s.ok) {
+      this.stats.lost++;
+      if (!this.#o.ignoreCorruptedFrames) {
+        this.stats.waiting++;
+        this.#broken(s, m);
+        return;
+      }
+    }
     if (!s.ok) {
       this.stats.waiting++;
       this.#ask(s, m);
@@ -146,7 +165,7 @@ export class VideoComposer<Via = undefined> {
   #source(key: string): Source {
     let s = this.#sources.get(key);
     if (s) return s;
-    s = { picture: undefined, key: undefined, ok: false, pending: 0, chain: Promise.resolve(), dirty: false, encoding: false, scheduled: false, last: undefined, lastRequest: -Infinity, generation: 0, via: undefined };
+    s = { picture: undefined, key: undefined, ok: false, pending: 0, chain: Promise.resolve(), dirty: false, encoding: false, scheduled: false, last: undefined, lastRequest: -Infinity, generation: 0, via: undefined, seq: 0 };
     this.#sources.set(key, s);
     // The least recently started source goes first.
     if (this.#sources.size > MAX_SOURCES) this.#sources.delete(this.#sources.keys().next().value as string);
