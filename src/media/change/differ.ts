@@ -96,8 +96,11 @@ export class FrameDiffer {
   diff(prev: Uint8Array, next: Uint8Array): ChangedRect[] {
     const bytes = this.frameBytes;
     if (prev.length !== bytes || next.length !== bytes) throw new RangeError(`a ${this.#w}x${this.#h}x${this.#ch} frame is ${bytes} bytes (got ${prev.length} and ${next.length})`);
-    const a = Buffer.from(prev.buffer, prev.byteOffset, prev.byteLength);
-    const b = Buffer.from(next.buffer, next.byteOffset, next.byteLength);
+    // Buffers for the native row compare; plain Uint8Arrays for the per-pixel loop.
+    const ab = Buffer.from(prev.buffer, prev.byteOffset, prev.byteLength);
+    const bb = Buffer.from(next.buffer, next.byteOffset, next.byteLength);
+    const a = new Uint8Array(prev.buffer, prev.byteOffset, prev.byteLength);
+    const b = new Uint8Array(next.buffer, next.byteOffset, next.byteLength);
     this.#count.fill(0);
     const w = this.#w;
     const ch = this.#ch;
@@ -114,7 +117,7 @@ export class FrameDiffer {
     let any = false;
     for (let y = 0; y < this.#h; y++) {
       const row = y * rowBytes;
-      if (a.compare(b, row, row + rowBytes, row, row + rowBytes) === 0) continue;
+      if (ab.compare(bb, row, row + rowBytes, row, row + rowBytes) === 0) continue;
       const blockRow = (y >> SHIFT) * this.#bw;
       for (let x0 = 0, k = blockRow; x0 < w; x0 += BLOCK, k++) {
         const x1 = x0 + BLOCK < w ? x0 + BLOCK : w;
