@@ -10,6 +10,7 @@ import { parseAddress, parseDialAddress, parseInteger, parseNumber, parseParams,
 import { connectTimeoutMs, EXIT, onSignal, tlsClient, tlsServer, type TlsFlags } from './common.js';
 import { StatusLine } from './sinks.js';
 import { pixelSender, videoEncoding, type ChangeFlags } from './change-flags.js';
+import { loadSharpFor } from '../media/change/image-codec.js';
 import { ConnectionWatch, fatalReason, GiveUpError } from './watch.js';
 
 export interface SendFlags extends TlsFlags, ChangeFlags {
@@ -59,7 +60,7 @@ export async function runSend(f: SendFlags, log: Pino): Promise<number> {
   if (f.file) readableFile('--file', f.file);
   const oneShot = f.file || f.command || f.stdin;
   const video = videoEncoding(f);
-  if (video && !oneShot) await loadSharp();
+  if (video && !oneShot) await loadSharpFor('--encoding change');
   if (!oneShot && (f.input || f.camera || f.screen || f.audioInput || f.microphone)) assertFfmpeg();
   if (!oneShot && !f.input && !f.camera && !f.screen) await loadSharp();
   const sender = new Sender({
