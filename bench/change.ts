@@ -109,7 +109,7 @@ export async function runChangeBench(argv: string[] = process.argv.slice(2)): Pr
   const a = new Uint8Array(width * height * 4).map((_, i) => (i * 7) & 0xff);
   const b = new Uint8Array(width * height * 4).map((_, i) => (i * 13 + 5) & 0xff);
   const worstMs: number[] = [];
-  for (let i = 0; i < 20; i++) {
+  for (let i = 0; i < 60; i++) {
     const t0 = performance.now();
     differ.diff(a, b);
     worstMs.push(performance.now() - t0);
