@@ -11,7 +11,7 @@
  *   dropped, never applied. Then, unless `ignoreCorruptedFrames`, the source shows nothing new
  *   until its next full frame, which is asked for.
  * - Frames of one source are decoded in order, at most MAX_PENDING waiting; beyond that the
- *   source's deltas are dropped and a full frame asked for. One picture is encoded at a time per
+ *   source's frames are dropped until a full frame finds room, and one is asked for. One picture is encoded at a time per
  *   source; updates that arrive meanwhile are shown together in the next.
  * - A full frame in the output's image type goes out as it came (no decoding) and is decoded
  *   only when a rectangle has to be placed on it; frames of sources that send no rectangles cost
@@ -174,6 +174,13 @@ export class VideoComposer<Via = undefined> {
 
   #full(s: Source, v: VideoFrame, m: MessageMeta): void {
     if (v.width < 1 || v.height < 1) return this.#refuse(s, 'size', m, true);
+    if (s.pending >= MAX_PENDING) {
+      // Decoding is that far behind: this full frame is dropped too, and the source waits for the next.
+      this.stats.waiting++;
+      s.ok = false;
+      this.#ask(s, m);
+      return;
+    }
     // Rectangles that follow it in this turn are placed on it.
     s.ok = true;
     const gen = ++s.generation;
