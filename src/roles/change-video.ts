@@ -210,7 +210,8 @@ export class PixelVideo {
     const chainFull = c.frameDifferenceInterval > 0 && s.sinceFull + 1 >= c.frameDifferenceInterval;
     const intervalFull = c.fullFrameInterval > 0 && s.sinceFull + 1 >= c.fullFrameInterval;
     if (s.needFull || !s.reference || !s.differ || chainFull || intervalFull) return this.#full(s, pixels, whole);
-    const rects = s.differ.diff(s.reference.data, pixels);
+    const rects = s.differ.diff(s.reference.data, pixels, FULL_AREA_SHARE);
+    if (rects === undefined) return this.#full(s, pixels, whole);
     if (rects.length === 0) return [];
     let area = 0;
     for (const r of rects) area += r.w * r.h;

@@ -99,6 +99,17 @@ describe('FrameDiffer', () => {
     assert.equal(d.diff(a, b)[0]?.changed, 10);
   });
 
+  test('with maxShare, gives up (undefined) once more than that share of the pixels changed', () => {
+    const d = new FrameDiffer(32, 32, 3, noMin);
+    const a = frame(32, 32, 3);
+    const b = Uint8Array.from(a);
+    paint(b, 32, 3, 0, 0, 32, 16, [255, 255, 255]); // exactly half
+    assert.deepEqual(d.diff(a, b, 0.5), [{ x: 0, y: 0, w: 32, h: 16, changed: 512 }]);
+    paint(b, 32, 3, 0, 16, 1, 1, [255, 255, 255]); // one pixel more
+    assert.equal(d.diff(a, b, 0.5), undefined);
+    assert.equal(d.diff(a, b).length, 1, 'without maxShare it goes on');
+  });
+
   test('refuses frames of the wrong size and sizes outside 1..65535', () => {
     const d = new FrameDiffer(10, 10, 3, CHANGE_DEFAULTS);
     assert.throws(() => d.diff(frame(10, 10, 3), frame(10, 10, 4)), RangeError);

@@ -93,7 +93,13 @@ export class FrameDiffer {
    * The rectangles where `next` differs from `prev` by more than the threshold, areas with
    * fewer than minChangeAreaSize changed pixels left out. Empty when nothing changed.
    */
-  diff(prev: Uint8Array, next: Uint8Array): ChangedRect[] {
+  diff(prev: Uint8Array, next: Uint8Array): ChangedRect[];
+  /**
+   * The same, but gives up and returns undefined as soon as more than `maxShare` of the pixels
+   * changed (for a caller that would then send the whole frame anyway).
+   */
+  diff(prev: Uint8Array, next: Uint8Array, maxShare: number): ChangedRect[] | undefined;
+  diff(prev: Uint8Array, next: Uint8Array, maxShare = Infinity): ChangedRect[] | undefined {
     const bytes = this.frameBytes;
     if (prev.length !== bytes || next.length !== bytes) throw new RangeError(`a ${this.#w}x${this.#h}x${this.#ch} frame is ${bytes} bytes (got ${prev.length} and ${next.length})`);
     // Buffers for the native row compare; plain Uint8Arrays for the per-pixel loop.
@@ -115,6 +121,8 @@ export class FrameDiffer {
     const tg = this.#tg;
     const tb = this.#tb;
     let any = false;
+    const maxChanged = maxShare * this.#w * this.#h;
+    let changed = 0;
     for (let y = 0; y < this.#h; y++) {
       const row = y * rowBytes;
       if (ab.compare(bb, row, row + rowBytes, row, row + rowBytes) === 0) continue;
@@ -149,6 +157,8 @@ export class FrameDiffer {
           }
         }
         if (n === 0) continue;
+        changed += n;
+        if (changed > maxChanged) return undefined;
         if (count[k] === 0) {
           minX[k] = lo;
           maxX[k] = hi;
