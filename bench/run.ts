@@ -11,6 +11,7 @@
  *   node build/bench/run.js --cases=idle     # only the idle-channels bench (idle.ts: 10 000 open channels on a MediaServer)
  *   node build/bench/run.js --cases=hooks    # only the media hooks bench (hooks.ts)
  *   node build/bench/run.js --cases=codec    # only the compressed video bench (codec.ts: bytes/s at equal SSIM, glass-to-glass latency)
+ *   node build/bench/run.js --cases=change   # only the change-detection bench (change.ts; also `--cases change`)
  *
  * Prints tables and writes bench/results.json. See drive.ts for how load is offered and
  * how latency is measured.
@@ -31,6 +32,7 @@ import { runFilesBench } from './files.js';
 import { runIdleBench } from './idle.js';
 import { runHooksBench } from './hooks.js';
 import { runCodecBench } from './codec.js';
+import { runChangeBench } from './change.js';
 import { median, num, ratio, sizeName, sum, table } from './table.js';
 
 // ---------------------------------------------------------------- configuration
@@ -47,7 +49,7 @@ const ROUNDS = Math.max(1, Number(args.get('rounds') ?? 5));
 const REWARM_MS = 50;
 const SIZES = (args.get('sizes') ?? '1024,65536,1048576').split(',').map(Number);
 /** Benches other than the point-to-point cases; each runs with the rest, or alone with --cases=<name>. */
-const EXTRA_BENCHES = ['fanout', 'files', 'idle', 'store', 'hooks', 'codec'];
+const EXTRA_BENCHES = ['fanout', 'files', 'idle', 'store', 'hooks', 'codec', 'change'];
 const ALL_CASES: CamwireCase[] = ['tcp-push', 'udp-push', 'http-push', 'http-push-proxy', 'tcp-pull'];
 const CASES = (args.get('cases')?.split(',').filter((c) => c && !EXTRA_BENCHES.includes(c)) as CamwireCase[] | undefined) ?? ALL_CASES;
 /** Whether the extra bench `name` runs: with everything (no --cases), or when --cases names it. */
@@ -364,6 +366,7 @@ const EXTRA: Record<string, (argv: string[]) => Promise<void>> = {
   store: runStoreBench,
   hooks: runHooksBench,
   codec: runCodecBench,
+  change: runChangeBench,
 };
 
 async function all(): Promise<void> {

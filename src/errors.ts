@@ -107,12 +107,13 @@ export class FfmpegMissingError extends CamwireError {
 
 /** The test pattern needs the optional package sharp, and it is not installed or cannot load (CW_ERR_SHARP_MISSING). */
 export class SharpMissingError extends CamwireError {
-  constructor(cause: unknown) {
+  /** @param needs what needs sharp, for the message. */
+  constructor(cause: unknown, needs = 'the test pattern') {
     const e = cause as { code?: string; message?: string } | undefined;
     const missing = e?.code === 'ERR_MODULE_NOT_FOUND' || /Cannot find (package|module) 'sharp'/.test(String(e?.message));
     super(
       ErrorCode.SHARP_MISSING,
-      `the test pattern needs the optional package sharp, which ${missing ? 'is not installed' : `cannot load (${String(e?.message).split('\n')[0]})`}: run npm install sharp`,
+      `${needs} needs the optional package sharp, which ${missing ? 'is not installed' : `cannot load (${String(e?.message).split('\n')[0]})`}: run npm install sharp`,
       { cause },
     );
   }

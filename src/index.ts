@@ -14,6 +14,11 @@ export type {
   FileSendResult,
   FileProgress,
   GroupInfo,
+  VideoEncodingOptions,
+  ChangeSettings,
+  PixelFrameOptions,
+  PixelFrameResult,
+  PixelVideoStats,
 } from './sender.js';
 export { Receiver } from './receiver.js';
 export { Client } from './client.js';
@@ -31,7 +36,7 @@ export type { FfmpegVideoOptions, FfmpegAudioOptions, VideoInput, EncodedVideo, 
 export { WebViewer } from './web/viewer.js';
 export type { VideoTap } from './server/media-server.js';
 export type { AuthOptions, AuthRequest, UserEntry } from './server/auth.js';
-export type { ReceiverOptions, ReceiverEvents, ReceiverStats, SenderEntry } from './receiver.js';
+export type { ReceiverOptions, ReceiverEvents, ReceiverStats, SenderEntry, VideoComposeOptions, ComposeStats } from './receiver.js';
 export type {
   ConnectionEvent,
   MessageMeta,

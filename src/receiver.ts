@@ -23,6 +23,9 @@ import { emitNotice } from './roles/server-notices.js';
 import { waitForSessions } from './roles/session-wait.js';
 import { ReceiverMedia } from './roles/receiver-media.js';
 import type { ReceivedMedia } from './events.js';
+import { newVideoComposer } from './roles/receiver-compose.js';
+import { fullFrameRequest } from './protocol/full-frame.js';
+import type { VideoComposer } from './media/change/video-composer.js';
 import { AGENT, checkId, invalid, newSessionKey, resolveCommon, type ResolvedCommon } from './options.js';
 
 import {
@@ -35,7 +38,7 @@ import {
 } from './roles/receiver-options.js';
 
 export { DEFAULT_MAX_FILE_SIZE, DEFAULT_MIN_FREE_DISK } from './roles/receiver-options.js';
-export type { ReceiverEvents, ReceiverOptions, ReceiverStats, SenderEntry } from './roles/receiver-options.js';
+export type { ReceiverEvents, ReceiverOptions, ReceiverStats, SenderEntry, VideoComposeOptions, ComposeStats } from './roles/receiver-options.js';
 
 /** Receiver receives media from senders or a server. */
 /** Push senders' reliable queues whose answers a Receiver remembers (section 3.3 of docs/protocol.md). */
@@ -61,10 +64,13 @@ export class Receiver extends EventEmitter<ReceiverEvents> {
   #listener: LinkListener | undefined;
   readonly #sessions: PullSession[] = [];
   readonly #links = new Set<FrameLink>();
+  /** Video links by the id of the peer at their other end (a sender, or a MediaServer), for full-frame requests. */
+  readonly #videoLinks = new Map<string, FrameLink>();
   readonly #stats = { received: perMediaType(() => ({ items: 0, bytes: 0 })), dropped: perMediaType(() => 0) };
   readonly #sink: InboundSink;
   /** Media taps and decode hooks. */
   readonly #media: ReceiverMedia;
+  readonly #composer: VideoComposer<FrameLink> | undefined;
   readonly #busyFiles = new Set<string>();
   /**
    * Answers sent to each push sender's reliable queue (its HELLO's `lane`), kept across that
@@ -117,10 +123,16 @@ export class Receiver extends EventEmitter<ReceiverEvents> {
       s.items++;
       s.bytes += n;
     };
+    this.#composer = newVideoComposer(options.video, () => this.#o.clientId, () => this.#sessionKey, (v, m) => this.emit('video', v, m));
     this.#media = new ReceiverMedia(options, {
       wants: (type) => this.listenerCount(type) > 0,
-      // A frame whose decode hook finishes after stop() is not raised.
-      video: (v, m) => this.#state !== 'stopped' && this.emit('video', v, m),
+      // A frame whose decode hook finishes after stop() is not raised. Change-detection video is
+      // composed first (a rectangle becomes the whole picture).
+      video: (v, m, link) => {
+        if (this.#state === 'stopped') return;
+        if (this.#composer && link) this.#composer.handle(v, m, link);
+        else this.emit('video', v, m);
+      },
       audio: (a, m) => this.#state !== 'stopped' && this.emit('audio', a, m),
       decodeError: (type, err, m) => {
         this.#stats.dropped[type]++;
@@ -178,6 +190,7 @@ export class Receiver extends EventEmitter<ReceiverEvents> {
     const s: ReceiverStats = { received, dropped: { ...this.#stats.dropped }, decodeErrors: { ...this.#media.decodeErrors }, links: this.#links.size };
     const u = this.#listener?.udpStats;
     if (u) s.udp = { incomplete: u.incomplete, corrupt: u.corrupt };
+    if (this.#composer) s.compose = { ...this.#composer.stats };
     return s;
   }
 
@@ -189,6 +202,18 @@ export class Receiver extends EventEmitter<ReceiverEvents> {
   onMedia(fn: (m: ReceivedMedia) => void): () => void {
     return this.#media.onMedia(fn);
   }
+  /**
+   * Asks client `from` for a full frame of its video source `mediaIndex` (docs/protocol.md 4.7),
+   * on the video link its frames come on (directly, or through the MediaServer this Receiver
+   * pulls from). False when no such link is open.
+   */
+  requestFullFrame(from: string, mediaIndex = 0): boolean {
+    const link = this.#videoLinks.get(from) ?? (this.#videoLinks.size === 1 ? [...this.#videoLinks.values()][0] : undefined);
+    if (!link || link.closed) return false;
+    link.send(fullFrameRequest(mediaIndex, this.#o.clientId, from), this.#sessionKey);
+    return true;
+  }
+
 
   /** Starts: listens (push mode) or opens the pull sessions (pull mode). */
   async start(): Promise<void> {
@@ -239,6 +264,7 @@ export class Receiver extends EventEmitter<ReceiverEvents> {
   async stop(): Promise<void> {
     if (this.#state === 'stopped') return;
     this.#state = 'stopped';
+    this.#composer?.dispose();
     await Promise.all(this.#sessions.map((s) => s.stop()));
     for (const l of [...this.#links]) l.close(CloseCode.GOING_AWAY, 'receiver stopped');
     await this.#listener?.close(CloseCode.GOING_AWAY, 'receiver stopped');
@@ -286,6 +312,10 @@ export class Receiver extends EventEmitter<ReceiverEvents> {
   /** Takes DATA frames from an open link until it closes. */
   #serve(link: FrameLink, peerId: string, peerKey: bigint, welcome?: FrameInit, lane?: string): void {
     this.#links.add(link);
+    if (link.tag.mediaType === MediaType.video) {
+      this.#videoLinks.set(peerId, link);
+      link.once('close', () => this.#videoLinks.get(peerId) === link && this.#videoLinks.delete(peerId));
+    }
     let answers: AnswerMemory | undefined;
     if (lane) {
       const key = `${link.remoteAddress}|${peerId}|${link.tag.mediaType ?? 0}|${lane}`;
@@ -294,11 +324,11 @@ export class Receiver extends EventEmitter<ReceiverEvents> {
       this.#lanes.set(key, answers);
       if (this.#lanes.size > MAX_LANES) this.#lanes.delete(this.#lanes.keys().next().value as string);
     }
-    const media = this.#media.forLink();
+    const media = this.#media.forLink(link);
     const sink: InboundSink = {
       ...this.#sink,
-      video: (v, m, t) => {
-        this.#sink.video(v, m, t);
+      video: (v, m, t, l) => {
+        this.#sink.video(v, m, t, l);
         media.video(v, m, t);
       },
       audio: (a, m, t) => {

@@ -34,6 +34,7 @@ import { sendFile, type ReliableTarget } from './roles/file-send.js';
 import { newOutbox, resolveSender, type SenderConfig } from './roles/sender-config.js';
 import { acceptPullChannel } from './roles/pull-channels.js';
 import { MediaSend } from './roles/media-send.js';
+import { PixelVideo, type PixelFrameOptions, type PixelFrameResult } from './roles/change-video.js';
 import { newPushLane, senderLinkOptions } from './roles/push-lanes.js';
 import type {
   AudioSendOptions,
@@ -67,6 +68,7 @@ export class Sender extends MediaServerRequests {
   #fileId = 0;
   /** Video and audio frames: media headers, encode hooks, the relay source. */
   readonly #media: MediaSend;
+  readonly #pixels: PixelVideo;
 
   /** Creates a Sender. Throws a ConfigError naming the bad option. */
   constructor(options: SenderOptions = {}) {
@@ -74,6 +76,7 @@ export class Sender extends MediaServerRequests {
     bindServerRequests(this, (name, params) => this.#request(name, params));
     this.#c = resolveSender(options);
     this.#o = this.#c.o;
+    this.#pixels = new PixelVideo(options.video);
     this.#clock = new LinkClock(tickFor(this.#o.keepaliveMs, this.#o.deadMs));
     this.#media = new MediaSend(options, {
       maxPayload: this.#o.maxPayload,
@@ -114,7 +117,7 @@ export class Sender extends MediaServerRequests {
     for (const t of Object.keys(sent) as MediaTypeName[]) sent[t] = { ...this.#stats.sent[t] };
     let channels = 0;
     for (const set of Object.values(this.#channels)) channels += set.size;
-    return { sent, dropped, channels, encodeErrors: { ...this.#media.encodeErrors } };
+    return { sent, dropped, channels, encodeErrors: { ...this.#media.encodeErrors }, pixels: { ...this.#pixels.stats } };
   }
 
   /** Starts the sender: binds its UDP socket (push over UDP) or its listening port (pull). */
@@ -183,6 +186,17 @@ export class Sender extends MediaServerRequests {
   sendVideoFrame(data: Buffer, o: VideoSendOptions = {}): void {
     this.#checkStarted();
     this.#media.video(data, o, false);
+  }
+
+  /** Sends one frame of raw pixels, whole or (change mode) as the rectangles that changed (docs/api.md); resolves once its images are queued. */
+  sendVideoPixels(pixels: Uint8Array, o: PixelFrameOptions): Promise<PixelFrameResult> {
+    this.#checkStarted();
+    return this.#pixels.frame(pixels, o, (img) => this.#state === 'started' && this.sendVideoFrame(img.data, { ...o, ...img }));
+  }
+
+  /** Change mode: the next frame of the source (every source when left out) goes whole (the original's NeedSendFullFrame). */
+  requestFullFrame(mediaIndex?: number): void {
+    this.#pixels.requestFullFrame(mediaIndex);
   }
 
   /** Sends one audio chunk. A short queue per connection drops the oldest on overflow. */
@@ -355,7 +369,7 @@ export class Sender extends MediaServerRequests {
   #laneOutbox(type: MediaTypeName): Outbox {
     let ob = this.#laneOutboxes.get(type);
     if (!ob) {
-      ob = newOutbox(this.#c, type, (err) => this.#lanes.get(type)?.link?.fail(err, CloseCode.TIMEOUT));
+      ob = newOutbox(this.#c, type, (err) => this.#lanes.get(type)?.link?.fail(err, CloseCode.TIMEOUT), (i) => this.#pixels.requestFullFrame(i));
       this.#laneOutboxes.set(type, ob);
     }
     return ob;
@@ -375,6 +389,7 @@ export class Sender extends MediaServerRequests {
         onDropped: (t, n) => (this.#stats.dropped[t] += n),
         udp: () => this.#udp,
         udpLinks: this.#udpLinks,
+        fullFrameRequested: (i) => this.#fullFrameRequested(i),
       },
       type,
     );
@@ -393,12 +408,21 @@ export class Sender extends MediaServerRequests {
         channelCount: () => this.stats.channels,
         channels: this.#channels,
         waiters: this.#channelWaiters,
-        newOutbox: (type, onTimeout) => newOutbox(this.#c, type, onTimeout),
+        newOutbox: (type, onTimeout) => newOutbox(this.#c, type, onTimeout, (i) => this.#pixels.requestFullFrame(i)),
         onDropped: (type, n) => (this.#stats.dropped[type] += n),
         emit: (name, ev) => this.emit(name, ev),
+        fullFrameRequested: (i) => this.#fullFrameRequested(i),
       },
       link,
     );
+  }
+
+  /** A receiver (or the server for one) needs a full frame: change mode sends one; the application hears of it. */
+  #fullFrameRequested(mediaIndex: number): void {
+    this.#pixels.requestFullFrame(mediaIndex);
+    // A hub passes the request upstream, to the client its video comes from (relay-source.ts).
+    this.#media.relay?.requestFullFrame();
+    this.emit('fullFrameRequest', { mediaIndex });
   }
 
   #badInput(err: CamwireError, peer: PeerInfo): void {

@@ -80,6 +80,8 @@ export async function runReceive(f: ReceiveFlags, log: Pino): Promise<number> {
     decodeVideo: decrypt,
     decodeAudio: decrypt,
     logger: log,
+    // Change-detection sources are composed: the sinks get whole pictures (plain JPEG passes as is).
+    video: { compose: 'jpeg', quality: 85 },
   });
   // A hub: a Sender whose source is this Receiver sends what arrives on, as it came.
   const hub = next

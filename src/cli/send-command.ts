@@ -11,9 +11,11 @@ import { parseAddress, parseDialAddress, parseInteger, parseNumber, parseParams,
 import { connectTimeoutMs, EXIT, onSignal, tlsClient, tlsServer, type TlsFlags } from './common.js';
 import { encryptHook, readKey } from './crypt.js';
 import { StatusLine } from './sinks.js';
+import { pixelSender, videoEncoding, type ChangeFlags } from './change-flags.js';
+import { loadSharpFor } from '../media/change/image-codec.js';
 import { ConnectionWatch, fatalReason, GiveUpError } from './watch.js';
 
-export interface SendFlags extends TlsFlags {
+export interface SendFlags extends TlsFlags, ChangeFlags {
   server?: string;
   listen?: string;
   protocol?: 'tcp' | 'udp' | 'http';
@@ -65,12 +67,16 @@ export async function runSend(f: SendFlags, log: Pino): Promise<number> {
   const encrypt = f.encryptKey ? encryptHook(readKey('--encrypt-key', f.encryptKey)) : undefined;
   const oneShot = f.file || f.command || f.stdin;
   const compressed = !oneShot && f.codec !== 'mjpeg';
+  const video = videoEncoding(f);
+  if (video && compressed) throw new UsageError(`--encoding change sends JPEG or PNG rectangles; it cannot be combined with --codec ${f.codec}: give one of them`);
+  if (video && !oneShot) await loadSharpFor('--encoding change');
   if (!oneShot && (f.input || f.camera || f.screen || f.audioInput || f.microphone || compressed)) assertFfmpeg();
   // The encoder is checked before anything connects (an ffmpeg without libx264 is told so, by name).
   if (compressed) encoderFor(f.codec as Exclude<VideoCodec, 'mjpeg'>);
   // The test pattern needs sharp for JPEG; compressed, it goes to the encoder as raw pixels.
   if (!oneShot && !f.input && !f.camera && !f.screen && !compressed) await loadSharp();
   const sender = new Sender({
+    video,
     protocol,
     connection: pull ? 'receiver-to-sender' : 'sender-to-receiver',
     host: addr.host,
@@ -207,11 +213,15 @@ async function sendWith(sender: Sender, f: SendFlags, { pull, addr, protocol, wa
   const status = new StatusLine();
   let frames = 0;
   let bytes = 0;
-  const send = (jpeg: Buffer, timestamp = Date.now()): void => {
-    frames++;
-    bytes += jpeg.length;
-    sender.sendVideoFrame(jpeg, { imageType: 'jpeg', width, height, mediaIndex, timestamp });
-  };
+  let changeError: ((err: Error) => void) | undefined;
+  // Change mode: each frame as pixels, only what changed sent; else each JPEG as it is.
+  const send = f.encoding === 'change'
+    ? pixelSender(sender, mediaIndex, (n) => ((frames += n > 0 ? 1 : 0), (bytes += n)), (err) => changeError?.(err))
+    : (jpeg: Buffer, timestamp = Date.now()): void => {
+        frames++;
+        bytes += jpeg.length;
+        sender.sendVideoFrame(jpeg, { imageType: 'jpeg', width, height, mediaIndex, timestamp });
+      };
   // Compressed: the codec string names the codec; the keyframe flag marks IDR / key frames (docs/protocol.md, 4.1).
   const sendEncoded = (v: EncodedVideo): void => {
     frames++;
@@ -229,6 +239,10 @@ async function sendWith(sender: Sender, f: SendFlags, { pull, addr, protocol, wa
   const copy = codec === 'h264' && input?.kind === 'url' && (await probeVideoCodec(input.url)) === 'h264';
   if (copy) process.stdout.write(`copying the input's H.264 as it is (no re-encoding; --size and --fps do not apply)\n`);
   const failed = new Promise<number>((resolve) => {
+    changeError = (err) => {
+      process.stderr.write(`error: ${err.message}\n`);
+      resolve(EXIT.FAILED);
+    };
     const onError = (err: Error): void => {
       process.stderr.write(`error: ${err.message}\n`);
       resolve(err instanceof FfmpegMissingError || err instanceof FfmpegEncoderMissingError ? EXIT.FFMPEG : EXIT.FAILED);

@@ -18,8 +18,11 @@ export { safeName } from './file-inbound.js';
 
 /** Where decoded messages go (file events and drops: see FileSink). */
 export interface InboundSink extends FileSink {
-  /** `transformed`: the frame's TRANSFORMED flag (the image bytes are still as the sender's encode hook made them). */
-  video(v: VideoFrame, m: MessageMeta, transformed: boolean): void;
+  /**
+   * `transformed`: the frame's TRANSFORMED flag (the image bytes are still as the sender's encode
+   * hook made them). `link`: the link it came on (a full-frame request goes back on it).
+   */
+  video(v: VideoFrame, m: MessageMeta, transformed: boolean, link: FrameLink): void;
   audio(a: AudioChunk, m: MessageMeta, transformed: boolean): void;
   /** Every command, system commands (RV_/RVS_) included: the sink decides what the application sees. */
   command(c: CommandMessage, m: MessageMeta): void;
@@ -88,7 +91,7 @@ export class Inbound {
           timestamp: f.timestamp,
         };
         if (header.rect) v.rect = header.rect;
-        this.#sink.video(v, m, (f.flags & Flag.TRANSFORMED) !== 0);
+        this.#sink.video(v, m, (f.flags & Flag.TRANSFORMED) !== 0, this.#link);
         return;
       }
       case 'audio': {

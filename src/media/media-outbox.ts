@@ -6,18 +6,44 @@ import { Flag } from '../protocol/constants.js';
 import type { FrameInit } from '../protocol/frame.js';
 import { frameBytes, type Outbox } from './outbox-common.js';
 
-/** Video: latest wins, per source (sender id and media index); after a drop, waits for a keyframe. */
+/** Rectangles of one source waiting behind its slot before the source is resynchronised instead. */
+const MAX_CHAIN = 64;
+/** Sources whose keyframes an outbox remembers (a rectangle needs its source's full frame first). */
+const MAX_SEEN = 4096;
+/** While a source waits for a keyframe, its full-frame request is repeated every this many dropped frames. */
+const REQUEST_EVERY = 30;
+
+/**
+ * Video: latest wins, per source (sender id and media index); after a drop, waits for a keyframe.
+ * Change-detection rectangles (docs/behaviour.md) are never replaced: one that finds its source's
+ * frame waiting queues behind it (at most MAX_CHAIN); a rectangle whose source has not sent a
+ * keyframe through this outbox, a chain over the bound and a dropped frame of a source that sends
+ * rectangles drop the source's deltas until its next keyframe, and `onNeedKey` asks for one.
+ */
 export class VideoOutbox implements Outbox {
   readonly mediaType = 'video' as const;
   readonly #slots = new Map<string | number, FrameInit>();
-  readonly #needKey = new Set<string | number>();
+  /** Rectangles waiting behind a source's slot, in order. */
+  readonly #tails = new Map<string | number, FrameInit[]>();
+  /** Sources waiting for a keyframe, with the frames dropped meanwhile. */
+  readonly #needKey = new Map<string | number, number>();
+  /** Sources whose keyframe went through (or waits in) this outbox. */
+  readonly #seen = new Set<string | number>();
+  #lastSeen: string | number | undefined;
+  /** Sources that sent rectangles: any frame of theirs dropped breaks the picture. */
+  readonly #rectSources = new Set<string | number>();
   readonly #maxBytes: number;
+  readonly #onNeedKey: ((f: FrameInit) => void) | undefined;
   #bytes = 0;
   dropped = 0;
 
-  /** @param maxBytes bytes held across all sources; beyond it the oldest waiting frame is dropped. */
-  constructor(maxBytes = Infinity) {
+  /**
+   * @param maxBytes bytes held across all sources; beyond it the oldest waiting frame is dropped.
+   * @param onNeedKey a source that sends rectangles needs a keyframe (asked again while it waits).
+   */
+  constructor(maxBytes = Infinity, onNeedKey?: (f: FrameInit) => void) {
     this.#maxBytes = maxBytes;
+    this.#onNeedKey = onNeedKey;
   }
 
   /** One slot per source. The common case (index 0) keys by the sender id alone: no string built per frame. */
@@ -26,9 +52,35 @@ export class VideoOutbox implements Outbox {
     return mi === 0 ? (f.from ?? '') : `${mi}|${f.from ?? ''}`;
   }
 
+  /** A keyframe of `k` passes: rectangles of `k` may follow it. */
+  #saw(k: string | number): void {
+    if (k === this.#lastSeen) return;
+    this.#lastSeen = k;
+    if (this.#seen.size >= MAX_SEEN && !this.#seen.has(k)) this.#seen.clear();
+    this.#seen.add(k);
+  }
+
+  /** A rectangle that may not go on: its source has no keyframe here yet, or waits for one. */
+  #orphan(f: FrameInit, k: string | number, isKey: boolean): boolean {
+    if (isKey || !videoHasRect(f)) return false;
+    this.#rectSources.add(k);
+    return !this.#seen.has(k);
+  }
+
   /** True when `f` may go straight to the link: nothing waits, and its source is not waiting for a keyframe. */
   canSkipQueue(f: FrameInit): boolean {
-    return this.#slots.size === 0 && (this.#needKey.size === 0 || !this.#needKey.has(this.#key(f)));
+    if (this.#slots.size !== 0) return false;
+    const k = this.#key(f);
+    if (this.#needKey.size !== 0 && this.#needKey.has(k)) return false;
+    const isKey = ((f.flags ?? 0) & Flag.KEYFRAME) !== 0;
+    if (isKey) this.#saw(k);
+    return !this.#orphan(f, k, isKey);
+  }
+
+  /** True when every frame of `frames` may go straight to the link (see canSkipQueue). */
+  canSkipAll(frames: readonly FrameInit[]): boolean {
+    for (const f of frames) if (!this.canSkipQueue(f)) return false;
+    return true;
   }
 
   /** True when every frame may go straight to the link: nothing waits, no source waits for a keyframe. */
@@ -40,45 +92,102 @@ export class VideoOutbox implements Outbox {
   offer(f: FrameInit): number {
     const idx = this.#key(f);
     const key = ((f.flags ?? 0) & Flag.KEYFRAME) !== 0;
-    if (this.#needKey.has(idx)) {
+    if (this.#needKey.size !== 0 && this.#needKey.has(idx)) {
       if (!key) {
+        const n = this.#needKey.get(idx)! + 1;
+        this.#needKey.set(idx, n);
+        if (n % REQUEST_EVERY === 0) this.#onNeedKey?.(f);
         this.dropped++;
         return 1;
       }
       this.#needKey.delete(idx);
     }
+    if (key) this.#saw(idx);
+    else if (this.#orphan(f, idx, key)) {
+      this.#waitKey(f, idx);
+      this.dropped++;
+      return 1;
+    }
     const prev = this.#slots.get(idx);
     if (prev) {
-      this.dropped++;
-      this.#slots.delete(idx);
-      this.#bytes -= frameBytes(prev);
+      if (!key && videoHasRect(f)) {
+        // A rectangle is needed by the picture: it waits behind the source's frame.
+        const tail = this.#tails.get(idx) ?? [];
+        if (tail.length < MAX_CHAIN) {
+          tail.push(f);
+          this.#tails.set(idx, tail);
+          this.#bytes += frameBytes(f);
+          return this.#cap();
+        }
+        const n = this.#dropSource(idx) + 1;
+        this.#waitKey(f, idx);
+        this.dropped++;
+        return n;
+      }
+      let n = this.#dropSource(idx);
       // A delta frame cannot be shown without the frame it replaces: skip to the next keyframe.
       if (!key) {
-        this.#needKey.add(idx);
+        this.#waitKey(f, idx);
         this.dropped++;
-        return 2;
+        return n + 1;
       }
+      this.#slots.set(idx, f);
+      this.#bytes += frameBytes(f);
+      return n + this.#cap();
     }
     this.#slots.set(idx, f);
     this.#bytes += frameBytes(f);
-    let n = prev ? 1 : 0;
-    // Many sources into one slow reader: the oldest waiting frame goes first (the newest always stays).
+    return this.#cap();
+  }
+
+  /** Many sources into one slow reader: the oldest waiting frame goes first (the newest always stays). */
+  #cap(): number {
+    let n = 0;
     for (const [k, old] of this.#slots) {
       if (this.#bytes <= this.#maxBytes || this.#slots.size <= 1) break;
-      this.#slots.delete(k);
-      this.#bytes -= frameBytes(old);
-      // That source's next delta frame would refer to the dropped one: it waits for a keyframe.
-      this.#needKey.add(k);
-      this.dropped++;
-      n++;
+      n += this.#dropSource(k);
+      // That source's next delta frame would refer to a dropped one: it waits for a keyframe (a
+      // source of rectangles is asked for one at once).
+      if (this.#rectSources.has(k)) this.#waitKey(old, k);
+      else if (!this.#needKey.has(k)) this.#needKey.set(k, 0);
     }
     return n;
+  }
+
+  /** Drops what waits of source `k` (its slot and rectangles); returns how many frames. */
+  #dropSource(k: string | number): number {
+    const head = this.#slots.get(k);
+    if (!head) return 0;
+    this.#slots.delete(k);
+    this.#bytes -= frameBytes(head);
+    let n = 1;
+    const tail = this.#tails.get(k);
+    if (tail) {
+      for (const t of tail) this.#bytes -= frameBytes(t);
+      n += tail.length;
+      this.#tails.delete(k);
+    }
+    this.dropped += n;
+    return n;
+  }
+
+  /** Source `k` drops its deltas until a keyframe, and asks for one. */
+  #waitKey(f: FrameInit, k: string | number): void {
+    if (this.#needKey.has(k)) return;
+    this.#needKey.set(k, 0);
+    this.#onNeedKey?.(f);
   }
 
   next(): FrameInit | undefined {
     for (const [idx, f] of this.#slots) {
       this.#slots.delete(idx);
       this.#bytes -= frameBytes(f);
+      const tail = this.#tails.get(idx);
+      if (tail) {
+        // The source's next rectangle takes the slot, behind the other sources' frames.
+        this.#slots.set(idx, tail.shift()!);
+        if (tail.length === 0) this.#tails.delete(idx);
+      }
       return f;
     }
     return undefined;
@@ -87,6 +196,15 @@ export class VideoOutbox implements Outbox {
   get busy(): boolean {
     return this.#slots.size > 0;
   }
+}
+
+/**
+ * True when a queued video frame carries a change rectangle (its media header's hasRect,
+ * docs/protocol.md 4.1): read from the frame's prefix (a Sender's) or payload (a relayed one).
+ */
+export function videoHasRect(f: FrameInit): boolean {
+  const h = f.prefix ?? f.payload;
+  return h !== undefined && h.length > 5 && h[5] === 1;
 }
 
 /** Audio: a short FIFO that drops the oldest chunk on overflow. */

@@ -36,6 +36,8 @@ export interface PushLaneDeps {
   emit(name: LaneEventName, ev: ConnectionEvent): void;
   /** Video and audio dropped because the lane could not connect. */
   onDropped(n: number): void;
+  /** A frame from the peer other than ACK and NACK (a full-frame request, protocol.md 4.7). */
+  onPeerFrame?(f: Frame): void;
 }
 
 type State = 'idle' | 'connecting' | 'open' | 'backoff' | 'closed';
@@ -176,6 +178,7 @@ export class PushLane {
 
   #onFrame(f: Frame): void {
     if (this.#link && applyReply(f, this.#d.outbox, this.#link)) this.#pump();
+    else this.#d.onPeerFrame?.(f);
   }
 
   #pump(): void {

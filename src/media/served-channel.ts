@@ -53,7 +53,9 @@ export class ServedChannel {
    */
   offerBatch(batch: FrameBatch): number {
     const link = this.link;
-    if ((this.outbox as VideoOutbox | AudioOutbox).clear && link.writeEncoded && this.#keepingUp()) {
+    const ob = this.outbox as VideoOutbox | AudioOutbox;
+    // A video batch goes whole only if each of its frames could (no rectangle before its source's keyframe).
+    if (ob.clear && link.writeEncoded && this.#keepingUp() && (!('canSkipAll' in ob) || ob.canSkipAll(batch.frames))) {
       const pieces = batch.encoded(this.sessionKey);
       if (pieces) {
         link.writeEncoded(pieces, batch.wireBytes);

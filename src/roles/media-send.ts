@@ -84,6 +84,8 @@ export class MediaSend {
     const keyframe = o.keyframe ?? INTRA_TYPES.has(imageType);
     const init = this.#h.init('video', data, o, (keyframe ? Flag.KEYFRAME : 0) | (transformed ? Flag.TRANSFORMED : 0));
     init.prefix = this.#videoHeader(imageType, o.width ?? 0, o.height ?? 0, o.rect);
+    // Change-detection sources number their frames (docs/protocol.md 4.1): a receiver sees a gap.
+    if (o.seq) init.seq = o.seq >>> 0;
     this.#h.checkSize(init);
     if (transformed || !this.#hooks?.has('video')) return this.#h.deliver('video', init);
     const info: VideoHookInfo = { mediaIndex: init.mediaIndex ?? 0, imageType, width: o.width ?? 0, height: o.height ?? 0, keyframe, timestamp: init.timestamp ?? 0 };

@@ -7,6 +7,7 @@ import { CamwireError, CloseCode, ErrorCode, TransportError } from '../errors.js
 import type { ConnectionEvent } from '../events.js';
 import { mediaTypeName, type MediaTypeName } from '../protocol/constants.js';
 import type { Frame } from '../protocol/frame.js';
+import { isFullFrameRequest } from '../protocol/full-frame.js';
 import { acceptedEvent, awaitHello, welcomeLink } from '../link/accept.js';
 import type { FrameLink } from '../link/frame-link.js';
 import { ReliableOutbox, type Outbox } from '../media/outbox.js';
@@ -27,6 +28,8 @@ export interface PullHost {
   newOutbox(type: MediaTypeName, onTimeout: (err: CamwireError) => void): Outbox;
   onDropped(type: MediaTypeName, n: number): void;
   emit(name: 'connecting' | 'connected' | 'connectError' | 'disconnect', ev: ConnectionEvent): void;
+  /** A video channel's receiver asked for a full frame of source `mediaIndex` (protocol.md 4.7). */
+  fullFrameRequested(mediaIndex: number): void;
 }
 
 /** A receiver opened a link to this pull Sender: expect a HELLO for one channel. */
@@ -49,6 +52,7 @@ export function acceptPullChannel(h: PullHost, link: FrameLink): void {
     welcomeLink(link, f, { sessionKey: h.sessionKey(), id: h.o.clientId, stallMs: h.o.timeouts[type] }, ev, (out) => h.emit('disconnect', out));
     const outbox = h.newOutbox(type, (err) => link.fail(err, CloseCode.TIMEOUT));
     const ch = new ServedChannel(link, type, outbox, h.sessionKey());
+    if (type === 'video') link.on('frame', (g: Frame) => isFullFrameRequest(g) && h.fullFrameRequested(g.mediaIndex));
     h.channels[type].add(ch);
     link.on('close', (info) => {
       h.channels[type].delete(ch);

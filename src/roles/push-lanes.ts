@@ -11,6 +11,7 @@ import type { UdpEndpoint, UdpLink } from '../link/udp-link.js';
 import type { Outbox } from '../media/outbox.js';
 import { PushLane, type LaneEventName } from '../media/push-lane.js';
 import { pushHello, type SenderConfig } from './sender-config.js';
+import { isFullFrameRequest } from '../protocol/full-frame.js';
 
 /** What a lane needs from its Sender. */
 export interface LaneHost {
@@ -25,6 +26,8 @@ export interface LaneHost {
   udp(): UdpEndpoint | undefined;
   /** The UDP link of each media type code, for the frames the socket receives. */
   udpLinks: Map<number, UdpLink>;
+  /** The receiver asked for a full frame of source `mediaIndex` (protocol.md 4.7). */
+  fullFrameRequested(mediaIndex: number): void;
 }
 
 /** The link options of every link of a Sender. */
@@ -50,6 +53,7 @@ export function newPushLane(h: LaneHost, type: MediaTypeName): PushLane {
     reconnect: o.reconnect,
     emit: h.emit,
     onDropped: (n) => h.onDropped(type, n),
+    onPeerFrame: type === 'video' ? (f) => isFullFrameRequest(f) && h.fullFrameRequested(f.mediaIndex) : undefined,
     dialOptions: (signal): DialOptions => {
       const udp = h.udp();
       return {

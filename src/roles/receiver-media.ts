@@ -12,6 +12,7 @@ import { CamwireError, ErrorCode } from '../errors.js';
 import type { AudioChunk, AudioHookInfo, MediaHook, MessageMeta, ReceivedMedia, VideoFrame, VideoHookInfo } from '../events.js';
 import { HookQueue, hookError, runHook } from '../media/transform.js';
 import { invalid } from '../options.js';
+import type { FrameLink } from '../link/frame-link.js';
 
 /** The decode hooks of a Receiver's options. */
 export interface DecodeHookOptions {
@@ -23,7 +24,8 @@ export interface DecodeHookOptions {
 export interface ReceiverMediaHost {
   /** Whether the application listens to `type` (decoding is done for it only). */
   wants(type: 'video' | 'audio'): boolean;
-  video(v: VideoFrame, m: MessageMeta): void;
+  /** `link`: the link the frame came on (a composer asks for a full frame on it). */
+  video(v: VideoFrame, m: MessageMeta, link: FrameLink | undefined): void;
   audio(a: AudioChunk, m: MessageMeta): void;
   decodeError(type: 'video' | 'audio', err: CamwireError, m: MessageMeta): void;
   /** A frame waiting behind a slow decode hook was dropped to keep the link's queue bounded. */
@@ -59,7 +61,7 @@ export class ReceiverMedia {
   }
 
   /** The handlers of one link: its frames reach the application in the order they came. */
-  forLink(): LinkMedia {
+  forLink(link?: FrameLink): LinkMedia {
     // A link carries one media type.
     let type: 'video' | 'audio' = 'video';
     const order = new HookQueue<() => void>(
@@ -72,10 +74,10 @@ export class ReceiverMedia {
         for (const fn of this.#taps) fn({ mediaType: 'video', frame: v, transformed, meta: m });
         if (!this.#h.wants('video')) return;
         // A clear frame with nothing waiting before it goes at once (no allocation).
-        if (!transformed) return order.waiting === 0 ? this.#h.video(v, m) : order.push(() => this.#h.video(v, m), 0);
+        if (!transformed) return order.waiting === 0 ? this.#h.video(v, m, link) : order.push(() => this.#h.video(v, m, link), 0);
         const info: VideoHookInfo = { mediaIndex: m.mediaIndex, imageType: v.imageType, width: v.width, height: v.height, keyframe: v.keyframe, timestamp: v.timestamp, from: m.from };
         if (v.rect) info.rect = v.rect;
-        this.#decode('video', v.data, info, m, order, (data) => this.#h.video({ ...v, data }, m));
+        this.#decode('video', v.data, info, m, order, (data) => this.#h.video({ ...v, data }, m, link));
       },
       audio: (a, m, transformed) => {
         type = 'audio';

@@ -17,6 +17,11 @@ import type {
 } from '../events.js';
 import type { MediaTypeName } from '../protocol/constants.js';
 import type { CommonOptions } from '../options.js';
+import type { VideoComposeOptions } from './receiver-compose.js';
+import type { ComposeStats } from '../media/change/video-composer.js';
+
+export type { VideoComposeOptions } from './receiver-compose.js';
+export type { ComposeStats } from '../media/change/video-composer.js';
 
 /**
  * One entry of a receiver's `senders` list. Pull mode: a sender to connect to (host and port
@@ -66,6 +71,8 @@ export interface ReceiverOptions extends CommonOptions {
   decodeVideo?: MediaHook<VideoHookInfo>;
   /** The same for the sample bytes of TRANSFORMED audio chunks. @default none */
   decodeAudio?: MediaHook<AudioHookInfo>;
+  /** Change-detection video: compose the picture per source (docs/api.md). @default none */
+  video?: VideoComposeOptions;
 }
 
 /** Counters of a Receiver. */
@@ -79,6 +86,8 @@ export interface ReceiverStats {
   links: number;
   /** UDP only: frames dropped because a fragment never came, and malformed datagrams. */
   udp?: { incomplete: number; corrupt: number };
+  /** With `video.compose`: pictures delivered, rectangles placed, refused and dropped while waiting, full-frame requests sent. */
+  compose?: ComposeStats;
 }
 
 /** Events of a Receiver. */

@@ -59,8 +59,8 @@ export function resolveSender(options: SenderOptions): SenderConfig {
 }
 
 /** The outbox of one media type: latest-wins video, a bounded audio queue, or a reliable queue. */
-export function newOutbox(c: SenderConfig, type: MediaTypeName, onTimeout: (err: DeliveryError) => void): Outbox {
-  if (type === 'video') return new VideoOutbox();
+export function newOutbox(c: SenderConfig, type: MediaTypeName, onTimeout: (err: DeliveryError) => void, onNeedKey?: (mediaIndex: number) => void): Outbox {
+  if (type === 'video') return new VideoOutbox(Infinity, onNeedKey && ((f) => onNeedKey(f.mediaIndex ?? 0)));
   if (type === 'audio') return new AudioOutbox(c.audioChunks, c.audioBytes);
   return new ReliableOutbox({
     mediaType: type,

@@ -8,6 +8,10 @@ import type { RelaySourceOptions } from './relay-source.js';
 import type { MediaTypeName } from '../protocol/constants.js';
 import type { Rect } from '../protocol/messages.js';
 import type { CommonOptions } from '../options.js';
+import type { PixelVideoStats, VideoEncodingOptions } from './change-video.js';
+
+export type { PixelFrameOptions, PixelFrameResult, PixelVideoStats, VideoEncodingOptions } from './change-video.js';
+export type { ChangeSettings } from '../media/change/settings.js';
 
 /** Options of a Sender (docs/api.md). */
 export interface SenderOptions extends CommonOptions {
@@ -42,6 +46,8 @@ export interface SenderOptions extends CommonOptions {
    * its frames are forwarded as they came, not decoded and encoded again. @default none
    */
   source?: RelaySourceOptions;
+  /** How sendVideoPixels encodes: whole frames, or change detection (rectangles). @default { encoding: 'frames' } */
+  video?: VideoEncodingOptions;
 }
 
 /** Addressing of one message; overrides the sender's `to` and `group`. */
@@ -62,6 +68,8 @@ export interface VideoSendOptions extends SendOptions {
   keyframe?: boolean;
   /** Change-detection mode: where this image goes on the previous frame. */
   rect?: Rect;
+  /** Change-detection mode: the frame's number in its source, 1, 2, ... (wrapping, skipping 0), so receivers see a lost one; 0 = none. @default 0 */
+  seq?: number;
   /** ms since the epoch. @default Date.now() */
   timestamp?: number;
 }
@@ -123,6 +131,8 @@ export interface SenderStats {
   channels: number;
   /** Frames dropped because an encode hook threw, rejected or returned no Buffer (also in `dropped`). */
   encodeErrors: { video: number; audio: number };
+  /** sendVideoPixels: frames given, sent whole, sent as rectangles, unchanged (not sent), skipped (encoder behind). */
+  pixels: PixelVideoStats;
 }
 
 /** Events of a Sender. */
@@ -130,4 +140,6 @@ export interface SenderEvents extends ConnectionEvents {
   fileProgress: [p: FileProgress];
   /** An encode hook failed (CW_ERR_MEDIA_ENCODE, the hook's error as `cause`); that frame was dropped. */
   encodeError: [err: CamwireError, mediaType: 'video' | 'audio', info: VideoHookInfo | AudioHookInfo];
+  /** A receiver, or a MediaServer for one, asked for a full frame of source `mediaIndex` (change mode sends one with the next frame given). */
+  fullFrameRequest: [ev: { mediaIndex: number }];
 }

@@ -11,6 +11,7 @@ import type { Frame, FrameInit } from '../protocol/frame.js';
 import type { Hello } from '../protocol/messages.js';
 import { acceptedEvent, awaitHello, welcomeLink } from '../link/accept.js';
 import type { FrameLink } from '../link/frame-link.js';
+import { isFullFrameRequest } from '../protocol/full-frame.js';
 import { ServedChannel } from '../media/served-channel.js';
 import { AudioOutbox, ReliableOutbox, VideoOutbox, type Outbox } from '../media/outbox.js';
 import { Spool } from '../media/spool.js';
@@ -43,6 +44,8 @@ export interface AdmissionOptions {
   sessionKey: () => bigint;
   /** Whether the server takes new clients now. */
   accepting: () => boolean;
+  /** Asks a client for a full frame of a video source (change detection, protocol.md 4.7). */
+  fullFrame: (clientId: string, mediaIndex: number) => boolean;
 }
 
 export class Admission {
@@ -143,6 +146,8 @@ export class Admission {
     }
     client.receiverKey = receiverKey;
     const ch = new ServedChannel(link, type, this.#outbox(type, link), this.#o.sessionKey());
+    // A reader's full-frame request goes to the source's sender (protocol.md 4.7).
+    if (type === 'video') link.on('frame', (g: Frame) => isFullFrameRequest(g) && this.#o.fullFrame(g.to, g.mediaIndex));
     client.channels.set(type, ch);
     link.on('close', () => {
       client.retire(ch);
@@ -163,7 +168,7 @@ export class Admission {
 
   #outbox(type: MediaTypeName, link: FrameLink): Outbox {
     const cfg = this.#cfg;
-    if (type === 'video') return new VideoOutbox(cfg.buffers.video);
+    if (type === 'video') return new VideoOutbox(cfg.buffers.video, (f) => this.#o.fullFrame(f.from ?? '', f.mediaIndex ?? 0));
     if (type === 'audio') return new AudioOutbox(100_000, cfg.buffers.audio);
     return new ReliableOutbox({
       mediaType: type,

@@ -29,6 +29,7 @@ import { HttpRoutes } from './http-routes.js';
 import { ControlApi } from './control-api.js';
 import { ServerMetrics } from './metrics.js';
 import { gopTaps, Relay, type VideoTap } from './relay.js';
+import { FullFrameRequests } from './full-frames.js';
 import { Router } from './router.js';
 import { startCluster, type ClusterPort, type ClusterStats } from './cluster/cluster.js';
 import { guardWrites } from './store/guard.js';
@@ -53,6 +54,7 @@ export class MediaServer extends EventEmitter<MediaServerEvents> {
   readonly #dir: Directory;
   readonly #requests: SystemRequests;
   readonly #relay: Relay;
+  readonly #fullFrames: FullFrameRequests;
   readonly #http: HttpRoutes;
   readonly #metrics: ServerMetrics;
   readonly #listeners = new Map<TransportName, LinkListener>();
@@ -92,6 +94,7 @@ export class MediaServer extends EventEmitter<MediaServerEvents> {
     this.#groups = new GroupRegistry(o.maxGroups, store);
     this.#dir = new Directory({ maxClients: o.maxClients, keepClientInfo: o.keepClientInfo, store, pinned: (id) => this.#groups.pinned(id) });
     this.#requests = new SystemRequests({ directory: this.#dir, groups: this.#groups, serverId: o.serverId, logger: o.logger, durable: () => this.#store.flush() });
+    this.#fullFrames = new FullFrameRequests((id) => this.#dir.get(id), o.serverId, () => this.#sessionKey);
     this.#relay = new Relay({
       router: (this.#router = new Router(this.#dir, this.#groups)),
       requests: this.#requests,
@@ -110,6 +113,7 @@ export class MediaServer extends EventEmitter<MediaServerEvents> {
       info: (c) => this.#info(c),
       sessionKey: () => this.#sessionKey,
       accepting: () => this.#state === 'started',
+      fullFrame: (id, mediaIndex) => this.#fullFrames.request(id, mediaIndex),
     });
     if (this.#metrics.measuresLatency) this.#relay.tap((v) => this.#metrics.observeLatency(Date.now() - v.timestamp));
     this.#http = new HttpRoutes({
@@ -238,6 +242,11 @@ export class MediaServer extends EventEmitter<MediaServerEvents> {
   videoGop(clientId: string, mediaIndex = 0): VideoTap[] {
     const c = this.#dir.get(clientId);
     return c ? gopTaps(clientId, this.#relay.gops.snapshot(c, mediaIndex)) : [];
+  }
+
+  /** Asks client `clientId` for a full frame of its video source `mediaIndex` (protocol.md 4.7); false when it pushes no video. */
+  requestFullFrame(clientId: string, mediaIndex = 0): boolean {
+    return this.#fullFrames.request(clientId, mediaIndex);
   }
 
   /** The Prometheus registry of this server (no global state: one per server). */

@@ -8,12 +8,12 @@
 import { CamwireError, CloseCode, DeliveryError, ErrorCode, nackCloseCode, ProtocolError } from '../errors.js';
 import type { CommandMessage } from '../events.js';
 import type { FrameLink } from '../link/frame-link.js';
-import { Flag, Kind, mediaTypeName, type MediaTypeName } from '../protocol/constants.js';
+import { Flag, Kind, MediaType, mediaTypeName, type MediaTypeName } from '../protocol/constants.js';
 import type { Frame, FrameInit } from '../protocol/frame.js';
 import { payloadLength, SharedEncoding, type FrameArena } from '../protocol/fan-encoding.js';
 import { FanOut } from './fan-out.js';
 import { GopCaches, isNamedCodec, type GopCacheOptions } from './gop-cache.js';
-import { decodeCommand, decodeVideo, encodeAck, encodeCommand, encodeReason, type Command } from '../protocol/messages.js';
+import { decodeCommand, decodeVideo, encodeAck, encodeCommand, encodeReason, type Command, type Rect } from '../protocol/messages.js';
 import { isSystemCommand, MAX_SERVER_COMMAND } from '../protocol/system-commands.js';
 import type { Client } from './client.js';
 import type { ServerMetrics } from './metrics.js';
@@ -35,6 +35,8 @@ export interface VideoTap {
   timestamp: number;
   /** The image bytes: a view of the received frame. */
   data: Buffer;
+  /** Change detection: where this image goes on the source's picture (protocol.md 4.1). */
+  rect?: Rect;
 }
 
 /** Where a server command came from. */
@@ -229,6 +231,7 @@ export class Relay {
       timestamp: f.timestamp,
       data,
     };
+    if (header.rect) v.rect = header.rect;
     for (const fn of this.#taps) fn(v);
   }
 
@@ -278,6 +281,8 @@ export function forward(from: Client, f: Frame, arena?: FrameArena): FrameInit {
     kind: Kind.DATA,
     mediaType: f.mediaType,
     mediaIndex: f.mediaIndex,
+    // A video frame keeps its number in its source (change detection, protocol.md 4.1).
+    seq: f.mediaType === MediaType.video ? f.seq : undefined,
     // TRANSFORMED goes on with the payload it describes: the server never reads inside it.
     flags: f.flags & (Flag.KEYFRAME | Flag.TRANSFORMED),
     timestamp: f.timestamp,

@@ -83,7 +83,78 @@ export function decodeVideo(buf) {
   let o = 6 + (buf[5] ? 8 : 0);
   const nameLen = buf[o++];
   const imageType = code === 0 ? dec.decode(buf.subarray(o, o + nameLen)) : IMAGE[code];
-  return { imageType, width, height, data: buf.subarray(o + nameLen) };
+  const out = { imageType, width, height, data: buf.subarray(o + nameLen) };
+  // Change detection (protocol.md 4.1): where this image goes on the picture.
+  if (buf[5]) out.rect = { x: v.getUint16(6), y: v.getUint16(8), w: v.getUint16(10), h: v.getUint16(12) };
+  return out;
+}
+
+/**
+ * Draws a video source on a canvas, composing change-detection video (protocol.md 4.1): a full
+ * frame replaces the picture, a rectangle is drawn where it belongs. Nothing is drawn before the
+ * first full frame; a rectangle outside the picture, of a size that disagrees, or that does not
+ * decode is counted and dropped, and then (unless ignoreCorruptedFrames) nothing new is drawn
+ * until the next full frame, which needFullFrame(v) is told to ask for.
+ */
+export class VideoCanvas {
+  constructor(canvas, opts = {}) {
+    this.canvas = canvas; this.ctx = canvas.getContext('2d');
+    this.needFullFrame = opts.needFullFrame || (() => {});
+    this.ignoreCorruptedFrames = !!opts.ignoreCorruptedFrames;
+    this.ok = false; this.gen = 0; this.pending = 0; this.chain = Promise.resolve(); this.lastAsk = -Infinity; this.seq = 0;
+    this.stats = { pictures: 0, placed: 0, refused: 0, waiting: 0, lost: 0, requests: 0 };
+  }
+  #ask(v) {
+    const now = performance.now();
+    if (now - this.lastAsk < 250) return;
+    this.lastAsk = now; this.stats.requests++;
+    this.needFullFrame(v);
+  }
+  #refuse(v, full) {
+    this.stats.refused++;
+    if (full || !this.ignoreCorruptedFrames) { this.ok = false; this.#ask(v); }
+  }
+  /** Takes one 'video' event's detail; resolves with true once drawn, false when dropped. */
+  draw(v) {
+    const full = v.keyframe && !v.rect;
+    if (!full && !v.rect) return Promise.resolve(false); // a named codec's frame: not an image
+    // Numbered frames (change detection): a gap before a rectangle means one was lost.
+    const gap = v.seq > 0 && this.seq > 0 && v.seq !== (this.seq >= 0xffffffff ? 1 : this.seq + 1);
+    if (v.seq > 0) this.seq = v.seq;
+    if (gap && !full && this.ok) {
+      this.stats.lost++;
+      if (!this.ignoreCorruptedFrames) { this.ok = false; this.stats.waiting++; this.#ask(v); return Promise.resolve(false); }
+    }
+    if (full) { this.ok = true; this.gen++; } // what waits from before it is never drawn
+    else if (!this.ok || this.pending >= 64) { this.stats.waiting++; this.ok = false; this.#ask(v); return Promise.resolve(false); }
+    const gen = this.gen;
+    this.pending++;
+    const data = v.data.slice(); // the frame's bytes outlive the event
+    const step = async () => {
+      if (gen !== this.gen || (!full && !this.ok)) return false;
+      let bmp;
+      try { bmp = await createImageBitmap(new Blob([data], { type: 'image/' + v.imageType })); } catch { this.#refuse(v, full); return false; }
+      try {
+        if (gen !== this.gen) return false;
+        const r = v.rect;
+        if (full) {
+          if (bmp.width !== v.width || bmp.height !== v.height) { this.#refuse(v, true); return false; }
+          if (this.canvas.width !== v.width || this.canvas.height !== v.height) { this.canvas.width = v.width; this.canvas.height = v.height; }
+          this.ctx.drawImage(bmp, 0, 0);
+        } else {
+          const bad = !this.ok || v.width !== this.canvas.width || v.height !== this.canvas.height || r.w < 1 || r.h < 1 || r.x + r.w > v.width || r.y + r.h > v.height || bmp.width !== r.w || bmp.height !== r.h;
+          if (bad) { if (this.ok) this.#refuse(v, false); else this.stats.waiting++; return false; }
+          this.ctx.drawImage(bmp, r.x, r.y);
+          this.stats.placed++;
+        }
+        this.stats.pictures++;
+        return true;
+      } finally { bmp.close(); }
+    };
+    const p = this.chain.then(step).finally(() => this.pending--);
+    this.chain = p.catch(() => false);
+    return p;
+  }
 }
 
 const AUDIO = { 1: 'pcm_s16le', 2: 'opus' };
@@ -261,7 +332,7 @@ export class CamwireClient extends EventTarget {
   #onData(type, f, ws) {
     if (f.kind !== KIND.DATA) return;
     if (type === 'video') {
-      this.#emit('video', { ...decodeVideo(f.payload), keyframe: (f.flags & 1) !== 0, from: f.from, mediaIndex: f.mediaIndex, timestamp: f.timestamp, bytes: f.payload.length, transformed: (f.flags & 4) !== 0 });
+      this.#emit('video', { ...decodeVideo(f.payload), keyframe: (f.flags & 1) !== 0, seq: f.seq, from: f.from, mediaIndex: f.mediaIndex, timestamp: f.timestamp, bytes: f.payload.length, transformed: (f.flags & 4) !== 0 });
     } else if (type === 'audio') {
       this.#emit('audio', { ...decodeAudio(f.payload), from: f.from, mediaIndex: f.mediaIndex, timestamp: f.timestamp, transformed: (f.flags & 4) !== 0 });
     } else if (type === 'command') {
@@ -350,6 +421,13 @@ export class CamwireClient extends EventTarget {
     const payload = new Uint8Array(header.length + jpeg.length);
     payload.set(header); payload.set(jpeg, header.length);
     ws.send(encodeFrame({ kind: KIND.DATA, mediaType: 1, flags: 1, mediaIndex: o.mediaIndex || 0, sessionKey: this.sessionKey, from: this.id, to: o.to || '', group: o.group || '', payload }));
+    return true;
+  }
+  /** Asks the server for a full frame of client from's source mediaIndex (protocol.md 4.7), on the video channel. */
+  requestFullFrame(from, mediaIndex = 0) {
+    const ws = this.channels.get('video');
+    if (!ws || ws.readyState !== WebSocket.OPEN) return false;
+    ws.send(encodeFrame({ kind: KIND.DATA, mediaType: 1, mediaIndex, sessionKey: this.sessionKey, from: this.id, to: from }));
     return true;
   }
   close() {

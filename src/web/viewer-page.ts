@@ -215,6 +215,7 @@ function fillTargets(ids) {
 }
 let me = null;
 let VideoPainterClass = null;
+let VideoCanvasClass = null;
 const mine = new Map();
 document.getElementById('me-id').value = 'web-' + Math.random().toString(36).slice(2, 7);
 function log(text) {
@@ -236,14 +237,16 @@ function tileFor(key) {
   const note = document.createElement('p');
   note.className = 'note'; note.hidden = true;
   canvas.after(note);
-  t = { canvas, cap, frames: 0, bytes: 0, since: performance.now(), painter: new VideoPainterClass(canvas, (text) => { note.textContent = text; note.hidden = !text; }, (st) => { fig.dataset.decoded = st.decoded; }) };
+  t = { canvas, cap, frames: 0, bytes: 0, latency: 0, since: performance.now(), drawer: null, images: false, painter: new VideoPainterClass(canvas, (text) => { note.textContent = text; note.hidden = !text; }, (st) => { fig.dataset.decoded = st.decoded; }) };
   mine.set(key, t);
   return t;
 }
 setInterval(() => {
   for (const [key, t] of mine) {
     const secs = (performance.now() - t.since) / 1000;
-    t.cap.textContent = key + ' | ' + t.painter.stats.codec + ' | fps ' + (t.frames / secs).toFixed(1) + ' | ' + fmtRate((t.bytes * 8) / secs) + ' | latency ' + Math.round(t.painter.stats.latency) + ' ms decoded';
+    const what = t.images ? 'images' : t.painter.stats.codec;
+    const latency = t.images ? Math.round(t.latency) + ' ms' : Math.round(t.painter.stats.latency) + ' ms decoded';
+    t.cap.textContent = key + ' | ' + what + ' | fps ' + (t.frames / secs).toFixed(1) + ' | ' + fmtRate((t.bytes * 8) / secs) + ' | latency ' + latency;
     t.frames = 0; t.bytes = 0; t.since = performance.now();
   }
 }, 1000);
@@ -251,8 +254,9 @@ document.getElementById('join').addEventListener('submit', async (e) => {
   e.preventDefault();
   const state = document.getElementById('me-state');
   if (me) { me.close(); me = null; state.textContent = 'not connected'; document.getElementById('me-connect').textContent = 'Connect'; return; }
-  const { CamwireClient, VideoPainter } = await import('/camwire.js');
+  const { CamwireClient, VideoPainter, VideoCanvas } = await import('/camwire.js');
   VideoPainterClass = VideoPainter;
+  VideoCanvasClass = VideoCanvas;
   const id = document.getElementById('me-id').value.trim();
   const group = document.getElementById('me-group').value.trim();
   const user = document.getElementById('me-user').value.trim();
@@ -260,9 +264,20 @@ document.getElementById('join').addEventListener('submit', async (e) => {
   client.addEventListener('video', (ev) => {
     const v = ev.detail;
     const t = tileFor(v.from + '/' + v.mediaIndex);
-    t.frames++; t.bytes += v.bytes;
-    // JPEG through createImageBitmap, compressed video through WebCodecs; latest wins.
-    t.painter.push(v);
+    t.frames++; t.bytes += v.bytes; t.latency = Date.now() - v.timestamp;
+    if (v.imageType === 'jpeg' || v.imageType === 'png') {
+      // Images, whole or change-detection rectangles alike: the canvas composes them.
+      t.images = true;
+      t.drawer ||= new VideoCanvasClass(t.canvas, { needFullFrame: (f) => client.requestFullFrame(f.from, f.mediaIndex) });
+      if (v.rect) t.rects = true;
+      // Latest wins for a source of whole frames: skip while two wait (rectangles need every frame).
+      if (!t.rects && t.drawer.pending > 1) return;
+      await t.drawer.draw(v);
+    } else {
+      // Compressed video through WebCodecs; latest wins.
+      t.images = false;
+      t.painter.push(v);
+    }
   });
   // Audio: PCM s16le chunks scheduled back to back on Web Audio, a little ahead to absorb jitter.
   let audioCtx = null; let playhead = 0; let chunks = 0; let decoded = 0; let opus = null;

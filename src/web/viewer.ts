@@ -15,6 +15,7 @@ import { FrameStreamResponse } from './frame-stream.js';
 import { demuxerOf, MjpegTranscoder } from './transcoder.js';
 import { CLIENT_JS } from './client-script.js';
 import { VIEWER_HTML } from './viewer-page.js';
+import { ViewerCompose } from './viewer-compose.js';
 
 interface Source {
   client: string;
@@ -50,13 +51,19 @@ export class WebViewer {
   readonly #server: MediaServer;
   readonly #sources = new Map<string, Source>();
   readonly #off: () => void;
+  /** Change-detection sources, composed into whole pictures. */
+  readonly #compose: ViewerCompose;
 
   constructor(server: MediaServer) {
     this.#server = server;
+    this.#compose = new ViewerCompose(server, (v) => this.#onVideo(v, true));
     this.#off = server.onVideo((v) => this.#onVideo(v));
   }
 
-  #onVideo(v: VideoTap): void {
+  /** A frame from the server, or (`composed`) a picture composed from a change-detection source's rectangles. */
+  #onVideo(v: VideoTap, composed = false): void {
+    if (composed) return this.#picture(v, true);
+    const taken = this.#compose.take(v);
     const key = `${v.from}/${v.mediaIndex}`;
     let s = this.#sources.get(key);
     const now = Date.now();
@@ -64,27 +71,9 @@ export class WebViewer {
       s = { client: v.from, mediaIndex: v.mediaIndex, imageType: v.imageType, width: v.width, height: v.height, lastAt: now, windowStart: now, windowFrames: 0, windowBytes: 0, fps: 0, bitrate: 0, latency: 0, viewers: new Set(), waiters: new Set(), streams: new Set(), transformed: v.transformed, keptAt: 0 };
       this.#sources.set(key, s);
     }
-    // The tap's buffer is a view of the received data: a frame that outlives this call is copied,
-    // and only while someone watches. A transformed (encrypted) image is not a picture: counted,
-    // never shown nor decoded.
-    if (!v.transformed) {
-      for (const r of s.streams) r.push(v);
-      if (v.imageType === 'jpeg') {
-        // Every frame while someone watches; otherwise one a second, so a snapshot answers at once.
-        if (s.viewers.size > 0 || s.waiters.size > 0 || now - s.keptAt >= 1000) {
-          s.last = { ...v, data: Buffer.from(v.data) };
-          s.keptAt = now;
-        }
-        for (const w of s.waiters) w(s.last!.data);
-      } else {
-        if (s.transcoder && (s.transcoder.codec !== v.imageType || (v.keyframe && (v.width !== s.width || v.height !== s.height)))) this.#stopTranscoder(s);
-        if (s.transcoder) s.transcoder.push(v);
-        else if ((s.viewers.size > 0 || s.waiters.size > 0) && v.keyframe) this.#startTranscoder(s, [v]);
-      }
-    }
     s.lastAt = now;
     s.transformed = v.transformed;
-    s.imageType = v.imageType;
+    const resized = v.width !== s.width || v.height !== s.height;
     s.width = v.width;
     s.height = v.height;
     s.latency = now - v.timestamp;
@@ -98,7 +87,34 @@ export class WebViewer {
       s.windowFrames = 0;
       s.windowBytes = 0;
     }
-    if (v.imageType === 'jpeg' && !v.transformed && s.last) for (const r of s.viewers) r.push(s.last.data, v.timestamp);
+    if (!taken) this.#picture(v, false, s, resized);
+  }
+
+  /** The source's picture: kept for snapshots and new viewers, and pushed to those watching. */
+  #picture(v: VideoTap, composed: boolean, s = this.#sources.get(`${v.from}/${v.mediaIndex}`), resized = false): void {
+    if (!s) return;
+    const now = Date.now();
+    s.imageType = v.imageType;
+    // A transformed (encrypted) image is not a picture: counted, never shown nor decoded.
+    if (v.transformed) return;
+    // The browsers decoding a compressed source get its frames as they come.
+    if (!composed) for (const r of s.streams) r.push(v);
+    if (v.imageType === 'jpeg') {
+      // The tap's buffer is a view of the received data: a frame that outlives this call is copied.
+      // Every frame while someone watches; otherwise one a second, so a snapshot answers at once. A
+      // composed picture is the viewer's own buffer, and there may be no next one (a still screen):
+      // always kept.
+      if (composed || s.viewers.size > 0 || s.waiters.size > 0 || now - s.keptAt >= 1000) {
+        s.last = composed ? v : { ...v, data: Buffer.from(v.data) };
+        s.keptAt = now;
+      }
+      for (const w of s.waiters) w(s.last!.data);
+      if (s.last) for (const r of s.viewers) r.push(s.last.data, v.timestamp);
+      return;
+    }
+    if (s.transcoder && (s.transcoder.codec !== v.imageType || (v.keyframe && resized))) this.#stopTranscoder(s);
+    if (s.transcoder) s.transcoder.push(v);
+    else if ((s.viewers.size > 0 || s.waiters.size > 0) && v.keyframe) this.#startTranscoder(s, [v]);
   }
 
   /** Video sources seen in the last 10 s, with their rates. */
@@ -283,6 +299,7 @@ export class WebViewer {
   /** Ends every stream and stops watching the server. */
   close(): void {
     this.#off();
+    this.#compose.close();
     for (const s of this.#sources.values()) {
       for (const v of s.viewers) v.end();
       for (const r of s.streams) r.end();

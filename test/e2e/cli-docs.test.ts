@@ -38,6 +38,7 @@ const RUNS: Array<{ doc: string; ready?: RegExp }> = [
   { doc: 'camwire receive --from cam-host:7803 --protocol http --proxy http://proxy:3128 --play', ready: /sessionConnected/ },
   { doc: 'camwire server', ready: /tcp (\d+), udp (\d+), http (\d+)[^]*viewer:/ },
   { doc: 'camwire send --server server.example:7700 --id cam1 --to desk', ready: /sending \d+ fps/ },
+  { doc: 'camwire send --server server.example:7700 --id screen --to desk --screen --encoding change', ready: /sending [1-9]\d* fps/ },
   { doc: 'camwire receive --server server.example:7700 --id desk --play', ready: /sessionConnected/ },
   { doc: 'camwire send --server server.example:7700 --id ops --to desk --command ptz --param pan=5' },
   { doc: 'camwire send --server server.example:7700 --id cam2 --group room --group-password pw --microphone', ready: /sending \d+ fps/ },
@@ -125,6 +126,7 @@ test('docs - every command in docs/cli.md runs (on loopback)', { timeout: 240000
     ['key.bin', () => path.join(dir, 'key.bin')],
     ['http://proxy:3128', () => proxy.url], // tinyproxy
     ['--camera /dev/video0', () => `--input ${clip} --loop`], // no camera on a test machine
+    ['--screen', () => `--input ${clip} --loop`], // no X11 screen either
     ['--microphone', () => `--audio-input ${wav}`], // no microphone either
     ['rtsp://camera/stream', () => clip],
     ['--count 300', () => '--count 30'], // 2 s of video instead of 20

@@ -190,11 +190,14 @@ test('push direct: AES-256-GCM video; encode hooks that throw or reject drop one
       continue;
     }
     const got = next(rx, 'video');
-    tx.sendVideoFrame(img, { width: 2, height: 2, timestamp: 1000 + n, rect: { x: 1, y: 1, w: 1, h: 1 }, keyframe: false });
+    // The first frame is whole; the rest are rectangles on it (a rectangle needs its source's
+    // full frame first, docs/behaviour.md): the hook sees and keeps the clear rectangle.
+    const rect = n === 1 ? undefined : { x: 1, y: 1, w: 1, h: 1 };
+    tx.sendVideoFrame(img, { width: 2, height: 2, timestamp: 1000 + n, rect, keyframe: n === 1 });
     const [v] = (await got) as [VideoFrame, unknown];
     assert.deepEqual(v.data, img);
-    assert.deepEqual(v.rect, { x: 1, y: 1, w: 1, h: 1 });
-    assert.equal(v.keyframe, false);
+    assert.deepEqual(v.rect, rect);
+    assert.equal(v.keyframe, n === 1);
     assert.equal(v.timestamp, 1000 + n);
   }
   assert.deepEqual(encodeErrors, [

@@ -80,11 +80,30 @@ test('package - without sharp the library loads and works; the test pattern says
   assert.equal(r.stdout.trim(), 'true CW_ERR_SHARP_MISSING the test pattern needs the optional package sharp, which is not installed: run npm install sharp');
 });
 
+test('package - without sharp, sendVideoPixels rejects with SharpMissingError saying what needs it', async () => {
+  const script = `
+    const m = await import(${JSON.stringify(path.join(ROOT, 'dist/index.js'))});
+    const rx = new m.Receiver({ protocol: 'tcp', host: '127.0.0.1', port: 0 });
+    await rx.start();
+    const tx = new m.Sender({ protocol: 'tcp', host: '127.0.0.1', port: rx.port, video: { encoding: 'change' } });
+    await tx.start();
+    try { await tx.sendVideoPixels(new Uint8Array(4 * 4 * 3), { width: 4, height: 4, format: 'rgb' }); console.log('sent'); }
+    catch (e) { console.log(e instanceof m.SharpMissingError, e.code, e.message); }
+    await tx.stop();
+    await rx.stop();`;
+  const r = await run(process.execPath, ['--import', NO_SHARP, '--input-type=module', '-e', script]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout.trim(), 'true CW_ERR_SHARP_MISSING change-detection video (and sendVideoPixels) needs the optional package sharp, which is not installed: run npm install sharp');
+});
+
 test('package - without sharp, `camwire send` with the test pattern exits 4 before connecting; other sources still work', async (t) => {
   const env = { NODE_OPTIONS: `--import=${NO_SHARP}` };
   const p = cli(t, ['send', '--server', '127.0.0.1:9', '--id', 'x'], { env });
   assert.equal(await p.exited, 4);
   assert.equal(p.stderr().trim(), 'error: the test pattern needs the optional package sharp, which is not installed: run npm install sharp');
+  const ch = cli(t, ['send', '--server', '127.0.0.1:9', '--input', 'x.mp4', '--encoding', 'change'], { env });
+  assert.equal(await ch.exited, 4);
+  assert.equal(ch.stderr().trim(), 'error: --encoding change needs the optional package sharp, which is not installed: run npm install sharp');
   const d = cli(t, ['demo', '--http-port', '0', '--tcp-port', '0'], { env });
   assert.equal(await d.exited, 4);
   // A command needs no sharp.

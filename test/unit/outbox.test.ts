@@ -8,44 +8,52 @@ import path from 'node:path';
 import { describe, test } from 'node:test';
 import { AudioOutbox, Flag, Kind, ReliableOutbox, VideoOutbox, type FrameInit } from '../../src/internal.js';
 import { Spool, SpoolBudget } from '../../src/media/spool.js';
+import { encodeVideoHeader } from '../../src/protocol/messages.js';
 
 function frame(from: string, n: number, bytes = 10, key = true, mediaIndex = 0): FrameInit {
   const payload = Buffer.alloc(bytes, n & 0xff);
   return { kind: Kind.DATA, mediaType: 1, from, mediaIndex, flags: key ? Flag.KEYFRAME : 0, seq: n, payload };
 }
 
+/** A video frame whose payload starts with a video header (4.1) without a rectangle: the outbox reads hasRect. */
+function vframe(from: string, n: number, bytes = 10, key = true, mediaIndex = 0): FrameInit {
+  const f = frame(from, n, bytes, key, mediaIndex);
+  encodeVideoHeader({ imageType: 'jpeg', width: 1, height: 1 }).copy(f.payload!);
+  return f;
+}
+
 describe('VideoOutbox', () => {
   test('latest wins per source (sender id and media index)', () => {
     const v = new VideoOutbox();
-    v.offer(frame('a', 1));
-    v.offer(frame('a', 2));
-    v.offer(frame('b', 3));
-    v.offer(frame('a', 4, 10, true, 1));
+    v.offer(vframe('a', 1));
+    v.offer(vframe('a', 2));
+    v.offer(vframe('b', 3));
+    v.offer(vframe('a', 4, 10, true, 1));
     assert.equal(v.dropped, 1);
     assert.deepEqual([v.next()?.seq, v.next()?.seq, v.next()?.seq, v.next()], [2, 3, 4, undefined]);
   });
 
   test('after a dropped frame, delta frames are skipped until the next keyframe', () => {
     const v = new VideoOutbox();
-    v.offer(frame('a', 1, 10, true));
-    v.offer(frame('a', 2, 10, false)); // replaces 1, but cannot be decoded without it
+    v.offer(vframe('a', 1, 10, true));
+    v.offer(vframe('a', 2, 10, false)); // replaces 1, but cannot be decoded without it
     assert.equal(v.next(), undefined);
-    v.offer(frame('a', 3, 10, false));
+    v.offer(vframe('a', 3, 10, false));
     assert.equal(v.next(), undefined);
-    v.offer(frame('a', 4, 10, true));
+    v.offer(vframe('a', 4, 10, true));
     assert.equal(v.next()?.seq, 4);
     assert.equal(v.dropped, 3); // 1 replaced, 2 undecodable, 3 skipped while waiting for a keyframe
   });
 
   test('a frame may skip the queue only when nothing waits and its source is not waiting for a keyframe', () => {
     const v = new VideoOutbox();
-    assert.equal(v.canSkipQueue(frame('a', 1, 10, false)), true);
-    v.offer(frame('a', 1, 10, true));
-    assert.equal(v.canSkipQueue(frame('b', 2)), false, 'something waits');
-    v.offer(frame('a', 2, 10, false)); // replaces the keyframe: a must wait for the next keyframe
+    assert.equal(v.canSkipQueue(vframe('a', 1, 10, false)), true);
+    v.offer(vframe('a', 1, 10, true));
+    assert.equal(v.canSkipQueue(vframe('b', 2)), false, 'something waits');
+    v.offer(vframe('a', 2, 10, false)); // replaces the keyframe: a must wait for the next keyframe
     assert.equal(v.next(), undefined);
-    assert.equal(v.canSkipQueue(frame('a', 3, 10, false)), false, 'a delta of a source waiting for a keyframe');
-    assert.equal(v.canSkipQueue(frame('b', 4, 10, false)), true, 'another source is not held up');
+    assert.equal(v.canSkipQueue(vframe('a', 3, 10, false)), false, 'a delta of a source waiting for a keyframe');
+    assert.equal(v.canSkipQueue(vframe('b', 4, 10, false)), true, 'another source is not held up');
   });
 
   test('a source whose waiting frame the byte cap dropped skips its delta frames until its next keyframe', () => {
@@ -62,11 +70,11 @@ describe('VideoOutbox', () => {
 
   test('a byte cap across sources drops the oldest waiting frame, never the newest', () => {
     const v = new VideoOutbox(250);
-    for (const [i, src] of ['a', 'b', 'c', 'd'].entries()) v.offer(frame(src, i, 100));
+    for (const [i, src] of ['a', 'b', 'c', 'd'].entries()) v.offer(vframe(src, i, 100));
     assert.equal(v.dropped, 2);
     assert.deepEqual([v.next()?.from, v.next()?.from, v.next()], ['c', 'd', undefined]);
     const big = new VideoOutbox(50);
-    big.offer(frame('a', 9, 400));
+    big.offer(vframe('a', 9, 400));
     assert.equal(big.next()?.seq, 9, 'one frame larger than the cap still goes: the newest always stays');
   });
 });
