@@ -396,7 +396,7 @@ export class Sender extends MediaServerRequests {
         channelCount: () => this.stats.channels,
         channels: this.#channels,
         waiters: this.#channelWaiters,
-        newOutbox: (type, onTimeout) => newOutbox(this.#c, type, onTimeout),
+        newOutbox: (type, onTimeout) => newOutbox(this.#c, type, onTimeout, true),
         onDropped: (type, n) => (this.#stats.dropped[type] += n),
         emit: (name, ev) => this.emit(name, ev),
       },

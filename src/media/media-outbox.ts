@@ -12,12 +12,19 @@ export class VideoOutbox implements Outbox {
   readonly #slots = new Map<string | number, FrameInit>();
   readonly #needKey = new Set<string | number>();
   readonly #maxBytes: number;
+  /** With startAtKey: the sources whose keyframe this outbox took (their delta frames may follow). */
+  readonly #started: Set<string | number> | undefined;
   #bytes = 0;
   dropped = 0;
 
-  /** @param maxBytes bytes held across all sources; beyond it the oldest waiting frame is dropped. */
-  constructor(maxBytes = Infinity) {
+  /**
+   * @param maxBytes bytes held across all sources; beyond it the oldest waiting frame is dropped.
+   * @param startAtKey each source's first frame must be a keyframe: delta frames before it are
+   *   dropped (an outbox of a reader that joined mid-stream, e.g. a Sender's new pull channel).
+   */
+  constructor(maxBytes = Infinity, startAtKey = false) {
     this.#maxBytes = maxBytes;
+    this.#started = startAtKey ? new Set() : undefined;
   }
 
   /** One slot per source. The common case (index 0) keys by the sender id alone: no string built per frame. */
@@ -28,18 +35,26 @@ export class VideoOutbox implements Outbox {
 
   /** True when `f` may go straight to the link: nothing waits, and its source is not waiting for a keyframe. */
   canSkipQueue(f: FrameInit): boolean {
+    if (this.#started !== undefined && !this.#started.has(this.#key(f))) return false;
     return this.#slots.size === 0 && (this.#needKey.size === 0 || !this.#needKey.has(this.#key(f)));
   }
 
   /** True when every frame may go straight to the link: nothing waits, no source waits for a keyframe. */
   get clear(): boolean {
-    return this.#slots.size === 0 && this.#needKey.size === 0;
+    return this.#slots.size === 0 && this.#needKey.size === 0 && this.#started === undefined;
   }
 
   /** Queues a frame; returns the number of frames this call dropped. */
   offer(f: FrameInit): number {
     const idx = this.#key(f);
     const key = ((f.flags ?? 0) & Flag.KEYFRAME) !== 0;
+    if (this.#started !== undefined && !this.#started.has(idx)) {
+      if (!key) {
+        this.dropped++;
+        return 1;
+      }
+      this.#started.add(idx);
+    }
     if (this.#needKey.has(idx)) {
       if (!key) {
         this.dropped++;

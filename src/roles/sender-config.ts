@@ -58,9 +58,13 @@ export function resolveSender(options: SenderOptions): SenderConfig {
   };
 }
 
-/** The outbox of one media type: latest-wins video, a bounded audio queue, or a reliable queue. */
-export function newOutbox(c: SenderConfig, type: MediaTypeName, onTimeout: (err: DeliveryError) => void): Outbox {
-  if (type === 'video') return new VideoOutbox();
+/**
+ * The outbox of one media type: latest-wins video, a bounded audio queue, or a reliable queue.
+ * `joined`: the outbox of a reader that joins a running stream (a pull channel): its video starts
+ * at each source's keyframe.
+ */
+export function newOutbox(c: SenderConfig, type: MediaTypeName, onTimeout: (err: DeliveryError) => void, joined = false): Outbox {
+  if (type === 'video') return new VideoOutbox(Infinity, joined);
   if (type === 'audio') return new AudioOutbox(c.audioChunks, c.audioBytes);
   return new ReliableOutbox({
     mediaType: type,
