@@ -272,3 +272,14 @@ test('fuzz - random bytes in random chunks: the parsers never throw past their h
     );
   }
 });
+
+test('ivf - an AV1 sequence header this parser does not follow (timing info) still gives keyframes, with the default codec string', () => {
+  const bytes = Buffer.from(encode('av1', '96x64', 4, 2));
+  // Set timing_info_present_flag in every sequence header OBU (type 1, with a one-byte size).
+  for (let i = 32; i + 2 < bytes.length; i++) if (bytes[i] === 0x0a && bytes[i + 1] < 0x80 && (bytes[i + 2] & 0x18) === 0) bytes[i + 2] |= 0x04;
+  const { frames } = splitIvf(bytes, []);
+  assert.equal(frames.length, 4);
+  assert.deepEqual(frames.map((f) => f.keyframe), [true, false, true, false]);
+  assert.equal(frames[0].codec, 'av01.0.08M.08');
+  assert.deepEqual([frames[0].width, frames[0].height], [96, 64], 'the size from the IVF header');
+});
