@@ -408,7 +408,7 @@ export class Sender extends MediaServerRequests {
         channelCount: () => this.stats.channels,
         channels: this.#channels,
         waiters: this.#channelWaiters,
-        newOutbox: (type, onTimeout) => newOutbox(this.#c, type, onTimeout, (i) => this.#pixels.requestFullFrame(i)),
+        newOutbox: (type, onTimeout) => newOutbox(this.#c, type, onTimeout, (i) => this.#pixels.requestFullFrame(i), true),
         onDropped: (type, n) => (this.#stats.dropped[type] += n),
         emit: (name, ev) => this.emit(name, ev),
         fullFrameRequested: (i) => this.#fullFrameRequested(i),

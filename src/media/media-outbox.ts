@@ -34,16 +34,21 @@ export class VideoOutbox implements Outbox {
   readonly #rectSources = new Set<string | number>();
   readonly #maxBytes: number;
   readonly #onNeedKey: ((f: FrameInit) => void) | undefined;
+  /** With startAtKey: the sources whose keyframe this outbox took (their delta frames may follow). */
+  readonly #started: Set<string | number> | undefined;
   #bytes = 0;
   dropped = 0;
 
   /**
    * @param maxBytes bytes held across all sources; beyond it the oldest waiting frame is dropped.
    * @param onNeedKey a source that sends rectangles needs a keyframe (asked again while it waits).
+   * @param startAtKey each source's first frame must be a keyframe: delta frames before it are
+   *   dropped (an outbox of a reader that joined mid-stream, e.g. a Sender's new pull channel).
    */
-  constructor(maxBytes = Infinity, onNeedKey?: (f: FrameInit) => void) {
+  constructor(maxBytes = Infinity, onNeedKey?: (f: FrameInit) => void, startAtKey = false) {
     this.#maxBytes = maxBytes;
     this.#onNeedKey = onNeedKey;
+    this.#started = startAtKey ? new Set() : undefined;
   }
 
   /** One slot per source. The common case (index 0) keys by the sender id alone: no string built per frame. */
@@ -71,6 +76,7 @@ export class VideoOutbox implements Outbox {
   canSkipQueue(f: FrameInit): boolean {
     if (this.#slots.size !== 0) return false;
     const k = this.#key(f);
+    if (this.#started !== undefined && !this.#started.has(k)) return false;
     if (this.#needKey.size !== 0 && this.#needKey.has(k)) return false;
     const isKey = ((f.flags ?? 0) & Flag.KEYFRAME) !== 0;
     if (isKey) this.#saw(k);
@@ -85,7 +91,7 @@ export class VideoOutbox implements Outbox {
 
   /** True when every frame may go straight to the link: nothing waits, no source waits for a keyframe. */
   get clear(): boolean {
-    return this.#slots.size === 0 && this.#needKey.size === 0;
+    return this.#slots.size === 0 && this.#needKey.size === 0 && this.#started === undefined;
   }
 
   /** Queues a frame; returns the number of frames this call dropped. */
@@ -101,6 +107,18 @@ export class VideoOutbox implements Outbox {
         return 1;
       }
       this.#needKey.delete(idx);
+    }
+    if (this.#started !== undefined && !this.#started.has(idx)) {
+      if (!key) {
+        // A reader that joined mid-stream starts at a keyframe; a source of rectangles is asked for one.
+        if (videoHasRect(f)) {
+          this.#rectSources.add(idx);
+          this.#waitKey(f, idx);
+        }
+        this.dropped++;
+        return 1;
+      }
+      this.#started.add(idx);
     }
     if (key) this.#saw(idx);
     else if (this.#orphan(f, idx, key)) {

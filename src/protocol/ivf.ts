@@ -131,9 +131,14 @@ export class IvfSplitter {
     for (const o of obus(data)) {
       if (o.type === OBU_SEQ) {
         this.#seqHeader = Buffer.from(data.subarray(o.start, o.end));
-        const s = av1SeqInfo(data.subarray(o.payload, o.end));
-        reduced = s.reduced;
-        info = { keyframe: false, codec: s.codec, width: s.width, height: s.height };
+        try {
+          const s = av1SeqInfo(data.subarray(o.payload, o.end));
+          reduced = s.reduced;
+          info = { keyframe: false, codec: s.codec, width: s.width, height: s.height };
+        } catch {
+          // A header this reader does not follow (timing info): the codec string stays the default.
+          reduced = (data[o.payload] & 0x08) !== 0;
+        }
       } else if (o.type === OBU_FRAME || o.type === OBU_FRAME_HEADER) {
         const r = new BitReader(data.subarray(o.payload, o.end));
         info.keyframe = reduced || (r.bit() === 0 && r.bits(2) === 0);

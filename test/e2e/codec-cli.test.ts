@@ -4,6 +4,7 @@
  * reach a receiver with their codec string, keyframes first, and the size.
  */
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
@@ -85,4 +86,29 @@ test('codec cli - receive --mjpeg-port shows a compressed source as MJPEG (trans
     req.on('error', (e) => (clearTimeout(timer), reject(e)));
   });
   assert.ok(jpeg.length > 500, `a JPEG of ${jpeg.length} bytes`);
+});
+
+test('codec cli - an --input file: re-encoded to VP9 at --size, or its H.264 copied as it is (its own size)', { timeout: 60000 }, async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'camwire-codec-input-'));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const clip = path.join(dir, 'clip.mp4');
+  execFileSync('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-f', 'lavfi', '-i', 'testsrc2=size=352x288:rate=15', '-t', '3', '-c:v', 'libx264', '-bf', '0', '-g', '15', '-pix_fmt', 'yuv420p', clip]);
+  for (const [codec, re, size] of [['vp9', /^vp09\./, [320, 240]], ['h264', /^avc1\./, [352, 288]]] as const) {
+    const rx = new Receiver({ protocol: 'tcp', connection: 'sender-to-receiver', host: '127.0.0.1', port: 0 });
+    await rx.start();
+    t.after(() => rx.stop());
+    const got: VideoFrame[] = [];
+    const enough = new Promise<void>((resolve) => rx.on('video', (v) => (got.push(v), got.length >= 10 && resolve())));
+    const tx = cli(t, ['send', '--server', `127.0.0.1:${rx.port}`, '--id', 'cam', '--input', clip, '--loop', '--codec', codec, '--size', '320x240']);
+    await within(enough, 30000, `10 ${codec} frames`);
+    tx.child.kill('SIGINT');
+    await tx.exited;
+    if (codec === 'h264') assert.match(tx.stdout(), /copying the input's H\.264 as it is/);
+    else assert.doesNotMatch(tx.stdout(), /copying/);
+    assert.equal(got[0].keyframe, true);
+    for (const v of got) {
+      assert.match(v.imageType, re);
+      assert.deepEqual([v.width, v.height], size);
+    }
+  }
 });

@@ -114,3 +114,25 @@ test('gop cache - maxBytes bounds all the sources of one client together', async
   assert.equal(server.videoGop('cam', 0).length, 1);
   assert.deepEqual(server.videoGop('cam', 1), [], 'the second source would pass the client\'s 1024 bytes');
 });
+
+test("a Sender's pull reader that connects mid-GOP starts at the next keyframe (mode B)", async (t) => {
+  const tx = new Sender({ protocol: 'tcp', connection: 'receiver-to-sender', host: '127.0.0.1', port: 0, clientId: 'cam' });
+  await tx.start();
+  t.after(() => tx.stop());
+  const rx = new Receiver({ protocol: 'tcp', connection: 'receiver-to-sender', senders: [{ host: '127.0.0.1', port: tx.port }], clientId: 'desk', reconnect: false, receiveMediaTypes: ['video'] });
+  const got: VideoFrame[] = [];
+  rx.on('video', (v) => got.push(v));
+  t.after(() => rx.stop());
+  const up = next(rx, 'sessionConnected');
+  await rx.start();
+  await up;
+  // The channel is new: the deltas of a group of pictures it did not see are dropped at once.
+  tx.sendVideoFrame(Buffer.from('d1'), { imageType: CODEC, keyframe: false, width: 64, height: 48 });
+  tx.sendVideoFrame(Buffer.from('d2'), { imageType: CODEC, keyframe: false, width: 64, height: 48 });
+  tx.sendVideoFrame(Buffer.from('k3'), { imageType: CODEC, keyframe: true, width: 64, height: 48 });
+  await until(rx, 'video', () => got.length >= 1, 5000);
+  tx.sendVideoFrame(Buffer.from('d4'), { imageType: CODEC, keyframe: false, width: 64, height: 48 });
+  await until(rx, 'video', () => got.length >= 2, 5000);
+  assert.deepEqual(names(got), ['k3', 'd4']);
+  assert.ok(tx.stats.dropped.video >= 2);
+});

@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { test } from 'node:test';
+import fc from 'fast-check';
 import { AnnexBSplitter, parseSps, type AccessUnit } from '../../src/protocol/annexb.js';
 import { FlvH264Splitter } from '../../src/protocol/flv.js';
 import { IvfSplitter, type IvfFrame } from '../../src/protocol/ivf.js';
@@ -227,4 +228,58 @@ test('flv - a tag over maxBytes is skipped, and the units after it up to the nex
   s.push(Buffer.concat([hdr, tag]));
   assert.equal(s.dropped, 1);
   assert.throws(() => new FlvH264Splitter(() => undefined).push(Buffer.alloc(20)), /FLV/);
+});
+
+test('fuzz - random bytes in random chunks: the parsers never throw past their header, and never emit more than maxBytes', () => {
+  const seed = process.env.CW_FC_SEED ? Number(process.env.CW_FC_SEED) : undefined;
+  const MAX = 4096;
+  const chunked = fc.tuple(fc.uint8Array({ minLength: 0, maxLength: 20000 }), fc.array(fc.nat(20000), { maxLength: 8 }));
+  const feed = (push: (c: Buffer) => void, [bytes, cuts]: [Uint8Array, number[]]): void => {
+    const b = Buffer.from(bytes);
+    let at = 0;
+    for (const c of [...cuts.sort((x, y) => x - y), b.length]) {
+      push(b.subarray(at, Math.max(at, Math.min(c, b.length))));
+      at = Math.max(at, Math.min(c, b.length));
+    }
+  };
+  // Annex B: any bytes at all (it has no header); with start codes sprinkled in, to reach the NAL paths.
+  const withStarts = chunked.map(([bytes, cuts]): [Uint8Array, number[]] => {
+    const b = Buffer.from(bytes);
+    for (let i = 0; i + 4 < b.length; i += 97) b.set([0, 0, 1, [0x67, 0x68, 0x65, 0x41, 0x09][i % 5]], i);
+    return [b, cuts];
+  });
+  fc.assert(
+    fc.property(withStarts, (input) => {
+      const s = new AnnexBSplitter((u) => assert.ok(u.data.length <= MAX + 64), { maxBytes: MAX });
+      feed((c) => s.push(c), input);
+      s.end();
+    }),
+    { numRuns: 300, seed },
+  );
+  // IVF and FLV behind a valid header: the rest is random.
+  const ivfHead = Buffer.from('444b494600002000564039300100010001000000010000000000000000000000'.replace('56403930', '56503830'), 'hex');
+  const flvHead = Buffer.from('464c5601010000000900000000', 'hex');
+  for (const [head, make] of [
+    [ivfHead, () => new IvfSplitter((f) => assert.ok(f.data.length <= MAX), { maxBytes: MAX })],
+    [flvHead, () => new FlvH264Splitter((u) => assert.ok(u.data.length <= MAX * 2), { maxBytes: MAX })],
+  ] as const) {
+    fc.assert(
+      fc.property(chunked, ([bytes, cuts]) => {
+        const s = make();
+        feed((c) => s.push(c), [Buffer.concat([head, Buffer.from(bytes)]), cuts]);
+      }),
+      { numRuns: 300, seed },
+    );
+  }
+});
+
+test('ivf - an AV1 sequence header this parser does not follow (timing info) still gives keyframes, with the default codec string', () => {
+  const bytes = Buffer.from(encode('av1', '96x64', 4, 2));
+  // Set timing_info_present_flag in every sequence header OBU (type 1, with a one-byte size).
+  for (let i = 32; i + 2 < bytes.length; i++) if (bytes[i] === 0x0a && bytes[i + 1] < 0x80 && (bytes[i + 2] & 0x18) === 0) bytes[i + 2] |= 0x04;
+  const { frames } = splitIvf(bytes, []);
+  assert.equal(frames.length, 4);
+  assert.deepEqual(frames.map((f) => f.keyframe), [true, false, true, false]);
+  assert.equal(frames[0].codec, 'av01.0.08M.08');
+  assert.deepEqual([frames[0].width, frames[0].height], [96, 64], 'the size from the IVF header');
 });

@@ -68,6 +68,18 @@ describe('VideoOutbox', () => {
     assert.equal(v.next()?.seq, 4);
   });
 
+  test('startAtKey: each source starts at its keyframe, its deltas before it are dropped', () => {
+    const v = new VideoOutbox(Infinity, undefined, true);
+    assert.equal(v.canSkipQueue(frame('a', 1, 10, false)), false);
+    assert.equal(v.offer(frame('a', 1, 10, false)), 1);
+    assert.equal(v.next(), undefined);
+    v.offer(frame('a', 2, 10, true));
+    assert.equal(v.next()?.seq, 2);
+    assert.equal(v.canSkipQueue(frame('a', 3, 10, false)), true, 'a started: its deltas go on');
+    assert.equal(v.canSkipQueue(frame('b', 4, 10, false)), false, 'b has not started');
+    assert.equal(v.clear, false, 'never clear for a whole batch: each frame is looked at');
+  });
+
   test('a byte cap across sources drops the oldest waiting frame, never the newest', () => {
     const v = new VideoOutbox(250);
     for (const [i, src] of ['a', 'b', 'c', 'd'].entries()) v.offer(vframe(src, i, 100));
