@@ -10,6 +10,9 @@ import { next } from '../helpers/events.js';
 import { startNats, type Nats } from '../helpers/nats.js';
 import { startClient, startServer } from '../helpers/server-client.js';
 import { startTcpRelay } from '../helpers/tcp-relay.js';
+import { startFailoverProxy } from '../helpers/failover-proxy.js';
+import http from 'node:http';
+import { Receiver, Sender } from '../../src/index.js';
 import { until } from '../helpers/wait.js';
 
 /** A node and the remote clients it has seen come online (from its `cluster` events). */
@@ -323,6 +326,77 @@ describe('cluster', () => {
     const fromBob = next(again.rx, 'command');
     await bob.tx.sendCommand({ name: 'y' }, { to: 'alice' });
     assert.equal((await fromBob)[0].name, 'y');
+  });
+
+  test('cluster - drain (POST /api/v1/drain): the client moves to another node behind a load balancer, keeps its group, video resumes, no acknowledged command is lost', async (t) => {
+    const nats = await startNats(t);
+    const [a, b] = await startNodes(t, nats, 2);
+    const ports = [a.s.ports.tcp, b.s.ports.tcp];
+    const lb = await startFailoverProxy(t, () => ports);
+    const bobTx = new Sender({ protocol: 'tcp', host: '127.0.0.1', port: lb.port, clientId: 'bob', reconnect: { initialDelayMs: 20, maxDelayMs: 200 } });
+    const bobRx = new Receiver({ protocol: 'tcp', connection: 'receiver-to-sender', senders: [{ host: '127.0.0.1', port: lb.port }], clientId: 'bob', reconnect: { initialDelayMs: 20, maxDelayMs: 200 } });
+    t.after(() => bobTx.stop());
+    t.after(() => bobRx.stop());
+    await bobTx.start();
+    const up = next(bobRx, 'sessionConnected');
+    await bobRx.start();
+    await up;
+    assert.equal(lb.chosen[0], ports[0]);
+    const alice = await startClient(t, b.s, 'alice');
+    await alice.tx.joinGroup('room');
+    await bobTx.joinGroup('room');
+    await hasMembers(b, 'room', ['alice', 'bob']);
+    await sees(b, 'bob');
+
+    // Load: video to the group at about 30 frames/s, and commands to bob one after the other.
+    const frameTimes: number[] = [];
+    bobRx.on('video', () => frameTimes.push(performance.now()));
+    const video = setInterval(() => alice.tx.sendVideoFrame(Buffer.alloc(20_000, 5), { group: 'room', width: 64, height: 64 }), 33);
+    t.after(() => clearInterval(video));
+    const received = new Set<string>();
+    bobRx.on('command', (c) => received.add(c.name));
+    const acked: string[] = [];
+    let refused = 0;
+    let sending = true;
+    t.after(() => (sending = false));
+    const commands = (async () => {
+      for (let i = 0; sending; i++) {
+        try {
+          await alice.tx.sendCommand({ name: `c${i}` }, { to: 'bob' });
+          acked.push(`c${i}`);
+        } catch (err) {
+          refused++;
+          if (refused <= 3) process.stdout.write(`# refused: ${(err as Error).message}\n`);
+          // A refusal can come at once: let the event loop turn.
+          await new Promise((r) => setImmediate(r));
+        }
+      }
+    })();
+    await until(() => frameTimes.length >= 5 && acked.length >= 5, { on: [[bobRx, 'video'], [bobRx, 'command']], what: 'load flowing' });
+
+    const answer = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const req = http.request({ host: '127.0.0.1', port: a.s.ports.http, method: 'POST', path: '/api/v1/drain' }, (res) => {
+        let body = '';
+        res.on('data', (c) => (body += c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    assert.deepEqual([answer.status, JSON.parse(answer.body)], [202, { draining: true }]);
+    const drainedAt = performance.now();
+    await until(() => b.events.some((e) => e.type === 'nodeDown' && e.node === 'node0'), { on: [[b.s, 'cluster']], timeoutMs: 15000, what: 'node0 drained and gone' });
+    // bob is on node1 now, still in the group, and video comes again.
+    await until(() => b.s.clients().some((c) => c.id === 'bob' && c.online), { on: [[b.s, 'clientConnected']], what: 'bob on node1' });
+    assert.ok(lb.chosen.includes(ports[1]));
+    const after = frameTimes.length;
+    await until(() => frameTimes.length >= after + 5, { on: [[bobRx, 'video']], what: () => `video after the move: ${JSON.stringify(b.s.stats().groups)} ${JSON.stringify(b.s.clients().map((c) => [c.id, c.channels, c.pushLinks, c.out.video, c.dropped.video]))} unrouted ${JSON.stringify(b.s.stats().unrouted)} bob rx ${bobRx.sessionConnected} events ${JSON.stringify(b.events)}` });
+    await hasMembers(b, 'room', ['alice', 'bob']);
+    sending = false;
+    await commands;
+    const gaps = frameTimes.slice(1).map((x, i) => x - frameTimes[i]);
+    process.stdout.write(`# drain: longest gap between video frames ${Math.round(Math.max(...gaps))} ms; commands acked ${acked.length}, refused ${refused}; node0 gone ${Math.round(performance.now() - drainedAt)} ms after the request\n`);
+    assert.deepEqual(acked.filter((n) => !received.has(n)), [], 'every acknowledged command reached bob');
   });
 
   test('cluster - a client id that comes online on another node takes over: the earlier receiver is disconnected (1203)', async (t) => {

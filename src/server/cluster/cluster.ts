@@ -63,6 +63,8 @@ export interface ClusterPort {
   /** Ids online anywhere in the cluster. */
   onlineIds(): string[];
   stats(): ClusterStats;
+  /** Resolves when client `id`'s receiver is online on another node (true), or after `timeoutMs` (false). */
+  movedAway(id: string, timeoutMs: number): Promise<boolean>;
   /** The server is about to close its clients' links (stop, drain): their contact lists stay for their next node. */
   leaving(): void;
   /** Leaves the cluster: removes this node's presence, drains the NATS connection. */

@@ -128,6 +128,20 @@ export class GroupSync implements GroupObserver {
 
   // ------------------------------------------------------------------ routing
 
+  /**
+   * Client `id` came online here: its memberships recorded by another node (one it left, drained,
+   * or that died) become this node's, so they outlive that node.
+   */
+  adopt(id: string): void {
+    for (const [gid, held] of this.#members) {
+      const h = held.get(id);
+      if (!h || h.node === this.#o.self) continue;
+      this.#o.kv.update(this.#memberKey(gid, id), encodeRecord({ node: this.#o.self, permanent: h.permanent } satisfies MemberRecord), h.rev).catch(() => {
+        /* changed meanwhile (left, or adopted by another node): the watch has the newer record */
+      });
+    }
+  }
+
   /** Clients of this node came online or went offline: the group subjects this node needs. */
   refreshClient(id: string): void {
     for (const g of this.#o.groups.of(id)) this.#refresh(g.id);
@@ -303,10 +317,9 @@ export class GroupSync implements GroupObserver {
     if (!r || typeof r.permanent !== 'boolean') return this.#o.bad();
     if (!held) this.#members.set(gid, (held = new Map()));
     held.set(client, { node: r.node, permanent: r.permanent, rev: e.revision });
-    if (r.node !== this.#o.self) {
-      this.#o.groups.applyMember(gid, client, r.permanent);
-      if (!cur) this.#o.onEvent({ type: 'memberJoined', node: r.node, group: gid, id: client });
-    }
+    // This node's own records too: one it adopted may come back after a dead node's cleanup dropped the member here.
+    this.#o.groups.applyMember(gid, client, r.permanent);
+    if (r.node !== this.#o.self && !cur) this.#o.onEvent({ type: 'memberJoined', node: r.node, group: gid, id: client });
     this.#refresh(gid);
   }
 
@@ -315,6 +328,8 @@ export class GroupSync implements GroupObserver {
     for (const [gid, held] of this.#members) {
       for (const [client, h] of [...held]) {
         if (h.node !== node || h.permanent) continue;
+        // Already here (a drained or reconnected client): its record is being adopted, it stays a member.
+        if (this.#o.directory.get(client)?.online) continue;
         held.delete(client);
         const g = this.#o.groups.get(gid);
         this.#o.groups.applyMember(gid, client, undefined);

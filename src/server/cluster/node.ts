@@ -40,6 +40,8 @@ export class ClusterNode implements ClusterPort {
   readonly #groups: GroupSync;
   readonly #lists: ListSync;
   readonly #greetings = new Greetings();
+  /** Waiters of movedAway(), by client id. */
+  readonly #moved = new Map<string, Array<(moved: boolean) => void>>();
   /** The subscription of each client online here. */
   readonly #subs = new Map<string, Subscription>();
   /** Clients on other nodes, as the routing and the counters see them. */
@@ -81,7 +83,11 @@ export class ClusterNode implements ClusterPort {
         this.#groups.nodeDown(node, cleaner);
         p.onEvent({ type: 'nodeDown', node });
       },
-      remote: (id, node, online) => p.onEvent({ type: online ? 'clientOnline' : 'clientOffline', node, id }),
+      remote: (id, node, online) => {
+        if (online) for (const w of this.#moved.get(id) ?? []) w(true);
+        if (online) this.#moved.delete(id);
+        p.onEvent({ type: online ? 'clientOnline' : 'clientOffline', node, id });
+      },
     });
     this.#groups = new GroupSync({
       kv: kv.groups,
@@ -164,6 +170,7 @@ export class ClusterNode implements ClusterPort {
     this.#presence.online(c.id);
     const id = c.id;
     if (!this.#subs.has(id)) this.#subs.set(id, this.#nc.subscribe(this.#names.client(id), { callback: (err, m) => void (err ?? this.#deliver(m, id)) }));
+    this.#groups.adopt(id);
     this.#groups.refreshClient(id);
   }
 
@@ -190,6 +197,23 @@ export class ClusterNode implements ClusterPort {
       bad: this.#bad + this.#presence.badRecords,
       maxMessage: this.#out.max,
     };
+  }
+
+  movedAway(id: string, timeoutMs: number): Promise<boolean> {
+    if (this.isOnline(id)) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        const left = (this.#moved.get(id) ?? []).filter((w) => w !== done);
+        if (left.length) this.#moved.set(id, left);
+        else this.#moved.delete(id);
+        resolve(false);
+      }, timeoutMs);
+      const done = (moved: boolean): void => {
+        clearTimeout(timer);
+        resolve(moved);
+      };
+      this.#moved.set(id, [...(this.#moved.get(id) ?? []), done]);
+    });
   }
 
   leaving(): void {
@@ -319,6 +343,8 @@ export class ClusterNode implements ClusterPort {
         log.warn({ nats: s.server }, 'cluster: NATS connection lost; cross-node delivery fails until it is back');
         this.#p.onEvent({ type: 'natsLost', node: this.#p.cluster.name });
       } else if (s.type === 'reconnect') {
+        // Back once NATS has this node's subscriptions again (a flush answers after them).
+        await this.#nc.flush().catch(() => {});
         this.#out.up = true;
         this.#presence.paused = false;
         log.info({ nats: s.server }, 'cluster: NATS connection back');
