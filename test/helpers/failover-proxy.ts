@@ -1,6 +1,7 @@
 /**
  * A TCP load balancer for tests: each accepted connection goes to the first backend port that
- * accepts it, in order (a draining or dead server refuses, so the next one gets it).
+ * accepts it, in the order `backends()` gives for that connection (a draining or dead server
+ * refuses, so the next one gets it; rotate the list for round robin).
  */
 import net from 'node:net';
 import type { TestContext } from 'node:test';
@@ -18,8 +19,8 @@ export async function startFailoverProxy(t: TestContext, backends: () => number[
     sockets.add(client);
     client.on('close', () => sockets.delete(client));
     client.pause();
+    const ports = backends();
     const tryFrom = (i: number): void => {
-      const ports = backends();
       if (i >= ports.length) {
         client.destroy();
         return;
