@@ -140,24 +140,30 @@ describe('cluster', () => {
     assert.equal(a.s.stats().cluster!.published, 0);
   });
 
-  test('cluster - video and audio across nodes: the node of each reader delivers to it, frames too large for NATS are dropped and counted', async (t) => {
+  test('cluster - video, audio and commands across nodes: default receivers get one message per node, the node of each reader delivers to it, frames too large for NATS are dropped and counted', async (t) => {
     const nats = await startNats(t);
     const [a, b, c] = await startNodes(t, nats, 3);
     const alice = await startClient(t, a.s, 'alice');
     const bob = await startClient(t, b.s, 'bob');
     const carol = await startClient(t, c.s, 'carol');
     const dave = await startClient(t, a.s, 'dave');
-    await sees(a, 'bob');
-    await sees(a, 'carol');
-    for (const id of ['bob', 'carol', 'dave']) await alice.tx.addDefaultReceiver(id);
-    const frames = [bob, carol, dave].map((x) => next(x.rx, 'video'));
+    const bea = await startClient(t, b.s, 'bea');
+    for (const id of ['bob', 'bea', 'carol']) await sees(a, id);
+    for (const id of ['bob', 'bea', 'carol', 'dave']) await alice.tx.addDefaultReceiver(id);
+    const frames = [bob, bea, carol, dave].map((x) => next(x.rx, 'video'));
     const img = randomBytes(200_000);
+    const before = a.s.stats().cluster!.published;
     alice.tx.sendVideoFrame(img, { width: 640, height: 360, mediaIndex: 2 });
     for (const [v, m] of await Promise.all(frames)) {
       assert.ok(Buffer.compare(v.data, img) === 0);
       assert.equal(m.from, 'alice');
       assert.equal(m.mediaIndex, 2);
     }
+    assert.equal(a.s.stats().cluster!.published - before, 2, 'one message per other node (bob and bea share one)');
+    // A command to the default receivers: one request per node, acknowledged once all four did.
+    const cmds = [bob, bea, carol, dave].map((x) => next(x.rx, 'command'));
+    await alice.tx.sendCommand({ name: 'to-all' });
+    for (const [c, m] of await Promise.all(cmds)) assert.deepEqual([c.name, m.from], ['to-all', 'alice']);
     const audio = next(carol.rx, 'audio');
     alice.tx.sendAudio(Buffer.alloc(640, 7), { to: 'carol', codec: 'pcm', sampleRate: 16000, channels: 1 });
     assert.equal((await audio)[0].data.length, 640);
