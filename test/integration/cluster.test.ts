@@ -11,6 +11,7 @@ import { startNats, type Nats } from '../helpers/nats.js';
 import { startClient, startServer } from '../helpers/server-client.js';
 import { startTcpRelay } from '../helpers/tcp-relay.js';
 import { startFailoverProxy } from '../helpers/failover-proxy.js';
+import { checkAnswer } from '../helpers/openapi.js';
 import http from 'node:http';
 import { Receiver, Sender } from '../../src/index.js';
 import { until } from '../helpers/wait.js';
@@ -390,6 +391,7 @@ describe('cluster', () => {
       req.end();
     });
     assert.deepEqual([answer.status, JSON.parse(answer.body)], [202, { draining: true }]);
+    assert.deepEqual(checkAnswer('post', '/api/v1/drain', answer.status, JSON.parse(answer.body)), []);
     const drainedAt = performance.now();
     await until(() => b.events.some((e) => e.type === 'nodeDown' && e.node === 'node0'), { on: [[b.s, 'cluster']], timeoutMs: 15000, what: 'node0 drained and gone' });
     // bob is on node1 now, still in the group, and video comes again.
