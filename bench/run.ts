@@ -7,6 +7,7 @@
  *   node build/bench/run.js --ms=1500 --rounds=5 --sizes=65536 --cases=tcp-push,udp-push
  *   node build/bench/run.js --cases=fanout   # only the MediaServer fan-out bench (fanout.ts; also `--cases fanout`)
  *   node build/bench/run.js --cases=store    # only the server store bench (store.ts; also `--cases store`)
+ *   node build/bench/run.js --cases=cluster  # only the cluster bench (cluster.ts: nats-server and 3 servers)
  *
  * Prints tables and writes bench/results.json. See drive.ts for how load is offered and
  * how latency is measured.
@@ -22,6 +23,7 @@ import type { Pair } from './pair.js';
 import { rawTcpPair, rawUdpPair } from './raw.js';
 import { runFanoutBench } from './fanout.js';
 import { runStoreBench } from './store.js';
+import { runClusterBench } from './cluster.js';
 import { median, num, ratio, sizeName, sum, table } from './table.js';
 
 // ---------------------------------------------------------------- configuration
@@ -38,7 +40,9 @@ const ROUNDS = Math.max(1, Number(args.get('rounds') ?? 5));
 const REWARM_MS = 50;
 const SIZES = (args.get('sizes') ?? '1024,65536,1048576').split(',').map(Number);
 const ALL_CASES: CamwireCase[] = ['tcp-push', 'udp-push', 'http-push', 'tcp-pull'];
-const CASES = (args.get('cases')?.split(',').filter((c) => c && c !== 'fanout' && c !== 'store') as CamwireCase[] | undefined) ?? ALL_CASES;
+const CASES = (args.get('cases')?.split(',').filter((c) => c && c !== 'fanout' && c !== 'store' && c !== 'cluster') as CamwireCase[] | undefined) ?? ALL_CASES;
+/** The cluster bench (cluster.ts; needs nats-server) runs last, or alone with --cases=cluster. */
+const RUN_CLUSTER = !args.has('cases') || (args.get('cases') ?? '').split(',').includes('cluster');
 /** The fan-out bench runs after the others, or alone with --cases=fanout (or --cases fanout). */
 const RUN_FANOUT = !args.has('cases') || (args.get('cases') ?? '').split(',').includes('fanout') || (args.get('cases') === '' && args.has('fanout'));
 /** The store bench runs last, or alone with --cases=store (or --cases store). */
@@ -343,6 +347,7 @@ async function all(): Promise<void> {
   if (CASES.length) await main();
   if (RUN_FANOUT) await runFanoutBench(process.argv.slice(2));
   if (RUN_STORE) await runStoreBench(process.argv.slice(2));
+  if (RUN_CLUSTER) await runClusterBench(process.argv.slice(2));
 }
 
 all().catch((err) => {
