@@ -13,6 +13,9 @@ import { startTcpRelay } from '../helpers/tcp-relay.js';
 import { startFailoverProxy } from '../helpers/failover-proxy.js';
 import { checkAnswer } from '../helpers/openapi.js';
 import http from 'node:http';
+import fs from 'node:fs';
+import path from 'node:path';
+import { tempDir } from '../helpers/server-client.js';
 import { Receiver, Sender } from '../../src/index.js';
 import { until } from '../helpers/wait.js';
 
@@ -109,6 +112,28 @@ describe('cluster', () => {
     const st = a.s.stats().cluster!;
     assert.ok(st.published >= 21, `published ${st.published}`);
     assert.equal(st.failed, 0);
+  });
+
+  test('cluster - a file across nodes resumes from the receiver\'s offset, chunk by chunk acknowledged by the receiver', async (t) => {
+    const nats = await startNats(t);
+    const [a, b] = await startNodes(t, nats, 2);
+    const dir = tempDir(t);
+    const content = randomBytes(1_000_000);
+    const src = path.join(dir, 'big.bin');
+    fs.writeFileSync(src, content);
+    const inbox = path.join(dir, 'inbox');
+    fs.mkdirSync(inbox);
+    // A partial copy is already there, as if an earlier transfer broke off.
+    fs.writeFileSync(path.join(inbox, 'big.bin.part'), content.subarray(0, 400_000));
+    const alice = await startClient(t, a.s, 'alice', { tx: { fileChunkSize: 32 * 1024 } });
+    const bob = await startClient(t, b.s, 'bob', { rx: { fileDir: inbox } });
+    await sees(a, 'bob');
+    const end = next(bob.rx, 'fileEnd');
+    const [res] = await alice.tx.sendFile(src, { to: 'bob' });
+    assert.equal(res.offset, 400_000);
+    assert.equal((await end)[0].ok, true);
+    assert.ok(fs.readFileSync(path.join(inbox, 'big.bin')).equals(content));
+    assert.ok(a.s.stats().cluster!.published >= 600_000 / (32 * 1024), `published ${a.s.stats().cluster!.published}`);
   });
 
   test('cluster - a command whose receiver never acknowledges it fails for the sender (the ACK comes from the receiver, not the node)', async (t) => {
