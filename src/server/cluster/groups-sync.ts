@@ -136,9 +136,13 @@ export class GroupSync implements GroupObserver {
     for (const [gid, held] of this.#members) {
       const h = held.get(id);
       if (!h || h.node === this.#o.self) continue;
-      this.#o.kv.update(this.#memberKey(gid, id), encodeRecord({ node: this.#o.self, permanent: h.permanent } satisfies MemberRecord), h.rev).catch(() => {
-        /* changed meanwhile (left, or adopted by another node): the watch has the newer record */
-      });
+      this.#o.kv.update(this.#memberKey(gid, id), encodeRecord({ node: this.#o.self, permanent: h.permanent } satisfies MemberRecord), h.rev).then(
+        // Its membership is this node's now (even if a cleanup of its old node dropped it here meanwhile).
+        () => this.#o.groups.applyMember(gid, id, h.permanent),
+        () => {
+          /* changed meanwhile (left, or adopted by another node): the watch has the newer record */
+        },
+      );
     }
   }
 
@@ -317,9 +321,11 @@ export class GroupSync implements GroupObserver {
     if (!r || typeof r.permanent !== 'boolean') return this.#o.bad();
     if (!held) this.#members.set(gid, (held = new Map()));
     held.set(client, { node: r.node, permanent: r.permanent, rev: e.revision });
-    // This node's own records too: one it adopted may come back after a dead node's cleanup dropped the member here.
-    this.#o.groups.applyMember(gid, client, r.permanent);
-    if (r.node !== this.#o.self && !cur) this.#o.onEvent({ type: 'memberJoined', node: r.node, group: gid, id: client });
+    // This node's own records are in its registry already (a late copy of one must not bring back a member that left since).
+    if (r.node !== this.#o.self) {
+      this.#o.groups.applyMember(gid, client, r.permanent);
+      if (!cur) this.#o.onEvent({ type: 'memberJoined', node: r.node, group: gid, id: client });
+    }
     this.#refresh(gid);
   }
 

@@ -5,9 +5,11 @@
  * - sends what a local sender addresses to a client online on another node: video and audio
  *   published (a turn's batch in one message, once per destination, never once per reader),
  *   commands, data and file chunks as requests whose reply is the real receiver's answer;
- * - delivers what other nodes send to its own clients through the normal routing, so each
- *   reader keeps its per-reader policy (latest-wins video, bounded audio, acknowledged reliable items).
- * Only the files of server/cluster/ import the NATS client; they are loaded only with a cluster.
+ * - delivers what other nodes send to its own clients (local-delivery.ts), so each reader keeps
+ *   its per-reader policy (latest-wins video, bounded audio, acknowledged reliable items).
+ * Groups are groups-sync.ts, several addressees on one node listed.ts, contact lists
+ * lists-sync.ts. Only the files of server/cluster/ import the NATS client; they are loaded only
+ * with a cluster.
  */
 import { connect, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import { Kvm, type KV } from '@nats-io/kv';
