@@ -234,6 +234,8 @@ describe('cluster', () => {
     const carol = await startClient(t, c.s, 'carol');
     const outsider = await startClient(t, c.s, 'outsider');
     await alice.tx.joinGroup('room', { name: 'Room', password: 'pw' });
+    // The other nodes have the group (and its password) before their clients join it (docs/cluster.md: eventually shared).
+    for (const n of [b, c]) await hasMembers(n, 'room', ['alice']);
     const told = next(alice.rx, 'userJoinsGroup', (g: string, u: string) => g === 'room' && u === 'carol');
     for (const x of [amy, bob, carol]) await x.tx.joinGroup('room', { password: 'pw' });
     await told;
