@@ -24,6 +24,8 @@ interface Node {
   s: MediaServer;
   remote: Set<string>;
   events: ClusterEvent[];
+  /** The cluster's subject prefix. */
+  prefix: string;
 }
 
 async function startNodes(t: TestContext, nats: Nats, n: number, o: MediaServerOptions = {}): Promise<Node[]> {
@@ -41,7 +43,7 @@ async function startNodes(t: TestContext, nats: Nats, n: number, o: MediaServerO
     });
     await s.start();
     t.after(() => s.stop());
-    nodes.push({ s, remote, events });
+    nodes.push({ s, remote, events, prefix });
   }
   return nodes;
 }
@@ -513,6 +515,32 @@ describe('cluster', () => {
     process.stdout.write(`# rolling restart: commands acked ${acked.length}, refused ${refused}, acknowledged but lost ${lost.length}; longest video gap per reader ${gaps.map((g) => Math.round(g)).join(', ')} ms\n`);
     assert.deepEqual(lost, []);
     for (const n of nodes) assert.deepEqual(n.stats().groups.find((g) => g.id === 'room')?.members.sort(), everyone);
+  });
+
+  test('cluster - malformed messages and records on NATS are dropped and counted; the node goes on', async (t) => {
+    const nats = await startNats(t);
+    const [a, b] = await startNodes(t, nats, 2);
+    const alice = await startClient(t, a.s, 'alice');
+    const bob = await startClient(t, b.s, 'bob');
+    await sees(a, 'bob');
+    const { connect } = await import('@nats-io/transport-node');
+    const { Kvm } = await import('@nats-io/kv');
+    const nc = await connect({ servers: nats.url });
+    t.after(() => nc.close());
+    // bob's subject (docs/cluster.md): bytes that are not frames, then a request with a frame header that lies.
+    const bobSubject = `${b.prefix}.c.${Buffer.from('bob').toString('base64url')}`;
+    nc.publish(bobSubject, Buffer.from('not a camwire frame at all'));
+    const refused = await nc.request(bobSubject, Buffer.alloc(40, 0x43), { timeout: 2000 });
+    assert.match(Buffer.from(refused.data).toString(), /"ok":false/);
+    // A bad record in the presence bucket.
+    const kvm = new Kvm(nc);
+    const clients = await kvm.open(`${b.prefix}_clients`);
+    await clients.put('Ym9ndXM', 'not json');
+    await until(() => b.s.stats().cluster!.bad >= 2 && a.s.stats().cluster!.bad >= 1, { checkAfterMs: [50, 200, 500, 1000, 2000], what: () => `bad: a ${a.s.stats().cluster!.bad}, b ${b.s.stats().cluster!.bad}` });
+    // Both nodes go on.
+    const got = next(bob.rx, 'command');
+    await alice.tx.sendCommand({ name: 'after' }, { to: 'bob' });
+    assert.equal((await got)[0].name, 'after');
   });
 
   test('cluster - a client id that comes online on another node takes over: the earlier receiver is disconnected (1203)', async (t) => {
