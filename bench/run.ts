@@ -12,6 +12,7 @@
  *   node build/bench/run.js --cases=hooks    # only the media hooks bench (hooks.ts)
  *   node build/bench/run.js --cases=codec    # only the compressed video bench (codec.ts: bytes/s at equal SSIM, glass-to-glass latency)
  *   node build/bench/run.js --cases=change   # only the change-detection bench (change.ts; also `--cases change`)
+ *   node build/bench/run.js --cases=cluster  # only the cluster bench (cluster.ts: nats-server and 3 servers)
  *
  * Prints tables and writes bench/results.json. See drive.ts for how load is offered and
  * how latency is measured.
@@ -33,6 +34,7 @@ import { runIdleBench } from './idle.js';
 import { runHooksBench } from './hooks.js';
 import { runCodecBench } from './codec.js';
 import { runChangeBench } from './change.js';
+import { runClusterBench } from './cluster.js';
 import { median, num, ratio, sizeName, sum, table } from './table.js';
 
 // ---------------------------------------------------------------- configuration
@@ -49,7 +51,7 @@ const ROUNDS = Math.max(1, Number(args.get('rounds') ?? 5));
 const REWARM_MS = 50;
 const SIZES = (args.get('sizes') ?? '1024,65536,1048576').split(',').map(Number);
 /** Benches other than the point-to-point cases; each runs with the rest, or alone with --cases=<name>. */
-const EXTRA_BENCHES = ['fanout', 'files', 'idle', 'store', 'hooks', 'codec', 'change'];
+const EXTRA_BENCHES = ['fanout', 'files', 'idle', 'store', 'hooks', 'codec', 'change', 'cluster'];
 const ALL_CASES: CamwireCase[] = ['tcp-push', 'udp-push', 'http-push', 'http-push-proxy', 'tcp-pull'];
 const CASES = (args.get('cases')?.split(',').filter((c) => c && !EXTRA_BENCHES.includes(c)) as CamwireCase[] | undefined) ?? ALL_CASES;
 /** Whether the extra bench `name` runs: with everything (no --cases), or when --cases names it. */
@@ -367,6 +369,7 @@ const EXTRA: Record<string, (argv: string[]) => Promise<void>> = {
   hooks: runHooksBench,
   codec: runCodecBench,
   change: runChangeBench,
+  cluster: runClusterBench,
 };
 
 async function all(): Promise<void> {

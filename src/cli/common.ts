@@ -18,15 +18,16 @@ export function connectTimeoutMs(v: string): number {
   return n * 1000;
 }
 
-export function onSignal(stop: () => Promise<void>): void {
+export function onSignal(stop: () => Promise<void>, onTerm: () => Promise<void> = stop): void {
   let stopping = false;
-  const handler = (): void => {
+  const handler = (how: () => Promise<void>) => (): void => {
     if (stopping) process.exit(EXIT.FAILED);
     stopping = true;
-    stop().then(() => process.exit(EXIT.OK), () => process.exit(EXIT.FAILED));
+    how().then(() => process.exit(EXIT.OK), () => process.exit(EXIT.FAILED));
   };
-  process.once('SIGINT', handler);
-  process.once('SIGTERM', handler);
+  process.once('SIGINT', handler(stop));
+  // SIGTERM (an orchestrator's stop): `onTerm`, e.g. a server's drain.
+  process.once('SIGTERM', handler(onTerm));
 }
 
 export function urlHost(host: string): string {

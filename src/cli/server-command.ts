@@ -10,7 +10,7 @@ import { parsePort, UsageError } from './args.js';
 import { envConfig, loadConfigFile, resolveServerConfig, type ServerConfig } from './config.js';
 import { logger, onSignal, urlHost, type LogFormat } from './common.js';
 
-export async function runServer(cfg: ServerConfig, log: Pino): Promise<{ server: MediaServer; url: string | undefined; stop: () => Promise<void> }> {
+export async function runServer(cfg: ServerConfig, log: Pino): Promise<{ server: MediaServer; url: string | undefined; stop: () => Promise<void>; drain: () => Promise<void> }> {
   const read = (f: string): Buffer => {
     try {
       return fs.readFileSync(f);
@@ -64,6 +64,10 @@ export async function runServer(cfg: ServerConfig, log: Pino): Promise<{ server:
       viewer?.close();
       await server.stop();
     },
+    drain: async () => {
+      await server.drain();
+      viewer?.close();
+    },
   };
 }
 
@@ -94,8 +98,9 @@ export async function serverAction(o: Record<string, string | boolean | undefine
     flags.cluster = { ...base, servers: (o.cluster as string).split(','), name: (o.clusterName as string | undefined) ?? base?.name, prefix: (o.clusterPrefix as string | undefined) ?? base?.prefix };
   }
   const cfg = resolveServerConfig(envConfig(process.env), file, flags);
-  const { stop } = await runServer(cfg, logger(cfg.logLevel, (o.logFormat as LogFormat | undefined) ?? 'auto'));
-  onSignal(stop);
+  const { stop, drain } = await runServer(cfg, logger(cfg.logLevel, (o.logFormat as LogFormat | undefined) ?? 'auto'));
+  // SIGTERM drains (rolling upgrades), SIGINT stops at once.
+  onSignal(stop, drain);
 }
 
 /** The `demo` action: a MediaServer on loopback and a test-pattern sender feeding it. */

@@ -251,6 +251,14 @@ export class LinkListener {
   }
 
   /** Stops listening and closes every link. */
+  /**
+   * Stops taking new connections on TCP and HTTP (a draining server: a load balancer then sends
+   * new clients elsewhere); open links go on. UDP keeps its socket (its peers' links share it).
+   */
+  stopAccepting(): void {
+    this.#server?.close();
+  }
+
   async close(code: number, reason: string): Promise<void> {
     this.#http?.closeAll(code, reason);
     this.#ws?.close();

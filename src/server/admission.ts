@@ -55,6 +55,8 @@ export class Admission {
   readonly links = new Set<FrameLink>();
   /** Hears of clients coming online and going offline (set while the server is in a cluster). */
   presence: PresenceHooks | undefined;
+  /** Clients closed by a drain: they move to another node, so their temporary groups are kept. */
+  readonly #drained = new WeakSet<Client>();
 
   constructor(o: AdmissionOptions) {
     this.#o = o;
@@ -75,6 +77,13 @@ export class Admission {
       // Over UDP a DATA frame may come first (its HELLO was lost); only without authentication.
       link.transport === 'udp' && !this.#o.auth,
     );
+  }
+
+  /** A draining server asks a client to reconnect elsewhere: its links close with 1001; its groups stay. */
+  drainClient(c: Client): void {
+    this.#drained.add(c);
+    for (const ch of [...c.channels.values()]) ch.link.close(CloseCode.GOING_AWAY, 'server draining: reconnect to another server');
+    for (const l of [...c.pushLinks]) l.close(CloseCode.GOING_AWAY, 'server draining: reconnect to another server');
   }
 
   /** Closes every link. */
@@ -113,7 +122,7 @@ export class Admission {
     }
     if (link.closed || !this.#o.accepting()) {
       events.emit('connectError', { ...ev, error: new TransportError(ErrorCode.TRANSPORT_CLOSED, 'closed during the handshake') });
-      link.close(CloseCode.GOING_AWAY, 'server stopping');
+      link.close(CloseCode.GOING_AWAY, 'server stopping or draining: connect to another server');
       return;
     }
     const dir = this.#o.directory;
@@ -194,7 +203,7 @@ export class Admission {
   /** The client's last connection closed: goodbyes still owed (a client that only pushes), temporary groups, the directory. */
   #gone(c: Client): void {
     this.#o.requests.goodbye(c);
-    this.#o.requests.leaveGroups(c);
+    if (!this.#drained.has(c)) this.#o.requests.leaveGroups(c);
     this.#o.directory.disconnected(c);
   }
 

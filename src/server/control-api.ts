@@ -1,6 +1,6 @@
 /**
  * The control API on a MediaServer's HTTP port (docs/openapi.yaml): list clients and groups,
- * kick a client, delete a group. JSON in and out, behind the same login as /stats.
+ * kick a client, delete a group, drain the server. JSON in and out, behind the same login as /stats.
  */
 import type http from 'node:http';
 import type { ParamValue } from '../protocol/messages.js';
@@ -14,6 +14,8 @@ export const CONTROL_PREFIX = '/api/v1/';
 export interface ControlApiDeps<C extends { id: string }> {
   clients(): C[];
   kick(id: string, reason: string): boolean;
+  /** Starts draining the server (it stops when drained). */
+  drain(): void;
   groups: GroupRegistry;
   /** Sends a notification (an RV_ command) to a client's receiver. */
   notify(to: string, name: string, params: Record<string, ParamValue>): void;
@@ -53,6 +55,10 @@ export class ControlApi<C extends { id: string }> {
       if (!only('POST')) return true;
       if (this.#d.kick(id, 'kicked through the control API')) json(200, { kicked: id });
       else notFound(`client ${JSON.stringify(id)}`);
+    } else if (kind === 'drain' && id === undefined) {
+      if (!only('POST')) return true;
+      json(202, { draining: true });
+      this.#d.drain();
     } else if (kind === 'groups' && id === undefined) {
       if (only('GET')) json(200, { groups: this.#d.groups.all().map((g) => groupJson(g)) });
     } else if (kind === 'groups' && id && action === undefined) {

@@ -31,6 +31,7 @@ import { ServerMetrics } from './metrics.js';
 import { gopTaps, Relay, type VideoTap } from './relay.js';
 import { FullFrameRequests } from './full-frames.js';
 import { Router } from './router.js';
+import { drainServer } from './drain.js';
 import { startCluster, type ClusterPort, type ClusterStats } from './cluster/cluster.js';
 import { guardWrites } from './store/guard.js';
 import { MemoryStore } from './store/memory-store.js';
@@ -69,7 +70,7 @@ export class MediaServer extends EventEmitter<MediaServerEvents> {
     this.#metrics.storeError();
     this.#o.logger.error({ err, op, store: this.#store.location }, 'store write failed; going on from memory');
   };
-  #state: 'new' | 'starting' | 'started' | 'stopped' = 'new';
+  #state: 'new' | 'starting' | 'started' | 'draining' | 'stopped' = 'new';
 
   /** Creates a MediaServer. Throws a ConfigError naming a bad option. */
   constructor(options: MediaServerOptions = {}) {
@@ -128,6 +129,7 @@ export class MediaServer extends EventEmitter<MediaServerEvents> {
       control: new ControlApi({
         clients: () => this.clients(),
         kick: (id, reason) => this.kick(id, reason),
+        drain: () => void this.drain(),
         groups: this.#groups,
         notify: (to, name, params) => this.#requests.notify(to, name, params),
       }),
@@ -190,8 +192,26 @@ export class MediaServer extends EventEmitter<MediaServerEvents> {
     this.#cluster?.leaving();
     this.#admission.closeAll(CloseCode.GOING_AWAY, 'server stopping');
     await Promise.all([...this.#listeners.values()].map((l) => l.close(CloseCode.GOING_AWAY, 'server stopping')));
+    // `ports` says 0 from now on.
+    this.#listeners.clear();
     await this.#cluster?.stop();
     await this.#store.close();
+  }
+
+  /**
+   * Drains, then stops (rolling upgrades; docs/cluster.md): stops taking connections, refuses
+   * HELLOs, and asks each client in turn (every `intervalMs`) to reconnect elsewhere (close code
+   * 1001), keeping its contact lists and groups for its next server; stops once every link
+   * closed, or after `timeoutMs`.
+   */
+  async drain(o: { intervalMs?: number; timeoutMs?: number } = {}): Promise<void> {
+    if (this.#state !== 'started') return this.stop();
+    this.#state = 'draining';
+    await drainServer(
+      { listeners: this.#listeners.values(), admission: this.#admission, directory: this.#dir, cluster: this.#cluster, logger: this.#o.logger },
+      { intervalMs: o.intervalMs ?? 20, timeoutMs: o.timeoutMs ?? 10000 },
+    );
+    await this.stop();
   }
 
   // ------------------------------------------------------------------ application API

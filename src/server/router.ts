@@ -36,6 +36,8 @@ export interface RemoteTargets {
   target(id: string, type: MediaTypeName, from: Client): Target | undefined;
   /** One target standing for the members of group `id` on every other node (published once per node). */
   group(id: string, type: MediaTypeName, from: Client): Target | undefined;
+  /** Clients `ids` (not online here): one target per node where some are online, and those online nowhere. */
+  many(ids: string[], type: MediaTypeName, from: Client): { targets: Target[]; nowhere: string[] };
 }
 
 export class Router {
@@ -62,7 +64,8 @@ export class Router {
         const r = remote?.group(f.group, type, from);
         if (r) out.push(r);
       }
-    } else for (const id of this.#dir.defaultReceivers(from.id)) this.#consider(id, from, type, miss, out);
+    } else if (this.remote) this.#defaults(from, type, miss, out, this.remote);
+    else for (const id of this.#dir.defaultReceivers(from.id)) this.#consider(id, from, type, miss, out);
     return out;
   }
 
@@ -78,6 +81,19 @@ export class Router {
     }
     if (!this.#dir.accepts(id, from.id)) return miss(c!, 'not_allowed', type);
     out.push({ client: c!, reader });
+  }
+
+  /** Default receivers in a cluster: those not online here go to their nodes, one target per node. */
+  #defaults(from: Client, type: MediaTypeName, miss: (c: Client, why: Miss, type: MediaTypeName) => void, out: Target[], remote: RemoteTargets): void {
+    let far: string[] | undefined;
+    for (const id of this.#dir.defaultReceivers(from.id)) {
+      if (this.#dir.get(id)?.channels.has(type)) this.#consider(id, from, type, miss, out);
+      else (far ??= []).push(id);
+    }
+    if (!far) return;
+    const { targets, nowhere } = remote.many(far, type, from);
+    for (const t of targets) out.push(t);
+    for (const id of nowhere) this.#consider(id, from, type, miss, out, false);
   }
 
   /** One sentence on why a message found no target. */

@@ -10,6 +10,13 @@ import { next } from '../helpers/events.js';
 import { startNats, type Nats } from '../helpers/nats.js';
 import { startClient, startServer } from '../helpers/server-client.js';
 import { startTcpRelay } from '../helpers/tcp-relay.js';
+import { startFailoverProxy } from '../helpers/failover-proxy.js';
+import { checkAnswer } from '../helpers/openapi.js';
+import http from 'node:http';
+import fs from 'node:fs';
+import path from 'node:path';
+import { tempDir } from '../helpers/server-client.js';
+import { Receiver, Sender } from '../../src/index.js';
 import { until } from '../helpers/wait.js';
 
 /** A node and the remote clients it has seen come online (from its `cluster` events). */
@@ -17,6 +24,8 @@ interface Node {
   s: MediaServer;
   remote: Set<string>;
   events: ClusterEvent[];
+  /** The cluster's subject prefix. */
+  prefix: string;
 }
 
 async function startNodes(t: TestContext, nats: Nats, n: number, o: MediaServerOptions = {}): Promise<Node[]> {
@@ -34,7 +43,7 @@ async function startNodes(t: TestContext, nats: Nats, n: number, o: MediaServerO
     });
     await s.start();
     t.after(() => s.stop());
-    nodes.push({ s, remote, events });
+    nodes.push({ s, remote, events, prefix });
   }
   return nodes;
 }
@@ -107,6 +116,28 @@ describe('cluster', () => {
     assert.equal(st.failed, 0);
   });
 
+  test('cluster - a file across nodes resumes from the receiver\'s offset, chunk by chunk acknowledged by the receiver', async (t) => {
+    const nats = await startNats(t);
+    const [a, b] = await startNodes(t, nats, 2);
+    const dir = tempDir(t);
+    const content = randomBytes(1_000_000);
+    const src = path.join(dir, 'big.bin');
+    fs.writeFileSync(src, content);
+    const inbox = path.join(dir, 'inbox');
+    fs.mkdirSync(inbox);
+    // A partial copy is already there, as if an earlier transfer broke off.
+    fs.writeFileSync(path.join(inbox, 'big.bin.part'), content.subarray(0, 400_000));
+    const alice = await startClient(t, a.s, 'alice', { tx: { fileChunkSize: 32 * 1024 } });
+    const bob = await startClient(t, b.s, 'bob', { rx: { fileDir: inbox } });
+    await sees(a, 'bob');
+    const end = next(bob.rx, 'fileEnd');
+    const [res] = await alice.tx.sendFile(src, { to: 'bob' });
+    assert.equal(res.offset, 400_000);
+    assert.equal((await end)[0].ok, true);
+    assert.ok(fs.readFileSync(path.join(inbox, 'big.bin')).equals(content));
+    assert.ok(a.s.stats().cluster!.published >= 600_000 / (32 * 1024), `published ${a.s.stats().cluster!.published}`);
+  });
+
   test('cluster - a command whose receiver never acknowledges it fails for the sender (the ACK comes from the receiver, not the node)', async (t) => {
     const nats = await startNats(t);
     const [a, b] = await startNodes(t, nats, 2, { timeouts: { command: 1500 } });
@@ -137,24 +168,30 @@ describe('cluster', () => {
     assert.equal(a.s.stats().cluster!.published, 0);
   });
 
-  test('cluster - video and audio across nodes: the node of each reader delivers to it, frames too large for NATS are dropped and counted', async (t) => {
+  test('cluster - video, audio and commands across nodes: default receivers get one message per node, the node of each reader delivers to it, frames too large for NATS are dropped and counted', async (t) => {
     const nats = await startNats(t);
     const [a, b, c] = await startNodes(t, nats, 3);
     const alice = await startClient(t, a.s, 'alice');
     const bob = await startClient(t, b.s, 'bob');
     const carol = await startClient(t, c.s, 'carol');
     const dave = await startClient(t, a.s, 'dave');
-    await sees(a, 'bob');
-    await sees(a, 'carol');
-    for (const id of ['bob', 'carol', 'dave']) await alice.tx.addDefaultReceiver(id);
-    const frames = [bob, carol, dave].map((x) => next(x.rx, 'video'));
+    const bea = await startClient(t, b.s, 'bea');
+    for (const id of ['bob', 'bea', 'carol']) await sees(a, id);
+    for (const id of ['bob', 'bea', 'carol', 'dave']) await alice.tx.addDefaultReceiver(id);
+    const frames = [bob, bea, carol, dave].map((x) => next(x.rx, 'video'));
     const img = randomBytes(200_000);
+    const before = a.s.stats().cluster!.published;
     alice.tx.sendVideoFrame(img, { width: 640, height: 360, mediaIndex: 2 });
     for (const [v, m] of await Promise.all(frames)) {
       assert.ok(Buffer.compare(v.data, img) === 0);
       assert.equal(m.from, 'alice');
       assert.equal(m.mediaIndex, 2);
     }
+    assert.equal(a.s.stats().cluster!.published - before, 2, 'one message per other node (bob and bea share one)');
+    // A command to the default receivers: one request per node, acknowledged once all four did.
+    const cmds = [bob, bea, carol, dave].map((x) => next(x.rx, 'command'));
+    await alice.tx.sendCommand({ name: 'to-all' });
+    for (const [c, m] of await Promise.all(cmds)) assert.deepEqual([c.name, m.from], ['to-all', 'alice']);
     const audio = next(carol.rx, 'audio');
     alice.tx.sendAudio(Buffer.alloc(640, 7), { to: 'carol', codec: 'pcm', sampleRate: 16000, channels: 1 });
     assert.equal((await audio)[0].data.length, 640);
@@ -199,6 +236,8 @@ describe('cluster', () => {
     const carol = await startClient(t, c.s, 'carol');
     const outsider = await startClient(t, c.s, 'outsider');
     await alice.tx.joinGroup('room', { name: 'Room', password: 'pw' });
+    // The other nodes have the group (and its password) before their clients join it (docs/cluster.md: eventually shared).
+    for (const n of [b, c]) await hasMembers(n, 'room', ['alice']);
     const told = next(alice.rx, 'userJoinsGroup', (g: string, u: string) => g === 'room' && u === 'carol');
     for (const x of [amy, bob, carol]) await x.tx.joinGroup('room', { password: 'pw' });
     await told;
@@ -323,6 +362,185 @@ describe('cluster', () => {
     const fromBob = next(again.rx, 'command');
     await bob.tx.sendCommand({ name: 'y' }, { to: 'alice' });
     assert.equal((await fromBob)[0].name, 'y');
+  });
+
+  test('cluster - drain (POST /api/v1/drain): the client moves to another node behind a load balancer, keeps its group, video resumes, no acknowledged command is lost', async (t) => {
+    const nats = await startNats(t);
+    const [a, b] = await startNodes(t, nats, 2);
+    const ports = [a.s.ports.tcp, b.s.ports.tcp];
+    const lb = await startFailoverProxy(t, () => ports);
+    const bobTx = new Sender({ protocol: 'tcp', host: '127.0.0.1', port: lb.port, clientId: 'bob', reconnect: { initialDelayMs: 20, maxDelayMs: 200 } });
+    const bobRx = new Receiver({ protocol: 'tcp', connection: 'receiver-to-sender', senders: [{ host: '127.0.0.1', port: lb.port }], clientId: 'bob', reconnect: { initialDelayMs: 20, maxDelayMs: 200 } });
+    t.after(() => bobTx.stop());
+    t.after(() => bobRx.stop());
+    await bobTx.start();
+    const up = next(bobRx, 'sessionConnected');
+    await bobRx.start();
+    await up;
+    assert.equal(lb.chosen[0], ports[0]);
+    const alice = await startClient(t, b.s, 'alice');
+    await alice.tx.joinGroup('room');
+    await bobTx.joinGroup('room');
+    await hasMembers(b, 'room', ['alice', 'bob']);
+    await sees(b, 'bob');
+
+    // Load: video to the group at about 30 frames/s, and commands to bob one after the other.
+    const frameTimes: number[] = [];
+    bobRx.on('video', () => frameTimes.push(performance.now()));
+    const video = setInterval(() => alice.tx.sendVideoFrame(Buffer.alloc(20_000, 5), { group: 'room', width: 64, height: 64 }), 33);
+    t.after(() => clearInterval(video));
+    const received = new Set<string>();
+    bobRx.on('command', (c) => received.add(c.name));
+    const acked: string[] = [];
+    let refused = 0;
+    let sending = true;
+    t.after(() => (sending = false));
+    const commands = (async () => {
+      for (let i = 0; sending; i++) {
+        try {
+          await alice.tx.sendCommand({ name: `c${i}` }, { to: 'bob' });
+          acked.push(`c${i}`);
+        } catch (err) {
+          refused++;
+          if (refused <= 3) process.stdout.write(`# refused: ${(err as Error).message}\n`);
+          // A refusal can come at once: let the event loop turn.
+          await new Promise((r) => setImmediate(r));
+        }
+      }
+    })();
+    await until(() => frameTimes.length >= 5 && acked.length >= 5, { on: [[bobRx, 'video'], [bobRx, 'command']], what: 'load flowing' });
+
+    const answer = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const req = http.request({ host: '127.0.0.1', port: a.s.ports.http, method: 'POST', path: '/api/v1/drain' }, (res) => {
+        let body = '';
+        res.on('data', (c) => (body += c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    assert.deepEqual([answer.status, JSON.parse(answer.body)], [202, { draining: true }]);
+    assert.deepEqual(checkAnswer('post', '/api/v1/drain', answer.status, JSON.parse(answer.body)), []);
+    const drainedAt = performance.now();
+    await until(() => b.events.some((e) => e.type === 'nodeDown' && e.node === 'node0'), { on: [[b.s, 'cluster']], timeoutMs: 15000, what: 'node0 drained and gone' });
+    // bob is on node1 now, still in the group, and video comes again.
+    await until(() => b.s.clients().some((c) => c.id === 'bob' && c.online), { on: [[b.s, 'clientConnected']], what: 'bob on node1' });
+    assert.ok(lb.chosen.includes(ports[1]));
+    const after = frameTimes.length;
+    await until(() => frameTimes.length >= after + 5, { on: [[bobRx, 'video']], what: () => `video after the move: ${JSON.stringify(b.s.stats().groups)} ${JSON.stringify(b.s.clients().map((c) => [c.id, c.channels, c.pushLinks, c.out.video, c.dropped.video]))} unrouted ${JSON.stringify(b.s.stats().unrouted)} bob rx ${bobRx.sessionConnected} events ${JSON.stringify(b.events)}` });
+    await hasMembers(b, 'room', ['alice', 'bob']);
+    sending = false;
+    await commands;
+    const gaps = frameTimes.slice(1).map((x, i) => x - frameTimes[i]);
+    process.stdout.write(`# drain: longest gap between video frames ${Math.round(Math.max(...gaps))} ms; commands acked ${acked.length}, refused ${refused}; node0 gone ${Math.round(performance.now() - drainedAt)} ms after the request\n`);
+    assert.deepEqual(acked.filter((n) => !received.has(n)), [], 'every acknowledged command reached bob');
+  });
+
+  test('cluster - a rolling restart of all three nodes under load, behind a load balancer: no acknowledged command is lost, video comes back', async (t) => {
+    const nats = await startNats(t);
+    const prefix = `r${randomBytes(4).toString('hex')}`;
+    const startNode = async (name: string): Promise<MediaServer> => {
+      const s = new MediaServer({ host: '127.0.0.1', cluster: { servers: nats.url, prefix, name } });
+      await s.start();
+      t.after(() => s.stop());
+      return s;
+    };
+    const nodes = [await startNode('n0'), await startNode('n1'), await startNode('n2')];
+    const ports = nodes.map((n) => n.ports.tcp);
+    // Affinity, as a load balancer needs here: every connection of a client (one per channel) to the
+    // same node, the first that accepts; a draining node refuses, so its clients move together.
+    const lb = await startFailoverProxy(t, () => ports);
+    const viaLb = async (id: string): Promise<{ id: string; tx: Sender; rx: Receiver }> => {
+      const tx = new Sender({ protocol: 'tcp', host: '127.0.0.1', port: lb.port, clientId: id, reconnect: { initialDelayMs: 20, maxDelayMs: 200 } });
+      const rx = new Receiver({ protocol: 'tcp', connection: 'receiver-to-sender', senders: [{ host: '127.0.0.1', port: lb.port }], clientId: id, reconnect: { initialDelayMs: 20, maxDelayMs: 200 } });
+      t.after(() => tx.stop());
+      t.after(() => rx.stop());
+      await tx.start();
+      const up = next(rx, 'sessionConnected');
+      await rx.start();
+      await up;
+      return { id, tx, rx };
+    };
+    const cam = await viaLb('cam');
+    const readers = await Promise.all(['r0', 'r1', 'r2', 'r3', 'r4'].map(viaLb));
+    await cam.tx.joinGroup('room');
+    for (const r of readers) await r.tx.joinGroup('room');
+    const everyone = ['cam', ...readers.map((r) => r.id)];
+    await until(() => nodes.every((n) => JSON.stringify(n.stats().groups.find((g) => g.id === 'room')?.members.sort()) === JSON.stringify(everyone)), {
+      on: nodes.map((n) => [n, 'cluster'] as [MediaServer, string]),
+      what: 'the group on every node',
+    });
+    await until(() => readers.every((r) => nodes.some((n) => n.stats().cluster!.nodes.length === 3 && n.clients().some((c) => c.id === r.id && c.online))), { checkAfterMs: [100, 500, 1000], what: 'readers online' });
+
+    const frames = new Map<string, number[]>(readers.map((r) => [r.id, []]));
+    const received = new Map<string, Set<string>>(readers.map((r) => [r.id, new Set()]));
+    for (const r of readers) {
+      r.rx.on('video', () => frames.get(r.id)!.push(performance.now()));
+      r.rx.on('command', (c) => received.get(r.id)!.add(c.name));
+    }
+    const video = setInterval(() => cam.tx.sendVideoFrame(Buffer.alloc(10_000, 1), { group: 'room', width: 64, height: 64 }), 33);
+    t.after(() => clearInterval(video));
+    const acked: Array<[string, string]> = [];
+    let refused = 0;
+    let sending = true;
+    t.after(() => (sending = false));
+    const commands = (async () => {
+      for (let i = 0; sending; i++) {
+        const to = readers[i % readers.length].id;
+        try {
+          await cam.tx.sendCommand({ name: `c${i}` }, { to });
+          acked.push([to, `c${i}`]);
+        } catch {
+          refused++;
+          await new Promise((r) => setImmediate(r));
+        }
+      }
+    })();
+    await until(() => acked.length >= 20, { on: readers.map((r) => [r.rx, 'command'] as [Receiver, string]), what: 'load flowing' });
+
+    // Each node in turn: drained, then replaced by a new one on another port.
+    for (let i = 0; i < 3; i++) {
+      const at = performance.now();
+      await nodes[i].drain();
+      nodes[i] = await startNode(`n${i}b`);
+      ports[i] = nodes[i].ports.tcp;
+      process.stdout.write(`# node ${i} drained and replaced in ${Math.round(performance.now() - at)} ms\n`);
+    }
+    const counts = new Map(readers.map((r) => [r.id, frames.get(r.id)!.length]));
+    await until(() => readers.every((r) => frames.get(r.id)!.length >= counts.get(r.id)! + 5), { on: readers.map((r) => [r.rx, 'video'] as [Receiver, string]), timeoutMs: 15000, what: () => `video after the restarts: ${JSON.stringify([...frames].map(([id, f]) => [id, f.length - counts.get(id)!]))}` });
+    sending = false;
+    await commands;
+    const lost = acked.filter(([to, name]) => !received.get(to)!.has(name));
+    const gaps = readers.map((r) => Math.max(...frames.get(r.id)!.slice(1).map((x, k) => x - frames.get(r.id)![k])));
+    process.stdout.write(`# rolling restart: commands acked ${acked.length}, refused ${refused}, acknowledged but lost ${lost.length}; longest video gap per reader ${gaps.map((g) => Math.round(g)).join(', ')} ms\n`);
+    assert.deepEqual(lost, []);
+    for (const n of nodes) assert.deepEqual(n.stats().groups.find((g) => g.id === 'room')?.members.sort(), everyone);
+  });
+
+  test('cluster - malformed messages and records on NATS are dropped and counted; the node goes on', async (t) => {
+    const nats = await startNats(t);
+    const [a, b] = await startNodes(t, nats, 2);
+    const alice = await startClient(t, a.s, 'alice');
+    const bob = await startClient(t, b.s, 'bob');
+    await sees(a, 'bob');
+    const { connect } = await import('@nats-io/transport-node');
+    const { Kvm } = await import('@nats-io/kv');
+    const nc = await connect({ servers: nats.url });
+    t.after(() => nc.close());
+    // bob's subject (docs/cluster.md): bytes that are not frames, then a request with a frame header that lies.
+    const bobSubject = `${b.prefix}.c.${Buffer.from('bob').toString('base64url')}`;
+    nc.publish(bobSubject, Buffer.from('not a camwire frame at all'));
+    const refused = await nc.request(bobSubject, Buffer.alloc(40, 0x43), { timeout: 2000 });
+    assert.match(Buffer.from(refused.data).toString(), /"ok":false/);
+    // A bad record in the presence bucket.
+    const kvm = new Kvm(nc);
+    const clients = await kvm.open(`${b.prefix}_clients`);
+    await clients.put('Ym9ndXM', 'not json');
+    await until(() => b.s.stats().cluster!.bad >= 2 && a.s.stats().cluster!.bad >= 1, { checkAfterMs: [50, 200, 500, 1000, 2000], what: () => `bad: a ${a.s.stats().cluster!.bad}, b ${b.s.stats().cluster!.bad}` });
+    // Both nodes go on.
+    const got = next(bob.rx, 'command');
+    await alice.tx.sendCommand({ name: 'after' }, { to: 'bob' });
+    assert.equal((await got)[0].name, 'after');
   });
 
   test('cluster - a client id that comes online on another node takes over: the earlier receiver is disconnected (1203)', async (t) => {

@@ -53,6 +53,8 @@ export interface ClusterPort {
   target(id: string, type: MediaTypeName, from: Client): Target | undefined;
   /** The members of group `id` online on other nodes, as one target (published once per message). */
   group(id: string, type: MediaTypeName, from: Client): Target | undefined;
+  /** Clients `ids` not online here: one target per node where some are online (one message per node), and those online nowhere. */
+  many(ids: string[], type: MediaTypeName, from: Client): { targets: Target[]; nowhere: string[] };
   /** Whether `id`'s receiver is online on another node. */
   isOnline(id: string): boolean;
   /** A reader that takes the server's notifications to `id` on another node (no allowed-senders check there, as here). */
@@ -63,6 +65,8 @@ export interface ClusterPort {
   /** Ids online anywhere in the cluster. */
   onlineIds(): string[];
   stats(): ClusterStats;
+  /** Resolves when client `id`'s receiver is online on another node (true), or after `timeoutMs` (false). */
+  movedAway(id: string, timeoutMs: number): Promise<boolean>;
   /** The server is about to close its clients' links (stop, drain): their contact lists stay for their next node. */
   leaving(): void;
   /** Leaves the cluster: removes this node's presence, drains the NATS connection. */

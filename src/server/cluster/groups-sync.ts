@@ -128,6 +128,24 @@ export class GroupSync implements GroupObserver {
 
   // ------------------------------------------------------------------ routing
 
+  /**
+   * Client `id` came online here: its memberships recorded by another node (one it left, drained,
+   * or that died) become this node's, so they outlive that node.
+   */
+  adopt(id: string): void {
+    for (const [gid, held] of this.#members) {
+      const h = held.get(id);
+      if (!h || h.node === this.#o.self) continue;
+      this.#o.kv.update(this.#memberKey(gid, id), encodeRecord({ node: this.#o.self, permanent: h.permanent } satisfies MemberRecord), h.rev).then(
+        // Its membership is this node's now (even if a cleanup of its old node dropped it here meanwhile).
+        () => this.#o.groups.applyMember(gid, id, h.permanent),
+        () => {
+          /* changed meanwhile (left, or adopted by another node): the watch has the newer record */
+        },
+      );
+    }
+  }
+
   /** Clients of this node came online or went offline: the group subjects this node needs. */
   refreshClient(id: string): void {
     for (const g of this.#o.groups.of(id)) this.#refresh(g.id);
@@ -303,6 +321,7 @@ export class GroupSync implements GroupObserver {
     if (!r || typeof r.permanent !== 'boolean') return this.#o.bad();
     if (!held) this.#members.set(gid, (held = new Map()));
     held.set(client, { node: r.node, permanent: r.permanent, rev: e.revision });
+    // This node's own records are in its registry already (a late copy of one must not bring back a member that left since).
     if (r.node !== this.#o.self) {
       this.#o.groups.applyMember(gid, client, r.permanent);
       if (!cur) this.#o.onEvent({ type: 'memberJoined', node: r.node, group: gid, id: client });
@@ -315,6 +334,8 @@ export class GroupSync implements GroupObserver {
     for (const [gid, held] of this.#members) {
       for (const [client, h] of [...held]) {
         if (h.node !== node || h.permanent) continue;
+        // Already here (a drained or reconnected client): its record is being adopted, it stays a member.
+        if (this.#o.directory.get(client)?.online) continue;
         held.delete(client);
         const g = this.#o.groups.get(gid);
         this.#o.groups.applyMember(gid, client, undefined);

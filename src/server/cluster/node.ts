@@ -5,26 +5,29 @@
  * - sends what a local sender addresses to a client online on another node: video and audio
  *   published (a turn's batch in one message, once per destination, never once per reader),
  *   commands, data and file chunks as requests whose reply is the real receiver's answer;
- * - delivers what other nodes send to its own clients through the normal routing, so each
- *   reader keeps its per-reader policy (latest-wins video, bounded audio, acknowledged reliable items).
- * Only the files of server/cluster/ import the NATS client; they are loaded only with a cluster.
+ * - delivers what other nodes send to its own clients (local-delivery.ts), so each reader keeps
+ *   its per-reader policy (latest-wins video, bounded audio, acknowledged reliable items).
+ * Groups are groups-sync.ts, several addressees on one node listed.ts, contact lists
+ * lists-sync.ts. Only the files of server/cluster/ import the NATS client; they are loaded only
+ * with a cluster.
  */
 import { connect, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import { Kvm, type KV } from '@nats-io/kv';
-import { CamwireError, CloseCode, ErrorCode, nackCloseCode } from '../../errors.js';
+import { CamwireError, CloseCode, ErrorCode } from '../../errors.js';
 import { Kind, mediaTypeName, type MediaTypeName } from '../../protocol/constants.js';
 import { Notice } from '../../protocol/system-commands.js';
 import type { Frame } from '../../protocol/frame.js';
 import { Client } from '../client.js';
-import { forward } from '../relay.js';
 import type { Reader, Target } from '../router.js';
 import type { ClusterParts, ClusterPort, ClusterStats } from './cluster.js';
 import { Greetings } from './greetings.js';
+import { LocalDelivery } from './local-delivery.js';
+import { Listed } from './listed.js';
 import { GroupSync } from './groups-sync.js';
 import { ListSync } from './lists-sync.js';
 import { Presence } from './presence.js';
 import { NOTICE_HEADER, Outbound } from './outbound.js';
-import { encodeAnswer, Names, splitFrames, type Answer } from './wire.js';
+import { encodeAnswer, Names, splitFrames } from './wire.js';
 
 /** Remote clients remembered for counting (senders and addressees on other nodes). */
 const MAX_STAND_INS = 10_000;
@@ -40,6 +43,10 @@ export class ClusterNode implements ClusterPort {
   readonly #groups: GroupSync;
   readonly #lists: ListSync;
   readonly #greetings = new Greetings();
+  readonly #local: LocalDelivery;
+  readonly #listed: Listed;
+  /** Waiters of movedAway(), by client id. */
+  readonly #moved = new Map<string, Array<(moved: boolean) => void>>();
   /** The subscription of each client online here. */
   readonly #subs = new Map<string, Subscription>();
   /** Clients on other nodes, as the routing and the counters see them. */
@@ -55,6 +62,7 @@ export class ClusterNode implements ClusterPort {
     this.#nc = nc;
     this.#names = new Names(p.cluster.prefix);
     this.#out = new Outbound({ nc, metrics: p.metrics, sessionKey: p.sessionKey, timeouts: p.server.timeouts });
+    this.#local = new LocalDelivery({ directory: p.directory, metrics: p.metrics, self: p.cluster.name, greetings: this.#greetings });
     const log = p.server.logger;
     this.#presence = new Presence({
       nodes: kv.nodes,
@@ -81,7 +89,11 @@ export class ClusterNode implements ClusterPort {
         this.#groups.nodeDown(node, cleaner);
         p.onEvent({ type: 'nodeDown', node });
       },
-      remote: (id, node, online) => p.onEvent({ type: online ? 'clientOnline' : 'clientOffline', node, id }),
+      remote: (id, node, online) => {
+        if (online) for (const w of this.#moved.get(id) ?? []) w(true);
+        if (online) this.#moved.delete(id);
+        p.onEvent({ type: online ? 'clientOnline' : 'clientOffline', node, id });
+      },
     });
     this.#groups = new GroupSync({
       kv: kv.groups,
@@ -101,6 +113,18 @@ export class ClusterNode implements ClusterPort {
       logger: log,
       bad: () => this.#bad++,
       onEvent: p.onEvent,
+    });
+    this.#listed = new Listed({
+      nc,
+      names: this.#names,
+      self: p.cluster.name,
+      presence: this.#presence,
+      out: this.#out,
+      local: this.#local,
+      maxPayload: p.server.maxPayload,
+      standIn: (id) => this.#standIn(id),
+      isRemote: (c) => this.#remote.has(c),
+      bad: () => this.#bad++,
     });
     this.#lists = new ListSync({ kv: kv.lists, self: p.cluster.name, directory: p.directory, logger: log, bad: () => this.#bad++ });
     void this.#watchStatus();
@@ -126,6 +150,7 @@ export class ClusterNode implements ClusterPort {
       await node.#presence.start();
       await node.#groups.start();
       await node.#lists.start();
+      node.#listed.start();
       p.server.logger.info({ node: c.name, nats: nc.getServer(), maxMessage: node.#out.max }, 'cluster: joined');
       return node;
     } catch (err) {
@@ -148,6 +173,10 @@ export class ClusterNode implements ClusterPort {
     return this.#groups.target(id, from);
   }
 
+  many(ids: string[], _type: MediaTypeName, from: Client): { targets: Target[]; nowhere: string[] } {
+    return this.#listed.many(ids, from);
+  }
+
   isOnline(id: string): boolean {
     const node = this.#presence.where(id);
     return node !== undefined && node !== this.#p.cluster.name;
@@ -164,6 +193,7 @@ export class ClusterNode implements ClusterPort {
     this.#presence.online(c.id);
     const id = c.id;
     if (!this.#subs.has(id)) this.#subs.set(id, this.#nc.subscribe(this.#names.client(id), { callback: (err, m) => void (err ?? this.#deliver(m, id)) }));
+    this.#groups.adopt(id);
     this.#groups.refreshClient(id);
   }
 
@@ -192,6 +222,23 @@ export class ClusterNode implements ClusterPort {
     };
   }
 
+  movedAway(id: string, timeoutMs: number): Promise<boolean> {
+    if (this.isOnline(id)) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        const left = (this.#moved.get(id) ?? []).filter((w) => w !== done);
+        if (left.length) this.#moved.set(id, left);
+        else this.#moved.delete(id);
+        resolve(false);
+      }, timeoutMs);
+      const done = (moved: boolean): void => {
+        clearTimeout(timer);
+        resolve(moved);
+      };
+      this.#moved.set(id, [...(this.#moved.get(id) ?? []), done]);
+    });
+  }
+
   leaving(): void {
     this.#lists.keep = true;
   }
@@ -205,6 +252,7 @@ export class ClusterNode implements ClusterPort {
     };
     this.#groups.stop();
     this.#lists.stop();
+    this.#listed.stop();
     await within(this.#out.up ? this.#presence.stop() : (this.#presence.stop(), Promise.resolve()));
     for (const s of this.#subs.values()) s.unsubscribe();
     this.#subs.clear();
@@ -260,53 +308,9 @@ export class ClusterNode implements ClusterPort {
         continue;
       }
       const from = this.#standIn(f.from);
-      if (type === 'video' || type === 'audio') this.#offer(from, f, type, id);
-      else if (m.reply && frames.length === 1) void this.#submit(from, f, type, id, m.headers?.get(NOTICE_HEADER) === '1').then((a) => m.respond(encodeAnswer(a)));
+      if (type === 'video' || type === 'audio') this.#local.offer(from, f, type, id);
+      else if (m.reply && frames.length === 1) void this.#local.submit(from, f, type, id, m.headers?.get(NOTICE_HEADER) === '1').then((a) => m.respond(encodeAnswer(a)));
       else this.#bad++;
-    }
-  }
-
-  /** The reader of client `id` for `type`, when it is online here and takes messages from `from`; else why not. */
-  #local(id: string, from: string, type: MediaTypeName, notice = false): { client: Client; reader: Reader } | string {
-    const c = this.#p.directory.get(id);
-    const reader = c?.channels.get(type);
-    if (!c || !reader) return `client ${JSON.stringify(id)} has no ${type} channel open on node ${this.#p.cluster.name}`;
-    if (!notice && !this.#p.directory.accepts(id, from)) {
-      this.#p.metrics.drop(type, 'not_allowed');
-      c.counters.dropped[type]++;
-      return `client ${JSON.stringify(id)} does not accept ${type} from ${from}`;
-    }
-    return { client: c, reader };
-  }
-
-  /** Video or audio for a client here: into its reader's latest-wins or drop-oldest queue. */
-  #offer(from: Client, f: Frame, type: 'video' | 'audio', id: string): void {
-    const t = this.#local(id, from.id, type);
-    if (typeof t === 'string') return;
-    const bytes = f.payload.length;
-    const dropped = t.reader.offer(forward(from, f));
-    if (dropped) this.#p.metrics.drop(type, 'slow_reader', dropped);
-    t.client.counters.out[type].frames++;
-    t.client.counters.out[type].bytes += bytes;
-    this.#p.metrics.count('out', type, bytes);
-  }
-
-  /** A reliable item for a client here: the answer once it acknowledged it, or the refusal. */
-  async #submit(from: Client, f: Frame, type: MediaTypeName, id: string, notice: boolean): Promise<Answer> {
-    const t = this.#local(id, from.id, type, notice);
-    if (typeof t === 'string') return { ok: false, close: CloseCode.NOT_ALLOWED, code: ErrorCode.DELIVERY_REFUSED, message: t };
-    const bytes = f.payload.length;
-    try {
-      if (notice) this.#greetings.seen(id, f.payload);
-      const info = await t.reader.submit(forward(from, f));
-      t.client.counters.out[type].frames++;
-      t.client.counters.out[type].bytes += bytes;
-      this.#p.metrics.count('out', type, bytes);
-      return info.resumeOffset !== undefined ? { ok: true, resume: info.resumeOffset } : { ok: true };
-    } catch (err) {
-      t.client.counters.dropped[type]++;
-      const e = err as CamwireError;
-      return { ok: false, close: nackCloseCode(e), code: e.code ?? ErrorCode.DELIVERY_REFUSED, message: e.message };
     }
   }
 
@@ -319,6 +323,8 @@ export class ClusterNode implements ClusterPort {
         log.warn({ nats: s.server }, 'cluster: NATS connection lost; cross-node delivery fails until it is back');
         this.#p.onEvent({ type: 'natsLost', node: this.#p.cluster.name });
       } else if (s.type === 'reconnect') {
+        // Back once NATS has this node's subscriptions again (a flush answers after them).
+        await this.#nc.flush().catch(() => {});
         this.#out.up = true;
         this.#presence.paused = false;
         log.info({ nats: s.server }, 'cluster: NATS connection back');

@@ -3,7 +3,7 @@
  * Routing). Video and audio are published (a sending turn's batch in one message when it fits),
  * or dropped and counted; reliable items are requests whose reply is the receiving node's answer.
  */
-import { headers, type Msg, type NatsConnection } from '@nats-io/transport-node';
+import { headers, type Msg, type MsgHdrs, type NatsConnection } from '@nats-io/transport-node';
 import { CamwireError, ErrorCode } from '../../errors.js';
 import { mediaTypeName } from '../../protocol/constants.js';
 import { encodeFrame, type FrameInit } from '../../protocol/frame.js';
@@ -39,26 +39,26 @@ export class Outbound {
   }
 
   /** Video or audio frame: published, or dropped and counted (returns the frames dropped). */
-  publish(subject: string, init: FrameInit): number {
+  publish(subject: string, init: FrameInit, hdrs?: MsgHdrs): number {
     const [h, p] = encodeFrame(init, this.#o.sessionKey());
     const n = h.length + p.length;
     if (n > this.max || !this.up) return this.#drop(init.mediaType, 1, n > this.max ? 'cluster_too_large' : 'cluster_unreachable');
-    this.#o.nc.publish(subject, p.length === 0 ? h : Buffer.concat([h, p], n));
+    this.#o.nc.publish(subject, p.length === 0 ? h : Buffer.concat([h, p], n), hdrs ? { headers: hdrs } : undefined);
     this.published++;
     return 0;
   }
 
   /** A turn's batch in one message when it fits, else frame by frame. */
-  publishBatch(subject: string, batch: FrameBatch): number {
+  publishBatch(subject: string, batch: FrameBatch, hdrs?: MsgHdrs): number {
     const pieces = batch.encoded(this.#o.sessionKey());
     if (pieces && batch.wireBytes <= this.max) {
       if (!this.up) return this.#drop(batch.frames[0]?.mediaType, batch.frames.length, 'cluster_unreachable');
-      this.#o.nc.publish(subject, pieces.length === 1 ? pieces[0] : Buffer.concat(pieces as Buffer[], batch.wireBytes));
+      this.#o.nc.publish(subject, pieces.length === 1 ? pieces[0] : Buffer.concat(pieces as Buffer[], batch.wireBytes), hdrs ? { headers: hdrs } : undefined);
       this.published++;
       return 0;
     }
     let dropped = 0;
-    for (const f of batch.frames) dropped += this.publish(subject, f);
+    for (const f of batch.frames) dropped += this.publish(subject, f, hdrs);
     return dropped;
   }
 
@@ -66,7 +66,7 @@ export class Outbound {
    * A reliable item: a request answered by the receiving node once its reader acknowledged it.
    * `what` names the addressee in errors. Rejects with a CamwireError: refused, timed out, too large.
    */
-  async request(subject: string, what: string, init: FrameInit, notice = false): Promise<AckInfo> {
+  async request(subject: string, what: string, init: FrameInit, notice = false, hdrs?: MsgHdrs): Promise<AckInfo> {
     const type = mediaTypeName(init.mediaType ?? 0) ?? 'data';
     const [h, p] = encodeFrame(init, this.#o.sessionKey());
     const n = h.length + p.length;
@@ -82,7 +82,7 @@ export class Outbound {
     let m: Msg;
     this.published++;
     try {
-      const opts: { timeout: number; headers?: ReturnType<typeof headers> } = { timeout };
+      const opts: { timeout: number; headers?: MsgHdrs } = { timeout, headers: hdrs };
       if (notice) {
         opts.headers = headers();
         opts.headers.set(NOTICE_HEADER, '1');

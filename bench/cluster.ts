@@ -1,0 +1,210 @@
+/**
+ * Cluster benchmark (issue 13; docs/cluster.md): one publisher on node A, N raw-protocol readers
+ * spread over 3 nodes of a cluster over NATS, against the same N readers on one server. Paced
+ * load (frames of --cluster-size bytes at --cluster-fps), so both deliver the same frames and the
+ * CPU each process spends per delivered GB compares directly.
+ *
+ *   npm run build:test && node build/bench/run.js --cases=cluster
+ *   node build/bench/run.js --cases=cluster --cluster-n=300 --cluster-size=65536 --cluster-fps=30 --cluster-ms=5000
+ *
+ * Processes, all on 127.0.0.1: a nats-server with JetStream (temporary store), the servers as
+ * `camwire server` child processes (the CLI, as users run them; HTTP and UDP off, nothing on
+ * disk), the readers in the fan-out bench's reader children (fanout-readers.ts: bare sockets
+ * speaking the pull protocol), the publisher in this process (fanout-pub.ts: a bare socket
+ * speaking the push protocol, every reader one of its default receivers: one NATS message per
+ * other node per frame). CPU of each server: /proc/<pid>/stat (user + system) over the measured
+ * time. Latency: the readers' clock at the frame's last byte minus the publisher's stamp.
+ * Prints a table and the ratios of the issue's goals; asserts nothing.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { camwireWirePublisher } from './fanout-pub.js';
+import { clock, ReaderPool, type ReaderSpec } from './fanout-readers.js';
+import { num, table } from './table.js';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const CLI = path.join(ROOT, 'dist/cli/main.js');
+const TICK_MS = 10; // /proc clock ticks (USER_HZ 100)
+
+interface Proc {
+  child: ChildProcess;
+  port: number;
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** Spawns `cmd args` and resolves once `ready` matches its output (stdout or stderr), within 15 s. */
+function start(cmd: string, args: string[], ready: RegExp): Promise<{ child: ChildProcess; m: RegExpMatchArray }> {
+  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  return new Promise((resolve, reject) => {
+    let out = '';
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`${cmd} ${args.join(' ')}: not ready after 15 s:\n${out}`));
+    }, 15000);
+    const on = (d: Buffer): void => {
+      if (out.length < 20000) out += d.toString();
+      const m = ready.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolve({ child, m });
+      }
+    };
+    child.stdout!.on('data', on);
+    child.stderr!.on('data', on);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${cmd} exited (${code}):\n${out}`));
+    });
+  });
+}
+
+/** All readers come from 127.0.0.1: no per-address connection limits (docs/limits.md). */
+let configFile = '';
+
+async function camwireServer(extra: string[]): Promise<Proc> {
+  const { child, m } = await start(process.execPath, [CLI, 'server', '--config', configFile, '--host', '127.0.0.1', '--tcp-port', '0', '--udp-port', 'off', '--http-port', 'off', '--memory', '--log-level', 'warn', ...extra], /tcp (\d+), udp/);
+  child.removeAllListeners('exit');
+  return { child, port: Number(m[1]) };
+}
+
+function cpuMs(pid: number): number {
+  const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = f.slice(f.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * TICK_MS;
+}
+
+const delay = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+interface Result {
+  label: string;
+  nodes: number;
+  sent: number;
+  delivered: number;
+  bytes: number;
+  seconds: number;
+  cpuMs: number[];
+  /** nats-server's CPU over the same time. */
+  natsMs: number;
+  p50: number;
+  p99: number;
+}
+
+function pct(sorted: Float64Array, q: number): number {
+  return sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] : NaN;
+}
+
+let rigs = 0;
+
+async function measure(label: string, servers: Proc[], pool: ReaderPool, o: { n: number; size: number; fps: number; ms: number }, natsPid: number): Promise<Result> {
+  const rig = rigs++;
+  const specs: ReaderSpec[] = Array.from({ length: o.n }, (_, i) => ({ i, port: servers[i % servers.length].port, id: `r${i}`, fast: true }));
+  await pool.open(rig, 'camwire', specs);
+  // Presence of the readers on the other nodes (a few ms on one machine), then the publisher's default receivers.
+  await delay(1000);
+  const pub = await camwireWirePublisher(servers[0].port, specs.map((s) => s.id));
+  const run = 1 + Math.floor(Math.random() * 1e9);
+  await pool.phase(rig, run, o.size, () => {});
+  const pids = [...servers.map((s) => s.child.pid!), natsPid];
+  const cpu0 = pids.map(cpuMs);
+  const t0 = clock();
+  let seq = 0;
+  await new Promise<void>((resolve) => {
+    const iv = setInterval(() => {
+      if (clock() - t0 >= o.ms) {
+        clearInterval(iv);
+        resolve();
+        return;
+      }
+      const p = Buffer.alloc(o.size);
+      p.writeDoubleLE(clock(), 0);
+      p.writeUInt32LE(++seq, 8);
+      p.writeUInt32LE(run, 12);
+      pub.send(p);
+    }, 1000 / o.fps);
+  });
+  await delay(500);
+  const cpu1 = pids.map(cpuMs);
+  const seconds = (clock() - t0) / 1000;
+  const tally = await pool.end(rig);
+  await pub.close();
+  await pool.close(rig);
+  const samples = tally.samples.slice().sort();
+  const used = cpu1.map((c, i) => c - cpu0[i]);
+  return { label, nodes: servers.length, sent: seq, delivered: tally.delivered, bytes: tally.bytes, seconds, cpuMs: used.slice(0, -1), natsMs: used[used.length - 1], p50: pct(samples, 0.5), p99: pct(samples, 0.99) };
+}
+
+export async function runClusterBench(argv: string[]): Promise<void> {
+  const args = new Map(argv.map((a) => a.replace(/^--/, '').split('=', 2) as [string, string]));
+  const o = {
+    n: Number(args.get('cluster-n') ?? 300),
+    size: Number(args.get('cluster-size') ?? 65536),
+    fps: Number(args.get('cluster-fps') ?? 30),
+    ms: Number(args.get('cluster-ms') ?? 5000),
+  };
+  console.log(`\nCluster bench: 1 publisher, ${o.n} readers, ${o.size} B frames at ${o.fps} frames/s for ${o.ms} ms; ${os.cpus().length} cores (${os.cpus()[0]?.model ?? '?'}), load ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}`);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'camwire-bench-nats-'));
+  configFile = path.join(dir, 'server.yaml');
+  fs.writeFileSync(configFile, 'limits:\n  maxConnectionsPerIp: 0\n  maxPendingPerIp: 0\n  maxPending: 0\n');
+  const procs: ChildProcess[] = [];
+  const pool = await ReaderPool.start(2);
+  try {
+    const natsPort = await freePort();
+    procs.push((await start('nats-server', ['-js', '-a', '127.0.0.1', '-p', String(natsPort), '-sd', dir], /Server is ready/)).child);
+    const single = await camwireServer([]);
+    procs.push(single.child);
+    const natsPid = procs[0].pid!;
+    const one = await measure('one server', [single], pool, o, natsPid);
+    single.child.kill('SIGKILL');
+    const url = `nats://127.0.0.1:${natsPort}`;
+    const nodes: Proc[] = [];
+    for (let i = 0; i < 3; i++) {
+      const p = await camwireServer(['--cluster', url, '--cluster-name', `bench${i}`, '--cluster-prefix', 'bench']);
+      procs.push(p.child);
+      nodes.push(p);
+    }
+    await delay(1500);
+    const three = await measure('cluster of 3', nodes, pool, o, natsPid);
+    const rows = [one, three].map((r) => {
+      const gb = r.bytes / 1e9;
+      return [
+        r.label,
+        String(r.nodes),
+        String(r.sent),
+        `${num((100 * r.delivered) / Math.max(1, r.sent * o.n), 1)}%`,
+        num(r.bytes / 1e6 / r.seconds, 1),
+        r.cpuMs.map((c) => num(c / r.seconds / 10, 0)).join(' / '),
+        r.cpuMs.map((c) => num(c / 1000 / gb, 2)).join(' / '),
+        num(r.cpuMs.reduce((a, b) => a + b, 0) / 1000 / gb, 2),
+        num(r.natsMs / 1000 / gb, 2),
+        num(r.p50, 2),
+        num(r.p99, 2),
+      ];
+    });
+    console.log(
+      table(['case', 'nodes', 'frames', 'delivered', 'MB/s', 'CPU % per node (A/B/C)', 'CPU s per GB per node', 'CPU s per GB total', 'NATS s per GB', 'p50 ms', 'p99 ms'], rows, ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r']),
+    );
+    const perGb = (r: Result, i: number): number => r.cpuMs[i] / 1000 / (r.bytes / 1e9);
+    const total = (r: Result): number => r.cpuMs.reduce((a, b) => a + b, 0) / 1000 / (r.bytes / 1e9);
+    console.log(`publisher's node CPU per GB / one server's: ${num(perGb(three, 0) / perGb(one, 0), 2)} (goal <= 0.5)`);
+    console.log(`cluster total CPU per GB / one server's: ${num(total(three) / total(one), 2)} (goal <= 1.3); with NATS's own CPU: ${num((total(three) + three.natsMs / 1000 / (three.bytes / 1e9)) / total(one), 2)}`);
+    console.log(`added latency: p50 ${num(three.p50 - one.p50, 2)} ms, p99 ${num(three.p99 - one.p99, 2)} ms (goal: p99 <= 2 ms at 64 KiB x 30 frames/s)`);
+  } finally {
+    for (const p of procs) if (p.exitCode === null) p.kill('SIGKILL');
+    await pool.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,140 @@
+/**
+ * Listed: messages for several clients online on one other node, such as a sender's default
+ * receivers (docs/cluster.md, Routing), sent once per node, never once per addressee. The frames
+ * go to `<prefix>.n.<node>.m` (video, audio: published) or `<prefix>.n.<node>.r` (reliable:
+ * a request) with the addressees in the header `Camwire-To` (a JSON list); the node delivers
+ * to each of them that is online on it, with its readers' policies, and answers a request once
+ * all of them acknowledged.
+ */
+import { headers, type Msg, type MsgHdrs, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+import { CloseCode, ErrorCode } from '../../errors.js';
+import { Kind, mediaTypeName } from '../../protocol/constants.js';
+import type { Frame } from '../../protocol/frame.js';
+import type { Client } from '../client.js';
+import type { Target } from '../router.js';
+import type { LocalDelivery } from './local-delivery.js';
+import type { Outbound } from './outbound.js';
+import type { Presence } from './presence.js';
+import { encodeAnswer, splitFrames, type Answer, type Names } from './wire.js';
+
+const TO_HEADER = 'Camwire-To';
+/** Most addressees one header lists (a longer list goes in several messages). */
+const MAX_LISTED = 1000;
+
+export interface ListedOptions {
+  nc: NatsConnection;
+  names: Names;
+  self: string;
+  presence: Presence;
+  out: Outbound;
+  local: LocalDelivery;
+  maxPayload: number;
+  standIn: (id: string) => Client;
+  isRemote: (c: Client) => boolean;
+  bad: () => void;
+}
+
+export class Listed {
+  readonly #o: ListedOptions;
+  #subs: Subscription[] = [];
+
+  constructor(o: ListedOptions) {
+    this.#o = o;
+  }
+
+  start(): void {
+    const { nc, names, self } = this.#o;
+    this.#subs = [
+      nc.subscribe(`${names.node(self)}.m`, { callback: (err, m) => void (err ?? this.#receive(m)) }),
+      nc.subscribe(`${names.node(self)}.r`, { callback: (err, m) => void (err ?? this.#receive(m)) }),
+    ];
+  }
+
+  stop(): void {
+    for (const s of this.#subs) s.unsubscribe();
+    this.#subs = [];
+  }
+
+  /** One target per node where some of `ids` are online (not this one), and the ids online nowhere. */
+  many(ids: string[], from: Client): { targets: Target[]; nowhere: string[] } {
+    const o = this.#o;
+    if (o.isRemote(from)) return { targets: [], nowhere: ids };
+    const byNode = new Map<string, string[]>();
+    const nowhere: string[] = [];
+    for (const id of ids) {
+      const n = o.presence.where(id);
+      if (n === undefined || n === o.self) nowhere.push(id);
+      else {
+        const list = byNode.get(n);
+        if (list) list.push(id);
+        else byNode.set(n, [id]);
+      }
+    }
+    const targets: Target[] = [];
+    for (const [node, all] of byNode) {
+      for (let k = 0; k < all.length; k += MAX_LISTED) {
+        const list = all.slice(k, k + MAX_LISTED);
+        const h: MsgHdrs = headers();
+        h.set(TO_HEADER, JSON.stringify(list));
+        const base = o.names.node(node);
+        targets.push({
+          client: o.standIn(`${list.length} clients on node ${node}`),
+          reader: {
+            offer: (init) => o.out.publish(`${base}.m`, init, h),
+            offerBatch: (batch) => o.out.publishBatch(`${base}.m`, batch, h),
+            submit: (init) => o.out.request(`${base}.r`, `${list.length} clients on node ${node}`, init, false, h),
+          },
+        });
+      }
+    }
+    return { targets, nowhere };
+  }
+
+  #receive(m: Msg): void {
+    const ids = this.#ids(m.headers?.get(TO_HEADER));
+    let frames: Frame[] | undefined;
+    try {
+      frames = ids ? splitFrames(m.data, this.#o.maxPayload) : undefined;
+    } catch {
+      frames = undefined;
+    }
+    if (!ids || !frames) {
+      this.#o.bad();
+      if (m.reply) m.respond(encodeAnswer({ ok: false, close: CloseCode.PROTOCOL_ERROR, code: ErrorCode.PROTOCOL_BAD_HEADER, message: 'cluster: a listed message without a valid address list or frames' }));
+      return;
+    }
+    for (const f of frames) {
+      const type = mediaTypeName(f.mediaType);
+      if (!type || f.kind !== Kind.DATA) {
+        this.#o.bad();
+        continue;
+      }
+      const from = this.#o.standIn(f.from);
+      if (type === 'video' || type === 'audio') {
+        for (const id of ids) this.#o.local.offer(from, f, type, id);
+      } else if (m.reply && frames.length === 1) {
+        void Promise.all(ids.map((id) => this.#o.local.submit(from, f, type, id, false))).then((answers) => m.respond(encodeAnswer(combine(answers))));
+      } else this.#o.bad();
+    }
+  }
+
+  #ids(v: string | undefined): string[] | undefined {
+    if (!v || v.length > 256 * MAX_LISTED) return undefined;
+    try {
+      const ids = JSON.parse(v) as unknown;
+      return Array.isArray(ids) && ids.length > 0 && ids.length <= MAX_LISTED && ids.every((x) => typeof x === 'string') ? (ids as string[]) : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+}
+
+/** Every addressee acknowledged (one resume offset), or the first refusal. */
+function combine(answers: Answer[]): Answer {
+  const refused = answers.find((a) => !a.ok);
+  if (refused) return refused;
+  const offsets = new Set(answers.map((a) => (a.ok ? a.resume : undefined)));
+  if (offsets.size > 1) return { ok: false, close: CloseCode.REFUSED, code: ErrorCode.DELIVERY_REFUSED, message: 'the receivers want to resume at different offsets: send the file to each of them' };
+  const [resume] = offsets;
+  return resume !== undefined ? { ok: true, resume } : { ok: true };
+}
