@@ -10,26 +10,11 @@ import { Receiver, Sender, type MessageMeta, type VideoFrame } from '../../src/i
 import { next } from '../helpers/events.js';
 import { until } from '../helpers/wait.js';
 import { rgbaToRgb, ScreenScene } from '../helpers/screen-scene.js';
+import { pictures, shows } from '../helpers/pictures.js';
 import { startClient, startServer } from '../helpers/server-client.js';
 
 const W = 320;
 const H = 200;
-
-/** The last composed picture a receiver delivered, and how many. */
-function pictures(rx: Receiver): { last: () => VideoFrame | undefined; count: () => number } {
-  let last: VideoFrame | undefined;
-  let n = 0;
-  rx.on('video', (v: VideoFrame) => {
-    last = v;
-    n++;
-  });
-  return { last: () => last, count: () => n };
-}
-
-/** Waits until the receiver's latest picture is `want` (RGB). */
-async function shows(rx: Receiver, seen: { last: () => VideoFrame | undefined }, want: Buffer, what: string): Promise<void> {
-  await until(() => seen.last()?.data.equals(want) ?? false, { on: [[rx, 'video']], what: () => `${what}: picture ${seen.last() ? 'differs' : 'never came'}` });
-}
 
 test('change mode, push over TCP: rectangles composed into the sent picture; unchanged frames are not sent', async (t) => {
   const rx = new Receiver({ protocol: 'tcp', host: '127.0.0.1', port: 0, video: { compose: 'rgb' } });
