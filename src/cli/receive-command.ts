@@ -51,8 +51,8 @@ export async function runReceive(f: ReceiveFlags, log: Pino): Promise<number> {
   const protocol = dialled?.protocol ?? f.protocol ?? 'tcp';
   if (pull && protocol === 'udp') throw new UsageError('--protocol udp works only with --listen: pulling needs tcp or http');
   const connectMs = connectTimeoutMs(f.connectTimeout);
-  // ffmpeg and ffplay are checked before anything connects.
-  if (f.save && !/\.(mjpe?g)$/i.test(f.save)) assertFfmpeg('ffmpeg');
+  // ffmpeg and ffplay are checked before anything connects (a recording of compressed video needs no ffmpeg: only JPEG is transcoded).
+  if (f.save && !/\.(mjpe?g|mp4|mkv|webm)$/i.test(f.save)) throw new UsageError(`--save ${f.save}: use .mjpeg (as received), .mp4, .mkv or .webm`);
   if (f.play) assertFfmpeg('ffplay');
   const mjpegPort = f.mjpegPort ? (parsePort('--mjpeg-port', f.mjpegPort, false) as number) : undefined;
   if (mjpegPort && !pull && mjpegPort === addr.port) throw new UsageError(`--mjpeg-port ${mjpegPort} is also the --listen port: give them different ports`);
@@ -87,6 +87,7 @@ export async function runReceive(f: ReceiveFlags, log: Pino): Promise<number> {
     save: f.save,
     play: f.play,
     mjpegPort,
+    expect: { video: types.includes('video'), audio: types.includes('audio') },
     onError: (err) => {
       process.stderr.write(`error: ${err.message}\n`);
       reached(err instanceof FfmpegMissingError ? EXIT.FFMPEG : EXIT.FAILED);
@@ -100,9 +101,10 @@ export async function runReceive(f: ReceiveFlags, log: Pino): Promise<number> {
   rx.on('video', (v) => {
     videos++;
     latency = Date.now() - v.timestamp;
-    sink.frame(v.data, v.imageType);
+    sink.frame(v);
     if (videos >= limit) reached(EXIT.OK);
   });
+  rx.on('audio', (a) => sink.audio(a));
   rx.on('command', (c, m) => out({ command: c.name, params: c.params, from: m.from, mediaIndex: m.mediaIndex }));
   rx.on('data', (d, m) => out({ data: d.length, from: m.from, text: d.length <= 200 ? d.toString('utf8') : undefined }));
   rx.on('fileStart', (i, m) => out({ fileStart: i.name, size: i.size, offset: i.offset, from: m.from }));

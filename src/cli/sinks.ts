@@ -1,12 +1,15 @@
 /**
- * Where the CLI puts what it receives: video to a file (MJPEG as is, MP4/MKV through ffmpeg),
- * to ffplay, or to an MJPEG-over-HTTP endpoint; and a status line or progress bar on stderr.
+ * Where the CLI puts what it receives: video to a file (MJPEG as is; MP4, MKV or WebM with the
+ * audio and the frames' own timestamps through the Recorder), to ffplay, or to an MJPEG-over-HTTP
+ * endpoint; and a status line or progress bar on stderr.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import cliProgress from 'cli-progress';
 import fs from 'node:fs';
 import http from 'node:http';
 import type net from 'node:net';
+import type { AudioChunk, VideoFrame } from '../events.js';
+import { Recorder, type RecorderStats } from '../media/recorder/recorder.js';
 import { FfmpegMissingError } from '../sources/ffmpeg.js';
 import { MjpegResponse, startMjpeg } from '../web/mjpeg.js';
 
@@ -15,7 +18,9 @@ export interface FrameSinkOptions {
   save?: string;
   play?: boolean;
   mjpegPort?: number;
-  /** ffmpeg or ffplay could not start, or died. */
+  /** What the recording waits for before it starts (the media types received). */
+  expect?: { video: boolean; audio: boolean };
+  /** ffmpeg or ffplay could not start, or died; the recording failed. */
   onError?: (err: Error) => void;
 }
 
@@ -31,6 +36,7 @@ function pipeTo(bin: string, args: string[], onError: (e: Error) => void): Child
 export class FrameSink {
   readonly #o: FrameSinkOptions;
   #file: fs.WriteStream | undefined;
+  #recorder: Recorder | undefined;
   #children: ChildProcess[] = [];
   #http: http.Server | undefined;
   readonly #viewers = new Set<MjpegResponse>();
@@ -45,7 +51,10 @@ export class FrameSink {
     const save = this.#o.save;
     if (save) {
       if (/\.(mjpe?g)$/i.test(save)) this.#file = fs.createWriteStream(save);
-      else this.#children.push(pipeTo('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-y', '-f', 'mjpeg', '-i', 'pipe:0', '-c:v', 'libx264', '-pix_fmt', 'yuv420p', save], fail));
+      else {
+        this.#recorder = new Recorder({ path: save, expect: this.#o.expect });
+        this.#recorder.on('error', fail);
+      }
     }
     if (this.#o.play) this.#children.push(pipeTo('ffplay', ['-hide_banner', '-loglevel', 'error', '-fflags', 'nobuffer', '-f', 'mjpeg', '-i', 'pipe:0'], fail));
     if (this.#o.mjpegPort !== undefined) {
@@ -73,16 +82,31 @@ export class FrameSink {
     }
   }
 
-  /** One received frame; non-JPEG frames are not written. */
-  frame(data: Buffer, imageType: string): void {
-    if (imageType !== 'jpeg') return;
+  /** One received frame: every kind the recording takes; only JPEG to the other outputs. */
+  frame(v: VideoFrame): void {
+    this.#recorder?.video(v);
+    if (v.imageType !== 'jpeg') return;
+    const data = v.data;
     if (this.#file && !this.#file.writableNeedDrain) this.#file.write(data);
     for (const c of this.#children) if (c.stdin && !c.stdin.writableNeedDrain && !c.stdin.destroyed) c.stdin.write(data);
     for (const v of this.#viewers) v.push(data, Date.now());
   }
 
+  /** One received audio chunk: to the recording. */
+  audio(a: AudioChunk): void {
+    this.#recorder?.audio(a);
+  }
+
+  /** The recording's counts, if there is one. */
+  get recording(): RecorderStats | undefined {
+    return this.#recorder?.stats;
+  }
+
   async stop(): Promise<void> {
     await new Promise<void>((r) => (this.#file ? this.#file.end(() => r()) : r()));
+    // A failure was reported through onError when it happened.
+    await this.#recorder?.close().catch(() => {});
+    this.#recorder = undefined;
     await Promise.all(
       this.#children.map(
         (c) =>
