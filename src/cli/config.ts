@@ -31,6 +31,8 @@ export interface ServerConfig {
   spool?: MediaServerOptions['spool'];
   /** Optional /metrics series; the CLI measures video latency by default (its viewer decodes every frame anyway). */
   metrics?: MediaServerOptions['metrics'];
+  /** Record every source (docs/cli.md, Recording). */
+  record?: MediaServerOptions['record'];
   logLevel: string;
 }
 
@@ -47,7 +49,7 @@ export const SERVER_DEFAULTS: ServerConfig = {
   logLevel: 'info',
 };
 
-const KEYS = new Set(['host', 'tcpPort', 'udpPort', 'httpPort', 'tls', 'keepClientInfo', 'dataDir', 'maxGroups', 'maxClients', 'users', 'buffers', 'http', 'limits', 'spool', 'metrics', 'logLevel']);
+const KEYS = new Set(['host', 'tcpPort', 'udpPort', 'httpPort', 'tls', 'keepClientInfo', 'dataDir', 'maxGroups', 'maxClients', 'users', 'buffers', 'http', 'limits', 'spool', 'metrics', 'record', 'logLevel']);
 
 /** Reads and checks a YAML config file. */
 export function loadConfigFile(file: string): Partial<ServerConfig> {
@@ -88,7 +90,7 @@ export function resolveServerConfig(...layers: Array<Partial<ServerConfig>>): Se
   for (const k of ['tcpPort', 'udpPort', 'httpPort'] as const) c[k] = parsePort(k, c[k] as number | false, false);
   // The server's own rules, the same for the library and the CLI.
   try {
-    validate({ host: c.host, tcpPort: c.tcpPort, udpPort: c.udpPort, httpPort: c.httpPort, keepClientInfo: c.keepClientInfo, maxGroups: c.maxGroups, maxClients: c.maxClients, buffers: c.buffers, http: c.http, limits: c.limits, spool: c.spool, metrics: c.metrics });
+    validate({ host: c.host, tcpPort: c.tcpPort, udpPort: c.udpPort, httpPort: c.httpPort, keepClientInfo: c.keepClientInfo, maxGroups: c.maxGroups, maxClients: c.maxClients, buffers: c.buffers, http: c.http, limits: c.limits, spool: c.spool, metrics: c.metrics, record: c.record });
   } catch (err) {
     if (err instanceof ConfigError) throw new UsageError(err.message.replace(/^option /, ''));
     throw err;

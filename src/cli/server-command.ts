@@ -6,7 +6,7 @@ import { ErrorCode, MediaServer, Sender, SqliteStore } from '../index.js';
 import { loadSharp } from '../sources/sharp.js';
 import { TestPattern } from '../sources/test-pattern.js';
 import { WebViewer } from '../web/viewer.js';
-import { parsePort, UsageError } from './args.js';
+import { parseBytes, parseDuration, parsePort, UsageError } from './args.js';
 import { envConfig, loadConfigFile, resolveServerConfig, type ServerConfig } from './config.js';
 import { logger, onSignal, urlHost, type LogFormat } from './common.js';
 
@@ -35,6 +35,7 @@ export async function runServer(cfg: ServerConfig, log: Pino): Promise<{ server:
     spool: cfg.spool,
     auth: cfg.users ? { users: cfg.users } : undefined,
     metrics: { latency: true, ...cfg.metrics },
+    record: cfg.record,
     logger: log,
     httpHandler: (req, res) => viewer?.handle(req, res) ?? false,
   });
@@ -50,7 +51,8 @@ export async function runServer(cfg: ServerConfig, log: Pino): Promise<{ server:
   process.stdout.write(
     `camwire server on ${cfg.host}: ${on('tcp', p.tcp, cfg.tcpPort === false)}, ${on('udp', p.udp, cfg.udpPort === false)}, ${on('http', p.http, cfg.httpPort === false)}\n` +
       `state: ${cfg.dataDir ? path.join(cfg.dataDir, 'camwire.db') : 'in memory only (nothing kept after the process ends)'}\n` +
-      (url ? `viewer: ${url}\nstats: ${url}stats  metrics: ${url}metrics\n` : ''),
+      (url ? `viewer: ${url}\nstats: ${url}stats  metrics: ${url}metrics\n` : '') +
+      (cfg.record ? `recording: ${cfg.record.dir} (segments of ${(cfg.record.segmentMs ?? 60_000) / 1000} s, ${cfg.record.format ?? 'mkv'})\n` : ''),
   );
   return {
     server,
@@ -74,6 +76,7 @@ export async function serverAction(o: Record<string, string | boolean | undefine
     dataDir: o.memory ? '' : (o.dataDir as string | undefined),
     logLevel: o.logLevel as string | undefined,
     metrics: o.metricsPerClient ? { perClient: true } : undefined,
+    record: recordFlags(o),
   };
   if (o.tlsCert || o.tlsKey) {
     if (!o.tlsCert || !o.tlsKey) throw new UsageError('--tls-cert and --tls-key go together');
@@ -82,6 +85,23 @@ export async function serverAction(o: Record<string, string | boolean | undefine
   const cfg = resolveServerConfig(envConfig(process.env), o.config ? loadConfigFile(o.config as string) : {}, flags);
   const { stop } = await runServer(cfg, logger(cfg.logLevel, (o.logFormat as LogFormat | undefined) ?? 'auto'));
   onSignal(stop);
+}
+
+/** --record DIR and the flags that go with it. */
+function recordFlags(o: Record<string, string | boolean | undefined>): ServerConfig['record'] {
+  const dir = o.record as string | undefined;
+  if (!dir) {
+    for (const f of ['recordSegment', 'recordMaxAge', 'recordMaxBytes', 'recordFormat']) if (o[f] !== undefined) throw new UsageError(`--${f.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} needs --record DIR`);
+    return undefined;
+  }
+  const bytes = o.recordMaxBytes === undefined ? undefined : parseBytes('--record-max-bytes', o.recordMaxBytes as string);
+  return {
+    dir,
+    segmentMs: o.recordSegment === undefined ? undefined : parseDuration('--record-segment', o.recordSegment as string),
+    maxAgeMs: o.recordMaxAge === undefined ? undefined : parseDuration('--record-max-age', o.recordMaxAge as string),
+    maxBytes: bytes === Infinity ? 0 : bytes,
+    format: o.recordFormat as 'mkv' | 'mp4' | undefined,
+  };
 }
 
 /** The `demo` action: a MediaServer on loopback and a test-pattern sender feeding it. */

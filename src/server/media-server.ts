@@ -32,7 +32,8 @@ import { GroupRegistry } from './groups.js';
 import { HttpRoutes } from './http-routes.js';
 import { ControlApi } from './control-api.js';
 import { ServerMetrics } from './metrics.js';
-import { Relay, type ServerCommandMeta, type VideoTap } from './relay.js';
+import { Relay, type AudioTap, type ServerCommandMeta, type VideoTap } from './relay.js';
+import { ServerRecording } from './recording.js';
 import { Router } from './router.js';
 import { guardWrites } from './store/guard.js';
 import { MemoryStore } from './store/memory-store.js';
@@ -41,7 +42,7 @@ import { SystemRequests } from './system-requests.js';
 import { UserRegistry } from './users.js';
 
 export type { BufferOptions, MediaServerOptions } from './config.js';
-export type { ServerCommandMeta, VideoTap } from './relay.js';
+export type { AudioTap, ServerCommandMeta, VideoTap } from './relay.js';
 
 /** A client as the server reports it. */
 export interface ClientInfo {
@@ -85,6 +86,7 @@ export class MediaServer extends EventEmitter<MediaServerEvents> {
   readonly #dir: Directory;
   readonly #requests: SystemRequests;
   readonly #relay: Relay;
+  readonly #recording: ServerRecording | undefined;
   readonly #http: HttpRoutes;
   readonly #metrics: ServerMetrics;
   readonly #listeners = new Map<TransportName, LinkListener>();
@@ -129,6 +131,11 @@ export class MediaServer extends EventEmitter<MediaServerEvents> {
       onServerCommand: (cmd, meta) => this.emit('serverCommand', cmd, meta),
     });
     if (this.#metrics.measuresLatency) this.#relay.tap((v) => this.#metrics.observeLatency(Date.now() - v.timestamp));
+    const rec = (this.#recording = o.record ? new ServerRecording(o.record, o.logger, (e) => this.#metrics.recording(e)) : undefined);
+    if (rec) {
+      this.#relay.tap((v) => rec.video(v));
+      this.#relay.tapAudio((a) => rec.audio(a));
+    }
     this.#http = new HttpRoutes({
       auth: this.#auth,
       directory: this.#dir,
@@ -201,6 +208,7 @@ export class MediaServer extends EventEmitter<MediaServerEvents> {
     this.#state = 'stopped';
     for (const l of [...this.#links]) l.close(CloseCode.GOING_AWAY, 'server stopping');
     await Promise.all([...this.#listeners.values()].map((l) => l.close(CloseCode.GOING_AWAY, 'server stopping')));
+    await this.#recording?.close();
     await this.#store.close();
   }
 
@@ -245,6 +253,16 @@ export class MediaServer extends EventEmitter<MediaServerEvents> {
    */
   onVideo(fn: (v: VideoTap) => void): () => void {
     return this.#relay.tap(fn);
+  }
+
+  /** Like onVideo, for every pushed audio chunk (its header decoded). */
+  onAudio(fn: (a: AudioTap) => void): () => void {
+    return this.#relay.tapAudio(fn);
+  }
+
+  /** The recordings of option `record` (events `segment`, `error`, `deleted`; `stats`), or undefined. */
+  get recording(): ServerRecording | undefined {
+    return this.#recording;
   }
 
   /** The Prometheus registry of this server (no global state: one per server). */

@@ -62,25 +62,39 @@ export function pcmChunk(i: number): Buffer {
 /**
  * Calls `video(i, now)` at `fps` and `audio(j, now)` every 20 ms, on the wall clock (drift-free
  * schedule), until `frames` video frames went; resolves with the first and last video send times.
+ * The first frame (and chunk) go at once; the schedule starts when `ready` resolves (a push
+ * Sender's lanes connect on their first frame, and a frame offered meanwhile would replace it).
  */
-export function paced(frames: number, fps: number, video: (i: number, now: number) => void, audio?: (j: number, now: number) => void): Promise<{ first: number; last: number }> {
+export async function paced(frames: number, fps: number, video: (i: number, now: number) => void, audio?: (j: number, now: number) => void, ready?: Promise<unknown>): Promise<{ first: number; last: number }> {
+  const first = Date.now();
+  video(0, first);
+  audio?.(0, first);
+  await ready;
   return new Promise((resolve) => {
-    const t0 = Date.now();
-    let i = 0;
-    let j = 0;
-    let first = 0;
+    const t0 = Date.now() - 1000 / fps;
+    const a0 = Date.now() - 20;
+    let i = 1;
+    let j = 1;
     const tick = (): void => {
       const now = Date.now();
-      while (audio && t0 + j * 20 <= now) audio(j++, now);
-      while (i < frames && t0 + (i * 1000) / fps <= now) {
-        if (i === 0) first = now;
-        video(i++, now);
-      }
+      while (audio && a0 + j * 20 <= now) audio(j++, now);
+      while (i < frames && t0 + (i * 1000) / fps <= now) video(i++, now);
       if (i >= frames) return resolve({ first, last: now });
-      setTimeout(tick, Math.max(1, Math.min(t0 + (i * 1000) / fps, audio ? t0 + j * 20 : Infinity) - Date.now()));
+      setTimeout(tick, Math.max(1, Math.min(t0 + (i * 1000) / fps, audio ? a0 + j * 20 : Infinity) - Date.now()));
     };
     tick();
   });
+}
+
+/** Resolves when a push Sender's lanes of these types are connected. */
+export function lanesUp(tx: { on(ev: 'connected', fn: (e: { mediaTypes: string[] }) => void): unknown }, types: string[]): Promise<void> {
+  const left = new Set(types);
+  return new Promise((resolve) =>
+    tx.on('connected', (e) => {
+      for (const t of e.mediaTypes) left.delete(t);
+      if (left.size === 0) resolve();
+    }),
+  );
 }
 
 /** What ffprobe says of a file's streams (frames counted by decoding) and its duration. */

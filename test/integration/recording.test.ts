@@ -14,7 +14,7 @@ import { Sender } from '../../src/index.js';
 import { ErrorCode } from '../../src/errors.js';
 import { Recorder } from '../../src/media/recorder/recorder.js';
 import { cli } from '../helpers/cli.js';
-import { ffprobe, h264Frames, jpegFrames, opusPackets, paced, pcmChunk } from '../helpers/media.js';
+import { ffprobe, h264Frames, jpegFrames, lanesUp, opusPackets, paced, pcmChunk } from '../helpers/media.js';
 import { once } from '../helpers/wait.js';
 
 const exec = promisify(execFile);
@@ -141,11 +141,13 @@ describe('receive --save', () => {
       const tx = new Sender({ protocol: 'tcp', host: '127.0.0.1', port });
       await tx.start();
       t.after(() => tx.stop());
+      const up = lanesUp(tx, ['video', 'audio']);
       const sent = await paced(
         n,
         15,
         (i, now) => tx.sendVideoFrame(frames[i].data, { imageType: frames[i].imageType, keyframe: frames[i].keyframe, width: 320, height: 240, timestamp: now }),
         (j, now) => tx.sendAudio(audio === 'opus' ? opus[j % opus.length] : pcmChunk(j), { codec: audio, sampleRate: 48000, channels: 1, timestamp: now }),
+        up,
       );
       assert.equal(await rx.exited, 0, rx.stderr());
       const wallMs = sent.last - sent.first + 1000 / 15;
