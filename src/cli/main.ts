@@ -76,6 +76,7 @@ function program(): Command {
     .option('--permanent', 'with --group: join as a permanent member (a member while offline, and after server restarts)')
     .option('--test-pattern', 'send the built-in test pattern (the default video source)')
     .option('--input <url|file>', 'video from any ffmpeg input: a file, rtsp://camera/...')
+    .option('--listen-input', 'with --input rtmp://HOST:PORT/APP or srt://HOST:PORT: listen there for a publish (OBS Studio) and forward its H.264 as it came, its audio as Opus')
     .option('--loop', 'with --input FILE: loop the file')
     .option('--camera [device]', 'video from a V4L2 camera (default /dev/video0), via ffmpeg')
     .option('--screen [display]', 'video from the X11 screen, via ffmpeg')

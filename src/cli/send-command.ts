@@ -4,6 +4,7 @@ import type { Logger as Pino } from 'pino';
 import { CamwireError, Sender, type ConnectionEvent } from '../index.js';
 import { DEFAULT_PORTS } from '../protocol/constants.js';
 import { assertFfmpeg, FfmpegAudio, FfmpegMissingError, FfmpegVideo, type VideoInput } from '../sources/ffmpeg.js';
+import { FfmpegIngest, isIngestUrl } from '../sources/ingest.js';
 import { loadSharp } from '../sources/sharp.js';
 import { TestPattern } from '../sources/test-pattern.js';
 import { parseAddress, parseDialAddress, parseInteger, parseNumber, parseParams, parseSize, UsageError } from './args.js';
@@ -25,6 +26,7 @@ export interface SendFlags extends TlsFlags {
   password?: string;
   testPattern?: boolean;
   input?: string;
+  listenInput?: boolean;
   loop?: boolean;
   camera?: string | boolean;
   screen?: string | boolean;
@@ -54,6 +56,8 @@ export async function runSend(f: SendFlags, log: Pino): Promise<number> {
   const addr = dialled ?? parseAddress('--listen', f.listen!.includes(':') ? f.listen! : `0.0.0.0:${f.listen}`, '0.0.0.0', true);
   const protocol = dialled?.protocol ?? f.protocol ?? 'tcp';
   const connectMs = connectTimeoutMs(f.connectTimeout);
+  if (f.listenInput && !(f.input && isIngestUrl(f.input))) throw new UsageError('--listen-input needs --input rtmp://HOST:PORT/APP or srt://HOST:PORT: the address to take a publish on');
+  if (f.listenInput && (f.audioInput || f.microphone)) throw new UsageError('--listen-input carries the publisher\'s own audio: leave out --audio-input and --microphone');
   // What cannot work is said before anything connects: an unreadable file, a missing ffmpeg.
   if (f.file) readableFile('--file', f.file);
   const oneShot = f.file || f.command || f.stdin;
@@ -191,11 +195,30 @@ async function sendWith(sender: Sender, f: SendFlags, { pull, addr, protocol, wa
     sender.sendVideoFrame(jpeg, { imageType: 'jpeg', width, height, mediaIndex, timestamp });
   };
   let input: VideoInput | undefined;
-  if (f.input) input = { kind: 'url', url: f.input, loop: f.loop };
+  if (f.listenInput) input = undefined;
+  else if (f.input) input = { kind: 'url', url: f.input, loop: f.loop };
   else if (f.camera) input = { kind: 'camera', device: typeof f.camera === 'string' ? f.camera : undefined };
   else if (f.screen) input = { kind: 'screen', display: typeof f.screen === 'string' ? f.screen : undefined };
   const failed = new Promise<number>((resolve) => {
-    if (input) {
+    if (f.listenInput) {
+      // A publish from OBS or any RTMP/SRT publisher: its H.264 as it came, its audio as Opus.
+      const ingest = new FfmpegIngest({ url: f.input! });
+      ingest.on('video', (v) => {
+        frames++;
+        bytes += v.data.length;
+        sender.sendVideoFrame(v.data, { imageType: v.imageType, keyframe: v.keyframe, width: v.width, height: v.height, mediaIndex, timestamp: v.timestamp });
+      });
+      ingest.on('audio', (p, timestamp) => sender.sendAudio(p, { codec: 'opus', sampleRate: 48000, channels: 2, mediaIndex, timestamp }));
+      ingest.on('publish', () => process.stdout.write('publisher connected\n'));
+      ingest.on('unpublish', () => process.stdout.write(`publisher left; waiting for a publish on ${f.input}\n`));
+      ingest.on('error', (err) => {
+        process.stderr.write(`error: ${err.message}\n`);
+        resolve(err instanceof FfmpegMissingError ? EXIT.FFMPEG : EXIT.FAILED);
+      });
+      ingest.start();
+      process.stdout.write(`waiting for a publish on ${f.input}\n`);
+      stops.push(() => ingest.stop());
+    } else if (input) {
       const src = new FfmpegVideo({ input, width, height, fps, quality: Math.max(2, Math.round(31 - (quality / 100) * 29)) });
       src.on('frame', (jpeg) => send(jpeg));
       src.on('error', (err) => {
