@@ -215,8 +215,8 @@ async function sendWith(sender: Sender, f: SendFlags, { pull, addr, protocol, wa
         process.stderr.write(`error: ${err.message}\n`);
         resolve(err instanceof FfmpegMissingError ? EXIT.FFMPEG : EXIT.FAILED);
       });
+      ingest.on('listening', () => process.stdout.write(`waiting for a publish on ${f.input}\n`));
       ingest.start();
-      process.stdout.write(`waiting for a publish on ${f.input}\n`);
       stops.push(() => ingest.stop());
     } else if (input) {
       const src = new FfmpegVideo({ input, width, height, fps, quality: Math.max(2, Math.round(31 - (quality / 100) * 29)) });

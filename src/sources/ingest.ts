@@ -7,9 +7,14 @@
  * listens again. Frames carry the time they left ffmpeg (the stream's own timestamps are not
  * passed through the raw H.264 output); publishers must not use B-frames, since frames go in
  * decode order.
+ *
+ * For RTMP the listening socket is camwire's own (so it is known to listen before anyone
+ * publishes, and a second publisher is turned away while one publishes): each publish gets an
+ * ffmpeg listening on a loopback port, and the publisher's bytes are passed to it.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
+import net from 'node:net';
 import { FfmpegMissingError } from '../errors.js';
 import { AccessUnits, avcCodecString, findSps, isIdr, spsDimensions } from '../protocol/h264.js';
 import { OggOpusPackets } from './ogg-opus.js';
@@ -37,6 +42,8 @@ export interface IngestVideo {
 }
 
 export interface IngestEvents {
+  /** The ingest listens (RTMP: its socket is bound; SRT: ffmpeg started). */
+  listening: [];
   /** A publisher connected (its first frame arrived). */
   publish: [];
   video: [frame: IngestVideo];
@@ -56,6 +63,7 @@ export function isIngestUrl(url: string): boolean {
 export class FfmpegIngest extends EventEmitter<IngestEvents> {
   readonly #o: IngestOptions;
   #child: ChildProcess | undefined;
+  #server: net.Server | undefined;
   #stopped = false;
   /** The publishes seen had no audio: the next listen asks for none (an output without streams stops ffmpeg). */
   #audio = true;
@@ -68,9 +76,8 @@ export class FfmpegIngest extends EventEmitter<IngestEvents> {
     this.#o = o;
   }
 
-  /** The ffmpeg arguments of one listen. */
-  args(audio = this.#audio): string[] {
-    const url = this.#o.url;
+  /** The ffmpeg arguments of one listen on `url`. */
+  args(audio = this.#audio, url = this.#o.url): string[] {
     const input = /^srt:/i.test(url) ? ['-i', url.includes('mode=') ? url : `${url}${url.includes('?') ? '&' : '?'}mode=listener`] : ['-listen', '1', '-i', url];
     const video = ['-map', '0:v:0', '-c:v', 'copy', '-bsf:v', 'h264_mp4toannexb,h264_metadata=aud=insert', '-flush_packets', '1', '-f', 'h264', 'pipe:1'];
     const opus = ['-map', '0:a:0', '-c:a', 'libopus', '-b:a', String(this.#o.audioBitrate ?? 96000), '-ar', '48000', '-ac', '2', '-frame_duration', '20', '-page_duration', '20000', '-flush_packets', '1', '-f', 'ogg', 'pipe:3'];
@@ -79,19 +86,66 @@ export class FfmpegIngest extends EventEmitter<IngestEvents> {
   }
 
   start(): void {
-    this.#listen();
+    if (/^srt:/i.test(this.#o.url)) {
+      this.#listen(this.#o.url, () => {});
+      this.emit('listening');
+      return;
+    }
+    const u = new URL(this.#o.url);
+    const server = (this.#server = net.createServer((socket) => this.#publish(socket, u.pathname)));
+    server.once('error', (err) => {
+      this.#stopped = true;
+      this.emit('error', new Error(`cannot listen on ${this.#o.url}: ${err.message}`));
+    });
+    server.listen(Number(u.port || 1935), u.hostname.replace(/^\[|\]$/g, ''), () => this.emit('listening'));
   }
 
   stop(): void {
     this.#stopped = true;
+    this.#server?.close();
     this.#child?.kill('SIGTERM');
   }
 
-  #listen(): void {
+  /** One RTMP publisher: an ffmpeg listening on a loopback port, and the bytes passed both ways. */
+  #publish(socket: net.Socket, app: string): void {
+    socket.on('error', () => {});
+    if (this.#child || this.#stopped) return void socket.destroy();
+    const probe = net.createServer().listen(0, '127.0.0.1', () => {
+      const port = (probe.address() as net.AddressInfo).port;
+      probe.close(() => {
+        if (socket.destroyed || this.#stopped) return;
+        const upstream = { s: undefined as net.Socket | undefined };
+        this.#listen(`rtmp://127.0.0.1:${port}${app}`, () => {
+          socket.destroy();
+          upstream.s?.destroy();
+        });
+        // ffmpeg listens within moments: connect until it does (5 s at most).
+        const deadline = Date.now() + 5000;
+        const connect = (): void => {
+          const up = net.connect(port, '127.0.0.1');
+          up.once('connect', () => {
+            upstream.s = up;
+            socket.pipe(up).on('error', () => {});
+            up.pipe(socket).on('error', () => {});
+            socket.once('close', () => up.end());
+            up.once('close', () => socket.destroy());
+          });
+          up.once('error', () => {
+            if (!socket.destroyed && this.#child && Date.now() < deadline) setTimeout(connect, 50);
+            else socket.destroy();
+          });
+        };
+        connect();
+      });
+    });
+  }
+
+  /** Runs one ffmpeg on `url`; `ended` is called when it exits (SRT: listen again; RTMP: drop the sockets). */
+  #listen(url: string, ended: () => void): void {
     if (this.#stopped) return;
     const bin = this.#o.ffmpegPath ?? 'ffmpeg';
     const audio = this.#audio;
-    const child = (this.#child = spawn(bin, this.args(audio), { stdio: ['ignore', 'pipe', 'pipe', 'pipe'] }));
+    const child = (this.#child = spawn(bin, this.args(audio, url), { stdio: ['ignore', 'pipe', 'pipe', 'pipe'] }));
     const started = Date.now();
     let frames = 0;
     let stderr = '';
@@ -128,20 +182,19 @@ export class FfmpegIngest extends EventEmitter<IngestEvents> {
     });
     child.on('close', (code) => {
       if (this.#child === child) this.#child = undefined;
-      units.dropped && (this.dropped += units.dropped);
+      this.dropped += units.dropped;
+      const srt = /^srt:/i.test(url);
+      if (!srt) ended();
       if (this.#stopped) return;
       if (frames > 0) this.emit('unpublish');
-      // A publish without audio leaves ffmpeg's audio output without a stream: listen again without it.
-      if (audio && /does not contain any stream|matches no streams/i.test(stderr)) {
-        this.#audio = false;
-        return this.#listen();
-      }
-      // Failing at once, before any publish, is not a publisher leaving: it cannot listen.
-      if (code !== 0 && frames === 0 && Date.now() - started < 2000) {
+      // A publish without audio leaves ffmpeg's audio output without a stream: the next one is taken without it.
+      if (audio && /does not contain any stream|matches no streams/i.test(stderr)) this.#audio = false;
+      else if (srt && code !== 0 && frames === 0 && Date.now() - started < 2000) {
+        // Failing at once, before any publish, is not a publisher leaving: it cannot listen.
         this.#stopped = true;
-        return void this.emit('error', new Error(`ffmpeg cannot listen on ${this.#o.url}: ${stderr.trim() || `exit ${code}`}`));
+        return void this.emit('error', new Error(`ffmpeg cannot listen on ${url}: ${stderr.trim() || `exit ${code}`}`));
       }
-      this.#listen();
+      if (srt) this.#listen(url, ended);
     });
   }
 }

@@ -42,6 +42,10 @@ const RUNS: Array<{ doc: string; ready?: RegExp }> = [
   { doc: 'camwire send --server server.example:7700 --id ops --to desk --command ptz --param pan=5' },
   { doc: 'camwire send --server server.example:7700 --id cam2 --group room --group-password pw --microphone', ready: /sending \d+ fps/ },
   { doc: 'ffmpeg -re -i rtsp://camera/stream -f mpjpeg "http://server.example:7780/ingest/door?to=desk"' },
+  { doc: 'ffmpeg -use_wallclock_as_timestamps 1 -f mpjpeg -i http://server.example:7780/mjpeg/cam1/0 -t 5 -c:v libx264 -pix_fmt yuv420p cam1.mp4' },
+  { doc: 'camwire server --record ./recordings --record-segment 60s --record-max-age 7d --record-max-bytes 50G', ready: /tcp (\d+), udp (\d+), http (\d+)[^]*recording: / },
+  { doc: 'camwire send --server server.example:7700 --id obs --input rtmp://0.0.0.0:1935/live --listen-input', ready: /waiting for a publish/ },
+  { doc: 'ffmpeg -re -f lavfi -i testsrc2=size=1280x720:rate=30 -f lavfi -i sine -t 10 -c:v libx264 -bf 0 -g 60 -pix_fmt yuv420p -c:a aac -f flv rtmp://127.0.0.1:1935/live/stream' },
   { doc: 'CAMWIRE_PASSWORD=secret camwire send --server server.example:7700 --id cam1 --user alice --to desk', ready: /sending \d+ fps/ },
   { doc: 'ffmpeg -re -i clip.mp4 -auth_type basic -f mpjpeg "http://alice:secret@server.example:7780/ingest/cam1?to=desk"' },
 ];
@@ -97,7 +101,7 @@ test('docs - every command in docs/cli.md runs (on loopback)', { timeout: 240000
   fs.writeFileSync(path.join(dir, 'big.iso'), Buffer.alloc(3_000_000, 7));
   const proxy = await startProxy();
   t.after(() => proxy.stop());
-  const [p1, p2, p3] = [await freePort(), await freePort(), await freePort()];
+  const [p1, p2, p3, p4] = [await freePort(), await freePort(), await freePort(), await freePort()];
   const ports = { tcp: '', http: '' };
   const login = path.join(dir, 'login.yaml');
   fs.writeFileSync(login, 'host: 127.0.0.1\ntcpPort: 0\nudpPort: off\nhttpPort: 0\nusers:\n  - user: alice\n    password: secret\n    clientIds: [cam1, desk]\n');
@@ -123,6 +127,13 @@ test('docs - every command in docs/cli.md runs (on loopback)', { timeout: 240000
     ['./inbox', () => path.join(dir, 'inbox')],
     ['./big.iso', () => path.join(dir, 'big.iso')],
     [' out.mp4', () => ` ${path.join(dir, 'out.mp4')}`],
+    [' cam1.mp4', () => ` ${path.join(dir, 'cam1.mp4')}`],
+    ['camwire server --record ./recordings', () => `camwire server --host 127.0.0.1 --tcp-port 0 --udp-port 0 --http-port 0 --memory --record ${path.join(dir, 'recordings')}`],
+    ['--record-segment 60s', () => '--record-segment 2s'], // a finished segment within the test
+    ['rtmp://0.0.0.0:1935/live', () => `rtmp://127.0.0.1:${p4}/live`], // 1935 may be taken
+    ['rtmp://127.0.0.1:1935/live', () => `rtmp://127.0.0.1:${p4}/live`],
+    ['testsrc2=size=1280x720:rate=30', () => 'testsrc2=size=320x240:rate=15'], // lighter, and
+    ['-t 10', () => '-t 4'], // shorter
   ];
   const local = (doc: string): string => LOCAL.reduce((c, [from, to]) => c.replace(from, to()), doc);
   const running: Array<[string, ReturnType<typeof run>]> = [];
@@ -142,7 +153,8 @@ test('docs - every command in docs/cli.md runs (on loopback)', { timeout: 240000
       throw new Error(`${err.message}\n-- still running:\n${running.map(([d, q]) => `${d}: exit ${q.child.exitCode}\n${q.out().slice(-600)}`).join('\n')}`);
     });
     running.push([r.doc, p]);
-    if (r.doc === 'camwire server') [ports.tcp, ports.http] = [m[1], m[3]];
+    // The recording server takes the examples after it (the OBS ingest).
+    if (r.doc === 'camwire server' || r.doc.startsWith('camwire server --record')) [ports.tcp, ports.http] = [m[1], m[3]];
   }
   // What runs until stopped stops cleanly on Ctrl-C: exit 0.
   for (const [doc, p] of running.reverse()) {
@@ -150,6 +162,10 @@ test('docs - every command in docs/cli.md runs (on loopback)', { timeout: 240000
     assert.equal(await p.exited, 0, `${doc}\n${p.out()}`);
   }
   assert.ok(fs.statSync(path.join(dir, 'out.mp4')).size > 0, 'out.mp4 written');
+  assert.ok(fs.statSync(path.join(dir, 'cam1.mp4')).size > 0, 'cam1.mp4 written');
+  // The OBS publish, recorded by the server (its segments finish when it stops).
+  const obs = fs.readdirSync(path.join(dir, 'recordings', 'obs'));
+  assert.ok(obs.some((f) => f.endsWith('.mkv') && fs.statSync(path.join(dir, 'recordings', 'obs', f)).size > 0), `recordings/obs: ${obs}`);
   assert.equal(fs.readFileSync(path.join(dir, 'inbox', 'big.iso')).length, 3_000_000);
   assert.ok(proxy.requests().length > 0, 'the HTTP pull went through the proxy');
 });
