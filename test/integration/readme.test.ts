@@ -19,6 +19,7 @@ const expected: Record<string, RegExp[]> = {
   pull: [/openChannel \[ 'video' \]/, /session up, key \d+n/],
   files: [/sha256 ok: true/, /all 1000000 bytes acknowledged/, /sent from offset 0 sha256 [0-9a-f]{64}/],
   relay: [/bob got hi-bob from alice/, /carol sees bob join room/, /bob got hello-room from carol/, /online: alice, bob, carol/],
+  record: [/recorded [1-9]\d* frames over [1-9]\d* ms/],
   client: [/bob got hi from alice/, /refused: 1202 peer closed the connection: 1202 wrong user name or password/],
 };
 
