@@ -90,6 +90,13 @@ describe('recorder', () => {
     assert.deepEqual([ls.droppedVideo, ls.videoFrames], [7, 20]);
     assert.equal((await ffprobe(path.join(dir, 'late.mkv'))).video?.frames, 20);
 
+    // A "keyframe" without its SPS (corrupt, or cut) cannot start an H.264 file: dropped, counted.
+    const noSps = new Recorder({ path: path.join(dir, 'nosps.mkv'), expect: { audio: false } });
+    noSps.video({ ...frames[0], data: Buffer.from([0, 0, 0, 1, 0x65, 0x88, 0x84, 0x00]), timestamp: 900 });
+    frames.forEach((f, i) => noSps.video({ ...f, timestamp: 1000 + i * 66 }));
+    const ns = await noSps.close();
+    assert.deepEqual([ns.droppedVideo, ns.videoFrames], [1, 30]);
+
     const audioOnly = new Recorder({ path: path.join(dir, 'a.mkv') });
     const opus = await opusPackets(100);
     opus.forEach((d, i) => audioOnly.audio({ data: d, codec: 'opus', sampleRate: 48000, channels: 1, timestamp: 5000 + i * 20 }));

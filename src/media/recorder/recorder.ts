@@ -15,6 +15,7 @@ import { EventEmitter } from 'node:events';
 import path from 'node:path';
 import { ErrorCode, RecordError } from '../../errors.js';
 import type { AudioChunk, VideoFrame } from '../../events.js';
+import { findSps } from '../../protocol/h264.js';
 import { audioDurationMs, audioKind, videoKind } from './codecs.js';
 import { FfmpegWriter } from './ffmpeg-writer.js';
 import { MuxWriter } from './mux-writer.js';
@@ -114,7 +115,8 @@ export class Recorder extends EventEmitter<RecorderEvents> {
     if (this.#closed || this.#failed) return void this.#stats.droppedVideo++;
     if (!this.#tracks) {
       const first = !this.#pending.some((p) => 'video' in p);
-      if (first && !v.keyframe) return void this.#stats.droppedVideo++;
+      // H.264 starts at a keyframe that carries its SPS (the file's decoder configuration).
+      if (first && (!v.keyframe || (videoKind(v.imageType) === 'avc' && !findSps(v.data)))) return void this.#stats.droppedVideo++;
       return this.#hold({ video: { ...v, data: Buffer.from(v.data) } });
     }
     this.#writeVideo(v);
