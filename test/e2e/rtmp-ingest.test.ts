@@ -9,11 +9,12 @@ import net from 'node:net';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { describe, test } from 'node:test';
-import type { AudioChunk, VideoFrame } from '../../src/index.js';
+import { FfmpegIngest, type AudioChunk, type VideoFrame } from '../../src/index.js';
+import type { IngestVideo } from '../../src/sources/ingest.js';
 import { AccessUnits, nalUnits } from '../../src/protocol/h264.js';
 import { cli } from '../helpers/cli.js';
 import { startClient, startServer, tempDir } from '../helpers/server-client.js';
-import { until } from '../helpers/wait.js';
+import { once, until } from '../helpers/wait.js';
 
 const exec = promisify(execFile);
 
@@ -71,6 +72,34 @@ describe('rtmp ingest', () => {
     assert.deepEqual([audio[0].codec, audio[0].sampleRate, audio[0].channels], ['opus', 48000, 2]);
     obs.child.kill('SIGINT');
     assert.equal(await obs.exited, 0, obs.stderr());
+  });
+
+  test('srt ingest - an SRT publish (MPEG-TS, H.264 + AAC) becomes access units and Opus packets', async (t) => {
+    const port = await freePort();
+    const ingest = new FfmpegIngest({ url: `srt://127.0.0.1:${port}` });
+    t.after(() => ingest.stop());
+    const video: IngestVideo[] = [];
+    let audio = 0;
+    ingest.on('video', (v) => video.push(v));
+    ingest.on('audio', () => audio++);
+    const published = once(ingest, 'publish', 20000);
+    ingest.start();
+    // ffmpeg's SRT listener is up a moment after it starts: the publisher calls until it is (as OBS retries).
+    let done = false;
+    void published.then(() => (done = true), () => {});
+    const publish = (): void => {
+      const p = spawn('ffmpeg', ['-v', 'error', '-re', '-f', 'lavfi', '-i', 'testsrc2=size=320x240:rate=15', '-f', 'lavfi', '-i', 'sine=f=440', '-t', '4', '-c:v', 'libx264', '-bf', '0', '-g', '15', '-pix_fmt', 'yuv420p', '-c:a', 'aac', '-f', 'mpegts', `srt://127.0.0.1:${port}?mode=caller`], { stdio: 'ignore' });
+      t.after(() => p.kill('SIGKILL'));
+      p.once('exit', (code) => code !== 0 && !done && setTimeout(publish, 200));
+    };
+    publish();
+    await published;
+    await once(ingest, 'unpublish', 20000);
+    console.log(`# srt ingest: ${video.length} access units, ${audio} Opus packets`);
+    assert.ok(video.length >= 15, `${video.length} access units`);
+    assert.ok(audio >= 50, `${audio} Opus packets`);
+    assert.match(video[0].imageType, /^avc1\./);
+    assert.deepEqual([video[0].width, video[0].height, video[0].keyframe], [320, 240, true]);
   });
 
   test('rtmp ingest - --listen-input needs an rtmp:// or srt:// input (exit 2)', async (t) => {
