@@ -110,7 +110,10 @@ export class Recorder extends EventEmitter<RecorderEvents> {
     return this.#stats.durationMs;
   }
 
-  /** One video frame. The data is copied only while the file has not started (views of received buffers are fine). */
+  /**
+   * One video frame. Its bytes are copied (they are written later, and a received frame's data is a
+   * view of a buffer the parser may reuse).
+   */
   video(v: RecordVideo): void {
     if (this.#closed || this.#failed) return void this.#stats.droppedVideo++;
     if (!this.#tracks) {
@@ -119,14 +122,14 @@ export class Recorder extends EventEmitter<RecorderEvents> {
       if (first && (!v.keyframe || (videoKind(v.imageType) === 'avc' && !findSps(v.data)))) return void this.#stats.droppedVideo++;
       return this.#hold({ video: { ...v, data: Buffer.from(v.data) } });
     }
-    this.#writeVideo(v);
+    this.#writeVideo({ ...v, data: Buffer.from(v.data) });
   }
 
-  /** One audio chunk. */
+  /** One audio chunk (copied, as video). */
   audio(a: RecordAudio): void {
     if (this.#closed || this.#failed) return void this.#stats.droppedAudio++;
     if (!this.#tracks) return this.#hold({ audio: { ...a, data: Buffer.from(a.data) } });
-    this.#writeAudio(a);
+    this.#writeAudio({ ...a, data: Buffer.from(a.data) });
   }
 
   /** Finishes the file (starting it first with what waits); resolves when it is complete. Rejects with the failure, if any. */
