@@ -1,7 +1,7 @@
 /** `camwire send`: video, audio, a file, a command or stdin to a receiver or server (docs/cli.md). */
 import fs from 'node:fs';
 import type { Logger as Pino } from 'pino';
-import { CamwireError, Sender, type ConnectionEvent } from '../index.js';
+import { AddressInUseError, CamwireError, Sender, type ConnectionEvent } from '../index.js';
 import { DEFAULT_PORTS } from '../protocol/constants.js';
 import { assertFfmpeg, FfmpegAudio, FfmpegMissingError, FfmpegVideo, type VideoInput } from '../sources/ffmpeg.js';
 import { FfmpegIngest, isIngestUrl } from '../sources/ingest.js';
@@ -213,7 +213,7 @@ async function sendWith(sender: Sender, f: SendFlags, { pull, addr, protocol, wa
       ingest.on('unpublish', () => process.stdout.write(`publisher left; waiting for a publish on ${f.input}\n`));
       ingest.on('error', (err) => {
         process.stderr.write(`error: ${err.message}\n`);
-        resolve(err instanceof FfmpegMissingError ? EXIT.FFMPEG : EXIT.FAILED);
+        resolve(err instanceof FfmpegMissingError ? EXIT.FFMPEG : err instanceof AddressInUseError ? EXIT.NETWORK : EXIT.FAILED);
       });
       ingest.on('listening', () => process.stdout.write(`waiting for a publish on ${f.input}\n`));
       ingest.start();

@@ -15,7 +15,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import net from 'node:net';
-import { FfmpegMissingError } from '../errors.js';
+import { AddressInUseError, FfmpegMissingError } from '../errors.js';
 import { AccessUnits, avcCodecString, findSps, isIdr, spsDimensions } from '../protocol/h264.js';
 import { OggOpusPackets } from './ogg-opus.js';
 
@@ -93,11 +93,13 @@ export class FfmpegIngest extends EventEmitter<IngestEvents> {
     }
     const u = new URL(this.#o.url);
     const server = (this.#server = net.createServer((socket) => this.#publish(socket, u.pathname)));
-    server.once('error', (err) => {
+    const host = u.hostname.replace(/^\[|\]$/g, '');
+    const port = Number(u.port || 1935);
+    server.once('error', (err: NodeJS.ErrnoException) => {
       this.#stopped = true;
-      this.emit('error', new Error(`cannot listen on ${this.#o.url}: ${err.message}`));
+      this.emit('error', err.code === 'EADDRINUSE' ? new AddressInUseError(host, port, 'RTMP port', { cause: err }) : new Error(`cannot listen on ${this.#o.url}: ${err.message}`, { cause: err }));
     });
-    server.listen(Number(u.port || 1935), u.hostname.replace(/^\[|\]$/g, ''), () => this.emit('listening'));
+    server.listen(port, host, () => this.emit('listening'));
   }
 
   stop(): void {

@@ -102,6 +102,17 @@ describe('rtmp ingest', () => {
     assert.deepEqual([video[0].width, video[0].height, video[0].keyframe], [320, 240, true]);
   });
 
+  test('rtmp ingest - an RTMP port in use ends send --listen-input with the port named (exit 3)', async (t) => {
+    const taken = net.createServer().listen(0, '127.0.0.1');
+    await new Promise((r) => taken.once('listening', r));
+    t.after(() => taken.close());
+    const port = (taken.address() as net.AddressInfo).port;
+    const server = await startServer(t);
+    const p = cli(t, ['send', '--server', `127.0.0.1:${server.ports.tcp}`, '--id', 'obs', '--input', `rtmp://127.0.0.1:${port}/live`, '--listen-input']);
+    assert.equal(await p.exited, 3, p.stderr());
+    assert.match(p.stderr(), new RegExp(`RTMP port ${port} is already in use`));
+  });
+
   test('rtmp ingest - --listen-input needs an rtmp:// or srt:// input (exit 2)', async (t) => {
     const p = cli(t, ['send', '--server', '127.0.0.1:9', '--input', 'clip.mp4', '--listen-input']);
     assert.equal(await p.exited, 2);
