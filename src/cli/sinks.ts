@@ -105,8 +105,13 @@ export class FrameSink {
   async stop(): Promise<void> {
     await new Promise<void>((r) => (this.#file ? this.#file.end(() => r()) : r()));
     // A failure was reported through onError when it happened.
-    await this.#recorder?.close().catch(() => {});
+    const rec = this.#recorder;
     this.#recorder = undefined;
+    const stats = await rec?.close().catch(() => undefined);
+    if (rec && stats) {
+      const dropped = stats.droppedVideo + stats.droppedAudio;
+      process.stderr.write(`saved ${rec.path}: ${stats.videoFrames} video frames, ${stats.audioChunks} audio chunks, ${(stats.durationMs / 1000).toFixed(2)} s${dropped ? `, ${dropped} dropped` : ''}\n`);
+    }
     await Promise.all(
       this.#children.map(
         (c) =>

@@ -157,6 +157,7 @@ describe('receive --save', () => {
         up,
       );
       assert.equal(await rx.exited, 0, rx.stderr());
+      assert.match(rx.stderr(), new RegExp(`saved .*out\\${ext}: ${n} video frames, \\d+ audio chunks, \\d+\\.\\d\\d s`));
       const wallMs = sent.last - sent.first + 1000 / 15;
       const p = await ffprobe(file);
       console.log(`# receive --save ${kind}${ext}: sent ${n} frames over ${wallMs.toFixed(0)} ms of wall clock; ffprobe: duration ${p.duration.toFixed(3)} s (${((p.duration * 1000) / wallMs).toFixed(3)}x), ${p.video?.frames} frames, ${p.video?.codec}, audio ${p.audio?.codec}`);
