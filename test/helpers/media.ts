@@ -44,6 +44,20 @@ export async function h264Frames(n: number, o: { width?: number; height?: number
   return units.map((data) => ({ data, imageType, keyframe: isIdr(data), width, height }));
 }
 
+/** `n` VP9 frames of testsrc2 (one IVF frame each; no hidden frames), per the frame convention. */
+export async function vp9Frames(n: number, width = 320, height = 240): Promise<TestFrame[]> {
+  const ivf = await ffmpegOut(['-f', 'lavfi', '-i', `testsrc2=size=${width}x${height}:rate=15`, '-frames:v', String(n), '-c:v', 'libvpx-vp9', '-deadline', 'realtime', '-cpu-used', '8', '-g', '15', '-auto-alt-ref', '0', '-lag-in-frames', '0', '-pix_fmt', 'yuv420p', '-f', 'ivf', 'pipe:1']);
+  const out: TestFrame[] = [];
+  for (let at = ivf.readUInt16LE(6); at + 12 <= ivf.length; ) {
+    const size = ivf.readUInt32LE(at);
+    const data = Buffer.from(ivf.subarray(at + 12, at + 12 + size));
+    at += 12 + size;
+    // Profile 0 uncompressed header: frame_marker(2) profile(2) show_existing_frame(1) frame_type(1), 0 = key.
+    out.push({ data, imageType: 'vp09.00.10.08', keyframe: ((data[0] >> 2) & 1) === 0, width, height });
+  }
+  return out;
+}
+
 /** `n` 20 ms Opus packets of a 440 Hz sine, mono 48 kHz. */
 export async function opusPackets(n: number): Promise<Buffer[]> {
   const out: Buffer[] = [];

@@ -14,7 +14,7 @@ import { Sender } from '../../src/index.js';
 import { ErrorCode } from '../../src/errors.js';
 import { Recorder } from '../../src/media/recorder/recorder.js';
 import { cli } from '../helpers/cli.js';
-import { ffprobe, h264Frames, jpegFrames, lanesUp, opusPackets, paced, pcmChunk } from '../helpers/media.js';
+import { ffprobe, h264Frames, jpegFrames, lanesUp, opusPackets, paced, pcmChunk, vp9Frames } from '../helpers/media.js';
 import { once } from '../helpers/wait.js';
 
 const exec = promisify(execFile);
@@ -43,9 +43,9 @@ function unevenTimes(n: number, t0: number): number[] {
 }
 
 describe('recorder', () => {
-  for (const [kind, ext, audio] of [['h264', '.mkv', 'opus'], ['h264', '.mp4', 'pcm_s16le'], ['jpeg', '.mp4', 'pcm_s16le'], ['jpeg', '.mkv', 'opus']] as const) {
+  for (const [kind, ext, audio] of [['h264', '.mkv', 'opus'], ['h264', '.mp4', 'pcm_s16le'], ['jpeg', '.mp4', 'pcm_s16le'], ['jpeg', '.mkv', 'opus'], ['vp9', '.webm', 'opus']] as const) {
     test(`recorder - ${kind} at uneven timestamps with ${audio} into ${ext}: every frame at its own time`, async (t) => {
-      const frames = kind === 'h264' ? await h264Frames(45) : await jpegFrames(45);
+      const frames = kind === 'h264' ? await h264Frames(45) : kind === 'vp9' ? await vp9Frames(45) : await jpegFrames(45);
       const t0 = 1_700_000_000_000;
       const times = unevenTimes(frames.length, t0);
       const spanMs = times[times.length - 1] - t0;
@@ -67,7 +67,7 @@ describe('recorder', () => {
       assert.equal(stats.videoFrames, frames.length);
       const p = await ffprobe(file);
       console.log(`# ${kind}${ext}: ${frames.length} frames over ${spanMs} ms of frame time; ffprobe: duration ${p.duration.toFixed(3)} s, ${p.video?.frames} frames, ${p.video?.codec}, audio ${p.audio?.codec}`);
-      assert.equal(p.video?.codec, 'h264');
+      assert.equal(p.video?.codec, kind === 'vp9' ? 'vp9' : 'h264');
       assert.equal(p.video?.frames, frames.length);
       assert.equal(p.audio?.codec, audio === 'opus' ? 'opus' : ext === '.mp4' && kind === 'jpeg' ? 'aac' : 'pcm_s16le');
       // Each frame where its timestamp says (to the millisecond).
