@@ -9,6 +9,7 @@ import { loadSharp } from '../sources/sharp.js';
 import { TestPattern } from '../sources/test-pattern.js';
 import { parseAddress, parseDialAddress, parseInteger, parseNumber, parseParams, parseSize, UsageError } from './args.js';
 import { connectTimeoutMs, EXIT, onSignal, tlsClient, tlsServer, type TlsFlags } from './common.js';
+import { ConnectHold } from './connect-hold.js';
 import { StatusLine } from './sinks.js';
 import { ConnectionWatch, fatalReason, GiveUpError } from './watch.js';
 
@@ -203,10 +204,12 @@ async function sendWith(sender: Sender, f: SendFlags, { pull, addr, protocol, wa
     if (f.listenInput) {
       // A publish from OBS or any RTMP/SRT publisher: its H.264 as it came, its audio as Opus.
       const ingest = new FfmpegIngest({ url: f.input! });
+      // The group of pictures that starts a publish must not be lost while the Sender connects.
+      const hold = new ConnectHold(sender, (data, o) => sender.sendVideoFrame(data, o));
       ingest.on('video', (v) => {
         frames++;
         bytes += v.data.length;
-        sender.sendVideoFrame(v.data, { imageType: v.imageType, keyframe: v.keyframe, width: v.width, height: v.height, mediaIndex, timestamp: v.timestamp });
+        hold.video(v.data, { imageType: v.imageType, keyframe: v.keyframe, width: v.width, height: v.height, mediaIndex, timestamp: v.timestamp });
       });
       ingest.on('audio', (p, timestamp) => sender.sendAudio(p, { codec: 'opus', sampleRate: 48000, channels: 2, mediaIndex, timestamp }));
       ingest.on('publish', () => process.stdout.write('publisher connected\n'));
@@ -217,7 +220,7 @@ async function sendWith(sender: Sender, f: SendFlags, { pull, addr, protocol, wa
       });
       ingest.on('listening', () => process.stdout.write(`waiting for a publish on ${f.input}\n`));
       ingest.start();
-      stops.push(() => ingest.stop());
+      stops.push(() => ingest.stop(), () => hold.stop());
     } else if (input) {
       const src = new FfmpegVideo({ input, width, height, fps, quality: Math.max(2, Math.round(31 - (quality / 100) * 29)) });
       src.on('frame', (jpeg) => send(jpeg));

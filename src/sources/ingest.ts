@@ -82,7 +82,8 @@ export class FfmpegIngest extends EventEmitter<IngestEvents> {
     const video = ['-map', '0:v:0', '-c:v', 'copy', '-bsf:v', 'h264_mp4toannexb,h264_metadata=aud=insert', '-flush_packets', '1', '-f', 'h264', 'pipe:1'];
     const opus = ['-map', '0:a:0', '-c:a', 'libopus', '-b:a', String(this.#o.audioBitrate ?? 96000), '-ar', '48000', '-ac', '2', '-frame_duration', '20', '-page_duration', '20000', '-flush_packets', '1', '-f', 'ogg', 'pipe:3'];
     // A short probe: ffmpeg holds the publish back until it knows the streams (5 s by default).
-    return ['-hide_banner', '-loglevel', 'error', '-nostdin', '-fflags', 'nobuffer', '-analyzeduration', '300000', ...input, ...video, ...(audio ? opus : [])];
+    // Not `-fflags nobuffer`: it throws away the packets read while probing (the first keyframe).
+    return ['-hide_banner', '-loglevel', 'error', '-nostdin', '-analyzeduration', '300000', ...input, ...video, ...(audio ? opus : [])];
   }
 
   start(): void {

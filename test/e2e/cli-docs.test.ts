@@ -166,6 +166,16 @@ test('docs - every command in docs/cli.md runs (on loopback)', { timeout: 240000
   // The OBS publish, recorded by the server (its segments finish when it stops).
   const obs = fs.readdirSync(path.join(dir, 'recordings', 'obs'));
   assert.ok(obs.some((f) => f.endsWith('.mkv') && fs.statSync(path.join(dir, 'recordings', 'obs', f)).size > 0), `recordings/obs: ${obs}`);
+  const codecs = await Promise.all(
+    obs.map(
+      (f) =>
+        new Promise<string>((resolve, reject) =>
+          execFile('ffprobe', ['-v', 'error', '-show_entries', 'stream=codec_name', '-of', 'csv=p=0', path.join(dir, 'recordings', 'obs', f)], (err, out) => (err ? reject(err) : resolve(out.trim().split('\n').sort().join(',')))),
+        ),
+    ),
+  );
+  // The publish's H.264 as it came, and its AAC as Opus.
+  assert.ok(codecs.includes('h264,opus'), `recorded streams: ${codecs.join(' | ')}`);
   assert.equal(fs.readFileSync(path.join(dir, 'inbox', 'big.iso')).length, 3_000_000);
   assert.ok(proxy.requests().length > 0, 'the HTTP pull went through the proxy');
 });
