@@ -175,6 +175,7 @@ export class ServerRecording extends EventEmitter<ServerRecordingEvents> {
         if (stats.videoFrames + stats.audioChunks === 0) return void fs.rm(rec.path, { force: true }).catch(() => {});
         this.#stats.segments++;
         this.#count('segment');
+        this.#log.info({ file: rec.path, client: s.client, frames: stats.videoFrames, audioChunks: stats.audioChunks, durationMs: stats.durationMs, dropped: stats.droppedVideo + stats.droppedAudio }, 'recording segment finished');
         this.emit('segment', { file: rec.path, client: s.client, mediaIndex: s.mediaIndex, stats });
         this.#sweep();
       },
