@@ -84,6 +84,13 @@ describe('recorder', () => {
     const s = await rec.close();
     // Frames 0..29 with an IDR at 0, 10, 20: nothing is dropped when the first is a keyframe.
     assert.equal(s.videoFrames, 30);
+    // Sent without a size (sendVideoFrame's default 0x0): the size comes from the SPS.
+    const sizeless = new Recorder({ path: path.join(dir, 'sizeless.mp4'), expect: { audio: false } });
+    frames.forEach((f, i) => sizeless.video({ ...f, width: 0, height: 0, timestamp: 1000 + i * 66 }));
+    await sizeless.close();
+    assert.deepEqual(sizeless.tracks?.video && [sizeless.tracks.video.width, sizeless.tracks.video.height], [320, 240]);
+    const sp = await ffprobe(path.join(dir, 'sizeless.mp4'));
+    assert.deepEqual([sp.video?.width, sp.video?.height, sp.video?.frames], [320, 240, 30]);
     const late = new Recorder({ path: path.join(dir, 'late.mkv'), expect: { audio: false } });
     frames.slice(3).forEach((f, i) => late.video({ ...f, timestamp: 1000 + i * 66 }));
     const ls = await late.close();

@@ -15,7 +15,7 @@ import { EventEmitter } from 'node:events';
 import path from 'node:path';
 import { ErrorCode, RecordError } from '../../errors.js';
 import type { AudioChunk, VideoFrame } from '../../events.js';
-import { findSps } from '../../protocol/h264.js';
+import { findSps, spsDimensions } from '../../protocol/h264.js';
 import { audioDurationMs, audioKind, videoKind } from './codecs.js';
 import { FfmpegWriter } from './ffmpeg-writer.js';
 import { MuxWriter } from './mux-writer.js';
@@ -182,7 +182,7 @@ export class Recorder extends EventEmitter<RecorderEvents> {
       const kind = videoKind(v.imageType);
       if (!kind) why = `${v.imageType} video is not recorded (only jpeg, H.264, VP8, VP9 and AV1)`;
       else if (webm && (kind === 'avc' || kind === 'jpeg')) why = `WebM cannot hold ${v.imageType} video: record to .mp4 or .mkv`;
-      else tracks.video = { kind, imageType: v.imageType, width: v.width, height: v.height };
+      else tracks.video = { kind, imageType: v.imageType, ...videoSize(v, kind) };
     }
     if (a && this.#o.expect?.audio !== false) {
       const codec = audioKind(a.codec);
@@ -245,5 +245,15 @@ export class Recorder extends EventEmitter<RecorderEvents> {
   #count(bytes: number, endMs: number): void {
     this.#stats.bytes += bytes;
     if (endMs > this.#stats.durationMs) this.#stats.durationMs = endMs;
+  }
+}
+
+/** The frame's size; for H.264 sent without one (0x0), the size its SPS gives. */
+function videoSize(v: RecordVideo, kind: string): { width: number; height: number } {
+  if ((v.width && v.height) || kind !== 'avc') return { width: v.width, height: v.height };
+  try {
+    return spsDimensions(findSps(v.data)!);
+  } catch {
+    return { width: v.width, height: v.height };
   }
 }
