@@ -30,7 +30,7 @@ export { FfmpegVideo, FfmpegAudio, FfmpegMissingError } from './sources/ffmpeg.j
 export type { FfmpegVideoOptions, FfmpegAudioOptions, VideoInput } from './sources/ffmpeg.js';
 export { FfmpegIngest } from './sources/ingest.js';
 export type { IngestOptions, IngestVideo, IngestEvents } from './sources/ingest.js';
-export { Recorder } from './media/recorder/recorder.js';
+export { Recorder, changesFormat } from './media/recorder/recorder.js';
 export type { RecorderOptions, RecorderStats, RecorderEvents, RecordVideo, RecordAudio } from './media/recorder/recorder.js';
 export type { TrackSet } from './media/recorder/writer.js';
 export type { RecordOptions, SegmentInfo, RecordingStats, ServerRecording, ServerRecordingEvents } from './server/recording.js';

@@ -8,8 +8,9 @@ import cliProgress from 'cli-progress';
 import fs from 'node:fs';
 import http from 'node:http';
 import type net from 'node:net';
+import path from 'node:path';
 import type { AudioChunk, VideoFrame } from '../events.js';
-import { Recorder, type RecorderStats } from '../media/recorder/recorder.js';
+import { changesFormat, Recorder, type RecorderStats } from '../media/recorder/recorder.js';
 import { FfmpegMissingError } from '../sources/ffmpeg.js';
 import { MjpegResponse, startMjpeg } from '../web/mjpeg.js';
 
@@ -37,6 +38,9 @@ export class FrameSink {
   readonly #o: FrameSinkOptions;
   #file: fs.WriteStream | undefined;
   #recorder: Recorder | undefined;
+  /** Recordings being finished; the number of the last file started after a format change. */
+  readonly #closing: Array<Promise<void>> = [];
+  #files = 1;
   #children: ChildProcess[] = [];
   #http: http.Server | undefined;
   readonly #viewers = new Set<MjpegResponse>();
@@ -51,10 +55,7 @@ export class FrameSink {
     const save = this.#o.save;
     if (save) {
       if (/\.(mjpe?g)$/i.test(save)) this.#file = fs.createWriteStream(save);
-      else {
-        this.#recorder = new Recorder({ path: save, expect: this.#o.expect });
-        this.#recorder.on('error', fail);
-      }
+      else this.#recorder = this.#newRecorder(save);
     }
     if (this.#o.play) this.#children.push(pipeTo('ffplay', ['-hide_banner', '-loglevel', 'error', '-fflags', 'nobuffer', '-f', 'mjpeg', '-i', 'pipe:0'], fail));
     if (this.#o.mjpegPort !== undefined) {
@@ -82,14 +83,35 @@ export class FrameSink {
     }
   }
 
+  #newRecorder(file: string): Recorder {
+    const rec = new Recorder({ path: file, expect: this.#o.expect });
+    rec.on('error', (e) => this.#o.onError?.(e));
+    return rec;
+  }
+
   /** One received frame: every kind the recording takes; only JPEG to the other outputs. */
   frame(v: VideoFrame): void {
+    const rec = this.#recorder;
+    if (rec && changesFormat(rec.tracks, v)) {
+      // Another codec or size: this file is finished, the next one (out-2.mkv, ...) starts here.
+      const ext = path.extname(this.#o.save!);
+      this.#recorder = this.#newRecorder(`${this.#o.save!.slice(0, -ext.length)}-${++this.#files}${ext}`);
+      this.#closing.push(this.#finishRecording(rec));
+    }
     this.#recorder?.video(v);
     if (v.imageType !== 'jpeg') return;
     const data = v.data;
     if (this.#file && !this.#file.writableNeedDrain) this.#file.write(data);
     for (const c of this.#children) if (c.stdin && !c.stdin.writableNeedDrain && !c.stdin.destroyed) c.stdin.write(data);
     for (const v of this.#viewers) v.push(data, Date.now());
+  }
+
+  /** Finishes a recording and says what it holds (a failure was reported through onError when it happened). */
+  async #finishRecording(rec: Recorder): Promise<void> {
+    const stats = await rec.close().catch(() => undefined);
+    if (!stats) return;
+    const dropped = stats.droppedVideo + stats.droppedAudio;
+    process.stderr.write(`saved ${rec.path}: ${stats.videoFrames} video frames, ${stats.audioChunks} audio chunks, ${(stats.durationMs / 1000).toFixed(2)} s${dropped ? `, ${dropped} dropped` : ''}\n`);
   }
 
   /** One received audio chunk: to the recording. */
@@ -104,14 +126,10 @@ export class FrameSink {
 
   async stop(): Promise<void> {
     await new Promise<void>((r) => (this.#file ? this.#file.end(() => r()) : r()));
-    // A failure was reported through onError when it happened.
     const rec = this.#recorder;
     this.#recorder = undefined;
-    const stats = await rec?.close().catch(() => undefined);
-    if (rec && stats) {
-      const dropped = stats.droppedVideo + stats.droppedAudio;
-      process.stderr.write(`saved ${rec.path}: ${stats.videoFrames} video frames, ${stats.audioChunks} audio chunks, ${(stats.durationMs / 1000).toFixed(2)} s${dropped ? `, ${dropped} dropped` : ''}\n`);
-    }
+    if (rec) this.#closing.push(this.#finishRecording(rec));
+    await Promise.all(this.#closing);
     await Promise.all(
       this.#children.map(
         (c) =>

@@ -2,7 +2,7 @@
  * ServerRecording: a MediaServer's recordings (option `record`, docs/behaviour.md, Recording).
  * Every source (a client's video and audio of one media index) is recorded on its own, from the
  * server's taps, in segments of `segmentMs` of frame time cut at a video keyframe, into
- * `<dir>/<client>/<start time>.<format>`. Finished segments beyond `maxAgeMs` or `maxBytes` are
+ * `<dir>/<client>/<start time>.<format>`; a keyframe of another codec or size starts a new one. Finished segments beyond `maxAgeMs` or `maxBytes` are
  * deleted, oldest first, never the ones being written. A source silent for `idleMs` has its
  * segment finished. A recorder that fails (disk full, ffmpeg missing, a codec it cannot hold) is
  * logged and counted; its source waits one segment length before it is tried again; relaying is
@@ -14,7 +14,7 @@ import fsSync from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from '../options.js';
-import { Recorder, type RecorderStats } from '../media/recorder/recorder.js';
+import { changesFormat, Recorder, type RecorderStats } from '../media/recorder/recorder.js';
 import type { AudioTap, VideoTap } from './relay.js';
 
 /** Option `record` of a MediaServer. */
@@ -100,6 +100,8 @@ export class ServerRecording extends EventEmitter<ServerRecordingEvents> {
 
   video(v: VideoTap): void {
     const s = this.#source(v.from, v.mediaIndex);
+    // A keyframe of another codec or size starts a new segment (a file holds one video format).
+    if (s.rec && changesFormat(s.rec.tracks, v)) this.#finish(s);
     const rec = this.#recorder(s, v.timestamp, v.keyframe, true);
     rec?.video(v);
   }

@@ -144,6 +144,24 @@ describe('recorder', () => {
 });
 
 describe('receive --save', () => {
+  test('receive --save - a source that changes size continues in out-2.mkv from the keyframe of the new size', async (t) => {
+    const [small, large] = await Promise.all([h264Frames(20, { gop: 10 }), h264Frames(20, { width: 640, height: 360, gop: 10 })]);
+    const frames = [...small, ...large];
+    const dir = tmp(t);
+    const rx = cli(t, ['receive', '--listen', '127.0.0.1:0', '--types', 'video', '--save', path.join(dir, 'out.mkv'), '--count', String(frames.length), '--quiet']);
+    const port = Number((await rx.waitFor(/listening on [^:]+:(\d+)/))[1]);
+    const tx = new Sender({ protocol: 'tcp', host: '127.0.0.1', port });
+    await tx.start();
+    t.after(() => tx.stop());
+    const up = lanesUp(tx, ['video']);
+    await paced(frames.length, 15, (i, now) => tx.sendVideoFrame(frames[i].data, { imageType: frames[i].imageType, keyframe: frames[i].keyframe, width: frames[i].width, height: frames[i].height, timestamp: now }), undefined, up);
+    assert.equal(await rx.exited, 0, rx.stderr());
+    assert.match(rx.stderr(), /saved .*out\.mkv: 20 video frames/);
+    assert.match(rx.stderr(), /saved .*out-2\.mkv: 20 video frames/);
+    const probes = await Promise.all(['out.mkv', 'out-2.mkv'].map((f) => ffprobe(path.join(dir, f))));
+    assert.deepEqual(probes.map((p) => [p.video?.width, p.video?.height, p.video?.frames]), [[320, 240, 20], [640, 360, 20]]);
+  });
+
   for (const [kind, ext, audio] of [['jpeg', '.mp4', 'pcm_s16le'], ['h264', '.mkv', 'opus']] as const) {
     test(`receive --save - ${kind} with ${audio} audio, sent live at 15 frames/s, into ${ext}: duration, frames, codecs`, async (t) => {
       const n = 60;

@@ -64,6 +64,22 @@ describe('server recording', () => {
     }
   });
 
+  test('server recording - a source that changes size starts a new segment at the keyframe of the new size', async (t) => {
+    const dir = tempDir(t, 'camwire-srec-');
+    const server = await startServer(t, { record: { dir, segmentMs: 60_000 } });
+    const [small, large] = await Promise.all([h264Frames(20, { gop: 10 }), h264Frames(20, { width: 640, height: 360, gop: 10 })]);
+    const frames = [...small, ...large];
+    const tx = new Sender({ protocol: 'tcp', host: '127.0.0.1', port: server.ports.tcp, clientId: 'cam1' });
+    await tx.start();
+    t.after(() => tx.stop());
+    const up = lanesUp(tx, ['video']);
+    await paced(frames.length, 15, (i, now) => tx.sendVideoFrame(frames[i].data, { imageType: frames[i].imageType, keyframe: frames[i].keyframe, width: frames[i].width, height: frames[i].height, timestamp: now }), undefined, up);
+    await until(() => server.stats().clients.some((c) => c.in.video.frames === frames.length), { timeoutMs: 10000, checkAfterMs: [100, 1000, 3000] });
+    await server.stop();
+    const probes = await Promise.all(segments(dir, 'cam1').map((f) => ffprobe(f)));
+    assert.deepEqual(probes.map((p) => [p.video?.width, p.video?.height, p.video?.frames]), [[320, 240, 20], [640, 360, 20]]);
+  });
+
   test('server recording - retention: segments beyond maxBytes go, oldest first; segments older than maxAgeMs go', async (t) => {
     const dir = tempDir(t, 'camwire-srec-');
     // A segment left by an earlier run, a day old.

@@ -257,3 +257,9 @@ function videoSize(v: RecordVideo, kind: string): { width: number; height: numbe
     return { width: v.width, height: v.height };
   }
 }
+
+/** True when `v` is a keyframe of another codec or size than the file's video: it must start a new file. */
+export function changesFormat(tracks: TrackSet | undefined, v: RecordVideo): boolean {
+  const t = tracks?.video;
+  return !!t && v.keyframe && (t.imageType !== v.imageType || (v.width > 0 && v.height > 0 && (t.width !== v.width || t.height !== v.height)));
+}
