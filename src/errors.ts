@@ -105,6 +105,16 @@ export class FfmpegMissingError extends CamwireError {
   }
 }
 
+/** A recording could not be written (CW_ERR_RECORD_FAILED) or cannot hold this media (CW_ERR_RECORD_UNSUPPORTED). */
+export class RecordError extends CamwireError {
+  /** The file concerned. */
+  readonly path: string;
+  constructor(code: string, message: string, path: string, options?: ErrorOptions) {
+    super(code, message, options);
+    this.path = path;
+  }
+}
+
 /** The test pattern needs the optional package sharp, and it is not installed or cannot load (CW_ERR_SHARP_MISSING). */
 export class SharpMissingError extends CamwireError {
   /** @param needs what needs sharp, for the message. */
@@ -157,6 +167,10 @@ export const ErrorCode = {
   FFMPEG_MISSING: 'CW_ERR_FFMPEG_MISSING',
   /** ffmpeg is installed but lacks the encoder a video codec needs; the message names it. */
   FFMPEG_ENCODER_MISSING: 'CW_ERR_FFMPEG_ENCODER_MISSING',
+  /** A recording could not be written: the disk, the muxer, or ffmpeg failed. */
+  RECORD_FAILED: 'CW_ERR_RECORD_FAILED',
+  /** A recording cannot hold this media (an image type or codec it does not record, a codec the container lacks). */
+  RECORD_UNSUPPORTED: 'CW_ERR_RECORD_UNSUPPORTED',
   /** The optional package sharp (the test pattern's JPEG encoder) is not installed or cannot load. */
   SHARP_MISSING: 'CW_ERR_SHARP_MISSING',
   AUTH_FAILED: 'CW_ERR_AUTH_FAILED',

@@ -33,8 +33,14 @@ export { TestPattern, SharpMissingError } from './sources/test-pattern.js';
 export type { TestPatternOptions, TestPatternFrameInfo } from './sources/test-pattern.js';
 export { FfmpegVideo, FfmpegAudio, FfmpegMissingError, FfmpegEncoderMissingError, probeVideoCodec, VIDEO_CODECS } from './sources/ffmpeg.js';
 export type { FfmpegVideoOptions, FfmpegAudioOptions, VideoInput, EncodedVideo, VideoCodec } from './sources/ffmpeg.js';
+export { FfmpegIngest } from './sources/ingest.js';
+export type { IngestOptions, IngestVideo, IngestEvents } from './sources/ingest.js';
+export { Recorder, changesFormat } from './media/recorder/recorder.js';
+export type { RecorderOptions, RecorderStats, RecorderEvents, RecordVideo, RecordAudio } from './media/recorder/recorder.js';
+export type { TrackSet } from './media/recorder/writer.js';
+export type { RecordOptions, SegmentInfo, RecordingStats, ServerRecording, ServerRecordingEvents } from './server/recording.js';
 export { WebViewer } from './web/viewer.js';
-export type { VideoTap } from './server/media-server.js';
+export type { VideoTap, AudioTap } from './server/media-server.js';
 export type { AuthOptions, AuthRequest, UserEntry } from './server/auth.js';
 export type { ReceiverOptions, ReceiverEvents, ReceiverStats, SenderEntry, VideoComposeOptions, ComposeStats } from './receiver.js';
 export type {
@@ -73,6 +79,7 @@ export {
   ConfigError,
   StoreError,
   GroupError,
+  RecordError,
   ErrorCode,
   CloseCode,
 } from './errors.js';

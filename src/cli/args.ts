@@ -76,6 +76,14 @@ export function parseBytes(flag: string, v: string): number {
   return Number(m[1]) * 1024 ** ' kmgt'.indexOf((m[2] || ' ').toLowerCase());
 }
 
+/** A duration in ms: a number with ms, s, m, h or d (`60s`, `10m`, `7d`); a bare number is seconds. */
+export function parseDuration(flag: string, v: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?$/i.exec(v.trim());
+  if (!m || Number(m[1]) <= 0) throw new UsageError(`${flag}: expected a duration such as 60s, 10m, 12h or 7d, got ${JSON.stringify(v)}`);
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[(m[2] ?? 's').toLowerCase() as 'ms'];
+  return Math.round(Number(m[1]) * unit);
+}
+
 /** A whole number within bounds. */
 export function parseInteger(flag: string, v: string, min: number, max: number): number {
   const n = parseNumber(flag, v, min, max);

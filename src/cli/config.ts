@@ -33,6 +33,8 @@ export interface ServerConfig {
   metrics?: MediaServerOptions['metrics'];
   /** Join a cluster of servers over NATS (docs/cluster.md): servers, prefix, name, user/pass or token. */
   cluster?: MediaServerOptions['cluster'];
+  /** Record every source (docs/cli.md, Recording). */
+  record?: MediaServerOptions['record'];
   logLevel: string;
 }
 
@@ -49,7 +51,7 @@ export const SERVER_DEFAULTS: ServerConfig = {
   logLevel: 'info',
 };
 
-const KEYS = new Set(['host', 'tcpPort', 'udpPort', 'httpPort', 'tls', 'keepClientInfo', 'dataDir', 'maxGroups', 'maxClients', 'users', 'buffers', 'http', 'limits', 'spool', 'metrics', 'cluster', 'logLevel']);
+const KEYS = new Set(['host', 'tcpPort', 'udpPort', 'httpPort', 'tls', 'keepClientInfo', 'dataDir', 'maxGroups', 'maxClients', 'users', 'buffers', 'http', 'limits', 'spool', 'metrics', 'cluster', 'record', 'logLevel']);
 
 /** Reads and checks a YAML config file. */
 export function loadConfigFile(file: string): Partial<ServerConfig> {
@@ -91,7 +93,7 @@ export function resolveServerConfig(...layers: Array<Partial<ServerConfig>>): Se
   for (const k of ['tcpPort', 'udpPort', 'httpPort'] as const) c[k] = parsePort(k, c[k] as number | false, false);
   // The server's own rules, the same for the library and the CLI.
   try {
-    validate({ host: c.host, tcpPort: c.tcpPort, udpPort: c.udpPort, httpPort: c.httpPort, keepClientInfo: c.keepClientInfo, maxGroups: c.maxGroups, maxClients: c.maxClients, buffers: c.buffers, http: c.http, limits: c.limits, spool: c.spool, metrics: c.metrics, cluster: c.cluster });
+    validate({ host: c.host, tcpPort: c.tcpPort, udpPort: c.udpPort, httpPort: c.httpPort, keepClientInfo: c.keepClientInfo, maxGroups: c.maxGroups, maxClients: c.maxClients, buffers: c.buffers, http: c.http, limits: c.limits, spool: c.spool, metrics: c.metrics, cluster: c.cluster, record: c.record });
   } catch (err) {
     if (err instanceof ConfigError) throw new UsageError(err.message.replace(/^option /, ''));
     throw err;

@@ -59,8 +59,8 @@ export async function runReceive(f: ReceiveFlags, log: Pino): Promise<number> {
   const decrypt = f.decryptKey ? decryptHook(readKey('--decrypt-key', f.decryptKey)) : undefined;
   if (!f.forward && (f.forwardTo || f.forwardFrom)) throw new UsageError('--forward-to and --forward-from go with --forward ADDRESS');
   const next = f.forward ? parseDialAddress('--forward', f.forward, undefined) : undefined;
-  // ffmpeg and ffplay are checked before anything connects.
-  if (f.save && !/\.(mjpe?g)$/i.test(f.save)) assertFfmpeg('ffmpeg');
+  // ffmpeg and ffplay are checked before anything connects (a recording of compressed video needs no ffmpeg: only JPEG is transcoded).
+  if (f.save && !/\.(mjpe?g|mp4|mkv|webm)$/i.test(f.save)) throw new UsageError(`--save ${f.save}: use .mjpeg (as received), .mp4, .mkv or .webm`);
   if (f.play) assertFfmpeg('ffplay');
   const mjpegPort = f.mjpegPort ? (parsePort('--mjpeg-port', f.mjpegPort, false) as number) : undefined;
   if (mjpegPort && !pull && mjpegPort === addr.port) throw new UsageError(`--mjpeg-port ${mjpegPort} is also the --listen port: give them different ports`);
@@ -114,6 +114,7 @@ export async function runReceive(f: ReceiveFlags, log: Pino): Promise<number> {
     save: f.save,
     play: f.play,
     mjpegPort,
+    expect: { video: types.includes('video'), audio: types.includes('audio') },
     onError: (err) => {
       process.stderr.write(`error: ${err.message}\n`);
       reached(err instanceof FfmpegMissingError ? EXIT.FFMPEG : EXIT.FAILED);
@@ -133,7 +134,7 @@ export async function runReceive(f: ReceiveFlags, log: Pino): Promise<number> {
   if (f.forward && !decrypt && !f.save && !f.play && mjpegPort === undefined) rx.onMedia((m) => m.mediaType === 'video' && counted(m.frame.timestamp));
   else {
     rx.on('video', (v) => {
-      sink.frame(v.data, v.imageType, v);
+      sink.frame(v);
       counted(v.timestamp);
     });
   }
@@ -148,6 +149,7 @@ export async function runReceive(f: ReceiveFlags, log: Pino): Promise<number> {
     out({ event: 'decodeError', type, from: m.from, error: err.message });
     log.warn({ type, from: m.from, err: err.message }, decrypt ? 'cannot decrypt: is it the same key?' : 'encrypted media: give --decrypt-key');
   });
+  rx.on('audio', (a) => sink.audio(a));
   rx.on('command', (c, m) => out({ command: c.name, params: c.params, from: m.from, mediaIndex: m.mediaIndex }));
   rx.on('data', (d, m) => out({ data: d.length, from: m.from, text: d.length <= 200 ? d.toString('utf8') : undefined }));
   rx.on('fileStart', (i, m) => out({ fileStart: i.name, size: i.size, offset: i.offset, from: m.from }));

@@ -1,15 +1,17 @@
 /** `camwire send`: video, audio, a file, a command or stdin to a receiver or server (docs/cli.md). */
 import fs from 'node:fs';
 import type { Logger as Pino } from 'pino';
-import { CamwireError, Sender, type ConnectionEvent } from '../index.js';
+import { AddressInUseError, CamwireError, Sender, type ConnectionEvent } from '../index.js';
 import { DEFAULT_PORTS } from '../protocol/constants.js';
 import { assertFfmpeg, FfmpegAudio, FfmpegEncoderMissingError, FfmpegMissingError, FfmpegVideo, probeVideoCodec, type EncodedVideo, type VideoCodec, type VideoInput } from '../sources/ffmpeg.js';
 import { encoderFor } from '../sources/ffmpeg-codec.js';
+import { FfmpegIngest, isIngestUrl } from '../sources/ingest.js';
 import { loadSharp } from '../sources/sharp.js';
 import { TestPattern } from '../sources/test-pattern.js';
 import { parseAddress, parseDialAddress, parseInteger, parseNumber, parseParams, parseSize, UsageError } from './args.js';
 import { connectTimeoutMs, EXIT, onSignal, tlsClient, tlsServer, type TlsFlags } from './common.js';
 import { encryptHook, readKey } from './crypt.js';
+import { ConnectHold } from './connect-hold.js';
 import { StatusLine } from './sinks.js';
 import { pixelSender, videoEncoding, type ChangeFlags } from './change-flags.js';
 import { loadSharpFor } from '../media/change/image-codec.js';
@@ -29,6 +31,7 @@ export interface SendFlags extends TlsFlags, ChangeFlags {
   password?: string;
   testPattern?: boolean;
   input?: string;
+  listenInput?: boolean;
   loop?: boolean;
   camera?: string | boolean;
   screen?: string | boolean;
@@ -62,6 +65,8 @@ export async function runSend(f: SendFlags, log: Pino): Promise<number> {
   const addr = dialled ?? parseAddress('--listen', f.listen!.includes(':') ? f.listen! : `0.0.0.0:${f.listen}`, '0.0.0.0', true);
   const protocol = dialled?.protocol ?? f.protocol ?? 'tcp';
   const connectMs = connectTimeoutMs(f.connectTimeout);
+  if (f.listenInput && !(f.input && isIngestUrl(f.input))) throw new UsageError('--listen-input needs --input rtmp://HOST:PORT/APP or srt://HOST:PORT: the address to take a publish on');
+  if (f.listenInput && (f.audioInput || f.microphone)) throw new UsageError('--listen-input carries the publisher\'s own audio: leave out --audio-input and --microphone');
   // What cannot work is said before anything connects: an unreadable file, a missing ffmpeg.
   if (f.file) readableFile('--file', f.file);
   const encrypt = f.encryptKey ? encryptHook(readKey('--encrypt-key', f.encryptKey)) : undefined;
@@ -232,11 +237,12 @@ async function sendWith(sender: Sender, f: SendFlags, { pull, addr, protocol, wa
   const keyint = f.keyint ? parseInteger('--keyint', f.keyint, 1, 10000) : undefined;
   const bitrate = f.bitrate ? parseBitrate(f.bitrate) : undefined;
   let input: VideoInput | undefined;
-  if (f.input) input = { kind: 'url', url: f.input, loop: f.loop };
+  if (f.listenInput) input = undefined;
+  else if (f.input) input = { kind: 'url', url: f.input, loop: f.loop };
   else if (f.camera) input = { kind: 'camera', device: typeof f.camera === 'string' ? f.camera : undefined };
   else if (f.screen) input = { kind: 'screen', display: typeof f.screen === 'string' ? f.screen : undefined };
   // An input already in H.264 is copied, not encoded again.
-  const copy = codec === 'h264' && input?.kind === 'url' && (await probeVideoCodec(input.url)) === 'h264';
+  const copy = !f.listenInput && codec === 'h264' && input?.kind === 'url' && (await probeVideoCodec(input.url)) === 'h264';
   if (copy) process.stdout.write(`copying the input's H.264 as it is (no re-encoding; --size and --fps do not apply)\n`);
   const failed = new Promise<number>((resolve) => {
     changeError = (err) => {
@@ -248,7 +254,7 @@ async function sendWith(sender: Sender, f: SendFlags, { pull, addr, protocol, wa
       resolve(err instanceof FfmpegMissingError || err instanceof FfmpegEncoderMissingError ? EXIT.FFMPEG : EXIT.FAILED);
     };
     // The test pattern, compressed: its raw pixels go through ffmpeg's encoder, each frame with its capture time.
-    const encoder = !input && codec !== 'mjpeg' ? new FfmpegVideo({ input: { kind: 'rgba-pipe', width, height, fps }, codec, keyint: keyint ?? fps * 2, bitrate, fps }) : undefined;
+    const encoder = !input && !f.listenInput && codec !== 'mjpeg' ? new FfmpegVideo({ input: { kind: 'rgba-pipe', width, height, fps }, codec, keyint: keyint ?? fps * 2, bitrate, fps }) : undefined;
     if (encoder) {
       encoder.on('video', sendEncoded);
       encoder.on('error', onError);
@@ -259,7 +265,27 @@ async function sendWith(sender: Sender, f: SendFlags, { pull, addr, protocol, wa
       encoder.start();
       stops.push(() => encoder.stop());
     }
-    if (input) {
+    if (f.listenInput) {
+      // A publish from OBS or any RTMP/SRT publisher: its H.264 as it came, its audio as Opus.
+      const ingest = new FfmpegIngest({ url: f.input! });
+      // The group of pictures that starts a publish must not be lost while the Sender connects.
+      const hold = new ConnectHold(sender, (data, o) => sender.sendVideoFrame(data, o));
+      ingest.on('video', (v) => {
+        frames++;
+        bytes += v.data.length;
+        hold.video(v.data, { imageType: v.imageType, keyframe: v.keyframe, width: v.width, height: v.height, mediaIndex, timestamp: v.timestamp });
+      });
+      ingest.on('audio', (p, timestamp) => sender.sendAudio(p, { codec: 'opus', sampleRate: 48000, channels: 2, mediaIndex, timestamp }));
+      ingest.on('publish', () => process.stdout.write('publisher connected\n'));
+      ingest.on('unpublish', () => process.stdout.write(`publisher left; waiting for a publish on ${f.input}\n`));
+      ingest.on('error', (err) => {
+        process.stderr.write(`error: ${err.message}\n`);
+        resolve(err instanceof FfmpegMissingError ? EXIT.FFMPEG : err instanceof AddressInUseError ? EXIT.NETWORK : EXIT.FAILED);
+      });
+      ingest.on('listening', () => process.stdout.write(`waiting for a publish on ${f.input}\n`));
+      ingest.start();
+      stops.push(() => ingest.stop(), () => hold.stop());
+    } else if (input) {
       const src = new FfmpegVideo({ input, width, height, fps, quality: Math.max(2, Math.round(31 - (quality / 100) * 29)), codec, keyint, bitrate, copy });
       src.on('frame', (jpeg) => send(jpeg));
       src.on('video', sendEncoded);

@@ -6,7 +6,7 @@ import { ErrorCode, MediaServer, Sender, SqliteStore } from '../index.js';
 import { loadSharp } from '../sources/sharp.js';
 import { TestPattern } from '../sources/test-pattern.js';
 import { WebViewer } from '../web/viewer.js';
-import { parsePort, UsageError } from './args.js';
+import { parseBytes, parseDuration, parsePort, UsageError } from './args.js';
 import { envConfig, loadConfigFile, resolveServerConfig, type ServerConfig } from './config.js';
 import { logger, onSignal, urlHost, type LogFormat } from './common.js';
 
@@ -36,6 +36,7 @@ export async function runServer(cfg: ServerConfig, log: Pino): Promise<{ server:
     auth: cfg.users ? { users: cfg.users } : undefined,
     metrics: { latency: true, ...cfg.metrics },
     cluster: cfg.cluster,
+    record: cfg.record,
     logger: log,
     httpHandler: (req, res) => viewer?.handle(req, res) ?? false,
   });
@@ -55,7 +56,8 @@ export async function runServer(cfg: ServerConfig, log: Pino): Promise<{ server:
     `camwire server on ${cfg.host}: ${on('tcp', p.tcp, cfg.tcpPort === false)}, ${on('udp', p.udp, cfg.udpPort === false)}, ${on('http', p.http, cfg.httpPort === false)}\n` +
       `state: ${cfg.dataDir ? path.join(cfg.dataDir, 'camwire.db') : 'in memory only (nothing kept after the process ends)'}\n` +
       (cfg.cluster ? `cluster: node ${server.stats().cluster?.node} on ${[cfg.cluster.servers].flat().join(', ')}\n` : '') +
-      (url ? `viewer: ${url}\nstats: ${url}stats  metrics: ${url}metrics\n` : ''),
+      (url ? `viewer: ${url}\nstats: ${url}stats  metrics: ${url}metrics\n` : '') +
+      (cfg.record ? `recording: ${cfg.record.dir} (segments of ${(cfg.record.segmentMs ?? 60_000) / 1000} s, ${cfg.record.format ?? 'mkv'})\n` : ''),
   );
   return {
     server,
@@ -83,6 +85,7 @@ export async function serverAction(o: Record<string, string | boolean | undefine
     dataDir: o.memory ? '' : (o.dataDir as string | undefined),
     logLevel: o.logLevel as string | undefined,
     metrics: o.metricsPerClient ? { perClient: true } : undefined,
+    record: recordFlags(o),
   };
   if (o.clusterName || o.clusterPrefix) {
     if (!o.cluster) throw new UsageError('--cluster-name and --cluster-prefix go with --cluster');
@@ -101,6 +104,23 @@ export async function serverAction(o: Record<string, string | boolean | undefine
   const { stop, drain } = await runServer(cfg, logger(cfg.logLevel, (o.logFormat as LogFormat | undefined) ?? 'auto'));
   // SIGTERM drains (rolling upgrades), SIGINT stops at once.
   onSignal(stop, drain);
+}
+
+/** --record DIR and the flags that go with it. */
+function recordFlags(o: Record<string, string | boolean | undefined>): ServerConfig['record'] {
+  const dir = o.record as string | undefined;
+  if (!dir) {
+    for (const f of ['recordSegment', 'recordMaxAge', 'recordMaxBytes', 'recordFormat']) if (o[f] !== undefined) throw new UsageError(`--${f.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} needs --record DIR`);
+    return undefined;
+  }
+  const bytes = o.recordMaxBytes === undefined ? undefined : parseBytes('--record-max-bytes', o.recordMaxBytes as string);
+  return {
+    dir,
+    segmentMs: o.recordSegment === undefined ? undefined : parseDuration('--record-segment', o.recordSegment as string),
+    maxAgeMs: o.recordMaxAge === undefined ? undefined : parseDuration('--record-max-age', o.recordMaxAge as string),
+    maxBytes: bytes === Infinity ? 0 : bytes,
+    format: o.recordFormat as 'mkv' | 'mp4' | undefined,
+  };
 }
 
 /** The `demo` action: a MediaServer on loopback and a test-pattern sender feeding it. */

@@ -1,12 +1,16 @@
 /**
- * Where the CLI puts what it receives: video to a file (MJPEG as is, MP4/MKV through ffmpeg),
- * to ffplay, or to an MJPEG-over-HTTP endpoint; and a status line or progress bar on stderr.
+ * Where the CLI puts what it receives: video to a file (MJPEG as is; MP4, MKV or WebM with the
+ * audio and the frames' own timestamps through the Recorder), to ffplay, or to an MJPEG-over-HTTP
+ * endpoint; and a status line or progress bar on stderr.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import cliProgress from 'cli-progress';
 import fs from 'node:fs';
 import http from 'node:http';
 import type net from 'node:net';
+import path from 'node:path';
+import type { AudioChunk, VideoFrame } from '../events.js';
+import { changesFormat, Recorder, type RecorderStats } from '../media/recorder/recorder.js';
 import { FfmpegMissingError } from '../sources/ffmpeg.js';
 import { MjpegResponse, startMjpeg } from '../web/mjpeg.js';
 import { demuxerOf, MjpegTranscoder, type CodedFrame } from '../web/transcoder.js';
@@ -16,7 +20,9 @@ export interface FrameSinkOptions {
   save?: string;
   play?: boolean;
   mjpegPort?: number;
-  /** ffmpeg or ffplay could not start, or died. */
+  /** What the recording waits for before it starts (the media types received). */
+  expect?: { video: boolean; audio: boolean };
+  /** ffmpeg or ffplay could not start, or died; the recording failed. */
   onError?: (err: Error) => void;
 }
 
@@ -32,6 +38,10 @@ function pipeTo(bin: string, args: string[], onError: (e: Error) => void): Child
 export class FrameSink {
   readonly #o: FrameSinkOptions;
   #file: fs.WriteStream | undefined;
+  #recorder: Recorder | undefined;
+  /** Recordings being finished; the number of the last file started after a format change. */
+  readonly #closing: Array<Promise<void>> = [];
+  #files = 1;
   #children: ChildProcess[] = [];
   #http: http.Server | undefined;
   readonly #viewers = new Set<MjpegResponse>();
@@ -48,7 +58,7 @@ export class FrameSink {
     const save = this.#o.save;
     if (save) {
       if (/\.(mjpe?g)$/i.test(save)) this.#file = fs.createWriteStream(save);
-      else this.#children.push(pipeTo('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-y', '-f', 'mjpeg', '-i', 'pipe:0', '-c:v', 'libx264', '-pix_fmt', 'yuv420p', save], fail));
+      else this.#recorder = this.#newRecorder(save);
     }
     if (this.#o.play) this.#children.push(pipeTo('ffplay', ['-hide_banner', '-loglevel', 'error', '-fflags', 'nobuffer', '-f', 'mjpeg', '-i', 'pipe:0'], fail));
     if (this.#o.mjpegPort !== undefined) {
@@ -79,15 +89,30 @@ export class FrameSink {
     }
   }
 
+  #newRecorder(file: string): Recorder {
+    const rec = new Recorder({ path: file, expect: this.#o.expect });
+    rec.on('error', (e) => this.#o.onError?.(e));
+    return rec;
+  }
+
   /**
-   * One received frame; non-JPEG frames are not written, except that compressed video (with
-   * `coded`) is transcoded to JPEG for the MJPEG viewers while any watch (from its next keyframe).
+   * One received frame: every kind the recording takes; JPEG to the other outputs, and compressed
+   * video transcoded to JPEG for the MJPEG viewers while any watch (from its next keyframe).
    */
-  frame(data: Buffer, imageType: string, coded?: CodedFrame): void {
-    if (imageType !== 'jpeg') {
-      if (coded && this.#viewers.size > 0 && demuxerOf(imageType)) this.#transcode(coded);
+  frame(v: VideoFrame): void {
+    const rec = this.#recorder;
+    if (rec && changesFormat(rec.tracks, v)) {
+      // Another codec or size: this file is finished, the next one (out-2.mkv, ...) starts here.
+      const ext = path.extname(this.#o.save!);
+      this.#recorder = this.#newRecorder(`${this.#o.save!.slice(0, -ext.length)}-${++this.#files}${ext}`);
+      this.#closing.push(this.#finishRecording(rec));
+    }
+    this.#recorder?.video(v);
+    if (v.imageType !== 'jpeg') {
+      if (this.#viewers.size > 0 && demuxerOf(v.imageType)) this.#transcode(v);
       return;
     }
+    const data = v.data;
     if (this.#file && !this.#file.writableNeedDrain) this.#file.write(data);
     for (const c of this.#children) if (c.stdin && !c.stdin.writableNeedDrain && !c.stdin.destroyed) c.stdin.write(data);
     for (const v of this.#viewers) v.push(data, Date.now());
@@ -112,9 +137,31 @@ export class FrameSink {
     this.#transcoder = undefined;
   }
 
+  /** Finishes a recording and says what it holds (a failure was reported through onError when it happened). */
+  async #finishRecording(rec: Recorder): Promise<void> {
+    const stats = await rec.close().catch(() => undefined);
+    if (!stats) return;
+    const dropped = stats.droppedVideo + stats.droppedAudio;
+    process.stderr.write(`saved ${rec.path}: ${stats.videoFrames} video frames, ${stats.audioChunks} audio chunks, ${(stats.durationMs / 1000).toFixed(2)} s${dropped ? `, ${dropped} dropped` : ''}\n`);
+  }
+
+  /** One received audio chunk: to the recording. */
+  audio(a: AudioChunk): void {
+    this.#recorder?.audio(a);
+  }
+
+  /** The recording's counts, if there is one. */
+  get recording(): RecorderStats | undefined {
+    return this.#recorder?.stats;
+  }
+
   async stop(): Promise<void> {
     this.#stopTranscoder();
     await new Promise<void>((r) => (this.#file ? this.#file.end(() => r()) : r()));
+    const rec = this.#recorder;
+    this.#recorder = undefined;
+    if (rec) this.#closing.push(this.#finishRecording(rec));
+    await Promise.all(this.#closing);
     await Promise.all(
       this.#children.map(
         (c) =>

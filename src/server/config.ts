@@ -10,6 +10,7 @@ import type { ConnectionLimits } from '../transport/connection-limits.js';
 import { connectionLimits, DEFAULT_TIMEOUTS, invalid, resolveHttpLimits, silentLogger, type Logger } from '../options.js';
 import { SpoolBudget } from '../media/spool.js';
 import type { AuthOptions } from './auth.js';
+import type { RecordOptions } from './recording.js';
 import type { ServerStore } from './store/store.js';
 import { clusterConfig, type ClusterConfig, type ClusterOptions } from './cluster/options.js';
 
@@ -104,6 +105,8 @@ export interface MediaServerOptions {
   metrics?: MetricsOptions;
   /** Join a cluster of MediaServers over NATS (docs/cluster.md). @default none: a single server */
   cluster?: ClusterOptions;
+  /** Record every source to a folder, in segments, with retention limits (docs/api.md, Recording). @default off */
+  record?: RecordOptions;
   logger?: Logger;
 }
 
@@ -141,6 +144,7 @@ export interface ServerConfig {
   metrics: Required<MetricsOptions>;
   cluster: ClusterConfig | undefined;
   gopCache: { maxFrames: number; maxBytes: number } | false;
+  record: RecordOptions | undefined;
   logger: Logger;
 }
 
@@ -194,6 +198,7 @@ export function validate(o: MediaServerOptions): ServerConfig {
     metrics: metricsOptions(o.metrics),
     cluster: clusterConfig(o.cluster),
     gopCache: gopCacheOptions(o.gopCache, o.buffers?.video ?? DEFAULT_BUFFERS.video, int),
+    record: recordOptions(o.record, int),
     logger: o.logger ?? silentLogger,
   };
   if (Object.values(c.ports).every((p) => p === false)) throw invalid('tcpPort', 'at least one of tcpPort, httpPort, udpPort must be on');
@@ -229,4 +234,22 @@ function metricsOptions(m: MetricsOptions | undefined): Required<MetricsOptions>
     out[k as keyof MetricsOptions] = v;
   }
   return out;
+}
+
+/** The recording options: a folder, whole numbers of ms and bytes, a known format. */
+function recordOptions(o: RecordOptions | undefined, int: (name: string, v: number | undefined, def: number, min: number) => number): RecordOptions | undefined {
+  if (o === undefined) return undefined;
+  if (typeof o !== 'object' || o === null || typeof o.dir !== 'string' || !o.dir) throw invalid('record', 'must be an object { dir, segmentMs?, maxAgeMs?, maxBytes?, format?, idleMs?, maxQueueBytes? }');
+  const known = ['dir', 'segmentMs', 'maxAgeMs', 'maxBytes', 'format', 'idleMs', 'maxQueueBytes'];
+  for (const k of Object.keys(o)) if (!known.includes(k)) throw invalid('record', `unknown field ${JSON.stringify(k)} (use ${known.join(', ')})`);
+  if (o.format !== undefined && o.format !== 'mkv' && o.format !== 'mp4') throw invalid('record.format', "must be 'mkv' or 'mp4'");
+  return {
+    dir: o.dir,
+    segmentMs: int('record.segmentMs', o.segmentMs, 60_000, 1000),
+    maxAgeMs: int('record.maxAgeMs', o.maxAgeMs, 0, 0),
+    maxBytes: int('record.maxBytes', o.maxBytes, 0, 0),
+    format: o.format ?? 'mkv',
+    idleMs: int('record.idleMs', o.idleMs, 5000, 100),
+    maxQueueBytes: int('record.maxQueueBytes', o.maxQueueBytes, 8 * 1024 * 1024, 1024 * 1024),
+  };
 }

@@ -28,8 +28,9 @@ import { GroupRegistry } from './groups.js';
 import { HttpRoutes } from './http-routes.js';
 import { ControlApi } from './control-api.js';
 import { ServerMetrics } from './metrics.js';
-import { gopTaps, Relay, type VideoTap } from './relay.js';
+import { gopTaps, Relay, type AudioTap, type VideoTap } from './relay.js';
 import { FullFrameRequests } from './full-frames.js';
+import { ServerRecording } from './recording.js';
 import { Router } from './router.js';
 import { drainServer } from './drain.js';
 import { startCluster, type ClusterPort, type ClusterStats } from './cluster/cluster.js';
@@ -40,7 +41,7 @@ import { SystemRequests } from './system-requests.js';
 import { UserRegistry } from './users.js';
 
 export type { BufferOptions, MediaServerOptions } from './config.js';
-export type { ServerCommandMeta, VideoTap } from './relay.js';
+export type { AudioTap, ServerCommandMeta, VideoTap } from './relay.js';
 export type { ClientInfo, MediaServerEvents } from './client-info.js';
 export type { ClusterEvent, ClusterStats } from './cluster/cluster.js';
 export type { ClusterOptions } from './cluster/options.js';
@@ -56,6 +57,7 @@ export class MediaServer extends EventEmitter<MediaServerEvents> {
   readonly #requests: SystemRequests;
   readonly #relay: Relay;
   readonly #fullFrames: FullFrameRequests;
+  readonly #recording: ServerRecording | undefined;
   readonly #http: HttpRoutes;
   readonly #metrics: ServerMetrics;
   readonly #listeners = new Map<TransportName, LinkListener>();
@@ -117,6 +119,11 @@ export class MediaServer extends EventEmitter<MediaServerEvents> {
       fullFrame: (id, mediaIndex) => this.#fullFrames.request(id, mediaIndex),
     });
     if (this.#metrics.measuresLatency) this.#relay.tap((v) => this.#metrics.observeLatency(Date.now() - v.timestamp));
+    const rec = (this.#recording = o.record ? new ServerRecording(o.record, o.logger, (e) => this.#metrics.recording(e)) : undefined);
+    if (rec) {
+      this.#relay.tap((v) => rec.video(v));
+      this.#relay.tapAudio((a) => rec.audio(a));
+    }
     this.#http = new HttpRoutes({
       auth: this.#auth,
       directory: this.#dir,
@@ -195,6 +202,7 @@ export class MediaServer extends EventEmitter<MediaServerEvents> {
     // `ports` says 0 from now on.
     this.#listeners.clear();
     await this.#cluster?.stop();
+    await this.#recording?.close();
     await this.#store.close();
   }
 
@@ -267,6 +275,16 @@ export class MediaServer extends EventEmitter<MediaServerEvents> {
   /** Asks client `clientId` for a full frame of its video source `mediaIndex` (protocol.md 4.7); false when it pushes no video. */
   requestFullFrame(clientId: string, mediaIndex = 0): boolean {
     return this.#fullFrames.request(clientId, mediaIndex);
+  }
+
+  /** Like onVideo, for every pushed audio chunk (its header decoded). */
+  onAudio(fn: (a: AudioTap) => void): () => void {
+    return this.#relay.tapAudio(fn);
+  }
+
+  /** The recordings of option `record` (events `segment`, `error`, `deleted`; `stats`), or undefined. */
+  get recording(): ServerRecording | undefined {
+    return this.#recording;
   }
 
   /** The Prometheus registry of this server (no global state: one per server). */

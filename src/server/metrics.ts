@@ -105,6 +105,7 @@ export class ServerMetrics {
   readonly #refused = new Counts('reason');
   readonly #helloRefused = new Counts('reason');
   #storeErrors = 0;
+  readonly #recording = new Counts('event');
 
   constructor(src: MetricSources, on: MetricsSwitches = { perClient: false, latency: false, process: true }) {
     this.#src = src;
@@ -143,6 +144,11 @@ export class ServerMetrics {
     this.#refused.inc(1, reason);
   }
 
+  /** A recording segment finished, failed or was deleted by the retention limits. */
+  recording(event: 'segment' | 'error' | 'deleted'): void {
+    this.#recording.inc(1, event);
+  }
+
   storeError(): void {
     this.#storeErrors++;
   }
@@ -173,6 +179,7 @@ export class ServerMetrics {
     counter('camwire_bad_input_total', 'Connections closed (or datagrams dropped) for bad input or an exceeded time limit, by error code', ['code'], this.#badInput);
     counter('camwire_connections_refused_total', 'Connections refused or cut at a connection limit (total, per_ip, pending_per_ip, pending); on UDP, datagrams of refused peers', ['reason'], this.#refused);
     counter('camwire_hello_refused_total', 'HELLOs refused, by reason (auth_failed, not_allowed, duplicate_id, refused)', ['reason'], this.#helloRefused);
+    counter('camwire_recording_total', 'Server recordings: segments finished, recorders failed (relaying went on), segments deleted by retention', ['event'], this.#recording);
     const storeErrors = (): number => this.#storeErrors;
     new prom.Counter({
       name: 'camwire_store_errors_total',

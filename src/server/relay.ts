@@ -13,7 +13,7 @@ import type { Frame, FrameInit } from '../protocol/frame.js';
 import { payloadLength, SharedEncoding, type FrameArena } from '../protocol/fan-encoding.js';
 import { FanOut } from './fan-out.js';
 import { GopCaches, isNamedCodec, type GopCacheOptions } from './gop-cache.js';
-import { decodeCommand, decodeVideo, encodeAck, encodeCommand, encodeReason, type Command, type Rect } from '../protocol/messages.js';
+import { decodeAudio, decodeCommand, decodeVideo, encodeAck, encodeCommand, encodeReason, type Command, type Rect } from '../protocol/messages.js';
 import { isSystemCommand, MAX_SERVER_COMMAND } from '../protocol/system-commands.js';
 import type { Client } from './client.js';
 import type { ServerMetrics } from './metrics.js';
@@ -39,6 +39,19 @@ export interface VideoTap {
   rect?: Rect;
 }
 
+/** An audio chunk as a server tap sees it. */
+export interface AudioTap {
+  from: string;
+  mediaIndex: number;
+  codec: string;
+  sampleRate: number;
+  channels: number;
+  /** Sender clock, ms since the epoch. */
+  timestamp: number;
+  /** The samples: a view of the received frame. */
+  data: Buffer;
+}
+
 /** Where a server command came from. */
 export interface ServerCommandMeta {
   from: string;
@@ -60,6 +73,7 @@ export interface RelayOptions {
 export class Relay {
   readonly #o: RelayOptions;
   readonly #taps = new Set<(v: VideoTap) => void>();
+  readonly #audioTaps = new Set<(a: AudioTap) => void>();
   readonly #unrouted = { video: 0, audio: 0, command: 0, file: 0, data: 0 } as Record<MediaTypeName, number>;
   /** Recently relayed reliable items per push link (UDP retransmissions must not be relayed twice). */
   readonly #inflight = new WeakMap<FrameLink, Map<number, Buffer | null>>();
@@ -96,6 +110,12 @@ export class Relay {
   tap(fn: (v: VideoTap) => void): () => void {
     this.#taps.add(fn);
     return () => this.#taps.delete(fn);
+  }
+
+  /** Calls `fn` for every pushed audio chunk whose header decodes; returns the function that stops it. */
+  tapAudio(fn: (a: AudioTap) => void): () => void {
+    this.#audioTaps.add(fn);
+    return () => this.#audioTaps.delete(fn);
   }
 
   /** `link` carries the reliable queue `lane` of client `from` for one media type. */
@@ -214,7 +234,7 @@ export class Relay {
     if (type === 'video') {
       if (this.#taps.size > 0) this.#tap(from.id, f);
       gop = isNamedCodec(f);
-    }
+    } else if (type === 'audio' && this.#audioTaps.size > 0) this.#tapAudio(from.id, f);
     this.#fan.add(from, type, forward(from, f, this.#fan.arena), size, gop);
   }
 
@@ -233,6 +253,18 @@ export class Relay {
     };
     if (header.rect) v.rect = header.rect;
     for (const fn of this.#taps) fn(v);
+  }
+
+  /** Audio is relayed without being decoded: a chunk whose header does not decode is only left out of the taps. */
+  #tapAudio(from: string, f: Frame): void {
+    let a: ReturnType<typeof decodeAudio>;
+    try {
+      a = decodeAudio(f.payload);
+    } catch {
+      return;
+    }
+    const tap: AudioTap = { from, mediaIndex: f.mediaIndex, ...a.header, timestamp: f.timestamp, data: a.data };
+    for (const fn of this.#audioTaps) fn(tap);
   }
 
   /** The answers remembered for items of this link: its queue's (any transport), else its own over UDP. */

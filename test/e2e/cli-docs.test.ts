@@ -51,6 +51,10 @@ const RUNS: Array<{ doc: string; ready?: RegExp }> = [
   { doc: 'camwire receive --listen 7810 --id hub --forward server.example:7700 --forward-to desk3', ready: /forwarding video and audio to/ },
   { doc: 'camwire send --server 127.0.0.1:7810 --id cam4 --encrypt-key key.bin', ready: /sending \d+ fps/ },
   { doc: 'camwire receive --server server.example:7700 --id desk3 --decrypt-key key.bin --count 30' },
+  { doc: 'ffmpeg -use_wallclock_as_timestamps 1 -f mpjpeg -i http://server.example:7780/mjpeg/cam1/0 -t 5 -c:v libx264 -pix_fmt yuv420p cam1.mp4' },
+  { doc: 'camwire server --record ./recordings --record-segment 60s --record-max-age 7d --record-max-bytes 50G', ready: /tcp (\d+), udp (\d+), http (\d+)[^]*recording: / },
+  { doc: 'camwire send --server server.example:7700 --id obs --input rtmp://0.0.0.0:1935/live --listen-input', ready: /waiting for a publish/ },
+  { doc: 'ffmpeg -re -f lavfi -i testsrc2=size=1280x720:rate=30 -f lavfi -i sine -t 10 -c:v libx264 -bf 0 -g 60 -pix_fmt yuv420p -c:a aac -f flv rtmp://127.0.0.1:1935/live/stream' },
   { doc: 'CAMWIRE_PASSWORD=secret camwire send --server server.example:7700 --id cam1 --user alice --to desk', ready: /sending \d+ fps/ },
   { doc: 'ffmpeg -re -i clip.mp4 -auth_type basic -f mpjpeg "http://alice:secret@server.example:7780/ingest/cam1?to=desk"' },
 ];
@@ -136,6 +140,13 @@ test('docs - every command in docs/cli.md runs (on loopback)', { timeout: 240000
     ['./inbox', () => path.join(dir, 'inbox')],
     ['./big.iso', () => path.join(dir, 'big.iso')],
     [' out.mp4', () => ` ${path.join(dir, 'out.mp4')}`],
+    [' cam1.mp4', () => ` ${path.join(dir, 'cam1.mp4')}`],
+    ['camwire server --record ./recordings', () => `camwire server --host 127.0.0.1 --tcp-port 0 --udp-port 0 --http-port 0 --memory --record ${path.join(dir, 'recordings')}`],
+    ['--record-segment 60s', () => '--record-segment 2s'], // a finished segment within the test
+    ['rtmp://0.0.0.0:1935/live', () => `rtmp://127.0.0.1:${p4}/live`], // 1935 may be taken
+    ['rtmp://127.0.0.1:1935/live', () => `rtmp://127.0.0.1:${p4}/live`],
+    ['testsrc2=size=1280x720:rate=30', () => 'testsrc2=size=320x240:rate=15'], // lighter, and
+    ['-t 10', () => '-t 4'], // shorter
   ];
   const local = (doc: string): string => LOCAL.reduce((c, [from, to]) => c.replace(from, to()), doc);
   const running: Array<[string, ReturnType<typeof run>]> = [];
@@ -155,7 +166,8 @@ test('docs - every command in docs/cli.md runs (on loopback)', { timeout: 240000
       throw new Error(`${err.message}\n-- still running:\n${running.map(([d, q]) => `${d}: exit ${q.child.exitCode}\n${q.out().slice(-600)}`).join('\n')}`);
     });
     running.push([r.doc, p]);
-    if (r.doc === 'camwire server') [ports.tcp, ports.http] = [m[1], m[3]];
+    // The recording server takes the examples after it (the OBS ingest).
+    if (r.doc === 'camwire server' || r.doc.startsWith('camwire server --record')) [ports.tcp, ports.http] = [m[1], m[3]];
   }
   // What runs until stopped stops cleanly on Ctrl-C: exit 0.
   for (const [doc, p] of running.reverse()) {
@@ -163,6 +175,20 @@ test('docs - every command in docs/cli.md runs (on loopback)', { timeout: 240000
     assert.equal(await p.exited, 0, `${doc}\n${p.out()}`);
   }
   assert.ok(fs.statSync(path.join(dir, 'out.mp4')).size > 0, 'out.mp4 written');
+  assert.ok(fs.statSync(path.join(dir, 'cam1.mp4')).size > 0, 'cam1.mp4 written');
+  // The OBS publish, recorded by the server (its segments finish when it stops).
+  const obs = fs.readdirSync(path.join(dir, 'recordings', 'obs'));
+  assert.ok(obs.some((f) => f.endsWith('.mkv') && fs.statSync(path.join(dir, 'recordings', 'obs', f)).size > 0), `recordings/obs: ${obs}`);
+  const codecs = await Promise.all(
+    obs.map(
+      (f) =>
+        new Promise<string>((resolve, reject) =>
+          execFile('ffprobe', ['-v', 'error', '-show_entries', 'stream=codec_name', '-of', 'csv=p=0', path.join(dir, 'recordings', 'obs', f)], (err, out) => (err ? reject(err) : resolve(out.trim().split('\n').sort().join(',')))),
+        ),
+    ),
+  );
+  // The publish's H.264 as it came, and its AAC as Opus.
+  assert.ok(codecs.includes('h264,opus'), `recorded streams: ${codecs.join(' | ')}`);
   assert.equal(fs.readFileSync(path.join(dir, 'inbox', 'big.iso')).length, 3_000_000);
   assert.ok(proxy.requests().length > 0, 'the HTTP pull went through the proxy');
 });

@@ -21,6 +21,7 @@ const expected: Record<string, RegExp[]> = {
   relay: [/bob got hi-bob from alice/, /carol sees bob join room/, /bob got hello-room from carol/, /online: alice, bob, carol/],
   h264: [/desk decodes avc1\.[0-9A-F]{6} 640x360, a keyframe of \d+ bytes/],
   screen: [/unchanged: unchanged/, /sent 1 full frame and 29 updates: \d+ bytes/, /viewer shows jpeg 640 x 360/],
+  record: [/recorded [1-9]\d* frames over [1-9]\d* ms/],
   client: [/bob got hi from alice/, /refused: 1202 peer closed the connection: 1202 wrong user name or password/],
 };
 

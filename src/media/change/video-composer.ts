@@ -96,6 +96,12 @@ export class VideoComposer<Via = undefined> {
   /** Takes one received video frame; `via` is what a full-frame request for its source goes back through. Never throws for bad input. */
   handle(v: VideoFrame, m: MessageMeta, via?: Via): void {
     if (this.#disposed) return;
+    // Only images are composed (change detection sends JPEG or PNG); compressed video and other
+    // types pass as they came.
+    if (v.imageType !== 'jpeg' && v.imageType !== 'png') {
+      this.#out(v, m);
+      return;
+    }
     const full = v.keyframe && !v.rect;
     if (!full && !v.rect) {
       this.#out(v, m);
