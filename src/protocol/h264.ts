@@ -2,6 +2,7 @@
  * H.264 Annex B helpers (pure functions, docs/protocol.md 4.1): access units cut at their access
  * unit delimiters, the keyframe test, and the codec string, width and height read from the SPS.
  */
+import { BitReader } from './bits.js';
 
 /** One NAL unit of an Annex B buffer: its type and where its bytes (after the start code) lie. */
 export interface NalUnit {
@@ -109,31 +110,6 @@ export function avcCodecString(sps: Buffer): string {
   return `avc1.${hex(sps[1])}${hex(sps[2])}${hex(sps[3])}`;
 }
 
-/** Reads Exp-Golomb coded fields of an RBSP; throws RangeError past its end. */
-class BitReader {
-  #pos = 0;
-  constructor(private readonly b: Buffer) {}
-  bit(): number {
-    if (this.#pos >= this.b.length * 8) throw new RangeError('SPS: truncated');
-    const v = (this.b[this.#pos >> 3] >> (7 - (this.#pos & 7))) & 1;
-    this.#pos++;
-    return v;
-  }
-  bits(n: number): number {
-    let v = 0;
-    for (let i = 0; i < n; i++) v = v * 2 + this.bit();
-    return v;
-  }
-  ue(): number {
-    let zeros = 0;
-    while (this.bit() === 0) if (++zeros > 31) throw new RangeError('SPS: bad Exp-Golomb code');
-    return 2 ** zeros - 1 + this.bits(zeros);
-  }
-  se(): number {
-    const k = this.ue();
-    return k % 2 ? (k + 1) / 2 : -k / 2;
-  }
-}
 
 /** The width and height an SPS describes (after cropping). Throws RangeError on a malformed SPS. */
 export function spsDimensions(sps: Buffer): { width: number; height: number } {

@@ -272,7 +272,7 @@ document.getElementById('join').addEventListener('submit', async (e) => {
       if (v.rect) t.rects = true;
       // Latest wins for a source of whole frames: skip while two wait (rectangles need every frame).
       if (!t.rects && t.drawer.pending > 1) return;
-      await t.drawer.draw(v);
+      void t.drawer.draw(v);
     } else {
       // Compressed video through WebCodecs; latest wins.
       t.images = false;

@@ -110,7 +110,7 @@ test('docs - every command in docs/cli.md runs (on loopback)', { timeout: 240000
   fs.writeFileSync(path.join(dir, 'big.iso'), Buffer.alloc(3_000_000, 7));
   const proxy = await startProxy();
   t.after(() => proxy.stop());
-  const [p1, p2, p3, p4] = [await freePort(), await freePort(), await freePort(), await freePort()];
+  const [p1, p2, p3, p4, p5] = [await freePort(), await freePort(), await freePort(), await freePort(), await freePort()];
   const ports = { tcp: '', http: '' };
   const login = path.join(dir, 'login.yaml');
   fs.writeFileSync(login, 'host: 127.0.0.1\ntcpPort: 0\nudpPort: off\nhttpPort: 0\nusers:\n  - user: alice\n    password: secret\n    clientIds: [cam1, desk]\n');
@@ -143,8 +143,8 @@ test('docs - every command in docs/cli.md runs (on loopback)', { timeout: 240000
     [' cam1.mp4', () => ` ${path.join(dir, 'cam1.mp4')}`],
     ['camwire server --record ./recordings', () => `camwire server --host 127.0.0.1 --tcp-port 0 --udp-port 0 --http-port 0 --memory --record ${path.join(dir, 'recordings')}`],
     ['--record-segment 60s', () => '--record-segment 2s'], // a finished segment within the test
-    ['rtmp://0.0.0.0:1935/live', () => `rtmp://127.0.0.1:${p4}/live`], // 1935 may be taken
-    ['rtmp://127.0.0.1:1935/live', () => `rtmp://127.0.0.1:${p4}/live`],
+    ['rtmp://0.0.0.0:1935/live', () => `rtmp://127.0.0.1:${p5}/live`], // 1935 may be taken
+    ['rtmp://127.0.0.1:1935/live', () => `rtmp://127.0.0.1:${p5}/live`],
     ['testsrc2=size=1280x720:rate=30', () => 'testsrc2=size=320x240:rate=15'], // lighter, and
     ['-t 10', () => '-t 4'], // shorter
   ];
