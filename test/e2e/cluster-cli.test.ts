@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
-import { DeliveryError, MediaServer, Receiver, Sender, type ClusterEvent } from '../../src/index.js';
+import { DeliveryError, MediaServer, type ClusterEvent } from '../../src/index.js';
 import { cli } from '../helpers/cli.js';
 import { next } from '../helpers/events.js';
 import { startNats } from '../helpers/nats.js';
@@ -36,35 +36,28 @@ test('cluster cli - camwire server --cluster joins; messages, groups and hellos 
   t.after(() => a.stop());
   const alice = await startClient(t, a, 'alice');
 
-  const bobTx = new Sender({ protocol: 'tcp', host: '127.0.0.1', port: Number(tcp), clientId: 'bob' });
-  const bobRx = new Receiver({ protocol: 'tcp', connection: 'receiver-to-sender', senders: [{ host: '127.0.0.1', port: Number(tcp) }], clientId: 'bob', reconnect: false });
-  t.after(() => bobTx.stop());
-  t.after(() => bobRx.stop());
-  await bobTx.start();
-  const up = next(bobRx, 'sessionConnected');
-  await bobRx.start();
-  await up;
+  const bob = await startClient(t, Number(tcp), 'bob');
   await until(() => onlineThere.has('bob'), { on: [[a, 'cluster']], timeoutMs: 5000, what: 'bob online on cli-node' });
 
-  const got = next(bobRx, 'command');
+  const got = next(bob.rx, 'command');
   await alice.tx.sendCommand({ name: 'ping', params: { n: 1 } }, { to: 'bob' });
   assert.equal((await got)[0].name, 'ping');
   const back = next(alice.rx, 'command');
-  await bobTx.sendCommand({ name: 'pong' }, { to: 'alice' });
+  await bob.tx.sendCommand({ name: 'pong' }, { to: 'alice' });
   assert.equal((await back)[0].name, 'pong');
 
   // bob greets alice and shares a group with her, through his node.
   // (Joins on two nodes within the same few ms may each miss the other's notice: the memberships are
   // eventually shared, docs/cluster.md. So alice joins once her node has bob's membership.)
   const bobIn = once(a, 'cluster', 5000, (ev: ClusterEvent) => ev.type === 'memberJoined' && ev.id === 'bob', 'bob a member on the other node');
-  await bobTx.joinGroup('room');
+  await bob.tx.joinGroup('room');
   await bobIn;
-  const joined = next(bobRx, 'userJoinsGroup');
+  const joined = next(bob.rx, 'userJoinsGroup');
   await alice.tx.joinGroup('room');
   assert.deepEqual((await joined).slice(0, 2), ['room', 'alice']);
-  await bobTx.addDefaultReceiver('alice');
+  await bob.tx.addDefaultReceiver('alice');
   const enter = next(alice.rx, 'userEnter');
-  await bobTx.helloToDefaultReceivers();
+  await bob.tx.helloToDefaultReceivers();
   assert.equal((await enter)[0], 'bob');
 
   // Killed: nobody can say bob's goodbyes for his node; alice's node does.

@@ -6,11 +6,11 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
-import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { Receiver, type VideoFrame } from '../../src/index.js';
+import { firstMjpegImage } from '../helpers/mjpeg-image.js';
 import { cli } from '../helpers/cli.js';
 import { within } from '../helpers/wait.js';
 
@@ -68,23 +68,7 @@ test('codec cli - receive --mjpeg-port shows a compressed source as MJPEG (trans
   const url = (await rx.waitFor(/mjpeg: (\S+)/))[1];
   const port = (await rx.waitFor(/listening on \S+:(\d+)/))[1];
   cli(t, ['send', '--server', `127.0.0.1:${port}`, '--id', 'cam', '--codec', 'vp8', '--size', '320x240', '--fps', '15', '--keyint', '15']);
-  const jpeg = await new Promise<Buffer>((resolve, reject) => {
-    const timer = setTimeout(() => (req.destroy(), reject(new Error('no JPEG in 30 s'))), 30000);
-    const req = http.get(url, (res) => {
-      let buf = Buffer.alloc(0);
-      res.on('data', (c: Buffer) => {
-        buf = Buffer.concat([buf, c]);
-        const start = buf.indexOf(Buffer.from([0xff, 0xd8]));
-        const end = start >= 0 ? buf.indexOf(Buffer.from([0xff, 0xd9]), start) : -1;
-        if (end > 0) {
-          clearTimeout(timer);
-          req.destroy();
-          resolve(buf.subarray(start, end + 2));
-        }
-      });
-    });
-    req.on('error', (e) => (clearTimeout(timer), reject(e)));
-  });
+  const jpeg = await firstMjpegImage(url, 30000);
   assert.ok(jpeg.length > 500, `a JPEG of ${jpeg.length} bytes`);
 });
 

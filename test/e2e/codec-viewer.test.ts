@@ -10,13 +10,13 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
-import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { Sender } from '../../src/index.js';
 import { AnnexBSplitter, type AccessUnit } from '../../src/protocol/annexb.js';
+import { firstMjpegImage } from '../helpers/mjpeg-image.js';
 import { cli, cliServer } from '../helpers/cli.js';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -127,27 +127,6 @@ test('codec viewer - the page as a client (CamwireClient over WebSocket) decodes
   assert.equal(await page.evaluate((sel) => (document.querySelector(sel) as HTMLCanvasElement).width, `${tile} canvas`), 320);
   await page.waitForFunction((sel) => /avc1\.[0-9A-F]{6} \| fps [\d.]+ \| .* \| latency \d+ ms decoded/.test(document.querySelector(sel)?.textContent ?? ''), `${tile} figcaption`, { timeout: 5000 });
 });
-
-/** The first image of an MJPEG stream; the connection is closed after it. */
-function firstMjpegImage(url: string): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => { req.destroy(); reject(new Error(`no image from ${url} in 15 s`)); }, 15000);
-    const req = http.get(url, (res) => {
-      let buf = Buffer.alloc(0);
-      res.on('data', (c: Buffer) => {
-        buf = Buffer.concat([buf, c]);
-        const start = buf.indexOf(Buffer.from([0xff, 0xd8]));
-        const end = start >= 0 ? buf.indexOf(Buffer.from([0xff, 0xd9]), start) : -1;
-        if (end > 0) {
-          clearTimeout(timer);
-          req.destroy();
-          resolve(buf.subarray(start, end + 2));
-        }
-      });
-    });
-    req.on('error', (e) => { clearTimeout(timer); reject(e); });
-  });
-}
 
 /** Access units of an H.264 clip made by ffmpeg: testsrc2 at `size`, a keyframe every 10 frames. */
 function clip(size: string, frames: number): AccessUnit[] {

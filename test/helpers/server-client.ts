@@ -26,15 +26,19 @@ export interface ClientOptions {
   pullPort?: number;
 }
 
-/** Starts a client and waits until its receiver's session is up. */
-export async function startClient(t: TestContext, server: MediaServer, id: string, o: ClientOptions = {}): Promise<TestClient> {
+/**
+ * Starts a client and waits until its receiver's session is up. `server` is a MediaServer, or the
+ * TCP port of one (a server in another process, a load balancer in front of several).
+ */
+export async function startClient(t: TestContext, server: MediaServer | number, id: string, o: ClientOptions = {}): Promise<TestClient> {
   const push = o.push ?? 'tcp';
   const pull = o.pull ?? 'tcp';
-  const tx = new Sender({ protocol: push, host: '127.0.0.1', port: server.ports[push], clientId: id, ...o.tx });
+  const portOf = (transport: 'tcp' | 'udp' | 'http'): number => (typeof server === 'number' ? server : server.ports[transport]);
+  const tx = new Sender({ protocol: push, host: '127.0.0.1', port: portOf(push), clientId: id, ...o.tx });
   const rx = new Receiver({
     protocol: pull,
     connection: 'receiver-to-sender',
-    senders: [{ host: '127.0.0.1', port: o.pullPort ?? server.ports[pull] }],
+    senders: [{ host: '127.0.0.1', port: o.pullPort ?? portOf(pull) }],
     clientId: id,
     reconnect: false,
     ...o.rx,

@@ -10,20 +10,14 @@ import { Receiver, Sender, type MessageMeta, type VideoFrame } from '../../src/i
 import { next } from '../helpers/events.js';
 import { until } from '../helpers/wait.js';
 import { rgbaToRgb, ScreenScene } from '../helpers/screen-scene.js';
-import { pictures, shows } from '../helpers/pictures.js';
+import { composingPair, pictures, png, shows } from '../helpers/pictures.js';
 import { startClient, startServer } from '../helpers/server-client.js';
 
 const W = 320;
 const H = 200;
 
 test('change mode, push over TCP: rectangles composed into the sent picture; unchanged frames are not sent', async (t) => {
-  const rx = new Receiver({ protocol: 'tcp', host: '127.0.0.1', port: 0, video: { compose: 'rgb' } });
-  await rx.start();
-  t.after(() => rx.stop());
-  const tx = new Sender({ protocol: 'tcp', host: '127.0.0.1', port: rx.port, video: { encoding: 'change', imageType: 'png' } });
-  await tx.start();
-  t.after(() => tx.stop());
-  const seen = pictures(rx);
+  const { rx, tx, seen } = await composingPair(t, { tx: { video: { encoding: 'change', imageType: 'png' } } });
   const scene = new ScreenScene({ width: W, height: H, cursor: 32, fps: 4 });
 
   const first = await tx.sendVideoPixels(scene.frame(0), { width: W, height: H, format: 'rgba' });
@@ -123,8 +117,6 @@ test('change mode through a MediaServer: a reader that joins late gets a full fr
 });
 
 test('through a MediaServer: a reader that meets a bad rectangle asks, and the server passes the request to the sender', async (t) => {
-  const sharp = (await import('sharp')).default;
-  const png = (w: number, h: number, v: number): Promise<Buffer> => sharp(Buffer.alloc(w * h * 3, v), { raw: { width: w, height: h, channels: 3 } }).png().toBuffer();
   const server = await startServer(t);
   const viewer = await startClient(t, server, 'viewer', { rx: { receiveMediaTypes: ['video', 'command'], video: { compose: 'rgb' } } });
   const cam = await startClient(t, server, 'cam', { tx: { to: 'viewer' } });
@@ -139,15 +131,7 @@ test('through a MediaServer: a reader that meets a bad rectangle asks, and the s
 });
 
 test('bad input: a rectangle before any full frame, outside the picture, or disagreeing in size is counted and dropped, never applied', async (t) => {
-  const sharp = (await import('sharp')).default;
-  const png = (w: number, h: number, v: number): Promise<Buffer> => sharp(Buffer.alloc(w * h * 3, v), { raw: { width: w, height: h, channels: 3 } }).png().toBuffer();
-  const rx = new Receiver({ protocol: 'tcp', host: '127.0.0.1', port: 0, video: { compose: 'rgb' } });
-  await rx.start();
-  t.after(() => rx.stop());
-  const tx = new Sender({ protocol: 'tcp', host: '127.0.0.1', port: rx.port });
-  await tx.start();
-  t.after(() => tx.stop());
-  const seen = pictures(rx);
+  const { rx, tx, seen } = await composingPair(t);
   const refused: string[] = [];
   const metas: MessageMeta[] = [];
   rx.on('video', (_v, m) => metas.push(m));
@@ -188,16 +172,8 @@ test('bad input: a rectangle before any full frame, outside the picture, or disa
 });
 
 test('ignoreCorruptedFrames: false waits for the next full frame after a bad rectangle; true goes on', async (t) => {
-  const sharp = (await import('sharp')).default;
-  const png = (w: number, h: number, v: number): Promise<Buffer> => sharp(Buffer.alloc(w * h * 3, v), { raw: { width: w, height: h, channels: 3 } }).png().toBuffer();
   for (const ignore of [false, true]) {
-    const rx = new Receiver({ protocol: 'tcp', host: '127.0.0.1', port: 0, video: { compose: 'rgb', ignoreCorruptedFrames: ignore } });
-    await rx.start();
-    t.after(() => rx.stop());
-    const tx = new Sender({ protocol: 'tcp', host: '127.0.0.1', port: rx.port });
-    await tx.start();
-    t.after(() => tx.stop());
-    const seen = pictures(rx);
+    const { rx, tx, seen } = await composingPair(t, { video: { ignoreCorruptedFrames: ignore } });
     tx.sendVideoFrame(await png(16, 16, 0), { imageType: 'png', width: 16, height: 16 });
     await shows(rx, seen, Buffer.alloc(16 * 16 * 3, 0), 'full frame');
     tx.sendVideoFrame(Buffer.from('garbage'), { imageType: 'png', width: 16, height: 16, keyframe: false, rect: { x: 0, y: 0, w: 4, h: 4 } });
@@ -238,8 +214,6 @@ for (const [mode, protocol] of [
   ['pull', 'http'],
 ] as const) {
   test(`a composing Receiver's full-frame request reaches the Sender (${mode} over ${protocol})`, async (t) => {
-    const sharp = (await import('sharp')).default;
-    const png = (w: number, h: number, v: number): Promise<Buffer> => sharp(Buffer.alloc(w * h * 3, v), { raw: { width: w, height: h, channels: 3 } }).png().toBuffer();
     let tx: Sender;
     let rx: Receiver;
     if (mode === 'push') {
@@ -313,16 +287,8 @@ test('a lost rectangle over UDP (numbered frames, protocol.md 4.1): counted; the
 });
 
 test('ignoreCorruptedFrames with numbered frames: a gap is counted; true places the next rectangle anyway, false waits', async (t) => {
-  const sharp = (await import('sharp')).default;
-  const png = (w: number, h: number, v: number): Promise<Buffer> => sharp(Buffer.alloc(w * h * 3, v), { raw: { width: w, height: h, channels: 3 } }).png().toBuffer();
   for (const ignore of [true, false]) {
-    const rx = new Receiver({ protocol: 'tcp', host: '127.0.0.1', port: 0, video: { compose: 'rgb', ignoreCorruptedFrames: ignore } });
-    await rx.start();
-    t.after(() => rx.stop());
-    const tx = new Sender({ protocol: 'tcp', host: '127.0.0.1', port: rx.port });
-    await tx.start();
-    t.after(() => tx.stop());
-    const seen = pictures(rx);
+    const { rx, tx, seen } = await composingPair(t, { video: { ignoreCorruptedFrames: ignore } });
     tx.sendVideoFrame(await png(8, 8, 0), { imageType: 'png', width: 8, height: 8, seq: 1 });
     await shows(rx, seen, Buffer.alloc(8 * 8 * 3, 0), 'full frame');
     // Frame 2 never comes; frame 3 is a rectangle.

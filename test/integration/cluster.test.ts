@@ -369,28 +369,22 @@ describe('cluster', () => {
     const [a, b] = await startNodes(t, nats, 2);
     const ports = [a.s.ports.tcp, b.s.ports.tcp];
     const lb = await startFailoverProxy(t, () => ports);
-    const bobTx = new Sender({ protocol: 'tcp', host: '127.0.0.1', port: lb.port, clientId: 'bob', reconnect: { initialDelayMs: 20, maxDelayMs: 200 } });
-    const bobRx = new Receiver({ protocol: 'tcp', connection: 'receiver-to-sender', senders: [{ host: '127.0.0.1', port: lb.port }], clientId: 'bob', reconnect: { initialDelayMs: 20, maxDelayMs: 200 } });
-    t.after(() => bobTx.stop());
-    t.after(() => bobRx.stop());
-    await bobTx.start();
-    const up = next(bobRx, 'sessionConnected');
-    await bobRx.start();
-    await up;
+    const retry = { initialDelayMs: 20, maxDelayMs: 200 };
+    const bob = await startClient(t, lb.port, 'bob', { tx: { reconnect: retry }, rx: { reconnect: retry } });
     assert.equal(lb.chosen[0], ports[0]);
     const alice = await startClient(t, b.s, 'alice');
     await alice.tx.joinGroup('room');
-    await bobTx.joinGroup('room');
+    await bob.tx.joinGroup('room');
     await hasMembers(b, 'room', ['alice', 'bob']);
     await sees(b, 'bob');
 
     // Load: video to the group at about 30 frames/s, and commands to bob one after the other.
     const frameTimes: number[] = [];
-    bobRx.on('video', () => frameTimes.push(performance.now()));
+    bob.rx.on('video', () => frameTimes.push(performance.now()));
     const video = setInterval(() => alice.tx.sendVideoFrame(Buffer.alloc(20_000, 5), { group: 'room', width: 64, height: 64 }), 33);
     t.after(() => clearInterval(video));
     const received = new Set<string>();
-    bobRx.on('command', (c) => received.add(c.name));
+    bob.rx.on('command', (c) => received.add(c.name));
     const acked: string[] = [];
     let refused = 0;
     let sending = true;
@@ -408,7 +402,7 @@ describe('cluster', () => {
         }
       }
     })();
-    await until(() => frameTimes.length >= 5 && acked.length >= 5, { on: [[bobRx, 'video'], [bobRx, 'command']], what: 'load flowing' });
+    await until(() => frameTimes.length >= 5 && acked.length >= 5, { on: [[bob.rx, 'video'], [bob.rx, 'command']], what: 'load flowing' });
 
     const answer = await new Promise<{ status: number; body: string }>((resolve, reject) => {
       const req = http.request({ host: '127.0.0.1', port: a.s.ports.http, method: 'POST', path: '/api/v1/drain' }, (res) => {
@@ -427,7 +421,7 @@ describe('cluster', () => {
     await until(() => b.s.clients().some((c) => c.id === 'bob' && c.online), { on: [[b.s, 'clientConnected']], what: 'bob on node1' });
     assert.ok(lb.chosen.includes(ports[1]));
     const after = frameTimes.length;
-    await until(() => frameTimes.length >= after + 5, { on: [[bobRx, 'video']], what: () => `video after the move: ${JSON.stringify(b.s.stats().groups)} ${JSON.stringify(b.s.clients().map((c) => [c.id, c.channels, c.pushLinks, c.out.video, c.dropped.video]))} unrouted ${JSON.stringify(b.s.stats().unrouted)} bob rx ${bobRx.sessionConnected} events ${JSON.stringify(b.events)}` });
+    await until(() => frameTimes.length >= after + 5, { on: [[bob.rx, 'video']], what: () => `video after the move: ${JSON.stringify(b.s.stats().groups)} ${JSON.stringify(b.s.clients().map((c) => [c.id, c.channels, c.pushLinks, c.out.video, c.dropped.video]))} unrouted ${JSON.stringify(b.s.stats().unrouted)} bob rx ${bob.rx.sessionConnected} events ${JSON.stringify(b.events)}` });
     await hasMembers(b, 'room', ['alice', 'bob']);
     sending = false;
     await commands;
