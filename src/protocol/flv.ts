@@ -11,6 +11,7 @@
  * length (packet type 1). Every keyframe goes out with the SPS and PPS in front of it.
  */
 import { parseSps, type AccessUnit, type SpsInfo } from './annexb.js';
+import { PendingInput } from './pending-input.js';
 
 export interface FlvOptions {
   /** Largest tag kept. @default 8 MiB */
@@ -22,10 +23,9 @@ const START = Buffer.from([0, 0, 0, 1]);
 export class FlvH264Splitter {
   readonly #onUnit: (au: AccessUnit) => void;
   readonly #max: number;
-  #buf: Buffer = Buffer.alloc(0);
+  /** Bytes read and not parsed yet (an oversized tag is skipped as it comes). */
+  readonly #in = new PendingInput();
   #header = false;
-  /** Bytes of an oversized tag still to skip. */
-  #skip = 0;
   #lengthSize = 4;
   /** SPS and PPS of the last decoder configuration, each after a start code. */
   #config: Buffer | undefined;
@@ -40,39 +40,35 @@ export class FlvH264Splitter {
   }
 
   push(chunk: Buffer, now = performance.now()): void {
-    if (this.#skip > 0) {
-      const n = Math.min(this.#skip, chunk.length);
-      this.#skip -= n;
-      chunk = chunk.subarray(n);
-    }
-    if (chunk.length === 0) return;
-    this.#buf = this.#buf.length ? Buffer.concat([this.#buf, chunk]) : chunk;
+    const input = this.#in;
+    input.add(chunk);
     for (;;) {
-      const b = this.#buf;
       if (!this.#header) {
-        if (b.length < 13) return;
-        if (b.toString('latin1', 0, 3) !== 'FLV') throw new RangeError('FLV: no signature');
-        const hl = b.readUInt32BE(5);
+        const h = input.peek(13);
+        if (!h) return;
+        if (h.toString('latin1', 0, 3) !== 'FLV') throw new RangeError('FLV: no signature');
+        const hl = h.readUInt32BE(5);
         if (hl < 9 || hl > 1024) throw new RangeError('FLV: bad header length');
-        if (b.length < hl + 4) return;
+        if (!input.peek(hl + 4)) return;
         this.#header = true;
-        this.#buf = b.subarray(hl + 4);
+        input.consume(hl + 4);
         continue;
       }
-      if (b.length < 11) return;
-      const size = b.readUIntBE(1, 3);
+      const h = input.peek(11);
+      if (!h) return;
+      const size = h.readUIntBE(1, 3);
       const total = 11 + size + 4;
       if (size > this.#max) {
         this.dropped++;
         this.#needKey = true;
-        this.#skip = Math.max(0, total - b.length);
-        this.#buf = b.subarray(Math.min(b.length, total));
+        input.dropUnit(total);
         continue;
       }
-      if (b.length < total) return;
+      const b = input.peek(total);
+      if (!b) return;
       const type = b[0] & 0x1f;
       const data = b.subarray(11, 11 + size);
-      this.#buf = b.subarray(total);
+      input.consume(total);
       if (type === 9) this.#video(data, now);
     }
   }

@@ -6,6 +6,7 @@
  * bounded (a frame larger than `maxBytes` is skipped and counted).
  */
 import { BitReader } from './bits.js';
+import { PendingInput } from './pending-input.js';
 
 /** One frame of an IVF stream. */
 export interface IvfFrame {
@@ -35,10 +36,9 @@ interface KeyInfo {
 export class IvfSplitter {
   readonly #onFrame: (f: IvfFrame) => void;
   readonly #max: number;
-  #buf: Buffer = Buffer.alloc(0);
+  /** Bytes read and not parsed yet (an oversized frame is skipped as it comes). */
+  readonly #in = new PendingInput();
   #fourcc: string | undefined;
-  /** Bytes of an oversized frame still to skip. */
-  #skip = 0;
   #codec = '';
   #width = 0;
   #height = 0;
@@ -59,44 +59,40 @@ export class IvfSplitter {
   }
 
   push(chunk: Buffer, now = performance.now()): void {
-    if (this.#skip > 0) {
-      const n = Math.min(this.#skip, chunk.length);
-      this.#skip -= n;
-      chunk = chunk.subarray(n);
-    }
-    if (chunk.length === 0) return;
-    this.#buf = this.#buf.length ? Buffer.concat([this.#buf, chunk]) : chunk;
+    const input = this.#in;
+    input.add(chunk);
     for (;;) {
-      const b = this.#buf;
       if (this.#fourcc === undefined) {
-        if (b.length < 32) return;
-        if (b.toString('latin1', 0, 4) !== 'DKIF') throw new RangeError('IVF: no DKIF signature');
-        const hl = b.readUInt16LE(6);
+        const h = input.peek(32);
+        if (!h) return;
+        if (h.toString('latin1', 0, 4) !== 'DKIF') throw new RangeError('IVF: no DKIF signature');
+        const hl = h.readUInt16LE(6);
         if (hl < 32 || hl > 1024) throw new RangeError('IVF: bad header length');
-        if (b.length < hl) return;
-        this.#fourcc = b.toString('latin1', 8, 12);
-        this.#width = b.readUInt16LE(12);
-        this.#height = b.readUInt16LE(14);
+        if (!input.peek(hl)) return;
+        this.#fourcc = h.toString('latin1', 8, 12);
+        this.#width = h.readUInt16LE(12);
+        this.#height = h.readUInt16LE(14);
         this.#codec = this.#fourcc === 'VP80' ? 'vp8' : this.#fourcc === 'VP90' ? 'vp09.00.10.08' : this.#fourcc === 'AV01' ? 'av01.0.08M.08' : '';
-        this.#buf = b.subarray(hl);
+        input.consume(hl);
         continue;
       }
-      if (b.length < 12) return;
-      const size = b.readUInt32LE(0);
+      const h = input.peek(12);
+      if (!h) return;
+      const size = h.readUInt32LE(0);
       if (size > this.#max) {
         this.dropped++;
         this.#keyed = false;
-        const have = b.length - 12;
-        this.#skip = Math.max(0, size - have);
-        this.#buf = b.subarray(Math.min(b.length, 12 + size));
+        input.dropUnit(12 + size);
         continue;
       }
-      if (b.length < 12 + size) return;
+      const b = input.peek(12 + size);
+      if (!b) return;
       const data = b.subarray(12, 12 + size);
-      this.#buf = b.subarray(12 + size);
+      input.consume(12 + size);
       this.#frame(data, now);
     }
   }
+
 
   #frame(data: Buffer, now: number): void {
     let info: KeyInfo;
