@@ -15,9 +15,10 @@ export interface ClientCounters {
   in: Record<MediaTypeName, { frames: number; bytes: number }>;
   /** What the server delivered to its receiver. */
   out: Record<MediaTypeName, { frames: number; bytes: number }>;
-  /** Dropped on its way to this client's receiver (slow reader, offline), or refused. */
-  dropped: Record<MediaTypeName, number>;
-  /** The counted part of `dropped` (all but slow_reader, which the channel outboxes count), by reason. */
+  /**
+   * Dropped on its way to this client's receiver or refused, by reason: all but slow_reader, which
+   * the channel outboxes count (drops() and dropsByReason() add them). Counted through missed().
+   */
   droppedBy: Record<CountedDrop, Record<MediaTypeName, number>>;
 }
 
@@ -31,7 +32,6 @@ export interface ClientCounters {
 export type DropReason = 'slow_reader' | 'offline' | 'not_allowed' | 'failed';
 /** The reasons the server counts itself (slow_reader is counted by the channel outboxes). */
 export type CountedDrop = Exclude<DropReason, 'slow_reader'>;
-export const DROP_REASONS: readonly DropReason[] = ['slow_reader', 'offline', 'not_allowed', 'failed'];
 
 /** Client: the server's live view of one client id. Created and forgotten only by the Directory. */
 export class Client {
@@ -46,7 +46,6 @@ export class Client {
   readonly counters: ClientCounters = {
     in: perMediaType(() => ({ frames: 0, bytes: 0 })),
     out: perMediaType(() => ({ frames: 0, bytes: 0 })),
-    dropped: perMediaType(() => 0),
     droppedBy: { offline: perMediaType(() => 0), not_allowed: perMediaType(() => 0), failed: perMediaType(() => 0) },
   };
   /** Its RVS_ requests, handled one at a time in the order they came. */
@@ -80,14 +79,13 @@ export class Client {
     this.#closedDrops[ch.type] += ch.outbox.dropped;
   }
 
-  /** Drops per type: counted refusals plus what the channel outboxes dropped. */
+  /** Drops per type: the sum of dropsByReason(). */
   drops(): Record<MediaTypeName, number> {
-    const d = { ...this.counters.dropped };
-    for (const t of Object.keys(d) as MediaTypeName[]) d[t] += this.#closedDrops[t] + (this.channels.get(t)?.outbox.dropped ?? 0);
-    return d;
+    const by = this.dropsByReason();
+    return perMediaType((t) => by.slow_reader[t] + by.offline[t] + by.not_allowed[t] + by.failed[t]);
   }
 
-  /** Drops per reason and type; the reasons add up to drops(). */
+  /** Drops per reason and type: what the channel outboxes dropped (slow_reader), and those counted by missed(). */
   dropsByReason(): Record<DropReason, Record<MediaTypeName, number>> {
     const slow = perMediaType((t) => this.#closedDrops[t] + (this.channels.get(t)?.outbox.dropped ?? 0));
     const by = this.counters.droppedBy;
@@ -96,7 +94,6 @@ export class Client {
 
   /** Counts `n` messages of `type` dropped on their way to this client's receiver. */
   missed(type: MediaTypeName, why: CountedDrop, n = 1): void {
-    this.counters.dropped[type] += n;
     this.counters.droppedBy[why][type] += n;
   }
 }

@@ -227,7 +227,7 @@ export class GroupSync implements GroupObserver {
   async #submit(f: Frame, type: MediaTypeName): Promise<Answer> {
     const from = this.#o.standIn(f.from);
     const router = this.#o.router;
-    const targets = router.targets(from, f, type, (c) => c.counters.dropped[type]++);
+    const targets = router.targets(from, f, type, (c, why) => c.missed(type, why));
     if (targets.length === 0) return { ok: false, close: CloseCode.NOT_ALLOWED, code: ErrorCode.DELIVERY_REFUSED, message: `${router.why(from, f)} on node ${this.#o.self}` };
     const init = forward(from, f);
     const bytes = f.payload.length;
@@ -241,7 +241,7 @@ export class GroupSync implements GroupObserver {
               return info;
             },
             (err: unknown) => {
-              t.counters.dropped[type]++;
+              t.missed(type, 'failed');
               throw err;
             },
           ),

@@ -36,7 +36,7 @@ export class LocalDelivery {
     if (!c || !reader) return `client ${JSON.stringify(id)} has no ${type} channel open on node ${this.#o.self}`;
     if (!notice && !this.#o.directory.accepts(id, from)) {
       this.#o.metrics.drop(type, 'not_allowed');
-      c.counters.dropped[type]++;
+      c.missed(type, 'not_allowed');
       return `client ${JSON.stringify(id)} does not accept ${type} from ${from}`;
     }
     return { client: c, reader };
@@ -67,7 +67,7 @@ export class LocalDelivery {
       this.#o.metrics.count('out', type, bytes);
       return info.resumeOffset !== undefined ? { ok: true, resume: info.resumeOffset } : { ok: true };
     } catch (err) {
-      t.client.counters.dropped[type]++;
+      t.client.missed(type, 'failed');
       const e = err as CamwireError;
       return { ok: false, close: nackCloseCode(e), code: e.code ?? ErrorCode.DELIVERY_REFUSED, message: e.message };
     }
