@@ -126,11 +126,6 @@ export class HttpClientLink extends BaseLink {
     return this.#queue.bytes + this.#inflight + (this.#up?.http.pending ?? 0);
   }
 
-  /** How this link uploads now: 'stream' (a streaming POST is open or will be), or 'posts'. */
-  get uploadMode(): 'stream' | 'posts' {
-    return this.#streams === 'posts' ? 'posts' : 'stream';
-  }
-
   protected write(h: Buffer, p: Buffer): void {
     const up = this.#up;
     if (up && !up.ending) {

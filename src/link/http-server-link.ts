@@ -11,7 +11,7 @@ import { encodeReason } from '../protocol/messages.js';
 import { FrameParser } from '../protocol/parser.js';
 import { readBody, requestTimedOut } from '../transport/http-body.js';
 import { BaseLink, type LinkOptions } from './frame-link.js';
-import { DOWN_ACK_HEADER, DOWN_HEADER, FrameQueue, HTTP_PREFIX, LINK_HEADER, MAX_BATCH, parseBody, STREAM_IDLE_HEADER, STREAM_SEEN_HEADER, STREAM_SUFFIX, UP_HEADER } from './http-wire.js';
+import { DOWN_ACK_HEADER, DOWN_HEADER, FrameQueue, HTTP_PREFIX, LINK_HEADER, MAX_BATCH, isStreamUpload, parseBody, STREAM_IDLE_HEADER, STREAM_SEEN_HEADER, STREAM_SUFFIX, UP_HEADER } from './http-wire.js';
 
 /** Uploads that arrived ahead of a missing one, held until it comes (beyond: the link fails). */
 const MAX_EARLY_UPLOADS = 16;
@@ -306,7 +306,7 @@ export class HttpLinkServer {
         res.writeHead(404, { connection: 'close' }).end();
         return;
       }
-      const stream = route.startsWith('links/') && route.endsWith(STREAM_SUFFIX);
+      const stream = isStreamUpload(HTTP_PREFIX + route);
       if (route.startsWith('links/')) {
         link = this.#links.get(route.slice(6, stream ? -STREAM_SUFFIX.length : undefined));
         if (!link) {
