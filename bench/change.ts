@@ -19,7 +19,7 @@
  * Options: --change-seconds=30 --change-fps=30 --change-quality=80 --change-width=1280 --change-height=720
  * Prints a table and merges its results into bench/results.json under the key "change".
  */
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { mergeResults } from './results-file.js';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -159,17 +159,7 @@ export async function runChangeBench(argv: string[] = process.argv.slice(2)): Pr
   console.log(`\nGoal: at least 20x fewer bytes than full JPEG frames: ${goal.toFixed(1)}x (${goal >= 20 ? 'met' : 'NOT met'}); ` + `differ on ${width}x${height} RGBA within 5 ms: median ${differMedian.toFixed(2)} ms on the scene, ${median(worstMs).toFixed(2)} ms with every pixel changed (${median(worstMs) <= 5 ? 'met' : 'NOT met'} in the worst case; ${median(worstSenderMs).toFixed(2)} ms as the Sender compares it, giving up past half)`);
   console.log(`Run time ${seconds.toFixed(1)} s; load average at the end ${os.loadavg().map((l) => l.toFixed(2)).join(' ')} (other work on the host skews the times)`);
 
-  const here = path.dirname(fileURLToPath(import.meta.url));
-  const out = path.resolve(here, '..', '..', 'bench', 'results.json');
-  let json: Record<string, unknown> = {};
-  if (existsSync(out)) {
-    try {
-      json = JSON.parse(readFileSync(out, 'utf8')) as Record<string, unknown>;
-    } catch {
-      json = {};
-    }
-  }
-  json.change = {
+  mergeResults('change', {
     date: new Date().toISOString(),
     config: cfg,
     frames,
@@ -185,9 +175,7 @@ export async function runChangeBench(argv: string[] = process.argv.slice(2)): Pr
       composeDecodeMedian: median(decodeMs),
       sendMedian: median(encodeMs),
     },
-  };
-  writeFileSync(out, JSON.stringify(json, (_k, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2) + '\n');
-  console.log(`Results merged into ${path.relative(process.cwd(), out) || out} ("change")`);
+  });
 }
 
 // Run alone: node build/bench/change.js [options]

@@ -19,8 +19,9 @@
  *
  * Prints tables; merges its results into bench/results.json under the key "codec".
  */
+import { mergeResults } from './results-file.js';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -258,11 +259,7 @@ export async function runCodecBench(argv: string[] = process.argv.slice(2)): Pro
     console.log(table(['codec', 'frames painted', 'fps', 'p50 ms', 'p99 ms'], rows.map((r) => [r.codec, String(r.frames), num(r.fps, 1), num(r.p50, 0), num(r.p99, 0)]), ['l', 'r', 'r', 'r', 'r']));
     console.log('Goal: H.264 p50 at most 100 ms.');
   }
-  const file = path.join(ROOT, 'bench', 'results.json');
-  const all = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>) : {};
-  all.codec = json;
-  writeFileSync(file, JSON.stringify(all, null, 2) + '\n');
-  console.log(`Codec results merged into ${path.relative(process.cwd(), file)} (key "codec")`);
+  mergeResults('codec', json);
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {

@@ -30,8 +30,9 @@
  * req/s is the median of the rounds; latency percentiles pool the rounds' samples; CPU per 1,000
  * requests sums CPU and requests over the rounds.
  */
+import { mergeResults } from './results-file.js';
 import { fork, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -506,16 +507,7 @@ export async function runStoreBench(argv: string[] = process.argv.slice(2)): Pro
   );
 
   // Merged into bench/results.json (written by run.ts for the point-to-point cases) under "store".
-  const out = path.resolve(here, '..', '..', 'bench', 'results.json');
-  let json: Record<string, unknown> = {};
-  if (existsSync(out)) {
-    try {
-      json = JSON.parse(readFileSync(out, 'utf8')) as Record<string, unknown>;
-    } catch {
-      json = {};
-    }
-  }
-  json.store = {
+  mergeResults('store', {
     date: new Date().toISOString(),
     node: process.version,
     platform: `${os.platform()} ${os.release()}`,
@@ -534,9 +526,7 @@ export async function runStoreBench(argv: string[] = process.argv.slice(2)): Pro
     runs: runs.map(({ samples: _samples, ...r }) => r),
     storeBytes: sessions.filter((s) => s.storeBytes !== undefined).map((s) => s.storeBytes),
     problems,
-  };
-  writeFileSync(out, JSON.stringify(json, (_k, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2) + '\n');
-  console.log(`Store results merged into ${path.relative(process.cwd(), out) || out} (key "store")`);
+  });
 }
 
 if (process.env.CAMWIRE_STORE_CHILD === 'server' && process.send) {
