@@ -18,13 +18,13 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { camwireWirePublisher } from './fanout-pub.js';
 import { clock, ReaderPool, type ReaderSpec } from './fanout-readers.js';
 import { num, table } from './table.js';
+import { freePort } from '../test/helpers/ports.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const CLI = path.join(ROOT, 'dist/cli/main.js');
@@ -35,16 +35,6 @@ interface Proc {
   port: number;
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /** Spawns `cmd args` and resolves once `ready` matches its output (stdout or stderr), within 15 s. */
 function start(cmd: string, args: string[], ready: RegExp): Promise<{ child: ChildProcess; m: RegExpMatchArray }> {

@@ -7,12 +7,12 @@
 import assert from 'node:assert/strict';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { CLI, ROOT } from '../helpers/cli.js';
 import { startProxy } from '../helpers/proxy.js';
+import { freePort } from '../helpers/ports.js';
 
 /** The commands of docs/cli.md's ```sh blocks, comments stripped. */
 function documented(): string[] {
@@ -59,13 +59,6 @@ const RUNS: Array<{ doc: string; ready?: RegExp }> = [
   { doc: 'ffmpeg -re -i clip.mp4 -auth_type basic -f mpjpeg "http://alice:secret@server.example:7780/ingest/cam1?to=desk"' },
 ];
 
-async function freePort(): Promise<number> {
-  const s = net.createServer().listen(0, '127.0.0.1');
-  await new Promise((r) => s.once('listening', r));
-  const p = (s.address() as net.AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return p;
-}
 
 function run(t: TestContext, cmd: string, env: NodeJS.ProcessEnv): { child: ChildProcess; out: () => string; exited: Promise<number | null>; waitFor: (re: RegExp) => Promise<RegExpMatchArray> } {
   // One process group per command, so SIGINT reaches camwire itself.

@@ -15,16 +15,10 @@ import { AccessUnits, nalUnits } from '../../src/protocol/h264.js';
 import { cli } from '../helpers/cli.js';
 import { startClient, startServer, tempDir } from '../helpers/server-client.js';
 import { once, until } from '../helpers/wait.js';
+import { freePort } from '../helpers/ports.js';
 
 const exec = promisify(execFile);
 
-async function freePort(): Promise<number> {
-  const s = net.createServer().listen(0, '127.0.0.1');
-  await new Promise((r) => s.once('listening', r));
-  const p = (s.address() as net.AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return p;
-}
 
 /** The slice NAL units (types 1 and 5) of access units, as hex: what re-encoding would change. */
 function slices(units: Buffer[]): string[] {

@@ -6,8 +6,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import net from 'node:net';
 import type { TestContext } from 'node:test';
+import { freePort } from './ports.js';
+export { freePort } from './ports.js';
 
 export interface Nats {
   url: string;
@@ -18,17 +19,6 @@ export interface Nats {
   restart(): Promise<void>;
 }
 
-/** A free TCP port on loopback: bound to port 0, then released. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 function run(port: number, dir: string, timeoutMs: number): Promise<ChildProcess> {
   const p = spawn('nats-server', ['-js', '-a', '127.0.0.1', '-p', String(port), '-sd', dir], { stdio: ['ignore', 'ignore', 'pipe'] });
