@@ -8,7 +8,7 @@ import { describe, test, type TestContext } from 'node:test';
 import { DeliveryError, MediaServer, type ClusterEvent, type MediaServerOptions } from '../../src/index.js';
 import { next } from '../helpers/events.js';
 import { startNats, type Nats } from '../helpers/nats.js';
-import { startClient, startServer } from '../helpers/server-client.js';
+import { startClient, startServer, type TestClient } from '../helpers/server-client.js';
 import { startTcpRelay } from '../helpers/tcp-relay.js';
 import { startFailoverProxy } from '../helpers/failover-proxy.js';
 import { checkAnswer } from '../helpers/openapi.js';
@@ -444,17 +444,8 @@ describe('cluster', () => {
     // Affinity, as a load balancer needs here: every connection of a client (one per channel) to the
     // same node, the first that accepts; a draining node refuses, so its clients move together.
     const lb = await startFailoverProxy(t, () => ports);
-    const viaLb = async (id: string): Promise<{ id: string; tx: Sender; rx: Receiver }> => {
-      const tx = new Sender({ protocol: 'tcp', host: '127.0.0.1', port: lb.port, clientId: id, reconnect: { initialDelayMs: 20, maxDelayMs: 200 } });
-      const rx = new Receiver({ protocol: 'tcp', connection: 'receiver-to-sender', senders: [{ host: '127.0.0.1', port: lb.port }], clientId: id, reconnect: { initialDelayMs: 20, maxDelayMs: 200 } });
-      t.after(() => tx.stop());
-      t.after(() => rx.stop());
-      await tx.start();
-      const up = next(rx, 'sessionConnected');
-      await rx.start();
-      await up;
-      return { id, tx, rx };
-    };
+    const retry = { initialDelayMs: 20, maxDelayMs: 200 };
+    const viaLb = (id: string): Promise<TestClient> => startClient(t, lb.port, id, { tx: { reconnect: retry }, rx: { reconnect: retry } });
     const cam = await viaLb('cam');
     const readers = await Promise.all(['r0', 'r1', 'r2', 'r3', 'r4'].map(viaLb));
     await cam.tx.joinGroup('room');
