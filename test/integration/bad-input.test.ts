@@ -246,6 +246,10 @@ async function pullEnv(transport: Transport): Promise<Env> {
  */
 async function underAttack<T>(env: Env, name: string, attack: () => Promise<T>): Promise<T> {
   await env.round(`${name} / before`);
+  // Errors and events are matched to an attacker by its port; the system may hand a later
+  // attacker the port an earlier one had, so only what happens from here on counts.
+  env.errors.length = 0;
+  env.attackerEvents.length = 0;
   const during = env.round(`${name} / during`);
   let result: T;
   try {
