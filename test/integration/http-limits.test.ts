@@ -44,6 +44,8 @@ interface Raw {
   sock: net.Socket;
   /** Local port: the peer's remotePort in the listener's reports. */
   port: number;
+  /** performance.now() before connecting: the system may give this port to a later socket, and reports older than this are another socket's. */
+  openedAt: number;
   /** Everything the server sent so far. */
   text(): string;
   bytes(): Buffer;
@@ -53,6 +55,7 @@ interface Raw {
 }
 
 async function connect(t: TestContext, port: number): Promise<Raw> {
+  const openedAt = performance.now();
   const sock = net.connect(port, HOST);
   const chunks: Buffer[] = [];
   let isClosed = false;
@@ -69,6 +72,7 @@ async function connect(t: TestContext, port: number): Promise<Raw> {
   return {
     sock,
     port: sock.localPort!,
+    openedAt,
     text: () => Buffer.concat(chunks).toString('latin1'),
     bytes: () => Buffer.concat(chunks),
     closed,
@@ -98,7 +102,7 @@ interface Env {
   name: string;
   port: number;
   /** protocolError events of the listening role. */
-  errors: Array<{ err: CamwireError; peer: PeerInfo }>;
+  errors: Array<{ err: CamwireError; peer: PeerInfo; at: number }>;
   /** Disconnects and connect errors of the good client. */
   trouble: string[];
   /** One command over the good client (uploaded by HTTP POST, delivered on a long poll). */
@@ -118,7 +122,7 @@ async function commandRound(tx: Sender, rx: Receiver, name: string, to?: string)
 async function serverEnv(t: TestContext): Promise<Env & { server: MediaServer }> {
   const server = await startServer(t, { tcpPort: false, udpPort: false, http: LIMITS });
   const errors: Env['errors'] = [];
-  server.on('protocolError', (err, peer) => errors.push({ err, peer }));
+  server.on('protocolError', (err, peer) => errors.push({ err, peer, at: performance.now() }));
   const opts = { push: 'http', pull: 'http', tx: { pollMs: POLL_MS, idleTimeoutMs: 600000 }, rx: { pollMs: POLL_MS } } as const;
   const a = await startClient(t, server, 'good-a', opts);
   const b = await startClient(t, server, 'good-b', opts);
@@ -134,7 +138,7 @@ async function serverEnv(t: TestContext): Promise<Env & { server: MediaServer }>
 async function receiverEnv(t: TestContext): Promise<Env & { rx: Receiver }> {
   const rx = new Receiver({ protocol: 'http', host: HOST, port: 0, clientId: 'rx', http: LIMITS });
   const errors: Env['errors'] = [];
-  rx.on('protocolError', (err, peer) => errors.push({ err, peer }));
+  rx.on('protocolError', (err, peer) => errors.push({ err, peer, at: performance.now() }));
   await rx.start();
   t.after(() => rx.stop());
   const tx = new Sender({ protocol: 'http', host: HOST, port: rx.port, clientId: 'good-tx', pollMs: POLL_MS, idleTimeoutMs: 600000, reconnect: false });
@@ -149,7 +153,7 @@ async function receiverEnv(t: TestContext): Promise<Env & { rx: Receiver }> {
 
 /** The timeout reports about one raw connection. */
 function reportsFor(env: Env, r: Raw): string[] {
-  return env.errors.filter((e) => e.peer.remotePort === r.port).map((e) => e.err.code);
+  return env.errors.filter((e) => e.peer.remotePort === r.port && e.at >= r.openedAt).map((e) => e.err.code);
 }
 
 // ---------------------------------------------------------------- attacks
