@@ -11,7 +11,6 @@ import { TestPattern } from '../sources/test-pattern.js';
 import { parseAddress, parseDialAddress, parseInteger, parseNumber, parseParams, parseSize, UsageError } from './args.js';
 import { connectTimeoutMs, EXIT, onSignal, tlsClient, tlsServer, type TlsFlags } from './common.js';
 import { encryptHook, readKey } from './crypt.js';
-import { ConnectHold } from './connect-hold.js';
 import { StatusLine } from './sinks.js';
 import { pixelSender, videoEncoding, type ChangeFlags } from './change-flags.js';
 import { loadSharpFor } from '../media/change/image-codec.js';
@@ -268,12 +267,12 @@ async function sendWith(sender: Sender, f: SendFlags, { pull, addr, protocol, wa
     if (f.listenInput) {
       // A publish from OBS or any RTMP/SRT publisher: its H.264 as it came, its audio as Opus.
       const ingest = new FfmpegIngest({ url: f.input! });
-      // The group of pictures that starts a publish must not be lost while the Sender connects.
-      const hold = new ConnectHold(sender, (data, o) => sender.sendVideoFrame(data, o));
+      // The group of pictures that starts a publish waits in the Sender's video queue, behind its
+      // keyframe, while the Sender connects (docs/behaviour.md, section 1).
       ingest.on('video', (v) => {
         frames++;
         bytes += v.data.length;
-        hold.video(v.data, { imageType: v.imageType, keyframe: v.keyframe, width: v.width, height: v.height, mediaIndex, timestamp: v.timestamp });
+        sender.sendVideoFrame(v.data, { imageType: v.imageType, keyframe: v.keyframe, width: v.width, height: v.height, mediaIndex, timestamp: v.timestamp });
       });
       ingest.on('audio', (p, timestamp) => sender.sendAudio(p, { codec: 'opus', sampleRate: 48000, channels: 2, mediaIndex, timestamp }));
       ingest.on('publish', () => process.stdout.write('publisher connected\n'));
@@ -284,7 +283,7 @@ async function sendWith(sender: Sender, f: SendFlags, { pull, addr, protocol, wa
       });
       ingest.on('listening', () => process.stdout.write(`waiting for a publish on ${f.input}\n`));
       ingest.start();
-      stops.push(() => ingest.stop(), () => hold.stop());
+      stops.push(() => ingest.stop());
     } else if (input) {
       const src = new FfmpegVideo({ input, width, height, fps, quality: Math.max(2, Math.round(31 - (quality / 100) * 29)), codec, keyint, bitrate, copy });
       src.on('frame', (jpeg) => send(jpeg));

@@ -8,6 +8,11 @@ import { frameBytes, type Outbox } from './outbox-common.js';
 
 /** Rectangles of one source waiting behind its slot before the source is resynchronised instead. */
 const MAX_CHAIN = 64;
+/**
+ * Delta frames of a compressed source waiting behind its slot: a group of pictures (10 s at
+ * 30 frames/s) before the source skips to its next keyframe instead.
+ */
+const MAX_GOP_CHAIN = 300;
 /** Sources whose keyframes an outbox remembers (a rectangle needs its source's full frame first). */
 const MAX_SEEN = 4096;
 /** While a source waits for a keyframe, its full-frame request is repeated every this many dropped frames. */
@@ -15,10 +20,13 @@ const REQUEST_EVERY = 30;
 
 /**
  * Video: latest wins, per source (sender id and media index); after a drop, waits for a keyframe.
- * Change-detection rectangles (docs/behaviour.md) are never replaced: one that finds its source's
- * frame waiting queues behind it (at most MAX_CHAIN); a rectangle whose source has not sent a
- * keyframe through this outbox, a chain over the bound and a dropped frame of a source that sends
- * rectangles drop the source's deltas until its next keyframe, and `onNeedKey` asks for one.
+ * A keyframe replaces what waits of its source. A delta frame (a change-detection rectangle, or a
+ * compressed codec's inter frame: docs/behaviour.md) cannot be shown without the frames before it,
+ * so it is never replaced: it queues behind its source's waiting frames, at most MAX_CHAIN
+ * rectangles or MAX_GOP_CHAIN codec frames, and within the byte bound. Beyond either, the source's
+ * waiting frames are dropped and its deltas skipped until its next keyframe (`onNeedKey` asks for
+ * one). A rectangle whose source has not sent a keyframe through this outbox, and a dropped frame
+ * of a source that sends rectangles, do the same.
  */
 export class VideoOutbox implements Outbox {
   readonly mediaType = 'video' as const;
@@ -128,27 +136,22 @@ export class VideoOutbox implements Outbox {
     }
     const prev = this.#slots.get(idx);
     if (prev) {
-      if (!key && videoHasRect(f)) {
-        // A rectangle is needed by the picture: it waits behind the source's frame.
+      if (!key) {
+        // A delta frame is needed by the picture: it waits behind the source's frames.
         const tail = this.#tails.get(idx) ?? [];
-        if (tail.length < MAX_CHAIN) {
+        const size = frameBytes(f);
+        if (tail.length < (videoHasRect(f) ? MAX_CHAIN : MAX_GOP_CHAIN) && this.#bytes + size <= this.#maxBytes) {
           tail.push(f);
           this.#tails.set(idx, tail);
-          this.#bytes += frameBytes(f);
-          return this.#cap();
+          this.#bytes += size;
+          return 0;
         }
         const n = this.#dropSource(idx) + 1;
         this.#waitKey(f, idx);
         this.dropped++;
         return n;
       }
-      let n = this.#dropSource(idx);
-      // A delta frame cannot be shown without the frame it replaces: skip to the next keyframe.
-      if (!key) {
-        this.#waitKey(f, idx);
-        this.dropped++;
-        return n + 1;
-      }
+      const n = this.#dropSource(idx);
       this.#slots.set(idx, f);
       this.#bytes += frameBytes(f);
       return n + this.#cap();

@@ -59,12 +59,18 @@ export function resolveSender(options: SenderOptions): SenderConfig {
 }
 
 /**
+ * Video a Sender's link holds while it cannot write (connecting, or a slow peer): latest wins per
+ * source, so this bounds only a compressed source's group of pictures queued behind its keyframe.
+ */
+const SENDER_VIDEO_BYTES = 32 * 1024 * 1024;
+
+/**
  * The outbox of one media type: latest-wins video, a bounded audio queue, or a reliable queue.
  * `onNeedKey`: a video source that sends rectangles needs a full frame. `joined`: the outbox of a
  * reader that joins a running stream (a pull channel): its video starts at each source's keyframe.
  */
 export function newOutbox(c: SenderConfig, type: MediaTypeName, onTimeout: (err: DeliveryError) => void, onNeedKey?: (mediaIndex: number) => void, joined = false): Outbox {
-  if (type === 'video') return new VideoOutbox(Infinity, onNeedKey && ((f) => onNeedKey(f.mediaIndex ?? 0)), joined);
+  if (type === 'video') return new VideoOutbox(SENDER_VIDEO_BYTES, onNeedKey && ((f) => onNeedKey(f.mediaIndex ?? 0)), joined);
   if (type === 'audio') return new AudioOutbox(c.audioChunks, c.audioBytes);
   return new ReliableOutbox({
     mediaType: type,

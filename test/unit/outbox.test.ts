@@ -33,27 +33,48 @@ describe('VideoOutbox', () => {
     assert.deepEqual([v.next()?.seq, v.next()?.seq, v.next()?.seq, v.next()], [2, 3, 4, undefined]);
   });
 
-  test('after a dropped frame, delta frames are skipped until the next keyframe', () => {
+  test('delta frames queue behind their source\'s waiting frame: a group of pictures stays whole', () => {
     const v = new VideoOutbox();
     v.offer(vframe('a', 1, 10, true));
-    v.offer(vframe('a', 2, 10, false)); // replaces 1, but cannot be decoded without it
+    assert.equal(v.offer(vframe('a', 2, 10, false)), 0, 'a delta replaces nothing');
+    v.offer(vframe('b', 3, 10, true));
+    assert.equal(v.offer(vframe('a', 4, 10, false)), 0);
+    assert.deepEqual([v.next()?.seq, v.next()?.seq, v.next()?.seq, v.next()?.seq, v.next()], [1, 3, 2, 4, undefined]);
+    assert.equal(v.dropped, 0);
+    v.offer(vframe('a', 5, 10, false));
+    v.offer(vframe('a', 6, 10, true));
+    assert.deepEqual([v.next()?.seq, v.next()], [6, undefined], 'a keyframe replaces what waits of its source');
+    assert.equal(v.dropped, 1);
+  });
+
+  test('a delta chain over the byte bound, or over 300 frames, drops its source until the next keyframe, and asks for one', () => {
+    const asked: string[] = [];
+    const v = new VideoOutbox(100, (f) => asked.push(f.from ?? ''));
+    v.offer(vframe('a', 1, 40, true));
+    v.offer(vframe('a', 2, 40, false));
+    assert.equal(v.offer(vframe('a', 3, 40, false)), 3, 'the keyframe, the delta before, and this one');
+    assert.deepEqual(asked, ['a']);
+    assert.equal(v.offer(vframe('a', 4, 10, false)), 1, 'deltas are skipped while the source waits');
     assert.equal(v.next(), undefined);
-    v.offer(vframe('a', 3, 10, false));
-    assert.equal(v.next(), undefined);
-    v.offer(vframe('a', 4, 10, true));
-    assert.equal(v.next()?.seq, 4);
-    assert.equal(v.dropped, 3); // 1 replaced, 2 undecodable, 3 skipped while waiting for a keyframe
+    v.offer(vframe('a', 5, 10, true));
+    assert.equal(v.next()?.seq, 5);
+    const long = new VideoOutbox();
+    long.offer(vframe('a', 0, 10, true));
+    for (let i = 1; i <= 300; i++) assert.equal(long.offer(vframe('a', i, 10, false)), 0, `delta ${i} queues`);
+    assert.equal(long.offer(vframe('a', 301, 10, false)), 302);
+    assert.equal(long.next(), undefined);
   });
 
   test('a frame may skip the queue only when nothing waits and its source is not waiting for a keyframe', () => {
-    const v = new VideoOutbox();
+    const v = new VideoOutbox(25);
     assert.equal(v.canSkipQueue(vframe('a', 1, 10, false)), true);
     v.offer(vframe('a', 1, 10, true));
     assert.equal(v.canSkipQueue(vframe('b', 2)), false, 'something waits');
-    v.offer(vframe('a', 2, 10, false)); // replaces the keyframe: a must wait for the next keyframe
+    v.offer(vframe('a', 2, 10, false));
+    v.offer(vframe('a', 3, 10, false)); // over the bound: a must wait for the next keyframe
     assert.equal(v.next(), undefined);
-    assert.equal(v.canSkipQueue(vframe('a', 3, 10, false)), false, 'a delta of a source waiting for a keyframe');
-    assert.equal(v.canSkipQueue(vframe('b', 4, 10, false)), true, 'another source is not held up');
+    assert.equal(v.canSkipQueue(vframe('a', 4, 10, false)), false, 'a delta of a source waiting for a keyframe');
+    assert.equal(v.canSkipQueue(vframe('b', 5, 10, false)), true, 'another source is not held up');
   });
 
   test('a source whose waiting frame the byte cap dropped skips its delta frames until its next keyframe', () => {
