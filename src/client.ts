@@ -16,6 +16,7 @@ import { Receiver, type ReceiverEvents, type ReceiverOptions } from './receiver.
 import { DirectPaths, DIRECT_OFFER, type DirectState } from './client-direct.js';
 import { Sender, type SenderEvents, type AudioSendOptions, type FileSendOptions, type FileSendResult, type FileProgress, type SendOptions, type SenderOptions, type VideoSendOptions } from './sender.js';
 import type { MediaServerRequests } from './roles/server-requests.js';
+import type { PixelFrameOptions, PixelFrameResult } from './roles/change-video.js';
 
 /** Options of a Client. */
 export interface ClientOptions {
@@ -62,6 +63,8 @@ export interface ClientEvents extends ReceiverEvents {
   sendDisconnect: [ev: ConnectionEvent];
   /** The Sender's encode hook failed; that frame was dropped (docs/api.md, Media hooks). */
   encodeError: SenderEvents['encodeError'];
+  /** A reader (through the server) needs a full frame of this client's video source (change mode sends one at once). */
+  fullFrameRequest: SenderEvents['fullFrameRequest'];
   /** A direct path to `peer` was offered (`unknown`), works (`up`) or failed (`down`: the relay carries its traffic). */
   direct: [peer: string, state: DirectState, address: string, error?: CamwireError];
 }
@@ -156,6 +159,7 @@ export class Client extends EventEmitter<ClientEvents> {
     }
     this.sender.on('fileProgress', (p) => this.emit('fileProgress', p));
     this.sender.on('encodeError', (...args) => this.emit('encodeError', ...args));
+    this.sender.on('fullFrameRequest', (ev) => this.emit('fullFrameRequest', ev));
     this.sender.on('connectError', (ev) => ev.retryInMs !== undefined && this.emit('sendConnectError', ev));
     this.sender.on('disconnect', (ev) => ev.error && this.emit('sendDisconnect', ev));
   }
@@ -252,6 +256,20 @@ export class Client extends EventEmitter<ClientEvents> {
     const d = this.#direct.route(o?.to);
     if (d) d.sender.sendVideoFrame(data, o);
     if (!d || d.state !== 'up') this.sender.sendVideoFrame(data, o);
+  }
+
+  /**
+   * One frame of raw pixels, whole or, with `sender: { video: { encoding: 'change' } }`, as the
+   * rectangles that changed (docs/api.md, Sender.sendVideoPixels). Through the server only: a
+   * direct path would need a picture of its own.
+   */
+  sendVideoPixels(pixels: Uint8Array, o: PixelFrameOptions): Promise<PixelFrameResult> {
+    return this.sender.sendVideoPixels(pixels, o);
+  }
+
+  /** Asks client `from` for a full frame of its video source `mediaIndex`, through the server; false when no video comes from the server yet. */
+  requestFullFrame(from: string, mediaIndex = 0): boolean {
+    return this.receiver.requestFullFrame(from, mediaIndex);
   }
 
   sendAudio(data: Buffer, o?: AudioSendOptions): void {

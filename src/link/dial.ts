@@ -47,6 +47,14 @@ function refusal(f: Frame): CamwireError {
   return new ProtocolError(ErrorCode.PROTOCOL_UNEXPECTED, `expected WELCOME, got message kind ${f.kind}`, CloseCode.UNEXPECTED_MESSAGE);
 }
 
+/**
+ * The tag a dialled link's own PING, PONG and CLOSE carry (docs/protocol.md, section 2): the
+ * session key and media type its HELLO named. A Receiver's full-frame request needs the media type.
+ */
+function ownTag(hello: FrameInit): FrameLink['tag'] {
+  return { sessionKey: hello.sessionKey, mediaType: hello.mediaType };
+}
+
 /** Opens a link and completes the handshake. Rejects with a typed error; never leaves a socket open. */
 export async function dial(o: DialOptions): Promise<Dialled> {
   const started = Date.now();
@@ -65,6 +73,7 @@ export async function dial(o: DialOptions): Promise<Dialled> {
     }
     link!.hold();
     link!.start();
+    link!.tag = ownTag(o.hello);
     return { link: link!, welcome: first };
   }
   let link: StreamLink | UdpLink;
@@ -91,6 +100,7 @@ export async function dial(o: DialOptions): Promise<Dialled> {
       } else {
         // Frames right behind the WELCOME must wait until the caller has attached its listeners.
         link.hold();
+        link.tag = ownTag(o.hello);
         resolve({ link, welcome: welcome! });
       }
     };

@@ -8,6 +8,7 @@ import { test, type TestContext } from 'node:test';
 import { Client, RemoteCloseError, type ClientOptions, type MediaServer } from '../../src/index.js';
 import { next } from '../helpers/events.js';
 import { startServer } from '../helpers/server-client.js';
+import { ScreenScene } from '../helpers/screen-scene.js';
 
 async function client(t: TestContext, o: ClientOptions): Promise<Client> {
   const c = new Client(o);
@@ -71,4 +72,30 @@ test('client - the wrong port for the protocol is named; nobody there times out 
   const none = new Client({ server: `tcp://127.0.0.1:${port}`, clientId: 'x', connectTimeoutMs: 500 });
   await assert.rejects(none.connect(), { code: 'CW_ERR_TRANSPORT_TIMEOUT', message: /client x: not connected within 500 ms: cannot connect to .*ECONNREFUSED/ });
   await assert.rejects(none.connect(), { code: 'CW_ERR_ALREADY_STARTED' });
+});
+
+test('client - change-detection video: sendVideoPixels sends rectangles through the server; requestFullFrame makes the next frame whole', async (t) => {
+  const s = await servers(t);
+  const W = 160;
+  const H = 100;
+  const cam = await client(t, { server: `tcp://127.0.0.1:${s.ports.tcp}`, clientId: 'cam', to: 'viewer', sender: { video: { encoding: 'change', imageType: 'png' } } });
+  const viewer = await client(t, { server: `tcp://127.0.0.1:${s.ports.tcp}`, clientId: 'viewer' });
+  const scene = new ScreenScene({ width: W, height: H, cursor: 16, fps: 5 });
+  const frames: Array<{ keyframe: boolean; rect: boolean }> = [];
+  viewer.on('video', (v) => frames.push({ keyframe: v.keyframe, rect: v.rect !== undefined }));
+  const sent: string[] = [];
+  for (let n = 0; n < 3; n++) {
+    const arrived = next(viewer, 'video');
+    sent.push((await cam.sendVideoPixels(scene.frame(n), { width: W, height: H, format: 'rgba' })).sent);
+    await arrived;
+  }
+  assert.deepEqual(sent, ['full', 'rects', 'rects']);
+  assert.deepEqual(frames.map((f) => f.rect), [false, true, true]);
+  const asked = next(cam, 'fullFrameRequest');
+  assert.equal(viewer.requestFullFrame('cam'), true);
+  assert.deepEqual((await asked)[0], { mediaIndex: 0 });
+  const whole = next(viewer, 'video');
+  assert.equal((await cam.sendVideoPixels(scene.frame(3), { width: W, height: H, format: 'rgba' })).sent, 'full');
+  assert.equal((await whole)[0].keyframe, true);
+  assert.equal(viewer.requestFullFrame('nobody-sends', 0), true, 'one video link from the server carries every sender');
 });
