@@ -26,11 +26,10 @@ import type { ReceivedMedia } from './events.js';
 import { newVideoComposer } from './roles/receiver-compose.js';
 import { fullFrameRequest } from './protocol/full-frame.js';
 import type { VideoComposer } from './media/change/video-composer.js';
-import { AGENT, checkId, invalid, newSessionKey, resolveCommon, type ResolvedCommon } from './options.js';
+import { AGENT, newSessionKey, resolveCommon, type ResolvedCommon } from './options.js';
 
+import { resolveReceiverConfig, type ReceiverConfig } from './roles/receiver-config.js';
 import {
-  DEFAULT_MAX_FILE_SIZE,
-  DEFAULT_MIN_FREE_DISK,
   type ReceiverEvents,
   type ReceiverOptions,
   type ReceiverStats,
@@ -48,17 +47,9 @@ export class Receiver extends EventEmitter<ReceiverEvents> {
   readonly #o: ResolvedCommon;
   /** One timer for the keepalive, dead and stall checks of all this role's links. */
   readonly #clock: LinkClock;
-  readonly #senders: SenderEntry[];
-  readonly #types: MediaTypeName[];
-  readonly #typeSet: ReadonlySet<MediaTypeName>;
-  readonly #showSystem: boolean;
-  readonly #fileDir: string | undefined;
-  readonly #maxFileSize: number;
-  readonly #minFreeDisk: number;
+  readonly #c: ReceiverConfig;
   /** Bytes still to come of the files being written into fileDir, on all links. */
   readonly #pendingDisk = { bytes: 0 };
-  readonly #maxLinks: number;
-  readonly #reassembly: { reassemblyTimeoutMs?: number; reassemblyBytes?: number };
   #sessionKey = 0n;
   #state: 'new' | 'starting' | 'started' | 'stopped' = 'new';
   #listener: LinkListener | undefined;
@@ -85,39 +76,7 @@ export class Receiver extends EventEmitter<ReceiverEvents> {
     // `server`: the Receiver dials it (pull), unless told otherwise.
     this.#o = resolveCommon(options.server !== undefined && options.connection === undefined ? { ...options, connection: 'receiver-to-sender' } : options);
     this.#clock = new LinkClock(tickFor(this.#o.keepaliveMs, this.#o.deadMs));
-    this.#types = [...(options.receiveMediaTypes ?? MEDIA_TYPES)];
-    if (this.#types.length === 0) throw invalid('receiveMediaTypes', 'must name at least one media type');
-    for (const t of this.#types) if (!MEDIA_TYPES.includes(t)) throw invalid('receiveMediaTypes', `unknown media type ${String(t)}`);
-    this.#typeSet = new Set(this.#types);
-    const dialled = options.server !== undefined && this.#o.connection === 'receiver-to-sender' && !options.senders?.length;
-    this.#senders = (dialled ? [{ host: this.#o.host, port: this.#o.port }] : (options.senders ?? [])).map((s, i) => {
-      const e: SenderEntry = { ...s, clientId: checkId(`senders[${i}].clientId`, s.clientId) };
-      if (this.#o.connection === 'receiver-to-sender') {
-        if (!e.host || !e.port) throw invalid(`senders[${i}]`, 'needs host and port in receiver-to-sender (pull) mode');
-      }
-      return e;
-    });
-    if (this.#o.connection === 'receiver-to-sender' && this.#senders.length === 0) {
-      throw invalid('senders', 'pull mode (receiver-to-sender) needs at least one sender to connect to');
-    }
-    this.#showSystem = options.showSystemCommands ?? false;
-    this.#fileDir = options.fileDir;
-    const int = (name: string, v: number | undefined, def: number | undefined, min: number): number | undefined => {
-      if (v === undefined) return def;
-      if (!Number.isInteger(v) || v < min) throw invalid(name, `must be an integer >= ${min}`);
-      return v;
-    };
-    this.#maxLinks = int('maxLinks', options.maxLinks, 1024, 1)!;
-    const maxFileSize = options.maxFileSize ?? DEFAULT_MAX_FILE_SIZE;
-    if (maxFileSize !== Infinity && (!Number.isInteger(maxFileSize) || maxFileSize < 1)) {
-      throw invalid('maxFileSize', `must be a whole number of bytes >= 1, or Infinity for no limit; got ${String(maxFileSize)}`);
-    }
-    this.#maxFileSize = maxFileSize;
-    this.#minFreeDisk = int('minFreeDiskBytes', options.minFreeDiskBytes, DEFAULT_MIN_FREE_DISK, 0)!;
-    this.#reassembly = {
-      reassemblyTimeoutMs: int('reassemblyTimeoutMs', options.reassemblyTimeoutMs, undefined, 1),
-      reassemblyBytes: int('reassemblyBytes', options.reassemblyBytes, undefined, 64 * 1024),
-    };
+    this.#c = resolveReceiverConfig(options, this.#o);
     const count = (t: MediaTypeName, n: number): void => {
       const s = this.#stats.received[t];
       s.items++;
@@ -147,7 +106,7 @@ export class Receiver extends EventEmitter<ReceiverEvents> {
       command: (c, m) => {
         count('command', 0);
         if (isSystemCommand(c.name)) emitNotice(this, c, m);
-        if (this.#showSystem || !isSystemCommand(c.name)) this.emit('command', c, m);
+        if (this.#c.showSystem || !isSystemCommand(c.name)) this.emit('command', c, m);
       },
       data: (d, m) => {
         count('data', d.length);
@@ -221,7 +180,7 @@ export class Receiver extends EventEmitter<ReceiverEvents> {
     this.#state = 'starting';
     this.#sessionKey = newSessionKey();
     try {
-      if (this.#fileDir) fs.mkdirSync(this.#fileDir, { recursive: true });
+      if (this.#c.fileDir) fs.mkdirSync(this.#c.fileDir, { recursive: true });
       if (this.#o.connection === 'sender-to-receiver') {
         this.#listener = await LinkListener.open(
           {
@@ -232,12 +191,12 @@ export class Receiver extends EventEmitter<ReceiverEvents> {
             link: { maxPayload: this.#o.maxPayload, keepaliveMs: this.#o.keepaliveMs, deadMs: this.#o.deadMs, clock: this.#clock },
             http: { limits: this.#o.http },
             limits: this.#o.limits,
-            udp: { maxPayload: this.#o.maxPayload, datagramSize: this.#o.datagramSize, ...this.#reassembly },
+            udp: { maxPayload: this.#o.maxPayload, datagramSize: this.#o.datagramSize, ...this.#c.reassembly },
           },
           { onLink: (l) => this.#accept(l), onBadInput: (err, peer) => this.#badInput(err, peer) },
         );
       } else {
-        for (const s of this.#senders) this.#sessions.push(this.#session(s));
+        for (const s of this.#c.senders) this.#sessions.push(this.#session(s));
       }
     } catch (err) {
       this.#state = 'stopped';
@@ -256,7 +215,7 @@ export class Receiver extends EventEmitter<ReceiverEvents> {
    */
   whenConnected(timeoutMs = this.#o.connectTimeoutMs): Promise<void> {
     if (this.#state !== 'started') return Promise.reject(new ConfigError(ErrorCode.NOT_STARTED, `whenConnected() on a receiver that is ${this.#state}`));
-    const targets = this.#senders.map((s) => `${s.host}:${s.port}`).join(', ');
+    const targets = this.#c.senders.map((s) => `${s.host}:${s.port}`).join(', ');
     return waitForSessions({ emitter: this, allUp: () => this.#sessions.every((s) => s.connected), reconnect: this.#o.reconnect !== undefined, targets }, timeoutMs);
   }
 
@@ -278,7 +237,7 @@ export class Receiver extends EventEmitter<ReceiverEvents> {
       host,
       port,
       clientId: s.clientId ?? '',
-      types: this.#types,
+      types: this.#c.types,
       newSessionKey: () => (this.#sessionKey = newSessionKey()),
       reconnect: this.#o.reconnect,
       emit: (name: SessionEventName, ev) => this.emit(name, ev),
@@ -338,11 +297,11 @@ export class Receiver extends EventEmitter<ReceiverEvents> {
     };
     const inbound = new Inbound(link, sink, {
       clientId: this.#o.clientId,
-      mediaTypes: this.#typeSet,
-      fileDir: this.#fileDir,
+      mediaTypes: this.#c.typeSet,
+      fileDir: this.#c.fileDir,
       busyFiles: this.#busyFiles,
-      maxFileSize: this.#maxFileSize,
-      minFreeDiskBytes: this.#minFreeDisk,
+      maxFileSize: this.#c.maxFileSize,
+      minFreeDiskBytes: this.#c.minFreeDisk,
       pendingDisk: this.#pendingDisk,
       logger: this.#o.logger,
       answers,
@@ -378,8 +337,8 @@ export class Receiver extends EventEmitter<ReceiverEvents> {
 
   /** Whether the `senders` filter lets this push in (push mode; an empty list accepts everyone). */
   #allowed(link: FrameLink, from: string, type: MediaTypeName): boolean {
-    if (this.#senders.length === 0) return true;
-    return this.#senders.some(
+    if (this.#c.senders.length === 0) return true;
+    return this.#c.senders.some(
       (s) =>
         (!s.host || sameHost(s.host, link.remoteAddress)) &&
         (!s.port || s.port === link.remotePort) &&
@@ -390,8 +349,8 @@ export class Receiver extends EventEmitter<ReceiverEvents> {
 
   /** Push mode: a sender connected; expect its HELLO. */
   #accept(link: FrameLink): void {
-    if (this.#links.size >= this.#maxLinks) {
-      link.close(CloseCode.REFUSED, `too many connections (${this.#maxLinks})`);
+    if (this.#links.size >= this.#c.maxLinks) {
+      link.close(CloseCode.REFUSED, `too many connections (${this.#c.maxLinks})`);
       return;
     }
     awaitHello(
@@ -406,7 +365,7 @@ export class Receiver extends EventEmitter<ReceiverEvents> {
         if (hello.role !== 'push') {
           refusal = 'this receiver takes pushes (sender-to-receiver); it serves no pull channels';
           code = CloseCode.REFUSED;
-        } else if (!this.#typeSet.has(type)) refusal = `this receiver does not take ${type}`;
+        } else if (!this.#c.typeSet.has(type)) refusal = `this receiver does not take ${type}`;
         else if (this.#o.clientId && f.to && f.to !== this.#o.clientId) refusal = `this receiver is ${JSON.stringify(this.#o.clientId)}, not ${JSON.stringify(f.to)}`;
         else if (!this.#allowed(link, f.from, type)) refusal = `sender ${JSON.stringify(f.from)} at ${link.remoteAddress} is not in this receiver's senders list`;
         else if (this.#state !== 'started') {
