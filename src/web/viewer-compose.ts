@@ -17,10 +17,13 @@ export class ViewerCompose {
   /** Sources that sent a rectangle: their full frames go to the composer too. */
   readonly #change = new Set<string>();
 
-  /** @param out gets each composed picture of a change-detection source */
-  constructor(server: MediaServer, out: (v: VideoTap) => void) {
+  /**
+   * @param out gets each composed picture of a change-detection source
+   * @param wanted whether anyone watches the source now: pictures nobody watches are not encoded
+   */
+  constructor(server: MediaServer, out: (v: VideoTap) => void, wanted: (from: string, mediaIndex: number) => boolean) {
     this.#composer = new VideoComposer(
-      { output: 'jpeg', quality: 80, ignoreCorruptedFrames: false },
+      { output: 'jpeg', quality: 80, ignoreCorruptedFrames: false, wanted: (m) => wanted(m.from, m.mediaIndex) },
       (v: VideoFrame, m: MessageMeta) => out({ from: m.from, mediaIndex: m.mediaIndex, imageType: v.imageType, width: v.width, height: v.height, keyframe: true, transformed: false, timestamp: v.timestamp, data: v.data }),
       (m) => void server.requestFullFrame(m.from, m.mediaIndex),
     );
@@ -42,6 +45,16 @@ export class ViewerCompose {
     const meta = { from: v.from, mediaIndex: v.mediaIndex } as MessageMeta;
     this.#composer.handle(frame, meta);
     return true;
+  }
+
+  /** True for a source this viewer composes. */
+  composes(from: string, mediaIndex: number): boolean {
+    return this.#change.has(`${from}/${mediaIndex}`);
+  }
+
+  /** Someone started watching: a picture that changed while nobody did is encoded now. False when the last one is current. */
+  refresh(from: string, mediaIndex: number): boolean {
+    return this.#composer.refresh(from, mediaIndex);
   }
 
   close(): void {

@@ -44,6 +44,8 @@ interface Source {
   /** Sender clock to server clock, ms (positive: the frame is that old when it arrives). */
   latency: number;
   viewers: Set<MjpegResponse>;
+  /** Pictures composed (encoded) for a change-detection source: only while someone watches. */
+  composed: number;
 }
 
 /** WebViewer serves the viewer page, the source list and MJPEG streams for one MediaServer. */
@@ -56,7 +58,14 @@ export class WebViewer {
 
   constructor(server: MediaServer) {
     this.#server = server;
-    this.#compose = new ViewerCompose(server, (v) => this.#onVideo(v, true));
+    this.#compose = new ViewerCompose(
+      server,
+      (v) => this.#onVideo(v, true),
+      (from, mediaIndex) => {
+        const s = this.#sources.get(`${from}/${mediaIndex}`);
+        return s !== undefined && (s.viewers.size > 0 || s.waiters.size > 0);
+      },
+    );
     this.#off = server.onVideo((v) => this.#onVideo(v));
   }
 
@@ -68,7 +77,7 @@ export class WebViewer {
     let s = this.#sources.get(key);
     const now = Date.now();
     if (!s) {
-      s = { client: v.from, mediaIndex: v.mediaIndex, imageType: v.imageType, width: v.width, height: v.height, lastAt: now, windowStart: now, windowFrames: 0, windowBytes: 0, fps: 0, bitrate: 0, latency: 0, viewers: new Set(), waiters: new Set(), streams: new Set(), transformed: v.transformed, keptAt: 0 };
+      s = { client: v.from, mediaIndex: v.mediaIndex, imageType: v.imageType, width: v.width, height: v.height, lastAt: now, windowStart: now, windowFrames: 0, windowBytes: 0, fps: 0, bitrate: 0, latency: 0, viewers: new Set(), waiters: new Set(), streams: new Set(), transformed: v.transformed, keptAt: 0, composed: 0 };
       this.#sources.set(key, s);
     }
     s.lastAt = now;
@@ -88,6 +97,8 @@ export class WebViewer {
       s.windowBytes = 0;
     }
     if (!taken) this.#picture(v, false, s, resized);
+    // A composed source is shown as JPEG pictures, composed while someone watches.
+    else s.imageType = 'jpeg';
   }
 
   /** The source's picture: kept for snapshots and new viewers, and pushed to those watching. */
@@ -95,6 +106,7 @@ export class WebViewer {
     if (!s) return;
     const now = Date.now();
     s.imageType = v.imageType;
+    if (composed) s.composed++;
     // A transformed (encrypted) image is not a picture: counted, never shown nor decoded.
     if (v.transformed) return;
     // The browsers decoding a compressed source get its frames as they come.
@@ -118,7 +130,7 @@ export class WebViewer {
   }
 
   /** Video sources seen in the last 10 s, with their rates. */
-  sources(): Array<{ client: string; mediaIndex: number; imageType: string; width: number; height: number; fps: number; bitrate: number; latency: number | null; viewers: number }> {
+  sources(): Array<{ client: string; mediaIndex: number; imageType: string; width: number; height: number; fps: number; bitrate: number; latency: number | null; viewers: number; composed: number }> {
     const now = Date.now();
     // An HTTP ingest's frames carry the server's clock: their latency is unknown (null), not 0.
     const ingestOnly = new Set(this.#server.clients().filter((c) => c.ingest > 0 && c.pushLinks === 0).map((c) => c.id));
@@ -128,7 +140,7 @@ export class WebViewer {
         if (s.viewers.size === 0) this.#sources.delete(key);
         continue;
       }
-      out.push({ client: s.client, mediaIndex: s.mediaIndex, imageType: s.imageType, width: s.width, height: s.height, fps: Math.round(s.fps * 10) / 10, bitrate: Math.round(s.bitrate), latency: ingestOnly.has(s.client) ? null : Math.round(s.latency), viewers: s.viewers.size });
+      out.push({ client: s.client, mediaIndex: s.mediaIndex, imageType: s.imageType, width: s.width, height: s.height, fps: Math.round(s.fps * 10) / 10, bitrate: Math.round(s.bitrate), latency: ingestOnly.has(s.client) ? null : Math.round(s.latency), viewers: s.viewers.size, composed: s.composed });
     }
     return out;
   }
@@ -201,6 +213,8 @@ export class WebViewer {
     }
     const viewer = new MjpegResponse(res);
     s.viewers.add(viewer);
+    // A composed source (a still screen may send nothing for long): its current picture at once.
+    if (this.#compose.composes(s.client, s.mediaIndex) && !this.#compose.refresh(s.client, s.mediaIndex) && s.last) viewer.push(s.last.data, s.last.timestamp);
     res.on('close', () => this.#leave(s, () => s.viewers.delete(viewer)));
     if (s.imageType !== 'jpeg' && !s.transcoder) this.#startTranscoder(s, this.#server.videoGop(s.client, s.mediaIndex));
     return true;
@@ -212,7 +226,9 @@ export class WebViewer {
       res.writeHead(415, { 'content-type': 'text/plain' }).end(`${s.client}/${s.mediaIndex} is ${s.imageType} video: no snapshot\n`);
       return;
     }
-    if (s.last && s.imageType === 'jpeg') {
+    // A composed source whose picture changed while nobody watched encodes it now: wait for it.
+    const fresh = this.#compose.composes(s.client, s.mediaIndex) && this.#compose.refresh(s.client, s.mediaIndex);
+    if (s.last && s.imageType === 'jpeg' && !fresh) {
       res.writeHead(200, { 'content-type': 'image/jpeg', 'cache-control': 'no-store' }).end(s.last.data);
       return;
     }

@@ -47,23 +47,35 @@ test('viewer - a change-detection source is composed for snapshots, full frame a
   }
   assert.equal((await tx.sendVideoPixels(scene.frame(n++), { width: W, height: H, format: 'rgba' })).sent, 'full');
   for (let k = 0; k < 4; k++) assert.equal((await tx.sendVideoPixels(scene.frame(n++), { width: W, height: H, format: 'rgba' })).sent, 'rects');
-  const want = rgbaToRgb(scene.frame(n - 1));
   const url = `http://127.0.0.1:${server.ports.http}/snapshot/screen/0`;
-  let diff = Infinity;
-  await until(
-    () => {
-      void get(url).then(async (r) => {
-        if (r.status !== 200) return;
-        const { data, info } = await sharp(r.body).removeAlpha().raw().toBuffer({ resolveWithObject: true });
-        if (info.width !== W || info.height !== H) return;
-        let sum = 0;
-        for (let i = 0; i < data.length; i++) sum += Math.abs(data[i] - want[i]);
-        diff = sum / data.length;
-      });
-      return diff < 4;
-    },
-    { checkAfterMs: Array.from({ length: 40 }, (_, i) => 100 * (i + 1)), timeoutMs: 6000, what: () => `snapshot differs from the last frame by ${diff} on average` },
-  );
-  const sources = JSON.parse((await get(`http://127.0.0.1:${server.ports.http}/api/sources`)).body.toString()).sources;
-  assert.deepEqual(sources.map((s: { client: string; imageType: string; width: number }) => [s.client, s.imageType, s.width]), [['screen', 'jpeg', W]]);
+  const api = async (): Promise<Array<{ client: string; imageType: string; width: number; composed: number }>> =>
+    JSON.parse((await get(`http://127.0.0.1:${server.ports.http}/api/sources`)).body.toString()).sources;
+  /** Snapshots, one after the other, until one shows frame `k` (the rectangles are placed asynchronously). */
+  const showsFrame = async (k: number): Promise<void> => {
+    const want = rgbaToRgb(scene.frame(k));
+    let diff = Infinity;
+    const deadline = Date.now() + 6000;
+    while (diff >= 4) {
+      assert.ok(Date.now() < deadline, `snapshot differs from frame ${k} by ${diff} on average after 6 s`);
+      const r = await get(url);
+      if (r.status !== 200) continue;
+      const { data, info } = await sharp(r.body).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+      if (info.width !== W || info.height !== H) continue;
+      let sum = 0;
+      for (let i = 0; i < data.length; i++) sum += Math.abs(data[i] - want[i]);
+      diff = sum / data.length;
+    }
+  };
+  await until(() => (server.clients().find((c) => c.id === 'screen')?.in.video.frames ?? 0) >= n, { checkAfterMs: [20, 100, 500, 2000], what: 'every frame reached the server' });
+  assert.equal((await api())[0].composed, 0, 'nobody watched: no picture was encoded');
+  await showsFrame(n - 1);
+  const sources = await api();
+  assert.deepEqual(sources.map((s) => [s.client, s.imageType, s.width]), [['screen', 'jpeg', W]]);
+  const composed = sources[0].composed;
+  assert.ok(composed >= 1);
+  // Nobody watching again: rectangles are placed, not encoded; the next snapshot shows the latest.
+  for (let k = 0; k < 3; k++) assert.equal((await tx.sendVideoPixels(scene.frame(n++), { width: W, height: H, format: 'rgba' })).sent, 'rects');
+  await until(() => (server.clients().find((c) => c.id === 'screen')?.in.video.frames ?? 0) >= n, { checkAfterMs: [20, 100, 500, 2000], what: 'every frame reached the server' });
+  assert.equal((await api())[0].composed, composed, 'no picture encoded while nobody watched');
+  await showsFrame(n - 1);
 });

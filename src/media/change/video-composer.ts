@@ -29,6 +29,12 @@ export interface ComposeOptions {
   quality: number;
   /** After a bad or lost rectangle: true = go on placing rectangles; false = wait for the next full frame. */
   ignoreCorruptedFrames: boolean;
+  /**
+   * Whether anyone wants a source's pictures now. While it says false the picture is kept up to
+   * date (rectangles placed) but not encoded nor delivered; `refresh()` delivers it once wanted.
+   * @default every picture is delivered
+   */
+  wanted?: (m: MessageMeta) => boolean;
 }
 
 /** Counters of composition. */
@@ -162,6 +168,17 @@ export class VideoComposer<Via = undefined> {
     });
   }
 
+  /**
+   * A source's picture changed while it was not wanted: deliver it now. False when there is
+   * nothing newer than the last picture delivered (or no such source).
+   */
+  refresh(from: string, mediaIndex: number): boolean {
+    const s = this.#sources.get(`${mediaIndex}|${from}`);
+    if (!s || !s.dirty || !s.picture) return false;
+    this.#changed(s);
+    return true;
+  }
+
   /** Stops: nothing more is delivered. */
   dispose(): void {
     this.#disposed = true;
@@ -262,8 +279,10 @@ export class VideoComposer<Via = undefined> {
 
   async #deliver(s: Source): Promise<void> {
     while (s.dirty && s.picture && s.last && !this.#disposed) {
-      s.dirty = false;
       const { v, m } = s.last;
+      // Nobody wants it now: it stays dirty, for refresh().
+      if (this.#o.wanted && !this.#o.wanted(m)) return;
+      s.dirty = false;
       const gen = s.generation;
       const { width, height } = s.picture;
       const pixels = Buffer.from(s.picture.data);
