@@ -45,6 +45,8 @@ export type ClusterEvent =
   | { type: 'clientOnline' | 'clientOffline'; node: string; id: string }
   /** A client that joined through another node became a member of a group, or stopped being one. */
   | { type: 'memberJoined' | 'memberLeft'; node: string; group: string; id: string }
+  /** Another node saw client `id`, which this node had not known: it is in getAllUsers here from now on. */
+  | { type: 'clientKnown'; node: string; id: string }
   /** A user added at run time was applied here from the cluster (`node`: the node that stored it), or removed (`node`: this node). */
   | { type: 'userAdded' | 'userRemoved'; node: string; user: string }
   /** This node's connection to NATS was lost, or is back (`node`: this node). */

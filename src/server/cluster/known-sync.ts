@@ -14,6 +14,7 @@ import type { KV, KvWatchEntry } from '@nats-io/kv';
 import type { Logger } from '../../options.js';
 import type { Directory, KnownObserver } from '../directory.js';
 import type { KnownClient } from '../store/store.js';
+import type { ClusterEvent } from './cluster.js';
 import { watchBucket } from './kv-watch.js';
 import { encodeRecord, parseRecord, token, untoken } from './wire.js';
 
@@ -36,6 +37,7 @@ export interface KnownSyncOptions {
   /** Whether NATS is reachable (no writes are tried while it is not). */
   up: () => boolean;
   bad: () => void;
+  onEvent: (ev: ClusterEvent) => void;
 }
 
 export class KnownSync implements KnownObserver {
@@ -148,7 +150,10 @@ export class KnownSync implements KnownObserver {
       if (this.#beyond++ === 0) this.#o.logger.warn({ max: MAX_KNOWN }, 'cluster: more known clients than a node holds; the others are left out of getAllUsers here');
       return;
     }
+    const fresh = !this.#mirror.has(id);
     this.#mirror.set(id, { rev: e.revision, r: { node: r.node, user: r.user, firstSeen: r.firstSeen, lastSeen: r.lastSeen } });
+    // Not for the values replayed at start (start() resolves with them), nor for this node's own.
+    if (fresh && e.isUpdate && r.node !== this.#o.self && !this.#o.directory.get(id)) this.#o.onEvent({ type: 'clientKnown', node: r.node, id });
   }
 }
 

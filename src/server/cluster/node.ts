@@ -131,7 +131,7 @@ export class ClusterNode implements ClusterPort {
       bad: () => this.#bad++,
     });
     this.#lists = new ListSync({ kv: kv.lists, self: p.cluster.name, directory: p.directory, logger: log, bad: () => this.#bad++ });
-    this.#known = new KnownSync({ kv: kv.known, self: p.cluster.name, directory: p.directory, logger: log, up: () => this.#out.up, bad: () => this.#bad++ });
+    this.#known = new KnownSync({ kv: kv.known, self: p.cluster.name, directory: p.directory, logger: log, up: () => this.#out.up, bad: () => this.#bad++, onEvent: p.onEvent });
     this.#users = new UserSync({ kv: kv.users, self: p.cluster.name, users: p.users, logger: log, bad: () => this.#bad++, onEvent: p.onEvent });
     void this.#watchStatus();
   }
