@@ -29,7 +29,9 @@ function newPrefix(): string {
 async function startNode(t: TestContext, nats: Nats, prefix: string, name: string, o: MediaServerOptions & { store?: MemoryStore } = {}): Promise<Node> {
   const events: ClusterEvent[] = [];
   const store = o.store ?? new MemoryStore();
-  const s = new MediaServer({ host: '127.0.0.1', auth, ...o, store, cluster: { servers: nats.url, prefix, name } });
+  const log = (lvl: string) => (obj: object, msg?: string) => process.env.CSTORE_LOG && console.log(`# ${name} ${lvl} ${msg} ${JSON.stringify(obj)}`);
+  const logger = { debug: () => {}, info: log('info'), warn: log('warn'), error: log('error') };
+  const s = new MediaServer({ host: '127.0.0.1', auth, logger, ...o, store, cluster: { servers: nats.url, prefix, name } });
   s.on('cluster', (ev) => events.push(ev));
   await s.start();
   t.after(() => s.stop());
@@ -53,7 +55,7 @@ async function login(t: TestContext, s: MediaServer, id: string, user: string, p
 /** Waits until `n` raised a `cluster` event of `type` for `user`. */
 function userEvent(n: Node, type: 'userAdded' | 'userRemoved', user: string): Promise<void> {
   const has = (): boolean => n.events.some((e) => e.type === type && e.user === user);
-  return until(has, { on: [[n.s, 'cluster']], timeoutMs: 5000, what: `${type} ${user} on ${n.s.stats().cluster?.node}` });
+  return until(has, { on: [[n.s, 'cluster']], timeoutMs: 10000, what: `${type} ${user} on ${n.s.stats().cluster?.node}` });
 }
 
 /** Waits until `n` heard from the bucket of each of `ids` (event clientKnown). */
@@ -224,5 +226,32 @@ describe('cluster store', () => {
     const want = ['alice', 'carl', 'gina-1', 'hank-2', 'old-client'];
     assert.deepEqual((await carl.tx.getAllUsers()).sort(), want);
     assert.deepEqual((await alice.tx.getAllUsers()).sort(), want);
+  });
+  test('cluster store - NATS away: logins go on from memory, addUser is refused, a removal reaches the other node once NATS is back', async (t) => {
+    const nats = await startNats(t);
+    const prefix = newPrefix();
+    const a = await startNode(t, nats, prefix, 'a');
+    const b = await startNode(t, nats, prefix, 'b');
+    await a.s.addUser({ user: 'jo', password: 'jo-pw' });
+    await userEvent(b, 'userAdded', 'jo');
+    const lost = [a, b].map((n) => until(() => n.events.some((e) => e.type === 'natsLost'), { on: [[n.s, 'cluster']], what: 'natsLost' }));
+    await nats.kill();
+    await Promise.all(lost);
+    assert.equal(await login(t, b.s, 'jo-1', 'jo', 'jo-pw'), '');
+    await assert.rejects(a.s.addUser({ user: 'kim', password: 'kim-pw' }), (err: Error & { code?: string }) => err.code === 'CW_ERR_CLUSTER_CONNECT' && /kim/.test(err.message));
+    assert.match(await login(t, a.s, 'kim-1', 'kim', 'kim-pw'), /1202/);
+    // Removed on A while NATS is away: refused on A at once, still let in on B (it cannot know yet).
+    assert.equal(a.s.removeUser('jo'), true);
+    assert.match(await login(t, a.s, 'jo-2', 'jo', 'jo-pw'), /1202/);
+    assert.equal(await login(t, b.s, 'jo-3', 'jo', 'jo-pw'), '');
+    const back = [a, b].map((n) => until(() => n.events.some((e) => e.type === 'natsBack'), { on: [[n.s, 'cluster']], timeoutMs: 10000, what: 'natsBack' }));
+    await nats.restart();
+    await Promise.all(back);
+    await userEvent(b, 'userRemoved', 'jo');
+    assert.match(await login(t, b.s, 'jo-4', 'jo', 'jo-pw'), /1202/);
+    // And the cluster takes users again.
+    await b.s.addUser({ user: 'kim', password: 'kim-pw' });
+    await userEvent(a, 'userAdded', 'kim');
+    assert.equal(await login(t, a.s, 'kim-2', 'kim', 'kim-pw'), '');
   });
 });

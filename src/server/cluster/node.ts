@@ -132,7 +132,7 @@ export class ClusterNode implements ClusterPort {
     });
     this.#lists = new ListSync({ kv: kv.lists, self: p.cluster.name, directory: p.directory, logger: log, bad: () => this.#bad++ });
     this.#known = new KnownSync({ kv: kv.known, self: p.cluster.name, directory: p.directory, logger: log, up: () => this.#out.up, bad: () => this.#bad++, onEvent: p.onEvent });
-    this.#users = new UserSync({ kv: kv.users, self: p.cluster.name, users: p.users, logger: log, bad: () => this.#bad++, onEvent: p.onEvent });
+    this.#users = new UserSync({ kv: kv.users, self: p.cluster.name, users: p.users, logger: log, up: () => this.#out.up, bad: () => this.#bad++, onEvent: p.onEvent });
     void this.#watchStatus();
   }
 
@@ -344,6 +344,7 @@ export class ClusterNode implements ClusterPort {
         await this.#nc.flush().catch(() => {});
         this.#out.up = true;
         this.#presence.paused = false;
+        this.#users.reconnected();
         log.info({ nats: s.server }, 'cluster: NATS connection back');
         this.#p.onEvent({ type: 'natsBack', node: this.#p.cluster.name });
       }

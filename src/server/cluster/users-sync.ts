@@ -34,6 +34,8 @@ export interface UserSyncOptions {
   self: string;
   users: UserRegistry;
   logger: Logger;
+  /** Whether NATS is reachable (a removal waits for it). */
+  up: () => boolean;
   bad: () => void;
   onEvent: (ev: ClusterEvent) => void;
 }
@@ -51,6 +53,8 @@ export class UserSync implements UsersObserver {
   /** Why recent revisions were not applied here ('' = applied). */
   readonly #outcomes = new Map<number, string>();
   readonly #waiters = new Map<number, (why: string) => void>();
+  /** Removals the bucket has not taken yet: user → the revision to delete. */
+  readonly #removing = new Map<string, number>();
   readonly #retries = new Map<string, NodeJS.Timeout>();
   #last = 0;
   #seeded = false;
@@ -102,7 +106,7 @@ export class UserSync implements UsersObserver {
       wrote = held ? await o.kv.update(key, value, held.rev) : await o.kv.create(key, value);
     } catch (err) {
       if (isConflict(err)) throw new ConfigError(ErrorCode.CONFIG_INVALID, `addUser: user ${u.user} was changed on another node at the same time; this change was not stored: try again`);
-      throw new CamwireError(ErrorCode.CLUSTER_CONNECT, `addUser: the cluster did not take user ${u.user} (${(err as Error).message}); nothing changed`, { cause: err });
+      throw new CamwireError(ErrorCode.CLUSTER_CONNECT, `addUser: NATS did not confirm user ${u.user} (${(err as Error).message}); not applied here (if NATS took it late, every node applies it then)`, { cause: err });
     }
     const why = await this.#applied(wrote);
     if (why) {
@@ -117,17 +121,27 @@ export class UserSync implements UsersObserver {
     if (held) this.#delete(user, held.rev);
   }
 
+  /** NATS is back: the removals it missed go now. */
+  reconnected(): void {
+    for (const [user, rev] of this.#removing) this.#delete(user, rev);
+  }
+
   #delete(user: string, rev: number): void {
     clearTimeout(this.#retries.get(user));
     this.#retries.delete(user);
-    this.#o.kv.delete(this.#key(user), { previousSeq: rev }).catch((err: Error) => {
-      // Changed since: the newer record is the truth (the watch brings it here too).
-      if (this.#stopped || isConflict(err)) return;
-      this.#o.logger.warn({ user, err: err.message }, 'cluster: user removal not stored yet; trying again');
-      const t = setTimeout(() => this.#delete(user, rev), RETRY_MS);
-      t.unref();
-      this.#retries.set(user, t);
-    });
+    this.#removing.set(user, rev);
+    if (!this.#o.up()) return;
+    this.#o.kv.delete(this.#key(user), { previousSeq: rev }).then(
+      () => this.#removing.delete(user),
+      (err: Error) => {
+        // Changed since (or removed by an earlier try): the bucket's record is the truth (the watch brings it here too).
+        if (this.#stopped || isConflict(err) || this.#removing.get(user) !== rev) return void this.#removing.delete(user);
+        this.#o.logger.warn({ user, err: err.message }, 'cluster: user removal not stored yet; trying again');
+        const t = setTimeout(() => this.#delete(user, rev), RETRY_MS);
+        t.unref();
+        this.#retries.set(user, t);
+      },
+    );
   }
 
   /** Resolves with why revision `rev` was not applied here ('' = applied). */
