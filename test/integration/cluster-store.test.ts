@@ -193,7 +193,9 @@ describe('cluster store', () => {
   test('cluster store - a node started later has the users and the known clients at once; its own store agrees with the cluster', async (t) => {
     const nats = await startNats(t);
     const prefix = newPrefix();
-    // The first node brings users from its own store (a single server moving to a cluster): they become the cluster's.
+    // A node with no users starts first; then one that brings users from its own store (a single
+    // server moving to a cluster): they become the cluster's.
+    await startNode(t, nats, prefix, 'z');
     const first = new MemoryStore();
     first.putUser({ user: 'gina', passwordHash: await hashPassword('gina-pw'), clientIds: [] });
     const a = await startNode(t, nats, prefix, 'a', { store: first });

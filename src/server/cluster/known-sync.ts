@@ -15,7 +15,7 @@ import type { Logger } from '../../options.js';
 import type { Directory, KnownObserver } from '../directory.js';
 import type { KnownClient } from '../store/store.js';
 import type { ClusterEvent } from './cluster.js';
-import { watchBucket } from './kv-watch.js';
+import { isConflict, watchBucket } from './kv-watch.js';
 import { encodeRecord, parseRecord, token, untoken } from './wire.js';
 
 type KnownRecord = Omit<KnownClient, 'id'> & { node: string };
@@ -52,6 +52,8 @@ export class KnownSync implements KnownObserver {
   #stopped = false;
   /** Clients of the bucket not held here (beyond MAX_KNOWN). */
   #beyond = 0;
+  /** Writes refused for another reason than a concurrent write (a full bucket). */
+  #refused = 0;
   /** Writes made, for stats and tests. */
   writes = 0;
 
@@ -125,9 +127,14 @@ export class KnownSync implements KnownObserver {
       if (m) await this.#o.kv.update(token(mine.id), value, m.rev);
       else await this.#o.kv.create(token(mine.id), value);
       this.writes++;
-    } catch {
-      // Another node wrote it meanwhile (its record reaches the mirror), or NATS is away: merged again at the next flush.
-      if (!this.#stopped && !this.#dirty.has(mine.id)) this.#dirty.set(mine.id, mine);
+    } catch (err) {
+      // Another node wrote it meanwhile (its record reaches the mirror), or NATS went away: merged again at the next flush.
+      if (isConflict(err) || !this.#o.up()) {
+        if (!this.#stopped && !this.#dirty.has(mine.id)) this.#dirty.set(mine.id, mine);
+        return;
+      }
+      // Refused otherwise (the bucket is full): this node lists it, the others do not.
+      if (this.#refused++ === 0) this.#o.logger.warn({ client: mine.id, err: (err as Error).message }, 'cluster: a known client was not stored in the cluster (more are not logged)');
     }
   }
 

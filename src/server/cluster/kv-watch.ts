@@ -1,10 +1,17 @@
 /**
  * Watching a KV bucket so that a node starts with the bucket's state in memory: `watchBucket`
  * resolves once the watch has delivered every value stored when it began (or at once for an empty
- * bucket), so what reads that memory (credentials, the users directory) never waits for NATS.
+ * bucket), so what reads that memory (credentials, the users directory) never waits for NATS;
+ * and `isConflict`, which tells a refused revision check from other failures.
  */
 import type { KV, KvWatchEntry } from '@nats-io/kv';
 import type { Logger } from '../../options.js';
+
+/** A write refused because the key changed since the revision given (JetStream's wrong-last-sequence errors). */
+export function isConflict(err: unknown): boolean {
+  const code = (err as { code?: unknown }).code;
+  return code === 10071 || code === 10164 || /wrong last sequence/i.test((err as Error).message ?? '');
+}
 
 /** Longest a node waits for a bucket's current values at start. */
 const REPLAY_MS = 5000;

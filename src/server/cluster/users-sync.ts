@@ -4,7 +4,8 @@
  * - `u.<token(user)>` = { node, user, passwordHash, clientIds }: created revision-checked when the
  *   writing node knows no such user, else updated at the revision it knows, so a change made on
  *   another node at the same moment is never overwritten unseen: the later writer is refused and told;
- * - `seeded` = { node }: the bucket took in the users of the first nodes' own stores.
+ * - `seeded` = { node }: the bucket holds the cluster's users (written with the first user stored
+ *   in it); until then, a node that starts gives it the users of its own store.
  * Every node applies every record from its watch, in revision order, to its Authenticator (which
  * the credentials check reads: it never waits for NATS) and to its own store. A record that gives
  * a client id to a second user is ignored by every node (the same order everywhere), and its writer
@@ -16,7 +17,7 @@ import type { Logger } from '../../options.js';
 import type { StoredUser } from '../store/store.js';
 import type { UserRegistry, UsersObserver } from '../users.js';
 import type { ClusterEvent } from './cluster.js';
-import { watchBucket } from './kv-watch.js';
+import { isConflict, watchBucket } from './kv-watch.js';
 import { encodeRecord, parseRecord, token, untoken } from './wire.js';
 
 type UserRecord = StoredUser & { node: string };
@@ -38,12 +39,6 @@ export interface UserSyncOptions {
   up: () => boolean;
   bad: () => void;
   onEvent: (ev: ClusterEvent) => void;
-}
-
-/** A write refused because the key changed since the revision given. */
-export function isConflict(err: unknown): boolean {
-  const code = (err as { code?: unknown }).code;
-  return code === 10071 || code === 10164 || /wrong last sequence/i.test((err as Error).message ?? '');
 }
 
 export class UserSync implements UsersObserver {
@@ -69,15 +64,17 @@ export class UserSync implements UsersObserver {
   async start(): Promise<void> {
     const o = this.#o;
     this.#stopWatch = await watchBucket(o.kv, (e) => this.#onEntry(e), 'users', o.logger, () => this.#stopped);
+    const mine = o.users.runtime();
     if (!this.#seeded) {
-      // A new cluster: this node's stored users become the cluster's (a user another node stored first stays).
-      const mine = o.users.runtime();
-      await Promise.all(mine.map((u) => o.kv.create(this.#key(u.user), encodeRecord({ node: o.self, ...u } satisfies UserRecord)).catch(() => {})));
-      await o.kv.create(SEEDED, encodeRecord({ node: o.self })).catch(() => {});
-      if (mine.length) o.logger.info({ users: mine.length }, 'cluster: users of this node\'s store given to the cluster');
+      // The cluster never had users: this node's stored users become the cluster's (a user another node stored first stays).
+      if (mine.length) {
+        await Promise.all(mine.map((u) => o.kv.create(this.#key(u.user), encodeRecord({ node: o.self, ...u } satisfies UserRecord)).catch(() => {})));
+        await this.#seed();
+        o.logger.info({ users: mine.length }, 'cluster: users of this node\'s store given to the cluster');
+      }
     } else {
       // The bucket is the cluster's truth: a user it does not have was removed while this node was away.
-      for (const u of o.users.runtime()) {
+      for (const u of mine) {
         if (this.#held.has(u.user)) continue;
         o.users.apply(u.user, undefined);
         o.logger.info({ user: u.user }, 'cluster: a user of this node\'s store is not in the cluster: removed');
@@ -108,12 +105,18 @@ export class UserSync implements UsersObserver {
       if (isConflict(err)) throw new ConfigError(ErrorCode.CONFIG_INVALID, `addUser: user ${u.user} was changed on another node at the same time; this change was not stored: try again`);
       throw new CamwireError(ErrorCode.CLUSTER_CONNECT, `addUser: NATS did not confirm user ${u.user} (${(err as Error).message}); not applied here (if NATS took it late, every node applies it then)`, { cause: err });
     }
+    if (!this.#seeded) await this.#seed();
     const why = await this.#applied(wrote);
     if (why) {
       // Another node's user took one of its client ids first: every node ignored this record; put back what was there.
       await (held ? o.kv.update(key, encodeRecord(held.r), wrote) : o.kv.delete(key, { previousSeq: wrote })).catch(() => {});
       throw new ConfigError(ErrorCode.CONFIG_INVALID, `addUser: ${why}`);
     }
+  }
+
+  /** From now on the bucket holds the cluster's users, and no node's store adds to it at start. */
+  async #seed(): Promise<void> {
+    await this.#o.kv.create(SEEDED, encodeRecord({ node: this.#o.self })).catch(() => {});
   }
 
   remove(user: string): void {
