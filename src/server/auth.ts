@@ -99,6 +99,15 @@ export class Authenticator {
     this.#users.set(u.user, entry);
   }
 
+  /** The user other than `u.user` that one of `u.clientIds` belongs to, if any. */
+  conflict(u: { user: string; clientIds: string[] }): string | undefined {
+    for (const id of u.clientIds) {
+      const owner = this.#owners.get(id);
+      if (owner !== undefined && owner !== u.user) return `client id ${JSON.stringify(id)} belongs to user ${owner}`;
+    }
+    return undefined;
+  }
+
   /** Removes a user; returns false if unknown. */
   removeUser(user: string): boolean {
     const e = this.#users.get(user);

@@ -41,9 +41,17 @@ export interface ListsObserver {
   listsChanged(id: string, lists: ContactLists | undefined): void;
 }
 
+/** Hears of clients seen (connected, disconnected, bound to a user) and forgotten (a cluster shares them, server/cluster/known-sync.ts). */
+export interface KnownObserver {
+  seen(r: Readonly<KnownClient>): void;
+  forgot(id: string): void;
+}
+
 export class Directory {
   /** Set while the server is in a cluster. */
   observer: ListsObserver | undefined;
+  /** Set while the server is in a cluster. */
+  known: KnownObserver | undefined;
   /** Least recently seen first. */
   readonly #clients = new Map<string, Client>();
   readonly #records = new Map<string, KnownClient>();
@@ -115,6 +123,7 @@ export class Directory {
     if (r.user === user) return;
     r.user = user;
     this.#o.store.putClient(r);
+    this.known?.seen(r);
   }
 
   /** The client's last connection closed: it is seen now; its lists go unless they are kept. */
@@ -214,6 +223,7 @@ export class Directory {
     this.#clients.delete(c.id);
     this.#clients.set(c.id, c);
     this.#o.store.putClient(r);
+    this.known?.seen(r);
   }
 
   #listsOf(id: string): Lists {
@@ -237,6 +247,7 @@ export class Directory {
       this.#records.delete(c.id);
       this.#lists.delete(c.id);
       this.#o.store.deleteClient(c.id);
+      this.known?.forgot(c.id);
       return;
     }
   }

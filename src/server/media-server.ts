@@ -316,6 +316,7 @@ export class MediaServer extends EventEmitter<MediaServerEvents> {
       relay: this.#relay,
       requests: this.#requests,
       metrics: this.#metrics,
+      users: this.#users,
       sessionKey: () => this.#sessionKey,
       takeOver: (c, node) => this.#admission.takeOver(c, node),
       onEvent: (ev) => this.emit('cluster', ev),

@@ -31,6 +31,8 @@ export interface RemoteNotices {
   isOnline(id: string): boolean;
   /** Ids online anywhere in the cluster. */
   onlineIds(): string[];
+  /** Ids known anywhere in the cluster. */
+  knownIds(): Iterable<string>;
 }
 
 export class SystemRequests {
@@ -141,10 +143,11 @@ export class SystemRequests {
       case SystemCommand.GET_USERS: {
         const online = p.online === true;
         const users = online ? this.#dir.onlineIds() : [...this.#dir.all()].map((x) => x.id);
-        // In a cluster: with the clients online on other nodes (known clients are per node).
+        // In a cluster: with the clients online on other nodes, and (all users) those other nodes have seen.
         if (this.remote) {
           const have = new Set(users);
-          for (const id of this.remote.onlineIds()) if (!have.has(id)) users.push(id);
+          for (const id of this.remote.onlineIds()) if (!have.has(id)) users.push(id), have.add(id);
+          if (!online) for (const id of this.remote.knownIds()) if (!have.has(id)) users.push(id), have.add(id);
         }
         return reply(online ? Notice.ALL_ONLINE_USERS : Notice.ALL_USERS, listParams(users));
       }

@@ -12,6 +12,7 @@ import type { GroupRegistry } from '../groups.js';
 import type { ServerMetrics } from '../metrics.js';
 import type { Relay } from '../relay.js';
 import type { SystemRequests } from '../system-requests.js';
+import type { UserRegistry } from '../users.js';
 import type { Reader, Router, Target } from '../router.js';
 import type { ClusterConfig } from './options.js';
 
@@ -44,6 +45,10 @@ export type ClusterEvent =
   | { type: 'clientOnline' | 'clientOffline'; node: string; id: string }
   /** A client that joined through another node became a member of a group, or stopped being one. */
   | { type: 'memberJoined' | 'memberLeft'; node: string; group: string; id: string }
+  /** Another node saw client `id`, which this node had not known: it is in getAllUsers here from now on. */
+  | { type: 'clientKnown'; node: string; id: string }
+  /** A user added at run time was applied here from the cluster (`node`: the node that stored it), or removed (`node`: this node). */
+  | { type: 'userAdded' | 'userRemoved'; node: string; user: string }
   /** This node's connection to NATS was lost, or is back (`node`: this node). */
   | { type: 'natsLost' | 'natsBack'; node: string };
 
@@ -64,6 +69,8 @@ export interface ClusterPort {
   offline(c: Client): void;
   /** Ids online anywhere in the cluster. */
   onlineIds(): string[];
+  /** Ids known anywhere in the cluster (seen by some node, online or not). */
+  knownIds(): Iterable<string>;
   stats(): ClusterStats;
   /** Resolves when client `id`'s receiver is online on another node (true), or after `timeoutMs` (false). */
   movedAway(id: string, timeoutMs: number): Promise<boolean>;
@@ -83,6 +90,7 @@ export interface ClusterParts {
   relay: Relay;
   requests: SystemRequests;
   metrics: ServerMetrics;
+  users: UserRegistry;
   sessionKey: () => bigint;
   /** A local client's id came online on another node later: disconnect it here (DUPLICATE_ID). */
   takeOver: (c: Client, node: string) => void;

@@ -25,6 +25,8 @@ import { LocalDelivery } from './local-delivery.js';
 import { Listed } from './listed.js';
 import { GroupSync } from './groups-sync.js';
 import { ListSync } from './lists-sync.js';
+import { KNOWN_BUCKET_BYTES, KnownSync } from './known-sync.js';
+import { UserSync } from './users-sync.js';
 import { Presence } from './presence.js';
 import { NOTICE_HEADER, Outbound } from './outbound.js';
 import { encodeAnswer, Names, splitFrames } from './wire.js';
@@ -42,6 +44,8 @@ export class ClusterNode implements ClusterPort {
   readonly #presence: Presence;
   readonly #groups: GroupSync;
   readonly #lists: ListSync;
+  readonly #known: KnownSync;
+  readonly #users: UserSync;
   readonly #greetings = new Greetings();
   readonly #local: LocalDelivery;
   readonly #listed: Listed;
@@ -57,7 +61,7 @@ export class ClusterNode implements ClusterPort {
   #received = 0;
   #bad = 0;
 
-  private constructor(p: ClusterParts, nc: NatsConnection, kv: Record<'nodes' | 'clients' | 'groups' | 'lists', KV>) {
+  private constructor(p: ClusterParts, nc: NatsConnection, kv: Record<'nodes' | 'clients' | 'groups' | 'lists' | 'known' | 'users', KV>) {
     this.#p = p;
     this.#nc = nc;
     this.#names = new Names(p.cluster.prefix);
@@ -127,6 +131,8 @@ export class ClusterNode implements ClusterPort {
       bad: () => this.#bad++,
     });
     this.#lists = new ListSync({ kv: kv.lists, self: p.cluster.name, directory: p.directory, logger: log, bad: () => this.#bad++ });
+    this.#known = new KnownSync({ kv: kv.known, self: p.cluster.name, directory: p.directory, logger: log, up: () => this.#out.up, bad: () => this.#bad++, onEvent: p.onEvent });
+    this.#users = new UserSync({ kv: kv.users, self: p.cluster.name, users: p.users, logger: log, up: () => this.#out.up, bad: () => this.#bad++, onEvent: p.onEvent });
     void this.#watchStatus();
   }
 
@@ -146,7 +152,12 @@ export class ClusterNode implements ClusterPort {
       const clients = await kvm.create(names.bucket('clients'), { history: 1 });
       const groups = await kvm.create(names.bucket('groups'), { history: 1 });
       const lists = await kvm.create(names.bucket('lists'), { history: 1 });
-      const node = new ClusterNode(p, nc, { nodes, clients, groups, lists });
+      const known = await kvm.create(names.bucket('known'), { history: 1, max_bytes: KNOWN_BUCKET_BYTES });
+      const users = await kvm.create(names.bucket('users'), { history: 1 });
+      const node = new ClusterNode(p, nc, { nodes, clients, groups, lists, known, users });
+      // Users first: the credentials check reads them, and the listeners open after start().
+      await node.#users.start();
+      await node.#known.start();
       await node.#presence.start();
       await node.#groups.start();
       await node.#lists.start();
@@ -208,6 +219,10 @@ export class ClusterNode implements ClusterPort {
     return this.#presence.onlineIds();
   }
 
+  knownIds(): Iterable<string> {
+    return this.#known.ids();
+  }
+
   stats(): ClusterStats {
     return {
       node: this.#p.cluster.name,
@@ -253,6 +268,8 @@ export class ClusterNode implements ClusterPort {
     this.#groups.stop();
     this.#lists.stop();
     this.#listed.stop();
+    this.#users.stop();
+    await within(this.#known.stop());
     await within(this.#out.up ? this.#presence.stop() : (this.#presence.stop(), Promise.resolve()));
     for (const s of this.#subs.values()) s.unsubscribe();
     this.#subs.clear();
@@ -327,6 +344,7 @@ export class ClusterNode implements ClusterPort {
         await this.#nc.flush().catch(() => {});
         this.#out.up = true;
         this.#presence.paused = false;
+        this.#users.reconnected();
         log.info({ nats: s.server }, 'cluster: NATS connection back');
         this.#p.onEvent({ type: 'natsBack', node: this.#p.cluster.name });
       }

@@ -43,7 +43,7 @@ export class Names {
   }
 
   /** Bucket names allow [A-Za-z0-9_-]: the prefix with anything else as '_'. */
-  bucket(which: 'nodes' | 'clients' | 'groups' | 'lists'): string {
+  bucket(which: 'nodes' | 'clients' | 'groups' | 'lists' | 'known' | 'users'): string {
     return `${this.prefix.replace(/[^A-Za-z0-9_-]/g, '_')}_${which}`;
   }
 }
