@@ -21,7 +21,7 @@ export class ViewerCompose {
   constructor(server: MediaServer, out: (v: VideoTap) => void) {
     this.#composer = new VideoComposer(
       { output: 'jpeg', quality: 80, ignoreCorruptedFrames: false },
-      (v: VideoFrame, m: MessageMeta) => out({ from: m.from, mediaIndex: m.mediaIndex, imageType: v.imageType, width: v.width, height: v.height, keyframe: true, transformed: false, timestamp: v.timestamp, data: v.data }),
+      (v: VideoFrame, m: MessageMeta) => out({ from: m.from, mediaIndex: m.mediaIndex, imageType: v.imageType, width: v.width, height: v.height, keyframe: true, transformed: false, timestamp: v.timestamp, data: v.data, size: v.data.length }),
       (m) => void server.requestFullFrame(m.from, m.mediaIndex),
     );
   }
