@@ -14,7 +14,8 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import inspector from 'node:inspector';
 import net, { type AddressInfo } from 'node:net';
 import v8 from 'node:v8';
 
@@ -65,6 +66,27 @@ function readHwm(): number {
   }
 }
 
+/**
+ * CAMWIRE_FANOUT_HEAP_SAMPLE=DIR: samples allocations from now on with the inspector's heap
+ * profiler, leaving out what a young-generation GC freed (so what survived scavenges; with
+ * CAMWIRE_FANOUT_HEAP_SAMPLE_ALL=1 everything allocated); returns
+ * the function that writes the profile to DIR/<relay>-<pid>.heapsample.json.
+ */
+function heapSample(): (() => Promise<void>) | undefined {
+  const dir = process.env.CAMWIRE_FANOUT_HEAP_SAMPLE;
+  if (!dir) return undefined;
+  const session = new inspector.Session();
+  session.connect();
+  const post = (m: string, params: object = {}): Promise<unknown> => new Promise((res, rej) => session.post(m, params, (e, r) => (e ? rej(e) : res(r))));
+  const started = post('HeapProfiler.enable').then(() => post('HeapProfiler.startSampling', { samplingInterval: 16384, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: process.env.CAMWIRE_FANOUT_HEAP_SAMPLE_ALL === '1' }));
+  return async () => {
+    await started;
+    const { profile } = (await post('HeapProfiler.stopSampling')) as { profile: object };
+    writeFileSync(`${dir}/${process.env.CAMWIRE_FANOUT_CHILD ?? 'raw'}-${process.pid}.heapsample.json`, JSON.stringify(profile));
+    session.disconnect();
+  };
+}
+
 /** Child side: answers mark / report / info / stop over IPC. Call once the relay listens. */
 export function serveControl(hooks: ChildHooks): void {
   let cpu0 = process.cpuUsage();
@@ -104,8 +126,10 @@ export function serveControl(hooks: ChildHooks): void {
       counters: hooks.counters(),
     };
   };
+  const heapStop = heapSample();
   const stop = async (): Promise<void> => {
     clearInterval(sampler);
+    await heapStop?.();
     if (atPeak) {
       const mib = (n: number): string => (n / 1048576).toFixed(1);
       const { rss, heapTotal, heapUsed, external, arrayBuffers } = atPeak;
