@@ -14,8 +14,10 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import inspector from 'node:inspector';
 import net, { type AddressInfo } from 'node:net';
+import v8 from 'node:v8';
 
 export const HOST = '127.0.0.1';
 /** First byte a client sends the raw relay: publisher or reader. */
@@ -64,6 +66,27 @@ function readHwm(): number {
   }
 }
 
+/**
+ * CAMWIRE_FANOUT_HEAP_SAMPLE=DIR: samples allocations from now on with the inspector's heap
+ * profiler, leaving out what a young-generation GC freed (so what survived scavenges; with
+ * CAMWIRE_FANOUT_HEAP_SAMPLE_ALL=1 everything allocated); returns
+ * the function that writes the profile to DIR/<relay>-<pid>.heapsample.json.
+ */
+function heapSample(): (() => Promise<void>) | undefined {
+  const dir = process.env.CAMWIRE_FANOUT_HEAP_SAMPLE;
+  if (!dir) return undefined;
+  const session = new inspector.Session();
+  session.connect();
+  const post = (m: string, params: object = {}): Promise<unknown> => new Promise((res, rej) => session.post(m, params, (e, r) => (e ? rej(e) : res(r))));
+  const started = post('HeapProfiler.enable').then(() => post('HeapProfiler.startSampling', { samplingInterval: 16384, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: process.env.CAMWIRE_FANOUT_HEAP_SAMPLE_ALL === '1' }));
+  return async () => {
+    await started;
+    const { profile } = (await post('HeapProfiler.stopSampling')) as { profile: object };
+    writeFileSync(`${dir}/${process.env.CAMWIRE_FANOUT_CHILD ?? 'raw'}-${process.pid}.heapsample.json`, JSON.stringify(profile));
+    session.disconnect();
+  };
+}
+
 /** Child side: answers mark / report / info / stop over IPC. Call once the relay listens. */
 export function serveControl(hooks: ChildHooks): void {
   let cpu0 = process.cpuUsage();
@@ -71,11 +94,20 @@ export function serveControl(hooks: ChildHooks): void {
   // CAMWIRE_FANOUT_MEM=1: print where the memory was at the sampled peak (stderr, on stop).
   const mem = process.env.CAMWIRE_FANOUT_MEM === '1';
   let atPeak: NodeJS.MemoryUsage | undefined;
+  /** The V8 heap's spaces at the sampled peak: committed MiB per space. */
+  let spacesAtPeak = '';
   const sampler = setInterval(() => {
     const r = process.memoryUsage.rss();
     if (r > peak) {
       peak = r;
-      if (mem) atPeak = process.memoryUsage();
+      if (mem) {
+        atPeak = process.memoryUsage();
+        spacesAtPeak = v8
+          .getHeapSpaceStatistics()
+          .filter((sp) => sp.physical_space_size >= 512 * 1024)
+          .map((sp) => `${sp.space_name.replace(/_space$/, '')} ${(sp.physical_space_size / 1048576).toFixed(1)}`)
+          .join(', ');
+      }
     }
   }, 50);
   const report = (): ChildReport => {
@@ -94,12 +126,14 @@ export function serveControl(hooks: ChildHooks): void {
       counters: hooks.counters(),
     };
   };
+  const heapStop = heapSample();
   const stop = async (): Promise<void> => {
     clearInterval(sampler);
+    await heapStop?.();
     if (atPeak) {
       const mib = (n: number): string => (n / 1048576).toFixed(1);
       const { rss, heapTotal, heapUsed, external, arrayBuffers } = atPeak;
-      process.stderr.write(`[${process.env.CAMWIRE_FANOUT_CHILD ?? 'raw'} relay] at peak RSS ${mib(rss)} MiB: heap ${mib(heapUsed)} of ${mib(heapTotal)}, external ${mib(external)} (ArrayBuffers ${mib(arrayBuffers)})\n`);
+      process.stderr.write(`[${process.env.CAMWIRE_FANOUT_CHILD ?? 'raw'} relay] at peak RSS ${mib(rss)} MiB: heap ${mib(heapUsed)} of ${mib(heapTotal)}, external ${mib(external)} (ArrayBuffers ${mib(arrayBuffers)}); heap spaces committed, MiB: ${spacesAtPeak}\n`);
     }
     await hooks.stop();
   };
@@ -368,6 +402,16 @@ async function rawRelayChild(): Promise<void> {
     return !r.sock.writableNeedDrain;
   };
 
+  /**
+   * CAMWIRE_FANOUT_RAW_SF=1 (a diagnostic, bench/FANOUT.md "Peak RSS"): store and forward. A
+   * frame goes to the readers that keep up only once its last byte came, as views of the reads it
+   * spanned, as camwire's server forwards it; a reader that cannot keep up gets the newest whole
+   * frame on 'drain'. Shows what holding a frame's reads until it is whole costs in memory.
+   */
+  const storeForward = process.env.CAMWIRE_FANOUT_RAW_SF === '1';
+  /** Store and forward: views of what came and was not forwarded yet (it starts at a frame's start). */
+  let held: Buffer[] = [];
+
   const relay = (c: Buffer): void => {
     counters.chunks++;
     const before = done;
@@ -422,6 +466,22 @@ async function rawRelayChild(): Promise<void> {
     else if (frameStart >= 0) cur = [c.subarray(frameStart)];
     else cur.push(c);
 
+    if (storeForward) {
+      let out: Buffer[] | undefined;
+      if (lastEnd >= 0) {
+        out = held;
+        out.push(c.subarray(0, lastEnd));
+        held = lastEnd < len ? [c.subarray(lastEnd)] : [];
+      } else held.push(c);
+      for (const r of readers) {
+        if (r.state !== LIVE) counters.dropped += done - before;
+        else if (out) {
+          r.got = done;
+          if (!writeViews(r, out)) r.state = BLOCKED;
+        }
+      }
+      return;
+    }
     for (const r of readers) {
       if (r.state === LIVE) {
         r.got = done;
@@ -458,6 +518,10 @@ async function rawRelayChild(): Promise<void> {
       counters.dropped--;
       r.got = done;
       ok = writeViews(r, newest);
+    }
+    if (storeForward) {
+      r.state = ok ? LIVE : BLOCKED;
+      return;
     }
     if (inFrame && cur.length) ok = writeViews(r, cur) && ok;
     r.state = ok ? LIVE : inFrame ? FINISHING : BLOCKED;

@@ -21,6 +21,13 @@
  *   CAMWIRE_FANOUT_MEM=1 (environment): each relay prints its heap, external and ArrayBuffer
  *       memory at its sampled peak RSS (stderr)
  *   CAMWIRE_FANOUT_RELAY_FLAGS="--trace-gc ..." (environment): more node flags for the relays
+ *   CAMWIRE_FANOUT_RAW_SF=1 (environment): the raw relay stores and forwards (a frame goes out
+ *       once whole, as views of its reads, as camwire's does; a diagnostic of peak RSS)
+ *   CAMWIRE_FANOUT_HEAP_SAMPLE=DIR (environment): each relay writes a sampling heap profile (the
+ *       inspector's, 16 KiB interval) of what survived young-generation GCs to DIR on stop
+ *       (CAMWIRE_FANOUT_HEAP_SAMPLE_ALL=1: of everything allocated); summarise with build/bench/heap-top.js
+ *   CAMWIRE_FANOUT_VIEWER=1 (environment): the camwire relay has a WebViewer that nobody watches,
+ *       as `camwire server` has
  *   CAMWIRE_FANOUT_GC_EXPERIMENT=MS (environment, with RELAY_FLAGS=--expose-gc): the camwire relay
  *       runs a full GC every MS ms (a diagnostic: how much of its peak RSS is uncollected garbage);
  *       with CAMWIRE_FANOUT_GC_MINOR=1 a young-generation GC (scavenge) instead
@@ -161,6 +168,8 @@ async function camwireChild(): Promise<void> {
   // and their joins the 32 handshakes per address), as the raw relay has none.
   const server = new MediaServer({ host: HOST, httpPort: false, udpPort: false, store, limits: { maxConnectionsPerIp: 0, maxPendingPerIp: 0 } });
   await server.start();
+  // CAMWIRE_FANOUT_VIEWER=1: the server taps its video for a web viewer nobody watches, as `camwire server` does.
+  if (process.env.CAMWIRE_FANOUT_VIEWER === '1') new (await import('../src/web/viewer.js')).WebViewer(server);
   let online = 0;
   /** Counters of clients that went offline (the server forgets them: keepClientInfo is off). */
   const gone = { writes: 0, dropped: 0 };

@@ -12,32 +12,16 @@ import { Flag, Kind, MediaType, mediaTypeName, type MediaTypeName } from '../pro
 import type { Frame, FrameInit } from '../protocol/frame.js';
 import { payloadLength, SharedEncoding, type FrameArena } from '../protocol/fan-encoding.js';
 import { FanOut } from './fan-out.js';
+import { videoTap, type VideoTap } from './video-tap.js';
+export type { VideoTap } from './video-tap.js';
 import { GopCaches, isNamedCodec, type GopCacheOptions } from './gop-cache.js';
-import { decodeAudio, decodeCommand, decodeVideo, encodeAck, encodeCommand, encodeReason, type Command, type Rect } from '../protocol/messages.js';
+import { decodeAudio, decodeCommand, decodeVideo, encodeAck, encodeCommand, encodeReason, type Command } from '../protocol/messages.js';
 import { isSystemCommand, MAX_SERVER_COMMAND } from '../protocol/system-commands.js';
 import type { Client } from './client.js';
 import type { ServerMetrics } from './metrics.js';
 import type { AckInfo } from '../media/outbox.js';
 import type { Miss, Router, Target } from './router.js';
 import type { SystemRequests } from './system-requests.js';
-
-/** A video frame as a server tap sees it. */
-export interface VideoTap {
-  from: string;
-  mediaIndex: number;
-  imageType: string;
-  width: number;
-  height: number;
-  keyframe: boolean;
-  /** The image bytes went through the sender's encode hook (docs/protocol.md, 2.1): not a picture the server can show. */
-  transformed: boolean;
-  /** Sender clock, ms since the epoch. */
-  timestamp: number;
-  /** The image bytes: a view of the received frame. */
-  data: Buffer;
-  /** Change detection: where this image goes on the source's picture (protocol.md 4.1). */
-  rect?: Rect;
-}
 
 /** An audio chunk as a server tap sees it. */
 export interface AudioTap {
@@ -239,19 +223,7 @@ export class Relay {
   }
 
   #tap(from: string, f: Frame): void {
-    const { header, data } = decodeVideo(f.payload);
-    const v: VideoTap = {
-      from,
-      mediaIndex: f.mediaIndex,
-      imageType: header.imageType,
-      width: header.width,
-      height: header.height,
-      keyframe: (f.flags & Flag.KEYFRAME) !== 0,
-      transformed: (f.flags & Flag.TRANSFORMED) !== 0,
-      timestamp: f.timestamp,
-      data,
-    };
-    if (header.rect) v.rect = header.rect;
+    const v = videoTap(from, f);
     for (const fn of this.#taps) fn(v);
   }
 
@@ -292,7 +264,7 @@ interface LaneMemory {
 export function gopTaps(from: string, frames: FrameInit[]): VideoTap[] {
   return frames.map((f) => {
     const { header, data } = decodeVideo(f.payload!);
-    return { from, mediaIndex: f.mediaIndex ?? 0, imageType: header.imageType, width: header.width, height: header.height, keyframe: ((f.flags ?? 0) & Flag.KEYFRAME) !== 0, transformed: ((f.flags ?? 0) & Flag.TRANSFORMED) !== 0, timestamp: f.timestamp ?? 0, data };
+    return { from, mediaIndex: f.mediaIndex ?? 0, imageType: header.imageType, width: header.width, height: header.height, keyframe: ((f.flags ?? 0) & Flag.KEYFRAME) !== 0, transformed: ((f.flags ?? 0) & Flag.TRANSFORMED) !== 0, timestamp: f.timestamp ?? 0, data, size: data.length };
   });
 }
 

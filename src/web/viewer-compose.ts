@@ -24,7 +24,7 @@ export class ViewerCompose {
   constructor(server: MediaServer, out: (v: VideoTap) => void, wanted: (from: string, mediaIndex: number) => boolean) {
     this.#composer = new VideoComposer(
       { output: 'jpeg', quality: 80, ignoreCorruptedFrames: false, wanted: (m) => wanted(m.from, m.mediaIndex) },
-      (v: VideoFrame, m: MessageMeta) => out({ from: m.from, mediaIndex: m.mediaIndex, imageType: v.imageType, width: v.width, height: v.height, keyframe: true, transformed: false, timestamp: v.timestamp, data: v.data }),
+      (v: VideoFrame, m: MessageMeta) => out({ from: m.from, mediaIndex: m.mediaIndex, imageType: v.imageType, width: v.width, height: v.height, keyframe: true, transformed: false, timestamp: v.timestamp, data: v.data, size: v.data.length }),
       (m) => void server.requestFullFrame(m.from, m.mediaIndex),
     );
   }

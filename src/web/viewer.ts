@@ -48,6 +48,14 @@ interface Source {
   composed: number;
 }
 
+/** A copy of tap `v` to keep: its image bytes copied (read once), the rest as it is. */
+function kept(v: VideoTap): VideoTap {
+  const data = Buffer.from(v.data);
+  const k: VideoTap = { from: v.from, mediaIndex: v.mediaIndex, imageType: v.imageType, width: v.width, height: v.height, keyframe: v.keyframe, transformed: v.transformed, timestamp: v.timestamp, data, size: data.length };
+  if (v.rect) k.rect = v.rect;
+  return k;
+}
+
 /** WebViewer serves the viewer page, the source list and MJPEG streams for one MediaServer. */
 export class WebViewer {
   readonly #server: MediaServer;
@@ -87,7 +95,7 @@ export class WebViewer {
     s.height = v.height;
     s.latency = now - v.timestamp;
     s.windowFrames++;
-    s.windowBytes += v.data.length;
+    s.windowBytes += v.size;
     if (now - s.windowStart >= 1000) {
       const secs = (now - s.windowStart) / 1000;
       s.fps = s.windowFrames / secs;
@@ -112,12 +120,13 @@ export class WebViewer {
     // The browsers decoding a compressed source get its frames as they come.
     if (!composed) for (const r of s.streams) r.push(v);
     if (v.imageType === 'jpeg') {
-      // The tap's buffer is a view of the received data: a frame that outlives this call is copied.
+      // The tap's buffer is a view of the received data (read only here: a large frame's bytes are
+      // joined when read): a frame that outlives this call is copied.
       // Every frame while someone watches; otherwise one a second, so a snapshot answers at once. A
       // composed picture is the viewer's own buffer, and there may be no next one (a still screen):
       // always kept.
       if (composed || s.viewers.size > 0 || s.waiters.size > 0 || now - s.keptAt >= 1000) {
-        s.last = composed ? v : { ...v, data: Buffer.from(v.data) };
+        s.last = composed ? v : kept(v);
         s.keptAt = now;
       }
       for (const w of s.waiters) w(s.last!.data);
@@ -258,7 +267,7 @@ export class WebViewer {
     const first = frames.findIndex((f) => f.keyframe);
     if (first < 0 || !demuxerOf(frames[first].imageType)) return;
     const onJpeg = (jpeg: Buffer, timestamp: number): void => {
-      s.last = { ...frames[first], imageType: 'jpeg', timestamp, data: jpeg };
+      s.last = { ...frames[first], imageType: 'jpeg', timestamp, data: jpeg, size: jpeg.length };
       for (const v of s.viewers) v.push(jpeg, timestamp);
       for (const w of s.waiters) w(jpeg);
     };
