@@ -69,6 +69,8 @@ export class GroupSync implements GroupObserver {
   /** Group subjects subscribed (groups with an online member here). */
   readonly #subs = new Map<string, Subscription>();
   readonly #targets = new Map<string, Client>();
+  /** Descriptions of groups created here that are being stored (hashing the password, then the create). */
+  readonly #describing = new Map<string, Promise<void>>();
   #nodeSub: Subscription | undefined;
   #stopWatch: (() => void) | undefined;
   #stopped = false;
@@ -102,19 +104,36 @@ export class GroupSync implements GroupObserver {
   // ------------------------------------------------------------------ GroupObserver (this node's changes)
 
   created(g: Group, passwordHash: Promise<string>): void {
-    void passwordHash
+    const stored: Promise<void> = passwordHash
       .then((hash) => {
         const meta: MetaRecord = { node: this.#o.self, name: g.name, owner: g.owner, passwordHash: hash, created: g.created };
         return this.#o.kv.create(this.#metaKey(g.id), encodeRecord(meta));
       })
-      .catch(() => {
-        /* another node's description was stored first: the watch brings it, and this node takes it */
+      .then(
+        () => {},
+        () => {
+          /* another node's description was stored first: the watch brings it, and this node takes it */
+        },
+      )
+      .finally(() => {
+        if (this.#describing.get(g.id) === stored) this.#describing.delete(g.id);
       });
+    this.#describing.set(g.id, stored);
   }
 
   joined(g: Group, client: string, permanent: boolean): void {
-    this.#o.kv.put(this.#memberKey(g.id, client), encodeRecord({ node: this.#o.self, permanent } satisfies MemberRecord)).catch((err: Error) => this.#o.logger.warn({ group: g.id, client, err: err.message }, 'cluster: membership not stored'));
+    // The creator's membership is stored after the group's description: every node's watch sees the
+    // description (its password) first, so no node admits a join to a group it knows without one.
+    const describing = this.#describing.get(g.id);
+    if (describing) void describing.then(() => this.#storeMember(g.id, client, permanent));
+    else this.#storeMember(g.id, client, permanent);
     this.#refresh(g.id);
+  }
+
+  #storeMember(gid: string, client: string, permanent: boolean): void {
+    // Left again while the description was being stored: nothing to store.
+    if (!this.#o.groups.get(gid)?.members.has(client)) return;
+    this.#o.kv.put(this.#memberKey(gid, client), encodeRecord({ node: this.#o.self, permanent } satisfies MemberRecord)).catch((err: Error) => this.#o.logger.warn({ group: gid, client, err: err.message }, 'cluster: membership not stored'));
   }
 
   left(g: Group, client: string): void {
