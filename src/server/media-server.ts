@@ -189,6 +189,7 @@ export class MediaServer extends EventEmitter<MediaServerEvents> {
       await this.stop();
       throw err;
     }
+    this.#cluster?.listening();
     this.#state = 'started';
   }
 
@@ -323,6 +324,7 @@ export class MediaServer extends EventEmitter<MediaServerEvents> {
       requests: this.#requests,
       metrics: this.#metrics,
       sessionKey: () => this.#sessionKey,
+      ports: () => this.ports,
       takeOver: (c, node) => this.#admission.takeOver(c, node),
       onEvent: (ev) => this.emit('cluster', ev),
     });

@@ -14,6 +14,8 @@ import type { Relay } from '../relay.js';
 import type { SystemRequests } from '../system-requests.js';
 import type { Reader, Router, Target } from '../router.js';
 import type { ClusterConfig } from './options.js';
+import type { NodeAddress } from './wire.js';
+export type { NodeAddress } from './wire.js';
 
 /** What a cluster reports (MediaServer.stats().cluster). */
 export interface ClusterStats {
@@ -67,6 +69,10 @@ export interface ClusterPort {
   stats(): ClusterStats;
   /** Resolves when client `id`'s receiver is online on another node (true), or after `timeoutMs` (false). */
   movedAway(id: string, timeoutMs: number): Promise<boolean>;
+  /** Another live node for a client to reconnect to (drain): the one with the fewest clients, counting those sent to it. */
+  elsewhere(): NodeAddress | undefined;
+  /** The server's listeners are bound: the node says where clients reach it. */
+  listening(): void;
   /** The server is about to close its clients' links (stop, drain): their contact lists stay for their next node. */
   leaving(): void;
   /** Leaves the cluster: removes this node's presence, drains the NATS connection. */
@@ -84,6 +90,8 @@ export interface ClusterParts {
   requests: SystemRequests;
   metrics: ServerMetrics;
   sessionKey: () => bigint;
+  /** The server's bound ports (0: off or not bound yet). */
+  ports: () => { tcp: number; http: number; udp: number };
   /** A local client's id came online on another node later: disconnect it here (DUPLICATE_ID). */
   takeOver: (c: Client, node: string) => void;
   /** Raises the server's `cluster` event. */

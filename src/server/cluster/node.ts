@@ -27,7 +27,8 @@ import { GroupSync } from './groups-sync.js';
 import { ListSync } from './lists-sync.js';
 import { Presence } from './presence.js';
 import { NOTICE_HEADER, Outbound } from './outbound.js';
-import { encodeAnswer, Names, splitFrames } from './wire.js';
+import { encodeAnswer, Names, splitFrames, type NodeAddress } from './wire.js';
+import os from 'node:os';
 
 /** Remote clients remembered for counting (senders and addressees on other nodes). */
 const MAX_STAND_INS = 10_000;
@@ -54,6 +55,8 @@ export class ClusterNode implements ClusterPort {
   readonly #remote = new WeakSet<Client>();
   readonly #readers = new Map<string, Reader>();
   readonly #out: Outbound;
+  /** Clients this node sent to each other node (drain), added to that node's count when choosing. */
+  readonly #sent = new Map<string, number>();
   #received = 0;
   #bad = 0;
 
@@ -72,6 +75,7 @@ export class ClusterNode implements ClusterPort {
       deadAfterMs: p.cluster.deadAfterMs,
       logger: log,
       localOnline: () => this.#subs.size,
+      address: () => this.#address(),
       takenOver: (id, node) => {
         const c = p.directory.get(id);
         if (c) p.takeOver(c, node);
@@ -237,6 +241,34 @@ export class ClusterNode implements ClusterPort {
       };
       this.#moved.set(id, [...(this.#moved.get(id) ?? []), done]);
     });
+  }
+
+  elsewhere(): NodeAddress | undefined {
+    let best: { node: string; address: NodeAddress; load: number } | undefined;
+    for (const o of this.#presence.others()) {
+      const load = o.online + (this.#sent.get(o.node) ?? 0);
+      if (!best || load < best.load) best = { node: o.node, address: o.address, load };
+    }
+    if (!best) return undefined;
+    this.#sent.set(best.node, (this.#sent.get(best.node) ?? 0) + 1);
+    return best.address;
+  }
+
+  listening(): void {
+    this.#presence.beat();
+  }
+
+  /** Where clients reach this node: the `advertise` option, else the bind host and the bound ports. */
+  #address(): NodeAddress | undefined {
+    const a = this.#p.cluster.advertise;
+    const ports = this.#p.ports();
+    const tcp = a.tcp ?? ports.tcp;
+    const http = a.http ?? ports.http;
+    const udp = a.udp ?? ports.udp;
+    if (!tcp && !http && !udp) return undefined;
+    const bind = this.#p.server.host;
+    const host = a.host ?? (bind === '::' || bind === '0.0.0.0' ? os.hostname() : bind);
+    return { host, tcp, http, udp };
   }
 
   leaving(): void {
