@@ -31,8 +31,10 @@ export interface ClusterStats {
   received: number;
   /** Reliable items sent to another node that were refused, timed out or found no node. */
   failed: number;
-  /** Video and audio frames not sent to another node: larger than the message limit, or NATS down. */
+  /** Video and audio frames not sent to another node (larger than the message limit, or NATS down), or dropped on arrival at this node's pending limits. */
   dropped: number;
+  /** Most messages of video and audio from other nodes that waited here at once (pending limits: `cluster.pending`). */
+  pendingPeak: number;
   /** Messages from other nodes that were not whole camwire frames, and bad KV records. */
   bad: number;
   /** Largest NATS message (the NATS server's max_payload): frames beyond it do not cross nodes. */

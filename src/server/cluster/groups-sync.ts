@@ -14,7 +14,7 @@
 import type { KV, KvWatchEntry } from '@nats-io/kv';
 import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
 import { CamwireError, CloseCode, ErrorCode, nackCloseCode } from '../../errors.js';
-import { Kind, mediaTypeName, type MediaTypeName } from '../../protocol/constants.js';
+import { Kind, MediaType, mediaTypeName, type MediaTypeName } from '../../protocol/constants.js';
 import type { Frame } from '../../protocol/frame.js';
 import { Notice } from '../../protocol/system-commands.js';
 import type { AckInfo } from '../../media/outbox.js';
@@ -27,6 +27,7 @@ import type { Router, Target } from '../router.js';
 import type { SystemRequests } from '../system-requests.js';
 import type { ClusterEvent } from './cluster.js';
 import type { Outbound } from './outbound.js';
+import { mediaOnly, type Inbound } from './inbound.js';
 import type { Presence } from './presence.js';
 import { encodeAnswer, encodeRecord, parseRecord, splitFrames, token, untoken, type Answer, type MemberRecord, type Names } from './wire.js';
 
@@ -50,6 +51,8 @@ export interface GroupSyncOptions {
   /** A message or record that was not what it should be. */
   bad: () => void;
   onEvent: (ev: ClusterEvent) => void;
+  /** The node's pending limits for video and audio (inbound.ts). */
+  inbound: Inbound;
 }
 
 type MetaRecord = GroupMeta & { node: string };
@@ -221,6 +224,13 @@ export class GroupSync implements GroupObserver {
   /** Video and audio for a group: each frame fans out to this node's members, with their per-reader policies. */
   #fan(m: Msg): void {
     const frames = this.#frames(m);
+    const media = frames && mediaOnly(frames, MediaType.video, MediaType.audio, Kind.DATA);
+    if (frames && media && frames.every((f) => f.group)) {
+      this.#o.inbound.media(media, frames.length, m.data.length, () => {
+        for (const f of frames) this.#o.relay.fanOut(this.#o.standIn(f.from), f, media);
+      });
+      return;
+    }
     for (const f of frames ?? []) {
       const type = mediaTypeName(f.mediaType);
       if ((type === 'video' || type === 'audio') && f.kind === Kind.DATA && f.group) this.#o.relay.fanOut(this.#o.standIn(f.from), f, type);

@@ -14,7 +14,7 @@
 import { connect, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import { Kvm, type KV } from '@nats-io/kv';
 import { CamwireError, CloseCode, ErrorCode } from '../../errors.js';
-import { Kind, mediaTypeName, type MediaTypeName } from '../../protocol/constants.js';
+import { Kind, MediaType, mediaTypeName, type MediaTypeName } from '../../protocol/constants.js';
 import { Notice } from '../../protocol/system-commands.js';
 import type { Frame } from '../../protocol/frame.js';
 import { Client } from '../client.js';
@@ -27,6 +27,7 @@ import { GroupSync } from './groups-sync.js';
 import { ListSync } from './lists-sync.js';
 import { Presence } from './presence.js';
 import { NOTICE_HEADER, Outbound } from './outbound.js';
+import { Inbound, mediaOnly } from './inbound.js';
 import { encodeAnswer, Names, splitFrames, type NodeAddress } from './wire.js';
 import os from 'node:os';
 
@@ -55,6 +56,7 @@ export class ClusterNode implements ClusterPort {
   readonly #remote = new WeakSet<Client>();
   readonly #readers = new Map<string, Reader>();
   readonly #out: Outbound;
+  readonly #in: Inbound;
   /** Clients this node sent to each other node (drain), added to that node's count when choosing. */
   readonly #sent = new Map<string, number>();
   #received = 0;
@@ -64,6 +66,7 @@ export class ClusterNode implements ClusterPort {
     this.#p = p;
     this.#nc = nc;
     this.#names = new Names(p.cluster.prefix);
+    this.#in = new Inbound(p.cluster.pending, p.metrics);
     this.#out = new Outbound({ nc, metrics: p.metrics, sessionKey: p.sessionKey, timeouts: p.server.timeouts });
     this.#local = new LocalDelivery({ directory: p.directory, metrics: p.metrics, self: p.cluster.name, greetings: this.#greetings });
     const log = p.server.logger;
@@ -117,6 +120,7 @@ export class ClusterNode implements ClusterPort {
       logger: log,
       bad: () => this.#bad++,
       onEvent: p.onEvent,
+      inbound: this.#in,
     });
     this.#listed = new Listed({
       nc,
@@ -129,6 +133,7 @@ export class ClusterNode implements ClusterPort {
       standIn: (id) => this.#standIn(id),
       isRemote: (c) => this.#remote.has(c),
       bad: () => this.#bad++,
+      inbound: this.#in,
     });
     this.#lists = new ListSync({ kv: kv.lists, self: p.cluster.name, directory: p.directory, logger: log, bad: () => this.#bad++ });
     void this.#watchStatus();
@@ -220,7 +225,8 @@ export class ClusterNode implements ClusterPort {
       published: this.#out.published,
       received: this.#received,
       failed: this.#out.failed,
-      dropped: this.#out.dropped,
+      dropped: this.#out.dropped + this.#in.dropped,
+      pendingPeak: this.#in.peak,
       bad: this.#bad + this.#presence.badRecords,
       maxMessage: this.#out.max,
     };
@@ -285,6 +291,7 @@ export class ClusterNode implements ClusterPort {
     this.#groups.stop();
     this.#lists.stop();
     this.#listed.stop();
+    this.#in.stop();
     await within(this.#out.up ? this.#presence.stop() : (this.#presence.stop(), Promise.resolve()));
     for (const s of this.#subs.values()) s.unsubscribe();
     this.#subs.clear();
@@ -331,6 +338,15 @@ export class ClusterNode implements ClusterPort {
     } catch (err) {
       this.#bad++;
       if (m.reply) m.respond(encodeAnswer({ ok: false, close: CloseCode.PROTOCOL_ERROR, code: ErrorCode.PROTOCOL_BAD_HEADER, message: `cluster: ${(err as Error).message}` }));
+      return;
+    }
+    // Video and audio wait for the next turn within the pending limits (inbound.ts).
+    const media = m.reply ? undefined : mediaOnly(frames, MediaType.video, MediaType.audio, Kind.DATA);
+    if (media) {
+      const list = frames;
+      this.#in.media(media, list.length, m.data.length, () => {
+        for (const f of list) this.#local.offer(this.#standIn(f.from), f, media, id);
+      });
       return;
     }
     for (const f of frames) {

@@ -28,6 +28,12 @@ export interface ClusterOptions {
    * Drain). @default the bind host (the host name when it binds every address) and the bound ports
    */
   advertise?: { host?: string; tcp?: number; http?: number; udp?: number };
+  /**
+   * Pending limits for the video and audio other nodes send this one: beyond this many messages
+   * or bytes waiting at once (a node that fell behind), the oldest are dropped and counted.
+   * @default { messages: 64, bytes: 1048576 }
+   */
+  pending?: { messages?: number; bytes?: number };
 }
 
 /** The cluster options after checking, defaults filled in. */
@@ -41,6 +47,7 @@ export interface ClusterConfig {
   heartbeatMs: number;
   deadAfterMs: number;
   advertise: { host?: string; tcp?: number; http?: number; udp?: number };
+  pending: { messages: number; bytes: number };
 }
 
 const TOKEN = /^[A-Za-z0-9_-]+$/;
@@ -49,7 +56,7 @@ const TOKEN = /^[A-Za-z0-9_-]+$/;
 export function clusterConfig(o: ClusterOptions | undefined): ClusterConfig | undefined {
   if (o === undefined) return undefined;
   if (typeof o !== 'object' || o === null) throw invalid('cluster', 'must be an object { servers, prefix?, name?, user?, pass?, token? }');
-  const known = ['servers', 'prefix', 'name', 'user', 'pass', 'token', 'heartbeatMs', 'deadAfterMs', 'advertise'];
+  const known = ['servers', 'prefix', 'name', 'user', 'pass', 'token', 'heartbeatMs', 'deadAfterMs', 'advertise', 'pending'];
   for (const k of Object.keys(o)) if (!known.includes(k)) throw invalid('cluster', `unknown field ${JSON.stringify(k)} (use ${known.join(', ')})`);
   const servers = typeof o.servers === 'string' ? [o.servers] : o.servers;
   if (!Array.isArray(servers) || servers.length === 0 || !servers.every((s) => typeof s === 'string' && /^(nats|tls|wss?):\/\/\S+$/.test(s))) {
@@ -74,7 +81,7 @@ export function clusterConfig(o: ClusterOptions | undefined): ClusterConfig | un
   const heartbeatMs = ms('heartbeatMs', 1000, 100);
   const deadAfterMs = ms('deadAfterMs', 4000, 300);
   if (deadAfterMs < 2 * heartbeatMs) throw invalid('cluster.deadAfterMs', `must be at least twice heartbeatMs (${heartbeatMs})`);
-  return { servers, prefix, name, user: str('user'), pass: str('pass'), token: str('token'), heartbeatMs, deadAfterMs, advertise: advertised(o.advertise) };
+  return { servers, prefix, name, user: str('user'), pass: str('pass'), token: str('token'), heartbeatMs, deadAfterMs, advertise: advertised(o.advertise), pending: pendingLimits(o.pending) };
 }
 
 function advertised(a: ClusterOptions['advertise']): ClusterConfig['advertise'] {
@@ -87,4 +94,15 @@ function advertised(a: ClusterOptions['advertise']): ClusterConfig['advertise'] 
     if (v !== undefined && (!Number.isInteger(v) || v < 1 || v > 65535)) throw invalid(`cluster.advertise.${k}`, 'must be a port number 1..65535');
   }
   return { ...a };
+}
+
+function pendingLimits(p: ClusterOptions['pending']): ClusterConfig['pending'] {
+  if (p === undefined) return { messages: 64, bytes: 1024 * 1024 };
+  if (typeof p !== 'object' || p === null) throw invalid('cluster.pending', 'must be an object { messages?, bytes? }');
+  for (const k of Object.keys(p)) if (k !== 'messages' && k !== 'bytes') throw invalid('cluster.pending', `unknown field ${JSON.stringify(k)} (use messages, bytes)`);
+  const messages = p.messages ?? 64;
+  const bytes = p.bytes ?? 1024 * 1024;
+  if (!Number.isInteger(messages) || messages < 1) throw invalid('cluster.pending.messages', 'must be a whole number >= 1');
+  if (!Number.isInteger(bytes) || bytes < 1) throw invalid('cluster.pending.bytes', 'must be a whole number of bytes >= 1');
+  return { messages, bytes };
 }
