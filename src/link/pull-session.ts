@@ -130,7 +130,7 @@ export class PullSession {
       // A server going away may name the next one (a draining cluster node): the next attempt goes there.
       const to = info.code === CloseCode.GOING_AWAY && info.byPeer && this.#d.reconnect ? redirectOf(info.reason) : undefined;
       if (to) this.#to = to;
-      this.#d.emit('disconnect', this.#ev(ch, info.error));
+      this.#d.emit('disconnect', to ? { ...this.#ev(ch, info.error), redirect: to } : this.#ev(ch, info.error));
       this.#d.emit('closeChannel', this.#ev(ch));
       this.#fail(channels, info.error ?? new TransportError(ErrorCode.TRANSPORT_CLOSED, `${ch.type} channel closed: ${info.code} ${info.reason}`));
     });

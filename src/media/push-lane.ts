@@ -241,7 +241,8 @@ export class PushLane {
     const to = info.code === CloseCode.GOING_AWAY && info.byPeer && this.#d.route ? redirectOf(info.reason) : undefined;
     if (to) this.#d.route!.to = to;
     const delay = info.error && this.#state !== 'closed' ? this.#nextDelay() : undefined;
-    this.#d.emit('disconnect', delay === undefined ? this.#event(info.error) : { ...this.#event(info.error), retryInMs: delay });
+    const ev = delay === undefined ? this.#event(info.error) : { ...this.#event(info.error), retryInMs: delay };
+    this.#d.emit('disconnect', to ? { ...ev, redirect: to } : ev);
     if (this.#state === 'closed') return;
     if (info.error) {
       this.#afterFailure(info.error, delay!);

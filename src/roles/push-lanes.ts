@@ -85,6 +85,11 @@ export function newPushLane(h: LaneHost, type: MediaTypeName): PushLane {
   });
 }
 
+/** Sends the next connections of a Sender's lanes to `to` (with reconnect on), as a server's redirect does. */
+export function redirectLanes(c: SenderConfig, to: Redirect): void {
+  if (c.o.reconnect) route(c).to = { host: to.host, port: to.port };
+}
+
 function route(c: SenderConfig): { to?: Redirect } {
   let r = routes.get(c);
   if (!r) routes.set(c, (r = {}));

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import { describe, test, type TestContext } from 'node:test';
-import { MediaServer, type ConnectionEvent, type MediaServerOptions } from '../../src/index.js';
+import { Client, MediaServer, type ConnectionEvent, type MediaServerOptions } from '../../src/index.js';
 import { startNats, type Nats } from '../helpers/nats.js';
 import { startClient, type TestClient } from '../helpers/server-client.js';
 import { startFailoverProxy } from '../helpers/failover-proxy.js';
@@ -120,6 +120,26 @@ describe('cluster drain with redirects', () => {
     const gaps = frameTimes.slice(1).map((x, i) => x - frameTimes[i]);
     process.stdout.write(`# drain with redirects: clients on other nodes ${Math.round(movedAt - drainedAt)} ms after drain(); longest video gap ${Math.round(Math.max(...gaps))} ms; commands acked ${acked.length}, refused ${refused}; bob -> ${nodeOf(nodes, 'bob')!.stats().cluster!.node}, dave -> ${nodeOf(nodes, 'dave')!.stats().cluster!.node}\n`);
     assert.deepEqual(acked.filter((n) => !received.has(n)), [], 'every acknowledged command reached bob');
+  });
+
+  test('cluster drain - a Client whose sender was idle at the drain follows the redirect its receiver got', async (t) => {
+    const nats = await startNats(t);
+    const nodes = await startNodes(t, nats, [{}, {}]);
+    const [n0, n1] = nodes;
+    const alice = await startClient(t, n1, 'alice');
+    const bob = new Client({ server: `tcp://127.0.0.1:${n0.ports.tcp}`, clientId: 'bob', reconnect: { initialDelayMs: 20, maxDelayMs: 200 }, sender: { idleTimeoutMs: 50 } });
+    t.after(() => bob.close());
+    await bob.connect();
+    // Its sender's connections close when idle: none is open when node0 drains.
+    await until(() => !n0.clients().some((c) => c.id === 'bob' && c.pushLinks > 0), { on: [[n0, 'disconnect']], timeoutMs: 5000, what: "bob's push links idle-closed" });
+    const dials: number[] = [];
+    bob.sender.on('connecting', (ev) => dials.push(ev.remotePort));
+    await n0.drain();
+    await until(() => nodeOf(nodes, 'bob') === n1, { on: [[n1, 'clientConnected']], timeoutMs: 10000, what: 'bob on node1' });
+    const got = new Promise<string>((resolve) => alice.rx.once('command', (c) => resolve(c.name)));
+    await bob.sendCommand({ name: 'after-drain' }, { to: 'alice' });
+    assert.equal(await got, 'after-drain');
+    assert.deepEqual([...new Set(dials)], [n1.ports.tcp], 'the sender went straight to node1');
   });
 
   test('cluster drain - a redirect to an address that does not answer: the client goes back to its configured address', async (t) => {
