@@ -61,6 +61,7 @@ export class ClusterNode implements ClusterPort {
   readonly #sent = new Map<string, number>();
   #received = 0;
   #bad = 0;
+  #leaving = false;
 
   private constructor(p: ClusterParts, nc: NatsConnection, kv: Record<'nodes' | 'clients' | 'groups' | 'lists', KV>) {
     this.#p = p;
@@ -266,6 +267,7 @@ export class ClusterNode implements ClusterPort {
 
   /** Where clients reach this node: the `advertise` option, else the bind host and the bound ports. */
   #address(): NodeAddress | undefined {
+    if (this.#leaving) return undefined;
     const a = this.#p.cluster.advertise;
     const ports = this.#p.ports();
     const tcp = a.tcp ?? ports.tcp;
@@ -279,6 +281,9 @@ export class ClusterNode implements ClusterPort {
 
   leaving(): void {
     this.#lists.keep = true;
+    // A draining node is no place to send clients to: its record stops naming its address.
+    this.#leaving = true;
+    this.#presence.beat();
   }
 
   /** Leaves within STOP_MS: with NATS away, the others notice this node's death instead. */
