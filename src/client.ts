@@ -157,6 +157,9 @@ export class Client extends EventEmitter<ClientEvents> {
       this.#directRx = new Receiver({ protocol: 'tcp', host: o.direct.host ?? '0.0.0.0', port: o.direct.port ?? 0, clientId: o.clientId, receiveMediaTypes: o.receiveMediaTypes, fileDir: o.fileDir, maxFileSize: o.maxFileSize, decodeVideo: o.receiver?.decodeVideo, decodeAudio: o.receiver?.decodeAudio });
       for (const name of DIRECT_EVENTS) this.#directRx.on(name, (...args: unknown[]) => emit.call(this, name, ...args));
     }
+    // A server that goes away and names the next one (a draining cluster node) tells the Receiver,
+    // whose session is always open: the Sender, pushing to the same address, follows it too.
+    if (pull === o.server) this.receiver.on('disconnect', (ev) => ev.redirect && this.sender.redirect(ev.redirect));
     this.sender.on('fileProgress', (p) => this.emit('fileProgress', p));
     this.sender.on('encodeError', (...args) => this.emit('encodeError', ...args));
     this.sender.on('fullFrameRequest', (ev) => this.emit('fullFrameRequest', ev));

@@ -27,6 +27,8 @@ export interface ConnectionEvent {
   error?: CamwireError;
   /** A push Sender's connectError and abnormal disconnect: the next attempt comes after this many ms. */
   retryInMs?: number;
+  /** disconnect: the server closed with 1001 and named another server to reconnect to (docs/protocol.md 3.5). */
+  redirect?: { host: string; port: number };
 }
 
 /** Where a received message came from (second argument of every media event). */

@@ -35,7 +35,7 @@ import { newOutbox, resolveSender, type SenderConfig } from './roles/sender-conf
 import { acceptPullChannel } from './roles/pull-channels.js';
 import { MediaSend } from './roles/media-send.js';
 import { PixelVideo, type PixelFrameOptions, type PixelFrameResult } from './roles/change-video.js';
-import { newPushLane, senderLinkOptions } from './roles/push-lanes.js';
+import { newPushLane, redirectLanes, senderLinkOptions } from './roles/push-lanes.js';
 import type {
   AudioSendOptions,
   FileSendOptions,
@@ -101,6 +101,14 @@ export class Sender extends MediaServerRequests {
   /** Pull mode: the port this sender listens on. Push mode: the receiver's port. */
   get port(): number {
     return this.#listener?.port ?? this.#o.port;
+  }
+
+  /**
+   * Push mode, with `reconnect`: its next connections go to `to` instead of the configured address,
+   * until an attempt there fails (as a server's redirect does: docs/behaviour.md, Redirects).
+   */
+  redirect(to: { host: string; port: number }): void {
+    redirectLanes(this.#c, to);
   }
 
   /** This sender's client id. */

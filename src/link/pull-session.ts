@@ -10,6 +10,7 @@ import type { Frame } from '../protocol/frame.js';
 import type { ConnectionEvent } from '../events.js';
 import { backoffDelay, type ReconnectOptions } from '../options.js';
 import { dial, type DialOptions } from './dial.js';
+import { redirectOf, type Redirect } from '../protocol/redirect.js';
 import type { FrameLink, TransportName } from './frame-link.js';
 
 /** Events a pull session raises on its receiver. */
@@ -60,6 +61,10 @@ export class PullSession {
   #connected = false;
   #error: CamwireError | undefined;
   #settled: (() => void) | undefined;
+  /** Where the next attempt goes instead of host:port: a server's redirect (protocol.md 3.5), with reconnect on. */
+  #to: Redirect | undefined;
+  /** The redirect the current attempt uses, if any. */
+  #via: Redirect | undefined;
 
   constructor(d: PullSessionDeps) {
     this.#d = d;
@@ -81,8 +86,8 @@ export class PullSession {
       mediaTypes: ch ? [ch.type] : [],
       remoteSessionKey: 0n,
       transport: this.#d.transport,
-      remoteAddress: this.#d.host,
-      remotePort: this.#d.port,
+      remoteAddress: this.#via?.host ?? this.#d.host,
+      remotePort: this.#via?.port ?? this.#d.port,
       clientId: ch?.peerId || this.#d.clientId,
     };
     if (error) ev.error = error;
@@ -95,6 +100,7 @@ export class PullSession {
     this.#error = undefined;
     this.#connected = false;
     const key = this.#key;
+    this.#via = this.#to;
     this.#channels = this.#d.types.map((type) => ({ type, state: 'connecting' as const, abort: new AbortController(), peerId: '' }));
     const channels = this.#channels;
     for (const ch of channels) {
@@ -102,7 +108,9 @@ export class PullSession {
       this.#d.emit('connecting', this.#ev(ch));
     }
     for (const ch of channels) {
-      dial(this.#d.dialOptions(ch.type, key, ch.abort.signal)).then(
+      const opts = this.#d.dialOptions(ch.type, key, ch.abort.signal);
+      if (this.#via) Object.assign(opts, this.#via);
+      dial(opts).then(
         ({ link, welcome }) => this.#opened(channels, ch, link, welcome),
         (err: CamwireError) => this.#failed(channels, ch, err),
       );
@@ -119,7 +127,10 @@ export class PullSession {
     ch.peerId = welcome.from;
     link.on('close', (info) => {
       ch.state = 'closed';
-      this.#d.emit('disconnect', this.#ev(ch, info.error));
+      // A server going away may name the next one (a draining cluster node): the next attempt goes there.
+      const to = info.code === CloseCode.GOING_AWAY && info.byPeer && this.#d.reconnect ? redirectOf(info.reason) : undefined;
+      if (to) this.#to = to;
+      this.#d.emit('disconnect', to ? { ...this.#ev(ch, info.error), redirect: to } : this.#ev(ch, info.error));
       this.#d.emit('closeChannel', this.#ev(ch));
       this.#fail(channels, info.error ?? new TransportError(ErrorCode.TRANSPORT_CLOSED, `${ch.type} channel closed: ${info.code} ${info.reason}`));
     });
@@ -140,6 +151,8 @@ export class PullSession {
   #failed(channels: Channel[], ch: Channel, err: CamwireError): void {
     if (channels !== this.#channels || ch.state !== 'connecting') return;
     ch.state = 'closed';
+    // The server named by a redirect is not there: back to the configured address.
+    if (this.#via && this.#to === this.#via) this.#to = undefined;
     this.#d.emit('connectError', this.#ev(ch, err));
     this.#d.emit('closeChannel', this.#ev(ch));
     this.#fail(channels, err);

@@ -12,6 +12,7 @@ import { backoffDelay, type ReconnectOptions } from '../options.js';
 import { dial, type DialOptions } from '../link/dial.js';
 import type { CloseInfo, FrameLink, TransportName } from '../link/frame-link.js';
 import { applyReply, pumpOutbox } from './pump.js';
+import { redirectOf, type Redirect } from '../protocol/redirect.js';
 
 /** Connection event names a lane raises. */
 export type LaneEventName = 'connecting' | 'connected' | 'connectError' | 'disconnect';
@@ -38,6 +39,11 @@ export interface PushLaneDeps {
   onDropped(n: number): void;
   /** A frame from the peer other than ACK and NACK (a full-frame request, protocol.md 4.7). */
   onPeerFrame?(f: Frame): void;
+  /**
+   * Where the Sender's lanes connect instead of `target`, shared by its lanes: set by a server's
+   * CLOSE 1001 with a redirect (protocol.md 3.5), cleared when an attempt there fails.
+   */
+  route?: { to?: Redirect };
 }
 
 type State = 'idle' | 'connecting' | 'open' | 'backoff' | 'closed';
@@ -57,6 +63,8 @@ export class PushLane {
   #key = 0n;
   /** When the outbox last had work (Infinity while it has). */
   #busyAt = Number.POSITIVE_INFINITY;
+  /** The redirect the current attempt or link uses, if any. */
+  #via: Redirect | undefined;
 
   constructor(d: PushLaneDeps) {
     this.#d = d;
@@ -96,8 +104,8 @@ export class PushLane {
       mediaTypes: [this.#d.type],
       remoteSessionKey: 0n,
       transport: o.transport,
-      remoteAddress: o.host,
-      remotePort: o.port,
+      remoteAddress: this.#via?.host ?? o.host,
+      remotePort: this.#via?.port ?? o.port,
       clientId: this.#peerId,
     };
     if (error) ev.error = error;
@@ -109,6 +117,8 @@ export class PushLane {
     this.#key = this.#d.sessionKey();
     this.#abort = new AbortController();
     const opts = this.#d.dialOptions(this.#abort.signal);
+    this.#via = this.#d.route?.to;
+    if (this.#via) Object.assign(opts, this.#via);
     this.#d.emit('connecting', this.#event());
     dial(opts).then(
       ({ link, welcome }) => this.#opened(link, welcome),
@@ -137,6 +147,8 @@ export class PushLane {
 
   #failed(err: CamwireError): void {
     if (this.#state !== 'connecting') return;
+    // The server named by a redirect is not there: back to the configured address.
+    if (this.#via && this.#d.route?.to === this.#via) this.#d.route.to = undefined;
     const delay = this.#nextDelay();
     this.#d.emit('connectError', { ...this.#event(err), retryInMs: delay });
     this.#afterFailure(err, delay);
@@ -225,8 +237,12 @@ export class PushLane {
     // What was sent and not acknowledged goes again on the next link, each item until its own
     // deadline (docs/behaviour.md, section 6): a link's end is not an item's failure.
     this.#reliable()?.requeue();
+    // A server going away may name the next one (a draining cluster node): every lane goes there.
+    const to = info.code === CloseCode.GOING_AWAY && info.byPeer && this.#d.route ? redirectOf(info.reason) : undefined;
+    if (to) this.#d.route!.to = to;
     const delay = info.error && this.#state !== 'closed' ? this.#nextDelay() : undefined;
-    this.#d.emit('disconnect', delay === undefined ? this.#event(info.error) : { ...this.#event(info.error), retryInMs: delay });
+    const ev = delay === undefined ? this.#event(info.error) : { ...this.#event(info.error), retryInMs: delay };
+    this.#d.emit('disconnect', to ? { ...ev, redirect: to } : ev);
     if (this.#state === 'closed') return;
     if (info.error) {
       this.#afterFailure(info.error, delay!);

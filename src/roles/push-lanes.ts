@@ -12,6 +12,10 @@ import type { Outbox } from '../media/outbox.js';
 import { PushLane, type LaneEventName } from '../media/push-lane.js';
 import { pushHello, type SenderConfig } from './sender-config.js';
 import { isFullFrameRequest } from '../protocol/full-frame.js';
+import type { Redirect } from '../protocol/redirect.js';
+
+/** Each Sender's route, shared by its lanes (by its config: one per Sender). */
+const routes = new WeakMap<SenderConfig, { to?: Redirect }>();
 
 /** What a lane needs from its Sender. */
 export interface LaneHost {
@@ -54,6 +58,8 @@ export function newPushLane(h: LaneHost, type: MediaTypeName): PushLane {
     emit: h.emit,
     onDropped: (n) => h.onDropped(type, n),
     onPeerFrame: type === 'video' ? (f) => isFullFrameRequest(f) && h.fullFrameRequested(f.mediaIndex) : undefined,
+    // With reconnect on, a server's redirect (a draining cluster node) is followed by all its lanes.
+    route: o.reconnect ? route(h.c) : undefined,
     dialOptions: (signal): DialOptions => {
       const udp = h.udp();
       return {
@@ -77,4 +83,15 @@ export function newPushLane(h: LaneHost, type: MediaTypeName): PushLane {
       };
     },
   });
+}
+
+/** Sends the next connections of a Sender's lanes to `to` (with reconnect on), as a server's redirect does. */
+export function redirectLanes(c: SenderConfig, to: Redirect): void {
+  if (c.o.reconnect) route(c).to = { host: to.host, port: to.port };
+}
+
+function route(c: SenderConfig): { to?: Redirect } {
+  let r = routes.get(c);
+  if (!r) routes.set(c, (r = {}));
+  return r;
 }

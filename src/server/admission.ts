@@ -12,6 +12,8 @@ import type { Hello } from '../protocol/messages.js';
 import { acceptedEvent, awaitHello, welcomeLink } from '../link/accept.js';
 import type { FrameLink } from '../link/frame-link.js';
 import { isFullFrameRequest } from '../protocol/full-frame.js';
+import { withRedirect } from '../protocol/redirect.js';
+import type { NodeAddress } from './cluster/cluster.js';
 import { ServedChannel } from '../media/served-channel.js';
 import { AudioOutbox, ReliableOutbox, VideoOutbox, type Outbox } from '../media/outbox.js';
 import { Spool } from '../media/spool.js';
@@ -80,10 +82,16 @@ export class Admission {
   }
 
   /** A draining server asks a client to reconnect elsewhere: its links close with 1001; its groups stay. */
-  drainClient(c: Client): void {
+  drainClient(c: Client, to?: NodeAddress): void {
     this.#drained.add(c);
-    for (const ch of [...c.channels.values()]) ch.link.close(CloseCode.GOING_AWAY, 'server draining: reconnect to another server');
-    for (const l of [...c.pushLinks]) l.close(CloseCode.GOING_AWAY, 'server draining: reconnect to another server');
+    const reason = 'server draining: reconnect to another server';
+    // The next node's port for the link's own transport (protocol.md 3.5, the redirect line).
+    const close = (l: FrameLink): void => {
+      const port = to && (l.transport === 'ws' ? to.http : to[l.transport]);
+      l.close(CloseCode.GOING_AWAY, to && port ? withRedirect(reason, { host: to.host, port }) : reason);
+    };
+    for (const ch of [...c.channels.values()]) close(ch.link);
+    for (const l of [...c.pushLinks]) close(l);
   }
 
   /** Closes every link. */

@@ -37,7 +37,8 @@ export async function drainServer(p: DrainParts, o: DrainOptions): Promise<void>
   const arrived: Array<Promise<boolean>> = [];
   for (const c of clients) {
     if (p.cluster && c.online) arrived.push(p.cluster.movedAway(c.id, o.timeoutMs));
-    p.admission.drainClient(c);
+    // In a cluster: told which node to reconnect to (the least loaded other live node).
+    p.admission.drainClient(c, p.cluster?.elsewhere());
     // Paced, so the other servers take the clients one at a time.
     if (o.intervalMs > 0) await new Promise((r) => setTimeout(r, o.intervalMs));
   }

@@ -189,6 +189,7 @@ export class MediaServer extends EventEmitter<MediaServerEvents> {
       await this.stop();
       throw err;
     }
+    this.#cluster?.listening();
     this.#state = 'started';
   }
 
@@ -240,9 +241,15 @@ export class MediaServer extends EventEmitter<MediaServerEvents> {
 
   /** Sends a command from the server to a client's receiver; resolves when it acknowledged it. */
   sendCommand(to: string, cmd: Command, mediaIndex = 0): Promise<void> {
-    const ch = this.#dir.get(to)?.channels.get('command');
+    // A client online on another node of the cluster: through its node, as the server's notifications go.
+    const ch = this.#dir.get(to)?.channels.get('command') ?? this.#cluster?.notice(to);
     if (!ch) return Promise.reject(new DeliveryError(ErrorCode.DELIVERY_REFUSED, `client ${JSON.stringify(to)} has no command channel open`, 0));
-    return ch.submit(this.#requests.frame(encodeCommand(cmd), to, mediaIndex)).then(() => undefined);
+    return ch.submit(this.#requests.frame(encodeCommand(cmd), to, mediaIndex)).then(
+      () => undefined,
+      (err: CamwireError) => {
+        throw err instanceof DeliveryError ? err : new DeliveryError(err.code ?? ErrorCode.DELIVERY_REFUSED, err.message, 0, { cause: err });
+      },
+    );
   }
 
   /** Counters for the JSON stats endpoint. */
@@ -318,6 +325,7 @@ export class MediaServer extends EventEmitter<MediaServerEvents> {
       metrics: this.#metrics,
       users: this.#users,
       sessionKey: () => this.#sessionKey,
+      ports: () => this.ports,
       takeOver: (c, node) => this.#admission.takeOver(c, node),
       onEvent: (ev) => this.emit('cluster', ev),
     });

@@ -130,7 +130,7 @@ export class ServerMetrics {
     this.#bytes.inc(bytes, direction, type);
   }
 
-  drop(type: MediaTypeName, reason: 'not_allowed' | 'refused' | 'unrouted' | 'slow_reader' | 'cluster_too_large' | 'cluster_unreachable', n = 1): void {
+  drop(type: MediaTypeName, reason: 'not_allowed' | 'refused' | 'unrouted' | 'slow_reader' | 'cluster_too_large' | 'cluster_unreachable' | 'cluster_pending', n = 1): void {
     this.#drops.inc(n, type, reason);
   }
 

@@ -419,7 +419,7 @@ describe('cluster', () => {
     await until(() => b.events.some((e) => e.type === 'nodeDown' && e.node === 'node0'), { on: [[b.s, 'cluster']], timeoutMs: 15000, what: 'node0 drained and gone' });
     // bob is on node1 now, still in the group, and video comes again.
     await until(() => b.s.clients().some((c) => c.id === 'bob' && c.online), { on: [[b.s, 'clientConnected']], what: 'bob on node1' });
-    assert.ok(lb.chosen.includes(ports[1]));
+    // It went there by the drain's redirect (cluster-drain.test.ts), or through the load balancer.
     const after = frameTimes.length;
     await until(() => frameTimes.length >= after + 5, { on: [[bob.rx, 'video']], what: () => `video after the move: ${JSON.stringify(b.s.stats().groups)} ${JSON.stringify(b.s.clients().map((c) => [c.id, c.channels, c.pushLinks, c.out.video, c.dropped.video]))} unrouted ${JSON.stringify(b.s.stats().unrouted)} bob rx ${bob.rx.sessionConnected} events ${JSON.stringify(b.events)}` });
     await hasMembers(b, 'room', ['alice', 'bob']);

@@ -11,7 +11,7 @@ import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { DeliveryError, Receiver, Sender, hashPassword } from '../../src/index.js';
 import { next } from '../helpers/events.js';
-import { startClient, startServer } from '../helpers/server-client.js';
+import { nodesOf, offlineEverywhere, serverFor, serverOf, startClient, startServer } from '../helpers/server-client.js';
 import { startTcpRelay } from '../helpers/tcp-relay.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -54,6 +54,43 @@ describe('routing', () => {
     assert.deepEqual(carolGot, []);
   });
 
+  test('routing - to: every media type by id, with its metadata and the sender id', async (t) => {
+    const fsm = await import('node:fs');
+    const os = await import('node:os');
+    const dir = fsm.mkdtempSync(path.join(os.tmpdir(), 'camwire-types-'));
+    t.after(() => fsm.rmSync(dir, { recursive: true, force: true }));
+    const s = await startServer(t);
+    const alice = await startClient(t, s, 'alice');
+    const bob = await startClient(t, s, 'bob', { rx: { fileDir: dir } });
+    const video = next(bob.rx, 'video');
+    const audio = next(bob.rx, 'audio');
+    const cmd = next(bob.rx, 'command');
+    const data = next(bob.rx, 'data');
+    const fileEnd = next(bob.rx, 'fileEnd');
+    const jpeg = Buffer.alloc(70_000, 0xab);
+    alice.tx.sendVideoFrame(jpeg, { to: 'bob', imageType: 'jpeg', width: 640, height: 480, mediaIndex: 2 });
+    alice.tx.sendAudio(Buffer.alloc(1920, 1), { to: 'bob', codec: 'opus', sampleRate: 48000, channels: 2 });
+    await alice.tx.sendCommand({ name: 'zoom', params: { level: 2 } }, { to: 'bob', mediaIndex: 1 });
+    await alice.tx.sendData(Buffer.from('blob'), { to: 'bob' });
+    const file = path.join(dir, 'clip.src');
+    const content = Buffer.alloc(200_000);
+    for (let i = 0; i < content.length; i++) content[i] = (i * 31) & 0xff;
+    fsm.writeFileSync(file, content);
+    await alice.tx.sendFile(file, { to: 'bob', name: 'clip.bin' });
+    const [v, vm] = await video;
+    assert.deepEqual([v.imageType, v.width, v.height, vm.mediaIndex, vm.from], ['jpeg', 640, 480, 2, 'alice']);
+    assert.ok(v.data.equals(jpeg));
+    const [a, am] = await audio;
+    assert.deepEqual([a.codec, a.sampleRate, a.channels, a.data.length, am.from], ['opus', 48000, 2, 1920, 'alice']);
+    const [c, cm] = await cmd;
+    assert.deepEqual([c.name, c.params.level, cm.mediaIndex, cm.from], ['zoom', 2, 1, 'alice']);
+    const [d, dm] = await data;
+    assert.deepEqual([d.toString(), dm.from], ['blob', 'alice']);
+    const [fe] = await fileEnd;
+    assert.equal(fe.ok, true);
+    assert.ok(fsm.readFileSync(path.join(dir, 'clip.bin')).equals(content));
+  });
+
   test('routing - group: every member but the sender; a non-member is refused', async (t) => {
     const s = await startServer(t);
     const [a, b, c, d] = await Promise.all(['a', 'b', 'c', 'd'].map((id) => startClient(t, s, id)));
@@ -70,7 +107,8 @@ describe('routing', () => {
     const [b, c] = await Promise.all(['b', 'c'].map((id) => startClient(t, s, id)));
     await assert.rejects(a.tx.sendData(Buffer.from('nowhere')), (e: unknown) => e instanceof DeliveryError && /nowhere to send/.test(e.message));
     // The video connection closes when idle, after the server has handled every frame on it.
-    const videoDone = next(s, 'disconnect', (ev) => ev.remoteSessionKey === a.tx.sessionKey && s.stats().unrouted.video === 1);
+    const as = serverOf(a, s);
+    const videoDone = next(as, 'disconnect', (ev) => ev.remoteSessionKey === a.tx.sessionKey && as.stats().unrouted.video === 1);
     a.tx.sendVideoFrame(Buffer.alloc(10));
     await videoDone;
     await a.tx.addDefaultReceiver('b');
@@ -87,7 +125,7 @@ describe('routing', () => {
     await a.tx.removeDefaultReceiver('b');
     await a.tx.sendData(Buffer.from('z'));
     assert.deepEqual(got[0], ['x<a']);
-    assert.equal(s.stats().unrouted.video, 1);
+    assert.equal(as.stats().unrouted.video, 1);
   });
 
   test('routing - allowed senders: a list lets only its members in; clear(false) blocks all, clear(true) allows all', async (t) => {
@@ -102,7 +140,7 @@ describe('routing', () => {
     const got = collect(c.rx);
     await b.tx.sendCommand({ name: 'open-again' }, { to: 'c' });
     assert.deepEqual(got, ['open-again<b']);
-    assert.ok(s.clients().find((x) => x.id === 'c')!.dropped.command >= 2);
+    assert.ok(serverOf(c, s).clients().find((x) => x.id === 'c')!.dropped.command >= 2);
   });
 });
 
@@ -144,9 +182,10 @@ describe('groups', () => {
     const goneTemp = next(owner.rx, 'userLeavesGroup', (_g, u) => u === 'temp');
     await temp.rx.stop();
     await goneTemp;
-    const permOff = next(s, 'clientDisconnected', (c) => c.id === 'perm');
+    const permOff = next(serverOf(perm, s), 'clientDisconnected', (c) => c.id === 'perm');
     await perm.rx.stop();
     await permOff;
+    await offlineEverywhere(s, 'perm');
     assert.deepEqual((await owner.tx.getGroupUsers('room')).sort(), ['owner', 'perm']);
     assert.deepEqual(await owner.tx.getGroupUsers('room', { online: true }), ['owner']);
     assert.deepEqual(leaves, ['temp']);
@@ -167,7 +206,7 @@ describe('contact lists', () => {
     assert.equal((await exit)[0], 'a');
 
     // A real child process, killed with SIGKILL: it cannot say goodbye, the server does.
-    const child = spawn(process.execPath, [path.join(root, 'test/fixtures/kill-me-client.mjs'), String(s.ports.tcp), 'doomed', 'carol'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, [path.join(root, 'test/fixtures/kill-me-client.mjs'), String(serverFor(s).ports.tcp), 'doomed', 'carol'], { stdio: ['ignore', 'pipe', 'inherit'] });
     t.after(() => child.kill('SIGKILL'));
     const entered = next(carol.rx, 'userEnter', (u) => u === 'doomed', 15000);
     await new Promise<void>((resolve, reject) => {
@@ -183,7 +222,7 @@ describe('contact lists', () => {
   test('contacts - a client that only pushes is owed its goodbye too, when its last push link closes', async (t) => {
     const s = await startServer(t);
     const carol = await startClient(t, s, 'carol');
-    const tx = new Sender({ protocol: 'tcp', host: '127.0.0.1', port: s.ports.tcp, clientId: 'pusher' });
+    const tx = new Sender({ protocol: 'tcp', host: '127.0.0.1', port: serverFor(s).ports.tcp, clientId: 'pusher' });
     t.after(() => tx.stop());
     await tx.start();
     await tx.addDefaultReceiver('carol');
@@ -225,10 +264,10 @@ describe('contact lists', () => {
     const s = await startServer(t, { keepClientInfo: true });
     const a = await startClient(t, s, 'a');
     await a.tx.addDefaultReceiver('b');
-    const off = next(s, 'clientDisconnected');
+    const off = next(serverOf(a, s), 'clientDisconnected');
     await a.rx.stop();
     await off;
-    assert.deepEqual(s.clients().find((c) => c.id === 'a')?.defaultReceivers, ['b']);
+    assert.deepEqual(serverOf(a, s).clients().find((c) => c.id === 'a')?.defaultReceivers, ['b']);
     assert.deepEqual(await a.tx.getAllUsers(), ['a']);
   });
 });
@@ -269,11 +308,13 @@ describe('identity', () => {
     const got = next(a.rx, 'command');
     await s.sendCommand('a', { name: 'from-server', params: { n: 1 } });
     assert.equal((await got)[1].from, 'server');
-    assert.deepEqual(s.clients().map((c) => [c.id, c.online, c.channels.length]), [['a', true, 5]]);
+    // On a cluster, `s` may be another node than a's: clients() and kick() are about a node's own clients.
+    const as = serverOf(a, s);
+    assert.deepEqual(as.clients().map((c) => [c.id, c.online, c.channels.length]), [['a', true, 5]]);
     const down = next(a.rx, 'sessionDisconnected');
-    assert.equal(s.kick('a'), true);
+    assert.equal(as.kick('a'), true);
     await down;
-    await assert.rejects(s.sendCommand('a', { name: 'gone' }), DeliveryError);
+    await assert.rejects(as.sendCommand('a', { name: 'gone' }), DeliveryError);
   });
 
   test('server commands - RVSU_ raises a server event and is not forwarded; RV_ and RVS_ are refused', async (t) => {
@@ -281,7 +322,7 @@ describe('identity', () => {
     const [a, b] = await Promise.all(['a', 'b'].map((id) => startClient(t, s, id)));
     await a.tx.addDefaultReceiver('b');
     const got = collect(b.rx);
-    const ev = next(s, 'serverCommand');
+    const ev = next(serverOf(a, s), 'serverCommand');
     await a.tx.sendCommand({ name: 'RVSU_RECORD', params: { on: true } }, { to: 'b' });
     const [cmd, meta] = await ev;
     assert.deepEqual([cmd.name, cmd.params.on, meta.from, meta.to], ['RVSU_RECORD', true, 'a', 'b']);
@@ -391,7 +432,7 @@ describe('slow readers', () => {
     assert.ok(slowGot < N / 2, `the slow reader got ${slowGot} of ${N}`);
     const info = s.clients().find((c) => c.id === 'slow')!;
     assert.ok(info.dropped.video > 0, 'drops for the slow reader are counted');
-    assert.equal(s.clients().find((c) => c.id === 'f1')!.dropped.video, 0);
+    assert.equal(serverOf(fast[0], s).clients().find((c) => c.id === 'f1')!.dropped.video, 0);
     const grown = process.memoryUsage().rss - rss0;
     assert.ok(grown < 150 * 1024 * 1024, `RSS grew ${Math.round(grown / 1048576)} MiB for ${N} frames of 64 KiB to 4 readers`);
     // Reliable data to the slow reader is not dropped: it arrives, late.
@@ -428,19 +469,25 @@ describe('slow readers', () => {
 describe('observability', () => {
   test('stats - JSON stats and Prometheus metrics on the HTTP port', async (t) => {
     const s = await startServer(t);
-    const [a] = await Promise.all(['a', 'b'].map((id) => startClient(t, s, id)));
+    const [a, b] = await Promise.all(['a', 'b'].map((id) => startClient(t, s, id)));
     await a.tx.joinGroup('g');
     await a.tx.sendCommand({ name: 'x' }, { to: 'b' });
-    const st = await get(s.ports.http, '/stats');
-    assert.equal(st.status, 200);
-    const j = JSON.parse(st.body);
-    assert.equal(j.online, 2);
-    assert.deepEqual(j.groups, [{ id: 'g', name: '', owner: 'a', members: ['a'] }]);
-    assert.equal(j.clients.find((c: { id: string }) => c.id === 'b').out.command.frames, 1);
-    const m = await get(s.ports.http, '/metrics');
-    assert.equal(m.status, 200);
+    // One server, or each node of a cluster about its own clients (the groups are every node's).
+    let online = 0;
+    for (const n of nodesOf(s)) {
+      const st = await get(n.ports.http, '/stats');
+      assert.equal(st.status, 200);
+      const j = JSON.parse(st.body);
+      online += j.online;
+      assert.deepEqual(j.groups, [{ id: 'g', name: '', owner: 'a', members: ['a'] }]);
+      if (n === serverOf(b, s)) assert.equal(j.clients.find((c: { id: string }) => c.id === 'b').out.command.frames, 1);
+      const m = await get(n.ports.http, '/metrics');
+      assert.equal(m.status, 200);
+      assert.match(m.body, new RegExp(`camwire_clients_online ${j.online}`));
+    }
+    assert.equal(online, 2);
+    const m = await get(serverOf(a, s).ports.http, '/metrics');
     assert.match(m.body, /camwire_frames_total\{direction="in",type="command"\} \d+/);
-    assert.match(m.body, /camwire_clients_online 2/);
   });
 });
 

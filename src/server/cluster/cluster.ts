@@ -15,6 +15,8 @@ import type { SystemRequests } from '../system-requests.js';
 import type { UserRegistry } from '../users.js';
 import type { Reader, Router, Target } from '../router.js';
 import type { ClusterConfig } from './options.js';
+import type { NodeAddress } from './wire.js';
+export type { NodeAddress } from './wire.js';
 
 /** What a cluster reports (MediaServer.stats().cluster). */
 export interface ClusterStats {
@@ -30,8 +32,10 @@ export interface ClusterStats {
   received: number;
   /** Reliable items sent to another node that were refused, timed out or found no node. */
   failed: number;
-  /** Video and audio frames not sent to another node: larger than the message limit, or NATS down. */
+  /** Video and audio frames not sent to another node (larger than the message limit, or NATS down), or dropped on arrival at this node's pending limits. */
   dropped: number;
+  /** Most messages of video and audio from other nodes that waited here at once (pending limits: `cluster.pending`). */
+  pendingPeak: number;
   /** Messages from other nodes that were not whole camwire frames, and bad KV records. */
   bad: number;
   /** Largest NATS message (the NATS server's max_payload): frames beyond it do not cross nodes. */
@@ -74,6 +78,10 @@ export interface ClusterPort {
   stats(): ClusterStats;
   /** Resolves when client `id`'s receiver is online on another node (true), or after `timeoutMs` (false). */
   movedAway(id: string, timeoutMs: number): Promise<boolean>;
+  /** Another live node for a client to reconnect to (drain): the one with the fewest clients, counting those sent to it. */
+  elsewhere(): NodeAddress | undefined;
+  /** The server's listeners are bound: the node says where clients reach it. */
+  listening(): void;
   /** The server is about to close its clients' links (stop, drain): their contact lists stay for their next node. */
   leaving(): void;
   /** Leaves the cluster: removes this node's presence, drains the NATS connection. */
@@ -92,6 +100,8 @@ export interface ClusterParts {
   metrics: ServerMetrics;
   users: UserRegistry;
   sessionKey: () => bigint;
+  /** The server's bound ports (0: off or not bound yet). */
+  ports: () => { tcp: number; http: number; udp: number };
   /** A local client's id came online on another node later: disconnect it here (DUPLICATE_ID). */
   takeOver: (c: Client, node: string) => void;
   /** Raises the server's `cluster` event. */

@@ -14,7 +14,7 @@
 import type { KV, KvWatchEntry } from '@nats-io/kv';
 import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
 import { CamwireError, CloseCode, ErrorCode, nackCloseCode } from '../../errors.js';
-import { Kind, mediaTypeName, type MediaTypeName } from '../../protocol/constants.js';
+import { Kind, MediaType, mediaTypeName, type MediaTypeName } from '../../protocol/constants.js';
 import type { Frame } from '../../protocol/frame.js';
 import { Notice } from '../../protocol/system-commands.js';
 import type { AckInfo } from '../../media/outbox.js';
@@ -27,6 +27,7 @@ import type { Router, Target } from '../router.js';
 import type { SystemRequests } from '../system-requests.js';
 import type { ClusterEvent } from './cluster.js';
 import type { Outbound } from './outbound.js';
+import { mediaOnly, type Inbound } from './inbound.js';
 import type { Presence } from './presence.js';
 import { encodeAnswer, encodeRecord, parseRecord, splitFrames, token, untoken, type Answer, type MemberRecord, type Names } from './wire.js';
 
@@ -50,6 +51,8 @@ export interface GroupSyncOptions {
   /** A message or record that was not what it should be. */
   bad: () => void;
   onEvent: (ev: ClusterEvent) => void;
+  /** The node's pending limits for video and audio (inbound.ts). */
+  inbound: Inbound;
 }
 
 type MetaRecord = GroupMeta & { node: string };
@@ -69,6 +72,8 @@ export class GroupSync implements GroupObserver {
   /** Group subjects subscribed (groups with an online member here). */
   readonly #subs = new Map<string, Subscription>();
   readonly #targets = new Map<string, Client>();
+  /** Descriptions of groups created here that are being stored (hashing the password, then the create). */
+  readonly #describing = new Map<string, Promise<void>>();
   #nodeSub: Subscription | undefined;
   #stopWatch: (() => void) | undefined;
   #stopped = false;
@@ -102,19 +107,36 @@ export class GroupSync implements GroupObserver {
   // ------------------------------------------------------------------ GroupObserver (this node's changes)
 
   created(g: Group, passwordHash: Promise<string>): void {
-    void passwordHash
+    const stored: Promise<void> = passwordHash
       .then((hash) => {
         const meta: MetaRecord = { node: this.#o.self, name: g.name, owner: g.owner, passwordHash: hash, created: g.created };
         return this.#o.kv.create(this.#metaKey(g.id), encodeRecord(meta));
       })
-      .catch(() => {
-        /* another node's description was stored first: the watch brings it, and this node takes it */
+      .then(
+        () => {},
+        () => {
+          /* another node's description was stored first: the watch brings it, and this node takes it */
+        },
+      )
+      .finally(() => {
+        if (this.#describing.get(g.id) === stored) this.#describing.delete(g.id);
       });
+    this.#describing.set(g.id, stored);
   }
 
   joined(g: Group, client: string, permanent: boolean): void {
-    this.#o.kv.put(this.#memberKey(g.id, client), encodeRecord({ node: this.#o.self, permanent } satisfies MemberRecord)).catch((err: Error) => this.#o.logger.warn({ group: g.id, client, err: err.message }, 'cluster: membership not stored'));
+    // The creator's membership is stored after the group's description: every node's watch sees the
+    // description (its password) first, so no node admits a join to a group it knows without one.
+    const describing = this.#describing.get(g.id);
+    if (describing) void describing.then(() => this.#storeMember(g.id, client, permanent));
+    else this.#storeMember(g.id, client, permanent);
     this.#refresh(g.id);
+  }
+
+  #storeMember(gid: string, client: string, permanent: boolean): void {
+    // Left again while the description was being stored: nothing to store.
+    if (!this.#o.groups.get(gid)?.members.has(client)) return;
+    this.#o.kv.put(this.#memberKey(gid, client), encodeRecord({ node: this.#o.self, permanent } satisfies MemberRecord)).catch((err: Error) => this.#o.logger.warn({ group: gid, client, err: err.message }, 'cluster: membership not stored'));
   }
 
   left(g: Group, client: string): void {
@@ -202,6 +224,13 @@ export class GroupSync implements GroupObserver {
   /** Video and audio for a group: each frame fans out to this node's members, with their per-reader policies. */
   #fan(m: Msg): void {
     const frames = this.#frames(m);
+    const media = frames && mediaOnly(frames, MediaType.video, MediaType.audio, Kind.DATA);
+    if (frames && media && frames.every((f) => f.group)) {
+      this.#o.inbound.media(media, frames.length, m.data.length, () => {
+        for (const f of frames) this.#o.relay.fanOut(this.#o.standIn(f.from), f, media);
+      });
+      return;
+    }
     for (const f of frames ?? []) {
       const type = mediaTypeName(f.mediaType);
       if ((type === 'video' || type === 'audio') && f.kind === Kind.DATA && f.group) this.#o.relay.fanOut(this.#o.standIn(f.from), f, type);

@@ -8,12 +8,13 @@
  */
 import { headers, type Msg, type MsgHdrs, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import { CloseCode, ErrorCode } from '../../errors.js';
-import { Kind, mediaTypeName } from '../../protocol/constants.js';
+import { Kind, MediaType, mediaTypeName } from '../../protocol/constants.js';
 import type { Frame } from '../../protocol/frame.js';
 import type { Client } from '../client.js';
 import type { Target } from '../router.js';
 import type { LocalDelivery } from './local-delivery.js';
 import type { Outbound } from './outbound.js';
+import { mediaOnly, type Inbound } from './inbound.js';
 import type { Presence } from './presence.js';
 import { encodeAnswer, splitFrames, type Answer, type Names } from './wire.js';
 
@@ -32,6 +33,8 @@ export interface ListedOptions {
   standIn: (id: string) => Client;
   isRemote: (c: Client) => boolean;
   bad: () => void;
+  /** The node's pending limits for video and audio (inbound.ts). */
+  inbound: Inbound;
 }
 
 export class Listed {
@@ -101,6 +104,14 @@ export class Listed {
     if (!ids || !frames) {
       this.#o.bad();
       if (m.reply) m.respond(encodeAnswer({ ok: false, close: CloseCode.PROTOCOL_ERROR, code: ErrorCode.PROTOCOL_BAD_HEADER, message: 'cluster: a listed message without a valid address list or frames' }));
+      return;
+    }
+    const media = m.reply ? undefined : mediaOnly(frames, MediaType.video, MediaType.audio, Kind.DATA);
+    if (media) {
+      const list = frames;
+      this.#o.inbound.media(media, list.length, m.data.length, () => {
+        for (const f of list) for (const id of ids) this.#o.local.offer(this.#o.standIn(f.from), f, media, id);
+      });
       return;
     }
     for (const f of frames) {

@@ -14,7 +14,7 @@
 import { connect, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import { Kvm, type KV } from '@nats-io/kv';
 import { CamwireError, CloseCode, ErrorCode } from '../../errors.js';
-import { Kind, mediaTypeName, type MediaTypeName } from '../../protocol/constants.js';
+import { Kind, MediaType, mediaTypeName, type MediaTypeName } from '../../protocol/constants.js';
 import { Notice } from '../../protocol/system-commands.js';
 import type { Frame } from '../../protocol/frame.js';
 import { Client } from '../client.js';
@@ -29,7 +29,9 @@ import { KNOWN_BUCKET_BYTES, KnownSync } from './known-sync.js';
 import { UserSync } from './users-sync.js';
 import { Presence } from './presence.js';
 import { NOTICE_HEADER, Outbound } from './outbound.js';
-import { encodeAnswer, Names, splitFrames } from './wire.js';
+import { Inbound, mediaOnly } from './inbound.js';
+import { encodeAnswer, Names, splitFrames, type NodeAddress } from './wire.js';
+import os from 'node:os';
 
 /** Remote clients remembered for counting (senders and addressees on other nodes). */
 const MAX_STAND_INS = 10_000;
@@ -58,13 +60,18 @@ export class ClusterNode implements ClusterPort {
   readonly #remote = new WeakSet<Client>();
   readonly #readers = new Map<string, Reader>();
   readonly #out: Outbound;
+  readonly #in: Inbound;
+  /** Clients this node sent to each other node (drain), added to that node's count when choosing. */
+  readonly #sent = new Map<string, number>();
   #received = 0;
   #bad = 0;
+  #leaving = false;
 
   private constructor(p: ClusterParts, nc: NatsConnection, kv: Record<'nodes' | 'clients' | 'groups' | 'lists' | 'known' | 'users', KV>) {
     this.#p = p;
     this.#nc = nc;
     this.#names = new Names(p.cluster.prefix);
+    this.#in = new Inbound(p.cluster.pending, p.metrics);
     this.#out = new Outbound({ nc, metrics: p.metrics, sessionKey: p.sessionKey, timeouts: p.server.timeouts });
     this.#local = new LocalDelivery({ directory: p.directory, metrics: p.metrics, self: p.cluster.name, greetings: this.#greetings });
     const log = p.server.logger;
@@ -76,6 +83,7 @@ export class ClusterNode implements ClusterPort {
       deadAfterMs: p.cluster.deadAfterMs,
       logger: log,
       localOnline: () => this.#subs.size,
+      address: () => this.#address(),
       takenOver: (id, node) => {
         const c = p.directory.get(id);
         if (c) p.takeOver(c, node);
@@ -117,6 +125,7 @@ export class ClusterNode implements ClusterPort {
       logger: log,
       bad: () => this.#bad++,
       onEvent: p.onEvent,
+      inbound: this.#in,
     });
     this.#listed = new Listed({
       nc,
@@ -129,6 +138,7 @@ export class ClusterNode implements ClusterPort {
       standIn: (id) => this.#standIn(id),
       isRemote: (c) => this.#remote.has(c),
       bad: () => this.#bad++,
+      inbound: this.#in,
     });
     this.#lists = new ListSync({ kv: kv.lists, self: p.cluster.name, directory: p.directory, logger: log, bad: () => this.#bad++ });
     this.#known = new KnownSync({ kv: kv.known, self: p.cluster.name, directory: p.directory, logger: log, up: () => this.#out.up, bad: () => this.#bad++, onEvent: p.onEvent });
@@ -231,7 +241,8 @@ export class ClusterNode implements ClusterPort {
       published: this.#out.published,
       received: this.#received,
       failed: this.#out.failed,
-      dropped: this.#out.dropped,
+      dropped: this.#out.dropped + this.#in.dropped,
+      pendingPeak: this.#in.peak,
       bad: this.#bad + this.#presence.badRecords,
       maxMessage: this.#out.max,
     };
@@ -254,8 +265,40 @@ export class ClusterNode implements ClusterPort {
     });
   }
 
+  elsewhere(): NodeAddress | undefined {
+    let best: { node: string; address: NodeAddress; load: number } | undefined;
+    for (const o of this.#presence.others()) {
+      const load = o.online + (this.#sent.get(o.node) ?? 0);
+      if (!best || load < best.load) best = { node: o.node, address: o.address, load };
+    }
+    if (!best) return undefined;
+    this.#sent.set(best.node, (this.#sent.get(best.node) ?? 0) + 1);
+    return best.address;
+  }
+
+  listening(): void {
+    this.#presence.beat();
+  }
+
+  /** Where clients reach this node: the `advertise` option, else the bind host and the bound ports. */
+  #address(): NodeAddress | undefined {
+    if (this.#leaving) return undefined;
+    const a = this.#p.cluster.advertise;
+    const ports = this.#p.ports();
+    const tcp = a.tcp ?? ports.tcp;
+    const http = a.http ?? ports.http;
+    const udp = a.udp ?? ports.udp;
+    if (!tcp && !http && !udp) return undefined;
+    const bind = this.#p.server.host;
+    const host = a.host ?? (bind === '::' || bind === '0.0.0.0' ? os.hostname() : bind);
+    return { host, tcp, http, udp };
+  }
+
   leaving(): void {
     this.#lists.keep = true;
+    // A draining node is no place to send clients to: its record stops naming its address.
+    this.#leaving = true;
+    this.#presence.beat();
   }
 
   /** Leaves within STOP_MS: with NATS away, the others notice this node's death instead. */
@@ -268,6 +311,7 @@ export class ClusterNode implements ClusterPort {
     this.#groups.stop();
     this.#lists.stop();
     this.#listed.stop();
+    this.#in.stop();
     this.#users.stop();
     await within(this.#known.stop());
     await within(this.#out.up ? this.#presence.stop() : (this.#presence.stop(), Promise.resolve()));
@@ -316,6 +360,15 @@ export class ClusterNode implements ClusterPort {
     } catch (err) {
       this.#bad++;
       if (m.reply) m.respond(encodeAnswer({ ok: false, close: CloseCode.PROTOCOL_ERROR, code: ErrorCode.PROTOCOL_BAD_HEADER, message: `cluster: ${(err as Error).message}` }));
+      return;
+    }
+    // Video and audio wait for the next turn within the pending limits (inbound.ts).
+    const media = m.reply ? undefined : mediaOnly(frames, MediaType.video, MediaType.audio, Kind.DATA);
+    if (media) {
+      const list = frames;
+      this.#in.media(media, list.length, m.data.length, () => {
+        for (const f of list) this.#local.offer(this.#standIn(f.from), f, media, id);
+      });
       return;
     }
     for (const f of frames) {

@@ -11,7 +11,7 @@
  */
 import type { KV, KvWatchEntry } from '@nats-io/kv';
 import type { Logger } from '../../options.js';
-import { encodeRecord, parseRecord, token, untoken, type NodeRecord, type PresenceRecord } from './wire.js';
+import { encodeRecord, nodeAddress, parseRecord, token, untoken, type NodeAddress, type NodeRecord, type PresenceRecord } from './wire.js';
 
 export interface PresenceOptions {
   nodes: KV;
@@ -29,6 +29,8 @@ export interface PresenceOptions {
   remote: (id: string, node: string, online: boolean) => void;
   /** How many clients are online here (for the heartbeat record). */
   localOnline: () => number;
+  /** Where clients reach this node (for the heartbeat record), once known. */
+  address: () => NodeAddress | undefined;
 }
 
 interface Entry {
@@ -40,6 +42,8 @@ export class Presence {
   readonly #o: PresenceOptions;
   /** Live nodes (this one included): when each was last heard of (performance.now()). */
   readonly #nodes = new Map<string, number>();
+  /** Each live node's address and client count, from its heartbeat. */
+  readonly #records = new Map<string, { address?: NodeAddress; online: number }>();
   /** The latest record of each client, from the watch. */
   readonly #clients = new Map<string, Entry>();
   /** This node's own records: revision once the put returned (0 while it is in flight). */
@@ -72,6 +76,18 @@ export class Presence {
     beat.unref();
     check.unref();
     this.#timers = [beat, check];
+  }
+
+  /** Says it is alive now (its record with its address, once the listeners are bound). */
+  beat(): void {
+    void this.#beat().catch((err: Error) => this.#o.logger.warn({ err: err.message }, 'cluster heartbeat failed'));
+  }
+
+  /** The live nodes other than this one that said where clients reach them, with their client counts. */
+  others(): Array<{ node: string; address: NodeAddress; online: number }> {
+    const out: Array<{ node: string; address: NodeAddress; online: number }> = [];
+    for (const [node, r] of this.#records) if (node !== this.#o.self && r.address && this.#nodes.has(node)) out.push({ node, address: r.address, online: r.online });
+    return out;
   }
 
   /** Live nodes, this one included. */
@@ -131,7 +147,7 @@ export class Presence {
 
   async #beat(): Promise<void> {
     if (this.#stopped) return;
-    await this.#o.nodes.put(this.#o.self, encodeRecord({ node: this.#o.self, started: this.#started, online: this.#o.localOnline() } satisfies NodeRecord));
+    await this.#o.nodes.put(this.#o.self, encodeRecord({ node: this.#o.self, started: this.#started, online: this.#o.localOnline(), address: this.#o.address() } satisfies NodeRecord));
   }
 
   async #watch(kv: KV, fn: (e: KvWatchEntry) => void): Promise<() => void> {
@@ -147,6 +163,7 @@ export class Presence {
   #onNode(e: KvWatchEntry): void {
     if (e.operation !== 'PUT') {
       // A node that stopped cleanly deletes its key: it is gone at once.
+      this.#records.delete(e.key);
       if (e.key !== this.#o.self && this.#nodes.delete(e.key)) this.#down(e.key);
       return;
     }
@@ -155,6 +172,7 @@ export class Presence {
       this.#bad++;
       return;
     }
+    this.#records.set(r.node, { address: nodeAddress(r.address), online: typeof r.online === 'number' ? r.online : 0 });
     const known = this.#nodes.has(r.node);
     this.#nodes.set(r.node, performance.now());
     if (known || r.node === this.#o.self) return;

@@ -55,6 +55,25 @@ export interface NodeRecord {
   started: number;
   /** How many of its clients are online. */
   online: number;
+  /** Where clients reach it (ports 0: not served); absent until its listeners are bound. */
+  address?: NodeAddress;
+}
+
+/** A node's address for clients, by transport (0: that transport is off). */
+export interface NodeAddress {
+  host: string;
+  tcp: number;
+  http: number;
+  udp: number;
+}
+
+/** A node address from a record, or undefined when it is not one. */
+export function nodeAddress(v: unknown): NodeAddress | undefined {
+  if (typeof v !== 'object' || v === null) return undefined;
+  const a = v as NodeAddress;
+  const port = (p: unknown): boolean => Number.isInteger(p) && (p as number) >= 0 && (p as number) <= 65535;
+  if (typeof a.host !== 'string' || !/^[A-Za-z0-9_.:-]{1,253}$/.test(a.host) || !port(a.tcp) || !port(a.http) || !port(a.udp)) return undefined;
+  return { host: a.host, tcp: a.tcp, http: a.http, udp: a.udp };
 }
 
 /** A member of a group (bucket `<prefix>_groups`, key m.token(group).token(client)), written by the node it joined through. */
