@@ -9,13 +9,12 @@ import {
   CamwireError,
   CloseCode,
   ConfigError,
-  DeliveryError,
   ErrorCode,
   misuse,
   TransportError,
 } from './errors.js';
 import { perMediaType, type PeerInfo } from './events.js';
-import { Kind, MediaType, type MediaTypeName } from './protocol/constants.js';
+import type { MediaTypeName } from './protocol/constants.js';
 import type { FrameInit } from './protocol/frame.js';
 import { SharedEncoding } from './protocol/fan-encoding.js';
 import { encodeCommand, type Command, type ParamValue, type ReceivedCommand } from './protocol/messages.js';
@@ -27,12 +26,12 @@ import type { PushLane } from './media/push-lane.js';
 import { ServedChannel } from './media/served-channel.js';
 import { UdpEndpoint, type UdpLink } from './link/udp-link.js';
 import { AudioOutbox, ReliableOutbox, VideoOutbox, frameBytes, type Outbox } from './media/outbox.js';
-import { checkId, newSessionKey, type ResolvedCommon } from './options.js';
+import { newSessionKey, type ResolvedCommon } from './options.js';
 
 import { MediaServerRequests, bindServerRequests } from './roles/server-requests.js';
 import { sendFile, type ReliableTarget } from './roles/file-send.js';
-import { newOutbox, resolveSender, type SenderConfig } from './roles/sender-config.js';
-import { acceptPullChannel } from './roles/pull-channels.js';
+import { dataFrame, newOutbox, resolveSender, type SenderConfig } from './roles/sender-config.js';
+import { acceptPullChannel, waitForChannel } from './roles/pull-channels.js';
 import { MediaSend } from './roles/media-send.js';
 import { PixelVideo, type PixelFrameOptions, type PixelFrameResult } from './roles/change-video.js';
 import { newPushLane, redirectLanes, senderLinkOptions } from './roles/push-lanes.js';
@@ -292,19 +291,7 @@ export class Sender extends MediaServerRequests {
   }
 
   #init(type: MediaTypeName, payload: Buffer, o: SendOptions & { timestamp?: number }, flags: number): FrameInit {
-    const mediaIndex = o.mediaIndex ?? 0;
-    if (!Number.isInteger(mediaIndex) || mediaIndex < 0 || mediaIndex > 0xffff) throw misuse(new RangeError(`mediaIndex ${mediaIndex} outside 0..65535`));
-    return {
-      kind: Kind.DATA,
-      mediaType: MediaType[type],
-      mediaIndex,
-      flags,
-      timestamp: o.timestamp ?? Date.now(),
-      from: this.#o.clientId,
-      to: o.to !== undefined && o.to !== '' ? checkId('to', o.to) : this.#c.to,
-      group: o.group !== undefined && o.group !== '' ? checkId('group', o.group) : this.#c.group,
-      payload,
-    };
+    return dataFrame(this.#c, this.#o.clientId, type, payload, o, flags);
   }
 
   #fanOut(type: 'video' | 'audio', init: FrameInit): void {
@@ -354,23 +341,7 @@ export class Sender extends MediaServerRequests {
         },
       ];
     }
-    if (this.#channels[type].size === 0) {
-      const timeoutMs = this.#o.timeouts[type];
-      await new Promise<void>((resolve, reject) => {
-        const waiters = this.#channelWaiters[type];
-        const w = (): void => {
-          clearTimeout(timer);
-          waiters.delete(w);
-          if (this.#channels[type].size > 0) resolve();
-          else reject(new DeliveryError(ErrorCode.DELIVERY_CLOSED, 'sender stopped', 0));
-        };
-        const timer = setTimeout(() => {
-          waiters.delete(w);
-          reject(new DeliveryError(ErrorCode.DELIVERY_TIMEOUT, `no receiver opened a ${type} channel within ${timeoutMs} ms`, 0));
-        }, timeoutMs);
-        waiters.add(w);
-      });
-    }
+    await waitForChannel(this.#channels[type], this.#channelWaiters[type], type, this.#o.timeouts[type]);
     return [...this.#channels[type]];
   }
 

@@ -3,7 +3,7 @@
  * `maxChannels`, stopping), its WELCOME, and the channel's life until its link closes
  * (docs/behaviour.md, section 4).
  */
-import { CamwireError, CloseCode, ErrorCode, TransportError } from '../errors.js';
+import { CamwireError, CloseCode, DeliveryError, ErrorCode, TransportError } from '../errors.js';
 import type { ConnectionEvent } from '../events.js';
 import { mediaTypeName, type MediaTypeName } from '../protocol/constants.js';
 import type { Frame } from '../protocol/frame.js';
@@ -64,5 +64,27 @@ export function acceptPullChannel(h: PullHost, link: FrameLink): void {
     });
     h.emit('connected', ev);
     for (const w of [...h.waiters[type]]) w();
+  });
+}
+
+/**
+ * Resolves once `channels` holds a channel: at once when it does; else when a receiver opens one
+ * (its `waiters` are called), within `timeoutMs` (DeliveryError DELIVERY_TIMEOUT). A waiter
+ * called while there is still none (the Sender stopping) rejects with DELIVERY_CLOSED.
+ */
+export function waitForChannel(channels: ReadonlySet<unknown>, waiters: Set<() => void>, type: MediaTypeName, timeoutMs: number): Promise<void> {
+  if (channels.size > 0) return Promise.resolve();
+  return new Promise<void>((resolve, reject) => {
+    const w = (): void => {
+      clearTimeout(timer);
+      waiters.delete(w);
+      if (channels.size > 0) resolve();
+      else reject(new DeliveryError(ErrorCode.DELIVERY_CLOSED, 'sender stopped', 0));
+    };
+    const timer = setTimeout(() => {
+      waiters.delete(w);
+      reject(new DeliveryError(ErrorCode.DELIVERY_TIMEOUT, `no receiver opened a ${type} channel within ${timeoutMs} ms`, 0));
+    }, timeoutMs);
+    waiters.add(w);
   });
 }

@@ -5,10 +5,10 @@
 import { Kind, MediaType, type MediaTypeName } from '../protocol/constants.js';
 import type { FrameInit } from '../protocol/frame.js';
 import { encodeJson } from '../protocol/messages.js';
-import type { DeliveryError } from '../errors.js';
+import { misuse, type DeliveryError } from '../errors.js';
 import { AudioOutbox, ReliableOutbox, VideoOutbox, type Outbox } from '../media/outbox.js';
 import { AGENT, checkId, invalid, resolveCommon, type ResolvedCommon } from '../options.js';
-import type { SenderOptions } from './sender-options.js';
+import type { SendOptions, SenderOptions } from './sender-options.js';
 
 /** SenderOptions resolved. */
 export interface SenderConfig {
@@ -96,5 +96,25 @@ export function pushHello(c: SenderConfig, type: MediaTypeName, sessionKey: bigi
     group: c.group,
     timestamp: Date.now(),
     payload: encodeJson({ role: 'push', agent: AGENT, ...(laneId ? { lane: laneId } : {}), ...(c.o.auth ? { auth: c.o.auth } : {}) }),
+  };
+}
+
+/**
+ * A DATA frame of `type` from `clientId`, addressed by the call's `to`/`group` or the Sender's
+ * defaults. Throws a misuse error for a media index outside 0..65535 or a bad id.
+ */
+export function dataFrame(c: SenderConfig, clientId: string, type: MediaTypeName, payload: Buffer, o: SendOptions & { timestamp?: number }, flags: number): FrameInit {
+  const mediaIndex = o.mediaIndex ?? 0;
+  if (!Number.isInteger(mediaIndex) || mediaIndex < 0 || mediaIndex > 0xffff) throw misuse(new RangeError(`mediaIndex ${mediaIndex} outside 0..65535`));
+  return {
+    kind: Kind.DATA,
+    mediaType: MediaType[type],
+    mediaIndex,
+    flags,
+    timestamp: o.timestamp ?? Date.now(),
+    from: clientId,
+    to: o.to !== undefined && o.to !== '' ? checkId('to', o.to) : c.to,
+    group: o.group !== undefined && o.group !== '' ? checkId('group', o.group) : c.group,
+    payload,
   };
 }
