@@ -13,6 +13,7 @@ import { startNats, type Nats } from '../helpers/nats.js';
 import { startClient, type TestClient } from '../helpers/server-client.js';
 import { startFailoverProxy } from '../helpers/failover-proxy.js';
 import { until } from '../helpers/wait.js';
+import { groupLoad } from '../helpers/cluster-load.js';
 
 async function startNodes(t: TestContext, nats: Nats, opts: MediaServerOptions[]): Promise<MediaServer[]> {
   const prefix = `d${randomBytes(4).toString('hex')}`;
@@ -73,28 +74,8 @@ describe('cluster drain with redirects', () => {
     watch(dave);
 
     // Load: video to the group at about 30 frames/s, commands to bob one after the other.
-    const frameTimes: number[] = [];
-    bob.rx.on('video', () => frameTimes.push(performance.now()));
-    const video = setInterval(() => alice.tx.sendVideoFrame(Buffer.alloc(20_000, 5), { group: 'room', width: 64, height: 64 }), 33);
-    t.after(() => clearInterval(video));
-    const received = new Set<string>();
-    bob.rx.on('command', (c) => received.add(c.name));
-    const acked: string[] = [];
-    let refused = 0;
-    let sending = true;
-    t.after(() => (sending = false));
-    const commands = (async () => {
-      for (let i = 0; sending; i++) {
-        try {
-          await alice.tx.sendCommand({ name: `c${i}` }, { to: 'bob' });
-          acked.push(`c${i}`);
-        } catch {
-          refused++;
-          await new Promise((r) => setImmediate(r));
-        }
-      }
-    })();
-    await until(() => frameTimes.length >= 5 && acked.length >= 5, { on: [[bob.rx, 'video'], [bob.rx, 'command']], what: 'load flowing' });
+    const load = await groupLoad(t, alice, bob, 'room');
+    const { frameTimes, received, acked } = load;
 
     const drainedAt = performance.now();
     const drained = n0.drain();
@@ -115,10 +96,8 @@ describe('cluster drain with redirects', () => {
     await bob.tx.sendCommand({ name: 'from-bob' }, { to: 'alice' });
     assert.equal(await got, 'from-bob');
     assert.deepEqual(nodeOf(nodes, 'bob')!.stats().groups.find((g) => g.id === 'room')?.members.sort(), ['alice', 'bob', 'dave']);
-    sending = false;
-    await commands;
-    const gaps = frameTimes.slice(1).map((x, i) => x - frameTimes[i]);
-    process.stdout.write(`# drain with redirects: clients on other nodes ${Math.round(movedAt - drainedAt)} ms after drain(); longest video gap ${Math.round(Math.max(...gaps))} ms; commands acked ${acked.length}, refused ${refused}; bob -> ${nodeOf(nodes, 'bob')!.stats().cluster!.node}, dave -> ${nodeOf(nodes, 'dave')!.stats().cluster!.node}\n`);
+    await load.stop();
+    process.stdout.write(`# drain with redirects: clients on other nodes ${Math.round(movedAt - drainedAt)} ms after drain(); longest video gap ${Math.round(load.longestGap())} ms; commands acked ${acked.length}, refused ${load.refused()}; bob -> ${nodeOf(nodes, 'bob')!.stats().cluster!.node}, dave -> ${nodeOf(nodes, 'dave')!.stats().cluster!.node}\n`);
     assert.deepEqual(acked.filter((n) => !received.has(n)), [], 'every acknowledged command reached bob');
   });
 

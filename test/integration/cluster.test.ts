@@ -18,6 +18,7 @@ import path from 'node:path';
 import { tempDir } from '../helpers/server-client.js';
 import { Receiver, Sender } from '../../src/index.js';
 import { until } from '../helpers/wait.js';
+import { groupLoad } from '../helpers/cluster-load.js';
 
 /** A node and the remote clients it has seen come online (from its `cluster` events). */
 interface Node {
@@ -378,31 +379,9 @@ describe('cluster', () => {
     await hasMembers(b, 'room', ['alice', 'bob']);
     await sees(b, 'bob');
 
-    // Load: video to the group at about 30 frames/s, and commands to bob one after the other.
-    const frameTimes: number[] = [];
-    bob.rx.on('video', () => frameTimes.push(performance.now()));
-    const video = setInterval(() => alice.tx.sendVideoFrame(Buffer.alloc(20_000, 5), { group: 'room', width: 64, height: 64 }), 33);
-    t.after(() => clearInterval(video));
-    const received = new Set<string>();
-    bob.rx.on('command', (c) => received.add(c.name));
-    const acked: string[] = [];
-    let refused = 0;
-    let sending = true;
-    t.after(() => (sending = false));
-    const commands = (async () => {
-      for (let i = 0; sending; i++) {
-        try {
-          await alice.tx.sendCommand({ name: `c${i}` }, { to: 'bob' });
-          acked.push(`c${i}`);
-        } catch (err) {
-          refused++;
-          if (refused <= 3) process.stdout.write(`# refused: ${(err as Error).message}\n`);
-          // A refusal can come at once: let the event loop turn.
-          await new Promise((r) => setImmediate(r));
-        }
-      }
-    })();
-    await until(() => frameTimes.length >= 5 && acked.length >= 5, { on: [[bob.rx, 'video'], [bob.rx, 'command']], what: 'load flowing' });
+    // Load: video to the group at about 30 frames/s, commands to bob one after the other.
+    const load = await groupLoad(t, alice, bob, 'room');
+    const { frameTimes, received, acked } = load;
 
     const answer = await new Promise<{ status: number; body: string }>((resolve, reject) => {
       const req = http.request({ host: '127.0.0.1', port: a.s.ports.http, method: 'POST', path: '/api/v1/drain' }, (res) => {
@@ -423,10 +402,8 @@ describe('cluster', () => {
     const after = frameTimes.length;
     await until(() => frameTimes.length >= after + 5, { on: [[bob.rx, 'video']], what: () => `video after the move: ${JSON.stringify(b.s.stats().groups)} ${JSON.stringify(b.s.clients().map((c) => [c.id, c.channels, c.pushLinks, c.out.video, c.dropped.video]))} unrouted ${JSON.stringify(b.s.stats().unrouted)} bob rx ${bob.rx.sessionConnected} events ${JSON.stringify(b.events)}` });
     await hasMembers(b, 'room', ['alice', 'bob']);
-    sending = false;
-    await commands;
-    const gaps = frameTimes.slice(1).map((x, i) => x - frameTimes[i]);
-    process.stdout.write(`# drain: longest gap between video frames ${Math.round(Math.max(...gaps))} ms; commands acked ${acked.length}, refused ${refused}; node0 gone ${Math.round(performance.now() - drainedAt)} ms after the request\n`);
+    await load.stop();
+    process.stdout.write(`# drain: longest gap between video frames ${Math.round(load.longestGap())} ms; commands acked ${acked.length}, refused ${load.refused()}; node0 gone ${Math.round(performance.now() - drainedAt)} ms after the request\n`);
     assert.deepEqual(acked.filter((n) => !received.has(n)), [], 'every acknowledged command reached bob');
   });
 
