@@ -18,8 +18,17 @@ export interface Proxy {
 }
 
 
+/** Options of {@link startProxy}. */
+export interface ProxyOptions {
+  /**
+   * The only ports CONNECT may reach (tinyproxy's `ConnectPort`); `[443]` refuses a tunnel to a
+   * test's port (403), as most proxies do by default. @default every port
+   */
+  connectPorts?: number[];
+}
+
 /** Starts tinyproxy; resolves when it accepts connections. */
-export async function startProxy(): Promise<Proxy> {
+export async function startProxy(o: ProxyOptions = {}): Promise<Proxy> {
   const bin = ['/usr/bin/tinyproxy', '/usr/sbin/tinyproxy'].find((p) => fs.existsSync(p));
   if (!bin) throw new Error('tinyproxy is not installed: apt-get install tinyproxy (.ci/run does this)');
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'camwire-proxy-'));
@@ -27,7 +36,18 @@ export async function startProxy(): Promise<Proxy> {
   const log = path.join(dir, 'tinyproxy.log');
   fs.writeFileSync(
     path.join(dir, 'tinyproxy.conf'),
-    [`Port ${port}`, 'Listen 127.0.0.1', 'Timeout 600', 'MaxClients 500', 'LogLevel Connect', `LogFile "${log}"`, 'Allow 127.0.0.1', 'DisableViaHeader Yes', ''].join('\n'),
+    [
+      `Port ${port}`,
+      'Listen 127.0.0.1',
+      'Timeout 600',
+      'MaxClients 500',
+      'LogLevel Connect',
+      `LogFile "${log}"`,
+      'Allow 127.0.0.1',
+      'DisableViaHeader Yes',
+      ...(o.connectPorts ?? []).map((p) => `ConnectPort ${p}`),
+      '',
+    ].join('\n'),
   );
   const child: ChildProcess = spawn(bin, ['-d', '-c', path.join(dir, 'tinyproxy.conf')], { stdio: 'ignore' });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
