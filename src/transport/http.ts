@@ -220,7 +220,13 @@ export class HttpPoster {
         res.on('aborted', () => fail(new TransportError(ErrorCode.TRANSPORT_CLOSED, 'HTTP response aborted')));
       });
       const timer = setTimeout(
-        () => fail(new TransportError(ErrorCode.TRANSPORT_TIMEOUT, `HTTP POST ${path} timed out after ${o.timeoutMs} ms`)),
+        () =>
+          fail(
+            // Still without a socket through a tunnel: the proxy has not given the tunnel.
+            route === 'tunnel' && !req.socket
+              ? new TunnelError(`proxy ${this.#proxy!.host}:${this.#proxy!.port} gave no CONNECT tunnel to ${this.#target} within ${o.timeoutMs} ms`)
+              : new TransportError(ErrorCode.TRANSPORT_TIMEOUT, `HTTP POST ${path} timed out after ${o.timeoutMs} ms`),
+          ),
         o.timeoutMs,
       );
       req.on('error', fail);

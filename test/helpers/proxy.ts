@@ -149,3 +149,61 @@ export async function startNginx(target: number, o: { buffering: boolean }): Pro
     },
   };
 }
+
+/** A proxy front that mishandles CONNECT (see {@link startConnectTrap}). */
+export interface ConnectTrap {
+  port: number;
+  url: string;
+  /** CONNECT requests it got, and other connections it passed to the proxy behind it. */
+  connects: number;
+  passed: number;
+  close(): Promise<void>;
+}
+
+/**
+ * A front for the proxy on `behind` (tinyproxy) that breaks CONNECT: it answers a CONNECT with
+ * bytes that are not HTTP (`garbage`) or never answers it (`silent`); any other request goes on,
+ * byte for byte, to the proxy behind it. A proxy that mishandles tunnels but relays plain
+ * requests, as some corporate proxies do.
+ */
+export async function startConnectTrap(behind: number, mode: 'garbage' | 'silent'): Promise<ConnectTrap> {
+  const sockets = new Set<net.Socket>();
+  const trap: ConnectTrap = { port: 0, url: '', connects: 0, passed: 0, close: async () => {} };
+  const server = net.createServer((client) => {
+    sockets.add(client);
+    client.on('close', () => sockets.delete(client));
+    client.on('error', () => client.destroy());
+    let head = Buffer.alloc(0);
+    const onData = (d: Buffer): void => {
+      head = Buffer.concat([head, d]);
+      if (head.length < 8 && !head.includes(0x0a)) return;
+      client.off('data', onData);
+      if (head.subarray(0, 8).toString('latin1') === 'CONNECT ') {
+        trap.connects++;
+        if (mode === 'garbage') client.end('SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n\x00\x00\x01\x0c garbage\r\n\r\n');
+        // silent: read and ignore whatever comes, answer nothing.
+        else client.resume();
+        return;
+      }
+      trap.passed++;
+      const upstream = net.connect(behind, '127.0.0.1');
+      sockets.add(upstream);
+      upstream.on('close', () => sockets.delete(upstream));
+      upstream.on('error', () => client.destroy());
+      client.on('close', () => upstream.destroy());
+      upstream.on('close', () => client.destroy());
+      upstream.write(head);
+      client.pipe(upstream);
+      upstream.pipe(client);
+    };
+    client.on('data', onData);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  trap.port = (server.address() as net.AddressInfo).port;
+  trap.url = `http://127.0.0.1:${trap.port}`;
+  trap.close = async () => {
+    for (const s of sockets) s.destroy();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  };
+  return trap;
+}
