@@ -10,6 +10,7 @@
 import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
 import { Receiver, Sender, type ConnectionEvent, type SenderOptions } from '../../src/index.js';
+import { cli } from '../helpers/cli.js';
 import { startConnectTrap, startProxy } from '../helpers/proxy.js';
 import { once } from '../helpers/wait.js';
 
@@ -177,4 +178,22 @@ test('http tunnel - proxyTunnel is checked in the constructor', () => {
   bad({ protocol: 'tcp', proxy: undefined, proxyTunnel: 'always' }, /proxyTunnel.*only applies to protocol http/);
   bad({ tls: {}, proxyTunnel: 'never' }, /proxyTunnel.*always tunnels/);
   assert.doesNotThrow(() => new Sender({ protocol: 'http', host: '127.0.0.1', port: 1, proxy: 'http://127.0.0.1:3128', proxyTunnel: 'always' }));
+});
+
+test('http tunnel - the CLI: --proxy-tunnel always through a proxy that refuses CONNECT is exit 3; never goes plain and delivers', async (t) => {
+  const refusing = await startProxy({ connectPorts: [443] });
+  t.after(() => refusing.stop());
+  const { rx, got } = await receiver(t);
+  const server = `http://127.0.0.1:${rx.port}`;
+  const always = cli(t, ['send', '--server', server, '--proxy', refusing.url, '--proxy-tunnel', 'always', '--command', 'a', '--connect-timeout', '3']);
+  assert.equal(await always.exited, 3, always.stderr());
+  assert.match(always.stderr(), /refused CONNECT .*403/);
+  const never = cli(t, ['send', '--server', server, '--proxy', refusing.url, '--proxy-tunnel', 'never', '--command', 'b']);
+  assert.equal(await never.exited, 0, never.stderr());
+  assert.deepEqual(got, ['b']);
+  const lines = refusing.requests();
+  // The 'always' sender asked for a tunnel on each attempt until its connect timeout; the 'never' one (after it) never did.
+  const firstPost = lines.findIndex((l) => /: POST http:/.test(l));
+  assert.ok(firstPost > 0 && connects(lines.slice(0, firstPost)) >= 1, lines.join('\n'));
+  assert.equal(connects(lines.slice(firstPost)), 0, lines.join('\n'));
 });
