@@ -78,11 +78,6 @@ export class HttpPoster {
     this.#agentOpts = { keepAlive: true, maxSockets: o.maxSockets ?? 4, keepAliveMsecs: 5000 };
   }
 
-  /** How requests go now: straight, through a tunnel, to the proxy, or not settled yet ('auto' before its first answer). */
-  get route(): Route {
-    return this.#route;
-  }
-
   #agent(route: Exclude<Route, 'untested'>): http.Agent {
     let agent = this.#agents.get(route);
     if (agent) return agent;
