@@ -25,6 +25,8 @@ export interface ProxyOptions {
    * test's port (403), as most proxies do by default. @default every port
    */
   connectPorts?: number[];
+  /** Credentials the proxy requires (tinyproxy's `BasicAuth`; without them it answers 407). */
+  basicAuth?: { user: string; password: string };
 }
 
 /** Starts tinyproxy; resolves when it accepts connections. */
@@ -46,6 +48,7 @@ export async function startProxy(o: ProxyOptions = {}): Promise<Proxy> {
       'Allow 127.0.0.1',
       'DisableViaHeader Yes',
       ...(o.connectPorts ?? []).map((p) => `ConnectPort ${p}`),
+      ...(o.basicAuth ? [`BasicAuth ${o.basicAuth.user} ${o.basicAuth.password}`] : []),
       '',
     ].join('\n'),
   );

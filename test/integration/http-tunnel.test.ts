@@ -78,6 +78,19 @@ test('http tunnel - a proxy that allows CONNECT carries the link in a tunnel: no
   process.stdout.write(`# ${N} commands through a tinyproxy tunnel in ${ms} ms, ${connects(lines)} CONNECTs\n`);
 });
 
+test('http tunnel - a proxy that wants credentials gets them on the CONNECT (proxy URL user:pass); without them the link fails, typed', async (t) => {
+  const proxy = await startProxy({ basicAuth: { user: 'cam', password: 's3cret' } });
+  t.after(() => proxy.stop());
+  const { rx, got } = await receiver(t);
+  const withAuth = proxy.url.replace('http://', 'http://cam:s3cret@');
+  await push(t, rx.port, { proxy: withAuth, proxyTunnel: 'always' });
+  assert.deepEqual(got, expected);
+  assert.equal(proxiedPosts(proxy.requests()), 0);
+  const { ev } = await refusedTunnel(t, rx.port, proxy.url);
+  assert.equal(ev.error?.code, 'CW_ERR_TRANSPORT_PROXY');
+  assert.match(ev.error!.message, /refused CONNECT .*407/);
+});
+
 test('http tunnel - pull over HTTP through the tunnel (the Receiver dials)', async (t) => {
   const proxy = await startProxy();
   t.after(() => proxy.stop());
