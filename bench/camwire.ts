@@ -9,7 +9,12 @@ import { sendVideo, type Pair } from './pair.js';
 
 const HOST = '127.0.0.1';
 
-export type CamwireCase = 'tcp-push' | 'udp-push' | 'http-push' | 'http-push-proxy' | 'tcp-pull';
+/**
+ * http-push-proxy: HTTP through tinyproxy with the default `proxyTunnel` ('auto': a CONNECT
+ * tunnel, since this tinyproxy allows it); http-push-proxy-plain: the same with `proxyTunnel:
+ * 'never'` (requests to the proxy, absolute-form: what a proxy that refuses CONNECT gets).
+ */
+export type CamwireCase = 'tcp-push' | 'udp-push' | 'http-push' | 'http-push-proxy' | 'http-push-proxy-plain' | 'tcp-pull';
 
 /** Logs what should not happen during a benchmark (it would make the figures meaningless). */
 function watch(who: string, e: Sender | Receiver, problems: string[]): void {
@@ -24,7 +29,7 @@ function watch(who: string, e: Sender | Receiver, problems: string[]): void {
   (e as Receiver).on('protocolError', (err: Error) => problems.push(`${who} protocolError: ${err.message}`));
 }
 
-/** `proxy`: the HTTP proxy URL of the http-push-proxy case. */
+/** `proxy`: the HTTP proxy URL of the http-push-proxy cases. */
 export async function camwirePair(kind: CamwireCase, problems: string[], proxy?: string): Promise<Pair> {
   let tx: Sender;
   let rx: Receiver;
@@ -48,7 +53,8 @@ export async function camwirePair(kind: CamwireCase, problems: string[], proxy?:
     rx = new Receiver({ protocol, connection: 'sender-to-receiver', host: HOST, port: 0, receiveMediaTypes: ['video'] });
     watch('receiver', rx, problems);
     await rx.start();
-    tx = new Sender({ protocol, connection: 'sender-to-receiver', host: HOST, port: rx.port, clientId: 'cam', ...(kind === 'http-push-proxy' ? { proxy } : {}) });
+    const via = kind === 'http-push-proxy' ? { proxy } : kind === 'http-push-proxy-plain' ? { proxy, proxyTunnel: 'never' as const } : {};
+    tx = new Sender({ protocol, connection: 'sender-to-receiver', host: HOST, port: rx.port, clientId: 'cam', ...via });
     watch('sender', tx, problems);
     await tx.start();
   }

@@ -5,6 +5,7 @@
  *
  *   npm run bench                      # everything (about 70 s on 2 cores)
  *   node build/bench/run.js --ms=1500 --rounds=5 --sizes=65536 --cases=tcp-push,udp-push
+ *   node build/bench/run.js --cases=http-push-proxy,http-push-proxy-plain   # through tinyproxy: tunnel vs requests to the proxy
  *   node build/bench/run.js --cases=fanout   # only the MediaServer fan-out bench (fanout.ts; also `--cases fanout`)
  *   node build/bench/run.js --cases=store    # only the server store bench (store.ts; also `--cases store`)
  *   node build/bench/run.js --cases=files    # only the file transfer bench (files.ts: raw copy, direct, through a server)
@@ -64,7 +65,7 @@ const intervalFor = (size: number): number => (size <= 4096 ? 1 : size <= 256 * 
 /** camwire's UDP receiver counts an incomplete frame when it expires (after 2 s). */
 const UDP_EXPIRY_WAIT_MS = 2600;
 
-const baselineOf = (c: CamwireCase): 'tcp' | 'udp' | 'tcp-proxy' => (c === 'udp-push' ? 'udp' : c === 'http-push-proxy' ? 'tcp-proxy' : 'tcp');
+const baselineOf = (c: CamwireCase): 'tcp' | 'udp' | 'tcp-proxy' => (c === 'udp-push' ? 'udp' : c.startsWith('http-push-proxy') ? 'tcp-proxy' : 'tcp');
 
 // ---------------------------------------------------------------- measuring
 
@@ -222,9 +223,9 @@ async function main(): Promise<void> {
   );
   const rows: Row[] = [];
   const baselines: Measured[] = [];
-  // http-push-proxy: camwire's HTTP push through a real proxy (tinyproxy), beside raw TCP through
-  // the same proxy (a CONNECT tunnel).
-  const proxy = CASES.includes('http-push-proxy') ? await startProxy() : undefined;
+  // http-push-proxy(-plain): camwire's HTTP push through a real proxy (tinyproxy; in a CONNECT
+  // tunnel, or plain requests to the proxy), beside raw TCP through the same proxy's CONNECT tunnel.
+  const proxy = CASES.some((c) => baselineOf(c) === 'tcp-proxy') ? await startProxy() : undefined;
   try {
     for (const size of SIZES) {
       console.log(
@@ -309,7 +310,8 @@ async function main(): Promise<void> {
   const seconds = (performance.now() - started) / 1000;
   console.log('Throughput (delivered, median of rounds; MB = 10^6 bytes), CPU time of the process per delivered frame in the');
   console.log('throughput run, and latency (send call -> receive event, paced, pooled samples), camwire vs its raw baseline');
-  console.log('(raw TCP for tcp-push, http-push, tcp-pull; raw UDP for udp-push). Ratios are camwire / raw.\n');
+  console.log('(raw TCP for tcp-push, http-push, tcp-pull; raw TCP through the proxy\'s CONNECT tunnel for http-push-proxy and');
+  console.log('http-push-proxy-plain; raw UDP for udp-push). Ratios are camwire / raw.\n');
   console.log(figures);
   console.log('\nFrames: dropped = camwire latest-wins drops (sender.stats.dropped.video); undeliv = sent, not dropped, never');
   console.log('delivered (UDP loss); incompl = incomplete UDP frames over the whole case; lat n / lat lost = latency samples /');

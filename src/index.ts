@@ -62,6 +62,7 @@ export type { RelaySourceOptions, RelayUpstream } from './roles/relay-source.js'
 export { parsePeerAddress, type PeerAddress } from './address.js';
 export type { CommonOptions, Protocol, ConnectionMode, ReconnectOptions, Credentials, Logger } from './options.js';
 export type { TlsOptions } from './transport/tcp.js';
+export type { ProxyTunnel } from './transport/http-tunnel.js';
 export type { HttpLimits } from './transport/http-server.js';
 export { DEFAULT_HTTP_LIMITS } from './transport/http-limits.js';
 export type { ConnectionLimits, RefusedReason } from './transport/connection-limits.js';

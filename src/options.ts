@@ -8,6 +8,7 @@ import { DEFAULT_MAX_PAYLOAD, MAX_ID_BYTES, MAX_PAYLOAD_CEILING, MEDIA_TYPES, ty
 import { DEFAULT_HTTP_LIMITS, type HttpLimits } from './transport/http-limits.js';
 import { resolveConnectionLimits, type ConnectionLimits } from './transport/connection-limits.js';
 import type { TlsOptions } from './transport/tcp.js';
+import type { ProxyTunnel } from './transport/http-tunnel.js';
 
 /** The software name sent in handshakes. */
 export const AGENT = 'camwire/0.1';
@@ -72,6 +73,15 @@ export interface CommonOptions {
   tls?: TlsOptions;
   /** HTTP only: an HTTP proxy, `http://[user:pass@]host:port`. */
   proxy?: string;
+  /**
+   * HTTP only, with `proxy`: how plain HTTP passes the proxy. 'auto' first asks the proxy for a
+   * CONNECT tunnel to the peer and speaks HTTP inside it; if the proxy refuses (any status other
+   * than 2xx, an answer that is not HTTP, or no answer within 3 s), the link sends its requests
+   * to the proxy instead, for the rest of its life. 'always': tunnel or fail
+   * (`CW_ERR_TRANSPORT_PROXY`); 'never': requests to the proxy. HTTPS always tunnels.
+   * @default 'auto'
+   */
+  proxyTunnel?: ProxyTunnel;
   /** Per-type timeouts in ms. @default { video: 3000, audio: 3000, command: 15000, file: 10000, data: 10000 } */
   timeouts?: Partial<Record<MediaTypeName, number>>;
   /** Connect plus handshake must finish within this. @default 10000 */
@@ -129,6 +139,7 @@ export interface ResolvedCommon {
   auth: Credentials | undefined;
   tls: TlsOptions | undefined;
   proxy: string | undefined;
+  proxyTunnel: ProxyTunnel;
   timeouts: Record<MediaTypeName, number>;
   connectTimeoutMs: number;
   keepaliveMs: number;
@@ -206,6 +217,10 @@ export function resolveCommon(options: CommonOptions): ResolvedCommon {
     }
     if (!u || u.protocol !== 'http:' || !u.hostname) throw invalid('proxy', `must be a URL like http://host:port, got ${JSON.stringify(o.proxy)}`);
   }
+  const proxyTunnel = o.proxyTunnel ?? 'auto';
+  if (o.proxyTunnel !== undefined && protocol !== 'http') throw invalid('proxyTunnel', 'only applies to protocol http');
+  if (!['auto', 'always', 'never'].includes(proxyTunnel)) throw invalid('proxyTunnel', `must be auto, always or never, got ${String(proxyTunnel)}`);
+  if (proxyTunnel === 'never' && o.tls !== undefined && o.proxy !== undefined) throw invalid('proxyTunnel', 'HTTPS (tls) through a proxy always tunnels: never cannot apply');
   if (o.tls !== undefined && protocol === 'udp') throw invalid('tls', 'applies to tcp and http, not udp');
   if (o.http !== undefined && protocol !== 'http') throw invalid('http', 'only applies to protocol http');
   const timeouts = { ...DEFAULT_TIMEOUTS };
@@ -229,6 +244,7 @@ export function resolveCommon(options: CommonOptions): ResolvedCommon {
     auth: o.auth,
     tls: o.tls,
     proxy: o.proxy,
+    proxyTunnel,
     timeouts,
     connectTimeoutMs: num(r, 'connectTimeoutMs', 10000, 1, 600000),
     keepaliveMs: num(r, 'keepaliveMs', 5000, 0, 3600000),

@@ -252,6 +252,7 @@ export class Receiver extends EventEmitter<ReceiverEvents> {
         port,
         tls: this.#o.tls,
         proxy: this.#o.proxy,
+        proxyTunnel: this.#o.proxyTunnel,
         timeoutMs: this.#o.connectTimeoutMs,
         signal,
         link: { maxPayload: this.#o.maxPayload, keepaliveMs: this.#o.keepaliveMs, deadMs: this.#o.deadMs, pollMs: this.#o.pollMs, clock: this.#clock },

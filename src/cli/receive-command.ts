@@ -25,6 +25,7 @@ export interface ReceiveFlags extends TlsFlags {
   server?: string;
   protocol?: 'tcp' | 'udp' | 'http';
   proxy?: string;
+  proxyTunnel?: 'auto' | 'always' | 'never';
   id: string;
   user?: string;
   password?: string;
@@ -75,6 +76,7 @@ export async function runReceive(f: ReceiveFlags, log: Pino): Promise<number> {
     fileDir: f.files,
     maxFileSize: f.maxFileSize === undefined ? undefined : parseBytes('--max-file-size', f.maxFileSize),
     proxy: f.proxy,
+    proxyTunnel: f.proxyTunnel,
     tls: pull ? (tlsClient(f) ?? (dialled?.tls ? {} : undefined)) : tlsServer(f),
     auth: f.user ? { user: f.user, password: f.password } : undefined,
     decodeVideo: decrypt,

@@ -21,6 +21,7 @@ export interface SendFlags extends TlsFlags, ChangeFlags {
   listen?: string;
   protocol?: 'tcp' | 'udp' | 'http';
   proxy?: string;
+  proxyTunnel?: 'auto' | 'always' | 'never';
   id: string;
   to?: string;
   group?: string;
@@ -89,6 +90,7 @@ export async function runSend(f: SendFlags, log: Pino): Promise<number> {
     to: f.to,
     group: f.group,
     proxy: f.proxy,
+    proxyTunnel: f.proxyTunnel,
     tls: pull ? tlsServer(f) : (tlsClient(f) ?? (dialled?.tls ? {} : undefined)),
     auth: f.user ? { user: f.user, password: f.password } : undefined,
     timeouts: timeout === undefined ? undefined : { command: timeout, data: timeout, file: timeout },

@@ -6,6 +6,7 @@ import { CamwireError, CloseCode, ErrorCode, ProtocolError, RemoteCloseError, Tr
 import { Kind } from '../protocol/constants.js';
 import type { Frame, FrameInit } from '../protocol/frame.js';
 import { decodeReason } from '../protocol/messages.js';
+import type { ProxyTunnel } from '../transport/http-tunnel.js';
 import { connectStream, type TlsOptions } from '../transport/tcp.js';
 import type { FrameLink, LinkOptions, TransportName } from './frame-link.js';
 import { StreamLink } from './stream-link.js';
@@ -19,6 +20,8 @@ export interface DialOptions {
   tls?: TlsOptions;
   /** HTTP only: proxy URL. */
   proxy?: string;
+  /** HTTP only, with `proxy`: tunnel through it (CONNECT) or not. @default 'auto' */
+  proxyTunnel?: ProxyTunnel;
   /** The whole connect + handshake must finish within this time. */
   timeoutMs: number;
   signal?: AbortSignal;
@@ -63,7 +66,7 @@ export async function dial(o: DialOptions): Promise<Dialled> {
     // HTTP (and its Node modules) is loaded only by a role that dials over HTTP.
     const { HttpClientLink } = await import('./http-link.js');
     const { link, first } = await HttpClientLink.open(
-      { host: o.host, port: o.port, tls: o.tls, proxy: o.proxy },
+      { host: o.host, port: o.port, tls: o.tls, proxy: o.proxy, proxyTunnel: o.proxyTunnel },
       o.hello,
       { ...o.link, timeoutMs: o.timeoutMs, signal: o.signal },
     );

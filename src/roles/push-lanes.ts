@@ -66,6 +66,7 @@ export function newPushLane(h: LaneHost, type: MediaTypeName): PushLane {
         ...target,
         tls: o.tls,
         proxy: o.proxy,
+        proxyTunnel: o.proxyTunnel,
         timeoutMs: o.connectTimeoutMs,
         signal,
         link: senderLinkOptions(h.c, h.clock),

@@ -1,15 +1,15 @@
 /**
  * HTTP transport, client side: POST a byte body and read the byte response, directly or through
- * an HTTP proxy (absolute-form requests; CONNECT tunnels for TLS). The server side is
+ * an HTTP proxy (a CONNECT tunnel, http-tunnel.ts, or absolute-form requests). The server side is
  * http-server.ts. Knows nothing about frames or media types.
  */
 import http from 'node:http';
 import https from 'node:https';
-import net from 'node:net';
-import tls from 'node:tls';
-import type { Duplex } from 'node:stream';
 import { ErrorCode, TransportError } from '../errors.js';
+import { hostHeader, HttpsTunnelAgent, HttpTunnelAgent, parseProxy, TUNNEL_MS, TunnelError, type ProxyInfo, type ProxyTunnel } from './http-tunnel.js';
 import type { TlsOptions } from './tcp.js';
+
+export { TunnelError, type ProxyTunnel } from './http-tunnel.js';
 
 /** Where an HttpPoster sends its requests. */
 export interface HttpPosterOptions {
@@ -18,6 +18,12 @@ export interface HttpPosterOptions {
   tls?: TlsOptions;
   /** An HTTP proxy URL, `http://[user:pass@]host:port`. */
   proxy?: string;
+  /**
+   * Plain HTTP through `proxy`: 'always' tunnels (CONNECT), 'never' sends absolute-form requests
+   * to the proxy, 'auto' tries a tunnel first and falls back for good when the proxy refuses it.
+   * HTTPS always tunnels. @default 'auto'
+   */
+  proxyTunnel?: ProxyTunnel;
   /** Sockets kept open per poster (one long poll plus uploads). @default 4 */
   maxSockets?: number;
 }
@@ -29,64 +35,14 @@ export interface HttpResult {
   body: Buffer;
 }
 
-interface ProxyInfo {
-  host: string;
-  port: number;
-  auth?: string;
-}
+/**
+ * How requests reach the target: straight, through a CONNECT tunnel, or as absolute-form
+ * requests to the proxy. 'untested': 'auto' before its first request has settled it.
+ */
+type Route = 'direct' | 'tunnel' | 'proxied' | 'untested';
 
-function parseProxy(url: string): ProxyInfo {
-  let u: URL;
-  try {
-    u = new URL(url);
-  } catch {
-    throw new TypeError(`proxy must be a URL like http://host:port, got ${JSON.stringify(url)}`);
-  }
-  if (u.protocol !== 'http:') throw new TypeError(`proxy must use http://, got ${u.protocol}`);
-  const info: ProxyInfo = { host: u.hostname.replace(/^\[|\]$/g, ''), port: Number(u.port || 80) };
-  if (u.username) {
-    info.auth = 'Basic ' + Buffer.from(`${decodeURIComponent(u.username)}:${decodeURIComponent(u.password)}`).toString('base64');
-  }
-  return info;
-}
-
-function hostHeader(host: string, port: number): string {
-  return net.isIPv6(host) ? `[${host}]:${port}` : `${host}:${port}`;
-}
-
-/** An https.Agent whose sockets are TLS inside a CONNECT tunnel through an HTTP proxy. */
-class TunnelAgent extends https.Agent {
-  constructor(
-    private readonly proxy: ProxyInfo,
-    opts: https.AgentOptions,
-  ) {
-    super(opts);
-  }
-  override createConnection(options: http.ClientRequestArgs, cb?: (err: Error | null, s: Duplex) => void): Duplex | undefined {
-    const done = (err: Error | null, s?: Duplex): void => cb?.(err, s as Duplex);
-    const target = hostHeader(String(options.host), Number(options.port));
-    const req = http.request({
-      host: this.proxy.host,
-      port: this.proxy.port,
-      method: 'CONNECT',
-      path: target,
-      headers: { host: target, ...(this.proxy.auth ? { 'proxy-authorization': this.proxy.auth } : {}) },
-    });
-    req.once('connect', (res, socket) => {
-      if (res.statusCode !== 200) {
-        socket.destroy();
-        done(new TransportError(ErrorCode.TRANSPORT_PROXY, `proxy refused CONNECT ${target}: ${res.statusCode}`));
-        return;
-      }
-      const t = tls.connect({ ...(options as tls.ConnectionOptions), socket });
-      t.once('secureConnect', () => done(null, t));
-      t.once('error', (err) => done(err));
-    });
-    req.once('error', (err) => done(new TransportError(ErrorCode.TRANSPORT_PROXY, `proxy ${this.proxy.host}:${this.proxy.port}: ${err.message}`, { cause: err })));
-    req.end();
-    return undefined;
-  }
-}
+/** In 'auto', a proxy that has not answered a CONNECT this soon is taken as refusing it. */
+const TUNNEL_PROBE_MS = 3000;
 
 /** Options of one POST. */
 export interface PostOptions {
@@ -103,71 +59,116 @@ class StaleSocketError extends Error {}
 /** HttpPoster sends POST requests with byte bodies over keep-alive connections. */
 export class HttpPoster {
   readonly #o: HttpPosterOptions;
-  readonly #agent: http.Agent;
   readonly #proxy: ProxyInfo | undefined;
   readonly #target: string;
+  readonly #agentOpts: http.AgentOptions;
+  /** Agents by route, made when first used. */
+  readonly #agents = new Map<Route, http.Agent>();
+  #route: Route;
+  /** In 'auto': the first request, which settles the route; others wait for it. */
+  #probe: Promise<unknown> | undefined;
 
   constructor(o: HttpPosterOptions) {
     this.#o = o;
     this.#proxy = o.proxy ? parseProxy(o.proxy) : undefined;
     this.#target = hostHeader(o.host, o.port);
-    const agentOpts = { keepAlive: true, maxSockets: o.maxSockets ?? 4, keepAliveMsecs: 5000 };
+    const mode = o.proxyTunnel ?? 'auto';
+    if (this.#proxy && o.tls && mode === 'never') throw new TypeError("HTTPS through a proxy needs a CONNECT tunnel: proxyTunnel 'never' cannot apply");
+    this.#route = !this.#proxy ? 'direct' : o.tls || mode === 'always' ? 'tunnel' : mode === 'never' ? 'proxied' : 'untested';
+    this.#agentOpts = { keepAlive: true, maxSockets: o.maxSockets ?? 4, keepAliveMsecs: 5000 };
+  }
+
+  #agent(route: Exclude<Route, 'untested'>): http.Agent {
+    let agent = this.#agents.get(route);
+    if (agent) return agent;
+    const o = this.#o;
     if (o.tls) {
-      const tlsOpts = { ...agentOpts, cert: o.tls.cert, key: o.tls.key, ca: o.tls.ca, rejectUnauthorized: o.tls.rejectUnauthorized ?? true, servername: o.tls.servername };
-      this.#agent = this.#proxy ? new TunnelAgent(this.#proxy, tlsOpts) : new https.Agent(tlsOpts);
+      const tlsOpts = { ...this.#agentOpts, cert: o.tls.cert, key: o.tls.key, ca: o.tls.ca, rejectUnauthorized: o.tls.rejectUnauthorized ?? true, servername: o.tls.servername };
+      agent = route === 'tunnel' ? new HttpsTunnelAgent(this.#proxy!, tlsOpts) : new https.Agent(tlsOpts);
     } else {
-      this.#agent = new http.Agent(agentOpts);
+      agent = route === 'tunnel' ? new HttpTunnelAgent(this.#proxy!, this.#agentOpts) : new http.Agent(this.#agentOpts);
     }
+    this.#agents.set(route, agent);
+    return agent;
   }
 
   /**
    * POSTs `body` to `path`; resolves with the response, whose size is bounded by `maxResponse`.
    * A request that fails on a reused keep-alive socket the other end had already closed (proxies
    * often do) never reached the server, so it is sent again once on a fresh socket.
+   *
+   * In 'auto' the first request tries a CONNECT tunnel (for at most TUNNEL_PROBE_MS, or half its
+   * time); if the proxy does not give one, it and every later request go to the proxy as
+   * absolute-form requests. Requests made meanwhile wait for that answer.
    */
   async post(path: string, body: Buffer[], o: PostOptions): Promise<HttpResult> {
+    while (this.#route === 'untested' && this.#probe) await this.#probe.catch(() => {});
+    if (this.#route !== 'untested') return this.#postOn(this.#route, path, body, o);
+    const started = Date.now();
+    const tunnelled = this.#postOn('tunnel', path, body, { ...o, tunnelMs: Math.max(1, Math.min(TUNNEL_PROBE_MS, o.timeoutMs / 2)) });
+    this.#probe = tunnelled;
     try {
-      return await this.#post(path, body, o);
+      const res = await tunnelled;
+      this.#route = 'tunnel';
+      return res;
     } catch (err) {
-      if (!(err instanceof StaleSocketError)) throw err;
-      return this.#post(path, body, o);
+      if (!(err instanceof TunnelError) || this.#route !== 'untested') throw err;
+      this.#route = 'proxied';
+      return this.#postOn('proxied', path, body, { ...o, timeoutMs: Math.max(1, o.timeoutMs - (Date.now() - started)) });
+    } finally {
+      this.#probe = undefined;
     }
   }
 
-  /** Request options for a POST to `path`: direct, or through the proxy. */
-  #options(path: string, headers: http.OutgoingHttpHeaders, signal?: AbortSignal): http.RequestOptions {
-    const plainProxy = this.#proxy && !this.#o.tls;
+  async #postOn(route: Exclude<Route, 'untested'>, path: string, body: Buffer[], o: PostOptions & { tunnelMs?: number }): Promise<HttpResult> {
+    try {
+      return await this.#post(route, path, body, o);
+    } catch (err) {
+      if (!(err instanceof StaleSocketError)) throw err;
+      return this.#post(route, path, body, o);
+    }
+  }
+
+  /** Request options for a POST to `path` on `route`. */
+  #options(route: Exclude<Route, 'untested'>, path: string, headers: http.OutgoingHttpHeaders, o: { signal?: AbortSignal; tunnelMs?: number }): http.RequestOptions {
+    const proxied = route === 'proxied';
     headers = { host: this.#target, 'content-type': 'application/x-camwire', ...headers };
-    if (plainProxy && this.#proxy!.auth) headers['proxy-authorization'] = this.#proxy!.auth;
+    if (proxied && this.#proxy!.auth) headers['proxy-authorization'] = this.#proxy!.auth;
     return {
       method: 'POST',
-      agent: this.#agent,
+      agent: this.#agent(route),
       headers,
-      host: plainProxy ? this.#proxy!.host : this.#o.host,
-      port: plainProxy ? this.#proxy!.port : this.#o.port,
-      // Through a plain proxy the request line carries the absolute URL (RFC 9112, 3.2.2).
-      path: plainProxy ? `http://${this.#target}${path}` : path,
-      signal,
+      host: proxied ? this.#proxy!.host : this.#o.host,
+      port: proxied ? this.#proxy!.port : this.#o.port,
+      // To a proxy the request line carries the absolute URL (RFC 9112, 3.2.2).
+      path: proxied ? `http://${this.#target}${path}` : path,
+      signal: o.signal,
+      // Read by the tunnel agents: how long a new tunnel's CONNECT may take.
+      ...(route === 'tunnel' && o.tunnelMs ? { [TUNNEL_MS]: o.tunnelMs } : {}),
     };
   }
 
-  #where(path: string): string {
-    return `HTTP POST ${path} to ${this.#target}${this.#proxy ? ` via proxy ${this.#proxy.host}:${this.#proxy.port}` : ''}`;
+  #where(route: Route, path: string): string {
+    const via = !this.#proxy ? '' : ` ${route === 'tunnel' ? 'through a CONNECT tunnel of' : 'via'} proxy ${this.#proxy.host}:${this.#proxy.port}`;
+    return `HTTP POST ${path} to ${this.#target}${via}`;
   }
 
   /**
    * Starts a POST whose body is written as it comes (chunked) and ended later: a streaming
-   * upload. The response may arrive before the body ends (`answered`).
+   * upload. The response may arrive before the body ends (`answered`). Streams come after a
+   * link's first request, which has settled the route; should one come first, it goes to the
+   * proxy (absolute-form), which every proxy takes.
    */
   openStream(path: string, headers: Record<string, string>): HttpStream {
+    const route = this.#route === 'untested' ? 'proxied' : this.#route;
     const mod = this.#o.tls ? https : http;
-    const req = mod.request(this.#options(path, headers));
-    return new HttpStream(req, this.#where(path));
+    const req = mod.request(this.#options(route, path, headers, {}));
+    return new HttpStream(req, this.#where(route, path));
   }
 
-  #post(path: string, body: Buffer[], o: PostOptions): Promise<HttpResult> {
+  #post(route: Exclude<Route, 'untested'>, path: string, body: Buffer[], o: PostOptions & { tunnelMs?: number }): Promise<HttpResult> {
     const length = body.reduce((n, b) => n + b.length, 0);
-    const options = this.#options(path, { 'content-length': length, ...o.headers }, o.signal);
+    const options = this.#options(route, path, { 'content-length': length, ...o.headers }, { signal: o.signal, tunnelMs: o.tunnelMs ?? o.timeoutMs });
     const mod = this.#o.tls ? https : http;
     return new Promise((resolve, reject) => {
       let settled = false;
@@ -187,7 +188,7 @@ export class HttpPoster {
             ? err
             : new TransportError(
                 err.name === 'AbortError' ? ErrorCode.TRANSPORT_CLOSED : ErrorCode.TRANSPORT_CONNECT,
-                `${this.#where(path)}: ${err.message}`,
+                `${this.#where(route, path)}: ${err.message}`,
                 { cause: err },
               ),
         );
@@ -214,7 +215,13 @@ export class HttpPoster {
         res.on('aborted', () => fail(new TransportError(ErrorCode.TRANSPORT_CLOSED, 'HTTP response aborted')));
       });
       const timer = setTimeout(
-        () => fail(new TransportError(ErrorCode.TRANSPORT_TIMEOUT, `HTTP POST ${path} timed out after ${o.timeoutMs} ms`)),
+        () =>
+          fail(
+            // Still without a socket through a tunnel: the proxy has not given the tunnel.
+            route === 'tunnel' && !req.socket
+              ? new TunnelError(`proxy ${this.#proxy!.host}:${this.#proxy!.port} gave no CONNECT tunnel to ${this.#target} within ${o.timeoutMs} ms`)
+              : new TransportError(ErrorCode.TRANSPORT_TIMEOUT, `HTTP POST ${path} timed out after ${o.timeoutMs} ms`),
+          ),
         o.timeoutMs,
       );
       req.on('error', fail);
@@ -225,7 +232,7 @@ export class HttpPoster {
 
   /** Closes idle keep-alive sockets. */
   close(): void {
-    this.#agent.destroy();
+    for (const agent of this.#agents.values()) agent.destroy();
   }
 }
 

@@ -18,8 +18,19 @@ export interface Proxy {
 }
 
 
+/** Options of {@link startProxy}. */
+export interface ProxyOptions {
+  /**
+   * The only ports CONNECT may reach (tinyproxy's `ConnectPort`); `[443]` refuses a tunnel to a
+   * test's port (403), as most proxies do by default. @default every port
+   */
+  connectPorts?: number[];
+  /** Credentials the proxy requires (tinyproxy's `BasicAuth`; without them it answers 407). */
+  basicAuth?: { user: string; password: string };
+}
+
 /** Starts tinyproxy; resolves when it accepts connections. */
-export async function startProxy(): Promise<Proxy> {
+export async function startProxy(o: ProxyOptions = {}): Promise<Proxy> {
   const bin = ['/usr/bin/tinyproxy', '/usr/sbin/tinyproxy'].find((p) => fs.existsSync(p));
   if (!bin) throw new Error('tinyproxy is not installed: apt-get install tinyproxy (.ci/run does this)');
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'camwire-proxy-'));
@@ -27,7 +38,19 @@ export async function startProxy(): Promise<Proxy> {
   const log = path.join(dir, 'tinyproxy.log');
   fs.writeFileSync(
     path.join(dir, 'tinyproxy.conf'),
-    [`Port ${port}`, 'Listen 127.0.0.1', 'Timeout 600', 'MaxClients 500', 'LogLevel Connect', `LogFile "${log}"`, 'Allow 127.0.0.1', 'DisableViaHeader Yes', ''].join('\n'),
+    [
+      `Port ${port}`,
+      'Listen 127.0.0.1',
+      'Timeout 600',
+      'MaxClients 500',
+      'LogLevel Connect',
+      `LogFile "${log}"`,
+      'Allow 127.0.0.1',
+      'DisableViaHeader Yes',
+      ...(o.connectPorts ?? []).map((p) => `ConnectPort ${p}`),
+      ...(o.basicAuth ? [`BasicAuth ${o.basicAuth.user} ${o.basicAuth.password}`] : []),
+      '',
+    ].join('\n'),
   );
   const child: ChildProcess = spawn(bin, ['-d', '-c', path.join(dir, 'tinyproxy.conf')], { stdio: 'ignore' });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
@@ -128,4 +151,62 @@ export async function startNginx(target: number, o: { buffering: boolean }): Pro
       fs.rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** A proxy front that mishandles CONNECT (see {@link startConnectTrap}). */
+export interface ConnectTrap {
+  port: number;
+  url: string;
+  /** CONNECT requests it got, and other connections it passed to the proxy behind it. */
+  connects: number;
+  passed: number;
+  close(): Promise<void>;
+}
+
+/**
+ * A front for the proxy on `behind` (tinyproxy) that breaks CONNECT: it answers a CONNECT with
+ * bytes that are not HTTP (`garbage`) or never answers it (`silent`); any other request goes on,
+ * byte for byte, to the proxy behind it. A proxy that mishandles tunnels but relays plain
+ * requests, as some corporate proxies do.
+ */
+export async function startConnectTrap(behind: number, mode: 'garbage' | 'silent'): Promise<ConnectTrap> {
+  const sockets = new Set<net.Socket>();
+  const trap: ConnectTrap = { port: 0, url: '', connects: 0, passed: 0, close: async () => {} };
+  const server = net.createServer((client) => {
+    sockets.add(client);
+    client.on('close', () => sockets.delete(client));
+    client.on('error', () => client.destroy());
+    let head = Buffer.alloc(0);
+    const onData = (d: Buffer): void => {
+      head = Buffer.concat([head, d]);
+      if (head.length < 8 && !head.includes(0x0a)) return;
+      client.off('data', onData);
+      if (head.subarray(0, 8).toString('latin1') === 'CONNECT ') {
+        trap.connects++;
+        if (mode === 'garbage') client.end('SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n\x00\x00\x01\x0c garbage\r\n\r\n');
+        // silent: read and ignore whatever comes, answer nothing.
+        else client.resume();
+        return;
+      }
+      trap.passed++;
+      const upstream = net.connect(behind, '127.0.0.1');
+      sockets.add(upstream);
+      upstream.on('close', () => sockets.delete(upstream));
+      upstream.on('error', () => client.destroy());
+      client.on('close', () => upstream.destroy());
+      upstream.on('close', () => client.destroy());
+      upstream.write(head);
+      client.pipe(upstream);
+      upstream.pipe(client);
+    };
+    client.on('data', onData);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  trap.port = (server.address() as net.AddressInfo).port;
+  trap.url = `http://127.0.0.1:${trap.port}`;
+  trap.close = async () => {
+    for (const s of sockets) s.destroy();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  };
+  return trap;
 }
