@@ -108,6 +108,8 @@ export class LinkListener {
       },
     };
     const host = o.host ?? '::';
+    /** Accepted links ping only after a longer silence than the dialing peer (protocol.md 3.4). */
+    const linkOpts = { ...o.link, accepted: true };
     const tickets = new WeakMap<Duplex, ConnectionTicket>();
     const refused = new WeakSet<Duplex>();
     /** How a refused (or evicted) raw socket is closed: set per transport below. */
@@ -138,7 +140,7 @@ export class LinkListener {
         l.#sockets.add(sock);
         sock.once('close', () => l.#sockets.delete(sock));
         sock.on('error', () => {});
-        const link = new StreamLink(sock, o.link);
+        const link = new StreamLink(sock, linkOpts);
         // The handshake ends at the HELLO (whatever the owner makes of it).
         const ticket = ticketOf(sock);
         if (ticket) {
@@ -192,7 +194,7 @@ export class LinkListener {
         sock.once('close', () => l.#sockets.delete(sock));
       });
       // Browsers: the same port takes WebSocket links (one frame per message).
-      const ws = new WsAcceptor(o.link, (link) => h.onLink(link));
+      const ws = new WsAcceptor(linkOpts, (link) => h.onLink(link));
       l.#ws = ws;
       l.#server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
         if (refused.has(socket)) return void socket.destroy();
@@ -223,7 +225,7 @@ export class LinkListener {
           // A peer beyond the limits is not answered: its datagrams are dropped and counted.
           const ticket = gate.admitPeer(address);
           if (typeof ticket !== 'object') return void handler.onRefused?.(ticket, { transport: 'udp', remoteAddress: address, remotePort: port });
-          link = new UdpLink(ep, address, port, o.link, () => (l.#udpLinks.delete(key), ticket.release()));
+          link = new UdpLink(ep, address, port, linkOpts, () => (l.#udpLinks.delete(key), ticket.release()));
           link.tag = { mediaType: f.mediaType };
           l.#udpLinks.set(key, link);
           h.onLink(link);

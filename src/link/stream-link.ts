@@ -5,6 +5,7 @@
  */
 import type net from 'node:net';
 import { ErrorCode, TransportError, type ProtocolError } from '../errors.js';
+import { Kind } from '../protocol/constants.js';
 import type { FrameInit } from '../protocol/frame.js';
 import { FrameParser, HttpRequestOnTcpError, httpOnTcpAnswer } from '../protocol/parser.js';
 import { BaseLink, type LinkOptions } from './frame-link.js';
@@ -89,6 +90,8 @@ export class StreamLink extends BaseLink {
    */
   protected write(h: Buffer, p: Buffer, f: FrameInit): void {
     if (!this.#sock.writable) return;
+    // A keepalive on a link with nothing else in this turn: one plain write, no cork, no end-of-turn work.
+    if (this.#turn === 0 && (f.kind === Kind.PING || f.kind === Kind.PONG) && p.length === 0) return void this.#sock.write(h);
     this.#startTurn(h.length + p.length || 1);
     const whole = f.shared?.whole(h);
     if (whole) return this.#append(whole);

@@ -13,7 +13,12 @@ describe('LinkClock', () => {
     const seen: Array<[string, number]> = [];
     let done!: () => void;
     const ticked = new Promise<void>((r) => (done = r));
-    const link = (name: string) => ({ tick: (now: number) => (seen.push([name, now]), seen.length === 3 && done()) });
+    const link = (name: string) => ({
+      tick: (now: number): void => {
+        seen.push([name, now]);
+        if (seen.length === 3) done();
+      },
+    });
     const [a, b, c] = [link('a'), link('b'), link('c')];
     for (const l of [a, b, c]) clock.add(l);
     // The clock's timer never keeps a process alive (the links' sockets do): hold it open here, bounded.
