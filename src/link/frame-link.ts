@@ -97,12 +97,13 @@ export interface LinkOptions {
 
 /**
  * How long a link waits in silence before it pings: keepaliveMs on the side that dialed; on the
- * side that accepted, half its dead timer, within [keepaliveMs, 2 × keepaliveMs], so that a
- * dialing peer (which pings after keepaliveMs) always pings first and this side only answers.
+ * side that accepted, half its dead timer, within [keepaliveMs, 3 × keepaliveMs], so that a
+ * dialing peer (which pings after keepaliveMs, plus up to two ticks of its clock) pings first and
+ * this side only answers. With the defaults (5000, 15000): 7500 ms.
  */
 export function pingAfter(keepaliveMs: number, deadMs: number, accepted: boolean): number {
   if (!accepted || !keepaliveMs || !deadMs) return keepaliveMs;
-  return Math.min(Math.max(keepaliveMs, Math.floor(deadMs / 2)), 2 * keepaliveMs);
+  return Math.min(Math.max(keepaliveMs, Math.floor(deadMs / 2)), 3 * keepaliveMs);
 }
 
 export const DEFAULT_HIGH_WATER_MARK = 256 * 1024;
