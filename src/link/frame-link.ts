@@ -149,8 +149,8 @@ export abstract class BaseLink extends EventEmitter<FrameLinkEvents> implements 
    */
   #lastRx = Date.now();
   #lastPing = 0;
-  /** Written to since the last check: an active link is checked on every tick (the stall check). */
-  #wroteSince = false;
+  /** Bytes waited at a write since the last check found none: checked on every tick (the stall check). */
+  #watched = false;
   #held: Frame[] | undefined;
   /** Bytes handed to write(); minus the backlog, the bytes the transport has taken. */
   #written = 0;
@@ -224,24 +224,25 @@ export abstract class BaseLink extends EventEmitter<FrameLinkEvents> implements 
       this.#lastPing = now;
       this.send({ ...this.tag, kind: Kind.PING, timestamp: now });
     }
-    // Bytes waiting, or written since the last check: check again at the next tick (stall).
-    if (this.stallMs && (this.backlog > 0 || this.#wroteSince)) {
-      this.#wroteSince = false;
-      return;
-    }
-    this.#wroteSince = false;
+    // Bytes waiting: check again at the next tick (stall).
+    if (this.stallMs && this.backlog > 0) return;
+    this.#watched = false;
     let next = Infinity;
     if (this.deadMs) next = this.#lastRx + this.deadMs + 1;
     if (ka) next = Math.min(next, Math.max(this.#lastRx + this.#pingAfter, this.#lastPing + ka));
     return next;
   }
 
-  /** Bytes were handed to the transport: an idle link on a clock wheel is checked from the next tick on (stall). */
-  #wrote(): void {
-    this.#wroteSince = true;
-    // Called before the bytes join the backlog: an empty backlog starts the stall period now.
-    if (this.backlog === 0) this.#progressAt = this.#clock ? this.#clock.now : Date.now();
-    if (this.stallMs) this.#clock?.wake(this);
+  /**
+   * After a write: if bytes wait (the transport did not take them all at once), the link is
+   * checked from the next tick on (stall), and the stall period starts now. A write the
+   * transport took whole (a PONG on an idle link) costs the clock nothing.
+   */
+  protected watch(): void {
+    if (this.#watched || !this.stallMs || this.backlog === 0) return;
+    this.#watched = true;
+    this.#progressAt = this.#clock ? this.#clock.now : Date.now();
+    this.#clock?.wake(this);
   }
 
   /** 0: most links hand each frame to the transport at once. */
@@ -254,15 +255,14 @@ export abstract class BaseLink extends EventEmitter<FrameLinkEvents> implements 
     // A fanned-out frame carries its shared encoding: its header is encoded once for every link.
     const [h, p] = encodeFrame(f, sessionKey ?? f.sessionKey);
     this.#written += h.length + p.length;
-    if (!this.#wroteSince) this.#wrote();
     this.write(h, p, f);
+    if (!this.#watched) this.watch();
     return this.backlog < this.highWaterMark;
   }
 
   /** For subclasses that write encoded bytes themselves: counts them as handed to the transport. */
   protected wrote(bytes: number): void {
     this.#written += bytes;
-    if (!this.#wroteSince) this.#wrote();
   }
 
   hold(): void {

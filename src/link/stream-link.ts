@@ -110,9 +110,14 @@ export class StreamLink extends BaseLink {
     if (this.closed) return false;
     this.wrote(bytes);
     if (!this.#sock.writable) return false;
-    if (this.#turn === 0 && pieces.length === 1) return this.#sock.write(pieces[0]) && this.backlog < this.highWaterMark;
+    if (this.#turn === 0 && pieces.length === 1) {
+      const ok = this.#sock.write(pieces[0]);
+      this.watch();
+      return ok && this.backlog < this.highWaterMark;
+    }
     this.#startTurn(bytes || 1);
     for (const piece of pieces) this.#append(piece);
+    this.watch();
     return this.backlog < this.highWaterMark;
   }
 
