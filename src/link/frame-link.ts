@@ -126,7 +126,8 @@ export interface LinkPeer {
  * on our side), whichever layer noticed. The one place bad input becomes a role's event.
  */
 export function onProtocolFailure(link: FrameLink, report: (err: ProtocolError, peer: LinkPeer) => void): void {
-  link.once('close', (info) => {
+  // 'close' is emitted exactly once: on() costs less per link than once()'s wrapper.
+  link.on('close', (info) => {
     if (info.error instanceof ProtocolError && !info.byPeer) {
       report(info.error, { transport: link.transport, remoteAddress: link.remoteAddress, remotePort: link.remotePort });
     }
