@@ -65,7 +65,7 @@ export class StreamLink extends BaseLink implements FrameSink {
     this.remoteAddress = sock.remoteAddress ?? '';
     this.remotePort = sock.remotePort ?? 0;
     // The link is its parser's sink, and the socket's listeners are shared functions that find
-    // the link on the socket: no closures per link (docs/architecture.md: many idle channels).
+    // the link on the socket: no closures per link (less memory per idle channel).
     this.#parser = new FrameParser(this, { maxPayload: o.maxPayload });
     (sock as LinkedSocket)[LINK] = this;
     sock.on('data', onData);
