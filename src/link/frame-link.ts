@@ -226,7 +226,10 @@ export abstract class BaseLink extends EventEmitter<FrameLinkEvents> implements 
       this.send({ ...this.tag, kind: Kind.PING, timestamp: now });
     }
     // Bytes waiting: check again at the next tick (stall).
-    if (this.stallMs && this.backlog > 0) return;
+    if (this.stallMs && this.backlog > 0) {
+      this.#watched = true;
+      return;
+    }
     this.#watched = false;
     let next = Infinity;
     if (this.deadMs) next = this.#lastRx + this.deadMs + 1;
