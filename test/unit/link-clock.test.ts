@@ -31,6 +31,46 @@ describe('LinkClock', () => {
     assert.equal(clock.size, 0);
   });
 
+  test('the wheel: a link is called again when it asks, a parked link only once woken, a deleted one never', async () => {
+    const clock = new LinkClock(20);
+    const calls: string[] = [];
+    let wakeAt = -1;
+    let deleted = false;
+    let done!: () => void;
+    const finished = new Promise<void>((r) => (done = r));
+    // `probe` runs every tick and drives the steps; `parked` asks for no check; `later` asks for
+    // one 100 s on; `gone` is deleted after its first call.
+    let probeTicks = 0;
+    const parked = { tick: (): number => (calls.push('parked'), Infinity) };
+    const later = { tick: (now: number): number => (calls.push('later'), now + 100_000) };
+    const gone = { tick: (): void => void calls.push('gone') };
+    const probe = {
+      tick: (): void => {
+        probeTicks++;
+        if (probeTicks === 1 && !deleted) {
+          deleted = true;
+          clock.delete(gone);
+        }
+        if (probeTicks === 5) {
+          wakeAt = calls.length;
+          clock.wake(parked);
+        }
+        if (probeTicks === 8) done();
+      },
+    };
+    for (const l of [parked, later, gone, probe]) clock.add(l);
+    const hold = setTimeout(() => done(), 5000);
+    await finished;
+    clearTimeout(hold);
+    for (const l of [parked, later, probe]) clock.delete(l);
+    assert.equal(probeTicks, 8);
+    assert.equal(calls.filter((c) => c === 'gone').length, 1, 'a deleted link is not called again');
+    assert.equal(calls.filter((c) => c === 'later').length, 1, 'a link that asked for a check 100 s on is not called again');
+    assert.deepEqual(calls.slice(0, wakeAt).filter((c) => c === 'parked'), ['parked'], 'a parked link is called once, then not until woken');
+    assert.deepEqual(calls.slice(wakeAt).filter((c) => c === 'parked'), ['parked'], 'woken, it is called at the next tick');
+    assert.equal(clock.size, 0);
+  });
+
   test('tickFor: half the shortest of keepalive, dead and 1 s, at least 50 ms', () => {
     assert.equal(tickFor(5000, 15000), 500);
     assert.equal(tickFor(0, 0), 500);
