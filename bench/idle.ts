@@ -8,7 +8,12 @@
  * channel); the server's CPU while the channels sit idle for --idle-s seconds (every link's
  * keepalive, dead and stall checks run, and PINGs flow), as % of one core.
  *
- *   node build/bench/run.js --cases=idle [--channels=10000] [--idle-s=20] [--idle-prof=DIR]
+ * --idle-peers: what the channels do about keepalives (docs/protocol.md 3.4):
+ * - `answer` (default): they only answer the server's PINGs, as a bare reader does;
+ * - `ping`: they also ping after 5 s (keepaliveMs) without hearing from the server, as a library
+ *   Receiver (the dialing side) does; one timer in the channels' process scans them every 500 ms.
+ *
+ *   node build/bench/run.js --cases=idle [--channels=10000] [--idle-s=20] [--idle-peers=answer|ping] [--idle-prof=DIR]
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -85,28 +90,54 @@ async function serverChild(): Promise<void> {
 const gc = (globalThis as { gc?: () => void }).gc;
 
 async function channelsChild(): Promise<void> {
+  const ping = process.argv[3] === 'ping';
   const socks: net.Socket[] = [];
+  /** Per channel (ping mode): when it last heard the server, and its PING (reused: the timestamp is not read). */
+  const heard: number[] = [];
+  const pingFrames: Buffer[] = [];
   let port = 0;
   let pongs = 0;
+  let pingsSent = 0;
+  let pongsGot = 0;
+  let closed = 0;
   const open = (i: number, type: number): Promise<void> =>
     new Promise((resolve, reject) => {
       const sock = net.connect(port, HOST);
       const key = BigInt(Math.floor(i / 5) + 1);
       const parser = new FrameParser({
         onFrame: (f: Frame) => {
+          heard[i] = Date.now();
           if (f.kind === Kind.WELCOME) resolve();
           else if (f.kind === Kind.PING) {
             pongs++;
             sock.write(encodeFrameBuffer({ kind: Kind.PONG, mediaType: type, sessionKey: key, timestamp: f.timestamp }));
-          } else if (f.kind === Kind.CLOSE) reject(new Error(`channel ${i} closed by the server`));
+          } else if (f.kind === Kind.PONG) pongsGot++;
+          else if (f.kind === Kind.CLOSE) {
+            closed++;
+            reject(new Error(`channel ${i} closed by the server`));
+          }
         },
         onError: reject,
       });
       sock.on('data', (d) => parser.push(d));
       sock.on('error', reject);
       sock.once('connect', () => sock.write(encodeFrameBuffer({ kind: Kind.HELLO, mediaType: type, sessionKey: key, from: `c${Math.floor(i / 5)}`, payload: encodeJson({ role: 'pull' }) })));
-      socks.push(sock);
+      socks[i] = sock;
+      heard[i] = Date.now();
+      if (ping) pingFrames[i] = encodeFrameBuffer({ kind: Kind.PING, mediaType: type, sessionKey: key });
     });
+  if (ping) {
+    // The dialing side's rule: a PING after 5 s without hearing from the peer.
+    setInterval(() => {
+      const now = Date.now();
+      for (let i = 0; i < socks.length; i++) {
+        if (now - heard[i] < 5000) continue;
+        heard[i] = now; // at most one PING per 5 s, answered or not
+        pingsSent++;
+        socks[i].write(pingFrames[i]);
+      }
+    }, 500).unref();
+  }
   process.on('message', async (m: Msg) => {
     if (m.open) {
       port = m.port as number;
@@ -121,7 +152,7 @@ async function channelsChild(): Promise<void> {
       }
       process.send!({ opened: { ms: performance.now() - started, firstBatchMs } });
     }
-    if (m.pongs) process.send!({ pongs });
+    if (m.pongs) process.send!({ pongs: { pongs, pingsSent, pongsGot, closed } });
   });
 }
 
@@ -132,8 +163,9 @@ export async function runIdleBench(argv: string[] = process.argv.slice(2)): Prom
   const channels = Number(arg('channels') ?? 10_000);
   const idleS = Number(arg('idle-s') ?? 20);
   const prof = arg('idle-prof');
+  const peersMode = arg('idle-peers') ?? 'answer';
   const server = fork(SELF, ['server', prof ?? ''], { execArgv: ['--expose-gc'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  const peers = fork(SELF, ['channels'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const peers = fork(SELF, ['channels', peersMode], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const toServer = rpc(server);
   const toPeers = rpc(peers);
   try {
@@ -143,14 +175,16 @@ export async function runIdleBench(argv: string[] = process.argv.slice(2)): Prom
     // Let the joins settle (handshake timers, first allocations), then measure the idle period.
     await new Promise((r) => setTimeout(r, 2000));
     await toServer({ mark: true }, 'marked');
-    const pongs0 = (await toPeers({ pongs: true }, 'pongs')) as number;
+    type Counts = { pongs: number; pingsSent: number; pongsGot: number; closed: number };
+    const c0 = (await toPeers({ pongs: true }, 'pongs')) as Counts;
     await new Promise((r) => setTimeout(r, idleS * 1000));
     const after = (await toServer({ read: true }, 'read')) as { cpuMs: number; wallMs: number; rss: number; links: number };
-    const pongs = ((await toPeers({ pongs: true }, 'pongs')) as number) - pongs0;
+    const c1 = (await toPeers({ pongs: true }, 'pongs')) as Counts;
+    const pongs = c1.pongs - c0.pongs;
     const cpuPct = (after.cpuMs / after.wallMs) * 100;
-    console.log(`\nIdle channels: ${after.links} open pull channels (${channels / 5} clients x 5 types) on one MediaServer process`);
+    console.log(`\nIdle channels: ${after.links} open pull channels (${channels / 5} clients x 5 types) on one MediaServer process; peers ${peersMode === 'ping' ? 'ping after 5 s of silence and answer' : 'only answer PINGs'}`);
     console.log(`  join: first ${BATCH} readers in ${(opened.firstBatchMs / 1000).toFixed(3)} s (goal <= 0.2 s); all ${channels} in ${(opened.ms / 1000).toFixed(2)} s`);
-    console.log(`  idle ${idleS} s: server CPU ${cpuPct.toFixed(2)}% of a core (goal < 1%), ${pongs} PINGs answered`);
+    console.log(`  idle ${idleS} s: server CPU ${cpuPct.toFixed(2)}% of a core (goal < 1%); server PINGs ${pongs} (answered), peer PINGs ${c1.pingsSent - c0.pingsSent} (PONGs back ${c1.pongsGot - c0.pongsGot}); channels closed by the server ${c1.closed}`);
     console.log(`  RSS ${(before.rss / 2 ** 20).toFixed(1)} -> ${(after.rss / 2 ** 20).toFixed(1)} MiB: ${((after.rss - before.rss) / 1024 / channels).toFixed(1)} KB per channel (goal <= 10 KB)`);
   } finally {
     server.kill();

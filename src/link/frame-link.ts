@@ -87,6 +87,23 @@ export interface LinkOptions {
   deadMs?: number;
   /** The clock that runs the link's checks; an owner gives one to all its links. @default a clock of the link's own */
   clock?: LinkClock;
+  /**
+   * True for a link its peer dialed (a listener's): it sends its own PINGs only after a longer
+   * silence (pingAfter), so that on an idle link the dialing side pings and this one only
+   * answers (docs/protocol.md 3.4). @default false
+   */
+  accepted?: boolean;
+}
+
+/**
+ * How long a link waits in silence before it pings: keepaliveMs on the side that dialed; on the
+ * side that accepted, half its dead timer, within [keepaliveMs, 3 × keepaliveMs], so that a
+ * dialing peer (which pings after keepaliveMs, plus up to two ticks of its clock) pings first and
+ * this side only answers. With the defaults (5000, 15000): 7500 ms.
+ */
+export function pingAfter(keepaliveMs: number, deadMs: number, accepted: boolean): number {
+  if (!accepted || !keepaliveMs || !deadMs) return keepaliveMs;
+  return Math.min(Math.max(keepaliveMs, Math.floor(deadMs / 2)), 3 * keepaliveMs);
 }
 
 export const DEFAULT_HIGH_WATER_MARK = 256 * 1024;
@@ -109,7 +126,8 @@ export interface LinkPeer {
  * on our side), whichever layer noticed. The one place bad input becomes a role's event.
  */
 export function onProtocolFailure(link: FrameLink, report: (err: ProtocolError, peer: LinkPeer) => void): void {
-  link.once('close', (info) => {
+  // 'close' is emitted exactly once: on() costs less per link than once()'s wrapper.
+  link.on('close', (info) => {
     if (info.error instanceof ProtocolError && !info.byPeer) {
       report(info.error, { transport: link.transport, remoteAddress: link.remoteAddress, remotePort: link.remotePort });
     }
@@ -126,10 +144,14 @@ export abstract class BaseLink extends EventEmitter<FrameLinkEvents> implements 
   abstract readonly remotePort: number;
   readonly reliable: boolean = true;
   #closed = false;
+  /**
+   * When the peer was last heard: the clock's coarse time of the tick after the arrival (no
+   * clock read per frame; liveness is judged at most one tick late, never early).
+   */
   #lastRx = Date.now();
-  /** Something arrived since the last tick (the tick stamps #lastRx: no clock read per frame). */
-  #rxSeen = false;
   #lastPing = 0;
+  /** Bytes waited at a write since the last check found none: checked on every tick (the stall check). */
+  #watched = false;
   #held: Frame[] | undefined;
   /** Bytes handed to write(); minus the backlog, the bytes the transport has taken. */
   #written = 0;
@@ -149,12 +171,15 @@ export abstract class BaseLink extends EventEmitter<FrameLinkEvents> implements 
   tag: { sessionKey?: bigint; mediaType?: number; from?: string } = {};
   protected readonly keepaliveMs: number;
   protected readonly deadMs: number;
+  /** Silence after which the link pings (pingAfter). */
+  readonly #pingAfter: number;
   protected readonly highWaterMark: number;
 
   constructor(o: LinkOptions) {
     super();
     this.keepaliveMs = o.keepaliveMs ?? 5000;
     this.deadMs = o.deadMs ?? 15000;
+    this.#pingAfter = pingAfter(this.keepaliveMs, this.deadMs, o.accepted ?? false);
     this.highWaterMark = o.highWaterMark ?? DEFAULT_HIGH_WATER_MARK;
     this.#clock = o.clock;
   }
@@ -180,17 +205,12 @@ export abstract class BaseLink extends EventEmitter<FrameLinkEvents> implements 
     this.#clock.add(this);
   }
 
-  /** The clock's check: stall, dead, keepalive. */
-  tick(now: number): void {
+  /** The clock's check: stall, dead, keepalive. Returns when the link needs its next check. */
+  tick(now: number): number | void {
     const backlog = this.backlog;
     const flushed = this.#written - backlog;
     if (backlog === 0 || flushed > this.#flushed) this.#progressAt = now;
     this.#flushed = flushed;
-    if (this.#rxSeen) {
-      // Stamped at the tick after it arrived: liveness is judged at most one tick late.
-      this.#rxSeen = false;
-      this.#lastRx = now;
-    }
     if (this.stallMs && now - this.#progressAt > this.stallMs) {
       this.fail(new TransportError(ErrorCode.TRANSPORT_TIMEOUT, `the peer took no data for ${this.stallMs} ms`), CloseCode.TIMEOUT);
       return;
@@ -200,10 +220,33 @@ export abstract class BaseLink extends EventEmitter<FrameLinkEvents> implements 
       return;
     }
     // Ping when the peer has been silent (a stream of video gets no answers), at most once per period.
-    if (this.keepaliveMs && now - this.#lastRx >= this.keepaliveMs && now - this.#lastPing >= this.keepaliveMs) {
+    const ka = this.keepaliveMs;
+    if (ka && now - this.#lastRx >= this.#pingAfter && now - this.#lastPing >= ka) {
       this.#lastPing = now;
       this.send({ ...this.tag, kind: Kind.PING, timestamp: now });
     }
+    // Bytes waiting: check again at the next tick (stall).
+    if (this.stallMs && this.backlog > 0) {
+      this.#watched = true;
+      return;
+    }
+    this.#watched = false;
+    let next = Infinity;
+    if (this.deadMs) next = this.#lastRx + this.deadMs + 1;
+    if (ka) next = Math.min(next, Math.max(this.#lastRx + this.#pingAfter, this.#lastPing + ka));
+    return next;
+  }
+
+  /**
+   * After a write: if bytes wait (the transport did not take them all at once), the link is
+   * checked from the next tick on (stall), and the stall period starts now. A write the
+   * transport took whole (a PONG on an idle link) costs the clock nothing.
+   */
+  protected watch(): void {
+    if (this.#watched || !this.stallMs || this.backlog === 0) return;
+    this.#watched = true;
+    this.#progressAt = this.#clock ? this.#clock.now : Date.now();
+    this.#clock?.wake(this);
   }
 
   /** 0: most links hand each frame to the transport at once. */
@@ -217,6 +260,7 @@ export abstract class BaseLink extends EventEmitter<FrameLinkEvents> implements 
     const [h, p] = encodeFrame(f, sessionKey ?? f.sessionKey);
     this.#written += h.length + p.length;
     this.write(h, p, f);
+    if (!this.#watched) this.watch();
     return this.backlog < this.highWaterMark;
   }
 
@@ -243,7 +287,8 @@ export abstract class BaseLink extends EventEmitter<FrameLinkEvents> implements 
       this.#held.push(f);
       return;
     }
-    this.#rxSeen = true;
+    const clock = this.#clock;
+    this.#lastRx = clock ? clock.now + clock.tickMs : Date.now();
     switch (f.kind) {
       case Kind.PING:
         this.send({ ...this.tag, kind: Kind.PONG, timestamp: f.timestamp });

@@ -20,6 +20,9 @@ import type { WsAcceptor } from './ws-link.js';
 import type { Duplex } from 'node:stream';
 import { ConnectionGate, type ConnectionLimits, type ConnectionTicket, type RefusedReason } from '../transport/connection-limits.js';
 
+/** The 'error' listener of an accepted socket whose errors its link reports (one function for all). */
+const ignore = (): void => {};
+
 export { DEFAULT_CONNECTION_LIMITS, type ConnectionLimits, type RefusedReason } from '../transport/connection-limits.js';
 
 /** The bare answer to an HTTP connection refused at a connection limit. */
@@ -108,6 +111,12 @@ export class LinkListener {
       },
     };
     const host = o.host ?? '::';
+    /** Accepted links ping only after a longer silence than the dialing peer (protocol.md 3.4). */
+    const linkOpts = { ...o.link, accepted: true };
+    /** Shared by every socket (no closure per connection): a socket's 'close' comes once. */
+    const forget = function (this: net.Socket): void {
+      l.#sockets.delete(this);
+    };
     const tickets = new WeakMap<Duplex, ConnectionTicket>();
     const refused = new WeakSet<Duplex>();
     /** How a refused (or evicted) raw socket is closed: set per transport below. */
@@ -136,9 +145,9 @@ export class LinkListener {
       l.#server = await listenStream({ host, port: o.port, tls: o.tls }, (sock) => {
         if (refused.has(sock) || refused.has((sock as Duplex & { _parent?: Duplex })._parent as Duplex)) return void sock.destroy();
         l.#sockets.add(sock);
-        sock.once('close', () => l.#sockets.delete(sock));
-        sock.on('error', () => {});
-        const link = new StreamLink(sock, o.link);
+        sock.on('close', forget);
+        sock.on('error', ignore);
+        const link = new StreamLink(sock, linkOpts);
         // The handshake ends at the HELLO (whatever the owner makes of it).
         const ticket = ticketOf(sock);
         if (ticket) {
@@ -189,10 +198,10 @@ export class LinkListener {
       });
       l.#server.on('connection', (sock: net.Socket) => {
         l.#sockets.add(sock);
-        sock.once('close', () => l.#sockets.delete(sock));
+        sock.on('close', forget);
       });
       // Browsers: the same port takes WebSocket links (one frame per message).
-      const ws = new WsAcceptor(o.link, (link) => h.onLink(link));
+      const ws = new WsAcceptor(linkOpts, (link) => h.onLink(link));
       l.#ws = ws;
       l.#server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
         if (refused.has(socket)) return void socket.destroy();
@@ -223,7 +232,7 @@ export class LinkListener {
           // A peer beyond the limits is not answered: its datagrams are dropped and counted.
           const ticket = gate.admitPeer(address);
           if (typeof ticket !== 'object') return void handler.onRefused?.(ticket, { transport: 'udp', remoteAddress: address, remotePort: port });
-          link = new UdpLink(ep, address, port, o.link, () => (l.#udpLinks.delete(key), ticket.release()));
+          link = new UdpLink(ep, address, port, linkOpts, () => (l.#udpLinks.delete(key), ticket.release()));
           link.tag = { mediaType: f.mediaType };
           l.#udpLinks.set(key, link);
           h.onLink(link);

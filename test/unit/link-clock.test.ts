@@ -13,7 +13,12 @@ describe('LinkClock', () => {
     const seen: Array<[string, number]> = [];
     let done!: () => void;
     const ticked = new Promise<void>((r) => (done = r));
-    const link = (name: string) => ({ tick: (now: number) => (seen.push([name, now]), seen.length === 3 && done()) });
+    const link = (name: string) => ({
+      tick: (now: number): void => {
+        seen.push([name, now]);
+        if (seen.length === 3) done();
+      },
+    });
     const [a, b, c] = [link('a'), link('b'), link('c')];
     for (const l of [a, b, c]) clock.add(l);
     // The clock's timer never keeps a process alive (the links' sockets do): hold it open here, bounded.
@@ -23,6 +28,46 @@ describe('LinkClock', () => {
     assert.deepEqual(seen.map(([n]) => n), ['a', 'b', 'c']);
     assert.equal(new Set(seen.map(([, t]) => t)).size, 1);
     for (const l of [a, b, c]) clock.delete(l);
+    assert.equal(clock.size, 0);
+  });
+
+  test('the wheel: a link is called again when it asks, a parked link only once woken, a deleted one never', async () => {
+    const clock = new LinkClock(20);
+    const calls: string[] = [];
+    let wakeAt = -1;
+    let deleted = false;
+    let done!: () => void;
+    const finished = new Promise<void>((r) => (done = r));
+    // `probe` runs every tick and drives the steps; `parked` asks for no check; `later` asks for
+    // one 100 s on; `gone` is deleted after its first call.
+    let probeTicks = 0;
+    const parked = { tick: (): number => (calls.push('parked'), Infinity) };
+    const later = { tick: (now: number): number => (calls.push('later'), now + 100_000) };
+    const gone = { tick: (): void => void calls.push('gone') };
+    const probe = {
+      tick: (): void => {
+        probeTicks++;
+        if (probeTicks === 1 && !deleted) {
+          deleted = true;
+          clock.delete(gone);
+        }
+        if (probeTicks === 5) {
+          wakeAt = calls.length;
+          clock.wake(parked);
+        }
+        if (probeTicks === 8) done();
+      },
+    };
+    for (const l of [parked, later, gone, probe]) clock.add(l);
+    const hold = setTimeout(() => done(), 5000);
+    await finished;
+    clearTimeout(hold);
+    for (const l of [parked, later, probe]) clock.delete(l);
+    assert.equal(probeTicks, 8);
+    assert.equal(calls.filter((c) => c === 'gone').length, 1, 'a deleted link is not called again');
+    assert.equal(calls.filter((c) => c === 'later').length, 1, 'a link that asked for a check 100 s on is not called again');
+    assert.deepEqual(calls.slice(0, wakeAt).filter((c) => c === 'parked'), ['parked'], 'a parked link is called once, then not until woken');
+    assert.deepEqual(calls.slice(wakeAt).filter((c) => c === 'parked'), ['parked'], 'woken, it is called at the next tick');
     assert.equal(clock.size, 0);
   });
 
