@@ -361,10 +361,29 @@ function byteLength(data: Buffer | readonly Buffer[]): number {
 /** A fileData event's info; data given as views is joined when (if ever) it is read. */
 function dataInfo(fileId: number, rx: FileRx, offset: number, data: Buffer | readonly Buffer[], bytes: number): FileDataInfo {
   if (Buffer.isBuffer(data)) return { fileId, name: rx.name, offset, size: rx.size, data };
-  const info = { fileId, name: rx.name, offset, size: rx.size } as FileDataInfo;
-  let joined: Buffer | undefined;
-  Object.defineProperty(info, 'data', { enumerable: true, configurable: true, get: () => (joined ??= Buffer.concat(data, bytes)) });
-  return info;
+  return new ViewsDataInfo(fileId, rx.name, offset, rx.size, data, bytes);
+}
+
+/** FileDataInfo whose data arrived as views: joined on first read (a class accessor: one hidden class for all). */
+class ViewsDataInfo implements FileDataInfo {
+  #joined: Buffer | undefined;
+  readonly #views: readonly Buffer[];
+  readonly #bytes: number;
+  constructor(
+    readonly fileId: number,
+    readonly name: string,
+    readonly offset: number,
+    readonly size: number,
+    views: readonly Buffer[],
+    bytes: number,
+  ) {
+    this.#views = views;
+    this.#bytes = bytes;
+  }
+
+  get data(): Buffer {
+    return (this.#joined ??= Buffer.concat(this.#views, this.#bytes));
+  }
 }
 
 /** A file name safe to create inside a folder: no directories, no dot-names. */
