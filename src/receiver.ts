@@ -113,8 +113,8 @@ export class Receiver extends EventEmitter<ReceiverEvents> {
         this.emit('data', d, m);
       },
       fileStart: (f, m) => this.emit('fileStart', f, m),
-      fileData: (f, m) => {
-        count('file', f.data.length);
+      fileData: (f, m, bytes) => {
+        count('file', bytes);
         this.emit('fileData', f, m);
       },
       fileEnd: (f, m) => this.emit('fileEnd', f, m),

@@ -5,7 +5,7 @@
 import { EventEmitter } from 'node:events';
 import { CamwireError, CloseCode, ErrorCode, ProtocolError, RemoteCloseError, TransportError } from '../errors.js';
 import { Kind } from '../protocol/constants.js';
-import { encodeFrame, type Frame, type FrameInit } from '../protocol/frame.js';
+import { encodeFrame, encodeHeader, partsLength, type Frame, type FrameInit } from '../protocol/frame.js';
 import { decodeReason, encodeReason } from '../protocol/messages.js';
 import { LinkClock, tickFor, type Clocked } from './link-clock.js';
 
@@ -186,6 +186,11 @@ export abstract class BaseLink extends EventEmitter<FrameLinkEvents> implements 
 
   abstract get backlog(): number;
   protected abstract write(header: Buffer, payload: Buffer, f: FrameInit): void;
+  /**
+   * Links that write a payload in pieces (FrameInit.parts) as they are: the header, then the
+   * `bytes` of `parts` in order. Without it, send() joins the pieces.
+   */
+  protected writeParts?(header: Buffer, parts: readonly Buffer[], bytes: number): void;
   /** Releases the transport; called once, after 'close' bookkeeping. */
   protected abstract teardown(graceful: boolean): void;
 
@@ -256,6 +261,14 @@ export abstract class BaseLink extends EventEmitter<FrameLinkEvents> implements 
 
   send(f: FrameInit, sessionKey?: bigint): boolean {
     if (this.#closed) return false;
+    if (f.parts && f.payload === undefined && this.writeParts) {
+      // A payload in pieces goes as they are, after a header of its own (no join, no copy).
+      const bytes = partsLength(f.parts);
+      const h = encodeHeader(f, bytes, f.prefix, sessionKey ?? f.sessionKey);
+      this.#written += h.length + bytes;
+      this.writeParts(h, f.parts, bytes);
+      return this.backlog < this.highWaterMark;
+    }
     // A fanned-out frame carries its shared encoding: its header is encoded once for every link.
     const [h, p] = encodeFrame(f, sessionKey ?? f.sessionKey);
     this.#written += h.length + p.length;

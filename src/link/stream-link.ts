@@ -134,6 +134,16 @@ export class StreamLink extends BaseLink implements FrameSink {
     if (p.length) this.#sock.write(p);
   }
 
+  /** A payload in pieces (a relayed item as the reads it arrived in): header and pieces in one corked write. */
+  protected override writeParts(h: Buffer, parts: readonly Buffer[], bytes: number): void {
+    if (!this.#sock.writable) return;
+    this.#startTurn(h.length + bytes);
+    this.#cork();
+    this.#flushRun();
+    this.#sock.write(h);
+    for (const piece of parts) if (piece.length) this.#sock.write(piece);
+  }
+
   /**
    * Encoded frames (a fan-out's batch). When they are one piece and the link has nothing else in
    * this turn, they go to the socket at once, as one plain write (no cork, no end-of-turn work),

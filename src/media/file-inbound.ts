@@ -8,7 +8,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { CamwireError, CloseCode, DeliveryError, ErrorCode } from '../errors.js';
 import type { MediaTypeName } from '../protocol/constants.js';
-import type { Frame } from '../protocol/frame.js';
+import { payloadViews, type Frame } from '../protocol/frame.js';
+import { decodeFileChunkViews } from '../protocol/file-messages.js';
 import { decodeFileMessage, encodeAck } from '../protocol/messages.js';
 import type { FileDataInfo, FileEndInfo, FileStartInfo, MessageMeta } from '../events.js';
 import type { Logger } from '../options.js';
@@ -18,7 +19,8 @@ import { FileWriter } from './file-writer.js';
 /** Where file reception reports to (part of an InboundSink). */
 export interface FileSink {
   fileStart(f: FileStartInfo, m: MessageMeta): void;
-  fileData(f: FileDataInfo, m: MessageMeta): void;
+  /** `bytes`: the chunk's length (reading `f.data` may join a chunk that arrived in pieces). */
+  fileData(f: FileDataInfo, m: MessageMeta, bytes: number): void;
   fileEnd(f: FileEndInfo, m: MessageMeta): void;
   /** A message was dropped on purpose (addressed to someone else, type not wanted...). */
   dropped(type: MediaTypeName | 'unknown', reason: string): void;
@@ -78,7 +80,10 @@ export class FileInbound {
 
   /** Handles one file DATA frame (START, CHUNK, END or ABORT). */
   handle(f: Frame, m: MessageMeta): void {
-    const msg = decodeFileMessage(f.payload);
+    // A chunk whose frame spanned reads keeps its data as views of those reads: hashed and
+    // written without joining them.
+    const views = payloadViews(f);
+    const msg = (views && decodeFileChunkViews(views)) ?? decodeFileMessage(f.payload);
     const rx = this.#files.get(msg.fileId);
     try {
       switch (msg.op) {
@@ -96,17 +101,18 @@ export class FileInbound {
             else this.#answers.ack(f);
             return;
           }
-          if (msg.offset + msg.data.length > rx.size) {
+          const bytes = byteLength(msg.data);
+          if (msg.offset + bytes > rx.size) {
             this.#answers.nack(f, CloseCode.BAD_PAYLOAD, `chunk at ${msg.offset} runs past the file size ${rx.size}`);
             this.#endFile(msg.fileId, rx, m, new DeliveryError(ErrorCode.DELIVERY_REFUSED, 'file chunk beyond the end', f.seq));
             return;
           }
           if (msg.offset > rx.next) {
             // Over UDP a lost chunk makes later ones arrive first: keep a bounded number of them.
-            if (rx.early.size >= MAX_EARLY_CHUNKS || rx.earlyBytes + msg.data.length > MAX_EARLY_BYTES) return; // not acknowledged: resent later
+            if (rx.early.size >= MAX_EARLY_CHUNKS || rx.earlyBytes + bytes > MAX_EARLY_BYTES) return; // not acknowledged: resent later
             if (!rx.early.has(msg.offset)) {
-              rx.early.set(msg.offset, Buffer.from(msg.data));
-              rx.earlyBytes += msg.data.length;
+              rx.early.set(msg.offset, Buffer.isBuffer(msg.data) ? Buffer.from(msg.data) : Buffer.concat(msg.data, bytes));
+              rx.earlyBytes += bytes;
             }
             this.#answers.ack(f);
             return;
@@ -232,8 +238,10 @@ export class FileInbound {
       }
       try {
         fd = fs.openSync(part, fs.existsSync(part) ? 'r+' : 'w');
-        // Bytes past the resume point are stale (an older, longer transfer): cut them.
-        fs.ftruncateSync(fd, start);
+        // Bytes past the resume point are stale (an older, longer transfer): cut them. Only when
+        // there are some: on ext4 a truncation to 0 makes the close flush the file (auto_da_alloc),
+        // tens of ms on the event loop at the end of every new transfer.
+        if (fs.fstatSync(fd).size !== start) fs.ftruncateSync(fd, start);
       } catch (err) {
         if (fd !== undefined) fs.closeSync(fd);
         const e = new CamwireError(ErrorCode.FILE_IO, `file ${name}: ${(err as Error).message}`, { cause: err });
@@ -269,11 +277,25 @@ export class FileInbound {
     return `not enough free disk: ${bytes} bytes to write${pending ? ` (and ${pending} for transfers in progress)` : ''} plus ${margin} to keep free (minFreeDiskBytes), ${free} free`;
   }
 
-  /** Hashes and reports a chunk, then writes it; `ack` (the chunk's frame) is answered once it is written. */
-  #write(rx: FileRx, fileId: number, offset: number, data: Buffer, m: MessageMeta, ack?: Frame): void {
-    rx.hash.update(data);
-    rx.next += data.length;
-    this.#sink.fileData({ fileId, name: rx.name, offset, size: rx.size, data }, m);
+  /**
+   * Hashes and reports a chunk, then writes it; `ack` (the chunk's frame) is answered once it is
+   * written. `data`: one Buffer, or the views of the reads it arrived in (joined only for a
+   * `fileData` listener that reads it).
+   */
+  #write(rx: FileRx, fileId: number, offset: number, data: Buffer | readonly Buffer[], m: MessageMeta, ack?: Frame): void {
+    let bytes: number;
+    if (Buffer.isBuffer(data)) {
+      rx.hash.update(data);
+      bytes = data.length;
+    } else {
+      bytes = 0;
+      for (const piece of data) {
+        rx.hash.update(piece);
+        bytes += piece.length;
+      }
+    }
+    rx.next += bytes;
+    this.#sink.fileData(dataInfo(fileId, rx, offset, data, bytes), m, bytes);
     if (!rx.writer) {
       if (ack) this.#answers.ack(ack);
       return;
@@ -284,7 +306,7 @@ export class FileInbound {
         else if (ack) this.#answers.nack(ack, CloseCode.REFUSED, `file ${fileId} ended before this chunk was written`);
         return;
       }
-      const r = Math.min(rx.reserved, data.length);
+      const r = Math.min(rx.reserved, bytes);
       rx.reserved -= r;
       if (this.#o.pendingDisk) this.#o.pendingDisk.bytes -= r;
       if (ack) this.#answers.ack(ack);
@@ -326,6 +348,41 @@ export class FileInbound {
     this.#sink.dropped('file', reason);
     this.#o.logger?.warn({ from: f.from, code }, `file refused: ${reason}`);
     this.#answers.nack(f, code, reason);
+  }
+}
+
+function byteLength(data: Buffer | readonly Buffer[]): number {
+  if (Buffer.isBuffer(data)) return data.length;
+  let n = 0;
+  for (const piece of data) n += piece.length;
+  return n;
+}
+
+/** A fileData event's info; data given as views is joined when (if ever) it is read. */
+function dataInfo(fileId: number, rx: FileRx, offset: number, data: Buffer | readonly Buffer[], bytes: number): FileDataInfo {
+  if (Buffer.isBuffer(data)) return { fileId, name: rx.name, offset, size: rx.size, data };
+  return new ViewsDataInfo(fileId, rx.name, offset, rx.size, data, bytes);
+}
+
+/** FileDataInfo whose data arrived as views: joined on first read (a class accessor: one hidden class for all). */
+class ViewsDataInfo implements FileDataInfo {
+  #joined: Buffer | undefined;
+  readonly #views: readonly Buffer[];
+  readonly #bytes: number;
+  constructor(
+    readonly fileId: number,
+    readonly name: string,
+    readonly offset: number,
+    readonly size: number,
+    views: readonly Buffer[],
+    bytes: number,
+  ) {
+    this.#views = views;
+    this.#bytes = bytes;
+  }
+
+  get data(): Buffer {
+    return (this.#joined ??= Buffer.concat(this.#views, this.#bytes));
   }
 }
 

@@ -16,7 +16,7 @@ export const MAX_QUEUED_BYTES = 64 * 1024 * 1024;
 export class FileWriter {
   readonly #fd: number;
   #position: number;
-  #queue: Array<{ data: Buffer; done: Written }> = [];
+  #queue: Array<{ data: Buffer | readonly Buffer[]; bytes: number; done: Written }> = [];
   #queued = 0;
   #busy = false;
   #closed = false;
@@ -39,19 +39,23 @@ export class FileWriter {
     return this.#failed;
   }
 
-  /** Queues `data` for the next position; `done` hears when it is written (or why not). */
-  write(data: Buffer, done: Written): void {
+  /**
+   * Queues `data` for the next position: one Buffer, or pieces written in order (a chunk as the
+   * views of the reads it arrived in, never joined); `done` hears when it is written (or why not).
+   */
+  write(data: Buffer | readonly Buffer[], done: Written): void {
     if (this.#closed || this.#failed) {
       done(this.#failed ?? new Error('the file is closed'));
       return;
     }
-    if (this.#queued + data.length > MAX_QUEUED_BYTES) {
+    const bytes = Buffer.isBuffer(data) ? data.length : data.reduce((n, b) => n + b.length, 0);
+    if (this.#queued + bytes > MAX_QUEUED_BYTES) {
       this.#fail(new Error(`more than ${MAX_QUEUED_BYTES} bytes of chunks wait for the disk; the sender's window (reliableWindow x fileChunkSize) is larger than this disk can take`));
       done(this.#failed);
       return;
     }
-    this.#queue.push({ data, done });
-    this.#queued += data.length;
+    this.#queue.push({ data, bytes, done });
+    this.#queued += bytes;
     this.#next();
   }
 
@@ -77,9 +81,14 @@ export class FileWriter {
     const batch = this.#queue;
     this.#queue = [];
     this.#busy = true;
-    this.#writev(batch.map((b) => b.data), (err) => {
+    const bufs: Buffer[] = [];
+    for (const b of batch) {
+      if (Buffer.isBuffer(b.data)) bufs.push(b.data);
+      else for (const piece of b.data) bufs.push(piece);
+    }
+    this.#writev(bufs, (err) => {
       this.#busy = false;
-      for (const b of batch) this.#queued -= b.data.length;
+      for (const b of batch) this.#queued -= b.bytes;
       if (this.#closed) {
         fs.close(this.#fd, () => {});
         for (const b of batch) b.done(err ?? undefined);
@@ -117,7 +126,7 @@ export class FileWriter {
   #drop(err: Error): void {
     const q = this.#queue;
     this.#queue = [];
-    this.#queued -= q.reduce((a, b) => a + b.data.length, 0);
+    this.#queued -= q.reduce((a, b) => a + b.bytes, 0);
     for (const b of q) b.done(err);
     for (const fn of this.#idle.splice(0)) fn();
   }

@@ -3,7 +3,7 @@
  * receiver's answer to a reliable item (AckInfo), and how queued bytes are counted (frameBytes).
  */
 import type { MediaTypeName } from '../protocol/constants.js';
-import type { FrameInit } from '../protocol/frame.js';
+import { partsLength, type FrameInit } from '../protocol/frame.js';
 import type { ReceivedCommand } from '../protocol/messages.js';
 
 /** What a link pumps frames from. */
@@ -19,7 +19,12 @@ export interface Outbox {
 
 /** Payload bytes of a queued frame (media header included). */
 export function frameBytes(f: FrameInit): number {
-  return (f.payload?.length ?? 0) + (f.prefix?.length ?? 0);
+  return payloadBytes(f) + (f.prefix?.length ?? 0);
+}
+
+/** Bytes of a queued frame's payload, given whole or in pieces (FrameInit.parts). */
+export function payloadBytes(f: FrameInit): number {
+  return f.payload?.length ?? (f.parts ? partsLength(f.parts) : 0);
 }
 
 /** The receiver's answer to a reliable item. */

@@ -10,10 +10,22 @@ import { MediaType } from '../protocol/constants.js';
 import { ReliableOutbox, type Outbox } from './outbox.js';
 import type { FrameLink } from '../link/frame-link.js';
 
-/** Sends from `outbox` while `link` can take more; stamps the session key. */
+/**
+ * Most bytes a pump hands a stream link in one event-loop turn: they are gathered (corked) and
+ * written together at the end of the turn.
+ */
+export const PUMP_TURN_LIMIT = 1024 * 1024;
+
+/**
+ * Sends from `outbox` while `link` can take more; stamps the session key. "Can take more": what
+ * waits in the link from earlier turns is under its pumpBacklog. The bytes sent in this turn are
+ * not counted there (a stream link is gathering them into one write at the end of the turn, so
+ * a burst of frames in one turn goes whole instead of leaving all but the first to latest-wins),
+ * but they are bounded apart (PUMP_TURN_LIMIT).
+ */
 export function pumpOutbox(link: FrameLink, outbox: Outbox, sessionKey: bigint): void {
   const now = Date.now();
-  while (!link.closed && link.backlog < link.pumpBacklog) {
+  while (!link.closed && link.backlog - link.turnBytes < link.pumpBacklog && link.turnBytes < PUMP_TURN_LIMIT) {
     const f = outbox.next(now);
     if (!f) return;
     link.send(f, sessionKey);

@@ -6,7 +6,7 @@
 import { DeliveryError, ErrorCode, nackErrorCode, type CamwireError } from '../errors.js';
 import { Flag } from '../protocol/constants.js';
 import type { FrameInit } from '../protocol/frame.js';
-import { frameBytes, type AckInfo, type Outbox } from './outbox-common.js';
+import { frameBytes, payloadBytes, type AckInfo, type Outbox } from './outbox-common.js';
 import { RttEstimator } from './rtt.js';
 import type { Spool, SpoolToken } from './spool.js';
 
@@ -128,10 +128,12 @@ export class ReliableOutbox implements Outbox {
       );
     }
     const spool = this.#o.spool;
-    const payload = init.payload;
+    // Whole, or in pieces (a relayed item as the reads it arrived in).
+    const payload = init.payload ?? init.parts;
+    const payloadLength = payloadBytes(init);
     let spooled: SpoolToken | undefined;
     const memoryPart = this.#o.memoryBytes ?? 262144;
-    if (spool && payload && this.#memory + payload.length > memoryPart && !(this.#memory === 0 && memoryPart > 0)) {
+    if (spool && payload && this.#memory + payloadLength > memoryPart && !(this.#memory === 0 && memoryPart > 0)) {
       // Beyond the memory part a payload goes to disk or is refused: never kept in memory instead.
       // A memory part (memoryBytes > 0) always takes one payload, however large (up to
       // maxPayload), so a chunk bigger than the part needs no spool while nothing else waits.
@@ -147,15 +149,15 @@ export class ReliableOutbox implements Outbox {
         const where =
           spool.refusal === 'budget'
             ? 'the spool space of all queues together is used up'
-            : `its spool holds ${spool.held} of ${spool.maxBytes} bytes, no room for ${payload.length} more`;
+            : `its spool holds ${spool.held} of ${spool.maxBytes} bytes, no room for ${payloadLength} more`;
         return Promise.reject(new DeliveryError(ErrorCode.FILE_NO_SPACE, `${this.mediaType} queue has no room: ${where}; retry once earlier items are acknowledged`, seq));
       }
-      init = { ...init, payload: undefined };
+      init = { ...init, payload: undefined, parts: undefined };
     }
     return new Promise<AckInfo>((resolve, reject) => {
       const it: Item = { seq, init, bytes, resolve, reject, deadline: Date.now() + this.#o.timeoutMs, sentAt: 0, attempts: 0, wire: {} };
       if (spooled) it.spooled = spooled;
-      else this.#memory += payload?.length ?? 0;
+      else this.#memory += payloadLength;
       this.#pending.push(it);
       this.#bytes += bytes;
       this.#arm();
@@ -185,7 +187,7 @@ export class ReliableOutbox implements Outbox {
     // links never send an item twice on one link: it keeps its payload only while a later link
     // may need it again (keepForNextLink).
     if (this.#o.retransmitMs > 0) this.#arm();
-    else if (!this.keepForNextLink) it.init = { ...it.init, payload: undefined, prefix: undefined };
+    else if (!this.keepForNextLink) it.init = { ...it.init, payload: undefined, parts: undefined, prefix: undefined };
     return f;
   }
 
@@ -258,7 +260,7 @@ export class ReliableOutbox implements Outbox {
       if (sending) it.init = { ...it.init, payload: this.#o.spool!.load(it.spooled) };
       else this.#o.spool!.release(it.spooled);
       it.spooled = undefined;
-    } else this.#memory -= it.init.payload?.length ?? 0;
+    } else this.#memory -= payloadBytes(it.init);
   }
 
   #settle(it: Item): void {

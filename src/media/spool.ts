@@ -99,11 +99,13 @@ export class Spool {
   }
 
   /**
-   * Writes a payload to disk and returns where it is; undefined when it does not fit (see
+   * Writes a payload (whole, or pieces in order) to disk and returns where it is; undefined when it does not fit (see
    * `refusal`). Throws the system error when the file cannot be written.
    */
-  store(data: Buffer): SpoolToken | undefined {
-    const n = data.length;
+  store(data: Buffer | readonly Buffer[]): SpoolToken | undefined {
+    const pieces = Buffer.isBuffer(data) ? [data] : data;
+    let n = 0;
+    for (const piece of pieces) n += piece.length;
     const end = this.#end;
     const wrapped = this.#wrapped;
     const at = this.#place(n);
@@ -114,8 +116,12 @@ export class Spool {
         this.#file = path.join(this.#dir, `camwire-spool-${process.pid}-${Math.random().toString(36).slice(2)}`);
         this.#fd = fs.openSync(this.#file, 'w+', 0o600);
       }
-      let done = 0;
-      while (done < n) done += fs.writeSync(this.#fd, data, done, n - done, at + done);
+      let pos = at;
+      for (const piece of pieces) {
+        let done = 0;
+        while (done < piece.length) done += fs.writeSync(this.#fd, piece, done, piece.length - done, pos + done);
+        pos += piece.length;
+      }
     } catch (err) {
       // Not stored (disk full, I/O error): the space it was given is free again.
       this.#wrapped = wrapped;

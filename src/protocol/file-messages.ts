@@ -95,3 +95,21 @@ export function decodeFileMessage(p: Buffer): FileMessage {
       throw bad(`file: unknown operation ${op}`);
   }
 }
+
+/** Bytes of a CHUNK's header (op, file id, offset) before its data. */
+const CHUNK_HEADER = 11;
+
+/**
+ * A CHUNK whose payload is given as views of the reads its frame spanned (Frame.raw, the frame
+ * header cut off the first): its data as those views, not joined. Undefined when the payload is
+ * not a CHUNK or its header does not sit whole in the first view (decode the joined payload then).
+ */
+export function decodeFileChunkViews(views: readonly Buffer[]): { op: 'chunk'; fileId: number; offset: number; data: Buffer[] } | undefined {
+  const first = views[0];
+  if (first === undefined || first.length < CHUNK_HEADER || first[0] !== FileOp.CHUNK) return undefined;
+  const fileId = first.readUInt32BE(1);
+  const offset = first.readUIntBE(5, 6);
+  const data = first.length > CHUNK_HEADER ? [first.subarray(CHUNK_HEADER)] : [];
+  for (let i = 1; i < views.length; i++) if (views[i].length > 0) data.push(views[i]);
+  return { op: 'chunk', fileId, offset, data };
+}

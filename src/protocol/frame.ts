@@ -58,6 +58,12 @@ const EMPTY = Buffer.alloc(0);
 export type FrameInit = Partial<Frame> & {
   kind: Kind;
   prefix?: Buffer;
+  /**
+   * Instead of `payload` (which is then unset): the payload as pieces written in order, never
+   * joined by a link that writes pieces (a stream link); others join them (encodeFrame). A relay
+   * forwards a large acknowledged item this way, as the views of the reads it arrived in.
+   */
+  parts?: readonly Buffer[];
   readonly shared?: SharedEncoding;
   /**
    * Not on the wire. UDP: holds the fragment frameId of a reliable item's first send on a link;
@@ -143,9 +149,16 @@ export function writeHeader(
  * its shared header.
  */
 export function encodeFrame(f: FrameInit, sessionKey = f.sessionKey): [Buffer, Buffer] {
-  const payload = f.payload ?? EMPTY;
+  const payload = f.payload ?? (f.parts ? Buffer.concat(f.parts, partsLength(f.parts)) : EMPTY);
   if (f.shared) return [f.shared.header(f, sessionKey ?? 0n, payload.length), payload];
   return [encodeHeader(f, payload.length, f.prefix, sessionKey), payload];
+}
+
+/** Bytes of payload pieces (FrameInit.parts). */
+export function partsLength(parts: readonly Buffer[]): number {
+  let n = 0;
+  for (const p of parts) n += p.length;
+  return n;
 }
 
 /** Encodes a frame as one contiguous Buffer (for datagrams and HTTP bodies). */
@@ -243,4 +256,22 @@ export function decodeFrame(buf: Buffer, maxPayload: number = DEFAULT_MAX_PAYLOA
     throw new ProtocolError(ErrorCode.PROTOCOL_BAD_HEADER, `frame length mismatch: have ${buf.length}, header says ${total}`);
   }
   return readFrame(buf, 0, buf.subarray(FIXED_HEADER_SIZE + idsLength));
+}
+
+/**
+ * The payload of a received frame that spanned reads, as views of those reads in order (from
+ * Frame.raw, the header cut off), without joining it; undefined for a frame read in one piece
+ * (use `payload`).
+ */
+export function payloadViews(f: Frame): Buffer[] | undefined {
+  const raw = f.raw;
+  if (raw === undefined || Buffer.isBuffer(raw)) return undefined;
+  const first = raw[0];
+  let total = 0;
+  for (const r of raw) total += r.length;
+  const hl = total - first.readUInt32BE(12);
+  if (hl < FIXED_HEADER_SIZE || hl > first.length) return undefined;
+  const views = [first.subarray(hl)];
+  for (let i = 1; i < raw.length; i++) views.push(raw[i]);
+  return views;
 }

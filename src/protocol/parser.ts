@@ -21,16 +21,51 @@ const FAILED = 2;
  */
 const SPAN_VIEWS = 16 * 1024;
 
-/** `f` with a payload joined from `raw` (the frame's bytes, header `hl` bytes) when first read. */
-function joinLater(f: Frame, raw: readonly Buffer[], total: number, hl: number): Frame {
-  let payload: Buffer | undefined;
-  Object.defineProperty(f, 'payload', {
-    enumerable: true,
-    configurable: true,
-    get: () => (payload ??= Buffer.concat(raw, total).subarray(hl)),
-    set: (v: Buffer) => (payload = v),
-  });
-  return f;
+/**
+ * A frame whose payload spanned reads: joined from `raw` (the frame's bytes, header `hl` bytes)
+ * on first read. The accessor is the class's, shared by every such frame: an accessor defined on
+ * each frame object would give each its own hidden class, allocated in the old space, and a
+ * stream of large frames would then cost a full GC every few hundred frames.
+ */
+class SpannedFrame implements Frame {
+  kind: Frame['kind'];
+  mediaType: number;
+  flags: number;
+  mediaIndex: number;
+  seq: number;
+  sessionKey: bigint;
+  timestamp: number;
+  from: string;
+  to: string;
+  group: string;
+  readonly #raw: readonly Buffer[];
+  readonly #total: number;
+  readonly #hl: number;
+  #payload: Buffer | undefined;
+
+  constructor(h: Frame, raw: readonly Buffer[], total: number, hl: number) {
+    this.kind = h.kind;
+    this.mediaType = h.mediaType;
+    this.flags = h.flags;
+    this.mediaIndex = h.mediaIndex;
+    this.seq = h.seq;
+    this.sessionKey = h.sessionKey;
+    this.timestamp = h.timestamp;
+    this.from = h.from;
+    this.to = h.to;
+    this.group = h.group;
+    this.#raw = raw;
+    this.#total = total;
+    this.#hl = hl;
+  }
+
+  get payload(): Buffer {
+    return (this.#payload ??= Buffer.concat(this.#raw, this.#total).subarray(this.#hl));
+  }
+
+  set payload(v: Buffer) {
+    this.#payload = v;
+  }
 }
 
 /** What a camwire TCP port answers an HTTP request with (text/plain body). */
@@ -139,7 +174,7 @@ export class FrameParser {
         if (need >= SPAN_VIEWS && first.length < need && first.length >= hl) {
           // A large frame that spans reads: views of them, its payload joined on first use.
           const raw = this.#take(need);
-          this.#sink.onFrame(joinLater(readFrame(first, 0, EMPTY), raw, need, hl), raw);
+          this.#sink.onFrame(new SpannedFrame(readFrame(first, 0, EMPTY), raw, need, hl), raw);
           continue;
         }
         // The whole frame in one piece (a view when it sits in one chunk, else one copy), so a

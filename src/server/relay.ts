@@ -9,7 +9,7 @@ import { CamwireError, CloseCode, DeliveryError, ErrorCode, nackCloseCode, Proto
 import type { CommandMessage } from '../events.js';
 import type { FrameLink } from '../link/frame-link.js';
 import { Flag, Kind, MediaType, mediaTypeName, type MediaTypeName } from '../protocol/constants.js';
-import type { Frame, FrameInit } from '../protocol/frame.js';
+import { payloadViews, type Frame, type FrameInit } from '../protocol/frame.js';
 import { payloadLength, SharedEncoding, type FrameArena } from '../protocol/fan-encoding.js';
 import { FanOut } from './fan-out.js';
 import { videoTap, type VideoTap } from './video-tap.js';
@@ -134,7 +134,7 @@ export class Relay {
     // The answers below run when every reader answered; they must not hold the frame (its payload
     // may be a spooled file chunk), so they see only these fields of it.
     const { seq, mediaType, mediaIndex } = f;
-    const bytes = f.payload.length;
+    const bytes = size;
     const seen = wantsAck ? this.#answers(link) : undefined;
     const lane = this.#laneOf.get(link);
     // Answers go to the link that carries the queue by then (the first copy's link may be gone).
@@ -295,7 +295,31 @@ export function forward(from: Client, f: Frame, arena?: FrameArena): FrameInit {
     group: f.group,
   };
   // A payload that spanned reads is joined only when a reader needs it apart (one that is behind).
-  if (f.raw === undefined || Buffer.isBuffer(f.raw)) init.payload = f.payload;
-  else Object.defineProperty(init, 'payload', { enumerable: true, configurable: true, get: () => f.payload });
+  // Commands, files and data (no arena) go on as those reads, never joined by a stream link.
+  const views = arena || f.mediaType === MediaType.video || f.mediaType === MediaType.audio ? undefined : payloadViews(f);
+  if (views) init.parts = views;
+  else if (f.raw === undefined || Buffer.isBuffer(f.raw)) init.payload = f.payload;
+  else return Object.assign(new JoinedOnRead(f), init);
   return init;
+}
+
+/**
+ * A relayed frame whose payload spanned reads: `payload` reads (joins) the received frame's on
+ * first use. A class accessor, one hidden class for all such frames: an accessor defined on each
+ * object gives each its own, allocated in the old space (a full GC every few hundred 64 KB frames).
+ */
+class JoinedOnRead {
+  readonly #f: Frame;
+  #payload: Buffer | undefined;
+  constructor(f: Frame) {
+    this.#f = f;
+  }
+
+  get payload(): Buffer {
+    return (this.#payload ??= this.#f.payload);
+  }
+
+  set payload(v: Buffer) {
+    this.#payload = v;
+  }
 }

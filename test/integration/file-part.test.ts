@@ -1,0 +1,47 @@
+/**
+ * A received file's `.part`: a new transfer into a fresh file, and one into a `.part` left longer
+ * than the file by an older transfer (its stale tail is cut); each ends identical to the source.
+ */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { test } from 'node:test';
+import { Receiver, Sender } from '../../src/index.js';
+import { next } from '../helpers/events.js';
+
+test('sendFile - a fresh .part and a stale, longer .part both end as the source file', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'camwire-part-'));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const inbox = path.join(dir, 'inbox');
+  fs.mkdirSync(inbox);
+  const rx = new Receiver({ protocol: 'tcp', host: '127.0.0.1', port: 0, fileDir: inbox });
+  await rx.start();
+  t.after(() => rx.stop());
+  const tx = new Sender({ protocol: 'tcp', host: '127.0.0.1', port: rx.port });
+  await tx.start();
+  t.after(() => tx.stop());
+
+  const content = randomBytes(600_000);
+  const src = path.join(dir, 'a.bin');
+  fs.writeFileSync(src, content);
+
+  let done = next(rx, 'fileEnd');
+  await tx.sendFile(src);
+  let [end] = await done;
+  assert.equal(end.ok, true);
+  assert.ok(fs.readFileSync(end.path!).equals(content), 'fresh .part: the file is the source');
+
+  // An older transfer of a longer file under the same name left its .part behind.
+  fs.rmSync(end.path!);
+  fs.writeFileSync(path.join(inbox, 'a.bin.part'), Buffer.alloc(900_000, 0xee));
+  done = next(rx, 'fileEnd');
+  const [res] = await tx.sendFile(src);
+  assert.equal(res.offset, 0, 'a .part longer than the file is not resumed');
+  [end] = await done;
+  assert.equal(end.ok, true);
+  const got = fs.readFileSync(end.path!);
+  assert.equal(got.length, content.length, 'the stale tail is cut');
+  assert.ok(got.equals(content));
+});
