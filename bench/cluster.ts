@@ -5,6 +5,7 @@
  * CPU each process spends per delivered GB compares directly.
  *
  *   npm run build:test && node build/bench/run.js --cases=cluster
+ *   node build/bench/run.js --cases=cluster --cluster-prof=/tmp/prof   (a .cpuprofile per server: bench/prof-top.ts)
  *   node build/bench/run.js --cases=cluster --cluster-n=300 --cluster-size=65536 --cluster-fps=30 --cluster-ms=5000
  *
  * Processes, all on 127.0.0.1: a nats-server with JetStream (temporary store), the servers as
@@ -64,9 +65,12 @@ function start(cmd: string, args: string[], ready: RegExp): Promise<{ child: Chi
 
 /** All readers come from 127.0.0.1: no per-address connection limits (docs/limits.md). */
 let configFile = '';
+/** --cluster-prof=DIR: each server runs with --cpu-prof into DIR (stopped with SIGINT so that it writes it). */
+let profDir = '';
 
 async function camwireServer(extra: string[]): Promise<Proc> {
-  const { child, m } = await start(process.execPath, [CLI, 'server', '--config', configFile, '--host', '127.0.0.1', '--tcp-port', '0', '--udp-port', 'off', '--http-port', 'off', '--memory', '--log-level', 'warn', ...extra], /tcp (\d+), udp/);
+  const prof = profDir ? ['--cpu-prof', '--cpu-prof-dir', profDir, '--cpu-prof-name', `${extra.find((a) => a.startsWith('bench')) ?? 'single'}.cpuprofile`] : [];
+  const { child, m } = await start(process.execPath, [...prof, CLI, 'server', '--config', configFile, '--host', '127.0.0.1', '--tcp-port', '0', '--udp-port', 'off', '--http-port', 'off', '--memory', '--log-level', 'warn', ...extra], /tcp (\d+), udp/);
   child.removeAllListeners('exit');
   return { child, port: Number(m[1]) };
 }
@@ -75,6 +79,16 @@ function cpuMs(pid: number): number {
   const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
   const fields = f.slice(f.lastIndexOf(')') + 2).split(' ');
   return (Number(fields[11]) + Number(fields[12])) * TICK_MS;
+}
+
+/** Stops a server: SIGINT (it stops at once, and writes its CPU profile), SIGKILL after 5 s. */
+async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  child.kill(profDir ? 'SIGINT' : 'SIGKILL');
+  const t = setTimeout(() => child.kill('SIGKILL'), 5000);
+  await exited;
+  clearTimeout(t);
 }
 
 const delay = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -145,6 +159,8 @@ export async function runClusterBench(argv: string[]): Promise<void> {
     fps: Number(args.get('cluster-fps') ?? 30),
     ms: Number(args.get('cluster-ms') ?? 5000),
   };
+  profDir = args.get('cluster-prof') ?? '';
+  if (profDir) fs.mkdirSync(profDir, { recursive: true });
   console.log(`\nCluster bench: 1 publisher, ${o.n} readers, ${o.size} B frames at ${o.fps} frames/s for ${o.ms} ms; ${os.cpus().length} cores (${os.cpus()[0]?.model ?? '?'}), load ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}`);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'camwire-bench-nats-'));
   configFile = path.join(dir, 'server.yaml');
@@ -158,7 +174,7 @@ export async function runClusterBench(argv: string[]): Promise<void> {
     procs.push(single.child);
     const natsPid = procs[0].pid!;
     const one = await measure('one server', [single], pool, o, natsPid);
-    single.child.kill('SIGKILL');
+    await stop(single.child);
     const url = `nats://127.0.0.1:${natsPort}`;
     const nodes: Proc[] = [];
     for (let i = 0; i < 3; i++) {
@@ -193,6 +209,7 @@ export async function runClusterBench(argv: string[]): Promise<void> {
     console.log(`cluster total CPU per GB / one server's: ${num(total(three) / total(one), 2)} (goal <= 1.3); with NATS's own CPU: ${num((total(three) + three.natsMs / 1000 / (three.bytes / 1e9)) / total(one), 2)}`);
     console.log(`added latency: p50 ${num(three.p50 - one.p50, 2)} ms, p99 ${num(three.p99 - one.p99, 2)} ms (goal: p99 <= 2 ms at 64 KiB x 30 frames/s)`);
   } finally {
+    for (const p of procs.slice(1)) await stop(p);
     for (const p of procs) if (p.exitCode === null) p.kill('SIGKILL');
     await pool.stop();
     fs.rmSync(dir, { recursive: true, force: true });
