@@ -103,6 +103,8 @@ interface Result {
   cpuMs: number[];
   /** nats-server's CPU over the same time. */
   natsMs: number;
+  /** Each server's CPU % while idle (readers and publisher connected, no frames) for IDLE_MS. */
+  idlePct: number[];
   p50: number;
   p99: number;
 }
@@ -112,6 +114,7 @@ function pct(sorted: Float64Array, q: number): number {
 }
 
 let rigs = 0;
+const IDLE_MS = 3000;
 
 async function measure(label: string, servers: Proc[], pool: ReaderPool, o: { n: number; size: number; fps: number; ms: number }, natsPid: number): Promise<Result> {
   const rig = rigs++;
@@ -123,6 +126,10 @@ async function measure(label: string, servers: Proc[], pool: ReaderPool, o: { n:
   const run = 1 + Math.floor(Math.random() * 1e9);
   await pool.phase(rig, run, o.size, () => {});
   const pids = [...servers.map((s) => s.child.pid!), natsPid];
+  // What each server spends with nothing to deliver (heartbeats, timers, NATS pings): paid per node.
+  const idle0 = pids.map(cpuMs);
+  await delay(IDLE_MS);
+  const idlePct = pids.slice(0, -1).map((pid, i) => ((cpuMs(pid) - idle0[i]) / IDLE_MS) * 100);
   const cpu0 = pids.map(cpuMs);
   const t0 = clock();
   let seq = 0;
@@ -148,7 +155,7 @@ async function measure(label: string, servers: Proc[], pool: ReaderPool, o: { n:
   await pool.close(rig);
   const samples = tally.samples.slice().sort();
   const used = cpu1.map((c, i) => c - cpu0[i]);
-  return { label, nodes: servers.length, sent: seq, delivered: tally.delivered, bytes: tally.bytes, seconds, cpuMs: used.slice(0, -1), natsMs: used[used.length - 1], p50: pct(samples, 0.5), p99: pct(samples, 0.99) };
+  return { label, nodes: servers.length, sent: seq, delivered: tally.delivered, bytes: tally.bytes, seconds, cpuMs: used.slice(0, -1), natsMs: used[used.length - 1], idlePct, p50: pct(samples, 0.5), p99: pct(samples, 0.99) };
 }
 
 export async function runClusterBench(argv: string[]): Promise<void> {
@@ -198,10 +205,11 @@ export async function runClusterBench(argv: string[]): Promise<void> {
         num(r.natsMs / 1000 / gb, 2),
         num(r.p50, 2),
         num(r.p99, 2),
+        r.idlePct.map((c) => num(c, 1)).join(' / '),
       ];
     });
     console.log(
-      table(['case', 'nodes', 'frames', 'delivered', 'MB/s', 'CPU % per node (A/B/C)', 'CPU s per GB per node', 'CPU s per GB total', 'NATS s per GB', 'p50 ms', 'p99 ms'], rows, ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r']),
+      table(['case', 'nodes', 'frames', 'delivered', 'MB/s', 'CPU % per node (A/B/C)', 'CPU s per GB per node', 'CPU s per GB total', 'NATS s per GB', 'p50 ms', 'p99 ms', 'idle CPU % per node'], rows, ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r']),
     );
     const perGb = (r: Result, i: number): number => r.cpuMs[i] / 1000 / (r.bytes / 1e9);
     const total = (r: Result): number => r.cpuMs.reduce((a, b) => a + b, 0) / 1000 / (r.bytes / 1e9);
