@@ -5,6 +5,7 @@
  * CPU each process spends per delivered GB compares directly.
  *
  *   npm run build:test && node build/bench/run.js --cases=cluster
+ *   node build/bench/run.js --cases=cluster --cluster-prof=/tmp/prof   (a .cpuprofile per server: bench/prof-top.ts)
  *   node build/bench/run.js --cases=cluster --cluster-n=300 --cluster-size=65536 --cluster-fps=30 --cluster-ms=5000
  *
  * Processes, all on 127.0.0.1: a nats-server with JetStream (temporary store), the servers as
@@ -64,9 +65,12 @@ function start(cmd: string, args: string[], ready: RegExp): Promise<{ child: Chi
 
 /** All readers come from 127.0.0.1: no per-address connection limits (docs/limits.md). */
 let configFile = '';
+/** --cluster-prof=DIR: each server runs with --cpu-prof into DIR (stopped with SIGINT so that it writes it). */
+let profDir = '';
 
 async function camwireServer(extra: string[]): Promise<Proc> {
-  const { child, m } = await start(process.execPath, [CLI, 'server', '--config', configFile, '--host', '127.0.0.1', '--tcp-port', '0', '--udp-port', 'off', '--http-port', 'off', '--memory', '--log-level', 'warn', ...extra], /tcp (\d+), udp/);
+  const prof = profDir ? ['--cpu-prof', '--cpu-prof-dir', profDir, '--cpu-prof-name', `${extra.find((a) => a.startsWith('bench')) ?? 'single'}.cpuprofile`] : [];
+  const { child, m } = await start(process.execPath, [...prof, CLI, 'server', '--config', configFile, '--host', '127.0.0.1', '--tcp-port', '0', '--udp-port', 'off', '--http-port', 'off', '--memory', '--log-level', 'warn', ...extra], /tcp (\d+), udp/);
   child.removeAllListeners('exit');
   return { child, port: Number(m[1]) };
 }
@@ -75,6 +79,16 @@ function cpuMs(pid: number): number {
   const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
   const fields = f.slice(f.lastIndexOf(')') + 2).split(' ');
   return (Number(fields[11]) + Number(fields[12])) * TICK_MS;
+}
+
+/** Stops a server: SIGINT (it stops at once, and writes its CPU profile), SIGKILL after 5 s. */
+async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  child.kill(profDir ? 'SIGINT' : 'SIGKILL');
+  const t = setTimeout(() => child.kill('SIGKILL'), 5000);
+  await exited;
+  clearTimeout(t);
 }
 
 const delay = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -89,6 +103,8 @@ interface Result {
   cpuMs: number[];
   /** nats-server's CPU over the same time. */
   natsMs: number;
+  /** Each server's CPU % while idle (readers and publisher connected, no frames) for IDLE_MS. */
+  idlePct: number[];
   p50: number;
   p99: number;
 }
@@ -98,6 +114,7 @@ function pct(sorted: Float64Array, q: number): number {
 }
 
 let rigs = 0;
+const IDLE_MS = 3000;
 
 async function measure(label: string, servers: Proc[], pool: ReaderPool, o: { n: number; size: number; fps: number; ms: number }, natsPid: number): Promise<Result> {
   const rig = rigs++;
@@ -109,6 +126,10 @@ async function measure(label: string, servers: Proc[], pool: ReaderPool, o: { n:
   const run = 1 + Math.floor(Math.random() * 1e9);
   await pool.phase(rig, run, o.size, () => {});
   const pids = [...servers.map((s) => s.child.pid!), natsPid];
+  // What each server spends with nothing to deliver (heartbeats, timers, NATS pings): paid per node.
+  const idle0 = pids.map(cpuMs);
+  await delay(IDLE_MS);
+  const idlePct = pids.slice(0, -1).map((pid, i) => ((cpuMs(pid) - idle0[i]) / IDLE_MS) * 100);
   const cpu0 = pids.map(cpuMs);
   const t0 = clock();
   let seq = 0;
@@ -134,7 +155,7 @@ async function measure(label: string, servers: Proc[], pool: ReaderPool, o: { n:
   await pool.close(rig);
   const samples = tally.samples.slice().sort();
   const used = cpu1.map((c, i) => c - cpu0[i]);
-  return { label, nodes: servers.length, sent: seq, delivered: tally.delivered, bytes: tally.bytes, seconds, cpuMs: used.slice(0, -1), natsMs: used[used.length - 1], p50: pct(samples, 0.5), p99: pct(samples, 0.99) };
+  return { label, nodes: servers.length, sent: seq, delivered: tally.delivered, bytes: tally.bytes, seconds, cpuMs: used.slice(0, -1), natsMs: used[used.length - 1], idlePct, p50: pct(samples, 0.5), p99: pct(samples, 0.99) };
 }
 
 export async function runClusterBench(argv: string[]): Promise<void> {
@@ -145,6 +166,8 @@ export async function runClusterBench(argv: string[]): Promise<void> {
     fps: Number(args.get('cluster-fps') ?? 30),
     ms: Number(args.get('cluster-ms') ?? 5000),
   };
+  profDir = args.get('cluster-prof') ?? '';
+  if (profDir) fs.mkdirSync(profDir, { recursive: true });
   console.log(`\nCluster bench: 1 publisher, ${o.n} readers, ${o.size} B frames at ${o.fps} frames/s for ${o.ms} ms; ${os.cpus().length} cores (${os.cpus()[0]?.model ?? '?'}), load ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}`);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'camwire-bench-nats-'));
   configFile = path.join(dir, 'server.yaml');
@@ -158,7 +181,7 @@ export async function runClusterBench(argv: string[]): Promise<void> {
     procs.push(single.child);
     const natsPid = procs[0].pid!;
     const one = await measure('one server', [single], pool, o, natsPid);
-    single.child.kill('SIGKILL');
+    await stop(single.child);
     const url = `nats://127.0.0.1:${natsPort}`;
     const nodes: Proc[] = [];
     for (let i = 0; i < 3; i++) {
@@ -182,10 +205,11 @@ export async function runClusterBench(argv: string[]): Promise<void> {
         num(r.natsMs / 1000 / gb, 2),
         num(r.p50, 2),
         num(r.p99, 2),
+        r.idlePct.map((c) => num(c, 1)).join(' / '),
       ];
     });
     console.log(
-      table(['case', 'nodes', 'frames', 'delivered', 'MB/s', 'CPU % per node (A/B/C)', 'CPU s per GB per node', 'CPU s per GB total', 'NATS s per GB', 'p50 ms', 'p99 ms'], rows, ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r']),
+      table(['case', 'nodes', 'frames', 'delivered', 'MB/s', 'CPU % per node (A/B/C)', 'CPU s per GB per node', 'CPU s per GB total', 'NATS s per GB', 'p50 ms', 'p99 ms', 'idle CPU % per node'], rows, ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r']),
     );
     const perGb = (r: Result, i: number): number => r.cpuMs[i] / 1000 / (r.bytes / 1e9);
     const total = (r: Result): number => r.cpuMs.reduce((a, b) => a + b, 0) / 1000 / (r.bytes / 1e9);
@@ -193,6 +217,7 @@ export async function runClusterBench(argv: string[]): Promise<void> {
     console.log(`cluster total CPU per GB / one server's: ${num(total(three) / total(one), 2)} (goal <= 1.3); with NATS's own CPU: ${num((total(three) + three.natsMs / 1000 / (three.bytes / 1e9)) / total(one), 2)}`);
     console.log(`added latency: p50 ${num(three.p50 - one.p50, 2)} ms, p99 ${num(three.p99 - one.p99, 2)} ms (goal: p99 <= 2 ms at 64 KiB x 30 frames/s)`);
   } finally {
+    for (const p of procs.slice(1)) await stop(p);
     for (const p of procs) if (p.exitCode === null) p.kill('SIGKILL');
     await pool.stop();
     fs.rmSync(dir, { recursive: true, force: true });

@@ -17,7 +17,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { tempDir } from '../helpers/server-client.js';
 import { Receiver, Sender } from '../../src/index.js';
-import { until } from '../helpers/wait.js';
+import { until, within } from '../helpers/wait.js';
 import { groupLoad } from '../helpers/cluster-load.js';
 
 /** A node and the remote clients it has seen come online (from its `cluster` events). */
@@ -204,6 +204,37 @@ describe('cluster', () => {
     assert.match(await a.s.metrics.metrics(), /camwire_dropped_total\{type="video",reason="cluster_too_large"\} 2/);
     // A command too large for NATS is refused with the reason.
     await assert.rejects(alice.tx.sendData(Buffer.alloc(1_100_000), { to: 'bob' }), /larger than the cluster's message limit/);
+  });
+
+  test('cluster - frames sent in one turn to readers on another node: each reader there gets every frame, in order, with its bytes', async (t) => {
+    const nats = await startNats(t);
+    const [a, b] = await startNodes(t, nats, 2);
+    const alice = await startClient(t, a.s, 'alice');
+    const bob = await startClient(t, b.s, 'bob');
+    const bea = await startClient(t, b.s, 'bea');
+    for (const id of ['bob', 'bea']) await sees(a, id);
+    for (const id of ['bob', 'bea']) await alice.tx.addDefaultReceiver(id);
+    const n = 8;
+    const got = (x: TestClient): Promise<number[]> =>
+      new Promise((resolve) => {
+        const fills: number[] = [];
+        const on = (f: { data: Buffer }): void => {
+          assert.equal(f.data.length, 3200);
+          assert.ok(f.data.every((v) => v === f.data[0]), 'one frame, one fill: no bytes of another frame');
+          fills.push(f.data[0]);
+          if (fills.length === n) {
+            x.rx.off('audio', on);
+            resolve(fills);
+          }
+        };
+        x.rx.on('audio', on);
+      });
+    const both = Promise.all([got(bob), got(bea)]);
+    // In one turn: the node reads them together and sends them to node B as one batch.
+    for (let i = 0; i < n; i++) alice.tx.sendAudio(Buffer.alloc(3200, i + 1), { codec: 'pcm', sampleRate: 16000, channels: 1 });
+    const want = Array.from({ length: n }, (_, i) => i + 1);
+    for (const fills of await within(both, 10000, `${n} audio frames at bob and bea`)) assert.deepEqual(fills, want);
+    console.log(`# ${n} audio frames in one turn: ${a.s.stats().cluster!.published} messages published by node A`);
   });
 
   test('cluster - contact lists: hello and goodbye reach contacts on other nodes; so do media-access requests', async (t) => {

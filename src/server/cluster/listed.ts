@@ -110,7 +110,7 @@ export class Listed {
     if (media) {
       const list = frames;
       this.#o.inbound.media(media, list.length, m.data.length, () => {
-        for (const f of list) for (const id of ids) this.#o.local.offer(this.#o.standIn(f.from), f, media, id);
+        this.#o.local.offerMany(list, media, ids, this.#o.standIn);
       });
       return;
     }
@@ -129,7 +129,21 @@ export class Listed {
     }
   }
 
+  /** The last address list and its ids: a sender's messages to this node repeat the same list. */
+  #lastTo = '';
+  #lastIds: string[] = [];
+
   #ids(v: string | undefined): string[] | undefined {
+    if (v && v === this.#lastTo) return this.#lastIds;
+    const ids = this.#parseIds(v);
+    if (ids && v) {
+      this.#lastTo = v;
+      this.#lastIds = ids;
+    }
+    return ids;
+  }
+
+  #parseIds(v: string | undefined): string[] | undefined {
     if (!v || v.length > 256 * MAX_LISTED) return undefined;
     try {
       const ids = JSON.parse(v) as unknown;

@@ -10,8 +10,12 @@ import type { Frame } from '../../protocol/frame.js';
 import type { Client } from '../client.js';
 import type { Directory } from '../directory.js';
 import type { ServerMetrics } from '../metrics.js';
+import { FrameArena, FrameBatch } from '../../protocol/fan-encoding.js';
 import { forward } from '../relay.js';
 import type { Reader } from '../router.js';
+
+/** Readers from which a batch in several pieces is joined into one Buffer (as in fan-out.ts). */
+const JOIN_READERS = 8;
 import type { Greetings } from './greetings.js';
 import type { Answer } from './wire.js';
 
@@ -24,6 +28,8 @@ export interface LocalDeliveryOptions {
 
 export class LocalDelivery {
   readonly #o: LocalDeliveryOptions;
+  /** Where frames whose header cannot be written over the received one are encoded whole. */
+  readonly #arena = new FrameArena();
 
   constructor(o: LocalDeliveryOptions) {
     this.#o = o;
@@ -52,6 +58,46 @@ export class LocalDelivery {
     t.client.counters.out[type].frames++;
     t.client.counters.out[type].bytes += bytes;
     this.#o.metrics.count('out', type, bytes);
+  }
+
+  /**
+   * The video or audio frames of one NATS message for the clients `ids` here, as one server fans
+   * out a turn's batch: each run of frames from one sender to one address is forwarded and encoded
+   * once (the header written over the received one, the payload never copied) and offered to every
+   * reader as a whole; counters and metrics once per run.
+   */
+  offerMany(frames: readonly Frame[], type: 'video' | 'audio', ids: readonly string[], standIn: (id: string) => Client): void {
+    for (let i = 0; i < frames.length; ) {
+      const first = frames[i];
+      let j = i + 1;
+      while (j < frames.length && frames[j].from === first.from && frames[j].to === first.to && frames[j].group === first.group) j++;
+      const from = standIn(first.from);
+      const batch = new FrameBatch(first.to ?? '', first.group ?? '');
+      for (let k = i; k < j; k++) batch.add(forward(from, frames[k], this.#arena), frames[k].payload.length);
+      this.#offerBatch(from, batch, type, ids);
+      i = j;
+    }
+  }
+
+  #offerBatch(from: Client, batch: FrameBatch, type: 'video' | 'audio', ids: readonly string[]): void {
+    const targets: { client: Client; reader: Reader }[] = [];
+    for (const id of ids) {
+      const t = this.local(id, from.id, type);
+      if (typeof t !== 'string') targets.push(t);
+    }
+    if (targets.length === 0) return;
+    const frames = batch.frames.length;
+    const bytes = batch.payloadBytes;
+    batch.join = targets.length >= JOIN_READERS;
+    let dropped = 0;
+    for (const t of targets) {
+      dropped += t.reader.offerBatch(batch);
+      const out = t.client.counters.out[type];
+      out.frames += frames;
+      out.bytes += bytes;
+    }
+    this.#o.metrics.countTotal('out', type, targets.length * frames, targets.length * bytes);
+    if (dropped) this.#o.metrics.drop(type, 'slow_reader', dropped);
   }
 
   /** A reliable item for a client here: the answer once it acknowledged it, or the refusal. */

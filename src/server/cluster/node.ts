@@ -57,6 +57,7 @@ export class ClusterNode implements ClusterPort {
   readonly #subs = new Map<string, Subscription>();
   /** Clients on other nodes, as the routing and the counters see them. */
   readonly #standIns = new Map<string, Client>();
+  readonly #standInFn = (id: string): Client => this.#standIn(id);
   readonly #remote = new WeakSet<Client>();
   readonly #readers = new Map<string, Reader>();
   readonly #out: Outbound;
@@ -367,7 +368,7 @@ export class ClusterNode implements ClusterPort {
     if (media) {
       const list = frames;
       this.#in.media(media, list.length, m.data.length, () => {
-        for (const f of list) this.#local.offer(this.#standIn(f.from), f, media, id);
+        this.#local.offerMany(list, media, [id], this.#standInFn);
       });
       return;
     }
