@@ -6,6 +6,7 @@
  * Prints the time a connect and a join take on a cluster of three and on one server (same run).
  */
 import assert from 'node:assert/strict';
+import net from 'node:net';
 import os from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { describe, test, type TestContext } from 'node:test';
@@ -20,12 +21,41 @@ interface Node {
   remote: Set<string>;
 }
 
-async function startNodes(t: TestContext, nats: Nats, n: number): Promise<Node[]> {
+/**
+ * A loopback relay to NATS that delays what NATS sends by `ms` (in order): the node behind it
+ * applies every KV change `ms` late, a slow watch made certain.
+ */
+async function laggingRelay(t: TestContext, nats: Nats, ms: number): Promise<string> {
+  const port = Number(new URL(nats.url).port);
+  const socks = new Set<net.Socket>();
+  const server = net.createServer((client) => {
+    const upstream = net.connect(port, '127.0.0.1');
+    socks.add(client).add(upstream);
+    client.pipe(upstream);
+    upstream.on('data', (chunk: Buffer) => void setTimeout(() => client.writable && client.write(chunk), ms));
+    const kill = (): void => {
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on('error', kill).on('close', kill);
+    upstream.on('error', kill).on('close', kill);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.after(() => {
+    for (const x of socks) x.destroy();
+    server.close();
+  });
+  return `nats://127.0.0.1:${(server.address() as net.AddressInfo).port}`;
+}
+
+/** Three nodes; with `lagMs`, the last one hears NATS that much late (its KV watch lags). */
+async function startNodes(t: TestContext, nats: Nats, n: number, lagMs = 0): Promise<Node[]> {
   const prefix = `t${randomBytes(4).toString('hex')}`;
   const nodes: Node[] = [];
   for (let i = 0; i < n; i++) {
     const remote = new Set<string>();
-    const s = new MediaServer({ host: '127.0.0.1', cluster: { servers: nats.url, prefix, name: `node${i}` } });
+    const servers = lagMs > 0 && i === n - 1 ? await laggingRelay(t, nats, lagMs) : nats.url;
+    const s = new MediaServer({ host: '127.0.0.1', cluster: { servers, prefix, name: `node${i}` } });
     s.on('cluster', (ev) => {
       if (ev.type === 'clientOnline') remote.add(ev.id);
       if (ev.type === 'clientOffline') remote.delete(ev.id);
@@ -71,12 +101,16 @@ function median(xs: number[]): number {
 
 const ROUNDS = 12;
 
+/** How late node2 hears NATS in the first two tests: well beyond a welcome's or a join answer's round trip. */
+const LAG_MS = 40;
+
 describe('cluster - read-your-writes', () => {
   test('cluster - a receiver is welcomed once every node sees it online: a command sent at once from another node reaches it', async (t) => {
     const nats = await startNats(t);
-    const nodes = await startNodes(t, nats, 3);
+    const nodes = await startNodes(t, nats, 3, LAG_MS);
     const [a, b, c] = nodes;
-    const alice = await client(t, a.s, 'alice');
+    // Alice is on the node whose watch lags.
+    const alice = await client(t, c.s, 'alice');
     for (let i = 0; i < ROUNDS; i++) {
       const id = `bob${i}`;
       const bob = await client(t, b.s, id, [a, c]);
@@ -92,9 +126,10 @@ describe('cluster - read-your-writes', () => {
 
   test('cluster - joinGroup and leaveGroup resolve once every node applied them: members, notices and group messages follow at once', async (t) => {
     const nats = await startNats(t);
-    const nodes = await startNodes(t, nats, 3);
+    const nodes = await startNodes(t, nats, 3, LAG_MS);
     const [a, b, c] = nodes;
     const alice = await client(t, a.s, 'alice');
+    // Carol is on the node whose watch lags.
     const carol = await client(t, c.s, 'carol');
     await alice.tx.joinGroup('room');
     await carol.tx.joinGroup('room');
