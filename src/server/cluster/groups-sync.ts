@@ -182,6 +182,8 @@ export class GroupSync implements GroupObserver {
   async settled(gid: string, client: string): Promise<void> {
     const key = `${token(gid)}.${token(client)}`;
     const p = this.#writes.get(key);
+    // NATS down: nobody is waited for (the write fails or goes when it is back).
+    if (!this.#o.out.up) return void this.#writes.delete(key);
     const rev = p && (await bounded(p, SYNC_MS));
     if (this.#writes.get(key) === p) this.#writes.delete(key);
     if (rev !== undefined) await this.#o.applied.everywhere('groups', rev);
@@ -193,18 +195,24 @@ export class GroupSync implements GroupObserver {
    * Client `id` came online here: its memberships recorded by another node (one it left, drained,
    * or that died) become this node's, so they outlive that node.
    */
-  adopt(id: string): void {
+  adopt(id: string): Promise<void> {
+    const updates: Array<Promise<void>> = [];
     for (const [gid, held] of this.#members) {
       const h = held.get(id);
       if (!h || h.node === this.#o.self) continue;
-      this.#o.kv.update(this.#memberKey(gid, id), encodeRecord({ node: this.#o.self, permanent: h.permanent } satisfies MemberRecord), h.rev).then(
-        // Its membership is this node's now (even if a cleanup of its old node dropped it here meanwhile).
-        () => this.#o.groups.applyMember(gid, id, h.permanent),
-        () => {
-          /* changed meanwhile (left, or adopted by another node): the watch has the newer record */
-        },
-      );
+      updates.push(this.#adopt(gid, id, h));
     }
+    return Promise.all(updates).then(() => {});
+  }
+
+  #adopt(gid: string, id: string, h: Held): Promise<void> {
+    return this.#o.kv.update(this.#memberKey(gid, id), encodeRecord({ node: this.#o.self, permanent: h.permanent } satisfies MemberRecord), h.rev).then(
+      // Its membership is this node's now (even if a cleanup of its old node dropped it here meanwhile).
+      () => this.#o.groups.applyMember(gid, id, h.permanent),
+      () => {
+        /* changed meanwhile (left, or adopted by another node): the watch has the newer record */
+      },
+    );
   }
 
   /** Clients of this node came online or went offline: the group subjects this node needs. */

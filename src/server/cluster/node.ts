@@ -48,6 +48,8 @@ export class ClusterNode implements ClusterPort {
   readonly #applied: Applied;
   /** Receivers coming online here: resolves once every live node sees them (arrive). */
   readonly #arriving = new Map<string, Promise<void>>();
+  /** Receivers whose memberships arrive() adopted already. */
+  readonly #adopted = new Set<string>();
   readonly #groups: GroupSync;
   readonly #lists: ListSync;
   readonly #known: KnownSync;
@@ -224,8 +226,16 @@ export class ClusterNode implements ClusterPort {
     if (p) return p;
     // Subscribed before the record is stored: whoever sees the record finds the subject served.
     this.#subscribe(id);
+    // NATS down: the record goes when it is back; nobody is waited for.
+    if (!this.#out.up) {
+      void this.#presence.online(id);
+      return Promise.resolve();
+    }
+    // Its memberships held by another node (one it left, drained, or that died) become this
+    // node's before its record says it is here: the node it left may go once it sees the record.
+    this.#adopted.add(id);
     p = bounded(
-      this.#presence.online(id).then((rev) => (rev === undefined ? undefined : this.#applied.everywhere('clients', rev))),
+      this.#groups.adopt(id).then(() => this.#presence.online(id)).then((rev) => (rev === undefined ? undefined : this.#applied.everywhere('clients', rev))),
       2 * SYNC_MS,
     ).then(() => {});
     const mine = p;
@@ -248,7 +258,7 @@ export class ClusterNode implements ClusterPort {
     const id = c.id;
     this.#subscribe(id);
     void this.#presence.online(id);
-    this.#groups.adopt(id);
+    if (!this.#adopted.delete(id)) void this.#groups.adopt(id);
     this.#groups.refreshClient(id);
   }
 
