@@ -56,6 +56,8 @@ export interface GroupSyncOptions {
   inbound: Inbound;
   /** Read-your-writes: revisions applied here, and the wait for the other nodes (applied.ts). */
   applied: Applied;
+  /** Whether a receiver of `id` is coming online here (welcome pending: ClusterNode.arrive). */
+  arriving: (id: string) => boolean;
 }
 
 type MetaRecord = GroupMeta & { node: string };
@@ -410,8 +412,8 @@ export class GroupSync implements GroupObserver {
     for (const [gid, held] of this.#members) {
       for (const [client, h] of [...held]) {
         if (h.node !== node || h.permanent) continue;
-        // Already here (a drained or reconnected client): its record is being adopted, it stays a member.
-        if (this.#o.directory.get(client)?.online) continue;
+        // Already here, or arriving (a drained or reconnected client): its record is being adopted, it stays a member.
+        if (this.#o.directory.get(client)?.online || this.#o.arriving(client)) continue;
         held.delete(client);
         const g = this.#o.groups.get(gid);
         this.#o.groups.applyMember(gid, client, undefined);

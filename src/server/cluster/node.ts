@@ -135,6 +135,7 @@ export class ClusterNode implements ClusterPort {
       onEvent: p.onEvent,
       inbound: this.#in,
       applied: this.#applied,
+      arriving: (id) => this.#subs.has(id),
     });
     this.#listed = new Listed({
       nc,
