@@ -28,6 +28,8 @@ import type { SystemRequests } from './system-requests.js';
 
 /** Who hears that a client's receiver came online or went offline (a cluster's presence). */
 export interface PresenceHooks {
+  /** A receiver is about to come online here: resolves once the other nodes see it (bounded). */
+  arrive(c: Client): Promise<void>;
   online(c: Client): void;
   offline(c: Client): void;
 }
@@ -142,6 +144,16 @@ export class Admission {
     const client = dir.admit(f.from);
     if (!client) return refuse(CloseCode.REFUSED, `the server is full (${this.#cfg.maxClients} clients)`);
     if (user !== undefined) dir.bindUser(client, user);
+    if (hello.role === 'pull' && !client.online && this.presence) {
+      // In a cluster: a receiver counts as connected (its WELCOME) once every node sees it online.
+      await this.presence.arrive(client);
+      if (link.closed || !this.#o.accepting()) {
+        if (!client.online) this.presence.offline(client);
+        events.emit('connectError', { ...ev, error: new TransportError(ErrorCode.TRANSPORT_CLOSED, 'closed during the handshake') });
+        link.close(CloseCode.GOING_AWAY, 'server stopping or draining: connect to another server');
+        return;
+      }
+    }
     const welcome = welcomeLink(link, f, { sessionKey: this.#o.sessionKey(), id: this.#cfg.serverId, stallMs: this.#cfg.timeouts[type] }, ev, (out) => events.emit('disconnect', out));
     if (hello.role === 'pull') this.#openChannel(link, client, type, f.sessionKey);
     else {

@@ -33,6 +33,8 @@ export interface RemoteNotices {
   onlineIds(): string[];
   /** Ids known anywhere in the cluster. */
   knownIds(): Iterable<string>;
+  /** Resolves once every node applied this node's last change of `client`'s membership of `group` (bounded). */
+  settled(group: string, client: string): Promise<void>;
 }
 
 export class SystemRequests {
@@ -119,12 +121,15 @@ export class SystemRequests {
       case SystemCommand.JOIN_GROUP: {
         const gid = str('group');
         const { group: g, added } = await this.#groups.join(c.id, gid, { permanent: p.permanent === true, name: str('name'), password: str('password'), onlyExisting: p.onlyExisting === true });
+        // In a cluster: answered (and the members told) once every node routes to the new member.
+        if (added) await this.remote?.settled(gid, c.id);
         if (added) for (const m of g.members.keys()) if (m !== c.id) this.notify(m, Notice.USER_JOINS_GROUP, { group: gid, user: c.id });
         return reply(Notice.GROUP_INFO, { group: gid, owner: g.owner, groupName: g.name });
       }
       case SystemCommand.LEAVE_GROUP: {
         const gid = str('group');
         const g = this.#groups.leave(c.id, gid);
+        await this.remote?.settled(gid, c.id);
         if (g) for (const m of g.members.keys()) this.notify(m, Notice.USER_LEAVES_GROUP, { group: gid, user: c.id });
         return undefined;
       }

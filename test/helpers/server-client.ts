@@ -53,11 +53,9 @@ export async function startClient(t: TestContext, server: MediaServer | number, 
   t.after(() => rx.stop());
   const up = next(rx, 'sessionConnected');
   await rx.start();
+  // No wait for the other nodes of a cluster: a node welcomes a receiver once every node sees it
+  // online, and answers a join or leave once every node applied it (docs/cluster.md, "What is consistent").
   await up;
-  if (typeof server !== 'number' && clusters.has(server)) {
-    await seenEverywhere(server, id);
-    groupsSeenEverywhere(server, tx, id);
-  }
   return { id, tx, rx, server: typeof server === 'number' ? undefined : server };
 }
 
@@ -177,38 +175,6 @@ export function serverOf(c: TestClient, s: MediaServer): MediaServer {
 /** The nodes of the test cluster `s` belongs to ([s] for a single server). */
 export function nodesOf(s: MediaServer): MediaServer[] {
   return clusters.get(s)?.nodes ?? [s];
-}
-
-/** On a test cluster: waits until every node sees client `id` online on `home` (presence travels through NATS). */
-async function seenEverywhere(home: MediaServer, id: string): Promise<void> {
-  const c = clusters.get(home);
-  if (!c) return;
-  const ok = (): boolean => home.clients().some((x) => x.id === id && x.online) && c.nodes.every((n) => n === home || c.seen.get(n)!.get(id) === home.stats().cluster!.node);
-  await until(ok, { on: c.nodes.flatMap((n) => [[n, 'cluster'] as Trigger, [n, 'clientConnected'] as Trigger]), timeoutMs: 10000, what: `${id} seen online on ${home.stats().cluster!.node} by every node` });
-}
-
-/**
- * On a test cluster: joinGroup and leaveGroup resolve once every node's mirror of the group has
- * the change. A node answers a join before the other nodes applied it (their KV watch, a few ms:
- * docs/cluster.md, "What is consistent"); the scenarios act on the answer at once from clients on
- * other nodes, as they may on one server.
- */
-function groupsSeenEverywhere(home: MediaServer, tx: Sender, id: string): void {
-  const c = clusters.get(home)!;
-  const member = (n: MediaServer, g: string): boolean => n.stats().groups.some((x) => x.id === g && x.members.includes(id));
-  const settle = (g: string, joined: boolean): Promise<void> =>
-    until(() => c.nodes.every((n) => member(n, g) === joined), { on: c.nodes.map((n) => [n, 'cluster'] as Trigger), timeoutMs: 10000, what: `${id} ${joined ? 'in' : 'out of'} group ${g} on every node` });
-  const join = tx.joinGroup.bind(tx);
-  const leave = tx.leaveGroup.bind(tx);
-  tx.joinGroup = async (...args: Parameters<Sender['joinGroup']>) => {
-    const r = await join(...args);
-    await settle(args[0], true);
-    return r;
-  };
-  tx.leaveGroup = async (...args: Parameters<Sender['leaveGroup']>) => {
-    await leave(...args);
-    await settle(args[0], false);
-  };
 }
 
 /**

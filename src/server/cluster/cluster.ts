@@ -40,6 +40,10 @@ export interface ClusterStats {
   bad: number;
   /** Largest NATS message (the NATS server's max_payload): frames beyond it do not cross nodes. */
   maxMessage: number;
+  /** Joins, leaves and receivers' arrivals whose answer waited until every other live node applied them (read-your-writes). */
+  synced: number;
+  /** Of those, the ones some live node did not confirm within 1 s (answered anyway). */
+  syncLate: number;
 }
 
 /** A change of the cluster as this node sees it (MediaServer event `cluster`). */
@@ -68,6 +72,14 @@ export interface ClusterPort {
   isOnline(id: string): boolean;
   /** A reader that takes the server's notifications to `id` on another node (no allowed-senders check there, as here). */
   notice(id: string): Reader | undefined;
+  /**
+   * A client's receiver is about to come online here (before its WELCOME): subscribes to its
+   * subject and stores its presence record; resolves once every other live node applied it (at
+   * most about 2 s; at once without NATS).
+   */
+  arrive(c: Client): Promise<void>;
+  /** Resolves once every live node applied this node's last change of `client`'s membership of `group` (bounded). */
+  settled(group: string, client: string): Promise<void>;
   /** A client's receiver came online here, or went offline. */
   online(c: Client): void;
   offline(c: Client): void;

@@ -29,6 +29,7 @@ import type { ClusterEvent } from './cluster.js';
 import type { Outbound } from './outbound.js';
 import { mediaOnly, type Inbound } from './inbound.js';
 import type { Presence } from './presence.js';
+import { bounded, SYNC_MS, type Applied } from './applied.js';
 import { encodeAnswer, encodeRecord, parseRecord, splitFrames, token, untoken, type Answer, type MemberRecord, type Names } from './wire.js';
 
 export interface GroupSyncOptions {
@@ -53,6 +54,10 @@ export interface GroupSyncOptions {
   onEvent: (ev: ClusterEvent) => void;
   /** The node's pending limits for video and audio (inbound.ts). */
   inbound: Inbound;
+  /** Read-your-writes: revisions applied here, and the wait for the other nodes (applied.ts). */
+  applied: Applied;
+  /** Whether a receiver of `id` is coming online here (welcome pending: ClusterNode.arrive). */
+  arriving: (id: string) => boolean;
 }
 
 type MetaRecord = GroupMeta & { node: string };
@@ -74,6 +79,8 @@ export class GroupSync implements GroupObserver {
   readonly #targets = new Map<string, Client>();
   /** Descriptions of groups created here that are being stored (hashing the password, then the create). */
   readonly #describing = new Map<string, Promise<void>>();
+  /** This node's last write of each membership (key: group, client): the revision it got, once stored. */
+  readonly #writes = new Map<string, Promise<number | undefined>>();
   #nodeSub: Subscription | undefined;
   #stopWatch: (() => void) | undefined;
   #stopped = false;
@@ -88,7 +95,10 @@ export class GroupSync implements GroupObserver {
     const it = await o.kv.watch();
     this.#stopWatch = () => it.stop();
     void (async () => {
-      for await (const e of it) this.#onEntry(e);
+      for await (const e of it) {
+        this.#onEntry(e);
+        o.applied.mark('groups', e.revision);
+      }
     })().catch((err: Error) => {
       if (!this.#stopped) o.logger.error({ err: err.message }, 'cluster: group watch ended');
     });
@@ -128,24 +138,57 @@ export class GroupSync implements GroupObserver {
     // The creator's membership is stored after the group's description: every node's watch sees the
     // description (its password) first, so no node admits a join to a group it knows without one.
     const describing = this.#describing.get(g.id);
-    if (describing) void describing.then(() => this.#storeMember(g.id, client, permanent));
-    else this.#storeMember(g.id, client, permanent);
+    this.#wrote(g.id, client, describing ? describing.then(() => this.#storeMember(g.id, client, permanent)) : this.#storeMember(g.id, client, permanent));
     this.#refresh(g.id);
   }
 
-  #storeMember(gid: string, client: string, permanent: boolean): void {
+  #storeMember(gid: string, client: string, permanent: boolean): Promise<number | undefined> {
     // Left again while the description was being stored: nothing to store.
-    if (!this.#o.groups.get(gid)?.members.has(client)) return;
-    this.#o.kv.put(this.#memberKey(gid, client), encodeRecord({ node: this.#o.self, permanent } satisfies MemberRecord)).catch((err: Error) => this.#o.logger.warn({ group: gid, client, err: err.message }, 'cluster: membership not stored'));
+    if (!this.#o.groups.get(gid)?.members.has(client)) return Promise.resolve(undefined);
+    return this.#o.kv.put(this.#memberKey(gid, client), encodeRecord({ node: this.#o.self, permanent } satisfies MemberRecord)).catch((err: Error) => {
+      this.#o.logger.warn({ group: gid, client, err: err.message }, 'cluster: membership not stored');
+      return undefined;
+    });
   }
 
   left(g: Group, client: string): void {
     const held = this.#members.get(g.id)?.get(client);
-    this.#o.kv.delete(this.#memberKey(g.id, client), held ? { previousSeq: held.rev } : undefined).catch(() => {});
+    const kv = this.#o.kv;
+    // A deletion does not return its revision: the bucket's last one (read after it) is at least that.
+    this.#wrote(
+      g.id,
+      client,
+      kv.delete(this.#memberKey(g.id, client), held ? { previousSeq: held.rev } : undefined).then(
+        () => kv.status().then((s) => s.streamInfo.state.last_seq),
+        () => undefined,
+      ),
+    );
     // The group is empty here, so in the whole cluster as far as this node knows: its description goes (unless it changed since).
     const meta = this.#meta.get(g.id);
     if (!this.#o.groups.get(g.id) && meta) this.#o.kv.delete(this.#metaKey(g.id), { previousSeq: meta.rev }).catch(() => {});
     this.#refresh(g.id);
+  }
+
+  #wrote(gid: string, client: string, rev: Promise<number | undefined>): void {
+    const key = `${token(gid)}.${token(client)}`;
+    // Kept until its answer waited for it (settled); writes nobody waits for (the control API) make room.
+    this.#writes.delete(key);
+    if (this.#writes.size >= 10_000) this.#writes.delete(this.#writes.keys().next().value as string);
+    this.#writes.set(key, rev.catch(() => undefined));
+  }
+
+  /**
+   * Resolves once every live node applied this node's last write of `client`'s membership of
+   * group `gid` (at once when there is none; at most about SYNC_MS after it is stored).
+   */
+  async settled(gid: string, client: string): Promise<void> {
+    const key = `${token(gid)}.${token(client)}`;
+    const p = this.#writes.get(key);
+    // NATS down: nobody is waited for (the write fails or goes when it is back).
+    if (!this.#o.out.up) return void this.#writes.delete(key);
+    const rev = p && (await bounded(p, SYNC_MS));
+    if (this.#writes.get(key) === p) this.#writes.delete(key);
+    if (rev !== undefined) await this.#o.applied.everywhere('groups', rev);
   }
 
   // ------------------------------------------------------------------ routing
@@ -154,18 +197,24 @@ export class GroupSync implements GroupObserver {
    * Client `id` came online here: its memberships recorded by another node (one it left, drained,
    * or that died) become this node's, so they outlive that node.
    */
-  adopt(id: string): void {
+  adopt(id: string): Promise<void> {
+    const updates: Array<Promise<void>> = [];
     for (const [gid, held] of this.#members) {
       const h = held.get(id);
       if (!h || h.node === this.#o.self) continue;
-      this.#o.kv.update(this.#memberKey(gid, id), encodeRecord({ node: this.#o.self, permanent: h.permanent } satisfies MemberRecord), h.rev).then(
-        // Its membership is this node's now (even if a cleanup of its old node dropped it here meanwhile).
-        () => this.#o.groups.applyMember(gid, id, h.permanent),
-        () => {
-          /* changed meanwhile (left, or adopted by another node): the watch has the newer record */
-        },
-      );
+      updates.push(this.#adopt(gid, id, h));
     }
+    return Promise.all(updates).then(() => {});
+  }
+
+  #adopt(gid: string, id: string, h: Held): Promise<void> {
+    return this.#o.kv.update(this.#memberKey(gid, id), encodeRecord({ node: this.#o.self, permanent: h.permanent } satisfies MemberRecord), h.rev).then(
+      // Its membership is this node's now (even if a cleanup of its old node dropped it here meanwhile).
+      () => this.#o.groups.applyMember(gid, id, h.permanent),
+      () => {
+        /* changed meanwhile (left, or adopted by another node): the watch has the newer record */
+      },
+    );
   }
 
   /** Clients of this node came online or went offline: the group subjects this node needs. */
@@ -363,8 +412,8 @@ export class GroupSync implements GroupObserver {
     for (const [gid, held] of this.#members) {
       for (const [client, h] of [...held]) {
         if (h.node !== node || h.permanent) continue;
-        // Already here (a drained or reconnected client): its record is being adopted, it stays a member.
-        if (this.#o.directory.get(client)?.online) continue;
+        // Already here, or arriving (a drained or reconnected client): its record is being adopted, it stays a member.
+        if (this.#o.directory.get(client)?.online || this.#o.arriving(client)) continue;
         held.delete(client);
         const g = this.#o.groups.get(gid);
         this.#o.groups.applyMember(gid, client, undefined);

@@ -28,6 +28,7 @@ import { ListSync } from './lists-sync.js';
 import { KNOWN_BUCKET_BYTES, KnownSync } from './known-sync.js';
 import { UserSync } from './users-sync.js';
 import { Presence } from './presence.js';
+import { Applied, bounded, SYNC_MS } from './applied.js';
 import { NOTICE_HEADER, Outbound } from './outbound.js';
 import { Inbound, mediaOnly } from './inbound.js';
 import { encodeAnswer, Names, splitFrames, type NodeAddress } from './wire.js';
@@ -44,6 +45,11 @@ export class ClusterNode implements ClusterPort {
   readonly #nc: NatsConnection;
   readonly #names: Names;
   readonly #presence: Presence;
+  readonly #applied: Applied;
+  /** Receivers coming online here: resolves once every live node sees them (arrive). */
+  readonly #arriving = new Map<string, Promise<void>>();
+  /** Receivers whose memberships arrive() adopted already. */
+  readonly #adopted = new Set<string>();
   readonly #groups: GroupSync;
   readonly #lists: ListSync;
   readonly #known: KnownSync;
@@ -76,7 +82,9 @@ export class ClusterNode implements ClusterPort {
     this.#out = new Outbound({ nc, metrics: p.metrics, sessionKey: p.sessionKey, timeouts: p.server.timeouts });
     this.#local = new LocalDelivery({ directory: p.directory, metrics: p.metrics, self: p.cluster.name, greetings: this.#greetings });
     const log = p.server.logger;
+    this.#applied = new Applied({ nc, names: this.#names, self: p.cluster.name, others: () => this.#presence.nodes().filter((n) => n !== p.cluster.name), up: () => this.#out.up, logger: log });
     this.#presence = new Presence({
+      applied: this.#applied,
       nodes: kv.nodes,
       clients: kv.clients,
       self: p.cluster.name,
@@ -127,6 +135,8 @@ export class ClusterNode implements ClusterPort {
       bad: () => this.#bad++,
       onEvent: p.onEvent,
       inbound: this.#in,
+      applied: this.#applied,
+      arriving: (id) => this.#subs.has(id),
     });
     this.#listed = new Listed({
       nc,
@@ -169,6 +179,7 @@ export class ClusterNode implements ClusterPort {
       // Users first: the credentials check reads them, and the listeners open after start().
       await node.#users.start();
       await node.#known.start();
+      node.#applied.start();
       await node.#presence.start();
       await node.#groups.start();
       await node.#lists.start();
@@ -211,11 +222,45 @@ export class ClusterNode implements ClusterPort {
     return { offer: () => 1, offerBatch: () => 1, submit: (init) => this.#out.request(subject, `client ${JSON.stringify(id)}`, init, true) };
   }
 
-  online(c: Client): void {
-    this.#presence.online(c.id);
+  arrive(c: Client): Promise<void> {
     const id = c.id;
+    let p = this.#arriving.get(id);
+    if (p) return p;
+    // Subscribed before the record is stored: whoever sees the record finds the subject served.
+    this.#subscribe(id);
+    // NATS down: the record goes when it is back; nobody is waited for.
+    if (!this.#out.up) {
+      void this.#presence.online(id);
+      return Promise.resolve();
+    }
+    // Its memberships held by another node (one it left, drained, or that died) become this
+    // node's before its record says it is here: the node it left may go once it sees the record.
+    this.#adopted.add(id);
+    p = bounded(
+      this.#groups.adopt(id).then(() => this.#presence.online(id)).then((rev) => (rev === undefined ? undefined : this.#applied.everywhere('clients', rev))),
+      2 * SYNC_MS,
+    ).then(() => {});
+    const mine = p;
+    this.#arriving.set(id, mine);
+    void mine.finally(() => {
+      if (this.#arriving.get(id) === mine) this.#arriving.delete(id);
+    });
+    return mine;
+  }
+
+  settled(group: string, client: string): Promise<void> {
+    return this.#groups.settled(group, client);
+  }
+
+  #subscribe(id: string): void {
     if (!this.#subs.has(id)) this.#subs.set(id, this.#nc.subscribe(this.#names.client(id), { callback: (err, m) => void (err ?? this.#deliver(m, id)) }));
-    this.#groups.adopt(id);
+  }
+
+  online(c: Client): void {
+    const id = c.id;
+    this.#subscribe(id);
+    void this.#presence.online(id);
+    if (!this.#adopted.delete(id)) void this.#groups.adopt(id);
     this.#groups.refreshClient(id);
   }
 
@@ -246,6 +291,8 @@ export class ClusterNode implements ClusterPort {
       pendingPeak: this.#in.peak,
       bad: this.#bad + this.#presence.badRecords,
       maxMessage: this.#out.max,
+      synced: this.#applied.waited,
+      syncLate: this.#applied.late,
     };
   }
 
@@ -312,6 +359,7 @@ export class ClusterNode implements ClusterPort {
     this.#groups.stop();
     this.#lists.stop();
     this.#listed.stop();
+    this.#applied.stop();
     this.#in.stop();
     this.#users.stop();
     await within(this.#known.stop());

@@ -11,6 +11,7 @@
  */
 import type { KV, KvWatchEntry } from '@nats-io/kv';
 import type { Logger } from '../../options.js';
+import type { Applied } from './applied.js';
 import { encodeRecord, nodeAddress, parseRecord, token, untoken, type NodeAddress, type NodeRecord, type PresenceRecord } from './wire.js';
 
 export interface PresenceOptions {
@@ -31,6 +32,8 @@ export interface PresenceOptions {
   localOnline: () => number;
   /** Where clients reach this node (for the heartbeat record), once known. */
   address: () => NodeAddress | undefined;
+  /** Counts the revisions of `<prefix>_clients` this node applied (read-your-writes: applied.ts). */
+  applied?: Applied;
 }
 
 interface Entry {
@@ -48,6 +51,8 @@ export class Presence {
   readonly #clients = new Map<string, Entry>();
   /** This node's own records: revision once the put returned (0 while it is in flight). */
   readonly #mine = new Map<string, number>();
+  /** This node's puts in flight: the revision each gets (undefined: not stored). */
+  readonly #putting = new Map<string, Promise<number | undefined>>();
   readonly #started = Date.now();
   #timers: NodeJS.Timeout[] = [];
   #stops: Array<() => void> = [];
@@ -70,7 +75,12 @@ export class Presence {
     await this.#beat();
     this.#nodes.set(this.#o.self, performance.now());
     this.#stops.push(await this.#watch(this.#o.nodes, (e) => this.#onNode(e)));
-    this.#stops.push(await this.#watch(this.#o.clients, (e) => this.#onClient(e)));
+    this.#stops.push(
+      await this.#watch(this.#o.clients, (e) => {
+        this.#onClient(e);
+        this.#o.applied?.mark('clients', e.revision);
+      }),
+    );
     const beat = setInterval(() => void this.#beat().catch((err: Error) => this.#o.logger.warn({ err: err.message }, 'cluster heartbeat failed')), this.#o.heartbeatMs);
     const check = setInterval(() => this.#check(), Math.max(100, Math.floor(this.#o.heartbeatMs / 2)));
     beat.unref();
@@ -108,19 +118,41 @@ export class Presence {
     return out;
   }
 
-  /** `id`'s receiver came online here. */
-  online(id: string): void {
+  /**
+   * `id`'s receiver came online here: stores its record. Resolves with the record's revision once
+   * stored (undefined if NATS refused it); a second call while the record is stored or in flight
+   * writes nothing and resolves with the same revision.
+   */
+  online(id: string): Promise<number | undefined> {
+    const rev = this.#mine.get(id);
+    if (rev !== undefined) return this.#putting.get(id) ?? Promise.resolve(rev || undefined);
+    return this.#put(id);
+  }
+
+  #put(id: string): Promise<number | undefined> {
     this.#mine.set(id, 0);
-    this.#o.clients.put(token(id), encodeRecord({ node: this.#o.self, since: Date.now() } satisfies PresenceRecord)).then(
+    const p = this.#o.clients.put(token(id), encodeRecord({ node: this.#o.self, since: Date.now() } satisfies PresenceRecord)).then(
       (rev) => {
-        if (!this.#mine.has(id)) return;
+        if (this.#putting.get(id) === p) this.#putting.delete(id);
+        if (!this.#mine.has(id)) {
+          // Offline again before the put returned: the record goes.
+          this.#o.clients.delete(token(id), { previousSeq: rev }).catch(() => {});
+          return undefined;
+        }
         this.#mine.set(id, rev);
         // Another node's record written after ours, seen before our put returned.
         const e = this.#clients.get(id);
         if (e && e.node !== this.#o.self && e.rev > rev) this.#lose(id, e.node);
+        return rev;
       },
-      (err: Error) => this.#o.logger.warn({ client: id, err: err.message }, 'cluster: presence not stored'),
+      (err: Error) => {
+        if (this.#putting.get(id) === p) this.#putting.delete(id);
+        this.#o.logger.warn({ client: id, err: err.message }, 'cluster: presence not stored');
+        return undefined;
+      },
     );
+    this.#putting.set(id, p);
+    return p;
   }
 
   /** `id`'s receiver went offline here: its record goes, unless another node wrote one since. */
@@ -194,7 +226,7 @@ export class Presence {
       if (cur && cur.node !== this.#o.self && this.#nodes.has(cur.node)) this.#o.remote(id, cur.node, false);
       // Our record was removed by another node (it thought this node dead): it is still online here.
       const mine = this.#mine.get(id);
-      if (cur && mine !== undefined && mine === cur.rev && !this.#stopped) this.online(id);
+      if (cur && mine !== undefined && mine === cur.rev && !this.#stopped) void this.#put(id);
       return;
     }
     const r = parseRecord<PresenceRecord>(e.value);
