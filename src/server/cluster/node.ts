@@ -32,7 +32,7 @@ import { Applied, bounded, SYNC_MS } from './applied.js';
 import { NOTICE_HEADER, Outbound } from './outbound.js';
 import { Inbound, mediaOnly } from './inbound.js';
 import { encodeAnswer, Names, splitFrames, type NodeAddress } from './wire.js';
-import os from 'node:os';
+import { advertisedAddress, Moves } from './moves.js';
 
 /** Remote clients remembered for counting (senders and addressees on other nodes). */
 const MAX_STAND_INS = 10_000;
@@ -58,7 +58,7 @@ export class ClusterNode implements ClusterPort {
   readonly #local: LocalDelivery;
   readonly #listed: Listed;
   /** Waiters of movedAway(), by client id. */
-  readonly #moved = new Map<string, Array<(moved: boolean) => void>>();
+  readonly #moves = new Moves();
   /** The subscription of each client online here. */
   readonly #subs = new Map<string, Subscription>();
   /** Clients on other nodes, as the routing and the counters see them. */
@@ -68,8 +68,6 @@ export class ClusterNode implements ClusterPort {
   readonly #readers = new Map<string, Reader>();
   readonly #out: Outbound;
   readonly #in: Inbound;
-  /** Clients this node sent to each other node (drain), added to that node's count when choosing. */
-  readonly #sent = new Map<string, number>();
   #received = 0;
   #bad = 0;
   #leaving = false;
@@ -111,8 +109,7 @@ export class ClusterNode implements ClusterPort {
         p.onEvent({ type: 'nodeDown', node });
       },
       remote: (id, node, online) => {
-        if (online) for (const w of this.#moved.get(id) ?? []) w(true);
-        if (online) this.#moved.delete(id);
+        if (online) this.#moves.arrived(id);
         p.onEvent({ type: online ? 'clientOnline' : 'clientOffline', node, id });
       },
     });
@@ -298,48 +295,20 @@ export class ClusterNode implements ClusterPort {
 
   movedAway(id: string, timeoutMs: number): Promise<boolean> {
     if (this.isOnline(id)) return Promise.resolve(true);
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        const left = (this.#moved.get(id) ?? []).filter((w) => w !== done);
-        if (left.length) this.#moved.set(id, left);
-        else this.#moved.delete(id);
-        resolve(false);
-      }, timeoutMs);
-      const done = (moved: boolean): void => {
-        clearTimeout(timer);
-        resolve(moved);
-      };
-      this.#moved.set(id, [...(this.#moved.get(id) ?? []), done]);
-    });
+    return this.#moves.wait(id, timeoutMs);
   }
 
   elsewhere(): NodeAddress | undefined {
-    let best: { node: string; address: NodeAddress; load: number } | undefined;
-    for (const o of this.#presence.others()) {
-      const load = o.online + (this.#sent.get(o.node) ?? 0);
-      if (!best || load < best.load) best = { node: o.node, address: o.address, load };
-    }
-    if (!best) return undefined;
-    this.#sent.set(best.node, (this.#sent.get(best.node) ?? 0) + 1);
-    return best.address;
+    return this.#moves.elsewhere(this.#presence.others());
   }
 
   listening(): void {
     this.#presence.beat();
   }
 
-  /** Where clients reach this node: the `advertise` option, else the bind host and the bound ports. */
+  /** Where clients reach this node (none while it drains). */
   #address(): NodeAddress | undefined {
-    if (this.#leaving) return undefined;
-    const a = this.#p.cluster.advertise;
-    const ports = this.#p.ports();
-    const tcp = a.tcp ?? ports.tcp;
-    const http = a.http ?? ports.http;
-    const udp = a.udp ?? ports.udp;
-    if (!tcp && !http && !udp) return undefined;
-    const bind = this.#p.server.host;
-    const host = a.host ?? (bind === '::' || bind === '0.0.0.0' ? os.hostname() : bind);
-    return { host, tcp, http, udp };
+    return this.#leaving ? undefined : advertisedAddress(this.#p.cluster.advertise, this.#p.ports(), this.#p.server.host);
   }
 
   leaving(): void {
