@@ -7,33 +7,14 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { test, type TestContext } from 'node:test';
-import { Receiver, Sender } from '../../src/index.js';
+import { Sender } from '../../src/index.js';
 import { Kind, MediaType } from '../../src/protocol/constants.js';
 import { encodeFrameBuffer } from '../../src/protocol/frame.js';
 import { encodeJson } from '../../src/protocol/handshake.js';
 import { startNginx, startProxy } from '../helpers/proxy.js';
+import { commandReceiver, commandTraffic } from '../helpers/http-traffic.js';
 
 const N = 150;
-
-async function receiver(t: TestContext): Promise<{ rx: Receiver; got: string[] }> {
-  const rx = new Receiver({ protocol: 'http', host: '127.0.0.1', port: 0 });
-  await rx.start();
-  t.after(() => rx.stop());
-  const got: string[] = [];
-  rx.on('command', (c) => got.push(c.name));
-  return { rx, got };
-}
-
-/** N commands, 16 in flight at a time, then a burst of video; resolves when all commands are acknowledged. */
-async function traffic(tx: Sender): Promise<void> {
-  const sent: Promise<unknown>[] = [];
-  for (let i = 0; i < N; i++) {
-    sent.push(tx.sendCommand({ name: `c${i}` }));
-    if (sent.length % 16 === 0) await Promise.all(sent.slice(-16));
-    tx.sendVideoFrame(Buffer.from([0xff, 0xd8, 0xff, 0xd9]), { imageType: 'jpeg', width: 1, height: 1 });
-  }
-  await Promise.all(sent);
-}
 
 const expected = Array.from({ length: N }, (_, i) => `c${i}`);
 const streams = (lines: string[]): number => lines.filter((l) => /^POST \S*\/camwire\/v1\/links\/[\w-]+\/stream$/.test(l)).length;
@@ -53,11 +34,11 @@ async function logged(nginx: { requests(): string[] }, ok: (lines: string[]) => 
 test('http stream - through a real forward proxy (tinyproxy) uploads stream; every command arrives once, in order', async (t) => {
   const proxy = await startProxy();
   t.after(() => proxy.stop());
-  const { rx, got } = await receiver(t);
+  const { rx, got } = await commandReceiver(t);
   // Requests to the proxy, not a CONNECT tunnel (http-tunnel.test.ts): the proxy itself relays the stream.
   const tx = new Sender({ protocol: 'http', host: '127.0.0.1', port: rx.port, proxy: proxy.url, proxyTunnel: 'never' });
   await tx.start();
-  await traffic(tx);
+  await commandTraffic(tx, N, 16);
   await tx.stop();
   assert.deepEqual(got, expected);
   const lines = proxy.requests();
@@ -65,12 +46,12 @@ test('http stream - through a real forward proxy (tinyproxy) uploads stream; eve
 });
 
 test('http stream - behind nginx streaming both ways, uploads stay streams', async (t) => {
-  const { rx, got } = await receiver(t);
+  const { rx, got } = await commandReceiver(t);
   const nginx = await startNginx(rx.port, { buffering: false });
   t.after(() => nginx.stop());
   const tx = new Sender({ protocol: 'http', host: '127.0.0.1', port: nginx.port });
   await tx.start();
-  await traffic(tx);
+  await commandTraffic(tx, N, 16);
   await tx.stop();
   assert.deepEqual(got, expected);
   // Each link (one per media type used) streams.
@@ -81,13 +62,13 @@ test('http stream - behind nginx streaming both ways, uploads stay streams', asy
 });
 
 test('http stream - behind nginx with its default request buffering, the link falls back to POSTs within a second; nothing is lost or reordered', async (t) => {
-  const { rx, got } = await receiver(t);
+  const { rx, got } = await commandReceiver(t);
   const nginx = await startNginx(rx.port, { buffering: true });
   t.after(() => nginx.stop());
   const tx = new Sender({ protocol: 'http', host: '127.0.0.1', port: nginx.port });
   await tx.start();
   const t0 = Date.now();
-  await traffic(tx);
+  await commandTraffic(tx, N, 16);
   const ms = Date.now() - t0;
   await tx.stop();
   assert.deepEqual(got, expected);
@@ -98,7 +79,7 @@ test('http stream - behind nginx with its default request buffering, the link fa
 });
 
 test('http stream - a stream that breaks the framing fails its link (CLOSE 1100); a stream out of upload order is refused (1104)', async (t) => {
-  const { rx } = await receiver(t);
+  const { rx } = await commandReceiver(t);
   const bad: string[] = [];
   rx.on('protocolError', (e) => bad.push(e.code));
   const open = async (): Promise<string> => {

@@ -13,6 +13,7 @@ import { Receiver, Sender, type ConnectionEvent, type SenderOptions } from '../.
 import { cli } from '../helpers/cli.js';
 import { startConnectTrap, startProxy } from '../helpers/proxy.js';
 import { once } from '../helpers/wait.js';
+import { commandReceiver, commandTraffic } from '../helpers/http-traffic.js';
 
 const N = 40;
 const expected = Array.from({ length: N }, (_, i) => `c${i}`);
@@ -21,28 +22,13 @@ const connects = (lines: string[]): number => lines.filter((l) => /: CONNECT \S+
 const proxiedPosts = (lines: string[]): number => lines.filter((l) => /: POST http:\/\/\S+ HTTP/.test(l)).length;
 const opens = (lines: string[]): number => lines.filter((l) => /: POST http:\/\/\S+\/camwire\/v1\/open HTTP/.test(l)).length;
 
-async function receiver(t: TestContext): Promise<{ rx: Receiver; got: string[] }> {
-  const rx = new Receiver({ protocol: 'http', host: '127.0.0.1', port: 0 });
-  await rx.start();
-  t.after(() => rx.stop());
-  const got: string[] = [];
-  rx.on('command', (c) => got.push(c.name));
-  return { rx, got };
-}
-
 /** A push Sender through `proxy`; sends N acknowledged commands (8 in flight) between video frames. Returns the ms it took. */
 async function push(t: TestContext, port: number, o: Partial<SenderOptions>): Promise<number> {
   const tx = new Sender({ protocol: 'http', host: '127.0.0.1', port, reconnect: false, ...o });
   await tx.start();
   t.after(() => tx.stop());
   const t0 = Date.now();
-  const sent: Promise<unknown>[] = [];
-  for (let i = 0; i < N; i++) {
-    sent.push(tx.sendCommand({ name: `c${i}` }));
-    if (sent.length % 8 === 0) await Promise.all(sent.slice(-8));
-    tx.sendVideoFrame(Buffer.from([0xff, 0xd8, 0xff, 0xd9]), { imageType: 'jpeg', width: 1, height: 1 });
-  }
-  await Promise.all(sent);
+  await commandTraffic(tx, N, 8);
   const ms = Date.now() - t0;
   await tx.stop();
   return ms;
@@ -68,7 +54,7 @@ async function refusedTunnel(t: TestContext, port: number, proxy: string): Promi
 test('http tunnel - a proxy that allows CONNECT carries the link in a tunnel: no proxied request, every command acknowledged in order', async (t) => {
   const proxy = await startProxy();
   t.after(() => proxy.stop());
-  const { rx, got } = await receiver(t);
+  const { rx, got } = await commandReceiver(t);
   const ms = await push(t, rx.port, { proxy: proxy.url });
   assert.deepEqual(got, expected);
   const lines = proxy.requests();
@@ -81,7 +67,7 @@ test('http tunnel - a proxy that allows CONNECT carries the link in a tunnel: no
 test('http tunnel - a proxy that wants credentials gets them on the CONNECT (proxy URL user:pass); without them the link fails, typed', async (t) => {
   const proxy = await startProxy({ basicAuth: { user: 'cam', password: 's3cret' } });
   t.after(() => proxy.stop());
-  const { rx, got } = await receiver(t);
+  const { rx, got } = await commandReceiver(t);
   const withAuth = proxy.url.replace('http://', 'http://cam:s3cret@');
   await push(t, rx.port, { proxy: withAuth, proxyTunnel: 'always' });
   assert.deepEqual(got, expected);
@@ -121,7 +107,7 @@ test('http tunnel - pull over HTTP through the tunnel (the Receiver dials)', asy
 test('http tunnel - a proxy that refuses CONNECT (403): each link tries once, then sends plain proxied requests; every command acknowledged', async (t) => {
   const proxy = await startProxy({ connectPorts: [443] });
   t.after(() => proxy.stop());
-  const { rx, got } = await receiver(t);
+  const { rx, got } = await commandReceiver(t);
   const ms = await push(t, rx.port, { proxy: proxy.url });
   assert.deepEqual(got, expected);
   const lines = proxy.requests();
@@ -135,7 +121,7 @@ test('http tunnel - a proxy that refuses CONNECT (403): each link tries once, th
 test("http tunnel - proxyTunnel 'always' through a proxy that refuses CONNECT: connectError CW_ERR_TRANSPORT_PROXY", async (t) => {
   const proxy = await startProxy({ connectPorts: [443] });
   t.after(() => proxy.stop());
-  const { rx } = await receiver(t);
+  const { rx } = await commandReceiver(t);
   const { ev, ms } = await refusedTunnel(t, rx.port, proxy.url);
   assert.equal(ev.error?.code, 'CW_ERR_TRANSPORT_PROXY');
   assert.match(ev.error!.message, /refused CONNECT .*403/);
@@ -146,7 +132,7 @@ test("http tunnel - proxyTunnel 'always' through a proxy that refuses CONNECT: c
 test("http tunnel - proxyTunnel 'never' sends proxied requests and no CONNECT", async (t) => {
   const proxy = await startProxy();
   t.after(() => proxy.stop());
-  const { rx, got } = await receiver(t);
+  const { rx, got } = await commandReceiver(t);
   await push(t, rx.port, { proxy: proxy.url, proxyTunnel: 'never' });
   assert.deepEqual(got, expected);
   const lines = proxy.requests();
@@ -161,7 +147,7 @@ for (const mode of ['garbage', 'silent'] as const) {
     t.after(() => proxy.stop());
     const trap = await startConnectTrap(proxy.port, mode);
     t.after(() => trap.close());
-    const { rx, got } = await receiver(t);
+    const { rx, got } = await commandReceiver(t);
     const ms = await push(t, rx.port, { proxy: trap.url });
     assert.deepEqual(got, expected);
     const lines = proxy.requests();
@@ -176,7 +162,7 @@ for (const mode of ['garbage', 'silent'] as const) {
     t.after(() => proxy.stop());
     const trap = await startConnectTrap(proxy.port, mode);
     t.after(() => trap.close());
-    const { rx } = await receiver(t);
+    const { rx } = await commandReceiver(t);
     const { ev, ms } = await refusedTunnel(t, rx.port, trap.url);
     assert.equal(ev.error?.code, 'CW_ERR_TRANSPORT_PROXY', ev.error?.message);
     assert.equal(trap.passed, 0, 'nothing went around the tunnel');
@@ -196,7 +182,7 @@ test('http tunnel - proxyTunnel is checked in the constructor', () => {
 test('http tunnel - the CLI: --proxy-tunnel always through a proxy that refuses CONNECT is exit 3; never goes plain and delivers', async (t) => {
   const refusing = await startProxy({ connectPorts: [443] });
   t.after(() => refusing.stop());
-  const { rx, got } = await receiver(t);
+  const { rx, got } = await commandReceiver(t);
   const server = `http://127.0.0.1:${rx.port}`;
   const always = cli(t, ['send', '--server', server, '--proxy', refusing.url, '--proxy-tunnel', 'always', '--command', 'a', '--connect-timeout', '3']);
   assert.equal(await always.exited, 3, always.stderr());
