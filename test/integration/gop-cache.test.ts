@@ -35,8 +35,9 @@ async function sendFrames(server: MediaServer, tx: Sender, from: number, keys: b
   }
 }
 
-async function reader(t: TestContext, server: MediaServer, id: string): Promise<{ rx: Receiver; got: VideoFrame[] }> {
-  const rx = new Receiver({ protocol: 'tcp', connection: 'receiver-to-sender', senders: [{ host: '127.0.0.1', port: server.ports.tcp }], clientId: id, reconnect: false, receiveMediaTypes: ['video'] });
+/** A video-only pull Receiver of the server or pull Sender listening on TCP `port`, connected. */
+async function reader(t: TestContext, port: number, id: string): Promise<{ rx: Receiver; got: VideoFrame[] }> {
+  const rx = new Receiver({ protocol: 'tcp', connection: 'receiver-to-sender', senders: [{ host: '127.0.0.1', port }], clientId: id, reconnect: false, receiveMediaTypes: ['video'] });
   const got: VideoFrame[] = [];
   rx.on('video', (v) => got.push(v));
   t.after(() => rx.stop());
@@ -53,7 +54,7 @@ test('gop cache - a late joiner gets the keyframe and the frames since at once, 
   const tx = await camera(t, server, 'late');
   await sendFrames(server, tx, 0, [true, false, false, false]);
   assert.deepEqual(server.videoGop('cam').map((v) => v.data.toString()), ['f0', 'f1', 'f2', 'f3']);
-  const { rx, got } = await reader(t, server, 'late');
+  const { rx, got } = await reader(t, server.ports.tcp, 'late');
   // The cache went out when the next frame found the reader.
   await sendFrames(server, tx, 4, [false]);
   await until(rx, 'video', () => got.length >= 5, 5000);
@@ -69,7 +70,7 @@ test('gop cache - off: a reader that joins mid-GOP gets nothing before the next 
   const server = await startServer(t, { gopCache: false });
   const tx = await camera(t, server, 'late');
   await sendFrames(server, tx, 0, [true, false]);
-  const { rx, got } = await reader(t, server, 'late');
+  const { rx, got } = await reader(t, server.ports.tcp, 'late');
   await sendFrames(server, tx, 2, [false, false, true, false]);
   await until(rx, 'video', () => got.length >= 2, 5000);
   assert.deepEqual(names(got), ['f4', 'f5']);
@@ -81,7 +82,7 @@ test('gop cache - a GOP over maxFrames is not kept: the late joiner waits for th
   const tx = await camera(t, server, 'late');
   await sendFrames(server, tx, 0, [true, false, false, false]);
   assert.deepEqual(server.videoGop('cam'), []);
-  const { rx, got } = await reader(t, server, 'late');
+  const { rx, got } = await reader(t, server.ports.tcp, 'late');
   await sendFrames(server, tx, 4, [false, true, false]);
   await until(rx, 'video', () => got.length >= 2, 5000);
   assert.deepEqual(names(got), ['f5', 'f6']);
@@ -119,13 +120,7 @@ test("a Sender's pull reader that connects mid-GOP starts at the next keyframe (
   const tx = new Sender({ protocol: 'tcp', connection: 'receiver-to-sender', host: '127.0.0.1', port: 0, clientId: 'cam' });
   await tx.start();
   t.after(() => tx.stop());
-  const rx = new Receiver({ protocol: 'tcp', connection: 'receiver-to-sender', senders: [{ host: '127.0.0.1', port: tx.port }], clientId: 'desk', reconnect: false, receiveMediaTypes: ['video'] });
-  const got: VideoFrame[] = [];
-  rx.on('video', (v) => got.push(v));
-  t.after(() => rx.stop());
-  const up = next(rx, 'sessionConnected');
-  await rx.start();
-  await up;
+  const { rx, got } = await reader(t, tx.port, 'desk');
   // The channel is new: the deltas of a group of pictures it did not see are dropped at once.
   tx.sendVideoFrame(Buffer.from('d1'), { imageType: CODEC, keyframe: false, width: 64, height: 48 });
   tx.sendVideoFrame(Buffer.from('d2'), { imageType: CODEC, keyframe: false, width: 64, height: 48 });
