@@ -500,7 +500,7 @@ describe('cluster', () => {
       process.stdout.write(`# node ${i} drained and replaced in ${Math.round(performance.now() - at)} ms\n`);
     }
     const counts = new Map(readers.map((r) => [r.id, frames.get(r.id)!.length]));
-    await until(() => readers.every((r) => frames.get(r.id)!.length >= counts.get(r.id)! + 5), { on: readers.map((r) => [r.rx, 'video'] as [Receiver, string]), timeoutMs: 15000, what: () => `video after the restarts: ${JSON.stringify([...frames].map(([id, f]) => [id, f.length - counts.get(id)!]))}` });
+    await until(() => readers.every((r) => frames.get(r.id)!.length >= counts.get(r.id)! + 5), { on: readers.map((r) => [r.rx, 'video'] as [Receiver, string]), timeoutMs: 15000, what: () => `video after the restarts: ${JSON.stringify([...frames].map(([id, f]) => [id, f.length - counts.get(id)!]))}; per node, its readers and the group: ${JSON.stringify(nodes.map((n) => [n.stats().cluster!.node, n.clients().filter((c) => c.id.startsWith('r')).map((c) => [c.id, c.online, c.channels, c.pushLinks]), n.stats().groups.find((g) => g.id === 'room')?.members]))}` });
     sending = false;
     await commands;
     const lost = acked.filter(([to, name]) => !received.get(to)!.has(name));

@@ -32,6 +32,9 @@ import type { Presence } from './presence.js';
 import { bounded, SYNC_MS, type Applied } from './applied.js';
 import { encodeAnswer, encodeRecord, parseRecord, splitFrames, token, untoken, type Answer, type MemberRecord, type Names } from './wire.js';
 
+/** How long the members of a drained node have to come online on another node (its drain waits as long for them). */
+const DRAIN_GRACE_MS = 10_000;
+
 export interface GroupSyncOptions {
   kv: KV;
   nc: NatsConnection;
@@ -69,6 +72,8 @@ interface Held {
 }
 
 export class GroupSync implements GroupObserver {
+  /** Drained nodes' members waiting to arrive elsewhere (nodeDown). */
+  readonly #graceTimers = new Set<NodeJS.Timeout>();
   readonly #o: GroupSyncOptions;
   /** Revision and content of each group's description. */
   readonly #meta = new Map<string, { rev: number; meta: MetaRecord }>();
@@ -107,6 +112,8 @@ export class GroupSync implements GroupObserver {
 
   stop(): void {
     this.#stopped = true;
+    for (const t of this.#graceTimers) clearTimeout(t);
+    this.#graceTimers.clear();
     this.#o.groups.observer = undefined;
     this.#stopWatch?.();
     this.#nodeSub?.unsubscribe();
@@ -407,8 +414,22 @@ export class GroupSync implements GroupObserver {
     this.#refresh(gid);
   }
 
-  /** A node died: its temporary members leave their groups, and the remaining members are told (by one node: `cleaner`). */
-  nodeDown(node: string, cleaner: boolean): void {
+  /**
+   * A node died or stopped: its temporary members leave their groups, and the remaining members
+   * are told (by one node: `cleaner`). A node that `drained` sent its clients to other nodes,
+   * which adopt their memberships when they arrive: those not arrived yet keep them for
+   * DRAIN_GRACE_MS, then leave as from a dead node.
+   */
+  nodeDown(node: string, cleaner: boolean, drained = false): void {
+    if (drained) {
+      const timer = setTimeout(() => {
+        this.#graceTimers.delete(timer);
+        if (!this.#stopped) this.nodeDown(node, cleaner);
+      }, DRAIN_GRACE_MS);
+      timer.unref();
+      this.#graceTimers.add(timer);
+      return;
+    }
     for (const [gid, held] of this.#members) {
       for (const [client, h] of [...held]) {
         if (h.node !== node || h.permanent) continue;

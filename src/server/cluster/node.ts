@@ -91,6 +91,7 @@ export class ClusterNode implements ClusterPort {
       logger: log,
       localOnline: () => this.#subs.size,
       address: () => this.#address(),
+      draining: () => this.#leaving,
       takenOver: (id, node) => {
         const c = p.directory.get(id);
         if (c) p.takeOver(c, node);
@@ -99,13 +100,13 @@ export class ClusterNode implements ClusterPort {
         log.info({ node }, 'cluster: node up');
         p.onEvent({ type: 'nodeUp', node });
       },
-      nodeDown: (node, ids, cleaner) => {
+      nodeDown: (node, ids, cleaner, drained) => {
         for (const id of ids) {
           this.#readers.delete(id);
           // Its node cannot say the goodbyes it owed: each node says those owed to its own clients.
           for (const to of this.#greetings.owed(id)) p.requests.notify(to, Notice.USER_EXIT, { user: id });
         }
-        this.#groups.nodeDown(node, cleaner);
+        this.#groups.nodeDown(node, cleaner, drained);
         p.onEvent({ type: 'nodeDown', node });
       },
       remote: (id, node, online) => {

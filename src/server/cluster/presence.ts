@@ -24,7 +24,8 @@ export interface PresenceOptions {
   /** A client of this node came online on `node` later: disconnect it here. */
   takenOver: (id: string, node: string) => void;
   /** A node stopped or died; `ids` were online there. `cleaner`: this node is the one that removes the dead node's records. */
-  nodeDown: (node: string, ids: string[], cleaner: boolean) => void;
+  /** `drained`: the node was draining when it went (its clients are moving, not gone). */
+  nodeDown: (node: string, ids: string[], cleaner: boolean, drained: boolean) => void;
   nodeUp: (node: string) => void;
   /** A client's record on another node appeared or went. */
   remote: (id: string, node: string, online: boolean) => void;
@@ -32,6 +33,8 @@ export interface PresenceOptions {
   localOnline: () => number;
   /** Where clients reach this node (for the heartbeat record), once known. */
   address: () => NodeAddress | undefined;
+  /** This node drains (its record says so). */
+  draining: () => boolean;
   /** Counts the revisions of `<prefix>_clients` this node applied (read-your-writes: applied.ts). */
   applied?: Applied;
 }
@@ -46,7 +49,7 @@ export class Presence {
   /** Live nodes (this one included): when each was last heard of (performance.now()). */
   readonly #nodes = new Map<string, number>();
   /** Each live node's address and client count, from its heartbeat. */
-  readonly #records = new Map<string, { address?: NodeAddress; online: number }>();
+  readonly #records = new Map<string, { address?: NodeAddress; online: number; draining: boolean }>();
   /** The latest record of each client, from the watch. */
   readonly #clients = new Map<string, Entry>();
   /** This node's own records: revision once the put returned (0 while it is in flight). */
@@ -179,7 +182,7 @@ export class Presence {
 
   async #beat(): Promise<void> {
     if (this.#stopped) return;
-    await this.#o.nodes.put(this.#o.self, encodeRecord({ node: this.#o.self, started: this.#started, online: this.#o.localOnline(), address: this.#o.address() } satisfies NodeRecord));
+    await this.#o.nodes.put(this.#o.self, encodeRecord({ node: this.#o.self, started: this.#started, online: this.#o.localOnline(), address: this.#o.address(), ...(this.#o.draining() ? { draining: true } : {}) } satisfies NodeRecord));
   }
 
   async #watch(kv: KV, fn: (e: KvWatchEntry) => void): Promise<() => void> {
@@ -195,8 +198,9 @@ export class Presence {
   #onNode(e: KvWatchEntry): void {
     if (e.operation !== 'PUT') {
       // A node that stopped cleanly deletes its key: it is gone at once.
+      const drained = this.#records.get(e.key)?.draining === true;
       this.#records.delete(e.key);
-      if (e.key !== this.#o.self && this.#nodes.delete(e.key)) this.#down(e.key);
+      if (e.key !== this.#o.self && this.#nodes.delete(e.key)) this.#down(e.key, drained);
       return;
     }
     const r = parseRecord<NodeRecord>(e.value);
@@ -204,7 +208,7 @@ export class Presence {
       this.#bad++;
       return;
     }
-    this.#records.set(r.node, { address: nodeAddress(r.address), online: typeof r.online === 'number' ? r.online : 0 });
+    this.#records.set(r.node, { address: nodeAddress(r.address), online: typeof r.online === 'number' ? r.online : 0, draining: r.draining === true });
     const known = this.#nodes.has(r.node);
     this.#nodes.set(r.node, performance.now());
     if (known || r.node === this.#o.self) return;
@@ -260,11 +264,11 @@ export class Presence {
     for (const [node, seen] of this.#nodes) {
       if (now - seen <= this.#o.deadAfterMs) continue;
       this.#nodes.delete(node);
-      this.#down(node);
+      this.#down(node, this.#records.get(node)?.draining === true);
     }
   }
 
-  #down(node: string): void {
+  #down(node: string, drained: boolean): void {
     const ids: string[] = [];
     for (const [id, e] of this.#clients) if (e.node === node) ids.push(id);
     this.#o.logger.warn({ node, clients: ids.length }, 'cluster: node gone');
@@ -276,6 +280,6 @@ export class Presence {
       this.#o.remote(id, node, false);
       if (cleaner) this.#o.clients.delete(token(id), { previousSeq: e.rev }).catch(() => {});
     }
-    this.#o.nodeDown(node, ids, cleaner);
+    this.#o.nodeDown(node, ids, cleaner, drained);
   }
 }

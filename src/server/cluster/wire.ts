@@ -57,6 +57,8 @@ export interface NodeRecord {
   online: number;
   /** Where clients reach it (ports 0: not served); absent until its listeners are bound. */
   address?: NodeAddress;
+  /** It drains: its clients are moving to other nodes, with their memberships. */
+  draining?: boolean;
 }
 
 /** A node's address for clients, by transport (0: that transport is off). */
