@@ -312,6 +312,76 @@ describe('cluster', () => {
     for (const n of [a, b, c]) await hasMembers(n, 'room', ['alice', 'amy', 'bob']);
   });
 
+  test('cluster - frames sent in one turn to a group with two members on another node: each gets every frame, in order, with its bytes', async (t) => {
+    const nats = await startNats(t);
+    const [a, b] = await startNodes(t, nats, 2);
+    const alice = await startClient(t, a.s, 'alice');
+    const bob = await startClient(t, b.s, 'bob');
+    const bea = await startClient(t, b.s, 'bea');
+    await alice.tx.joinGroup('turn', { password: 'pw' });
+    await hasMembers(b, 'turn', ['alice']);
+    for (const x of [bob, bea]) await x.tx.joinGroup('turn', { password: 'pw' });
+    await hasMembers(a, 'turn', ['alice', 'bob', 'bea']);
+    const n = 8;
+    const got = (x: TestClient): Promise<number[]> =>
+      new Promise((resolve) => {
+        const fills: number[] = [];
+        const on = (f: { data: Buffer }, m: { group: string; from: string }): void => {
+          assert.equal(f.data.length, 3200);
+          assert.equal(m.group, 'turn');
+          assert.equal(m.from, 'alice');
+          assert.ok(f.data.every((v) => v === f.data[0]), 'one frame, one fill: no bytes of another frame');
+          fills.push(f.data[0]);
+          if (fills.length === n) {
+            x.rx.off('audio', on);
+            resolve(fills);
+          }
+        };
+        x.rx.on('audio', on);
+      });
+    const both = Promise.all([got(bob), got(bea)]);
+    const before = a.s.stats().cluster!.published;
+    for (let i = 0; i < n; i++) alice.tx.sendAudio(Buffer.alloc(3200, i + 1), { codec: 'pcm', sampleRate: 16000, channels: 1, group: 'turn' });
+    const want = Array.from({ length: n }, (_, i) => i + 1);
+    for (const fills of await within(both, 10000, `${n} audio frames at bob and bea`)) assert.deepEqual(fills, want);
+    const published = a.s.stats().cluster!.published - before;
+    assert.ok(published >= 1 && published <= n, `${published} messages for ${n} frames`);
+    console.log(`# ${n} group audio frames in one turn: ${published} messages published by node A for 2 members on node B`);
+  });
+
+  test('cluster - a compressed source to a group: a member joining late on another node starts at the keyframe, with the frames since (that node\'s GOP cache)', async (t) => {
+    const nats = await startNats(t);
+    const [a, b] = await startNodes(t, nats, 2);
+    const cam = await startClient(t, a.s, 'cam');
+    const early = await startClient(t, b.s, 'early');
+    await cam.tx.joinGroup('gop', { password: 'pw' });
+    await hasMembers(b, 'gop', ['cam']);
+    await early.tx.joinGroup('gop', { password: 'pw' });
+    await hasMembers(a, 'gop', ['cam', 'early']);
+    const seen: string[] = [];
+    early.rx.on('video', (v: { data: Buffer }) => seen.push(v.data.toString()));
+    const send = async (i: number, keyframe: boolean): Promise<void> => {
+      cam.tx.sendVideoFrame(Buffer.from(`f${i}`), { imageType: 'avc1.42E01E', keyframe, width: 64, height: 48, group: 'gop' });
+      // Each once the early member (on node B, as the late one) has it: node B cached it by then.
+      await until(() => seen.includes(`f${i}`), { on: [[early.rx, 'video']], timeoutMs: 5000, what: `f${i} at the early member` });
+    };
+    await send(0, true);
+    await send(1, false);
+    await send(2, false);
+    const late = await startClient(t, b.s, 'late');
+    const got: Array<{ name: string; keyframe: boolean }> = [];
+    late.rx.on('video', (v: { data: Buffer; keyframe: boolean }) => got.push({ name: v.data.toString(), keyframe: v.keyframe }));
+    await late.tx.joinGroup('gop', { password: 'pw' });
+    await hasMembers(a, 'gop', ['cam', 'early', 'late']);
+    await send(3, false);
+    await until(() => got.length >= 4, { on: [[late.rx, 'video']], timeoutMs: 5000, what: () => `late got ${JSON.stringify(got)}` });
+    assert.deepEqual(got.map((g) => g.name), ['f0', 'f1', 'f2', 'f3']);
+    assert.equal(got[0].keyframe, true);
+    // The early member got each frame once: node A sends the group's frames as they come, not its cached ones again.
+    await until(() => seen.includes('f3'), { on: [[early.rx, 'video']], timeoutMs: 5000, what: 'f3 at the early member' });
+    assert.deepEqual(seen, ['f0', 'f1', 'f2', 'f3']);
+  });
+
   test('cluster - two nodes racing to create and join the same group agree on one description and lose no member', async (t) => {
     const nats = await startNats(t);
     const [a, b] = await startNodes(t, nats, 2);

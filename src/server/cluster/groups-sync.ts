@@ -6,57 +6,35 @@
  *   stored wins and both take it);
  * - `m.<token(group)>.<token(client)>`: { node, permanent }, one key per member, written only by
  *   the node the client joined through, so concurrent joins and leaves never overwrite each other.
- * Video and audio for a group are published once on the group's subject, which each node with an
- * online member subscribes to; each node fans out to its own members. Reliable group items go as
- * one request per node with online members, to that node's subject, and are acknowledged once
- * every node answered.
+ * What crosses nodes for a group (its media and reliable items) is group-routes.ts; the grace
+ * given to a drained node's members, drain-grace.ts.
  */
 import type { KV, KvWatchEntry } from '@nats-io/kv';
-import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
-import { CamwireError, CloseCode, ErrorCode, nackCloseCode } from '../../errors.js';
-import { Kind, MediaType, mediaTypeName, type MediaTypeName } from '../../protocol/constants.js';
-import type { Frame } from '../../protocol/frame.js';
 import { Notice } from '../../protocol/system-commands.js';
-import type { AckInfo } from '../../media/outbox.js';
 import type { Logger } from '../../options.js';
-import type { Client } from '../client.js';
 import type { Directory } from '../directory.js';
 import type { Group, GroupMeta, GroupObserver, GroupRegistry } from '../groups.js';
-import { forward, type Relay } from '../relay.js';
-import type { Router, Target } from '../router.js';
 import type { SystemRequests } from '../system-requests.js';
 import type { ClusterEvent } from './cluster.js';
 import type { Outbound } from './outbound.js';
-import { mediaOnly, type Inbound } from './inbound.js';
-import type { Presence } from './presence.js';
 import { bounded, SYNC_MS, type Applied } from './applied.js';
-import { encodeAnswer, encodeRecord, parseRecord, splitFrames, token, untoken, type Answer, type MemberRecord, type Names } from './wire.js';
-
-/** How long the members of a drained node have to come online on another node (its drain waits as long for them). */
-const DRAIN_GRACE_MS = 10_000;
+import { DrainGrace } from './drain-grace.js';
+import type { GroupRoutes } from './group-routes.js';
+import { encodeRecord, parseRecord, token, untoken, type MemberRecord } from './wire.js';
 
 export interface GroupSyncOptions {
   kv: KV;
-  nc: NatsConnection;
-  names: Names;
   self: string;
   groups: GroupRegistry;
   directory: Directory;
-  router: Router;
-  relay: Relay;
   requests: SystemRequests;
-  presence: Presence;
   out: Outbound;
-  maxPayload: number;
-  /** The stand-in of a client on another node (what came from another node goes no further). */
-  standIn: (id: string) => Client;
-  isRemote: (c: Client) => boolean;
+  /** The group subjects this node subscribes to (refreshed on each change of a group's members). */
+  routes: GroupRoutes;
   logger: Logger;
-  /** A message or record that was not what it should be. */
+  /** A record that was not what it should be. */
   bad: () => void;
   onEvent: (ev: ClusterEvent) => void;
-  /** The node's pending limits for video and audio (inbound.ts). */
-  inbound: Inbound;
   /** Read-your-writes: revisions applied here, and the wait for the other nodes (applied.ts). */
   applied: Applied;
   /** Whether a receiver of `id` is coming online here (welcome pending: ClusterNode.arrive). */
@@ -73,20 +51,16 @@ interface Held {
 
 export class GroupSync implements GroupObserver {
   /** Drained nodes' members waiting to arrive elsewhere (nodeDown). */
-  readonly #graceTimers = new Set<NodeJS.Timeout>();
+  readonly #grace = new DrainGrace();
   readonly #o: GroupSyncOptions;
   /** Revision and content of each group's description. */
   readonly #meta = new Map<string, { rev: number; meta: MetaRecord }>();
   /** Member records by group, then client. */
   readonly #members = new Map<string, Map<string, Held>>();
-  /** Group subjects subscribed (groups with an online member here). */
-  readonly #subs = new Map<string, Subscription>();
-  readonly #targets = new Map<string, Client>();
   /** Descriptions of groups created here that are being stored (hashing the password, then the create). */
   readonly #describing = new Map<string, Promise<void>>();
   /** This node's last write of each membership (key: group, client): the revision it got, once stored. */
   readonly #writes = new Map<string, Promise<number | undefined>>();
-  #nodeSub: Subscription | undefined;
   #stopWatch: (() => void) | undefined;
   #stopped = false;
 
@@ -96,7 +70,6 @@ export class GroupSync implements GroupObserver {
 
   async start(): Promise<void> {
     const o = this.#o;
-    this.#nodeSub = o.nc.subscribe(o.names.node(o.self), { callback: (err, m) => void (err ?? this.#answer(m)) });
     const it = await o.kv.watch();
     this.#stopWatch = () => it.stop();
     void (async () => {
@@ -112,13 +85,9 @@ export class GroupSync implements GroupObserver {
 
   stop(): void {
     this.#stopped = true;
-    for (const t of this.#graceTimers) clearTimeout(t);
-    this.#graceTimers.clear();
+    this.#grace.stop();
     this.#o.groups.observer = undefined;
     this.#stopWatch?.();
-    this.#nodeSub?.unsubscribe();
-    for (const s of this.#subs.values()) s.unsubscribe();
-    this.#subs.clear();
   }
 
   // ------------------------------------------------------------------ GroupObserver (this node's changes)
@@ -146,7 +115,7 @@ export class GroupSync implements GroupObserver {
     // description (its password) first, so no node admits a join to a group it knows without one.
     const describing = this.#describing.get(g.id);
     this.#wrote(g.id, client, describing ? describing.then(() => this.#storeMember(g.id, client, permanent)) : this.#storeMember(g.id, client, permanent));
-    this.#refresh(g.id);
+    this.#o.routes.refresh(g.id);
   }
 
   #storeMember(gid: string, client: string, permanent: boolean): Promise<number | undefined> {
@@ -173,7 +142,7 @@ export class GroupSync implements GroupObserver {
     // The group is empty here, so in the whole cluster as far as this node knows: its description goes (unless it changed since).
     const meta = this.#meta.get(g.id);
     if (!this.#o.groups.get(g.id) && meta) this.#o.kv.delete(this.#metaKey(g.id), { previousSeq: meta.rev }).catch(() => {});
-    this.#refresh(g.id);
+    this.#o.routes.refresh(g.id);
   }
 
   #wrote(gid: string, client: string, rev: Promise<number | undefined>): void {
@@ -226,128 +195,7 @@ export class GroupSync implements GroupObserver {
 
   /** Clients of this node came online or went offline: the group subjects this node needs. */
   refreshClient(id: string): void {
-    for (const g of this.#o.groups.of(id)) this.#refresh(g.id);
-  }
-
-  /** The target standing for the members of `id` online on other nodes; undefined when there are none. */
-  target(id: string, from: Client): Target | undefined {
-    const o = this.#o;
-    if (o.isRemote(from)) return undefined;
-    const g = o.groups.get(id);
-    if (!g) return undefined;
-    let nodes: Set<string> | undefined;
-    for (const m of g.members.keys()) {
-      if (m === from.id) continue;
-      const n = o.presence.where(m);
-      if (n !== undefined && n !== o.self) (nodes ??= new Set()).add(n);
-    }
-    if (!nodes) return undefined;
-    const subject = o.names.group(id);
-    const to = [...nodes];
-    return {
-      client: this.#standFor(id),
-      reader: {
-        offer: (init) => o.out.publish(subject, init),
-        offerBatch: (batch) => o.out.publishBatch(subject, batch),
-        submit: (init) => Promise.all(to.map((n) => o.out.request(o.names.node(n), `group ${JSON.stringify(id)} on node ${n}`, init))).then((infos) => combine(infos)),
-      },
-    };
-  }
-
-  #standFor(id: string): Client {
-    let c = this.#targets.get(id);
-    if (!c) {
-      if (this.#targets.size >= 10_000) this.#targets.delete(this.#targets.keys().next().value as string);
-      this.#targets.set(id, (c = this.#o.standIn(`group ${id} (other nodes)`)));
-    }
-    return c;
-  }
-
-  /** Subscribes to a group's subject while one of its members is online here. */
-  #refresh(id: string): void {
-    if (this.#stopped) return;
-    const g = this.#o.groups.get(id);
-    let needed = false;
-    if (g) for (const m of g.members.keys()) if (this.#o.directory.get(m)?.online) needed = true;
-    const sub = this.#subs.get(id);
-    if (needed && !sub) this.#subs.set(id, this.#o.nc.subscribe(this.#o.names.group(id), { callback: (err, m) => void (err ?? this.#fan(m)) }));
-    else if (!needed && sub) {
-      sub.unsubscribe();
-      this.#subs.delete(id);
-    }
-  }
-
-  /** Video and audio for a group: each frame fans out to this node's members, with their per-reader policies. */
-  #fan(m: Msg): void {
-    const frames = this.#frames(m);
-    const media = frames && mediaOnly(frames, MediaType.video, MediaType.audio, Kind.DATA);
-    if (frames && media && frames.every((f) => f.group)) {
-      this.#o.inbound.media(media, frames.length, m.data.length, () => {
-        for (const f of frames) this.#o.relay.fanOut(this.#o.standIn(f.from), f, media);
-      });
-      return;
-    }
-    for (const f of frames ?? []) {
-      const type = mediaTypeName(f.mediaType);
-      if ((type === 'video' || type === 'audio') && f.kind === Kind.DATA && f.group) this.#o.relay.fanOut(this.#o.standIn(f.from), f, type);
-      else this.#o.bad();
-    }
-  }
-
-  /** A reliable item for this node's members of its group: answered once they all acknowledged it. */
-  #answer(m: Msg): void {
-    const frames = this.#frames(m);
-    if (!frames) return;
-    const f = frames[0];
-    const type = mediaTypeName(f?.mediaType ?? 0);
-    if (!m.reply) return this.#o.bad();
-    if (frames.length !== 1 || !type || type === 'video' || type === 'audio' || f.kind !== Kind.DATA || !f.group) {
-      this.#o.bad();
-      m.respond(encodeAnswer({ ok: false, close: CloseCode.PROTOCOL_ERROR, code: ErrorCode.PROTOCOL_UNEXPECTED, message: 'cluster: not one reliable group item' }));
-      return;
-    }
-    void this.#submit(f, type).then((a) => m.respond(encodeAnswer(a)));
-  }
-
-  async #submit(f: Frame, type: MediaTypeName): Promise<Answer> {
-    const from = this.#o.standIn(f.from);
-    const router = this.#o.router;
-    const targets = router.targets(from, f, type, (c, why) => c.missed(type, why));
-    if (targets.length === 0) return { ok: false, close: CloseCode.NOT_ALLOWED, code: ErrorCode.DELIVERY_REFUSED, message: `${router.why(from, f)} on node ${this.#o.self}` };
-    const init = forward(from, f);
-    const bytes = f.payload.length;
-    try {
-      const infos = await Promise.all(
-        targets.map(({ client: t, reader }) =>
-          reader.submit(init).then(
-            (info) => {
-              t.counters.out[type].frames++;
-              t.counters.out[type].bytes += bytes;
-              return info;
-            },
-            (err: unknown) => {
-              t.missed(type, 'failed');
-              throw err;
-            },
-          ),
-        ),
-      );
-      const info = combine(infos);
-      return info.resumeOffset !== undefined ? { ok: true, resume: info.resumeOffset } : { ok: true };
-    } catch (err) {
-      const e = err as CamwireError;
-      return { ok: false, close: nackCloseCode(e), code: e.code ?? ErrorCode.DELIVERY_REFUSED, message: e.message };
-    }
-  }
-
-  #frames(m: Msg): Frame[] | undefined {
-    try {
-      return splitFrames(m.data, this.#o.maxPayload);
-    } catch (err) {
-      this.#o.bad();
-      if (m.reply) m.respond(encodeAnswer({ ok: false, close: CloseCode.PROTOCOL_ERROR, code: ErrorCode.PROTOCOL_BAD_HEADER, message: `cluster: ${(err as Error).message}` }));
-      return undefined;
-    }
+    for (const g of this.#o.groups.of(id)) this.#o.routes.refresh(g.id);
   }
 
   // ------------------------------------------------------------------ the bucket
@@ -399,7 +247,7 @@ export class GroupSync implements GroupObserver {
         this.#o.groups.applyMember(gid, client, undefined);
         this.#o.onEvent({ type: 'memberLeft', node: cur.node, group: gid, id: client });
       }
-      this.#refresh(gid);
+      this.#o.routes.refresh(gid);
       return;
     }
     const r = parseRecord<MemberRecord>(e.value);
@@ -411,7 +259,7 @@ export class GroupSync implements GroupObserver {
       this.#o.groups.applyMember(gid, client, r.permanent);
       if (!cur) this.#o.onEvent({ type: 'memberJoined', node: r.node, group: gid, id: client });
     }
-    this.#refresh(gid);
+    this.#o.routes.refresh(gid);
   }
 
   /**
@@ -421,15 +269,7 @@ export class GroupSync implements GroupObserver {
    * DRAIN_GRACE_MS, then leave as from a dead node.
    */
   nodeDown(node: string, cleaner: boolean, drained = false): void {
-    if (drained) {
-      const timer = setTimeout(() => {
-        this.#graceTimers.delete(timer);
-        if (!this.#stopped) this.nodeDown(node, cleaner);
-      }, DRAIN_GRACE_MS);
-      timer.unref();
-      this.#graceTimers.add(timer);
-      return;
-    }
+    if (drained) return this.#grace.after(() => this.nodeDown(node, cleaner));
     for (const [gid, held] of this.#members) {
       for (const [client, h] of [...held]) {
         if (h.node !== node || h.permanent) continue;
@@ -443,15 +283,7 @@ export class GroupSync implements GroupObserver {
         this.#o.kv.delete(this.#memberKey(gid, client), { previousSeq: h.rev }).catch(() => {});
         for (const m of g?.members.keys() ?? []) this.#o.requests.notify(m, Notice.USER_LEAVES_GROUP, { group: gid, user: client });
       }
-      this.#refresh(gid);
+      this.#o.routes.refresh(gid);
     }
   }
-}
-
-/** The answers of several readers or nodes: one resume offset for a file START, or a refusal. */
-function combine(infos: AckInfo[]): AckInfo {
-  const offsets = new Set(infos.map((i) => i.resumeOffset));
-  if (offsets.size > 1) throw new CamwireError(ErrorCode.DELIVERY_REFUSED, 'the receivers want to resume at different offsets: send the file to each of them');
-  const [resumeOffset] = offsets;
-  return resumeOffset !== undefined ? { resumeOffset } : {};
 }

@@ -21,6 +21,8 @@ import { encodeAnswer, splitFrames, type Answer, type Names } from './wire.js';
 const TO_HEADER = 'Camwire-To';
 /** Most addressees one header lists (a longer list goes in several messages). */
 const MAX_LISTED = 1000;
+/** Address lists whose target is kept, at most. */
+const MAX_TARGETS = 1000;
 
 export interface ListedOptions {
   nc: NatsConnection;
@@ -40,6 +42,8 @@ export interface ListedOptions {
 export class Listed {
   readonly #o: ListedOptions;
   #subs: Subscription[] = [];
+  /** The target of each recent (node, address list). */
+  readonly #targets = new Map<string, Target>();
 
   constructor(o: ListedOptions) {
     this.#o = o;
@@ -75,22 +79,37 @@ export class Listed {
     }
     const targets: Target[] = [];
     for (const [node, all] of byNode) {
-      for (let k = 0; k < all.length; k += MAX_LISTED) {
-        const list = all.slice(k, k + MAX_LISTED);
-        const h: MsgHdrs = headers();
-        h.set(TO_HEADER, JSON.stringify(list));
-        const base = o.names.node(node);
-        targets.push({
-          client: o.standIn(`${list.length} clients on node ${node}`),
-          reader: {
-            offer: (init) => o.out.publish(`${base}.m`, init, h),
-            offerBatch: (batch) => o.out.publishBatch(`${base}.m`, batch, h),
-            submit: (init) => o.out.request(`${base}.r`, `${list.length} clients on node ${node}`, init, false, h),
-          },
-        });
-      }
+      for (let k = 0; k < all.length; k += MAX_LISTED) targets.push(this.#targetOf(node, all.length <= MAX_LISTED ? all : all.slice(k, k + MAX_LISTED)));
     }
     return { targets, nowhere };
+  }
+
+  /**
+   * The target of addressees `list` on `node`, kept while the same list recurs (a sender's default
+   * receivers do, message after message): its reader is the same object each time, as a local
+   * reader is (the GOP caches remember which readers started on a keyframe), and its header is
+   * made once.
+   */
+  #targetOf(node: string, list: string[]): Target {
+    const to = JSON.stringify(list);
+    const key = `${node} ${to}`;
+    let t = this.#targets.get(key);
+    if (t) return t;
+    const o = this.#o;
+    const h: MsgHdrs = headers();
+    h.set(TO_HEADER, to);
+    const base = o.names.node(node);
+    t = {
+      client: o.standIn(`${list.length} clients on node ${node}`),
+      reader: {
+        offer: (init) => o.out.publish(`${base}.m`, init, h),
+        offerBatch: (batch) => o.out.publishBatch(`${base}.m`, batch, h),
+        submit: (init) => o.out.request(`${base}.r`, `${list.length} clients on node ${node}`, init, false, h),
+      },
+    };
+    if (this.#targets.size >= MAX_TARGETS) this.#targets.delete(this.#targets.keys().next().value as string);
+    this.#targets.set(key, t);
+    return t;
   }
 
   #receive(m: Msg): void {

@@ -11,19 +11,23 @@ import type { Client } from '../client.js';
 import type { Directory } from '../directory.js';
 import type { ServerMetrics } from '../metrics.js';
 import { FrameArena, FrameBatch } from '../../protocol/fan-encoding.js';
+import { MediaType } from '../../protocol/constants.js';
+import { isNamedCodec, type GopCaches } from '../gop-cache.js';
 import { forward } from '../relay.js';
 import type { Reader } from '../router.js';
+import type { Greetings } from './greetings.js';
+import type { Answer } from './wire.js';
 
 /** Readers from which a batch in several pieces is joined into one Buffer (as in fan-out.ts). */
 const JOIN_READERS = 8;
-import type { Greetings } from './greetings.js';
-import type { Answer } from './wire.js';
 
 export interface LocalDeliveryOptions {
   directory: Directory;
   metrics: ServerMetrics;
   self: string;
   greetings: Greetings;
+  /** The server's GOP caches: a reader's first frames of a compressed source start at a keyframe, as on one server. */
+  gops: GopCaches;
 }
 
 export class LocalDelivery {
@@ -64,34 +68,49 @@ export class LocalDelivery {
    * The video or audio frames of one NATS message for the clients `ids` here, as one server fans
    * out a turn's batch: each run of frames from one sender to one address is forwarded and encoded
    * once (the header written over the received one, the payload never copied) and offered to every
-   * reader as a whole; counters and metrics once per run.
+   * reader as a whole; counters and metrics once per run. `ids`: the addressees, or a function
+   * giving them for a run's first frame (a group's members here). Compressed video goes through
+   * the GOP caches, as one server's fan-out does.
    */
-  offerMany(frames: readonly Frame[], type: 'video' | 'audio', ids: readonly string[], standIn: (id: string) => Client): void {
+  offerMany(frames: readonly Frame[], type: 'video' | 'audio', ids: readonly string[] | ((first: Frame) => readonly string[]), standIn: (id: string) => Client): void {
     for (let i = 0; i < frames.length; ) {
       const first = frames[i];
       let j = i + 1;
       while (j < frames.length && frames[j].from === first.from && frames[j].to === first.to && frames[j].group === first.group) j++;
       const from = standIn(first.from);
       const batch = new FrameBatch(first.to ?? '', first.group ?? '');
-      for (let k = i; k < j; k++) batch.add(forward(from, frames[k], this.#arena), frames[k].payload.length);
-      this.#offerBatch(from, batch, type, ids);
+      let gop = false;
+      for (let k = i; k < j; k++) {
+        const f = frames[k];
+        if (f.mediaType === MediaType.video && !gop) gop = isNamedCodec(f);
+        batch.add(forward(from, f, this.#arena), f.payload.length);
+      }
+      this.#offerBatch(from, batch, type, typeof ids === 'function' ? ids(first) : ids, gop);
       i = j;
     }
   }
 
-  #offerBatch(from: Client, batch: FrameBatch, type: 'video' | 'audio', ids: readonly string[]): void {
+  #offerBatch(from: Client, batch: FrameBatch, type: 'video' | 'audio', ids: readonly string[], gop: boolean): void {
     const targets: { client: Client; reader: Reader }[] = [];
+    let refused = false;
     for (const id of ids) {
       const t = this.local(id, from.id, type);
       if (typeof t !== 'string') targets.push(t);
+      else if (this.#o.directory.get(id)?.channels.has(type)) refused = true;
     }
-    if (targets.length === 0) return;
     const frames = batch.frames.length;
+    // Compressed video is cached whoever reads it: a reader that comes later starts from it.
+    const cached = gop ? this.#o.gops.begin(from, batch) : undefined;
+    if (targets.length === 0) {
+      // Nobody here to take it (gone meanwhile); the refused were counted as not_allowed.
+      if (!refused) this.#o.metrics.drop(type, 'unrouted', frames);
+      return;
+    }
     const bytes = batch.payloadBytes;
     batch.join = targets.length >= JOIN_READERS;
     let dropped = 0;
     for (const t of targets) {
-      dropped += t.reader.offerBatch(batch);
+      dropped += cached ? cached.offer(t.reader) : t.reader.offerBatch(batch);
       const out = t.client.counters.out[type];
       out.frames += frames;
       out.bytes += bytes;

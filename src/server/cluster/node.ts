@@ -11,31 +11,30 @@
  * lists-sync.ts. Only the files of server/cluster/ import the NATS client; they are loaded only
  * with a cluster.
  */
-import { connect, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { Kvm, type KV } from '@nats-io/kv';
-import { CamwireError, CloseCode, ErrorCode } from '../../errors.js';
-import { Kind, MediaType, mediaTypeName, type MediaTypeName } from '../../protocol/constants.js';
+import { CamwireError, ErrorCode } from '../../errors.js';
+import type { MediaTypeName } from '../../protocol/constants.js';
 import { Notice } from '../../protocol/system-commands.js';
-import type { Frame } from '../../protocol/frame.js';
-import { Client } from '../client.js';
+import type { Client } from '../client.js';
 import type { Reader, Target } from '../router.js';
 import type { ClusterParts, ClusterPort, ClusterStats } from './cluster.js';
 import { Greetings } from './greetings.js';
 import { LocalDelivery } from './local-delivery.js';
 import { Listed } from './listed.js';
 import { GroupSync } from './groups-sync.js';
+import { GroupRoutes } from './group-routes.js';
+import { ClientSubjects } from './client-subjects.js';
+import { StandIns } from './stand-ins.js';
 import { ListSync } from './lists-sync.js';
 import { KNOWN_BUCKET_BYTES, KnownSync } from './known-sync.js';
 import { UserSync } from './users-sync.js';
 import { Presence } from './presence.js';
 import { Applied, bounded, SYNC_MS } from './applied.js';
-import { NOTICE_HEADER, Outbound } from './outbound.js';
-import { Inbound, mediaOnly } from './inbound.js';
-import { encodeAnswer, Names, splitFrames, type NodeAddress } from './wire.js';
+import { Outbound } from './outbound.js';
+import { Inbound } from './inbound.js';
+import { Names, type NodeAddress } from './wire.js';
 import { advertisedAddress, Moves } from './moves.js';
-
-/** Remote clients remembered for counting (senders and addressees on other nodes). */
-const MAX_STAND_INS = 10_000;
 
 /** Longest a node takes to leave the cluster cleanly. */
 const STOP_MS = 1000;
@@ -51,6 +50,7 @@ export class ClusterNode implements ClusterPort {
   /** Receivers whose memberships arrive() adopted already. */
   readonly #adopted = new Set<string>();
   readonly #groups: GroupSync;
+  readonly #groupRoutes: GroupRoutes;
   readonly #lists: ListSync;
   readonly #known: KnownSync;
   readonly #users: UserSync;
@@ -59,16 +59,12 @@ export class ClusterNode implements ClusterPort {
   readonly #listed: Listed;
   /** Waiters of movedAway(), by client id. */
   readonly #moves = new Moves();
-  /** The subscription of each client online here. */
-  readonly #subs = new Map<string, Subscription>();
+  /** The subject of each client online here, and what comes on it. */
+  readonly #subs: ClientSubjects;
   /** Clients on other nodes, as the routing and the counters see them. */
-  readonly #standIns = new Map<string, Client>();
-  readonly #standInFn = (id: string): Client => this.#standIn(id);
-  readonly #remote = new WeakSet<Client>();
-  readonly #readers = new Map<string, Reader>();
+  readonly #standIns: StandIns;
   readonly #out: Outbound;
   readonly #in: Inbound;
-  #received = 0;
   #bad = 0;
   #leaving = false;
 
@@ -78,7 +74,12 @@ export class ClusterNode implements ClusterPort {
     this.#names = new Names(p.cluster.prefix);
     this.#in = new Inbound(p.cluster.pending, p.metrics);
     this.#out = new Outbound({ nc, metrics: p.metrics, sessionKey: p.sessionKey, timeouts: p.server.timeouts });
-    this.#local = new LocalDelivery({ directory: p.directory, metrics: p.metrics, self: p.cluster.name, greetings: this.#greetings });
+    this.#local = new LocalDelivery({ directory: p.directory, metrics: p.metrics, self: p.cluster.name, greetings: this.#greetings, gops: p.relay.gops });
+    this.#standIns = new StandIns(this.#names, this.#out, p.relay.gops);
+    const standIn = this.#standIns.get;
+    const isRemote = this.#standIns.isRemote;
+    const bad = (): void => void this.#bad++;
+    this.#subs = new ClientSubjects({ nc, names: this.#names, local: this.#local, inbound: this.#in, maxPayload: p.server.maxPayload, standIn, bad });
     const log = p.server.logger;
     this.#applied = new Applied({ nc, names: this.#names, self: p.cluster.name, others: () => this.#presence.nodes().filter((n) => n !== p.cluster.name), up: () => this.#out.up, logger: log });
     this.#presence = new Presence({
@@ -102,7 +103,7 @@ export class ClusterNode implements ClusterPort {
       },
       nodeDown: (node, ids, cleaner, drained) => {
         for (const id of ids) {
-          this.#readers.delete(id);
+          this.#standIns.offline(id);
           // Its node cannot say the goodbyes it owed: each node says those owed to its own clients.
           for (const to of this.#greetings.owed(id)) p.requests.notify(to, Notice.USER_EXIT, { user: id });
         }
@@ -111,28 +112,37 @@ export class ClusterNode implements ClusterPort {
       },
       remote: (id, node, online) => {
         if (online) this.#moves.arrived(id);
+        else this.#standIns.offline(id);
         p.onEvent({ type: online ? 'clientOnline' : 'clientOffline', node, id });
       },
     });
-    this.#groups = new GroupSync({
-      kv: kv.groups,
+    this.#groupRoutes = new GroupRoutes({
       nc,
       names: this.#names,
       self: p.cluster.name,
       groups: p.groups,
       directory: p.directory,
       router: p.router,
-      relay: p.relay,
-      requests: p.requests,
       presence: this.#presence,
       out: this.#out,
+      local: this.#local,
       maxPayload: p.server.maxPayload,
-      standIn: (id) => this.#standIn(id),
-      isRemote: (c) => this.#remote.has(c),
-      logger: log,
-      bad: () => this.#bad++,
-      onEvent: p.onEvent,
+      standIn,
+      isRemote,
+      bad,
       inbound: this.#in,
+    });
+    this.#groups = new GroupSync({
+      kv: kv.groups,
+      self: p.cluster.name,
+      groups: p.groups,
+      directory: p.directory,
+      requests: p.requests,
+      out: this.#out,
+      routes: this.#groupRoutes,
+      logger: log,
+      bad,
+      onEvent: p.onEvent,
       applied: this.#applied,
       arriving: (id) => this.#subs.has(id),
     });
@@ -144,9 +154,9 @@ export class ClusterNode implements ClusterPort {
       out: this.#out,
       local: this.#local,
       maxPayload: p.server.maxPayload,
-      standIn: (id) => this.#standIn(id),
-      isRemote: (c) => this.#remote.has(c),
-      bad: () => this.#bad++,
+      standIn,
+      isRemote,
+      bad,
       inbound: this.#in,
     });
     this.#lists = new ListSync({ kv: kv.lists, self: p.cluster.name, directory: p.directory, logger: log, bad: () => this.#bad++ });
@@ -179,6 +189,7 @@ export class ClusterNode implements ClusterPort {
       await node.#known.start();
       node.#applied.start();
       await node.#presence.start();
+      node.#groupRoutes.start();
       await node.#groups.start();
       await node.#lists.start();
       node.#listed.start();
@@ -194,14 +205,14 @@ export class ClusterNode implements ClusterPort {
 
   target(id: string, type: MediaTypeName, from: Client): Target | undefined {
     // What came from another node is for this node's clients only: it never goes on.
-    if (this.#remote.has(from)) return undefined;
+    if (this.#standIns.isRemote(from)) return undefined;
     const node = this.#presence.where(id);
     if (node === undefined || node === this.#p.cluster.name) return undefined;
-    return { client: this.#standIn(id), reader: this.#reader(id, type) };
+    return { client: this.#standIns.get(id), reader: this.#standIns.reader(id) };
   }
 
   group(id: string, _type: MediaTypeName, from: Client): Target | undefined {
-    return this.#groups.target(id, from);
+    return this.#groupRoutes.target(id, from);
   }
 
   many(ids: string[], _type: MediaTypeName, from: Client): { targets: Target[]; nowhere: string[] } {
@@ -225,7 +236,7 @@ export class ClusterNode implements ClusterPort {
     let p = this.#arriving.get(id);
     if (p) return p;
     // Subscribed before the record is stored: whoever sees the record finds the subject served.
-    this.#subscribe(id);
+    this.#subs.subscribe(id);
     // NATS down: the record goes when it is back; nobody is waited for.
     if (!this.#out.up) {
       void this.#presence.online(id);
@@ -250,13 +261,9 @@ export class ClusterNode implements ClusterPort {
     return this.#groups.settled(group, client);
   }
 
-  #subscribe(id: string): void {
-    if (!this.#subs.has(id)) this.#subs.set(id, this.#nc.subscribe(this.#names.client(id), { callback: (err, m) => void (err ?? this.#deliver(m, id)) }));
-  }
-
   online(c: Client): void {
     const id = c.id;
-    this.#subscribe(id);
+    this.#subs.subscribe(id);
     void this.#presence.online(id);
     if (!this.#adopted.delete(id)) void this.#groups.adopt(id);
     this.#groups.refreshClient(id);
@@ -264,8 +271,7 @@ export class ClusterNode implements ClusterPort {
 
   offline(c: Client): void {
     this.#presence.offline(c.id);
-    this.#subs.get(c.id)?.unsubscribe();
-    this.#subs.delete(c.id);
+    this.#subs.unsubscribe(c.id);
     this.#groups.refreshClient(c.id);
   }
 
@@ -283,7 +289,7 @@ export class ClusterNode implements ClusterPort {
       nodes: this.#presence.nodes(),
       connected: this.#out.up,
       published: this.#out.published,
-      received: this.#received,
+      received: this.#subs.received,
       failed: this.#out.failed,
       dropped: this.#out.dropped + this.#in.dropped,
       pendingPeak: this.#in.peak,
@@ -327,6 +333,7 @@ export class ClusterNode implements ClusterPort {
       clearTimeout(timer);
     };
     this.#groups.stop();
+    this.#groupRoutes.stop();
     this.#lists.stop();
     this.#listed.stop();
     this.#applied.stop();
@@ -334,73 +341,9 @@ export class ClusterNode implements ClusterPort {
     this.#users.stop();
     await within(this.#known.stop());
     await within(this.#out.up ? this.#presence.stop() : (this.#presence.stop(), Promise.resolve()));
-    for (const s of this.#subs.values()) s.unsubscribe();
-    this.#subs.clear();
+    this.#subs.stop();
     if (this.#out.up) await within(this.#nc.drain());
     if (!this.#nc.isClosed()) await this.#nc.close().catch(() => {});
-  }
-
-  // ------------------------------------------------------------------ sending to other nodes
-
-  #standIn(id: string): Client {
-    let c = this.#standIns.get(id);
-    if (!c) {
-      if (this.#standIns.size >= MAX_STAND_INS) this.#standIns.delete(this.#standIns.keys().next().value as string);
-      c = new Client({ id, firstSeen: 0, lastSeen: 0 });
-      this.#standIns.set(id, c);
-      this.#remote.add(c);
-    }
-    return c;
-  }
-
-  /** The reader standing for client `id` on another node: its subject. */
-  #reader(id: string, _type: MediaTypeName): Reader {
-    let r = this.#readers.get(id);
-    if (r) return r;
-    const subject = this.#names.client(id);
-    r = {
-      offer: (init) => this.#out.publish(subject, init),
-      offerBatch: (batch) => this.#out.publishBatch(subject, batch),
-      submit: (init) => this.#out.request(subject, `client ${JSON.stringify(id)}`, init),
-    };
-    if (this.#readers.size >= MAX_STAND_INS) this.#readers.delete(this.#readers.keys().next().value as string);
-    this.#readers.set(id, r);
-    return r;
-  }
-
-  // ------------------------------------------------------------------ receiving from other nodes
-
-  /** A message on the subject of client `id`, which is online here: its frames go to that client's reader. */
-  #deliver(m: Msg, id: string): void {
-    this.#received++;
-    let frames: Frame[];
-    try {
-      frames = splitFrames(m.data, this.#p.server.maxPayload);
-    } catch (err) {
-      this.#bad++;
-      if (m.reply) m.respond(encodeAnswer({ ok: false, close: CloseCode.PROTOCOL_ERROR, code: ErrorCode.PROTOCOL_BAD_HEADER, message: `cluster: ${(err as Error).message}` }));
-      return;
-    }
-    // Video and audio wait for the next turn within the pending limits (inbound.ts).
-    const media = m.reply ? undefined : mediaOnly(frames, MediaType.video, MediaType.audio, Kind.DATA);
-    if (media) {
-      const list = frames;
-      this.#in.media(media, list.length, m.data.length, () => {
-        this.#local.offerMany(list, media, [id], this.#standInFn);
-      });
-      return;
-    }
-    for (const f of frames) {
-      const type = mediaTypeName(f.mediaType);
-      if (!type || f.kind !== Kind.DATA) {
-        this.#bad++;
-        continue;
-      }
-      const from = this.#standIn(f.from);
-      if (type === 'video' || type === 'audio') this.#local.offer(from, f, type, id);
-      else if (m.reply && frames.length === 1) void this.#local.submit(from, f, type, id, m.headers?.get(NOTICE_HEADER) === '1').then((a) => m.respond(encodeAnswer(a)));
-      else this.#bad++;
-    }
   }
 
   async #watchStatus(): Promise<void> {
