@@ -7,6 +7,7 @@
  *   npm run build:test && node build/bench/run.js --cases=cluster
  *   node build/bench/run.js --cases=cluster --cluster-prof=/tmp/prof   (a .cpuprofile per server: bench/prof-top.ts)
  *   node build/bench/run.js --cases=cluster --cluster-n=300 --cluster-size=65536 --cluster-fps=30 --cluster-ms=5000
+ *   node build/bench/run.js --cases=cluster --cluster-cli=build/base-dist/cli/main.js   (the servers of another build)
  *
  * Processes, all on 127.0.0.1: a nats-server with JetStream (temporary store), the servers as
  * `camwire server` child processes (the CLI, as users run them; HTTP and UDP off, nothing on
@@ -28,7 +29,8 @@ import { num, table } from './table.js';
 import { freePort } from '../test/helpers/ports.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const CLI = path.join(ROOT, 'dist/cli/main.js');
+/** The CLI the servers run (--cluster-cli=PATH: another build, to compare two versions in one run). */
+let CLI = path.join(ROOT, 'dist/cli/main.js');
 const TICK_MS = 10; // /proc clock ticks (USER_HZ 100)
 
 interface Proc {
@@ -167,6 +169,7 @@ export async function runClusterBench(argv: string[]): Promise<void> {
     ms: Number(args.get('cluster-ms') ?? 5000),
   };
   profDir = args.get('cluster-prof') ?? '';
+  if (args.get('cluster-cli')) CLI = path.resolve(args.get('cluster-cli')!);
   if (profDir) fs.mkdirSync(profDir, { recursive: true });
   console.log(`\nCluster bench: 1 publisher, ${o.n} readers, ${o.size} B frames at ${o.fps} frames/s for ${o.ms} ms; ${os.cpus().length} cores (${os.cpus()[0]?.model ?? '?'}), load ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}`);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'camwire-bench-nats-'));

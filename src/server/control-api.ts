@@ -19,6 +19,8 @@ export interface ControlApiDeps<C extends { id: string }> {
   groups: GroupRegistry;
   /** Sends a notification (an RV_ command) to a client's receiver. */
   notify(to: string, name: string, params: Record<string, ParamValue>): void;
+  /** In a cluster: resolves once every node applied this node's last change of `client`'s membership of `group` (bounded). */
+  settled?: (group: string, client: string) => Promise<void>;
 }
 
 /** ControlApi: answers the routes under /api/v1/. */
@@ -75,9 +77,15 @@ export class ControlApi<C extends { id: string }> {
   #delete(id: string, json: (status: number, body: object) => void, notFound: (what: string) => void): void {
     const members = this.#d.groups.remove(id);
     if (!members) return notFound(`group ${JSON.stringify(id)}`);
-    // Every former member hears that every member left.
-    for (const to of members) for (const user of members) this.#d.notify(to, Notice.USER_LEAVES_GROUP, { group: id, user });
-    json(200, { deleted: id, members });
+    const done = (): void => {
+      // Every former member hears that every member left.
+      for (const to of members) for (const user of members) this.#d.notify(to, Notice.USER_LEAVES_GROUP, { group: id, user });
+      json(200, { deleted: id, members });
+    };
+    // In a cluster: answered once every node applied the removals (docs/cluster.md, What is consistent).
+    const settled = this.#d.settled;
+    if (settled) void Promise.all(members.map((m) => settled(id, m))).then(done);
+    else done();
   }
 }
 

@@ -139,6 +139,7 @@ export class MediaServer extends EventEmitter<MediaServerEvents> {
         drain: () => void this.drain(),
         groups: this.#groups,
         notify: (to, name, params) => this.#requests.notify(to, name, params),
+        settled: (group, client) => this.#cluster?.settled(group, client) ?? Promise.resolve(),
       }),
       logger: o.logger,
     });

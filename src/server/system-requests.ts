@@ -97,10 +97,18 @@ export class SystemRequests {
     }
   }
 
-  /** The client leaves every group it is a temporary member of; the members are told. */
+  /**
+   * The client leaves every group it is a temporary member of; the members are told (in a cluster,
+   * once every node applied the leave: docs/cluster.md, What is consistent).
+   */
   leaveGroups(c: Client): void {
     for (const g of this.#groups.disconnect(c.id)) {
-      for (const m of g.members.keys()) this.notify(m, Notice.USER_LEAVES_GROUP, { group: g.id, user: c.id });
+      const tell = (): void => {
+        for (const m of g.members.keys()) this.notify(m, Notice.USER_LEAVES_GROUP, { group: g.id, user: c.id });
+      };
+      const remote = this.remote;
+      if (remote) void remote.settled(g.id, c.id).then(tell);
+      else tell();
     }
   }
 

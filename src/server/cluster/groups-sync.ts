@@ -171,25 +171,27 @@ export class GroupSync implements GroupObserver {
 
   /**
    * Client `id` came online here: its memberships recorded by another node (one it left, drained,
-   * or that died) become this node's, so they outlive that node.
+   * or that died) become this node's, so they outlive that node. Resolves with the bucket's
+   * revision of the last one adopted (undefined: none).
    */
-  adopt(id: string): Promise<void> {
-    const updates: Array<Promise<void>> = [];
+  adopt(id: string): Promise<number | undefined> {
+    const updates: Array<Promise<number | undefined>> = [];
     for (const [gid, held] of this.#members) {
       const h = held.get(id);
       if (!h || h.node === this.#o.self) continue;
       updates.push(this.#adopt(gid, id, h));
     }
-    return Promise.all(updates).then(() => {});
+    return Promise.all(updates).then((revs) => revs.reduce<number | undefined>((a, r) => (r === undefined ? a : Math.max(a ?? 0, r)), undefined));
   }
 
-  #adopt(gid: string, id: string, h: Held): Promise<void> {
+  #adopt(gid: string, id: string, h: Held): Promise<number | undefined> {
     return this.#o.kv.update(this.#memberKey(gid, id), encodeRecord({ node: this.#o.self, permanent: h.permanent } satisfies MemberRecord), h.rev).then(
-      // Its membership is this node's now (even if a cleanup of its old node dropped it here meanwhile).
-      () => this.#o.groups.applyMember(gid, id, h.permanent),
-      () => {
-        /* changed meanwhile (left, or adopted by another node): the watch has the newer record */
+      (rev) => {
+        // Its membership is this node's now (even if a cleanup of its old node dropped it here meanwhile).
+        this.#o.groups.applyMember(gid, id, h.permanent);
+        return rev;
       },
+      () => undefined /* changed meanwhile (left, or adopted by another node): the watch has the newer record */,
     );
   }
 

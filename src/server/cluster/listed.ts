@@ -7,7 +7,7 @@
  * all of them acknowledged.
  */
 import { headers, type Msg, type MsgHdrs, type NatsConnection, type Subscription } from '@nats-io/transport-node';
-import { CloseCode, ErrorCode } from '../../errors.js';
+import { CamwireError, CloseCode, ErrorCode } from '../../errors.js';
 import { Kind, MediaType, mediaTypeName } from '../../protocol/constants.js';
 import type { Frame } from '../../protocol/frame.js';
 import type { Client } from '../client.js';
@@ -19,6 +19,8 @@ import type { Presence } from './presence.js';
 import { encodeAnswer, splitFrames, type Answer, type Names } from './wire.js';
 
 const TO_HEADER = 'Camwire-To';
+/** The node name of the target on the shared subject (no node is named so: names are [A-Za-z0-9_-]). */
+const SHARED = '*';
 /** Most addressees one header lists (a longer list goes in several messages). */
 const MAX_LISTED = 1000;
 /** Address lists whose target is kept, at most. */
@@ -54,6 +56,7 @@ export class Listed {
     this.#subs = [
       nc.subscribe(`${names.node(self)}.m`, { callback: (err, m) => void (err ?? this.#receive(m)) }),
       nc.subscribe(`${names.node(self)}.r`, { callback: (err, m) => void (err ?? this.#receive(m)) }),
+      nc.subscribe(names.shared(), { callback: (err, m) => void (err ?? this.#receive(m, true)) }),
     ];
   }
 
@@ -62,8 +65,13 @@ export class Listed {
     this.#subs = [];
   }
 
-  /** One target per node where some of `ids` are online (not this one), and the ids online nowhere. */
-  many(ids: string[], from: Client): { targets: Target[]; nowhere: string[] } {
+  /**
+   * One target per node where some of `ids` are online (not this one), and the ids online nowhere.
+   * Video and audio for addressees on most of the other live nodes (at least two): one target for
+   * all of them, published once on `<prefix>.l.m`, which every node subscribes to (NATS copies it
+   * to each node; each delivers to those of the addressees online on it).
+   */
+  many(ids: string[], from: Client, media = false): { targets: Target[]; nowhere: string[] } {
     const o = this.#o;
     if (o.isRemote(from)) return { targets: [], nowhere: ids };
     const byNode = new Map<string, string[]>();
@@ -78,6 +86,11 @@ export class Listed {
       }
     }
     const targets: Target[] = [];
+    if (media && byNode.size >= 2 && 2 * byNode.size > o.presence.nodes().length - 1) {
+      const all = nowhere.length === 0 ? ids : [...byNode.values()].flat();
+      for (let k = 0; k < all.length; k += MAX_LISTED) targets.push(this.#targetOf(SHARED, all.length <= MAX_LISTED ? all : all.slice(k, k + MAX_LISTED)));
+      return { targets, nowhere };
+    }
     for (const [node, all] of byNode) {
       for (let k = 0; k < all.length; k += MAX_LISTED) targets.push(this.#targetOf(node, all.length <= MAX_LISTED ? all : all.slice(k, k + MAX_LISTED)));
     }
@@ -98,21 +111,34 @@ export class Listed {
     const o = this.#o;
     const h: MsgHdrs = headers();
     h.set(TO_HEADER, to);
-    const base = o.names.node(node);
-    t = {
-      client: o.standIn(`${list.length} clients on node ${node}`),
-      reader: {
-        offer: (init) => o.out.publish(`${base}.m`, init, h),
-        offerBatch: (batch) => o.out.publishBatch(`${base}.m`, batch, h),
-        submit: (init) => o.out.request(`${base}.r`, `${list.length} clients on node ${node}`, init, false, h),
-      },
-    };
+    if (node === SHARED) {
+      const subject = o.names.shared();
+      t = {
+        client: o.standIn(`${list.length} clients on other nodes`),
+        reader: {
+          offer: (init) => o.out.publish(subject, init, h),
+          offerBatch: (batch) => o.out.publishBatch(subject, batch, h),
+          submit: () => Promise.reject(new CamwireError(ErrorCode.DELIVERY_REFUSED, 'cluster: reliable items go to each node (not on the shared subject)')),
+        },
+      };
+    } else {
+      const base = o.names.node(node);
+      t = {
+        client: o.standIn(`${list.length} clients on node ${node}`),
+        reader: {
+          offer: (init) => o.out.publish(`${base}.m`, init, h),
+          offerBatch: (batch) => o.out.publishBatch(`${base}.m`, batch, h),
+          submit: (init) => o.out.request(`${base}.r`, `${list.length} clients on node ${node}`, init, false, h),
+        },
+      };
+    }
     if (this.#targets.size >= MAX_TARGETS) this.#targets.delete(this.#targets.keys().next().value as string);
     this.#targets.set(key, t);
     return t;
   }
 
-  #receive(m: Msg): void {
+  /** `shared`: a message on `<prefix>.l.m`, for the addressees online here among those it lists. */
+  #receive(m: Msg, shared = false): void {
     const ids = this.#ids(m.headers?.get(TO_HEADER));
     let frames: Frame[] | undefined;
     try {
@@ -126,10 +152,15 @@ export class Listed {
       return;
     }
     const media = m.reply ? undefined : mediaOnly(frames, MediaType.video, MediaType.audio, Kind.DATA);
+    if (shared && !media) {
+      this.#o.bad();
+      return;
+    }
     if (media) {
       const list = frames;
       this.#o.inbound.media(media, list.length, m.data.length, () => {
-        this.#o.local.offerMany(list, media, ids, this.#o.standIn);
+        // A shared message lists the addressees of every node: those not here are not missed here.
+        this.#o.local.offerMany(list, media, ids, this.#o.standIn, !shared);
       });
       return;
     }
@@ -182,3 +213,4 @@ function combine(answers: Answer[]): Answer {
   const [resume] = offsets;
   return resume !== undefined ? { ok: true, resume } : { ok: true };
 }
+

@@ -72,7 +72,7 @@ export class LocalDelivery {
    * giving them for a run's first frame (a group's members here). Compressed video goes through
    * the GOP caches, as one server's fan-out does.
    */
-  offerMany(frames: readonly Frame[], type: 'video' | 'audio', ids: readonly string[] | ((first: Frame) => readonly string[]), standIn: (id: string) => Client): void {
+  offerMany(frames: readonly Frame[], type: 'video' | 'audio', ids: readonly string[] | ((first: Frame) => readonly string[]), standIn: (id: string) => Client, countUnrouted = true): void {
     for (let i = 0; i < frames.length; ) {
       const first = frames[i];
       let j = i + 1;
@@ -85,12 +85,12 @@ export class LocalDelivery {
         if (f.mediaType === MediaType.video && !gop) gop = isNamedCodec(f);
         batch.add(forward(from, f, this.#arena), f.payload.length);
       }
-      this.#offerBatch(from, batch, type, typeof ids === 'function' ? ids(first) : ids, gop);
+      this.#offerBatch(from, batch, type, typeof ids === 'function' ? ids(first) : ids, gop, countUnrouted);
       i = j;
     }
   }
 
-  #offerBatch(from: Client, batch: FrameBatch, type: 'video' | 'audio', ids: readonly string[], gop: boolean): void {
+  #offerBatch(from: Client, batch: FrameBatch, type: 'video' | 'audio', ids: readonly string[], gop: boolean, countUnrouted: boolean): void {
     const targets: { client: Client; reader: Reader }[] = [];
     let refused = false;
     for (const id of ids) {
@@ -103,7 +103,7 @@ export class LocalDelivery {
     const cached = gop ? this.#o.gops.begin(from, batch) : undefined;
     if (targets.length === 0) {
       // Nobody here to take it (gone meanwhile); the refused were counted as not_allowed.
-      if (!refused) this.#o.metrics.drop(type, 'unrouted', frames);
+      if (!refused && countUnrouted) this.#o.metrics.drop(type, 'unrouted', frames);
       return;
     }
     const bytes = batch.payloadBytes;

@@ -170,7 +170,7 @@ export class ClusterNode implements ClusterPort {
     const c = p.cluster;
     let nc: NatsConnection;
     try {
-      nc = await connect({ servers: c.servers, name: `camwire ${c.name}`, noEcho: true, user: c.user, pass: c.pass, token: c.token, timeout: 5000, maxReconnectAttempts: -1, reconnectTimeWait: 500 });
+      nc = await connect({ servers: c.servers, name: `camwire ${c.name}`, noEcho: true, noAsyncTraces: true, user: c.user, pass: c.pass, token: c.token, timeout: 5000, maxReconnectAttempts: -1, reconnectTimeWait: 500 });
     } catch (err) {
       throw new CamwireError(ErrorCode.CLUSTER_CONNECT, `cluster: cannot connect to NATS at ${c.servers.join(', ')}: ${(err as Error).message}`, { cause: err });
     }
@@ -215,8 +215,8 @@ export class ClusterNode implements ClusterPort {
     return this.#groupRoutes.target(id, from);
   }
 
-  many(ids: string[], _type: MediaTypeName, from: Client): { targets: Target[]; nowhere: string[] } {
-    return this.#listed.many(ids, from);
+  many(ids: string[], type: MediaTypeName, from: Client): { targets: Target[]; nowhere: string[] } {
+    return this.#listed.many(ids, from, type === 'video' || type === 'audio');
   }
 
   isOnline(id: string): boolean {
@@ -245,8 +245,12 @@ export class ClusterNode implements ClusterPort {
     // Its memberships held by another node (one it left, drained, or that died) become this
     // node's before its record says it is here: the node it left may go once it sees the record.
     this.#adopted.add(id);
+    // Answered once every live node has both: its presence record, and its memberships as this node's.
     p = bounded(
-      this.#groups.adopt(id).then(() => this.#presence.online(id)).then((rev) => (rev === undefined ? undefined : this.#applied.everywhere('clients', rev))),
+      this.#groups.adopt(id).then(async (groupsRev) => {
+        const rev = await this.#presence.online(id);
+        await Promise.all([rev === undefined ? undefined : this.#applied.everywhere('clients', rev), groupsRev === undefined ? undefined : this.#applied.everywhere('groups', groupsRev)]);
+      }),
       2 * SYNC_MS,
     ).then(() => {});
     const mine = p;

@@ -42,6 +42,11 @@ export class Names {
     return `${this.prefix}.n.${node}`;
   }
 
+  /** Video and audio for addressees on most nodes, listed in the header (every node subscribes). */
+  shared(): string {
+    return `${this.prefix}.l.m`;
+  }
+
   /** Bucket names allow [A-Za-z0-9_-]: the prefix with anything else as '_'. */
   bucket(which: 'nodes' | 'clients' | 'groups' | 'lists' | 'known' | 'users'): string {
     return `${this.prefix.replace(/[^A-Za-z0-9_-]/g, '_')}_${which}`;
