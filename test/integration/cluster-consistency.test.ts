@@ -154,6 +154,46 @@ describe('cluster - read-your-writes', () => {
     assert.equal(b.s.stats().cluster!.syncLate, 0);
   });
 
+  test('cluster - a member that disconnects, and a group deleted through the control API: the members are told once every node applied it', async (t) => {
+    const nats = await startNats(t);
+    const nodes = await startNodes(t, nats, 3, LAG_MS);
+    const [a, b, c] = nodes;
+    const alice = await client(t, a.s, 'alice');
+    // Carol is on the node whose watch lags.
+    const carol = await client(t, c.s, 'carol');
+    await alice.tx.joinGroup('room');
+    await carol.tx.joinGroup('room');
+    const members = (n: Node, g = 'room'): string[] => n.s.stats().groups.find((x) => x.id === g)?.members ?? [];
+    for (let i = 0; i < 4; i++) {
+      const id = `bob${i}`;
+      const bob = await client(t, b.s, id);
+      await bob.tx.joinGroup('room');
+      // Bob's connections close: he drops out of the room on his node; alice hears it once every node, the lagging one too, applied it.
+      let atNotice: boolean[] = [];
+      const left = new Promise<void>((resolve) =>
+        alice.rx.on('userLeavesGroup', (g: string, user: string) => {
+          if (g !== 'room' || user !== id) return;
+          atNotice = nodes.map((n) => members(n).includes(id));
+          resolve();
+        }),
+      );
+      await bob.rx.stop();
+      await bob.tx.stop();
+      await left;
+      assert.deepEqual(atNotice, [false, false, false], `${id} out of room on every node when alice was told`);
+    }
+    // The control API of node0 deletes a group whose members are on node0 and on the lagging node2.
+    await alice.tx.joinGroup('doomed');
+    await carol.tx.joinGroup('doomed');
+    const base = `http://127.0.0.1:${a.s.ports.http}/api/v1/groups/doomed`;
+    const carolTold = next(carol.rx, 'userLeavesGroup', (g: string, user: string) => g === 'doomed' && user === 'alice');
+    const res = await fetch(base, { method: 'DELETE' });
+    assert.equal(res.status, 200);
+    for (const n of nodes) assert.deepEqual(members(n, 'doomed'), [], `doomed empty on ${n.s.stats().cluster!.node} when the control API answered`);
+    await carolTold;
+    assert.equal(b.s.stats().cluster!.syncLate, 0);
+  });
+
   test('cluster - the time a connect and a join take, on a cluster of three and on one server (printed)', async (t) => {
     const nats = await startNats(t);
     const nodes = await startNodes(t, nats, 3);

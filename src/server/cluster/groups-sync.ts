@@ -59,6 +59,8 @@ export class GroupSync implements GroupObserver {
   readonly #members = new Map<string, Map<string, Held>>();
   /** Descriptions of groups created here that are being stored (hashing the password, then the create). */
   readonly #describing = new Map<string, Promise<void>>();
+  /** Memberships (key: group, client) this node deleted itself (its client left): their deletions come back on the watch. */
+  readonly #ownDeletes = new Set<string>();
   /** This node's last write of each membership (key: group, client): the revision it got, once stored. */
   readonly #writes = new Map<string, Promise<number | undefined>>();
   #stopWatch: (() => void) | undefined;
@@ -130,6 +132,10 @@ export class GroupSync implements GroupObserver {
   left(g: Group, client: string): void {
     const held = this.#members.get(g.id)?.get(client);
     const kv = this.#o.kv;
+    if (held?.node === this.#o.self) {
+      if (this.#ownDeletes.size >= 10_000) this.#ownDeletes.delete(this.#ownDeletes.values().next().value as string);
+      this.#ownDeletes.add(`${token(g.id)}.${token(client)}`);
+    }
     // A deletion does not return its revision: the bucket's last one (read after it) is at least that.
     this.#wrote(
       g.id,
@@ -244,10 +250,13 @@ export class GroupSync implements GroupObserver {
     if (e.operation !== 'PUT') {
       held?.delete(client);
       if (held?.size === 0) this.#members.delete(gid);
-      // Another node's member left (or this node's record was removed elsewhere: the control API, a dead-node cleanup).
+      // Another node's member left (or was removed by another node: its control API, a dead-node cleanup).
       if (cur && cur.node !== this.#o.self) {
         this.#o.groups.applyMember(gid, client, undefined);
         this.#o.onEvent({ type: 'memberLeft', node: cur.node, group: gid, id: client });
+      } else if (cur && !this.#ownDeletes.delete(`${token(gid)}.${token(client)}`)) {
+        // This node's member, removed by another node (its control API deleted the group): it leaves here too.
+        this.#o.groups.applyMember(gid, client, undefined);
       }
       this.#o.routes.refresh(gid);
       return;
