@@ -11,8 +11,7 @@ import type { Client } from '../client.js';
 import type { Directory } from '../directory.js';
 import type { ServerMetrics } from '../metrics.js';
 import { FrameArena, FrameBatch } from '../../protocol/fan-encoding.js';
-import { MediaType } from '../../protocol/constants.js';
-import { isNamedCodec, type GopCaches } from '../gop-cache.js';
+import { isNamedCodec, type GopCaches, type GopDelivery } from '../gop-cache.js';
 import { forward } from '../relay.js';
 import type { Reader } from '../router.js';
 import type { Greetings } from './greetings.js';
@@ -34,6 +33,9 @@ export class LocalDelivery {
   readonly #o: LocalDeliveryOptions;
   /** Where frames whose header cannot be written over the received one are encoded whole. */
   readonly #arena = new FrameArena();
+  /** The addressees of the message being delivered and their readers (offerMany; reused). */
+  readonly #clients: Client[] = [];
+  readonly #readers: Reader[] = [];
 
   constructor(o: LocalDeliveryOptions) {
     this.#o = o;
@@ -78,44 +80,70 @@ export class LocalDelivery {
       let j = i + 1;
       while (j < frames.length && frames[j].from === first.from && frames[j].to === first.to && frames[j].group === first.group) j++;
       const from = standIn(first.from);
-      const batch = new FrameBatch(first.to ?? '', first.group ?? '');
+      const refused = this.#resolve(from.id, type, typeof ids === 'function' ? ids(first) : ids);
       let gop = false;
-      for (let k = i; k < j; k++) {
-        const f = frames[k];
-        if (f.mediaType === MediaType.video && !gop) gop = isNamedCodec(f);
-        batch.add(forward(from, f, this.#arena), f.payload.length);
+      if (type === 'video') for (let k = i; k < j && !gop; k++) gop = isNamedCodec(frames[k]);
+      const n = this.#readers.length;
+      if (n === 0 && !gop) {
+        // Nobody here to take it (gone meanwhile); the refused were counted as not_allowed.
+        if (!refused && countUnrouted) this.#o.metrics.drop(type, 'unrouted', j - i);
+        i = j;
+        continue;
       }
-      this.#offerBatch(from, batch, type, typeof ids === 'function' ? ids(first) : ids, gop, countUnrouted);
+      const batch = new FrameBatch(first.to ?? '', first.group ?? '');
+      for (let k = i; k < j; k++) batch.add(forward(from, frames[k], this.#arena), frames[k].payload.length);
+      // Compressed video is cached whoever reads it: a reader that comes later starts from it.
+      const cached = gop ? this.#o.gops.begin(from, batch) : undefined;
+      if (n === 0) {
+        if (!refused && countUnrouted) this.#o.metrics.drop(type, 'unrouted', j - i);
+      } else this.#offerBatch(batch, type, cached);
       i = j;
     }
   }
 
-  #offerBatch(from: Client, batch: FrameBatch, type: 'video' | 'audio', ids: readonly string[], gop: boolean, countUnrouted: boolean): void {
-    const targets: { client: Client; reader: Reader }[] = [];
+  /**
+   * The readers of `ids` here for `type` that take it from `from`, into #clients and #readers
+   * (reused: no allocation per message); returns whether some were refused (counted not_allowed).
+   */
+  #resolve(from: string, type: 'video' | 'audio', ids: readonly string[]): boolean {
+    const dir = this.#o.directory;
+    this.#clients.length = 0;
+    this.#readers.length = 0;
     let refused = false;
     for (const id of ids) {
-      const t = this.local(id, from.id, type);
-      if (typeof t !== 'string') targets.push(t);
-      else if (this.#o.directory.get(id)?.channels.has(type)) refused = true;
+      const c = dir.get(id);
+      const reader = c?.channels.get(type);
+      if (!c || !reader) continue;
+      if (!dir.accepts(id, from)) {
+        this.#o.metrics.drop(type, 'not_allowed');
+        c.missed(type, 'not_allowed');
+        refused = true;
+        continue;
+      }
+      this.#clients.push(c);
+      this.#readers.push(reader);
     }
+    return refused;
+  }
+
+  /** Offers `batch` to the readers #resolve found. */
+  #offerBatch(batch: FrameBatch, type: 'video' | 'audio', cached: GopDelivery | undefined): void {
+    const clients = this.#clients;
+    const readers = this.#readers;
+    const n = readers.length;
     const frames = batch.frames.length;
-    // Compressed video is cached whoever reads it: a reader that comes later starts from it.
-    const cached = gop ? this.#o.gops.begin(from, batch) : undefined;
-    if (targets.length === 0) {
-      // Nobody here to take it (gone meanwhile); the refused were counted as not_allowed.
-      if (!refused && countUnrouted) this.#o.metrics.drop(type, 'unrouted', frames);
-      return;
-    }
     const bytes = batch.payloadBytes;
-    batch.join = targets.length >= JOIN_READERS;
+    batch.join = n >= JOIN_READERS;
     let dropped = 0;
-    for (const t of targets) {
-      dropped += cached ? cached.offer(t.reader) : t.reader.offerBatch(batch);
-      const out = t.client.counters.out[type];
+    for (let k = 0; k < n; k++) {
+      dropped += cached ? cached.offer(readers[k]) : readers[k].offerBatch(batch);
+      const out = clients[k].counters.out[type];
       out.frames += frames;
       out.bytes += bytes;
     }
-    this.#o.metrics.countTotal('out', type, targets.length * frames, targets.length * bytes);
+    clients.length = 0;
+    readers.length = 0;
+    this.#o.metrics.countTotal('out', type, n * frames, n * bytes);
     if (dropped) this.#o.metrics.drop(type, 'slow_reader', dropped);
   }
 
