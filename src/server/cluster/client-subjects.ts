@@ -24,13 +24,13 @@ export interface ClientSubjectsOptions {
   standIn: (id: string) => Client;
   /** A message that was not what it should be. */
   bad: () => void;
+  /** A NATS message for this node's clients came (counted in stats().cluster.received). */
+  received: () => void;
 }
 
 export class ClientSubjects {
   readonly #o: ClientSubjectsOptions;
   readonly #subs = new Map<string, Subscription>();
-  /** NATS messages received for this node's clients. */
-  received = 0;
 
   constructor(o: ClientSubjectsOptions) {
     this.#o = o;
@@ -61,8 +61,8 @@ export class ClientSubjects {
 
   /** A message on the subject of client `id`, which is online here: its frames go to that client's reader. */
   #deliver(m: Msg, id: string): void {
-    this.received++;
     const o = this.#o;
+    o.received();
     let frames: Frame[];
     try {
       frames = splitFrames(m.data, o.maxPayload);

@@ -39,6 +39,8 @@ export interface GroupRoutesOptions {
   isRemote: (c: Client) => boolean;
   /** A message that was not what it should be. */
   bad: () => void;
+  /** A NATS message for this node's clients came (counted in stats().cluster.received). */
+  received: () => void;
   /** The node's pending limits for video and audio (inbound.ts). */
   inbound: Inbound;
 }
@@ -148,6 +150,7 @@ export class GroupRoutes {
    * members as one batch (after their allowed-senders checks, with their readers' policies).
    */
   #fan(m: Msg): void {
+    this.#o.received();
     const frames = this.#frames(m);
     if (!frames) return;
     const media = mediaOnly(frames, MediaType.video, MediaType.audio, Kind.DATA);
@@ -172,6 +175,7 @@ export class GroupRoutes {
 
   /** A reliable item for this node's members of its group: answered once they all acknowledged it. */
   #answer(m: Msg): void {
+    this.#o.received();
     const frames = this.#frames(m);
     if (!frames) return;
     const f = frames[0];

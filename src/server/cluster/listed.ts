@@ -37,6 +37,8 @@ export interface ListedOptions {
   standIn: (id: string) => Client;
   isRemote: (c: Client) => boolean;
   bad: () => void;
+  /** A NATS message for this node's clients came (counted in stats().cluster.received). */
+  received: () => void;
   /** The node's pending limits for video and audio (inbound.ts). */
   inbound: Inbound;
 }
@@ -139,6 +141,7 @@ export class Listed {
 
   /** `shared`: a message on `<prefix>.l.m`, for the addressees online here among those it lists. */
   #receive(m: Msg, shared = false): void {
+    this.#o.received();
     const ids = this.#ids(m.headers?.get(TO_HEADER));
     let frames: Frame[] | undefined;
     try {

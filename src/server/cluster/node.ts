@@ -66,6 +66,8 @@ export class ClusterNode implements ClusterPort {
   readonly #out: Outbound;
   readonly #in: Inbound;
   #bad = 0;
+  /** NATS messages received for this node's clients (every subject). */
+  #received = 0;
   #leaving = false;
 
   private constructor(p: ClusterParts, nc: NatsConnection, kv: Record<'nodes' | 'clients' | 'groups' | 'lists' | 'known' | 'users', KV>) {
@@ -79,7 +81,8 @@ export class ClusterNode implements ClusterPort {
     const standIn = this.#standIns.get;
     const isRemote = this.#standIns.isRemote;
     const bad = (): void => void this.#bad++;
-    this.#subs = new ClientSubjects({ nc, names: this.#names, local: this.#local, inbound: this.#in, maxPayload: p.server.maxPayload, standIn, bad });
+    const received = (): void => void this.#received++;
+    this.#subs = new ClientSubjects({ nc, names: this.#names, local: this.#local, inbound: this.#in, maxPayload: p.server.maxPayload, standIn, bad, received });
     const log = p.server.logger;
     this.#applied = new Applied({ nc, names: this.#names, self: p.cluster.name, others: () => this.#presence.nodes().filter((n) => n !== p.cluster.name), up: () => this.#out.up, logger: log });
     this.#presence = new Presence({
@@ -130,6 +133,7 @@ export class ClusterNode implements ClusterPort {
       standIn,
       isRemote,
       bad,
+      received,
       inbound: this.#in,
     });
     this.#groups = new GroupSync({
@@ -157,6 +161,7 @@ export class ClusterNode implements ClusterPort {
       standIn,
       isRemote,
       bad,
+      received,
       inbound: this.#in,
     });
     this.#lists = new ListSync({ kv: kv.lists, self: p.cluster.name, directory: p.directory, logger: log, bad: () => this.#bad++ });
@@ -293,7 +298,7 @@ export class ClusterNode implements ClusterPort {
       nodes: this.#presence.nodes(),
       connected: this.#out.up,
       published: this.#out.published,
-      received: this.#subs.received,
+      received: this.#received,
       failed: this.#out.failed,
       dropped: this.#out.dropped + this.#in.dropped,
       pendingPeak: this.#in.peak,
