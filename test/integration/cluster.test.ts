@@ -177,6 +177,8 @@ describe('cluster', () => {
     const carol = await startClient(t, c.s, 'carol');
     const dave = await startClient(t, a.s, 'dave');
     const bea = await startClient(t, b.s, 'bea');
+    // Online on node C but not one of alice's default receivers: the shared message is not for her.
+    await startClient(t, c.s, 'cleo');
     for (const id of ['bob', 'bea', 'carol']) await sees(a, id);
     for (const id of ['bob', 'bea', 'carol', 'dave']) await alice.tx.addDefaultReceiver(id);
     const frames = [bob, bea, carol, dave].map((x) => next(x.rx, 'video'));
@@ -190,6 +192,9 @@ describe('cluster', () => {
     }
     // Addressees on both other nodes: one message on the shared subject, which NATS copies to each node.
     assert.equal(a.s.stats().cluster!.published - before, 1, 'one message for the two other nodes (bob, bea and carol listed in it)');
+    // Node C delivered that message to carol and, in the same call, to no one else there.
+    const out = (n: Node, id: string): number => n.s.stats().clients.find((x) => x.id === id)!.out.video.frames;
+    assert.deepEqual([out(c, 'carol'), out(c, 'cleo'), out(b, 'bob'), out(b, 'bea')], [1, 0, 1, 1]);
     // A command to the default receivers: one request per node, acknowledged once all four did.
     const cmds = [bob, bea, carol, dave].map((x) => next(x.rx, 'command'));
     await alice.tx.sendCommand({ name: 'to-all' });
