@@ -157,6 +157,7 @@ export class Listed {
     const media = m.reply ? undefined : mediaOnly(frames, MediaType.video, MediaType.audio, Kind.DATA);
     if (shared && !media) {
       this.#o.bad();
+      if (m.reply) m.respond(encodeAnswer({ ok: false, close: CloseCode.PROTOCOL_ERROR, code: ErrorCode.PROTOCOL_UNEXPECTED, message: 'cluster: only video and audio go on the shared subject' }));
       return;
     }
     if (media) {
