@@ -10,10 +10,13 @@
  *
  * --idle-peers: what the channels do about keepalives (docs/protocol.md 3.4):
  * - `answer` (default): they only answer the server's PINGs, as a bare reader does;
- * - `ping`: they also ping after 5 s (keepaliveMs) without hearing from the server, as a library
- *   Receiver (the dialing side) does; one timer in the channels' process scans them every 500 ms.
+ * - `ping`: they also ping as a library Receiver (the dialing side) does: a client's 5 channels
+ *   share liveness, and after 5 s (keepaliveMs) without hearing from the server on any of them,
+ *   one of them pings, each time the next; one timer in the channels' process scans them every 500 ms;
+ * - `ping-all`: every channel pings after 5 s without hearing from the server on it, as Receivers
+ *   before liveness per session did.
  *
- *   node build/bench/run.js --cases=idle [--channels=10000] [--idle-s=20] [--idle-peers=answer|ping] [--idle-prof=DIR]
+ *   node build/bench/run.js --cases=idle [--channels=10000] [--idle-s=20] [--idle-peers=answer|ping|ping-all] [--idle-prof=DIR]
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -90,10 +93,14 @@ async function serverChild(): Promise<void> {
 const gc = (globalThis as { gc?: () => void }).gc;
 
 async function channelsChild(): Promise<void> {
-  const ping = process.argv[3] === 'ping';
+  const ping = process.argv[3] === 'ping' || process.argv[3] === 'ping-all';
+  /** `ping`: liveness per client (5 channels); `ping-all`: per channel. */
+  const per = process.argv[3] === 'ping' ? 5 : 1;
   const socks: net.Socket[] = [];
-  /** Per channel (ping mode): when it last heard the server, and its PING (reused: the timestamp is not read). */
+  /** Per client (`ping`) or channel (`ping-all`): when it last heard the server; and per channel its PING (reused: the timestamp is not read). */
   const heard: number[] = [];
+  /** `ping`: which of a client's channels pings next. */
+  const turn: number[] = [];
   const pingFrames: Buffer[] = [];
   let port = 0;
   let pongs = 0;
@@ -106,7 +113,7 @@ async function channelsChild(): Promise<void> {
       const key = BigInt(Math.floor(i / 5) + 1);
       const parser = new FrameParser({
         onFrame: (f: Frame) => {
-          heard[i] = Date.now();
+          heard[Math.floor(i / per)] = Date.now();
           if (f.kind === Kind.WELCOME) resolve();
           else if (f.kind === Kind.PING) {
             pongs++;
@@ -123,16 +130,19 @@ async function channelsChild(): Promise<void> {
       sock.on('error', reject);
       sock.once('connect', () => sock.write(encodeFrameBuffer({ kind: Kind.HELLO, mediaType: type, sessionKey: key, from: `c${Math.floor(i / 5)}`, payload: encodeJson({ role: 'pull' }) })));
       socks[i] = sock;
-      heard[i] = Date.now();
+      heard[Math.floor(i / per)] = Date.now();
       if (ping) pingFrames[i] = encodeFrameBuffer({ kind: Kind.PING, mediaType: type, sessionKey: key });
     });
   if (ping) {
-    // The dialing side's rule: a PING after 5 s without hearing from the peer.
+    // The dialing side's rule: a PING after 5 s without hearing from the peer (on any channel of the client, for `ping`).
     setInterval(() => {
       const now = Date.now();
-      for (let i = 0; i < socks.length; i++) {
-        if (now - heard[i] < 5000) continue;
-        heard[i] = now; // at most one PING per 5 s, answered or not
+      for (let k = 0; k < heard.length; k++) {
+        if (now - heard[k] < 5000) continue;
+        heard[k] = now; // at most one PING per 5 s, answered or not
+        const t = (turn[k] = ((turn[k] ?? -1) + 1) % per);
+        const i = k * per + t;
+        if (!socks[i]) continue;
         pingsSent++;
         socks[i].write(pingFrames[i]);
       }
@@ -182,7 +192,7 @@ export async function runIdleBench(argv: string[] = process.argv.slice(2)): Prom
     const c1 = (await toPeers({ pongs: true }, 'pongs')) as Counts;
     const pongs = c1.pongs - c0.pongs;
     const cpuPct = (after.cpuMs / after.wallMs) * 100;
-    console.log(`\nIdle channels: ${after.links} open pull channels (${channels / 5} clients x 5 types) on one MediaServer process; peers ${peersMode === 'ping' ? 'ping after 5 s of silence and answer' : 'only answer PINGs'}`);
+    console.log(`\nIdle channels: ${after.links} open pull channels (${channels / 5} clients x 5 types) on one MediaServer process; peers ${peersMode === 'ping' ? 'ping after 5 s of silence on any of a client\'s channels (one channel, in turn) and answer' : peersMode === 'ping-all' ? 'ping every channel after 5 s of its silence and answer' : 'only answer PINGs'}`);
     console.log(`  join: first ${BATCH} readers in ${(opened.firstBatchMs / 1000).toFixed(3)} s (goal <= 0.2 s); all ${channels} in ${(opened.ms / 1000).toFixed(2)} s`);
     console.log(`  idle ${idleS} s: server CPU ${cpuPct.toFixed(2)}% of a core (goal < 1%); server PINGs ${pongs} (answered), peer PINGs ${c1.pingsSent - c0.pingsSent} (PONGs back ${c1.pongsGot - c0.pongsGot}); channels closed by the server ${c1.closed}`);
     console.log(`  RSS ${(before.rss / 2 ** 20).toFixed(1)} -> ${(after.rss / 2 ** 20).toFixed(1)} MiB: ${((after.rss - before.rss) / 1024 / channels).toFixed(1)} KB per channel (goal <= 10 KB)`);

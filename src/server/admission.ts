@@ -11,6 +11,7 @@ import type { Frame, FrameInit } from '../protocol/frame.js';
 import type { Hello } from '../protocol/messages.js';
 import { acceptedEvent, awaitHello, welcomeLink } from '../link/accept.js';
 import type { FrameLink } from '../link/frame-link.js';
+import type { LivenessGroups } from '../link/liveness.js';
 import { isFullFrameRequest } from '../protocol/full-frame.js';
 import { withRedirect } from '../protocol/redirect.js';
 import type { NodeAddress } from './cluster/cluster.js';
@@ -50,6 +51,8 @@ export interface AdmissionOptions {
   accepting: () => boolean;
   /** Asks a client for a full frame of a video source (change detection, protocol.md 4.7). */
   fullFrame: (clientId: string, mediaIndex: number) => boolean;
+  /** The shared keepalive and dead timers of receiver sessions (docs/protocol.md 3.4). */
+  liveness: LivenessGroups;
 }
 
 export class Admission {
@@ -178,6 +181,8 @@ export class Admission {
     // A reader's full-frame request goes to the source's sender (protocol.md 4.7).
     if (type === 'video') link.on('frame', (g: Frame) => isFullFrameRequest(g) && this.#o.fullFrame(g.to, g.mediaIndex));
     client.channels.set(type, ch);
+    // The channels of one receiver session share one keepalive and dead timer (protocol.md 3.4).
+    this.#o.liveness.join(link, { clientId: client.id, sessionKey: receiverKey, transport: link.transport, remoteAddress: link.remoteAddress });
     link.on('close', () => {
       client.retire(ch);
       if (ch.outbox instanceof ReliableOutbox) {
