@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { describe, test, type TestContext } from 'node:test';
-import { MediaServer, Receiver } from '../../src/index.js';
+import { MediaServer, Receiver, Sender } from '../../src/index.js';
 import type { ConnectionEvent } from '../../src/events.js';
 import { Kind, MEDIA_TYPES, MediaType } from '../../src/protocol/constants.js';
 import { encodeFrameBuffer, type Frame } from '../../src/protocol/frame.js';
@@ -111,6 +111,22 @@ describe('liveness per session: the MediaServer', () => {
     assert.deepEqual(new Set(after.slice(0, 4)).size, 4, 'each of the four in turn');
     assert.deepEqual(chs.map((c, i) => i === first || !c.closed), [true, true, true, true, true]);
     await until(() => s.stats().links === 4, { on: chs.map((c) => [c.sock, 'frame']), checkAfterMs: [100, 500, 2000], what: () => `${s.stats().links} links` });
+  });
+});
+
+describe('liveness per session: a pull Sender', () => {
+  test('a receiver session whose PINGs all go on one channel keeps its other four channels', async (t) => {
+    const tx = new Sender({ protocol: 'tcp', connection: 'receiver-to-sender', host: HOST, port: 0, clientId: 'cam', keepaliveMs: 100, deadMs: 800 });
+    await tx.start();
+    t.after(() => tx.stop());
+    const chs = await session(t, tx.port, 'r1', 21n);
+    for (const c of chs.slice(1)) c.answer = false;
+    const timer = setInterval(() => ping(chs[0], 21n), 100);
+    t.after(() => clearInterval(timer));
+    await until(() => chs[0].pongs >= 15 || chs.some((c) => c.closed), { on: chs.map((c) => [c.sock, 'frame']), timeoutMs: 20000, what: () => `${chs[0].pongs} PONGs` });
+    assert.deepEqual(chs.map((c) => c.closed), [false, false, false, false, false]);
+    assert.equal(tx.stats.channels, 5);
+    assert.deepEqual(chs.map((c) => c.pings), [0, 0, 0, 0, 0]);
   });
 });
 
