@@ -10,10 +10,20 @@
  *
  * --idle-peers: what the channels do about keepalives (docs/protocol.md 3.4):
  * - `answer` (default): they only answer the server's PINGs, as a bare reader does;
- * - `ping`: they also ping after 5 s (keepaliveMs) without hearing from the server, as a library
- *   Receiver (the dialing side) does; one timer in the channels' process scans them every 500 ms.
+ * - `ping`: they also ping as a library Receiver (the dialing side) does: a client's 5 channels
+ *   share liveness, and after 5 s (keepaliveMs) without hearing from the server on any of them,
+ *   one of them pings, each time the next; one timer in the channels' process scans them every 500 ms;
+ * - `ping-all`: every channel pings after 5 s without hearing from the server on it, as Receivers
+ *   before liveness per session did.
  *
- *   node build/bench/run.js --cases=idle [--channels=10000] [--idle-s=20] [--idle-peers=answer|ping] [--idle-prof=DIR]
+ * Baseline, in the same run: a raw Node server (net only) holding as many sockets, that answers
+ * the HELLO with a WELCOME and every PING with a PONG, and pings a silent client's sockets as the
+ * MediaServer does (one socket per client in turn, after 7.5 s without hearing it): the same
+ * exchanges, the least a Node process can pay for them. Printed as camwire / raw ratios.
+ *
+ * --idle-keepalive=MS: keepaliveMs of the server and the peers (default 5000); deadMs is 3 times it.
+ *
+ *   node build/bench/run.js --cases=idle [--channels=10000] [--idle-s=20] [--idle-peers=answer|ping|ping-all] [--idle-keepalive=MS] [--idle-prof=DIR]
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -30,6 +40,8 @@ import { FrameParser } from '../src/protocol/parser.js';
 const SELF = fileURLToPath(import.meta.url);
 const HOST = '127.0.0.1';
 const BATCH = 500;
+/** keepaliveMs of the server and the peers (--idle-keepalive); the server's deadMs is 3 times it, as by default. */
+const KA = Number(process.env.CAMWIRE_IDLE_KEEPALIVE_MS || 5000);
 
 type Msg = Record<string, unknown>;
 
@@ -62,6 +74,8 @@ async function serverChild(): Promise<void> {
     httpPort: false,
     udpPort: false,
     maxClients: 100_000,
+    keepaliveMs: KA,
+    deadMs: 3 * KA,
     limits: { maxConnectionsPerIp: 100_000, maxPendingPerIp: BATCH, maxPending: BATCH * 2, maxConnections: 100_000 },
   });
   await s.start();
@@ -71,6 +85,8 @@ async function serverChild(): Promise<void> {
   process.on('message', async (m: Msg) => {
     if (m.port) process.send!({ port: s.ports.tcp });
     if (m.mark) {
+      // The joins' garbage is collected before the idle period, not during it.
+      gc?.();
       if (session) await session.post('Profiler.enable').then(() => session.post('Profiler.start'));
       cpu0 = process.cpuUsage();
       t0 = performance.now();
@@ -83,17 +99,82 @@ async function serverChild(): Promise<void> {
         writeFileSync(path.join(profDir, `idle-server-${process.pid}.cpuprofile`), JSON.stringify(profile));
       }
       gc?.();
-      process.send!({ read: { cpuMs: (u.user + u.system) / 1000, wallMs: performance.now() - t0, rss: process.memoryUsage().rss, links: s.stats().links } });
+      process.send!({ read: { cpuMs: (u.user + u.system) / 1000, sysMs: u.system / 1000, wallMs: performance.now() - t0, rss: process.memoryUsage().rss, links: s.stats().links } });
     }
   });
 }
 const gc = (globalThis as { gc?: () => void }).gc;
 
+/** The raw baseline: net sockets, precomputed frames, one timer; liveness per client as the MediaServer's. */
+async function rawChild(): Promise<void> {
+  const WELCOME = encodeFrameBuffer({ kind: Kind.WELCOME, payload: encodeJson({ agent: 'raw' }) });
+  const PING = encodeFrameBuffer({ kind: Kind.PING });
+  const PONG = encodeFrameBuffer({ kind: Kind.PONG });
+  /** Per client (HELLO session key): its sockets, when it was last heard, when pinged, whose turn. */
+  interface Peer {
+    socks: net.Socket[];
+    heard: number;
+    pinged: number;
+    turn: number;
+  }
+  const peers = new Map<bigint, Peer>();
+  let links = 0;
+  const srv = net.createServer((sock) => {
+    links++;
+    let peer: Peer | undefined;
+    sock.on('data', (d) => {
+      if (!peer) {
+        // The HELLO (one read: the peer sends it alone): its session key names the client.
+        const key = d.readBigUInt64BE(16);
+        peer = peers.get(key);
+        if (!peer) peers.set(key, (peer = { socks: [], heard: 0, pinged: 0, turn: 0 }));
+        peer.socks.push(sock);
+        sock.write(WELCOME);
+      } else {
+        // Idle traffic: 36-byte PINGs and PONGs (the kind is byte 3).
+        for (let o = 0; o + 36 <= d.length; o += 36) if (d[o + 3] === Kind.PING) sock.write(PONG);
+      }
+      peer.heard = Date.now();
+    });
+    sock.on('error', () => undefined);
+    sock.on('close', () => links--);
+  });
+  await new Promise<void>((r) => srv.listen(0, HOST, r));
+  setInterval(() => {
+    const now = Date.now();
+    for (const p of peers.values()) {
+      if (now - p.heard < 1.5 * KA || now - p.pinged < KA) continue;
+      p.pinged = now;
+      p.socks[p.turn++ % p.socks.length].write(PING);
+    }
+  }, 500);
+  let cpu0 = process.cpuUsage();
+  let t0 = 0;
+  process.on('message', (m: Msg) => {
+    if (m.port) process.send!({ port: (srv.address() as net.AddressInfo).port });
+    if (m.mark) {
+      gc?.();
+      cpu0 = process.cpuUsage();
+      t0 = performance.now();
+      process.send!({ marked: true });
+    }
+    if (m.read) {
+      const u = process.cpuUsage(cpu0);
+      gc?.();
+      process.send!({ read: { cpuMs: (u.user + u.system) / 1000, sysMs: u.system / 1000, wallMs: performance.now() - t0, rss: process.memoryUsage().rss, links } });
+    }
+  });
+}
+
 async function channelsChild(): Promise<void> {
-  const ping = process.argv[3] === 'ping';
+  const ping = process.argv[3] === 'ping' || process.argv[3] === 'ping-all';
+  /** `ping`: liveness per client (5 channels); `ping-all`: per channel. */
+  const per = process.argv[3] === 'ping' ? 5 : 1;
   const socks: net.Socket[] = [];
-  /** Per channel (ping mode): when it last heard the server, and its PING (reused: the timestamp is not read). */
+  /** Per client (`ping`) or channel (`ping-all`): when it last heard the server; and per channel its PING (reused: the timestamp is not read). */
   const heard: number[] = [];
+  /** `ping`: which of a client's channels pings next. */
+  const turn: number[] = [];
   const pingFrames: Buffer[] = [];
   let port = 0;
   let pongs = 0;
@@ -106,7 +187,7 @@ async function channelsChild(): Promise<void> {
       const key = BigInt(Math.floor(i / 5) + 1);
       const parser = new FrameParser({
         onFrame: (f: Frame) => {
-          heard[i] = Date.now();
+          heard[Math.floor(i / per)] = Date.now();
           if (f.kind === Kind.WELCOME) resolve();
           else if (f.kind === Kind.PING) {
             pongs++;
@@ -123,16 +204,19 @@ async function channelsChild(): Promise<void> {
       sock.on('error', reject);
       sock.once('connect', () => sock.write(encodeFrameBuffer({ kind: Kind.HELLO, mediaType: type, sessionKey: key, from: `c${Math.floor(i / 5)}`, payload: encodeJson({ role: 'pull' }) })));
       socks[i] = sock;
-      heard[i] = Date.now();
+      heard[Math.floor(i / per)] = Date.now();
       if (ping) pingFrames[i] = encodeFrameBuffer({ kind: Kind.PING, mediaType: type, sessionKey: key });
     });
   if (ping) {
-    // The dialing side's rule: a PING after 5 s without hearing from the peer.
+    // The dialing side's rule: a PING after 5 s without hearing from the peer (on any channel of the client, for `ping`).
     setInterval(() => {
       const now = Date.now();
-      for (let i = 0; i < socks.length; i++) {
-        if (now - heard[i] < 5000) continue;
-        heard[i] = now; // at most one PING per 5 s, answered or not
+      for (let k = 0; k < heard.length; k++) {
+        if (now - heard[k] < KA) continue;
+        heard[k] = now; // at most one PING per 5 s, answered or not
+        const t = (turn[k] = ((turn[k] ?? -1) + 1) % per);
+        const i = k * per + t;
+        if (!socks[i]) continue;
         pingsSent++;
         socks[i].write(pingFrames[i]);
       }
@@ -158,15 +242,27 @@ async function channelsChild(): Promise<void> {
 
 // ---------------------------------------------------------------- parent
 
-export async function runIdleBench(argv: string[] = process.argv.slice(2)): Promise<void> {
-  const arg = (k: string): string | undefined => argv.find((a) => a.startsWith(`--${k}=`))?.split('=')[1];
-  const channels = Number(arg('channels') ?? 10_000);
-  const idleS = Number(arg('idle-s') ?? 20);
-  const prof = arg('idle-prof');
-  const peersMode = arg('idle-peers') ?? 'answer';
-  const server = fork(SELF, ['server', prof ?? ''], { execArgv: ['--expose-gc'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  const peers = fork(SELF, ['channels', peersMode], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  const toServer = rpc(server);
+interface Round {
+  links: number;
+  firstBatchMs: number;
+  allMs: number;
+  cpuPct: number;
+  sysPct: number;
+  kbPerChannel: number;
+  rssBefore: number;
+  rssAfter: number;
+  serverPings: number;
+  peerPings: number;
+  peerPongs: number;
+  closed: number;
+}
+
+/** One server (camwire or the raw baseline) and a fresh channels child: joins, then the idle period. */
+async function round(server: 'server' | 'raw', channels: number, idleS: number, peersMode: string, prof: string | undefined, keepaliveMs: number): Promise<Round> {
+  const env = { ...process.env, CAMWIRE_IDLE_KEEPALIVE_MS: String(keepaliveMs) };
+  const srv = fork(SELF, [server, prof ?? ''], { env, execArgv: ['--expose-gc'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const peers = fork(SELF, ['channels', peersMode], { env, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const toServer = rpc(srv);
   const toPeers = rpc(peers);
   try {
     const port = (await toServer({ port: true }, 'port')) as number;
@@ -178,23 +274,51 @@ export async function runIdleBench(argv: string[] = process.argv.slice(2)): Prom
     type Counts = { pongs: number; pingsSent: number; pongsGot: number; closed: number };
     const c0 = (await toPeers({ pongs: true }, 'pongs')) as Counts;
     await new Promise((r) => setTimeout(r, idleS * 1000));
-    const after = (await toServer({ read: true }, 'read')) as { cpuMs: number; wallMs: number; rss: number; links: number };
+    const after = (await toServer({ read: true }, 'read')) as { cpuMs: number; sysMs: number; wallMs: number; rss: number; links: number };
     const c1 = (await toPeers({ pongs: true }, 'pongs')) as Counts;
-    const pongs = c1.pongs - c0.pongs;
-    const cpuPct = (after.cpuMs / after.wallMs) * 100;
-    console.log(`\nIdle channels: ${after.links} open pull channels (${channels / 5} clients x 5 types) on one MediaServer process; peers ${peersMode === 'ping' ? 'ping after 5 s of silence and answer' : 'only answer PINGs'}`);
-    console.log(`  join: first ${BATCH} readers in ${(opened.firstBatchMs / 1000).toFixed(3)} s (goal <= 0.2 s); all ${channels} in ${(opened.ms / 1000).toFixed(2)} s`);
-    console.log(`  idle ${idleS} s: server CPU ${cpuPct.toFixed(2)}% of a core (goal < 1%); server PINGs ${pongs} (answered), peer PINGs ${c1.pingsSent - c0.pingsSent} (PONGs back ${c1.pongsGot - c0.pongsGot}); channels closed by the server ${c1.closed}`);
-    console.log(`  RSS ${(before.rss / 2 ** 20).toFixed(1)} -> ${(after.rss / 2 ** 20).toFixed(1)} MiB: ${((after.rss - before.rss) / 1024 / channels).toFixed(1)} KB per channel (goal <= 10 KB)`);
+    return {
+      links: after.links,
+      firstBatchMs: opened.firstBatchMs,
+      allMs: opened.ms,
+      cpuPct: (after.cpuMs / after.wallMs) * 100,
+      sysPct: (after.sysMs / after.wallMs) * 100,
+      kbPerChannel: (after.rss - before.rss) / 1024 / channels,
+      rssBefore: before.rss,
+      rssAfter: after.rss,
+      serverPings: c1.pongs - c0.pongs,
+      peerPings: c1.pingsSent - c0.pingsSent,
+      peerPongs: c1.pongsGot - c0.pongsGot,
+      closed: c1.closed,
+    };
   } finally {
-    server.kill();
+    srv.kill();
     peers.kill();
   }
 }
 
+export async function runIdleBench(argv: string[] = process.argv.slice(2)): Promise<void> {
+  const arg = (k: string): string | undefined => argv.find((a) => a.startsWith(`--${k}=`))?.split('=')[1];
+  const channels = Number(arg('channels') ?? 10_000);
+  const idleS = Number(arg('idle-s') ?? 20);
+  const prof = arg('idle-prof');
+  const peersMode = arg('idle-peers') ?? 'answer';
+  const ka = Number(arg('idle-keepalive') ?? 5000);
+  const cw = await round('server', channels, idleS, peersMode, prof, ka);
+  const raw = await round('raw', channels, idleS, peersMode, undefined, ka);
+  const x = (a: number, b: number): string => (b > 0 ? `${(a / b).toFixed(2)}x` : 'n/a');
+  const peersSay = (ka !== 5000 ? `keepaliveMs ${ka}, deadMs ${3 * ka}; ` : '') + (peersMode === 'ping' ? "ping after keepaliveMs of silence on any of a client's channels (one channel, in turn) and answer" : peersMode === 'ping-all' ? 'ping every channel after keepaliveMs of its silence and answer' : 'only answer PINGs');
+  console.log(`\nIdle channels: ${cw.links} open pull channels (${channels / 5} clients x 5 types) on one MediaServer process (raw Node baseline: ${raw.links} sockets); peers ${peersSay}`);
+  console.log(`  join: first ${BATCH} readers in ${(cw.firstBatchMs / 1000).toFixed(3)} s (goal <= 0.2 s), raw ${(raw.firstBatchMs / 1000).toFixed(3)} s (${x(cw.firstBatchMs, raw.firstBatchMs)}); all ${channels} in ${(cw.allMs / 1000).toFixed(2)} s, raw ${(raw.allMs / 1000).toFixed(2)} s`);
+  for (const [name, r] of [['camwire', cw], ['raw', raw]] as const) {
+    console.log(`  idle ${idleS} s, ${name}: server CPU ${r.cpuPct.toFixed(2)}% of a core (system ${r.sysPct.toFixed(2)}%); server PINGs ${r.serverPings} (answered), peer PINGs ${r.peerPings} (PONGs back ${r.peerPongs}); channels closed by the server ${r.closed}`);
+  }
+  console.log(`  CPU camwire / raw: ${x(cw.cpuPct, raw.cpuPct)} (goal: camwire < 1% of a core)`);
+  console.log(`  RSS camwire ${(cw.rssBefore / 2 ** 20).toFixed(1)} -> ${(cw.rssAfter / 2 ** 20).toFixed(1)} MiB: ${cw.kbPerChannel.toFixed(1)} KB per channel (goal <= 10 KB); raw ${raw.kbPerChannel.toFixed(1)} KB (${x(cw.kbPerChannel, raw.kbPerChannel)})`);
+}
+
 const mode = process.argv[2];
 if (process.argv[1] && path.resolve(process.argv[1]) === SELF) {
-  const run = mode === 'server' ? serverChild() : mode === 'channels' ? channelsChild() : runIdleBench();
+  const run = mode === 'server' ? serverChild() : mode === 'raw' ? rawChild() : mode === 'channels' ? channelsChild() : runIdleBench();
   run.catch((err) => {
     console.error(err);
     process.exit(1);

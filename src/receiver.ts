@@ -15,6 +15,7 @@ import { encodeJson } from './protocol/messages.js';
 import { acceptedEvent, awaitHello, welcomeLink } from './link/accept.js';
 import { onProtocolFailure, type FrameLink } from './link/frame-link.js';
 import { LinkClock, tickFor } from './link/link-clock.js';
+import { Liveness } from './link/liveness.js';
 import { LinkListener } from './link/listener.js';
 import { PullSession, type SessionEventName } from './link/pull-session.js';
 import { Inbound, type AnswerMemory, type InboundSink } from './media/inbound.js';
@@ -241,6 +242,8 @@ export class Receiver extends EventEmitter<ReceiverEvents> {
       newSessionKey: () => (this.#sessionKey = newSessionKey()),
       reconnect: this.#o.reconnect,
       emit: (name: SessionEventName, ev) => this.emit(name, ev),
+      // One channel of the session pings for all (docs/protocol.md 3.4).
+      liveness: () => new Liveness({ keepaliveMs: this.#o.keepaliveMs, deadMs: this.#o.deadMs, accepted: false, clock: this.#clock }),
       onChannel: (_type, link) => {
         // Links this receiver dialled report bad input here; accepted ones through the listener.
         onProtocolFailure(link, (err, peer) => this.#badInput(err, peer));

@@ -21,6 +21,7 @@ import { encodeCommand, type Command, type ParamValue, type ReceivedCommand } fr
 import { isSystemCommand, MAX_SERVER_COMMAND } from './protocol/system-commands.js';
 import type { FrameLink } from './link/frame-link.js';
 import { LinkClock, tickFor } from './link/link-clock.js';
+import { LivenessGroups } from './link/liveness.js';
 import { LinkListener } from './link/listener.js';
 import type { PushLane } from './media/push-lane.js';
 import { ServedChannel } from './media/served-channel.js';
@@ -53,6 +54,8 @@ export class Sender extends MediaServerRequests {
   readonly #o: ResolvedCommon;
   /** One timer for the keepalive, dead and stall checks of all this role's links. */
   readonly #clock: LinkClock;
+  /** Pull mode: receiver sessions' shared keepalive and dead timers (docs/protocol.md 3.4). */
+  #liveness: LivenessGroups | undefined;
   readonly #c: SenderConfig;
   #sessionKey = 0n;
   #state: 'new' | 'starting' | 'started' | 'stopped' = 'new';
@@ -391,6 +394,7 @@ export class Sender extends MediaServerRequests {
         onDropped: (type, n) => (this.#stats.dropped[type] += n),
         emit: (name, ev) => this.emit(name, ev),
         fullFrameRequested: (i) => this.#fullFrameRequested(i),
+        liveness: (this.#liveness ??= new LivenessGroups({ keepaliveMs: this.#o.keepaliveMs, deadMs: this.#o.deadMs, accepted: true, clock: this.#clock })),
       },
       link,
     );

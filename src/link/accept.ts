@@ -12,6 +12,9 @@ import type { FrameInit } from '../protocol/frame.js';
 import { encodeJson } from '../protocol/messages.js';
 import { AGENT } from '../options.js';
 
+/** The WELCOME's payload, the same for every link (encoded once; never changed). */
+const WELCOME_PAYLOAD = encodeJson({ agent: AGENT });
+
 /**
  * Accepts a link whose HELLO was admitted: stamps the link's own frames, sends the WELCOME
  * (returned, to repeat it over UDP), and raises `disconnect` (with the error, if any) when the
@@ -26,7 +29,7 @@ export function welcomeLink(
 ): FrameInit {
   link.tag = { sessionKey: self.sessionKey, mediaType: hello.mediaType };
   link.stallMs = self.stallMs;
-  const welcome: FrameInit = { kind: Kind.WELCOME, mediaType: hello.mediaType, sessionKey: self.sessionKey, from: self.id, to: hello.from, timestamp: Date.now(), payload: encodeJson({ agent: AGENT }) };
+  const welcome: FrameInit = { kind: Kind.WELCOME, mediaType: hello.mediaType, sessionKey: self.sessionKey, from: self.id, to: hello.from, timestamp: Date.now(), payload: WELCOME_PAYLOAD };
   link.send(welcome);
   link.on('close', (info) => onDisconnect(info.error ? { ...ev, error: info.error } : { ...ev }));
   return welcome;

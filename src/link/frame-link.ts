@@ -8,6 +8,7 @@ import { Kind } from '../protocol/constants.js';
 import { encodeFrame, encodeHeader, partsLength, type Frame, type FrameInit } from '../protocol/frame.js';
 import { decodeReason, encodeReason } from '../protocol/messages.js';
 import { LinkClock, tickFor, type Clocked } from './link-clock.js';
+import type { Liveness, LivenessMember } from './liveness.js';
 
 /** How a link ended. */
 export interface CloseInfo {
@@ -73,6 +74,11 @@ export interface FrameLink extends EventEmitter<FrameLinkEvents> {
   release(): void;
   /** Ends the link because of an error, telling the peer the error's close code. */
   fail(error: CamwireError, code?: number): void;
+  /**
+   * Shares the keepalive and dead timer of the other links of its peer session (liveness.ts,
+   * docs/protocol.md 3.4) instead of its own. False for a link without those timers (HTTP).
+   */
+  joinLiveness(g: Liveness): boolean;
 }
 
 /** Options shared by links. */
@@ -138,7 +144,7 @@ export function onProtocolFailure(link: FrameLink, report: (err: ProtocolError, 
  * Shared behaviour of links: the close-once guard, PING/PONG/CLOSE handling and liveness.
  * Subclasses move bytes.
  */
-export abstract class BaseLink extends EventEmitter<FrameLinkEvents> implements FrameLink, Clocked {
+export abstract class BaseLink extends EventEmitter<FrameLinkEvents> implements FrameLink, Clocked, LivenessMember {
   abstract readonly transport: TransportName;
   abstract readonly remoteAddress: string;
   abstract readonly remotePort: number;
@@ -164,6 +170,8 @@ export abstract class BaseLink extends EventEmitter<FrameLinkEvents> implements 
   stallMs = 0;
   /** The owner's clock, or (from startTimers) one of the link's own. */
   #clock: LinkClock | undefined;
+  /** The session's shared keepalive and dead timer, when the link is in one (joinLiveness): then it runs none of its own. */
+  #live: Liveness | undefined;
   /**
    * Fields stamped on the frames the link makes itself (PING, PONG, CLOSE), so a peer that
    * demultiplexes by session key and media type (UDP) can route them.
@@ -220,26 +228,47 @@ export abstract class BaseLink extends EventEmitter<FrameLinkEvents> implements 
       this.fail(new TransportError(ErrorCode.TRANSPORT_TIMEOUT, `the peer took no data for ${this.stallMs} ms`), CloseCode.TIMEOUT);
       return;
     }
-    if (this.deadMs && now - this.#lastRx > this.deadMs) {
-      this.fail(new TransportError(ErrorCode.TRANSPORT_IDLE, `no data from the peer for ${this.deadMs} ms`), CloseCode.TIMEOUT);
+    // In a session's group, the group runs the dead and keepalive checks (liveness.ts).
+    const own = this.#live === undefined;
+    if (own && this.deadMs && now - this.#lastRx > this.deadMs) {
+      this.expire(this.deadMs);
       return;
     }
     // Ping when the peer has been silent (a stream of video gets no answers), at most once per period.
     const ka = this.keepaliveMs;
-    if (ka && now - this.#lastRx >= this.#pingAfter && now - this.#lastPing >= ka) {
-      this.#lastPing = now;
-      this.send({ ...this.tag, kind: Kind.PING, timestamp: now });
-    }
+    if (own && ka && now - this.#lastRx >= this.#pingAfter && now - this.#lastPing >= ka) this.keepalive(now);
     // Bytes waiting: check again at the next tick (stall).
     if (this.stallMs && this.backlog > 0) {
       this.#watched = true;
       return;
     }
     this.#watched = false;
+    if (!own) return Infinity;
     let next = Infinity;
     if (this.deadMs) next = this.#lastRx + this.deadMs + 1;
     if (ka) next = Math.min(next, Math.max(this.#lastRx + this.#pingAfter, this.#lastPing + ka));
     return next;
+  }
+
+  /** @internal Sends a PING stamped `now` (the link's keepalive, or its group's turn). */
+  keepalive(now: number): void {
+    this.#lastPing = now;
+    this.send({ ...this.tag, kind: Kind.PING, timestamp: now });
+  }
+
+  /** @internal Nothing heard for `deadMs` (from the peer, or on any link of its session): closes 1300. */
+  expire(deadMs: number): void {
+    const what = this.#live ? 'on any channel of its session' : '';
+    this.fail(new TransportError(ErrorCode.TRANSPORT_IDLE, `no data from the peer ${what}${what ? ' ' : ''}for ${deadMs} ms`), CloseCode.TIMEOUT);
+  }
+
+  joinLiveness(g: Liveness): boolean {
+    if (this.#closed || (!this.keepaliveMs && !this.deadMs)) return false;
+    if (this.#live === g) return true;
+    this.#live?.remove(this);
+    this.#live = g;
+    g.add(this, this.#lastRx, this.#lastPing);
+    return true;
   }
 
   /**
@@ -301,7 +330,10 @@ export abstract class BaseLink extends EventEmitter<FrameLinkEvents> implements 
       return;
     }
     const clock = this.#clock;
-    this.#lastRx = clock ? clock.now + clock.tickMs : Date.now();
+    const t = clock ? clock.now + clock.tickMs : Date.now();
+    // Life for every link of the session, when the link shares its liveness.
+    if (this.#live) this.#live.lastRx = t;
+    else this.#lastRx = t;
     switch (f.kind) {
       case Kind.PING:
         this.send({ ...this.tag, kind: Kind.PONG, timestamp: f.timestamp });
@@ -348,6 +380,7 @@ export abstract class BaseLink extends EventEmitter<FrameLinkEvents> implements 
     if (this.#closed) return;
     this.#closed = true;
     this.#clock?.delete(this);
+    this.#live?.remove(this);
     this.teardown(graceful);
     this.emit('close', info);
   }

@@ -12,6 +12,7 @@ import { backoffDelay, type ReconnectOptions } from '../options.js';
 import { dial, type DialOptions } from './dial.js';
 import { redirectOf, type Redirect } from '../protocol/redirect.js';
 import type { FrameLink, TransportName } from './frame-link.js';
+import type { Liveness } from './liveness.js';
 
 /** Events a pull session raises on its receiver. */
 export type SessionEventName =
@@ -39,6 +40,11 @@ export interface PullSessionDeps {
   emit(name: SessionEventName, ev: ConnectionEvent): void;
   /** A channel is open: the receiver starts taking its DATA frames. */
   onChannel(type: MediaTypeName, link: FrameLink, welcome: Frame): void;
+  /**
+   * A new shared keepalive and dead timer for the channels of one attempt (liveness.ts,
+   * docs/protocol.md 3.4). Without it, each channel keeps its own.
+   */
+  liveness?(): Liveness;
 }
 
 interface Channel {
@@ -65,6 +71,8 @@ export class PullSession {
   #to: Redirect | undefined;
   /** The redirect the current attempt uses, if any. */
   #via: Redirect | undefined;
+  /** The current attempt's channels' shared liveness: one of them pings for all, in turn. */
+  #live: Liveness | undefined;
 
   constructor(d: PullSessionDeps) {
     this.#d = d;
@@ -101,6 +109,7 @@ export class PullSession {
     this.#connected = false;
     const key = this.#key;
     this.#via = this.#to;
+    this.#live = this.#d.liveness?.();
     this.#channels = this.#d.types.map((type) => ({ type, state: 'connecting' as const, abort: new AbortController(), peerId: '' }));
     const channels = this.#channels;
     for (const ch of channels) {
@@ -125,6 +134,7 @@ export class PullSession {
     ch.state = 'open';
     ch.link = link;
     ch.peerId = welcome.from;
+    if (this.#live) link.joinLiveness(this.#live);
     link.on('close', (info) => {
       ch.state = 'closed';
       // A server going away may name the next one (a draining cluster node): the next attempt goes there.

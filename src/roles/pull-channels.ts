@@ -10,6 +10,7 @@ import type { Frame } from '../protocol/frame.js';
 import { isFullFrameRequest } from '../protocol/full-frame.js';
 import { acceptedEvent, awaitHello, welcomeLink } from '../link/accept.js';
 import type { FrameLink } from '../link/frame-link.js';
+import type { LivenessGroups } from '../link/liveness.js';
 import { ReliableOutbox, type Outbox } from '../media/outbox.js';
 import { ServedChannel } from '../media/served-channel.js';
 import type { ResolvedCommon } from '../options.js';
@@ -30,6 +31,8 @@ export interface PullHost {
   emit(name: 'connecting' | 'connected' | 'connectError' | 'disconnect', ev: ConnectionEvent): void;
   /** A video channel's receiver asked for a full frame of source `mediaIndex` (protocol.md 4.7). */
   fullFrameRequested(mediaIndex: number): void;
+  /** The shared keepalive and dead timers of receiver sessions (docs/protocol.md 3.4). */
+  liveness: LivenessGroups;
 }
 
 /** A receiver opened a link to this pull Sender: expect a HELLO for one channel. */
@@ -54,6 +57,7 @@ export function acceptPullChannel(h: PullHost, link: FrameLink): void {
     const ch = new ServedChannel(link, type, outbox, h.sessionKey());
     if (type === 'video') link.on('frame', (g: Frame) => isFullFrameRequest(g) && h.fullFrameRequested(g.mediaIndex));
     h.channels[type].add(ch);
+    h.liveness.join(link, { clientId: f.from, sessionKey: f.sessionKey, transport: link.transport, remoteAddress: link.remoteAddress });
     link.on('close', (info) => {
       h.channels[type].delete(ch);
       h.onDropped(type, outbox.dropped);

@@ -11,6 +11,7 @@ import type { Frame, FrameInit } from '../protocol/frame.js';
 import type { Hello } from '../protocol/messages.js';
 import { acceptedEvent, awaitHello, welcomeLink } from '../link/accept.js';
 import type { FrameLink } from '../link/frame-link.js';
+import type { LivenessGroups } from '../link/liveness.js';
 import { isFullFrameRequest } from '../protocol/full-frame.js';
 import { withRedirect } from '../protocol/redirect.js';
 import type { NodeAddress } from './cluster/cluster.js';
@@ -50,6 +51,8 @@ export interface AdmissionOptions {
   accepting: () => boolean;
   /** Asks a client for a full frame of a video source (change detection, protocol.md 4.7). */
   fullFrame: (clientId: string, mediaIndex: number) => boolean;
+  /** The shared keepalive and dead timers of receiver sessions (docs/protocol.md 3.4). */
+  liveness: LivenessGroups;
 }
 
 export class Admission {
@@ -70,7 +73,8 @@ export class Admission {
   /** A new link from a listener. */
   accept(link: FrameLink): void {
     this.links.add(link);
-    link.once('close', () => this.links.delete(link));
+    // 'close' comes once: on() costs less per link than once()'s wrapper.
+    link.on('close', () => this.links.delete(link));
     awaitHello(
       link,
       this.#cfg.handshakeMs,
@@ -178,6 +182,8 @@ export class Admission {
     // A reader's full-frame request goes to the source's sender (protocol.md 4.7).
     if (type === 'video') link.on('frame', (g: Frame) => isFullFrameRequest(g) && this.#o.fullFrame(g.to, g.mediaIndex));
     client.channels.set(type, ch);
+    // The channels of one receiver session share one keepalive and dead timer (protocol.md 3.4).
+    this.#o.liveness.join(link, { clientId: client.id, sessionKey: receiverKey, transport: link.transport, remoteAddress: link.remoteAddress });
     link.on('close', () => {
       client.retire(ch);
       if (ch.outbox instanceof ReliableOutbox) {
@@ -191,7 +197,8 @@ export class Admission {
     if (!wasOnline) {
       client.connectedAt = Date.now();
       this.presence?.online(client);
-      this.#o.events.emit('clientConnected', this.#o.info(client));
+      // Its report is built only for a listener (a join costs no ClientInfo otherwise).
+      if (this.#o.events.listenerCount('clientConnected') > 0) this.#o.events.emit('clientConnected', this.#o.info(client));
     }
   }
 
@@ -217,7 +224,7 @@ export class Admission {
     this.#o.requests.goodbye(c);
     if (c.pushLinks.size === 0) this.#gone(c);
     this.presence?.offline(c);
-    this.#o.events.emit('clientDisconnected', this.#o.info(c));
+    if (this.#o.events.listenerCount('clientDisconnected') > 0) this.#o.events.emit('clientDisconnected', this.#o.info(c));
   }
 
   /** The client's last connection closed: goodbyes still owed (a client that only pushes), temporary groups, the directory. */

@@ -17,6 +17,7 @@ import type { MediaTypeName, TransportName } from '../protocol/constants.js';
 import { encodeCommand, type Command } from '../protocol/messages.js';
 import { LinkClock, tickFor } from '../link/link-clock.js';
 import { LinkListener } from '../link/listener.js';
+import { LivenessGroups } from '../link/liveness.js';
 import { newSessionKey } from '../options.js';
 import { Admission } from './admission.js';
 import { Authenticator, type UserEntry } from './auth.js';
@@ -117,6 +118,7 @@ export class MediaServer extends EventEmitter<MediaServerEvents> {
       sessionKey: () => this.#sessionKey,
       accepting: () => this.#state === 'started',
       fullFrame: (id, mediaIndex) => this.#fullFrames.request(id, mediaIndex),
+      liveness: new LivenessGroups({ keepaliveMs: o.keepaliveMs, deadMs: o.deadMs, accepted: true, clock: this.#clock }),
     });
     if (this.#metrics.measuresLatency) this.#relay.tap((v) => this.#metrics.observeLatency(Date.now() - v.timestamp));
     const rec = (this.#recording = o.record ? new ServerRecording(o.record, o.logger, (e) => this.#metrics.recording(e)) : undefined);

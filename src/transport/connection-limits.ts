@@ -120,8 +120,8 @@ export class ConnectionGate {
   readonly limits: ConnectionLimits;
   readonly #open = new Map<string, number>();
   readonly #pendingPer = new Map<string, number>();
-  /** Connections in their handshake, oldest first, with what cuts them (uncounts, then closes). */
-  readonly #pendingSet = new Map<net.Socket, () => void>();
+  /** Connections in their handshake, oldest first, with their tickets (end() uncounts one that is cut). */
+  readonly #pendingSet = new Map<net.Socket, GateTicket>();
   readonly #cut: (sock: net.Socket) => void;
   #total = 0;
 
@@ -158,26 +158,33 @@ export class ConnectionGate {
     if (l.maxConnectionsPerIp > 0 && (this.#open.get(key) ?? 0) >= l.maxConnectionsPerIp) return 'per_ip';
     if (l.maxPendingPerIp > 0 && pend >= l.maxPendingPerIp) return 'pending_per_ip';
     while (this.#pendingSet.size > 0 && ((l.maxPending > 0 && this.#pendingSet.size >= l.maxPending) || (l.maxConnections > 0 && this.#total >= l.maxConnections))) {
-      const [oldest, cut] = this.#pendingSet.entries().next().value as [net.Socket, () => void];
-      cut();
+      const [oldest, t] = this.#pendingSet.entries().next().value as [net.Socket, GateTicket];
+      // A cut connection stops counting at once: its 'close' comes later, and the room is needed now.
+      t.end();
       this.#cut(oldest);
     }
     if (l.maxConnections > 0 && this.#total >= l.maxConnections) return 'total';
-    const release = this.#count(key);
+    this.#add(key);
     this.#pendingPer.set(key, (this.#pendingPer.get(key) ?? 0) + 1);
-    let pending = true;
-    const established = (): void => {
-      if (!pending) return;
-      pending = false;
-      this.#pendingSet.delete(sock);
-      const n = (this.#pendingPer.get(key) ?? 1) - 1;
-      if (n > 0) this.#pendingPer.set(key, n);
-      else this.#pendingPer.delete(key);
-    };
-    // A cut connection stops counting at once: its 'close' comes later, and the room is needed now.
-    this.#pendingSet.set(sock, () => (established(), release()));
-    sock.once('close', () => (established(), release()));
-    return { established };
+    // One small object per connection and a shared 'close' listener (no closures: memory per idle connection).
+    const t = new GateTicket(this, key, sock);
+    this.#pendingSet.set(sock, t);
+    (sock as TicketedSocket)[TICKET] = t;
+    sock.on('close', onTicketedClose);
+    return t;
+  }
+
+  /** @internal A ticket's connection finished its handshake or ended. */
+  static settle(g: ConnectionGate, t: GateTicket): void {
+    g.#pendingSet.delete(t.sock);
+    const n = (g.#pendingPer.get(t.key) ?? 1) - 1;
+    if (n > 0) g.#pendingPer.set(t.key, n);
+    else g.#pendingPer.delete(t.key);
+  }
+
+  /** @internal A ticket's connection ended. */
+  static uncount(g: ConnectionGate, key: string): void {
+    g.#remove(key);
   }
 
   /**
@@ -194,17 +201,56 @@ export class ConnectionGate {
 
   /** Counts one connection of `key`; returns what uncounts it (once). */
   #count(key: string): () => void {
-    this.#open.set(key, (this.#open.get(key) ?? 0) + 1);
-    this.#total++;
+    this.#add(key);
     let counted = true;
     return () => {
       if (!counted) return;
       counted = false;
-      this.#total--;
-      const n = (this.#open.get(key) ?? 1) - 1;
-      if (n > 0) this.#open.set(key, n);
-      else this.#open.delete(key);
+      this.#remove(key);
     };
+  }
+
+  #add(key: string): void {
+    this.#open.set(key, (this.#open.get(key) ?? 0) + 1);
+    this.#total++;
+  }
+
+  #remove(key: string): void {
+    this.#total--;
+    const n = (this.#open.get(key) ?? 1) - 1;
+    if (n > 0) this.#open.set(key, n);
+    else this.#open.delete(key);
+  }
+}
+
+const TICKET = Symbol('camwire.connectionTicket');
+type TicketedSocket = net.Socket & { [TICKET]?: GateTicket };
+
+function onTicketedClose(this: TicketedSocket): void {
+  this[TICKET]?.end();
+}
+
+/** An admitted connection's ticket: pending until established(), counted until end() (its close, or a cut). */
+class GateTicket implements ConnectionTicket {
+  #pending = true;
+  #counted = true;
+  constructor(
+    readonly gate: ConnectionGate,
+    readonly key: string,
+    readonly sock: net.Socket,
+  ) {}
+
+  established(): void {
+    if (!this.#pending) return;
+    this.#pending = false;
+    ConnectionGate.settle(this.gate, this);
+  }
+
+  end(): void {
+    this.established();
+    if (!this.#counted) return;
+    this.#counted = false;
+    ConnectionGate.uncount(this.gate, this.key);
   }
 }
 
