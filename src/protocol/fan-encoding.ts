@@ -191,6 +191,16 @@ export class FrameBatch {
     this.payloadBytes += payloadBytes;
   }
 
+  /**
+   * Lets go of the frames and their encoded pieces once the batch is delivered (the batch is then
+   * empty), so that nothing that outlives the turn keeps the reads under them.
+   */
+  release(): void {
+    this.frames.length = 0;
+    this.#pieces = undefined;
+    this.#key = undefined;
+  }
+
   /** Bytes on the wire of `encoded()`. */
   get wireBytes(): number {
     return this.#wireBytes;
