@@ -179,6 +179,11 @@ export class FrameBatch {
    * (see JOIN_MAX): one copy for the batch instead of a gathered write of several pieces per link.
    */
   join = false;
+  /**
+   * What a reader's queue worked out about the frames once for all readers of the batch
+   * (VideoOutbox.canSkipBatch); cleared with the frames.
+   */
+  memo: unknown = undefined;
 
   constructor(
     readonly to: string,
@@ -197,6 +202,7 @@ export class FrameBatch {
    */
   release(): void {
     this.frames.length = 0;
+    this.memo = undefined;
     this.#pieces = undefined;
     this.#key = undefined;
   }
