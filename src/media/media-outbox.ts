@@ -97,6 +97,18 @@ export class VideoOutbox implements Outbox {
     return true;
   }
 
+  /**
+   * canSkipAll for a fan-out's batch, on an outbox that is `clear`: a batch without rectangles
+   * only notes its keyframes' sources, once per source, not once per frame and reader (the
+   * summary is made once per batch and shared by its readers).
+   */
+  canSkipBatch(batch: { frames: readonly FrameInit[]; memo: unknown }): boolean {
+    const s = (batch.memo ??= summarize(batch.frames, (f) => this.#key(f))) as BatchSummary;
+    if (s.rects || !this.clear) return this.canSkipAll(batch.frames);
+    for (const k of s.keys) this.#saw(k);
+    return true;
+  }
+
   /** True when every frame may go straight to the link: nothing waits, no source waits for a keyframe. */
   get clear(): boolean {
     return this.#slots.size === 0 && this.#needKey.size === 0 && this.#started === undefined;
@@ -217,6 +229,26 @@ export class VideoOutbox implements Outbox {
   get busy(): boolean {
     return this.#slots.size > 0;
   }
+}
+
+/** What a batch's readers need to know of its frames (VideoOutbox.canSkipBatch). */
+interface BatchSummary {
+  /** The sources of its keyframes, each once, in order. */
+  keys: string[];
+  /** Some frame is a delta frame that carries a rectangle (then each frame is checked). */
+  rects: boolean;
+}
+
+function summarize(frames: readonly FrameInit[], key: (f: FrameInit) => string): BatchSummary {
+  const keys: string[] = [];
+  let rects = false;
+  for (const f of frames) {
+    if (((f.flags ?? 0) & Flag.KEYFRAME) !== 0) {
+      const k = key(f);
+      if (keys.length === 0 || (keys[keys.length - 1] !== k && !keys.includes(k))) keys.push(k);
+    } else if (videoHasRect(f)) rects = true;
+  }
+  return { keys, rects };
 }
 
 /**

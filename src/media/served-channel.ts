@@ -55,7 +55,7 @@ export class ServedChannel {
     const link = this.link;
     const ob = this.outbox as VideoOutbox | AudioOutbox;
     // A video batch goes whole only if each of its frames could (no rectangle before its source's keyframe).
-    if (ob.clear && link.writeEncoded && this.#keepingUp() && (!('canSkipAll' in ob) || ob.canSkipAll(batch.frames))) {
+    if (ob.clear && link.writeEncoded && this.#keepingUp() && (!('canSkipBatch' in ob) || ob.canSkipBatch(batch))) {
       const pieces = batch.encoded(this.sessionKey);
       if (pieces) {
         link.writeEncoded(pieces, batch.wireBytes);

@@ -154,13 +154,13 @@ function totalLength(pieces: readonly Buffer[]): number {
 }
 
 /**
- * `join` makes one Buffer of a FrameBatch of at most JOIN_MAX bytes whose frames are on average
- * smaller than JOIN_FRAME (small frames: the frame the previous read ended inside, then the rest
- * of the read): the pieces of large frames cost a gathered write little, and a copy of them would
- * only add memory.
+ * `join` makes one Buffer of a FrameBatch in several pieces of at most JOIN_MAX bytes (the frame
+ * the previous read ended inside, then the rest of the read; or a frame of up to 256 KiB that
+ * spanned reads): one copy for the batch costs less than a gathered write of the pieces per reader
+ * (Node's cork, writev and end-of-turn work per socket; bench/FANOUT.md, 64 KiB). Larger batches
+ * go as their pieces: a copy of them would only add memory.
  */
 const JOIN_MAX = 256 * 1024;
-const JOIN_FRAME = 16 * 1024;
 
 /**
  * Frames that go to the same readers together: the video or audio one client pushed in one
@@ -175,10 +175,15 @@ export class FrameBatch {
   #key: bigint | undefined;
   #wireBytes = 0;
   /**
-   * Set when many links write the batch: `encoded()` then joins the pieces of small frames into one Buffer
-   * (see JOIN_MAX): one copy for the batch instead of a gathered write of several pieces per link.
+   * Set when many links write the batch: `encoded()` then joins its pieces into one Buffer (up to
+   * JOIN_MAX bytes): one copy for the batch instead of a gathered write of several pieces per link.
    */
   join = false;
+  /**
+   * What a reader's queue worked out about the frames once for all readers of the batch
+   * (VideoOutbox.canSkipBatch); cleared with the frames.
+   */
+  memo: unknown = undefined;
 
   constructor(
     readonly to: string,
@@ -189,6 +194,17 @@ export class FrameBatch {
   add(f: FrameInit, payloadBytes: number): void {
     this.frames.push(f);
     this.payloadBytes += payloadBytes;
+  }
+
+  /**
+   * Lets go of the frames and their encoded pieces once the batch is delivered (the batch is then
+   * empty), so that nothing that outlives the turn keeps the reads under them.
+   */
+  release(): void {
+    this.frames.length = 0;
+    this.memo = undefined;
+    this.#pieces = undefined;
+    this.#key = undefined;
   }
 
   /** Bytes on the wire of `encoded()`. */
@@ -240,7 +256,7 @@ export class FrameBatch {
     }
     flush();
     this.#wireBytes = bytes;
-    if (this.join && pieces.length > 1 && bytes <= JOIN_MAX && bytes < this.frames.length * JOIN_FRAME) return (this.#pieces = [Buffer.concat(pieces, bytes)]);
+    if (this.join && pieces.length > 1 && bytes <= JOIN_MAX) return (this.#pieces = [Buffer.concat(pieces, bytes)]);
     return pieces;
   }
 }

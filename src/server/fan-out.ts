@@ -38,7 +38,15 @@ export class FanOut {
   readonly #onUnrouted: (type: MediaName) => void;
   /** Where the batches' frames are encoded whole, one after the other (give it to their SharedEncodings). */
   readonly arena = new FrameArena();
-  /** The open batch of each client, per type; all of them in `#turn`, in the order they opened. */
+  /**
+   * The open batch of each client, per type; all of them in `#turn`, in the order they opened.
+   * Entries are deleted one by one as their batch is delivered, never with `clear()`: these maps
+   * live in V8's old generation, and `clear()` gives an old map a new table in the old generation
+   * while the dropped table, garbage there until the next full GC, still points at the turn's
+   * batches. The young-generation GC counts such pointers as live, so every batch, its frames
+   * and the socket reads under them survived two scavenges and were promoted: the relay's peak
+   * RSS held every read since the last full GC (bench/FANOUT.md, "Peak RSS: the cause").
+   */
   readonly #open = { video: new Map<Client, Pending>(), audio: new Map<Client, Pending>() };
   #turn: Pending[] = [];
   readonly #flush = (): void => this.flush();
@@ -74,19 +82,17 @@ export class FanOut {
     if (gop) p.gop = true;
   }
 
-  /** Delivers every open batch (the end of the turn). */
+  /** Delivers every open batch (the end of the turn). Each is taken out of `#open` as it goes. */
   flush(): void {
     const turn = this.#turn;
     this.#turn = [];
-    this.#open.video.clear();
-    this.#open.audio.clear();
     for (const p of turn) this.#deliver(p);
   }
 
   #deliver(p: Pending): void {
     const { from, type, batch } = p;
-    if (batch.frames.length === 0) return;
     if (this.#open[type].get(from) === p) this.#open[type].delete(from);
+    if (batch.frames.length === 0) return;
     const frames = batch.frames.length;
     const bytes = batch.payloadBytes;
     this.#routing = frames;
@@ -96,7 +102,7 @@ export class FanOut {
     if (targets.length === 0) {
       for (let i = 0; i < frames; i++) this.#onUnrouted(type);
       this.#metrics.drop(type, 'unrouted', frames);
-      batch.frames.length = 0;
+      batch.release();
       return;
     }
     // Many readers: one copy of a batch in several pieces costs less than a gathered write per reader.
@@ -112,6 +118,7 @@ export class FanOut {
     this.#metrics.countTotal('out', type, targets.length * frames, targets.length * bytes);
     if (dropped) this.#metrics.drop(type, 'slow_reader', dropped);
     // Delivered: a batch may be emptied early (another address), the turn's flush then skips it.
-    batch.frames.length = 0;
+    // Its frames and pieces are let go at once: nothing keeps the reads under them past the turn.
+    batch.release();
   }
 }

@@ -65,7 +65,7 @@ describe('fan-out batches', () => {
     assert.equal(batch.encoded(6n), undefined, 'another key sends the frames one by one');
   });
 
-  test('a payload above the arena limit is not copied; join makes one Buffer of several pieces', () => {
+  test('a payload above the arena limit is not copied; join makes one Buffer of a batch of several pieces up to 256 KiB', () => {
     const arena = new FrameArena(64 * 1024, 16 * 1024);
     const big = media(1, 100_000);
     const batch = new FrameBatch('', '');
@@ -83,10 +83,19 @@ describe('fan-out batches', () => {
     const one = joined.encoded(1n)!;
     assert.equal(one.length, 1, 'small frames on average: joined');
     assert.deepEqual(parseAll(one[0]).map((f) => f.payload.length), [500, 20_000, 500]);
+    const one64 = new FrameBatch('', '');
+    one64.join = true;
+    put(one64, { ...big, shared: new SharedEncoding(arena) });
+    const single = one64.encoded(1n)!;
+    assert.equal(single.length, 1, 'a frame of 100 KB and its header: one Buffer for all readers (a copy once, not a gathered write per reader)');
+    assert.deepEqual(parseAll(single[0]).map((f) => f.payload.length), [100_000]);
     const large = new FrameBatch('', '');
     large.join = true;
-    put(large, { ...big, shared: new SharedEncoding(arena) });
-    assert.equal(large.encoded(1n)!.length, 2, 'a large payload is not copied to join it to its header');
+    const huge = media(3, 300_000);
+    put(large, { ...huge, shared: new SharedEncoding(arena) });
+    const two = large.encoded(1n)!;
+    assert.equal(two.length, 2, 'a batch above 256 KiB is not copied to join it');
+    assert.equal(two[1], huge.payload, 'the payload itself');
   });
 
   test('a received frame is forwarded as it lies when the new header is as long: its header is written over, the payload not copied', () => {
