@@ -50,6 +50,11 @@ export function encodeVideoHeader(v: VideoHeader): Buffer {
 
 /** Decodes a video payload into its header and image bytes (a view, not a copy). */
 export function decodeVideo(p: Buffer): { header: VideoHeader; data: Buffer } {
+  // The common header (a known image type, no rectangle, no name): read straight.
+  if (p.length >= 7 && p[5] === 0 && p[6] === 0 && p[0] !== 0) {
+    const known = IMAGE_NAMES.get(p[0]);
+    if (known) return { header: { imageType: known, width: p.readUInt16BE(1), height: p.readUInt16BE(3) }, data: p.subarray(7) };
+  }
   const r = new Reader(p, 'video');
   const code = r.u8();
   const width = r.u16();

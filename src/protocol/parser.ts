@@ -5,7 +5,7 @@
  */
 import { ErrorCode, ProtocolError } from '../errors.js';
 import { DEFAULT_MAX_PAYLOAD, DEFAULT_PORTS, FIXED_HEADER_SIZE, MAX_PAYLOAD_CEILING } from './constants.js';
-import { checkFixedHeader, readFrame, type Frame } from './frame.js';
+import { checkFixedHeader, HeaderCache, readFrame, type Frame } from './frame.js';
 
 const EMPTY = Buffer.alloc(0);
 /** Chunks smaller than this are gathered into one staging buffer, so a peer that trickles single bytes costs linear time and few objects. */
@@ -122,6 +122,8 @@ export class FrameParser {
   #state = GET_HEADER;
   #need = FIXED_HEADER_SIZE;
   #idsLength = 0;
+  /** The last frame's session key and ids (readFrame compares instead of decoding them again). */
+  readonly #cache = new HeaderCache();
 
   constructor(sink: FrameSink, options: FrameParserOptions = {}) {
     this.#sink = sink;
@@ -174,13 +176,13 @@ export class FrameParser {
         if (need >= SPAN_VIEWS && first.length < need && first.length >= hl) {
           // A large frame that spans reads: views of them, its payload joined on first use.
           const raw = this.#take(need);
-          this.#sink.onFrame(new SpannedFrame(readFrame(first, 0, EMPTY), raw, need, hl), raw);
+          this.#sink.onFrame(new SpannedFrame(readFrame(first, 0, EMPTY, this.#cache), raw, need, hl), raw);
           continue;
         }
         // The whole frame in one piece (a view when it sits in one chunk, else one copy), so a
         // relay can forward it as it lies (Frame.raw).
         const raw = this.#consume(need);
-        this.#sink.onFrame(readFrame(raw, 0, raw.subarray(hl)), raw);
+        this.#sink.onFrame(readFrame(raw, 0, raw.subarray(hl), this.#cache), raw);
       }
     }
   }
