@@ -26,6 +26,11 @@ const IMAGE_NAMES = new Map<number, ImageTypeName>(
   Object.entries(ImageType).map(([k, v]) => [v, k as ImageTypeName]),
 );
 
+/** The name of a known image type code (1..), undefined for 0 (a named codec) or an unknown one. */
+export function imageTypeName(code: number): ImageTypeName | undefined {
+  return code === 0 ? undefined : IMAGE_NAMES.get(code);
+}
+
 /** Encodes the video media header (docs/protocol.md, section 4.1). */
 export function encodeVideoHeader(v: VideoHeader): Buffer {
   const code = codeOf(ImageType, v.imageType);
