@@ -9,17 +9,23 @@ import { Kind } from '../protocol/constants.js';
 import type { Frame, FrameInit } from '../protocol/frame.js';
 import { FrameParser, HttpRequestOnTcpError, httpOnTcpAnswer, type FrameSink } from '../protocol/parser.js';
 import { BaseLink, type LinkOptions } from './frame-link.js';
-import { FrameArena } from '../protocol/fan-encoding.js';
 import { HeaderTemplate } from '../protocol/header-template.js';
 
 /**
  * Frames up to this size (header and payload) that a link sends on its own (not a fan-out's
- * shared encoding) are encoded whole, end to end, into SMALL_ARENA: the frames of a turn then
- * lie in one buffer and go to the socket as one piece. Larger payloads are written as they are.
+ * shared encoding) are encoded whole, end to end, into the small-frame arena: the frames of a
+ * turn then lie in one buffer and go to the socket as one piece. Larger payloads are written as
+ * they are.
  */
 const SMALL_FRAME = 8 * 1024;
-/** Shared by every stream link of the process; a used buffer is never written again (FrameArena). */
-const SMALL_ARENA = new FrameArena(64 * 1024, SMALL_FRAME);
+/**
+ * The small-frame arena, shared by every stream link of the process: buffers of ARENA_SIZE
+ * bytes filled front to back, a new one when a frame does not fit. A used buffer is never written
+ * again, so a socket may hold views of it as long as it needs (as a FrameArena).
+ */
+const ARENA_SIZE = 64 * 1024;
+let arena: Buffer | undefined;
+let arenaUsed = 0;
 
 const LINK = Symbol('camwire.streamLink');
 type LinkedSocket = net.Socket & { [LINK]: StreamLink };
@@ -165,7 +171,13 @@ export class StreamLink extends BaseLink implements FrameSink {
     const hl = tpl.use(f, sessionKey ?? f.sessionKey);
     const total = hl + p.length;
     if (total > SMALL_FRAME) return super.send(f, sessionKey);
-    const { buf, at } = SMALL_ARENA.reserve(total);
+    let buf = arena;
+    let at = arenaUsed;
+    if (buf === undefined || at + total > ARENA_SIZE) {
+      buf = arena = Buffer.allocUnsafeSlow(ARENA_SIZE);
+      at = 0;
+    }
+    arenaUsed = at + total;
     tpl.write(buf, at, f, p.length);
     p.copy(buf, at + hl);
     this.wrote(total);
