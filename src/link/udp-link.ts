@@ -7,7 +7,7 @@ import type dgram from 'node:dgram';
 import { EventEmitter } from 'node:events';
 import type { CamwireError, ProtocolError } from '../errors.js';
 import { DEFAULT_MAX_PAYLOAD } from '../protocol/constants.js';
-import { decodeFrame, type Frame, type FrameInit } from '../protocol/frame.js';
+import { decodeFrame, HeaderCache, type Frame, type FrameInit } from '../protocol/frame.js';
 import { Flag, Kind } from '../protocol/constants.js';
 import { DEFAULT_DATAGRAM_SIZE, fragmentFrame, Reassembler, singleDatagram } from '../protocol/fragment.js';
 import { bindDatagram, type DatagramOptions } from '../transport/udp.js';
@@ -120,6 +120,8 @@ export class UdpEndpoint extends EventEmitter<UdpEndpointEvents> {
     return this.#reasm.bytes;
   }
 
+  /** The last frame's session key and ids (decodeFrame reuses them when the bytes are the same). */
+  readonly #headers = new HeaderCache();
   /** The reassembly source of the last datagram's peer (a string made once per peer in a row). */
   #source = { address: '', port: -1, key: '' };
 
@@ -144,7 +146,7 @@ export class UdpEndpoint extends EventEmitter<UdpEndpointEvents> {
     }
     let frame: Frame;
     try {
-      frame = decodeFrame(whole, this.#maxPayload);
+      frame = decodeFrame(whole, this.#maxPayload, this.#headers);
     } catch (err) {
       this.#reasm.stats.corrupt++;
       this.emit('badInput', err as ProtocolError, address, port);
@@ -179,6 +181,12 @@ export class UdpEndpoint extends EventEmitter<UdpEndpointEvents> {
       if (this.#rate === 0) return void this.#sock.send(single, port, address);
       let n = 0;
       for (const b of single) n += b.length;
+      if (this.#queueHead >= this.#queue.length && this.#refill() >= n) {
+        // Nothing waits and the bucket holds it: out now.
+        this.#tokens -= n;
+        this.#sock.send(single, port, address);
+        return;
+      }
       this.#queue.push({ d: single, n, port, address });
       this.#queued += n;
       this.#pace();
@@ -196,11 +204,17 @@ export class UdpEndpoint extends EventEmitter<UdpEndpointEvents> {
   }
 
   /** Sends what the tokens allow, in order; schedules the rest. */
-  #pace(): void {
-    if (this.#closed) return;
+  /** Adds the tokens earned since they were last counted; returns the tokens. */
+  #refill(): number {
     const now = performance.now();
     this.#tokens = Math.min(this.#burst, this.#tokens + ((now - this.#tokensAt) * this.#rate) / 1000);
     this.#tokensAt = now;
+    return this.#tokens;
+  }
+
+  #pace(): void {
+    if (this.#closed) return;
+    this.#refill();
     const q = this.#queue;
     while (this.#queueHead < q.length && this.#tokens >= q[this.#queueHead].n) {
       const { d, n, port, address } = q[this.#queueHead++];

@@ -303,7 +303,7 @@ function sameBytes(buf: Buffer, at: number, ids: Buffer, n: number): boolean {
  * Decodes exactly one frame that fills `buf` completely (a reassembled datagram, an HTTP part).
  * Throws a ProtocolError if the buffer holds less or more than one frame.
  */
-export function decodeFrame(buf: Buffer, maxPayload: number = DEFAULT_MAX_PAYLOAD): Frame {
+export function decodeFrame(buf: Buffer, maxPayload: number = DEFAULT_MAX_PAYLOAD, cache?: HeaderCache): Frame {
   if (buf.length < FIXED_HEADER_SIZE) {
     throw new ProtocolError(ErrorCode.PROTOCOL_BAD_HEADER, `truncated frame: ${buf.length} bytes`);
   }
@@ -312,7 +312,7 @@ export function decodeFrame(buf: Buffer, maxPayload: number = DEFAULT_MAX_PAYLOA
   if (buf.length !== total) {
     throw new ProtocolError(ErrorCode.PROTOCOL_BAD_HEADER, `frame length mismatch: have ${buf.length}, header says ${total}`);
   }
-  return readFrame(buf, 0, buf.subarray(FIXED_HEADER_SIZE + idsLength));
+  return readFrame(buf, 0, buf.subarray(FIXED_HEADER_SIZE + idsLength), cache);
 }
 
 /**
