@@ -127,6 +127,32 @@ test('http stream - behind nginx with its default request buffering, the link fa
   process.stdout.write(`# ${N} commands behind a buffering nginx in ${ms} ms (the probe holds the first ones about 1 s)\n`);
 });
 
+test('http stream - a poll that arrives after a stream\'s first bytes is answered at once, naming the stream (the probe does not wait out the poll)', async (t) => {
+  // Through a proxy the stream and the poll race; when the stream's bytes win, the waiting poll
+  // must still learn of them, or a client whose path holds the stream's answer back (tinyproxy)
+  // falls back to POSTs for good after its 1 s probe.
+  const { rx } = await commandReceiver(t);
+  const hello = encodeFrameBuffer({ kind: Kind.HELLO, mediaType: MediaType.command, sessionKey: 7n, payload: encodeJson({ role: 'push' }) });
+  const opened = await fetch(`http://127.0.0.1:${rx.port}/camwire/v1/open`, { method: 'POST', body: new Uint8Array(hello), headers: { 'content-type': 'application/x-camwire' } });
+  await opened.arrayBuffer();
+  const id = opened.headers.get('x-camwire-link')!;
+  // The first 10 bytes of a frame: the stream has begun, no frame is complete (nothing to send back).
+  const partial = encodeFrameBuffer({ kind: Kind.DATA, mediaType: MediaType.command, payload: Buffer.from('{}') }).subarray(0, 10);
+  const s = net.connect(rx.port, '127.0.0.1');
+  t.after(() => s.destroy());
+  const head = once(s, 'data');
+  s.write(`POST /camwire/v1/links/${id}/stream HTTP/1.1\r\nhost: x\r\nx-camwire-up: 1\r\ntransfer-encoding: chunked\r\n\r\n${partial.length.toString(16)}\r\n${partial.toString('latin1')}\r\n`);
+  assert.match(String((await head)[0]), /^HTTP\/1\.1 200/, 'the stream is answered at once');
+  const ac = new AbortController();
+  t.after(() => ac.abort());
+  // wait=30000: without the answer at once, this poll would be held past the deadline below.
+  const poll = fetch(`http://127.0.0.1:${rx.port}/camwire/v1/links/${id}?wait=30000`, { method: 'POST', signal: ac.signal, headers: { 'x-camwire-down-ack': '0' } });
+  const res = await Promise.race([poll, new Promise<never>((_, reject) => setTimeout(() => reject(new Error('the poll was held: it did not learn of the stream')), 10000).unref())]);
+  await res.arrayBuffer();
+  assert.equal(res.status, 200);
+  assert.equal(res.headers.get('x-camwire-stream-seen'), '1');
+});
+
 test('http stream - a stream that breaks the framing fails its link (CLOSE 1100); a stream out of upload order is refused (1104)', async (t) => {
   const { rx } = await commandReceiver(t);
   const bad: string[] = [];
