@@ -22,14 +22,17 @@ export interface Pair {
   close(): Promise<void>;
 }
 
+const SMALL = { width: 160, height: 120 };
+const MEDIUM = { width: 640, height: 480 };
+const LARGE = { width: 1920, height: 1080 };
+
 /** Nominal picture size for a payload size (only carried in the video header). */
-export function dimsFor(size: number): { width: number; height: number } {
-  if (size <= 4 * 1024) return { width: 160, height: 120 };
-  if (size <= 256 * 1024) return { width: 640, height: 480 };
-  return { width: 1920, height: 1080 };
+export function dimsFor(size: number): { readonly width: number; readonly height: number } {
+  return size <= 4 * 1024 ? SMALL : size <= 256 * 1024 ? MEDIUM : LARGE;
 }
 
-/** Sends a bench payload as a JPEG video frame with its nominal picture size. */
+/** Sends a bench payload as a JPEG video frame with its nominal picture size: one options literal per frame, as an application writes it. */
 export function sendVideo(tx: { sendVideoFrame(data: Buffer, o: { imageType: 'jpeg'; width: number; height: number }): void }, p: Buffer): void {
-  tx.sendVideoFrame(p, { imageType: 'jpeg', ...dimsFor(p.length) });
+  const d = dimsFor(p.length);
+  tx.sendVideoFrame(p, { imageType: 'jpeg', width: d.width, height: d.height });
 }

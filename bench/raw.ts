@@ -1,7 +1,8 @@
 /**
  * Raw baselines: the least code that moves the same frames over the same sockets.
- *  - TCP: a Node net socket pair (noDelay, as camwire sets), 4-byte big-endian length + payload
- *    written with cork/uncork, and a tiny incremental parser on the other end.
+ *  - TCP: a Node net socket pair (noDelay, as camwire sets), 4-byte big-endian length + payload;
+ *    everything sent in one event-loop turn goes to the socket as one write (corked until the turn
+ *    ends, process.nextTick), as camwire's stream links do; a tiny incremental parser on the other end.
  *  - UDP: a bare dgram pair with camwire's socket buffer sizes (4 MiB); each frame is cut into
  *    datagrams of at most 1472 bytes with a 12-byte header (frame id, index, count, total length)
  *    and reassembled on the other end; a frame left incomplete when a later one completes is
@@ -11,7 +12,7 @@ import dgram from 'node:dgram';
 import { once } from 'node:events';
 import net, { type AddressInfo } from 'node:net';
 import type { Pair } from './pair.js';
-import { LengthFramer, writeLengthPrefixed } from './fanout-raw.js';
+import { LengthFramer } from './fanout-raw.js';
 
 const HOST = '127.0.0.1';
 
@@ -27,12 +28,26 @@ export async function rawTcpPair(proxyPort?: number): Promise<Pair> {
   if (!proxyPort) await once(client, 'connect');
   client.setNoDelay(true);
   const [sock] = await accepted;
+  let corked = false;
+  const uncork = (): void => {
+    corked = false;
+    client.uncork();
+  };
   const pair: Pair = {
     label: proxyPort ? 'raw tcp via proxy' : 'raw tcp',
     lossy: false,
     handler: () => {},
     send(p: Buffer): void {
-      writeLengthPrefixed(client, p);
+      const h = Buffer.allocUnsafe(4);
+      h.writeUInt32BE(p.length, 0);
+      // The first frame of a turn corks the socket until the turn ends: one write per turn.
+      if (!corked) {
+        corked = true;
+        client.cork();
+        process.nextTick(uncork);
+      }
+      client.write(h);
+      client.write(p);
     },
     dropped: () => 0,
     extra: () => ({}),

@@ -26,7 +26,7 @@ import { LinkListener } from './link/listener.js';
 import type { PushLane } from './media/push-lane.js';
 import { ServedChannel } from './media/served-channel.js';
 import { UdpEndpoint, type UdpLink } from './link/udp-link.js';
-import { AudioOutbox, ReliableOutbox, VideoOutbox, frameBytes, type Outbox } from './media/outbox.js';
+import { ReliableOutbox, frameBytes, type Outbox } from './media/outbox.js';
 import { newSessionKey, type ResolvedCommon } from './options.js';
 
 import { MediaServerRequests, bindServerRequests } from './roles/server-requests.js';
@@ -299,9 +299,7 @@ export class Sender extends MediaServerRequests {
 
   #fanOut(type: 'video' | 'audio', init: FrameInit): void {
     if (this.#o.connection === 'sender-to-receiver') {
-      const ob = this.#laneOutbox(type) as VideoOutbox | AudioOutbox;
-      ob.offer(init);
-      this.#lane(type).kick();
+      this.#lane(type).offerMedia(init);
       return;
     }
     // One encoding for every pulling receiver.

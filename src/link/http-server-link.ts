@@ -41,6 +41,8 @@ export class HttpServerLink extends BaseLink {
   #streaming = false;
   /** The newest stream whose bytes arrived; polls report it, for clients whose path holds the stream's early answer back. */
   #streamSeen = 0;
+  /** The #streamSeen an answer last carried: a poll that comes after a stream's first bytes is answered at once. */
+  #streamSeenSent = 0;
   /** The last batch sent on a poll, kept until the next poll acknowledges it. */
   #unacked: { seq: number; body: Buffer[]; bytes: number } | undefined;
   readonly #onGone: (link: HttpServerLink) => void;
@@ -187,7 +189,9 @@ export class HttpServerLink extends BaseLink {
         return;
       }
     }
-    if (this.#queue.bytes > 0 || waitMs <= 0 || this.closed) {
+    // A stream's bytes arrived before this poll did (the two requests race through a proxy): the
+    // client, probing whether streams get through (protocol.md 6.5), learns it now, not in `wait` ms.
+    if (this.#queue.bytes > 0 || waitMs <= 0 || this.closed || this.#streamSeen > this.#streamSeenSent) {
       this.#answer(w);
       return;
     }
@@ -226,7 +230,10 @@ export class HttpServerLink extends BaseLink {
     this.#lastRequest = Date.now();
     const headers: http.OutgoingHttpHeaders = { 'content-type': 'application/x-camwire', 'content-length': bytes, [LINK_HEADER]: this.id };
     if (seq > 0) headers[DOWN_HEADER] = String(seq);
-    if (this.#streamSeen > 0) headers[STREAM_SEEN_HEADER] = String(this.#streamSeen);
+    if (this.#streamSeen > 0) {
+      headers[STREAM_SEEN_HEADER] = String(this.#streamSeen);
+      this.#streamSeenSent = this.#streamSeen;
+    }
     w.res.writeHead(200, headers);
     for (const b of body) w.res.write(b);
     w.res.end();

@@ -222,7 +222,13 @@ export class LinkListener {
       const ep = await UdpEndpoint.open({ ...o.udp, host, port: o.port, type: host.includes(':') ? 'udp6' : 'udp4' });
       l.#udp = ep;
       ep.on('badInput', (err, remoteAddress, remotePort) => h.onBadInput(err, { transport: 'udp', remoteAddress, remotePort }));
+      // The link of the last frame: a stream of datagrams from one peer finds it without a key string.
+      let last: { address: string; port: number; key: bigint; type: number; link: UdpLink } | undefined;
       ep.on('frame', (f: Frame, address: string, port: number) => {
+        if (last !== undefined && last.address === address && last.port === port && last.key === f.sessionKey && last.type === f.mediaType && !last.link.closed) {
+          last.link.deliver(f);
+          return;
+        }
         const key = `${address}|${port}|${f.sessionKey}|${f.mediaType}`;
         let link = l.#udpLinks.get(key);
         if (!link) {
@@ -237,6 +243,7 @@ export class LinkListener {
           l.#udpLinks.set(key, link);
           h.onLink(link);
         }
+        last = { address, port, key: f.sessionKey, type: f.mediaType, link };
         link.deliver(f);
       });
     }

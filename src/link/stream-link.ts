@@ -9,6 +9,23 @@ import { Kind } from '../protocol/constants.js';
 import type { Frame, FrameInit } from '../protocol/frame.js';
 import { FrameParser, HttpRequestOnTcpError, httpOnTcpAnswer, type FrameSink } from '../protocol/parser.js';
 import { BaseLink, type LinkOptions } from './frame-link.js';
+import { HeaderTemplate } from '../protocol/header-template.js';
+
+/**
+ * Frames up to this size (header and payload) that a link sends on its own (not a fan-out's
+ * shared encoding) are encoded whole, end to end, into the small-frame arena: the frames of a
+ * turn then lie in one buffer and go to the socket as one piece. Larger payloads are written as
+ * they are.
+ */
+const SMALL_FRAME = 8 * 1024;
+/**
+ * The small-frame arena, shared by every stream link of the process: buffers of ARENA_SIZE
+ * bytes filled front to back, a new one when a frame does not fit. A used buffer is never written
+ * again, so a socket may hold views of it as long as it needs (as a FrameArena).
+ */
+const ARENA_SIZE = 64 * 1024;
+let arena: Buffer | undefined;
+let arenaUsed = 0;
 
 const LINK = Symbol('camwire.streamLink');
 type LinkedSocket = net.Socket & { [LINK]: StreamLink };
@@ -50,6 +67,11 @@ export class StreamLink extends BaseLink implements FrameSink {
   #runEnd = 0;
   /** The run's only piece, while nothing continued it (written as it is, no new view). */
   #runPiece: Buffer | undefined;
+  /** The arena buffer the run was last extended in by #appendRange, and where in it the run ends. */
+  #runBuf: Buffer | undefined;
+  #runBufEnd = 0;
+  /** Headers of the frames this link sends on its own, encoded once and patched (made on first use). */
+  #tpl: HeaderTemplate | undefined;
   readonly #endTurn = (): void => {
     this.#turn = 0;
     this.#flushRun();
@@ -134,6 +156,37 @@ export class StreamLink extends BaseLink implements FrameSink {
     if (p.length) this.#sock.write(p);
   }
 
+  /**
+   * A small frame of the link's own (a push lane's video, audio, command, an ACK): its header (from
+   * the link's HeaderTemplate) and payload are written whole into the shared arena, after the
+   * link's previous frame when nothing else took the arena meanwhile, so a turn of them is one
+   * piece, one write. Anything else goes the common way (BaseLink.send, then write()).
+   */
+  override send(f: FrameInit, sessionKey?: bigint): boolean {
+    const p = f.payload;
+    if (p === undefined || p.length > SMALL_FRAME || f.shared !== undefined || f.kind === Kind.PING || f.kind === Kind.PONG || this.closed || !this.#sock.writable) {
+      return super.send(f, sessionKey);
+    }
+    const tpl = (this.#tpl ??= new HeaderTemplate());
+    const hl = tpl.use(f, sessionKey ?? f.sessionKey);
+    const total = hl + p.length;
+    if (total > SMALL_FRAME) return super.send(f, sessionKey);
+    let buf = arena;
+    let at = arenaUsed;
+    if (buf === undefined || at + total > ARENA_SIZE) {
+      buf = arena = Buffer.allocUnsafeSlow(ARENA_SIZE);
+      at = 0;
+    }
+    arenaUsed = at + total;
+    tpl.write(buf, at, f, p.length);
+    p.copy(buf, at + hl);
+    this.wrote(total);
+    this.#startTurn(total);
+    this.#appendRange(buf, at, total);
+    this.watch();
+    return this.backlog < this.highWaterMark;
+  }
+
   /** A payload in pieces (a relayed item as the reads it arrived in): header and pieces in one corked write. */
   protected override writeParts(h: Buffer, parts: readonly Buffer[], bytes: number): void {
     if (!this.#sock.writable) return;
@@ -181,6 +234,7 @@ export class StreamLink extends BaseLink implements FrameSink {
     if (piece.buffer === this.#run && piece.byteOffset === this.#runEnd) {
       this.#runEnd += piece.length;
       this.#runPiece = undefined;
+      this.#runBuf = undefined;
       return;
     }
     if (this.#run !== undefined) {
@@ -188,15 +242,44 @@ export class StreamLink extends BaseLink implements FrameSink {
       this.#flushRun();
     }
     this.#runPiece = piece;
+    this.#runBuf = undefined;
     this.#run = piece.buffer;
     this.#runStart = piece.byteOffset;
     this.#runEnd = piece.byteOffset + piece.length;
+  }
+
+  /** #append for `n` bytes at `buf[at..]`, without a view of them unless the run is written alone. */
+  #appendRange(buf: Buffer, at: number, n: number): void {
+    // The arena buffer the run lies in, compared as it is (cheaper than its ArrayBuffer).
+    if (buf === this.#runBuf && at === this.#runBufEnd) {
+      this.#runEnd += n;
+      this.#runBufEnd += n;
+      this.#runPiece = undefined;
+      return;
+    }
+    const start = buf.byteOffset + at;
+    if (buf.buffer === this.#run && start === this.#runEnd) {
+      this.#runEnd += n;
+      this.#runPiece = undefined;
+    } else {
+      if (this.#run !== undefined) {
+        this.#cork();
+        this.#flushRun();
+      }
+      this.#runPiece = undefined;
+      this.#run = buf.buffer;
+      this.#runStart = start;
+      this.#runEnd = start + n;
+    }
+    this.#runBuf = buf;
+    this.#runBufEnd = at + n;
   }
 
   #flushRun(): void {
     const run = this.#run;
     if (run === undefined) return;
     this.#run = undefined;
+    this.#runBuf = undefined;
     if (this.#sock.writable) this.#sock.write(this.#runPiece ?? Buffer.from(run, this.#runStart, this.#runEnd - this.#runStart));
     this.#runPiece = undefined;
     this.#runStart = this.#runEnd = 0;

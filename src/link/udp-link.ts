@@ -7,9 +7,9 @@ import type dgram from 'node:dgram';
 import { EventEmitter } from 'node:events';
 import type { CamwireError, ProtocolError } from '../errors.js';
 import { DEFAULT_MAX_PAYLOAD } from '../protocol/constants.js';
-import { decodeFrame, type Frame, type FrameInit } from '../protocol/frame.js';
+import { decodeFrame, HeaderCache, type Frame, type FrameInit } from '../protocol/frame.js';
 import { Flag, Kind } from '../protocol/constants.js';
-import { DEFAULT_DATAGRAM_SIZE, fragmentFrame, Reassembler } from '../protocol/fragment.js';
+import { DEFAULT_DATAGRAM_SIZE, fragmentFrame, Reassembler, singleDatagram } from '../protocol/fragment.js';
 import { bindDatagram, type DatagramOptions } from '../transport/udp.js';
 import { BaseLink, type LinkOptions } from './frame-link.js';
 
@@ -75,7 +75,7 @@ export class UdpEndpoint extends EventEmitter<UdpEndpointEvents> {
   #tokens: number;
   #tokensAt = performance.now();
   /** Datagrams waiting for tokens, oldest first, and their bytes. */
-  #queue: Array<{ d: Buffer; port: number; address: string }> = [];
+  #queue: Array<{ d: Buffer | Buffer[]; n: number; port: number; address: string }> = [];
   #queueHead = 0;
   #queued = 0;
   #pacerTimer: NodeJS.Timeout | undefined;
@@ -120,9 +120,16 @@ export class UdpEndpoint extends EventEmitter<UdpEndpointEvents> {
     return this.#reasm.bytes;
   }
 
+  /** The last frame's session key and ids (decodeFrame reuses them when the bytes are the same). */
+  readonly #headers = new HeaderCache();
+  /** The reassembly source of the last datagram's peer (a string made once per peer in a row). */
+  #source = { address: '', port: -1, key: '' };
+
   #onDatagram(d: Buffer, address: string, port: number): void {
     this.#stats.datagramsIn++;
-    const source = `${address}|${port}`;
+    const s = this.#source;
+    if (s.address !== address || s.port !== port) this.#source = { address, port, key: `${address}|${port}` };
+    const source = this.#source.key;
     let whole: Buffer | undefined;
     try {
       whole = this.#reasm.push(source, d, Date.now());
@@ -139,7 +146,7 @@ export class UdpEndpoint extends EventEmitter<UdpEndpointEvents> {
     }
     let frame: Frame;
     try {
-      frame = decodeFrame(whole, this.#maxPayload);
+      frame = decodeFrame(whole, this.#maxPayload, this.#headers);
     } catch (err) {
       this.#reasm.stats.corrupt++;
       this.emit('badInput', err as ProtocolError, address, port);
@@ -166,29 +173,53 @@ export class UdpEndpoint extends EventEmitter<UdpEndpointEvents> {
       this.#frameId = (this.#frameId + 1) >>> 0;
       if (wire) wire.udpFrameId = id;
     }
-    const parts = fragmentFrame(frame, id, this.#datagramSize);
     this.#stats.framesOut++;
+    // A frame that fits one datagram goes as its pieces, gathered by the socket (no copy).
+    const single = singleDatagram(frame, id, this.#datagramSize);
+    if (single) {
+      this.#stats.datagramsOut++;
+      if (this.#rate === 0) return void this.#sock.send(single, port, address);
+      let n = 0;
+      for (const b of single) n += b.length;
+      if (this.#queueHead >= this.#queue.length && this.#refill() >= n) {
+        // Nothing waits and the bucket holds it: out now.
+        this.#tokens -= n;
+        this.#sock.send(single, port, address);
+        return;
+      }
+      this.#queue.push({ d: single, n, port, address });
+      this.#queued += n;
+      this.#pace();
+      return;
+    }
+    const parts = fragmentFrame(frame, id, this.#datagramSize);
     this.#stats.datagramsOut += parts.length;
     if (this.#rate === 0) {
       for (const p of parts) this.#sock.send(p, port, address);
       return;
     }
-    for (const d of parts) this.#queue.push({ d, port, address });
+    for (const d of parts) this.#queue.push({ d, n: d.length, port, address });
     for (const d of parts) this.#queued += d.length;
     this.#pace();
   }
 
   /** Sends what the tokens allow, in order; schedules the rest. */
-  #pace(): void {
-    if (this.#closed) return;
+  /** Adds the tokens earned since they were last counted; returns the tokens. */
+  #refill(): number {
     const now = performance.now();
     this.#tokens = Math.min(this.#burst, this.#tokens + ((now - this.#tokensAt) * this.#rate) / 1000);
     this.#tokensAt = now;
+    return this.#tokens;
+  }
+
+  #pace(): void {
+    if (this.#closed) return;
+    this.#refill();
     const q = this.#queue;
-    while (this.#queueHead < q.length && this.#tokens >= q[this.#queueHead].d.length) {
-      const { d, port, address } = q[this.#queueHead++];
-      this.#tokens -= d.length;
-      this.#queued -= d.length;
+    while (this.#queueHead < q.length && this.#tokens >= q[this.#queueHead].n) {
+      const { d, n, port, address } = q[this.#queueHead++];
+      this.#tokens -= n;
+      this.#queued -= n;
       this.#sock.send(d, port, address);
     }
     if (this.#queueHead >= q.length) {
@@ -206,7 +237,7 @@ export class UdpEndpoint extends EventEmitter<UdpEndpointEvents> {
       this.#queueHead = 0;
     }
     if (!this.#pacerTimer) {
-      const wait = ((this.#queue[this.#queueHead].d.length - this.#tokens) * 1000) / this.#rate;
+      const wait = ((this.#queue[this.#queueHead].n - this.#tokens) * 1000) / this.#rate;
       this.#pacerTimer = setTimeout(() => {
         this.#pacerTimer = undefined;
         this.#pace();

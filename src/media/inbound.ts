@@ -7,7 +7,7 @@
 import { CloseCode, ErrorCode, ProtocolError, type CamwireError } from '../errors.js';
 import { Flag, mediaTypeName, type MediaTypeName } from '../protocol/constants.js';
 import type { Frame } from '../protocol/frame.js';
-import { decodeAudio, decodeCommand, decodeVideo } from '../protocol/messages.js';
+import { decodeAudio, decodeCommand, decodeVideo, imageTypeName } from '../protocol/messages.js';
 import type { AudioChunk, CommandMessage, MessageMeta, VideoFrame } from '../events.js';
 import type { FrameLink } from '../link/frame-link.js';
 import { Answerer, type AnswerMemory } from './answers.js';
@@ -81,6 +81,8 @@ export class Inbound {
     const m = this.#meta(f);
     switch (type) {
       case 'video': {
+        const fast = videoFast(f);
+        if (fast !== undefined) return this.#sink.video(fast, m, (f.flags & Flag.TRANSFORMED) !== 0, this.#link);
         const { header, data } = decodeVideo(f.payload);
         const v: VideoFrame = {
           data,
@@ -157,4 +159,24 @@ export class Inbound {
       remotePort: this.#link.remotePort,
     };
   }
+}
+
+/**
+ * The VideoFrame of a frame whose media header is the common one (a known image type, no
+ * rectangle, no codec name: docs/protocol.md 4.1), read straight from the payload; undefined for
+ * any other (decodeVideo reads it, and checks it).
+ */
+function videoFast(f: Frame): VideoFrame | undefined {
+  const p = f.payload;
+  if (p.length < 7 || p[5] !== 0 || p[6] !== 0) return undefined;
+  const imageType = imageTypeName(p[0]);
+  if (imageType === undefined) return undefined;
+  return {
+    data: p.subarray(7),
+    imageType,
+    width: p.readUInt16BE(1),
+    height: p.readUInt16BE(3),
+    keyframe: (f.flags & Flag.KEYFRAME) !== 0,
+    timestamp: f.timestamp,
+  };
 }

@@ -11,7 +11,9 @@ import type { ConnectionEvent } from '../events.js';
 import { backoffDelay, type ReconnectOptions } from '../options.js';
 import { dial, type DialOptions } from '../link/dial.js';
 import type { CloseInfo, FrameLink, TransportName } from '../link/frame-link.js';
-import { applyReply, pumpOutbox } from './pump.js';
+import { applyReply, PUMP_TURN_LIMIT, pumpOutbox } from './pump.js';
+import type { AudioOutbox, VideoOutbox } from './media-outbox.js';
+import type { FrameInit } from '../protocol/frame.js';
 import { redirectOf, type Redirect } from '../protocol/redirect.js';
 
 /** Connection event names a lane raises. */
@@ -81,6 +83,34 @@ export class PushLane {
   /** The open link, if any. */
   get link(): FrameLink | undefined {
     return this.#link;
+  }
+
+  /**
+   * A video or audio frame (the outbox is a VideoOutbox or AudioOutbox). On an open link that keeps
+   * up, with nothing waiting before it, it is written at once, as the pump would write it next;
+   * otherwise it goes through the outbox (latest wins, or drop-oldest). Returns the frames dropped.
+   */
+  offerMedia(f: FrameInit): number {
+    const link = this.#link;
+    const ob = this.#d.outbox as VideoOutbox | AudioOutbox;
+    if (
+      link !== undefined &&
+      this.#state === 'open' &&
+      !this.#pumping &&
+      !link.closed &&
+      link.backlog - link.turnBytes < link.pumpBacklog &&
+      link.turnBytes < PUMP_TURN_LIMIT &&
+      ob.canSkipQueue(f)
+    ) {
+      link.send(f, this.#key);
+      // What #armIdle records after a pump that emptied the outbox.
+      this.#busyAt = Date.now();
+      if (this.#idle === undefined) this.#scheduleIdle(this.#d.idleMs);
+      return 0;
+    }
+    const n = ob.offer(f);
+    this.kick();
+    return n;
   }
 
   /** The outbox has work: connect, or pump. */

@@ -53,6 +53,27 @@ export function fragmentFrame(frame: Buffer | readonly Buffer[], frameId: number
   return out;
 }
 
+/**
+ * A frame that fits one datagram, as the pieces to send together (one sendmsg): its fragment
+ * header, then the frame's parts as they are (no copy); undefined when it needs more datagrams.
+ */
+export function singleDatagram(frame: Buffer | readonly Buffer[], frameId: number, datagramSize: number = DEFAULT_DATAGRAM_SIZE): Buffer[] | undefined {
+  const parts = Buffer.isBuffer(frame) ? [frame] : frame;
+  let total = 0;
+  for (const p of parts) total += p.length;
+  if (total === 0 || total > datagramSize - DATAGRAM_HEADER_SIZE) return undefined;
+  const d = Buffer.allocUnsafe(DATAGRAM_HEADER_SIZE);
+  d.writeUInt16BE(DATAGRAM_MAGIC, 0);
+  d[2] = PROTOCOL_VERSION;
+  d[3] = 0;
+  d.writeUInt32BE(frameId >>> 0, 4);
+  d.writeUInt16BE(0, 8);
+  d.writeUInt16BE(1, 10);
+  d.writeUInt32BE(total, 12);
+  d.writeUInt32BE(0, 16);
+  return [d, ...parts];
+}
+
 /** A parsed fragment header. */
 export interface FragmentHeader {
   frameId: number;

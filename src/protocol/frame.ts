@@ -214,26 +214,68 @@ export function checkFixedHeader(buf: Buffer, off: number, maxPayload: number): 
 }
 
 /**
- * Builds a Frame from a complete header at `buf[off..]` (already checked) and its payload.
- * Id strings are decoded as UTF-8; the payload is kept as given (no copy).
+ * The session key and ids of the last frame a parser read: the frames of one link repeat them, so
+ * they are compared with the bytes of the next header instead of decoded again (no BigInt, no
+ * strings per frame). One per parser; see readFrame.
  */
-export function readFrame(buf: Buffer, off: number, payload: Buffer): Frame {
+export class HeaderCache {
+  keyHi = -1;
+  keyLo = -1;
+  key = 0n;
+  /** A copy of the id bytes (from, to, group) and their lengths. */
+  ids: Buffer = EMPTY;
+  a = -1;
+  b = -1;
+  c = -1;
+  from = '';
+  to = '';
+  group = '';
+}
+
+/**
+ * Builds a Frame from a complete header at `buf[off..]` (already checked) and its payload.
+ * Id strings are decoded as UTF-8 (or taken from `cache` when the bytes are the same); the
+ * payload is kept as given (no copy).
+ */
+export function readFrame(buf: Buffer, off: number, payload: Buffer, cache?: HeaderCache): Frame {
   const a = buf[off + 32];
   const b = buf[off + 33];
   const c = buf[off + 34];
-  let o = off + FIXED_HEADER_SIZE;
-  const from = a ? buf.toString('utf8', o, o + a) : '';
-  o += a;
-  const to = b ? buf.toString('utf8', o, o + b) : '';
-  o += b;
-  const group = c ? buf.toString('utf8', o, o + c) : '';
+  let from: string;
+  let to: string;
+  let group: string;
+  let sessionKey: bigint;
+  const o = off + FIXED_HEADER_SIZE;
+  if (cache === undefined) {
+    sessionKey = buf.readBigUInt64BE(off + 16);
+    [from, to, group] = readIds(buf, o, a, b, c);
+  } else {
+    const hi = buf.readUInt32BE(off + 16);
+    const lo = buf.readUInt32BE(off + 20);
+    if (hi !== cache.keyHi || lo !== cache.keyLo) {
+      cache.keyHi = hi;
+      cache.keyLo = lo;
+      cache.key = buf.readBigUInt64BE(off + 16);
+    }
+    sessionKey = cache.key;
+    if (a !== cache.a || b !== cache.b || c !== cache.c || !sameBytes(buf, o, cache.ids, a + b + c)) {
+      [cache.from, cache.to, cache.group] = readIds(buf, o, a, b, c);
+      cache.ids = Buffer.from(buf.subarray(o, o + a + b + c));
+      cache.a = a;
+      cache.b = b;
+      cache.c = c;
+    }
+    from = cache.from;
+    to = cache.to;
+    group = cache.group;
+  }
   return {
     kind: buf[off + 3] as Kind,
     mediaType: buf[off + 4],
     flags: buf[off + 5],
     mediaIndex: buf.readUInt16BE(off + 6),
     seq: buf.readUInt32BE(off + 8),
-    sessionKey: buf.readBigUInt64BE(off + 16),
+    sessionKey,
     timestamp: buf.readDoubleBE(off + 24),
     from,
     to,
@@ -242,11 +284,26 @@ export function readFrame(buf: Buffer, off: number, payload: Buffer): Frame {
   };
 }
 
+function readIds(buf: Buffer, o: number, a: number, b: number, c: number): [string, string, string] {
+  const from = a ? buf.toString('utf8', o, o + a) : '';
+  o += a;
+  const to = b ? buf.toString('utf8', o, o + b) : '';
+  o += b;
+  const group = c ? buf.toString('utf8', o, o + c) : '';
+  return [from, to, group];
+}
+
+/** True when `buf[at..at+n]` holds the bytes of `ids` (n bytes). */
+function sameBytes(buf: Buffer, at: number, ids: Buffer, n: number): boolean {
+  for (let i = 0; i < n; i++) if (buf[at + i] !== ids[i]) return false;
+  return true;
+}
+
 /**
  * Decodes exactly one frame that fills `buf` completely (a reassembled datagram, an HTTP part).
  * Throws a ProtocolError if the buffer holds less or more than one frame.
  */
-export function decodeFrame(buf: Buffer, maxPayload: number = DEFAULT_MAX_PAYLOAD): Frame {
+export function decodeFrame(buf: Buffer, maxPayload: number = DEFAULT_MAX_PAYLOAD, cache?: HeaderCache): Frame {
   if (buf.length < FIXED_HEADER_SIZE) {
     throw new ProtocolError(ErrorCode.PROTOCOL_BAD_HEADER, `truncated frame: ${buf.length} bytes`);
   }
@@ -255,7 +312,7 @@ export function decodeFrame(buf: Buffer, maxPayload: number = DEFAULT_MAX_PAYLOA
   if (buf.length !== total) {
     throw new ProtocolError(ErrorCode.PROTOCOL_BAD_HEADER, `frame length mismatch: have ${buf.length}, header says ${total}`);
   }
-  return readFrame(buf, 0, buf.subarray(FIXED_HEADER_SIZE + idsLength));
+  return readFrame(buf, 0, buf.subarray(FIXED_HEADER_SIZE + idsLength), cache);
 }
 
 /**

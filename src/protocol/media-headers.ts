@@ -26,6 +26,11 @@ const IMAGE_NAMES = new Map<number, ImageTypeName>(
   Object.entries(ImageType).map(([k, v]) => [v, k as ImageTypeName]),
 );
 
+/** The name of a known image type code (1..), undefined for 0 (a named codec) or an unknown one. */
+export function imageTypeName(code: number): ImageTypeName | undefined {
+  return code === 0 ? undefined : IMAGE_NAMES.get(code);
+}
+
 /** Encodes the video media header (docs/protocol.md, section 4.1). */
 export function encodeVideoHeader(v: VideoHeader): Buffer {
   const code = codeOf(ImageType, v.imageType);
@@ -50,6 +55,11 @@ export function encodeVideoHeader(v: VideoHeader): Buffer {
 
 /** Decodes a video payload into its header and image bytes (a view, not a copy). */
 export function decodeVideo(p: Buffer): { header: VideoHeader; data: Buffer } {
+  // The common header (a known image type, no rectangle, no name): read straight.
+  if (p.length >= 7 && p[5] === 0 && p[6] === 0 && p[0] !== 0) {
+    const known = IMAGE_NAMES.get(p[0]);
+    if (known) return { header: { imageType: known, width: p.readUInt16BE(1), height: p.readUInt16BE(3) }, data: p.subarray(7) };
+  }
   const r = new Reader(p, 'video');
   const code = r.u8();
   const width = r.u16();

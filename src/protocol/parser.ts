@@ -5,7 +5,7 @@
  */
 import { ErrorCode, ProtocolError } from '../errors.js';
 import { DEFAULT_MAX_PAYLOAD, DEFAULT_PORTS, FIXED_HEADER_SIZE, MAX_PAYLOAD_CEILING } from './constants.js';
-import { checkFixedHeader, readFrame, type Frame } from './frame.js';
+import { checkFixedHeader, HeaderCache, readFrame, type Frame } from './frame.js';
 
 const EMPTY = Buffer.alloc(0);
 /** Chunks smaller than this are gathered into one staging buffer, so a peer that trickles single bytes costs linear time and few objects. */
@@ -116,12 +116,16 @@ export class FrameParser {
   #chunks: Buffer[] = [];
   /** Index of the first live chunk in #chunks (consumed chunks are skipped, not shifted). */
   #head = 0;
+  /** Bytes of the first live chunk already consumed (frames are cut from it without a view of the rest). */
+  #off = 0;
   #buffered = 0;
   #staging: Buffer | undefined;
   #stagingLength = 0;
   #state = GET_HEADER;
   #need = FIXED_HEADER_SIZE;
   #idsLength = 0;
+  /** The last frame's session key and ids (readFrame compares instead of decoding them again). */
+  readonly #cache = new HeaderCache();
 
   constructor(sink: FrameSink, options: FrameParserOptions = {}) {
     this.#sink = sink;
@@ -155,11 +159,12 @@ export class FrameParser {
     while (this.#buffered >= this.#need && this.#state !== FAILED) {
       if (this.#state === GET_HEADER) {
         const head = this.#peek(FIXED_HEADER_SIZE);
+        const at = this.#off;
         let info;
         try {
-          info = checkFixedHeader(head, 0, this.#maxPayload);
+          info = checkFixedHeader(head, at, this.#maxPayload);
         } catch (err) {
-          this.#fail(wrongProtocol(head) ?? (err as ProtocolError));
+          this.#fail(wrongProtocol(head.subarray(at)) ?? (err as ProtocolError));
           return;
         }
         this.#idsLength = info.idsLength;
@@ -170,17 +175,17 @@ export class FrameParser {
         const hl = FIXED_HEADER_SIZE + this.#idsLength;
         this.#state = GET_HEADER;
         this.#need = FIXED_HEADER_SIZE;
-        const first = this.#chunks[this.#head];
-        if (need >= SPAN_VIEWS && first.length < need && first.length >= hl) {
+        const avail = this.#chunks[this.#head].length - this.#off;
+        if (need >= SPAN_VIEWS && avail < need && avail >= hl) {
           // A large frame that spans reads: views of them, its payload joined on first use.
           const raw = this.#take(need);
-          this.#sink.onFrame(new SpannedFrame(readFrame(first, 0, EMPTY), raw, need, hl), raw);
+          this.#sink.onFrame(new SpannedFrame(readFrame(raw[0], 0, EMPTY, this.#cache), raw, need, hl), raw);
           continue;
         }
         // The whole frame in one piece (a view when it sits in one chunk, else one copy), so a
         // relay can forward it as it lies (Frame.raw).
         const raw = this.#consume(need);
-        this.#sink.onFrame(readFrame(raw, 0, raw.subarray(hl)), raw);
+        this.#sink.onFrame(readFrame(raw, 0, raw.subarray(hl), this.#cache), raw);
       }
     }
   }
@@ -208,6 +213,7 @@ export class FrameParser {
     this.#state = FAILED;
     this.#chunks = [];
     this.#head = 0;
+    this.#off = 0;
     this.#staging = undefined;
     this.#stagingLength = 0;
     this.#buffered = 0;
@@ -219,6 +225,7 @@ export class FrameParser {
     // frames span reads would keep up to 1024 reads (64 MiB) alive.
     this.#chunks[this.#head] = EMPTY;
     this.#head++;
+    this.#off = 0;
     if (this.#head === this.#chunks.length) {
       this.#chunks = [];
       this.#head = 0;
@@ -228,16 +235,22 @@ export class FrameParser {
     }
   }
 
-  /** Returns the first n buffered bytes without consuming them (a view when possible). */
+  /**
+   * The chunk that holds the first n buffered bytes from #off on, without consuming them: the
+   * first chunk itself when they sit in it, else a merge of the chunks they span (then #off is 0).
+   */
   #peek(n: number): Buffer {
     const first = this.#chunks[this.#head];
-    if (first.length >= n) return first;
+    if (first.length - this.#off >= n) return first;
     // Merge only as many chunks as the n bytes span.
-    let end = this.#head;
-    let have = 0;
+    let end = this.#head + 1;
+    let have = first.length - this.#off;
     while (have < n) have += this.#chunks[end++].length;
-    const merged = Buffer.concat(this.#chunks.slice(this.#head, end), have);
+    const parts = this.#chunks.slice(this.#head, end);
+    parts[0] = first.subarray(this.#off);
+    const merged = Buffer.concat(parts, have);
     this.#chunks.splice(this.#head, end - this.#head, merged);
+    this.#off = 0;
     return merged;
   }
 
@@ -248,14 +261,15 @@ export class FrameParser {
     let o = 0;
     while (o < n) {
       const c = this.#chunks[this.#head];
-      const take = Math.min(c.length, n - o);
+      const off = this.#off;
+      const take = Math.min(c.length - off, n - o);
       o += take;
-      if (take === c.length) {
-        out.push(c);
+      if (take === c.length - off) {
+        out.push(off === 0 ? c : c.subarray(off));
         this.#drop();
       } else {
-        out.push(c.subarray(0, take));
-        this.#chunks[this.#head] = c.subarray(take);
+        out.push(c.subarray(off, off + take));
+        this.#off = off + take;
       }
     }
     return out;
@@ -266,23 +280,26 @@ export class FrameParser {
     if (n === 0) return EMPTY;
     this.#buffered -= n;
     const first = this.#chunks[this.#head];
-    if (n === first.length) {
+    const off = this.#off;
+    const avail = first.length - off;
+    if (n === avail) {
       this.#drop();
-      return first;
+      return off === 0 ? first : first.subarray(off);
     }
-    if (n < first.length) {
-      this.#chunks[this.#head] = first.subarray(n);
-      return first.subarray(0, n);
+    if (n < avail) {
+      this.#off = off + n;
+      return first.subarray(off, off + n);
     }
     const out = Buffer.allocUnsafe(n);
     let o = 0;
     while (o < n) {
       const c = this.#chunks[this.#head];
-      const take = Math.min(c.length, n - o);
-      c.copy(out, o, 0, take);
+      const at = this.#off;
+      const take = Math.min(c.length - at, n - o);
+      c.copy(out, o, at, at + take);
       o += take;
-      if (take === c.length) this.#drop();
-      else this.#chunks[this.#head] = c.subarray(take);
+      if (take === c.length - at) this.#drop();
+      else this.#off = at + take;
     }
     return out;
   }

@@ -58,6 +58,7 @@ export class Reader {
     return v;
   }
   str(n: number): string {
+    if (n === 0) return '';
     return this.bytes(n).toString('utf8');
   }
   rest(): Buffer {

@@ -116,5 +116,7 @@ export function dataFrame(c: SenderConfig, clientId: string, type: MediaTypeName
     to: o.to !== undefined && o.to !== '' ? checkId('to', o.to) : c.to,
     group: o.group !== undefined && o.group !== '' ? checkId('group', o.group) : c.group,
     payload,
+    // Set later for video and audio (their media header): present from the start, so every frame has one shape.
+    prefix: undefined,
   };
 }

@@ -158,11 +158,19 @@ export class HttpPoster {
    * upload. The response may arrive before the body ends (`answered`). Streams come after a
    * link's first request, which has settled the route; should one come first, it goes to the
    * proxy (absolute-form), which every proxy takes.
+   *
+   * To a proxy (absolute-form) a stream goes on a connection of its own, closed after it. A proxy
+   * may close its client connection after each answer without saying so (tinyproxy drops the
+   * `connection: close` of the answer), and the next stream of a link starts the moment the last
+   * one is answered: on the pooled socket it would be written into a connection already closed,
+   * and, unlike a POST, a stream cannot be sent again (docs/protocol.md, 6.5).
    */
   openStream(path: string, headers: Record<string, string>): HttpStream {
     const route = this.#route === 'untested' ? 'proxied' : this.#route;
     const mod = this.#o.tls ? https : http;
-    const req = mod.request(this.#options(route, path, headers, {}));
+    const options = this.#options(route, path, headers, {});
+    if (route === 'proxied') options.agent = false;
+    const req = mod.request(options);
     return new HttpStream(req, this.#where(route, path));
   }
 

@@ -197,7 +197,7 @@ describe('StreamLink.writeEncoded', () => {
     assert.deepEqual(writes, [1], 'held until the turn ends');
     assert.ok(link.turnBytes > b2.wireBytes);
     await new Promise((r) => process.nextTick(r));
-    assert.deepEqual(writes, [1, 3], 'header, payload, the batch as one piece');
+    assert.deepEqual(writes, [1, 2], 'the frame (header and payload in one piece: stream-link.ts, small frames), the batch as one piece');
     await arrived(16);
     assert.deepEqual(got.map((f) => f.timestamp), [...Array(16).keys()].map((i) => 1000 + i));
     assert.ok(got.every((f) => f.sessionKey === 3n));

@@ -7,12 +7,13 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { test, type TestContext } from 'node:test';
-import { Sender } from '../../src/index.js';
+import { Receiver, Sender } from '../../src/index.js';
 import { Kind, MediaType } from '../../src/protocol/constants.js';
 import { encodeFrameBuffer } from '../../src/protocol/frame.js';
 import { encodeJson } from '../../src/protocol/handshake.js';
 import { startNginx, startProxy } from '../helpers/proxy.js';
 import { commandReceiver, commandTraffic } from '../helpers/http-traffic.js';
+import { once, until } from '../helpers/wait.js';
 
 const N = 150;
 
@@ -43,6 +44,54 @@ test('http stream - through a real forward proxy (tinyproxy) uploads stream; eve
   assert.deepEqual(got, expected);
   const lines = proxy.requests();
   assert.ok(lines.some((l) => /\/camwire\/v1\/links\/[\w-]+\/stream HTTP/.test(l)), 'uploads went as streams through the proxy');
+});
+
+test('http stream - through tinyproxy (requests to the proxy), a stream ended at 64 MiB is followed by the next one on a fresh connection; the link goes on', async (t) => {
+  // tinyproxy closes its client connection after every answer but drops the answer's
+  // `connection: close`; the next stream, opened the moment the last one is answered, must not
+  // go on that connection (it failed with "socket hang up" and lost the link).
+  const proxy = await startProxy();
+  t.after(() => proxy.stop());
+  const rx = new Receiver({ protocol: 'http', host: '127.0.0.1', port: 0, receiveMediaTypes: ['video'] });
+  await rx.start();
+  t.after(() => rx.stop());
+  const tx = new Sender({ protocol: 'http', host: '127.0.0.1', port: rx.port, proxy: proxy.url, proxyTunnel: 'never' });
+  const lost: string[] = [];
+  tx.on('disconnect', (ev) => ev.error && lost.push(ev.error.message));
+  await tx.start();
+  t.after(() => tx.stop());
+  // 1100 frames of 64 KiB delivered (72 MB, past the 64 MiB a stream carries), 4 in flight; each
+  // names its number. (Frames sent before the link is up are dropped, latest-wins, and counted.)
+  const total = 1100;
+  let sent = 0;
+  let got = 0;
+  let last = -1;
+  const frame = Buffer.alloc(64 * 1024);
+  const send = (): void => {
+    frame.writeUInt32BE(sent++, 0);
+    tx.sendVideoFrame(frame, { imageType: 'jpeg', width: 640, height: 480 });
+  };
+  const pump = (): void => {
+    for (let n = 0; n < 4 && got < total && sent - got - tx.stats.dropped.video < 4; n++) send();
+  };
+  // The first frame opens the lane; the rest follow once it is up.
+  const first = once(rx, 'video');
+  send();
+  await first;
+  rx.on('video', (v) => {
+    got++;
+    last = v.data.readUInt32BE(0);
+    pump();
+  });
+  pump();
+  await until(() => (got >= total && last === sent - 1) || lost.length > 0, {
+    on: [[rx, 'video'], [tx, 'disconnect']],
+    timeoutMs: 30000,
+    what: () => `${total} frames to arrive, the last one last (sent ${sent}, got ${got}, last ${last}, lost: ${lost.join('; ')})`,
+  });
+  assert.deepEqual(lost, [], 'the link was not lost');
+  assert.equal(last, sent - 1);
+  assert.ok(streams(proxy.requests().map((l) => /(POST \S+)/.exec(l)?.[1] ?? '')) >= 2, 'the upload went on in a second stream');
 });
 
 test('http stream - behind nginx streaming both ways, uploads stay streams', async (t) => {
@@ -76,6 +125,32 @@ test('http stream - behind nginx with its default request buffering, the link fa
   assert.equal(streams(lines), 2, `one stream per link (the probe), then POSTs:\n${lines.join('\n')}`);
   assert.ok(posts(lines) >= 2, lines.join('\n'));
   process.stdout.write(`# ${N} commands behind a buffering nginx in ${ms} ms (the probe holds the first ones about 1 s)\n`);
+});
+
+test('http stream - a poll that arrives after a stream\'s first bytes is answered at once, naming the stream (the probe does not wait out the poll)', async (t) => {
+  // Through a proxy the stream and the poll race; when the stream's bytes win, the waiting poll
+  // must still learn of them, or a client whose path holds the stream's answer back (tinyproxy)
+  // falls back to POSTs for good after its 1 s probe.
+  const { rx } = await commandReceiver(t);
+  const hello = encodeFrameBuffer({ kind: Kind.HELLO, mediaType: MediaType.command, sessionKey: 7n, payload: encodeJson({ role: 'push' }) });
+  const opened = await fetch(`http://127.0.0.1:${rx.port}/camwire/v1/open`, { method: 'POST', body: new Uint8Array(hello), headers: { 'content-type': 'application/x-camwire' } });
+  await opened.arrayBuffer();
+  const id = opened.headers.get('x-camwire-link')!;
+  // The first 10 bytes of a frame: the stream has begun, no frame is complete (nothing to send back).
+  const partial = encodeFrameBuffer({ kind: Kind.DATA, mediaType: MediaType.command, payload: Buffer.from('{}') }).subarray(0, 10);
+  const s = net.connect(rx.port, '127.0.0.1');
+  t.after(() => s.destroy());
+  const head = once(s, 'data');
+  s.write(`POST /camwire/v1/links/${id}/stream HTTP/1.1\r\nhost: x\r\nx-camwire-up: 1\r\ntransfer-encoding: chunked\r\n\r\n${partial.length.toString(16)}\r\n${partial.toString('latin1')}\r\n`);
+  assert.match(String((await head)[0]), /^HTTP\/1\.1 200/, 'the stream is answered at once');
+  const ac = new AbortController();
+  t.after(() => ac.abort());
+  // wait=30000: without the answer at once, this poll would be held past the deadline below.
+  const poll = fetch(`http://127.0.0.1:${rx.port}/camwire/v1/links/${id}?wait=30000`, { method: 'POST', signal: ac.signal, headers: { 'x-camwire-down-ack': '0' } });
+  const res = await Promise.race([poll, new Promise<never>((_, reject) => setTimeout(() => reject(new Error('the poll was held: it did not learn of the stream')), 10000).unref())]);
+  await res.arrayBuffer();
+  assert.equal(res.status, 200);
+  assert.equal(res.headers.get('x-camwire-stream-seen'), '1');
 });
 
 test('http stream - a stream that breaks the framing fails its link (CLOSE 1100); a stream out of upload order is refused (1104)', async (t) => {
