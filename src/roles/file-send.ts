@@ -80,10 +80,13 @@ async function sendFileTo(
     const progress: FileProgress = { fileId, name, size, offset: start, acked: 0 };
     ctx.progress({ ...progress });
     // The next chunk is read while this one is hashed and handed over, so the disk and the
-    // link work at the same time.
+    // link work at the same time. Chunks are read into buffers of a pool that each chunk's ACK
+    // gives back (docs/architecture.md, Files): a fresh buffer per chunk costs a page fault per
+    // page and a garbage collection every few chunks, more than the copy into the socket.
+    const pool = new ChunkPool(ctx.chunkSize);
     const read = async (at: number): Promise<Buffer> => {
       const n = Math.min(ctx.chunkSize, size - at);
-      const buf = Buffer.allocUnsafe(n);
+      const buf = pool.take(n);
       let got = 0;
       while (got < n) {
         const { bytesRead } = await fh.read(buf, got, n - got, at + got);
@@ -103,6 +106,9 @@ async function sendFileTo(
       const init = frame(encodeFileMessage({ op: 'chunk', fileId, offset: pos, data: buf }) as [Buffer, Buffer]);
       ctx.count(init);
       const p = t.submit(init).then(() => {
+        // Acknowledged: the receiver has these bytes, no link still needs them (a chunk that
+        // failed is never given back: a link may still hold it).
+        pool.give(buf);
         progress.acked += n;
         ctx.progress({ ...progress });
       });
@@ -119,5 +125,25 @@ async function sendFileTo(
     // Readers that took the START (some may have) must not keep the transfer open.
     t.submit(frame(encodeFileMessage({ op: 'abort', fileId, reason: (err as Error).message }))).catch(() => {});
     throw err;
+  }
+}
+
+/**
+ * The chunk buffers of one transfer: at most the window plus the one read ahead are out at a
+ * time, so the pool stays that small.
+ */
+class ChunkPool {
+  readonly #free: ArrayBuffer[] = [];
+  constructor(readonly chunkSize: number) {}
+
+  /** A buffer of `n` bytes (at most chunkSize), reused when one was given back. */
+  take(n: number): Buffer {
+    const mem = this.#free.pop() ?? new ArrayBuffer(this.chunkSize);
+    return Buffer.from(mem, 0, n);
+  }
+
+  /** `buf` (from take()) is not used any more. */
+  give(buf: Buffer): void {
+    this.#free.push(buf.buffer as ArrayBuffer);
   }
 }
