@@ -253,6 +253,9 @@ export class Sender extends MediaServerRequests {
         nextFileId: () => (this.#fileId = (this.#fileId + 1) >>> 0),
         chunkSize: this.#c.chunk,
         window: this.#c.window,
+        // Over UDP the window stays reliableWindow chunks (losses and retransmissions, protocol.md 5.3).
+        adaptive: this.#o.protocol !== 'udp',
+        maxWindow: this.#c.queueBytes.file,
         targets: () => this.#reliableTargets('file'),
         init: (payload, so) => this.#init('file', payload, so, 0),
         count: (init) => this.#count('file', init),
@@ -338,6 +341,8 @@ export class Sender extends MediaServerRequests {
             lane.kick();
             return p;
           },
+          fileWindow: () => lane.fileWindow,
+          room: () => ob.room,
         },
       ];
     }

@@ -13,6 +13,12 @@ export type Written = (err?: Error) => void;
 /** Bytes queued behind the write in flight before the transfer is failed (an honest sender keeps its window far below). */
 export const MAX_QUEUED_BYTES = 64 * 1024 * 1024;
 
+/**
+ * What a Receiver's WELCOME announces as its file window (docs/protocol.md, 3.2): half of what
+ * the writer queues before it fails a transfer, so a sender that honours it never gets near that.
+ */
+export const RECEIVER_FILE_WINDOW = MAX_QUEUED_BYTES / 2;
+
 export class FileWriter {
   readonly #fd: number;
   #position: number;

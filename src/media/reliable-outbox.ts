@@ -105,6 +105,11 @@ export class ReliableOutbox implements Outbox {
     return this.#bytes;
   }
 
+  /** Bytes submit() still takes before it refuses (the queue is full). */
+  get room(): number {
+    return Math.max(0, this.#o.maxBytes - this.#bytes);
+  }
+
   get busy(): boolean {
     return this.#pending.length > 0 || this.#inflight.size > 0;
   }

@@ -10,12 +10,17 @@ import { DeliveryError, ErrorCode } from '../errors.js';
 import { MAX_U48 } from '../protocol/constants.js';
 import type { FrameInit } from '../protocol/frame.js';
 import { encodeFileMessage } from '../protocol/messages.js';
+import { FileWindow } from './file-window.js';
 import type { AckInfo } from '../media/outbox.js';
 import type { FileProgress, FileSendOptions, FileSendResult, SendOptions } from './sender-options.js';
 
 /** Something reliable items can be handed to: a push lane or a served channel. */
 export interface ReliableTarget {
   submit(init: FrameInit): Promise<AckInfo>;
+  /** Bytes of file chunks the peer takes unacknowledged per transfer, when its WELCOME said (protocol.md 3.2). */
+  fileWindow?(): number | undefined;
+  /** Bytes the target's queue takes before it refuses an item (shared by the transfers on it). */
+  room?(): number;
 }
 
 /** What a file transfer needs from its Sender. */
@@ -24,8 +29,15 @@ export interface FileSendContext {
   nextFileId(): number;
   /** Bytes per chunk. */
   chunkSize: number;
-  /** Chunks in flight (sent, not yet acknowledged) per transfer. */
+  /**
+   * Chunks in flight (sent, not yet acknowledged) per transfer: all of them when `adaptive` is
+   * false, else the floor of a window sized to the path (FileWindow).
+   */
   window: number;
+  /** The window grows with the path up to what the peer announced (reliable transports; not UDP). */
+  adaptive: boolean;
+  /** Most bytes one transfer keeps in flight (the sender's file queue). */
+  maxWindow: number;
   /** The receivers: a push lane, or the pull channels open now (or the first to open). */
   targets(): Promise<ReliableTarget[]>;
   /** A file message's frame addressed per `o`. */
@@ -71,13 +83,19 @@ async function sendFileTo(
     if (parts[1]) init.prefix = parts[0];
     return init;
   };
-  const inflight: Promise<void>[] = [];
+  const inflight: Array<{ done: Promise<void> }> = [];
   try {
     const ack = await t.submit(frame(encodeFileMessage({ op: 'start', fileId, name, totalSize: size, offset })));
     const start = ack.resumeOffset ?? offset;
     if (start < 0 || start > size) throw new DeliveryError(ErrorCode.DELIVERY_REFUSED, `receiver asked to resume at ${start}, outside 0..${size}`, 0);
+    // The peer's WELCOME came before the START's answer: its window is known by now. A peer that
+    // announces none gets the fixed window of earlier versions (reliableWindow chunks).
+    const floor = ctx.window * ctx.chunkSize;
+    const announced = ctx.adaptive ? t.fileWindow?.() : undefined;
+    const win = new FileWindow(floor, announced === undefined ? floor : Math.min(announced, ctx.maxWindow));
+    let inflightBytes = 0;
     const hash = createHash('sha256');
-    const progress: FileProgress = { fileId, name, size, offset: start, acked: 0 };
+    const progress: FileProgress = { fileId, name, size, offset: start, acked: 0, window: win.limit };
     ctx.progress({ ...progress });
     // The next chunk is read while this one is hashed and handed over, so the disk and the
     // link work at the same time. Chunks are read into buffers of a pool that each chunk's ACK
@@ -105,19 +123,26 @@ async function sendFileTo(
       hash.update(buf);
       const init = frame(encodeFileMessage({ op: 'chunk', fileId, offset: pos, data: buf }) as [Buffer, Buffer]);
       ctx.count(init);
-      const p = t.submit(init).then(() => {
+      const done = t.submit(init).then(() => {
         // Acknowledged: the receiver has these bytes, no link still needs them (a chunk that
         // failed is never given back: a link may still hold it).
         pool.give(buf);
+        inflightBytes -= n;
+        win.acked(n, performance.now());
         progress.acked += n;
+        progress.window = win.limit;
         ctx.progress({ ...progress });
       });
-      p.catch(() => {});
-      inflight.push(p);
+      done.catch(() => {});
+      inflight.push({ done });
+      inflightBytes += n;
       pos += n;
-      if (inflight.length >= ctx.window) await inflight.shift();
+      // Room for the next chunk: within the window, and within what the queue still takes (other
+      // transfers may share it); the oldest chunk's answer makes room.
+      const next = Math.min(ctx.chunkSize, size - pos);
+      while (inflight.length && (inflightBytes + next > win.limit || (t.room !== undefined && t.room() < next + CHUNK_FRAME_MARGIN))) await inflight.shift()!.done;
     }
-    for (const p of inflight.splice(0)) await p;
+    for (const c of inflight.splice(0)) await c.done;
     const sha256 = hash.digest();
     await t.submit(frame(encodeFileMessage({ op: 'end', fileId, totalSize: size, sha256 })));
     return { name, size, offset: start, bytesSent: size - start, sha256: sha256.toString('hex') };
@@ -128,9 +153,12 @@ async function sendFileTo(
   }
 }
 
+/** Bytes a chunk's frame takes in a queue beyond its data: headers and ids (36 + 3 x 64 + 11, rounded up). */
+const CHUNK_FRAME_MARGIN = 256;
+
 /**
  * The chunk buffers of one transfer: at most the window plus the one read ahead are out at a
- * time, so the pool stays that small.
+ * time, so the pool holds at most the largest window plus one chunk.
  */
 class ChunkPool {
   readonly #free: ArrayBuffer[] = [];
