@@ -1,6 +1,6 @@
 /**
  * FileWriter: writes a received file's chunks in order off the event loop (docs/architecture.md,
- * Files). Chunks queue while one write is on the thread pool; the next write takes everything
+ * A file). Chunks queue while one write is on the thread pool; the next write takes everything
  * queued as one writev. One write at a time keeps the file a contiguous prefix of the transfer,
  * so its size is always a safe resume offset, and a chunk is acknowledged only once it is written
  * (docs/behaviour.md, files).

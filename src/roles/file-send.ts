@@ -99,7 +99,7 @@ async function sendFileTo(
     ctx.progress({ ...progress });
     // The next chunk is read while this one is hashed and handed over, so the disk and the
     // link work at the same time. Chunks are read into buffers of a pool that each chunk's ACK
-    // gives back (docs/architecture.md, Files): a fresh buffer per chunk costs a page fault per
+    // gives back (docs/architecture.md, A file): a fresh buffer per chunk costs a page fault per
     // page and a garbage collection every few chunks, more than the copy into the socket.
     const pool = new ChunkPool(ctx.chunkSize);
     const read = async (at: number): Promise<Buffer> => {

@@ -1,6 +1,6 @@
 /**
  * FileWindow: how many bytes of one file transfer a Sender keeps unacknowledged (docs/protocol.md,
- * 4.4; docs/architecture.md, Files). The window is sized to the path: once a window's worth of
+ * 4.4; docs/architecture.md, A file). The window is sized to the path: once a window's worth of
  * chunks has been acknowledged, it becomes what the path delivered in `horizonMs` at the rate
  * those acknowledgements came, kept within `floor..cap`. A fast path (loopback, a LAN) goes to
  * the cap within a round trip or two; a slow one stays at the floor, so a chunk never waits in
