@@ -97,13 +97,16 @@ async function sendFileTo(
     const hash = createHash('sha256');
     const progress: FileProgress = { fileId, name, size, offset: start, acked: 0, window: win.limit };
     ctx.progress({ ...progress });
-    // The next chunk is read while this one is hashed and handed over, so the disk and the
-    // link work at the same time. Chunks are read into buffers of a pool that each chunk's ACK
-    // gives back (docs/architecture.md, A file): a fresh buffer per chunk costs a page fault per
-    // page and a garbage collection every few chunks, more than the copy into the socket.
-    const pool = new ChunkPool(ctx.chunkSize);
+    // The file is read a block (several chunks) ahead while the current block is hashed and
+    // handed over, so the disk and the link work at the same time (docs/architecture.md, A file).
+    // A block is one read on the thread pool for several chunks: each read costs the event loop a
+    // hand-over to a pool thread, which on a busy machine cost as much as hashing the bytes. Blocks
+    // come from a pool that the ACKs of all their chunks give back: a fresh buffer per read costs
+    // a page fault per page and a garbage collection every few reads.
+    const chunk = ctx.chunkSize;
+    const pool = new BlockPool(Math.max(1, Math.min(Math.floor(READ_BLOCK / chunk), ctx.window)) * chunk);
     const read = async (at: number): Promise<Buffer> => {
-      const n = Math.min(ctx.chunkSize, size - at);
+      const n = Math.min(pool.blockSize, size - at);
       const buf = pool.take(n);
       let got = 0;
       while (got < n) {
@@ -116,31 +119,34 @@ async function sendFileTo(
     let pos = start;
     let ahead = pos < size ? read(pos) : undefined;
     while (ahead) {
-      const buf = await ahead;
-      const n = buf.length;
-      ahead = pos + n < size ? read(pos + n) : undefined;
+      const block = await ahead;
+      ahead = pos + block.length < size ? read(pos + block.length) : undefined;
       ahead?.catch(() => {});
-      hash.update(buf);
-      const init = frame(encodeFileMessage({ op: 'chunk', fileId, offset: pos, data: buf }) as [Buffer, Buffer]);
-      ctx.count(init);
-      const done = t.submit(init).then(() => {
-        // Acknowledged: the receiver has these bytes, no link still needs them (a chunk that
-        // failed is never given back: a link may still hold it).
-        pool.give(buf);
-        inflightBytes -= n;
-        win.acked(n, performance.now());
-        progress.acked += n;
-        progress.window = win.limit;
-        ctx.progress({ ...progress });
-      });
-      done.catch(() => {});
-      inflight.push({ done });
-      inflightBytes += n;
-      pos += n;
-      // Room for the next chunk: within the window, and within what the queue still takes (other
-      // transfers may share it); the oldest chunk's answer makes room.
-      const next = Math.min(ctx.chunkSize, size - pos);
-      while (inflight.length && (inflightBytes + next > win.limit || (t.room !== undefined && t.room() < next + CHUNK_FRAME_MARGIN))) await inflight.shift()!.done;
+      hash.update(block);
+      let out = Math.ceil(block.length / chunk);
+      for (let at = 0; at < block.length; at += chunk) {
+        const data = block.subarray(at, Math.min(at + chunk, block.length));
+        const n = data.length;
+        // Room for this chunk: within the window, and within what the queue still takes (other
+        // transfers may share it); the oldest chunk's answer makes room.
+        while (inflight.length && (inflightBytes + n > win.limit || (t.room !== undefined && t.room() < n + CHUNK_FRAME_MARGIN))) await inflight.shift()!.done;
+        const init = frame(encodeFileMessage({ op: 'chunk', fileId, offset: pos, data }) as [Buffer, Buffer]);
+        ctx.count(init);
+        const done = t.submit(init).then(() => {
+          // Acknowledged: the receiver has these bytes, no link still needs them. A block goes
+          // back once all its chunks are (one that failed is never reused: a link may hold it).
+          if (--out === 0) pool.give(block);
+          inflightBytes -= n;
+          win.acked(n, performance.now());
+          progress.acked += n;
+          progress.window = win.limit;
+          ctx.progress({ ...progress });
+        });
+        done.catch(() => {});
+        inflight.push({ done });
+        inflightBytes += n;
+        pos += n;
+      }
     }
     for (const c of inflight.splice(0)) await c.done;
     const sha256 = hash.digest();
@@ -156,17 +162,21 @@ async function sendFileTo(
 /** Bytes a chunk's frame takes in a queue beyond its data: headers and ids (36 + 3 x 64 + 11, rounded up). */
 const CHUNK_FRAME_MARGIN = 256;
 
-/**
- * The chunk buffers of one transfer: at most the window plus the one read ahead are out at a
- * time, so the pool holds at most the largest window plus one chunk.
- */
-class ChunkPool {
-  readonly #free: ArrayBuffer[] = [];
-  constructor(readonly chunkSize: number) {}
+/** Bytes read at a time (rounded down to whole chunks, at most the starting window). */
+const READ_BLOCK = 1024 * 1024;
 
-  /** A buffer of `n` bytes (at most chunkSize), reused when one was given back. */
+/**
+ * The read blocks of one transfer: at most the window plus a block being read ahead and the
+ * blocks some of whose chunks are still unacknowledged are out at a time, so the pool holds at
+ * most the largest window plus two blocks.
+ */
+class BlockPool {
+  readonly #free: ArrayBuffer[] = [];
+  constructor(readonly blockSize: number) {}
+
+  /** A buffer of `n` bytes (at most blockSize), reused when one was given back. */
   take(n: number): Buffer {
-    const mem = this.#free.pop() ?? new ArrayBuffer(this.chunkSize);
+    const mem = this.#free.pop() ?? new ArrayBuffer(this.blockSize);
     return Buffer.from(mem, 0, n);
   }
 

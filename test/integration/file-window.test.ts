@@ -1,7 +1,8 @@
 /**
  * A Sender's file window (docs/protocol.md, 3.2 and 4.4): a peer that announces `fileWindow` in
  * its WELCOME gets at most that much unacknowledged, however slowly it answers; a peer that
- * announces none (an earlier version) gets the fixed reliableWindow x fileChunkSize; a Receiver
+ * announces none (an earlier version) gets the fixed reliableWindow x fileChunkSize, and so does
+ * any peer when the Sender's reliableWindow is given; a Receiver
  * and a MediaServer announce theirs, and a server's smaller file queue bounds the sender's window
  * instead of refusing its chunks.
  */
@@ -114,24 +115,36 @@ async function sender(t: TestContext, port: number, o: ConstructorParameters<typ
 
 test('file window - a peer that announces none (an earlier version) gets reliableWindow x fileChunkSize, never more', async (t) => {
   const peer = new RawFileReceiver({ agent: 'earlier/0.1' }, 'quiet');
+  // The default reliableWindow (16) of 16 KiB chunks.
+  const { tx, windows } = await sender(t, await peer.listen(t), { fileChunkSize: 16 * KiB, queueBytes: { file: 64 * MiB } });
+  const src = sourceFile(t, 4 * MiB);
+  const [res] = await tx.sendFile(src.file);
+  assert.equal(res.sha256, src.sha256);
+  assert.equal(await peer.ended, src.sha256);
+  assert.ok(peer.maxUnacked <= 256 * KiB, `at most 16 x 16 KiB unacknowledged, saw ${peer.maxUnacked}`);
+  assert.ok(windows.length > 0 && windows.every((w) => w === 256 * KiB), `the window stays 256 KiB: ${[...new Set(windows)].join(', ')}`);
+});
+
+test('file window - a given reliableWindow stays the fixed window, even toward a peer that announces a larger one', async (t) => {
+  const peer = new RawFileReceiver({ fileWindow: 32 * MiB }, 'quiet');
   const { tx, windows } = await sender(t, await peer.listen(t), { reliableWindow: 4, fileChunkSize: 64 * KiB, queueBytes: { file: 64 * MiB } });
   const src = sourceFile(t, 4 * MiB);
   const [res] = await tx.sendFile(src.file);
   assert.equal(res.sha256, src.sha256);
   assert.equal(await peer.ended, src.sha256);
   assert.ok(peer.maxUnacked <= 256 * KiB, `at most 4 x 64 KiB unacknowledged, saw ${peer.maxUnacked}`);
-  assert.ok(windows.length > 0 && windows.every((w) => w === 256 * KiB), `the window stays 256 KiB: ${[...new Set(windows)].join(', ')}`);
+  assert.ok(windows.every((w) => w === 256 * KiB), `the window stays 256 KiB: ${[...new Set(windows)].join(', ')}`);
 });
 
 test('file window - a slow reader that announces 1 MiB never has more unacknowledged, though the sender could queue 64 MiB', async (t) => {
   const peer = new RawFileReceiver({ fileWindow: 1 * MiB }, 'quiet');
-  const { tx, windows } = await sender(t, await peer.listen(t), { reliableWindow: 2, fileChunkSize: 64 * KiB, queueBytes: { file: 64 * MiB } });
+  const { tx, windows } = await sender(t, await peer.listen(t), { fileChunkSize: 16 * KiB, queueBytes: { file: 64 * MiB } });
   const src = sourceFile(t, 8 * MiB);
   const [res] = await tx.sendFile(src.file);
   assert.equal(res.sha256, src.sha256);
   assert.equal(await peer.ended, src.sha256);
   assert.ok(peer.maxUnacked <= 1 * MiB, `at most 1 MiB unacknowledged, saw ${peer.maxUnacked}`);
-  assert.ok(windows.every((w) => w >= 128 * KiB && w <= 1 * MiB), `windows within 128 KiB..1 MiB: ${[...new Set(windows)].join(', ')}`);
+  assert.ok(windows.every((w) => w >= 256 * KiB && w <= 1 * MiB), `windows within 256 KiB..1 MiB: ${[...new Set(windows)].join(', ')}`);
 });
 
 test('file window - a Receiver announces its window: the sender grows past its floor, within that and its own queue', async (t) => {
@@ -139,8 +152,8 @@ test('file window - a Receiver announces its window: the sender grows past its f
   const rx = new Receiver({ protocol: 'tcp', host: '127.0.0.1', port: 0, fileDir: dir });
   await rx.start();
   t.after(() => rx.stop());
-  // A floor of one 16 KiB chunk: any path faster than 64 KB/s outgrows it.
-  const { tx, windows } = await sender(t, rx.port, { reliableWindow: 1, fileChunkSize: 16 * KiB });
+  // A floor of 16 chunks of 16 KiB: any path faster than 1 MB/s outgrows it.
+  const { tx, windows } = await sender(t, rx.port, { fileChunkSize: 16 * KiB });
   const src = sourceFile(t, 16 * MiB);
   const end = next(rx, 'fileEnd');
   const [res] = await tx.sendFile(src.file);
@@ -149,8 +162,8 @@ test('file window - a Receiver announces its window: the sender grows past its f
   assert.equal(info.sha256, src.sha256);
   assert.equal(res.sha256, src.sha256);
   const cap = Math.min(RECEIVER_FILE_WINDOW, 10_485_760);
-  assert.ok(windows.every((w) => w >= 16 * KiB && w <= cap), `windows within 16 KiB..${cap}: ${[...new Set(windows)].join(', ')}`);
-  assert.ok(Math.max(...windows) > 16 * KiB, 'the window grew past the floor');
+  assert.ok(windows.every((w) => w >= 256 * KiB && w <= cap), `windows within 256 KiB..${cap}: ${[...new Set(windows)].join(', ')}`);
+  assert.ok(Math.max(...windows) > 256 * KiB, 'the window grew past the floor');
 });
 
 test('file window - through a MediaServer whose file queue is 2 MiB: the sender keeps within it, nothing is refused', async (t) => {
