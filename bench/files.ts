@@ -8,7 +8,7 @@
  *
  * A transfer counts as done when the receiving process has the whole file written and its
  * SHA-256 checked. Prints MB/s, the ratio to the raw copy of the same round (median and range),
- * and CPU per GB of each process.
+ * and CPU per GB of each process (the receiver's with its system part in brackets).
  *
  *   node build/bench/run.js --cases=files [--file-mb=256] [--file-rounds=3] [--files-prof=DIR]
  *     [--file-window=N] [--file-chunk=BYTES] [--file-queue=BYTES] [--file-ways=direct,relay]
@@ -36,6 +36,8 @@ interface Run {
   /** CPU ms per GB: the sending process, the receiving one, the relay (relay only). */
   senderCpu: number;
   receiverCpu: number;
+  /** The kernel's part of receiverCpu. */
+  receiverSys: number;
   relayCpu?: number;
 }
 
@@ -135,10 +137,10 @@ async function once(way: Way, file: string, bytes: number, sha256: string, tmp: 
         await tx.stop();
       }
     }
-    const done = await receiver.next<{ sha256: string; cpuMs: number }>('done');
+    const done = await receiver.next<{ sha256: string; cpuMs: number; sysMs: number }>('done');
     const ms = performance.now() - t0;
     if (done.sha256 !== sha256) throw new Error(`${way}: SHA-256 mismatch`);
-    const run: Run = { way, MBps: bytes / 1e6 / (ms / 1000), senderCpu: cpuMs(c0) / gb, receiverCpu: done.cpuMs / gb };
+    const run: Run = { way, MBps: bytes / 1e6 / (ms / 1000), senderCpu: cpuMs(c0) / gb, receiverCpu: done.cpuMs / gb, receiverSys: done.sysMs / gb };
     if (relay) {
       relay.cp.send({ cpu: true });
       run.relayCpu = (await relay.next<number>('cpuMs')) / gb;
@@ -192,11 +194,11 @@ export async function runFilesBench(argv: string[] = process.argv.slice(2)): Pro
         median(r).toFixed(2),
         `${Math.min(...r).toFixed(2)}-${Math.max(...r).toFixed(2)}`,
         num(median(rs.map((x) => x.senderCpu)), 0),
-        num(median(rs.map((x) => x.receiverCpu)), 0),
+        `${num(median(rs.map((x) => x.receiverCpu)), 0)} (${num(median(rs.map((x) => x.receiverSys)), 0)})`,
         relay,
       ];
     });
-    console.log(table(['way', 'MB/s', 'rounds', 'x raw', 'x raw per round', 'sender CPU ms/GB', 'receiver CPU ms/GB', 'relay CPU ms/GB'], rows, ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r']));
+    console.log(table(['way', 'MB/s', 'rounds', 'x raw', 'x raw per round', 'sender CPU ms/GB', 'receiver CPU (system) ms/GB', 'relay CPU ms/GB'], rows, ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r']));
     const d = WAYS.includes('direct') ? median(ratios('direct')) : NaN;
     const v = WAYS.includes('relay') ? median(ratios('relay')) : NaN;
     console.log(`Goals (median of the per-round ratios): direct ${d.toFixed(2)}x raw (>= 0.90: ${d >= 0.9 ? 'met' : 'NOT met'}), through the server ${v.toFixed(2)}x raw (>= 0.80: ${v >= 0.8 ? 'met' : 'NOT met'}); load average ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`);
