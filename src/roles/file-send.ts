@@ -122,8 +122,11 @@ async function sendFileTo(
       const block = await ahead;
       ahead = pos + block.length < size ? read(pos + block.length) : undefined;
       ahead?.catch(() => {});
-      hash.update(block);
-      let out = Math.ceil(block.length / chunk);
+      // The block is out until its chunks are acknowledged and it is hashed.
+      let out = Math.ceil(block.length / chunk) + 1;
+      const release = (): void => {
+        if (--out === 0) pool.give(block);
+      };
       for (let at = 0; at < block.length; at += chunk) {
         const data = block.subarray(at, Math.min(at + chunk, block.length));
         const n = data.length;
@@ -135,7 +138,7 @@ async function sendFileTo(
         const done = t.submit(init).then(() => {
           // Acknowledged: the receiver has these bytes, no link still needs them. A block goes
           // back once all its chunks are (one that failed is never reused: a link may hold it).
-          if (--out === 0) pool.give(block);
+          release();
           inflightBytes -= n;
           win.acked(n, performance.now());
           progress.acked += n;
@@ -147,8 +150,16 @@ async function sendFileTo(
         inflightBytes += n;
         pos += n;
       }
+      // Hashed once its chunks are on their way (the link writes them at the end of this turn):
+      // the hash is off the path from the disk to the socket. setImmediate keeps the order.
+      setImmediate(() => {
+        hash.update(block);
+        release();
+      });
     }
     for (const c of inflight.splice(0)) await c.done;
+    // Every block's hash ran: they are queued in order, before this one.
+    await new Promise<void>((r) => setImmediate(r));
     const sha256 = hash.digest();
     await t.submit(frame(encodeFileMessage({ op: 'end', fileId, totalSize: size, sha256 })));
     return { name, size, offset: start, bytesSent: size - start, sha256: sha256.toString('hex') };
