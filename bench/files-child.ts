@@ -8,7 +8,7 @@
  *   reader   a camwire Receiver pulling from the server as client "reader", with fileDir
  *
  * Talks to the parent over IPC: { port } when listening, { ready } when connected, then
- * { done: { sha256, cpuMs } } when a file is complete and verified.
+ * { done: { sha256, cpuMs, sysMs } } when a file is complete and verified (sysMs: the kernel's part).
  */
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
@@ -18,6 +18,7 @@ import { MediaServer, Receiver } from '../src/index.js';
 
 const [mode, dir, serverPort] = process.argv.slice(2);
 const send = (m: object): void => void process.send!(m);
+const sysMs = (since: NodeJS.CpuUsage): number => process.cpuUsage(since).system / 1000;
 const cpuMs = (since: NodeJS.CpuUsage): number => {
   const u = process.cpuUsage(since);
   return (u.user + u.system) / 1000;
@@ -36,7 +37,7 @@ async function main(): Promise<void> {
       const out = fs.createWriteStream(path.join(dir, 'raw.out'));
       s.on('data', (d: Buffer) => hash.update(d));
       s.pipe(out);
-      out.on('finish', () => send({ done: { sha256: hash.digest('hex'), cpuMs: cpuMs(cpu0) } }));
+      out.on('finish', () => send({ done: { sha256: hash.digest('hex'), cpuMs: cpuMs(cpu0), sysMs: sysMs(cpu0) } }));
     });
     await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
     send({ port: (srv.address() as net.AddressInfo).port });
@@ -45,7 +46,7 @@ async function main(): Promise<void> {
       mode === 'cw-rx'
         ? new Receiver({ protocol: 'tcp', host: '127.0.0.1', port: 0, fileDir: dir })
         : new Receiver({ protocol: 'tcp', connection: 'receiver-to-sender', senders: [{ host: '127.0.0.1', port: Number(serverPort) }], clientId: 'reader', receiveMediaTypes: ['file'], fileDir: dir });
-    rx.on('fileEnd', (e) => send(e.ok ? { done: { sha256: e.sha256, cpuMs: cpuMs(cpu0) } } : { failed: e.error?.message ?? 'not ok' }));
+    rx.on('fileEnd', (e) => send(e.ok ? { done: { sha256: e.sha256, cpuMs: cpuMs(cpu0), sysMs: sysMs(cpu0) } } : { failed: e.error?.message ?? 'not ok' }));
     await rx.start();
     if (mode === 'reader') await rx.whenConnected();
     send(mode === 'cw-rx' ? { port: rx.port } : { ready: true });

@@ -19,6 +19,7 @@ import { Liveness } from './link/liveness.js';
 import { LinkListener } from './link/listener.js';
 import { PullSession, type SessionEventName } from './link/pull-session.js';
 import { Inbound, type AnswerMemory, type InboundSink } from './media/inbound.js';
+import { RECEIVER_FILE_WINDOW } from './media/file-writer.js';
 import { isSystemCommand } from './protocol/system-commands.js';
 import { emitNotice } from './roles/server-notices.js';
 import { waitForSessions } from './roles/session-wait.js';
@@ -381,7 +382,7 @@ export class Receiver extends EventEmitter<ReceiverEvents> {
           this.emit('connectError', { ...ev, error: new CamwireError(ErrorCode.DELIVERY_REFUSED, refusal) });
           return;
         }
-        const welcome = welcomeLink(link, f, { sessionKey: this.#sessionKey, id: this.#o.clientId, stallMs: 0 }, ev, (out) => this.emit('disconnect', out));
+        const welcome = welcomeLink(link, f, { sessionKey: this.#sessionKey, id: this.#o.clientId, stallMs: 0, fileWindow: RECEIVER_FILE_WINDOW }, ev, (out) => this.emit('disconnect', out));
         this.emit('connected', ev);
         this.#serve(link, f.from, f.sessionKey, welcome, hello.lane);
       },

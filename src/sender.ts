@@ -256,6 +256,10 @@ export class Sender extends MediaServerRequests {
         nextFileId: () => (this.#fileId = (this.#fileId + 1) >>> 0),
         chunkSize: this.#c.chunk,
         window: this.#c.window,
+        // Over UDP (losses and retransmissions, protocol.md 5.3), and when reliableWindow was
+        // given, the window stays reliableWindow chunks.
+        adaptive: this.#o.protocol !== 'udp' && !this.#c.windowFixed,
+        maxWindow: this.#c.queueBytes.file,
         targets: () => this.#reliableTargets('file'),
         init: (payload, so) => this.#init('file', payload, so, 0),
         count: (init) => this.#count('file', init),
@@ -339,6 +343,8 @@ export class Sender extends MediaServerRequests {
             lane.kick();
             return p;
           },
+          fileWindow: () => lane.fileWindow,
+          room: () => ob.room,
         },
       ];
     }

@@ -3,7 +3,7 @@
  * decide. A link that sends anything else, or nothing in time, is closed with a typed error.
  */
 import { CloseCode, ErrorCode, ProtocolError } from '../errors.js';
-import { Kind } from '../protocol/constants.js';
+import { Kind, MediaType } from '../protocol/constants.js';
 import type { Frame } from '../protocol/frame.js';
 import { decodeHello, type Hello } from '../protocol/messages.js';
 import type { FrameLink } from './frame-link.js';
@@ -23,13 +23,15 @@ const WELCOME_PAYLOAD = encodeJson({ agent: AGENT });
 export function welcomeLink(
   link: FrameLink,
   hello: Frame,
-  self: { sessionKey: bigint; id: string; stallMs: number },
+  self: { sessionKey: bigint; id: string; stallMs: number; fileWindow?: number },
   ev: ConnectionEvent,
   onDisconnect: (ev: ConnectionEvent) => void,
 ): FrameInit {
+  // A file link's WELCOME says how much file data the acceptor takes unacknowledged (protocol.md 3.2).
+  const fileWindow = hello.mediaType === MediaType.file && self.fileWindow ? self.fileWindow : undefined;
   link.tag = { sessionKey: self.sessionKey, mediaType: hello.mediaType };
   link.stallMs = self.stallMs;
-  const welcome: FrameInit = { kind: Kind.WELCOME, mediaType: hello.mediaType, sessionKey: self.sessionKey, from: self.id, to: hello.from, timestamp: Date.now(), payload: WELCOME_PAYLOAD };
+  const welcome: FrameInit = { kind: Kind.WELCOME, mediaType: hello.mediaType, sessionKey: self.sessionKey, from: self.id, to: hello.from, timestamp: Date.now(), payload: fileWindow === undefined ? WELCOME_PAYLOAD : encodeJson({ agent: AGENT, fileWindow }) };
   link.send(welcome);
   link.on('close', (info) => onDisconnect(info.error ? { ...ev, error: info.error } : { ...ev }));
   return welcome;

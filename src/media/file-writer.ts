@@ -1,6 +1,6 @@
 /**
  * FileWriter: writes a received file's chunks in order off the event loop (docs/architecture.md,
- * Files). Chunks queue while one write is on the thread pool; the next write takes everything
+ * A file). Chunks queue while one write is on the thread pool; the next write takes everything
  * queued as one writev. One write at a time keeps the file a contiguous prefix of the transfer,
  * so its size is always a safe resume offset, and a chunk is acknowledged only once it is written
  * (docs/behaviour.md, files).
@@ -12,6 +12,12 @@ export type Written = (err?: Error) => void;
 
 /** Bytes queued behind the write in flight before the transfer is failed (an honest sender keeps its window far below). */
 export const MAX_QUEUED_BYTES = 64 * 1024 * 1024;
+
+/**
+ * What a Receiver's WELCOME announces as its file window (docs/protocol.md, 3.2): half of what
+ * the writer queues before it fails a transfer, so a sender that honours it never gets near that.
+ */
+export const RECEIVER_FILE_WINDOW = MAX_QUEUED_BYTES / 2;
 
 export class FileWriter {
   readonly #fd: number;

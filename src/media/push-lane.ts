@@ -15,6 +15,7 @@ import { applyReply, PUMP_TURN_LIMIT, pumpOutbox } from './pump.js';
 import type { AudioOutbox, VideoOutbox } from './media-outbox.js';
 import type { FrameInit } from '../protocol/frame.js';
 import { redirectOf, type Redirect } from '../protocol/redirect.js';
+import { decodeWelcome } from '../protocol/messages.js';
 
 /** Connection event names a lane raises. */
 export type LaneEventName = 'connecting' | 'connected' | 'connectError' | 'disconnect';
@@ -67,6 +68,8 @@ export class PushLane {
   #busyAt = Number.POSITIVE_INFINITY;
   /** The redirect the current attempt or link uses, if any. */
   #via: Redirect | undefined;
+  /** What the peer's WELCOME announced as its file window (protocol.md 3.2), if anything. */
+  #fileWindow: number | undefined;
 
   constructor(d: PushLaneDeps) {
     this.#d = d;
@@ -111,6 +114,11 @@ export class PushLane {
     const n = ob.offer(f);
     this.kick();
     return n;
+  }
+
+  /** Bytes of file chunks the peer of the current (or last) link takes unacknowledged, when it said. */
+  get fileWindow(): number | undefined {
+    return this.#fileWindow;
   }
 
   /** The outbox has work: connect, or pump. */
@@ -165,6 +173,7 @@ export class PushLane {
     this.#failures = 0;
     this.#link = link;
     this.#peerId = welcome.from;
+    this.#fileWindow = welcomeFileWindow(welcome);
     link.tag = { sessionKey: this.#key, mediaType: MediaType[this.#d.type] };
     link.stallMs = this.#d.timeoutMs;
     link.on('frame', (f) => this.#onFrame(f));
@@ -294,5 +303,14 @@ export class PushLane {
     this.#reliable()?.failAll(err);
     this.#reliable()?.dispose();
     this.#link?.close(CloseCode.GOING_AWAY, 'sender stopped');
+  }
+}
+
+/** The file window a WELCOME announces; a WELCOME payload that does not decode announces nothing (it was never read before). */
+function welcomeFileWindow(welcome: Frame): number | undefined {
+  try {
+    return decodeWelcome(welcome.payload).fileWindow;
+  } catch {
+    return undefined;
   }
 }

@@ -71,6 +71,8 @@ export class ReliableOutbox implements Outbox {
   #memory = 0;
   readonly dropped = 0;
   #timer: NodeJS.Timeout | undefined;
+  /** When `#timer` fires (ms since the epoch). */
+  #timerAt = 0;
   /** Smoothed round-trip time and its variation. */
   readonly #rtt = new RttEstimator();
   /** Called when an item becomes sendable again (a retransmission is due). */
@@ -103,6 +105,11 @@ export class ReliableOutbox implements Outbox {
   /** Bytes queued or in flight. */
   get bytes(): number {
     return this.#bytes;
+  }
+
+  /** Bytes submit() still takes before it refuses (the queue is full). */
+  get room(): number {
+    return Math.max(0, this.#o.maxBytes - this.#bytes);
   }
 
   get busy(): boolean {
@@ -269,11 +276,17 @@ export class ReliableOutbox implements Outbox {
     this.#arm();
   }
 
-  /** One timer per outbox: fires for the earliest deadline or retransmission. */
+  /**
+   * One timer per outbox: fires for the earliest deadline or retransmission. A timer already set
+   * for that time or earlier stays (firing early, it finds nothing due and sets the next): a new
+   * timer on every submit and answer cost a clearTimeout and a setTimeout per item.
+   */
   #arm(): void {
-    clearTimeout(this.#timer);
-    this.#timer = undefined;
-    if (!this.busy) return;
+    if (!this.busy) {
+      clearTimeout(this.#timer);
+      this.#timer = undefined;
+      return;
+    }
     const now = Date.now();
     let at = Infinity;
     for (const it of this.#inflight.values()) {
@@ -282,8 +295,14 @@ export class ReliableOutbox implements Outbox {
     }
     // Queued items are in deadline order (requeued ones were submitted before the others).
     if (this.#pending.length) at = Math.min(at, this.#pending[0].deadline);
+    if (this.#timer !== undefined && this.#timerAt <= at) return;
+    clearTimeout(this.#timer);
+    this.#timerAt = at;
     // Not unref'd: a script awaiting a delivery stays alive until it is acknowledged or times out.
-    this.#timer = setTimeout(() => this.#onTimer(), Math.max(1, at - now));
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      this.#onTimer();
+    }, Math.max(1, at - now));
   }
 
   #onTimer(): void {

@@ -25,7 +25,16 @@ export interface Hello {
 /** WELCOME payload (docs/protocol.md, section 3.2). */
 export interface Welcome {
   agent?: string;
+  /**
+   * On a file link: bytes of file chunks the acceptor takes unacknowledged per transfer (its
+   * queue or disk writer holds that much without refusing). A sender may keep up to this much in
+   * flight; one that is not told keeps its own fixed window (docs/protocol.md, 3.2 and 4.4).
+   */
+  fileWindow?: number;
 }
+
+/** The largest `fileWindow` a WELCOME may announce; larger values are read as this. */
+export const MAX_FILE_WINDOW = 1024 * 1024 * 1024;
 
 /** Encodes a JSON control payload, refusing anything over the control limit. */
 export function encodeJson(v: object): Buffer {
@@ -75,5 +84,7 @@ export function decodeWelcome(p: Buffer): Welcome {
   const o = decodeJson(p, 'welcome');
   const w: Welcome = {};
   if (typeof o.agent === 'string') w.agent = o.agent.slice(0, 128);
+  // Anything but a positive integer is ignored (an older or other peer): the sender's own window.
+  if (typeof o.fileWindow === 'number' && Number.isSafeInteger(o.fileWindow) && o.fileWindow > 0) w.fileWindow = Math.min(o.fileWindow, MAX_FILE_WINDOW);
   return w;
 }

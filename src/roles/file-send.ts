@@ -10,12 +10,17 @@ import { DeliveryError, ErrorCode } from '../errors.js';
 import { MAX_U48 } from '../protocol/constants.js';
 import type { FrameInit } from '../protocol/frame.js';
 import { encodeFileMessage } from '../protocol/messages.js';
+import { FileWindow } from './file-window.js';
 import type { AckInfo } from '../media/outbox.js';
 import type { FileProgress, FileSendOptions, FileSendResult, SendOptions } from './sender-options.js';
 
 /** Something reliable items can be handed to: a push lane or a served channel. */
 export interface ReliableTarget {
   submit(init: FrameInit): Promise<AckInfo>;
+  /** Bytes of file chunks the peer takes unacknowledged per transfer, when its WELCOME said (protocol.md 3.2). */
+  fileWindow?(): number | undefined;
+  /** Bytes the target's queue takes before it refuses an item (shared by the transfers on it). */
+  room?(): number;
 }
 
 /** What a file transfer needs from its Sender. */
@@ -24,8 +29,15 @@ export interface FileSendContext {
   nextFileId(): number;
   /** Bytes per chunk. */
   chunkSize: number;
-  /** Chunks in flight (sent, not yet acknowledged) per transfer. */
+  /**
+   * Chunks in flight (sent, not yet acknowledged) per transfer: all of them when `adaptive` is
+   * false, else the floor of a window sized to the path (FileWindow).
+   */
   window: number;
+  /** The window grows with the path up to what the peer announced (reliable transports; not UDP). */
+  adaptive: boolean;
+  /** Most bytes one transfer keeps in flight (the sender's file queue). */
+  maxWindow: number;
   /** The receivers: a push lane, or the pull channels open now (or the first to open). */
   targets(): Promise<ReliableTarget[]>;
   /** A file message's frame addressed per `o`. */
@@ -71,19 +83,31 @@ async function sendFileTo(
     if (parts[1]) init.prefix = parts[0];
     return init;
   };
-  const inflight: Promise<void>[] = [];
+  const inflight: Array<{ done: Promise<void> }> = [];
   try {
     const ack = await t.submit(frame(encodeFileMessage({ op: 'start', fileId, name, totalSize: size, offset })));
     const start = ack.resumeOffset ?? offset;
     if (start < 0 || start > size) throw new DeliveryError(ErrorCode.DELIVERY_REFUSED, `receiver asked to resume at ${start}, outside 0..${size}`, 0);
+    // The peer's WELCOME came before the START's answer: its window is known by now. A peer that
+    // announces none gets the fixed window of earlier versions (reliableWindow chunks).
+    const floor = ctx.window * ctx.chunkSize;
+    const announced = ctx.adaptive ? t.fileWindow?.() : undefined;
+    const win = new FileWindow(floor, announced === undefined ? floor : Math.min(announced, ctx.maxWindow));
+    let inflightBytes = 0;
     const hash = createHash('sha256');
-    const progress: FileProgress = { fileId, name, size, offset: start, acked: 0 };
+    const progress: FileProgress = { fileId, name, size, offset: start, acked: 0, window: win.limit };
     ctx.progress({ ...progress });
-    // The next chunk is read while this one is hashed and handed over, so the disk and the
-    // link work at the same time.
+    // The file is read a block (several chunks) ahead while the current block is hashed and
+    // handed over, so the disk and the link work at the same time (docs/architecture.md, A file).
+    // A block is one read on the thread pool for several chunks: each read costs the event loop a
+    // hand-over to a pool thread, which on a busy machine cost as much as hashing the bytes. Blocks
+    // come from a pool that the ACKs of all their chunks give back: a fresh buffer per read costs
+    // a page fault per page and a garbage collection every few reads.
+    const chunk = ctx.chunkSize;
+    const pool = new BlockPool(Math.max(1, Math.min(Math.floor(READ_BLOCK / chunk), ctx.window)) * chunk);
     const read = async (at: number): Promise<Buffer> => {
-      const n = Math.min(ctx.chunkSize, size - at);
-      const buf = Buffer.allocUnsafe(n);
+      const n = Math.min(pool.blockSize, size - at);
+      const buf = pool.take(n);
       let got = 0;
       while (got < n) {
         const { bytesRead } = await fh.read(buf, got, n - got, at + got);
@@ -95,23 +119,47 @@ async function sendFileTo(
     let pos = start;
     let ahead = pos < size ? read(pos) : undefined;
     while (ahead) {
-      const buf = await ahead;
-      const n = buf.length;
-      ahead = pos + n < size ? read(pos + n) : undefined;
+      const block = await ahead;
+      ahead = pos + block.length < size ? read(pos + block.length) : undefined;
       ahead?.catch(() => {});
-      hash.update(buf);
-      const init = frame(encodeFileMessage({ op: 'chunk', fileId, offset: pos, data: buf }) as [Buffer, Buffer]);
-      ctx.count(init);
-      const p = t.submit(init).then(() => {
-        progress.acked += n;
-        ctx.progress({ ...progress });
+      // The block is out until its chunks are acknowledged and it is hashed.
+      let out = Math.ceil(block.length / chunk) + 1;
+      const release = (): void => {
+        if (--out === 0) pool.give(block);
+      };
+      for (let at = 0; at < block.length; at += chunk) {
+        const data = block.subarray(at, Math.min(at + chunk, block.length));
+        const n = data.length;
+        // Room for this chunk: within the window, and within what the queue still takes (other
+        // transfers may share it); the oldest chunk's answer makes room.
+        while (inflight.length && (inflightBytes + n > win.limit || (t.room !== undefined && t.room() < n + CHUNK_FRAME_MARGIN))) await inflight.shift()!.done;
+        const init = frame(encodeFileMessage({ op: 'chunk', fileId, offset: pos, data }) as [Buffer, Buffer]);
+        ctx.count(init);
+        const done = t.submit(init).then(() => {
+          // Acknowledged: the receiver has these bytes, no link still needs them. A block goes
+          // back once all its chunks are (one that failed is never reused: a link may hold it).
+          release();
+          inflightBytes -= n;
+          win.acked(n, performance.now());
+          progress.acked += n;
+          progress.window = win.limit;
+          ctx.progress({ ...progress });
+        });
+        done.catch(() => {});
+        inflight.push({ done });
+        inflightBytes += n;
+        pos += n;
+      }
+      // Hashed once its chunks are on their way (the link writes them at the end of this turn):
+      // the hash is off the path from the disk to the socket. setImmediate keeps the order.
+      setImmediate(() => {
+        hash.update(block);
+        release();
       });
-      p.catch(() => {});
-      inflight.push(p);
-      pos += n;
-      if (inflight.length >= ctx.window) await inflight.shift();
     }
-    for (const p of inflight.splice(0)) await p;
+    for (const c of inflight.splice(0)) await c.done;
+    // Every block's hash ran: they are queued in order, before this one.
+    await new Promise<void>((r) => setImmediate(r));
     const sha256 = hash.digest();
     await t.submit(frame(encodeFileMessage({ op: 'end', fileId, totalSize: size, sha256 })));
     return { name, size, offset: start, bytesSent: size - start, sha256: sha256.toString('hex') };
@@ -119,5 +167,32 @@ async function sendFileTo(
     // Readers that took the START (some may have) must not keep the transfer open.
     t.submit(frame(encodeFileMessage({ op: 'abort', fileId, reason: (err as Error).message }))).catch(() => {});
     throw err;
+  }
+}
+
+/** Bytes a chunk's frame takes in a queue beyond its data: headers and ids (36 + 3 x 64 + 11, rounded up). */
+const CHUNK_FRAME_MARGIN = 256;
+
+/** Bytes read at a time (rounded down to whole chunks, at most the starting window). */
+const READ_BLOCK = 1024 * 1024;
+
+/**
+ * The read blocks of one transfer: at most the window plus a block being read ahead and the
+ * blocks some of whose chunks are still unacknowledged are out at a time, so the pool holds at
+ * most the largest window plus two blocks.
+ */
+class BlockPool {
+  readonly #free: ArrayBuffer[] = [];
+  constructor(readonly blockSize: number) {}
+
+  /** A buffer of `n` bytes (at most blockSize), reused when one was given back. */
+  take(n: number): Buffer {
+    const mem = this.#free.pop() ?? new ArrayBuffer(this.blockSize);
+    return Buffer.from(mem, 0, n);
+  }
+
+  /** `buf` (from take()) is not used any more. */
+  give(buf: Buffer): void {
+    this.#free.push(buf.buffer as ArrayBuffer);
   }
 }

@@ -20,6 +20,8 @@ export interface SenderConfig {
   audioBytes: number;
   queueBytes: Record<'command' | 'file' | 'data', number>;
   window: number;
+  /** reliableWindow was given: file transfers keep it as their fixed window (protocol.md 4.4). */
+  windowFixed: boolean;
   chunk: number;
   maxChannels: number;
 }
@@ -53,6 +55,7 @@ export function resolveSender(options: SenderOptions): SenderConfig {
       data: pos('queueBytes.data', options.queueBytes?.data, 8_192_000),
     },
     window: pos('reliableWindow', options.reliableWindow, udp ? 64 : 16),
+    windowFixed: options.reliableWindow !== undefined,
     chunk,
     maxChannels: pos('maxChannels', options.maxChannels, 256),
   };

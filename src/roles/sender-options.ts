@@ -113,6 +113,12 @@ export interface FileProgress {
   offset: number;
   /** Bytes acknowledged by the receiver so far, from `offset`. */
   acked: number;
+  /**
+   * Bytes this transfer may keep unacknowledged now: `reliableWindow` x `fileChunkSize`, or, on a
+   * reliable transport to a peer that announces its file window, a window sized to the path up
+   * to that and to `queueBytes.file` (docs/protocol.md, 4.4).
+   */
+  window: number;
 }
 
 /** A group's owner and name, as the server reports them. */

@@ -158,7 +158,7 @@ export class Admission {
         return;
       }
     }
-    const welcome = welcomeLink(link, f, { sessionKey: this.#o.sessionKey(), id: this.#cfg.serverId, stallMs: this.#cfg.timeouts[type] }, ev, (out) => events.emit('disconnect', out));
+    const welcome = welcomeLink(link, f, { sessionKey: this.#o.sessionKey(), id: this.#cfg.serverId, stallMs: this.#cfg.timeouts[type], fileWindow: serverFileWindow(this.#cfg.buffers.file) }, ev, (out) => events.emit('disconnect', out));
     if (hello.role === 'pull') this.#openChannel(link, client, type, f.sessionKey);
     else {
       if (hello.lane) this.#o.relay.bindLane(link, client.id, f.mediaType, hello.lane);
@@ -209,7 +209,9 @@ export class Admission {
     return new ReliableOutbox({
       mediaType: type,
       maxBytes: cfg.buffers[type],
-      window: 32,
+      // File items drop their payload once written to the reader's link: more of them in flight
+      // costs no memory here, and lets a sender's window (serverFileWindow) go on to the reader.
+      window: type === 'file' ? 64 : 32,
       timeoutMs: cfg.timeouts[type],
       retransmitMs: 0,
       onTimeout: (err) => link.fail(err, CloseCode.TIMEOUT),
@@ -258,4 +260,12 @@ export class Admission {
       }
     });
   }
+}
+
+/**
+ * The file window a server's WELCOME announces to a pushing sender (docs/protocol.md, 3.2): what
+ * one reader's file queue (`buffers.file`) takes, less 1/16 for the frame headers the queue counts too.
+ */
+export function serverFileWindow(queueBytes: number): number {
+  return Math.max(1, Math.floor((queueBytes * 15) / 16));
 }

@@ -388,8 +388,8 @@ describe('file limits - free disk', () => {
 /** A file chunk whose payload is exactly 64 KiB (11 bytes of header + data). */
 const CHUNK_PAYLOAD = 64 * KiB;
 const CHUNK_DATA = CHUNK_PAYLOAD - 11;
-/** The server's in-flight window toward a reader, and its memory part per reader. */
-const WINDOW = 32;
+/** The server's in-flight window of file items toward a reader, and its memory part per reader. */
+const WINDOW = 64;
 const MEMORY = 256 * KiB;
 
 function spoolBytes(dir: string): number {
@@ -439,7 +439,7 @@ describe('file limits - MediaServer spool', () => {
     const flood = await RawPeer.open(port, 'flood', 'push');
     t.after(() => flood.close());
 
-    // slow1: 32 chunks in flight, then 40 more: 4 fit the memory part (4 x 64 KiB), 16 the
+    // slow1: 64 chunks in flight, then 40 more: 4 fit the memory part (4 x 64 KiB), 16 the
     // reader's 1 MiB spool, the other 20 are refused at once.
     await fillWindow(flood, slow1, 'slow1', 1);
     const one = await pushChunks(flood, 'slow1', 1, 40);
