@@ -24,6 +24,7 @@ import { LocalDelivery } from './local-delivery.js';
 import { Listed } from './listed.js';
 import { GroupSync } from './groups-sync.js';
 import { GroupRoutes } from './group-routes.js';
+import { CatchUp } from './catch-up.js';
 import { ClientSubjects } from './client-subjects.js';
 import { StandIns } from './stand-ins.js';
 import { ListSync } from './lists-sync.js';
@@ -51,6 +52,7 @@ export class ClusterNode implements ClusterPort {
   readonly #adopted = new Set<string>();
   readonly #groups: GroupSync;
   readonly #groupRoutes: GroupRoutes;
+  readonly #catchUp: CatchUp;
   readonly #lists: ListSync;
   readonly #known: KnownSync;
   readonly #users: UserSync;
@@ -119,6 +121,20 @@ export class ClusterNode implements ClusterPort {
         p.onEvent({ type: online ? 'clientOnline' : 'clientOffline', node, id });
       },
     });
+    this.#catchUp = new CatchUp({
+      nc,
+      names: this.#names,
+      self: p.cluster.name,
+      others: () => this.#presence.nodes().filter((n) => n !== p.cluster.name),
+      up: () => this.#out.up,
+      max: this.#out.max,
+      maxPayload: p.server.maxPayload,
+      sessionKey: p.sessionKey,
+      gops: p.relay.gops,
+      directory: p.directory,
+      groups: p.groups,
+      bad,
+    });
     this.#groupRoutes = new GroupRoutes({
       nc,
       names: this.#names,
@@ -131,6 +147,9 @@ export class ClusterNode implements ClusterPort {
       local: this.#local,
       maxPayload: p.server.maxPayload,
       standIn,
+      peek: (id) => this.#standIns.peek(id),
+      gops: p.relay.gops,
+      catchUp: this.#catchUp,
       isRemote,
       bad,
       received,
@@ -194,6 +213,7 @@ export class ClusterNode implements ClusterPort {
       await node.#known.start();
       node.#applied.start();
       await node.#presence.start();
+      node.#catchUp.start();
       node.#groupRoutes.start();
       await node.#groups.start();
       await node.#lists.start();
@@ -343,6 +363,7 @@ export class ClusterNode implements ClusterPort {
     };
     this.#groups.stop();
     this.#groupRoutes.stop();
+    this.#catchUp.stop();
     this.#lists.stop();
     this.#listed.stop();
     this.#applied.stop();

@@ -1,0 +1,131 @@
+/**
+ * A group's compressed video on a node that starts receiving the group (docs/cluster.md, Groups):
+ * that node asks the others for their cached groups of pictures, so its first member starts at a
+ * keyframe at once instead of at the group's next one. A real nats-server, nodes in this process.
+ */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { describe, test, type TestContext } from 'node:test';
+import { MediaServer, type MediaServerOptions } from '../../src/index.js';
+import { startNats, type Nats } from '../helpers/nats.js';
+import { startClient, type TestClient } from '../helpers/server-client.js';
+import { until } from '../helpers/wait.js';
+
+async function startNodes(t: TestContext, nats: Nats, n: number, o: MediaServerOptions = {}): Promise<MediaServer[]> {
+  const prefix = `t${randomBytes(4).toString('hex')}`;
+  const nodes: MediaServer[] = [];
+  for (let i = 0; i < n; i++) {
+    const s = new MediaServer({ host: '127.0.0.1', ...o, cluster: { servers: nats.url, prefix, name: `node${i}` } });
+    await s.start();
+    t.after(() => s.stop());
+    nodes.push(s);
+  }
+  return nodes;
+}
+
+/** Waits until `node` lists `members` (and only them) in group `group`. */
+function hasMembers(node: MediaServer, group: string, members: string[]): Promise<void> {
+  const now = (): string[] => [...(node.stats().groups.find((g) => g.id === group)?.members ?? [])].sort();
+  const want = JSON.stringify([...members].sort());
+  return until(() => JSON.stringify(now()) === want, { on: [[node, 'cluster']], timeoutMs: 5000, what: () => `${group} on ${node.stats().cluster?.node}: ${JSON.stringify(now())}, want ${want}` });
+}
+
+interface Got {
+  name: string;
+  keyframe: boolean;
+  bytes: number;
+  ok: boolean;
+}
+
+/** Records the group video `x` receives: each frame's name (its first bytes), whether a keyframe, whether its bytes are the ones sent. */
+function record(x: TestClient, size: number): Got[] {
+  const got: Got[] = [];
+  x.rx.on('video', (v: { data: Buffer; keyframe: boolean }) => {
+    const name = v.data.subarray(0, v.data.indexOf(0x20)).toString();
+    got.push({ name, keyframe: v.keyframe, bytes: v.data.length, ok: v.data.length === size && v.data.equals(frame(name, size)) });
+  });
+  return got;
+}
+
+/** Frame `name`'s bytes: its name, a space, then a fill that depends on the name. */
+function frame(name: string, size: number): Buffer {
+  const b = Buffer.alloc(size, name.length + Number(name.slice(1)));
+  b.write(`${name} `);
+  return b;
+}
+
+describe('cluster catch-up', () => {
+  test('cluster - a group member joining on a node that did not receive the group starts at the keyframe with the frames since, even when the group is received elsewhere and the cached frames need several NATS messages', async (t) => {
+    const nats = await startNats(t);
+    // A GOP of 1.2 MB: more than one NATS message (1 MiB), within the caches and the readers' buffers.
+    const big = { gopCache: { maxFrames: 300, maxBytes: 8_000_000 }, buffers: { video: 8_000_000 } };
+    const [a, b, c] = await startNodes(t, nats, 3, big);
+    const size = 400_000;
+    const cam = await startClient(t, a, 'cam');
+    const early = await startClient(t, c, 'early');
+    await cam.tx.joinGroup('cast', { password: 'pw' });
+    await hasMembers(c, 'cast', ['cam']);
+    await early.tx.joinGroup('cast', { password: 'pw' });
+    await hasMembers(a, 'cast', ['cam', 'early']);
+    const seen = record(early, size);
+    const send = async (i: number, keyframe: boolean): Promise<void> => {
+      cam.tx.sendVideoFrame(frame(`f${i}`, size), { imageType: 'avc1.42E01E', keyframe, width: 64, height: 48, group: 'cast' });
+      // Each once node C's member has it: node A sent it by then, and cached it.
+      await until(() => seen.some((g) => g.name === `f${i}`), { on: [[early.rx, 'video']], timeoutMs: 5000, what: `f${i} at the early member` });
+    };
+    // One keyframe, then a long group of pictures: no other keyframe comes in this test.
+    await send(0, true);
+    await send(1, false);
+    await send(2, false);
+    const late = await startClient(t, b, 'late');
+    const got = record(late, size);
+    await late.tx.joinGroup('cast', { password: 'pw' });
+    await hasMembers(a, 'cast', ['cam', 'early', 'late']);
+    await send(3, false);
+    await send(4, false);
+    await until(() => got.length >= 5, { on: [[late.rx, 'video']], timeoutMs: 5000, what: () => `the late member got ${JSON.stringify(got)}` });
+    assert.deepEqual(got.map((g) => g.name), ['f0', 'f1', 'f2', 'f3', 'f4'], 'from the keyframe on, each frame once, in order');
+    assert.equal(got[0].keyframe, true);
+    assert.ok(got.every((g) => g.ok), 'every frame with its bytes');
+    // Node C's member got each frame once: the catch-up went to node B only.
+    assert.deepEqual(seen.map((g) => g.name), ['f0', 'f1', 'f2', 'f3', 'f4']);
+    assert.ok(seen.every((g) => g.ok));
+  });
+
+  test('cluster - a node that stopped receiving a group and receives it again does not serve its stale cached frames: its new member starts at the current group of pictures', async (t) => {
+    const nats = await startNats(t);
+    const [a, b] = await startNodes(t, nats, 2);
+    const cam = await startClient(t, a, 'cam');
+    const watcher = await startClient(t, a, 'watcher');
+    const early = await startClient(t, b, 'early');
+    await cam.tx.joinGroup('cast', { password: 'pw' });
+    await watcher.tx.joinGroup('cast', { password: 'pw' });
+    await hasMembers(b, 'cast', ['cam', 'watcher']);
+    await early.tx.joinGroup('cast', { password: 'pw' });
+    await hasMembers(a, 'cast', ['cam', 'watcher', 'early']);
+    const size = 1000;
+    const watched = record(watcher, size);
+    const seen = record(early, size);
+    const send = async (i: number, keyframe: boolean, at: Got[]): Promise<void> => {
+      cam.tx.sendVideoFrame(frame(`f${i}`, size), { imageType: 'vp8', keyframe, width: 64, height: 48, group: 'cast' });
+      await until(() => at.some((g) => g.name === `f${i}`) && watched.some((g) => g.name === `f${i}`), { on: [[early.rx, 'video'], [watcher.rx, 'video']], timeoutMs: 5000, what: `f${i}` });
+    };
+    await send(0, true, seen);
+    await send(1, false, seen);
+    // Node B's only member leaves: node B no longer receives the group (it keeps f0, f1 cached).
+    await early.tx.leaveGroup('cast');
+    await hasMembers(a, 'cast', ['cam', 'watcher']);
+    await send(2, false, watched);
+    await send(3, false, watched);
+    const late = await startClient(t, b, 'late');
+    const got = record(late, size);
+    await late.tx.joinGroup('cast', { password: 'pw' });
+    await hasMembers(a, 'cast', ['cam', 'watcher', 'late']);
+    await send(4, false, got);
+    await until(() => got.length >= 5, { on: [[late.rx, 'video']], timeoutMs: 5000, what: () => `the late member got ${JSON.stringify(got)}` });
+    assert.deepEqual(got.map((g) => g.name), ['f0', 'f1', 'f2', 'f3', 'f4'], 'the group of pictures without a gap, each frame once');
+    assert.equal(got[0].keyframe, true);
+    assert.ok(got.every((g) => g.ok));
+    assert.deepEqual(seen.map((g) => g.name), ['f0', 'f1']);
+  });
+});
