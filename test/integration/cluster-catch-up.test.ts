@@ -128,4 +128,42 @@ describe('cluster catch-up', () => {
     assert.ok(got.every((g) => g.ok));
     assert.deepEqual(seen.map((g) => g.name), ['f0', 'f1']);
   });
+
+  test('cluster - a member joining on another node while the source streams: live frames that come while the catch-up travels are neither lost nor repeated', async (t) => {
+    const nats = await startNats(t);
+    const [a, b, c] = await startNodes(t, nats, 3);
+    const size = 500;
+    const cam = await startClient(t, a, 'cam');
+    const early = await startClient(t, c, 'early');
+    await cam.tx.joinGroup('cast', { password: 'pw' });
+    await hasMembers(c, 'cast', ['cam']);
+    await early.tx.joinGroup('cast', { password: 'pw' });
+    await hasMembers(a, 'cast', ['cam', 'early']);
+    const seen = record(early, size);
+    // One keyframe, then a frame every 5 ms until the late member has some: the join and the
+    // catch-up happen while frames flow.
+    let i = 0;
+    const next = (): void => {
+      cam.tx.sendVideoFrame(frame(`f${i}`, size), { imageType: 'vp9', keyframe: i === 0, width: 64, height: 48, group: 'cast' });
+      i++;
+    };
+    next();
+    await until(() => seen.length > 0, { on: [[early.rx, 'video']], timeoutMs: 5000, what: 'the first frame at the early member' });
+    const timer = setInterval(next, 5);
+    t.after(() => clearInterval(timer));
+    const late = await startClient(t, b, 'late');
+    const got = record(late, size);
+    await late.tx.joinGroup('cast', { password: 'pw' });
+    const joinedAt = i;
+    await until(() => got.length > 0 && i > joinedAt + 20, { on: [[late.rx, 'video']], timeoutMs: 5000, what: () => `the late member got ${got.length} frames, ${i} sent` });
+    clearInterval(timer);
+    const last = `f${i - 1}`;
+    await until(() => got.some((g) => g.name === last) && seen.some((g) => g.name === last), { on: [[late.rx, 'video'], [early.rx, 'video']], timeoutMs: 5000, what: () => `${last} at both members` });
+    const want = Array.from({ length: i }, (_, k) => `f${k}`);
+    assert.deepEqual(got.map((g) => g.name), want, 'from the keyframe on, every frame once, in order');
+    assert.equal(got[0].keyframe, true);
+    assert.ok(got.every((g) => g.ok));
+    assert.deepEqual(seen.map((g) => g.name), want);
+    console.log(`# ${i} frames; the late member joined after f${joinedAt - 1}`);
+  });
 });
