@@ -61,6 +61,7 @@ describe('cluster catch-up', () => {
     const big = { gopCache: { maxFrames: 300, maxBytes: 8_000_000 }, buffers: { video: 8_000_000 } };
     const [a, b, c] = await startNodes(t, nats, 3, big);
     const size = 400_000;
+    assert.ok(a.stats().cluster!.maxMessage < 3 * size, 'the three cached frames need more than one NATS message');
     const cam = await startClient(t, a, 'cam');
     const early = await startClient(t, c, 'early');
     await cam.tx.joinGroup('cast', { password: 'pw' });
@@ -106,22 +107,23 @@ describe('cluster catch-up', () => {
     const size = 1000;
     const watched = record(watcher, size);
     const seen = record(early, size);
-    const send = async (i: number, keyframe: boolean, at: Got[]): Promise<void> => {
+    /** Sends frame `i` and waits until the watcher on node A and `x` (its record `at`) have it. */
+    const send = async (i: number, keyframe: boolean, x: TestClient, at: Got[]): Promise<void> => {
       cam.tx.sendVideoFrame(frame(`f${i}`, size), { imageType: 'vp8', keyframe, width: 64, height: 48, group: 'cast' });
-      await until(() => at.some((g) => g.name === `f${i}`) && watched.some((g) => g.name === `f${i}`), { on: [[early.rx, 'video'], [watcher.rx, 'video']], timeoutMs: 5000, what: `f${i}` });
+      await until(() => at.some((g) => g.name === `f${i}`) && watched.some((g) => g.name === `f${i}`), { on: [[x.rx, 'video'], [watcher.rx, 'video']], timeoutMs: 5000, what: `f${i}` });
     };
-    await send(0, true, seen);
-    await send(1, false, seen);
+    await send(0, true, early, seen);
+    await send(1, false, early, seen);
     // Node B's only member leaves: node B no longer receives the group (it keeps f0, f1 cached).
     await early.tx.leaveGroup('cast');
     await hasMembers(a, 'cast', ['cam', 'watcher']);
-    await send(2, false, watched);
-    await send(3, false, watched);
+    await send(2, false, watcher, watched);
+    await send(3, false, watcher, watched);
     const late = await startClient(t, b, 'late');
     const got = record(late, size);
     await late.tx.joinGroup('cast', { password: 'pw' });
     await hasMembers(a, 'cast', ['cam', 'watcher', 'late']);
-    await send(4, false, got);
+    await send(4, false, late, got);
     await until(() => got.length >= 5, { on: [[late.rx, 'video']], timeoutMs: 5000, what: () => `the late member got ${JSON.stringify(got)}` });
     assert.deepEqual(got.map((g) => g.name), ['f0', 'f1', 'f2', 'f3', 'f4'], 'the group of pictures without a gap, each frame once');
     assert.equal(got[0].keyframe, true);
