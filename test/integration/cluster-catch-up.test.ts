@@ -11,8 +11,7 @@ import { startNats, type Nats } from '../helpers/nats.js';
 import { startClient, type TestClient } from '../helpers/server-client.js';
 import { until } from '../helpers/wait.js';
 
-async function startNodes(t: TestContext, nats: Nats, n: number, o: MediaServerOptions = {}): Promise<MediaServer[]> {
-  const prefix = `t${randomBytes(4).toString('hex')}`;
+async function startNodes(t: TestContext, nats: Nats, n: number, o: MediaServerOptions = {}, prefix = `t${randomBytes(4).toString('hex')}`): Promise<MediaServer[]> {
   const nodes: MediaServer[] = [];
   for (let i = 0; i < n; i++) {
     const s = new MediaServer({ host: '127.0.0.1', ...o, cluster: { servers: nats.url, prefix, name: `node${i}` } });
@@ -167,5 +166,39 @@ describe('cluster catch-up', () => {
     assert.ok(got.every((g) => g.ok));
     assert.deepEqual(seen.map((g) => g.name), want);
     console.log(`# ${i} frames; the late member joined after f${joinedAt - 1}`);
+  });
+
+  test('cluster - the catch-up subject: a node answers a group\'s cached frames and then an empty end; a request that is not one gets the end alone, counted bad', async (t) => {
+    const nats = await startNats(t);
+    const prefix = `t${randomBytes(4).toString('hex')}`;
+    const [a] = await startNodes(t, nats, 1, {}, prefix);
+    const cam = await startClient(t, a, 'cam');
+    const watcher = await startClient(t, a, 'watcher');
+    await cam.tx.joinGroup('cast', { password: 'pw' });
+    await watcher.tx.joinGroup('cast', { password: 'pw' });
+    const watched = record(watcher, 100);
+    cam.tx.sendVideoFrame(frame('f0', 100), { imageType: 'avc1.42E01E', keyframe: true, width: 64, height: 48, group: 'cast' });
+    await until(() => watched.length === 1, { on: [[watcher.rx, 'video']], timeoutMs: 5000, what: 'f0 at the watcher' });
+    const { connect, createInbox } = await import('@nats-io/transport-node');
+    const nc = await connect({ servers: nats.url });
+    t.after(() => nc.close());
+    const ask = async (body: string): Promise<Buffer[]> => {
+      const inbox = createInbox();
+      const answers: Buffer[] = [];
+      const sub = nc.subscribe(inbox, { timeout: 5000 });
+      nc.publish(`${prefix}.n.node0.k`, body, { reply: inbox });
+      for await (const m of sub) {
+        answers.push(Buffer.from(m.data));
+        if (m.data.length === 0) break;
+      }
+      return answers;
+    };
+    const answers = await ask(JSON.stringify({ group: 'cast' }));
+    assert.equal(answers.length, 2, 'the frames in one message, then the end');
+    assert.ok(answers[0].includes(frame('f0', 100)), 'the cached keyframe, with its bytes');
+    assert.deepEqual(await ask(JSON.stringify({ group: 'none' })), [Buffer.alloc(0)]);
+    const bad = a.stats().cluster!.bad;
+    assert.deepEqual(await ask('not json'), [Buffer.alloc(0)]);
+    assert.equal(a.stats().cluster!.bad, bad + 1);
   });
 });
