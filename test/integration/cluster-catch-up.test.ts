@@ -87,6 +87,11 @@ describe('cluster catch-up', () => {
     assert.deepEqual(got.map((g) => g.name), ['f0', 'f1', 'f2', 'f3', 'f4'], 'from the keyframe on, each frame once, in order');
     assert.equal(got[0].keyframe, true);
     assert.ok(got.every((g) => g.ok), 'every frame with its bytes');
+    // Node B asked the two other nodes once, and offered node A's three cached frames to its member.
+    assert.equal(b.stats().cluster!.catchUpAsked, 2);
+    assert.equal(b.stats().cluster!.catchUpFrames, 3);
+    assert.ok(a.stats().cluster!.catchUpAnswered >= 2, 'node C asked too, when early joined (nothing was cached then)');
+    assert.equal(c.stats().cluster!.catchUpFrames, 0);
     // Node C's member got each frame once: the catch-up went to node B only.
     assert.deepEqual(seen.map((g) => g.name), ['f0', 'f1', 'f2', 'f3', 'f4']);
     assert.ok(seen.every((g) => g.ok));

@@ -60,9 +60,10 @@ export class CatchUp {
   #sub: Subscription | undefined;
   /** Answers being waited for (their inboxes). */
   readonly #waiting = new Set<Subscription>();
-  /** Catch-ups asked for, and answers sent (stats). */
+  /** Requests sent, requests answered, and frames of answers offered to members here (stats). */
   asked = 0;
   answered = 0;
+  frames = 0;
 
   constructor(o: CatchUpOptions) {
     this.#o = o;

@@ -180,7 +180,9 @@ export class GroupRoutes {
         const started = new Set<string>();
         for (const f of frames) if (o.gops.holds(o.standIn(f.from), f.mediaIndex)) started.add(`${f.mediaIndex} ${f.from}`);
         const kept = started.size === 0 ? frames : frames.filter((f) => !started.has(`${f.mediaIndex} ${f.from}`));
-        if (kept.length > 0) o.local.offerMany(kept, 'video', this.#members, o.standIn, false);
+        if (kept.length === 0) return;
+        o.catchUp.frames += kept.length;
+        o.local.offerMany(kept, 'video', this.#members, o.standIn, false);
       });
     });
   }

@@ -326,6 +326,9 @@ export class ClusterNode implements ClusterPort {
       maxMessage: this.#out.max,
       synced: this.#applied.waited,
       syncLate: this.#applied.late,
+      catchUpAsked: this.#catchUp.asked,
+      catchUpAnswered: this.#catchUp.answered,
+      catchUpFrames: this.#catchUp.frames,
     };
   }
 
