@@ -24,6 +24,7 @@ import type { Directory } from '../directory.js';
 import type { GopCaches } from '../gop-cache.js';
 import type { GroupRegistry } from '../groups.js';
 import { SYNC_MS } from './applied.js';
+import type { Outbound } from './outbound.js';
 import { splitFrames, type Names } from './wire.js';
 
 /** Bytes of frames one node's answer may bring, at most (beyond, it is dropped and counted bad). */
@@ -41,10 +42,8 @@ export interface CatchUpOptions {
   self: string;
   /** The other live nodes. */
   others: () => string[];
-  /** Whether the NATS connection is up. */
-  up: () => boolean;
-  /** NATS's max payload (outbound.ts). */
-  max: number;
+  /** Whether the NATS connection is up (`up`), and NATS's max payload (`max`). */
+  out: Pick<Outbound, 'up' | 'max'>;
   /** camwire's frame limit, for reading answers. */
   maxPayload: number;
   sessionKey: () => bigint;
@@ -87,7 +86,7 @@ export class CatchUp {
    */
   ask(group: string, deliver: (frames: Frame[], bytes: number) => void): void {
     const o = this.#o;
-    if (!o.up()) return;
+    if (!o.out.up) return;
     const body = Buffer.from(JSON.stringify({ group }), 'utf8');
     for (const node of o.others()) {
       if (this.#waiting.size >= MAX_WAITING) return;
@@ -154,10 +153,10 @@ export class CatchUp {
       for (const source of o.gops.groupFrames(c, group)) {
         const encoded = source.map((f: FrameInit) => encodeFrame(f, key));
         // A frame no NATS message holds: the source is left out whole (no gap in what is sent).
-        if (encoded.some(([h, p]) => h.length + p.length > o.max)) continue;
+        if (encoded.some(([h, p]) => h.length + p.length > o.out.max)) continue;
         for (const [h, p] of encoded) {
           const n = h.length + p.length;
-          if (size + n > o.max) flush();
+          if (size + n > o.out.max) flush();
           pieces.push(h);
           if (p.length > 0) pieces.push(p);
           size += n;

@@ -86,7 +86,8 @@ export class ClusterNode implements ClusterPort {
     const received = (): void => void this.#received++;
     this.#subs = new ClientSubjects({ nc, names: this.#names, local: this.#local, inbound: this.#in, maxPayload: p.server.maxPayload, standIn, bad, received });
     const log = p.server.logger;
-    this.#applied = new Applied({ nc, names: this.#names, self: p.cluster.name, others: () => this.#presence.nodes().filter((n) => n !== p.cluster.name), up: () => this.#out.up, logger: log });
+    const others = (): string[] => this.#presence.nodes().filter((n) => n !== p.cluster.name);
+    this.#applied = new Applied({ nc, names: this.#names, self: p.cluster.name, others, up: () => this.#out.up, logger: log });
     this.#presence = new Presence({
       applied: this.#applied,
       nodes: kv.nodes,
@@ -121,20 +122,7 @@ export class ClusterNode implements ClusterPort {
         p.onEvent({ type: online ? 'clientOnline' : 'clientOffline', node, id });
       },
     });
-    this.#catchUp = new CatchUp({
-      nc,
-      names: this.#names,
-      self: p.cluster.name,
-      others: () => this.#presence.nodes().filter((n) => n !== p.cluster.name),
-      up: () => this.#out.up,
-      max: this.#out.max,
-      maxPayload: p.server.maxPayload,
-      sessionKey: p.sessionKey,
-      gops: p.relay.gops,
-      directory: p.directory,
-      groups: p.groups,
-      bad,
-    });
+    this.#catchUp = new CatchUp({ nc, names: this.#names, self: p.cluster.name, others, out: this.#out, maxPayload: p.server.maxPayload, sessionKey: p.sessionKey, gops: p.relay.gops, directory: p.directory, groups: p.groups, bad });
     this.#groupRoutes = new GroupRoutes({
       nc,
       names: this.#names,
