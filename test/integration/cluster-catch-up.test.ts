@@ -6,7 +6,8 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { describe, test, type TestContext } from 'node:test';
-import { MediaServer, type MediaServerOptions } from '../../src/index.js';
+import { MediaServer, type ClusterEvent, type MediaServerOptions } from '../../src/index.js';
+import { next } from '../helpers/events.js';
 import { startNats, type Nats } from '../helpers/nats.js';
 import { startClient, type TestClient } from '../helpers/server-client.js';
 import { until } from '../helpers/wait.js';
@@ -151,14 +152,14 @@ describe('cluster catch-up', () => {
     // flow, and some come live to node B while its catch-up is on its way.
     const most = 250;
     let i = 0;
-    const next = (): void => {
+    const sendNext = (): void => {
       if (i >= most) return;
       cam.tx.sendVideoFrame(frame(`f${i}`, size), { imageType: 'vp9', keyframe: i === 0, width: 64, height: 48, group: 'cast' });
       i++;
     };
-    next();
+    sendNext();
     await until(() => seen.length > 0, { on: [[early.rx, 'video']], timeoutMs: 5000, what: 'the first frame at the early member' });
-    const timer = setInterval(next, 1);
+    const timer = setInterval(sendNext, 1);
     t.after(() => clearInterval(timer));
     const late = await startClient(t, b, 'late');
     const got = record(late, size);
@@ -208,5 +209,40 @@ describe('cluster catch-up', () => {
     const bad = a.stats().cluster!.bad;
     assert.deepEqual(await ask('not json'), [Buffer.alloc(0)]);
     assert.equal(a.stats().cluster!.bad, bad + 1);
+  });
+
+  test('cluster - video to one client: when it comes online on another node, and again after it left, it starts at the keyframe with the frames since (the sender\'s node starts each new client subject from its cache)', async (t) => {
+    const nats = await startNats(t);
+    const [a, b] = await startNodes(t, nats, 2);
+    const size = 300;
+    const cam = await startClient(t, a, 'cam');
+    let unrouted = a.stats().unrouted.video;
+    /** Sends frame `i` to bob while he is offline; resolves once node A counted it unrouted (and cached it). */
+    const toNobody = async (i: number, keyframe: boolean): Promise<void> => {
+      cam.tx.sendVideoFrame(frame(`f${i}`, size), { imageType: 'avc1.42E01E', keyframe, width: 64, height: 48, to: 'bob' });
+      unrouted++;
+      await until(() => a.stats().unrouted.video >= unrouted, { checkAfterMs: [20, 100, 300, 1000, 3000], what: () => `f${i} unrouted on node A` });
+    };
+    await toNobody(0, true);
+    await toNobody(1, false);
+    const bob = await startClient(t, b, 'bob');
+    const first = record(bob, size);
+    cam.tx.sendVideoFrame(frame('f2', size), { imageType: 'avc1.42E01E', keyframe: false, width: 64, height: 48, to: 'bob' });
+    await until(() => first.some((g) => g.name === 'f2'), { on: [[bob.rx, 'video']], timeoutMs: 5000, what: () => `bob got ${JSON.stringify(first)}` });
+    assert.deepEqual(first.map((g) => g.name), ['f0', 'f1', 'f2']);
+    // bob goes (node A sees him offline), frames go by, and he comes back on node B.
+    const offline = next(a, 'cluster', (ev: ClusterEvent) => ev.type === 'clientOffline' && ev.id === 'bob');
+    await bob.rx.stop();
+    await bob.tx.stop();
+    await offline;
+    await toNobody(3, false);
+    await toNobody(4, false);
+    const again = await startClient(t, b, 'bob');
+    const got = record(again, size);
+    cam.tx.sendVideoFrame(frame('f5', size), { imageType: 'avc1.42E01E', keyframe: false, width: 64, height: 48, to: 'bob' });
+    await until(() => got.some((g) => g.name === 'f5'), { on: [[again.rx, 'video']], timeoutMs: 5000, what: () => `bob got ${JSON.stringify(got)}` });
+    assert.deepEqual(got.map((g) => g.name), ['f0', 'f1', 'f2', 'f3', 'f4', 'f5'], 'the current group of pictures, not what node B cached before');
+    assert.equal(got[0].keyframe, true);
+    assert.ok(got.every((g) => g.ok));
   });
 });
