@@ -63,6 +63,8 @@ export interface GopDelivery {
 export class GopCaches {
   readonly #o: GopCacheOptions;
   readonly #by = new WeakMap<Client, ClientGops>();
+  /** Readers that take every frame as it comes, never a cached start (a cluster's group subject: cluster/catch-up.ts). */
+  readonly #live = new WeakSet<Reader>();
   /** Bytes held by all caches. */
   #total = 0;
 
@@ -101,7 +103,7 @@ export class GopCaches {
       offer: (reader) => {
         let all = true;
         for (const b of before.values()) if (!b.gop.started.has(reader)) all = false;
-        if (all) return reader.offerBatch(batch);
+        if (all || this.#live.has(reader)) return reader.offerBatch(batch);
         let dropped = 0;
         for (const f of batch.frames) {
           const b = before.get(f.mediaIndex ?? 0)!;
@@ -129,6 +131,47 @@ export class GopCaches {
     const gop = this.#by.get(from)?.sources.get(mediaIndex);
     if (!gop || Date.now() - gop.lastAt > 10000) return [];
     return gop.frames.slice();
+  }
+
+  /**
+   * `reader` takes every frame as it comes and is never sent a cached start: the subject of a
+   * group on other nodes, whose nodes ask for the cached frames themselves when they need them
+   * (docs/cluster.md, Groups).
+   */
+  live(reader: Reader): void {
+    this.#live.add(reader);
+  }
+
+  /**
+   * The cached frames of `from`'s sources whose group of pictures goes to `group` (each source's
+   * keyframe first), as a cluster's catch-up answer sends them; none for a source silent for 10 s.
+   */
+  groupFrames(from: Client, group: string): FrameInit[][] {
+    const out: FrameInit[][] = [];
+    const c = this.#by.get(from);
+    if (!c) return out;
+    const now = Date.now();
+    for (const gop of c.sources.values()) if (gop.frames.length > 0 && gop.frames[0].group === group && now - gop.lastAt <= 10000) out.push(gop.frames.slice());
+    return out;
+  }
+
+  /** Whether source `mediaIndex` of `from` holds a group of pictures (it has had a keyframe since it was last cleared). */
+  holds(from: Client, mediaIndex: number): boolean {
+    return (this.#by.get(from)?.sources.get(mediaIndex)?.frames.length ?? 0) > 0;
+  }
+
+  /**
+   * The cached frames of `from`'s sources for `group` are stale (this node stopped receiving the
+   * group, then needs it again): they go, and every reader starts these sources again at a keyframe.
+   */
+  forgetGroup(from: Client, group: string): void {
+    const c = this.#by.get(from);
+    if (!c) return;
+    for (const gop of c.sources.values()) {
+      if (gop.frames.length === 0 || gop.frames[0].group !== group) continue;
+      this.#clear(c, gop);
+      gop.started = new WeakSet();
+    }
   }
 
   #add(c: ClientGops, gop: Gop, f: FrameInit): void {

@@ -85,3 +85,30 @@ test('gop cache unit - at most 64 sources per client, the least recently seen fo
   assert.equal(g.snapshot(a, 69).length, 1);
   assert.equal(g.bytes, 64 * 10);
 });
+
+test('gop cache unit - a cluster group: a live reader takes frames as they come; the frames of a group are listed per source; stale ones forgotten start readers again at a keyframe', () => {
+  const g = new GopCaches({ maxFrames: 300, maxBytes: 1 << 20 });
+  const cam = {} as Client;
+  const to = (f: FrameInit, group: string): FrameInit => ({ ...f, group });
+  g.begin(cam, batch(to(frame('k0', true), 'room'), to(frame('d1', false), 'room'), to(frame('x0', true, 1), 'other')));
+  // A reader that stands for other nodes is never sent the cached frames (they ask for them).
+  const live = reader();
+  g.live(live);
+  g.begin(cam, batch(to(frame('d2', false), 'room'))).offer(live);
+  assert.deepEqual(live.got, ['d2']);
+  // What a catch-up answer sends for 'room': its source's frames, keyframe first; not the other group's.
+  assert.deepEqual(g.groupFrames(cam, 'room').map((s) => s.map((f) => f.payload!.toString())), [['k0', 'd1', 'd2']]);
+  assert.deepEqual(g.groupFrames({} as Client, 'room'), []);
+  assert.equal(g.holds(cam, 0), true);
+  assert.equal(g.holds(cam, 2), false);
+  // A reader started on the group's source; the group's frames go stale (its node stopped receiving it).
+  const r = reader();
+  g.begin(cam, batch(to(frame('d3', false), 'room'))).offer(r);
+  assert.deepEqual(r.got, ['k0', 'd1', 'd2', 'd3']);
+  g.forgetGroup(cam, 'room');
+  assert.equal(g.holds(cam, 0), false);
+  assert.equal(g.holds(cam, 1), true, 'the other group keeps its frames');
+  // Deltas after the gap reach nobody who has to start again, the reader included; the next keyframe starts it.
+  g.begin(cam, batch(to(frame('d7', false), 'room'), to(frame('k8', true), 'room'))).offer(r);
+  assert.deepEqual(r.got, ['k0', 'd1', 'd2', 'd3', 'k8']);
+});

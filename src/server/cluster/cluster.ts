@@ -44,6 +44,12 @@ export interface ClusterStats {
   synced: number;
   /** Of those, the ones some live node did not confirm within 1 s (answered anyway). */
   syncLate: number;
+  /** Catch-up requests this node sent (to each other live node, when it started receiving a group: docs/cluster.md, Groups). */
+  catchUpAsked: number;
+  /** Catch-up requests of other nodes this node answered. */
+  catchUpAnswered: number;
+  /** Frames of other nodes' catch-up answers this node offered to its members. */
+  catchUpFrames: number;
 }
 
 /** A change of the cluster as this node sees it (MediaServer event `cluster`). */

@@ -14,9 +14,11 @@ import type { Frame } from '../../protocol/frame.js';
 import type { AckInfo } from '../../media/outbox.js';
 import type { Client } from '../client.js';
 import type { Directory } from '../directory.js';
+import type { GopCaches } from '../gop-cache.js';
 import type { GroupRegistry } from '../groups.js';
 import { forward } from '../relay.js';
 import type { Router, Target } from '../router.js';
+import type { CatchUp } from './catch-up.js';
 import type { LocalDelivery } from './local-delivery.js';
 import type { Outbound } from './outbound.js';
 import { mediaOnly, type Inbound } from './inbound.js';
@@ -36,6 +38,12 @@ export interface GroupRoutesOptions {
   maxPayload: number;
   /** The stand-in of a client on another node (what came from another node goes no further). */
   standIn: (id: string) => Client;
+  /** The stand-in of client `id` when there is one. */
+  peek: (id: string) => Client | undefined;
+  /** The server's GOP caches. */
+  gops: GopCaches;
+  /** Asks the other nodes for their senders' cached frames to a group this node starts receiving. */
+  catchUp: CatchUp;
   isRemote: (c: Client) => boolean;
   /** A message that was not what it should be. */
   bad: () => void;
@@ -112,6 +120,9 @@ export class GroupRoutes {
         },
       },
     };
+    // The nodes that start receiving the group ask for the cached frames themselves (catch-up.ts):
+    // sent on the group's subject, every node's members would get them again.
+    o.gops.live(t.reader);
     if (this.#targets.size >= MAX_TARGETS) this.#targets.delete(this.#targets.keys().next().value as string);
     this.#targets.set(id, t);
     return t;
@@ -138,11 +149,42 @@ export class GroupRoutes {
     let needed = false;
     if (g) for (const m of g.members.keys()) if (this.#o.directory.get(m)?.online) needed = true;
     const sub = this.#subs.get(id);
-    if (needed && !sub) this.#subs.set(id, this.#o.nc.subscribe(this.#o.names.group(id), { callback: (err, m) => void (err ?? this.#fan(m)) }));
+    if (needed && !sub) this.#subscribe(id);
     else if (!needed && sub) {
       sub.unsubscribe();
       this.#subs.delete(id);
     }
+  }
+
+  /**
+   * Starts receiving group `id`, and asks the other nodes for the groups of pictures of its
+   * sources (catch-up.ts): what this node cached of them while it last received the group is
+   * stale and goes first. Each node's answer waits for its turn among the group's messages
+   * (inbound.ts), and then goes to the members here through the GOP caches, as a live message
+   * does, for each source that has not had a keyframe here since (one that has: its readers
+   * started there, and the answer is older).
+   */
+  #subscribe(id: string): void {
+    const o = this.#o;
+    const g = o.groups.get(id);
+    for (const m of g?.members.keys() ?? []) {
+      const s = o.peek(m);
+      if (s) o.gops.forgetGroup(s, id);
+    }
+    const sub = o.nc.subscribe(o.names.group(id), { callback: (err, m) => void (err ?? this.#fan(m)) });
+    this.#subs.set(id, sub);
+    o.catchUp.ask(id, (frames, bytes) => {
+      o.inbound.media('video', frames.length, bytes, () => {
+        if (this.#subs.get(id) !== sub) return;
+        if (!frames.every((f) => f.group === id && f.mediaType === MediaType.video && f.kind === Kind.DATA)) return o.bad();
+        const started = new Set<string>();
+        for (const f of frames) if (o.gops.holds(o.standIn(f.from), f.mediaIndex)) started.add(`${f.mediaIndex} ${f.from}`);
+        const kept = started.size === 0 ? frames : frames.filter((f) => !started.has(`${f.mediaIndex} ${f.from}`));
+        if (kept.length === 0) return;
+        o.catchUp.frames += kept.length;
+        o.local.offerMany(kept, 'video', this.#members, o.standIn, false);
+      });
+    });
   }
 
   /**

@@ -24,6 +24,7 @@ import { LocalDelivery } from './local-delivery.js';
 import { Listed } from './listed.js';
 import { GroupSync } from './groups-sync.js';
 import { GroupRoutes } from './group-routes.js';
+import { CatchUp } from './catch-up.js';
 import { ClientSubjects } from './client-subjects.js';
 import { StandIns } from './stand-ins.js';
 import { ListSync } from './lists-sync.js';
@@ -51,6 +52,7 @@ export class ClusterNode implements ClusterPort {
   readonly #adopted = new Set<string>();
   readonly #groups: GroupSync;
   readonly #groupRoutes: GroupRoutes;
+  readonly #catchUp: CatchUp;
   readonly #lists: ListSync;
   readonly #known: KnownSync;
   readonly #users: UserSync;
@@ -84,7 +86,8 @@ export class ClusterNode implements ClusterPort {
     const received = (): void => void this.#received++;
     this.#subs = new ClientSubjects({ nc, names: this.#names, local: this.#local, inbound: this.#in, maxPayload: p.server.maxPayload, standIn, bad, received });
     const log = p.server.logger;
-    this.#applied = new Applied({ nc, names: this.#names, self: p.cluster.name, others: () => this.#presence.nodes().filter((n) => n !== p.cluster.name), up: () => this.#out.up, logger: log });
+    const others = (): string[] => this.#presence.nodes().filter((n) => n !== p.cluster.name);
+    this.#applied = new Applied({ nc, names: this.#names, self: p.cluster.name, others, up: () => this.#out.up, logger: log });
     this.#presence = new Presence({
       applied: this.#applied,
       nodes: kv.nodes,
@@ -119,6 +122,7 @@ export class ClusterNode implements ClusterPort {
         p.onEvent({ type: online ? 'clientOnline' : 'clientOffline', node, id });
       },
     });
+    this.#catchUp = new CatchUp({ nc, names: this.#names, self: p.cluster.name, others, out: this.#out, maxPayload: p.server.maxPayload, sessionKey: p.sessionKey, gops: p.relay.gops, directory: p.directory, groups: p.groups, bad });
     this.#groupRoutes = new GroupRoutes({
       nc,
       names: this.#names,
@@ -131,6 +135,9 @@ export class ClusterNode implements ClusterPort {
       local: this.#local,
       maxPayload: p.server.maxPayload,
       standIn,
+      peek: (id) => this.#standIns.peek(id),
+      gops: p.relay.gops,
+      catchUp: this.#catchUp,
       isRemote,
       bad,
       received,
@@ -194,6 +201,7 @@ export class ClusterNode implements ClusterPort {
       await node.#known.start();
       node.#applied.start();
       await node.#presence.start();
+      node.#catchUp.start();
       node.#groupRoutes.start();
       await node.#groups.start();
       await node.#lists.start();
@@ -306,6 +314,9 @@ export class ClusterNode implements ClusterPort {
       maxMessage: this.#out.max,
       synced: this.#applied.waited,
       syncLate: this.#applied.late,
+      catchUpAsked: this.#catchUp.asked,
+      catchUpAnswered: this.#catchUp.answered,
+      catchUpFrames: this.#catchUp.frames,
     };
   }
 
@@ -343,6 +354,7 @@ export class ClusterNode implements ClusterPort {
     };
     this.#groups.stop();
     this.#groupRoutes.stop();
+    this.#catchUp.stop();
     this.#lists.stop();
     this.#listed.stop();
     this.#applied.stop();

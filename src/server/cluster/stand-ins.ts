@@ -46,6 +46,11 @@ export class StandIns {
     return c;
   }
 
+  /** The stand-in of client `id` when there is one (none is made). */
+  peek(id: string): Client | undefined {
+    return this.#clients.get(id);
+  }
+
   /** Client `id` is no longer online on another node: its reader and the GOP caches of its video go (its counters stay). */
   offline(id: string): void {
     const c = this.#clients.get(id);

@@ -42,6 +42,11 @@ export class Names {
     return `${this.prefix}.n.${node}`;
   }
 
+  /** A node's answers to catch-up requests: the cached groups of pictures of its senders to a group (catch-up.ts). */
+  catchUp(node: string): string {
+    return `${this.prefix}.n.${node}.k`;
+  }
+
   /** Video and audio for addressees on most nodes, listed in the header (every node subscribes). */
   shared(): string {
     return `${this.prefix}.l.m`;
