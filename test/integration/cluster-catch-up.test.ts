@@ -246,3 +246,40 @@ describe('cluster catch-up', () => {
     assert.ok(got.every((g) => g.ok));
   });
 });
+
+describe('cluster catch-up: default receivers', () => {
+  for (const where of [1, 2]) {
+    test(`cluster - a second default receiver of a sender comes online on ${where === 1 ? 'the node where one already reads it' : 'a third node'}: the reader there gets each frame once, in order; the newcomer starts at the cached keyframe`, async (t) => {
+      const nats = await startNats(t);
+      const nodes = await startNodes(t, nats, 3);
+      const [a, b] = nodes;
+      const size = 300;
+      const cam = await startClient(t, a, 'cam');
+      const online = (id: string): Promise<unknown> => next(a, 'cluster', (ev: ClusterEvent) => ev.type === 'clientOnline' && ev.id === id);
+      const bobSeen = online('bob');
+      const bob = await startClient(t, b, 'bob');
+      await bobSeen;
+      await cam.tx.addDefaultReceiver('bob');
+      await cam.tx.addDefaultReceiver('carol');
+      const seen = record(bob, size);
+      /** Sends frame `i` to cam's default receivers (no `to`, no group) and waits until each reader in `at` has it. */
+      const send = async (i: number, keyframe: boolean, at: [TestClient, Got[]][]): Promise<void> => {
+        cam.tx.sendVideoFrame(frame(`f${i}`, size), { imageType: 'avc1.42E01E', keyframe, width: 64, height: 48 });
+        await until(() => at.every(([, g]) => g.some((x) => x.name === `f${i}`)), { on: at.map(([x]) => [x.rx, 'video'] as [TestClient['rx'], string]), timeoutMs: 5000, what: () => `f${i}: ${JSON.stringify(at.map(([, g]) => g.map((x) => x.name)))}` });
+      };
+      // One keyframe, then a long group of pictures: no other keyframe comes in this test.
+      await send(0, true, [[bob, seen]]);
+      await send(1, false, [[bob, seen]]);
+      const carolSeen = online('carol');
+      const carol = await startClient(t, nodes[where], 'carol');
+      const got = record(carol, size);
+      await carolSeen;
+      await send(2, false, [[bob, seen], [carol, got]]);
+      await send(3, false, [[bob, seen], [carol, got]]);
+      assert.deepEqual(seen.map((g) => g.name), ['f0', 'f1', 'f2', 'f3'], 'the reader already there: each frame once, in order');
+      assert.deepEqual(got.map((g) => g.name), ['f0', 'f1', 'f2', 'f3'], 'the newcomer: from the cached keyframe on, each frame once');
+      assert.equal(got[0].keyframe, true);
+      assert.ok(seen.every((g) => g.ok) && got.every((g) => g.ok), 'every frame with its bytes');
+    });
+  }
+});
