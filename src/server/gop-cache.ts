@@ -8,7 +8,7 @@
  */
 import { Flag, Kind, MediaType } from '../protocol/constants.js';
 import type { Frame, FrameInit } from '../protocol/frame.js';
-import type { FrameBatch } from '../protocol/fan-encoding.js';
+import { FrameBatch } from '../protocol/fan-encoding.js';
 import type { Client } from './client.js';
 import type { Reader } from './router.js';
 
@@ -63,8 +63,12 @@ export interface GopDelivery {
 export class GopCaches {
   readonly #o: GopCacheOptions;
   readonly #by = new WeakMap<Client, ClientGops>();
-  /** Readers that take every frame as it comes, never a cached start (a cluster's group subject: cluster/catch-up.ts). */
-  readonly #live = new WeakSet<Reader>();
+  /**
+   * Readers that take every frame as it comes, never a cached start (a cluster's group subject:
+   * cluster/catch-up.ts), each with the readers of its addressees when it has some (a cluster's
+   * address list: cluster/listed.ts), or null.
+   */
+  readonly #live = new WeakMap<Reader, (() => readonly Reader[]) | null>();
   /** Bytes held by all caches. */
   #total = 0;
 
@@ -99,11 +103,45 @@ export class GopCaches {
       if (!before.has(mi)) before.set(mi, { gop, frames: gop.frames, n: gop.frames.length });
       this.#add(c, gop, f);
     }
+    /** Each source's cached frames before the batch as one batch, made once for all the addressees that start on it. */
+    let replays: Map<number, FrameBatch> | undefined;
+    /**
+     * Starts `r` (an addressee of a live reader, which takes the batch itself) on each source of
+     * the batch that it has not had a keyframe of: at a delta, the cached frames before it go to
+     * `r` alone, as one batch; at a keyframe, it starts there. Returns the frames dropped.
+     */
+    const start = (r: Reader): number => {
+      let dropped = 0;
+      for (const f of batch.frames) {
+        const mi = f.mediaIndex ?? 0;
+        const b = before.get(mi)!;
+        if (b.gop.started.has(r)) continue;
+        const key = ((f.flags ?? 0) & Flag.KEYFRAME) !== 0;
+        // No picture to start from: its node's readers wait for the next keyframe.
+        if (!key && b.n === 0) continue;
+        b.gop.started.add(r);
+        if (key) continue;
+        let replay = replays?.get(mi);
+        if (!replay) {
+          replay = new FrameBatch(batch.to, batch.group);
+          for (let i = 0; i < b.n; i++) replay.add(b.frames[i], b.frames[i].payload?.length ?? 0);
+          (replays ??= new Map()).set(mi, replay);
+        }
+        dropped += r.offerBatch(replay);
+      }
+      return dropped;
+    };
     return {
       offer: (reader) => {
         let all = true;
         for (const b of before.values()) if (!b.gop.started.has(reader)) all = false;
-        if (all || this.#live.has(reader)) return reader.offerBatch(batch);
+        if (all) return reader.offerBatch(batch);
+        const each = this.#live.get(reader);
+        if (each !== undefined) {
+          let dropped = 0;
+          if (each) for (const r of each()) dropped += start(r);
+          return dropped + reader.offerBatch(batch);
+        }
         let dropped = 0;
         for (const f of batch.frames) {
           const b = before.get(f.mediaIndex ?? 0)!;
@@ -136,10 +174,14 @@ export class GopCaches {
   /**
    * `reader` takes every frame as it comes and is never sent a cached start: the subject of a
    * group on other nodes, whose nodes ask for the cached frames themselves when they need them
-   * (docs/cluster.md, Groups).
+   * (docs/cluster.md, Groups), or the subject of an address list on other nodes. With `each`,
+   * the readers of its addressees one by one (their own subjects): before a batch goes to
+   * `reader`, each of them that has not had a source's keyframe gets the cached frames before
+   * the batch, alone (docs/cluster.md, Routing): a new addressee starts at the keyframe, and
+   * those that read already get nothing twice.
    */
-  live(reader: Reader): void {
-    this.#live.add(reader);
+  live(reader: Reader, each?: () => readonly Reader[]): void {
+    this.#live.set(reader, each ?? null);
   }
 
   /**

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { describe, test, type TestContext } from 'node:test';
-import { MediaServer, type ClusterEvent, type MediaServerOptions } from '../../src/index.js';
+import { MediaServer, Receiver, type ClusterEvent, type MediaServerOptions } from '../../src/index.js';
 import { next } from '../helpers/events.js';
 import { startNats, type Nats } from '../helpers/nats.js';
 import { startClient, type TestClient } from '../helpers/server-client.js';
@@ -38,7 +38,7 @@ interface Got {
 }
 
 /** Records the group video `x` receives: each frame's name (its first bytes), whether a keyframe, whether its bytes are the ones sent. */
-function record(x: TestClient, size: number): Got[] {
+function record(x: Pick<TestClient, 'rx'>, size: number): Got[] {
   const got: Got[] = [];
   x.rx.on('video', (v: { data: Buffer; keyframe: boolean }) => {
     const name = v.data.subarray(0, v.data.indexOf(0x20)).toString();
@@ -282,4 +282,87 @@ describe('cluster catch-up: default receivers', () => {
       assert.ok(seen.every((g) => g.ok) && got.every((g) => g.ok), 'every frame with its bytes');
     });
   }
+
+  test('cluster - a second default receiver comes online on the node of the first while the sender streams: both get every frame once, in order, the newcomer from the keyframe', async (t) => {
+    const nats = await startNats(t);
+    const [a, b] = await startNodes(t, nats, 3);
+    const size = 500;
+    const cam = await startClient(t, a, 'cam');
+    const online = (id: string): Promise<unknown> => next(a, 'cluster', (ev: ClusterEvent) => ev.type === 'clientOnline' && ev.id === id);
+    const bobSeen = online('bob');
+    const bob = await startClient(t, b, 'bob');
+    await bobSeen;
+    await cam.tx.addDefaultReceiver('bob');
+    await cam.tx.addDefaultReceiver('carol');
+    const seen = record(bob, size);
+    // One keyframe, then a frame every millisecond (at most 250: within the caches' 300 frames)
+    // until carol has some: she comes online while frames flow.
+    const most = 250;
+    let i = 0;
+    const sendNext = (): void => {
+      if (i >= most) return;
+      cam.tx.sendVideoFrame(frame(`f${i}`, size), { imageType: 'vp9', keyframe: i === 0, width: 64, height: 48 });
+      i++;
+    };
+    sendNext();
+    await until(() => seen.length > 0, { on: [[bob.rx, 'video']], timeoutMs: 5000, what: 'the first frame at bob' });
+    const timer = setInterval(sendNext, 1);
+    t.after(() => clearInterval(timer));
+    // carol's receiver alone, recording from its start: the frames can come before its session is up.
+    const carolSeen = online('carol');
+    const carol = { rx: new Receiver({ protocol: 'tcp', connection: 'receiver-to-sender', senders: [{ host: '127.0.0.1', port: b.ports.tcp }], clientId: 'carol', reconnect: false }) };
+    t.after(() => carol.rx.stop());
+    const got = record(carol, size);
+    await carol.rx.start();
+    await carolSeen;
+    const onlineAt = i;
+    await until(() => got.length > 0 && (i > onlineAt + 20 || i === most), { on: [[carol.rx, 'video']], timeoutMs: 5000, what: () => `carol got ${got.length} frames, ${i} sent` });
+    clearInterval(timer);
+    const last = `f${i - 1}`;
+    await until(() => got.some((g) => g.name === last) && seen.some((g) => g.name === last), { on: [[carol.rx, 'video'], [bob.rx, 'video']], timeoutMs: 5000, what: () => `${last} at both` });
+    const want = Array.from({ length: i }, (_, k) => `f${k}`);
+    assert.deepEqual(seen.map((g) => g.name), want, 'bob: every frame once, in order');
+    assert.deepEqual(got.map((g) => g.name), want, 'carol: from the keyframe on, every frame once, in order');
+    assert.equal(got[0].keyframe, true);
+    assert.ok(seen.every((g) => g.ok) && got.every((g) => g.ok));
+    console.log(`# ${i} frames; node A saw carol online after f${onlineAt - 1}`);
+  });
+
+  test('cluster - a default receiver that left comes back on the node where another still reads: it starts at the current keyframe, the other gets nothing twice', async (t) => {
+    const nats = await startNats(t);
+    const [a, b, c] = await startNodes(t, nats, 3);
+    const size = 300;
+    const cam = await startClient(t, a, 'cam');
+    const online = (id: string): Promise<unknown> => next(a, 'cluster', (ev: ClusterEvent) => ev.type === 'clientOnline' && ev.id === id);
+    const seenOnline = [online('bob'), online('dave')];
+    const bob = await startClient(t, b, 'bob');
+    const dave = await startClient(t, c, 'dave');
+    await Promise.all(seenOnline);
+    await cam.tx.addDefaultReceiver('bob');
+    await cam.tx.addDefaultReceiver('dave');
+    const seen = record(bob, size);
+    const watched = record(dave, size);
+    const send = async (i: number, keyframe: boolean, at: [TestClient, Got[]][]): Promise<void> => {
+      cam.tx.sendVideoFrame(frame(`f${i}`, size), { imageType: 'avc1.42E01E', keyframe, width: 64, height: 48 });
+      await until(() => at.every(([, g]) => g.some((x) => x.name === `f${i}`)), { on: at.map(([x]) => [x.rx, 'video'] as [TestClient['rx'], string]), timeoutMs: 5000, what: () => `f${i}: ${JSON.stringify(at.map(([, g]) => g.map((x) => x.name)))}` });
+    };
+    await send(0, true, [[bob, seen], [dave, watched]]);
+    await send(1, false, [[bob, seen], [dave, watched]]);
+    // dave goes (node A sees him offline), frames go by for bob alone, and dave comes back on node B.
+    const offline = next(a, 'cluster', (ev: ClusterEvent) => ev.type === 'clientOffline' && ev.id === 'dave');
+    await dave.rx.stop();
+    await dave.tx.stop();
+    await offline;
+    await send(2, false, [[bob, seen]]);
+    await send(3, false, [[bob, seen]]);
+    const back = online('dave');
+    const again = await startClient(t, b, 'dave');
+    const got = record(again, size);
+    await back;
+    await send(4, false, [[bob, seen], [again, got]]);
+    assert.deepEqual(seen.map((g) => g.name), ['f0', 'f1', 'f2', 'f3', 'f4']);
+    assert.deepEqual(got.map((g) => g.name), ['f0', 'f1', 'f2', 'f3', 'f4'], 'the current group of pictures, each frame once');
+    assert.deepEqual(watched.map((g) => g.name), ['f0', 'f1']);
+    assert.equal(got[0].keyframe, true);
+  });
 });

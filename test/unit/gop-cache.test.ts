@@ -112,3 +112,38 @@ test('gop cache unit - a cluster group: a live reader takes frames as they come;
   g.begin(cam, batch(to(frame('d7', false), 'room'), to(frame('k8', true), 'room'))).offer(r);
   assert.deepEqual(r.got, ['k0', 'd1', 'd2', 'd3', 'k8']);
 });
+
+test('gop cache unit - a cluster address list: its live reader takes each frame once, as it comes; each addressee that has not started gets the cached frames alone, once, as one batch; one starting at a keyframe gets nothing', () => {
+  const g = new GopCaches({ maxFrames: 300, maxBytes: 1 << 20 });
+  const cam = {} as Client;
+  const bob = reader();
+  const carol = reader();
+  const list = reader();
+  const batches: number[] = [];
+  const counted = (r: Reader & { got: string[] }): Reader => ({ ...r, offerBatch: (b) => (batches.push(b.frames.length), r.offerBatch(b)) });
+  let addressees: Reader[] = [];
+  g.live(list, () => addressees);
+  // bob's start: the list's first batch holds a keyframe; nothing goes to bob alone.
+  const bobs = counted(bob);
+  addressees = [bobs];
+  g.begin(cam, batch(frame('k0', true), frame('d1', false))).offer(list);
+  assert.deepEqual([list.got, bob.got], [['k0', 'd1'], []]);
+  // carol comes: the next list (a new reader standing for bob and carol) takes the batch only; carol alone the cache before it.
+  const list2 = reader();
+  const carols = counted(carol);
+  addressees = [bobs, carols];
+  g.live(list2, () => addressees);
+  g.begin(cam, batch(frame('d2', false), frame('x0', true, 1))).offer(list2);
+  assert.deepEqual(list2.got, ['d2', 'x0'], 'each frame once, as it comes');
+  assert.deepEqual(bob.got, [], 'bob started already: nothing twice');
+  assert.deepEqual(carol.got, ['k0', 'd1'], 'carol: the cached frames before the batch');
+  assert.deepEqual(batches, [2], 'in one batch');
+  g.begin(cam, batch(frame('d3', false))).offer(list2);
+  assert.deepEqual(carol.got, ['k0', 'd1'], 'once');
+  // No cache (a delta first): nobody is started; a keyframe later in the batch starts them where it is.
+  const dan = reader();
+  addressees = [dan];
+  g.begin(cam, batch(frame('y0', false, 2), frame('y1', true, 2))).offer(list2);
+  g.begin(cam, batch(frame('y2', false, 2))).offer(list2);
+  assert.deepEqual(dan.got, [], 'started at y1 (in the list), not sent y1 again');
+});

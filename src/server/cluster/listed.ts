@@ -11,7 +11,8 @@ import { CamwireError, CloseCode, ErrorCode } from '../../errors.js';
 import { Kind, MediaType, mediaTypeName } from '../../protocol/constants.js';
 import type { Frame } from '../../protocol/frame.js';
 import type { Client } from '../client.js';
-import type { Target } from '../router.js';
+import type { GopCaches } from '../gop-cache.js';
+import type { Reader, Target } from '../router.js';
 import type { LocalDelivery } from './local-delivery.js';
 import type { Outbound } from './outbound.js';
 import { mediaOnly, type Inbound } from './inbound.js';
@@ -35,6 +36,10 @@ export interface ListedOptions {
   local: LocalDelivery;
   maxPayload: number;
   standIn: (id: string) => Client;
+  /** The reader of client `id` on another node: its own subject (stand-ins.ts). */
+  clientReader: (id: string) => Reader;
+  /** The server's GOP caches: a list's target takes frames as they come, a new addressee's cached start goes to it alone. */
+  gops: GopCaches;
   isRemote: (c: Client) => boolean;
   bad: () => void;
   /** A NATS message for this node's clients came (counted in stats().cluster.received). */
@@ -102,8 +107,8 @@ export class Listed {
   /**
    * The target of addressees `list` on `node`, kept while the same list recurs (a sender's default
    * receivers do, message after message): its reader is the same object each time, as a local
-   * reader is (the GOP caches remember which readers started on a keyframe), and its header is
-   * made once.
+   * reader is, and its header is made once. Its reader is live in the GOP caches: it takes each
+   * frame as it comes; the cached start goes to each new addressee on its own subject.
    */
   #targetOf(node: string, list: string[]): Target {
     const to = JSON.stringify(list);
@@ -134,6 +139,12 @@ export class Listed {
         },
       };
     }
+    // An address list's subject carries each frame once, as it comes: a new list (a second
+    // addressee came online on a node, or on another node) must not bring the cached frames to
+    // the addressees that read already. Each addressee that has not started on a source gets the
+    // cached frames before the batch on its own subject, which only it reads, in the same turn
+    // and on the same connection, so before the batch (docs/cluster.md, Routing).
+    o.gops.live(t.reader, () => list.map(o.clientReader));
     if (this.#targets.size >= MAX_TARGETS) this.#targets.delete(this.#targets.keys().next().value as string);
     this.#targets.set(key, t);
     return t;

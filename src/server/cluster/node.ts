@@ -166,6 +166,8 @@ export class ClusterNode implements ClusterPort {
       local: this.#local,
       maxPayload: p.server.maxPayload,
       standIn,
+      clientReader: (id) => this.#standIns.reader(id),
+      gops: p.relay.gops,
       isRemote,
       bad,
       received,
