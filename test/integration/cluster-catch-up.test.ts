@@ -54,6 +54,17 @@ function frame(name: string, size: number): Buffer {
   return b;
 }
 
+/** cam on node `a` and early on node `c`, both in group 'cast' as both nodes see it; early's video recorded. */
+async function castWithEarly(t: TestContext, a: MediaServer, c: MediaServer, size: number) {
+  const cam = await startClient(t, a, 'cam');
+  const early = await startClient(t, c, 'early');
+  await cam.tx.joinGroup('cast', { password: 'pw' });
+  await hasMembers(c, 'cast', ['cam']);
+  await early.tx.joinGroup('cast', { password: 'pw' });
+  await hasMembers(a, 'cast', ['cam', 'early']);
+  return { cam, early, seen: record(early, size) };
+}
+
 describe('cluster catch-up', () => {
   test('cluster - a group member joining on a node that did not receive the group starts at the keyframe with the frames since, even when the group is received elsewhere and the cached frames need several NATS messages', async (t) => {
     const nats = await startNats(t);
@@ -62,13 +73,7 @@ describe('cluster catch-up', () => {
     const [a, b, c] = await startNodes(t, nats, 3, big);
     const size = 400_000;
     assert.ok(a.stats().cluster!.maxMessage < 3 * size, 'the three cached frames need more than one NATS message');
-    const cam = await startClient(t, a, 'cam');
-    const early = await startClient(t, c, 'early');
-    await cam.tx.joinGroup('cast', { password: 'pw' });
-    await hasMembers(c, 'cast', ['cam']);
-    await early.tx.joinGroup('cast', { password: 'pw' });
-    await hasMembers(a, 'cast', ['cam', 'early']);
-    const seen = record(early, size);
+    const { cam, early, seen } = await castWithEarly(t, a, c, size);
     const send = async (i: number, keyframe: boolean): Promise<void> => {
       cam.tx.sendVideoFrame(frame(`f${i}`, size), { imageType: 'avc1.42E01E', keyframe, width: 64, height: 48, group: 'cast' });
       // Each once node C's member has it: node A sent it by then, and cached it.
@@ -140,13 +145,7 @@ describe('cluster catch-up', () => {
     const nats = await startNats(t);
     const [a, b, c] = await startNodes(t, nats, 3);
     const size = 500;
-    const cam = await startClient(t, a, 'cam');
-    const early = await startClient(t, c, 'early');
-    await cam.tx.joinGroup('cast', { password: 'pw' });
-    await hasMembers(c, 'cast', ['cam']);
-    await early.tx.joinGroup('cast', { password: 'pw' });
-    await hasMembers(a, 'cast', ['cam', 'early']);
-    const seen = record(early, size);
+    const { cam, early, seen } = await castWithEarly(t, a, c, size);
     // One keyframe, then a frame every millisecond (at most 250: the GOP stays within the caches'
     // 300 frames) until the late member has some: the join and the catch-up happen while frames
     // flow, and some come live to node B while its catch-up is on its way.
@@ -247,6 +246,21 @@ describe('cluster catch-up', () => {
   });
 });
 
+/**
+ * cam on node `a` with default receivers bob (online on node `b`, seen by `a`, recorded) and carol
+ * (not online yet); `online(id)` resolves when node `a` sees that client come online.
+ */
+async function camToBob(t: TestContext, a: MediaServer, b: MediaServer, size: number) {
+  const cam = await startClient(t, a, 'cam');
+  const online = (id: string): Promise<unknown> => next(a, 'cluster', (ev: ClusterEvent) => ev.type === 'clientOnline' && ev.id === id);
+  const bobSeen = online('bob');
+  const bob = await startClient(t, b, 'bob');
+  await bobSeen;
+  await cam.tx.addDefaultReceiver('bob');
+  await cam.tx.addDefaultReceiver('carol');
+  return { cam, bob, seen: record(bob, size), online };
+}
+
 describe('cluster catch-up: default receivers', () => {
   for (const where of [1, 2]) {
     test(`cluster - a second default receiver of a sender comes online on ${where === 1 ? 'the node where one already reads it' : 'a third node'}: the reader there gets each frame once, in order; the newcomer starts at the cached keyframe`, async (t) => {
@@ -254,14 +268,7 @@ describe('cluster catch-up: default receivers', () => {
       const nodes = await startNodes(t, nats, 3);
       const [a, b] = nodes;
       const size = 300;
-      const cam = await startClient(t, a, 'cam');
-      const online = (id: string): Promise<unknown> => next(a, 'cluster', (ev: ClusterEvent) => ev.type === 'clientOnline' && ev.id === id);
-      const bobSeen = online('bob');
-      const bob = await startClient(t, b, 'bob');
-      await bobSeen;
-      await cam.tx.addDefaultReceiver('bob');
-      await cam.tx.addDefaultReceiver('carol');
-      const seen = record(bob, size);
+      const { cam, bob, seen, online } = await camToBob(t, a, b, size);
       /** Sends frame `i` to cam's default receivers (no `to`, no group) and waits until each reader in `at` has it. */
       const send = async (i: number, keyframe: boolean, at: [TestClient, Got[]][]): Promise<void> => {
         cam.tx.sendVideoFrame(frame(`f${i}`, size), { imageType: 'avc1.42E01E', keyframe, width: 64, height: 48 });
@@ -287,14 +294,7 @@ describe('cluster catch-up: default receivers', () => {
     const nats = await startNats(t);
     const [a, b] = await startNodes(t, nats, 3);
     const size = 500;
-    const cam = await startClient(t, a, 'cam');
-    const online = (id: string): Promise<unknown> => next(a, 'cluster', (ev: ClusterEvent) => ev.type === 'clientOnline' && ev.id === id);
-    const bobSeen = online('bob');
-    const bob = await startClient(t, b, 'bob');
-    await bobSeen;
-    await cam.tx.addDefaultReceiver('bob');
-    await cam.tx.addDefaultReceiver('carol');
-    const seen = record(bob, size);
+    const { cam, bob, seen, online } = await camToBob(t, a, b, size);
     // One keyframe, then a frame every millisecond (at most 250: within the caches' 300 frames)
     // until carol has some: she comes online while frames flow.
     const most = 250;

@@ -104,6 +104,23 @@ const ROUNDS = 12;
 /** How late node2 hears NATS in the first two tests: well beyond a welcome's or a join answer's round trip. */
 const LAG_MS = 40;
 
+/** The members of group `g` as node `n` sees them. */
+function members(n: Node, g = 'room'): string[] {
+  return n.s.stats().groups.find((x) => x.id === g)?.members ?? [];
+}
+
+/** Three nodes, the third one's NATS lagging; alice (node a) and carol (node c, the lagging one) in 'room'. */
+async function roomOfThree(t: TestContext) {
+  const nats = await startNats(t);
+  const nodes = await startNodes(t, nats, 3, LAG_MS);
+  const [a, b, c] = nodes;
+  const alice = await client(t, a.s, 'alice');
+  const carol = await client(t, c.s, 'carol');
+  await alice.tx.joinGroup('room');
+  await carol.tx.joinGroup('room');
+  return { nodes, a, b, c, alice, carol };
+}
+
 describe('cluster - read-your-writes', () => {
   test('cluster - a receiver is welcomed once every node sees it online: a command sent at once from another node reaches it', async (t) => {
     const nats = await startNats(t);
@@ -125,15 +142,7 @@ describe('cluster - read-your-writes', () => {
   });
 
   test('cluster - joinGroup and leaveGroup resolve once every node applied them: members, notices and group messages follow at once', async (t) => {
-    const nats = await startNats(t);
-    const nodes = await startNodes(t, nats, 3, LAG_MS);
-    const [a, b, c] = nodes;
-    const alice = await client(t, a.s, 'alice');
-    // Carol is on the node whose watch lags.
-    const carol = await client(t, c.s, 'carol');
-    await alice.tx.joinGroup('room');
-    await carol.tx.joinGroup('room');
-    const members = (n: Node): string[] => n.s.stats().groups.find((g) => g.id === 'room')?.members ?? [];
+    const { nodes, b, alice, carol } = await roomOfThree(t);
     for (let i = 0; i < ROUNDS; i++) {
       const id = `bob${i}`;
       const bob = await client(t, b.s, id);
@@ -155,15 +164,7 @@ describe('cluster - read-your-writes', () => {
   });
 
   test('cluster - a member that disconnects, and a group deleted through the control API: the members are told once every node applied it', async (t) => {
-    const nats = await startNats(t);
-    const nodes = await startNodes(t, nats, 3, LAG_MS);
-    const [a, b, c] = nodes;
-    const alice = await client(t, a.s, 'alice');
-    // Carol is on the node whose watch lags.
-    const carol = await client(t, c.s, 'carol');
-    await alice.tx.joinGroup('room');
-    await carol.tx.joinGroup('room');
-    const members = (n: Node, g = 'room'): string[] => n.s.stats().groups.find((x) => x.id === g)?.members ?? [];
+    const { nodes, a, b, alice, carol } = await roomOfThree(t);
     for (let i = 0; i < 4; i++) {
       const id = `bob${i}`;
       const bob = await client(t, b.s, id);

@@ -57,6 +57,30 @@ function hasMembers(node: Node, group: string, members: string[]): Promise<void>
 }
 
 /** Waits until `node` knows that `id` is online on another node. */
+/**
+ * The first byte of each of the next `n` audio frames `x` receives: every frame must be 3200 bytes
+ * of one fill (no bytes of another frame), and carry `meta`'s fields when given.
+ */
+function audioFills(x: TestClient, n: number, meta?: { group: string; from: string }): Promise<number[]> {
+  return new Promise((resolve) => {
+    const fills: number[] = [];
+    const on = (f: { data: Buffer }, m: { group: string; from: string }): void => {
+      assert.equal(f.data.length, 3200);
+      if (meta) {
+        assert.equal(m.group, meta.group);
+        assert.equal(m.from, meta.from);
+      }
+      assert.ok(f.data.every((v) => v === f.data[0]), 'one frame, one fill: no bytes of another frame');
+      fills.push(f.data[0]);
+      if (fills.length === n) {
+        x.rx.off('audio', on);
+        resolve(fills);
+      }
+    };
+    x.rx.on('audio', on);
+  });
+}
+
 function sees(node: Node, id: string, online = true): Promise<void> {
   return until(() => node.remote.has(id) === online, { on: [[node.s, 'cluster']], timeoutMs: 5000, what: `${id} ${online ? 'online' : 'offline'} elsewhere` });
 }
@@ -222,21 +246,7 @@ describe('cluster', () => {
     for (const id of ['bob', 'bea']) await sees(a, id);
     for (const id of ['bob', 'bea']) await alice.tx.addDefaultReceiver(id);
     const n = 8;
-    const got = (x: TestClient): Promise<number[]> =>
-      new Promise((resolve) => {
-        const fills: number[] = [];
-        const on = (f: { data: Buffer }): void => {
-          assert.equal(f.data.length, 3200);
-          assert.ok(f.data.every((v) => v === f.data[0]), 'one frame, one fill: no bytes of another frame');
-          fills.push(f.data[0]);
-          if (fills.length === n) {
-            x.rx.off('audio', on);
-            resolve(fills);
-          }
-        };
-        x.rx.on('audio', on);
-      });
-    const both = Promise.all([got(bob), got(bea)]);
+    const both = Promise.all([audioFills(bob, n), audioFills(bea, n)]);
     // In one turn: the node reads them together and sends them to node B as one batch.
     for (let i = 0; i < n; i++) alice.tx.sendAudio(Buffer.alloc(3200, i + 1), { codec: 'pcm', sampleRate: 16000, channels: 1 });
     const want = Array.from({ length: n }, (_, i) => i + 1);
@@ -330,23 +340,7 @@ describe('cluster', () => {
     for (const x of [bob, bea]) await x.tx.joinGroup('turn', { password: 'pw' });
     await hasMembers(a, 'turn', ['alice', 'bob', 'bea']);
     const n = 8;
-    const got = (x: TestClient): Promise<number[]> =>
-      new Promise((resolve) => {
-        const fills: number[] = [];
-        const on = (f: { data: Buffer }, m: { group: string; from: string }): void => {
-          assert.equal(f.data.length, 3200);
-          assert.equal(m.group, 'turn');
-          assert.equal(m.from, 'alice');
-          assert.ok(f.data.every((v) => v === f.data[0]), 'one frame, one fill: no bytes of another frame');
-          fills.push(f.data[0]);
-          if (fills.length === n) {
-            x.rx.off('audio', on);
-            resolve(fills);
-          }
-        };
-        x.rx.on('audio', on);
-      });
-    const both = Promise.all([got(bob), got(bea)]);
+    const both = Promise.all([audioFills(bob, n, { group: 'turn', from: 'alice' }), audioFills(bea, n, { group: 'turn', from: 'alice' })]);
     const before = a.s.stats().cluster!.published;
     for (let i = 0; i < n; i++) alice.tx.sendAudio(Buffer.alloc(3200, i + 1), { codec: 'pcm', sampleRate: 16000, channels: 1, group: 'turn' });
     const want = Array.from({ length: n }, (_, i) => i + 1);
