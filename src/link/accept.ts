@@ -51,21 +51,81 @@ export function acceptedEvent(link: FrameLink, hello: Frame, sessionKey: bigint)
   };
 }
 
+/** A link waiting for its HELLO (awaitHello). */
+interface HelloWait {
+  /** When it times out (performance.now()). */
+  deadline: number;
+  expire(): void;
+}
+
+/**
+ * The links waiting for their HELLO with one timeout value, oldest first: one timer for all of
+ * them (the oldest one's deadline), not one timer per link. Their deadlines come in the order
+ * they were added, so the oldest is always the next to expire.
+ */
+class HelloDeadlines {
+  readonly #ms: number;
+  readonly #waits = new Set<HelloWait>();
+  #timer: NodeJS.Timeout | undefined;
+
+  constructor(ms: number) {
+    this.#ms = ms;
+  }
+
+  add(w: HelloWait): void {
+    w.deadline = performance.now() + this.#ms;
+    this.#waits.add(w);
+    if (!this.#timer) this.#arm(this.#ms);
+  }
+
+  delete(w: HelloWait): void {
+    this.#waits.delete(w);
+  }
+
+  #arm(ms: number): void {
+    this.#timer = setTimeout(this.#fire, ms);
+    this.#timer.unref();
+  }
+
+  readonly #fire = (): void => {
+    this.#timer = undefined;
+    const now = performance.now();
+    for (const w of this.#waits) {
+      if (w.deadline > now) {
+        this.#arm(Math.max(1, Math.ceil(w.deadline - now)));
+        return;
+      }
+      this.#waits.delete(w);
+      w.expire();
+    }
+  };
+}
+
+/** One HelloDeadlines per timeout value (a process has one or two: the server's, a Receiver's). */
+const deadlines = new Map<number, HelloDeadlines>();
+
 /**
  * Calls `onHello` with the first frame if it is a valid HELLO; otherwise fails the link with a
- * ProtocolError (which the listener reports through onProtocolFailure).
+ * ProtocolError (which the listener reports through onProtocolFailure). A link that sends none
+ * within `timeoutMs` fails with CW_ERR_PROTOCOL_HANDSHAKE_TIMEOUT.
  */
 export function awaitHello(
   link: FrameLink,
   timeoutMs: number,
-  onHello: (f: Frame, hello: Hello) => void,
+  /** Called with the link too, so that one function may serve every link. */
+  onHello: (f: Frame, hello: Hello, link: FrameLink) => void,
   /** UDP: a DATA frame may come first when the HELLO datagram was lost; it counts as an implicit push HELLO. */
   implicitPush = false,
 ): void {
+  // setTimeout's range: a delay outside 1 ms .. 2^31-1 ms is 1 ms.
+  const ms = timeoutMs >= 1 && timeoutMs <= 0x7fffffff ? Math.floor(timeoutMs) : 1;
+  let q = deadlines.get(ms);
+  if (!q) deadlines.set(ms, (q = new HelloDeadlines(ms)));
+  const queue = q;
   const done = (): void => {
-    clearTimeout(timer);
+    queue.delete(wait);
     link.off('frame', onFrame);
-    link.off('close', onClose);
+    link.off('close', done);
   };
   const bad = (err: ProtocolError): void => {
     done();
@@ -85,21 +145,20 @@ export function awaitHello(
         return;
       }
       done();
-      onHello(f, hello);
+      onHello(f, hello, link);
     } else if (implicitPush && f.kind === Kind.DATA) {
       done();
-      onHello(f, { role: 'push' });
+      onHello(f, { role: 'push' }, link);
       link.emit('frame', f);
     } else {
       bad(new ProtocolError(ErrorCode.PROTOCOL_UNEXPECTED, `expected HELLO, got message kind ${f.kind}`, CloseCode.UNEXPECTED_MESSAGE));
     }
   };
-  const onClose = (): void => done();
-  const timer = setTimeout(
-    () => bad(new ProtocolError(ErrorCode.PROTOCOL_HANDSHAKE_TIMEOUT, `no HELLO within ${timeoutMs} ms`, CloseCode.HANDSHAKE_TIMEOUT)),
-    timeoutMs,
-  );
-  timer.unref();
+  const wait: HelloWait = {
+    deadline: 0,
+    expire: () => bad(new ProtocolError(ErrorCode.PROTOCOL_HANDSHAKE_TIMEOUT, `no HELLO within ${timeoutMs} ms`, CloseCode.HANDSHAKE_TIMEOUT)),
+  };
+  queue.add(wait);
   link.on('frame', onFrame);
-  link.on('close', onClose);
+  link.on('close', done);
 }

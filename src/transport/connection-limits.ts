@@ -91,6 +91,8 @@ export type RefusedReason = 'total' | 'per_ip' | 'pending_per_ip' | 'pending';
  */
 export function addressKey(address: string | undefined): string {
   if (!address) return '?';
+  // No colon: not IPv6 (the common IPv4 case, without net.isIPv6's regular expression per connection).
+  if (!address.includes(':')) return address;
   if (address.startsWith('::ffff:') && net.isIPv4(address.slice(7))) return address.slice(7);
   if (!net.isIPv6(address)) return address;
   const [head, tail = ''] = address.split('%')[0]!.split('::') as [string, string?];
