@@ -24,7 +24,8 @@
  * --idle-keepalive=MS: keepaliveMs of the server and the peers (default 5000); deadMs is 3 times it.
  *
  * Also the server's CPU per join (user + system over all the joins, camwire and raw), and with
- * --join-prof=DIR a CPU profile of camwire's joins (bench/prof-top.ts summarises it).
+ * --join-prof=DIR CPU profiles of the joins (camwire's and raw's, sampled every 100 µs;
+ * bench/prof-top.ts summarises them).
  *
  *   node build/bench/run.js --cases=idle [--channels=10000] [--idle-s=20] [--idle-peers=answer|ping|ping-all] [--idle-keepalive=MS] [--idle-prof=DIR] [--join-prof=DIR]
  */
@@ -92,7 +93,7 @@ async function serverChild(): Promise<void> {
   process.on('message', async (m: Msg) => {
     if (m.port) process.send!({ port: s.ports.tcp });
     if (m.joinMark) {
-      if (joinProfDir) await session!.post('Profiler.enable').then(() => session!.post('Profiler.start'));
+      if (joinProfDir) await session!.post('Profiler.enable').then(() => session!.post('Profiler.setSamplingInterval', { interval: 100 })).then(() => session!.post('Profiler.start'));
       joinCpu0 = process.cpuUsage();
       process.send!({ joinMarked: true });
     }
@@ -178,7 +179,7 @@ async function rawChild(): Promise<void> {
   process.on('message', async (m: Msg) => {
     if (m.port) process.send!({ port: (srv.address() as net.AddressInfo).port });
     if (m.joinMark) {
-      if (session) await session.post('Profiler.enable').then(() => session.post('Profiler.start'));
+      if (session) await session.post('Profiler.enable').then(() => session.post('Profiler.setSamplingInterval', { interval: 100 })).then(() => session.post('Profiler.start'));
       joinCpu0 = process.cpuUsage();
       process.send!({ joinMarked: true });
     }

@@ -228,6 +228,11 @@ export class ConnectionGate {
 const TICKET = Symbol('camwire.connectionTicket');
 type TicketedSocket = net.Socket & { [TICKET]?: GateTicket };
 
+/** The ticket a gate admitted `sock` with (kept on the socket: no map per listener). */
+export function connectionTicket(sock: object | undefined): ConnectionTicket | undefined {
+  return sock ? (sock as TicketedSocket)[TICKET] : undefined;
+}
+
 function onTicketedClose(this: TicketedSocket): void {
   this[TICKET]?.end();
 }
