@@ -51,13 +51,6 @@ export function acceptedEvent(link: FrameLink, hello: Frame, sessionKey: bigint)
   };
 }
 
-/** A link waiting for its HELLO (awaitHello). */
-interface HelloWait {
-  /** When it times out (performance.now()). */
-  deadline: number;
-  expire(): void;
-}
-
 /**
  * The links waiting for their HELLO with one timeout value, oldest first: one timer for all of
  * them (the oldest one's deadline), not one timer per link. Their deadlines come in the order
@@ -121,44 +114,68 @@ export function awaitHello(
   const ms = timeoutMs >= 1 && timeoutMs <= 0x7fffffff ? Math.floor(timeoutMs) : 1;
   let q = deadlines.get(ms);
   if (!q) deadlines.set(ms, (q = new HelloDeadlines(ms)));
-  const queue = q;
-  const done = (): void => {
-    queue.delete(wait);
-    link.off('frame', onFrame);
-    link.off('close', done);
+  new HelloWait(q, link, timeoutMs, onHello, implicitPush);
+}
+
+/** A link waiting for its HELLO: one object and its two listeners. */
+class HelloWait {
+  /** When it times out (performance.now()). */
+  deadline = 0;
+  readonly #q: HelloDeadlines;
+  readonly #link: FrameLink;
+  readonly #timeoutMs: number;
+  readonly #onHello: (f: Frame, hello: Hello, link: FrameLink) => void;
+  readonly #implicitPush: boolean;
+
+  constructor(q: HelloDeadlines, link: FrameLink, timeoutMs: number, onHello: (f: Frame, hello: Hello, link: FrameLink) => void, implicitPush: boolean) {
+    this.#q = q;
+    this.#link = link;
+    this.#timeoutMs = timeoutMs;
+    this.#onHello = onHello;
+    this.#implicitPush = implicitPush;
+    q.add(this);
+    link.on('frame', this.#onFrame);
+    link.on('close', this.#done);
+  }
+
+  /** The link sent no HELLO in time. */
+  expire(): void {
+    this.#bad(new ProtocolError(ErrorCode.PROTOCOL_HANDSHAKE_TIMEOUT, `no HELLO within ${this.#timeoutMs} ms`, CloseCode.HANDSHAKE_TIMEOUT));
+  }
+
+  readonly #done = (): void => {
+    this.#q.delete(this);
+    this.#link.off('frame', this.#onFrame);
+    this.#link.off('close', this.#done);
   };
-  const bad = (err: ProtocolError): void => {
-    done();
-    link.fail(err);
-  };
-  const onFrame = (f: Frame): void => {
+
+  #bad(err: ProtocolError): void {
+    this.#done();
+    this.#link.fail(err);
+  }
+
+  readonly #onFrame = (f: Frame): void => {
+    const link = this.#link;
     if (f.kind === Kind.HELLO) {
       let hello: Hello;
       try {
         hello = decodeHello(f.payload);
       } catch (err) {
-        bad(err as ProtocolError);
+        this.#bad(err as ProtocolError);
         return;
       }
       if (f.mediaType < 1 || f.mediaType > 5) {
-        bad(new ProtocolError(ErrorCode.PROTOCOL_BAD_MEDIA_TYPE, 'HELLO names no media type', CloseCode.UNEXPECTED_MESSAGE));
+        this.#bad(new ProtocolError(ErrorCode.PROTOCOL_BAD_MEDIA_TYPE, 'HELLO names no media type', CloseCode.UNEXPECTED_MESSAGE));
         return;
       }
-      done();
-      onHello(f, hello, link);
-    } else if (implicitPush && f.kind === Kind.DATA) {
-      done();
-      onHello(f, { role: 'push' }, link);
+      this.#done();
+      this.#onHello(f, hello, link);
+    } else if (this.#implicitPush && f.kind === Kind.DATA) {
+      this.#done();
+      this.#onHello(f, { role: 'push' }, link);
       link.emit('frame', f);
     } else {
-      bad(new ProtocolError(ErrorCode.PROTOCOL_UNEXPECTED, `expected HELLO, got message kind ${f.kind}`, CloseCode.UNEXPECTED_MESSAGE));
+      this.#bad(new ProtocolError(ErrorCode.PROTOCOL_UNEXPECTED, `expected HELLO, got message kind ${f.kind}`, CloseCode.UNEXPECTED_MESSAGE));
     }
   };
-  const wait: HelloWait = {
-    deadline: 0,
-    expire: () => bad(new ProtocolError(ErrorCode.PROTOCOL_HANDSHAKE_TIMEOUT, `no HELLO within ${timeoutMs} ms`, CloseCode.HANDSHAKE_TIMEOUT)),
-  };
-  queue.add(wait);
-  link.on('frame', onFrame);
-  link.on('close', done);
 }
