@@ -108,14 +108,14 @@ async function serverChild(): Promise<void> {
     if (m.mark) {
       // The joins' garbage is collected before the idle period, not during it.
       gc?.();
-      if (session) await session.post('Profiler.enable').then(() => session.post('Profiler.start'));
+      if (session && profDir) await session.post('Profiler.enable').then(() => session.post('Profiler.start'));
       cpu0 = process.cpuUsage();
       t0 = performance.now();
       process.send!({ marked: true });
     }
     if (m.read) {
       const u = process.cpuUsage(cpu0);
-      if (session && t0 > 0) {
+      if (session && profDir && t0 > 0) {
         const { profile } = await session.post('Profiler.stop');
         writeFileSync(path.join(profDir, `idle-server-${process.pid}.cpuprofile`), JSON.stringify(profile));
       }
