@@ -23,7 +23,11 @@
  *
  * --idle-keepalive=MS: keepaliveMs of the server and the peers (default 5000); deadMs is 3 times it.
  *
- *   node build/bench/run.js --cases=idle [--channels=10000] [--idle-s=20] [--idle-peers=answer|ping|ping-all] [--idle-keepalive=MS] [--idle-prof=DIR]
+ * Also the server's CPU per join (user + system over all the joins, camwire and raw), and with
+ * --join-prof=DIR CPU profiles of the joins (camwire's and raw's, sampled every 100 µs;
+ * bench/prof-top.ts summarises them).
+ *
+ *   node build/bench/run.js --cases=idle [--channels=10000] [--idle-s=20] [--idle-peers=answer|ping|ping-all] [--idle-keepalive=MS] [--idle-prof=DIR] [--join-prof=DIR]
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -65,8 +69,11 @@ function rpc(cp: ChildProcess): (m: Msg, key: string, timeoutMs?: number) => Pro
 async function serverChild(): Promise<void> {
   // --idle-prof=DIR: a CPU profile of the idle period only (from mark to read), through the inspector.
   const profDir = process.argv[3];
+  // --join-prof=DIR: a CPU profile of the joins (from joinMark to joinRead).
+  const joinProfDir = process.argv[4];
   if (profDir) mkdirSync(profDir, { recursive: true });
-  const session = profDir ? new Session() : undefined;
+  if (joinProfDir) mkdirSync(joinProfDir, { recursive: true });
+  const session = profDir || joinProfDir ? new Session() : undefined;
   session?.connect();
   const s = new MediaServer({
     host: HOST,
@@ -82,19 +89,33 @@ async function serverChild(): Promise<void> {
   let cpu0 = process.cpuUsage();
   let t0 = performance.now();
   t0 = 0;
+  let joinCpu0 = process.cpuUsage();
   process.on('message', async (m: Msg) => {
     if (m.port) process.send!({ port: s.ports.tcp });
+    if (m.joinMark) {
+      if (joinProfDir) await session!.post('Profiler.enable').then(() => session!.post('Profiler.setSamplingInterval', { interval: 100 })).then(() => session!.post('Profiler.start'));
+      joinCpu0 = process.cpuUsage();
+      process.send!({ joinMarked: true });
+    }
+    if (m.joinRead) {
+      const u = process.cpuUsage(joinCpu0);
+      if (joinProfDir) {
+        const { profile } = await session!.post('Profiler.stop');
+        writeFileSync(path.join(joinProfDir, `join-server-${process.pid}.cpuprofile`), JSON.stringify(profile));
+      }
+      process.send!({ joinRead: { cpuMs: (u.user + u.system) / 1000 } });
+    }
     if (m.mark) {
       // The joins' garbage is collected before the idle period, not during it.
       gc?.();
-      if (session) await session.post('Profiler.enable').then(() => session.post('Profiler.start'));
+      if (session && profDir) await session.post('Profiler.enable').then(() => session.post('Profiler.start'));
       cpu0 = process.cpuUsage();
       t0 = performance.now();
       process.send!({ marked: true });
     }
     if (m.read) {
       const u = process.cpuUsage(cpu0);
-      if (session && t0 > 0) {
+      if (session && profDir && t0 > 0) {
         const { profile } = await session.post('Profiler.stop');
         writeFileSync(path.join(profDir, `idle-server-${process.pid}.cpuprofile`), JSON.stringify(profile));
       }
@@ -150,8 +171,26 @@ async function rawChild(): Promise<void> {
   }, 500);
   let cpu0 = process.cpuUsage();
   let t0 = 0;
-  process.on('message', (m: Msg) => {
+  let joinCpu0 = process.cpuUsage();
+  // --join-prof=DIR: the raw server's joins are profiled too, for comparison.
+  const joinProfDir = process.argv[4];
+  const session = joinProfDir ? new Session() : undefined;
+  session?.connect();
+  process.on('message', async (m: Msg) => {
     if (m.port) process.send!({ port: (srv.address() as net.AddressInfo).port });
+    if (m.joinMark) {
+      if (session) await session.post('Profiler.enable').then(() => session.post('Profiler.setSamplingInterval', { interval: 100 })).then(() => session.post('Profiler.start'));
+      joinCpu0 = process.cpuUsage();
+      process.send!({ joinMarked: true });
+    }
+    if (m.joinRead) {
+      const u = process.cpuUsage(joinCpu0);
+      if (session) {
+        const { profile } = await session.post('Profiler.stop');
+        writeFileSync(path.join(joinProfDir, `join-raw-${process.pid}.cpuprofile`), JSON.stringify(profile));
+      }
+      process.send!({ joinRead: { cpuMs: (u.user + u.system) / 1000 } });
+    }
     if (m.mark) {
       gc?.();
       cpu0 = process.cpuUsage();
@@ -246,6 +285,8 @@ interface Round {
   links: number;
   firstBatchMs: number;
   allMs: number;
+  /** Server CPU for all the joins, ms. */
+  joinCpuMs: number;
   cpuPct: number;
   sysPct: number;
   kbPerChannel: number;
@@ -258,16 +299,18 @@ interface Round {
 }
 
 /** One server (camwire or the raw baseline) and a fresh channels child: joins, then the idle period. */
-async function round(server: 'server' | 'raw', channels: number, idleS: number, peersMode: string, prof: string | undefined, keepaliveMs: number): Promise<Round> {
+async function round(server: 'server' | 'raw', channels: number, idleS: number, peersMode: string, prof: string | undefined, keepaliveMs: number, joinProf?: string): Promise<Round> {
   const env = { ...process.env, CAMWIRE_IDLE_KEEPALIVE_MS: String(keepaliveMs) };
-  const srv = fork(SELF, [server, prof ?? ''], { env, execArgv: ['--expose-gc'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const srv = fork(SELF, [server, prof ?? '', joinProf ?? ''], { env, execArgv: ['--expose-gc'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const peers = fork(SELF, ['channels', peersMode], { env, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const toServer = rpc(srv);
   const toPeers = rpc(peers);
   try {
     const port = (await toServer({ port: true }, 'port')) as number;
     const before = (await toServer({ read: true }, 'read')) as { rss: number };
+    await toServer({ joinMark: true }, 'joinMarked');
     const opened = (await toPeers({ open: channels, port }, 'opened')) as { ms: number; firstBatchMs: number };
+    const joined = (await toServer({ joinRead: true }, 'joinRead')) as { cpuMs: number };
     // Let the joins settle (handshake timers, first allocations), then measure the idle period.
     await new Promise((r) => setTimeout(r, 2000));
     await toServer({ mark: true }, 'marked');
@@ -280,6 +323,7 @@ async function round(server: 'server' | 'raw', channels: number, idleS: number, 
       links: after.links,
       firstBatchMs: opened.firstBatchMs,
       allMs: opened.ms,
+      joinCpuMs: joined.cpuMs,
       cpuPct: (after.cpuMs / after.wallMs) * 100,
       sysPct: (after.sysMs / after.wallMs) * 100,
       kbPerChannel: (after.rss - before.rss) / 1024 / channels,
@@ -301,14 +345,17 @@ export async function runIdleBench(argv: string[] = process.argv.slice(2)): Prom
   const channels = Number(arg('channels') ?? 10_000);
   const idleS = Number(arg('idle-s') ?? 20);
   const prof = arg('idle-prof');
+  const joinProf = arg('join-prof');
   const peersMode = arg('idle-peers') ?? 'answer';
   const ka = Number(arg('idle-keepalive') ?? 5000);
-  const cw = await round('server', channels, idleS, peersMode, prof, ka);
-  const raw = await round('raw', channels, idleS, peersMode, undefined, ka);
+  const cw = await round('server', channels, idleS, peersMode, prof, ka, joinProf);
+  const raw = await round('raw', channels, idleS, peersMode, undefined, ka, joinProf);
   const x = (a: number, b: number): string => (b > 0 ? `${(a / b).toFixed(2)}x` : 'n/a');
   const peersSay = (ka !== 5000 ? `keepaliveMs ${ka}, deadMs ${3 * ka}; ` : '') + (peersMode === 'ping' ? "ping after keepaliveMs of silence on any of a client's channels (one channel, in turn) and answer" : peersMode === 'ping-all' ? 'ping every channel after keepaliveMs of its silence and answer' : 'only answer PINGs');
   console.log(`\nIdle channels: ${cw.links} open pull channels (${channels / 5} clients x 5 types) on one MediaServer process (raw Node baseline: ${raw.links} sockets); peers ${peersSay}`);
   console.log(`  join: first ${BATCH} readers in ${(cw.firstBatchMs / 1000).toFixed(3)} s (goal <= 0.2 s), raw ${(raw.firstBatchMs / 1000).toFixed(3)} s (${x(cw.firstBatchMs, raw.firstBatchMs)}); all ${channels} in ${(cw.allMs / 1000).toFixed(2)} s, raw ${(raw.allMs / 1000).toFixed(2)} s`);
+  const perJoin = (r: Round): number => (r.joinCpuMs * 1000) / channels;
+  console.log(`  join CPU: camwire ${perJoin(cw).toFixed(0)} µs per join, raw ${perJoin(raw).toFixed(0)} µs (${x(perJoin(cw), perJoin(raw))}); ${channels} joins, server process, user + system`);
   for (const [name, r] of [['camwire', cw], ['raw', raw]] as const) {
     console.log(`  idle ${idleS} s, ${name}: server CPU ${r.cpuPct.toFixed(2)}% of a core (system ${r.sysPct.toFixed(2)}%); server PINGs ${r.serverPings} (answered), peer PINGs ${r.peerPings} (PONGs back ${r.peerPongs}); channels closed by the server ${r.closed}`);
   }

@@ -54,54 +54,130 @@ export function acceptedEvent(link: FrameLink, hello: Frame, sessionKey: bigint)
 }
 
 /**
+ * The links waiting for their HELLO with one timeout value, oldest first: one timer for all of
+ * them (the oldest one's deadline), not one timer per link. Their deadlines come in the order
+ * they were added, so the oldest is always the next to expire.
+ */
+class HelloDeadlines {
+  readonly #ms: number;
+  readonly #waits = new Set<HelloWait>();
+  #timer: NodeJS.Timeout | undefined;
+
+  constructor(ms: number) {
+    this.#ms = ms;
+  }
+
+  add(w: HelloWait): void {
+    w.deadline = performance.now() + this.#ms;
+    this.#waits.add(w);
+    if (!this.#timer) this.#arm(this.#ms);
+  }
+
+  delete(w: HelloWait): void {
+    this.#waits.delete(w);
+  }
+
+  #arm(ms: number): void {
+    this.#timer = setTimeout(this.#fire, ms);
+    this.#timer.unref();
+  }
+
+  readonly #fire = (): void => {
+    this.#timer = undefined;
+    const now = performance.now();
+    for (const w of this.#waits) {
+      if (w.deadline > now) {
+        this.#arm(Math.max(1, Math.ceil(w.deadline - now)));
+        return;
+      }
+      this.#waits.delete(w);
+      w.expire();
+    }
+  };
+}
+
+/** One HelloDeadlines per timeout value (a process has one or two: the server's, a Receiver's). */
+const deadlines = new Map<number, HelloDeadlines>();
+
+/**
  * Calls `onHello` with the first frame if it is a valid HELLO; otherwise fails the link with a
- * ProtocolError (which the listener reports through onProtocolFailure).
+ * ProtocolError (which the listener reports through onProtocolFailure). A link that sends none
+ * within `timeoutMs` fails with CW_ERR_PROTOCOL_HANDSHAKE_TIMEOUT.
  */
 export function awaitHello(
   link: FrameLink,
   timeoutMs: number,
-  onHello: (f: Frame, hello: Hello) => void,
+  /** Called with the link too, so that one function may serve every link. */
+  onHello: (f: Frame, hello: Hello, link: FrameLink) => void,
   /** UDP: a DATA frame may come first when the HELLO datagram was lost; it counts as an implicit push HELLO. */
   implicitPush = false,
 ): void {
-  const done = (): void => {
-    clearTimeout(timer);
-    link.off('frame', onFrame);
-    link.off('close', onClose);
+  // setTimeout's range: a delay outside 1 ms .. 2^31-1 ms is 1 ms.
+  const ms = timeoutMs >= 1 && timeoutMs <= 0x7fffffff ? Math.floor(timeoutMs) : 1;
+  let q = deadlines.get(ms);
+  if (!q) deadlines.set(ms, (q = new HelloDeadlines(ms)));
+  new HelloWait(q, link, timeoutMs, onHello, implicitPush);
+}
+
+/** A link waiting for its HELLO: one object and its two listeners. */
+class HelloWait {
+  /** When it times out (performance.now()). */
+  deadline = 0;
+  readonly #q: HelloDeadlines;
+  readonly #link: FrameLink;
+  readonly #timeoutMs: number;
+  readonly #onHello: (f: Frame, hello: Hello, link: FrameLink) => void;
+  readonly #implicitPush: boolean;
+
+  constructor(q: HelloDeadlines, link: FrameLink, timeoutMs: number, onHello: (f: Frame, hello: Hello, link: FrameLink) => void, implicitPush: boolean) {
+    this.#q = q;
+    this.#link = link;
+    this.#timeoutMs = timeoutMs;
+    this.#onHello = onHello;
+    this.#implicitPush = implicitPush;
+    q.add(this);
+    link.on('frame', this.#onFrame);
+    link.on('close', this.#done);
+  }
+
+  /** The link sent no HELLO in time. */
+  expire(): void {
+    this.#bad(new ProtocolError(ErrorCode.PROTOCOL_HANDSHAKE_TIMEOUT, `no HELLO within ${this.#timeoutMs} ms`, CloseCode.HANDSHAKE_TIMEOUT));
+  }
+
+  readonly #done = (): void => {
+    this.#q.delete(this);
+    this.#link.off('frame', this.#onFrame);
+    this.#link.off('close', this.#done);
   };
-  const bad = (err: ProtocolError): void => {
-    done();
-    link.fail(err);
-  };
-  const onFrame = (f: Frame): void => {
+
+  #bad(err: ProtocolError): void {
+    this.#done();
+    this.#link.fail(err);
+  }
+
+  readonly #onFrame = (f: Frame): void => {
+    const link = this.#link;
     if (f.kind === Kind.HELLO) {
       let hello: Hello;
       try {
         hello = decodeHello(f.payload);
       } catch (err) {
-        bad(err as ProtocolError);
+        this.#bad(err as ProtocolError);
         return;
       }
       if (f.mediaType < 1 || f.mediaType > 5) {
-        bad(new ProtocolError(ErrorCode.PROTOCOL_BAD_MEDIA_TYPE, 'HELLO names no media type', CloseCode.UNEXPECTED_MESSAGE));
+        this.#bad(new ProtocolError(ErrorCode.PROTOCOL_BAD_MEDIA_TYPE, 'HELLO names no media type', CloseCode.UNEXPECTED_MESSAGE));
         return;
       }
-      done();
-      onHello(f, hello);
-    } else if (implicitPush && f.kind === Kind.DATA) {
-      done();
-      onHello(f, { role: 'push' });
+      this.#done();
+      this.#onHello(f, hello, link);
+    } else if (this.#implicitPush && f.kind === Kind.DATA) {
+      this.#done();
+      this.#onHello(f, { role: 'push' }, link);
       link.emit('frame', f);
     } else {
-      bad(new ProtocolError(ErrorCode.PROTOCOL_UNEXPECTED, `expected HELLO, got message kind ${f.kind}`, CloseCode.UNEXPECTED_MESSAGE));
+      this.#bad(new ProtocolError(ErrorCode.PROTOCOL_UNEXPECTED, `expected HELLO, got message kind ${f.kind}`, CloseCode.UNEXPECTED_MESSAGE));
     }
   };
-  const onClose = (): void => done();
-  const timer = setTimeout(
-    () => bad(new ProtocolError(ErrorCode.PROTOCOL_HANDSHAKE_TIMEOUT, `no HELLO within ${timeoutMs} ms`, CloseCode.HANDSHAKE_TIMEOUT)),
-    timeoutMs,
-  );
-  timer.unref();
-  link.on('frame', onFrame);
-  link.on('close', onClose);
 }

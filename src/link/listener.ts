@@ -18,7 +18,7 @@ import type { HttpLinkServer, HttpLinkServerOptions } from './http-link.js';
 import { UdpEndpoint, UdpLink, type UdpEndpointOptions } from './udp-link.js';
 import type { WsAcceptor } from './ws-link.js';
 import type { Duplex } from 'node:stream';
-import { ConnectionGate, type ConnectionLimits, type ConnectionTicket, type RefusedReason } from '../transport/connection-limits.js';
+import { ConnectionGate, connectionTicket, type ConnectionLimits, type ConnectionTicket, type RefusedReason } from '../transport/connection-limits.js';
 
 /** The 'error' listener of an accepted socket whose errors its link reports (one function for all). */
 const ignore = (): void => {};
@@ -117,7 +117,6 @@ export class LinkListener {
     const forget = function (this: net.Socket): void {
       l.#sockets.delete(this);
     };
-    const tickets = new WeakMap<Duplex, ConnectionTicket>();
     const refused = new WeakSet<Duplex>();
     /** How a refused (or evicted) raw socket is closed: set per transport below. */
     let closeRefused: (sock: net.Socket) => void = (sock) => void sock.destroy();
@@ -134,13 +133,13 @@ export class LinkListener {
       closeRefused = close;
       server.prependListener('connection', (sock: net.Socket) => {
         const t = gate.admit(sock);
-        if (typeof t === 'object') tickets.set(sock, t);
-        else refuse(sock, t);
+        // An admitted socket carries its ticket (connectionTicket).
+        if (typeof t !== 'object') refuse(sock, t);
       });
     };
     /** The ticket of a socket, or of the raw socket under a TLS one. */
     const ticketOf = (sock: Duplex): ConnectionTicket | undefined =>
-      tickets.get(sock) ?? tickets.get((sock as Duplex & { _parent?: Duplex })._parent as Duplex);
+      connectionTicket(sock) ?? connectionTicket((sock as Duplex & { _parent?: Duplex })._parent);
     if (o.transport === 'tcp') {
       l.#server = await listenStream({ host, port: o.port, tls: o.tls }, (sock) => {
         if (refused.has(sock) || refused.has((sock as Duplex & { _parent?: Duplex })._parent as Duplex)) return void sock.destroy();

@@ -128,7 +128,12 @@ export interface LivenessLink {
  */
 export class LivenessGroups {
   readonly #s: LivenessSettings;
-  readonly #groups = new Map<string, Liveness>();
+  /**
+   * Groups by session key (no key string per join: a bigint's decimal form costs), each with the
+   * rest of its session's identity; a key is almost always one session, so its list holds one.
+   */
+  readonly #groups = new Map<bigint, SessionGroup[]>();
+  #size = 0;
 
   constructor(s: LivenessSettings) {
     this.#s = s;
@@ -136,7 +141,7 @@ export class LivenessGroups {
 
   /** Groups open now (tests, stats). */
   get size(): number {
-    return this.#groups.size;
+    return this.#size;
   }
 
   /**
@@ -146,15 +151,41 @@ export class LivenessGroups {
    */
   join(link: LivenessLink, session: { clientId: string; sessionKey: bigint; transport: string; remoteAddress: string }): Liveness | undefined {
     if (session.sessionKey === 0n || link.closed) return undefined;
-    const key = `${session.transport} ${session.remoteAddress} ${session.sessionKey} ${session.clientId}`;
-    let g = this.#groups.get(key);
-    if (!g) {
-      const made: Liveness = new Liveness(this.#s, () => this.#groups.get(key) === made && this.#groups.delete(key));
-      g = made;
-      if (!link.joinLiveness(g)) return undefined;
-      this.#groups.set(key, g);
-      return g;
+    const key = session.sessionKey;
+    let list = this.#groups.get(key);
+    if (list) {
+      for (const e of list) {
+        if (e.clientId === session.clientId && e.transport === session.transport && e.remoteAddress === session.remoteAddress) return link.joinLiveness(e.g) ? e.g : undefined;
+      }
     }
-    return link.joinLiveness(g) ? g : undefined;
+    const e: SessionGroup = {
+      clientId: session.clientId,
+      transport: session.transport,
+      remoteAddress: session.remoteAddress,
+      g: new Liveness(this.#s, () => this.#forget(key, e)),
+    };
+    if (!link.joinLiveness(e.g)) return undefined;
+    if (list) list.push(e);
+    else this.#groups.set(key, (list = [e]));
+    this.#size++;
+    return e.g;
   }
+
+  /** A group's last member left. */
+  #forget(key: bigint, e: SessionGroup): void {
+    const list = this.#groups.get(key);
+    const i = list ? list.indexOf(e) : -1;
+    if (i < 0) return;
+    this.#size--;
+    if (list!.length === 1) this.#groups.delete(key);
+    else list!.splice(i, 1);
+  }
+}
+
+/** A session's group and who the session is (LivenessGroups). */
+interface SessionGroup {
+  readonly clientId: string;
+  readonly transport: string;
+  readonly remoteAddress: string;
+  readonly g: Liveness;
 }

@@ -5,6 +5,7 @@
  * client comes online, goes offline or is taken over by a later connection of the same id.
  */
 import type { EventEmitter } from 'node:events';
+import { tmpdir } from 'node:os';
 import { CamwireError, CloseCode, ErrorCode, ProtocolError, TransportError } from '../errors.js';
 import { Kind, mediaTypeName, type MediaTypeName } from '../protocol/constants.js';
 import type { Frame, FrameInit } from '../protocol/frame.js';
@@ -21,6 +22,7 @@ import { Spool } from '../media/spool.js';
 import type { Authenticator } from './auth.js';
 import type { Client } from './client.js';
 import type { ClientInfo, MediaServerEvents } from './client-info.js';
+import type { ConnectionEvent } from '../events.js';
 import type { ServerConfig } from './config.js';
 import type { Directory } from './directory.js';
 import type { ServerMetrics } from './metrics.js';
@@ -64,24 +66,42 @@ export class Admission {
   presence: PresenceHooks | undefined;
   /** Clients closed by a drain: they move to another node, so their temporary groups are kept. */
   readonly #drained = new WeakSet<Client>();
+  /** The spool files' default folder, looked up once (os.tmpdir() reads the environment each time). */
+  #tmp: string | undefined;
+
+  /** Shared by every link (no closure per link): a link's 'close' comes once, with the link as `this`. */
+  readonly #forget: (this: FrameLink) => void;
+  /** Raises a link's `disconnect` (one function for all links). */
+  readonly #disconnect: (ev: ConnectionEvent) => void;
+  /** A HELLO arrived on `link`: admission (one function for all links). */
+  readonly #onHello = (f: Frame, hello: Hello, link: FrameLink): void => {
+    const waiting = this.#admit(link, f, hello);
+    // Admission that waits (authentication, a cluster's presence): the link's next frames wait for its end.
+    if (waiting) {
+      link.hold();
+      void waiting.finally(() => link.release());
+    }
+  };
 
   constructor(o: AdmissionOptions) {
     this.#o = o;
     this.#cfg = o.config;
+    const links = this.links;
+    this.#forget = function (this: FrameLink) {
+      links.delete(this);
+    };
+    this.#disconnect = (ev) => o.events.emit('disconnect', ev);
   }
 
   /** A new link from a listener. */
   accept(link: FrameLink): void {
     this.links.add(link);
     // 'close' comes once: on() costs less per link than once()'s wrapper.
-    link.on('close', () => this.links.delete(link));
+    link.on('close', this.#forget);
     awaitHello(
       link,
       this.#cfg.handshakeMs,
-      (f, hello) => {
-        link.hold();
-        void this.#admit(link, f, hello).finally(() => link.release());
-      },
+      this.#onHello,
       // Over UDP a DATA frame may come first (its HELLO was lost); only without authentication.
       link.transport === 'udp' && !this.#o.auth,
     );
@@ -116,49 +136,71 @@ export class Admission {
     return true;
   }
 
-  async #admit(link: FrameLink, f: Frame, hello: Hello): Promise<void> {
-    const { events } = this.#o;
-    const type = mediaTypeName(f.mediaType)!;
+  /**
+   * A HELLO: admits the link or refuses it. Synchronous unless it waits for authentication or a
+   * cluster's presence; then it returns the promise of its end.
+   */
+  #admit(link: FrameLink, f: Frame, hello: Hello): Promise<void> | undefined {
     const ev = acceptedEvent(link, f, 0n);
-    events.emit('connecting', ev);
-    const refuse = (code: number, reason: string): void => {
-      this.#o.metrics.helloRefused(code);
-      link.close(code, reason);
-      events.emit('connectError', { ...ev, error: new CamwireError(code === CloseCode.AUTH_FAILED ? ErrorCode.AUTH_FAILED : ErrorCode.DELIVERY_REFUSED, reason) });
-    };
-    if (!f.from) return refuse(CloseCode.REFUSED, 'a client id is required to use a MediaServer');
-    if (hello.role === 'pull' && link.transport === 'udp') return refuse(CloseCode.REFUSED, 'receivers pull over TCP or HTTP');
-    let user: string | undefined;
-    if (this.#o.auth) {
-      const r = await this.#o.auth.check({ ...hello.auth, clientId: f.from, transport: link.transport, remoteAddress: link.remoteAddress });
-      if ('refused' in r) return refuse(CloseCode.AUTH_FAILED, r.refused);
-      user = r.user;
-    }
-    if (link.closed || !this.#o.accepting()) {
-      events.emit('connectError', { ...ev, error: new TransportError(ErrorCode.TRANSPORT_CLOSED, 'closed during the handshake') });
-      link.close(CloseCode.GOING_AWAY, 'server stopping or draining: connect to another server');
-      return;
-    }
+    this.#o.events.emit('connecting', ev);
+    if (!f.from) return this.#refuse(link, ev, CloseCode.REFUSED, 'a client id is required to use a MediaServer');
+    if (hello.role === 'pull' && link.transport === 'udp') return this.#refuse(link, ev, CloseCode.REFUSED, 'receivers pull over TCP or HTTP');
+    if (this.#o.auth) return this.#authenticate(this.#o.auth, link, f, f.from, hello, ev);
+    return this.#register(link, f, f.from, hello, ev, undefined);
+  }
+
+  #refuse(link: FrameLink, ev: ConnectionEvent, code: number, reason: string): undefined {
+    this.#o.metrics.helloRefused(code);
+    link.close(code, reason);
+    this.#o.events.emit('connectError', { ...ev, error: new CamwireError(code === CloseCode.AUTH_FAILED ? ErrorCode.AUTH_FAILED : ErrorCode.DELIVERY_REFUSED, reason) });
+    return undefined;
+  }
+
+  /** The link closed, or the server stopped taking clients, while its admission waited. */
+  #lateClose(link: FrameLink, ev: ConnectionEvent): void {
+    this.#o.events.emit('connectError', { ...ev, error: new TransportError(ErrorCode.TRANSPORT_CLOSED, 'closed during the handshake') });
+    link.close(CloseCode.GOING_AWAY, 'server stopping or draining: connect to another server');
+  }
+
+  async #authenticate(auth: Authenticator, link: FrameLink, f: Frame, from: string, hello: Hello, ev: ConnectionEvent): Promise<void> {
+    const r = await auth.check({ ...hello.auth, clientId: from, transport: link.transport, remoteAddress: link.remoteAddress });
+    if ('refused' in r) return void this.#refuse(link, ev, CloseCode.AUTH_FAILED, r.refused);
+    return this.#register(link, f, from, hello, ev, r.user);
+  }
+
+  #register(link: FrameLink, f: Frame, from: string, hello: Hello, ev: ConnectionEvent, user: string | undefined): Promise<void> | undefined {
+    if (link.closed || !this.#o.accepting()) return void this.#lateClose(link, ev);
     const dir = this.#o.directory;
     // An id bound to another authenticated user is not taken over while that user is connected.
-    const known = dir.get(f.from);
-    if (user !== undefined && known?.user !== undefined && known.user !== user && known.connected) {
-      return refuse(CloseCode.AUTH_FAILED, `client id ${JSON.stringify(f.from)} is in use by another user`);
-    }
-    const client = dir.admit(f.from);
-    if (!client) return refuse(CloseCode.REFUSED, `the server is full (${this.#cfg.maxClients} clients)`);
-    if (user !== undefined) dir.bindUser(client, user);
-    if (hello.role === 'pull' && !client.online && this.presence) {
-      // In a cluster: a receiver counts as connected (its WELCOME) once every node sees it online.
-      await this.presence.arrive(client);
-      if (link.closed || !this.#o.accepting()) {
-        if (!client.online) this.presence.offline(client);
-        events.emit('connectError', { ...ev, error: new TransportError(ErrorCode.TRANSPORT_CLOSED, 'closed during the handshake') });
-        link.close(CloseCode.GOING_AWAY, 'server stopping or draining: connect to another server');
-        return;
+    if (user !== undefined) {
+      const known = dir.get(from);
+      if (known?.user !== undefined && known.user !== user && known.connected) {
+        return this.#refuse(link, ev, CloseCode.AUTH_FAILED, `client id ${JSON.stringify(from)} is in use by another user`);
       }
     }
-    const welcome = welcomeLink(link, f, { sessionKey: this.#o.sessionKey(), id: this.#cfg.serverId, stallMs: this.#cfg.timeouts[type], fileWindow: serverFileWindow(this.#cfg.buffers.file) }, ev, (out) => events.emit('disconnect', out));
+    const client = dir.admit(from);
+    if (!client) return this.#refuse(link, ev, CloseCode.REFUSED, `the server is full (${this.#cfg.maxClients} clients)`);
+    if (user !== undefined) dir.bindUser(client, user);
+    // In a cluster: a receiver counts as connected (its WELCOME) once every node sees it online.
+    if (hello.role === 'pull' && !client.online && this.presence) return this.#arrive(this.presence, link, f, client, hello, ev);
+    this.#welcome(link, f, client, hello, ev);
+    return undefined;
+  }
+
+  async #arrive(presence: PresenceHooks, link: FrameLink, f: Frame, client: Client, hello: Hello, ev: ConnectionEvent): Promise<void> {
+    await presence.arrive(client);
+    if (link.closed || !this.#o.accepting()) {
+      if (!client.online) presence.offline(client);
+      return this.#lateClose(link, ev);
+    }
+    this.#welcome(link, f, client, hello, ev);
+  }
+
+  /** Admitted: the WELCOME, then the channel or push link, then `connected`. */
+  #welcome(link: FrameLink, f: Frame, client: Client, hello: Hello, ev: ConnectionEvent): void {
+    const type = mediaTypeName(f.mediaType)!;
+    const events = this.#o.events;
+    const welcome = welcomeLink(link, f, { sessionKey: this.#o.sessionKey(), id: this.#cfg.serverId, stallMs: this.#cfg.timeouts[type], fileWindow: serverFileWindow(this.#cfg.buffers.file) }, ev, this.#disconnect);
     if (hello.role === 'pull') this.#openChannel(link, client, type, f.sessionKey);
     else {
       if (hello.lane) this.#o.relay.bindLane(link, client.id, f.mediaType, hello.lane);
@@ -170,8 +212,10 @@ export class Admission {
   /** A client's receiver opened a channel; a new receiver session for an online id takes it over. */
   #openChannel(link: FrameLink, client: Client, type: MediaTypeName, receiverKey: bigint): void {
     const wasOnline = client.online;
-    const old = [...client.channels.values()].filter((ch) => client.receiverKey !== receiverKey || ch.type === type);
-    if (old.length) {
+    // The channels this one replaces (none for a new client: no array then).
+    let old: ServedChannel[] | undefined;
+    for (const ch of client.channels.values()) if (client.receiverKey !== receiverKey || ch.type === type) (old ??= []).push(ch);
+    if (old) {
       if (client.receiverKey !== receiverKey) this.#cfg.logger.info({ client: client.id }, 'duplicate client id: disconnecting the earlier client');
       // Detach first: the earlier channels' ends must not take the client offline.
       for (const ch of old) client.channels.delete(ch.type);
@@ -217,7 +261,7 @@ export class Admission {
       onTimeout: (err) => link.fail(err, CloseCode.TIMEOUT),
       // File data waiting for a slow reader goes to disk, not memory, within the spool bounds;
       // beyond them it is refused (docs/limits.md, Files).
-      spool: type === 'file' ? new Spool(cfg.spoolDir, { maxBytes: cfg.spool.maxBytesPerReader, budget: cfg.spool.budget }) : undefined,
+      spool: type === 'file' ? new Spool(cfg.spoolDir ?? (this.#tmp ??= tmpdir()), { maxBytes: cfg.spool.maxBytesPerReader, budget: cfg.spool.budget }) : undefined,
     });
   }
 

@@ -43,20 +43,26 @@ export class Client {
   /** Session key of the receiver whose channels are open. */
   receiverKey = 0n;
   readonly pushLinks = new Set<FrameLink>();
-  readonly counters: ClientCounters = {
-    in: perMediaType(() => ({ frames: 0, bytes: 0 })),
-    out: perMediaType(() => ({ frames: 0, bytes: 0 })),
-    droppedBy: { offline: perMediaType(() => 0), not_allowed: perMediaType(() => 0), failed: perMediaType(() => 0) },
-  };
+  /** Made on first use: a join costs no counters (17 objects) until something is counted or read. */
+  #counters: ClientCounters | undefined;
   /** Its RVS_ requests, handled one at a time in the order they came. */
   requests: Promise<unknown> = Promise.resolve();
-  /** Drops already counted from outboxes of channels that closed. */
-  readonly #closedDrops = perMediaType(() => 0);
+  /** Drops already counted from outboxes of channels that closed (made at the first such drop). */
+  #closedDrops: Record<MediaTypeName, number> | undefined;
   connectedAt = 0;
 
   constructor(record: Readonly<KnownClient>) {
     this.id = record.id;
     this.record = record;
+  }
+
+  /** What its senders pushed, what it was delivered, what was dropped on its way (made on first use). */
+  get counters(): ClientCounters {
+    return (this.#counters ??= {
+      in: perMediaType(() => ({ frames: 0, bytes: 0 })),
+      out: perMediaType(() => ({ frames: 0, bytes: 0 })),
+      droppedBy: { offline: perMediaType(() => 0), not_allowed: perMediaType(() => 0), failed: perMediaType(() => 0) },
+    });
   }
 
   /** The authenticated user, when the server checks credentials. */
@@ -76,7 +82,8 @@ export class Client {
 
   /** Records the drops of a channel that is closing. */
   retire(ch: ServedChannel): void {
-    this.#closedDrops[ch.type] += ch.outbox.dropped;
+    const n = ch.outbox.dropped;
+    if (n > 0) (this.#closedDrops ??= perMediaType(() => 0))[ch.type] += n;
   }
 
   /** Drops per type: the sum of dropsByReason(). */
@@ -87,7 +94,7 @@ export class Client {
 
   /** Drops per reason and type: what the channel outboxes dropped (slow_reader), and those counted by missed(). */
   dropsByReason(): Record<DropReason, Record<MediaTypeName, number>> {
-    const slow = perMediaType((t) => this.#closedDrops[t] + (this.channels.get(t)?.outbox.dropped ?? 0));
+    const slow = perMediaType((t) => (this.#closedDrops?.[t] ?? 0) + (this.channels.get(t)?.outbox.dropped ?? 0));
     const by = this.counters.droppedBy;
     return { slow_reader: slow, offline: { ...by.offline }, not_allowed: { ...by.not_allowed }, failed: { ...by.failed } };
   }

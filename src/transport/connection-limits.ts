@@ -91,6 +91,8 @@ export type RefusedReason = 'total' | 'per_ip' | 'pending_per_ip' | 'pending';
  */
 export function addressKey(address: string | undefined): string {
   if (!address) return '?';
+  // No colon: not IPv6 (the common IPv4 case, without net.isIPv6's regular expression per connection).
+  if (!address.includes(':')) return address;
   if (address.startsWith('::ffff:') && net.isIPv4(address.slice(7))) return address.slice(7);
   if (!net.isIPv6(address)) return address;
   const [head, tail = ''] = address.split('%')[0]!.split('::') as [string, string?];
@@ -225,6 +227,11 @@ export class ConnectionGate {
 
 const TICKET = Symbol('camwire.connectionTicket');
 type TicketedSocket = net.Socket & { [TICKET]?: GateTicket };
+
+/** The ticket a gate admitted `sock` with (kept on the socket: no map per listener). */
+export function connectionTicket(sock: object | undefined): ConnectionTicket | undefined {
+  return sock ? (sock as TicketedSocket)[TICKET] : undefined;
+}
 
 function onTicketedClose(this: TicketedSocket): void {
   this[TICKET]?.end();
