@@ -57,28 +57,8 @@ export function decodeJson(p: Buffer, what: string): Record<string, unknown> {
   return v as Record<string, unknown>;
 }
 
-/**
- * The last HELLO payload decoded that carried no credentials and no lane, a copy of its bytes,
- * and its HELLO: a server's joins mostly repeat one payload (one client software, one role), and
- * those skip the JSON decoding. Credentials are never kept here.
- */
-let lastBytes: Buffer | undefined;
-let lastHello: Hello | undefined;
-/** Payloads up to this size are remembered. */
-const REMEMBER_HELLO = 256;
-
-/** Decodes and validates a HELLO payload. Returns a new object each time. */
+/** Decodes and validates a HELLO payload. */
 export function decodeHello(p: Buffer): Hello {
-  if (lastHello !== undefined && p.length === lastBytes!.length && p.equals(lastBytes!)) return { ...lastHello };
-  const hello = parseHello(p);
-  if (hello.auth === undefined && hello.lane === undefined && p.length <= REMEMBER_HELLO) {
-    lastBytes = Buffer.from(p);
-    lastHello = { ...hello };
-  }
-  return hello;
-}
-
-function parseHello(p: Buffer): Hello {
   const o = decodeJson(p, 'hello');
   if (o.role !== 'push' && o.role !== 'pull') throw bad('hello: role must be push or pull');
   const hello: Hello = { role: o.role };
