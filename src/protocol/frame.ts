@@ -235,9 +235,12 @@ export class HeaderCache {
 /**
  * Builds a Frame from a complete header at `buf[off..]` (already checked) and its payload.
  * Id strings are decoded as UTF-8 (or taken from `cache` when the bytes are the same); the
- * payload is kept as given (no copy).
+ * payload is kept as given (no copy). `raw`: the frame's bytes as a stream parser read them
+ * (Frame.raw). Every frame gets the same fields from its creation, `raw` and `repeat` included:
+ * a field added later changes the object's hidden class and makes every property access on the
+ * receive path polymorphic.
  */
-export function readFrame(buf: Buffer, off: number, payload: Buffer, cache?: HeaderCache): Frame {
+export function readFrame(buf: Buffer, off: number, payload: Buffer, cache?: HeaderCache, raw?: Buffer | readonly Buffer[]): Frame {
   const a = buf[off + 32];
   const b = buf[off + 33];
   const c = buf[off + 34];
@@ -281,6 +284,8 @@ export function readFrame(buf: Buffer, off: number, payload: Buffer, cache?: Hea
     to,
     group,
     payload,
+    repeat: false,
+    raw,
   };
 }
 

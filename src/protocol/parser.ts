@@ -38,6 +38,9 @@ class SpannedFrame implements Frame {
   from: string;
   to: string;
   group: string;
+  /** Same fields, in the same order, as readFrame's frames. */
+  repeat: boolean;
+  raw: readonly Buffer[];
   readonly #raw: readonly Buffer[];
   readonly #total: number;
   readonly #hl: number;
@@ -54,6 +57,8 @@ class SpannedFrame implements Frame {
     this.from = h.from;
     this.to = h.to;
     this.group = h.group;
+    this.repeat = false;
+    this.raw = raw;
     this.#raw = raw;
     this.#total = total;
     this.#hl = hl;
@@ -185,7 +190,7 @@ export class FrameParser {
         // The whole frame in one piece (a view when it sits in one chunk, else one copy), so a
         // relay can forward it as it lies (Frame.raw).
         const raw = this.#consume(need);
-        this.#sink.onFrame(readFrame(raw, 0, raw.subarray(hl), this.#cache), raw);
+        this.#sink.onFrame(readFrame(raw, 0, raw.subarray(hl), this.#cache, raw), raw);
       }
     }
   }
