@@ -178,6 +178,15 @@ export interface HeaderInfo {
  * and returns the lengths that follow it. Throws a ProtocolError on any violation.
  */
 export function checkFixedHeader(buf: Buffer, off: number, maxPayload: number): HeaderInfo {
+  const payloadLength = checkHeader(buf, off, maxPayload);
+  return { idsLength: buf[off + 32] + buf[off + 33] + buf[off + 34], payloadLength };
+}
+
+/**
+ * checkFixedHeader without the result object (a stream parser's per-frame path): returns the
+ * payload length; the ids' length is the sum of bytes 32 to 34.
+ */
+export function checkHeader(buf: Buffer, off: number, maxPayload: number): number {
   if (buf.readUInt16BE(off) !== FRAME_MAGIC) {
     throw new ProtocolError(ErrorCode.PROTOCOL_BAD_MAGIC, 'not a camwire frame (bad magic)');
   }
@@ -210,7 +219,7 @@ export function checkFixedHeader(buf: Buffer, off: number, maxPayload: number): 
   if (a > MAX_ID_BYTES || b > MAX_ID_BYTES || c > MAX_ID_BYTES || buf[off + 35] !== 0) {
     throw new ProtocolError(ErrorCode.PROTOCOL_BAD_HEADER, 'id length out of range or reserved byte set');
   }
-  return { idsLength: a + b + c, payloadLength };
+  return payloadLength;
 }
 
 /**

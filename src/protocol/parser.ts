@@ -5,7 +5,7 @@
  */
 import { ErrorCode, ProtocolError } from '../errors.js';
 import { DEFAULT_MAX_PAYLOAD, DEFAULT_PORTS, FIXED_HEADER_SIZE, MAX_PAYLOAD_CEILING } from './constants.js';
-import { checkFixedHeader, HeaderCache, readFrame, type Frame } from './frame.js';
+import { checkHeader, HeaderCache, readFrame, type Frame } from './frame.js';
 
 const EMPTY = Buffer.alloc(0);
 /** Chunks smaller than this are gathered into one staging buffer, so a peer that trickles single bytes costs linear time and few objects. */
@@ -165,15 +165,16 @@ export class FrameParser {
       if (this.#state === GET_HEADER) {
         const head = this.#peek(FIXED_HEADER_SIZE);
         const at = this.#off;
-        let info;
+        let payloadLength;
         try {
-          info = checkFixedHeader(head, at, this.#maxPayload);
+          payloadLength = checkHeader(head, at, this.#maxPayload);
         } catch (err) {
           this.#fail(wrongProtocol(head.subarray(at)) ?? (err as ProtocolError));
           return;
         }
-        this.#idsLength = info.idsLength;
-        this.#need = FIXED_HEADER_SIZE + info.idsLength + info.payloadLength;
+        const idsLength = head[at + 32] + head[at + 33] + head[at + 34];
+        this.#idsLength = idsLength;
+        this.#need = FIXED_HEADER_SIZE + idsLength + payloadLength;
         this.#state = GET_REST;
       } else {
         const need = this.#need;
