@@ -242,14 +242,66 @@ export class HeaderCache {
 }
 
 /**
+ * A decoded frame: every frame gets the same fields from its creation, `repeat` and `raw`
+ * included (a field added later would change the object's hidden class and make every property
+ * access on the receive path polymorphic). `raw`, for a frame a stream parser read in one piece,
+ * is made on first read from the payload's memory (the header lies right before it): only a
+ * relay reads it, so a receiver makes no view of it per frame.
+ */
+class ParsedFrame implements Frame {
+  kind: Kind;
+  mediaType: number;
+  flags: number;
+  mediaIndex: number;
+  seq: number;
+  sessionKey: bigint;
+  timestamp: number;
+  from: string;
+  to: string;
+  group: string;
+  payload: Buffer;
+  repeat = false;
+  #raw: Buffer | readonly Buffer[] | undefined = undefined;
+  /** Header bytes before `payload` in its memory, for `raw`; -1 when the frame has no `raw`. */
+  #hl: number;
+
+  constructor(buf: Buffer, off: number, payload: Buffer, sessionKey: bigint, from: string, to: string, group: string, hl: number) {
+    this.kind = buf[off + 3] as Kind;
+    this.mediaType = buf[off + 4];
+    this.flags = buf[off + 5];
+    this.mediaIndex = buf.readUInt16BE(off + 6);
+    this.seq = buf.readUInt32BE(off + 8);
+    this.sessionKey = sessionKey;
+    this.timestamp = buf.readDoubleBE(off + 24);
+    this.from = from;
+    this.to = to;
+    this.group = group;
+    this.payload = payload;
+    this.#hl = hl;
+  }
+
+  get raw(): Buffer | readonly Buffer[] | undefined {
+    if (this.#raw === undefined && this.#hl >= 0) {
+      const p = this.payload;
+      this.#raw = Buffer.from(p.buffer, p.byteOffset - this.#hl, this.#hl + p.length);
+    }
+    return this.#raw;
+  }
+
+  set raw(v: Buffer | readonly Buffer[] | undefined) {
+    this.#raw = v;
+    this.#hl = -1;
+  }
+}
+
+/**
  * Builds a Frame from a complete header at `buf[off..]` (already checked) and its payload.
  * Id strings are decoded as UTF-8 (or taken from `cache` when the bytes are the same); the
- * payload is kept as given (no copy). `raw`: the frame's bytes as a stream parser read them
- * (Frame.raw). Every frame gets the same fields from its creation, `raw` and `repeat` included:
- * a field added later changes the object's hidden class and makes every property access on the
- * receive path polymorphic.
+ * payload is kept as given (no copy). `hl`, for a frame a stream parser read in one piece whose
+ * header (`hl` bytes) lies right before `payload` in memory: Frame.raw is then those bytes and
+ * the payload (made on first use).
  */
-export function readFrame(buf: Buffer, off: number, payload: Buffer, cache?: HeaderCache, raw?: Buffer | readonly Buffer[]): Frame {
+export function readFrame(buf: Buffer, off: number, payload: Buffer, cache?: HeaderCache, hl = -1): Frame {
   const a = buf[off + 32];
   const b = buf[off + 33];
   const c = buf[off + 34];
@@ -281,21 +333,7 @@ export function readFrame(buf: Buffer, off: number, payload: Buffer, cache?: Hea
     to = cache.to;
     group = cache.group;
   }
-  return {
-    kind: buf[off + 3] as Kind,
-    mediaType: buf[off + 4],
-    flags: buf[off + 5],
-    mediaIndex: buf.readUInt16BE(off + 6),
-    seq: buf.readUInt32BE(off + 8),
-    sessionKey,
-    timestamp: buf.readDoubleBE(off + 24),
-    from,
-    to,
-    group,
-    payload,
-    repeat: false,
-    raw,
-  };
+  return new ParsedFrame(buf, off, payload, sessionKey, from, to, group, hl);
 }
 
 function readIds(buf: Buffer, o: number, a: number, b: number, c: number): [string, string, string] {
