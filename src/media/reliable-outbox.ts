@@ -5,7 +5,7 @@
  */
 import { DeliveryError, ErrorCode, nackErrorCode, type CamwireError } from '../errors.js';
 import { Flag } from '../protocol/constants.js';
-import type { FrameInit } from '../protocol/frame.js';
+import { copyInit, type FrameInit } from '../protocol/frame.js';
 import { frameBytes, payloadBytes, type AckInfo, type Outbox } from './outbox-common.js';
 import { RttEstimator } from './rtt.js';
 import type { Spool, SpoolToken } from './spool.js';
@@ -198,7 +198,9 @@ export class ReliableOutbox implements Outbox {
   keepForNextLink = false;
 
   #frame(it: Item): FrameInit {
-    return { ...it.init, seq: it.seq, flags: (it.init.flags ?? 0) | Flag.ACK_REQUESTED, wire: it.wire };
+    const f = copyInit(it.init, it.seq, (it.init.flags ?? 0) | Flag.ACK_REQUESTED);
+    f.wire = it.wire;
+    return f;
   }
 
   /** The receiver acknowledged `seq`. Unknown or repeated ACKs are ignored. */
