@@ -15,7 +15,7 @@ import {
 } from './errors.js';
 import { perMediaType, type PeerInfo } from './events.js';
 import type { MediaTypeName } from './protocol/constants.js';
-import type { FrameInit } from './protocol/frame.js';
+import { copyInit, type FrameInit } from './protocol/frame.js';
 import { SharedEncoding } from './protocol/fan-encoding.js';
 import { encodeCommand, type Command, type ParamValue, type ReceivedCommand } from './protocol/messages.js';
 import { isSystemCommand, MAX_SERVER_COMMAND } from './protocol/system-commands.js';
@@ -307,7 +307,7 @@ export class Sender extends MediaServerRequests {
       return;
     }
     // One encoding for every pulling receiver.
-    const shared: FrameInit = { ...init, shared: new SharedEncoding() };
+    const shared = copyInit(init, init.seq, init.flags, new SharedEncoding());
     for (const c of this.#channels[type]) c.offer(shared);
   }
 

@@ -250,10 +250,19 @@ export abstract class BaseLink extends EventEmitter<FrameLinkEvents> implements 
     return next;
   }
 
+  /**
+   * A frame the link makes itself (PING, PONG, CLOSE), stamped with the link's tag: one literal of
+   * fixed shape (no spread of the tag, whose own shape varies by link).
+   */
+  #control(kind: Kind, timestamp: number, payload: Buffer | undefined): FrameInit {
+    const t = this.tag;
+    return { kind, sessionKey: t.sessionKey, mediaType: t.mediaType, from: t.from, timestamp, payload };
+  }
+
   /** @internal Sends a PING stamped `now` (the link's keepalive, or its group's turn). */
   keepalive(now: number): void {
     this.#lastPing = now;
-    this.send({ ...this.tag, kind: Kind.PING, timestamp: now });
+    this.send(this.#control(Kind.PING, now, undefined));
   }
 
   /** @internal Nothing heard for `deadMs` (from the peer, or on any link of its session): closes 1300. */
@@ -336,7 +345,7 @@ export abstract class BaseLink extends EventEmitter<FrameLinkEvents> implements 
     else this.#lastRx = t;
     switch (f.kind) {
       case Kind.PING:
-        this.send({ ...this.tag, kind: Kind.PONG, timestamp: f.timestamp });
+        this.send(this.#control(Kind.PONG, f.timestamp, undefined));
         return;
       case Kind.PONG:
         return;
@@ -359,7 +368,7 @@ export abstract class BaseLink extends EventEmitter<FrameLinkEvents> implements 
 
   close(code: number = CloseCode.NORMAL, reason = ''): void {
     if (this.#closed) return;
-    this.send({ ...this.tag, kind: Kind.CLOSE, payload: encodeReason(code, reason) });
+    this.send(this.#control(Kind.CLOSE, 0, encodeReason(code, reason)));
     this.finish({ code, reason, byPeer: false }, true);
   }
 
@@ -367,7 +376,7 @@ export abstract class BaseLink extends EventEmitter<FrameLinkEvents> implements 
   fail(error: CamwireError, code?: number): void {
     if (this.#closed) return;
     const c = code ?? (error instanceof ProtocolError ? error.closeCode : CloseCode.INTERNAL);
-    this.send({ ...this.tag, kind: Kind.CLOSE, payload: encodeReason(c, error.message) });
+    this.send(this.#control(Kind.CLOSE, 0, encodeReason(c, error.message)));
     this.finish({ code: c, reason: error.message, error, byPeer: false }, true);
   }
 

@@ -98,9 +98,8 @@ export class StreamLink extends BaseLink implements FrameSink {
     this.startTimers();
   }
 
-  /** @internal The parser's sink: a frame arrived. A relay may forward it as it lies (Frame.raw). */
-  onFrame(f: Frame, raw: Buffer | readonly Buffer[]): void {
-    f.raw = raw;
+  /** @internal The parser's sink: a frame arrived, with its bytes (Frame.raw: a relay may forward it as it lies). */
+  onFrame(f: Frame): void {
     this.receive(f);
   }
 

@@ -105,9 +105,10 @@ export class PushLane {
       link.turnBytes < PUMP_TURN_LIMIT &&
       ob.canSkipQueue(f)
     ) {
+      // What #armIdle records after a pump that emptied the outbox: the clock is read for the first
+      // frame of a turn only (a stream link gathers a turn's frames, sent in one synchronous run).
+      if (link.turnBytes === 0) this.#busyAt = Date.now();
       link.send(f, this.#key);
-      // What #armIdle records after a pump that emptied the outbox.
-      this.#busyAt = Date.now();
       if (this.#idle === undefined) this.#scheduleIdle(this.#d.idleMs);
       return 0;
     }

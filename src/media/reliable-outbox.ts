@@ -5,7 +5,7 @@
  */
 import { DeliveryError, ErrorCode, nackErrorCode, type CamwireError } from '../errors.js';
 import { Flag } from '../protocol/constants.js';
-import type { FrameInit } from '../protocol/frame.js';
+import { copyInit, type FrameInit } from '../protocol/frame.js';
 import { frameBytes, payloadBytes, type AckInfo, type Outbox } from './outbox-common.js';
 import { RttEstimator } from './rtt.js';
 import type { Spool, SpoolToken } from './spool.js';
@@ -159,7 +159,8 @@ export class ReliableOutbox implements Outbox {
             : `its spool holds ${spool.held} of ${spool.maxBytes} bytes, no room for ${payloadLength} more`;
         return Promise.reject(new DeliveryError(ErrorCode.FILE_NO_SPACE, `${this.mediaType} queue has no room: ${where}; retry once earlier items are acknowledged`, seq));
       }
-      init = { ...init, payload: undefined, parts: undefined };
+      init = copyInit(init);
+      init.payload = init.parts = undefined;
     }
     return new Promise<AckInfo>((resolve, reject) => {
       const it: Item = { seq, init, bytes, resolve, reject, deadline: Date.now() + this.#o.timeoutMs, sentAt: 0, attempts: 0, wire: {} };
@@ -194,7 +195,11 @@ export class ReliableOutbox implements Outbox {
     // links never send an item twice on one link: it keeps its payload only while a later link
     // may need it again (keepForNextLink).
     if (this.#o.retransmitMs > 0) this.#arm();
-    else if (!this.keepForNextLink) it.init = { ...it.init, payload: undefined, parts: undefined, prefix: undefined };
+    else if (!this.keepForNextLink) {
+      const bare = copyInit(it.init);
+      bare.payload = bare.parts = bare.prefix = undefined;
+      it.init = bare;
+    }
     return f;
   }
 
@@ -205,7 +210,9 @@ export class ReliableOutbox implements Outbox {
   keepForNextLink = false;
 
   #frame(it: Item): FrameInit {
-    return { ...it.init, seq: it.seq, flags: (it.init.flags ?? 0) | Flag.ACK_REQUESTED, wire: it.wire };
+    const f = copyInit(it.init, it.seq, (it.init.flags ?? 0) | Flag.ACK_REQUESTED);
+    f.wire = it.wire;
+    return f;
   }
 
   /** The receiver acknowledged `seq`. Unknown or repeated ACKs are ignored. */
@@ -264,7 +271,11 @@ export class ReliableOutbox implements Outbox {
   /** An item leaves the queue: bring a spooled payload back (to send it) or let it go. */
   #unqueue(it: Item, sending: boolean): void {
     if (it.spooled) {
-      if (sending) it.init = { ...it.init, payload: this.#o.spool!.load(it.spooled) };
+      if (sending) {
+        const back = copyInit(it.init);
+        back.payload = this.#o.spool!.load(it.spooled);
+        it.init = back;
+      }
       else this.#o.spool!.release(it.spooled);
       it.spooled = undefined;
     } else this.#memory -= payloadBytes(it.init);

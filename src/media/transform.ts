@@ -12,7 +12,7 @@
 import { CamwireError, ErrorCode } from '../errors.js';
 import type { AudioHookInfo, MediaHook, VideoHookInfo } from '../events.js';
 import { Flag } from '../protocol/constants.js';
-import type { FrameInit } from '../protocol/frame.js';
+import { copyInit, type FrameInit } from '../protocol/frame.js';
 
 /** Frames of one stream waiting for an asynchronous hook, at most (then the oldest is dropped). */
 export const HOOK_QUEUE_ITEMS = 32;
@@ -185,7 +185,13 @@ export class EncodeHooks {
     const payload = init.payload ?? Buffer.alloc(0);
     const room = this.#o.maxPayload - (init.prefix?.length ?? 0);
     const fail = (err: unknown): void => this.#o.error(type, hookError(ErrorCode.MEDIA_ENCODE, `encode${type === 'video' ? 'Video' : 'Audio'}`, err), info);
-    const done = (out: Outcome): FrameInit | undefined => (out === undefined ? undefined : { ...init, payload: out, flags: (init.flags ?? 0) | Flag.TRANSFORMED });
+    const done = (out: Outcome): FrameInit | undefined => {
+      if (out === undefined) return undefined;
+      // Field by field, not a spread (frame.ts, copyInit).
+      const f = copyInit(init, init.seq, (init.flags ?? 0) | Flag.TRANSFORMED);
+      f.payload = out;
+      return f;
+    };
     const r = runHook(hook, payload, info, room, fail);
     this.#queues[type].push(isPromiseLike(r) ? r.then(done) : done(r), payload.length);
   }

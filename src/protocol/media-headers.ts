@@ -22,13 +22,13 @@ export interface VideoHeader {
   rect?: Rect;
 }
 
-const IMAGE_NAMES = new Map<number, ImageTypeName>(
-  Object.entries(ImageType).map(([k, v]) => [v, k as ImageTypeName]),
-);
+/** Image type names by code (an array: read for every received video frame). */
+const IMAGE_NAMES: (ImageTypeName | undefined)[] = [];
+for (const [k, v] of Object.entries(ImageType)) IMAGE_NAMES[v] = k as ImageTypeName;
 
 /** The name of a known image type code (1..), undefined for 0 (a named codec) or an unknown one. */
 export function imageTypeName(code: number): ImageTypeName | undefined {
-  return code === 0 ? undefined : IMAGE_NAMES.get(code);
+  return code === 0 || code >= IMAGE_NAMES.length ? undefined : IMAGE_NAMES[code];
 }
 
 /** Encodes the video media header (docs/protocol.md, section 4.1). */
@@ -57,7 +57,7 @@ export function encodeVideoHeader(v: VideoHeader): Buffer {
 export function decodeVideo(p: Buffer): { header: VideoHeader; data: Buffer } {
   // The common header (a known image type, no rectangle, no name): read straight.
   if (p.length >= 7 && p[5] === 0 && p[6] === 0 && p[0] !== 0) {
-    const known = IMAGE_NAMES.get(p[0]);
+    const known = imageTypeName(p[0]);
     if (known) return { header: { imageType: known, width: p.readUInt16BE(1), height: p.readUInt16BE(3) }, data: p.subarray(7) };
   }
   const r = new Reader(p, 'video');
@@ -74,7 +74,7 @@ export function decodeVideo(p: Buffer): { header: VideoHeader; data: Buffer } {
     if (nameLen === 0) throw bad('video: named codec without a name');
     imageType = name;
   } else {
-    const known = IMAGE_NAMES.get(code);
+    const known = imageTypeName(code);
     if (!known || nameLen !== 0) throw bad(`video: unknown image type ${code}`);
     imageType = known;
   }

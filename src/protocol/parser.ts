@@ -5,7 +5,7 @@
  */
 import { ErrorCode, ProtocolError } from '../errors.js';
 import { DEFAULT_MAX_PAYLOAD, DEFAULT_PORTS, FIXED_HEADER_SIZE, MAX_PAYLOAD_CEILING } from './constants.js';
-import { checkFixedHeader, HeaderCache, readFrame, type Frame } from './frame.js';
+import { checkHeader, HeaderCache, readFrame, type Frame } from './frame.js';
 
 const EMPTY = Buffer.alloc(0);
 /** Chunks smaller than this are gathered into one staging buffer, so a peer that trickles single bytes costs linear time and few objects. */
@@ -38,6 +38,9 @@ class SpannedFrame implements Frame {
   from: string;
   to: string;
   group: string;
+  /** Same fields, in the same order, as readFrame's frames. */
+  repeat: boolean;
+  raw: readonly Buffer[];
   readonly #raw: readonly Buffer[];
   readonly #total: number;
   readonly #hl: number;
@@ -54,6 +57,8 @@ class SpannedFrame implements Frame {
     this.from = h.from;
     this.to = h.to;
     this.group = h.group;
+    this.repeat = false;
+    this.raw = raw;
     this.#raw = raw;
     this.#total = total;
     this.#hl = hl;
@@ -98,8 +103,8 @@ export function wrongProtocol(head: Buffer): ProtocolError | undefined {
 
 /** Receives what the parser produces. */
 export interface FrameSink {
-  /** `raw`: the frame's bytes, in one piece or as views of the reads it spanned (see Frame.raw). */
-  onFrame(frame: Frame, raw: Buffer | readonly Buffer[]): void;
+  /** A frame; its bytes, in one piece or as views of the reads it spanned, are Frame.raw. */
+  onFrame(frame: Frame): void;
   onError(err: ProtocolError): void;
 }
 
@@ -126,6 +131,9 @@ export class FrameParser {
   #idsLength = 0;
   /** The last frame's session key and ids (readFrame compares instead of decoding them again). */
   readonly #cache = new HeaderCache();
+  /** Set by #consume: where the frame starts in the buffer it returns, and the frame's payload. */
+  #at = 0;
+  #payload: Buffer = EMPTY;
 
   constructor(sink: FrameSink, options: FrameParserOptions = {}) {
     this.#sink = sink;
@@ -160,15 +168,16 @@ export class FrameParser {
       if (this.#state === GET_HEADER) {
         const head = this.#peek(FIXED_HEADER_SIZE);
         const at = this.#off;
-        let info;
+        let payloadLength;
         try {
-          info = checkFixedHeader(head, at, this.#maxPayload);
+          payloadLength = checkHeader(head, at, this.#maxPayload);
         } catch (err) {
           this.#fail(wrongProtocol(head.subarray(at)) ?? (err as ProtocolError));
           return;
         }
-        this.#idsLength = info.idsLength;
-        this.#need = FIXED_HEADER_SIZE + info.idsLength + info.payloadLength;
+        const idsLength = head[at + 32] + head[at + 33] + head[at + 34];
+        this.#idsLength = idsLength;
+        this.#need = FIXED_HEADER_SIZE + idsLength + payloadLength;
         this.#state = GET_REST;
       } else {
         const need = this.#need;
@@ -179,13 +188,14 @@ export class FrameParser {
         if (need >= SPAN_VIEWS && avail < need && avail >= hl) {
           // A large frame that spans reads: views of them, its payload joined on first use.
           const raw = this.#take(need);
-          this.#sink.onFrame(new SpannedFrame(readFrame(raw[0], 0, EMPTY, this.#cache), raw, need, hl), raw);
+          this.#sink.onFrame(new SpannedFrame(readFrame(raw[0], 0, EMPTY, this.#cache), raw, need, hl));
           continue;
         }
-        // The whole frame in one piece (a view when it sits in one chunk, else one copy), so a
-        // relay can forward it as it lies (Frame.raw).
-        const raw = this.#consume(need);
-        this.#sink.onFrame(readFrame(raw, 0, raw.subarray(hl), this.#cache), raw);
+        // The whole frame in one piece (its payload a view when it sits in one chunk, else in one
+        // copy), so a relay can forward it as it lies (Frame.raw, made from the payload's memory
+        // only when read: a receiver makes no second view per frame).
+        const raw = this.#consume(need, hl);
+        this.#sink.onFrame(readFrame(raw, this.#at, this.#payload, this.#cache, hl));
       }
     }
   }
@@ -275,21 +285,24 @@ export class FrameParser {
     return out;
   }
 
-  /** Removes and returns the first n buffered bytes; a view when they sit in one chunk. */
-  #consume(n: number): Buffer {
-    if (n === 0) return EMPTY;
+  /**
+   * Removes the first n buffered bytes (a frame, its header `hl` bytes) and returns the buffer
+   * that holds them, from #at on: the chunk itself when they sit in it (no view), else one copy.
+   * #payload is set to a view of the frame's payload.
+   */
+  #consume(n: number, hl: number): Buffer {
     this.#buffered -= n;
     const first = this.#chunks[this.#head];
     const off = this.#off;
     const avail = first.length - off;
-    if (n === avail) {
-      this.#drop();
-      return off === 0 ? first : first.subarray(off);
+    if (n <= avail) {
+      if (n === avail) this.#drop();
+      else this.#off = off + n;
+      this.#at = off;
+      this.#payload = first.subarray(off + hl, off + n);
+      return first;
     }
-    if (n < avail) {
-      this.#off = off + n;
-      return first.subarray(off, off + n);
-    }
+    this.#at = 0;
     const out = Buffer.allocUnsafe(n);
     let o = 0;
     while (o < n) {
@@ -301,6 +314,7 @@ export class FrameParser {
       if (take === c.length - at) this.#drop();
       else this.#off = at + take;
     }
+    this.#payload = out.subarray(hl);
     return out;
   }
 }

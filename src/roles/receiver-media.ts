@@ -71,7 +71,7 @@ export class ReceiverMedia {
     return {
       video: (v, m, transformed) => {
         type = 'video';
-        for (const fn of this.#taps) fn({ mediaType: 'video', frame: v, transformed, meta: m });
+        if (this.#taps.size !== 0) for (const fn of this.#taps) fn({ mediaType: 'video', frame: v, transformed, meta: m });
         if (!this.#h.wants('video')) return;
         // A clear frame with nothing waiting before it goes at once (no allocation).
         if (!transformed) return order.waiting === 0 ? this.#h.video(v, m, link) : order.push(() => this.#h.video(v, m, link), 0);
@@ -81,7 +81,7 @@ export class ReceiverMedia {
       },
       audio: (a, m, transformed) => {
         type = 'audio';
-        for (const fn of this.#taps) fn({ mediaType: 'audio', chunk: a, transformed, meta: m });
+        if (this.#taps.size !== 0) for (const fn of this.#taps) fn({ mediaType: 'audio', chunk: a, transformed, meta: m });
         if (!this.#h.wants('audio')) return;
         if (!transformed) return order.waiting === 0 ? this.#h.audio(a, m) : order.push(() => this.#h.audio(a, m), 0);
         const info: AudioHookInfo = { mediaIndex: m.mediaIndex, codec: a.codec, sampleRate: a.sampleRate, channels: a.channels, timestamp: a.timestamp, from: m.from };

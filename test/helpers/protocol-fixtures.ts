@@ -83,7 +83,8 @@ export function assertBuffers(actual: readonly Buffer[], expected: readonly Buff
 
 /** Asserts two lists of frames are equal, payloads compared via {@link digest}. */
 export function assertFrames(actual: readonly Frame[], expected: readonly Frame[]): void {
-  const short = (f: Frame) => ({ ...f, payload: digest(f.payload) });
+  const bytes = (raw: Frame['raw']) => (raw === undefined ? undefined : digest(Buffer.isBuffer(raw) ? raw : Buffer.concat(raw)));
+  const short = (f: Frame) => ({ ...f, payload: digest(f.payload), raw: bytes(f.raw) });
   assert.deepEqual(actual.map(short), expected.map(short));
 }
 
@@ -147,7 +148,7 @@ export function feed(parser: FrameParser, chunks: readonly Buffer[]): void {
 // ---------------------------------------------------------------- frames
 
 /** The Frame a decoder must produce for `init` (omitted fields are 0 or ''). */
-export function frameOf(init: FrameInit): Frame {
+export function frameOf(init: FrameInit, raw?: Buffer): Frame {
   return {
     kind: init.kind,
     mediaType: init.mediaType ?? 0,
@@ -160,7 +161,15 @@ export function frameOf(init: FrameInit): Frame {
     to: init.to ?? '',
     group: init.group ?? '',
     payload: init.payload ?? Buffer.alloc(0),
+    // Every decoded frame has these from its creation (one object shape: frame.ts, readFrame).
+    repeat: false,
+    raw,
   };
+}
+
+/** The frame a stream parser delivers for `init`: as frameOf, with its bytes as read (Frame.raw). */
+export function parsedFrameOf(init: FrameInit): Frame {
+  return frameOf(init, encodeFrameBuffer(init));
 }
 
 /** Encodes frames back to back into one buffer. */

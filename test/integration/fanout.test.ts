@@ -104,7 +104,7 @@ describe('fan-out batches', () => {
       encodeFrameBuffer({ kind: Kind.DATA, mediaType: MediaType.video, seq: 10, sessionKey: 1n, from: 'pub', payload: Buffer.alloc(3000, 2) }),
     ]);
     const got: [Frame, Buffer][] = [];
-    const p = new FrameParser({ onFrame: (f, raw) => got.push([f, raw as Buffer]), onError: (e) => assert.fail(e) });
+    const p = new FrameParser({ onFrame: (f) => void got.push([f, f.raw as Buffer]), onError: (e) => assert.fail(e) });
     p.push(wire);
     const [[f1, raw1], [f2, raw2]] = got;
     assert.equal(raw1.buffer, wire.buffer, 'a view of what was read');
@@ -143,7 +143,7 @@ describe('fan-out batches', () => {
     // Each read in memory of its own, as a socket delivers them.
     const reads = [wire.subarray(0, 30_000), wire.subarray(30_000, 64_000), wire.subarray(64_000)].map((r) => Buffer.from(r));
     const got: [Frame, readonly Buffer[]][] = [];
-    const p = new FrameParser({ onFrame: (f, raw) => got.push([f, raw as readonly Buffer[]]), onError: (e) => assert.fail(e) });
+    const p = new FrameParser({ onFrame: (f) => void got.push([f, f.raw as readonly Buffer[]]), onError: (e) => assert.fail(e) });
     for (const r of reads) p.push(r);
     assert.equal(got.length, 1);
     const [f, raw] = got[0];

@@ -19,7 +19,7 @@ import { Spool } from '../../src/media/spool.js';
 /** Frames parsed from `wire` fed in `read`-byte pieces, each with its raw bytes as StreamLink sets them. */
 function parse(wire: Buffer, read: number): Frame[] {
   const out: Frame[] = [];
-  const p = new FrameParser({ onFrame: (f, raw) => out.push(Object.assign(f, { raw })), onError: (e) => assert.fail(e) });
+  const p = new FrameParser({ onFrame: (f) => out.push(f), onError: (e) => assert.fail(e) });
   for (let i = 0; i < wire.length; i += read) p.push(Buffer.from(wire.subarray(i, i + read)));
   return out;
 }

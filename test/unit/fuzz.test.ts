@@ -41,7 +41,7 @@ import {
   feed,
   FILE_CASES,
   FRAME_CASES,
-  frameOf,
+  parsedFrameOf,
   HELLO_CASES,
   hex,
   REASON_CASES,
@@ -139,7 +139,7 @@ describe('fuzz - FrameParser', () => {
           const c = collect();
           feed(c.parser, splitAt(encodeStream(inits), points));
           assert.deepEqual(c.errors, []);
-          assertFrames(c.frames, inits.map(frameOf));
+          assertFrames(c.frames, inits.map(parsedFrameOf));
           assert.equal(c.parser.buffered, 0);
         },
       ),

@@ -18,7 +18,7 @@ import {
   fcParams,
   feed,
   FRAME_CASES,
-  frameOf,
+  parsedFrameOf,
   pattern,
   splitAt,
 } from '../helpers/protocol-fixtures.js';
@@ -39,7 +39,7 @@ function assertDelivers(inits: readonly FrameInit[], chunks: readonly Buffer[]):
   const c = collect();
   feed(c.parser, chunks);
   assert.deepEqual(c.errors, []);
-  assertFrames(c.frames, inits.map(frameOf));
+  assertFrames(c.frames, inits.map(parsedFrameOf));
   assert.equal(c.parser.buffered, 0);
   assert.equal(c.parser.failed, false);
 }
@@ -84,9 +84,9 @@ describe('FrameParser - frames', () => {
   test('a single PING fed whole is delivered (regression: empty payload at the end of the input)', () => {
     const c = collect();
     c.parser.push(encodeFrameBuffer({ kind: Kind.PING }));
-    assert.deepEqual(c.frames, [frameOf({ kind: Kind.PING })]);
+    assertFrames(c.frames, [parsedFrameOf({ kind: Kind.PING })]);
     c.parser.push(encodeFrameBuffer({ kind: Kind.PONG, from: 'x' }));
-    assert.deepEqual(c.frames, [frameOf({ kind: Kind.PING }), frameOf({ kind: Kind.PONG, from: 'x' })]);
+    assertFrames(c.frames, [parsedFrameOf({ kind: Kind.PING }), parsedFrameOf({ kind: Kind.PONG, from: 'x' })]);
     assert.equal(c.parser.buffered, 0);
   });
 
@@ -97,7 +97,7 @@ describe('FrameParser - frames', () => {
     const after60 = c.frames.length;
     c.parser.push(bytes.subarray(60));
     assert.equal(after60, 1);
-    assertFrames(c.frames, SMALL.map(frameOf));
+    assertFrames(c.frames, SMALL.map(parsedFrameOf));
   });
 
   test('empty chunks are ignored', () => {
@@ -121,7 +121,7 @@ describe('FrameParser - frames', () => {
     const init: FrameInit = { kind: Kind.DATA, mediaType: MediaType.data, payload: pattern(1000) };
     const c = collect({ maxPayload: 1000 });
     c.parser.push(encodeFrameBuffer(init));
-    assert.deepEqual(c.frames, [frameOf(init)]);
+    assertFrames(c.frames, [parsedFrameOf(init)]);
   });
 
   test('a payload in one chunk is delivered as a view, not a copy', () => {
@@ -175,7 +175,7 @@ describe('FrameParser - errors', () => {
   test('frames before the garbage are delivered, nothing after it', () => {
     const c = collect();
     c.parser.push(Buffer.concat([encodeStream(SMALL), pattern(40), encodeStream(SMALL)]));
-    assert.deepEqual(c.frames, SMALL.map(frameOf));
+    assertFrames(c.frames, SMALL.map(parsedFrameOf));
     assert.equal(c.errors.length, 1);
     assert.deepEqual(
       c.events.map((e) => e.type),
@@ -199,7 +199,7 @@ describe('FrameParser - errors', () => {
       e.patch(second);
       const c = collect();
       feed(c.parser, chunksOf(Buffer.concat([encodeFrameBuffer(SMALL[0]), second, encodeFrameBuffer(SMALL[2])]), 1));
-      assert.deepEqual(c.frames, [frameOf(SMALL[0])]);
+      assertFrames(c.frames, [parsedFrameOf(SMALL[0])]);
       assert.equal(c.errors.length, 1);
       checkProtocolError(c.errors[0], e.code, e.closeCode);
       assert.equal(c.parser.failed, true);
