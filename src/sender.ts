@@ -23,10 +23,9 @@ import type { FrameLink } from './link/frame-link.js';
 import { LinkClock, tickFor } from './link/link-clock.js';
 import { LivenessGroups } from './link/liveness.js';
 import { LinkListener } from './link/listener.js';
-import type { PushLane } from './media/push-lane.js';
 import { ServedChannel } from './media/served-channel.js';
 import { UdpEndpoint, type UdpLink } from './link/udp-link.js';
-import { ReliableOutbox, frameBytes, type Outbox } from './media/outbox.js';
+import { ReliableOutbox, frameBytes } from './media/outbox.js';
 import { newSessionKey, type ResolvedCommon } from './options.js';
 
 import { MediaServerRequests, bindServerRequests } from './roles/server-requests.js';
@@ -35,7 +34,7 @@ import { dataFrame, newOutbox, resolveSender, type SenderConfig } from './roles/
 import { acceptPullChannel, waitForChannel } from './roles/pull-channels.js';
 import { MediaSend } from './roles/media-send.js';
 import { PixelVideo, type PixelFrameOptions, type PixelFrameResult } from './roles/change-video.js';
-import { newPushLane, redirectLanes, senderLinkOptions } from './roles/push-lanes.js';
+import { PushLanes, senderLinkOptions } from './roles/push-lanes.js';
 import type {
   AudioSendOptions,
   FileSendOptions,
@@ -62,8 +61,8 @@ export class Sender extends MediaServerRequests {
   #listener: LinkListener | undefined;
   #udp: UdpEndpoint | undefined;
   readonly #udpLinks = new Map<number, UdpLink>();
-  readonly #lanes = new Map<MediaTypeName, PushLane>();
-  readonly #laneOutboxes = new Map<MediaTypeName, Outbox>();
+  /** Push mode: one lane per media type. */
+  readonly #lanes: PushLanes;
   readonly #channels = perMediaType(() => new Set<ServedChannel>());
   readonly #channelWaiters = perMediaType(() => new Set<() => void>());
   readonly #stats = { sent: perMediaType(() => ({ items: 0, bytes: 0 })), dropped: perMediaType(() => 0) };
@@ -80,6 +79,18 @@ export class Sender extends MediaServerRequests {
     this.#o = this.#c.o;
     this.#pixels = new PixelVideo(options.video);
     this.#clock = new LinkClock(tickFor(this.#o.keepaliveMs, this.#o.deadMs));
+    this.#lanes = new PushLanes({
+      c: this.#c,
+      clock: this.#clock,
+      sessionKey: () => this.#sessionKey,
+      renewSessionKey: () => void (this.#sessionKey = newSessionKey()),
+      emit: (name, ev) => this.emit(name, ev),
+      onDropped: (t, n) => (this.#stats.dropped[t] += n),
+      udp: () => this.#udp,
+      udpLinks: this.#udpLinks,
+      fullFrameRequested: (i) => this.#fullFrameRequested(i),
+      requestFullFrame: (i) => this.#pixels.requestFullFrame(i),
+    });
     this.#media = new MediaSend(options, {
       maxPayload: this.#o.maxPayload,
       init: (type, payload, o, flags) => this.#init(type, payload, o, flags),
@@ -110,7 +121,7 @@ export class Sender extends MediaServerRequests {
    * until an attempt there fails (as a server's redirect does: docs/behaviour.md, Redirects).
    */
   redirect(to: { host: string; port: number }): void {
-    redirectLanes(this.#c, to);
+    this.#lanes.redirect(to);
   }
 
   /** This sender's client id. */
@@ -121,7 +132,7 @@ export class Sender extends MediaServerRequests {
   /** Counters: items and bytes sent per type, drops per type. */
   get stats(): SenderStats {
     const dropped = { ...this.#stats.dropped };
-    for (const [t, ob] of this.#laneOutboxes) dropped[t] += ob.dropped;
+    this.#lanes.addDropped(dropped);
     for (const t of ['video', 'audio'] as const) for (const c of this.#channels[t]) dropped[t] += c.outbox.dropped;
     const sent = perMediaType(() => ({ items: 0, bytes: 0 }));
     for (const t of Object.keys(sent) as MediaTypeName[]) sent[t] = { ...this.#stats.sent[t] };
@@ -173,7 +184,7 @@ export class Sender extends MediaServerRequests {
     this.#state = 'stopped';
     this.#media.stop();
     const err = new TransportError(ErrorCode.TRANSPORT_CLOSED, 'sender stopped');
-    for (const lane of this.#lanes.values()) lane.close(err);
+    this.#lanes.close(err);
     for (const set of Object.values(this.#channels)) {
       for (const c of set) {
         if (c.outbox instanceof ReliableOutbox) c.outbox.failAll(err);
@@ -303,7 +314,7 @@ export class Sender extends MediaServerRequests {
 
   #fanOut(type: 'video' | 'audio', init: FrameInit): void {
     if (this.#o.connection === 'sender-to-receiver') {
-      this.#lane(type).offerMedia(init);
+      this.#lanes.lane(type).offerMedia(init);
       return;
     }
     // One encoding for every pulling receiver.
@@ -333,54 +344,9 @@ export class Sender extends MediaServerRequests {
 
   /** Push: the type's lane. Pull: the channels open now, or the first to open within the type's timeout. */
   async #reliableTargets(type: 'command' | 'file' | 'data'): Promise<ReliableTarget[]> {
-    if (this.#o.connection === 'sender-to-receiver') {
-      const ob = this.#laneOutbox(type) as ReliableOutbox;
-      const lane = this.#lane(type);
-      return [
-        {
-          submit: (init) => {
-            const p = ob.submit(init);
-            lane.kick();
-            return p;
-          },
-          fileWindow: () => lane.fileWindow,
-          room: () => ob.room,
-        },
-      ];
-    }
+    if (this.#o.connection === 'sender-to-receiver') return [this.#lanes.target(type)];
     await waitForChannel(this.#channels[type], this.#channelWaiters[type], type, this.#o.timeouts[type]);
     return [...this.#channels[type]];
-  }
-
-  #laneOutbox(type: MediaTypeName): Outbox {
-    let ob = this.#laneOutboxes.get(type);
-    if (!ob) {
-      ob = newOutbox(this.#c, type, (err) => this.#lanes.get(type)?.link?.fail(err, CloseCode.TIMEOUT), (i) => this.#pixels.requestFullFrame(i));
-      this.#laneOutboxes.set(type, ob);
-    }
-    return ob;
-  }
-
-  #lane(type: MediaTypeName): PushLane {
-    let lane = this.#lanes.get(type);
-    if (lane) return lane;
-    lane = newPushLane(
-      {
-        c: this.#c,
-        clock: this.#clock,
-        sessionKey: () => this.#sessionKey,
-        renewSessionKey: () => void (this.#sessionKey = newSessionKey()),
-        outbox: (t) => this.#laneOutbox(t),
-        emit: (name, ev) => this.emit(name, ev),
-        onDropped: (t, n) => (this.#stats.dropped[t] += n),
-        udp: () => this.#udp,
-        udpLinks: this.#udpLinks,
-        fullFrameRequested: (i) => this.#fullFrameRequested(i),
-      },
-      type,
-    );
-    this.#lanes.set(type, lane);
-    return lane;
   }
 
   /** Pull mode: a receiver opened a link; expect a HELLO for one channel. */

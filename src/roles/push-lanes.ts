@@ -1,6 +1,6 @@
 /**
- * A push Sender's lane of one media type: its PushLane, dialled with the Sender's options and a
- * HELLO naming the lane (docs/behaviour.md, section 3).
+ * A push Sender's lanes: one PushLane per media type, with its outbox, made on first use and
+ * dialled with the Sender's options and a HELLO naming the lane (docs/behaviour.md, section 3).
  */
 import { randomBytes } from 'node:crypto';
 import type { ConnectionEvent } from '../events.js';
@@ -8,14 +8,13 @@ import { MediaType, type MediaTypeName } from '../protocol/constants.js';
 import type { DialOptions } from '../link/dial.js';
 import type { LinkClock } from '../link/link-clock.js';
 import type { UdpEndpoint, UdpLink } from '../link/udp-link.js';
-import type { Outbox } from '../media/outbox.js';
+import { ReliableOutbox, type Outbox } from '../media/outbox.js';
+import { CloseCode, type CamwireError } from '../errors.js';
+import type { ReliableTarget } from './file-send.js';
 import { PushLane, type LaneEventName } from '../media/push-lane.js';
-import { pushHello, type SenderConfig } from './sender-config.js';
+import { newOutbox, pushHello, type SenderConfig } from './sender-config.js';
 import { isFullFrameRequest } from '../protocol/full-frame.js';
 import type { Redirect } from '../protocol/redirect.js';
-
-/** Each Sender's route, shared by its lanes (by its config: one per Sender). */
-const routes = new WeakMap<SenderConfig, { to?: Redirect }>();
 
 /** What a lane needs from its Sender. */
 export interface LaneHost {
@@ -39,8 +38,76 @@ export function senderLinkOptions(c: SenderConfig, clock: LinkClock): DialOption
   return { maxPayload: c.o.maxPayload, keepaliveMs: c.o.keepaliveMs, deadMs: c.o.deadMs, pollMs: c.o.pollMs, clock };
 }
 
-/** A new push lane of `type`. */
-export function newPushLane(h: LaneHost, type: MediaTypeName): PushLane {
+/** What a Sender gives its lanes (their outboxes are the lanes' own). */
+export type LanesHost = Omit<LaneHost, 'outbox'> & {
+  /** A lane's outbox asks for a full frame of source `mediaIndex` (change mode, after drops). */
+  requestFullFrame(mediaIndex: number): void;
+};
+
+/** A push Sender's lanes and their outboxes, one of each per media type, made on first use. */
+export class PushLanes {
+  readonly #h: LaneHost;
+  readonly #requestFullFrame: (mediaIndex: number) => void;
+  readonly #lanes = new Map<MediaTypeName, PushLane>();
+  readonly #outboxes = new Map<MediaTypeName, Outbox>();
+  /** Where the lanes' next connections go after a redirect (shared by all of them). */
+  readonly #route: { to?: Redirect } = {};
+
+  constructor(h: LanesHost) {
+    this.#requestFullFrame = h.requestFullFrame;
+    this.#h = { ...h, outbox: (t) => this.outbox(t) };
+  }
+
+  /** The outbox of `type`'s lane. */
+  outbox(type: MediaTypeName): Outbox {
+    let ob = this.#outboxes.get(type);
+    if (!ob) {
+      ob = newOutbox(this.#h.c, type, (err) => this.#lanes.get(type)?.link?.fail(err, CloseCode.TIMEOUT), (i) => this.#requestFullFrame(i));
+      this.#outboxes.set(type, ob);
+    }
+    return ob;
+  }
+
+  /** The lane of `type`. */
+  lane(type: MediaTypeName): PushLane {
+    let lane = this.#lanes.get(type);
+    if (!lane) this.#lanes.set(type, (lane = newPushLane(this.#h, type, this.#h.c.o.reconnect ? this.#route : undefined)));
+    return lane;
+  }
+
+  /** The reliable lane of `type` as a target of commands, data and file chunks. */
+  target(type: 'command' | 'file' | 'data'): ReliableTarget {
+    const ob = this.outbox(type) as ReliableOutbox;
+    const lane = this.lane(type);
+    return {
+      submit: (init) => {
+        const p = ob.submit(init);
+        lane.kick();
+        return p;
+      },
+      fileWindow: () => lane.fileWindow,
+      room: () => ob.room,
+    };
+  }
+
+  /** Adds each outbox's drops to `dropped`. */
+  addDropped(dropped: Record<MediaTypeName, number>): void {
+    for (const [t, ob] of this.#outboxes) dropped[t] += ob.dropped;
+  }
+
+  /** Closes every lane (its unacknowledged items reject with `err`). */
+  close(err: CamwireError): void {
+    for (const lane of this.#lanes.values()) lane.close(err);
+  }
+
+  /** Sends the lanes' next connections to `to` (with reconnect on), as a server's redirect does. */
+  redirect(to: Redirect): void {
+    if (this.#h.c.o.reconnect) this.#route.to = { host: to.host, port: to.port };
+  }
+}
+
+/** A new push lane of `type`; `route` is where its connections go after a redirect (reconnect on). */
+function newPushLane(h: LaneHost, type: MediaTypeName, route: { to?: Redirect } | undefined): PushLane {
   const o = h.c.o;
   const code = MediaType[type];
   const target = { transport: o.protocol, host: o.host ?? '127.0.0.1', port: o.port };
@@ -59,7 +126,7 @@ export function newPushLane(h: LaneHost, type: MediaTypeName): PushLane {
     onDropped: (n) => h.onDropped(type, n),
     onPeerFrame: type === 'video' ? (f) => isFullFrameRequest(f) && h.fullFrameRequested(f.mediaIndex) : undefined,
     // With reconnect on, a server's redirect (a draining cluster node) is followed by all its lanes.
-    route: o.reconnect ? route(h.c) : undefined,
+    route,
     dialOptions: (signal): DialOptions => {
       const udp = h.udp();
       return {
@@ -84,15 +151,4 @@ export function newPushLane(h: LaneHost, type: MediaTypeName): PushLane {
       };
     },
   });
-}
-
-/** Sends the next connections of a Sender's lanes to `to` (with reconnect on), as a server's redirect does. */
-export function redirectLanes(c: SenderConfig, to: Redirect): void {
-  if (c.o.reconnect) route(c).to = { host: to.host, port: to.port };
-}
-
-function route(c: SenderConfig): { to?: Redirect } {
-  let r = routes.get(c);
-  if (!r) routes.set(c, (r = {}));
-  return r;
 }
