@@ -5,7 +5,6 @@
  */
 import { EventEmitter } from 'node:events';
 import fs from 'node:fs';
-import net from 'node:net';
 import { CamwireError, CloseCode, ConfigError, ErrorCode, ProtocolError } from './errors.js';
 import { perMediaType } from './events.js';
 import type { PeerInfo } from './events.js';
@@ -30,7 +29,7 @@ import { fullFrameRequest } from './protocol/full-frame.js';
 import type { VideoComposer } from './media/change/video-composer.js';
 import { AGENT, newSessionKey, resolveCommon, type ResolvedCommon } from './options.js';
 
-import { resolveReceiverConfig, type ReceiverConfig } from './roles/receiver-config.js';
+import { pushRefusal, resolveReceiverConfig, type ReceiverConfig } from './roles/receiver-config.js';
 import {
   type ReceiverEvents,
   type ReceiverOptions,
@@ -340,18 +339,6 @@ export class Receiver extends EventEmitter<ReceiverEvents> {
     link.fail(err);
   }
 
-  /** Whether the `senders` filter lets this push in (push mode; an empty list accepts everyone). */
-  #allowed(link: FrameLink, from: string, type: MediaTypeName): boolean {
-    if (this.#c.senders.length === 0) return true;
-    return this.#c.senders.some(
-      (s) =>
-        (!s.host || sameHost(s.host, link.remoteAddress)) &&
-        (!s.port || s.port === link.remotePort) &&
-        (!s.clientId || s.clientId === from) &&
-        (!s.mediaTypes || s.mediaTypes.includes(type)),
-    );
-  }
-
   /** Push mode: a sender connected; expect its HELLO. */
   #accept(link: FrameLink): void {
     if (this.#links.size >= this.#c.maxLinks) {
@@ -365,21 +352,10 @@ export class Receiver extends EventEmitter<ReceiverEvents> {
         const type = mediaTypeName(f.mediaType)!;
         const ev = acceptedEvent(link, f, 0n);
         this.emit('connecting', ev);
-        let refusal: string | undefined;
-        let code: number = CloseCode.NOT_ALLOWED;
-        if (hello.role !== 'push') {
-          refusal = 'this receiver takes pushes (sender-to-receiver); it serves no pull channels';
-          code = CloseCode.REFUSED;
-        } else if (!this.#c.typeSet.has(type)) refusal = `this receiver does not take ${type}`;
-        else if (this.#o.clientId && f.to && f.to !== this.#o.clientId) refusal = `this receiver is ${JSON.stringify(this.#o.clientId)}, not ${JSON.stringify(f.to)}`;
-        else if (!this.#allowed(link, f.from, type)) refusal = `sender ${JSON.stringify(f.from)} at ${link.remoteAddress} is not in this receiver's senders list`;
-        else if (this.#state !== 'started') {
-          refusal = 'receiver is stopping';
-          code = CloseCode.GOING_AWAY;
-        }
-        if (refusal) {
-          link.close(code, refusal);
-          this.emit('connectError', { ...ev, error: new CamwireError(ErrorCode.DELIVERY_REFUSED, refusal) });
+        const refused = pushRefusal(this.#c, this.#o.clientId, { from: f.from, to: f.to, type, role: hello.role, address: link.remoteAddress, port: link.remotePort }, this.#state === 'started');
+        if (refused) {
+          link.close(refused.code, refused.reason);
+          this.emit('connectError', { ...ev, error: new CamwireError(ErrorCode.DELIVERY_REFUSED, refused.reason) });
           return;
         }
         const welcome = welcomeLink(link, f, { sessionKey: this.#sessionKey, id: this.#o.clientId, stallMs: 0, fileWindow: RECEIVER_FILE_WINDOW }, ev, (out) => this.emit('disconnect', out));
@@ -394,10 +370,4 @@ export class Receiver extends EventEmitter<ReceiverEvents> {
     this.#o.logger.warn({ err, ...peer }, 'bad input from peer');
     this.emit('protocolError', err, peer);
   }
-}
-
-/** Compares addresses, treating IPv4-mapped IPv6 (::ffff:a.b.c.d) as IPv4. */
-function sameHost(a: string, b: string): boolean {
-  const norm = (x: string): string => (x.startsWith('::ffff:') && net.isIPv4(x.slice(7)) ? x.slice(7) : x);
-  return norm(a) === norm(b) || (a === 'localhost' && (norm(b) === '127.0.0.1' || b === '::1'));
 }

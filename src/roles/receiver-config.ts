@@ -2,6 +2,8 @@
  * A Receiver's options, checked and resolved once (docs/api.md, class Receiver): the senders it
  * pulls from, the media types it takes, and its limits. Throws a ConfigError naming the option.
  */
+import net from 'node:net';
+import { CloseCode } from '../errors.js';
 import { MEDIA_TYPES, type MediaTypeName } from '../protocol/constants.js';
 import { checkId, invalid, type ResolvedCommon } from '../options.js';
 import { DEFAULT_MAX_FILE_SIZE, DEFAULT_MIN_FREE_DISK, type ReceiverOptions, type SenderEntry } from './receiver-options.js';
@@ -58,4 +60,46 @@ export function resolveReceiverConfig(options: ReceiverOptions, o: ResolvedCommo
       reassemblyBytes: int('reassemblyBytes', options.reassemblyBytes, undefined, 64 * 1024),
     },
   };
+}
+
+/** A push HELLO as the push-mode Receiver judges it. */
+export interface PushAttempt {
+  from: string;
+  to: string;
+  type: MediaTypeName;
+  role: 'push' | 'pull';
+  address: string;
+  port: number;
+}
+
+/**
+ * Why a push-mode Receiver (`clientId`, started or not) refuses a sender's link, with the close
+ * code, or undefined when it takes it: the role, the media types it takes, the addressee, and
+ * the `senders` filter (an empty list accepts everyone).
+ */
+export function pushRefusal(c: ReceiverConfig, clientId: string, p: PushAttempt, started: boolean): { reason: string; code: number } | undefined {
+  const no = (reason: string, code: number = CloseCode.NOT_ALLOWED): { reason: string; code: number } => ({ reason, code });
+  if (p.role !== 'push') return no('this receiver takes pushes (sender-to-receiver); it serves no pull channels', CloseCode.REFUSED);
+  if (!c.typeSet.has(p.type)) return no(`this receiver does not take ${p.type}`);
+  if (clientId && p.to && p.to !== clientId) return no(`this receiver is ${JSON.stringify(clientId)}, not ${JSON.stringify(p.to)}`);
+  if (!allowed(c, p)) return no(`sender ${JSON.stringify(p.from)} at ${p.address} is not in this receiver's senders list`);
+  if (!started) return no('receiver is stopping', CloseCode.GOING_AWAY);
+  return undefined;
+}
+
+function allowed(c: ReceiverConfig, p: PushAttempt): boolean {
+  if (c.senders.length === 0) return true;
+  return c.senders.some(
+    (s) =>
+      (!s.host || sameHost(s.host, p.address)) &&
+      (!s.port || s.port === p.port) &&
+      (!s.clientId || s.clientId === p.from) &&
+      (!s.mediaTypes || s.mediaTypes.includes(p.type)),
+  );
+}
+
+/** Compares addresses, treating IPv4-mapped IPv6 (::ffff:a.b.c.d) as IPv4. */
+function sameHost(a: string, b: string): boolean {
+  const norm = (x: string): string => (x.startsWith('::ffff:') && net.isIPv4(x.slice(7)) ? x.slice(7) : x);
+  return norm(a) === norm(b) || (a === 'localhost' && (norm(b) === '127.0.0.1' || b === '::1'));
 }
