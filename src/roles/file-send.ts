@@ -93,6 +93,12 @@ async function sendFileTo(
     const floor = ctx.window * ctx.chunkSize;
     const announced = ctx.adaptive ? t.fileWindow?.() : undefined;
     const win = new FileWindow(floor, announced === undefined ? floor : Math.min(announced, ctx.maxWindow));
+    // A fixed window (UDP, a peer that announces none, a given reliableWindow) counts the chunks
+    // since the oldest one not yet acknowledged, as earlier versions did: under loss a chunk being
+    // retransmitted holds the window back, and the sender backs off. Counting only the chunks not
+    // yet acknowledged kept reliableWindow of them on a lossy UDP path, and the retransmissions
+    // piled up until a chunk missed its deadline (stress suite, lossy UDP through the server).
+    const fixed = announced === undefined;
     let inflightBytes = 0;
     const hash = createHash('sha256');
     const progress: FileProgress = { fileId, name, size, offset: start, acked: 0, window: win.limit };
@@ -132,7 +138,7 @@ async function sendFileTo(
         const n = data.length;
         // Room for this chunk: within the window, and within what the queue still takes (other
         // transfers may share it); the oldest chunk's answer makes room.
-        while (inflight.length && (inflightBytes + n > win.limit || (t.room !== undefined && t.room() < n + CHUNK_FRAME_MARGIN))) await inflight.shift()!.done;
+        while (inflight.length && ((fixed ? inflight.length >= ctx.window : inflightBytes + n > win.limit) || (t.room !== undefined && t.room() < n + CHUNK_FRAME_MARGIN))) await inflight.shift()!.done;
         const init = frame(encodeFileMessage({ op: 'chunk', fileId, offset: pos, data }) as [Buffer, Buffer]);
         ctx.count(init);
         const done = t.submit(init).then(() => {
