@@ -289,14 +289,28 @@ export class FrameArena {
 
   /** `n` bytes to write: a buffer and the offset they start at. */
   reserve(n: number): { buf: Buffer; at: number } {
+    if (n > this.size / 2 && (!this.#buf || this.#used + n > this.#buf.length)) return { buf: Buffer.allocUnsafeSlow(n), at: 0 };
+    const at = this.take(n);
+    return { buf: this.#buf!, at };
+  }
+
+  /**
+   * `n` bytes (at most `size`) in the current buffer (`buffer`, read after this call): the offset
+   * they start at. No object per call, for a per-frame path (StreamLink's small frames).
+   */
+  take(n: number): number {
     let buf = this.#buf;
     if (!buf || this.#used + n > buf.length) {
-      if (n > this.size / 2) return { buf: Buffer.allocUnsafeSlow(n), at: 0 };
       this.#buf = buf = Buffer.allocUnsafeSlow(this.size);
       this.#used = 0;
     }
     const at = this.#used;
     this.#used += n;
-    return { buf, at };
+    return at;
+  }
+
+  /** The buffer the last take() placed its bytes in. */
+  get buffer(): Buffer {
+    return this.#buf!;
   }
 }

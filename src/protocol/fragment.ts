@@ -29,14 +29,7 @@ export function fragmentFrame(frame: Buffer | readonly Buffer[], frameId: number
     const off = i * room;
     const len = Math.min(room, total - off);
     const d = Buffer.allocUnsafe(DATAGRAM_HEADER_SIZE + len);
-    d.writeUInt16BE(DATAGRAM_MAGIC, 0);
-    d[2] = PROTOCOL_VERSION;
-    d[3] = 0;
-    d.writeUInt32BE(frameId >>> 0, 4);
-    d.writeUInt16BE(i, 8);
-    d.writeUInt16BE(count, 10);
-    d.writeUInt32BE(total, 12);
-    d.writeUInt32BE(off, 16);
+    writeFragmentHeader(d, frameId, i, count, total, off);
     let o = DATAGRAM_HEADER_SIZE;
     while (o < d.length) {
       const p = parts[part];
@@ -63,15 +56,20 @@ export function singleDatagram(frame: Buffer | readonly Buffer[], frameId: numbe
   for (const p of parts) total += p.length;
   if (total === 0 || total > datagramSize - DATAGRAM_HEADER_SIZE) return undefined;
   const d = Buffer.allocUnsafe(DATAGRAM_HEADER_SIZE);
+  writeFragmentHeader(d, frameId, 0, 1, total, 0);
+  return [d, ...parts];
+}
+
+/** The fragment header (docs/protocol.md, 5.1) at the start of `d`. */
+function writeFragmentHeader(d: Buffer, frameId: number, index: number, count: number, total: number, offset: number): void {
   d.writeUInt16BE(DATAGRAM_MAGIC, 0);
   d[2] = PROTOCOL_VERSION;
   d[3] = 0;
   d.writeUInt32BE(frameId >>> 0, 4);
-  d.writeUInt16BE(0, 8);
-  d.writeUInt16BE(1, 10);
+  d.writeUInt16BE(index, 8);
+  d.writeUInt16BE(count, 10);
   d.writeUInt32BE(total, 12);
-  d.writeUInt32BE(0, 16);
-  return [d, ...parts];
+  d.writeUInt32BE(offset, 16);
 }
 
 /** A parsed fragment header. */
