@@ -150,7 +150,11 @@ export class Receiver extends EventEmitter<ReceiverEvents> {
     const s: ReceiverStats = { received, dropped: { ...this.#stats.dropped }, decodeErrors: { ...this.#media.decodeErrors }, links: this.#links.size };
     const u = this.#listener?.udpStats;
     if (u) s.udp = { incomplete: u.incomplete, corrupt: u.corrupt };
-    if (this.#composer) s.compose = { ...this.#composer.stats };
+    if (this.#composer) {
+      s.compose = { ...this.#composer.stats };
+      // A full frame a newer one overtook in the composer is a video frame dropped (latest wins).
+      s.dropped.video += s.compose.superseded;
+    }
     return s;
   }
 

@@ -113,6 +113,7 @@ function program(): Command {
     .addHelpText('after', examples(EXAMPLES.send))
     .action(async (o: SendFlags & { logFormat: LogFormat }) => {
       process.exitCode = await runSend(o, logger(o.logLevel, o.logFormat));
+      endSoon();
     });
   connectionFlags(p.command('receive'))
     .description('receive: print commands, data and events; save, play or serve video; write files to a folder')
@@ -136,6 +137,7 @@ function program(): Command {
     .addHelpText('after', examples(EXAMPLES.receive))
     .action(async (o: ReceiveFlags & { logFormat: LogFormat }) => {
       process.exitCode = await runReceive(o, logger(o.logLevel, o.logFormat));
+      endSoon();
     });
   p.command('demo')
     .description('what `npm start` runs: a MediaServer with its viewer and a test-pattern sender')
@@ -144,6 +146,15 @@ function program(): Command {
     .addHelpText('after', examples(EXAMPLES.demo))
     .action(demoAction);
   return p;
+}
+
+/**
+ * `send` and `receive` have finished their work and stopped everything they started: the process
+ * ends within 2 s even if a handle still holds the event loop (a user asked for one transfer or
+ * `--count` frames, and waits for the prompt).
+ */
+function endSoon(): void {
+  setTimeout(() => process.exit(), 2000).unref();
 }
 
 /** Runs the CLI; resolves with the exit code for errors that happen before long-running work. */

@@ -18,12 +18,19 @@ export interface Cli {
   stderr(): string;
   /** Resolves with the first match of `re` in stdout (or stderr), waiting for it to appear. */
   waitFor(re: RegExp, ms?: number): Promise<RegExpMatchArray>;
-  /** Resolves with the exit code. */
-  exited: Promise<number | null>;
+  /**
+   * Resolves with the exit code. Awaiting it arms a deadline (EXIT_WAIT_MS): a process still
+   * running then is killed, resolves null, and its stderr says so, so that a test fails with the
+   * process's output instead of waiting forever.
+   */
+  readonly exited: Promise<number | null>;
 }
 
 /** Data folders of the servers this test process starts (never the repository's ./camwire-data). */
 let dataRoot: string | undefined;
+
+/** How long a test waits for a CLI process to exit once it awaits `exited`. */
+export const EXIT_WAIT_MS = 120_000;
 
 /** A fresh, empty data folder for a CLI server; removed when the test process exits. */
 export function dataDir(): string {
@@ -58,11 +65,26 @@ export function cli(t: TestContext | undefined, args: string[], o: { stdin?: str
   t?.after(() => {
     if (child.exitCode === null) child.kill('SIGKILL');
   });
+  let deadline: NodeJS.Timeout | undefined;
+  const armed = (): Promise<number | null> => {
+    if (!deadline && child.exitCode === null && child.signalCode === null) {
+      deadline = setTimeout(() => {
+        if (child.exitCode !== null || child.signalCode !== null) return;
+        err += `\n[test helper] camwire ${args.join(' ')} did not exit within ${EXIT_WAIT_MS / 1000} s of being awaited: killed\n`;
+        child.kill('SIGKILL');
+      }, EXIT_WAIT_MS);
+      deadline.unref();
+      void exited.then(() => clearTimeout(deadline));
+    }
+    return exited;
+  };
   return {
     child,
     stdout: () => out,
     stderr: () => err,
-    exited,
+    get exited() {
+      return armed();
+    },
     waitFor: (re, ms = 15000) =>
       new Promise((resolve, reject) => {
         const check = (): void => {

@@ -100,15 +100,32 @@ export async function paced(frames: number, fps: number, video: (i: number, now:
   });
 }
 
-/** Resolves when a push Sender's lanes of these types are connected. */
-export function lanesUp(tx: { on(ev: 'connected', fn: (e: { mediaTypes: string[] }) => void): unknown }, types: string[]): Promise<void> {
+/**
+ * Resolves when a push Sender's lanes of these types are connected; rejects after `ms`, or at the
+ * first failed connect of a lane still down (on loopback to a peer that listens, a failure is the
+ * finding: a push lane retries only at its next send, which `paced` holds back until the lanes are up).
+ */
+export function lanesUp(
+  tx: { on(ev: 'connected' | 'connectError', fn: (e: { mediaTypes: string[]; error?: Error }) => void): unknown },
+  types: string[],
+  ms = 20_000,
+): Promise<void> {
   const left = new Set(types);
-  return new Promise((resolve) =>
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`lanes ${[...left].join(', ')} not connected within ${ms} ms`)), ms);
     tx.on('connected', (e) => {
       for (const t of e.mediaTypes) left.delete(t);
-      if (left.size === 0) resolve();
-    }),
-  );
+      if (left.size === 0) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    tx.on('connectError', (e) => {
+      if (!e.mediaTypes.some((t) => left.has(t))) return;
+      clearTimeout(timer);
+      reject(new Error(`lane ${e.mediaTypes.join(', ')} failed to connect: ${e.error?.message}`));
+    });
+  });
 }
 
 /** What ffprobe says of a file's streams (frames counted by decoding) and its duration. */

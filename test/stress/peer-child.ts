@@ -71,6 +71,8 @@ async function main(): Promise<void> {
 }
 
 if (process.send && !process.env.NODE_TEST_CONTEXT) {
+  // The suite that started it is gone (it ended, or gave up on a case): so is this peer.
+  process.on('disconnect', () => process.exit(0));
   main().catch((err) => {
     console.error('peer child failed:', err);
     process.exit(1);

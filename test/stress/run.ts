@@ -90,6 +90,25 @@ async function soakCase(ms: number): Promise<void> {
 
 // ------------------------------------------------------------------ main
 
+/** The longest any one case may run (CI mode takes well under a minute each; soak 10 minutes). */
+const CASE_LIMIT_MS = SOAK ? 15 * 60_000 : 5 * 60_000;
+
+/**
+ * Runs one case within CASE_LIMIT_MS. A case still running then is a failure that ends the run
+ * at once, naming the case: a hung case must not hold CI until its own limit.
+ */
+async function bounded(name: string, run: () => Promise<void>): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<'late'>((r) => (timer = setTimeout(() => r('late'), CASE_LIMIT_MS)));
+  const outcome = await Promise.race([run().then(() => 'done' as const), late]);
+  clearTimeout(timer);
+  if (outcome === 'done') return;
+  goal(false, `${name} case: not finished within ${CASE_LIMIT_MS / 1000} s`);
+  console.log(`\nFAILED ${failures.length} goal(s):\n  - ${failures.join('\n  - ')}`);
+  console.log(`stress: ${checked.goals - failures.length} passed, ${failures.length} failed`);
+  process.exit(1);
+}
+
 async function main(): Promise<void> {
   const t0 = performance.now();
   const limit = fdLimit();
@@ -105,13 +124,13 @@ async function main(): Promise<void> {
   } else if (scale <= 0.05) {
     console.log('fd limit too low for the flood case: skipped');
   } else {
-    await floodCase(scale);
+    await bounded('flood', () => floodCase(scale));
   }
-  if (want('garbage')) await garbageCase();
-  if (want('lossy')) await lossyUdpCase();
-  if (want('kill')) await killDuringFileCase();
-  if (want('commands')) await commandsAcrossRestartsCase();
-  if (want('soak')) await soakCase(SOAK ? 10 * 60_000 : 20_000);
+  if (want('garbage')) await bounded('garbage', garbageCase);
+  if (want('lossy')) await bounded('lossy', lossyUdpCase);
+  if (want('kill')) await bounded('kill', killDuringFileCase);
+  if (want('commands')) await bounded('commands', commandsAcrossRestartsCase);
+  if (want('soak')) await bounded('soak', () => soakCase(SOAK ? 10 * 60_000 : 20_000));
   console.log(`\n${failures.length ? `FAILED ${failures.length} goal(s):\n  - ${failures.join('\n  - ')}` : 'all goals met'} (${((performance.now() - t0) / 1000).toFixed(0)} s)`);
   // The plain closing line CI reads.
   console.log(`stress: ${checked.goals - failures.length} passed, ${failures.length} failed`);

@@ -51,6 +51,8 @@ export interface ComposeStats {
   lost: number;
   /** Full-frame requests sent. */
   requests: number;
+  /** Full frames not delivered because a newer full frame of the same source came before they were ready (latest wins). */
+  superseded: number;
 }
 
 const MAX_PENDING = 32;
@@ -85,7 +87,7 @@ export class VideoComposer<Via = undefined> {
   readonly #out: (v: VideoFrame, m: MessageMeta) => void;
   readonly #request: (m: MessageMeta, via: Via | undefined) => void;
   readonly #sources = new Map<string, Source>();
-  readonly stats: ComposeStats = { pictures: 0, placed: 0, refused: 0, waiting: 0, lost: 0, requests: 0 };
+  readonly stats: ComposeStats = { pictures: 0, placed: 0, refused: 0, waiting: 0, lost: 0, requests: 0, superseded: 0 };
   #disposed = false;
 
   /**
@@ -207,20 +209,19 @@ export class VideoComposer<Via = undefined> {
     // Rectangles that follow it in this turn are placed on it.
     s.ok = true;
     const gen = ++s.generation;
+    if (v.imageType === this.#o.output && s.pending === 0) {
+      // Already in the output format, with nothing of its source still in the chain: it goes out
+      // now, so a stream of plain JPEG is never held back nor superseded here.
+      this.#passFull(s, v, m);
+      return;
+    }
     s.pending++;
     s.chain = s.chain.then(async () => {
       try {
-        if (gen !== s.generation) return;
+        if (gen !== s.generation) return void this.stats.superseded++;
         s.ok = true;
+        if (v.imageType === this.#o.output) return this.#passFull(s, v, m);
         s.last = { v, m };
-        if (v.imageType === this.#o.output) {
-          // Delivered as it came; decoded only if a rectangle comes.
-          s.key = v;
-          s.dirty = false;
-          this.stats.pictures++;
-          this.#out(v, m);
-          return;
-        }
         s.key = v;
         await this.#decodeKey(s, m);
         if (s.ok) this.#changed(s);
@@ -228,6 +229,15 @@ export class VideoComposer<Via = undefined> {
         s.pending--;
       }
     });
+  }
+
+  /** Delivers a full frame as it came; it is decoded only if a rectangle comes. */
+  #passFull(s: Source, v: VideoFrame, m: MessageMeta): void {
+    s.last = { v, m };
+    s.key = v;
+    s.dirty = false;
+    this.stats.pictures++;
+    this.#out(v, m);
   }
 
   /** Decodes the kept full frame into the picture. */
