@@ -8,14 +8,16 @@
  *   node build/bench/run.js --cases=cluster --cluster-prof=/tmp/prof   (a .cpuprofile per server: bench/prof-top.ts)
  *   node build/bench/run.js --cases=cluster --cluster-n=300 --cluster-size=65536 --cluster-fps=30 --cluster-ms=5000
  *   node build/bench/run.js --cases=cluster --cluster-cli=build/base-dist/cli/main.js   (the servers of another build)
+ *   node build/bench/run.js --cases=cluster --cluster-warmup-ms=10000   (the same load for 10 s first, not measured)
  *
  * Processes, all on 127.0.0.1: a nats-server with JetStream (temporary store), the servers as
  * `camwire server` child processes (the CLI, as users run them; HTTP and UDP off, nothing on
  * disk), the readers in the fan-out bench's reader children (fanout-readers.ts: bare sockets
  * speaking the pull protocol), the publisher in this process (fanout-pub.ts: a bare socket
- * speaking the push protocol, every reader one of its default receivers: one NATS message per
- * other node per frame). CPU of each server: /proc/<pid>/stat (user + system) over the measured
- * time. Latency: the readers' clock at the frame's last byte minus the publisher's stamp.
+ * speaking the push protocol, every reader one of its default receivers: since they are on both
+ * other nodes, one NATS message per frame on the shared subject, docs/cluster.md). CPU of each server: /proc/<pid>/stat (user + system) over the measured
+ * time, and the system part of it (socket writes: the kernel's share) and the main thread's context
+ * switches (/proc/<pid>/status) printed apart. Latency: the readers' clock at the frame's last byte minus the publisher's stamp.
  * Prints a table and the ratios of the issue's goals; asserts nothing.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -78,9 +80,23 @@ async function camwireServer(extra: string[]): Promise<Proc> {
 }
 
 function cpuMs(pid: number): number {
+  const [user, sys] = cpuSplit(pid);
+  return user + sys;
+}
+
+/** User and system CPU ms of a process (/proc/<pid>/stat). */
+function cpuSplit(pid: number): [number, number] {
   const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
   const fields = f.slice(f.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * TICK_MS;
+  return [Number(fields[11]) * TICK_MS, Number(fields[12]) * TICK_MS];
+}
+
+/** Context switches of a process's main thread so far: voluntary (it waited) + involuntary (preempted). */
+function switches(pid: number): number {
+  const s = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+  let n = 0;
+  for (const m of s.matchAll(/^(?:non)?voluntary_ctxt_switches:\s+(\d+)/gm)) n += Number(m[1]);
+  return n;
 }
 
 /** Stops a server: SIGINT (it stops at once, and writes its CPU profile), SIGKILL after 5 s. */
@@ -103,6 +119,9 @@ interface Result {
   bytes: number;
   seconds: number;
   cpuMs: number[];
+  /** Each server's system CPU (ms; part of cpuMs) and context switches over the measured time. */
+  sysMs: number[];
+  switches: number[];
   /** nats-server's CPU over the same time. */
   natsMs: number;
   /** Each server's CPU % while idle (readers and publisher connected, no frames) for IDLE_MS. */
@@ -118,7 +137,7 @@ function pct(sorted: Float64Array, q: number): number {
 let rigs = 0;
 const IDLE_MS = 3000;
 
-async function measure(label: string, servers: Proc[], pool: ReaderPool, o: { n: number; size: number; fps: number; ms: number }, natsPid: number): Promise<Result> {
+async function measure(label: string, servers: Proc[], pool: ReaderPool, o: { n: number; size: number; fps: number; ms: number; warmupMs: number }, natsPid: number): Promise<Result> {
   const rig = rigs++;
   const specs: ReaderSpec[] = Array.from({ length: o.n }, (_, i) => ({ i, port: servers[i % servers.length].port, id: `r${i}`, fast: true }));
   await pool.open(rig, 'camwire', specs);
@@ -132,32 +151,47 @@ async function measure(label: string, servers: Proc[], pool: ReaderPool, o: { n:
   const idle0 = pids.map(cpuMs);
   await delay(IDLE_MS);
   const idlePct = pids.slice(0, -1).map((pid, i) => ((cpuMs(pid) - idle0[i]) / IDLE_MS) * 100);
-  const cpu0 = pids.map(cpuMs);
-  const t0 = clock();
+  // Frames at the measured rate for `ms`, stamped with run id `id` (the readers count only the phase's run).
   let seq = 0;
-  await new Promise<void>((resolve) => {
-    const iv = setInterval(() => {
-      if (clock() - t0 >= o.ms) {
-        clearInterval(iv);
-        resolve();
-        return;
-      }
-      const p = Buffer.alloc(o.size);
-      p.writeDoubleLE(clock(), 0);
-      p.writeUInt32LE(++seq, 8);
-      p.writeUInt32LE(run, 12);
-      pub.send(p);
-    }, 1000 / o.fps);
-  });
+  const paced = (ms: number, id: number): Promise<void> =>
+    new Promise<void>((resolve) => {
+      const start = clock();
+      const iv = setInterval(() => {
+        if (clock() - start >= ms) {
+          clearInterval(iv);
+          resolve();
+          return;
+        }
+        const p = Buffer.alloc(o.size);
+        p.writeDoubleLE(clock(), 0);
+        p.writeUInt32LE(++seq, 8);
+        p.writeUInt32LE(id, 12);
+        pub.send(p);
+      }, 1000 / o.fps);
+    });
+  if (o.warmupMs > 0) {
+    // Warm-up (--cluster-warmup-ms): the same load, not counted (run id 0 is no phase's), so that
+    // what is measured is the servers' steady state, not their JIT compiling the media path.
+    await paced(o.warmupMs, 0);
+    await delay(300);
+    seq = 0;
+  }
+  const cpu0 = pids.map(cpuMs);
+  const sys0 = pids.map((p) => cpuSplit(p)[1]);
+  const sw0 = pids.map(switches);
+  const t0 = clock();
+  await paced(o.ms, run);
   await delay(500);
   const cpu1 = pids.map(cpuMs);
+  const sysMs = pids.slice(0, -1).map((p, i) => cpuSplit(p)[1] - sys0[i]);
+  const sw = pids.slice(0, -1).map((p, i) => switches(p) - sw0[i]);
   const seconds = (clock() - t0) / 1000;
   const tally = await pool.end(rig);
   await pub.close();
   await pool.close(rig);
   const samples = tally.samples.slice().sort();
   const used = cpu1.map((c, i) => c - cpu0[i]);
-  return { label, nodes: servers.length, sent: seq, delivered: tally.delivered, bytes: tally.bytes, seconds, cpuMs: used.slice(0, -1), natsMs: used[used.length - 1], idlePct, p50: pct(samples, 0.5), p99: pct(samples, 0.99) };
+  return { label, nodes: servers.length, sent: seq, delivered: tally.delivered, bytes: tally.bytes, seconds, cpuMs: used.slice(0, -1), sysMs, switches: sw, natsMs: used[used.length - 1], idlePct, p50: pct(samples, 0.5), p99: pct(samples, 0.99) };
 }
 
 export async function runClusterBench(argv: string[]): Promise<void> {
@@ -167,11 +201,12 @@ export async function runClusterBench(argv: string[]): Promise<void> {
     size: Number(args.get('cluster-size') ?? 65536),
     fps: Number(args.get('cluster-fps') ?? 30),
     ms: Number(args.get('cluster-ms') ?? 5000),
+    warmupMs: Number(args.get('cluster-warmup-ms') ?? 0),
   };
   profDir = args.get('cluster-prof') ?? '';
   if (args.get('cluster-cli')) CLI = path.resolve(args.get('cluster-cli')!);
   if (profDir) fs.mkdirSync(profDir, { recursive: true });
-  console.log(`\nCluster bench: 1 publisher, ${o.n} readers, ${o.size} B frames at ${o.fps} frames/s for ${o.ms} ms; ${os.cpus().length} cores (${os.cpus()[0]?.model ?? '?'}), load ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}`);
+  console.log(`\nCluster bench: 1 publisher, ${o.n} readers, ${o.size} B frames at ${o.fps} frames/s for ${o.ms} ms (after ${o.warmupMs} ms of warm-up); ${os.cpus().length} cores (${os.cpus()[0]?.model ?? '?'}), load ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}`);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'camwire-bench-nats-'));
   configFile = path.join(dir, 'server.yaml');
   fs.writeFileSync(configFile, 'limits:\n  maxConnectionsPerIp: 0\n  maxPendingPerIp: 0\n  maxPending: 0\n');
@@ -214,6 +249,10 @@ export async function runClusterBench(argv: string[]): Promise<void> {
     console.log(
       table(['case', 'nodes', 'frames', 'delivered', 'MB/s', 'CPU % per node (A/B/C)', 'CPU s per GB per node', 'CPU s per GB total', 'NATS s per GB', 'p50 ms', 'p99 ms', 'idle CPU % per node'], rows, ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r']),
     );
+    for (const r of [one, three]) {
+      const gb = r.bytes / 1e9;
+      console.log(`${r.label}: system CPU s per GB per node ${r.sysMs.map((c) => num(c / 1000 / gb, 2)).join(' / ')}; context switches per frame sent per node ${r.switches.map((c) => num(c / Math.max(1, r.sent), 1)).join(' / ')}`);
+    }
     const perGb = (r: Result, i: number): number => r.cpuMs[i] / 1000 / (r.bytes / 1e9);
     const total = (r: Result): number => r.cpuMs.reduce((a, b) => a + b, 0) / 1000 / (r.bytes / 1e9);
     console.log(`publisher's node CPU per GB / one server's: ${num(perGb(three, 0) / perGb(one, 0), 2)} (goal <= 0.5)`);
