@@ -10,7 +10,7 @@ import type { Frame, FrameInit } from '../protocol/frame.js';
 import { FrameParser, HttpRequestOnTcpError, httpOnTcpAnswer, type FrameSink } from '../protocol/parser.js';
 import { BaseLink, type LinkOptions } from './frame-link.js';
 import { HeaderTemplate } from '../protocol/header-template.js';
-import { FrameArena } from '../protocol/fan-encoding.js';
+import { RecyclingArena } from '../protocol/recycling-arena.js';
 
 /**
  * Frames up to this size (header and payload) that a link sends on its own (not a fan-out's
@@ -20,11 +20,12 @@ import { FrameArena } from '../protocol/fan-encoding.js';
  */
 const SMALL_FRAME = 8 * 1024;
 /**
- * Where the links' small frames are encoded: one FrameArena for every stream link of the process
- * (a used buffer is never written again, so a socket may hold views of it as long as it needs).
- * Shared, not per link: 10,000 mostly idle links would otherwise hold 64 KiB each.
+ * Where the links' small frames are encoded: one arena for every stream link of the process.
+ * Shared, not per link: 10,000 mostly idle links would otherwise hold 64 KiB each. A link holds
+ * the arena buffer of each run it starts there until the socket has taken the run's write (the
+ * write's callback), so a full buffer is written again only when no socket needs its bytes.
  */
-const smallFrames = new FrameArena();
+const smallFrames = new RecyclingArena();
 
 const LINK = Symbol('camwire.streamLink');
 type LinkedSocket = net.Socket & { [LINK]: StreamLink };
@@ -69,6 +70,8 @@ export class StreamLink extends BaseLink implements FrameSink {
   /** The arena buffer the run was last extended in by #appendRange, and where in it the run ends. */
   #runBuf: Buffer | undefined;
   #runBufEnd = 0;
+  /** The run lies in the small-frame arena: releases its hold there once the socket took its write. */
+  #runHold: (() => void) | undefined;
   /** Headers of the frames this link sends on its own, encoded once and patched (made on first use). */
   #tpl: HeaderTemplate | undefined;
   readonly #endTurn = (): void => {
@@ -263,6 +266,7 @@ export class StreamLink extends BaseLink implements FrameSink {
       this.#run = buf.buffer;
       this.#runStart = start;
       this.#runEnd = start + n;
+      this.#runHold = buf === smallFrames.buffer ? smallFrames.hold() : undefined;
     }
     this.#runBuf = buf;
     this.#runBufEnd = at + n;
@@ -273,7 +277,10 @@ export class StreamLink extends BaseLink implements FrameSink {
     if (run === undefined) return;
     this.#run = undefined;
     this.#runBuf = undefined;
-    if (this.#sock.writable) this.#sock.write(this.#runPiece ?? Buffer.from(run, this.#runStart, this.#runEnd - this.#runStart));
+    const release = this.#runHold;
+    this.#runHold = undefined;
+    if (this.#sock.writable) this.#sock.write(this.#runPiece ?? Buffer.from(run, this.#runStart, this.#runEnd - this.#runStart), release);
+    else release?.();
     this.#runPiece = undefined;
     this.#runStart = this.#runEnd = 0;
   }

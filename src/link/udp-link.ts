@@ -9,7 +9,10 @@ import type { CamwireError, ProtocolError } from '../errors.js';
 import { DEFAULT_MAX_PAYLOAD } from '../protocol/constants.js';
 import { decodeFrame, HeaderCache, type Frame, type FrameInit } from '../protocol/frame.js';
 import { Flag, Kind } from '../protocol/constants.js';
-import { DEFAULT_DATAGRAM_SIZE, fragmentFrame, Reassembler, singleDatagram } from '../protocol/fragment.js';
+import { DEFAULT_DATAGRAM_SIZE, fragmentFrame, Reassembler, singleDatagram, writeFragmentHeader } from '../protocol/fragment.js';
+import { DATAGRAM_HEADER_SIZE } from '../protocol/constants.js';
+import { HeaderTemplate } from '../protocol/header-template.js';
+import { FrameArena } from '../protocol/fan-encoding.js';
 import { bindDatagram, type DatagramOptions } from '../transport/udp.js';
 import { BaseLink, type LinkOptions } from './frame-link.js';
 
@@ -161,35 +164,36 @@ export class UdpEndpoint extends EventEmitter<UdpEndpointEvents> {
     this.emit('frame', frame, address, port);
   }
 
-  /**
-   * Sends one encoded frame (whole, or as its parts) to a peer, fragmented as needed. `wire`, when
-   * given, makes a retransmission reuse the frameId of the frame's first send.
-   */
-  sendEncoded(frame: Buffer | readonly Buffer[], address: string, port: number, wire?: { udpFrameId?: number }): void {
-    if (this.#closed) return;
+  /** The most frame bytes (header and payload) one datagram carries after its fragment header. */
+  get singleRoom(): number {
+    return this.#datagramSize - DATAGRAM_HEADER_SIZE;
+  }
+
+  /** The fragment frameId of a frame's send: a new one, or (`wire`) the one of its first send. */
+  #nextId(wire: { udpFrameId?: number } | undefined): number {
     let id = wire?.udpFrameId;
     if (id === undefined) {
       id = this.#frameId;
       this.#frameId = (this.#frameId + 1) >>> 0;
       if (wire) wire.udpFrameId = id;
     }
+    return id;
+  }
+
+  /**
+   * Sends one encoded frame (whole, or as its parts) to a peer, fragmented as needed. `wire`, when
+   * given, makes a retransmission reuse the frameId of the frame's first send.
+   */
+  sendEncoded(frame: Buffer | readonly Buffer[], address: string, port: number, wire?: { udpFrameId?: number }): void {
+    if (this.#closed) return;
+    const id = this.#nextId(wire);
     this.#stats.framesOut++;
     // A frame that fits one datagram goes as its pieces, gathered by the socket (no copy).
     const single = singleDatagram(frame, id, this.#datagramSize);
     if (single) {
-      this.#stats.datagramsOut++;
-      if (this.#rate === 0) return void this.#sock.send(single, port, address);
       let n = 0;
       for (const b of single) n += b.length;
-      if (this.#queueHead >= this.#queue.length && this.#refill() >= n) {
-        // Nothing waits and the bucket holds it: out now.
-        this.#tokens -= n;
-        this.#sock.send(single, port, address);
-        return;
-      }
-      this.#queue.push({ d: single, n, port, address });
-      this.#queued += n;
-      this.#pace();
+      this.#sendDatagram(single, n, address, port);
       return;
     }
     const parts = fragmentFrame(frame, id, this.#datagramSize);
@@ -200,6 +204,34 @@ export class UdpEndpoint extends EventEmitter<UdpEndpointEvents> {
     }
     for (const d of parts) this.#queue.push({ d, n: d.length, port, address });
     for (const d of parts) this.#queued += d.length;
+    this.#pace();
+  }
+
+  /**
+   * Sends a frame that fits one datagram (at most singleRoom bytes) as two pieces: `head`, whose
+   * first DATAGRAM_HEADER_SIZE bytes are left for the fragment header (written here) and whose
+   * rest is the frame's header, then `payload` as it is (no copy). `frameLength`: the frame's
+   * bytes (head without its fragment header, and payload).
+   */
+  sendSingle(head: Buffer, payload: Buffer, frameLength: number, address: string, port: number, wire?: { udpFrameId?: number }): void {
+    if (this.#closed) return;
+    writeFragmentHeader(head, this.#nextId(wire), 0, 1, frameLength, 0);
+    this.#stats.framesOut++;
+    this.#sendDatagram(payload.length ? [head, payload] : [head], frameLength + DATAGRAM_HEADER_SIZE, address, port);
+  }
+
+  /** One datagram of `n` bytes, given as its pieces: out now when the bucket holds it and nothing waits, else queued. */
+  #sendDatagram(d: Buffer[], n: number, address: string, port: number): void {
+    this.#stats.datagramsOut++;
+    if (this.#rate === 0) return void this.#sock.send(d, port, address);
+    if (this.#queueHead >= this.#queue.length && this.#refill() >= n) {
+      // Nothing waits and the bucket holds it: out now.
+      this.#tokens -= n;
+      this.#sock.send(d, port, address);
+      return;
+    }
+    this.#queue.push({ d, n, port, address });
+    this.#queued += n;
     this.#pace();
   }
 
@@ -263,6 +295,13 @@ export class UdpEndpoint extends EventEmitter<UdpEndpointEvents> {
   }
 }
 
+/**
+ * Where UdpLinks write the fragment and frame headers of the small frames they send (UdpLink.send):
+ * one FrameArena for the process, whose used memory is never written again, so a datagram waiting
+ * in the pacer's queue or the socket keeps its header as it was.
+ */
+const datagramHeads = new FrameArena();
+
 /** A UdpLink: the frames exchanged with one peer address for one key, over an endpoint. */
 export class UdpLink extends BaseLink {
   readonly transport = 'udp' as const;
@@ -300,6 +339,36 @@ export class UdpLink extends BaseLink {
 
   protected write(h: Buffer, p: Buffer, f: FrameInit): void {
     this.#ep.sendEncoded(p.length ? [h, p] : h, this.remoteAddress, this.remotePort, f.wire);
+  }
+
+  /** Headers of the frames this link sends on its own, encoded once and patched (made on first use). */
+  #tpl: HeaderTemplate | undefined;
+
+  /**
+   * A frame of the link's own that fits one datagram (a push lane's small video or audio frame, a
+   * command, an ACK): its fragment header and frame header (from the link's HeaderTemplate) are
+   * written into one piece of the shared header arena, and the datagram goes as that piece and the
+   * payload as it is: no header allocated per frame, no copy of the payload. The bytes on the wire
+   * are those of BaseLink.send (docs/protocol.md, 5.1). Anything else goes the common way.
+   */
+  override send(f: FrameInit, sessionKey?: bigint): boolean {
+    const p = f.payload;
+    const room = this.#ep.singleRoom;
+    if (p === undefined || p.length >= room || f.shared !== undefined || f.kind === Kind.PING || f.kind === Kind.PONG || this.closed) {
+      return super.send(f, sessionKey);
+    }
+    const tpl = (this.#tpl ??= new HeaderTemplate());
+    const hl = tpl.use(f, sessionKey ?? f.sessionKey);
+    const total = hl + p.length;
+    if (total > room) return super.send(f, sessionKey);
+    const n = DATAGRAM_HEADER_SIZE + hl;
+    const at = datagramHeads.take(n);
+    const head = datagramHeads.buffer.subarray(at, at + n);
+    tpl.write(head, DATAGRAM_HEADER_SIZE, f, p.length);
+    this.wrote(total);
+    this.#ep.sendSingle(head, p, total, this.remoteAddress, this.remotePort, f.wire);
+    this.watch();
+    return this.backlog < this.highWaterMark;
   }
 
   protected teardown(): void {

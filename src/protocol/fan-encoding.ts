@@ -301,7 +301,7 @@ export class FrameArena {
   take(n: number): number {
     let buf = this.#buf;
     if (!buf || this.#used + n > buf.length) {
-      this.#buf = buf = Buffer.allocUnsafeSlow(this.size);
+      this.#buf = buf = this.fresh();
       this.#used = 0;
     }
     const at = this.#used;
@@ -312,5 +312,10 @@ export class FrameArena {
   /** The buffer the last take() placed its bytes in. */
   get buffer(): Buffer {
     return this.#buf!;
+  }
+
+  /** The next buffer of `size` bytes, when the current one is full (RecyclingArena reuses them). */
+  protected fresh(): Buffer {
+    return Buffer.allocUnsafeSlow(this.size);
   }
 }

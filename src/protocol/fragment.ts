@@ -61,7 +61,7 @@ export function singleDatagram(frame: Buffer | readonly Buffer[], frameId: numbe
 }
 
 /** The fragment header (docs/protocol.md, 5.1) at the start of `d`. */
-function writeFragmentHeader(d: Buffer, frameId: number, index: number, count: number, total: number, offset: number): void {
+export function writeFragmentHeader(d: Buffer, frameId: number, index: number, count: number, total: number, offset: number): void {
   d.writeUInt16BE(DATAGRAM_MAGIC, 0);
   d[2] = PROTOCOL_VERSION;
   d[3] = 0;

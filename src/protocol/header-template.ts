@@ -60,13 +60,24 @@ export class HeaderTemplate {
     const mediaIndex = f.mediaIndex ?? 0;
     if ((flags & ~KNOWN_FLAGS) !== 0 || !(flags >= 0)) throw new RangeError(`unknown flags ${flags}`);
     if (!Number.isInteger(mediaIndex) || mediaIndex < 0 || mediaIndex > 0xffff) throw new RangeError(`media index ${mediaIndex} is outside 0..65535`);
-    t.copy(buf, at);
+    if (at < 0 || at + t.length > buf.length) throw new RangeError(`a header of ${t.length} bytes does not fit at ${at}`);
+    // Checked above: plain byte stores (Buffer's writeUInt*BE check their arguments again per call).
+    buf.set(t, at);
     buf[at + 5] = flags;
-    buf.writeUInt16BE(mediaIndex, at + 6);
-    buf.writeUInt32BE((f.seq ?? 0) >>> 0, at + 8);
-    buf.writeUInt32BE(payloadLength + (f.prefix?.length ?? 0), at + 12);
+    buf[at + 6] = mediaIndex >>> 8;
+    buf[at + 7] = mediaIndex & 0xff;
+    put32(buf, at + 8, (f.seq ?? 0) >>> 0);
+    put32(buf, at + 12, payloadLength + (f.prefix?.length ?? 0));
     buf.writeDoubleBE(f.timestamp ?? 0, at + 24);
   }
+}
+
+/** A 32-bit big-endian word at `buf[at..at + 4]` (in bounds: the caller checked). */
+function put32(buf: Buffer, at: number, v: number): void {
+  buf[at] = v >>> 24;
+  buf[at + 1] = (v >>> 16) & 0xff;
+  buf[at + 2] = (v >>> 8) & 0xff;
+  buf[at + 3] = v & 0xff;
 }
 
 function samePrefix(a: Buffer | undefined, b: Buffer | undefined): boolean {
