@@ -9,6 +9,7 @@ import { encodeFrame, encodeHeader, partsLength, type Frame, type FrameInit } fr
 import { decodeReason, encodeReason } from '../protocol/messages.js';
 import { LinkClock, tickFor, type Clocked } from './link-clock.js';
 import type { Liveness, LivenessMember } from './liveness.js';
+import type { FrameArena } from '../protocol/fan-encoding.js';
 
 /** How a link ended. */
 export interface CloseInfo {
@@ -93,6 +94,11 @@ export interface LinkOptions {
   deadMs?: number;
   /** The clock that runs the link's checks; an owner gives one to all its links. @default a clock of the link's own */
   clock?: LinkClock;
+  /**
+   * Where a stream link encodes the small frames it sends on its own (stream-link.ts); an owner
+   * gives one to all its links. @default an arena of the link's own, made on first use
+   */
+  smallFrames?: FrameArena;
   /**
    * True for a link its peer dialed (a listener's): it sends its own PINGs only after a longer
    * silence (pingAfter), so that on an idle link the dialing side pings and this one only

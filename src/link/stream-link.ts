@@ -16,16 +16,11 @@ import { FrameArena } from '../protocol/fan-encoding.js';
  * Frames up to this size (header and payload) that a link sends on its own (not a fan-out's
  * shared encoding) are encoded whole, end to end, into the small-frame arena: the frames of a
  * turn then lie in one buffer and go to the socket as one piece. Larger payloads are written as
- * they are.
+ * they are. The arena is the owning role's (LinkOptions.smallFrames): one for all its links, not
+ * one per link (10,000 mostly idle links would otherwise hold 64 KiB each), and none shared
+ * between the roles of a process.
  */
 const SMALL_FRAME = 8 * 1024;
-/**
- * Where the links' small frames are encoded: one FrameArena for every stream link of the process
- * (a used buffer is never written again, so a socket may hold views of it as long as it needs).
- * Shared, not per link: 10,000 mostly idle links would otherwise hold 64 KiB each.
- */
-const smallFrames = new FrameArena();
-
 const LINK = Symbol('camwire.streamLink');
 type LinkedSocket = net.Socket & { [LINK]: StreamLink };
 
@@ -71,6 +66,8 @@ export class StreamLink extends BaseLink implements FrameSink {
   #runBufEnd = 0;
   /** Headers of the frames this link sends on its own, encoded once and patched (made on first use). */
   #tpl: HeaderTemplate | undefined;
+  /** Where its small frames are encoded: the owner's arena, or (made on first use) the link's own. */
+  #smallFrames: FrameArena | undefined;
   readonly #endTurn = (): void => {
     this.#turn = 0;
     this.#flushRun();
@@ -83,6 +80,7 @@ export class StreamLink extends BaseLink implements FrameSink {
   constructor(sock: net.Socket, o: LinkOptions = {}) {
     super(o);
     this.#sock = sock;
+    this.#smallFrames = o.smallFrames;
     this.remoteAddress = sock.remoteAddress ?? '';
     this.remotePort = sock.remotePort ?? 0;
     // The link is its parser's sink, and the socket's listeners are shared functions that find
@@ -156,7 +154,7 @@ export class StreamLink extends BaseLink implements FrameSink {
 
   /**
    * A small frame of the link's own (a push lane's video, audio, command, an ACK): its header (from
-   * the link's HeaderTemplate) and payload are written whole into the shared arena, after the
+   * the link's HeaderTemplate) and payload are written whole into the role's arena, after the
    * link's previous frame when nothing else took the arena meanwhile, so a turn of them is one
    * piece, one write. Anything else goes the common way (BaseLink.send, then write()).
    */
@@ -169,8 +167,9 @@ export class StreamLink extends BaseLink implements FrameSink {
     const hl = tpl.use(f, sessionKey ?? f.sessionKey);
     const total = hl + p.length;
     if (total > SMALL_FRAME) return super.send(f, sessionKey);
-    const at = smallFrames.take(total);
-    const buf = smallFrames.buffer;
+    const arena = (this.#smallFrames ??= new FrameArena());
+    const at = arena.take(total);
+    const buf = arena.buffer;
     tpl.write(buf, at, f, p.length);
     p.copy(buf, at + hl);
     this.wrote(total);
