@@ -10,6 +10,7 @@ import { decodeReason, encodeReason } from '../protocol/messages.js';
 import { LinkClock, tickFor, type Clocked } from './link-clock.js';
 import type { Liveness, LivenessMember } from './liveness.js';
 import type { FrameArena } from '../protocol/fan-encoding.js';
+import type { KeepaliveKind } from '../protocol/parser.js';
 
 /** How a link ended. */
 export interface CloseInfo {
@@ -268,7 +269,33 @@ export abstract class BaseLink extends EventEmitter<FrameLinkEvents> implements 
   /** @internal Sends a PING stamped `now` (the link's keepalive, or its group's turn). */
   keepalive(now: number): void {
     this.#lastPing = now;
-    this.send(this.#control(Kind.PING, now, undefined));
+    this.sendKeepalive(Kind.PING, now);
+  }
+
+  /** Sends a PING or PONG stamped with the link's tag; links that can write one more cheaply do (StreamLink). */
+  protected sendKeepalive(kind: KeepaliveKind, timestamp: number): void {
+    this.send(this.#control(kind, timestamp, undefined));
+  }
+
+  /**
+   * A PING or PONG the transport's parser handed over without a Frame (FrameSink.onKeepalive):
+   * handled as receive() handles one. False while the link holds its frames (then it comes as a
+   * frame, in order).
+   */
+  protected keepaliveIn(kind: KeepaliveKind, timestamp: number): boolean {
+    if (this.#closed) return true;
+    if (this.#held) return false;
+    this.#heard();
+    if (kind === Kind.PING) this.sendKeepalive(Kind.PONG, timestamp);
+    return true;
+  }
+
+  /** The peer was heard: life for the link, or for every link of its session when it shares its liveness. */
+  #heard(): void {
+    const clock = this.#clock;
+    const t = clock ? clock.now + clock.tickMs : Date.now();
+    if (this.#live) this.#live.lastRx = t;
+    else this.#lastRx = t;
   }
 
   /** @internal Nothing heard for `deadMs` (from the peer, or on any link of its session): closes 1300. */
@@ -344,14 +371,10 @@ export abstract class BaseLink extends EventEmitter<FrameLinkEvents> implements 
       this.#held.push(f);
       return;
     }
-    const clock = this.#clock;
-    const t = clock ? clock.now + clock.tickMs : Date.now();
-    // Life for every link of the session, when the link shares its liveness.
-    if (this.#live) this.#live.lastRx = t;
-    else this.#lastRx = t;
+    this.#heard();
     switch (f.kind) {
       case Kind.PING:
-        this.send(this.#control(Kind.PONG, f.timestamp, undefined));
+        this.sendKeepalive(Kind.PONG, f.timestamp);
         return;
       case Kind.PONG:
         return;

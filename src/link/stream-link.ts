@@ -6,8 +6,8 @@
 import type net from 'node:net';
 import { ErrorCode, TransportError, type ProtocolError } from '../errors.js';
 import { Kind } from '../protocol/constants.js';
-import type { Frame, FrameInit } from '../protocol/frame.js';
-import { FrameParser, HttpRequestOnTcpError, httpOnTcpAnswer, type FrameSink } from '../protocol/parser.js';
+import { encodeKeepalive, type Frame, type FrameInit } from '../protocol/frame.js';
+import { FrameParser, HttpRequestOnTcpError, httpOnTcpAnswer, type FrameSink, type KeepaliveKind } from '../protocol/parser.js';
 import { BaseLink, type LinkOptions } from './frame-link.js';
 import { HeaderTemplate } from '../protocol/header-template.js';
 import { FrameArena } from '../protocol/fan-encoding.js';
@@ -98,6 +98,24 @@ export class StreamLink extends BaseLink implements FrameSink {
   /** @internal The parser's sink: a frame arrived, with its bytes (Frame.raw: a relay may forward it as it lies). */
   onFrame(f: Frame): void {
     this.receive(f);
+  }
+
+  /** @internal The parser's sink: a PING or PONG alone in a read (an idle link), no Frame made. */
+  onKeepalive(kind: KeepaliveKind, timestamp: number): boolean {
+    return this.keepaliveIn(kind, timestamp);
+  }
+
+  /**
+   * A PING or PONG on a link with nothing else in this turn: its header encoded straight from the
+   * link's tag and written at once, one plain write (no FrameInit, no cork, no end-of-turn work).
+   */
+  protected override sendKeepalive(kind: KeepaliveKind, timestamp: number): void {
+    if (this.#turn !== 0 || this.closed || !this.#sock.writable) return super.sendKeepalive(kind, timestamp);
+    const t = this.tag;
+    const h = encodeKeepalive(kind, t.sessionKey ?? 0n, t.mediaType ?? 0, t.from, timestamp);
+    this.wrote(h.length);
+    this.#sock.write(h);
+    this.watch();
   }
 
   /** @internal The parser's sink: the peer broke the protocol. */
