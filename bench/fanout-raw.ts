@@ -259,16 +259,6 @@ export class RelayChild {
 
 // ---------------------------------------------------------------- framing
 
-/** Writes one 4-byte big-endian length-prefixed frame, header and payload in one corked write. */
-export function writeLengthPrefixed(sock: net.Socket, p: Buffer): void {
-  const h = Buffer.allocUnsafe(4);
-  h.writeUInt32BE(p.length, 0);
-  sock.cork();
-  sock.write(h);
-  sock.write(p);
-  sock.uncork();
-}
-
 /**
  * Splits a byte stream into 4-byte big-endian length-prefixed frames. Hands over each frame
  * with its prefix (`whole`) as one Buffer: a view of the chunk when the frame sits in one,

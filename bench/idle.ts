@@ -23,6 +23,9 @@
  *
  * --idle-keepalive=MS: keepaliveMs of the server and the peers (default 5000); deadMs is 3 times it.
  *
+ * --idle-prof=DIR: CPU profiles of the idle period, camwire's and raw's (sampled every 100 µs:
+ * the CPU figures of a profiled run include the profiler's own cost; compare profiles, not them).
+ *
  * Also the server's CPU per join (user + system over all the joins, camwire and raw), and with
  * --join-prof=DIR CPU profiles of the joins (camwire's and raw's, sampled every 100 µs;
  * bench/prof-top.ts summarises them).
@@ -67,7 +70,7 @@ function rpc(cp: ChildProcess): (m: Msg, key: string, timeoutMs?: number) => Pro
 // ---------------------------------------------------------------- children
 
 async function serverChild(): Promise<void> {
-  // --idle-prof=DIR: a CPU profile of the idle period only (from mark to read), through the inspector.
+  // --idle-prof=DIR: a CPU profile of the idle period only (from mark to read), through the inspector, sampled every 100 µs (the raw baseline's too).
   const profDir = process.argv[3];
   // --join-prof=DIR: a CPU profile of the joins (from joinMark to joinRead).
   const joinProfDir = process.argv[4];
@@ -108,7 +111,7 @@ async function serverChild(): Promise<void> {
     if (m.mark) {
       // The joins' garbage is collected before the idle period, not during it.
       gc?.();
-      if (session && profDir) await session.post('Profiler.enable').then(() => session.post('Profiler.start'));
+      if (session && profDir) await session.post('Profiler.enable').then(() => session.post('Profiler.setSamplingInterval', { interval: 100 })).then(() => session.post('Profiler.start'));
       cpu0 = process.cpuUsage();
       t0 = performance.now();
       process.send!({ marked: true });
@@ -172,20 +175,22 @@ async function rawChild(): Promise<void> {
   let cpu0 = process.cpuUsage();
   let t0 = 0;
   let joinCpu0 = process.cpuUsage();
-  // --join-prof=DIR: the raw server's joins are profiled too, for comparison.
+  // --idle-prof=DIR and --join-prof=DIR: the raw server's idle period and joins are profiled too, for comparison.
+  const profDir = process.argv[3];
   const joinProfDir = process.argv[4];
-  const session = joinProfDir ? new Session() : undefined;
+  if (profDir) mkdirSync(profDir, { recursive: true });
+  const session = profDir || joinProfDir ? new Session() : undefined;
   session?.connect();
   process.on('message', async (m: Msg) => {
     if (m.port) process.send!({ port: (srv.address() as net.AddressInfo).port });
     if (m.joinMark) {
-      if (session) await session.post('Profiler.enable').then(() => session.post('Profiler.setSamplingInterval', { interval: 100 })).then(() => session.post('Profiler.start'));
+      if (session && joinProfDir) await session.post('Profiler.enable').then(() => session.post('Profiler.setSamplingInterval', { interval: 100 })).then(() => session.post('Profiler.start'));
       joinCpu0 = process.cpuUsage();
       process.send!({ joinMarked: true });
     }
     if (m.joinRead) {
       const u = process.cpuUsage(joinCpu0);
-      if (session) {
+      if (session && joinProfDir) {
         const { profile } = await session.post('Profiler.stop');
         writeFileSync(path.join(joinProfDir, `join-raw-${process.pid}.cpuprofile`), JSON.stringify(profile));
       }
@@ -193,12 +198,17 @@ async function rawChild(): Promise<void> {
     }
     if (m.mark) {
       gc?.();
+      if (session && profDir) await session.post('Profiler.enable').then(() => session.post('Profiler.setSamplingInterval', { interval: 100 })).then(() => session.post('Profiler.start'));
       cpu0 = process.cpuUsage();
       t0 = performance.now();
       process.send!({ marked: true });
     }
     if (m.read) {
       const u = process.cpuUsage(cpu0);
+      if (session && profDir && t0 > 0) {
+        const { profile } = await session.post('Profiler.stop');
+        writeFileSync(path.join(profDir, `idle-raw-${process.pid}.cpuprofile`), JSON.stringify(profile));
+      }
       gc?.();
       process.send!({ read: { cpuMs: (u.user + u.system) / 1000, sysMs: u.system / 1000, wallMs: performance.now() - t0, rss: process.memoryUsage().rss, links } });
     }
@@ -349,7 +359,7 @@ export async function runIdleBench(argv: string[] = process.argv.slice(2)): Prom
   const peersMode = arg('idle-peers') ?? 'answer';
   const ka = Number(arg('idle-keepalive') ?? 5000);
   const cw = await round('server', channels, idleS, peersMode, prof, ka, joinProf);
-  const raw = await round('raw', channels, idleS, peersMode, undefined, ka, joinProf);
+  const raw = await round('raw', channels, idleS, peersMode, prof, ka, joinProf);
   const x = (a: number, b: number): string => (b > 0 ? `${(a / b).toFixed(2)}x` : 'n/a');
   const peersSay = (ka !== 5000 ? `keepaliveMs ${ka}, deadMs ${3 * ka}; ` : '') + (peersMode === 'ping' ? "ping after keepaliveMs of silence on any of a client's channels (one channel, in turn) and answer" : peersMode === 'ping-all' ? 'ping every channel after keepaliveMs of its silence and answer' : 'only answer PINGs');
   console.log(`\nIdle channels: ${cw.links} open pull channels (${channels / 5} clients x 5 types) on one MediaServer process (raw Node baseline: ${raw.links} sockets); peers ${peersSay}`);

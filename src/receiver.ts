@@ -13,7 +13,7 @@ import type { Frame, FrameInit } from './protocol/frame.js';
 import { encodeJson } from './protocol/messages.js';
 import { acceptedEvent, awaitHello, welcomeLink } from './link/accept.js';
 import { onProtocolFailure, type FrameLink } from './link/frame-link.js';
-import { LinkClock, tickFor } from './link/link-clock.js';
+import { LinkContext } from './link/link-context.js';
 import { Liveness } from './link/liveness.js';
 import { LinkListener } from './link/listener.js';
 import { PullSession, type SessionEventName } from './link/pull-session.js';
@@ -46,8 +46,8 @@ const MAX_LANES = 256;
 
 export class Receiver extends EventEmitter<ReceiverEvents> {
   readonly #o: ResolvedCommon;
-  /** One timer for the keepalive, dead and stall checks of all this role's links. */
-  readonly #clock: LinkClock;
+  /** What its links share: clock (keepalive, dead, stall checks), small-frame arena, HELLO deadlines; this Receiver's own. */
+  readonly #ctx: LinkContext;
   readonly #c: ReceiverConfig;
   /** Bytes still to come of the files being written into fileDir, on all links. */
   readonly #pendingDisk = { bytes: 0 };
@@ -76,7 +76,7 @@ export class Receiver extends EventEmitter<ReceiverEvents> {
     super();
     // `server`: the Receiver dials it (pull), unless told otherwise.
     this.#o = resolveCommon(options.server !== undefined && options.connection === undefined ? { ...options, connection: 'receiver-to-sender' } : options);
-    this.#clock = new LinkClock(tickFor(this.#o.keepaliveMs, this.#o.deadMs));
+    this.#ctx = new LinkContext(this.#o.keepaliveMs, this.#o.deadMs);
     this.#c = resolveReceiverConfig(options, this.#o);
     const count = (t: MediaTypeName, n: number): void => {
       const s = this.#stats.received[t];
@@ -193,7 +193,7 @@ export class Receiver extends EventEmitter<ReceiverEvents> {
             host: this.#o.host,
             port: this.#o.port,
             tls: this.#o.tls,
-            link: { maxPayload: this.#o.maxPayload, keepaliveMs: this.#o.keepaliveMs, deadMs: this.#o.deadMs, clock: this.#clock },
+            link: { maxPayload: this.#o.maxPayload, keepaliveMs: this.#o.keepaliveMs, deadMs: this.#o.deadMs, ...this.#ctx.shared },
             http: { limits: this.#o.http },
             limits: this.#o.limits,
             udp: { maxPayload: this.#o.maxPayload, datagramSize: this.#o.datagramSize, ...this.#c.reassembly },
@@ -247,7 +247,7 @@ export class Receiver extends EventEmitter<ReceiverEvents> {
       reconnect: this.#o.reconnect,
       emit: (name: SessionEventName, ev) => this.emit(name, ev),
       // One channel of the session pings for all (docs/protocol.md 3.4).
-      liveness: () => new Liveness({ keepaliveMs: this.#o.keepaliveMs, deadMs: this.#o.deadMs, accepted: false, clock: this.#clock }),
+      liveness: () => new Liveness({ keepaliveMs: this.#o.keepaliveMs, deadMs: this.#o.deadMs, accepted: false, clock: this.#ctx.clock }),
       onChannel: (_type, link) => {
         // Links this receiver dialled report bad input here; accepted ones through the listener.
         onProtocolFailure(link, (err, peer) => this.#badInput(err, peer));
@@ -262,7 +262,7 @@ export class Receiver extends EventEmitter<ReceiverEvents> {
         proxyTunnel: this.#o.proxyTunnel,
         timeoutMs: this.#o.connectTimeoutMs,
         signal,
-        link: { maxPayload: this.#o.maxPayload, keepaliveMs: this.#o.keepaliveMs, deadMs: this.#o.deadMs, pollMs: this.#o.pollMs, clock: this.#clock },
+        link: { maxPayload: this.#o.maxPayload, keepaliveMs: this.#o.keepaliveMs, deadMs: this.#o.deadMs, pollMs: this.#o.pollMs, ...this.#ctx.shared },
         hello: {
           kind: Kind.HELLO,
           mediaType: MediaType[type],
@@ -350,6 +350,7 @@ export class Receiver extends EventEmitter<ReceiverEvents> {
       return;
     }
     awaitHello(
+      this.#ctx.hellos,
       link,
       this.#o.connectTimeoutMs,
       (f, hello) => {

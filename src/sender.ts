@@ -20,7 +20,7 @@ import { SharedEncoding } from './protocol/fan-encoding.js';
 import { encodeCommand, type Command, type ParamValue, type ReceivedCommand } from './protocol/messages.js';
 import { isSystemCommand, MAX_SERVER_COMMAND } from './protocol/system-commands.js';
 import type { FrameLink } from './link/frame-link.js';
-import { LinkClock, tickFor } from './link/link-clock.js';
+import { LinkContext } from './link/link-context.js';
 import { LivenessGroups } from './link/liveness.js';
 import { LinkListener } from './link/listener.js';
 import { ServedChannel } from './media/served-channel.js';
@@ -51,8 +51,8 @@ export type * from './roles/sender-options.js';
 /** Sender sends media to receivers or a server. */
 export class Sender extends MediaServerRequests {
   readonly #o: ResolvedCommon;
-  /** One timer for the keepalive, dead and stall checks of all this role's links. */
-  readonly #clock: LinkClock;
+  /** What its links share: clock, small-frame arena, HELLO deadlines (made with the Sender, never shared with another role). */
+  readonly #ctx: LinkContext;
   /** Pull mode: receiver sessions' shared keepalive and dead timers (docs/protocol.md 3.4). */
   #liveness: LivenessGroups | undefined;
   readonly #c: SenderConfig;
@@ -78,10 +78,10 @@ export class Sender extends MediaServerRequests {
     this.#c = resolveSender(options);
     this.#o = this.#c.o;
     this.#pixels = new PixelVideo(options.video);
-    this.#clock = new LinkClock(tickFor(this.#o.keepaliveMs, this.#o.deadMs));
+    this.#ctx = new LinkContext(this.#o.keepaliveMs, this.#o.deadMs);
     this.#lanes = new PushLanes({
       c: this.#c,
-      clock: this.#clock,
+      links: this.#ctx,
       sessionKey: () => this.#sessionKey,
       renewSessionKey: () => void (this.#sessionKey = newSessionKey()),
       emit: (name, ev) => this.emit(name, ev),
@@ -154,7 +154,7 @@ export class Sender extends MediaServerRequests {
             host: this.#o.host,
             port: this.#o.port,
             tls: this.#o.tls,
-            link: senderLinkOptions(this.#c, this.#clock),
+            link: senderLinkOptions(this.#c, this.#ctx),
             http: { maxPollMs: Math.max(this.#o.pollMs, 30000), limits: this.#o.http },
             limits: this.#o.limits,
           },
@@ -364,7 +364,8 @@ export class Sender extends MediaServerRequests {
         onDropped: (type, n) => (this.#stats.dropped[type] += n),
         emit: (name, ev) => this.emit(name, ev),
         fullFrameRequested: (i) => this.#fullFrameRequested(i),
-        liveness: (this.#liveness ??= new LivenessGroups({ keepaliveMs: this.#o.keepaliveMs, deadMs: this.#o.deadMs, accepted: true, clock: this.#clock })),
+        liveness: (this.#liveness ??= new LivenessGroups({ keepaliveMs: this.#o.keepaliveMs, deadMs: this.#o.deadMs, accepted: true, clock: this.#ctx.clock })),
+        hellos: this.#ctx.hellos,
       },
       link,
     );

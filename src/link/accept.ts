@@ -58,13 +58,17 @@ export function acceptedEvent(link: FrameLink, hello: Frame, sessionKey: bigint)
  * them (the oldest one's deadline), not one timer per link. Their deadlines come in the order
  * they were added, so the oldest is always the next to expire.
  */
-class HelloDeadlines {
+export class HelloQueue {
   readonly #ms: number;
   readonly #waits = new Set<HelloWait>();
   #timer: NodeJS.Timeout | undefined;
 
   constructor(ms: number) {
     this.#ms = ms;
+  }
+
+  get size(): number {
+    return this.#waits.size;
   }
 
   add(w: HelloWait): void {
@@ -96,15 +100,38 @@ class HelloDeadlines {
   };
 }
 
-/** One HelloDeadlines per timeout value (a process has one or two: the server's, a Receiver's). */
-const deadlines = new Map<number, HelloDeadlines>();
+/**
+ * The HELLO deadlines of one role's accepted links (a MediaServer, a pull Sender, a push
+ * Receiver): one queue, one timer, per timeout value (a role has one). Each role makes its own
+ * (no state shared between the roles of a process, docs/architecture.md) and hands it to
+ * awaitHello for every link it accepts.
+ */
+export class HelloDeadlines {
+  readonly #queues = new Map<number, HelloQueue>();
+
+  /** Links waiting for their HELLO (tests, stats). */
+  get size(): number {
+    let n = 0;
+    for (const q of this.#queues.values()) n += q.size;
+    return n;
+  }
+
+  /** @internal The queue of a timeout value (ms, already in setTimeout's range). */
+  queue(ms: number): HelloQueue {
+    let q = this.#queues.get(ms);
+    if (!q) this.#queues.set(ms, (q = new HelloQueue(ms)));
+    return q;
+  }
+}
 
 /**
  * Calls `onHello` with the first frame if it is a valid HELLO; otherwise fails the link with a
  * ProtocolError (which the listener reports through onProtocolFailure). A link that sends none
- * within `timeoutMs` fails with CW_ERR_PROTOCOL_HANDSHAKE_TIMEOUT.
+ * within `timeoutMs` fails with CW_ERR_PROTOCOL_HANDSHAKE_TIMEOUT; its deadline waits in the
+ * role's `deadlines`.
  */
 export function awaitHello(
+  deadlines: HelloDeadlines,
   link: FrameLink,
   timeoutMs: number,
   /** Called with the link too, so that one function may serve every link. */
@@ -114,22 +141,20 @@ export function awaitHello(
 ): void {
   // setTimeout's range: a delay outside 1 ms .. 2^31-1 ms is 1 ms.
   const ms = timeoutMs >= 1 && timeoutMs <= 0x7fffffff ? Math.floor(timeoutMs) : 1;
-  let q = deadlines.get(ms);
-  if (!q) deadlines.set(ms, (q = new HelloDeadlines(ms)));
-  new HelloWait(q, link, timeoutMs, onHello, implicitPush);
+  new HelloWait(deadlines.queue(ms), link, timeoutMs, onHello, implicitPush);
 }
 
 /** A link waiting for its HELLO: one object and its two listeners. */
 class HelloWait {
   /** When it times out (performance.now()). */
   deadline = 0;
-  readonly #q: HelloDeadlines;
+  readonly #q: HelloQueue;
   readonly #link: FrameLink;
   readonly #timeoutMs: number;
   readonly #onHello: (f: Frame, hello: Hello, link: FrameLink) => void;
   readonly #implicitPush: boolean;
 
-  constructor(q: HelloDeadlines, link: FrameLink, timeoutMs: number, onHello: (f: Frame, hello: Hello, link: FrameLink) => void, implicitPush: boolean) {
+  constructor(q: HelloQueue, link: FrameLink, timeoutMs: number, onHello: (f: Frame, hello: Hello, link: FrameLink) => void, implicitPush: boolean) {
     this.#q = q;
     this.#link = link;
     this.#timeoutMs = timeoutMs;

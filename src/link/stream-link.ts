@@ -6,8 +6,8 @@
 import type net from 'node:net';
 import { ErrorCode, TransportError, type ProtocolError } from '../errors.js';
 import { Kind } from '../protocol/constants.js';
-import type { Frame, FrameInit } from '../protocol/frame.js';
-import { FrameParser, HttpRequestOnTcpError, httpOnTcpAnswer, type FrameSink } from '../protocol/parser.js';
+import { encodeKeepalive, type Frame, type FrameInit } from '../protocol/frame.js';
+import { FrameParser, HttpRequestOnTcpError, httpOnTcpAnswer, type FrameSink, type KeepaliveKind } from '../protocol/parser.js';
 import { BaseLink, type LinkOptions } from './frame-link.js';
 import { HeaderTemplate } from '../protocol/header-template.js';
 import { RecyclingArena } from '../protocol/recycling-arena.js';
@@ -16,16 +16,13 @@ import { RecyclingArena } from '../protocol/recycling-arena.js';
  * Frames up to this size (header and payload) that a link sends on its own (not a fan-out's
  * shared encoding) are encoded whole, end to end, into the small-frame arena: the frames of a
  * turn then lie in one buffer and go to the socket as one piece. Larger payloads are written as
- * they are.
+ * they are. The arena is the owning role's (LinkOptions.smallFrames): one for all its links, not
+ * one per link (10,000 mostly idle links would otherwise hold 64 KiB each), and none shared
+ * between the roles of a process. A link holds the arena buffer of each run it starts there until
+ * the socket has taken the run's write (the write's callback), so a full buffer is written again
+ * only when no socket needs its bytes (protocol/recycling-arena.ts).
  */
 const SMALL_FRAME = 8 * 1024;
-/**
- * Where the links' small frames are encoded: one arena for every stream link of the process.
- * Shared, not per link: 10,000 mostly idle links would otherwise hold 64 KiB each. A link holds
- * the arena buffer of each run it starts there until the socket has taken the run's write (the
- * write's callback), so a full buffer is written again only when no socket needs its bytes.
- */
-const smallFrames = new RecyclingArena();
 
 const LINK = Symbol('camwire.streamLink');
 type LinkedSocket = net.Socket & { [LINK]: StreamLink };
@@ -74,6 +71,8 @@ export class StreamLink extends BaseLink implements FrameSink {
   #runHold: (() => void) | undefined;
   /** Headers of the frames this link sends on its own, encoded once and patched (made on first use). */
   #tpl: HeaderTemplate | undefined;
+  /** Where its small frames are encoded: the owner's arena, or (made on first use) the link's own. */
+  #smallFrames: RecyclingArena | undefined;
   readonly #endTurn = (): void => {
     this.#turn = 0;
     this.#flushRun();
@@ -86,6 +85,7 @@ export class StreamLink extends BaseLink implements FrameSink {
   constructor(sock: net.Socket, o: LinkOptions = {}) {
     super(o);
     this.#sock = sock;
+    this.#smallFrames = o.smallFrames;
     this.remoteAddress = sock.remoteAddress ?? '';
     this.remotePort = sock.remotePort ?? 0;
     // The link is its parser's sink, and the socket's listeners are shared functions that find
@@ -103,6 +103,24 @@ export class StreamLink extends BaseLink implements FrameSink {
   /** @internal The parser's sink: a frame arrived, with its bytes (Frame.raw: a relay may forward it as it lies). */
   onFrame(f: Frame): void {
     this.receive(f);
+  }
+
+  /** @internal The parser's sink: a PING or PONG alone in a read (an idle link), no Frame made. */
+  onKeepalive(kind: KeepaliveKind, timestamp: number): boolean {
+    return this.keepaliveIn(kind, timestamp);
+  }
+
+  /**
+   * A PING or PONG on a link with nothing else in this turn: its header encoded straight from the
+   * link's tag and written at once, one plain write (no FrameInit, no cork, no end-of-turn work).
+   */
+  protected override sendKeepalive(kind: KeepaliveKind, timestamp: number): void {
+    if (this.#turn !== 0 || this.closed || !this.#sock.writable) return super.sendKeepalive(kind, timestamp);
+    const t = this.tag;
+    const h = encodeKeepalive(kind, t.sessionKey ?? 0n, t.mediaType ?? 0, t.from, timestamp);
+    this.wrote(h.length);
+    this.#sock.write(h);
+    this.watch();
   }
 
   /** @internal The parser's sink: the peer broke the protocol. */
@@ -159,7 +177,7 @@ export class StreamLink extends BaseLink implements FrameSink {
 
   /**
    * A small frame of the link's own (a push lane's video, audio, command, an ACK): its header (from
-   * the link's HeaderTemplate) and payload are written whole into the shared arena, after the
+   * the link's HeaderTemplate) and payload are written whole into the role's arena, after the
    * link's previous frame when nothing else took the arena meanwhile, so a turn of them is one
    * piece, one write. Anything else goes the common way (BaseLink.send, then write()).
    */
@@ -172,8 +190,9 @@ export class StreamLink extends BaseLink implements FrameSink {
     const hl = tpl.use(f, sessionKey ?? f.sessionKey);
     const total = hl + p.length;
     if (total > SMALL_FRAME) return super.send(f, sessionKey);
-    const at = smallFrames.take(total);
-    const buf = smallFrames.buffer;
+    const arena = (this.#smallFrames ??= new RecyclingArena());
+    const at = arena.take(total);
+    const buf = arena.buffer;
     tpl.write(buf, at, f, p.length);
     p.copy(buf, at + hl);
     this.wrote(total);
@@ -266,7 +285,9 @@ export class StreamLink extends BaseLink implements FrameSink {
       this.#run = buf.buffer;
       this.#runStart = start;
       this.#runEnd = start + n;
-      this.#runHold = buf === smallFrames.buffer ? smallFrames.hold() : undefined;
+      // A run in the small-frame arena holds its buffer until the socket took the run's write.
+      const sf = this.#smallFrames;
+      this.#runHold = sf !== undefined && buf === sf.buffer ? sf.hold() : undefined;
     }
     this.#runBuf = buf;
     this.#runBufEnd = at + n;

@@ -295,13 +295,6 @@ export class UdpEndpoint extends EventEmitter<UdpEndpointEvents> {
   }
 }
 
-/**
- * Where UdpLinks write the fragment and frame headers of the small frames they send (UdpLink.send):
- * one FrameArena for the process, whose used memory is never written again, so a datagram waiting
- * in the pacer's queue or the socket keeps its header as it was.
- */
-const datagramHeads = new FrameArena();
-
 /** A UdpLink: the frames exchanged with one peer address for one key, over an endpoint. */
 export class UdpLink extends BaseLink {
   readonly transport = 'udp' as const;
@@ -310,6 +303,12 @@ export class UdpLink extends BaseLink {
   readonly remotePort: number;
   readonly #ep: UdpEndpoint;
   readonly #onGone: () => void;
+  /**
+   * Where its single-datagram frames' headers are written: the owner's arena (LinkContext), or
+   * one of the link's own made on first use. A used byte there is never written again, so a
+   * datagram waiting in the pacer's queue or the socket keeps its header as it was.
+   */
+  #heads: FrameArena | undefined;
 
   /**
    * @param onGone called once when the link closes, so the owner can forget it.
@@ -321,6 +320,7 @@ export class UdpLink extends BaseLink {
     this.remoteAddress = address;
     this.remotePort = port;
     this.#onGone = onGone;
+    this.#heads = o.datagramHeads;
     this.#onDrain = () => this.emit('drain');
     ep.on('drain', this.#onDrain);
     this.startTimers();
@@ -347,7 +347,7 @@ export class UdpLink extends BaseLink {
   /**
    * A frame of the link's own that fits one datagram (a push lane's small video or audio frame, a
    * command, an ACK): its fragment header and frame header (from the link's HeaderTemplate) are
-   * written into one piece of the shared header arena, and the datagram goes as that piece and the
+   * written into one piece of the owner's header arena, and the datagram goes as that piece and the
    * payload as it is: no header allocated per frame, no copy of the payload. The bytes on the wire
    * are those of BaseLink.send (docs/protocol.md, 5.1). Anything else goes the common way.
    */
@@ -362,8 +362,9 @@ export class UdpLink extends BaseLink {
     const total = hl + p.length;
     if (total > room) return super.send(f, sessionKey);
     const n = DATAGRAM_HEADER_SIZE + hl;
-    const at = datagramHeads.take(n);
-    const head = datagramHeads.buffer.subarray(at, at + n);
+    const heads = (this.#heads ??= new FrameArena());
+    const at = heads.take(n);
+    const head = heads.buffer.subarray(at, at + n);
     tpl.write(head, DATAGRAM_HEADER_SIZE, f, p.length);
     this.wrote(total);
     this.#ep.sendSingle(head, p, total, this.remoteAddress, this.remotePort, f.wire);

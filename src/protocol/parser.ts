@@ -4,7 +4,7 @@
  * It never allocates more than one frame's header plus `maxPayload` bytes.
  */
 import { ErrorCode, ProtocolError } from '../errors.js';
-import { DEFAULT_MAX_PAYLOAD, DEFAULT_PORTS, FIXED_HEADER_SIZE, MAX_PAYLOAD_CEILING } from './constants.js';
+import { DEFAULT_MAX_PAYLOAD, DEFAULT_PORTS, FIXED_HEADER_SIZE, FRAME_MAGIC, KNOWN_FLAGS, Kind, MAX_PAYLOAD_CEILING, PROTOCOL_VERSION } from './constants.js';
 import { checkHeader, HeaderCache, readFrame, type Frame } from './frame.js';
 
 const EMPTY = Buffer.alloc(0);
@@ -101,11 +101,39 @@ export function wrongProtocol(head: Buffer): ProtocolError | undefined {
   return undefined;
 }
 
+/** PING or PONG. */
+export type KeepaliveKind = typeof Kind.PING | typeof Kind.PONG;
+
 /** Receives what the parser produces. */
 export interface FrameSink {
   /** A frame; its bytes, in one piece or as views of the reads it spanned, are Frame.raw. */
   onFrame(frame: Frame): void;
   onError(err: ProtocolError): void;
+  /**
+   * Optional: a PING or PONG that came alone in a read (an idle link's keepalive, docs/protocol.md
+   * 3.4), as its kind and timestamp instead of a Frame (no object, no session key decoded). Returns
+   * false to have it delivered through onFrame after all.
+   */
+  onKeepalive?(kind: KeepaliveKind, timestamp: number): boolean;
+}
+
+/**
+ * True when `b` is exactly one valid PING or PONG with no ids and no payload: the header checks
+ * of checkHeader, with the kind and the lengths fixed. Anything else goes the common way (which
+ * reports what is wrong with it).
+ */
+function isBareKeepalive(b: Buffer): boolean {
+  return (
+    b.length === FIXED_HEADER_SIZE &&
+    (b[3] === Kind.PING || b[3] === Kind.PONG) &&
+    b[0] === FRAME_MAGIC >> 8 &&
+    b[1] === (FRAME_MAGIC & 0xff) &&
+    b[2] === PROTOCOL_VERSION &&
+    b[4] <= 5 &&
+    (b[5] & ~KNOWN_FLAGS) === 0 &&
+    b[12] === 0 && b[13] === 0 && b[14] === 0 && b[15] === 0 &&
+    b[32] === 0 && b[33] === 0 && b[34] === 0 && b[35] === 0
+  );
 }
 
 /** Options of a FrameParser. */
@@ -156,6 +184,10 @@ export class FrameParser {
   /** Feeds bytes; calls the sink for each complete frame. */
   push(chunk: Buffer): void {
     if (this.#state === FAILED || chunk.length === 0) return;
+    // A keepalive alone in its read, nothing else pending: the sink may take it without a Frame.
+    if (this.#buffered === 0 && chunk.length === FIXED_HEADER_SIZE && this.#sink.onKeepalive !== undefined && isBareKeepalive(chunk)) {
+      if (this.#sink.onKeepalive(chunk[3] as KeepaliveKind, chunk.readDoubleBE(24))) return;
+    }
     this.#buffered += chunk.length;
     // Trickled bytes that do not yet finish what we wait for are gathered; anything else is kept
     // as given, so whole frames are delivered as views of the socket's chunks.

@@ -8,7 +8,7 @@ import type { ConnectionEvent } from '../events.js';
 import { mediaTypeName, type MediaTypeName } from '../protocol/constants.js';
 import type { Frame } from '../protocol/frame.js';
 import { isFullFrameRequest } from '../protocol/full-frame.js';
-import { acceptedEvent, awaitHello, welcomeLink } from '../link/accept.js';
+import { acceptedEvent, awaitHello, welcomeLink, type HelloDeadlines } from '../link/accept.js';
 import type { FrameLink } from '../link/frame-link.js';
 import type { LivenessGroups } from '../link/liveness.js';
 import { ReliableOutbox, type Outbox } from '../media/outbox.js';
@@ -33,11 +33,13 @@ export interface PullHost {
   fullFrameRequested(mediaIndex: number): void;
   /** The shared keepalive and dead timers of receiver sessions (docs/protocol.md 3.4). */
   liveness: LivenessGroups;
+  /** The Sender's HELLO deadlines (its LinkContext). */
+  hellos: HelloDeadlines;
 }
 
 /** A receiver opened a link to this pull Sender: expect a HELLO for one channel. */
 export function acceptPullChannel(h: PullHost, link: FrameLink): void {
-  awaitHello(link, h.o.connectTimeoutMs, (f: Frame, hello) => {
+  awaitHello(h.hellos, link, h.o.connectTimeoutMs, (f: Frame, hello) => {
     const type = mediaTypeName(f.mediaType)!;
     const ev = acceptedEvent(link, f, h.sessionKey());
     h.emit('connecting', ev);

@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import type { ConnectionEvent } from '../events.js';
 import { MediaType, type MediaTypeName } from '../protocol/constants.js';
 import type { DialOptions } from '../link/dial.js';
-import type { LinkClock } from '../link/link-clock.js';
+import type { LinkContext } from '../link/link-context.js';
 import type { UdpEndpoint, UdpLink } from '../link/udp-link.js';
 import { ReliableOutbox, type Outbox } from '../media/outbox.js';
 import { CloseCode, type CamwireError } from '../errors.js';
@@ -19,7 +19,7 @@ import type { Redirect } from '../protocol/redirect.js';
 /** What a lane needs from its Sender. */
 export interface LaneHost {
   c: SenderConfig;
-  clock: LinkClock;
+  links: LinkContext;
   sessionKey(): bigint;
   renewSessionKey(): void;
   outbox(type: MediaTypeName): Outbox;
@@ -34,8 +34,8 @@ export interface LaneHost {
 }
 
 /** The link options of every link of a Sender. */
-export function senderLinkOptions(c: SenderConfig, clock: LinkClock): DialOptions['link'] {
-  return { maxPayload: c.o.maxPayload, keepaliveMs: c.o.keepaliveMs, deadMs: c.o.deadMs, pollMs: c.o.pollMs, clock };
+export function senderLinkOptions(c: SenderConfig, links: LinkContext): DialOptions['link'] {
+  return { maxPayload: c.o.maxPayload, keepaliveMs: c.o.keepaliveMs, deadMs: c.o.deadMs, pollMs: c.o.pollMs, ...links.shared };
 }
 
 /** What a Sender gives its lanes (their outboxes are the lanes' own). */
@@ -136,7 +136,7 @@ function newPushLane(h: LaneHost, type: MediaTypeName, route: { to?: Redirect } 
         proxyTunnel: o.proxyTunnel,
         timeoutMs: o.connectTimeoutMs,
         signal,
-        link: senderLinkOptions(h.c, h.clock),
+        link: senderLinkOptions(h.c, h.links),
         hello: pushHello(h.c, type, h.sessionKey(), laneId),
         udp: udp && {
           endpoint: udp,

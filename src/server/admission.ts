@@ -10,7 +10,7 @@ import { CamwireError, CloseCode, ErrorCode, ProtocolError, TransportError } fro
 import { Kind, mediaTypeName, type MediaTypeName } from '../protocol/constants.js';
 import type { Frame, FrameInit } from '../protocol/frame.js';
 import type { Hello } from '../protocol/messages.js';
-import { acceptedEvent, awaitHello, welcomeLink } from '../link/accept.js';
+import { acceptedEvent, awaitHello, welcomeLink, type HelloDeadlines } from '../link/accept.js';
 import type { FrameLink } from '../link/frame-link.js';
 import type { LivenessGroups } from '../link/liveness.js';
 import { isFullFrameRequest } from '../protocol/full-frame.js';
@@ -55,6 +55,8 @@ export interface AdmissionOptions {
   fullFrame: (clientId: string, mediaIndex: number) => boolean;
   /** The shared keepalive and dead timers of receiver sessions (docs/protocol.md 3.4). */
   liveness: LivenessGroups;
+  /** The server's HELLO deadlines (its LinkContext). */
+  hellos: HelloDeadlines;
 }
 
 export class Admission {
@@ -99,6 +101,7 @@ export class Admission {
     // 'close' comes once: on() costs less per link than once()'s wrapper.
     link.on('close', this.#forget);
     awaitHello(
+      this.#o.hellos,
       link,
       this.#cfg.handshakeMs,
       this.#onHello,

@@ -22,6 +22,12 @@ export interface GopCacheOptions {
 
 /** Bytes all caches of a server hold together, at most; beyond it new groups of pictures are not kept. */
 export const MAX_TOTAL_BYTES = 256 * 1024 * 1024;
+/**
+ * A source that sent nothing for this long has no cached start to give: MediaServer.videoGop and a
+ * cluster's catch-up answer (docs/cluster.md, Groups) leave it out; its readers start at its next
+ * keyframe.
+ */
+export const STALE_GOP_MS = 10_000;
 
 /** Compressed sources (media indexes) tracked per client; beyond it the least recently seen is forgotten. */
 const MAX_SOURCES = 64;
@@ -164,10 +170,10 @@ export class GopCaches {
     };
   }
 
-  /** The cached frames of a source (keyframe first), none when it has none or sent nothing for 10 s. */
+  /** The cached frames of a source (keyframe first), none when it has none or sent nothing for STALE_GOP_MS. */
   snapshot(from: Client, mediaIndex: number): FrameInit[] {
     const gop = this.#by.get(from)?.sources.get(mediaIndex);
-    if (!gop || Date.now() - gop.lastAt > 10000) return [];
+    if (!gop || Date.now() - gop.lastAt > STALE_GOP_MS) return [];
     return gop.frames.slice();
   }
 
@@ -186,14 +192,15 @@ export class GopCaches {
 
   /**
    * The cached frames of `from`'s sources whose group of pictures goes to `group` (each source's
-   * keyframe first), as a cluster's catch-up answer sends them; none for a source silent for 10 s.
+   * keyframe first), as a cluster's catch-up answer sends them; none for a source silent for
+   * STALE_GOP_MS.
    */
   groupFrames(from: Client, group: string): FrameInit[][] {
     const out: FrameInit[][] = [];
     const c = this.#by.get(from);
     if (!c) return out;
     const now = Date.now();
-    for (const gop of c.sources.values()) if (gop.frames.length > 0 && gop.frames[0].group === group && now - gop.lastAt <= 10000) out.push(gop.frames.slice());
+    for (const gop of c.sources.values()) if (gop.frames.length > 0 && gop.frames[0].group === group && now - gop.lastAt <= STALE_GOP_MS) out.push(gop.frames.slice());
     return out;
   }
 

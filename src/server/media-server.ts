@@ -15,7 +15,7 @@ import { CamwireError, CloseCode, ConfigError, DeliveryError, ErrorCode } from '
 import type { PeerInfo } from '../events.js';
 import type { MediaTypeName, TransportName } from '../protocol/constants.js';
 import { encodeCommand, type Command } from '../protocol/messages.js';
-import { LinkClock, tickFor } from '../link/link-clock.js';
+import { LinkContext } from '../link/link-context.js';
 import { LinkListener } from '../link/listener.js';
 import { LivenessGroups } from '../link/liveness.js';
 import { newSessionKey } from '../options.js';
@@ -65,8 +65,8 @@ export class MediaServer extends EventEmitter<MediaServerEvents> {
   readonly #admission: Admission;
   readonly #router: Router;
   #cluster: ClusterPort | undefined;
-  /** One timer for the keepalive, dead and stall checks of every link. */
-  readonly #clock: LinkClock;
+  /** What its links share: the clock of their keepalive, dead and stall checks, the small-frame arena, HELLO deadlines (this server's own). */
+  readonly #ctx: LinkContext;
   #sessionKey = 0n;
   /** A store write failed (thrown, or reported later): logged and counted; the server goes on from memory. */
   readonly #storeError = (err: Error, op: string): void => {
@@ -79,7 +79,7 @@ export class MediaServer extends EventEmitter<MediaServerEvents> {
   constructor(options: MediaServerOptions = {}) {
     super();
     const o = (this.#o = validate(options));
-    this.#clock = new LinkClock(tickFor(o.keepaliveMs, o.deadMs));
+    this.#ctx = new LinkContext(o.keepaliveMs, o.deadMs);
     try {
       this.#auth = options.auth ? new Authenticator(options.auth) : undefined;
     } catch (err) {
@@ -118,7 +118,8 @@ export class MediaServer extends EventEmitter<MediaServerEvents> {
       sessionKey: () => this.#sessionKey,
       accepting: () => this.#state === 'started',
       fullFrame: (id, mediaIndex) => this.#fullFrames.request(id, mediaIndex),
-      liveness: new LivenessGroups({ keepaliveMs: o.keepaliveMs, deadMs: o.deadMs, accepted: true, clock: this.#clock }),
+      liveness: new LivenessGroups({ keepaliveMs: o.keepaliveMs, deadMs: o.deadMs, accepted: true, clock: this.#ctx.clock }),
+      hellos: this.#ctx.hellos,
     });
     if (this.#metrics.measuresLatency) this.#relay.tap((v) => this.#metrics.observeLatency(Date.now() - v.timestamp));
     const rec = (this.#recording = o.record ? new ServerRecording(o.record, o.logger, (e) => this.#metrics.recording(e)) : undefined);
@@ -177,7 +178,7 @@ export class MediaServer extends EventEmitter<MediaServerEvents> {
             host: this.#o.host,
             port,
             tls: transport === 'udp' ? undefined : this.#o.tls,
-            link: { maxPayload: this.#o.maxPayload, keepaliveMs: this.#o.keepaliveMs, deadMs: this.#o.deadMs, clock: this.#clock },
+            link: { maxPayload: this.#o.maxPayload, keepaliveMs: this.#o.keepaliveMs, deadMs: this.#o.deadMs, ...this.#ctx.shared },
             // Ingest uploads (ffmpeg posting MJPEG for hours) stream: no whole-request limit, only the idle one.
             http: { maxPollMs: 30000, limits: this.#o.http, streaming: (req) => (req.method === 'POST' || req.method === 'PUT') && (req.url ?? '').startsWith('/ingest/') },
             udp: { maxPayload: this.#o.maxPayload },

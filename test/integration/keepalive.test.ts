@@ -72,14 +72,22 @@ describe('keepalive: who pings an idle link', () => {
     const dialer = new StreamLink(sock, { ...o, clock });
     t.after(() => dialer.close(1000, 'done'));
     const accepted = await acc.link;
-    // What each side receives: count PINGs by spying on the frames each parser hands its link.
+    // What each side receives: count PINGs by spying on what each parser hands its link (a
+    // Frame, or a keepalive alone in its read as its kind and timestamp).
     let dialerPings = 0;
     let acceptedPings = 0;
+    type Spied = { receive(f: Frame): void; keepaliveIn(kind: number, ts: number): boolean };
     const spy = (link: StreamLink, onPing: () => void): void => {
-      const receive = (link as unknown as { receive(f: Frame): void }).receive.bind(link);
-      (link as unknown as { receive(f: Frame): void }).receive = (f: Frame) => {
+      const l = link as unknown as Spied;
+      const receive = l.receive.bind(link);
+      const keepaliveIn = l.keepaliveIn.bind(link);
+      l.receive = (f: Frame) => {
         if (f.kind === Kind.PING) onPing();
         receive(f);
+      };
+      l.keepaliveIn = (kind: number, ts: number) => {
+        if (kind === Kind.PING) onPing();
+        return keepaliveIn(kind, ts);
       };
     };
     spy(dialer, () => dialerPings++);

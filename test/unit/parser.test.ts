@@ -7,8 +7,8 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { CloseCode, ErrorCode } from '../../src/errors.js';
 import { FIXED_HEADER_SIZE, Flag, Kind, MediaType } from '../../src/protocol/constants.js';
-import { encodeFrameBuffer, encodeHeader, type FrameInit } from '../../src/protocol/frame.js';
-import { HttpRequestOnTcpError, httpOnTcpAnswer } from '../../src/protocol/parser.js';
+import { encodeFrameBuffer, encodeHeader, encodeKeepalive, type Frame, type FrameInit } from '../../src/protocol/frame.js';
+import { FrameParser, HttpRequestOnTcpError, httpOnTcpAnswer } from '../../src/protocol/parser.js';
 import {
   assertFrames,
   checkProtocolError,
@@ -242,3 +242,86 @@ describe('FrameParser - errors', () => {
     assert.equal(c.errors.length, 0);
   });
 });
+
+describe('FrameParser - keepalives without a Frame (FrameSink.onKeepalive)', () => {
+  /** A sink with onKeepalive: records both kinds of delivery; `take` says whether onKeepalive takes it. */
+  function keepaliveSink(take = true) {
+    const frames: Frame[] = [];
+    const keepalives: Array<[number, number]> = [];
+    const errors: Error[] = [];
+    const parser = new FrameParser({
+      onFrame: (f) => frames.push(f),
+      onError: (e) => errors.push(e),
+      onKeepalive: (kind, ts) => {
+        keepalives.push([kind, ts]);
+        return take;
+      },
+    });
+    return { parser, frames, keepalives, errors };
+  }
+  const ping = encodeFrameBuffer({ kind: Kind.PING, mediaType: MediaType.video, sessionKey: 7n, timestamp: 1234.5 });
+  const pong = encodeFrameBuffer({ kind: Kind.PONG, sessionKey: 7n, timestamp: 99 });
+
+  test('a PING or PONG alone in a read goes to onKeepalive with its kind and timestamp, and makes no Frame', () => {
+    const s = keepaliveSink();
+    s.parser.push(ping);
+    s.parser.push(pong);
+    assert.deepEqual(s.keepalives, [[Kind.PING, 1234.5], [Kind.PONG, 99]]);
+    assert.equal(s.frames.length, 0);
+    assert.equal(s.errors.length, 0);
+    assert.equal(s.parser.buffered, 0);
+  });
+
+  test('onKeepalive returning false has the keepalive delivered as a Frame', () => {
+    const s = keepaliveSink(false);
+    s.parser.push(ping);
+    assert.equal(s.keepalives.length, 1);
+    assert.equal(s.frames.length, 1);
+    assert.equal(s.frames[0].kind, Kind.PING);
+    assert.equal(s.frames[0].timestamp, 1234.5);
+  });
+
+  test('a keepalive with ids, split over reads, after a partial frame, or joined to another frame comes as a Frame', () => {
+    const s = keepaliveSink();
+    s.parser.push(encodeFrameBuffer({ kind: Kind.PING, from: 'rx' }));
+    s.parser.push(ping.subarray(0, 10));
+    s.parser.push(ping.subarray(10));
+    const data = encodeFrameBuffer({ kind: Kind.DATA, mediaType: MediaType.data, payload: Buffer.from('x') });
+    s.parser.push(data.subarray(0, 5));
+    s.parser.push(Buffer.concat([data.subarray(5), pong]));
+    s.parser.push(Buffer.concat([ping, pong]));
+    assert.deepEqual(s.frames.map((f) => f.kind), [Kind.PING, Kind.PING, Kind.DATA, Kind.PONG, Kind.PING, Kind.PONG]);
+    assert.equal(s.keepalives.length, 0);
+  });
+
+  test('a broken keepalive header is not taken: it fails as any other frame would', () => {
+    for (const [name, bad, code] of [
+      ['version 2', patch(ping, 2, 2), ErrorCode.PROTOCOL_BAD_VERSION],
+      ['unknown flags', patch(ping, 5, 0x80), ErrorCode.PROTOCOL_BAD_HEADER],
+      ['media type 9', patch(ping, 4, 9), ErrorCode.PROTOCOL_BAD_MEDIA_TYPE],
+      ['reserved byte', patch(ping, 35, 1), ErrorCode.PROTOCOL_BAD_HEADER],
+    ] as const) {
+      const s = keepaliveSink();
+      s.parser.push(bad);
+      assert.equal(s.keepalives.length, 0, name);
+      assert.equal(s.errors.length, 1, name);
+      assert.equal((s.errors[0] as { code?: string }).code, code, name);
+    }
+  });
+
+  test('encodeKeepalive writes the bytes the general encoder writes for the same PING or PONG', () => {
+    for (const [kind, key, mt, from, ts] of [
+      [Kind.PING, 0n, 0, undefined, 0],
+      [Kind.PONG, 0xfedcba9876543210n, MediaType.file, undefined, 1.7e12 + 0.25],
+      [Kind.PING, 1n, MediaType.audio, 'réceiver', 42],
+    ] as const) {
+      assert.deepEqual(encodeKeepalive(kind, key, mt, from, ts), encodeFrameBuffer({ kind, sessionKey: key, mediaType: mt, from, timestamp: ts }));
+    }
+  });
+});
+
+function patch(b: Buffer, at: number, v: number): Buffer {
+  const c = Buffer.from(b);
+  c[at] = v;
+  return c;
+}

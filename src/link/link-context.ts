@@ -1,0 +1,34 @@
+/**
+ * LinkContext: what one role (a Sender, a Receiver, a MediaServer) shares between all the links
+ * it makes, so that many links cost one of each, and so that two roles in one process share
+ * nothing (docs/architecture.md, Modules: link/link-context.ts):
+ * - the LinkClock that runs their keepalive, dead and stall checks;
+ * - the arena their stream links encode their small frames in (a RecyclingArena: a full buffer is
+ *   written again once no socket write holds a view of it);
+ * - the FrameArena its UDP links write the headers of their single-datagram frames in (a used
+ *   byte is never written again: a datagram waiting in the pacer keeps its header);
+ * - the HELLO deadlines of the links it accepts.
+ * The arenas take their first buffer on first use: a role that sends nothing holds none.
+ */
+import { LinkClock, tickFor } from './link-clock.js';
+import { HelloDeadlines } from './accept.js';
+import { RecyclingArena } from '../protocol/recycling-arena.js';
+import { FrameArena } from '../protocol/fan-encoding.js';
+import type { LinkOptions } from './frame-link.js';
+
+export class LinkContext {
+  readonly clock: LinkClock;
+  readonly smallFrames = new RecyclingArena();
+  readonly datagramHeads = new FrameArena();
+  readonly hellos = new HelloDeadlines();
+
+  /** For links with these keepalive and dead periods (the clock's tick: tickFor). */
+  constructor(keepaliveMs: number, deadMs: number) {
+    this.clock = new LinkClock(tickFor(keepaliveMs, deadMs));
+  }
+
+  /** The shared parts of a link's options (LinkOptions.clock, smallFrames and datagramHeads). */
+  get shared(): Pick<LinkOptions, 'clock' | 'smallFrames' | 'datagramHeads'> {
+    return { clock: this.clock, smallFrames: this.smallFrames, datagramHeads: this.datagramHeads };
+  }
+}
