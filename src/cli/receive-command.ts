@@ -129,7 +129,8 @@ export async function runReceive(f: ReceiveFlags, log: Pino): Promise<number> {
   let latency = 0;
   const counted = (timestamp: number): void => {
     videos++;
-    latency = Date.now() - timestamp;
+    // Whole milliseconds: an ffmpeg source stamps frames with fractions of one (docs/cli.md, status line).
+    latency = Math.round(Date.now() - timestamp);
     if (videos >= limit) reached(EXIT.OK);
   };
   // A hub without the key that shows nothing counts what arrives: it decodes nothing (docs/api.md, Media hooks).
