@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import type net from 'node:net';
 import path from 'node:path';
+import { AddressInUseError } from '../errors.js';
 import type { AudioChunk, VideoFrame } from '../events.js';
 import { changesFormat, Recorder, type RecorderStats } from '../media/recorder/recorder.js';
 import { FfmpegMissingError } from '../sources/ffmpeg.js';
@@ -80,9 +81,11 @@ export class FrameSink {
           if (this.#viewers.size === 0) this.#stopTranscoder();
         });
       });
+      const port = this.#o.mjpegPort;
       await new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(this.#o.mjpegPort, () => resolve());
+        // A port in use is the user's to pick again: said as such, exit 3 (docs/cli.md, Exit codes).
+        server.once('error', (err: NodeJS.ErrnoException) => reject(err.code === 'EADDRINUSE' ? new AddressInUseError('[::]', port, '--mjpeg-port', { cause: err }) : err));
+        server.listen(port, () => resolve());
       });
       this.#http = server;
       this.mjpegUrl = `http://localhost:${(server.address() as net.AddressInfo).port}/video.mjpg`;

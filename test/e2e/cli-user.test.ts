@@ -32,7 +32,19 @@ function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   ]);
 }
 
-describe('camwire as a new user runs it', () => {  test('receive prints the latency of H.264 from a file in whole milliseconds', { timeout: 60000 }, async (t) => {
+describe('camwire as a new user runs it', () => {  test('receive --mjpeg-port on a port in use: exit 3 and one line naming the flag and the port, no stack', { timeout: 20000 }, async (t) => {
+    // Bound as the MJPEG server binds (every address), so the two collide.
+    const blocker = net.createServer().listen(0);
+    await within(new Promise((r) => blocker.once('listening', r)), 5000, 'the blocking server to listen');
+    t.after(() => blocker.close());
+    const port = (blocker.address() as net.AddressInfo).port;
+    const p = cli(t, ['receive', '--listen', '127.0.0.1:0', '--mjpeg-port', String(port)]);
+    assert.equal(await p.exited, 3, p.stderr());
+    assert.deepEqual(errorLines(p.stderr()), [`error: --mjpeg-port ${port} is already in use ([::]:${port}); pick another one or stop what uses it`]);
+    assert.doesNotMatch(p.stderr(), /^\s+at /m, 'no stack trace');
+  });
+
+  test('receive prints the latency of H.264 from a file in whole milliseconds', { timeout: 60000 }, async (t) => {
     const dir = tmpDir(t);
     const clip = path.join(dir, 'clip.mp4');
     execFileSync('ffmpeg', ['-loglevel', 'error', '-f', 'lavfi', '-i', 'testsrc=size=320x240:rate=15', '-t', '3', '-c:v', 'libx264', '-bf', '0', '-pix_fmt', 'yuv420p', clip]);
