@@ -69,6 +69,8 @@ export async function runSend(f: SendFlags, log: Pino): Promise<number> {
   if (f.listenInput && (f.audioInput || f.microphone)) throw new UsageError('--listen-input carries the publisher\'s own audio: leave out --audio-input and --microphone');
   // What cannot work is said before anything connects: an unreadable file, a missing ffmpeg.
   if (f.file) readableFile('--file', f.file);
+  if (f.input) localInput('--input', f.input);
+  if (f.audioInput) localInput('--audio-input', f.audioInput);
   const encrypt = f.encryptKey ? encryptHook(readKey('--encrypt-key', f.encryptKey)) : undefined;
   const oneShot = f.file || f.command || f.stdin;
   const compressed = !oneShot && f.codec !== 'mjpeg';
@@ -158,6 +160,21 @@ function readableFile(flag: string, file: string): void {
     if (err instanceof UsageError) throw err;
     const code = (err as NodeJS.ErrnoException).code;
     throw new UsageError(`${flag}: cannot read ${file}: ${code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : (err as Error).message}`);
+  }
+}
+
+/**
+ * An ffmpeg input without a scheme (`rtsp:`, `pipe:`, ...) is a local path: one that cannot be
+ * read is a usage error before anything connects, as for --file. A pattern (`img%03d.jpg`) is
+ * ffmpeg's to expand.
+ */
+function localInput(flag: string, input: string): void {
+  if (/^[a-z][a-z0-9+.-]*:/i.test(input) || input.includes('%')) return;
+  try {
+    fs.accessSync(input, fs.constants.R_OK);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new UsageError(`${flag}: cannot read ${input}: ${code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : (err as Error).message}`);
   }
 }
 

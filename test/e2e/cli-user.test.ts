@@ -44,6 +44,18 @@ describe('camwire as a new user runs it', () => {  test('receive --mjpeg-port on
     assert.doesNotMatch(p.stderr(), /^\s+at /m, 'no stack trace');
   });
 
+  test('send --input or --audio-input of a file that is not there: exit 2 before anything connects', { timeout: 20000 }, async (t) => {
+    const dir = tmpDir(t);
+    const missing = path.join(dir, 'clip.mp4');
+    // Nothing listens on the server address: a command that dialled would wait --connect-timeout (60 s).
+    const video = cli(t, ['send', '--server', '127.0.0.1:9', '--id', 'cam', '--connect-timeout', '60', '--input', missing]);
+    const audio = cli(t, ['send', '--server', '127.0.0.1:9', '--id', 'cam', '--connect-timeout', '60', '--audio-input', path.join(dir, 'a.wav')]);
+    assert.equal(await video.exited, 2, video.stderr());
+    assert.deepEqual(errorLines(video.stderr()), [`error: --input: cannot read ${missing}: no such file`]);
+    assert.equal(await audio.exited, 2, audio.stderr());
+    assert.deepEqual(errorLines(audio.stderr()), [`error: --audio-input: cannot read ${path.join(dir, 'a.wav')}: no such file`]);
+  });
+
   test('receive prints the latency of H.264 from a file in whole milliseconds', { timeout: 60000 }, async (t) => {
     const dir = tmpDir(t);
     const clip = path.join(dir, 'clip.mp4');
