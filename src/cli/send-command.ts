@@ -1,5 +1,6 @@
 /** `camwire send`: video, audio, a file, a command or stdin to a receiver or server (docs/cli.md). */
 import fs from 'node:fs';
+import path from 'node:path';
 import type { Logger as Pino } from 'pino';
 import { AddressInUseError, CamwireError, Sender, type ConnectionEvent } from '../index.js';
 import { DEFAULT_PORTS } from '../protocol/constants.js';
@@ -143,6 +144,11 @@ function logRetries(sender: Sender, log: Pino, target: string): void {
   });
 }
 
+/** Bytes as MB (10^6) with one decimal, as the progress line shows them. */
+function mb(n: number): string {
+  return (n / 1e6).toFixed(1);
+}
+
 /** A bitrate: bits per second, with an optional k or M (1000, 1000000). */
 function parseBitrate(v: string): number {
   const m = /^(\d+(?:\.\d+)?)([kKmM]?)$/.exec(v.trim());
@@ -204,28 +210,58 @@ async function sendWith(sender: Sender, f: SendFlags, { pull, addr, protocol, wa
 
   // One-shot items: a file, a command, stdin as data. The process exits when they are acknowledged.
   if (f.file || f.command || f.stdin) {
-    try {
+    // Ctrl-C or SIGTERM before the items are acknowledged: say what was not delivered and how to
+    // finish it, stop the links cleanly, exit 130 / 143 (docs/cli.md, Signals).
+    let pending = '';
+    const interrupted = new Promise<number>((resolve) => {
+      const on = (signal: NodeJS.Signals, code: number) => (): void => {
+        process.once(signal, () => process.exit(EXIT.FAILED));
+        resolve(code);
+      };
+      process.once('SIGINT', on('SIGINT', EXIT.SIGINT));
+      process.once('SIGTERM', on('SIGTERM', EXIT.SIGTERM));
+    });
+    const items = async (): Promise<number> => {
       if (f.command) {
+        pending = `command ${f.command} was not acknowledged`;
         await guarded(sender.sendCommand({ name: f.command, params: parseParams(f.param) }, { mediaIndex }));
         process.stdout.write(`command ${f.command} acknowledged\n`);
       }
       if (f.stdin) {
+        pending = 'standard input was not sent';
         const chunks: Buffer[] = [];
         for await (const c of process.stdin) chunks.push(c as Buffer);
         await guarded(sender.sendData(Buffer.concat(chunks), { mediaIndex }));
         process.stdout.write(`data (${chunks.reduce((n, c) => n + c.length, 0)} bytes) acknowledged\n`);
       }
       if (f.file) {
-        const bar = new StatusLine();
-        sender.on('fileProgress', (p) => bar.progress(p.name, p.offset + p.acked, p.size));
+        const name = path.basename(f.file);
+        pending = `${name} was not sent`;
+        bar = new StatusLine();
+        sender.on('fileProgress', (p) => {
+          bar!.progress(p.name, p.offset + p.acked, p.size);
+          pending = `${p.name} is not complete (${mb(p.offset + p.acked)} of ${mb(p.size)} MB acknowledged); run the same command again to finish it (a receiver with --files resumes from its ${p.name}.part)`;
+        });
         const results = await guarded(sender.sendFile(f.file, { offset: f.offset ? parseInteger('--offset', f.offset, 0, Number.MAX_SAFE_INTEGER) : 0, mediaIndex }));
         bar.done();
         for (const r of results) process.stdout.write(`file ${r.name}: ${r.bytesSent} bytes from offset ${r.offset}, sha256 ${r.sha256} verified by the receiver\n`);
       }
+      return EXIT.OK;
+    };
+    let bar: StatusLine | undefined;
+    const work = items();
+    // Lost the race to a signal: its rejection (the links stopped under it) is not news.
+    work.catch(() => {});
+    try {
+      const code = await Promise.race([work, interrupted]);
+      if (code !== EXIT.OK) {
+        bar?.done();
+        process.stderr.write(`error: interrupted: ${pending}\n`);
+      }
+      return code;
     } finally {
       await sender.stop();
     }
-    return EXIT.OK;
   }
 
   // Streaming: video (test pattern, ffmpeg input, camera, screen) and optional audio.

@@ -32,7 +32,8 @@ function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   ]);
 }
 
-describe('camwire as a new user runs it', () => {  test('receive --mjpeg-port on a port in use: exit 3 and one line naming the flag and the port, no stack', { timeout: 20000 }, async (t) => {
+describe('camwire as a new user runs it', () => {
+  test('receive --mjpeg-port on a port in use: exit 3 and one line naming the flag and the port, no stack', { timeout: 20000 }, async (t) => {
     // Bound as the MJPEG server binds (every address), so the two collide.
     const blocker = net.createServer().listen(0);
     await within(new Promise((r) => blocker.once('listening', r)), 5000, 'the blocking server to listen');
@@ -54,6 +55,60 @@ describe('camwire as a new user runs it', () => {  test('receive --mjpeg-port on
     assert.deepEqual(errorLines(video.stderr()), [`error: --input: cannot read ${missing}: no such file`]);
     assert.equal(await audio.exited, 2, audio.stderr());
     assert.deepEqual(errorLines(audio.stderr()), [`error: --audio-input: cannot read ${path.join(dir, 'a.wav')}: no such file`]);
+  });
+
+  test('Ctrl-C during a one-shot command: exit 130 and a line saying it was not acknowledged', { timeout: 20000 }, async (t) => {
+    // A peer that takes the connection and never answers: the command can only wait.
+    const held: net.Socket[] = [];
+    let dialled: () => void = () => {};
+    const reached = new Promise<void>((r) => (dialled = r));
+    const silent = net.createServer((sock) => {
+      held.push(sock);
+      dialled();
+    });
+    silent.listen(0, '127.0.0.1');
+    await within(new Promise((r) => silent.once('listening', r)), 5000, 'the silent peer to listen');
+    t.after(() => {
+      for (const sock of held) sock.destroy();
+      silent.close();
+    });
+    const port = (silent.address() as net.AddressInfo).port;
+    const p = cli(t, ['send', '--server', `127.0.0.1:${port}`, '--id', 'ops', '--command', 'zoom', '--timeout', '60000', '--connect-timeout', '60']);
+    await within(reached, 10000, 'camwire send to dial the silent peer');
+    p.child.kill('SIGINT');
+    assert.equal(await p.exited, 130, p.stderr());
+    assert.deepEqual(errorLines(p.stderr()), ['error: interrupted: command zoom was not acknowledged']);
+    assert.doesNotMatch(p.stdout(), /acknowledged/);
+  });
+
+  test('Ctrl-C during send --file: exit 130, how far it got and how to finish; the same command again resumes', { timeout: 60000 }, async (t) => {
+    const dir = tmpDir(t);
+    const file = path.join(dir, 'big.bin');
+    // 256 MB of zeros (sparse): long enough that the receiver, stopped below, holds the transfer mid-way.
+    fs.writeFileSync(file, '');
+    fs.truncateSync(file, 256 * 1024 * 1024);
+    const inbox = path.join(dir, 'inbox');
+    const rx = cli(t, ['receive', '--listen', '127.0.0.1:0', '--files', inbox]);
+    const port = (await rx.waitFor(/listening on 127\.0\.0\.1:(\d+)/))[1];
+    const tx = cli(t, ['send', '--server', `127.0.0.1:${port}`, '--file', file, '--timeout', '60000']);
+    await rx.waitFor(/"fileStart":"big\.bin"/);
+    // The receiver stops acknowledging: the sender holds the rest of the file, waiting.
+    rx.child.kill('SIGSTOP');
+    t.after(() => rx.child.kill('SIGCONT'));
+    tx.child.kill('SIGINT');
+    assert.equal(await tx.exited, 130, tx.stderr());
+    const [line] = errorLines(tx.stderr());
+    assert.match(line ?? '', /^error: interrupted: big\.bin (was not sent|is not complete \(\d+\.\d of 268\.4 MB acknowledged\); run the same command again to finish it \(a receiver with --files resumes from its big\.bin\.part\))$/, tx.stderr());
+    assert.doesNotMatch(tx.stdout(), /verified/);
+    rx.child.kill('SIGCONT');
+    await rx.waitFor(/"fileEnd":"big\.bin".*"ok":false/);
+    // The same command again finishes it, from the part the receiver kept.
+    const again = cli(t, ['send', '--server', `127.0.0.1:${port}`, '--file', file]);
+    assert.equal(await again.exited, 0, again.stderr());
+    assert.match(again.stdout(), /^file big\.bin: \d+ bytes from offset \d+, sha256 [0-9a-f]{64} verified by the receiver$/m);
+    assert.equal(fs.statSync(path.join(inbox, 'big.bin')).size, 256 * 1024 * 1024);
+    rx.child.kill('SIGINT');
+    assert.equal(await rx.exited, 0, rx.stderr());
   });
 
   test('receive prints the latency of H.264 from a file in whole milliseconds', { timeout: 60000 }, async (t) => {
