@@ -102,10 +102,10 @@ export async function runSend(f: SendFlags, log: Pino): Promise<number> {
     logger: log,
   });
   sender.on('encodeError', (err) => log.warn({ err: err.message }, 'frame dropped'));
-  logRetries(sender, log, f.server ?? '');
+  logRetries(sender, log, f.server ?? '', f.proxy);
   // A pushing sender dials: a refusal no retry fixes, or a peer not reached in time, ends it.
   const hint = protocol === 'udp' ? `no answer over UDP: check that it listens on UDP port ${addr.port} (a MediaServer's default is ${DEFAULT_PORTS.udp})` : undefined;
-  const watch = pull ? undefined : new ConnectionWatch({ target: f.server!, connectTimeoutMs: connectMs, mode: 'links', hint });
+  const watch = pull ? undefined : new ConnectionWatch({ target: f.server!, connectTimeoutMs: connectMs, mode: 'links', hint, proxy: f.proxy });
   watch?.attach(sender);
   const guarded = <T>(p: Promise<T>): Promise<T> => (watch ? watch.race(p) : p);
   try {
@@ -120,7 +120,7 @@ export async function runSend(f: SendFlags, log: Pino): Promise<number> {
  * line; a retry is one warning with the next delay, and the same failure again (any media type)
  * only a debug line until a connection succeeds or the reason changes.
  */
-function logRetries(sender: Sender, log: Pino, target: string): void {
+function logRetries(sender: Sender, log: Pino, target: string, proxy?: string): void {
   let last = '';
   const retry = (ev: ConnectionEvent, msg: string): void => {
     const err = ev.error?.message ?? 'failed';
@@ -131,7 +131,7 @@ function logRetries(sender: Sender, log: Pino, target: string): void {
     last = err;
   };
   // Without retryInMs the lane is closing (the sender stops): nothing to report.
-  sender.on('connectError', (ev) => ev.retryInMs !== undefined && !fatalReason(ev.error, target) && retry(ev, 'cannot connect; retrying'));
+  sender.on('connectError', (ev) => ev.retryInMs !== undefined && !fatalReason(ev.error, target, proxy) && retry(ev, 'cannot connect; retrying'));
   sender.on('disconnect', (ev) => {
     if (!ev.error) return;
     if (ev.retryInMs !== undefined) retry(ev, 'disconnected; reconnecting');

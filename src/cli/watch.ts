@@ -9,9 +9,18 @@ import { CamwireError, CloseCode, ErrorCode, ProtocolError, RemoteCloseError, ty
 /** Why a command gave up; the CLI prints `error: <message>` and exits 3. */
 export class GiveUpError extends CamwireError {}
 
-/** The sentence for an error that no retry fixes, or undefined when retrying may help. */
-export function fatalReason(err: Error | undefined, target: string): GiveUpError | undefined {
+/** The sentence for an error that no retry fixes, or undefined when retrying may help. `proxy`: `--proxy`, when given. */
+export function fatalReason(err: Error | undefined, target: string, proxy?: string): GiveUpError | undefined {
   if (!err) return undefined;
+  // A proxy that refuses the tunnel for good (403, 405, 407, ...; not 408 or 429): retrying cannot help.
+  const refused = (err as CamwireError).code === ErrorCode.TRANSPORT_PROXY ? /^(proxy \S+) refused CONNECT (\S+): (4\d\d)$/.exec(err.message) : null;
+  if (refused && refused[3] !== '408' && refused[3] !== '429') {
+    const [, who, to, status] = refused;
+    if (status === '407') return new GiveUpError(ErrorCode.TRANSPORT_PROXY, `${who} asks for a login (407): give it in --proxy http://USER:PASSWORD@HOST:PORT`);
+    const port = /:(\d+)$/.exec(to)?.[1] ?? '';
+    const plain = /^https:/i.test(target) ? '' : ', or give --proxy-tunnel auto to send plain proxied requests instead';
+    return new GiveUpError(ErrorCode.TRANSPORT_PROXY, `${who} refused CONNECT to ${to} (${status}): let it tunnel to port ${port} (tinyproxy: ConnectPort ${port}; squid: SSL_ports)${plain}`);
+  }
   if (err instanceof RemoteCloseError && err.closeCode === CloseCode.AUTH_FAILED) {
     const reason = err.message.replace(/^peer closed the connection: \d+ /, '');
     if (/wrong user name or password|credentials not accepted/.test(reason)) return new GiveUpError(ErrorCode.AUTH_FAILED, `wrong user name or password for ${target}`);
@@ -23,9 +32,20 @@ export function fatalReason(err: Error | undefined, target: string): GiveUpError
     return new GiveUpError(ErrorCode.WRONG_PROTOCOL, `${target}: ${err.message.replace(/^peer closed the connection: \d+ /, '')}`);
   }
   if (err instanceof ProtocolError && err.code === ErrorCode.PROTOCOL_BAD_MAGIC) {
+    // Through a proxy, what answered may be the proxy itself (tinyproxy's "Access denied" page is a 403 with HTML).
+    if (proxy) return new GiveUpError(ErrorCode.WRONG_PROTOCOL, `no camwire answer from ${target} through proxy ${proxyHost(proxy)}: the proxy may have refused the request itself (check that it allows this client and that port), or ${target} is not a camwire HTTP port`);
     return new GiveUpError(ErrorCode.WRONG_PROTOCOL, `${target} does not speak camwire on this port (check --protocol and the port)`);
   }
   return undefined;
+}
+
+/** `--proxy` as `host:port`, without the credentials it may carry. */
+function proxyHost(proxy: string): string {
+  try {
+    return new URL(proxy).host;
+  } catch {
+    return proxy.replace(/^[a-z]+:\/\/[^@/]*@/i, '');
+  }
 }
 
 /** What a watch listens to: a Sender in push mode or a Receiver in pull mode. */
@@ -41,6 +61,8 @@ export interface WatchOptions {
   connectTimeoutMs: number;
   /** 'links': up while any link is open (a push Sender). 'session': up between sessionConnected and sessionDisconnected (a pull Receiver). */
   mode: 'links' | 'session';
+  /** `--proxy`, when given: names the proxy in the messages of failures it may have caused. */
+  proxy?: string;
   /** Added to a "cannot reach" message (e.g. what to check over UDP, where silence is all one learns). */
   hint?: string;
 }
@@ -103,7 +125,7 @@ export class ConnectionWatch {
 
   #failure(err: Error | undefined): void {
     if (err) this.#lastError = err.message;
-    const fatal = fatalReason(err, this.#o.target);
+    const fatal = fatalReason(err, this.#o.target, this.#o.proxy);
     if (fatal) this.#end(fatal);
   }
 

@@ -11,6 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
 import { cli, cliServer } from '../helpers/cli.js';
+import { startProxy } from '../helpers/proxy.js';
 
 function tmpDir(t: TestContext): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'camwire-user-'));
@@ -125,5 +126,40 @@ describe('camwire as a new user runs it', () => {
     tx.child.kill('SIGINT');
     assert.equal(await rx.exited, 0, rx.stderr());
     assert.equal(await tx.exited, 0, tx.stderr());
+  });
+
+  test('a proxy that refuses for good ends the command at once, naming the proxy and what to change', { timeout: 30000 }, async (t) => {
+    const s = await cliServer(t, ['--memory']);
+    const server = `http://127.0.0.1:${s.http}`;
+    // --connect-timeout 60: only a refusal seen as final can end these within the test's time limit.
+    const args = ['send', '--server', server, '--id', 'ops', '--to', 'desk', '--command', 'zoom', '--connect-timeout', '60'];
+    // CONNECT only to 443, as most proxies: a tunnel to the server's port is refused (403).
+    const noTunnel = await startProxy({ connectPorts: [443] });
+    t.after(() => noTunnel.stop());
+    const always = cli(t, [...args, '--proxy', noTunnel.url, '--proxy-tunnel', 'always']);
+    assert.equal(await always.exited, 3, always.stderr());
+    assert.deepEqual(errorLines(always.stderr()), [
+      `error: proxy 127.0.0.1:${noTunnel.port} refused CONNECT to 127.0.0.1:${s.http} (403): let it tunnel to port ${s.http} (tinyproxy: ConnectPort ${s.http}; squid: SSL_ports), or give --proxy-tunnel auto to send plain proxied requests instead`,
+    ]);
+    assert.doesNotMatch(always.stderr(), /cannot connect; retrying/, 'the refusal is said once, not retried');
+    // The same proxy in the default mode falls back to plain requests: the command goes through to the server.
+    const auto = cli(t, [...args, '--proxy', noTunnel.url]);
+    assert.equal(await auto.exited, 3, auto.stderr());
+    assert.match(errorLines(auto.stderr()).join('\n'), /^error: command #1 refused by the receiver: 1201 client "desk" is not online/);
+    // A proxy that wants a login.
+    const login = await startProxy({ basicAuth: { user: 'bob', password: 'pw' } });
+    t.after(() => login.stop());
+    const noLogin = cli(t, [...args, '--proxy', login.url, '--proxy-tunnel', 'always']);
+    assert.equal(await noLogin.exited, 3, noLogin.stderr());
+    assert.deepEqual(errorLines(noLogin.stderr()), [`error: proxy 127.0.0.1:${login.port} asks for a login (407): give it in --proxy http://USER:PASSWORD@HOST:PORT`]);
+    // A proxy that does not serve this client answers its own 403 page: the proxy is named, not "not camwire".
+    const denied = await startProxy({ allow: '10.9.9.9' });
+    t.after(() => denied.stop());
+    for (const cmd of [cli(t, [...args, '--proxy', denied.url]), cli(t, ['receive', '--server', server, '--id', 'desk', '--quiet', '--connect-timeout', '60', '--proxy', denied.url])]) {
+      assert.equal(await cmd.exited, 3, cmd.stderr());
+      assert.deepEqual(errorLines(cmd.stderr()), [
+        `error: no camwire answer from ${server} through proxy 127.0.0.1:${denied.port}: the proxy may have refused the request itself (check that it allows this client and that port), or ${server} is not a camwire HTTP port`,
+      ]);
+    }
   });
 });
