@@ -70,8 +70,6 @@ export async function runSend(f: SendFlags, log: Pino): Promise<number> {
   if (f.listenInput && (f.audioInput || f.microphone)) throw new UsageError('--listen-input carries the publisher\'s own audio: leave out --audio-input and --microphone');
   // What cannot work is said before anything connects: an unreadable file, a missing ffmpeg.
   if (f.file) readableFile('--file', f.file);
-  if (f.input) localInput('--input', f.input);
-  if (f.audioInput) localInput('--audio-input', f.audioInput);
   const encrypt = f.encryptKey ? encryptHook(readKey('--encrypt-key', f.encryptKey)) : undefined;
   const oneShot = f.file || f.command || f.stdin;
   const compressed = !oneShot && f.codec !== 'mjpeg';
@@ -79,6 +77,9 @@ export async function runSend(f: SendFlags, log: Pino): Promise<number> {
   if (video && compressed) throw new UsageError(`--encoding change sends JPEG or PNG rectangles; it cannot be combined with --codec ${f.codec}: give one of them`);
   if (video && !oneShot) await loadSharpFor('--encoding change');
   if (!oneShot && (f.input || f.camera || f.screen || f.audioInput || f.microphone || compressed)) assertFfmpeg();
+  // Then a local --input or --audio-input that is not there (ffmpeg itself is checked first: exit 4 names what to install).
+  if (!oneShot && f.input) localInput('--input', f.input);
+  if (!oneShot && f.audioInput) localInput('--audio-input', f.audioInput);
   // The encoder is checked before anything connects (an ffmpeg without libx264 is told so, by name).
   if (compressed) encoderFor(f.codec as Exclude<VideoCodec, 'mjpeg'>);
   // The test pattern needs sharp for JPEG; compressed, it goes to the encoder as raw pixels.
