@@ -12,6 +12,14 @@ export class GiveUpError extends CamwireError {}
 /** The sentence for an error that no retry fixes, or undefined when retrying may help. `proxy`: `--proxy`, when given. */
 export function fatalReason(err: Error | undefined, target: string, proxy?: string): GiveUpError | undefined {
   if (!err) return undefined;
+  // A certificate this client does not accept: the same on every attempt.
+  const cert = tlsFailure(err);
+  if (cert) {
+    const why = cert.message;
+    if (cert.code === 'ERR_TLS_CERT_ALTNAME_INVALID') return new GiveUpError(ErrorCode.TRANSPORT_CONNECT, `${target}: the server's certificate is not for this name (${why}): connect by a name it holds, or give --insecure for testing`);
+    if (cert.code === 'CERT_HAS_EXPIRED' || cert.code === 'CERT_NOT_YET_VALID') return new GiveUpError(ErrorCode.TRANSPORT_CONNECT, `${target}: the server's certificate is out of date (${why}): renew it on the server, or give --insecure for testing`);
+    return new GiveUpError(ErrorCode.TRANSPORT_CONNECT, `${target}: the server's certificate is not trusted (${why}): give --tls-ca with its CA (or the certificate itself) in PEM, or --insecure for testing`);
+  }
   // A proxy that refuses the tunnel for good (403, 405, 407, ...; not 408 or 429): retrying cannot help.
   const refused = (err as CamwireError).code === ErrorCode.TRANSPORT_PROXY ? /^(proxy \S+) refused CONNECT (\S+): (4\d\d)$/.exec(err.message) : null;
   if (refused && refused[3] !== '408' && refused[3] !== '429') {
@@ -35,6 +43,30 @@ export function fatalReason(err: Error | undefined, target: string, proxy?: stri
     // Through a proxy, what answered may be the proxy itself (tinyproxy's "Access denied" page is a 403 with HTML).
     if (proxy) return new GiveUpError(ErrorCode.WRONG_PROTOCOL, `no camwire answer from ${target} through proxy ${proxyHost(proxy)}: the proxy may have refused the request itself (check that it allows this client and that port), or ${target} is not a camwire HTTP port`);
     return new GiveUpError(ErrorCode.WRONG_PROTOCOL, `${target} does not speak camwire on this port (check --protocol and the port)`);
+  }
+  return undefined;
+}
+
+/** Node's codes for a server certificate that fails verification (OpenSSL's, and the name check's). */
+const CERT_CODES = new Set([
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'CERT_UNTRUSTED',
+  'CERT_SIGNATURE_FAILURE',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
+
+/** The certificate failure behind `err` (its cause chain), if that is what it is. */
+function tlsFailure(err: Error): { code: string; message: string } | undefined {
+  let e: unknown = err;
+  for (let depth = 0; e instanceof Error && depth < 5; depth++, e = e.cause) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code && CERT_CODES.has(code)) return { code, message: e.message.replace(/:\s*$/, '') };
   }
   return undefined;
 }

@@ -10,8 +10,12 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { cli, cliServer } from '../helpers/cli.js';
 import { startProxy } from '../helpers/proxy.js';
+
+/** Test-only TLS material: a CA and a certificate for localhost, 127.0.0.1 and ::1 (test/fixtures/tls/README.md). */
+const TLS = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../test/fixtures/tls');
 
 function tmpDir(t: TestContext): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'camwire-user-'));
@@ -161,5 +165,32 @@ describe('camwire as a new user runs it', () => {
         `error: no camwire answer from ${server} through proxy 127.0.0.1:${denied.port}: the proxy may have refused the request itself (check that it allows this client and that port), or ${server} is not a camwire HTTP port`,
       ]);
     }
+  });
+
+  test('a server certificate the client does not accept ends the command at once, with what to give', { timeout: 30000 }, async (t) => {
+    const tls = ['--tls-cert', path.join(TLS, 'server.crt'), '--tls-key', path.join(TLS, 'server.key'), '--memory'];
+    const s = await cliServer(t, tls);
+    // --connect-timeout 60: only a failure seen as final can end these within the test's time limit.
+    const args = ['--id', 'ops', '--to', 'desk', '--command', 'zoom', '--connect-timeout', '60'];
+    const untrusted = [
+      [`127.0.0.1:${s.tcp}`, cli(t, ['send', '--server', `127.0.0.1:${s.tcp}`, '--tls', ...args])],
+      [`https://127.0.0.1:${s.http}`, cli(t, ['send', '--server', `https://127.0.0.1:${s.http}`, ...args])],
+      [`https://127.0.0.1:${s.http}`, cli(t, ['receive', '--server', `https://127.0.0.1:${s.http}`, '--id', 'desk', '--quiet', '--connect-timeout', '60'])],
+    ] as const;
+    for (const [target, p] of untrusted) {
+      assert.equal(await p.exited, 3, p.stderr());
+      assert.deepEqual(errorLines(p.stderr()), [
+        `error: ${target}: the server's certificate is not trusted (unable to verify the first certificate): give --tls-ca with its CA (or the certificate itself) in PEM, or --insecure for testing`,
+      ]);
+    }
+    // Trusted, but dialled by an address the certificate does not hold (127.0.0.2 is loopback too).
+    const other = await cliServer(t, [...tls, '--host', '127.0.0.2']);
+    const wrongName = cli(t, ['send', '--server', `127.0.0.2:${other.tcp}`, '--tls-ca', path.join(TLS, 'ca.crt'), ...args]);
+    assert.equal(await wrongName.exited, 3, wrongName.stderr());
+    assert.match(errorLines(wrongName.stderr()).join('\n'), new RegExp(`^error: 127\\.0\\.0\\.2:${other.tcp}: the server's certificate is not for this name \\(.*127\\.0\\.0\\.2.*\\): connect by a name it holds, or give --insecure for testing$`));
+    // With the CA, the same command goes through (the server answers that desk is not online).
+    const trusted = cli(t, ['send', '--server', `127.0.0.1:${s.tcp}`, '--tls-ca', path.join(TLS, 'ca.crt'), ...args]);
+    assert.equal(await trusted.exited, 3, trusted.stderr());
+    assert.match(errorLines(trusted.stderr()).join('\n'), /^error: command #1 refused by the receiver: 1201 client "desk" is not online/);
   });
 });
