@@ -1,4 +1,6 @@
 /** `camwire receive`: print commands, data and events; save, play or serve video; write files (docs/cli.md). */
+import fs from 'node:fs';
+import path from 'node:path';
 import type { Logger as Pino } from 'pino';
 import { ErrorCode, MEDIA_TYPES, Receiver, Sender, type MediaTypeName } from '../index.js';
 import { assertFfmpeg, FfmpegMissingError } from '../sources/ffmpeg.js';
@@ -62,6 +64,7 @@ export async function runReceive(f: ReceiveFlags, log: Pino): Promise<number> {
   const next = f.forward ? parseDialAddress('--forward', f.forward, undefined) : undefined;
   // ffmpeg and ffplay are checked before anything connects (a recording of compressed video needs no ffmpeg: only JPEG is transcoded).
   if (f.save && !/\.(mjpe?g|mp4|mkv|webm)$/i.test(f.save)) throw new UsageError(`--save ${f.save}: use .mjpeg (as received), .mp4, .mkv or .webm`);
+  if (f.save) writableFolder('--save', f.save);
   if (f.play) assertFfmpeg('ffplay');
   const mjpegPort = f.mjpegPort ? (parsePort('--mjpeg-port', f.mjpegPort, false) as number) : undefined;
   if (mjpegPort && !pull && mjpegPort === addr.port) throw new UsageError(`--mjpeg-port ${mjpegPort} is also the --listen port: give them different ports`);
@@ -111,6 +114,8 @@ export async function runReceive(f: ReceiveFlags, log: Pino): Promise<number> {
     });
   }
   let reached: (code: number) => void = () => {};
+  // A recording that fails, even while it is being finished after --count, is no success (docs/cli.md, Recording).
+  let recordingFailed = false;
   const enough = new Promise<number>((r) => (reached = r));
   const sink = new FrameSink({
     save: f.save,
@@ -118,6 +123,7 @@ export async function runReceive(f: ReceiveFlags, log: Pino): Promise<number> {
     mjpegPort,
     expect: { video: types.includes('video'), audio: types.includes('audio') },
     onError: (err) => {
+      recordingFailed = true;
       process.stderr.write(`error: ${err.message}\n`);
       reached(err instanceof FfmpegMissingError ? EXIT.FFMPEG : EXIT.FAILED);
     },
@@ -198,7 +204,11 @@ export async function runReceive(f: ReceiveFlags, log: Pino): Promise<number> {
     await rx.stop();
     await sink.stop();
   };
-  onSignal(stop);
+  // A recording that could not be finished makes the stop a failure (exit 1; its error line is out already).
+  onSignal(async () => {
+    await stop();
+    if (recordingFailed) throw new Error('the recording failed');
+  });
   const gaveUp = watch?.gaveUp.then((e) => {
     status.done();
     process.stderr.write(`error: ${e.message}\n`);
@@ -207,5 +217,18 @@ export async function runReceive(f: ReceiveFlags, log: Pino): Promise<number> {
   const code = await Promise.race([enough, ...(gaveUp ? [gaveUp] : [])]);
   watch?.stop();
   await stop();
-  return code;
+  return code === EXIT.OK && recordingFailed ? EXIT.FAILED : code;
+}
+
+/** The folder `file` goes into must exist and be writable: otherwise a usage error (exit 2) before anything connects. */
+function writableFolder(flag: string, file: string): void {
+  const dir = path.dirname(path.resolve(file));
+  try {
+    if (!fs.statSync(dir).isDirectory()) throw new UsageError(`${flag} ${file}: ${dir} is not a folder`);
+    fs.accessSync(dir, fs.constants.W_OK);
+  } catch (err) {
+    if (err instanceof UsageError) throw err;
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new UsageError(`${flag} ${file}: cannot write into ${dir}: ${code === 'ENOENT' ? 'no such folder' : code === 'EACCES' ? 'permission denied' : (err as Error).message}`);
+  }
 }

@@ -193,4 +193,36 @@ describe('camwire as a new user runs it', () => {
     assert.equal(await trusted.exited, 3, trusted.stderr());
     assert.match(errorLines(trusted.stderr()).join('\n'), /^error: command #1 refused by the receiver: 1201 client "desk" is not online/);
   });
+
+  test('receive --save into a folder that is not there: exit 2 before anything connects', { timeout: 20000 }, async (t) => {
+    const dir = tmpDir(t);
+    const file = path.join(dir, 'no-such-folder', 'desk.mkv');
+    const p = cli(t, ['receive', '--server', '127.0.0.1:9', '--id', 'desk', '--connect-timeout', '60', '--save', file]);
+    assert.equal(await p.exited, 2, p.stderr());
+    assert.deepEqual(errorLines(p.stderr()), [`error: --save ${file}: cannot write into ${path.dirname(file)}: no such folder`]);
+  });
+
+  test('a recording that cannot be written is no success: exit 1 after --count and after Ctrl-C, and no "saved" line', { timeout: 90000 }, async (t) => {
+    const s = await cliServer(t, ['--memory']);
+    for (const how of ['--count', 'SIGINT'] as const) {
+      const dir = tmpDir(t);
+      const folder = path.join(dir, 'rec');
+      fs.mkdirSync(folder);
+      const desk = `desk-${how === 'SIGINT' ? 'int' : 'count'}`;
+      const rx = cli(t, ['receive', '--server', `127.0.0.1:${s.tcp}`, '--id', desk, '--types', 'video', '--save', path.join(folder, 'desk.mkv'), ...(how === '--count' ? ['--count', '20'] : [])]);
+      await rx.waitFor(/"event":"sessionConnected"/);
+      // The folder goes away after the checks at the start, before the first frame is written.
+      fs.rmSync(folder, { recursive: true });
+      const tx = cli(t, ['send', '--server', `127.0.0.1:${s.tcp}`, '--id', `cam-${desk}`, '--to', desk, '--codec', 'h264']);
+      if (how === 'SIGINT') {
+        await rx.waitFor(/received [1-9]\d* fps/, 30000);
+        rx.child.kill('SIGINT');
+      }
+      assert.equal(await rx.exited, 1, `${how}: ${rx.stderr()}`);
+      assert.match(errorLines(rx.stderr()).join('\n'), /^error: cannot write .*desk\.mkv: ENOENT/, how);
+      assert.doesNotMatch(rx.stderr(), /^saved /m, how);
+      tx.child.kill('SIGINT');
+      assert.equal(await tx.exited, 0, tx.stderr());
+    }
+  });
 });
