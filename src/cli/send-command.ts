@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Logger as Pino } from 'pino';
 import { AddressInUseError, CamwireError, Sender, type ConnectionEvent } from '../index.js';
-import { DEFAULT_PORTS } from '../protocol/constants.js';
+import { DEFAULT_MAX_PAYLOAD, DEFAULT_PORTS } from '../protocol/constants.js';
 import { assertFfmpeg, FfmpegAudio, FfmpegEncoderMissingError, FfmpegMissingError, FfmpegVideo, probeVideoCodec, type EncodedVideo, type VideoCodec, type VideoInput } from '../sources/ffmpeg.js';
 import { encoderFor } from '../sources/ffmpeg-codec.js';
 import { FfmpegIngest, isIngestUrl } from '../sources/ingest.js';
@@ -230,9 +230,19 @@ async function sendWith(sender: Sender, f: SendFlags, { pull, addr, protocol, wa
       }
       if (f.stdin) {
         pending = 'standard input was not sent';
+        // One data blob carries at most maxPayload (docs/limits.md): more is said at once, not read to its end.
+        const tooBig = (): UsageError => new UsageError(`--stdin: standard input is more than one data blob carries (${DEFAULT_MAX_PAYLOAD} bytes): save it to a file and send it with --file`);
         const chunks: Buffer[] = [];
-        for await (const c of process.stdin) chunks.push(c as Buffer);
-        await guarded(sender.sendData(Buffer.concat(chunks), { mediaIndex }));
+        let size = 0;
+        for await (const c of process.stdin) {
+          chunks.push(c as Buffer);
+          size += (c as Buffer).length;
+          if (size > DEFAULT_MAX_PAYLOAD) throw tooBig();
+        }
+        await guarded(sender.sendData(Buffer.concat(chunks), { mediaIndex })).catch((err: unknown) => {
+          // Within the bytes, but not with the message's header.
+          throw err instanceof RangeError ? tooBig() : err;
+        });
         process.stdout.write(`data (${chunks.reduce((n, c) => n + c.length, 0)} bytes) acknowledged\n`);
       }
       if (f.file) {

@@ -225,4 +225,16 @@ describe('camwire as a new user runs it', () => {
       assert.equal(await tx.exited, 0, tx.stderr());
     }
   });
+
+  test('send --stdin of more than one data blob carries: exit 2 at once with what to do instead, no stack', { timeout: 20000 }, async (t) => {
+    // 9 MiB, past the 8 MiB maxPayload; nothing listens at the address (a dial would wait 60 s).
+    const p = cli(t, ['send', '--server', '127.0.0.1:9', '--connect-timeout', '60', '--stdin'], { stdin: Buffer.alloc(9 * 1024 * 1024, 1) });
+    // It stops reading at the limit: the rest of what the test wrote meets a closed pipe.
+    let pipeClosed = false;
+    p.child.stdin!.on('error', () => (pipeClosed = true));
+    assert.equal(await p.exited, 2, p.stderr());
+    assert.deepEqual(errorLines(p.stderr()), ['error: --stdin: standard input is more than one data blob carries (8388608 bytes): save it to a file and send it with --file']);
+    assert.doesNotMatch(p.stderr(), /^\s+at /m, 'no stack trace');
+    t.diagnostic(`stdin pipe closed before the test finished writing: ${pipeClosed}`);
+  });
 });
