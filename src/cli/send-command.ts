@@ -309,6 +309,8 @@ async function sendWith(sender: Sender, f: SendFlags, { pull, addr, protocol, wa
   // An input already in H.264 is copied, not encoded again.
   const copy = !f.listenInput && codec === 'h264' && input?.kind === 'url' && (await probeVideoCodec(input.url)) === 'h264';
   if (copy) process.stdout.write(`copying the input's H.264 as it is (no re-encoding; --size and --fps do not apply)\n`);
+  // Set once the command stops its sources: what they exit with then is the stop, not a failure.
+  let stopping = false;
   const failed = new Promise<number>((resolve) => {
     changeError = (err) => {
       process.stderr.write(`error: ${err.message}\n`);
@@ -383,6 +385,13 @@ async function sendWith(sender: Sender, f: SendFlags, { pull, addr, protocol, wa
         process.stderr.write(`error: ${err.message}\n`);
         resolve(err instanceof FfmpegMissingError ? EXIT.FFMPEG : EXIT.FAILED);
       });
+      // An audio source that fails (no such ALSA device, a file ffmpeg cannot read) ends the command:
+      // streaming on without the audio asked for would hide it. One that ends normally leaves the video going.
+      audio.on('exit', (code, stderr) => {
+        if (stopping || code === 0 || code === null) return;
+        process.stderr.write(`error: ${f.audioInput ? '--audio-input' : '--microphone'}: ffmpeg exited with ${code}${stderr ? `: ${stderr}` : ''}\n`);
+        resolve(EXIT.FAILED);
+      });
       audio.start();
       stops.push(() => audio.stop());
     }
@@ -397,6 +406,7 @@ async function sendWith(sender: Sender, f: SendFlags, { pull, addr, protocol, wa
     bytes = 0;
   }, 1000);
   const stop = async (): Promise<void> => {
+    stopping = true;
     clearInterval(tick);
     for (const s of stops) s();
     status.done();

@@ -237,4 +237,23 @@ describe('camwire as a new user runs it', () => {
     assert.doesNotMatch(p.stderr(), /^\s+at /m, 'no stack trace');
     t.diagnostic(`stdin pipe closed before the test finished writing: ${pipeClosed}`);
   });
+
+  test('send --audio-input that ffmpeg cannot read ends the command with exit 1 and ffmpeg\'s reason; a good one streams and stops cleanly', { timeout: 40000 }, async (t) => {
+    const dir = tmpDir(t);
+    const notAudio = path.join(dir, 'notes.txt');
+    fs.writeFileSync(notAudio, 'not audio\n');
+    const s = await cliServer(t, ['--memory']);
+    // --duration 60: only the failed audio source can end this within the test's time limit.
+    const bad = cli(t, ['send', '--server', `127.0.0.1:${s.tcp}`, '--id', 'cam', '--audio-input', notAudio, '--duration', '60']);
+    assert.equal(await bad.exited, 1, bad.stderr());
+    assert.deepEqual(errorLines(bad.stderr()), [`error: --audio-input: ffmpeg exited with 1: ${notAudio}: Invalid data found when processing input`]);
+    // A readable one: audio flows, and the stop (ffmpeg ended by a signal) is no error.
+    const wav = path.join(dir, 'tone.wav');
+    execFileSync('ffmpeg', ['-loglevel', 'error', '-f', 'lavfi', '-i', 'sine=frequency=440:duration=30', wav]);
+    const good = cli(t, ['send', '--server', `127.0.0.1:${s.tcp}`, '--id', 'cam2', '--audio-input', wav]);
+    await good.waitFor(/sending [1-9]\d* fps/, 20000);
+    good.child.kill('SIGINT');
+    assert.equal(await good.exited, 0, good.stderr());
+    assert.deepEqual(errorLines(good.stderr()), []);
+  });
 });
