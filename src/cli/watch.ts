@@ -35,6 +35,10 @@ export function fatalReason(err: Error | undefined, target: string, proxy?: stri
     if (/credentials required/.test(reason)) return new GiveUpError(ErrorCode.AUTH_FAILED, `${target} requires a login: give --user and --password`);
     return new GiveUpError(ErrorCode.AUTH_FAILED, `${target} refused the login: ${reason}`);
   }
+  // Another client came with the same id and took the session over; this one does not fight back (docs/behaviour.md).
+  if (err instanceof RemoteCloseError && err.closeCode === CloseCode.DUPLICATE_ID) {
+    return new GiveUpError(ErrorCode.SERVER_REFUSED, `${target}: ${err.message.replace(/^peer closed the connection: \d+ /, '')}, and took over this one: give each client its own --id`);
+  }
   if ((err as CamwireError).code === ErrorCode.WRONG_PROTOCOL) return new GiveUpError(ErrorCode.WRONG_PROTOCOL, `${target}: ${err.message.replace(/^\S+ answered: /, '')}`);
   if (err instanceof RemoteCloseError && (err.closeCode === CloseCode.PROTOCOL_ERROR || err.closeCode === CloseCode.UNSUPPORTED_VERSION)) {
     return new GiveUpError(ErrorCode.WRONG_PROTOCOL, `${target}: ${err.message.replace(/^peer closed the connection: \d+ /, '')}`);

@@ -256,4 +256,19 @@ describe('camwire as a new user runs it', () => {
     assert.equal(await good.exited, 0, good.stderr());
     assert.deepEqual(errorLines(good.stderr()), []);
   });
+
+  test('a receive whose id another receive takes over ends at once, saying so (not "retrying" for --connect-timeout)', { timeout: 30000 }, async (t) => {
+    const s = await cliServer(t, ['--memory']);
+    const args = ['receive', '--server', `127.0.0.1:${s.tcp}`, '--id', 'desk', '--types', 'command', '--connect-timeout', '60'];
+    const first = cli(t, args);
+    await first.waitFor(/"event":"sessionConnected"/);
+    const second = cli(t, args);
+    assert.equal(await first.exited, 3, first.stderr());
+    assert.deepEqual(errorLines(first.stderr()), [`error: 127.0.0.1:${s.tcp}: client id desk connected again elsewhere, and took over this one: give each client its own --id`]);
+    assert.doesNotMatch(first.stderr(), /retrying/);
+    // The newcomer keeps the id.
+    await second.waitFor(/"event":"sessionConnected"/);
+    second.child.kill('SIGINT');
+    assert.equal(await second.exited, 0, second.stderr());
+  });
 });
