@@ -122,6 +122,7 @@ export async function runReceive(f: ReceiveFlags, log: Pino): Promise<number> {
     play: f.play,
     mjpegPort,
     expect: { video: types.includes('video'), audio: types.includes('audio') },
+    onWarning: (message) => log.warn(message),
     onError: (err) => {
       recordingFailed = true;
       process.stderr.write(`error: ${err.message}\n`);

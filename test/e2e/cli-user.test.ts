@@ -271,4 +271,19 @@ describe('camwire as a new user runs it', () => {
     second.child.kill('SIGINT');
     assert.equal(await second.exited, 0, second.stderr());
   });
+
+  test('receive --save x.mjpeg of H.264 video says once that it writes JPEG only, and what to use', { timeout: 40000 }, async (t) => {
+    const dir = tmpDir(t);
+    const s = await cliServer(t, ['--memory']);
+    const tx = cli(t, ['send', '--server', `127.0.0.1:${s.tcp}`, '--id', 'cam', '--to', 'desk', '--codec', 'h264']);
+    const file = path.join(dir, 'desk.mjpeg');
+    const rx = cli(t, ['receive', '--server', `127.0.0.1:${s.tcp}`, '--id', 'desk', '--types', 'video', '--save', file, '--count', '20', '--quiet', '--log-format', 'pretty']);
+    assert.equal(await rx.exited, 0, rx.stderr());
+    const warnings = rx.stderr().split('\n').filter((l) => / WARN /.test(l));
+    assert.equal(warnings.length, 1, rx.stderr());
+    assert.match(warnings[0]!, new RegExp(`WARN  --save ${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} takes JPEG video only: this avc1\\.[0-9A-F]{6} video does not reach it; save to \\.mp4 or \\.mkv to record it`));
+    assert.equal(fs.statSync(file).size, 0, 'nothing of the H.264 went into the .mjpeg file');
+    tx.child.kill('SIGINT');
+    assert.equal(await tx.exited, 0, tx.stderr());
+  });
 });
