@@ -260,7 +260,13 @@ async function sendWith(sender: Sender, f: SendFlags, { pull, addr, protocol, wa
       return EXIT.OK;
     };
     let bar: StatusLine | undefined;
-    const work = items();
+    // A server with nowhere to send an item says so (src/server/router.ts); the flags that fix it are ours to name.
+    const work = items().catch((err: unknown) => {
+      if (err instanceof CamwireError && !f.to && !f.group && /no addressee, no group and no default receivers/.test(err.message)) {
+        throw new CamwireError(err.code, `${err.message}: give --to CLIENT or --group GROUP`, { cause: err });
+      }
+      throw err;
+    });
     // Lost the race to a signal: its rejection (the links stopped under it) is not news.
     work.catch(() => {});
     try {

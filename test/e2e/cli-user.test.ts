@@ -286,4 +286,11 @@ describe('camwire as a new user runs it', () => {
     tx.child.kill('SIGINT');
     assert.equal(await tx.exited, 0, tx.stderr());
   });
+
+  test('send --command through a server without --to or --group: the refusal names the flags that fix it', { timeout: 20000 }, async (t) => {
+    const s = await cliServer(t, ['--memory']);
+    const p = cli(t, ['send', '--server', `127.0.0.1:${s.tcp}`, '--id', 'ops', '--command', 'zoom']);
+    assert.equal(await p.exited, 3, p.stderr());
+    assert.deepEqual(errorLines(p.stderr()), ['error: command #1 refused by the receiver: 1201 no addressee, no group and no default receivers: nowhere to send this: give --to CLIENT or --group GROUP']);
+  });
 });
