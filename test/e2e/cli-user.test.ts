@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { cli, cliServer } from '../helpers/cli.js';
+import { cli, cliServer, ROOT } from '../helpers/cli.js';
 import { startProxy } from '../helpers/proxy.js';
 
 /** Test-only TLS material: a CA and a certificate for localhost, 127.0.0.1 and ::1 (test/fixtures/tls/README.md). */
@@ -292,5 +292,20 @@ describe('camwire as a new user runs it', () => {
     const p = cli(t, ['send', '--server', `127.0.0.1:${s.tcp}`, '--id', 'ops', '--command', 'zoom']);
     assert.equal(await p.exited, 3, p.stderr());
     assert.deepEqual(errorLines(p.stderr()), ['error: command #1 refused by the receiver: 1201 no addressee, no group and no default receivers: nowhere to send this: give --to CLIENT or --group GROUP']);
+  });
+
+  test('the shell line of docs/cli.md makes a passwordHash that a server config takes', { timeout: 30000 }, async (t) => {
+    const line = /`node -e "(import\('camwire'\)[^"]+)"`/.exec(fs.readFileSync(path.join(ROOT, 'docs/cli.md'), 'utf8'));
+    assert.ok(line, 'docs/cli.md shows how to make a passwordHash from a shell');
+    const hash = execFileSync(process.execPath, ['-e', line[1]!], { cwd: ROOT, encoding: 'utf8' }).trim();
+    assert.match(hash, /^scrypt\$/);
+    const dir = tmpDir(t);
+    const cfg = path.join(dir, 'camwire.yaml');
+    fs.writeFileSync(cfg, `users:\n  - user: alice\n    passwordHash: "${hash}"\n`);
+    const s = await cliServer(t, ['--memory', '--config', cfg]);
+    const ok = cli(t, ['send', '--server', `127.0.0.1:${s.tcp}`, '--id', 'cam', '--user', 'alice', '--password', 'secret', '--duration', '1']);
+    assert.equal(await ok.exited, 0, ok.stderr());
+    const wrong = cli(t, ['send', '--server', `127.0.0.1:${s.tcp}`, '--id', 'cam', '--user', 'alice', '--password', 'nope', '--duration', '1']);
+    assert.equal(await wrong.exited, 3, wrong.stderr());
   });
 });
