@@ -167,7 +167,7 @@ export async function runReceive(f: ReceiveFlags, log: Pino): Promise<number> {
   rx.on('protocolError', (err, peer) => log.warn({ err: err.message, code: err.code, peer }, 'bad input'));
   // Pulling dials: a refusal no retry fixes, or a sender not reached in time, ends the command.
   const target = (f.from ?? f.server)!;
-  const watch = pull ? new ConnectionWatch({ target, connectTimeoutMs: connectMs, mode: 'session', proxy: f.proxy }) : undefined;
+  const watch = pull ? new ConnectionWatch({ target, connectTimeoutMs: connectMs, mode: 'session', proxy: f.proxy, tls: Boolean(f.tls || f.tlsCa || f.insecure || dialled?.tls) }) : undefined;
   watch?.attach(rx);
   let senders = 0;
   rx.on('connected', () => senders++);

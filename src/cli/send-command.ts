@@ -106,7 +106,7 @@ export async function runSend(f: SendFlags, log: Pino): Promise<number> {
   logRetries(sender, log, f.server ?? '', f.proxy);
   // A pushing sender dials: a refusal no retry fixes, or a peer not reached in time, ends it.
   const hint = protocol === 'udp' ? `no answer over UDP: check that it listens on UDP port ${addr.port} (a MediaServer's default is ${DEFAULT_PORTS.udp})` : undefined;
-  const watch = pull ? undefined : new ConnectionWatch({ target: f.server!, connectTimeoutMs: connectMs, mode: 'links', hint, proxy: f.proxy });
+  const watch = pull ? undefined : new ConnectionWatch({ target: f.server!, connectTimeoutMs: connectMs, mode: 'links', hint, proxy: f.proxy, tls: Boolean(f.tls || f.tlsCa || f.insecure || dialled?.tls) });
   watch?.attach(sender);
   const guarded = <T>(p: Promise<T>): Promise<T> => (watch ? watch.race(p) : p);
   try {

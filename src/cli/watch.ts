@@ -99,6 +99,8 @@ export interface WatchOptions {
   mode: 'links' | 'session';
   /** `--proxy`, when given: names the proxy in the messages of failures it may have caused. */
   proxy?: string;
+  /** The command dials with TLS; without it, a peer that hangs up at once may be a TLS port (said in the give-up message). */
+  tls?: boolean;
   /** Added to a "cannot reach" message (e.g. what to check over UDP, where silence is all one learns). */
   hint?: string;
 }
@@ -185,7 +187,9 @@ export class ConnectionWatch {
     if (this.#done || ms <= 0 || this.#timer) return;
     this.#timer = setTimeout(() => {
       const s = `${Math.round(ms / 100) / 10} s`;
-      const why = this.#lastError ? `: ${this.#lastError}` : this.#o.hint ? ` (${this.#o.hint})` : '';
+      // A TLS port hangs up on a plain HELLO without a word: the likeliest cause of that, said as such.
+      const tlsHint = !this.#o.tls && this.#lastError && /(connection closed by the peer|socket hang up)$/.test(this.#lastError) ? ' (if the server uses TLS, add --tls or dial https://)' : '';
+      const why = this.#lastError ? `: ${this.#lastError}${tlsHint}` : this.#o.hint ? ` (${this.#o.hint})` : '';
       this.#end(new GiveUpError(ErrorCode.TRANSPORT_TIMEOUT, this.#ever ? `lost ${this.#o.target} and it did not come back within ${s}${why}` : `cannot reach ${this.#o.target} within ${s}${why}`));
     }, ms);
   }

@@ -308,4 +308,18 @@ describe('camwire as a new user runs it', () => {
     const wrong = cli(t, ['send', '--server', `127.0.0.1:${s.tcp}`, '--id', 'cam', '--user', 'alice', '--password', 'nope', '--duration', '1']);
     assert.equal(await wrong.exited, 3, wrong.stderr());
   });
+
+  test('plain TCP or HTTP to a TLS server: the give-up message says that TLS may be what is missing', { timeout: 30000 }, async (t) => {
+    const s = await cliServer(t, ['--tls-cert', path.join(TLS, 'server.crt'), '--tls-key', path.join(TLS, 'server.key'), '--memory']);
+    const tcp = cli(t, ['send', '--server', `127.0.0.1:${s.tcp}`, '--id', 'ops', '--to', 'desk', '--command', 'zoom', '--connect-timeout', '2']);
+    const http = cli(t, ['receive', '--server', `http://127.0.0.1:${s.http}`, '--id', 'desk', '--quiet', '--connect-timeout', '2']);
+    assert.equal(await tcp.exited, 3, tcp.stderr());
+    assert.deepEqual(errorLines(tcp.stderr()), [`error: cannot reach 127.0.0.1:${s.tcp} within 2 s: connection closed by the peer (if the server uses TLS, add --tls or dial https://)`]);
+    assert.equal(await http.exited, 3, http.stderr());
+    assert.match(errorLines(http.stderr()).join('\n'), new RegExp(`^error: cannot reach http://127\\.0\\.0\\.1:${s.http} within 2 s: .*socket hang up \\(if the server uses TLS, add --tls or dial https://\\)$`));
+    // With TLS asked for, the hint is not given (the certificate is the matter then).
+    const withTls = cli(t, ['send', '--server', `127.0.0.1:${s.tcp}`, '--tls', '--id', 'ops', '--to', 'desk', '--command', 'zoom', '--connect-timeout', '2']);
+    assert.equal(await withTls.exited, 3);
+    assert.doesNotMatch(withTls.stderr(), /if the server uses TLS/);
+  });
 });
