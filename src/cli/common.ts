@@ -6,8 +6,8 @@ import { Command, Option } from 'commander';
 import fs from 'node:fs';
 import { UsageError } from './args.js';
 
-/** Exit codes. */
-export const EXIT = { OK: 0, FAILED: 1, USAGE: 2, NETWORK: 3, FFMPEG: 4 } as const;
+/** Exit codes; SIGINT and SIGTERM end a one-shot `send` before its items are acknowledged with 128 + the signal's number. */
+export const EXIT = { OK: 0, FAILED: 1, USAGE: 2, NETWORK: 3, FFMPEG: 4, SIGINT: 130, SIGTERM: 143 } as const;
 
 export { logger, type LogFormat } from './log.js';
 

@@ -1,4 +1,6 @@
 /** `camwire receive`: print commands, data and events; save, play or serve video; write files (docs/cli.md). */
+import fs from 'node:fs';
+import path from 'node:path';
 import type { Logger as Pino } from 'pino';
 import { ErrorCode, MEDIA_TYPES, Receiver, Sender, type MediaTypeName } from '../index.js';
 import { assertFfmpeg, FfmpegMissingError } from '../sources/ffmpeg.js';
@@ -62,6 +64,7 @@ export async function runReceive(f: ReceiveFlags, log: Pino): Promise<number> {
   const next = f.forward ? parseDialAddress('--forward', f.forward, undefined) : undefined;
   // ffmpeg and ffplay are checked before anything connects (a recording of compressed video needs no ffmpeg: only JPEG is transcoded).
   if (f.save && !/\.(mjpe?g|mp4|mkv|webm)$/i.test(f.save)) throw new UsageError(`--save ${f.save}: use .mjpeg (as received), .mp4, .mkv or .webm`);
+  if (f.save) writableFolder('--save', f.save);
   if (f.play) assertFfmpeg('ffplay');
   const mjpegPort = f.mjpegPort ? (parsePort('--mjpeg-port', f.mjpegPort, false) as number) : undefined;
   if (mjpegPort && !pull && mjpegPort === addr.port) throw new UsageError(`--mjpeg-port ${mjpegPort} is also the --listen port: give them different ports`);
@@ -111,13 +114,17 @@ export async function runReceive(f: ReceiveFlags, log: Pino): Promise<number> {
     });
   }
   let reached: (code: number) => void = () => {};
+  // A recording that fails, even while it is being finished after --count, is no success (docs/cli.md, Recording).
+  let recordingFailed = false;
   const enough = new Promise<number>((r) => (reached = r));
   const sink = new FrameSink({
     save: f.save,
     play: f.play,
     mjpegPort,
     expect: { video: types.includes('video'), audio: types.includes('audio') },
+    onWarning: (message) => log.warn(message),
     onError: (err) => {
+      recordingFailed = true;
       process.stderr.write(`error: ${err.message}\n`);
       reached(err instanceof FfmpegMissingError ? EXIT.FFMPEG : EXIT.FAILED);
     },
@@ -129,7 +136,8 @@ export async function runReceive(f: ReceiveFlags, log: Pino): Promise<number> {
   let latency = 0;
   const counted = (timestamp: number): void => {
     videos++;
-    latency = Date.now() - timestamp;
+    // Whole milliseconds: an ffmpeg source stamps frames with fractions of one (docs/cli.md, status line).
+    latency = Math.round(Date.now() - timestamp);
     if (videos >= limit) reached(EXIT.OK);
   };
   // A hub without the key that shows nothing counts what arrives: it decodes nothing (docs/api.md, Media hooks).
@@ -159,7 +167,7 @@ export async function runReceive(f: ReceiveFlags, log: Pino): Promise<number> {
   rx.on('protocolError', (err, peer) => log.warn({ err: err.message, code: err.code, peer }, 'bad input'));
   // Pulling dials: a refusal no retry fixes, or a sender not reached in time, ends the command.
   const target = (f.from ?? f.server)!;
-  const watch = pull ? new ConnectionWatch({ target, connectTimeoutMs: connectMs, mode: 'session' }) : undefined;
+  const watch = pull ? new ConnectionWatch({ target, connectTimeoutMs: connectMs, mode: 'session', proxy: f.proxy, tls: Boolean(f.tls || f.tlsCa || f.insecure || dialled?.tls) }) : undefined;
   watch?.attach(rx);
   let senders = 0;
   rx.on('connected', () => senders++);
@@ -197,7 +205,11 @@ export async function runReceive(f: ReceiveFlags, log: Pino): Promise<number> {
     await rx.stop();
     await sink.stop();
   };
-  onSignal(stop);
+  // A recording that could not be finished makes the stop a failure (exit 1; its error line is out already).
+  onSignal(async () => {
+    await stop();
+    if (recordingFailed) throw new Error('the recording failed');
+  });
   const gaveUp = watch?.gaveUp.then((e) => {
     status.done();
     process.stderr.write(`error: ${e.message}\n`);
@@ -206,5 +218,18 @@ export async function runReceive(f: ReceiveFlags, log: Pino): Promise<number> {
   const code = await Promise.race([enough, ...(gaveUp ? [gaveUp] : [])]);
   watch?.stop();
   await stop();
-  return code;
+  return code === EXIT.OK && recordingFailed ? EXIT.FAILED : code;
+}
+
+/** The folder `file` goes into must exist and be writable: otherwise a usage error (exit 2) before anything connects. */
+function writableFolder(flag: string, file: string): void {
+  const dir = path.dirname(path.resolve(file));
+  try {
+    if (!fs.statSync(dir).isDirectory()) throw new UsageError(`${flag} ${file}: ${dir} is not a folder`);
+    fs.accessSync(dir, fs.constants.W_OK);
+  } catch (err) {
+    if (err instanceof UsageError) throw err;
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new UsageError(`${flag} ${file}: cannot write into ${dir}: ${code === 'ENOENT' ? 'no such folder' : code === 'EACCES' ? 'permission denied' : (err as Error).message}`);
+  }
 }

@@ -8,10 +8,11 @@ import { encoderFor } from '../sources/ffmpeg-codec.js';
 import { FfmpegIngest, isIngestUrl } from '../sources/ingest.js';
 import { loadSharp } from '../sources/sharp.js';
 import { TestPattern } from '../sources/test-pattern.js';
-import { parseAddress, parseDialAddress, parseInteger, parseNumber, parseParams, parseSize, UsageError } from './args.js';
+import { parseAddress, parseDialAddress, parseInteger, parseNumber, parseSize, UsageError } from './args.js';
 import { connectTimeoutMs, EXIT, onSignal, tlsClient, tlsServer, type TlsFlags } from './common.js';
 import { encryptHook, readKey } from './crypt.js';
 import { StatusLine } from './sinks.js';
+import { sendItems } from './send-items.js';
 import { pixelSender, videoEncoding, type ChangeFlags } from './change-flags.js';
 import { loadSharpFor } from '../media/change/image-codec.js';
 import { ConnectionWatch, fatalReason, GiveUpError } from './watch.js';
@@ -76,6 +77,9 @@ export async function runSend(f: SendFlags, log: Pino): Promise<number> {
   if (video && compressed) throw new UsageError(`--encoding change sends JPEG or PNG rectangles; it cannot be combined with --codec ${f.codec}: give one of them`);
   if (video && !oneShot) await loadSharpFor('--encoding change');
   if (!oneShot && (f.input || f.camera || f.screen || f.audioInput || f.microphone || compressed)) assertFfmpeg();
+  // Then a local --input or --audio-input that is not there (ffmpeg itself is checked first: exit 4 names what to install).
+  if (!oneShot && f.input) localInput('--input', f.input);
+  if (!oneShot && f.audioInput) localInput('--audio-input', f.audioInput);
   // The encoder is checked before anything connects (an ffmpeg without libx264 is told so, by name).
   if (compressed) encoderFor(f.codec as Exclude<VideoCodec, 'mjpeg'>);
   // The test pattern needs sharp for JPEG; compressed, it goes to the encoder as raw pixels.
@@ -99,10 +103,10 @@ export async function runSend(f: SendFlags, log: Pino): Promise<number> {
     logger: log,
   });
   sender.on('encodeError', (err) => log.warn({ err: err.message }, 'frame dropped'));
-  logRetries(sender, log, f.server ?? '');
+  logRetries(sender, log, f.server ?? '', f.proxy);
   // A pushing sender dials: a refusal no retry fixes, or a peer not reached in time, ends it.
   const hint = protocol === 'udp' ? `no answer over UDP: check that it listens on UDP port ${addr.port} (a MediaServer's default is ${DEFAULT_PORTS.udp})` : undefined;
-  const watch = pull ? undefined : new ConnectionWatch({ target: f.server!, connectTimeoutMs: connectMs, mode: 'links', hint });
+  const watch = pull ? undefined : new ConnectionWatch({ target: f.server!, connectTimeoutMs: connectMs, mode: 'links', hint, proxy: f.proxy, tls: Boolean(f.tls || f.tlsCa || f.insecure || dialled?.tls) });
   watch?.attach(sender);
   const guarded = <T>(p: Promise<T>): Promise<T> => (watch ? watch.race(p) : p);
   try {
@@ -117,7 +121,7 @@ export async function runSend(f: SendFlags, log: Pino): Promise<number> {
  * line; a retry is one warning with the next delay, and the same failure again (any media type)
  * only a debug line until a connection succeeds or the reason changes.
  */
-function logRetries(sender: Sender, log: Pino, target: string): void {
+function logRetries(sender: Sender, log: Pino, target: string, proxy?: string): void {
   let last = '';
   const retry = (ev: ConnectionEvent, msg: string): void => {
     const err = ev.error?.message ?? 'failed';
@@ -128,7 +132,7 @@ function logRetries(sender: Sender, log: Pino, target: string): void {
     last = err;
   };
   // Without retryInMs the lane is closing (the sender stops): nothing to report.
-  sender.on('connectError', (ev) => ev.retryInMs !== undefined && !fatalReason(ev.error, target) && retry(ev, 'cannot connect; retrying'));
+  sender.on('connectError', (ev) => ev.retryInMs !== undefined && !fatalReason(ev.error, target, proxy) && retry(ev, 'cannot connect; retrying'));
   sender.on('disconnect', (ev) => {
     if (!ev.error) return;
     if (ev.retryInMs !== undefined) retry(ev, 'disconnected; reconnecting');
@@ -161,6 +165,21 @@ function readableFile(flag: string, file: string): void {
   }
 }
 
+/**
+ * An ffmpeg input without a scheme (`rtsp:`, `pipe:`, ...) is a local path: one that cannot be
+ * read is a usage error before anything connects, as for --file. A pattern (`img%03d.jpg`) is
+ * ffmpeg's to expand.
+ */
+function localInput(flag: string, input: string): void {
+  if (/^[a-z][a-z0-9+.-]*:/i.test(input) || input.includes('%')) return;
+  try {
+    fs.accessSync(input, fs.constants.R_OK);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new UsageError(`${flag}: cannot read ${input}: ${code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : (err as Error).message}`);
+  }
+}
+
 interface SendContext {
   pull: boolean;
   addr: { host: string; port: number };
@@ -186,30 +205,7 @@ async function sendWith(sender: Sender, f: SendFlags, { pull, addr, protocol, wa
   const mediaIndex = parseNumber('--media-index', f.mediaIndex, 0, 65535);
 
   // One-shot items: a file, a command, stdin as data. The process exits when they are acknowledged.
-  if (f.file || f.command || f.stdin) {
-    try {
-      if (f.command) {
-        await guarded(sender.sendCommand({ name: f.command, params: parseParams(f.param) }, { mediaIndex }));
-        process.stdout.write(`command ${f.command} acknowledged\n`);
-      }
-      if (f.stdin) {
-        const chunks: Buffer[] = [];
-        for await (const c of process.stdin) chunks.push(c as Buffer);
-        await guarded(sender.sendData(Buffer.concat(chunks), { mediaIndex }));
-        process.stdout.write(`data (${chunks.reduce((n, c) => n + c.length, 0)} bytes) acknowledged\n`);
-      }
-      if (f.file) {
-        const bar = new StatusLine();
-        sender.on('fileProgress', (p) => bar.progress(p.name, p.offset + p.acked, p.size));
-        const results = await guarded(sender.sendFile(f.file, { offset: f.offset ? parseInteger('--offset', f.offset, 0, Number.MAX_SAFE_INTEGER) : 0, mediaIndex }));
-        bar.done();
-        for (const r of results) process.stdout.write(`file ${r.name}: ${r.bytesSent} bytes from offset ${r.offset}, sha256 ${r.sha256} verified by the receiver\n`);
-      }
-    } finally {
-      await sender.stop();
-    }
-    return EXIT.OK;
-  }
+  if (f.file || f.command || f.stdin) return sendItems(sender, f, guarded, mediaIndex);
 
   // Streaming: video (test pattern, ffmpeg input, camera, screen) and optional audio.
   const { width, height } = parseSize('--size', f.size);
@@ -245,6 +241,8 @@ async function sendWith(sender: Sender, f: SendFlags, { pull, addr, protocol, wa
   // An input already in H.264 is copied, not encoded again.
   const copy = !f.listenInput && codec === 'h264' && input?.kind === 'url' && (await probeVideoCodec(input.url)) === 'h264';
   if (copy) process.stdout.write(`copying the input's H.264 as it is (no re-encoding; --size and --fps do not apply)\n`);
+  // Set once the command stops its sources: what they exit with then is the stop, not a failure.
+  let stopping = false;
   const failed = new Promise<number>((resolve) => {
     changeError = (err) => {
       process.stderr.write(`error: ${err.message}\n`);
@@ -319,6 +317,13 @@ async function sendWith(sender: Sender, f: SendFlags, { pull, addr, protocol, wa
         process.stderr.write(`error: ${err.message}\n`);
         resolve(err instanceof FfmpegMissingError ? EXIT.FFMPEG : EXIT.FAILED);
       });
+      // An audio source that fails (no such ALSA device, a file ffmpeg cannot read) ends the command:
+      // streaming on without the audio asked for would hide it. One that ends normally leaves the video going.
+      audio.on('exit', (code, stderr) => {
+        if (stopping || code === 0 || code === null) return;
+        process.stderr.write(`error: ${f.audioInput ? '--audio-input' : '--microphone'}: ffmpeg exited with ${code}${stderr ? `: ${stderr}` : ''}\n`);
+        resolve(EXIT.FAILED);
+      });
       audio.start();
       stops.push(() => audio.stop());
     }
@@ -333,6 +338,7 @@ async function sendWith(sender: Sender, f: SendFlags, { pull, addr, protocol, wa
     bytes = 0;
   }, 1000);
   const stop = async (): Promise<void> => {
+    stopping = true;
     clearInterval(tick);
     for (const s of stops) s();
     status.done();

@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import type net from 'node:net';
 import path from 'node:path';
+import { AddressInUseError } from '../errors.js';
 import type { AudioChunk, VideoFrame } from '../events.js';
 import { changesFormat, Recorder, type RecorderStats } from '../media/recorder/recorder.js';
 import { FfmpegMissingError } from '../sources/ffmpeg.js';
@@ -24,6 +25,8 @@ export interface FrameSinkOptions {
   expect?: { video: boolean; audio: boolean };
   /** ffmpeg or ffplay could not start, or died; the recording failed. */
   onError?: (err: Error) => void;
+  /** Something the user should know that does not end the command (once per cause). */
+  onWarning?: (message: string) => void;
 }
 
 /** Spawns ffmpeg/ffplay reading MJPEG on stdin; frames written while it is busy are skipped. */
@@ -48,6 +51,8 @@ export class FrameSink {
   /** Compressed video for the MJPEG viewers: ffmpeg, while at least one watches. */
   #transcoder: MjpegTranscoder | undefined;
   mjpegUrl: string | undefined;
+  /** Image types already warned about (#jpegOnly). */
+  readonly #warned = new Set<string>();
 
   constructor(o: FrameSinkOptions) {
     this.#o = o;
@@ -80,9 +85,11 @@ export class FrameSink {
           if (this.#viewers.size === 0) this.#stopTranscoder();
         });
       });
+      const port = this.#o.mjpegPort;
       await new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(this.#o.mjpegPort, () => resolve());
+        // A port in use is the user's to pick again: said as such, exit 3 (docs/cli.md, Exit codes).
+        server.once('error', (err: NodeJS.ErrnoException) => reject(err.code === 'EADDRINUSE' ? new AddressInUseError('[::]', port, '--mjpeg-port', { cause: err }) : err));
+        server.listen(port, () => resolve());
       });
       this.#http = server;
       this.mjpegUrl = `http://localhost:${(server.address() as net.AddressInfo).port}/video.mjpg`;
@@ -110,12 +117,23 @@ export class FrameSink {
     this.#recorder?.video(v);
     if (v.imageType !== 'jpeg') {
       if (this.#viewers.size > 0 && demuxerOf(v.imageType)) this.#transcode(v);
+      this.#jpegOnly(v.imageType);
       return;
     }
     const data = v.data;
     if (this.#file && !this.#file.writableNeedDrain) this.#file.write(data);
     for (const c of this.#children) if (c.stdin && !c.stdin.writableNeedDrain && !c.stdin.destroyed) c.stdin.write(data);
     for (const v of this.#viewers) v.push(data, Date.now());
+  }
+
+  /** A .mjpeg file and ffplay take JPEG only: say once per image type that this video does not reach them (docs/cli.md). */
+  #jpegOnly(imageType: string): void {
+    const outputs = [this.#file ? `--save ${this.#o.save}` : '', this.#children.length ? '--play' : ''].filter(Boolean);
+    if (!outputs.length || this.#warned.has(imageType)) return;
+    this.#warned.add(imageType);
+    const fix = this.#file ? 'save to .mp4 or .mkv to record it' : 'watch it with --mjpeg-port, or record it with --save to .mp4 or .mkv';
+    const many = outputs.length > 1;
+    this.#o.onWarning?.(`${outputs.join(' and ')} ${many ? 'take' : 'takes'} JPEG video only: this ${imageType} video does not reach ${many ? 'them' : 'it'}; ${fix}`);
   }
 
   #transcode(v: CodedFrame): void {

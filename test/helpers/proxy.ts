@@ -27,6 +27,8 @@ export interface ProxyOptions {
   connectPorts?: number[];
   /** Credentials the proxy requires (tinyproxy's `BasicAuth`; without them it answers 407). */
   basicAuth?: { user: string; password: string };
+  /** The only client address the proxy serves (tinyproxy's `Allow`); another gets its 403 "Access denied" page. @default '127.0.0.1' */
+  allow?: string;
 }
 
 /** Starts tinyproxy; resolves when it accepts connections. */
@@ -45,7 +47,7 @@ export async function startProxy(o: ProxyOptions = {}): Promise<Proxy> {
       'MaxClients 500',
       'LogLevel Connect',
       `LogFile "${log}"`,
-      'Allow 127.0.0.1',
+      `Allow ${o.allow ?? '127.0.0.1'}`,
       'DisableViaHeader Yes',
       ...(o.connectPorts ?? []).map((p) => `ConnectPort ${p}`),
       ...(o.basicAuth ? [`BasicAuth ${o.basicAuth.user} ${o.basicAuth.password}`] : []),
