@@ -3,9 +3,10 @@
  * in request bodies and long-polls for frames coming down.
  */
 import { CamwireError, ErrorCode, ProtocolError, TransportError } from '../errors.js';
-import { DEFAULT_MAX_PAYLOAD } from '../protocol/constants.js';
+import { DEFAULT_MAX_PAYLOAD, FRAME_MAGIC } from '../protocol/constants.js';
 import { encodeFrameBuffer, type Frame, type FrameInit } from '../protocol/frame.js';
 import { HttpPoster, type HttpPosterOptions, type HttpResult, type HttpStream } from '../transport/http.js';
+import { hostHeader, parseProxy } from '../transport/http-tunnel.js';
 import { BaseLink, type LinkOptions } from './frame-link.js';
 import { DOWN_ACK_HEADER, DOWN_HEADER, FrameQueue, HTTP_PREFIX, LINK_HEADER, MAX_BATCH, parseBody, STREAM_IDLE_HEADER, STREAM_SEEN_HEADER, STREAM_SUFFIX, UP_HEADER } from './http-wire.js';
 
@@ -97,6 +98,13 @@ export class HttpClientLink extends BaseLink {
       // A camwire TCP port that got this request says so in plain text (protocol/parser.ts, httpOnTcpAnswer).
       if (res.status !== 200 && res.headers['x-camwire-error'] === ErrorCode.WRONG_PROTOCOL) {
         throw new TransportError(ErrorCode.WRONG_PROTOCOL, `${target.host}:${target.port} answered: ${res.body.toString('utf8').trim()}`);
+      }
+      // A refusal that is not camwire's (a proxy's or another server's error page) says what it is:
+      // a 4xx no retry fixes (403, 404, 407: CW_ERR_WRONG_PROTOCOL), a 5xx, 408 or 429 may pass
+      // (a reverse proxy's 502 while the server restarts: CW_ERR_TRANSPORT_CONNECT, retried).
+      if (res.status !== 200 && res.body.length > 0 && !(res.body.length >= 2 && res.body.readUInt16BE(0) === FRAME_MAGIC)) {
+        const lasting = res.status >= 400 && res.status < 500 && res.status !== 408 && res.status !== 429;
+        throw new TransportError(lasting ? ErrorCode.WRONG_PROTOCOL : ErrorCode.TRANSPORT_CONNECT, foreignRefusal(target, res.status, res.body));
       }
       const frames = res.body.length ? parseBody(res.body, maxPayload) : [];
       const id = res.headers[LINK_HEADER];
@@ -352,4 +360,18 @@ function asCamwire(err: unknown): CamwireError {
   return err instanceof CamwireError
     ? err
     : new TransportError(ErrorCode.TRANSPORT_CLOSED, err instanceof Error ? err.message : String(err), { cause: err });
+}
+
+/**
+ * The error of an HTTP open answered with a status other than 200 and a body that is not camwire
+ * frames: the status and the body's first line (at most 200 characters), and who answered.
+ */
+function foreignRefusal(target: HttpPosterOptions, status: number, body: Buffer): string {
+  const text = body.subarray(0, 4096).toString('utf8').replace(/<[^>]*>/g, ' ');
+  const line = text.split(/\r?\n/).map((l) => l.replace(/\s+/g, ' ').trim()).find((l) => l.length > 0) ?? '';
+  const what = line.length > 200 ? `${line.slice(0, 200)}...` : line;
+  const p = target.proxy ? parseProxy(target.proxy) : undefined;
+  const who = p ? `the proxy ${hostHeader(p.host, p.port)} (or what stands behind it)` : hostHeader(target.host, target.port);
+  const hint = p ? ': check that the proxy allows this client and this port' : '';
+  return `${who} refused the HTTP open with status ${status}, not as camwire does${what ? ` ("${what}")` : ''}${hint}`;
 }
