@@ -228,6 +228,13 @@ export class FileInbound {
     let reserved = 0;
     if (full) {
       const part = `${full}.part`;
+      // The folder made at start may have been removed since (an inbox emptied by hand): made
+      // again, so that later files still land; a failure shows at the open below.
+      try {
+        fs.mkdirSync(path.dirname(full), { recursive: true });
+      } catch {
+        // reported by the open
+      }
       const room = this.#room(full, msg.totalSize - start);
       if (room) {
         const e = new CamwireError(ErrorCode.FILE_NO_SPACE, `file ${name}: ${room}`);

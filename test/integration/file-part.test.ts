@@ -45,3 +45,26 @@ test('sendFile - a fresh .part and a stale, longer .part both end as the source 
   assert.equal(got.length, content.length, 'the stale tail is cut');
   assert.ok(got.equals(content));
 });
+
+test('sendFile - the receiver\'s folder removed while it runs is made again for the next file', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'camwire-part-'));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const inbox = path.join(dir, 'inbox');
+  const rx = new Receiver({ protocol: 'tcp', host: '127.0.0.1', port: 0, fileDir: inbox });
+  await rx.start();
+  t.after(() => rx.stop());
+  const tx = new Sender({ protocol: 'tcp', host: '127.0.0.1', port: rx.port });
+  await tx.start();
+  t.after(() => tx.stop());
+  const content = randomBytes(100_000);
+  const src = path.join(dir, 'b.bin');
+  fs.writeFileSync(src, content);
+
+  fs.rmSync(inbox, { recursive: true });
+  const done = next(rx, 'fileEnd');
+  await tx.sendFile(src);
+  const [end] = await done;
+  assert.equal(end.ok, true, end.error?.message);
+  assert.equal(end.path, path.join(inbox, 'b.bin'));
+  assert.ok(fs.readFileSync(end.path!).equals(content));
+});
