@@ -1,7 +1,8 @@
 /**
  * Where the CLI puts what it receives: video to a file (MJPEG as is; MP4, MKV or WebM with the
  * audio and the frames' own timestamps through the Recorder), to ffplay, or to an MJPEG-over-HTTP
- * endpoint; and a status line or progress bar on stderr.
+ * endpoint; and a status line or progress bar on stderr. ffplay and the MJPEG viewers take JPEG:
+ * compressed video reaches them through one MjpegTranscoder (docs/cli.md, camwire receive).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import cliProgress from 'cli-progress';
@@ -48,8 +49,10 @@ export class FrameSink {
   #children: ChildProcess[] = [];
   #http: http.Server | undefined;
   readonly #viewers = new Set<MjpegResponse>();
-  /** Compressed video for the MJPEG viewers: ffmpeg, while at least one watches. */
+  /** Compressed video as JPEG for ffplay and the MJPEG viewers: ffmpeg, while ffplay runs or a viewer watches. */
   #transcoder: MjpegTranscoder | undefined;
+  /** The size of the video the transcoder decodes (another size starts a new one at its keyframe). */
+  #transcodedSize = '';
   mjpegUrl: string | undefined;
   /** Image types already warned about (#jpegOnly). */
   readonly #warned = new Set<string>();
@@ -65,7 +68,13 @@ export class FrameSink {
       if (/\.(mjpe?g)$/i.test(save)) this.#file = fs.createWriteStream(save);
       else this.#recorder = this.#newRecorder(save);
     }
-    if (this.#o.play) this.#children.push(pipeTo('ffplay', ['-hide_banner', '-loglevel', 'error', '-fflags', 'nobuffer', '-f', 'mjpeg', '-i', 'pipe:0'], fail));
+    if (this.#o.play) {
+      // -autoexit: ffplay ends at the end of its input, when this command ends (or dies).
+      const player = pipeTo('ffplay', ['-hide_banner', '-loglevel', 'error', '-fflags', 'nobuffer', '-autoexit', '-f', 'mjpeg', '-i', 'pipe:0'], fail);
+      // Its window closed: the transcoder runs on only for viewers.
+      player.on('exit', () => this.#viewers.size === 0 && this.#stopTranscoder());
+      this.#children.push(player);
+    }
     if (this.#o.mjpegPort !== undefined) {
       const server = http.createServer((req, res) => {
         if (req.url !== '/' && req.url !== '/video.mjpg') {
@@ -82,7 +91,7 @@ export class FrameSink {
         this.#viewers.add(v);
         res.on('close', () => {
           this.#viewers.delete(v);
-          if (this.#viewers.size === 0) this.#stopTranscoder();
+          if (this.#viewers.size === 0 && !this.#playing()) this.#stopTranscoder();
         });
       });
       const port = this.#o.mjpegPort;
@@ -102,9 +111,15 @@ export class FrameSink {
     return rec;
   }
 
+  /** ffplay is running and reading. */
+  #playing(): boolean {
+    return this.#children.some((c) => c.exitCode === null && c.signalCode === null && c.stdin !== null && !c.stdin.destroyed);
+  }
+
   /**
    * One received frame: every kind the recording takes; JPEG to the other outputs, and compressed
-   * video transcoded to JPEG for the MJPEG viewers while any watch (from its next keyframe).
+   * video transcoded to JPEG for ffplay and the MJPEG viewers while ffplay runs or any viewer
+   * watches (from its next keyframe).
    */
   frame(v: VideoFrame): void {
     const rec = this.#recorder;
@@ -116,38 +131,51 @@ export class FrameSink {
     }
     this.#recorder?.video(v);
     if (v.imageType !== 'jpeg') {
-      if (this.#viewers.size > 0 && demuxerOf(v.imageType)) this.#transcode(v);
+      if ((this.#viewers.size > 0 || this.#playing()) && demuxerOf(v.imageType)) this.#transcode(v);
       this.#jpegOnly(v.imageType);
       return;
     }
     const data = v.data;
     if (this.#file && !this.#file.writableNeedDrain) this.#file.write(data);
-    for (const c of this.#children) if (c.stdin && !c.stdin.writableNeedDrain && !c.stdin.destroyed) c.stdin.write(data);
-    for (const v of this.#viewers) v.push(data, Date.now());
+    this.#show(data, Date.now());
   }
 
-  /** A .mjpeg file and ffplay take JPEG only: say once per image type that this video does not reach them (docs/cli.md). */
+  /** A JPEG image (received, or transcoded) to ffplay and the viewers; one still busy skips it (latest wins). */
+  #show(jpeg: Buffer, timestamp: number): void {
+    for (const c of this.#children) if (c.stdin && !c.stdin.writableNeedDrain && !c.stdin.destroyed) c.stdin.write(jpeg);
+    for (const v of this.#viewers) v.push(jpeg, timestamp);
+  }
+
+  /**
+   * A .mjpeg file takes JPEG only, ffplay JPEG and what the transcoder decodes: say once per image
+   * type that this video does not reach them (docs/cli.md, camwire receive).
+   */
   #jpegOnly(imageType: string): void {
-    const outputs = [this.#file ? `--save ${this.#o.save}` : '', this.#children.length ? '--play' : ''].filter(Boolean);
-    if (!outputs.length || this.#warned.has(imageType)) return;
+    if (this.#warned.has(imageType)) return;
+    const coded = demuxerOf(imageType) !== undefined;
+    const said: string[] = [];
+    if (this.#file) said.push(`--save ${this.#o.save} takes JPEG video only: this ${imageType} video does not reach it${coded ? '; save to .mp4 or .mkv to record it' : ''}`);
+    if (this.#children.length && !coded) said.push(`--play shows JPEG, H.264, VP8, VP9 and AV1 video only: this ${imageType} video does not reach it`);
+    if (!said.length) return;
     this.#warned.add(imageType);
-    const fix = this.#file ? 'save to .mp4 or .mkv to record it' : 'watch it with --mjpeg-port, or record it with --save to .mp4 or .mkv';
-    const many = outputs.length > 1;
-    this.#o.onWarning?.(`${outputs.join(' and ')} ${many ? 'take' : 'takes'} JPEG video only: this ${imageType} video does not reach ${many ? 'them' : 'it'}; ${fix}`);
+    for (const m of said) this.#o.onWarning?.(m);
   }
 
   #transcode(v: CodedFrame): void {
     // A new codec or size starts again at its keyframe.
-    if (this.#transcoder && this.#transcoder.codec !== v.imageType) this.#stopTranscoder();
+    const size = `${v.width}x${v.height}`;
+    if (this.#transcoder && (this.#transcoder.codec !== v.imageType || this.#transcodedSize !== size)) this.#stopTranscoder();
     if (this.#transcoder) return this.#transcoder.push(v);
     if (!v.keyframe) return;
     const t = new MjpegTranscoder(v, (jpeg, timestamp) => {
-      for (const viewer of this.#viewers) viewer.push(jpeg, timestamp);
+      // Images of a transcoder already replaced (still in its pipe) are left out.
+      if (this.#transcoder === t) this.#show(jpeg, timestamp);
     }, (err) => {
       if (this.#transcoder === t) this.#transcoder = undefined;
       if (err) this.#o.onError?.(err);
     });
     this.#transcoder = t;
+    this.#transcodedSize = size;
   }
 
   #stopTranscoder(): void {

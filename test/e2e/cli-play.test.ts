@@ -1,0 +1,60 @@
+/**
+ * `camwire receive --play` with compressed video: a real ffplay (headless: SDL's dummy video and
+ * audio drivers) shows H.264 and then, from another sender, VP8 at another size. What proves
+ * that frames reached ffplay and were decoded is ffplay's own log (FFREPORT, debug level): it
+ * logs "Video frame changed from size:... to size:WxH" for its first decoded frame and at each
+ * size change.
+ */
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { test } from 'node:test';
+import { cli } from '../helpers/cli.js';
+import { until } from '../helpers/wait.js';
+
+/** The text of ffplay's report files in `dir` (ffmpeg's, also there, are left out). */
+function ffplayLog(dir: string): string {
+  return fs
+    .readdirSync(dir)
+    .filter((f) => f.startsWith('ffplay-'))
+    .map((f) => fs.readFileSync(path.join(dir, f), 'utf8'))
+    .join('\n');
+}
+
+test('cli play - receive --play shows H.264, then VP8 at another size, through ffplay (decoded frames in its log)', { timeout: 90000 }, async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'camwire-play-'));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  // Every ffplay/ffmpeg the receiver starts writes its log at debug level (48) to dir/<program>-<time>.log.
+  const env = { SDL_VIDEODRIVER: 'dummy', SDL_AUDIODRIVER: 'dummy', FFREPORT: `file=${dir}/%p-%t.log:level=48` };
+  const watcher = fs.watch(dir);
+  t.after(() => watcher.close());
+  const rx = cli(t, ['receive', '--listen', '127.0.0.1:0', '--types', 'video', '--play', '--quiet'], { env });
+  const port = (await rx.waitFor(/listening on \S+:(\d+)/, 20000))[1];
+  const decoded = (size: string): RegExp => new RegExp(`Video frame changed from size:\\S+ format:\\S+ serial:-?\\d+ to size:${size} `);
+  const shown = (size: string, codec: string): Promise<void> =>
+    until(() => decoded(size).test(ffplayLog(dir)), {
+      on: [[watcher, 'change', 'rename'], [rx.child.stderr!, 'data'], [rx.child, 'exit']],
+      timeoutMs: 40000,
+      what: () => `ffplay's log to show a decoded ${size} frame of the ${codec} sender; receive stderr: ${rx.stderr()}; ffplay log tail: ${ffplayLog(dir).slice(-1500)}`,
+    });
+
+  const h264 = cli(t, ['send', '--server', `127.0.0.1:${port}`, '--id', 'cam', '--codec', 'h264', '--size', '320x240', '--fps', '15', '--keyint', '10']);
+  await shown('320x240', 'H.264');
+  h264.child.kill('SIGINT');
+  await h264.exited;
+
+  // Another codec and size: the transcoder starts again at the VP8 keyframe; the same ffplay goes on.
+  const vp8 = cli(t, ['send', '--server', `127.0.0.1:${port}`, '--id', 'cam', '--codec', 'vp8', '--size', '160x120', '--fps', '15', '--keyint', '10']);
+  await shown('160x120', 'VP8');
+  vp8.child.kill('SIGINT');
+  await vp8.exited;
+
+  rx.child.kill('SIGINT');
+  assert.equal(await rx.exited, 0, rx.stderr());
+  // One ffplay for both: the size change is logged by the ffplay that showed the H.264.
+  assert.equal(fs.readdirSync(dir).filter((f) => f.startsWith('ffplay-')).length, 1);
+  assert.match(ffplayLog(dir), /Input #0, mjpeg, from 'pipe:0'/);
+  // The warning for video --play cannot show is not given for H.264 or VP8.
+  assert.doesNotMatch(rx.stderr(), /--play (takes|shows)/);
+});
