@@ -3,13 +3,15 @@
  * audio drivers) shows H.264 and then, from another sender, VP8 at another size. What proves
  * that frames reached ffplay and were decoded is ffplay's own log (FFREPORT, debug level): it
  * logs "Video frame changed from size:... to size:WxH" for its first decoded frame and at each
- * size change.
+ * size change. Video no output can show (BMP, a codec camwire does not decode) is said once per
+ * image type.
  */
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
+import { Sender } from '../../src/index.js';
 import { cli } from '../helpers/cli.js';
 import { until } from '../helpers/wait.js';
 
@@ -57,4 +59,27 @@ test('cli play - receive --play shows H.264, then VP8 at another size, through f
   assert.match(ffplayLog(dir), /Input #0, mjpeg, from 'pipe:0'/);
   // The warning for video --play cannot show is not given for H.264 or VP8.
   assert.doesNotMatch(rx.stderr(), /--play (takes|shows)/);
+});
+
+test('cli play - receive --play says once per image type that BMP or an unknown codec does not reach ffplay', { timeout: 60000 }, async (t) => {
+  const env = { SDL_VIDEODRIVER: 'dummy', SDL_AUDIODRIVER: 'dummy' };
+  const rx = cli(t, ['receive', '--listen', '127.0.0.1:0', '--types', 'video', '--play', '--quiet', '--log-format', 'pretty'], { env });
+  const port = Number((await rx.waitFor(/listening on \S+:(\d+)/, 20000))[1]);
+  const tx = new Sender({ protocol: 'tcp', host: '127.0.0.1', port, clientId: 'cam' });
+  await tx.start();
+  t.after(() => tx.stop());
+  // Two sources (a Sender's latest frame of one source replaces the one before): frames until the receiver has said both (each said once however many come).
+  const frames = setInterval(() => {
+    tx.sendVideoFrame(Buffer.from('not decoded'), { imageType: 'bmp', width: 16, height: 16 });
+    tx.sendVideoFrame(Buffer.from('not decoded'), { imageType: 'hvc1.1.6.L93.B0', width: 16, height: 16, keyframe: true, mediaIndex: 1 });
+  }, 50);
+  t.after(() => clearInterval(frames));
+  await rx.waitFor(/--play shows JPEG, H\.264, VP8, VP9 and AV1 video only: this bmp video does not reach it/, 20000);
+  await rx.waitFor(/--play shows JPEG, H\.264, VP8, VP9 and AV1 video only: this hvc1\.1\.6\.L93\.B0 video does not reach it/, 20000);
+  clearInterval(frames);
+  await tx.stop();
+  rx.child.kill('SIGINT');
+  assert.equal(await rx.exited, 0, rx.stderr());
+  const warnings = rx.stderr().split('\n').filter((l) => / WARN /.test(l));
+  assert.equal(warnings.length, 2, rx.stderr());
 });
