@@ -70,14 +70,6 @@ function rpc(cp: ChildProcess): (m: Msg, key: string, timeoutMs?: number) => Pro
 // ---------------------------------------------------------------- children
 
 async function serverChild(): Promise<void> {
-  // --idle-prof=DIR: a CPU profile of the idle period only (from mark to read), through the inspector, sampled every 100 µs (the raw baseline's too).
-  const profDir = process.argv[3];
-  // --join-prof=DIR: a CPU profile of the joins (from joinMark to joinRead).
-  const joinProfDir = process.argv[4];
-  if (profDir) mkdirSync(profDir, { recursive: true });
-  if (joinProfDir) mkdirSync(joinProfDir, { recursive: true });
-  const session = profDir || joinProfDir ? new Session() : undefined;
-  session?.connect();
   const s = new MediaServer({
     host: HOST,
     tcpPort: 0,
@@ -89,43 +81,7 @@ async function serverChild(): Promise<void> {
     limits: { maxConnectionsPerIp: 100_000, maxPendingPerIp: BATCH, maxPending: BATCH * 2, maxConnections: 100_000 },
   });
   await s.start();
-  let cpu0 = process.cpuUsage();
-  let t0 = performance.now();
-  t0 = 0;
-  let joinCpu0 = process.cpuUsage();
-  process.on('message', async (m: Msg) => {
-    if (m.port) process.send!({ port: s.ports.tcp });
-    if (m.joinMark) {
-      if (joinProfDir) await session!.post('Profiler.enable').then(() => session!.post('Profiler.setSamplingInterval', { interval: 100 })).then(() => session!.post('Profiler.start'));
-      joinCpu0 = process.cpuUsage();
-      process.send!({ joinMarked: true });
-    }
-    if (m.joinRead) {
-      const u = process.cpuUsage(joinCpu0);
-      if (joinProfDir) {
-        const { profile } = await session!.post('Profiler.stop');
-        writeFileSync(path.join(joinProfDir, `join-server-${process.pid}.cpuprofile`), JSON.stringify(profile));
-      }
-      process.send!({ joinRead: { cpuMs: (u.user + u.system) / 1000 } });
-    }
-    if (m.mark) {
-      // The joins' garbage is collected before the idle period, not during it.
-      gc?.();
-      if (session && profDir) await session.post('Profiler.enable').then(() => session.post('Profiler.setSamplingInterval', { interval: 100 })).then(() => session.post('Profiler.start'));
-      cpu0 = process.cpuUsage();
-      t0 = performance.now();
-      process.send!({ marked: true });
-    }
-    if (m.read) {
-      const u = process.cpuUsage(cpu0);
-      if (session && profDir && t0 > 0) {
-        const { profile } = await session.post('Profiler.stop');
-        writeFileSync(path.join(profDir, `idle-server-${process.pid}.cpuprofile`), JSON.stringify(profile));
-      }
-      gc?.();
-      process.send!({ read: { cpuMs: (u.user + u.system) / 1000, sysMs: u.system / 1000, wallMs: performance.now() - t0, rss: process.memoryUsage().rss, links: s.stats().links } });
-    }
-  });
+  measured('server', { port: () => s.ports.tcp, links: () => s.stats().links });
 }
 const gc = (globalThis as { gc?: () => void }).gc;
 
@@ -172,45 +128,56 @@ async function rawChild(): Promise<void> {
       p.socks[p.turn++ % p.socks.length].write(PING);
     }
   }, 500);
-  let cpu0 = process.cpuUsage();
-  let t0 = 0;
-  let joinCpu0 = process.cpuUsage();
   // --idle-prof=DIR and --join-prof=DIR: the raw server's idle period and joins are profiled too, for comparison.
+  measured('raw', { port: () => (srv.address() as net.AddressInfo).port, links: () => links });
+}
+
+/**
+ * A server child's side of the measurement (the camwire server's and the raw baseline's alike):
+ * answers the parent's port, joinMark/joinRead (CPU of the joins) and mark/read (CPU of the idle
+ * period) messages. --idle-prof=DIR (argv[3]): a CPU profile of the idle period only, through the
+ * inspector, sampled every 100 µs; --join-prof=DIR (argv[4]): one of the joins.
+ */
+function measured(name: 'server' | 'raw', o: { port: () => number; links: () => number }): void {
   const profDir = process.argv[3];
   const joinProfDir = process.argv[4];
   if (profDir) mkdirSync(profDir, { recursive: true });
+  if (joinProfDir) mkdirSync(joinProfDir, { recursive: true });
   const session = profDir || joinProfDir ? new Session() : undefined;
   session?.connect();
+  const startProfile = (): Promise<unknown> => session!.post('Profiler.enable').then(() => session!.post('Profiler.setSamplingInterval', { interval: 100 })).then(() => session!.post('Profiler.start'));
+  const saveProfile = async (dir: string, what: string): Promise<void> => {
+    const { profile } = await session!.post('Profiler.stop');
+    writeFileSync(path.join(dir, `${what}-${name}-${process.pid}.cpuprofile`), JSON.stringify(profile));
+  };
+  let cpu0 = process.cpuUsage();
+  let t0 = 0;
+  let joinCpu0 = process.cpuUsage();
   process.on('message', async (m: Msg) => {
-    if (m.port) process.send!({ port: (srv.address() as net.AddressInfo).port });
+    if (m.port) process.send!({ port: o.port() });
     if (m.joinMark) {
-      if (session && joinProfDir) await session.post('Profiler.enable').then(() => session.post('Profiler.setSamplingInterval', { interval: 100 })).then(() => session.post('Profiler.start'));
+      if (joinProfDir) await startProfile();
       joinCpu0 = process.cpuUsage();
       process.send!({ joinMarked: true });
     }
     if (m.joinRead) {
       const u = process.cpuUsage(joinCpu0);
-      if (session && joinProfDir) {
-        const { profile } = await session.post('Profiler.stop');
-        writeFileSync(path.join(joinProfDir, `join-raw-${process.pid}.cpuprofile`), JSON.stringify(profile));
-      }
+      if (joinProfDir) await saveProfile(joinProfDir, 'join');
       process.send!({ joinRead: { cpuMs: (u.user + u.system) / 1000 } });
     }
     if (m.mark) {
+      // The joins' garbage is collected before the idle period, not during it.
       gc?.();
-      if (session && profDir) await session.post('Profiler.enable').then(() => session.post('Profiler.setSamplingInterval', { interval: 100 })).then(() => session.post('Profiler.start'));
+      if (profDir) await startProfile();
       cpu0 = process.cpuUsage();
       t0 = performance.now();
       process.send!({ marked: true });
     }
     if (m.read) {
       const u = process.cpuUsage(cpu0);
-      if (session && profDir && t0 > 0) {
-        const { profile } = await session.post('Profiler.stop');
-        writeFileSync(path.join(profDir, `idle-raw-${process.pid}.cpuprofile`), JSON.stringify(profile));
-      }
+      if (profDir && t0 > 0) await saveProfile(profDir, 'idle');
       gc?.();
-      process.send!({ read: { cpuMs: (u.user + u.system) / 1000, sysMs: u.system / 1000, wallMs: performance.now() - t0, rss: process.memoryUsage().rss, links } });
+      process.send!({ read: { cpuMs: (u.user + u.system) / 1000, sysMs: u.system / 1000, wallMs: performance.now() - t0, rss: process.memoryUsage().rss, links: o.links() } });
     }
   });
 }
