@@ -7,21 +7,26 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import { Receiver, Sender } from '../../src/index.js';
 import { next } from '../helpers/events.js';
 
-test('sendFile - a fresh .part and a stale, longer .part both end as the source file', async (t) => {
+/** A scratch folder, a Receiver writing files into its `inbox` and a Sender pushing to it; all gone after the test. */
+async function filePair(t: TestContext): Promise<{ dir: string; inbox: string; rx: Receiver; tx: Sender }> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'camwire-part-'));
   t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
   const inbox = path.join(dir, 'inbox');
-  fs.mkdirSync(inbox);
   const rx = new Receiver({ protocol: 'tcp', host: '127.0.0.1', port: 0, fileDir: inbox });
   await rx.start();
   t.after(() => rx.stop());
   const tx = new Sender({ protocol: 'tcp', host: '127.0.0.1', port: rx.port });
   await tx.start();
   t.after(() => tx.stop());
+  return { dir, inbox, rx, tx };
+}
+
+test('sendFile - a fresh .part and a stale, longer .part both end as the source file', async (t) => {
+  const { dir, inbox, rx, tx } = await filePair(t);
 
   const content = randomBytes(600_000);
   const src = path.join(dir, 'a.bin');
@@ -47,15 +52,7 @@ test('sendFile - a fresh .part and a stale, longer .part both end as the source 
 });
 
 test('sendFile - the receiver\'s folder removed while it runs is made again for the next file', async (t) => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'camwire-part-'));
-  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
-  const inbox = path.join(dir, 'inbox');
-  const rx = new Receiver({ protocol: 'tcp', host: '127.0.0.1', port: 0, fileDir: inbox });
-  await rx.start();
-  t.after(() => rx.stop());
-  const tx = new Sender({ protocol: 'tcp', host: '127.0.0.1', port: rx.port });
-  await tx.start();
-  t.after(() => tx.stop());
+  const { dir, inbox, rx, tx } = await filePair(t);
   const content = randomBytes(100_000);
   const src = path.join(dir, 'b.bin');
   fs.writeFileSync(src, content);
