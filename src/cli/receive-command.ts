@@ -193,7 +193,7 @@ export async function runReceive(f: ReceiveFlags, log: Pino): Promise<number> {
     if (watch && !watch.connected) status.line(`not connected to ${target}${watch.lastError ? ` (${watch.lastError})` : ''}; retrying`);
     else if (!pull && senders <= 0 && videos === 0) status.line(`waiting for a sender on ${addr.host}:${rx.port}`);
     else status.line(
-      `received ${videos - last} fps, ${((s.received.video.bytes - lastBytes) * 8 / 1e6).toFixed(2)} Mbit/s, latency ${latency} ms, ${s.received.video.items} video frames, ${s.received.command.items} commands${s.udp ? `, incomplete ${s.udp.incomplete}` : ''}${undecodable ? `, ${undecodable} not decodable` : ''}${hub ? `, forwarded ${hub.stats.sent.video.items}` : ''}`,
+      `received ${videos - last} fps, ${((s.received.video.bytes - lastBytes) * 8 / 1e6).toFixed(2)} Mbit/s, latency ${latency} ms, ${s.received.video.items} video frames, ${s.received.command.items} commands${s.udp ? `, incomplete ${s.udp.incomplete}` : ''}${undecodable ? `, ${undecodable} not decodable` : ''}${sink.skipped ? `, ${sink.skipped} skipped by a busy output` : ''}${hub ? `, forwarded ${hub.stats.sent.video.items}` : ''}`,
     );
     lastBytes = s.received.video.bytes;
     last = videos;

@@ -46,6 +46,8 @@ export class FrameSink {
   /** Recordings being finished; the number of the last file started after a format change. */
   readonly #closing: Array<Promise<void>> = [];
   #files = 1;
+  /** See `skipped`. */
+  #skipped = 0;
   #children: ChildProcess[] = [];
   #http: http.Server | undefined;
   readonly #viewers = new Set<MjpegResponse>();
@@ -136,13 +138,25 @@ export class FrameSink {
       return;
     }
     const data = v.data;
-    if (this.#file && !this.#file.writableNeedDrain) this.#file.write(data);
+    if (this.#file) {
+      if (this.#file.writableNeedDrain) this.#skipped++;
+      else this.#file.write(data);
+    }
     this.#show(data, Date.now());
   }
 
-  /** A JPEG image (received, or transcoded) to ffplay and the viewers; one still busy skips it (latest wins). */
+  /** Frames a .mjpeg file or ffplay did not get because it was still busy with earlier ones (latest wins). */
+  get skipped(): number {
+    return this.#skipped;
+  }
+
+  /** A JPEG image (received, or transcoded) to ffplay and the viewers; one still busy skips it (latest wins, counted). */
   #show(jpeg: Buffer, timestamp: number): void {
-    for (const c of this.#children) if (c.stdin && !c.stdin.writableNeedDrain && !c.stdin.destroyed) c.stdin.write(jpeg);
+    for (const c of this.#children) {
+      if (!c.stdin || c.stdin.destroyed) continue;
+      if (c.stdin.writableNeedDrain) this.#skipped++;
+      else c.stdin.write(jpeg);
+    }
     for (const v of this.#viewers) v.push(jpeg, timestamp);
   }
 

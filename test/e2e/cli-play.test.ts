@@ -7,6 +7,7 @@
  * image type.
  */
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -82,4 +83,25 @@ test('cli play - receive --play says once per image type that BMP or an unknown 
   assert.equal(await rx.exited, 0, rx.stderr());
   const warnings = rx.stderr().split('\n').filter((l) => / WARN /.test(l));
   assert.equal(warnings.length, 2, rx.stderr());
+});
+
+test('cli play - a .mjpeg output that cannot keep up skips frames, counted in the status line; the newest goes on', { timeout: 60000 }, async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'camwire-busy-'));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  // A FIFO that this process holds open and never reads: the receiver's writes fill it, then wait.
+  const fifo = path.join(dir, 'out.mjpeg');
+  execFileSync('mkfifo', [fifo]);
+  const held = fs.openSync(fifo, fs.constants.O_RDWR | fs.constants.O_NONBLOCK);
+  t.after(() => fs.closeSync(held));
+  const rx = cli(t, ['receive', '--listen', '127.0.0.1:0', '--types', 'video', '--save', fifo, '--quiet']);
+  const port = Number((await rx.waitFor(/listening on \S+:(\d+)/, 20000))[1]);
+  const tx = new Sender({ protocol: 'tcp', host: '127.0.0.1', port });
+  await tx.start();
+  t.after(() => tx.stop());
+  // 20 KB JPEG-typed frames, 20 per second: the 64 KiB pipe is full after a few.
+  const frame = Buffer.alloc(20_000, 7);
+  const timer = setInterval(() => tx.sendVideoFrame(frame, { imageType: 'jpeg', width: 320, height: 240 }), 50);
+  t.after(() => clearInterval(timer));
+  const m = await rx.waitFor(/, (\d+) skipped by a busy output/, 30000);
+  assert.ok(Number(m[1]) > 0);
 });
