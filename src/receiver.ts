@@ -76,7 +76,7 @@ export class Receiver extends EventEmitter<ReceiverEvents> {
     super();
     // `server`: the Receiver dials it (pull), unless told otherwise.
     this.#o = resolveCommon(options.server !== undefined && options.connection === undefined ? { ...options, connection: 'receiver-to-sender' } : options);
-    this.#ctx = new LinkContext(this.#o.keepaliveMs, this.#o.deadMs);
+    this.#ctx = new LinkContext(this.#o);
     this.#c = resolveReceiverConfig(options, this.#o);
     const count = (t: MediaTypeName, n: number): void => {
       const s = this.#stats.received[t];
@@ -193,7 +193,7 @@ export class Receiver extends EventEmitter<ReceiverEvents> {
             host: this.#o.host,
             port: this.#o.port,
             tls: this.#o.tls,
-            link: { maxPayload: this.#o.maxPayload, keepaliveMs: this.#o.keepaliveMs, deadMs: this.#o.deadMs, ...this.#ctx.shared },
+            link: this.#ctx.linkOptions(),
             http: { limits: this.#o.http },
             limits: this.#o.limits,
             udp: { maxPayload: this.#o.maxPayload, datagramSize: this.#o.datagramSize, ...this.#c.reassembly },
@@ -262,7 +262,7 @@ export class Receiver extends EventEmitter<ReceiverEvents> {
         proxyTunnel: this.#o.proxyTunnel,
         timeoutMs: this.#o.connectTimeoutMs,
         signal,
-        link: { maxPayload: this.#o.maxPayload, keepaliveMs: this.#o.keepaliveMs, deadMs: this.#o.deadMs, pollMs: this.#o.pollMs, ...this.#ctx.shared },
+        link: this.#ctx.linkOptions(),
         hello: {
           kind: Kind.HELLO,
           mediaType: MediaType[type],

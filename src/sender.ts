@@ -34,7 +34,7 @@ import { dataFrame, newOutbox, resolveSender, type SenderConfig } from './roles/
 import { acceptPullChannel, waitForChannel } from './roles/pull-channels.js';
 import { MediaSend } from './roles/media-send.js';
 import { PixelVideo, type PixelFrameOptions, type PixelFrameResult } from './roles/change-video.js';
-import { PushLanes, senderLinkOptions } from './roles/push-lanes.js';
+import { PushLanes } from './roles/push-lanes.js';
 import type {
   AudioSendOptions,
   FileSendOptions,
@@ -78,7 +78,7 @@ export class Sender extends MediaServerRequests {
     this.#c = resolveSender(options);
     this.#o = this.#c.o;
     this.#pixels = new PixelVideo(options.video);
-    this.#ctx = new LinkContext(this.#o.keepaliveMs, this.#o.deadMs);
+    this.#ctx = new LinkContext(this.#o);
     this.#lanes = new PushLanes({
       c: this.#c,
       links: this.#ctx,
@@ -154,7 +154,7 @@ export class Sender extends MediaServerRequests {
             host: this.#o.host,
             port: this.#o.port,
             tls: this.#o.tls,
-            link: senderLinkOptions(this.#c, this.#ctx),
+            link: this.#ctx.linkOptions(),
             http: { maxPollMs: Math.max(this.#o.pollMs, 30000), limits: this.#o.http },
             limits: this.#o.limits,
           },

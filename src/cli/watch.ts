@@ -5,6 +5,7 @@
  * it, ends it too. Each ends with one sentence naming the cause (docs/cli.md, "Failing fast").
  */
 import { CamwireError, CloseCode, ErrorCode, ProtocolError, RemoteCloseError, type ConnectionEvent } from '../index.js';
+import { TunnelError } from '../transport/http-tunnel.js';
 
 /** Why a command gave up; the CLI prints `error: <message>` and exits 3. */
 export class GiveUpError extends CamwireError {}
@@ -21,10 +22,12 @@ export function fatalReason(err: Error | undefined, target: string, proxy?: stri
     return new GiveUpError(ErrorCode.TRANSPORT_CONNECT, `${target}: the server's certificate is not trusted (${why}): give --tls-ca with its CA (or the certificate itself) in PEM, or --insecure for testing`);
   }
   // A proxy that refuses the tunnel for good (403, 405, 407, ...; not 408 or 429): retrying cannot help.
-  const refused = (err as CamwireError).code === ErrorCode.TRANSPORT_PROXY ? /^(proxy \S+) refused CONNECT (\S+): (4\d\d)$/.exec(err.message) : null;
-  if (refused && refused[3] !== '408' && refused[3] !== '429') {
-    const [, who, to, status] = refused;
-    if (status === '407') return new GiveUpError(ErrorCode.TRANSPORT_PROXY, `${who} asks for a login (407): give it in --proxy http://USER:PASSWORD@HOST:PORT`);
+  const refused = err instanceof TunnelError && err.status !== undefined && err.status >= 400 && err.status < 500 && err.status !== 408 && err.status !== 429 ? err : undefined;
+  if (refused) {
+    const who = `proxy ${refused.proxy}`;
+    const to = refused.target;
+    const status = refused.status;
+    if (status === 407) return new GiveUpError(ErrorCode.TRANSPORT_PROXY, `${who} asks for a login (407): give it in --proxy http://USER:PASSWORD@HOST:PORT`);
     const port = /:(\d+)$/.exec(to)?.[1] ?? '';
     const plain = /^https:/i.test(target) ? '' : ', or give --proxy-tunnel auto to send plain proxied requests instead';
     return new GiveUpError(ErrorCode.TRANSPORT_PROXY, `${who} refused CONNECT to ${to} (${status}): let it tunnel to port ${port} (tinyproxy: ConnectPort ${port}; squid: SSL_ports)${plain}`);

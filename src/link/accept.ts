@@ -58,7 +58,7 @@ export function acceptedEvent(link: FrameLink, hello: Frame, sessionKey: bigint)
  * them (the oldest one's deadline), not one timer per link. Their deadlines come in the order
  * they were added, so the oldest is always the next to expire.
  */
-export class HelloQueue {
+class HelloQueue {
   readonly #ms: number;
   readonly #waits = new Set<HelloWait>();
   #timer: NodeJS.Timeout | undefined;

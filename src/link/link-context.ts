@@ -16,19 +16,31 @@ import { RecyclingArena } from '../protocol/recycling-arena.js';
 import { FrameArena } from '../protocol/fan-encoding.js';
 import type { LinkOptions } from './frame-link.js';
 
+/** The role's settings every link it makes gets. */
+export interface RoleLinkSettings {
+  keepaliveMs: number;
+  deadMs: number;
+  maxPayload?: number;
+  /** HTTP client links: the long poll's length. */
+  pollMs?: number;
+}
+
 export class LinkContext {
   readonly clock: LinkClock;
   readonly smallFrames = new RecyclingArena();
   readonly datagramHeads = new FrameArena();
   readonly hellos = new HelloDeadlines();
+  readonly #s: RoleLinkSettings;
 
-  /** For links with these keepalive and dead periods (the clock's tick: tickFor). */
-  constructor(keepaliveMs: number, deadMs: number) {
-    this.clock = new LinkClock(tickFor(keepaliveMs, deadMs));
+  /** For links with these settings (the clock's tick from their keepalive and dead periods: tickFor). */
+  constructor(s: RoleLinkSettings) {
+    this.#s = s;
+    this.clock = new LinkClock(tickFor(s.keepaliveMs, s.deadMs));
   }
 
-  /** The shared parts of a link's options (LinkOptions.clock, smallFrames and datagramHeads). */
-  get shared(): Pick<LinkOptions, 'clock' | 'smallFrames' | 'datagramHeads'> {
-    return { clock: this.clock, smallFrames: this.smallFrames, datagramHeads: this.datagramHeads };
+  /** The options of a link the role makes: its settings, and what all its links share. A new object each call. */
+  linkOptions(): LinkOptions & { pollMs?: number } {
+    const s = this.#s;
+    return { maxPayload: s.maxPayload, keepaliveMs: s.keepaliveMs, deadMs: s.deadMs, pollMs: s.pollMs, clock: this.clock, smallFrames: this.smallFrames, datagramHeads: this.datagramHeads };
   }
 }

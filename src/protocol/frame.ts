@@ -9,7 +9,7 @@ import {
   MAX_ID_BYTES,
   MAX_KIND,
   PROTOCOL_VERSION,
-  Kind,
+  type Kind,
 } from './constants.js';
 import type { SharedEncoding } from './fan-encoding.js';
 
@@ -169,28 +169,13 @@ export function writeHeader(
 }
 
 /**
- * A PING or PONG (no payload) stamped with a link's fields, encoded straight from them: an idle
- * link's keepalive (docs/protocol.md 3.4) without a FrameInit or the general encoder's checks
- * (the kind is one of the two, the fields are the link's own, checked when they were set).
+ * A PING or PONG (no payload) stamped with a link's fields: an idle link's keepalive
+ * (docs/protocol.md 3.4) as one buffer, without encodeFrame's [header, payload] pair.
  */
 export function encodeKeepalive(kind: typeof Kind.PING | typeof Kind.PONG, sessionKey: bigint, mediaType: number, from: string | undefined, timestamp: number): Buffer {
-  const a = idLength(from, 'from');
-  const h = Buffer.allocUnsafe(FIXED_HEADER_SIZE + a);
-  h.writeUInt16BE(FRAME_MAGIC, 0);
-  h[2] = PROTOCOL_VERSION;
-  h[3] = kind;
-  h[4] = mediaType;
-  h[5] = 0;
-  h.writeUInt16BE(0, 6);
-  h.writeUInt32BE(0, 8);
-  h.writeUInt32BE(0, 12);
-  h.writeBigUInt64BE(sessionKey, 16);
-  h.writeDoubleBE(timestamp, 24);
-  h[32] = a;
-  h[33] = 0;
-  h[34] = 0;
-  h[35] = 0;
-  if (a) h.write(from!, FIXED_HEADER_SIZE, 'utf8');
+  const f: FrameInit = { kind, mediaType, from, timestamp };
+  const h = Buffer.allocUnsafe(headerLength(f, undefined));
+  writeHeader(h, 0, f, 0, undefined, sessionKey);
   return h;
 }
 

@@ -4,7 +4,7 @@
  * It never allocates more than one frame's header plus `maxPayload` bytes.
  */
 import { ErrorCode, ProtocolError } from '../errors.js';
-import { DEFAULT_MAX_PAYLOAD, DEFAULT_PORTS, FIXED_HEADER_SIZE, FRAME_MAGIC, KNOWN_FLAGS, Kind, MAX_PAYLOAD_CEILING, PROTOCOL_VERSION } from './constants.js';
+import { DEFAULT_MAX_PAYLOAD, DEFAULT_PORTS, FIXED_HEADER_SIZE, Kind, MAX_PAYLOAD_CEILING } from './constants.js';
 import { checkHeader, HeaderCache, readFrame, type Frame } from './frame.js';
 
 const EMPTY = Buffer.alloc(0);
@@ -118,22 +118,17 @@ export interface FrameSink {
 }
 
 /**
- * True when `b` is exactly one valid PING or PONG with no ids and no payload: the header checks
- * of checkHeader, with the kind and the lengths fixed. Anything else goes the common way (which
- * reports what is wrong with it).
+ * True when `b` (FIXED_HEADER_SIZE bytes) is one valid PING or PONG with no ids and no payload:
+ * checkHeader's checks, with no payload allowed. Anything else goes the common way, which
+ * reports what is wrong with it.
  */
 function isBareKeepalive(b: Buffer): boolean {
-  return (
-    b.length === FIXED_HEADER_SIZE &&
-    (b[3] === Kind.PING || b[3] === Kind.PONG) &&
-    b[0] === FRAME_MAGIC >> 8 &&
-    b[1] === (FRAME_MAGIC & 0xff) &&
-    b[2] === PROTOCOL_VERSION &&
-    b[4] <= 5 &&
-    (b[5] & ~KNOWN_FLAGS) === 0 &&
-    b[12] === 0 && b[13] === 0 && b[14] === 0 && b[15] === 0 &&
-    b[32] === 0 && b[33] === 0 && b[34] === 0 && b[35] === 0
-  );
+  if ((b[3] !== Kind.PING && b[3] !== Kind.PONG) || (b[32] | b[33] | b[34]) !== 0) return false;
+  try {
+    return checkHeader(b, 0, 0) === 0;
+  } catch {
+    return false;
+  }
 }
 
 /** Options of a FrameParser. */

@@ -33,11 +33,6 @@ export interface LaneHost {
   fullFrameRequested(mediaIndex: number): void;
 }
 
-/** The link options of every link of a Sender. */
-export function senderLinkOptions(c: SenderConfig, links: LinkContext): DialOptions['link'] {
-  return { maxPayload: c.o.maxPayload, keepaliveMs: c.o.keepaliveMs, deadMs: c.o.deadMs, pollMs: c.o.pollMs, ...links.shared };
-}
-
 /** What a Sender gives its lanes (their outboxes are the lanes' own). */
 export type LanesHost = Omit<LaneHost, 'outbox'> & {
   /** A lane's outbox asks for a full frame of source `mediaIndex` (change mode, after drops). */
@@ -136,7 +131,7 @@ function newPushLane(h: LaneHost, type: MediaTypeName, route: { to?: Redirect } 
         proxyTunnel: o.proxyTunnel,
         timeoutMs: o.connectTimeoutMs,
         signal,
-        link: senderLinkOptions(h.c, h.links),
+        link: h.links.linkOptions(),
         hello: pushHello(h.c, type, h.sessionKey(), laneId),
         udp: udp && {
           endpoint: udp,

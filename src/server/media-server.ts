@@ -79,7 +79,7 @@ export class MediaServer extends EventEmitter<MediaServerEvents> {
   constructor(options: MediaServerOptions = {}) {
     super();
     const o = (this.#o = validate(options));
-    this.#ctx = new LinkContext(o.keepaliveMs, o.deadMs);
+    this.#ctx = new LinkContext({ keepaliveMs: o.keepaliveMs, deadMs: o.deadMs, maxPayload: o.maxPayload });
     try {
       this.#auth = options.auth ? new Authenticator(options.auth) : undefined;
     } catch (err) {
@@ -178,7 +178,7 @@ export class MediaServer extends EventEmitter<MediaServerEvents> {
             host: this.#o.host,
             port,
             tls: transport === 'udp' ? undefined : this.#o.tls,
-            link: { maxPayload: this.#o.maxPayload, keepaliveMs: this.#o.keepaliveMs, deadMs: this.#o.deadMs, ...this.#ctx.shared },
+            link: this.#ctx.linkOptions(),
             // Ingest uploads (ffmpeg posting MJPEG for hours) stream: no whole-request limit, only the idle one.
             http: { maxPollMs: 30000, limits: this.#o.http, streaming: (req) => (req.method === 'POST' || req.method === 'PUT') && (req.url ?? '').startsWith('/ingest/') },
             udp: { maxPayload: this.#o.maxPayload },

@@ -47,8 +47,18 @@ export function hostHeader(host: string, port: number): string {
  * 'auto' mode then sends its requests to the proxy instead (absolute-form).
  */
 export class TunnelError extends TransportError {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(ErrorCode.TRANSPORT_PROXY, message, options);
+  /** The proxy, `host:port`. */
+  readonly proxy: string;
+  /** What the CONNECT asked for, `host:port`. */
+  readonly target: string;
+  /** The proxy's answer to the CONNECT when it refused one (a status outside 2xx). */
+  readonly status: number | undefined;
+
+  constructor(message: string, o: { proxy: string; target: string; status?: number; cause?: unknown }) {
+    super(ErrorCode.TRANSPORT_PROXY, message, o.cause === undefined ? undefined : { cause: o.cause });
+    this.proxy = o.proxy;
+    this.target = o.target;
+    this.status = o.status;
   }
 }
 
@@ -63,7 +73,8 @@ const DEFAULT_TUNNEL_MS = 10000;
  */
 function connectTunnel(proxy: ProxyInfo, host: string, port: number, ms: number, cb: (err: TunnelError | null, s?: net.Socket) => void): void {
   const target = hostHeader(host, port);
-  const where = `proxy ${proxy.host}:${proxy.port}`;
+  const at = { proxy: hostHeader(proxy.host, proxy.port), target };
+  const where = `proxy ${at.proxy}`;
   let settled = false;
   const done = (err: TunnelError | null, s?: net.Socket): void => {
     if (settled) return;
@@ -81,14 +92,14 @@ function connectTunnel(proxy: ProxyInfo, host: string, port: number, ms: number,
   });
   const timer = setTimeout(() => {
     req.destroy();
-    done(new TunnelError(`${where} did not answer CONNECT ${target} within ${ms} ms`));
+    done(new TunnelError(`${where} did not answer CONNECT ${target} within ${ms} ms`, at));
   }, ms);
   // Node hands every answer to a CONNECT to 'connect', whatever its status.
   req.once('connect', (res, socket, head) => {
     const status = res.statusCode ?? 0;
     if (status < 200 || status > 299) {
       socket.destroy();
-      done(new TunnelError(`${where} refused CONNECT ${target}: ${status}`));
+      done(new TunnelError(`${where} refused CONNECT ${target}: ${status}`, { ...at, status }));
       return;
     }
     if (settled) {
@@ -99,7 +110,7 @@ function connectTunnel(proxy: ProxyInfo, host: string, port: number, ms: number,
     if (head.length) socket.unshift(head);
     done(null, socket);
   });
-  req.once('error', (err) => done(new TunnelError(`${where}, CONNECT ${target}: ${err.message}`, { cause: err })));
+  req.once('error', (err) => done(new TunnelError(`${where}, CONNECT ${target}: ${err.message}`, { ...at, cause: err })));
   req.end();
 }
 

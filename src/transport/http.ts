@@ -227,7 +227,7 @@ export class HttpPoster {
           fail(
             // Still without a socket through a tunnel: the proxy has not given the tunnel.
             route === 'tunnel' && !req.socket
-              ? new TunnelError(`proxy ${this.#proxy!.host}:${this.#proxy!.port} gave no CONNECT tunnel to ${this.#target} within ${o.timeoutMs} ms`)
+              ? new TunnelError(`proxy ${hostHeader(this.#proxy!.host, this.#proxy!.port)} gave no CONNECT tunnel to ${this.#target} within ${o.timeoutMs} ms`, { proxy: hostHeader(this.#proxy!.host, this.#proxy!.port), target: this.#target })
               : new TransportError(ErrorCode.TRANSPORT_TIMEOUT, `HTTP POST ${path} timed out after ${o.timeoutMs} ms`),
           ),
         o.timeoutMs,

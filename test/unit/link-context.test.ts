@@ -10,6 +10,7 @@ import { StreamLink, type CloseInfo } from '../../src/internal.js';
 import { awaitHello } from '../../src/link/accept.js';
 import { LinkContext } from '../../src/link/link-context.js';
 import { CloseCode, ErrorCode } from '../../src/errors.js';
+import { Kind, MediaType } from '../../src/protocol/constants.js';
 import { once } from '../helpers/wait.js';
 
 /** An accepted StreamLink (as a role's listener makes it) and the silent peer socket that dialed it. */
@@ -21,14 +22,14 @@ async function silentPeer(t: TestContext, ctx: LinkContext): Promise<{ link: Str
   const peer = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1');
   t.after(() => peer.destroy());
   const [sock] = await accepted;
-  const link = new StreamLink(sock, { keepaliveMs: 0, deadMs: 0, accepted: true, ...ctx.shared });
+  const link = new StreamLink(sock, { ...ctx.linkOptions(), keepaliveMs: 0, deadMs: 0, accepted: true });
   t.after(() => link.close(1000, 'done'));
   return { link, peer };
 }
 
 test('two roles keep their own HELLO deadlines: one role closing its waiting link leaves the other\'s deadline pending, and it still fires', async (t) => {
-  const a = new LinkContext(5000, 15000);
-  const b = new LinkContext(5000, 15000);
+  const a = new LinkContext({ keepaliveMs: 5000, deadMs: 15000 });
+  const b = new LinkContext({ keepaliveMs: 5000, deadMs: 15000 });
   const pa = await silentPeer(t, a);
   const pb = await silentPeer(t, b);
   const never = (): void => assert.fail('a silent peer sent no HELLO');
@@ -48,13 +49,16 @@ test('two roles keep their own HELLO deadlines: one role closing its waiting lin
   assert.equal(b.hellos.size, 0);
 });
 
-test('each role has its own small-frame arena', () => {
-  const a = new LinkContext(5000, 15000);
-  const b = new LinkContext(5000, 15000);
-  assert.notEqual(a.smallFrames, b.smallFrames);
-  assert.notEqual(a.clock, b.clock);
-  assert.notEqual(a.hellos, b.hellos);
-  // Links of one role get that role's arena and clock.
-  assert.equal(a.shared.smallFrames, a.smallFrames);
-  assert.equal(a.shared.clock, a.clock);
+test('a link encodes its small frames in its own role\'s arena, never in another role\'s', async (t) => {
+  const a = new LinkContext({ keepaliveMs: 5000, deadMs: 15000 });
+  const b = new LinkContext({ keepaliveMs: 5000, deadMs: 15000 });
+  const pa = await silentPeer(t, a);
+  await silentPeer(t, b);
+  pa.link.send({ kind: Kind.DATA, mediaType: MediaType.data, payload: Buffer.from('hello') });
+  const got = once<[Buffer]>(pa.peer, 'data', 5000, undefined, 'the frame at the peer');
+  const [bytes] = await got;
+  assert.ok(bytes.includes(Buffer.from('hello')));
+  // Role A's arena took its first buffer for the frame; role B's, whose link sent nothing, has none.
+  assert.ok(a.smallFrames.buffer?.includes(Buffer.from('hello')), "the frame was written in role A's arena");
+  assert.equal(b.smallFrames.buffer, undefined, "role B's arena was never used");
 });
