@@ -13,6 +13,7 @@ import { describe, test, type TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { cli, cliServer, ROOT } from '../helpers/cli.js';
 import { startProxy } from '../helpers/proxy.js';
+import { within } from '../helpers/wait.js';
 
 /** Test-only TLS material: a CA and a certificate for localhost, 127.0.0.1 and ::1 (test/fixtures/tls/README.md). */
 const TLS = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../test/fixtures/tls');
@@ -26,15 +27,6 @@ function tmpDir(t: TestContext): string {
 /** The error lines of a command (stderr may carry logs and status lines besides). */
 function errorLines(stderr: string): string[] {
   return stderr.split('\n').filter((l) => l.startsWith('error: '));
-}
-
-/** Resolves with `what` once `p` does, or rejects after `ms` naming what was awaited. */
-function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    p.finally(() => clearTimeout(timer)),
-    new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms))),
-  ]);
 }
 
 describe('camwire as a new user runs it', () => {

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import net from 'node:net';
 import { Kind, MediaType, StreamLink, type Frame } from '../../src/internal.js';
+import { within } from '../helpers/wait.js';
 
 const FRAMES = 8000;
 const SIZE = 1000;
@@ -21,21 +22,16 @@ function payload(i: number): Buffer {
 
 describe('StreamLink small-frame arena', () => {
   test('8 MB of 1 KB frames to a reader that pauses: every frame arrives intact, in order', async (t) => {
-    const timeout = <T>(p: Promise<T>, ms: number, what: string): Promise<T> => {
-      let timer: NodeJS.Timeout | undefined;
-      const fail = new Promise<T>((_, reject) => (timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms)));
-      return Promise.race([p, fail]).finally(() => clearTimeout(timer));
-    };
     const got: Frame[] = [];
     let wake: (() => void) | undefined;
     const server = net.createServer();
     server.listen(0, '127.0.0.1');
-    await timeout(new Promise((r) => server.once('listening', r)), 5000, 'the listening socket');
+    await within(new Promise((r) => server.once('listening', r)), 5000, 'the listening socket');
     const accepted = new Promise<net.Socket>((r) => server.once('connection', r));
     const sock = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1');
     t.after(() => (sock.destroy(), server.close()));
-    await timeout(new Promise((r) => sock.once('connect', r)), 5000, 'the connection');
-    const peer = await timeout(accepted, 5000, 'the accepted socket');
+    await within(new Promise((r) => sock.once('connect', r)), 5000, 'the connection');
+    const peer = await within(accepted, 5000, 'the accepted socket');
     t.after(() => peer.destroy());
     new StreamLink(peer, { keepaliveMs: 0, deadMs: 0 }).on('frame', (f) => {
       got.push(f);
@@ -59,7 +55,7 @@ describe('StreamLink small-frame arena', () => {
       wake();
     });
     peer.resume();
-    await timeout(all, 20000, `${FRAMES} frames (got ${got.length})`);
+    await within(all, 20000, `waiting for ${FRAMES} frames`).catch((err: Error) => assert.fail(`${err.message}: ${got.length} came`));
     for (let i = 0; i < FRAMES; i++) {
       const f = got[i];
       assert.equal(f.seq, i, `frame ${i}: in order`);
