@@ -44,17 +44,19 @@ test('file - an interrupted transfer resumes from the offset the receiver report
   await assert.rejects(tx.sendFile(src), DeliveryError);
   const [broken] = await firstEnd;
   assert.equal(broken.ok, false);
+  // A lower bound: a chunk write already on the thread pool when the link broke still lands
+  // (the file stays a contiguous prefix), so the receiver may hold more by the time it answers.
   const have = fs.statSync(path.join(inbox, 'movie.bin.part')).size;
   assert.ok(have > 600_000 && have < content.length, `partial file holds ${have} bytes`);
 
   const done = next(rx, 'fileEnd');
   const [res] = await tx.sendFile(src);
-  assert.equal(res.offset, have, 'the sender continued where the receiver said');
-  assert.equal(res.bytesSent, content.length - have);
+  assert.ok(res.offset >= have && res.offset < content.length, `resumed at ${res.offset}, the partial file held at least ${have}`);
+  assert.equal(res.bytesSent, content.length - res.offset, 'the sender continued where the receiver said');
   const [end] = await done;
   assert.equal(end.ok, true);
-  assert.equal(end.offset, have);
-  assert.equal(end.sha256, createHash('sha256').update(content.subarray(have)).digest('hex'));
+  assert.equal(end.offset, res.offset);
+  assert.equal(end.sha256, createHash('sha256').update(content.subarray(res.offset)).digest('hex'));
   assert.ok(fs.readFileSync(end.path!).equals(content), 'the file on disk is whole and identical');
   assert.ok(!fs.existsSync(path.join(inbox, 'movie.bin.part')));
 });
