@@ -31,6 +31,8 @@
  *   CAMWIRE_FANOUT_GC_EXPERIMENT=MS (environment, with RELAY_FLAGS=--expose-gc): the camwire relay
  *       runs a full GC every MS ms (a diagnostic: how much of its peak RSS is uncollected garbage);
  *       with CAMWIRE_FANOUT_GC_MINOR=1 a young-generation GC (scavenge) instead
+ *   --fanout-window=W   W frames in flight in every throughput phase instead of the formula below
+ *       (a diagnostic: whether a figure is the relay's throughput or the pipeline's latency)
  *   --fanout-reader-procs=2   child processes that host the readers (1 for N = 1)
  *   --fanout-readers=wire|receiver   camwire readers: bare sockets speaking the pull protocol
  *       (default; "lite" is accepted for wire), or library Receivers in the reader children (an
@@ -137,6 +139,8 @@ export interface FanoutConfig {
   /** The camwire relay's store (the store check measures both). */
   store: FanoutStore;
   storeCheck: boolean;
+  /** --fanout-window=W: every throughput phase with W frames in flight instead of windowFor's (a diagnostic; 0: windowFor). */
+  window: number;
 }
 
 export function windowFor(n: number, size: number): number {
@@ -573,7 +577,7 @@ async function measured<T>(o: Open, fn: () => Promise<T>): Promise<T> {
 }
 
 async function measureSet(pool: ReaderPool, n: number, size: number, entries: Entry[], cfg: FanoutConfig, fps?: number): Promise<Measurement[]> {
-  const window = windowFor(n, size);
+  const window = cfg.window || windowFor(n, size);
   const opened: Open[] = [];
   try {
     for (const e of entries) opened.push(await within(open(pool, e, n, size, cfg), 60_000, `setting up ${e.system} N=${n} ${sizeName(size)}`));
@@ -703,6 +707,7 @@ function parseArgs(argv: string[]): FanoutConfig {
     readerProcs: Math.max(1, Number(a.get('fanout-reader-procs') || 2)),
     store: a.get('fanout-store') === 'sqlite' ? 'sqlite' : 'memory',
     storeCheck: (a.get('fanout-store-check') ?? '1') !== '0',
+    window: Number(a.get('fanout-window') || 0),
   };
 }
 
@@ -821,7 +826,7 @@ async function bench(cfg: FanoutConfig, pool: ReaderPool, started: number): Prom
       return [
         String(n),
         sizeName(size),
-        String(windowFor(n, size)),
+        String(c?.window ?? r?.window ?? windowFor(n, size)),
         mc + hotMark(c),
         mr + hotMark(r),
         mx,
