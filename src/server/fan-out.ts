@@ -1,8 +1,9 @@
 /**
- * FanOut: video and audio from a client's push link to its readers, a turn at a time
- * (docs/architecture.md, fan-out). The frames one client pushes in an event-loop turn (all that one
- * socket read delivered) gather in a batch per (client, type, `to`, `group`); at the end of the
- * turn the batch is routed once and offered to each target reader as a whole. A reader that
+ * FanOut: video and audio from a client's push link to its readers, an event-loop iteration at a
+ * time (docs/architecture.md, fan-out). The frames one client pushes in one iteration (all that
+ * the socket reads of its poll phase delivered) gather in a batch per (client, type, `to`,
+ * `group`); in the check phase (setImmediate) the batch is routed once and offered to each target
+ * reader as a whole. A reader that
  * keeps up writes the batch's shared encoding (end to end in one arena buffer) as one piece;
  * one that is behind takes each frame through its latest-wins or drop-oldest queue. Never waits.
  */
@@ -73,7 +74,7 @@ export class FanOut {
       p = undefined;
     }
     if (!p) {
-      if (this.#turn.length === 0) process.nextTick(this.#flush);
+      if (this.#turn.length === 0) setImmediate(this.#flush);
       p = { from, type, batch: new FrameBatch(init.to ?? '', init.group ?? ''), gop: false };
       open.set(from, p);
       this.#turn.push(p);
@@ -82,7 +83,7 @@ export class FanOut {
     if (gop) p.gop = true;
   }
 
-  /** Delivers every open batch (the end of the turn). Each is taken out of `#open` as it goes. */
+  /** Delivers every open batch (the check phase after the reads). Each is taken out of `#open` as it goes. */
   flush(): void {
     const turn = this.#turn;
     this.#turn = [];

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Receiver, Sender } from '../../src/index.js';
 import { next } from '../helpers/events.js';
+import { until } from '../helpers/wait.js';
 import { pictures, shows } from '../helpers/pictures.js';
 import { rgbaToRgb, ScreenScene } from '../helpers/screen-scene.js';
 import { startServer } from '../helpers/server-client.js';
@@ -31,6 +32,8 @@ test('relay of change-detection video: a late viewer behind a hub gets a full fr
   const forwarded = next(server, 'connected');
   for (let n = 0; n < 3; n++) await cam.sendVideoPixels(scene.frame(n), { width: W, height: H, format: 'rgba' });
   await forwarded;
+  // The server has routed them (to nobody) before the viewer comes: else the full frame may reach it.
+  await until(() => server.stats().unrouted.video >= 3, { on: [[server, 'connected']], checkAfterMs: [20, 100, 300, 1000, 3000], what: () => `3 frames unrouted on the server, ${JSON.stringify(server.stats().unrouted)}` });
 
   const viewer = new Receiver({ protocol: 'tcp', connection: 'receiver-to-sender', senders: [{ host: '127.0.0.1', port: server.ports.tcp }], clientId: 'viewer', receiveMediaTypes: ['video'], video: { compose: 'rgb' }, reconnect: false });
   const seen = pictures(viewer);
