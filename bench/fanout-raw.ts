@@ -517,6 +517,20 @@ async function rawRelayChild(): Promise<void> {
     r.state = ok ? LIVE : inFrame ? FINISHING : BLOCKED;
   };
 
+  /**
+   * CAMWIRE_FANOUT_RAW_ITER=1 (a diagnostic, bench/FANOUT.md "One write per reader per
+   * iteration"): the publisher's reads of one event-loop iteration are joined and forwarded as
+   * one chunk at its end (setImmediate), as camwire's server batches them; the default forwards
+   * each read as it comes, the reference the issue's goals are ratios to.
+   */
+  const perIteration = process.env.CAMWIRE_FANOUT_RAW_ITER === '1';
+  let gathered: Buffer[] = [];
+  const relayGathered = (): void => {
+    const g = gathered;
+    gathered = [];
+    relay(g.length === 1 ? g[0] : Buffer.concat(g));
+  };
+
   const server = net.createServer({ noDelay: true }, (sock) => {
     sockets.add(sock);
     sock.on('close', () => sockets.delete(sock));
@@ -535,7 +549,10 @@ async function rawRelayChild(): Promise<void> {
           resume(r);
         } else if (role !== ROLE_PUBLISHER) sock.destroy();
       }
-      if (role === ROLE_PUBLISHER && c.length) relay(c);
+      if (role === ROLE_PUBLISHER && c.length) {
+        if (!perIteration) relay(c);
+        else if (gathered.push(c) === 1) setImmediate(relayGathered);
+      }
     });
   });
   server.listen(0, HOST);

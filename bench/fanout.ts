@@ -23,6 +23,9 @@
  *   CAMWIRE_FANOUT_RELAY_FLAGS="--trace-gc ..." (environment): more node flags for the relays
  *   CAMWIRE_FANOUT_RAW_SF=1 (environment): the raw relay stores and forwards (a frame goes out
  *       once whole, as views of its reads, as camwire's does; a diagnostic of peak RSS)
+ *   CAMWIRE_FANOUT_RAW_ITER=1 (environment): the raw relay forwards the publisher's reads of one
+ *       event-loop iteration as one chunk at its end (setImmediate), as camwire's server batches
+ *       them (a diagnostic; the reference forwards each read)
  *   CAMWIRE_FANOUT_HEAP_SAMPLE=DIR (environment): each relay writes a sampling heap profile (the
  *       inspector's, 16 KiB interval) of what survived young-generation GCs to DIR on stop
  *       (CAMWIRE_FANOUT_HEAP_SAMPLE_ALL=1: of everything allocated); summarise with build/bench/heap-top.js
