@@ -148,6 +148,12 @@ function program(): Command {
   return p;
 }
 
+/** What an operator does about a store the server cannot use (docs/cli.md, Restarts). */
+const STORE_FIX: Record<string, string> = {
+  [ErrorCode.STORE_LOCKED]: '; give each server its own --data-dir (dataDir in a config file), or --memory',
+  [ErrorCode.STORE_UNWRITABLE]: '; give --data-dir a folder this user can write, or --memory',
+};
+
 /**
  * `send` and `receive` have finished their work and stopped everything they started: the process
  * ends within 2 s even if a handle still holds the event loop (a user asked for one transfer or
@@ -179,7 +185,7 @@ export async function main(argv: string[]): Promise<void> {
     }
     if (e instanceof StoreError) {
       // A server already on that folder, or a folder it cannot write: the environment (3); a file it cannot read as its database: the setup (2).
-      process.stderr.write(`error: ${e.message}\n`);
+      process.stderr.write(`error: ${e.message.replace(/\.$/, '')}${STORE_FIX[e.code] ?? ''}\n`);
       process.exitCode = e.code === ErrorCode.STORE_LOCKED || e.code === ErrorCode.STORE_UNWRITABLE ? EXIT.NETWORK : EXIT.USAGE;
       return;
     }
