@@ -9,22 +9,16 @@ import { WebViewer } from '../web/viewer.js';
 import { parseBytes, parseDuration, parsePort, UsageError } from './args.js';
 import { envConfig, loadConfigFile, resolveServerConfig, type ServerConfig } from './config.js';
 import { logger, onSignal, urlHost, type LogFormat } from './common.js';
+import { serverTlsFiles, type TlsFileNames } from './tls-files.js';
 
-export async function runServer(cfg: ServerConfig, log: Pino): Promise<{ server: MediaServer; url: string | undefined; stop: () => Promise<void>; drain: () => Promise<void> }> {
-  const read = (f: string): Buffer => {
-    try {
-      return fs.readFileSync(f);
-    } catch (err) {
-      throw new UsageError(`tls: cannot read ${f}: ${(err as Error).message}`);
-    }
-  };
+export async function runServer(cfg: ServerConfig, log: Pino, tlsNames: TlsFileNames = { cert: 'tls.cert', key: 'tls.key', ca: 'tls.ca' }): Promise<{ server: MediaServer; url: string | undefined; stop: () => Promise<void>; drain: () => Promise<void> }> {
   let viewer: WebViewer | undefined;
   const server = new MediaServer({
     host: cfg.host,
     tcpPort: cfg.tcpPort,
     udpPort: cfg.udpPort,
     httpPort: cfg.httpPort,
-    tls: cfg.tls ? { cert: read(cfg.tls.cert), key: read(cfg.tls.key), ca: cfg.tls.ca ? read(cfg.tls.ca) : undefined } : undefined,
+    tls: cfg.tls ? serverTlsFiles(tlsNames, cfg.tls) : undefined,
     keepClientInfo: cfg.keepClientInfo,
     store: cfg.dataDir ? new SqliteStore({ dir: cfg.dataDir }) : undefined,
     maxGroups: cfg.maxGroups,
@@ -101,7 +95,8 @@ export async function serverAction(o: Record<string, string | boolean | undefine
     flags.cluster = { ...base, servers: (o.cluster as string).split(','), name: (o.clusterName as string | undefined) ?? base?.name, prefix: (o.clusterPrefix as string | undefined) ?? base?.prefix };
   }
   const cfg = resolveServerConfig(envConfig(process.env), file, flags);
-  const { stop, drain } = await runServer(cfg, logger(cfg.logLevel, (o.logFormat as LogFormat | undefined) ?? 'auto'));
+  const tlsNames = flags.tls ? { cert: '--tls-cert', key: '--tls-key', ca: 'tls.ca' } : undefined;
+  const { stop, drain } = await runServer(cfg, logger(cfg.logLevel, (o.logFormat as LogFormat | undefined) ?? 'auto'), tlsNames);
   // SIGTERM drains (rolling upgrades), SIGINT stops at once.
   onSignal(stop, drain);
 }

@@ -4,10 +4,13 @@
  * code docs/cli.md gives it.
  */
 import assert from 'node:assert/strict';
+import { createPrivateKey } from 'node:crypto';
+import fs from 'node:fs';
 import path from 'node:path';
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
+import { ROOT } from '../helpers/cli.js';
 import { freePort } from '../helpers/ports.js';
-import { camwireIn, folder, proc, shBlock } from '../helpers/operator.js';
+import { camwireIn, configFile, folder, proc, shBlock } from '../helpers/operator.js';
 
 test('operator - the cluster quickstart of docs/cluster.md, run as written in one folder: both nodes start, and a command crosses from a client of node a to a client of node b', async (t) => {
   const cwd = folder(t);
@@ -36,4 +39,38 @@ test('operator - the cluster quickstart of docs/cluster.md, run as written in on
   const ops = camwireIn(t, cwd, ['send', '--server', `127.0.0.1:${tcp[0]}`, '--id', 'ops', '--to', 'desk', '--command', 'zoom', '--param', 'level=2']);
   assert.equal(await ops.exit(), 0, ops.stderr());
   await desk.waitFor(/"command":"zoom","params":\{"level":2\},"from":"ops"/);
+});
+
+/** Test-only TLS material (test/fixtures/tls/README.md): server.key belongs to server.crt, not to ca.crt. */
+const TLS = path.join(ROOT, 'test/fixtures/tls');
+
+/** `camwire ...args` must end by itself with `code` and one line on stderr, `error: ...` matching `re`, and no stack trace. */
+async function refuses(t: TestContext, args: string[], code: number, re: RegExp): Promise<void> {
+  const p = camwireIn(t, folder(t), args);
+  const got = await p.exit(15000);
+  const errors = p.stderr().split('\n').filter((l) => l.startsWith('error:'));
+  assert.equal(got, code, `camwire ${args.join(' ')}: exit ${got}, stderr: ${p.stderr()}`);
+  assert.equal(errors.length, 1, `one error line expected: ${p.stderr()}`);
+  assert.match(errors[0], re);
+  assert.doesNotMatch(p.stderr(), /^\s+at /m, 'no stack trace');
+}
+
+const OFF = ['--tcp-port', '0', '--udp-port', '0', '--http-port', '0', '--memory', '--host', '127.0.0.1'];
+
+test('operator - a TLS certificate or key the server cannot use ends it at start, exit 2, naming the file and what to do', async (t) => {
+  const dir = folder(t);
+  const crt = path.join(TLS, 'server.crt');
+  const key = path.join(TLS, 'server.key');
+  const garbage = configFile(dir, 'garbage.pem', 'not a certificate\n');
+  const encrypted = configFile(dir, 'encrypted.key', createPrivateKey(fs.readFileSync(key)).export({ format: 'pem', type: 'pkcs8', cipher: 'aes-256-cbc', passphrase: 'secret' }) as string);
+  const conf = (cert: string, k: string): string => configFile(dir, `tls-${path.basename(cert)}-${path.basename(k)}.yaml`, `tls:\n  cert: ${cert}\n  key: ${k}\n`);
+  await refuses(t, ['server', '-c', conf(garbage, key), ...OFF], 2, /^error: tls\.cert: \S*garbage\.pem is not a PEM certificate/);
+  await refuses(t, ['server', '-c', conf(key, crt), ...OFF], 2, /^error: tls\.cert: \S*server\.key holds a private key, not a certificate: are the certificate and the key swapped\?$/);
+  await refuses(t, ['server', '-c', conf(path.join(TLS, 'ca.crt'), key), ...OFF], 2, /^error: tls\.key: \S*server\.key is not the private key of the certificate in \S*ca\.crt: give the key that was made with it$/);
+  await refuses(t, ['server', '-c', conf(crt, encrypted), ...OFF], 2, /^error: tls\.key: \S*encrypted\.key is encrypted with a passphrase: give it unencrypted/);
+  await refuses(t, ['server', '--tls-cert', crt, '--tls-key', garbage, ...OFF], 2, /^error: --tls-key: \S*garbage\.pem is not a PEM private key/);
+  await refuses(t, ['receive', '--listen', '127.0.0.1:0', '--tls-cert', path.join(TLS, 'ca.crt'), '--tls-key', key], 2, /^error: --tls-key: \S*server\.key is not the private key of the certificate in /);
+  // The right pair still serves.
+  const ok = camwireIn(t, dir, ['server', '-c', conf(crt, key), ...OFF]);
+  await ok.waitFor(/viewer: https:\/\/127\.0\.0\.1:\d+\//);
 });
