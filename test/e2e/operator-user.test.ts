@@ -8,6 +8,7 @@ import { createPrivateKey } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
+import { hashPassword } from '../../src/index.js';
 import { ROOT } from '../helpers/cli.js';
 import { freePort } from '../helpers/ports.js';
 import { camwireIn, configFile, folder, proc, shBlock } from '../helpers/operator.js';
@@ -73,4 +74,27 @@ test('operator - a TLS certificate or key the server cannot use ends it at start
   // The right pair still serves.
   const ok = camwireIn(t, dir, ['server', '-c', conf(crt, key), ...OFF]);
   await ok.waitFor(/viewer: https:\/\/127\.0\.0\.1:\d+\//);
+});
+
+test('operator - a users section that would lock someone out ends the server at start, exit 2, naming the entry and the fix', async (t) => {
+  const dir = folder(t);
+  const cases: Array<[string, RegExp]> = [
+    ['users:\n  - user: alice\n    password: 1234\n', /^error: users\[0\] \(alice\)\.password: expected a string, got 1234: quote it in the YAML \(password: "1234"\)$/],
+    ['users:\n  - user: alice\n    pasword: pw\n', /^error: users\[0\]: unknown key "pasword" \(use user, password, passwordHash, clientIds\)$/],
+    ['users:\n  - user: alice\n    password: pw\n    clientIds: cam1\n', /^error: users\[0\] \(alice\)\.clientIds: expected a list of client ids/],
+    ['users:\n  - user: alice\n    passwordHash: secret\n', /^error: users\[0\] \(alice\)\.passwordHash: not a hash from hashPassword\(\)/],
+    ['users:\n  - user: alice\n    password: a\n  - user: alice\n    password: b\n', /^error: users\[1\] \(alice\): user "alice" is listed twice$/],
+    ['tls:\n  cert: server.crt\n  kye: server.key\n', /^error: tls: unknown key "kye" \(use cert, key, ca\)$/],
+  ];
+  for (const [i, [yaml, re]] of cases.entries()) await refuses(t, ['server', '-c', configFile(dir, `c${i}.yaml`, yaml), ...OFF], 2, re);
+  // A quoted password and a real hash let their users in.
+  const hash = await hashPassword('pw');
+  const conf = configFile(dir, 'ok.yaml', `users:\n  - user: alice\n    password: "1234"\n  - user: bob\n    passwordHash: ${hash}\n    clientIds: [cam1]\n`);
+  const server = camwireIn(t, dir, ['server', '-c', conf, ...OFF]);
+  const [, tcp] = await server.waitFor(/tcp (\d+),/);
+  for (const [user, password, id] of [['alice', '1234', 'desk'], ['bob', 'pw', 'cam1']]) {
+    const send = camwireIn(t, dir, ['send', '--server', `127.0.0.1:${tcp}`, '--id', id, '--user', user, '--password', password, '--command', 'hi']);
+    assert.equal(await send.exit(), 3, `${user} logs in; the command has nobody to go to: ${send.stderr()}`);
+    assert.doesNotMatch(send.stderr(), /password|login/, send.stderr());
+  }
 });
