@@ -2,7 +2,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Logger as Pino } from 'pino';
-import { ErrorCode, MediaServer, Sender, SqliteStore } from '../index.js';
+import { AddressInUseError, ErrorCode, MediaServer, Sender, SqliteStore, TransportError } from '../index.js';
 import { loadSharp } from '../sources/sharp.js';
 import { TestPattern } from '../sources/test-pattern.js';
 import { WebViewer } from '../web/viewer.js';
@@ -42,7 +42,9 @@ export async function runServer(cfg: ServerConfig, log: Pino, tlsNames: TlsFileN
   server.on('cluster', (ev) => {
     if (ev.type === 'nodeUp' || ev.type === 'nodeDown') log.info({ node: ev.node }, ev.type === 'nodeUp' ? 'cluster node up' : 'cluster node gone');
   });
-  await server.start();
+  await server.start().catch((err: unknown) => {
+    throw err instanceof AddressInUseError && err.transport ? portInUse(err, err.transport) : err;
+  });
   const p = server.ports;
   const url = cfg.httpPort === false ? undefined : `${cfg.tls ? 'https' : 'http'}://${urlHost(cfg.host)}:${p.http}/`;
   const on = (name: string, port: number, off: boolean): string => (off ? `${name} off` : `${name} ${port}`);
@@ -65,6 +67,16 @@ export async function runServer(cfg: ServerConfig, log: Pino, tlsNames: TlsFileN
       viewer?.close();
     },
   };
+}
+
+/** A port of the server in use, with the setting that moves it (docs/cli.md, Exit codes). */
+function portInUse(err: AddressInUseError, transport: 'tcp' | 'udp' | 'http'): TransportError {
+  const T = transport.toUpperCase();
+  return new TransportError(
+    ErrorCode.ADDRESS_IN_USE,
+    `${T} port ${err.port} is already in use (${err.host}:${err.port}): stop what listens there (another camwire server?), or give another port with --${transport}-port (${transport}Port in a config file, CAMWIRE_${T}_PORT), or off`,
+    { cause: err },
+  );
 }
 
 /** The `server` action: config file, CAMWIRE_* environment and flags, then run until a signal. */

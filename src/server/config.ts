@@ -202,6 +202,8 @@ export function validate(o: MediaServerOptions): ServerConfig {
     logger: o.logger ?? silentLogger,
   };
   if (Object.values(c.ports).every((p) => p === false)) throw invalid('tcpPort', 'at least one of tcpPort, httpPort, udpPort must be on');
+  // TCP and HTTP both listen on TCP: one number for both would fail at start as "in use" by the server itself.
+  if (c.ports.tcp !== false && c.ports.tcp !== 0 && c.ports.tcp === c.ports.http) throw invalid('httpPort', `is tcpPort's port too (${c.ports.tcp}): give each its own port (the UDP port may share the TCP port's number)`);
   return c;
 }
 

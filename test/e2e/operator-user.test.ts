@@ -5,6 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import { createPrivateKey } from 'node:crypto';
+import dgram from 'node:dgram';
+import net from 'node:net';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
@@ -97,4 +99,21 @@ test('operator - a users section that would lock someone out ends the server at 
     assert.equal(await send.exit(), 3, `${user} logs in; the command has nobody to go to: ${send.stderr()}`);
     assert.doesNotMatch(send.stderr(), /password|login/, send.stderr());
   }
+});
+
+test('operator - a port of the server in use ends it at start, exit 3, naming which port and the setting that moves it; one number for TCP and HTTP is exit 2', async (t) => {
+  const tcp = net.createServer();
+  await new Promise<void>((resolve) => tcp.listen(0, '127.0.0.1', resolve));
+  t.after(() => tcp.close());
+  const udp = dgram.createSocket('udp4');
+  await new Promise<void>((resolve) => udp.bind(0, '127.0.0.1', resolve));
+  t.after(() => udp.close());
+  const taken = (tcp.address() as net.AddressInfo).port;
+  const takenUdp = udp.address().port;
+  const base = ['server', '--memory', '--host', '127.0.0.1'];
+  await refuses(t, [...base, '--tcp-port', String(taken), '--udp-port', '0', '--http-port', '0'], 3, new RegExp(`^error: TCP port ${taken} is already in use \\(127\\.0\\.0\\.1:${taken}\\): stop what listens there \\(another camwire server\\?\\), or give another port with --tcp-port \\(tcpPort in a config file, CAMWIRE_TCP_PORT\\), or off$`));
+  await refuses(t, [...base, '--tcp-port', '0', '--udp-port', '0', '--http-port', String(taken)], 3, new RegExp(`^error: HTTP port ${taken} is already in use .* --http-port \\(httpPort in a config file, CAMWIRE_HTTP_PORT\\), or off$`));
+  await refuses(t, [...base, '--tcp-port', '0', '--udp-port', String(takenUdp), '--http-port', '0'], 3, new RegExp(`^error: UDP port ${takenUdp} is already in use .* --udp-port \\(udpPort`));
+  const free = String(await freePort());
+  await refuses(t, [...base, '--tcp-port', free, '--udp-port', '0', '--http-port', free], 2, /^error: httpPort: is tcpPort's port too \(\d+\): give each its own port/);
 });
