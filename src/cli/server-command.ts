@@ -12,6 +12,7 @@ import { logger, onSignal, urlHost, type LogFormat } from './common.js';
 import { serverTlsFiles, type TlsFileNames } from './tls-files.js';
 
 export async function runServer(cfg: ServerConfig, log: Pino, tlsNames: TlsFileNames = { cert: 'tls.cert', key: 'tls.key', ca: 'tls.ca' }): Promise<{ server: MediaServer; url: string | undefined; stop: () => Promise<void>; drain: () => Promise<void> }> {
+  if (cfg.record) writableFolder(cfg.record.dir);
   let viewer: WebViewer | undefined;
   const server = new MediaServer({
     host: cfg.host,
@@ -67,6 +68,19 @@ export async function runServer(cfg: ServerConfig, log: Pino, tlsNames: TlsFileN
       viewer?.close();
     },
   };
+}
+
+/**
+ * The recording folder, created now and checked for writing: a server that could never record
+ * ends at start (exit 2), as `receive --save` does, instead of logging a failure per source later.
+ */
+function writableFolder(dir: string): void {
+  try {
+    fs.mkdirSync(dir, { recursive: true });
+    fs.accessSync(dir, fs.constants.W_OK | fs.constants.X_OK);
+  } catch (err) {
+    throw new UsageError(`--record (record.dir): cannot create or write to the folder ${dir} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}): give a folder this user can write`);
+  }
 }
 
 /** A port of the server in use, with the setting that moves it (docs/cli.md, Exit codes). */

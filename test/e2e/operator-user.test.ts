@@ -117,3 +117,15 @@ test('operator - a port of the server in use ends it at start, exit 3, naming wh
   const free = String(await freePort());
   await refuses(t, [...base, '--tcp-port', free, '--udp-port', '0', '--http-port', free], 2, /^error: httpPort: is tcpPort's port too \(\d+\): give each its own port/);
 });
+
+test('operator - a recording folder the server cannot write ends it at start, exit 2; a typo in the record section names the key', async (t) => {
+  const dir = folder(t);
+  const file = configFile(dir, 'not-a-folder', 'x');
+  await refuses(t, ['server', '--record', path.join(file, 'rec'), ...OFF], 2, /^error: --record \(record\.dir\): cannot create or write to the folder \S+not-a-folder\/rec \(ENOTDIR\): give a folder this user can write$/);
+  await refuses(t, ['server', '-c', configFile(dir, 'r.yaml', `record:\n  directory: ${dir}\n`), ...OFF], 2, /^error: record: unknown field "directory" \(use dir, /);
+  await refuses(t, ['server', '-c', configFile(dir, 'r2.yaml', 'record:\n  segmentMs: 60000\n'), ...OFF], 2, /^error: record\.dir: must be the folder to record into$/);
+  // A folder that is missing is made.
+  const ok = camwireIn(t, dir, ['server', '--record', 'recordings/today', ...OFF]);
+  await ok.waitFor(/recording: recordings\/today/);
+  assert.ok(fs.statSync(path.join(dir, 'recordings/today')).isDirectory());
+});
