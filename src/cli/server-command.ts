@@ -40,9 +40,7 @@ export async function runServer(cfg: ServerConfig, log: Pino, tlsNames: TlsFileN
   server.on('clientDisconnected', (c) => log.info({ client: c.id }, 'client offline'));
   server.on('connectError', (ev) => log.warn({ client: ev.clientId, from: ev.remoteAddress, err: ev.error?.message }, 'connection refused'));
   server.on('serverCommand', (cmd, meta) => log.info({ command: cmd.name, params: cmd.params, from: meta.from }, 'server command'));
-  server.on('cluster', (ev) => {
-    if (ev.type === 'nodeUp' || ev.type === 'nodeDown') log.info({ node: ev.node }, ev.type === 'nodeUp' ? 'cluster node up' : 'cluster node gone');
-  });
+  // Nodes coming and going are logged by the cluster itself ('cluster: node up', 'cluster: node gone').
   await server.start().catch((err: unknown) => {
     throw err instanceof AddressInUseError && err.transport ? portInUse(err, err.transport) : err;
   });

@@ -42,6 +42,10 @@ test('operator - the cluster quickstart of docs/cluster.md, run as written in on
   const ops = camwireIn(t, cwd, ['send', '--server', `127.0.0.1:${tcp[0]}`, '--id', 'ops', '--to', 'desk', '--command', 'zoom', '--param', 'level=2']);
   assert.equal(await ops.exit(), 0, ops.stderr());
   await desk.waitFor(/"command":"zoom","params":\{"level":2\},"from":"ops"/);
+  // Node a says once that b came up (it said it twice: the cluster's line and the CLI's own).
+  await servers[0].waitFor(/"node":"b"[^\n]*"msg":"cluster: node up"/);
+  const ups = servers[0].stderr().split('\n').filter((l) => /node up/.test(l) && /"node":"b"/.test(l));
+  assert.equal(ups.length, 1, servers[0].stderr());
 });
 
 /** Test-only TLS material (test/fixtures/tls/README.md): server.key belongs to server.crt, not to ca.crt. */
