@@ -10,6 +10,7 @@ import net from 'node:net';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
+import { chromium } from 'playwright-core';
 import { hashPassword } from '../../src/index.js';
 import { ROOT } from '../helpers/cli.js';
 import { freePort } from '../helpers/ports.js';
@@ -132,4 +133,29 @@ test('operator - a recording folder the server cannot write ends it at start, ex
   const ok = camwireIn(t, dir, ['server', '--record', 'recordings/today', ...OFF]);
   await ok.waitFor(/recording: recordings\/today/);
   assert.ok(fs.statSync(path.join(dir, 'recordings/today')).isDirectory());
+});
+
+test('operator - with users, the viewer asks for a login, and "Be a client" logs in with the user and password typed into the page (docs/cli.md)', async (t) => {
+  const dir = folder(t);
+  const conf = configFile(dir, 'users.yaml', 'users:\n  - user: alice\n    password: change-me\n  - user: bob\n    password: pw\n    clientIds: [cam1]\n');
+  const server = camwireIn(t, dir, ['server', '-c', conf, ...OFF]);
+  const [, url] = await server.waitFor(/viewer: (\S+)/);
+  assert.equal((await fetch(url)).status, 401);
+  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox', '--disable-gpu'] });
+  t.after(() => browser.close());
+  const page = await (await browser.newContext({ httpCredentials: { username: 'alice', password: 'change-me' } })).newPage();
+  await page.goto(url);
+  const state = async (user: string, password: string, id: string): Promise<string> => {
+    if ((await page.textContent('#me-connect')) !== 'Connect') await page.click('#me-connect');
+    await page.fill('#me-id', id);
+    await page.fill('#me-group', 'room');
+    await page.fill('#me-user', user);
+    await page.fill('#me-password', password);
+    await page.click('#me-connect');
+    const h = await page.waitForFunction(() => /^(connected|refused)/.test(document.getElementById('me-state')?.textContent ?? '') && document.getElementById('me-state')!.textContent, undefined, { timeout: 20000 });
+    return (await h.jsonValue()) as string;
+  };
+  assert.equal(await state('', '', 'web1'), 'refused: credentials required');
+  assert.equal(await state('alice', 'change-me', 'web1'), 'connected as web1 in room');
+  assert.match(await state('bob', 'pw', 'web2'), /^refused: user bob may not use client id "web2"/);
 });
