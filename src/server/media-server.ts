@@ -87,6 +87,11 @@ export class MediaServer extends EventEmitter<MediaServerEvents> {
     }
     this.#metrics = new ServerMetrics({
       online: () => this.#dir.onlineIds().length,
+      connected: () => {
+        let n = 0;
+        for (const c of this.#dir.all()) if (c.connected || this.#http.ingestCount(c.id) > 0) n++;
+        return n;
+      },
       knownClients: () => this.#dir.size,
       links: () => this.#admission.links.size,
       groups: () => this.#groups.size,

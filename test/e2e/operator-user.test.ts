@@ -159,3 +159,33 @@ test('operator - with users, the viewer asks for a login, and "Be a client" logs
   assert.equal(await state('alice', 'change-me', 'web1'), 'connected as web1 in room');
   assert.match(await state('bob', 'pw', 'web2'), /^refused: user bob may not use client id "web2"/);
 });
+
+/** One sample of a Prometheus text exposition, or undefined. */
+function sample(body: string, name: string): number | undefined {
+  const m = new RegExp(`^${name} (\\S+)$`, 'm').exec(body);
+  return m ? Number(m[1]) : undefined;
+}
+
+test('operator - /metrics counts a camera that only sends as a connected client (camwire_clients_connected), beside the receivers online', async (t) => {
+  const dir = folder(t);
+  const server = camwireIn(t, dir, ['server', ...OFF]);
+  const [, tcp] = await server.waitFor(/tcp (\d+),/);
+  const [, url] = await server.waitFor(/metrics: (\S+)/);
+  const scrape = async (): Promise<string> => (await fetch(url)).text();
+  const body = await scrape();
+  assert.match(body, /^# HELP camwire_clients_connected Clients connected in any way/m);
+  assert.match(body, /^# TYPE camwire_clients_connected gauge$/m);
+  assert.equal(sample(body, 'camwire_clients_connected'), 0);
+  camwireIn(t, dir, ['send', '--server', `127.0.0.1:${tcp}`, '--id', 'cam1', '--fps', '5']);
+  const rx = camwireIn(t, dir, ['receive', '--server', `127.0.0.1:${tcp}`, '--id', 'desk', '--types', 'command']);
+  await rx.waitFor(/"event":"sessionConnected"/);
+  // The camera connects when it has its first frame: poll the scrape as Prometheus would.
+  const deadline = Date.now() + 15000;
+  let now = await scrape();
+  while (sample(now, 'camwire_clients_connected') !== 2 && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 200));
+    now = await scrape();
+  }
+  assert.equal(sample(now, 'camwire_clients_connected'), 2, `cam1 (sending) and desk (receiving) within 15 s:\n${now}`);
+  assert.equal(sample(now, 'camwire_clients_online'), 1, 'only desk receives');
+});
