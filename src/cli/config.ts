@@ -39,6 +39,9 @@ export interface ServerConfig {
   logLevel: string;
 }
 
+/** pino's levels, the values of --log-level, logLevel and CAMWIRE_LOG_LEVEL. */
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
 /** Defaults of `camwire server`. */
 export const SERVER_DEFAULTS: ServerConfig = {
   host: '0.0.0.0',
@@ -82,7 +85,10 @@ export function envConfig(env: NodeJS.ProcessEnv): Partial<ServerConfig> {
   if (env.CAMWIRE_UDP_PORT) c.udpPort = parsePort('CAMWIRE_UDP_PORT', env.CAMWIRE_UDP_PORT, false);
   if (env.CAMWIRE_HTTP_PORT) c.httpPort = parsePort('CAMWIRE_HTTP_PORT', env.CAMWIRE_HTTP_PORT, false);
   if (env.CAMWIRE_DATA_DIR !== undefined) c.dataDir = env.CAMWIRE_DATA_DIR;
-  if (env.CAMWIRE_LOG_LEVEL) c.logLevel = env.CAMWIRE_LOG_LEVEL;
+  if (env.CAMWIRE_LOG_LEVEL) {
+    if (!LOG_LEVELS.includes(env.CAMWIRE_LOG_LEVEL)) throw new UsageError(`CAMWIRE_LOG_LEVEL: expected one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(env.CAMWIRE_LOG_LEVEL)}`);
+    c.logLevel = env.CAMWIRE_LOG_LEVEL;
+  }
   if (env.CAMWIRE_CLUSTER) c.cluster = { servers: env.CAMWIRE_CLUSTER.split(',') };
   return c;
 }
@@ -100,7 +106,7 @@ export function resolveServerConfig(...layers: Array<Partial<ServerConfig>>): Se
     throw err;
   }
   if (typeof c.dataDir !== 'string') throw new UsageError(`dataDir: expected a folder path, or '' to keep nothing on disk`);
-  if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(c.logLevel)) throw new UsageError(`logLevel: expected one of fatal, error, warn, info, debug, trace, silent`);
+  if (!LOG_LEVELS.includes(c.logLevel)) throw new UsageError(`logLevel: expected one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(c.logLevel)}`);
   if (c.tls !== undefined) checkTls(c.tls);
   if (c.users !== undefined) checkUsers(c.users);
   return c;

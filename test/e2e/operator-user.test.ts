@@ -53,8 +53,8 @@ test('operator - the cluster quickstart of docs/cluster.md, run as written in on
 const TLS = path.join(ROOT, 'test/fixtures/tls');
 
 /** `camwire ...args` must end by itself with `code` and one line on stderr, `error: ...` matching `re`, and no stack trace. */
-async function refuses(t: TestContext, args: string[], code: number, re: RegExp): Promise<void> {
-  const p = camwireIn(t, folder(t), args);
+async function refuses(t: TestContext, args: string[], code: number, re: RegExp, env: NodeJS.ProcessEnv = {}): Promise<void> {
+  const p = camwireIn(t, folder(t), args, env);
   const got = await p.exit(15000);
   const errors = p.stderr().split('\n').filter((l) => l.startsWith('error:'));
   assert.equal(got, code, `camwire ${args.join(' ')}: exit ${got}, stderr: ${p.stderr()}`);
@@ -188,4 +188,13 @@ test('operator - /metrics counts a camera that only sends as a connected client 
   }
   assert.equal(sample(now, 'camwire_clients_connected'), 2, `cam1 (sending) and desk (receiving) within 15 s:\n${now}`);
   assert.equal(sample(now, 'camwire_clients_online'), 1, 'only desk receives');
+});
+
+test('operator - an unknown log level, as a flag of any command, in the environment or in the config file, is exit 2 naming where it came from', async (t) => {
+  const dir = folder(t);
+  for (const args of [['server', ...OFF], ['send', '--server', '127.0.0.1:1', '--command', 'x'], ['receive', '--listen', '127.0.0.1:0']]) {
+    await refuses(t, [...args, '--log-level', 'verbose'], 2, /^error: option '--log-level <level>' argument 'verbose' is invalid\. Allowed choices are fatal, error, warn, info, debug, trace, silent\.$/);
+  }
+  await refuses(t, ['server', ...OFF], 2, /^error: CAMWIRE_LOG_LEVEL: expected one of fatal, error, warn, info, debug, trace, silent, got "loud"$/, { CAMWIRE_LOG_LEVEL: 'loud' });
+  await refuses(t, ['server', '-c', configFile(dir, 'l.yaml', 'logLevel: 3\n'), ...OFF], 2, /^error: logLevel: expected one of fatal, .*, got 3$/);
 });

@@ -73,13 +73,13 @@ export function folder(t: TestContext): string {
 }
 
 /**
- * `camwire ...args` started in `cwd` with the environment of a shell: no CAMWIRE_* variables,
- * so a server keeps its state in `cwd`/camwire-data unless told otherwise.
+ * `camwire ...args` started in `cwd` with the environment of a shell: no CAMWIRE_* variables
+ * but those of `extraEnv`, so a server keeps its state in `cwd`/camwire-data unless told otherwise.
  */
-export function camwireIn(t: TestContext, cwd: string, args: string[]): Proc {
+export function camwireIn(t: TestContext, cwd: string, args: string[], extraEnv: NodeJS.ProcessEnv = {}): Proc {
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('CAMWIRE_')) env[k] = v;
-  return proc(t, process.execPath, [CLI, ...args], { cwd, env });
+  return proc(t, process.execPath, [CLI, ...args], { cwd, env: { ...env, ...extraEnv } });
 }
 
 /** Writes a config file into `dir`; returns its path. */
