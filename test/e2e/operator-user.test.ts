@@ -198,3 +198,26 @@ test('operator - an unknown log level, as a flag of any command, in the environm
   await refuses(t, ['server', ...OFF], 2, /^error: CAMWIRE_LOG_LEVEL: expected one of fatal, error, warn, info, debug, trace, silent, got "loud"$/, { CAMWIRE_LOG_LEVEL: 'loud' });
   await refuses(t, ['server', '-c', configFile(dir, 'l.yaml', 'logLevel: 3\n'), ...OFF], 2, /^error: logLevel: expected one of fatal, .*, got 3$/);
 });
+
+test('operator - the systemd unit does not restart a server that stopped on its config (exit 2), and does restart one that met a port in use (exit 3)', async (t) => {
+  const unit = fs.readFileSync(path.join(ROOT, 'docs/deploy/camwire.service'), 'utf8');
+  const prevent = /^RestartPreventExitStatus=(.*)$/m.exec(unit)?.[1].split(/\s+/).map(Number) ?? [];
+  const args = /^ExecStart=\S+ \S+ (.*)$/m.exec(unit)![1].split(' ');
+  const dir = folder(t);
+  const run = (config: string, extra: string[] = []): string[] => [...args.map((a) => (a === '/etc/camwire/camwire.yaml' ? config : a === '/var/lib/camwire' ? path.join(dir, 'state') : a)), ...extra];
+  // As installed without a config file, and with a typo in one: one error line, and systemd leaves it stopped.
+  const missing = camwireIn(t, dir, run(path.join(dir, 'none.yaml')));
+  assert.ok(prevent.includes((await missing.exit())!), `exit of a missing config, ${missing.stderr()}, is in RestartPreventExitStatus=${prevent}`);
+  assert.match(missing.stderr(), /^error: --config: cannot read \S+none\.yaml: ENOENT/m);
+  const typo = camwireIn(t, dir, run(configFile(dir, 'typo.yaml', 'tcpPrt: 7700\n')));
+  assert.ok(prevent.includes((await typo.exit())!), `exit of a config typo, ${typo.stderr()}, is in RestartPreventExitStatus=${prevent}`);
+  // A port in use may free itself (the old process still stopping): restarted.
+  const blocker = net.createServer();
+  await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+  t.after(() => blocker.close());
+  const port = (blocker.address() as net.AddressInfo).port;
+  const inUse = camwireIn(t, dir, run(configFile(dir, 'ok.yaml', `host: 127.0.0.1\ntcpPort: ${port}\nudpPort: 0\nhttpPort: 0\n`)));
+  const code = await inUse.exit();
+  assert.equal(code, 3, inUse.stderr());
+  assert.ok(!prevent.includes(code), `exit 3 is restarted (RestartPreventExitStatus=${prevent})`);
+});
