@@ -35,7 +35,7 @@ function examples(lines: string[]): string {
 
 /** `--log-level`: one of pino's levels (commander refuses others, exit 2); the server's has no default, so its config file and environment can set it. */
 function logLevel(def?: string): Option {
-  const o = new Option('--log-level <level>', 'log level (logs go to stderr)').choices(LOG_LEVELS);
+  const o = new Option('--log-level <level>', `log level (logs go to stderr)${def === undefined ? `; default ${SERVER_DEFAULTS.logLevel}` : ''}`).choices(LOG_LEVELS);
   return def === undefined ? o : o.default(def);
 }
 
