@@ -11,9 +11,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { chromium } from 'playwright-core';
-import { hashPassword } from '../../src/index.js';
+import { hashPassword, Sender } from '../../src/index.js';
 import { ROOT } from '../helpers/cli.js';
 import { freePort } from '../helpers/ports.js';
+import { once } from '../helpers/wait.js';
 import { camwireIn, configFile, folder, proc, shBlock } from '../helpers/operator.js';
 
 test('operator - the cluster quickstart of docs/cluster.md, run as written in one folder: both nodes start, and a command crosses from a client of node a to a client of node b', async (t) => {
@@ -220,4 +221,29 @@ test('operator - the systemd unit does not restart a server that stopped on its 
   const code = await inUse.exit();
   assert.equal(code, 3, inUse.stderr());
   assert.ok(!prevent.includes(code), `exit 3 is restarted (RestartPreventExitStatus=${prevent})`);
+});
+
+test('operator - SIGTERM with 300 clients connected drains them within the stop budget (5 s of pacing), then exits 0', async (t) => {
+  const dir = folder(t);
+  // 300 connections from one address: past the default per-address limits (docs/limits.md), lifted here.
+  const conf = configFile(dir, 'limits.yaml', 'limits:\n  maxConnectionsPerIp: 0\n  maxPendingPerIp: 0\n');
+  const server = camwireIn(t, dir, ['server', '-c', conf, ...OFF, '--log-format', 'json']);
+  const [, tcp] = await server.waitFor(/tcp (\d+),/);
+  const senders: Sender[] = [];
+  t.after(() => Promise.all(senders.map((s) => s.stop())));
+  const up: Array<Promise<unknown>> = [];
+  for (let i = 0; i < 300; i++) {
+    const s = new Sender({ protocol: 'tcp', host: '127.0.0.1', port: Number(tcp), clientId: `cam${i}`, reconnect: false });
+    senders.push(s);
+    up.push(once(s, 'connected', 30000, undefined, `cam${i}`));
+    await s.start();
+    s.sendVideoFrame(Buffer.alloc(100), { imageType: 'jpeg', width: 1, height: 1 });
+  }
+  await Promise.all(up);
+  server.kill('SIGTERM');
+  const [line] = await server.waitFor(/^\{.*"msg":"draining: asking clients to reconnect elsewhere"\}$/m, 30000);
+  const drain = JSON.parse(line) as { clients: number; intervalMs: number };
+  assert.equal(drain.clients, 300);
+  assert.ok(drain.clients * drain.intervalMs <= 5000, `pacing ${drain.intervalMs} ms x ${drain.clients} clients fits 5 s`);
+  assert.equal(await server.exit(30000), 0, server.stderr());
 });
