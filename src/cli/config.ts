@@ -132,6 +132,7 @@ const USER_KEYS = ['user', 'password', 'passwordHash', 'clientIds'];
 function checkUsers(users: unknown): void {
   if (!Array.isArray(users)) throw new UsageError('users: expected a list of { user, password | passwordHash, clientIds? }');
   const seen = new Set<string>();
+  const owners = new Map<string, string>();
   users.forEach((u: unknown, i) => {
     const at = `users[${i}]`;
     if (!u || typeof u !== 'object' || Array.isArray(u)) throw new UsageError(`${at}: expected { user, password | passwordHash, clientIds? }`);
@@ -139,6 +140,8 @@ function checkUsers(users: unknown): void {
     for (const k of Object.keys(e)) if (!USER_KEYS.includes(k)) throw new UsageError(`${at}: unknown key "${k}" (use ${USER_KEYS.join(', ')})`);
     if (typeof e.user !== 'string' || !e.user) throw new UsageError(`${at}.user: expected a user name${e.user === undefined ? ', missing' : `, got ${JSON.stringify(e.user)}: quote it`}`);
     const name = `${at} (${e.user})`;
+    // HTTP Basic (the viewer, /metrics, the control API) splits "user:password" at the first colon.
+    if (e.user.includes(':')) throw new UsageError(`${name}.user: a user name cannot hold ":" (an HTTP login could never give it): rename the user`);
     if (seen.has(e.user)) throw new UsageError(`${name}: user "${e.user}" is listed twice`);
     seen.add(e.user);
     if (e.password === undefined && e.passwordHash === undefined) throw new UsageError(`${name}: give password or passwordHash`);
@@ -151,6 +154,11 @@ function checkUsers(users: unknown): void {
     }
     if (e.clientIds !== undefined && (!Array.isArray(e.clientIds) || !e.clientIds.every((id) => typeof id === 'string' && id))) {
       throw new UsageError(`${name}.clientIds: expected a list of client ids, e.g. [cam1, cam2], got ${JSON.stringify(e.clientIds)}`);
+    }
+    for (const id of (e.clientIds as string[] | undefined) ?? []) {
+      const owner = owners.get(id);
+      if (owner !== undefined && owner !== e.user) throw new UsageError(`${name}.clientIds: ${id} is already ${owner}'s: a client id belongs to one user`);
+      owners.set(id, e.user);
     }
   });
 }

@@ -92,6 +92,8 @@ test('operator - a users section that would lock someone out ends the server at 
     ['users:\n  - user: alice\n    password: pw\n    clientIds: cam1\n', /^error: users\[0\] \(alice\)\.clientIds: expected a list of client ids/],
     ['users:\n  - user: alice\n    passwordHash: secret\n', /^error: users\[0\] \(alice\)\.passwordHash: not a hash from hashPassword\(\)/],
     ['users:\n  - user: alice\n    password: a\n  - user: alice\n    password: b\n', /^error: users\[1\] \(alice\): user "alice" is listed twice$/],
+    ['users:\n  - user: alice\n    password: a\n    clientIds: [cam1]\n  - user: bob\n    password: b\n    clientIds: [cam2, cam1]\n', /^error: users\[1\] \(bob\)\.clientIds: cam1 is already alice's: a client id belongs to one user$/],
+    ['users:\n  - user: "ali:ce"\n    password: a\n', /^error: users\[0\] \(ali:ce\)\.user: a user name cannot hold ":"/],
     ['tls:\n  cert: server.crt\n  kye: server.key\n', /^error: tls: unknown key "kye" \(use cert, key, ca\)$/],
   ];
   for (const [i, [yaml, re]] of cases.entries()) await refuses(t, ['server', '-c', configFile(dir, `c${i}.yaml`, yaml), ...OFF], 2, re);
