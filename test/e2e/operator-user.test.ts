@@ -14,7 +14,7 @@ import { chromium } from 'playwright-core';
 import { hashPassword, Sender } from '../../src/index.js';
 import { ROOT } from '../helpers/cli.js';
 import { freePort } from '../helpers/ports.js';
-import { once } from '../helpers/wait.js';
+import { once, until } from '../helpers/wait.js';
 import { camwireIn, configFile, folder, proc, shBlock } from '../helpers/operator.js';
 
 test('operator - the cluster quickstart of docs/cluster.md, run as written in one folder: both nodes start, and a command crosses from a client of node a to a client of node b', async (t) => {
@@ -248,4 +248,30 @@ test('operator - SIGTERM with 300 clients connected drains them within the stop 
   assert.equal(drain.clients, 300);
   assert.ok(drain.clients * drain.intervalMs <= 5000, `pacing ${drain.intervalMs} ms x ${drain.clients} clients fits 5 s`);
   assert.equal(await server.exit(30000), 0, server.stderr());
+});
+
+test('operator - a receiver or sender retrying a server that hangs up says each failure once, not once per attempt (the status line says it retries)', async (t) => {
+  // A port that takes each connection and closes it at once: every attempt fails the same way, and the test can count them.
+  let attempts = 0;
+  const hangUp = net.createServer((s) => {
+    attempts++;
+    s.destroy();
+  });
+  await new Promise<void>((resolve) => hangUp.listen(0, '127.0.0.1', resolve));
+  t.after(() => hangUp.close());
+  const port = (hangUp.address() as net.AddressInfo).port;
+  const rx = camwireIn(t, folder(t), ['receive', '--server', `127.0.0.1:${port}`, '--id', 'desk', '--connect-timeout', '0']);
+  await until(() => attempts >= 4, { on: [[hangUp, 'connection']], timeoutMs: 20000, what: '4 connection attempts' });
+  await rx.waitFor(/not connected to 127\.0\.0\.1:\d+ \(.*\); retrying/);
+  const lines = rx.stdout().trim().split('\n');
+  // A hang-up reads as "closed by the peer" or as a reset: each is printed once, never again.
+  assert.equal(new Set(lines).size, lines.length, `${attempts} attempts, a line repeated:\n${rx.stdout()}`);
+  assert.ok(lines.filter((l) => l.includes('"event":"sessionDisconnected"')).length <= 2, `${attempts} attempts:\n${rx.stdout()}`);
+  // send says so in its log the same way: one warning per reason, not one per retry.
+  const tx = camwireIn(t, folder(t), ['send', '--server', `127.0.0.1:${port}`, '--id', 'cam1', '--connect-timeout', '0', '--log-format', 'json']);
+  const from = attempts;
+  await until(() => attempts >= from + 4, { on: [[hangUp, 'connection']], timeoutMs: 20000, what: '4 more connection attempts, by send' });
+  await tx.waitFor(/not connected to 127\.0\.0\.1:\d+ \(.*\); retrying/);
+  const warnings = tx.stderr().split('\n').filter((l) => l.includes('"level":40'));
+  assert.ok(warnings.length >= 1 && warnings.length <= 2, `${attempts - from} attempts, warnings:\n${tx.stderr()}`);
 });
