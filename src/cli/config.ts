@@ -98,6 +98,8 @@ export function resolveServerConfig(...layers: Array<Partial<ServerConfig>>): Se
   const c: ServerConfig = { ...SERVER_DEFAULTS };
   for (const l of layers) for (const [k, v] of Object.entries(l)) if (v !== undefined) (c as unknown as Record<string, unknown>)[k] = v;
   for (const k of ['tcpPort', 'udpPort', 'httpPort'] as const) c[k] = parsePort(k, c[k] as number | false, false);
+  // An IPv6 address as written in a URL or in --listen ([::1]) is the same address here.
+  if (typeof c.host === 'string') c.host = c.host.replace(/^\[(.*:.*)\]$/, '$1');
   // The server's own rules, the same for the library and the CLI.
   try {
     validate({ host: c.host, tcpPort: c.tcpPort, udpPort: c.udpPort, httpPort: c.httpPort, keepClientInfo: c.keepClientInfo, maxGroups: c.maxGroups, maxClients: c.maxClients, buffers: c.buffers, http: c.http, limits: c.limits, spool: c.spool, metrics: c.metrics, cluster: c.cluster, record: c.record });

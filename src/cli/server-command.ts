@@ -56,7 +56,7 @@ export async function runServer(cfg: ServerConfig, log: Pino, tlsNames: TlsFileN
   const url = cfg.httpPort === false ? undefined : `${cfg.tls ? 'https' : 'http'}://${urlHost(cfg.host)}:${p.http}/`;
   const on = (name: string, port: number, off: boolean): string => (off ? `${name} off` : `${name} ${port}`);
   process.stdout.write(
-    `camwire server on ${cfg.host}: ${on('tcp', p.tcp, cfg.tcpPort === false)}, ${on('udp', p.udp, cfg.udpPort === false)}, ${on('http', p.http, cfg.httpPort === false)}\n` +
+    `camwire server on ${cfg.host.includes(':') ? `[${cfg.host}]` : cfg.host}: ${on('tcp', p.tcp, cfg.tcpPort === false)}, ${on('udp', p.udp, cfg.udpPort === false)}, ${on('http', p.http, cfg.httpPort === false)}\n` +
       `state: ${cfg.dataDir ? path.join(cfg.dataDir, 'camwire.db') : 'in memory only (nothing kept after the process ends)'}\n` +
       (cfg.cluster ? `cluster: node ${server.stats().cluster?.node} on ${[cfg.cluster.servers].flat().join(', ')}\n` : '') +
       (url ? `viewer: ${url}\nstats: ${url}stats  metrics: ${url}metrics\n` : '') +

@@ -275,3 +275,15 @@ test('operator - a receiver or sender retrying a server that hangs up says each 
   const warnings = tx.stderr().split('\n').filter((l) => l.includes('"level":40'));
   assert.ok(warnings.length >= 1 && warnings.length <= 2, `${attempts - from} attempts, warnings:\n${tx.stderr()}`);
 });
+
+test('operator - --host takes an IPv6 address with brackets, as --listen and URLs write it, and the banner shows it so', async (t) => {
+  const dir = folder(t);
+  const server = camwireIn(t, dir, ['server', '--host', '[::1]', '--tcp-port', '0', '--udp-port', '0', '--http-port', '0', '--memory']);
+  const [, tcp] = await server.waitFor(/^camwire server on \[::1\]: tcp (\d+), udp \d+, http \d+$/m);
+  await server.waitFor(/^viewer: http:\/\/\[::1\]:\d+\/$/m);
+  const rx = camwireIn(t, dir, ['receive', '--server', `tcp://[::1]:${tcp}`, '--id', 'desk', '--types', 'command']);
+  await rx.waitFor(/"event":"sessionConnected"/);
+  const tx = camwireIn(t, dir, ['send', '--server', `[::1]:${tcp}`, '--id', 'ops', '--to', 'desk', '--command', 'zoom']);
+  assert.equal(await tx.exit(), 0, tx.stderr());
+  await rx.waitFor(/"command":"zoom"/);
+});
