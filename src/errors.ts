@@ -56,10 +56,13 @@ export class TransportError extends CamwireError {}
 export class AddressInUseError extends TransportError {
   readonly port: number;
   readonly host: string;
-  constructor(host: string, port: number, what = 'port', options?: ErrorOptions) {
+  /** A MediaServer's port: which of its listeners it was. */
+  readonly transport: 'tcp' | 'udp' | 'http' | undefined;
+  constructor(host: string, port: number, what = 'port', options?: ErrorOptions & { transport?: 'tcp' | 'udp' | 'http' }) {
     super(ErrorCode.ADDRESS_IN_USE, `${what} ${port} is already in use (${host}:${port}); pick another one or stop what uses it`, options);
     this.port = port;
     this.host = host;
+    this.transport = options?.transport;
   }
 }
 

@@ -57,13 +57,6 @@ export function tlsClient(f: TlsFlags): { ca?: Buffer; rejectUnauthorized?: bool
   return { ca: f.tlsCa ? readPem('--tls-ca', f.tlsCa) : undefined, rejectUnauthorized: !f.insecure };
 }
 
-/** TLS for a side that listens: --tls-cert and --tls-key. */
-export function tlsServer(f: TlsFlags): { cert: Buffer; key: Buffer } | undefined {
-  if (!f.tlsCert && !f.tlsKey) return undefined;
-  if (!f.tlsCert || !f.tlsKey) throw new UsageError('--tls-cert and --tls-key go together');
-  return { cert: readPem('--tls-cert', f.tlsCert), key: readPem('--tls-key', f.tlsKey) };
-}
-
 /** The flags send and receive share: transport, proxy, TLS, identity and credentials. */
 export function connectionFlags(c: Command): Command {
   return c

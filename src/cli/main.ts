@@ -12,7 +12,7 @@ import { SharpMissingError } from '../sources/sharp.js';
 import { UsageError } from './args.js';
 import { EXIT, connectionFlags, logger } from './common.js';
 import { LOG_FORMATS, type LogFormat } from './log.js';
-import { SERVER_DEFAULTS } from './config.js';
+import { LOG_LEVELS, SERVER_DEFAULTS } from './config.js';
 import { runReceive, type ReceiveFlags } from './receive-command.js';
 import { runSend, type SendFlags } from './send-command.js';
 import { EXAMPLES } from './examples.js';
@@ -31,6 +31,12 @@ function version(): string {
 
 function examples(lines: string[]): string {
   return `\nExamples:\n${lines.map((l) => `  ${l}`).join('\n')}\n`;
+}
+
+/** `--log-level`: one of pino's levels (commander refuses others, exit 2); the server's has no default, so its config file and environment can set it. */
+function logLevel(def?: string): Option {
+  const o = new Option('--log-level <level>', `log level (logs go to stderr)${def === undefined ? `; default ${SERVER_DEFAULTS.logLevel}` : ''}`).choices(LOG_LEVELS);
+  return def === undefined ? o : o.default(def);
 }
 
 function logFormat(): Option {
@@ -65,7 +71,7 @@ function program(): Command {
     .option('--record-max-age <duration>', 'with --record: delete segments older than this (e.g. 7d)')
     .option('--record-max-bytes <size>', 'with --record: delete the oldest segments beyond this many bytes in all (e.g. 50G)')
     .addOption(new Option('--record-format <format>', 'with --record: container').choices(['mkv', 'mp4']))
-    .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent')
+    .addOption(logLevel())
     .addOption(logFormat())
     .addHelpText('after', examples(EXAMPLES.server))
     .action(serverAction);
@@ -108,7 +114,7 @@ function program(): Command {
     .option('--timeout <ms>', 'give up on an unacknowledged command, file chunk or data after this long (default 15000 / 10000)')
     .option('--duration <seconds>', 'stop streaming after this long')
     .option('--encrypt-key <file>', 'encrypt every video frame and audio chunk with AES-256-GCM and this 256-bit key (32 bytes, 64 hex digits or base64); a server relays it without the key')
-    .option('--log-level <level>', 'log level (logs go to stderr)', 'warn')
+    .addOption(logLevel('warn'))
     .addOption(logFormat())
     .addHelpText('after', examples(EXAMPLES.send))
     .action(async (o: SendFlags & { logFormat: LogFormat }) => {
@@ -132,7 +138,7 @@ function program(): Command {
     .option('--forward-to <clientId>', 'with --forward: the addressee on the next hop')
     .option('--forward-from <clientId>', 'with --forward: only the media of this sender (default: every sender)')
     .option('--quiet', 'print nothing per message')
-    .option('--log-level <level>', 'log level (logs go to stderr)', 'warn')
+    .addOption(logLevel('warn'))
     .addOption(logFormat())
     .addHelpText('after', examples(EXAMPLES.receive))
     .action(async (o: ReceiveFlags & { logFormat: LogFormat }) => {
@@ -147,6 +153,12 @@ function program(): Command {
     .action(demoAction);
   return p;
 }
+
+/** What an operator does about a store the server cannot use (docs/cli.md, Restarts). */
+const STORE_FIX: Record<string, string> = {
+  [ErrorCode.STORE_LOCKED]: '; give each server its own --data-dir (dataDir in a config file), or --memory',
+  [ErrorCode.STORE_UNWRITABLE]: '; give --data-dir a folder this user can write, or --memory',
+};
 
 /**
  * `send` and `receive` have finished their work and stopped everything they started: the process
@@ -179,7 +191,7 @@ export async function main(argv: string[]): Promise<void> {
     }
     if (e instanceof StoreError) {
       // A server already on that folder, or a folder it cannot write: the environment (3); a file it cannot read as its database: the setup (2).
-      process.stderr.write(`error: ${e.message}\n`);
+      process.stderr.write(`error: ${e.message.replace(/\.$/, '')}${STORE_FIX[e.code] ?? ''}\n`);
       process.exitCode = e.code === ErrorCode.STORE_LOCKED || e.code === ErrorCode.STORE_UNWRITABLE ? EXIT.NETWORK : EXIT.USAGE;
       return;
     }

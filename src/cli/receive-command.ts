@@ -5,7 +5,8 @@ import type { Logger as Pino } from 'pino';
 import { ErrorCode, MEDIA_TYPES, Receiver, Sender, type MediaTypeName } from '../index.js';
 import { assertFfmpeg, FfmpegMissingError } from '../sources/ffmpeg.js';
 import { parseAddress, parseBytes, parseDialAddress, parseNumber, parsePort, UsageError } from './args.js';
-import { connectTimeoutMs, EXIT, onSignal, tlsClient, tlsServer, type TlsFlags } from './common.js';
+import { connectTimeoutMs, EXIT, onSignal, tlsClient, type TlsFlags } from './common.js';
+import { tlsServer } from './tls-files.js';
 import { decryptHook, readKey } from './crypt.js';
 import { FrameSink, StatusLine } from './sinks.js';
 import { ConnectionWatch } from './watch.js';
@@ -106,11 +107,22 @@ export async function runReceive(f: ReceiveFlags, log: Pino): Promise<number> {
   const out = (o: object): void => {
     if (!f.quiet) process.stdout.write(JSON.stringify(o, jsonValue) + '\n');
   };
+  // Failures already printed for a remote since it last connected: the same one again, on every
+  // retry of an outage, is not printed (docs/cli.md, Output); the status line says it goes on.
+  const printed = new Map<string, Set<string>>();
   for (const name of ['connected', 'connectError', 'disconnect', 'sessionConnected', 'sessionDisconnected'] as const) {
     rx.on(name, (ev) => {
       // A pull attempt whose one channel failed aborts the others: one line for the cause, not one per channel.
       if (name === 'connectError' && ev.error?.code === ErrorCode.TRANSPORT_CLOSED) return;
-      out({ event: name, type: ev.mediaTypes[0], peer: ev.clientId || undefined, remote: `${ev.remoteAddress}:${ev.remotePort}`, error: ev.error?.message });
+      const remote = `${ev.remoteAddress}:${ev.remotePort}`;
+      if (name === 'connected' || name === 'sessionConnected') printed.delete(remote);
+      if ((name === 'connectError' || name === 'sessionDisconnected') && ev.error) {
+        const seen = printed.get(remote) ?? new Set<string>();
+        const key = `${name} ${ev.mediaTypes[0] ?? ''} ${ev.error.message}`;
+        if (seen.has(key)) return;
+        printed.set(remote, seen.add(key));
+      }
+      out({ event: name, type: ev.mediaTypes[0], peer: ev.clientId || undefined, remote, error: ev.error?.message });
     });
   }
   let reached: (code: number) => void = () => {};

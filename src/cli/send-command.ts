@@ -9,7 +9,8 @@ import { FfmpegIngest, isIngestUrl } from '../sources/ingest.js';
 import { loadSharp } from '../sources/sharp.js';
 import { TestPattern } from '../sources/test-pattern.js';
 import { parseAddress, parseDialAddress, parseInteger, parseNumber, parseSize, UsageError } from './args.js';
-import { connectTimeoutMs, EXIT, onSignal, tlsClient, tlsServer, type TlsFlags } from './common.js';
+import { connectTimeoutMs, EXIT, onSignal, tlsClient, type TlsFlags } from './common.js';
+import { tlsServer } from './tls-files.js';
 import { encryptHook, readKey } from './crypt.js';
 import { StatusLine } from './sinks.js';
 import { sendItems } from './send-items.js';
@@ -118,18 +119,19 @@ export async function runSend(f: SendFlags, log: Pino): Promise<number> {
 
 /**
  * Connection trouble in the log: a refusal that ends the command is said once, as its error
- * line; a retry is one warning with the next delay, and the same failure again (any media type)
- * only a debug line until a connection succeeds or the reason changes.
+ * line; a retry is one warning with the next delay, and a failure already warned about (any media
+ * type) only a debug line until a connection succeeds.
  */
 function logRetries(sender: Sender, log: Pino, target: string, proxy?: string): void {
-  let last = '';
+  // Every reason warned about since the last success: a peer that fails two ways in turn (closed, reset) is not warned about at each retry.
+  const warned = new Set<string>();
   const retry = (ev: ConnectionEvent, msg: string): void => {
     const err = ev.error?.message ?? 'failed';
     const line = { type: ev.mediaTypes[0], to: `${ev.remoteAddress}:${ev.remotePort}`, err, retryInMs: ev.retryInMs };
     const text = `${msg} in ${((ev.retryInMs ?? 0) / 1000).toFixed(1)} s`;
-    if (err === last) log.debug(line, text);
+    if (warned.has(err)) log.debug(line, text);
     else log.warn(line, text);
-    last = err;
+    warned.add(err);
   };
   // Without retryInMs the lane is closing (the sender stops): nothing to report.
   sender.on('connectError', (ev) => ev.retryInMs !== undefined && !fatalReason(ev.error, target, proxy) && retry(ev, 'cannot connect; retrying'));
@@ -140,7 +142,7 @@ function logRetries(sender: Sender, log: Pino, target: string, proxy?: string): 
     else log.warn({ type: ev.mediaTypes[0], peer: ev.clientId || undefined, err: ev.error.message }, 'reader disconnected');
   });
   sender.on('connected', (ev: ConnectionEvent) => {
-    last = '';
+    warned.clear();
     log.debug({ type: ev.mediaTypes[0], peer: ev.clientId }, 'connected');
   });
 }

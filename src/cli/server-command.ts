@@ -2,29 +2,32 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Logger as Pino } from 'pino';
-import { ErrorCode, MediaServer, Sender, SqliteStore } from '../index.js';
+import { AddressInUseError, ErrorCode, MediaServer, Sender, SqliteStore, TransportError } from '../index.js';
 import { loadSharp } from '../sources/sharp.js';
 import { TestPattern } from '../sources/test-pattern.js';
 import { WebViewer } from '../web/viewer.js';
 import { parseBytes, parseDuration, parsePort, UsageError } from './args.js';
 import { envConfig, loadConfigFile, resolveServerConfig, type ServerConfig } from './config.js';
 import { logger, onSignal, urlHost, type LogFormat } from './common.js';
+import { serverTlsFiles, type TlsFileNames } from './tls-files.js';
 
-export async function runServer(cfg: ServerConfig, log: Pino): Promise<{ server: MediaServer; url: string | undefined; stop: () => Promise<void>; drain: () => Promise<void> }> {
-  const read = (f: string): Buffer => {
-    try {
-      return fs.readFileSync(f);
-    } catch (err) {
-      throw new UsageError(`tls: cannot read ${f}: ${(err as Error).message}`);
-    }
-  };
+/**
+ * SIGTERM's drain ends within about 10 s however many clients are connected: at most 5 s asking
+ * them to leave, at most 5 s waiting for the last links (a systemd unit's TimeoutStopSec=15 then
+ * never kills a draining server before its store is closed).
+ */
+const DRAIN_PACING_MS = 5000;
+const DRAIN_TIMEOUT_MS = 5000;
+
+export async function runServer(cfg: ServerConfig, log: Pino, tlsNames: TlsFileNames = { cert: 'tls.cert', key: 'tls.key', ca: 'tls.ca' }): Promise<{ server: MediaServer; url: string | undefined; stop: () => Promise<void>; drain: () => Promise<void> }> {
+  if (cfg.record) writableFolder(cfg.record.dir);
   let viewer: WebViewer | undefined;
   const server = new MediaServer({
     host: cfg.host,
     tcpPort: cfg.tcpPort,
     udpPort: cfg.udpPort,
     httpPort: cfg.httpPort,
-    tls: cfg.tls ? { cert: read(cfg.tls.cert), key: read(cfg.tls.key), ca: cfg.tls.ca ? read(cfg.tls.ca) : undefined } : undefined,
+    tls: cfg.tls ? serverTlsFiles(tlsNames, cfg.tls) : undefined,
     keepClientInfo: cfg.keepClientInfo,
     store: cfg.dataDir ? new SqliteStore({ dir: cfg.dataDir }) : undefined,
     maxGroups: cfg.maxGroups,
@@ -45,15 +48,15 @@ export async function runServer(cfg: ServerConfig, log: Pino): Promise<{ server:
   server.on('clientDisconnected', (c) => log.info({ client: c.id }, 'client offline'));
   server.on('connectError', (ev) => log.warn({ client: ev.clientId, from: ev.remoteAddress, err: ev.error?.message }, 'connection refused'));
   server.on('serverCommand', (cmd, meta) => log.info({ command: cmd.name, params: cmd.params, from: meta.from }, 'server command'));
-  server.on('cluster', (ev) => {
-    if (ev.type === 'nodeUp' || ev.type === 'nodeDown') log.info({ node: ev.node }, ev.type === 'nodeUp' ? 'cluster node up' : 'cluster node gone');
+  // Nodes coming and going are logged by the cluster itself ('cluster: node up', 'cluster: node gone').
+  await server.start().catch((err: unknown) => {
+    throw err instanceof AddressInUseError && err.transport ? portInUse(err, err.transport) : err;
   });
-  await server.start();
   const p = server.ports;
   const url = cfg.httpPort === false ? undefined : `${cfg.tls ? 'https' : 'http'}://${urlHost(cfg.host)}:${p.http}/`;
   const on = (name: string, port: number, off: boolean): string => (off ? `${name} off` : `${name} ${port}`);
   process.stdout.write(
-    `camwire server on ${cfg.host}: ${on('tcp', p.tcp, cfg.tcpPort === false)}, ${on('udp', p.udp, cfg.udpPort === false)}, ${on('http', p.http, cfg.httpPort === false)}\n` +
+    `camwire server on ${cfg.host.includes(':') ? `[${cfg.host}]` : cfg.host}: ${on('tcp', p.tcp, cfg.tcpPort === false)}, ${on('udp', p.udp, cfg.udpPort === false)}, ${on('http', p.http, cfg.httpPort === false)}\n` +
       `state: ${cfg.dataDir ? path.join(cfg.dataDir, 'camwire.db') : 'in memory only (nothing kept after the process ends)'}\n` +
       (cfg.cluster ? `cluster: node ${server.stats().cluster?.node} on ${[cfg.cluster.servers].flat().join(', ')}\n` : '') +
       (url ? `viewer: ${url}\nstats: ${url}stats  metrics: ${url}metrics\n` : '') +
@@ -67,10 +70,35 @@ export async function runServer(cfg: ServerConfig, log: Pino): Promise<{ server:
       await server.stop();
     },
     drain: async () => {
-      await server.drain();
+      // Paced to fit the stop budget (docs/cli.md, Signals): 20 ms between clients, shorter when there are many.
+      const connected = server.stats().clients.filter((c) => c.online || c.pushLinks > 0 || c.ingest > 0).length;
+      await server.drain({ intervalMs: Math.min(20, DRAIN_PACING_MS / Math.max(1, connected)), timeoutMs: DRAIN_TIMEOUT_MS });
       viewer?.close();
     },
   };
+}
+
+/**
+ * The recording folder, created now and checked for writing: a server that could never record
+ * ends at start (exit 2), as `receive --save` does, instead of logging a failure per source later.
+ */
+function writableFolder(dir: string): void {
+  try {
+    fs.mkdirSync(dir, { recursive: true });
+    fs.accessSync(dir, fs.constants.W_OK | fs.constants.X_OK);
+  } catch (err) {
+    throw new UsageError(`--record (record.dir): cannot create or write to the folder ${dir} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}): give a folder this user can write`);
+  }
+}
+
+/** A port of the server in use, with the setting that moves it (docs/cli.md, Exit codes). */
+function portInUse(err: AddressInUseError, transport: 'tcp' | 'udp' | 'http'): TransportError {
+  const T = transport.toUpperCase();
+  return new TransportError(
+    ErrorCode.ADDRESS_IN_USE,
+    `${T} port ${err.port} is already in use (${err.host}:${err.port}): stop what listens there (another camwire server?), or give another port with --${transport}-port (${transport}Port in a config file, CAMWIRE_${T}_PORT), or off`,
+    { cause: err },
+  );
 }
 
 /** The `server` action: config file, CAMWIRE_* environment and flags, then run until a signal. */
@@ -101,7 +129,8 @@ export async function serverAction(o: Record<string, string | boolean | undefine
     flags.cluster = { ...base, servers: (o.cluster as string).split(','), name: (o.clusterName as string | undefined) ?? base?.name, prefix: (o.clusterPrefix as string | undefined) ?? base?.prefix };
   }
   const cfg = resolveServerConfig(envConfig(process.env), file, flags);
-  const { stop, drain } = await runServer(cfg, logger(cfg.logLevel, (o.logFormat as LogFormat | undefined) ?? 'auto'));
+  const tlsNames = flags.tls ? { cert: '--tls-cert', key: '--tls-key', ca: 'tls.ca' } : undefined;
+  const { stop, drain } = await runServer(cfg, logger(cfg.logLevel, (o.logFormat as LogFormat | undefined) ?? 'auto'), tlsNames);
   // SIGTERM drains (rolling upgrades), SIGINT stops at once.
   onSignal(stop, drain);
 }

@@ -47,12 +47,19 @@ export async function hashPassword(password: string): Promise<string> {
   return `scrypt$${N}$${R}$${P}$${salt.toString('base64')}$${key.toString('base64')}`;
 }
 
+/** Whether `hash` has the form hashPassword makes (`scrypt$N$r$p$salt$hash`, parameters in range): any other never matches a password. */
+export function isPasswordHash(hash: string): boolean {
+  const parts = hash.split('$');
+  if (parts.length !== 6 || parts[0] !== 'scrypt' || !parts[4] || !parts[5]) return false;
+  const [n, r, p] = parts.slice(1, 4).map(Number);
+  return n >= 2 && n <= 1 << 20 && r >= 1 && r <= 64 && p >= 1 && p <= 16;
+}
+
 /** Checks a password against a hash made by hashPassword, in constant time. */
 export async function verifyPassword(password: string, hash: string): Promise<boolean> {
+  if (!isPasswordHash(hash)) return false;
   const parts = hash.split('$');
-  if (parts.length !== 6 || parts[0] !== 'scrypt') return false;
   const [n, r, p] = parts.slice(1, 4).map(Number);
-  if (!(n >= 2 && n <= 1 << 20 && r >= 1 && r <= 64 && p >= 1 && p <= 16)) return false;
   const expected = Buffer.from(parts[5], 'base64');
   const got = await derive(password, Buffer.from(parts[4], 'base64'), n, r, p);
   return expected.length === got.length && timingSafeEqual(expected, got);

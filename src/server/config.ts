@@ -202,6 +202,8 @@ export function validate(o: MediaServerOptions): ServerConfig {
     logger: o.logger ?? silentLogger,
   };
   if (Object.values(c.ports).every((p) => p === false)) throw invalid('tcpPort', 'at least one of tcpPort, httpPort, udpPort must be on');
+  // TCP and HTTP both listen on TCP: one number for both would fail at start as "in use" by the server itself.
+  if (c.ports.tcp !== false && c.ports.tcp !== 0 && c.ports.tcp === c.ports.http) throw invalid('httpPort', `is tcpPort's port too (${c.ports.tcp}): give each its own port (the UDP port may share the TCP port's number)`);
   return c;
 }
 
@@ -239,9 +241,10 @@ function metricsOptions(m: MetricsOptions | undefined): Required<MetricsOptions>
 /** The recording options: a folder, whole numbers of ms and bytes, a known format. */
 function recordOptions(o: RecordOptions | undefined, int: (name: string, v: number | undefined, def: number, min: number) => number): RecordOptions | undefined {
   if (o === undefined) return undefined;
-  if (typeof o !== 'object' || o === null || typeof o.dir !== 'string' || !o.dir) throw invalid('record', 'must be an object { dir, segmentMs?, maxAgeMs?, maxBytes?, format?, idleMs?, maxQueueBytes? }');
+  if (typeof o !== 'object' || o === null || Array.isArray(o)) throw invalid('record', 'must be an object { dir, segmentMs?, maxAgeMs?, maxBytes?, format?, idleMs?, maxQueueBytes? }');
   const known = ['dir', 'segmentMs', 'maxAgeMs', 'maxBytes', 'format', 'idleMs', 'maxQueueBytes'];
   for (const k of Object.keys(o)) if (!known.includes(k)) throw invalid('record', `unknown field ${JSON.stringify(k)} (use ${known.join(', ')})`);
+  if (typeof o.dir !== 'string' || !o.dir) throw invalid('record.dir', 'must be the folder to record into');
   if (o.format !== undefined && o.format !== 'mkv' && o.format !== 'mp4') throw invalid('record.format', "must be 'mkv' or 'mp4'");
   return {
     dir: o.dir,

@@ -11,7 +11,7 @@
  * - a ServerStore, where what must survive a restart is kept.
  */
 import { EventEmitter } from 'node:events';
-import { CamwireError, CloseCode, ConfigError, DeliveryError, ErrorCode } from '../errors.js';
+import { AddressInUseError, CamwireError, CloseCode, ConfigError, DeliveryError, ErrorCode } from '../errors.js';
 import type { PeerInfo } from '../events.js';
 import type { MediaTypeName, TransportName } from '../protocol/constants.js';
 import { encodeCommand, type Command } from '../protocol/messages.js';
@@ -87,6 +87,11 @@ export class MediaServer extends EventEmitter<MediaServerEvents> {
     }
     this.#metrics = new ServerMetrics({
       online: () => this.#dir.onlineIds().length,
+      connected: () => {
+        let n = 0;
+        for (const c of this.#dir.all()) if (c.connected || this.#http.ingestCount(c.id) > 0) n++;
+        return n;
+      },
       knownClients: () => this.#dir.size,
       links: () => this.#admission.links.size,
       groups: () => this.#groups.size,
@@ -172,7 +177,7 @@ export class MediaServer extends EventEmitter<MediaServerEvents> {
       for (const transport of ['tcp', 'http', 'udp'] as const) {
         const port = this.#o.ports[transport];
         if (port === false) continue;
-        const l = await LinkListener.open(
+        const l = await this.#listen(transport, port, () => LinkListener.open(
           {
             transport,
             host: this.#o.host,
@@ -186,7 +191,7 @@ export class MediaServer extends EventEmitter<MediaServerEvents> {
             limits: this.#o.limits,
           },
           { onLink: (link) => this.#admission.accept(link), onBadInput: (err, peer) => this.#bad(err, peer), onRefused: (reason) => this.#metrics.refused(reason) },
-        );
+        ));
         this.#listeners.set(transport, l);
       }
     } catch (err) {
@@ -195,6 +200,16 @@ export class MediaServer extends EventEmitter<MediaServerEvents> {
     }
     this.#cluster?.listening();
     this.#state = 'started';
+  }
+
+  /** Opens one listener; a port in use says which of the server's ports it is (`TCP port 7700 ...`, error `transport`). */
+  async #listen(transport: 'tcp' | 'udp' | 'http', port: number, open: () => Promise<LinkListener>): Promise<LinkListener> {
+    try {
+      return await open();
+    } catch (err) {
+      if (err instanceof AddressInUseError) throw new AddressInUseError(err.host, err.port || port, `${transport.toUpperCase()} port`, { cause: err, transport });
+      throw err;
+    }
   }
 
   /** Stops: closes every connection and listener, then the store. */

@@ -26,16 +26,8 @@ export interface ClientCounters {
 /** What the gauges read when they are scraped. */
 export interface MetricSources {
   online(): number;
-  links(): number;
-  groups(): number;
-  knownClients(): number;
-  /** For the per-client series. */
-  clients(): ClientCounters[];
-}
-
-/** What the gauges read when they are scraped. */
-export interface MetricSources {
-  online(): number;
+  /** Clients receiving, or sending through a push connection or an HTTP ingest. */
+  connected(): number;
   links(): number;
   groups(): number;
   knownClients(): number;
@@ -194,6 +186,7 @@ export class ServerMetrics {
     const gauge = (name: string, help: string, read: () => number): Gauge =>
       new prom.Gauge({ name, help, registers, collect(this: Gauge) { this.set(read()); } });
     gauge('camwire_clients_online', 'Clients whose receiver is connected', () => src.online());
+    gauge('camwire_clients_connected', 'Clients connected in any way: receiving, or sending (a push connection or an HTTP ingest); a camera that only sends is here, not in camwire_clients_online', () => src.connected());
     gauge('camwire_clients_known', 'Clients the server remembers, online or not', () => src.knownClients());
     gauge('camwire_links', 'Open connections', () => src.links());
     gauge('camwire_groups', 'Groups', () => src.groups());

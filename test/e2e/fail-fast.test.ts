@@ -163,7 +163,7 @@ describe('fail fast', () => {
     assert.match(errorLine(taken.stderr()), new RegExp(`^error: port ${port} is already in use`));
     const server = cli(t, ['server', '--host', '127.0.0.1', '--tcp-port', '0', '--udp-port', 'off', '--http-port', String(port)]);
     assert.equal(await server.exited, 3);
-    assert.match(errorLine(server.stderr()), new RegExp(`^error: port ${port} is already in use`));
+    assert.match(errorLine(server.stderr()), new RegExp(`^error: HTTP port ${port} is already in use`));
   });
 
   test('HEAD on the MJPEG routes answers with the headers and ends', { timeout: 20000 }, async (t) => {

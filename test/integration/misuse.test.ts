@@ -60,5 +60,5 @@ test('misuse - a port in use: AddressInUseError (CW_ERR_ADDRESS_IN_USE) with the
   const second = new Receiver({ protocol: 'tcp', host: '127.0.0.1', port: first.port });
   await assert.rejects(second.start(), (e: unknown) => e instanceof AddressInUseError && e.code === 'CW_ERR_ADDRESS_IN_USE' && e.port === first.port && e.message.startsWith(`port ${first.port} is already in use`));
   const server = new MediaServer({ host: '127.0.0.1', tcpPort: first.port, udpPort: false, httpPort: false });
-  await assert.rejects(server.start(), (e: unknown) => e instanceof AddressInUseError && e.port === first.port);
+  await assert.rejects(server.start(), (e: unknown) => e instanceof AddressInUseError && e.port === first.port && e.transport === 'tcp' && e.message.startsWith(`TCP port ${first.port} is already in use`));
 });
