@@ -9,6 +9,8 @@
  *   node build/bench/run.js --cases=cluster --cluster-n=300 --cluster-size=65536 --cluster-fps=30 --cluster-ms=5000
  *   node build/bench/run.js --cases=cluster --cluster-cli=build/base-dist/cli/main.js   (the servers of another build)
  *   node build/bench/run.js --cases=cluster --cluster-warmup-ms=10000   (the same load for 10 s first, not measured)
+ *   node build/bench/run.js --cases=cluster --cluster-receive=1   (instead: a receiving node's cost per NATS message alone, cluster-receive.ts)
+ *   node build/bench/run.js --cases=cluster --cluster-node-flags=--max-semi-space-size=1   (Node/V8 flags, comma-separated, for every server: the one server and the nodes alike)
  *
  * Processes, all on 127.0.0.1: a nats-server with JetStream (temporary store), the servers as
  * `camwire server` child processes (the CLI, as users run them; HTTP and UDP off, nothing on
@@ -25,6 +27,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { runReceiveBench } from './cluster-receive.js';
 import { camwireWirePublisher } from './fanout-pub.js';
 import { clock, ReaderPool, type ReaderSpec } from './fanout-readers.js';
 import { num, table } from './table.js';
@@ -71,10 +74,12 @@ function start(cmd: string, args: string[], ready: RegExp): Promise<{ child: Chi
 let configFile = '';
 /** --cluster-prof=DIR: each server runs with --cpu-prof into DIR (stopped with SIGINT so that it writes it). */
 let profDir = '';
+/** --cluster-node-flags=A,B: Node/V8 flags for every server, the one server and the nodes alike (docs/cluster.md, Benchmark). */
+let nodeFlags: string[] = [];
 
 async function camwireServer(extra: string[]): Promise<Proc> {
   const prof = profDir ? ['--cpu-prof', '--cpu-prof-dir', profDir, '--cpu-prof-name', `${extra.find((a) => a.startsWith('bench')) ?? 'single'}.cpuprofile`] : [];
-  const { child, m } = await start(process.execPath, [...prof, CLI, 'server', '--config', configFile, '--host', '127.0.0.1', '--tcp-port', '0', '--udp-port', 'off', '--http-port', 'off', '--memory', '--log-level', 'warn', ...extra], /tcp (\d+), udp/);
+  const { child, m } = await start(process.execPath, [...nodeFlags, ...prof, CLI, 'server', '--config', configFile, '--host', '127.0.0.1', '--tcp-port', '0', '--udp-port', 'off', '--http-port', 'off', '--memory', '--log-level', 'warn', ...extra], /tcp (\d+), udp/);
   child.removeAllListeners('exit');
   return { child, port: Number(m[1]) };
 }
@@ -195,7 +200,8 @@ async function measure(label: string, servers: Proc[], pool: ReaderPool, o: { n:
 }
 
 export async function runClusterBench(argv: string[]): Promise<void> {
-  const args = new Map(argv.map((a) => a.replace(/^--/, '').split('=', 2) as [string, string]));
+  // Split at the first '=' only: a value may hold one (--cluster-node-flags=--max-semi-space-size=1).
+  const args = new Map(argv.map((a) => (a.includes('=') ? [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)] : [a, '']) as [string, string]).map(([k, v]) => [k.replace(/^--/, ''), v]));
   const o = {
     n: Number(args.get('cluster-n') ?? 300),
     size: Number(args.get('cluster-size') ?? 65536),
@@ -204,9 +210,10 @@ export async function runClusterBench(argv: string[]): Promise<void> {
     warmupMs: Number(args.get('cluster-warmup-ms') ?? 0),
   };
   profDir = args.get('cluster-prof') ?? '';
+  nodeFlags = (args.get('cluster-node-flags') ?? '').split(',').filter(Boolean);
   if (args.get('cluster-cli')) CLI = path.resolve(args.get('cluster-cli')!);
   if (profDir) fs.mkdirSync(profDir, { recursive: true });
-  console.log(`\nCluster bench: 1 publisher, ${o.n} readers, ${o.size} B frames at ${o.fps} frames/s for ${o.ms} ms (after ${o.warmupMs} ms of warm-up); ${os.cpus().length} cores (${os.cpus()[0]?.model ?? '?'}), load ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}`);
+  console.log(`\nCluster bench: 1 publisher, ${o.n} readers, ${o.size} B frames at ${o.fps} frames/s for ${o.ms} ms (after ${o.warmupMs} ms of warm-up)${nodeFlags.length ? `; servers run with ${nodeFlags.join(' ')}` : ''}; ${os.cpus().length} cores (${os.cpus()[0]?.model ?? '?'}), load ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}`);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'camwire-bench-nats-'));
   configFile = path.join(dir, 'server.yaml');
   fs.writeFileSync(configFile, 'limits:\n  maxConnectionsPerIp: 0\n  maxPendingPerIp: 0\n  maxPending: 0\n');
@@ -215,6 +222,7 @@ export async function runClusterBench(argv: string[]): Promise<void> {
   try {
     const natsPort = await freePort();
     procs.push((await start('nats-server', ['-js', '-a', '127.0.0.1', '-p', String(natsPort), '-sd', dir], /Server is ready/)).child);
+    if (args.get('cluster-receive')) return await runReceiveBench(`nats://127.0.0.1:${natsPort}`, Number(args.get('cluster-receive-ms') ?? 15000));
     const single = await camwireServer([]);
     procs.push(single.child);
     const natsPid = procs[0].pid!;

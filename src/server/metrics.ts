@@ -3,7 +3,9 @@
  *
  * The counts are plain numbers; prom-client (about 12 MB of memory once loaded) is loaded, and
  * the registry built, the first time the registry is asked for (GET /metrics, `server.metrics`),
- * or at once when the latency histogram is on. Its counters read the numbers when scraped.
+ * or at once when the latency histogram is on. Its counters read the numbers when scraped. The
+ * process series start at the first scrape in any case: their event-loop lag runs a timer every
+ * 10 ms, which would wake a server that nobody scrapes 100 times a second (docs/api.md, metrics).
  */
 import { createRequire } from 'node:module';
 import type { Counter, Gauge, Histogram, Registry } from 'prom-client';
@@ -89,6 +91,9 @@ export class ServerMetrics {
   readonly #src: MetricSources;
   readonly #on: MetricsSwitches;
   #registry: Registry | undefined;
+  #prom: Prom | undefined;
+  /** Whether the process series run (from the first scrape). */
+  #processOn = false;
   #latency: Histogram | undefined;
   readonly #frames = new Counts('direction', 'type');
   readonly #bytes = new Counts('direction', 'type');
@@ -102,12 +107,28 @@ export class ServerMetrics {
   constructor(src: MetricSources, on: MetricsSwitches = { perClient: false, latency: false, process: true }) {
     this.#src = src;
     this.#on = on;
-    // Observations cannot wait for the first scrape: the histogram needs its registry now.
-    if (on.latency) void this.registry;
+    // Observations cannot wait for the first scrape: the histogram needs its registry now (the
+    // process series still wait for it).
+    if (on.latency) this.#built();
   }
 
-  /** The Prometheus registry; loads prom-client on first use. */
+  /** The Prometheus registry, to scrape: loads prom-client on first use, and starts the process series. */
   get registry(): Registry {
+    const registry = this.#built();
+    if (this.#on.process && !this.#processOn) {
+      // CPU and memory are the process's own totals; event-loop lag is measured from now on.
+      this.#processOn = true;
+      this.#prom!.collectDefaultMetrics({ register: registry });
+    }
+    return registry;
+  }
+
+  /** Whether the process series (and their event-loop timer) run: from the first read of `registry`. */
+  get processSeries(): boolean {
+    return this.#processOn;
+  }
+
+  #built(): Registry {
     return (this.#registry ??= this.#build());
   }
 
@@ -160,7 +181,7 @@ export class ServerMetrics {
   }
 
   #build(): Registry {
-    const prom = createRequire(import.meta.url)('prom-client') as Prom;
+    const prom = (this.#prom = createRequire(import.meta.url)('prom-client') as Prom);
     const registry = new prom.Registry();
     const registers = [registry];
     const counter = (name: string, help: string, labelNames: string[], c: Counts): Counter =>
@@ -198,9 +219,6 @@ export class ServerMetrics {
         registers,
       });
     }
-    // Process series start when the registry is built (the first scrape): CPU and memory are the
-    // process's own totals; event-loop lag is measured from then on.
-    if (this.#on.process) prom.collectDefaultMetrics({ register: registry });
     if (this.#on.perClient) perClientSeries(prom, registers, src);
     return registry;
   }
