@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ServerMetrics, type MetricSources } from '../../src/server/metrics.js';
 
-const sources: MetricSources = { online: () => 0, links: () => 0, groups: () => 0, knownClients: () => 0, clients: () => [] };
+const sources: MetricSources = { online: () => 0, connected: () => 0, links: () => 0, groups: () => 0, knownClients: () => 0, clients: () => [] };
 
 test('server metrics - with the latency histogram on, the process series start at the first scrape, not before', async () => {
   const m = new ServerMetrics(sources, { perClient: false, latency: true, process: true });
