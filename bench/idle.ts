@@ -30,9 +30,21 @@
  * --join-prof=DIR CPU profiles of the joins (camwire's and raw's, sampled every 100 µs;
  * bench/prof-top.ts summarises them).
  *
- *   node build/bench/run.js --cases=idle [--channels=10000] [--idle-s=20] [--idle-peers=answer|ping|ping-all] [--idle-keepalive=MS] [--idle-prof=DIR] [--join-prof=DIR]
+ * --idle-perf=DIR, --join-perf=DIR: `perf record -F 1999 -g` of each server child (camwire's and
+ * raw's) over exactly the idle period, or the joins (DIR/idle-server.data, DIR/idle-raw.data, ...).
+ * The server children then run with --perf-basic-prof (JavaScript frames get names; the map
+ * files are /tmp/perf-PID.map); read with `perf report -i FILE --no-children --sort dso,sym -g none`.
+ * Unlike the inspector's wall-time samples, perf's cpu-clock samples count only time on a CPU.
+ *
+ * CAMWIRE_IDLE_SERVER_FLAGS="--trace-gc ..." (environment): more node flags for both server children.
+ *
+ * Also printed: the server's CPU per keepalive exchange over the idle period (CPU time / PINGs
+ * answered, the server's and the peers'), camwire's and raw's, and their ratio: it does not depend
+ * on how many exchanges a 20 s window happened to hold.
+ *
+ *   node build/bench/run.js --cases=idle [--channels=10000] [--idle-s=20] [--idle-peers=answer|ping|ping-all] [--idle-keepalive=MS] [--idle-prof=DIR] [--join-prof=DIR] [--idle-perf=DIR] [--join-perf=DIR]
  */
-import { fork, type ChildProcess } from 'node:child_process';
+import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import net from 'node:net';
@@ -258,6 +270,26 @@ async function channelsChild(): Promise<void> {
 
 // ---------------------------------------------------------------- parent
 
+/** `perf record` of process `pid` into `file` until the returned stop() (SIGINT, then waits for perf to write its file). */
+function perfRecord(pid: number, file: string): () => Promise<void> {
+  mkdirSync(path.dirname(file), { recursive: true });
+  const perf = spawn('perf', ['record', '-F', '1999', '-g', '-o', file, '-p', String(pid)], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const exited = new Promise<void>((resolve) => perf.once('exit', () => resolve()));
+  perf.once('error', (e) => console.error(`idle bench: perf record: ${e.message}`));
+  return async () => {
+    perf.kill('SIGINT');
+    const t = setTimeout(() => perf.kill('SIGKILL'), 30_000);
+    await exited;
+    clearTimeout(t);
+  };
+}
+
+/** perf's options: where its recordings of the idle period and the joins go. */
+interface PerfDirs {
+  idle?: string;
+  join?: string;
+}
+
 interface Round {
   links: number;
   firstBatchMs: number;
@@ -266,6 +298,8 @@ interface Round {
   joinCpuMs: number;
   cpuPct: number;
   sysPct: number;
+  /** CPU time of the idle period, ms. */
+  idleCpuMs: number;
   kbPerChannel: number;
   rssBefore: number;
   rssAfter: number;
@@ -276,9 +310,12 @@ interface Round {
 }
 
 /** One server (camwire or the raw baseline) and a fresh channels child: joins, then the idle period. */
-async function round(server: 'server' | 'raw', channels: number, idleS: number, peersMode: string, prof: string | undefined, keepaliveMs: number, joinProf?: string): Promise<Round> {
+async function round(server: 'server' | 'raw', channels: number, idleS: number, peersMode: string, prof: string | undefined, keepaliveMs: number, joinProf?: string, perfDirs: PerfDirs = {}): Promise<Round> {
   const env = { ...process.env, CAMWIRE_IDLE_KEEPALIVE_MS: String(keepaliveMs) };
-  const srv = fork(SELF, [server, prof ?? '', joinProf ?? ''], { env, execArgv: ['--expose-gc'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const execArgv = ['--expose-gc'];
+  if (perfDirs.idle || perfDirs.join) execArgv.push('--perf-basic-prof');
+  if (process.env.CAMWIRE_IDLE_SERVER_FLAGS) execArgv.push(...process.env.CAMWIRE_IDLE_SERVER_FLAGS.split(' ').filter(Boolean));
+  const srv = fork(SELF, [server, prof ?? '', joinProf ?? ''], { env, execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const peers = fork(SELF, ['channels', peersMode], { env, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const toServer = rpc(srv);
   const toPeers = rpc(peers);
@@ -286,14 +323,20 @@ async function round(server: 'server' | 'raw', channels: number, idleS: number, 
     const port = (await toServer({ port: true }, 'port')) as number;
     const before = (await toServer({ read: true }, 'read')) as { rss: number };
     await toServer({ joinMark: true }, 'joinMarked');
+    // perf needs a moment to attach before what it records begins.
+    const stopJoinPerf = perfDirs.join ? perfRecord(srv.pid!, path.join(perfDirs.join, `join-${server}.data`)) : undefined;
+    if (stopJoinPerf) await new Promise((r) => setTimeout(r, 500));
     const opened = (await toPeers({ open: channels, port }, 'opened')) as { ms: number; firstBatchMs: number };
     const joined = (await toServer({ joinRead: true }, 'joinRead')) as { cpuMs: number };
+    await stopJoinPerf?.();
     // Let the joins settle (handshake timers, first allocations), then measure the idle period.
     await new Promise((r) => setTimeout(r, 2000));
     await toServer({ mark: true }, 'marked');
     type Counts = { pongs: number; pingsSent: number; pongsGot: number; closed: number };
     const c0 = (await toPeers({ pongs: true }, 'pongs')) as Counts;
+    const stopIdlePerf = perfDirs.idle ? perfRecord(srv.pid!, path.join(perfDirs.idle, `idle-${server}.data`)) : undefined;
     await new Promise((r) => setTimeout(r, idleS * 1000));
+    await stopIdlePerf?.();
     const after = (await toServer({ read: true }, 'read')) as { cpuMs: number; sysMs: number; wallMs: number; rss: number; links: number };
     const c1 = (await toPeers({ pongs: true }, 'pongs')) as Counts;
     return {
@@ -303,6 +346,7 @@ async function round(server: 'server' | 'raw', channels: number, idleS: number, 
       joinCpuMs: joined.cpuMs,
       cpuPct: (after.cpuMs / after.wallMs) * 100,
       sysPct: (after.sysMs / after.wallMs) * 100,
+      idleCpuMs: after.cpuMs,
       kbPerChannel: (after.rss - before.rss) / 1024 / channels,
       rssBefore: before.rss,
       rssAfter: after.rss,
@@ -325,8 +369,9 @@ export async function runIdleBench(argv: string[] = process.argv.slice(2)): Prom
   const joinProf = arg('join-prof');
   const peersMode = arg('idle-peers') ?? 'answer';
   const ka = Number(arg('idle-keepalive') ?? 5000);
-  const cw = await round('server', channels, idleS, peersMode, prof, ka, joinProf);
-  const raw = await round('raw', channels, idleS, peersMode, prof, ka, joinProf);
+  const perfDirs: PerfDirs = { idle: arg('idle-perf'), join: arg('join-perf') };
+  const cw = await round('server', channels, idleS, peersMode, prof, ka, joinProf, perfDirs);
+  const raw = await round('raw', channels, idleS, peersMode, prof, ka, joinProf, perfDirs);
   const x = (a: number, b: number): string => (b > 0 ? `${(a / b).toFixed(2)}x` : 'n/a');
   const peersSay = (ka !== 5000 ? `keepaliveMs ${ka}, deadMs ${3 * ka}; ` : '') + (peersMode === 'ping' ? "ping after keepaliveMs of silence on any of a client's channels (one channel, in turn) and answer" : peersMode === 'ping-all' ? 'ping every channel after keepaliveMs of its silence and answer' : 'only answer PINGs');
   console.log(`\nIdle channels: ${cw.links} open pull channels (${channels / 5} clients x 5 types) on one MediaServer process (raw Node baseline: ${raw.links} sockets); peers ${peersSay}`);
@@ -337,6 +382,8 @@ export async function runIdleBench(argv: string[] = process.argv.slice(2)): Prom
     console.log(`  idle ${idleS} s, ${name}: server CPU ${r.cpuPct.toFixed(2)}% of a core (system ${r.sysPct.toFixed(2)}%); server PINGs ${r.serverPings} (answered), peer PINGs ${r.peerPings} (PONGs back ${r.peerPongs}); channels closed by the server ${r.closed}`);
   }
   console.log(`  CPU camwire / raw: ${x(cw.cpuPct, raw.cpuPct)} (goal: camwire < 1% of a core)`);
+  const perExchange = (r: Round): number => (r.idleCpuMs * 1000) / Math.max(1, r.serverPings + r.peerPings);
+  console.log(`  CPU per keepalive exchange: camwire ${perExchange(cw).toFixed(1)} µs, raw ${perExchange(raw).toFixed(1)} µs (${x(perExchange(cw), perExchange(raw))})`);
   console.log(`  RSS camwire ${(cw.rssBefore / 2 ** 20).toFixed(1)} -> ${(cw.rssAfter / 2 ** 20).toFixed(1)} MiB: ${cw.kbPerChannel.toFixed(1)} KB per channel (goal <= 10 KB); raw ${raw.kbPerChannel.toFixed(1)} KB (${x(cw.kbPerChannel, raw.kbPerChannel)})`);
 }
 
