@@ -183,10 +183,13 @@ function measured(name: 'server' | 'raw', o: { port: () => number; links: () => 
       if (profDir) await startProfile();
       cpu0 = process.cpuUsage();
       t0 = performance.now();
+      // With tracing flags (CAMWIRE_IDLE_SERVER_FLAGS), where the idle period starts and ends in their output.
+      if (process.env.CAMWIRE_IDLE_SERVER_FLAGS) console.log(`--- ${name}: idle period starts`);
       process.send!({ marked: true });
     }
     if (m.read) {
       const u = process.cpuUsage(cpu0);
+      if (process.env.CAMWIRE_IDLE_SERVER_FLAGS && t0 > 0) console.log(`--- ${name}: idle period ends`);
       if (profDir && t0 > 0) await saveProfile(profDir, 'idle');
       gc?.();
       process.send!({ read: { cpuMs: (u.user + u.system) / 1000, sysMs: u.system / 1000, wallMs: performance.now() - t0, rss: process.memoryUsage().rss, links: o.links() } });
