@@ -38,11 +38,16 @@
  *
  * CAMWIRE_IDLE_SERVER_FLAGS="--trace-gc ..." (environment): more node flags for both server children.
  *
+ * --idle-settle=S: seconds between the last join and the idle period (default 2). The first
+ * keepalive exchanges of a fresh server run code the joins did not (its optimizing compiler works
+ * in the background during them, and each object's first PING may change its shape); a longer
+ * settle (e.g. 20, more than the 7.5 s before the first PINGs) measures the steady state.
+ *
  * Also printed: the server's CPU per keepalive exchange over the idle period (CPU time / PINGs
  * answered, the server's and the peers'), camwire's and raw's, and their ratio: it does not depend
  * on how many exchanges a 20 s window happened to hold.
  *
- *   node build/bench/run.js --cases=idle [--channels=10000] [--idle-s=20] [--idle-peers=answer|ping|ping-all] [--idle-keepalive=MS] [--idle-prof=DIR] [--join-prof=DIR] [--idle-perf=DIR] [--join-perf=DIR]
+ *   node build/bench/run.js --cases=idle [--channels=10000] [--idle-s=20] [--idle-peers=answer|ping|ping-all] [--idle-keepalive=MS] [--idle-prof=DIR] [--join-prof=DIR] [--idle-perf=DIR] [--join-perf=DIR] [--idle-settle=S]
  */
 import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -313,7 +318,7 @@ interface Round {
 }
 
 /** One server (camwire or the raw baseline) and a fresh channels child: joins, then the idle period. */
-async function round(server: 'server' | 'raw', channels: number, idleS: number, peersMode: string, prof: string | undefined, keepaliveMs: number, joinProf?: string, perfDirs: PerfDirs = {}): Promise<Round> {
+async function round(server: 'server' | 'raw', channels: number, idleS: number, peersMode: string, prof: string | undefined, keepaliveMs: number, joinProf?: string, perfDirs: PerfDirs = {}, settleS = 2): Promise<Round> {
   const env = { ...process.env, CAMWIRE_IDLE_KEEPALIVE_MS: String(keepaliveMs) };
   const execArgv = ['--expose-gc'];
   if (perfDirs.idle || perfDirs.join) execArgv.push('--perf-basic-prof');
@@ -333,7 +338,7 @@ async function round(server: 'server' | 'raw', channels: number, idleS: number, 
     const joined = (await toServer({ joinRead: true }, 'joinRead')) as { cpuMs: number };
     await stopJoinPerf?.();
     // Let the joins settle (handshake timers, first allocations), then measure the idle period.
-    await new Promise((r) => setTimeout(r, 2000));
+    await new Promise((r) => setTimeout(r, settleS * 1000));
     await toServer({ mark: true }, 'marked');
     type Counts = { pongs: number; pingsSent: number; pongsGot: number; closed: number };
     const c0 = (await toPeers({ pongs: true }, 'pongs')) as Counts;
@@ -373,8 +378,9 @@ export async function runIdleBench(argv: string[] = process.argv.slice(2)): Prom
   const peersMode = arg('idle-peers') ?? 'answer';
   const ka = Number(arg('idle-keepalive') ?? 5000);
   const perfDirs: PerfDirs = { idle: arg('idle-perf'), join: arg('join-perf') };
-  const cw = await round('server', channels, idleS, peersMode, prof, ka, joinProf, perfDirs);
-  const raw = await round('raw', channels, idleS, peersMode, prof, ka, joinProf, perfDirs);
+  const settleS = Number(arg('idle-settle') ?? 2);
+  const cw = await round('server', channels, idleS, peersMode, prof, ka, joinProf, perfDirs, settleS);
+  const raw = await round('raw', channels, idleS, peersMode, prof, ka, joinProf, perfDirs, settleS);
   const x = (a: number, b: number): string => (b > 0 ? `${(a / b).toFixed(2)}x` : 'n/a');
   const peersSay = (ka !== 5000 ? `keepaliveMs ${ka}, deadMs ${3 * ka}; ` : '') + (peersMode === 'ping' ? "ping after keepaliveMs of silence on any of a client's channels (one channel, in turn) and answer" : peersMode === 'ping-all' ? 'ping every channel after keepaliveMs of its silence and answer' : 'only answer PINGs');
   console.log(`\nIdle channels: ${cw.links} open pull channels (${channels / 5} clients x 5 types) on one MediaServer process (raw Node baseline: ${raw.links} sockets); peers ${peersSay}`);
