@@ -52,6 +52,7 @@
 import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
+import { PerformanceObserver, constants } from 'node:perf_hooks';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -169,6 +170,19 @@ function measured(name: 'server' | 'raw', o: { port: () => number; links: () => 
   };
   let cpu0 = process.cpuUsage();
   let t0 = 0;
+  // Mark-compact GCs in the idle period (V8's memory reducer runs some once the allocation rate
+  // falls; over a 10,000-channel heap one costs more than a second of keepalives): counted and printed.
+  let majorGcs = 0;
+  let majorGcMs = 0;
+  new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) {
+      // Entries come after the fact: counted by when they started (not the bench's own gc() before the period).
+      if (t0 > 0 && e.startTime >= t0 && (e as PerformanceEntry & { detail?: { kind?: number } }).detail?.kind === constants.NODE_PERFORMANCE_GC_MAJOR) {
+        majorGcs++;
+        majorGcMs += e.duration;
+      }
+    }
+  }).observe({ entryTypes: ['gc'] });
   let joinCpu0 = process.cpuUsage();
   process.on('message', async (m: Msg) => {
     if (m.port) process.send!({ port: o.port() });
@@ -188,6 +202,8 @@ function measured(name: 'server' | 'raw', o: { port: () => number; links: () => 
       if (profDir) await startProfile();
       cpu0 = process.cpuUsage();
       t0 = performance.now();
+      majorGcs = 0;
+      majorGcMs = 0;
       // With tracing flags (CAMWIRE_IDLE_SERVER_FLAGS), where the idle period starts and ends in their output.
       if (process.env.CAMWIRE_IDLE_SERVER_FLAGS) console.log(`--- ${name}: idle period starts`);
       process.send!({ marked: true });
@@ -196,8 +212,10 @@ function measured(name: 'server' | 'raw', o: { port: () => number; links: () => 
       const u = process.cpuUsage(cpu0);
       if (process.env.CAMWIRE_IDLE_SERVER_FLAGS && t0 > 0) console.log(`--- ${name}: idle period ends`);
       if (profDir && t0 > 0) await saveProfile(profDir, 'idle');
+      const idle = { cpuMs: (u.user + u.system) / 1000, sysMs: u.system / 1000, wallMs: performance.now() - t0, majorGcs, majorGcMs };
+      t0 = 0;
       gc?.();
-      process.send!({ read: { cpuMs: (u.user + u.system) / 1000, sysMs: u.system / 1000, wallMs: performance.now() - t0, rss: process.memoryUsage().rss, links: o.links() } });
+      process.send!({ read: { ...idle, rss: process.memoryUsage().rss, links: o.links() } });
     }
   });
 }
@@ -308,6 +326,9 @@ interface Round {
   sysPct: number;
   /** CPU time of the idle period, ms. */
   idleCpuMs: number;
+  /** Mark-compact GCs in the idle period, and their main-thread time (ms). */
+  majorGcs: number;
+  majorGcMs: number;
   kbPerChannel: number;
   rssBefore: number;
   rssAfter: number;
@@ -345,7 +366,7 @@ async function round(server: 'server' | 'raw', channels: number, idleS: number, 
     const stopIdlePerf = perfDirs.idle ? perfRecord(srv.pid!, path.join(perfDirs.idle, `idle-${server}.data`)) : undefined;
     await new Promise((r) => setTimeout(r, idleS * 1000));
     await stopIdlePerf?.();
-    const after = (await toServer({ read: true }, 'read')) as { cpuMs: number; sysMs: number; wallMs: number; rss: number; links: number };
+    const after = (await toServer({ read: true }, 'read')) as { cpuMs: number; sysMs: number; wallMs: number; rss: number; links: number; majorGcs: number; majorGcMs: number };
     const c1 = (await toPeers({ pongs: true }, 'pongs')) as Counts;
     return {
       links: after.links,
@@ -355,6 +376,8 @@ async function round(server: 'server' | 'raw', channels: number, idleS: number, 
       cpuPct: (after.cpuMs / after.wallMs) * 100,
       sysPct: (after.sysMs / after.wallMs) * 100,
       idleCpuMs: after.cpuMs,
+      majorGcs: after.majorGcs,
+      majorGcMs: after.majorGcMs,
       kbPerChannel: (after.rss - before.rss) / 1024 / channels,
       rssBefore: before.rss,
       rssAfter: after.rss,
@@ -388,7 +411,7 @@ export async function runIdleBench(argv: string[] = process.argv.slice(2)): Prom
   const perJoin = (r: Round): number => (r.joinCpuMs * 1000) / channels;
   console.log(`  join CPU: camwire ${perJoin(cw).toFixed(0)} µs per join, raw ${perJoin(raw).toFixed(0)} µs (${x(perJoin(cw), perJoin(raw))}); ${channels} joins, server process, user + system`);
   for (const [name, r] of [['camwire', cw], ['raw', raw]] as const) {
-    console.log(`  idle ${idleS} s, ${name}: server CPU ${r.cpuPct.toFixed(2)}% of a core (system ${r.sysPct.toFixed(2)}%); server PINGs ${r.serverPings} (answered), peer PINGs ${r.peerPings} (PONGs back ${r.peerPongs}); channels closed by the server ${r.closed}`);
+    console.log(`  idle ${idleS} s, ${name}: server CPU ${r.cpuPct.toFixed(2)}% of a core (system ${r.sysPct.toFixed(2)}%); server PINGs ${r.serverPings} (answered), peer PINGs ${r.peerPings} (PONGs back ${r.peerPongs}); channels closed by the server ${r.closed}; mark-compact GCs ${r.majorGcs} (${r.majorGcMs.toFixed(0)} ms)`);
   }
   console.log(`  CPU camwire / raw: ${x(cw.cpuPct, raw.cpuPct)} (goal: camwire < 1% of a core)`);
   const perExchange = (r: Round): number => (r.idleCpuMs * 1000) / Math.max(1, r.serverPings + r.peerPings);
