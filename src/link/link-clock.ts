@@ -152,8 +152,9 @@ export class LinkClock {
         const l = links[k];
         if (l === null) continue;
         links[k] = null;
-        if (l.clockSlot !== slot) {
-          this.#put(l, l.clockSlot!); // a later round's
+        const at = l.clockSlot!;
+        if (at !== slot) {
+          if (at > slot) this.#put(l, at); // a later round's
           continue;
         }
         const next = l.tick(now);

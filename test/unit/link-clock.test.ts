@@ -103,7 +103,7 @@ describe('LinkClock', () => {
     assert.equal(clock.size, 0);
   });
 
-  test("an entry deleted or woken by another entry's check in the same slot, before its own turn", async () => {
+  test("an entry deleted, woken, or deleted and added again by another entry's check in the same slot, before its own turn", async () => {
     const clock = new LinkClock(20);
     const calls: string[] = [];
     let done!: () => void;
@@ -116,6 +116,9 @@ describe('LinkClock', () => {
         if (++rounds === 1) {
           clock.delete(victim);
           clock.wake(sleeper);
+          // Taken off and put back before its turn: it must be on the clock once, not twice.
+          clock.delete(again);
+          clock.add(again);
         }
         if (rounds === 4) done();
       },
@@ -123,12 +126,16 @@ describe('LinkClock', () => {
     const victim = { tick: (): void => void calls.push('victim') };
     const sleeper = { tick: (): number => (calls.push('sleeper'), Infinity) };
     const last = { tick: (): void => void calls.push('last') };
-    for (const l of [first, victim, sleeper, last]) clock.add(l);
+    const againAt: number[] = [];
+    const again = { tick: (now: number): void => void againAt.push(now) };
+    for (const l of [first, victim, sleeper, again, last]) clock.add(l);
     const hold = setTimeout(() => done(), 5000);
     await finished;
     clearTimeout(hold);
-    for (const l of [first, sleeper, last]) clock.delete(l);
+    for (const l of [first, sleeper, again, last]) clock.delete(l);
     assert.equal(calls.filter((c) => c === 'victim').length, 0, 'deleted before its turn: never called');
+    assert.equal(new Set(againAt).size, againAt.length, `an entry put back before its turn is called once per tick: ${againAt.join(', ')}`);
+    assert.ok(againAt.length >= 2, 'and keeps being called');
     assert.equal(calls.filter((c) => c === 'sleeper').length, 1, 'woken before its turn (it was due already): called once, then parked');
     assert.equal(calls.filter((c) => c === 'last').length, 4, 'the entries after them in the slot still run');
     assert.equal(clock.size, 0);
