@@ -30,11 +30,29 @@
  * --join-prof=DIR CPU profiles of the joins (camwire's and raw's, sampled every 100 µs;
  * bench/prof-top.ts summarises them).
  *
- *   node build/bench/run.js --cases=idle [--channels=10000] [--idle-s=20] [--idle-peers=answer|ping|ping-all] [--idle-keepalive=MS] [--idle-prof=DIR] [--join-prof=DIR]
+ * --idle-perf=DIR, --join-perf=DIR: `perf record -F 1999 -g` of each server child (camwire's and
+ * raw's) over exactly the idle period, or the joins (DIR/idle-server.data, DIR/idle-raw.data, ...).
+ * The server children then run with --perf-basic-prof (JavaScript frames get names; the map
+ * files are /tmp/perf-PID.map); read with `perf report -i FILE --no-children --sort dso,sym -g none`.
+ * Unlike the inspector's wall-time samples, perf's cpu-clock samples count only time on a CPU.
+ *
+ * CAMWIRE_IDLE_SERVER_FLAGS="--trace-gc ..." (environment): more node flags for both server children.
+ *
+ * --idle-settle=S: seconds between the last join and the idle period (default 2). The first
+ * keepalive exchanges of a fresh server run code the joins did not (its optimizing compiler works
+ * in the background during them, and each object's first PING may change its shape); a longer
+ * settle (e.g. 20, more than the 7.5 s before the first PINGs) measures the steady state.
+ *
+ * Also printed: the server's CPU per keepalive exchange over the idle period (CPU time / PINGs
+ * answered, the server's and the peers'), camwire's and raw's, and their ratio: it does not depend
+ * on how many exchanges a 20 s window happened to hold.
+ *
+ *   node build/bench/run.js --cases=idle [--channels=10000] [--idle-s=20] [--idle-peers=answer|ping|ping-all] [--idle-keepalive=MS] [--idle-prof=DIR] [--join-prof=DIR] [--idle-perf=DIR] [--join-perf=DIR] [--idle-settle=S]
  */
-import { fork, type ChildProcess } from 'node:child_process';
+import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
+import { PerformanceObserver, constants } from 'node:perf_hooks';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -152,6 +170,19 @@ function measured(name: 'server' | 'raw', o: { port: () => number; links: () => 
   };
   let cpu0 = process.cpuUsage();
   let t0 = 0;
+  // Mark-compact GCs in the idle period (V8's memory reducer runs some once the allocation rate
+  // falls; over a 10,000-channel heap one costs more than a second of keepalives): counted and printed.
+  let majorGcs = 0;
+  let majorGcMs = 0;
+  new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) {
+      // Entries come after the fact: counted by when they started (not the bench's own gc() before the period).
+      if (t0 > 0 && e.startTime >= t0 && (e as PerformanceEntry & { detail?: { kind?: number } }).detail?.kind === constants.NODE_PERFORMANCE_GC_MAJOR) {
+        majorGcs++;
+        majorGcMs += e.duration;
+      }
+    }
+  }).observe({ entryTypes: ['gc'] });
   let joinCpu0 = process.cpuUsage();
   process.on('message', async (m: Msg) => {
     if (m.port) process.send!({ port: o.port() });
@@ -171,13 +202,20 @@ function measured(name: 'server' | 'raw', o: { port: () => number; links: () => 
       if (profDir) await startProfile();
       cpu0 = process.cpuUsage();
       t0 = performance.now();
+      majorGcs = 0;
+      majorGcMs = 0;
+      // With tracing flags (CAMWIRE_IDLE_SERVER_FLAGS), where the idle period starts and ends in their output.
+      if (process.env.CAMWIRE_IDLE_SERVER_FLAGS) console.log(`--- ${name}: idle period starts`);
       process.send!({ marked: true });
     }
     if (m.read) {
       const u = process.cpuUsage(cpu0);
+      if (process.env.CAMWIRE_IDLE_SERVER_FLAGS && t0 > 0) console.log(`--- ${name}: idle period ends`);
       if (profDir && t0 > 0) await saveProfile(profDir, 'idle');
+      const idle = { cpuMs: (u.user + u.system) / 1000, sysMs: u.system / 1000, wallMs: performance.now() - t0, majorGcs, majorGcMs };
+      t0 = 0;
       gc?.();
-      process.send!({ read: { cpuMs: (u.user + u.system) / 1000, sysMs: u.system / 1000, wallMs: performance.now() - t0, rss: process.memoryUsage().rss, links: o.links() } });
+      process.send!({ read: { ...idle, rss: process.memoryUsage().rss, links: o.links() } });
     }
   });
 }
@@ -258,6 +296,26 @@ async function channelsChild(): Promise<void> {
 
 // ---------------------------------------------------------------- parent
 
+/** `perf record` of process `pid` into `file` until the returned stop() (SIGINT, then waits for perf to write its file). */
+function perfRecord(pid: number, file: string): () => Promise<void> {
+  mkdirSync(path.dirname(file), { recursive: true });
+  const perf = spawn('perf', ['record', '-F', '1999', '-g', '-o', file, '-p', String(pid)], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const exited = new Promise<void>((resolve) => perf.once('exit', () => resolve()));
+  perf.once('error', (e) => console.error(`idle bench: perf record: ${e.message}`));
+  return async () => {
+    perf.kill('SIGINT');
+    const t = setTimeout(() => perf.kill('SIGKILL'), 30_000);
+    await exited;
+    clearTimeout(t);
+  };
+}
+
+/** perf's options: where its recordings of the idle period and the joins go. */
+interface PerfDirs {
+  idle?: string;
+  join?: string;
+}
+
 interface Round {
   links: number;
   firstBatchMs: number;
@@ -266,6 +324,11 @@ interface Round {
   joinCpuMs: number;
   cpuPct: number;
   sysPct: number;
+  /** CPU time of the idle period, ms. */
+  idleCpuMs: number;
+  /** Mark-compact GCs in the idle period, and their main-thread time (ms). */
+  majorGcs: number;
+  majorGcMs: number;
   kbPerChannel: number;
   rssBefore: number;
   rssAfter: number;
@@ -276,9 +339,12 @@ interface Round {
 }
 
 /** One server (camwire or the raw baseline) and a fresh channels child: joins, then the idle period. */
-async function round(server: 'server' | 'raw', channels: number, idleS: number, peersMode: string, prof: string | undefined, keepaliveMs: number, joinProf?: string): Promise<Round> {
+async function round(server: 'server' | 'raw', channels: number, idleS: number, peersMode: string, prof: string | undefined, keepaliveMs: number, joinProf?: string, perfDirs: PerfDirs = {}, settleS = 2): Promise<Round> {
   const env = { ...process.env, CAMWIRE_IDLE_KEEPALIVE_MS: String(keepaliveMs) };
-  const srv = fork(SELF, [server, prof ?? '', joinProf ?? ''], { env, execArgv: ['--expose-gc'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const execArgv = ['--expose-gc'];
+  if (perfDirs.idle || perfDirs.join) execArgv.push('--perf-basic-prof');
+  if (process.env.CAMWIRE_IDLE_SERVER_FLAGS) execArgv.push(...process.env.CAMWIRE_IDLE_SERVER_FLAGS.split(' ').filter(Boolean));
+  const srv = fork(SELF, [server, prof ?? '', joinProf ?? ''], { env, execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const peers = fork(SELF, ['channels', peersMode], { env, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const toServer = rpc(srv);
   const toPeers = rpc(peers);
@@ -286,15 +352,21 @@ async function round(server: 'server' | 'raw', channels: number, idleS: number, 
     const port = (await toServer({ port: true }, 'port')) as number;
     const before = (await toServer({ read: true }, 'read')) as { rss: number };
     await toServer({ joinMark: true }, 'joinMarked');
+    // perf needs a moment to attach before what it records begins.
+    const stopJoinPerf = perfDirs.join ? perfRecord(srv.pid!, path.join(perfDirs.join, `join-${server}.data`)) : undefined;
+    if (stopJoinPerf) await new Promise((r) => setTimeout(r, 500));
     const opened = (await toPeers({ open: channels, port }, 'opened')) as { ms: number; firstBatchMs: number };
     const joined = (await toServer({ joinRead: true }, 'joinRead')) as { cpuMs: number };
+    await stopJoinPerf?.();
     // Let the joins settle (handshake timers, first allocations), then measure the idle period.
-    await new Promise((r) => setTimeout(r, 2000));
+    await new Promise((r) => setTimeout(r, settleS * 1000));
     await toServer({ mark: true }, 'marked');
     type Counts = { pongs: number; pingsSent: number; pongsGot: number; closed: number };
     const c0 = (await toPeers({ pongs: true }, 'pongs')) as Counts;
+    const stopIdlePerf = perfDirs.idle ? perfRecord(srv.pid!, path.join(perfDirs.idle, `idle-${server}.data`)) : undefined;
     await new Promise((r) => setTimeout(r, idleS * 1000));
-    const after = (await toServer({ read: true }, 'read')) as { cpuMs: number; sysMs: number; wallMs: number; rss: number; links: number };
+    await stopIdlePerf?.();
+    const after = (await toServer({ read: true }, 'read')) as { cpuMs: number; sysMs: number; wallMs: number; rss: number; links: number; majorGcs: number; majorGcMs: number };
     const c1 = (await toPeers({ pongs: true }, 'pongs')) as Counts;
     return {
       links: after.links,
@@ -303,6 +375,9 @@ async function round(server: 'server' | 'raw', channels: number, idleS: number, 
       joinCpuMs: joined.cpuMs,
       cpuPct: (after.cpuMs / after.wallMs) * 100,
       sysPct: (after.sysMs / after.wallMs) * 100,
+      idleCpuMs: after.cpuMs,
+      majorGcs: after.majorGcs,
+      majorGcMs: after.majorGcMs,
       kbPerChannel: (after.rss - before.rss) / 1024 / channels,
       rssBefore: before.rss,
       rssAfter: after.rss,
@@ -325,8 +400,10 @@ export async function runIdleBench(argv: string[] = process.argv.slice(2)): Prom
   const joinProf = arg('join-prof');
   const peersMode = arg('idle-peers') ?? 'answer';
   const ka = Number(arg('idle-keepalive') ?? 5000);
-  const cw = await round('server', channels, idleS, peersMode, prof, ka, joinProf);
-  const raw = await round('raw', channels, idleS, peersMode, prof, ka, joinProf);
+  const perfDirs: PerfDirs = { idle: arg('idle-perf'), join: arg('join-perf') };
+  const settleS = Number(arg('idle-settle') ?? 2);
+  const cw = await round('server', channels, idleS, peersMode, prof, ka, joinProf, perfDirs, settleS);
+  const raw = await round('raw', channels, idleS, peersMode, prof, ka, joinProf, perfDirs, settleS);
   const x = (a: number, b: number): string => (b > 0 ? `${(a / b).toFixed(2)}x` : 'n/a');
   const peersSay = (ka !== 5000 ? `keepaliveMs ${ka}, deadMs ${3 * ka}; ` : '') + (peersMode === 'ping' ? "ping after keepaliveMs of silence on any of a client's channels (one channel, in turn) and answer" : peersMode === 'ping-all' ? 'ping every channel after keepaliveMs of its silence and answer' : 'only answer PINGs');
   console.log(`\nIdle channels: ${cw.links} open pull channels (${channels / 5} clients x 5 types) on one MediaServer process (raw Node baseline: ${raw.links} sockets); peers ${peersSay}`);
@@ -334,9 +411,11 @@ export async function runIdleBench(argv: string[] = process.argv.slice(2)): Prom
   const perJoin = (r: Round): number => (r.joinCpuMs * 1000) / channels;
   console.log(`  join CPU: camwire ${perJoin(cw).toFixed(0)} µs per join, raw ${perJoin(raw).toFixed(0)} µs (${x(perJoin(cw), perJoin(raw))}); ${channels} joins, server process, user + system`);
   for (const [name, r] of [['camwire', cw], ['raw', raw]] as const) {
-    console.log(`  idle ${idleS} s, ${name}: server CPU ${r.cpuPct.toFixed(2)}% of a core (system ${r.sysPct.toFixed(2)}%); server PINGs ${r.serverPings} (answered), peer PINGs ${r.peerPings} (PONGs back ${r.peerPongs}); channels closed by the server ${r.closed}`);
+    console.log(`  idle ${idleS} s, ${name}: server CPU ${r.cpuPct.toFixed(2)}% of a core (system ${r.sysPct.toFixed(2)}%); server PINGs ${r.serverPings} (answered), peer PINGs ${r.peerPings} (PONGs back ${r.peerPongs}); channels closed by the server ${r.closed}; mark-compact GCs ${r.majorGcs} (${r.majorGcMs.toFixed(0)} ms)`);
   }
   console.log(`  CPU camwire / raw: ${x(cw.cpuPct, raw.cpuPct)} (goal: camwire < 1% of a core)`);
+  const perExchange = (r: Round): number => (r.idleCpuMs * 1000) / Math.max(1, r.serverPings + r.peerPings);
+  console.log(`  CPU per keepalive exchange: camwire ${perExchange(cw).toFixed(1)} µs, raw ${perExchange(raw).toFixed(1)} µs (${x(perExchange(cw), perExchange(raw))})`);
   console.log(`  RSS camwire ${(cw.rssBefore / 2 ** 20).toFixed(1)} -> ${(cw.rssAfter / 2 ** 20).toFixed(1)} MiB: ${cw.kbPerChannel.toFixed(1)} KB per channel (goal <= 10 KB); raw ${raw.kbPerChannel.toFixed(1)} KB (${x(cw.kbPerChannel, raw.kbPerChannel)})`);
 }
 

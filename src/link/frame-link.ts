@@ -9,7 +9,7 @@ import { CamwireError, CloseCode, ErrorCode, ProtocolError, RemoteCloseError, Tr
 import { Kind } from '../protocol/constants.js';
 import { encodeFrame, encodeHeader, partsLength, type Frame, type FrameInit } from '../protocol/frame.js';
 import { decodeReason, encodeReason } from '../protocol/messages.js';
-import { LinkClock, tickFor, type Clocked } from './link-clock.js';
+import { LinkClock, NOT_ON_CLOCK, tickFor, type Clocked } from './link-clock.js';
 import type { Liveness, LivenessMember } from './liveness.js';
 import type { KeepaliveKind } from '../protocol/parser.js';
 import { DEFAULT_HIGH_WATER_MARK, PUMP_BACKLOG, pingAfter, type CloseInfo, type FrameLink, type FrameLinkEvents, type LinkOptions, type TransportName } from './link-api.js';
@@ -31,7 +31,8 @@ export abstract class BaseLink extends EventEmitter<FrameLinkEvents> implements 
    * clock read per frame; liveness is judged at most one tick late, never early).
    */
   #lastRx = Date.now();
-  #lastPing = 0;
+  /** -Infinity (never): a time is a double, and a field that starts as a small integer would change every link's shape at its first PING. */
+  #lastPing = -Infinity;
   /** Bytes waited at a write since the last check found none: checked on every tick (the stall check). */
   #watched = false;
   #held: Frame[] | undefined;
@@ -46,6 +47,10 @@ export abstract class BaseLink extends EventEmitter<FrameLinkEvents> implements 
   stallMs = 0;
   /** The owner's clock, or (from startTimers) one of the link's own. */
   #clock: LinkClock | undefined;
+  /** @internal Where the link waits on its clock (Clocked; written by the clock only). */
+  clockSlot = NOT_ON_CLOCK;
+  /** @internal */
+  clockPos = 0;
   /** The session's shared keepalive and dead timer, when the link is in one (joinLiveness): then it runs none of its own. */
   #live: Liveness | undefined;
   /**

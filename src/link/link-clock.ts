@@ -6,6 +6,10 @@
  * It is a timer wheel: a link is checked when it says it next needs a check (its next PING or
  * dead deadline), not on every tick, so an idle link costs a check or two per keepalive period.
  * A link that has bytes waiting (the stall check) asks to be checked on every tick (`wake`).
+ *
+ * The wheel keeps no map: each entry carries where it waits (`clockSlot`, `clockPos`), and the
+ * slots are a ring of arrays reused from round to round, so a check costs no hash lookup and no
+ * allocation. Slots are counted from the clock's start (small integers, not epoch times).
  */
 
 /** What a clock calls. */
@@ -15,7 +19,23 @@ export interface Clocked {
    * Date.now()), Infinity for none until the link wakes itself, or nothing for the next tick.
    */
   tick(now: number): number | void;
+  /**
+   * The clock's record of where the entry waits, written only by the LinkClock it is on (an
+   * entry is on one clock at most): the slot (NOT_ON_CLOCK, PARKED, or a slot number) and its
+   * place in that slot's list. Classes on a clock declare them (NOT_ON_CLOCK, 0) so that every
+   * instance has one shape; a plain object gets them when added.
+   */
+  clockSlot?: number;
+  clockPos?: number;
 }
+
+/** Clocked.clockSlot of an entry on no clock. */
+export const NOT_ON_CLOCK = -2;
+/** Clocked.clockSlot of an entry on the clock that waits in no slot until it wakes. */
+const PARKED = -1;
+
+/** Slots in the ring: a wait longer than this many ticks (128 s at 500 ms) passes its slot once per round, and is kept. */
+const RING = 256;
 
 /** The tick that serves links with these settings: half the shortest period, 50 ms to 500 ms. */
 export function tickFor(keepaliveMs: number, deadMs: number): number {
@@ -30,90 +50,122 @@ export class LinkClock {
    * frame costs no clock read. At most one tick old while the clock has links.
    */
   now = Date.now();
-  /** Every link on the clock, with the slot it waits in (-1: none, until it wakes). */
-  readonly #due = new Map<Clocked, number>();
-  /** Slot number (time / tickMs, rounded up) -> links due in it. */
-  readonly #slots = new Map<number, Clocked[]>();
+  /** Slot 0 starts here; slot n covers (origin + (n - 1) * tickMs, origin + n * tickMs]. */
+  readonly #origin = Date.now();
+  /** Entries on the clock (waiting in a slot or parked). */
+  #size = 0;
+  /** Slot n's entries are in #ring[n % ring size], with those of later rounds (made on first use, then kept). */
+  readonly #ring: (Clocked | null)[][];
+  /** The list of the slot that is running (its entries not yet checked; null where one left), and an empty one to swap in. */
+  #running: (Clocked | null)[] | undefined;
+  #spare: (Clocked | null)[] = [];
   /** The last slot whose links ran. */
   #done: number;
   #timer: NodeJS.Timeout | undefined;
 
-  constructor(tickMs = 500) {
+  /** `ringSlots`: the wheel's size (tests use a small one to exercise waits longer than a round). */
+  constructor(tickMs = 500, ringSlots = RING) {
     this.tickMs = tickMs;
-    this.#done = Math.floor(Date.now() / tickMs);
+    this.#ring = new Array(ringSlots);
+    this.#done = this.#slotOf(Date.now());
   }
 
   get size(): number {
-    return this.#due.size;
+    return this.#size;
+  }
+
+  /** The slot a time falls in (rounded down: the slot that has run by then). */
+  #slotOf(t: number): number {
+    return Math.floor((t - this.#origin) / this.tickMs);
   }
 
   /** Starts checking `link` (first at the next tick); the timer runs while the clock has links, and never keeps the process alive. */
   add(link: Clocked): void {
     if (!this.#timer) {
       this.now = Date.now();
-      this.#done = Math.floor(this.now / this.tickMs);
+      this.#done = this.#slotOf(this.now);
       this.#timer = setInterval(() => this.#tick(), this.tickMs);
       this.#timer.unref();
     }
+    const at = link.clockSlot;
+    if (at === undefined || at === NOT_ON_CLOCK) this.#size++;
+    else this.#unput(link, at);
     this.#put(link, this.#done + 1);
   }
 
   delete(link: Clocked): void {
-    const at = this.#due.get(link);
-    if (at === undefined) return;
-    this.#due.delete(link);
+    const at = link.clockSlot;
+    if (at === undefined || at === NOT_ON_CLOCK) return;
     this.#unput(link, at);
-    if (this.#due.size === 0 && this.#timer) {
+    link.clockSlot = NOT_ON_CLOCK;
+    if (--this.#size === 0 && this.#timer) {
       clearInterval(this.#timer);
       this.#timer = undefined;
-      this.#slots.clear();
     }
   }
 
   /** Checks `link` at the next tick (it has bytes waiting: the stall check), unless it is due sooner already. */
   wake(link: Clocked): void {
-    const at = this.#due.get(link);
-    if (at === undefined || (at >= 0 && at <= this.#done + 1)) return;
+    const at = link.clockSlot;
+    if (at === undefined || at === NOT_ON_CLOCK || (at >= 0 && at <= this.#done + 1)) return;
     this.#unput(link, at);
     this.#put(link, this.#done + 1);
   }
 
-  /** Takes `link` out of a slot (not the one running: that one has left the map), so a closed link is not held. */
+  /** Takes `link` out of its slot's list (or out of the running one, if it has not been checked yet), so a closed link is not held. */
   #unput(link: Clocked, slot: number): void {
-    const s = slot < 0 ? undefined : this.#slots.get(slot);
-    if (!s) return;
-    const i = s.indexOf(link);
-    if (i < 0) return;
-    s[i] = s[s.length - 1];
-    s.pop();
-    if (s.length === 0) this.#slots.delete(slot);
+    if (slot < 0) return;
+    const pos = link.clockPos!;
+    const s = this.#ring[slot % this.#ring.length];
+    if (s !== undefined && s[pos] === link) {
+      const last = s.pop()!;
+      if (last !== link) {
+        s[pos] = last;
+        if (last !== null) last.clockPos = pos;
+      }
+    } else if (this.#running !== undefined && this.#running[pos] === link) this.#running[pos] = null;
   }
 
   #put(link: Clocked, slot: number): void {
-    this.#due.set(link, slot);
-    const s = this.#slots.get(slot);
-    if (s) s.push(link);
-    else this.#slots.set(slot, [link]);
+    const i = slot % this.#ring.length;
+    const s = (this.#ring[i] ??= []);
+    link.clockSlot = slot;
+    link.clockPos = s.length;
+    s.push(link);
   }
 
   #tick(): void {
     const now = Date.now();
     this.now = now;
-    const last = Math.floor(now / this.tickMs);
+    const last = this.#slotOf(now);
     // Every slot up to now, also those a late timer skipped.
-    while (this.#done < last) {
+    while (this.#done < last && this.#timer) {
       const slot = ++this.#done;
-      const links = this.#slots.get(slot);
-      if (!links) continue;
-      this.#slots.delete(slot);
-      for (const l of links) {
-        if (this.#due.get(l) !== slot) continue;
+      const i = slot % this.#ring.length;
+      const links = this.#ring[i];
+      if (links === undefined || links.length === 0) continue;
+      // The slot's list is swapped for an empty one: what is put back (later rounds, checks due
+      // again in RING ticks) goes there; entries that leave or wake before their turn null their place.
+      this.#ring[i] = this.#spare;
+      this.#running = links;
+      for (let k = 0; k < links.length; k++) {
+        const l = links[k];
+        if (l === null) continue;
+        links[k] = null;
+        const at = l.clockSlot!;
+        if (at !== slot) {
+          if (at > slot) this.#put(l, at); // a later round's
+          continue;
+        }
         const next = l.tick(now);
-        if (this.#due.get(l) !== slot) continue; // left the clock (closed) or woke during its check
+        if (l.clockSlot !== slot) continue; // left the clock (closed) or woke during its check
         if (next === undefined || next <= now) this.#put(l, last + 1);
-        else if (next === Infinity) this.#due.set(l, -1);
-        else this.#put(l, Math.max(last + 1, Math.ceil(next / this.tickMs)));
+        else if (next === Infinity) l.clockSlot = PARKED;
+        else this.#put(l, Math.max(last + 1, Math.ceil((next - this.#origin) / this.tickMs)));
       }
+      this.#running = undefined;
+      links.length = 0;
+      this.#spare = links;
     }
   }
 }

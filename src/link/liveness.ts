@@ -11,7 +11,7 @@
  * exchange per session per period instead of one per channel (docs/architecture.md, flow control).
  */
 import { pingAfter } from './frame-link.js';
-import type { Clocked } from './link-clock.js';
+import { NOT_ON_CLOCK, type Clocked } from './link-clock.js';
 
 /** A link in a liveness group (BaseLink). */
 export interface LivenessMember {
@@ -41,7 +41,12 @@ export interface LivenessSettings {
 export class Liveness implements Clocked {
   /** When the session was last heard (any member): the members stamp it as their own arrivals. */
   lastRx: number;
-  #lastPing = 0;
+  /** -Infinity (never): times are doubles; a field that starts as a small integer would change the shape of every group at its first PING. */
+  #lastPing = -Infinity;
+  /** @internal Where the group waits on the clock (Clocked; written by the clock only). */
+  clockSlot = NOT_ON_CLOCK;
+  /** @internal */
+  clockPos = 0;
   readonly #members: LivenessMember[] = [];
   /** Which member pings next (round robin). */
   #turn = 0;
@@ -57,7 +62,7 @@ export class Liveness implements Clocked {
     this.#pingAfter = pingAfter(s.keepaliveMs, s.deadMs, s.accepted);
     this.#clock = s.clock;
     this.#onEmpty = onEmpty;
-    this.lastRx = 0;
+    this.lastRx = -Infinity;
   }
 
   /** Members, open ones only (a member leaves as it closes). */
@@ -71,7 +76,7 @@ export class Liveness implements Clocked {
   }
 
   /** Adds a member, with when it last heard its peer and last pinged it; the first member starts the checks. */
-  add(m: LivenessMember, lastRx: number, lastPing = 0): void {
+  add(m: LivenessMember, lastRx: number, lastPing = -Infinity): void {
     if (m.closed || this.#members.includes(m)) return;
     this.#members.push(m);
     if (lastRx > this.lastRx) this.lastRx = lastRx;

@@ -6,7 +6,7 @@
 import type net from 'node:net';
 import { ErrorCode, TransportError, type ProtocolError } from '../errors.js';
 import { Kind } from '../protocol/constants.js';
-import { encodeKeepalive, type Frame, type FrameInit } from '../protocol/frame.js';
+import { encodeKeepalive, headerLength, writeHeader, type Frame, type FrameInit } from '../protocol/frame.js';
 import { FrameParser, HttpRequestOnTcpError, httpOnTcpAnswer, type FrameSink, type KeepaliveKind } from '../protocol/parser.js';
 import { BaseLink, type LinkOptions } from './frame-link.js';
 import { HeaderTemplate } from '../protocol/header-template.js';
@@ -69,8 +69,12 @@ export class StreamLink extends BaseLink implements FrameSink {
   #runBufEnd = 0;
   /** The run lies in the small-frame arena: releases its hold there once the socket took its write. */
   #runHold: (() => void) | undefined;
-  /** Headers of the frames this link sends on its own, encoded once and patched (made on first use). */
-  #tpl: HeaderTemplate | undefined;
+  /**
+   * Headers of the frames this link sends on its own, encoded once and patched: undefined before
+   * the link's first small frame, null after it (that one was encoded straight: most accepted
+   * links send one frame of their own, their WELCOME), made at the second.
+   */
+  #tpl: HeaderTemplate | null | undefined;
   /** Where its small frames are encoded: the owner's arena, or (made on first use) the link's own. */
   #smallFrames: RecyclingArena | undefined;
   readonly #endTurn = (): void => {
@@ -186,14 +190,18 @@ export class StreamLink extends BaseLink implements FrameSink {
     if (p === undefined || p.length > SMALL_FRAME || f.shared !== undefined || f.kind === Kind.PING || f.kind === Kind.PONG || this.closed || !this.#sock.writable) {
       return super.send(f, sessionKey);
     }
-    const tpl = (this.#tpl ??= new HeaderTemplate());
-    const hl = tpl.use(f, sessionKey ?? f.sessionKey);
+    const key = sessionKey ?? f.sessionKey;
+    const tpl = this.#tpl === undefined ? undefined : (this.#tpl ??= new HeaderTemplate());
+    const hl = tpl === undefined ? headerLength(f, f.prefix) : tpl.use(f, key);
     const total = hl + p.length;
     if (total > SMALL_FRAME) return super.send(f, sessionKey);
     const arena = (this.#smallFrames ??= new RecyclingArena());
     const at = arena.take(total);
     const buf = arena.buffer;
-    tpl.write(buf, at, f, p.length);
+    if (tpl === undefined) {
+      writeHeader(buf, at, f, p.length, f.prefix, key);
+      this.#tpl = null;
+    } else tpl.write(buf, at, f, p.length);
     p.copy(buf, at + hl);
     this.wrote(total);
     this.#startTurn(total);

@@ -146,21 +146,7 @@ export function writeHeader(
   const b = idLength(f.to, 'to');
   const c = idLength(f.group, 'group');
   const extra = prefix?.length ?? 0;
-  h.writeUInt16BE(FRAME_MAGIC, at);
-  h[at + 2] = PROTOCOL_VERSION;
-  h[at + 3] = f.kind;
-  h[at + 4] = f.mediaType ?? 0;
-  h[at + 5] = f.flags ?? 0;
-  h.writeUInt16BE(f.mediaIndex ?? 0, at + 6);
-  h.writeUInt32BE((f.seq ?? 0) >>> 0, at + 8);
-  h.writeUInt32BE(payloadLength + extra, at + 12);
-  if (keyBytes) keyBytes.copy(h, at + 16);
-  else h.writeBigUInt64BE(sessionKey ?? 0n, at + 16);
-  h.writeDoubleBE(f.timestamp ?? 0, at + 24);
-  h[at + 32] = a;
-  h[at + 33] = b;
-  h[at + 34] = c;
-  h[at + 35] = 0;
+  writeFixed(h, at, f.kind, f.mediaType ?? 0, f.flags ?? 0, f.mediaIndex ?? 0, (f.seq ?? 0) >>> 0, payloadLength + extra, sessionKey ?? 0n, f.timestamp ?? 0, a, b, c, keyBytes);
   let o = at + FIXED_HEADER_SIZE;
   if (a) o += h.write(f.from!, o, 'utf8');
   if (b) o += h.write(f.to!, o, 'utf8');
@@ -169,13 +155,55 @@ export function writeHeader(
 }
 
 /**
+ * The fixed part of a header (docs/protocol.md 2.1): the one place its layout is written
+ * (writeHeader, encodeKeepalive). The caller has checked the values.
+ */
+function writeFixed(
+  h: Buffer,
+  at: number,
+  kind: number,
+  mediaType: number,
+  flags: number,
+  mediaIndex: number,
+  seq: number,
+  payloadLength: number,
+  sessionKey: bigint,
+  timestamp: number,
+  fromLength: number,
+  toLength: number,
+  groupLength: number,
+  keyBytes: Buffer | undefined,
+): void {
+  h.writeUInt16BE(FRAME_MAGIC, at);
+  h[at + 2] = PROTOCOL_VERSION;
+  h[at + 3] = kind;
+  h[at + 4] = mediaType;
+  h[at + 5] = flags;
+  h.writeUInt16BE(mediaIndex, at + 6);
+  h.writeUInt32BE(seq, at + 8);
+  h.writeUInt32BE(payloadLength, at + 12);
+  if (keyBytes) keyBytes.copy(h, at + 16);
+  else h.writeBigUInt64BE(sessionKey, at + 16);
+  h.writeDoubleBE(timestamp, at + 24);
+  h[at + 32] = fromLength;
+  h[at + 33] = toLength;
+  h[at + 34] = groupLength;
+  h[at + 35] = 0;
+}
+
+/**
  * A PING or PONG (no payload) stamped with a link's fields: an idle link's keepalive
- * (docs/protocol.md 3.4) as one buffer, without encodeFrame's [header, payload] pair.
+ * (docs/protocol.md 3.4) as one buffer, without encodeFrame's [header, payload] pair, and
+ * without a FrameInit: the fixed part from writeFixed, as writeHeader writes it. (Through
+ * writeHeader, a server's first PINGs, a second object shape, deoptimized the code it had
+ * compiled for the frames of the joins, and it was compiled again: about 20 ms, --trace-opt.)
  */
 export function encodeKeepalive(kind: typeof Kind.PING | typeof Kind.PONG, sessionKey: bigint, mediaType: number, from: string | undefined, timestamp: number): Buffer {
-  const f: FrameInit = { kind, mediaType, from, timestamp };
-  const h = Buffer.allocUnsafe(headerLength(f, undefined));
-  writeHeader(h, 0, f, 0, undefined, sessionKey);
+  checkRange(mediaType, 0, 5, 'media type');
+  const a = idLength(from, 'from');
+  const h = Buffer.allocUnsafe(FIXED_HEADER_SIZE + a);
+  writeFixed(h, 0, kind, mediaType, 0, 0, 0, 0, sessionKey, timestamp, a, 0, 0, undefined);
+  if (a) h.write(from!, FIXED_HEADER_SIZE, 'utf8');
   return h;
 }
 

@@ -71,6 +71,76 @@ describe('LinkClock', () => {
     assert.equal(clock.size, 0);
   });
 
+  test('a wait longer than one round of the wheel is checked at its time, not when its slot comes round earlier', async () => {
+    const clock = new LinkClock(20, 4);
+    const asked: number[] = [];
+    const got: number[] = [];
+    let done!: () => void;
+    const finished = new Promise<void>((r) => (done = r));
+    // Asks for its next check 10 ticks on: its slot comes round twice before that (4 slots).
+    const far = {
+      tick: (now: number): number | void => {
+        got.push(now);
+        if (got.length === 3) {
+          done();
+          return Infinity;
+        }
+        asked.push(now + 10 * 20);
+        return now + 10 * 20;
+      },
+    };
+    // Other entries come and go in the same slots meanwhile.
+    const busy = { tick: (): void => undefined };
+    clock.add(far);
+    clock.add(busy);
+    const hold = setTimeout(() => done(), 5000);
+    await finished;
+    clearTimeout(hold);
+    clock.delete(far);
+    clock.delete(busy);
+    assert.equal(got.length, 3, 'checked three times within 5 s');
+    assert.ok(got[1] >= asked[0] && got[2] >= asked[1], `never before the time asked: asked ${asked.join(', ')}, called ${got.join(', ')}`);
+    assert.equal(clock.size, 0);
+  });
+
+  test("an entry deleted, woken, or deleted and added again by another entry's check in the same slot, before its own turn", async () => {
+    const clock = new LinkClock(20);
+    const calls: string[] = [];
+    let done!: () => void;
+    const finished = new Promise<void>((r) => (done = r));
+    let rounds = 0;
+    // All four are added together, so they share their first slot, in this order.
+    const first = {
+      tick: (): number | void => {
+        calls.push('first');
+        if (++rounds === 1) {
+          clock.delete(victim);
+          clock.wake(sleeper);
+          // Taken off and put back before its turn: it must be on the clock once, not twice.
+          clock.delete(again);
+          clock.add(again);
+        }
+        if (rounds === 4) done();
+      },
+    };
+    const victim = { tick: (): void => void calls.push('victim') };
+    const sleeper = { tick: (): number => (calls.push('sleeper'), Infinity) };
+    const last = { tick: (): void => void calls.push('last') };
+    const againAt: number[] = [];
+    const again = { tick: (now: number): void => void againAt.push(now) };
+    for (const l of [first, victim, sleeper, again, last]) clock.add(l);
+    const hold = setTimeout(() => done(), 5000);
+    await finished;
+    clearTimeout(hold);
+    for (const l of [first, sleeper, again, last]) clock.delete(l);
+    assert.equal(calls.filter((c) => c === 'victim').length, 0, 'deleted before its turn: never called');
+    assert.equal(new Set(againAt).size, againAt.length, `an entry put back before its turn is called once per tick: ${againAt.join(', ')}`);
+    assert.ok(againAt.length >= 2, 'and keeps being called');
+    assert.equal(calls.filter((c) => c === 'sleeper').length, 1, 'woken before its turn (it was due already): called once, then parked');
+    assert.equal(calls.filter((c) => c === 'last').length, 4, 'the entries after them in the slot still run');
+    assert.equal(clock.size, 0);
+  });
+
   test('tickFor: half the shortest of keepalive, dead and 1 s, at least 50 ms', () => {
     assert.equal(tickFor(5000, 15000), 500);
     assert.equal(tickFor(0, 0), 500);
