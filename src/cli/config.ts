@@ -133,6 +133,7 @@ const USER_KEYS = ['user', 'password', 'passwordHash', 'clientIds'];
  */
 function checkUsers(users: unknown): void {
   if (!Array.isArray(users)) throw new UsageError('users: expected a list of { user, password | passwordHash, clientIds? }');
+  if (users.length === 0) throw new UsageError('users: the list is empty, so nobody could log in: add a user, or remove users for a server without logins');
   const seen = new Set<string>();
   const owners = new Map<string, string>();
   users.forEach((u: unknown, i) => {

@@ -95,6 +95,7 @@ test('operator - a users section that would lock someone out ends the server at 
     ['users:\n  - user: alice\n    password: a\n    clientIds: [cam1]\n  - user: bob\n    password: b\n    clientIds: [cam2, cam1]\n', /^error: users\[1\] \(bob\)\.clientIds: cam1 is already alice's: a client id belongs to one user$/],
     ['users:\n  - user: "ali:ce"\n    password: a\n', /^error: users\[0\] \(ali:ce\)\.user: a user name cannot hold ":"/],
     ['tls:\n  cert: server.crt\n  kye: server.key\n', /^error: tls: unknown key "kye" \(use cert, key, ca\)$/],
+    ['users: []\n', /^error: users: the list is empty, so nobody could log in: add a user, or remove users for a server without logins$/],
   ];
   for (const [i, [yaml, re]] of cases.entries()) await refuses(t, ['server', '-c', configFile(dir, `c${i}.yaml`, yaml), ...OFF], 2, re);
   // A quoted password and a real hash let their users in.

@@ -11,7 +11,7 @@
  * lists-sync.ts. Only the files of server/cluster/ import the NATS client; they are loaded only
  * with a cluster.
  */
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { AuthorizationError, connect, type NatsConnection } from '@nats-io/transport-node';
 import { Kvm, type KV } from '@nats-io/kv';
 import { CamwireError, ErrorCode } from '../../errors.js';
 import type { MediaTypeName } from '../../protocol/constants.js';
@@ -186,7 +186,7 @@ export class ClusterNode implements ClusterPort {
     try {
       nc = await connect({ servers: c.servers, name: `camwire ${c.name}`, noEcho: true, noAsyncTraces: true, user: c.user, pass: c.pass, token: c.token, timeout: 5000, maxReconnectAttempts: -1, reconnectTimeWait: 500 });
     } catch (err) {
-      throw new CamwireError(ErrorCode.CLUSTER_CONNECT, `cluster: cannot connect to NATS at ${c.servers.join(', ')}: ${(err as Error).message}`, { cause: err });
+      throw new CamwireError(ErrorCode.CLUSTER_CONNECT, `cluster: cannot connect to NATS at ${c.servers.join(', ')}: ${(err as Error).message}${connectFix(err)}`, { cause: err });
     }
     try {
       const names = new Names(c.prefix);
@@ -388,4 +388,12 @@ export class ClusterNode implements ClusterPort {
       }
     }
   }
+}
+
+/** What to do about a NATS connection that failed at start (docs/cluster.md, Options). */
+function connectFix(err: unknown): string {
+  if (err instanceof AuthorizationError) return "; NATS refused the credentials: give the cluster's user and pass (or token) that nats-server expects";
+  const cause = (err as { cause?: { code?: string } }).cause;
+  if (cause?.code === 'ECONNREFUSED') return '; start nats-server with JetStream there (nats-server -js), or give the address of one that runs';
+  return '';
 }
