@@ -66,14 +66,17 @@ export async function runServer(cfg: ServerConfig, log: Pino, tlsNames: TlsFileN
     server,
     url,
     stop: async () => {
+      log.info({ links: server.stats().links }, 'stopping: closing every connection');
       viewer?.close();
       await server.stop();
+      log.info('stopped');
     },
     drain: async () => {
       // Paced to fit the stop budget (docs/cli.md, Signals): 20 ms between clients, shorter when there are many.
       const connected = server.stats().clients.filter((c) => c.online || c.pushLinks > 0 || c.ingest > 0).length;
       await server.drain({ intervalMs: Math.min(20, DRAIN_PACING_MS / Math.max(1, connected)), timeoutMs: DRAIN_TIMEOUT_MS });
       viewer?.close();
+      log.info('stopped');
     },
   };
 }

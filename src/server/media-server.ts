@@ -255,6 +255,7 @@ export class MediaServer extends EventEmitter<MediaServerEvents> {
     if (!c) return false;
     for (const ch of [...c.channels.values()]) ch.link.close(CloseCode.NOT_ALLOWED, reason);
     for (const l of [...c.pushLinks]) l.close(CloseCode.NOT_ALLOWED, reason);
+    this.#o.logger.info({ client: id, reason }, 'client kicked');
     return true;
   }
 

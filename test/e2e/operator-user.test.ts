@@ -284,3 +284,23 @@ test('operator - --host takes an IPv6 address with brackets, as --listen and URL
   assert.equal(await tx.exit(), 0, tx.stderr());
   await rx.waitFor(/"command":"zoom"/);
 });
+
+test('operator - a kick through the control API and a SIGINT stop are logged (info), and the server exits 0', async (t) => {
+  const dir = folder(t);
+  const server = camwireIn(t, dir, ['server', ...OFF, '--log-format', 'json', '--log-level', 'info']);
+  const [, tcp, http] = await server.waitFor(/tcp (\d+), udp \d+, http (\d+)/);
+  const desk = new Sender({ protocol: 'tcp', host: '127.0.0.1', port: Number(tcp), clientId: 'desk', reconnect: false });
+  t.after(() => desk.stop());
+  const connected = once(desk, 'connected', 10000, undefined, 'desk');
+  await desk.start();
+  desk.sendVideoFrame(Buffer.alloc(100), { imageType: 'jpeg', width: 1, height: 1 });
+  await connected;
+  const res = await fetch(`http://127.0.0.1:${http}/api/v1/clients/desk/kick`, { method: 'POST' });
+  assert.equal(res.status, 200, await res.text());
+  const [kicked] = await server.waitFor(/^\{.*"msg":"client kicked"\}$/m);
+  assert.deepEqual((({ client, reason }) => ({ client, reason }))(JSON.parse(kicked) as { client: string; reason: string }), { client: 'desk', reason: 'kicked through the control API' });
+  server.kill('SIGINT');
+  await server.waitFor(/^\{.*"msg":"stopping: closing every connection"\}$/m);
+  await server.waitFor(/^\{.*"msg":"stopped"\}$/m);
+  assert.equal(await server.exit(), 0, server.stderr());
+});
