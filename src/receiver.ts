@@ -4,9 +4,9 @@
  * channel per media type to each sender in `senders` (docs/behaviour.md, sections 3-4).
  */
 import { EventEmitter } from 'node:events';
-import fs from 'node:fs';
 import { CamwireError, CloseCode, ConfigError, ErrorCode, ProtocolError } from './errors.js';
 import { perMediaType } from './events.js';
+import { makeDir } from './make-dir.js';
 import type { PeerInfo } from './events.js';
 import { Kind, MEDIA_TYPES, MediaType, mediaTypeName, type MediaTypeName } from './protocol/constants.js';
 import type { Frame, FrameInit } from './protocol/frame.js';
@@ -185,7 +185,7 @@ export class Receiver extends EventEmitter<ReceiverEvents> {
     this.#state = 'starting';
     this.#sessionKey = newSessionKey();
     try {
-      if (this.#c.fileDir) fs.mkdirSync(this.#c.fileDir, { recursive: true });
+      if (this.#c.fileDir) makeDir(this.#c.fileDir);
       if (this.#o.connection === 'sender-to-receiver') {
         this.#listener = await LinkListener.open(
           {

@@ -10,6 +10,7 @@ import { parseBytes, parseDuration, parsePort, UsageError } from './args.js';
 import { envConfig, loadConfigFile, resolveServerConfig, type ServerConfig } from './config.js';
 import { logger, onSignal, urlHost, type LogFormat } from './common.js';
 import { serverTlsFiles, type TlsFileNames } from './tls-files.js';
+import { makeDir } from '../make-dir.js';
 
 /**
  * SIGTERM's drain ends within about 10 s however many clients are connected: at most 5 s asking
@@ -87,7 +88,7 @@ export async function runServer(cfg: ServerConfig, log: Pino, tlsNames: TlsFileN
  */
 function writableFolder(dir: string): void {
   try {
-    fs.mkdirSync(dir, { recursive: true });
+    makeDir(dir);
     fs.accessSync(dir, fs.constants.W_OK | fs.constants.X_OK);
   } catch (err) {
     throw new UsageError(`--record (record.dir): cannot create or write to the folder ${dir} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}): give a folder this user can write`);

@@ -15,6 +15,7 @@ import type { FileDataInfo, FileEndInfo, FileStartInfo, MessageMeta } from '../e
 import type { Logger } from '../options.js';
 import type { Answerer } from './answers.js';
 import { FileWriter } from './file-writer.js';
+import { makeDir } from '../make-dir.js';
 
 /** Where file reception reports to (part of an InboundSink). */
 export interface FileSink {
@@ -231,7 +232,7 @@ export class FileInbound {
       // The folder made at start may have been removed since (an inbox emptied by hand): made
       // again, so that later files still land; a failure shows at the open below.
       try {
-        fs.mkdirSync(path.dirname(full), { recursive: true });
+        makeDir(path.dirname(full));
       } catch {
         // reported by the open
       }

@@ -16,6 +16,7 @@ import path from 'node:path';
 import type { Logger } from '../options.js';
 import { changesFormat, Recorder, type RecorderStats } from '../media/recorder/recorder.js';
 import type { AudioTap, VideoTap } from './relay.js';
+import { makeDir } from '../make-dir.js';
 
 /** Option `record` of a MediaServer. */
 export interface RecordOptions {
@@ -160,7 +161,7 @@ export class ServerRecording extends EventEmitter<ServerRecordingEvents> {
     rec.on('error', failed);
     try {
       // Once per segment: the file is opened on a later turn, in this folder.
-      fsSync.mkdirSync(path.dirname(file), { recursive: true });
+      makeDir(path.dirname(file));
     } catch (err) {
       failed(err as Error);
     }

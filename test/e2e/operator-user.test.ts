@@ -304,3 +304,7 @@ test('operator - a kick through the control API and a SIGINT stop are logged (in
   await server.waitFor(/^\{.*"msg":"stopped"\}$/m);
   assert.equal(await server.exit(), 0, server.stderr());
 });
+
+test('operator - a --data-dir the kernel will not create (under /proc) ends the server at once, exit 3, naming the folder (it hung in Node\'s recursive mkdir)', { skip: !fs.existsSync('/proc/self') && 'no /proc here' }, async (t) => {
+  await refuses(t, ['server', '--data-dir', '/proc/camwire-store', '--tcp-port', '0', '--udp-port', '0', '--http-port', '0', '--host', '127.0.0.1'], 3, /^error: Cannot create or write to the store folder \/proc\/camwire-store: ENOENT.*; give --data-dir a folder this user can write, or --memory$/);
+});

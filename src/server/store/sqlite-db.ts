@@ -20,6 +20,7 @@ import { ErrorCode, StoreError } from '../../errors.js';
 import { silentLogger, type Logger } from '../../options.js';
 import { MIGRATIONS, SCHEMA_VERSION } from './sqlite-schema.js';
 import { emptyState, type ContactLists, type KnownClient, type ServerStore, type StoreState, type StoredGroup, type StoredUser } from './store.js';
+import { makeDir } from '../../make-dir.js';
 
 /** The database's file name inside the store folder. */
 export const STORE_FILE = 'camwire.db';
@@ -76,7 +77,7 @@ export class SqliteDb implements ServerStore {
     const file = this.location;
     const dir = path.dirname(file);
     try {
-      fs.mkdirSync(dir, { recursive: true });
+      makeDir(dir);
       fs.accessSync(dir, fs.constants.W_OK | fs.constants.X_OK);
     } catch (err) {
       throw new StoreError(ErrorCode.STORE_UNWRITABLE, `Cannot create or write to the store folder ${dir}: ${cause(err)}.`, dir, { cause: err });
