@@ -120,6 +120,8 @@ export async function runReceive(f: ReceiveFlags, log: Pino): Promise<number> {
         const seen = printed.get(remote) ?? new Set<string>();
         const key = `${name} ${ev.mediaTypes[0] ?? ''} ${ev.error.message}`;
         if (seen.has(key)) return;
+        // Bounded: failures that differ at every attempt are printed again after 32 of them.
+        if (seen.size >= 32) seen.clear();
         printed.set(remote, seen.add(key));
       }
       out({ event: name, type: ev.mediaTypes[0], peer: ev.clientId || undefined, remote, error: ev.error?.message });

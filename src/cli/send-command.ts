@@ -131,6 +131,8 @@ function logRetries(sender: Sender, log: Pino, target: string, proxy?: string): 
     const text = `${msg} in ${((ev.retryInMs ?? 0) / 1000).toFixed(1)} s`;
     if (warned.has(err)) log.debug(line, text);
     else log.warn(line, text);
+    // Bounded: reasons that change at every attempt are warned about again after 32 of them.
+    if (warned.size >= 32) warned.clear();
     warned.add(err);
   };
   // Without retryInMs the lane is closing (the sender stops): nothing to report.
