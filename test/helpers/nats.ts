@@ -20,8 +20,8 @@ export interface Nats {
 }
 
 
-function run(port: number, dir: string, timeoutMs: number, extra: string[]): Promise<ChildProcess> {
-  const p = spawn('nats-server', ['-js', '-a', '127.0.0.1', '-p', String(port), '-sd', dir, ...extra], { stdio: ['ignore', 'ignore', 'pipe'] });
+function run(port: number, dir: string, timeoutMs: number): Promise<ChildProcess> {
+  const p = spawn('nats-server', ['-js', '-a', '127.0.0.1', '-p', String(port), '-sd', dir], { stdio: ['ignore', 'ignore', 'pipe'] });
   return new Promise((resolve, reject) => {
     let log = '';
     const timer = setTimeout(() => {
@@ -48,13 +48,13 @@ function run(port: number, dir: string, timeoutMs: number, extra: string[]): Pro
   });
 }
 
-/** Starts nats-server -js on a free port (with `extra` arguments, e.g. credentials); killed after the test. */
-export async function startNats(t: TestContext, timeoutMs = 10000, extra: string[] = []): Promise<Nats> {
+/** Starts nats-server -js on a free port; killed after the test. */
+export async function startNats(t: TestContext, timeoutMs = 10000): Promise<Nats> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'camwire-nats-'));
   const port = await freePort();
   let p: ChildProcess;
   try {
-    p = await run(port, dir, timeoutMs, extra);
+    p = await run(port, dir, timeoutMs);
   } catch (err) {
     fs.rmSync(dir, { recursive: true, force: true });
     throw err;
@@ -76,7 +76,7 @@ export async function startNats(t: TestContext, timeoutMs = 10000, extra: string
     kill,
     restart: async () => {
       await kill();
-      p = await run(port, dir, timeoutMs, extra);
+      p = await run(port, dir, timeoutMs);
     },
   };
 }

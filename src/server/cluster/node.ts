@@ -183,10 +183,21 @@ export class ClusterNode implements ClusterPort {
   static async start(p: ClusterParts): Promise<ClusterNode> {
     const c = p.cluster;
     let nc: NatsConnection;
+    // nats.js's own timeout (5 s) does not always end its first connect: after a refusal of the
+    // credentials it may neither resolve nor reject, with nothing left to keep the process up. So
+    // the wait has a deadline of its own, and a connection that comes after it is closed.
+    const pending = connect({ servers: c.servers, name: `camwire ${c.name}`, noEcho: true, noAsyncTraces: true, user: c.user, pass: c.pass, token: c.token, timeout: 5000, maxReconnectAttempts: -1, reconnectTimeWait: 500 });
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no answer within ${CONNECT_DEADLINE_MS / 1000} s (are the address and the credentials right?)`)), CONNECT_DEADLINE_MS);
+    });
     try {
-      nc = await connect({ servers: c.servers, name: `camwire ${c.name}`, noEcho: true, noAsyncTraces: true, user: c.user, pass: c.pass, token: c.token, timeout: 5000, maxReconnectAttempts: -1, reconnectTimeWait: 500 });
+      nc = await Promise.race([pending, deadline]);
     } catch (err) {
+      pending.then((late) => late.close()).catch(() => undefined);
       throw new CamwireError(ErrorCode.CLUSTER_CONNECT, `cluster: cannot connect to NATS at ${c.servers.join(', ')}: ${(err as Error).message}${connectFix(err)}`, { cause: err });
+    } finally {
+      clearTimeout(timer);
     }
     try {
       const names = new Names(c.prefix);
@@ -389,6 +400,9 @@ export class ClusterNode implements ClusterPort {
     }
   }
 }
+
+/** Longest wait for the first NATS connection at start. */
+const CONNECT_DEADLINE_MS = 8000;
 
 /** What to do about a NATS connection that failed at start (docs/cluster.md, Options). */
 function connectFix(err: unknown): string {
