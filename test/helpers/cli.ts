@@ -47,7 +47,13 @@ export function dataDir(): string {
  */
 export function cli(t: TestContext | undefined, args: string[], o: { stdin?: string | Buffer; env?: NodeJS.ProcessEnv } = {}): Cli {
   const env = { ...process.env, CAMWIRE_DATA_DIR: args[0] === 'server' ? dataDir() : '', ...o.env };
-  const child = spawn(process.execPath, [CLI, ...args], { cwd: ROOT, env, stdio: ['pipe', 'pipe', 'pipe'] });
+  return run(t, process.execPath, [CLI, ...args], { cwd: ROOT, env, stdin: o.stdin });
+}
+
+/** Starts `file args` in `o.cwd` with `o.env`: its output, a wait for a line, and its exit (as `cli()`); killed after the test if still running. */
+export function run(t: TestContext | undefined, file: string, args: string[], o: { cwd: string; env: NodeJS.ProcessEnv; stdin?: string | Buffer }): Cli {
+  const child = spawn(file, args, { cwd: o.cwd, env: o.env, stdio: ['pipe', 'pipe', 'pipe'] });
+  const what = `${file === process.execPath ? 'camwire' : file} ${(file === process.execPath ? args.slice(1) : args).join(' ')}`;
   let out = '';
   let err = '';
   const waiters = new Set<() => void>();
@@ -70,7 +76,7 @@ export function cli(t: TestContext | undefined, args: string[], o: { stdin?: str
     if (!deadline && child.exitCode === null && child.signalCode === null) {
       deadline = setTimeout(() => {
         if (child.exitCode !== null || child.signalCode !== null) return;
-        err += `\n[test helper] camwire ${args.join(' ')} did not exit within ${EXIT_WAIT_MS / 1000} s of being awaited: killed\n`;
+        err += `\n[test helper] ${what} did not exit within ${EXIT_WAIT_MS / 1000} s of being awaited: killed\n`;
         child.kill('SIGKILL');
       }, EXIT_WAIT_MS);
       deadline.unref();
@@ -97,7 +103,7 @@ export function cli(t: TestContext | undefined, args: string[], o: { stdin?: str
         };
         const timer = setTimeout(() => {
           waiters.delete(check);
-          reject(new Error(`timed out waiting for ${re} in camwire ${args.join(' ')}\nstdout: ${out}\nstderr: ${err}`));
+          reject(new Error(`timed out waiting for ${re} in ${what}\nstdout: ${out}\nstderr: ${err}`));
         }, ms);
         waiters.add(check);
         void exited.then(() => setImmediate(() => {
@@ -106,7 +112,7 @@ export function cli(t: TestContext | undefined, args: string[], o: { stdin?: str
             if (waiters.has(check)) {
               clearTimeout(timer);
               waiters.delete(check);
-              reject(new Error(`camwire ${args.join(' ')} exited before printing ${re}\nstdout: ${out}\nstderr: ${err}`));
+              reject(new Error(`${what} exited before printing ${re}\nstdout: ${out}\nstderr: ${err}`));
             }
           }
         }));

@@ -6,9 +6,9 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { spawn } from 'node:child_process';
 import type { TestContext } from 'node:test';
-import { CLI, ROOT } from './cli.js';
+import { CLI, ROOT, run } from './cli.js';
+import { within } from './wait.js';
 
 /** A process run by a test: its output so far, a wait for a line, and its exit. */
 export interface Proc {
@@ -21,47 +21,15 @@ export interface Proc {
   kill(signal: NodeJS.Signals): void;
 }
 
-/** Runs `file args` in `cwd`; killed after the test if still running. */
+/** Runs `file args` in `cwd` (helpers/cli.ts `run`); killed after the test if still running. */
 export function proc(t: TestContext, file: string, args: string[], o: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Proc {
-  const child = spawn(file, args, { cwd: o.cwd ?? ROOT, env: o.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  let err = '';
-  let ended = false;
-  let code: number | null = null;
-  const changed = new Set<() => void>();
-  child.stdout.on('data', (d: Buffer) => ((out += d.toString()), changed.forEach((f) => f())));
-  child.stderr.on('data', (d: Buffer) => ((err += d.toString()), changed.forEach((f) => f())));
-  child.once('close', (c) => {
-    code = c;
-    ended = true;
-    changed.forEach((f) => f());
-  });
-  t.after(() => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  });
-  const what = `${path.basename(file) === path.basename(process.execPath) ? 'camwire' : file} ${args.join(' ')}`;
-  const wait = <T>(ms: number, label: string, check: () => T | undefined): Promise<T> =>
-    new Promise((resolve, reject) => {
-      const f = (): void => {
-        const v = check();
-        if (v !== undefined) done(() => resolve(v as T));
-        else if (ended) done(() => reject(new Error(`${what} exited before ${label}\nstdout: ${out}\nstderr: ${err}`)));
-      };
-      const timer = setTimeout(() => done(() => reject(new Error(`timed out after ${ms} ms waiting for ${label} from ${what}\nstdout: ${out}\nstderr: ${err}`))), ms);
-      const done = (then: () => void): void => {
-        clearTimeout(timer);
-        changed.delete(f);
-        then();
-      };
-      changed.add(f);
-      f();
-    });
+  const c = run(t, file, args, { cwd: o.cwd ?? ROOT, env: o.env ?? process.env });
   return {
-    stdout: () => out,
-    stderr: () => err,
-    waitFor: (re, ms = 15000) => wait(ms, String(re), () => re.exec(out) ?? re.exec(err) ?? undefined),
-    exit: (ms = 15000) => wait<{ code: number | null }>(ms, 'its exit', () => (ended ? { code } : undefined)).then((e) => e.code),
-    kill: (signal) => void child.kill(signal),
+    stdout: c.stdout,
+    stderr: c.stderr,
+    waitFor: c.waitFor,
+    exit: (ms = 15000) => within(c.exited, ms, `the exit of ${file} ${args.join(' ')}\nstdout: ${c.stdout()}\nstderr: ${c.stderr()}`),
+    kill: (signal) => void c.child.kill(signal),
   };
 }
 
