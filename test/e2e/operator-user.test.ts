@@ -155,8 +155,17 @@ test('operator - with users, the viewer asks for a login, and "Be a client" logs
     await page.fill('#me-group', 'room');
     await page.fill('#me-user', user);
     await page.fill('#me-password', password);
+    // The answer to this attempt, not the one before it still on the page (each answer below differs from the one before).
+    const before = (await page.textContent('#me-state')) ?? '';
     await page.click('#me-connect');
-    const h = await page.waitForFunction(() => /^(connected|refused)/.test(document.getElementById('me-state')?.textContent ?? '') && document.getElementById('me-state')!.textContent, undefined, { timeout: 20000 });
+    const h = await page.waitForFunction(
+      (prev) => {
+        const text = document.getElementById('me-state')?.textContent ?? '';
+        return text !== prev && /^(connected|refused)/.test(text) && text;
+      },
+      before,
+      { timeout: 20000 },
+    );
     return (await h.jsonValue()) as string;
   };
   assert.equal(await state('', '', 'web1'), 'refused: credentials required');
