@@ -92,12 +92,24 @@ export function serveControl(hooks: ChildHooks): void {
   let cpu0 = process.cpuUsage();
   let peak = process.memoryUsage.rss();
   // CAMWIRE_FANOUT_MEM=1: print where the memory was at the sampled peak (stderr, on stop).
-  const mem = process.env.CAMWIRE_FANOUT_MEM === '1';
+  const mem = process.env.CAMWIRE_FANOUT_MEM === '1' || process.env.CAMWIRE_FANOUT_MEM === 'trace';
   let atPeak: NodeJS.MemoryUsage | undefined;
   /** The V8 heap's spaces at the sampled peak: committed MiB per space. */
   let spacesAtPeak = '';
+  // CAMWIRE_FANOUT_MEM=trace: also a timeline (every 50 ms: RSS, heap used, new and old space
+  // committed, external, ArrayBuffers, MiB), printed on stop.
+  const trace = process.env.CAMWIRE_FANOUT_MEM === 'trace';
+  const timeline: string[] = [];
+  const t0 = performance.now();
+  if (trace) process.stderr.write(`[${process.env.CAMWIRE_FANOUT_CHILD ?? 'raw'} relay ${process.pid}] ready at ${t0.toFixed(0)} ms\n`);
   const sampler = setInterval(() => {
     const r = process.memoryUsage.rss();
+    if (trace) {
+      const m = process.memoryUsage();
+      const sp = Object.fromEntries(v8.getHeapSpaceStatistics().map((x) => [x.space_name, x.physical_space_size]));
+      const f = (n: number): string => (n / 1048576).toFixed(1);
+      timeline.push(`${((performance.now() - t0) / 1000).toFixed(2)} rss ${f(r)} used ${f(m.heapUsed)} new ${f(sp.new_space ?? 0)} old ${f(sp.old_space ?? 0)} ext ${f(m.external)} ab ${f(m.arrayBuffers)}`);
+    }
     if (r > peak) {
       peak = r;
       if (mem) {
@@ -110,7 +122,7 @@ export function serveControl(hooks: ChildHooks): void {
       }
     }
   }, 50);
-  const report = (): ChildReport => {
+  const report = (withCounters: boolean): ChildReport => {
     const c = process.cpuUsage(cpu0);
     const rss = process.memoryUsage.rss();
     if (rss > peak) peak = rss;
@@ -123,13 +135,14 @@ export function serveControl(hooks: ChildHooks): void {
       vmHwm,
       peakRss: Math.max(vmHwm, peak),
       rss,
-      counters: hooks.counters(),
+      counters: withCounters ? hooks.counters() : {},
     };
   };
   const heapStop = heapSample();
   const stop = async (): Promise<void> => {
     clearInterval(sampler);
     await heapStop?.();
+    if (trace) process.stderr.write(`[${process.env.CAMWIRE_FANOUT_CHILD ?? 'raw'} relay ${process.pid} timeline]\n${timeline.join('\n')}\n`);
     if (atPeak) {
       const mib = (n: number): string => (n / 1048576).toFixed(1);
       const { rss, heapTotal, heapUsed, external, arrayBuffers } = atPeak;
@@ -144,13 +157,13 @@ export function serveControl(hooks: ChildHooks): void {
     switch (m.op) {
       case 'mark': {
         // Counters first: collecting them (camwire: server.stats()) is not part of what is measured.
-        const counters = hooks.counters();
+        const counters = m.counters === false ? {} : hooks.counters();
         cpu0 = process.cpuUsage();
         reply({ counters });
         return;
       }
       case 'report':
-        reply(report());
+        reply(report(m.counters !== false));
         return;
       case 'info':
         reply(hooks.info());
@@ -236,12 +249,17 @@ export class RelayChild {
     });
   }
 
-  mark(): Promise<{ counters: Record<string, number> }> {
-    return this.request('mark');
+  /**
+   * `counters`: false leaves the relay counters out (camwire's come from `server.stats()`, an object
+   * per client: at 500 readers about a MiB of short-lived objects per call, which the bench must not
+   * add to the relay's memory in every round; bench/FANOUT.md, "Peak RSS and 1 KiB").
+   */
+  mark(counters = true): Promise<{ counters: Record<string, number> }> {
+    return this.request('mark', { counters });
   }
 
-  report(): Promise<ChildReport> {
-    return this.request('report');
+  report(counters = true): Promise<ChildReport> {
+    return this.request('report', { counters });
   }
 
   /** Asks the child to stop and waits for it to exit (killing it after 5 s). */

@@ -19,7 +19,8 @@
  *   --fanout-prof=DIR (relay children run with --cpu-prof, profiles in DIR; summarise with prof-top.js)
  *   CAMWIRE_FANOUT_DEBUG=1 (environment): log each set-up step and phase to stderr
  *   CAMWIRE_FANOUT_MEM=1 (environment): each relay prints its heap, external and ArrayBuffer
- *       memory at its sampled peak RSS (stderr)
+ *       memory at its sampled peak RSS (stderr); CAMWIRE_FANOUT_MEM=trace: also a timeline of them
+ *       every 50 ms (RSS, heap used, new and old space committed, external, ArrayBuffers)
  *   CAMWIRE_FANOUT_RELAY_FLAGS="--trace-gc ..." (environment): more node flags for the relays
  *   CAMWIRE_FANOUT_RAW_SF=1 (environment): the raw relay stores and forwards (a frame goes out
  *       once whole, as views of its reads, as camwire's does; a diagnostic of peak RSS)
@@ -569,10 +570,11 @@ async function close(pool: ReaderPool, o: Open): Promise<void> {
 }
 
 async function measured<T>(o: Open, fn: () => Promise<T>): Promise<T> {
-  await o.child.mark();
+  // Counters only before the rounds and after them (measureSet): not around every phase.
+  await o.child.mark(false);
   const w0 = clock();
   const r = await fn();
-  const rep = await o.child.report();
+  const rep = await o.child.report(false);
   o.cpuWallMs += clock() - w0;
   o.cpuMs += rep.cpuMs;
   o.cpuUserMs += rep.cpuUserMs;

@@ -65,7 +65,7 @@ export interface FrameLink extends EventEmitter<FrameLinkEvents> {
    * as they are. Returns false as send() does. Only links that write bytes as given have it
    * (stream links); others take frames through send().
    */
-  writeEncoded?(pieces: readonly Buffer[], bytes: number): boolean;
+  writeEncoded?(pieces: readonly Buffer[], bytes: number, holder?: EncodedHolder): boolean;
   /** Sends CLOSE (when possible) and ends the link. Idempotent. */
   close(code: number, reason: string): void;
   /** Queues incoming frames instead of emitting them, until release(). */
@@ -150,3 +150,10 @@ export function onProtocolFailure(link: FrameLink, report: (err: ProtocolError, 
   });
 }
 
+/**
+ * What encoded pieces given to writeEncoded() may lie in memory that is written again once no write
+ * holds it (FrameBatch.hold): a link that writes them later than the call takes a hold per write.
+ */
+export interface EncodedHolder {
+  hold(): (() => void) | undefined;
+}

@@ -9,6 +9,7 @@ import { Kind } from '../protocol/constants.js';
 import { encodeKeepalive, headerLength, writeHeader, type Frame, type FrameInit } from '../protocol/frame.js';
 import { FrameParser, HttpRequestOnTcpError, httpOnTcpAnswer, type FrameSink, type KeepaliveKind } from '../protocol/parser.js';
 import { BaseLink, type LinkOptions } from './frame-link.js';
+import type { EncodedHolder } from './link-api.js';
 import { HeaderTemplate } from '../protocol/header-template.js';
 import { RecyclingArena } from '../protocol/recycling-arena.js';
 
@@ -225,16 +226,28 @@ export class StreamLink extends BaseLink implements FrameSink {
    * this turn, they go to the socket at once, as one plain write (no cork, no end-of-turn work),
    * as a plain relay writes what it read; otherwise they join the turn.
    */
-  writeEncoded(pieces: readonly Buffer[], bytes: number): boolean {
+  writeEncoded(pieces: readonly Buffer[], bytes: number, holder?: EncodedHolder): boolean {
     if (this.closed) return false;
     this.wrote(bytes);
     if (!this.#sock.writable) return false;
+    // Pieces in reused memory: each write holds it until the socket took the bytes (its callback).
+    const release = holder?.hold();
     if (this.#turn === 0 && pieces.length === 1) {
-      const ok = this.#sock.write(pieces[0]);
+      const ok = this.#sock.write(pieces[0], release);
       this.watch();
       return ok && this.backlog < this.highWaterMark;
     }
     this.#startTurn(bytes || 1);
+    if (release !== undefined) {
+      // After what the turn holds, in the same corked write; each piece written as it is.
+      this.#cork();
+      this.#flushRun();
+      const last = pieces.length - 1;
+      for (let i = 0; i < last; i++) this.#sock.write(pieces[i]);
+      this.#sock.write(pieces[last], release);
+      this.watch();
+      return this.backlog < this.highWaterMark;
+    }
     for (const piece of pieces) this.#append(piece);
     this.watch();
     return this.backlog < this.highWaterMark;

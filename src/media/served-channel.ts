@@ -14,6 +14,8 @@ const TURN_LIMIT = 1024 * 1024;
 
 /** A pull channel: frames flow from the outbox to the link as fast as the link takes them. */
 export class ServedChannel {
+  /** offerBatch() holds the pieces it writes until written (FrameBatch.hold): they may be in reused memory. */
+  readonly holdsEncoded = true;
   constructor(
     readonly link: FrameLink,
     readonly type: MediaTypeName,
@@ -58,7 +60,7 @@ export class ServedChannel {
     if (ob.clear && link.writeEncoded && this.#keepingUp() && (!('canSkipBatch' in ob) || ob.canSkipBatch(batch))) {
       const pieces = batch.encoded(this.sessionKey);
       if (pieces) {
-        link.writeEncoded(pieces, batch.wireBytes);
+        link.writeEncoded(pieces, batch.wireBytes, batch);
         return 0;
       }
     }

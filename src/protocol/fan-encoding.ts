@@ -5,6 +5,7 @@
  */
 import { FIXED_HEADER_SIZE } from './constants.js';
 import { encodeHeader, headerLength, writeHeader, type Frame, type FrameInit } from './frame.js';
+import type { RecyclingArena } from './recycling-arena.js';
 
 const EMPTY = Buffer.alloc(0);
 
@@ -160,7 +161,7 @@ function totalLength(pieces: readonly Buffer[]): number {
  * (Node's cork, writev and end-of-turn work per socket; bench/FANOUT.md, 64 KiB). Larger batches
  * go as their pieces: a copy of them would only add memory.
  */
-const JOIN_MAX = 256 * 1024;
+export const JOIN_MAX = 256 * 1024;
 
 /**
  * Frames that go to the same readers together: the video or audio one client pushed in one
@@ -179,6 +180,17 @@ export class FrameBatch {
    * JOIN_MAX bytes): one copy for the batch instead of a gathered write of several pieces per link.
    */
   join = false;
+  /**
+   * Where `encoded()` joins the pieces when set (a MediaServer's fan-out, when every reader of the
+   * batch holds what it keeps: `hold()`), instead of a new Buffer per batch: a buffer written again
+   * once no write holds it. A new Buffer per batch was half the relay's socket-read-sized garbage
+   * waiting for the next scavenge, and so of its peak RSS (bench/FANOUT.md, "Peak RSS and 1 KiB").
+   */
+  joinArena: RecyclingArena | undefined = undefined;
+  /** The joined piece's buffer in joinArena: takes a hold on it. */
+  #holder: (() => () => void) | undefined;
+  /** The batch's own hold on that buffer, until release(). */
+  #held: (() => void) | undefined;
   /**
    * What a reader's queue worked out about the frames once for all readers of the batch
    * (VideoOutbox.canSkipBatch); cleared with the frames.
@@ -205,6 +217,19 @@ export class FrameBatch {
     this.memo = undefined;
     this.#pieces = undefined;
     this.#key = undefined;
+    this.#holder = undefined;
+    const held = this.#held;
+    this.#held = undefined;
+    held?.();
+  }
+
+  /**
+   * For a writer that keeps `encoded()`'s pieces past the call that got them (a socket write that
+   * completes later): a hold on the memory they lie in, released by calling the returned function
+   * once, when the write completed or failed. Undefined when they need none (not in joinArena).
+   */
+  hold(): (() => void) | undefined {
+    return this.#holder?.();
   }
 
   /** Bytes on the wire of `encoded()`. */
@@ -256,7 +281,17 @@ export class FrameBatch {
     }
     flush();
     this.#wireBytes = bytes;
-    if (this.join && pieces.length > 1 && bytes <= JOIN_MAX) return (this.#pieces = [Buffer.concat(pieces, bytes)]);
+    if (this.join && pieces.length > 1 && bytes <= JOIN_MAX) {
+      const arena = this.joinArena;
+      if (arena === undefined) return (this.#pieces = [Buffer.concat(pieces, bytes)]);
+      const at = arena.take(bytes);
+      const buf = arena.buffer;
+      let o = at;
+      for (const p of pieces) o += p.copy(buf, o);
+      this.#holder = arena.holder();
+      this.#held = this.#holder();
+      return (this.#pieces = [buf.subarray(at, o)]);
+    }
     return pieces;
   }
 }

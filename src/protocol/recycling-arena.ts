@@ -20,6 +20,8 @@ interface Slot {
   retired: boolean;
   /** Releases one hold: one function per buffer, so a hold costs no allocation. */
   readonly release: () => void;
+  /** Takes one more hold on this buffer (whichever is current by then); returns `release`. */
+  readonly hold: () => () => void;
 }
 
 export class RecyclingArena extends FrameArena {
@@ -44,9 +46,15 @@ export class RecyclingArena extends FrameArena {
    * the last write of the bytes placed in that buffer since this hold has completed (or failed).
    */
   hold(): () => void {
-    const s = this.#cur!;
-    s.holds++;
-    return s.release;
+    return this.#cur!.hold();
+  }
+
+  /**
+   * The hold() of the last take()'s buffer, to call later for more holds on that same buffer
+   * (each to be released once, as hold()'s), even after take() moved on to another buffer.
+   */
+  holder(): () => () => void {
+    return this.#cur!.hold;
   }
 
   protected override fresh(): Buffer {
@@ -62,6 +70,10 @@ export class RecyclingArena extends FrameArena {
       retired: false,
       release: () => {
         if (--slot.holds === 0 && slot.retired) this.#recycle(slot.buf);
+      },
+      hold: () => {
+        slot.holds++;
+        return slot.release;
       },
     };
     this.#cur = slot;

@@ -9,10 +9,11 @@
  */
 import type { MediaTypeName } from '../protocol/constants.js';
 import type { FrameInit } from '../protocol/frame.js';
-import { FrameArena, FrameBatch } from '../protocol/fan-encoding.js';
+import { FrameArena, FrameBatch, JOIN_MAX } from '../protocol/fan-encoding.js';
+import { RecyclingArena } from '../protocol/recycling-arena.js';
 import type { Client } from './client.js';
 import type { ServerMetrics } from './metrics.js';
-import type { Miss, Router } from './router.js';
+import type { Miss, Router, Target } from './router.js';
 import type { GopCaches } from './gop-cache.js';
 
 type MediaName = 'video' | 'audio';
@@ -39,6 +40,12 @@ export class FanOut {
   readonly #onUnrouted: (type: MediaName) => void;
   /** Where the batches' frames are encoded whole, one after the other (give it to their SharedEncodings). */
   readonly arena = new FrameArena();
+  /**
+   * Where batches in several pieces are joined for many readers: reused once every write of a
+   * joined batch completed (FrameBatch.joinArena), not a new Buffer per batch (bench/FANOUT.md,
+   * "Peak RSS and 1 KiB"). Two spare buffers at most.
+   */
+  readonly #joins = new RecyclingArena(JOIN_MAX, 2);
   /**
    * The open batch of each client, per type; all of them in `#turn`, in the order they opened.
    * Entries are deleted one by one as their batch is delivered, never with `clear()`: these maps
@@ -108,6 +115,8 @@ export class FanOut {
     }
     // Many readers: one copy of a batch in several pieces costs less than a gathered write per reader.
     batch.join = targets.length >= JOIN_READERS;
+    // Into reused memory only when every target holds what it keeps of it (not a cluster's publish).
+    if (batch.join && allHold(targets)) batch.joinArena = this.#joins;
     let dropped = 0;
     for (const { client: t, reader } of targets) {
       dropped += gop ? gop.offer(reader) : reader.offerBatch(batch);
@@ -122,4 +131,9 @@ export class FanOut {
     // Its frames and pieces are let go at once: nothing keeps the reads under them past the turn.
     batch.release();
   }
+}
+
+function allHold(targets: readonly Target[]): boolean {
+  for (const t of targets) if (t.reader.holdsEncoded !== true) return false;
+  return true;
 }

@@ -18,6 +18,11 @@ export interface Reader {
   offer(init: FrameInit): number;
   /** The frames of a batch, as offer() would take each; written as one piece where it can. Returns the frames dropped. */
   offerBatch(batch: FrameBatch): number;
+  /**
+   * True when offerBatch() holds the batch's encoded pieces for as long as it keeps them
+   * (FrameBatch.hold): they may then be joined into memory that is written again afterwards.
+   */
+  readonly holdsEncoded?: boolean;
   /** Commands, files, data: resolves when the reader acknowledged it. */
   submit(init: FrameInit): Promise<AckInfo>;
 }

@@ -69,6 +69,26 @@ describe('RecyclingArena', () => {
     assert.equal(a.freeCount, 0, 'not on the free list while it is being filled');
   });
 
+  test('holder() takes holds on the buffer it was taken in, after take() moved on to another', () => {
+    const a = new RecyclingArena(1024, 4);
+    a.take(600);
+    const first = a.buffer;
+    const holdFirst = a.holder();
+    const r1 = holdFirst();
+    a.take(600);
+    assert.notEqual(a.buffer, first, 'a new buffer: the first is full');
+    const r2 = holdFirst();
+    r1();
+    fill(a, 100, false);
+    fill(a, 100, false);
+    assert.notEqual(a.buffer, first, 'still held by the second hold');
+    r2();
+    // The current buffer, held, is left full: the next buffer is the one just released.
+    a.hold();
+    fill(a, 100, false);
+    assert.equal(a.buffer, first, 'every hold released: used again');
+  });
+
   test('at most `keep` free buffers are kept', () => {
     const a = new RecyclingArena(1024, 2);
     const held: Array<() => void> = [];
