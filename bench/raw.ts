@@ -7,8 +7,14 @@
  *    datagrams of at most 1472 bytes with a 12-byte header (frame id, index, count, total length)
  *    and reassembled on the other end; a frame left incomplete when a later one completes is
  *    dropped and counted.
+ *  - HTTP through a proxy, as a request to it: one chunked POST (absolute-form URL) to the proxy
+ *    carrying the TCP pair's 4-byte-length frames, Node's http on both ends (Node gathers a turn's
+ *    writes into one write). The baseline of camwire's requests to a proxy (`proxyTunnel: 'never'`):
+ *    a proxy may relay a request body differently from a CONNECT tunnel (tinyproxy reads a tunnel
+ *    2 KB at a time).
  */
 import dgram from 'node:dgram';
+import http from 'node:http';
 import { once } from 'node:events';
 import net, { type AddressInfo } from 'node:net';
 import type { Pair } from './pair.js';
@@ -148,6 +154,49 @@ export async function rawUdpPair(): Promise<Pair> {
     }
     pair.handler(p.buf);
   });
+  return pair;
+}
+
+/** Raw HTTP through the proxy on `proxyPort`: one chunked POST to it (absolute-form) whose body is length-prefixed frames. */
+export async function rawHttpProxyPair(proxyPort: number): Promise<Pair> {
+  let framer: LengthFramer | undefined;
+  let answered!: () => void;
+  const done = new Promise<void>((resolve) => (answered = resolve));
+  const server = http.createServer((req, res) => {
+    req.on('data', (c: Buffer) => framer!.push(c));
+    req.on('end', () => res.end());
+  });
+  server.listen(0, HOST);
+  await once(server, 'listening');
+  const port = (server.address() as AddressInfo).port;
+  const target = `${HOST}:${port}`;
+  const req = http.request({ host: HOST, port: proxyPort, method: 'POST', path: `http://${target}/raw`, headers: { host: target }, agent: false });
+  req.on('response', (res) => {
+    res.resume();
+    res.on('end', answered);
+  });
+  req.flushHeaders();
+  const pair: Pair = {
+    label: 'raw http via proxy',
+    lossy: false,
+    handler: () => {},
+    send(p: Buffer): void {
+      const h = Buffer.allocUnsafe(4);
+      h.writeUInt32BE(p.length, 0);
+      req.write(h);
+      req.write(p);
+    },
+    dropped: () => 0,
+    extra: () => ({}),
+    async close(): Promise<void> {
+      req.end();
+      await Promise.race([done, new Promise((r) => setTimeout(r, 5000).unref())]);
+      req.destroy();
+      server.closeAllConnections();
+      await new Promise<void>((r) => server.close(() => r()));
+    },
+  };
+  framer = new LengthFramer((whole) => pair.handler(whole.subarray(4)));
   return pair;
 }
 

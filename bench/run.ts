@@ -1,11 +1,12 @@
 /**
  * camwire benchmark: video frames of 1 KB, 64 KB and 1 MB over TCP push, UDP push, HTTP push
  * and TCP pull, each beside a raw baseline measured in the same run (raw TCP for the TCP and
- * HTTP cases, raw UDP for UDP). Both ends run in this process on 127.0.0.1.
+ * HTTP cases, raw UDP for UDP; through a proxy, raw TCP in its CONNECT tunnel or a raw chunked
+ * POST to it). Both ends run in this process on 127.0.0.1.
  *
  *   npm run bench                      # everything (about 70 s on 2 cores)
  *   node build/bench/run.js --ms=1500 --rounds=5 --sizes=65536 --cases=tcp-push,udp-push
- *   node build/bench/run.js --cases=http-push-proxy,http-push-proxy-plain   # through tinyproxy: tunnel vs requests to the proxy
+ *   node build/bench/run.js --cases=http-push-proxy,http-push-proxy-plain   # through tinyproxy: tunnel (vs raw TCP in a tunnel), requests to the proxy (vs a raw chunked POST to it)
  *   node build/bench/run.js --cases=fanout   # only the MediaServer fan-out bench (fanout.ts; also `--cases fanout`)
  *   node build/bench/run.js --cases=store    # only the server store bench (store.ts; also `--cases store`)
  *   node build/bench/run.js --cases=files    # only the file transfer bench (files.ts: raw copy, direct, through a server)
@@ -26,7 +27,7 @@ import { performance } from 'node:perf_hooks';
 import { camwirePair, type CamwireCase } from './camwire.js';
 import { runLatency, runThroughput, summarize, type LatencyResult, type LatencySummary, type ThroughputResult } from './drive.js';
 import type { Pair } from './pair.js';
-import { rawTcpPair, rawUdpPair } from './raw.js';
+import { rawHttpProxyPair, rawTcpPair, rawUdpPair } from './raw.js';
 import { startProxy } from '../test/helpers/proxy.js';
 import { runFanoutBench } from './fanout.js';
 import { runStoreBench } from './store.js';
@@ -65,7 +66,13 @@ const intervalFor = (size: number): number => (size <= 4096 ? 1 : size <= 256 * 
 /** camwire's UDP receiver counts an incomplete frame when it expires (after 2 s). */
 const UDP_EXPIRY_WAIT_MS = 2600;
 
-const baselineOf = (c: CamwireCase): 'tcp' | 'udp' | 'tcp-proxy' => (c === 'udp-push' ? 'udp' : c.startsWith('http-push-proxy') ? 'tcp-proxy' : 'tcp');
+/**
+ * camwire's HTTP through a proxy's CONNECT tunnel is measured against raw TCP through the same
+ * tunnel; its requests to the proxy (http-push-proxy-plain) against a raw chunked POST to the same
+ * proxy, since the proxy relays the two ways differently.
+ */
+const baselineOf = (c: CamwireCase): 'tcp' | 'udp' | 'tcp-proxy' | 'http-proxy' =>
+  c === 'udp-push' ? 'udp' : c === 'http-push-proxy-plain' ? 'http-proxy' : c === 'http-push-proxy' ? 'tcp-proxy' : 'tcp';
 
 // ---------------------------------------------------------------- measuring
 
@@ -225,7 +232,8 @@ async function main(): Promise<void> {
   const baselines: Measured[] = [];
   // http-push-proxy(-plain): camwire's HTTP push through a real proxy (tinyproxy; in a CONNECT
   // tunnel, or plain requests to the proxy), beside raw TCP through the same proxy's CONNECT tunnel.
-  const proxy = CASES.some((c) => baselineOf(c) === 'tcp-proxy') ? await startProxy() : undefined;
+  const proxied = (b: string): boolean => CASES.some((c) => baselineOf(c) === b);
+  const proxy = proxied('tcp-proxy') || proxied('http-proxy') ? await startProxy() : undefined;
   try {
     for (const size of SIZES) {
       console.log(
@@ -235,7 +243,8 @@ async function main(): Promise<void> {
       const entries: Entry[] = [];
       if (CASES.some((c) => baselineOf(c) === 'tcp')) entries.push({ key: 'raw-tcp', make: () => rawTcpPair() });
       if (CASES.some((c) => baselineOf(c) === 'udp')) entries.push({ key: 'raw-udp', make: () => rawUdpPair() });
-      if (proxy) entries.push({ key: 'raw-tcp-proxy', make: () => rawTcpPair(proxy!.port) });
+      if (proxy && proxied('tcp-proxy')) entries.push({ key: 'raw-tcp-proxy', make: () => rawTcpPair(proxy!.port) });
+      if (proxy && proxied('http-proxy')) entries.push({ key: 'raw-http-proxy', make: () => rawHttpProxyPair(proxy!.port) });
       for (const c of CASES) entries.push({ key: c, make: (problems) => camwirePair(c, problems, proxy?.url) });
       const measured = await measureSize(size, entries);
       const by = new Map(measured.map((m) => [m.key, m]));
@@ -310,8 +319,8 @@ async function main(): Promise<void> {
   const seconds = (performance.now() - started) / 1000;
   console.log('Throughput (delivered, median of rounds; MB = 10^6 bytes), CPU time of the process per delivered frame in the');
   console.log('throughput run, and latency (send call -> receive event, paced, pooled samples), camwire vs its raw baseline');
-  console.log('(raw TCP for tcp-push, http-push, tcp-pull; raw TCP through the proxy\'s CONNECT tunnel for http-push-proxy and');
-  console.log('http-push-proxy-plain; raw UDP for udp-push). Ratios are camwire / raw.\n');
+  console.log('(raw TCP for tcp-push, http-push, tcp-pull; raw TCP through the proxy\'s CONNECT tunnel for http-push-proxy; a raw');
+  console.log('chunked POST to the proxy for http-push-proxy-plain; raw UDP for udp-push). Ratios are camwire / raw.\n');
   console.log(figures);
   console.log('\nFrames: dropped = camwire latest-wins drops (sender.stats.dropped.video); undeliv = sent, not dropped, never');
   console.log('delivered (UDP loss); incompl = incomplete UDP frames over the whole case; lat n / lat lost = latency samples /');

@@ -5,6 +5,7 @@
  */
 import http from 'node:http';
 import https from 'node:https';
+import type { Duplex } from 'node:stream';
 import { ErrorCode, TransportError } from '../errors.js';
 import { hostHeader, HttpsTunnelAgent, HttpTunnelAgent, parseProxy, TUNNEL_MS, TunnelError, type ProxyInfo, type ProxyTunnel } from './http-tunnel.js';
 import type { TlsOptions } from './tcp.js';
@@ -244,14 +245,38 @@ export class HttpPoster {
   }
 }
 
+/** Ends a chunk of a chunked body. */
+const CRLF = Buffer.from('\r\n', 'latin1');
+
 /**
  * One streaming upload (HttpPoster.openStream): a POST with a chunked body written frame by
  * frame. `answered` resolves when the response head arrives (the server answers a stream as soon
  * as its first bytes reach it, so an early answer shows that the path does not hold the body
  * back); `done` settles when the whole exchange ends.
+ *
+ * Everything written in one event-loop turn goes out as one chunk of the body, in one write, at
+ * the end of the turn: the chunk's size line, the pieces as they are (no copy), its CRLF. Node's
+ * own chunked encoding would make a chunk of every piece, four socket writes each (size, CRLF,
+ * piece, CRLF): a frame's header and payload became two chunks, eight writes, and at the receiver
+ * three body pieces per frame. The request writes its head and, at end(), the last chunk; the
+ * chunks in between go straight to its socket once the head is on it.
  */
 export class HttpStream {
   readonly #req: http.ClientRequest;
+  /** The request's socket, once the request head is on it. */
+  #sock: Duplex | undefined;
+  /** Pieces of the chunk this turn is gathering. */
+  #turn: Buffer[] = [];
+  #turnBytes = 0;
+  /** Chunks gathered before the socket came, in order. */
+  #early: Buffer[][] = [];
+  #earlyBytes = 0;
+  /** end() came before the socket: end once the early chunks are written. */
+  #ending = false;
+  readonly #drainFns: (() => void)[] = [];
+  readonly #onDrain = (): void => {
+    for (const fn of this.#drainFns) fn();
+  };
   readonly answered: Promise<{ status: number; headers: http.IncomingHttpHeaders }>;
   readonly done: Promise<HttpResult>;
 
@@ -281,30 +306,82 @@ export class HttpStream {
       req.on('error', fail);
     });
     this.done.catch(() => {});
+    // Node emits 'socket' and then writes the request head onto it, in the same tick: the body's
+    // chunks may follow from the next tick on.
+    req.once('socket', (sock) => process.nextTick(() => this.#attach(sock)));
+    const release = (): void => void this.#sock?.off('drain', this.#onDrain);
+    this.done.then(release, release);
     req.flushHeaders();
   }
 
+  #attach(sock: Duplex): void {
+    if (this.#req.destroyed || sock.destroyed) return;
+    this.#sock = sock;
+    sock.on('drain', this.#onDrain);
+    const early = this.#early;
+    this.#early = [];
+    this.#earlyBytes = 0;
+    for (const pieces of early) this.#chunk(pieces);
+    if (this.#ending) this.#req.end();
+  }
+
+  /** Writes `pieces` as one chunk, in one write. */
+  #chunk(pieces: Buffer[]): void {
+    const sock = this.#sock!;
+    let n = 0;
+    for (const b of pieces) n += b.length;
+    sock.cork();
+    sock.write(Buffer.from(`${n.toString(16)}\r\n`, 'latin1'));
+    for (const b of pieces) sock.write(b);
+    sock.write(CRLF);
+    sock.uncork();
+  }
+
+  /** The end of the turn: what it gathered goes as one chunk (or waits for the socket). */
+  readonly #flush = (): void => {
+    const pieces = this.#turn;
+    if (pieces.length === 0) return;
+    this.#turn = [];
+    const n = this.#turnBytes;
+    this.#turnBytes = 0;
+    if (this.#req.destroyed) return;
+    if (this.#sock) this.#chunk(pieces);
+    else {
+      this.#early.push(pieces);
+      this.#earlyBytes += n;
+    }
+  };
+
   /** Bytes written and not yet taken by the socket. */
   get pending(): number {
-    return this.#req.writableLength;
+    return (this.#sock?.writableLength ?? 0) + this.#turnBytes + this.#earlyBytes;
   }
 
-  /** Writes bytes of the body; false when the socket is backed up (wait for 'drain'). */
+  /** Writes bytes of the body (kept, not copied: do not change them); false when the socket is backed up (wait for 'drain'). */
   write(b: Buffer): boolean {
-    return this.#req.write(b);
+    if (b.length === 0) return true;
+    if (this.#turn.length === 0) process.nextTick(this.#flush);
+    this.#turn.push(b);
+    this.#turnBytes += b.length;
+    return this.#sock !== undefined && !this.#sock.writableNeedDrain;
   }
 
+  /** `fn` runs when the socket has taken what was backed up. */
   onDrain(fn: () => void): void {
-    this.#req.on('drain', fn);
+    this.#drainFns.push(fn);
   }
 
   /** Ends the body; `done` then settles with the answer. */
   end(): void {
-    this.#req.end();
+    this.#flush();
+    if (this.#sock || this.#req.destroyed) this.#req.end();
+    else this.#ending = true;
   }
 
   /** Abandons the exchange. */
   destroy(): void {
+    this.#turn = [];
+    this.#early = [];
     this.#req.destroy();
   }
 }

@@ -11,6 +11,7 @@ import { Receiver, Sender } from '../../src/index.js';
 import { Kind, MediaType } from '../../src/protocol/constants.js';
 import { encodeFrameBuffer } from '../../src/protocol/frame.js';
 import { encodeJson } from '../../src/protocol/handshake.js';
+import { HttpPoster } from '../../src/transport/http.js';
 import { startNginx, startProxy } from '../helpers/proxy.js';
 import { commandReceiver, commandTraffic } from '../helpers/http-traffic.js';
 import { once, until } from '../helpers/wait.js';
@@ -181,4 +182,37 @@ test('http stream - a stream that breaks the framing fails its link (CLOSE 1100)
   assert.match(wrongOrder, /^HTTP\/1\.1 400/);
   assert.match(wrongOrder, /streaming upload 5 is not the next upload \(1\)/);
   assert.deepEqual(bad.sort(), ['CW_ERR_PROTOCOL_BAD_HEADER', 'CW_ERR_PROTOCOL_UNEXPECTED']);
+});
+
+test('http stream - what is written in one event-loop turn goes as one chunk of the body (size line, the pieces, CRLF); the next turn is the next chunk', async (t) => {
+  // A bare HTTP server that keeps the raw bytes of one streaming request and answers when its last chunk came.
+  let raw = Buffer.alloc(0);
+  let whole!: (b: Buffer) => void;
+  const body = new Promise<Buffer>((resolve) => (whole = resolve));
+  const server = net.createServer((s) => {
+    s.on('data', (d: Buffer) => {
+      raw = Buffer.concat([raw, d]);
+      if (!raw.includes('\r\n0\r\n\r\n')) return;
+      s.end('HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n');
+      whole(raw);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.after(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  const poster = new HttpPoster({ host: '127.0.0.1', port: (server.address() as net.AddressInfo).port });
+  t.after(() => poster.close());
+  const stream = poster.openStream('/camwire/v1/links/0123456789abcdef/stream', { 'x-camwire-up': '1' });
+  stream.write(Buffer.from('aaaa'));
+  stream.write(Buffer.from('bbbbbb'));
+  stream.write(Buffer.from('cc'));
+  await new Promise((r) => setImmediate(r));
+  stream.write(Buffer.from('dddd'));
+  stream.end();
+  const timeout = new Promise<never>((_, reject) => setTimeout(() => reject(new Error('the stream\'s last chunk never reached the server')), 10000).unref());
+  const got = (await Promise.race([body, timeout])).toString('latin1');
+  assert.match(got, /^POST \/camwire\/v1\/links\/0123456789abcdef\/stream HTTP\/1\.1\r\n/);
+  assert.match(got, /\r\ntransfer-encoding: chunked\r\n/i);
+  assert.equal(got.slice(got.indexOf('\r\n\r\n') + 4), 'c\r\naaaabbbbbbcc\r\n4\r\ndddd\r\n0\r\n\r\n');
+  const res = await Promise.race([stream.done, timeout]);
+  assert.equal(res.status, 200);
 });
