@@ -5,12 +5,13 @@
  * same frames and the CPU each process spends per delivered GB compares directly.
  *
  *   npm run build:test && node build/bench/run.js --cases=cluster
- *   node build/bench/run.js --cases=cluster --cluster-rounds=6 --cluster-ms=5000 --cluster-warmup-ms=5000
+ *   node build/bench/run.js --cases=cluster --cluster-rounds=20 --cluster-ms=1500 --cluster-warmup-ms=10000   (the defaults)
  *   node build/bench/run.js --cases=cluster --cluster-prof=/tmp/prof   (a .cpuprofile per server: bench/prof-top.ts)
  *   node build/bench/run.js --cases=cluster --cluster-n=300 --cluster-size=65536 --cluster-fps=30
  *   node build/bench/run.js --cases=cluster --cluster-cli=build/base-dist/cli/main.js   (the servers of another build)
  *   node build/bench/run.js --cases=cluster --cluster-receive=1   (instead: a receiving node's cost per NATS message alone, cluster-receive.ts)
  *   node build/bench/run.js --cases=cluster --cluster-node-flags=--max-semi-space-size=1   (Node/V8 flags, comma-separated, for every server: the one server and the nodes alike)
+ *   node build/bench/run.js --cases=cluster --cluster-node-flags=--trace-deopt --cluster-log=/tmp/logs   (each server's output into DIR/<name>.log)
  *
  * Processes, all on 127.0.0.1: a nats-server with JetStream (temporary store), the servers as
  * `camwire server` child processes (the CLI, as users run them; HTTP and UDP off, nothing on
@@ -23,9 +24,11 @@
  * sets of readers and both publishers), so that each case runs beside the same processes. Each
  * gets the same warm-up (--cluster-warmup-ms of the same load, not counted), then the bench
  * measures them in --cluster-rounds rounds of --cluster-ms each, in the order one/cluster,
- * cluster/one, one/cluster...: drift in the machine's load falls on both alike. Every round's
- * figures and ratios are printed, then the ratios' medians and range; the latencies are also
- * pooled over the rounds (a p99 of one round of 5 s rests on its slowest 1 or 2 frames of 150).
+ * cluster/one, one/cluster...: drift in the machine's load (other work on a shared machine comes and
+ * goes over seconds) falls on both alike; short rounds, many of them, interleave the two finely. Every round's
+ * figures and ratios are printed, then the ratios' medians and range, and the ratios of the CPU
+ * and bytes summed over all rounds; the latencies are pooled over the rounds (a p99 of one round
+ * rests on its slowest frame or two: every frame gives N samples, one per reader, close together).
  *
  * CPU of each server and of NATS: /proc/<pid>/stat (user + system) over the measured time; the
  * system part (socket writes: the kernel's share) and the main thread's context switches
@@ -60,11 +63,25 @@ let configFile = '';
 let profDir = '';
 /** --cluster-node-flags=A,B: Node/V8 flags for every server, the one server and the nodes alike (docs/cluster.md, Benchmark). */
 let nodeFlags: string[] = [];
+/** --cluster-log=DIR: each server's output (stdout and stderr) into DIR/<name>.log, for flags such as --trace-deopt. */
+let logDir = '';
+const logs: fs.WriteStream[] = [];
+/** A line in every server's log (--cluster-log), between the lines the servers write: where the bench was. */
+function mark(what: string): void {
+  for (const l of logs) l.write(`=== bench: ${what} at ${new Date().toISOString()}\n`);
+}
 
 async function camwireServer(extra: string[]): Promise<Proc> {
-  const prof = profDir ? ['--cpu-prof', '--cpu-prof-dir', profDir, '--cpu-prof-name', `${extra.find((a) => a.startsWith('bench')) ?? 'single'}.cpuprofile`] : [];
+  const name = extra.find((a) => a.startsWith('bench')) ?? 'single';
+  const prof = profDir ? ['--cpu-prof', '--cpu-prof-dir', profDir, '--cpu-prof-name', `${name}.cpuprofile`] : [];
   const { child, m } = await start(process.execPath, [...nodeFlags, ...prof, CLI, 'server', '--config', configFile, '--host', '127.0.0.1', '--tcp-port', '0', '--udp-port', 'off', '--http-port', 'off', '--memory', '--log-level', 'warn', ...extra], /tcp (\d+), udp/);
   child.removeAllListeners('exit');
+  if (logDir) {
+    const log = fs.createWriteStream(path.join(logDir, `${name}.log`));
+    child.stdout!.pipe(log);
+    child.stderr!.pipe(log);
+    logs.push(log);
+  }
   return { child, port: Number(m[1]) };
 }
 
@@ -110,6 +127,8 @@ function pct(sorted: Float64Array, q: number): number {
 }
 
 const IDLE_MS = 3000;
+/** After a round's last frame: the frames still in flight reach the readers (counted), then the round ends. */
+const SETTLE_MS = 300;
 
 async function setUp(label: string, rig: number, servers: Proc[], pool: ReaderPool, o: Options): Promise<Case> {
   const specs: ReaderSpec[] = Array.from({ length: o.n }, (_, i) => ({ i, port: servers[i % servers.length].port, id: `r${i}`, fast: true }));
@@ -150,8 +169,10 @@ async function measure(c: Case, round: number, pool: ReaderPool, o: Options, nat
   const sw0 = pids.map(switches);
   const self0 = process.cpuUsage();
   const t0 = clock();
+  mark(`round ${round + 1}, ${c.label}, starts`);
   const sent = await paced(c, o, o.ms, run);
-  await delay(500);
+  mark(`round ${round + 1}, ${c.label}, ends`);
+  await delay(SETTLE_MS);
   const cpu1 = pids.map(cpuMs);
   const sysMs = pids.slice(0, -1).map((p, i) => cpuSplit(p)[1] - sys0[i]);
   const sw = pids.slice(0, -1).map((p, i) => switches(p) - sw0[i]);
@@ -236,8 +257,15 @@ function report(o: Options, one: Result[], three: Result[]): void {
     const met = v.filter((x) => x <= goal).length;
     console.log(`${name}: median ${num(median(v), 2)}${unit}, range ${num(Math.min(...v), 2)} to ${num(Math.max(...v), 2)}${unit}, goal <= ${goal}${unit} met in ${met} of ${v.length} rounds (${list(v)})`);
   };
+  // Pooled: all rounds' CPU over all rounds' bytes (each round weighs by what it delivered).
+  const sumCpu = (rs: Result[], i?: number): number => rs.reduce((x, r) => x + (i === undefined ? r.cpuMs.reduce((a, b) => a + b, 0) : r.cpuMs[i]), 0);
+  const sumGb = (rs: Result[]): number => rs.reduce((x, r) => x + gbOf(r), 0);
+  const pooledA = sumCpu(three, 0) / sumGb(three) / (sumCpu(one, 0) / sumGb(one));
+  const pooledT = sumCpu(three) / sumGb(three) / (sumCpu(one) / sumGb(one));
   summary("publisher's node CPU per GB / one server's", aRatio, 0.5);
+  console.log(`  pooled over the rounds: ${num(pooledA, 2)}`);
   summary("cluster total CPU per GB / one server's", tRatio, 1.3);
+  console.log(`  pooled over the rounds: ${num(pooledT, 2)}`);
   console.log(`  with NATS's own CPU: median ${num(median(tnRatio), 2)} (${list(tnRatio)})`);
   summary('added p99 latency, round by round (at 64 KiB x 30 frames/s)', p99, 2, ' ms');
   console.log(`added p50 latency, round by round: median ${num(median(p50), 2)} ms (${list(p50)})`);
@@ -245,7 +273,7 @@ function report(o: Options, one: Result[], three: Result[]): void {
   const b = pooled(three);
   const frames = (rs: Result[]): number => rs.reduce((x, r) => x + r.sent, 0);
   console.log(
-    `latency pooled over the rounds: one server p50 ${num(pct(a, 0.5), 2)} p99 ${num(pct(a, 0.99), 2)} ms (${a.length} samples, ${frames(one)} frames); cluster p50 ${num(pct(b, 0.5), 2)} p99 ${num(pct(b, 0.99), 2)} ms (${b.length} samples, ${frames(three)} frames); added p50 ${num(pct(b, 0.5) - pct(a, 0.5), 2)} ms, p99 ${num(pct(b, 0.99) - pct(a, 0.99), 2)} ms (goal <= 2 ms)`,
+    `latency pooled over the rounds: one server p50 ${num(pct(a, 0.5), 2)} p99 ${num(pct(a, 0.99), 2)} ms (${a.length} samples, ${frames(one)} frames); cluster p50 ${num(pct(b, 0.5), 2)} p99 ${num(pct(b, 0.99), 2)} ms (${b.length} samples, ${frames(three)} frames); added p50 ${num(pct(b, 0.5) - pct(a, 0.5), 2)} ms, p90 ${num(pct(b, 0.9) - pct(a, 0.9), 2)} ms, p99 ${num(pct(b, 0.99) - pct(a, 0.99), 2)} ms (goal <= 2 ms)`,
   );
 }
 
@@ -256,14 +284,16 @@ export async function runClusterBench(argv: string[]): Promise<void> {
     n: Number(args.get('cluster-n') ?? 300),
     size: Number(args.get('cluster-size') ?? 65536),
     fps: Number(args.get('cluster-fps') ?? 30),
-    ms: Number(args.get('cluster-ms') ?? 5000),
-    warmupMs: Number(args.get('cluster-warmup-ms') ?? 5000),
-    rounds: Math.max(1, Number(args.get('cluster-rounds') ?? 6)),
+    ms: Number(args.get('cluster-ms') ?? 1500),
+    warmupMs: Number(args.get('cluster-warmup-ms') ?? 10000),
+    rounds: Math.max(1, Number(args.get('cluster-rounds') ?? 20)),
   };
   profDir = args.get('cluster-prof') ?? '';
   nodeFlags = (args.get('cluster-node-flags') ?? '').split(',').filter(Boolean);
   if (args.get('cluster-cli')) CLI = path.resolve(args.get('cluster-cli')!);
   if (profDir) fs.mkdirSync(profDir, { recursive: true });
+  logDir = args.get('cluster-log') ?? '';
+  if (logDir) fs.mkdirSync(logDir, { recursive: true });
   console.log(
     `\nCluster bench: 1 publisher, ${o.n} readers, ${o.size} B frames at ${o.fps} frames/s; ${o.warmupMs} ms of warm-up per case, then ${o.rounds} rounds of ${o.ms} ms per case, alternating${nodeFlags.length ? `; servers run with ${nodeFlags.join(' ')}` : ''}; ${os.cpus().length} cores (${os.cpus()[0]?.model ?? '?'}), load ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}`,
   );
@@ -302,6 +332,7 @@ export async function runClusterBench(argv: string[]): Promise<void> {
     // is the servers' steady state, not their JIT compiling the media path.
     if (o.warmupMs > 0) {
       for (const c of cases) {
+        mark(`warm-up of ${c.label}`);
         await paced(c, o, o.warmupMs, 0);
         await delay(300);
       }
