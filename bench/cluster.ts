@@ -94,11 +94,12 @@ interface Options {
   rounds: number;
 }
 
-/** One case, set up once: its servers, its readers (a rig of the pool) and its publisher. */
+/** One case, set up once: its servers, its readers (a rig of the pool per server) and its publisher. */
 interface Case {
   label: string;
   servers: Proc[];
-  rig: number;
+  /** Rig k: the readers on servers[k]. */
+  rigs: number[];
   pub: Publisher;
 }
 
@@ -120,6 +121,8 @@ interface Result {
   pubMs: number;
   readersMs: number;
   samples: Float64Array;
+  /** The same samples by server (the readers on each; sorted). */
+  byServer: Float64Array[];
 }
 
 function pct(sorted: Float64Array, q: number): number {
@@ -130,13 +133,18 @@ const IDLE_MS = 3000;
 /** After a round's last frame: the frames still in flight reach the readers (counted), then the round ends. */
 const SETTLE_MS = 300;
 
-async function setUp(label: string, rig: number, servers: Proc[], pool: ReaderPool, o: Options): Promise<Case> {
+async function setUp(label: string, firstRig: number, servers: Proc[], pool: ReaderPool, o: Options): Promise<Case> {
   const specs: ReaderSpec[] = Array.from({ length: o.n }, (_, i) => ({ i, port: servers[i % servers.length].port, id: `r${i}`, fast: true }));
-  await pool.open(rig, 'camwire', specs);
+  // A rig per server, so that each server's readers have their own latency samples.
+  const rigs = servers.map((_, k) => firstRig + k);
+  for (let k = 0; k < servers.length; k++) {
+    const mine = specs.filter((s) => s.i % servers.length === k).map((s, j) => ({ ...s, i: j }));
+    await pool.open(rigs[k], 'camwire', mine);
+  }
   // Presence of the readers on the other nodes (a few ms on one machine), then the publisher's default receivers.
   await delay(1000);
   const pub = await camwireWirePublisher(servers[0].port, specs.map((s) => s.id));
-  return { label, servers, rig, pub };
+  return { label, servers, rigs, pub };
 }
 
 /** Frames at the measured rate for `ms`, stamped with run id `run` (the readers count only their phase's run); resolves with the frames sent. */
@@ -161,7 +169,7 @@ function paced(c: Case, o: Options, ms: number, run: number): Promise<number> {
 
 async function measure(c: Case, round: number, pool: ReaderPool, o: Options, natsPid: number): Promise<Result> {
   const run = 1 + Math.floor(Math.random() * 1e9);
-  await pool.phase(c.rig, run, o.size, () => {});
+  for (const rig of c.rigs) await pool.phase(rig, run, o.size, () => {});
   const pids = [...c.servers.map((s) => s.child.pid!), natsPid];
   const load = os.loadavg()[0];
   const cpu0 = pids.map(cpuMs);
@@ -178,22 +186,26 @@ async function measure(c: Case, round: number, pool: ReaderPool, o: Options, nat
   const sw = pids.slice(0, -1).map((p, i) => switches(p) - sw0[i]);
   const seconds = (clock() - t0) / 1000;
   const self = process.cpuUsage(self0);
-  const tally = await pool.end(c.rig);
+  const tallies = [];
+  for (const rig of c.rigs) tallies.push(await pool.end(rig));
+  const byServer = tallies.map((t) => t.samples.slice().sort());
   const used = cpu1.map((x, i) => x - cpu0[i]);
   return {
     round,
     load,
     sent,
-    delivered: tally.delivered,
-    bytes: tally.bytes,
+    delivered: tallies.reduce((a, t) => a + t.delivered, 0),
+    bytes: tallies.reduce((a, t) => a + t.bytes, 0),
     seconds,
     cpuMs: used.slice(0, -1),
     sysMs,
     switches: sw,
     natsMs: used[used.length - 1],
     pubMs: (self.user + self.system) / 1000,
-    readersMs: tally.children.reduce((a, ch) => a + ch.cpuMs, 0),
-    samples: tally.samples.slice().sort(),
+    // The reader children host every rig: their CPU over the phase is counted once.
+    readersMs: tallies[0].children.reduce((a, ch) => a + ch.cpuMs, 0),
+    samples: pooledSamples(byServer),
+    byServer,
   };
 }
 
@@ -201,16 +213,18 @@ const gbOf = (r: Result): number => r.bytes / 1e9;
 const perGb = (r: Result, i: number): number => r.cpuMs[i] / 1000 / gbOf(r);
 const total = (r: Result): number => r.cpuMs.reduce((a, b) => a + b, 0) / 1000 / gbOf(r);
 
-/** Sorted concatenation of the rounds' latency samples. */
-function pooled(rs: Result[]): Float64Array {
-  const all = new Float64Array(rs.reduce((a, r) => a + r.samples.length, 0));
+/** Sorted concatenation of sets of latency samples. */
+function pooledSamples(sets: Float64Array[]): Float64Array {
+  const all = new Float64Array(sets.reduce((a, x) => a + x.length, 0));
   let k = 0;
-  for (const r of rs) {
-    all.set(r.samples, k);
-    k += r.samples.length;
+  for (const x of sets) {
+    all.set(x, k);
+    k += x.length;
   }
   return all.sort();
 }
+
+const pooled = (rs: Result[]): Float64Array => pooledSamples(rs.map((r) => r.samples));
 
 function report(o: Options, one: Result[], three: Result[]): void {
   const row = (label: string, r: Result): string[] => [
@@ -274,6 +288,15 @@ function report(o: Options, one: Result[], three: Result[]): void {
   const frames = (rs: Result[]): number => rs.reduce((x, r) => x + r.sent, 0);
   console.log(
     `latency pooled over the rounds: one server p50 ${num(pct(a, 0.5), 2)} p99 ${num(pct(a, 0.99), 2)} ms (${a.length} samples, ${frames(one)} frames); cluster p50 ${num(pct(b, 0.5), 2)} p99 ${num(pct(b, 0.99), 2)} ms (${b.length} samples, ${frames(three)} frames); added p50 ${num(pct(b, 0.5) - pct(a, 0.5), 2)} ms, p90 ${num(pct(b, 0.9) - pct(a, 0.9), 2)} ms, p99 ${num(pct(b, 0.99) - pct(a, 0.99), 2)} ms (goal <= 2 ms)`,
+  );
+  // Within the cluster's own rounds: its readers on B and C (the hop, then their node's fan-out)
+  // against those on A (A's fan-out alone), the same frames at the same moments.
+  const node = (k: number): Float64Array => pooledSamples(three.map((r) => r.byServer[k]));
+  const [na, nb, nc] = [node(0), node(1), node(2)];
+  const far = pooledSamples([nb, nc]);
+  const q = (x: Float64Array): string => `p50 ${num(pct(x, 0.5), 2)} p90 ${num(pct(x, 0.9), 2)} p99 ${num(pct(x, 0.99), 2)}`;
+  console.log(
+    `cluster latency by node (pooled): readers on A ${q(na)}; on B ${q(nb)}; on C ${q(nc)} ms; B and C against A: p50 ${num(pct(far, 0.5) - pct(na, 0.5), 2)}, p90 ${num(pct(far, 0.9) - pct(na, 0.9), 2)}, p99 ${num(pct(far, 0.99) - pct(na, 0.99), 2)} ms`,
   );
 }
 
@@ -344,7 +367,7 @@ export async function runClusterBench(argv: string[]): Promise<void> {
     report(o, res[0], res[1]);
   } finally {
     for (const c of cases) await c.pub.close().catch(() => {});
-    for (const c of cases) await pool.close(c.rig).catch(() => {});
+    for (const c of cases) for (const rig of c.rigs) await pool.close(rig).catch(() => {});
     for (const p of procs.slice(1)) await stop(p, profDir ? 'SIGINT' : 'SIGKILL');
     for (const p of procs) if (p.exitCode === null) p.kill('SIGKILL');
     await pool.stop();
