@@ -44,6 +44,7 @@ export class Outbound {
     const n = h.length + p.length;
     if (n > this.max || !this.up) return this.#drop(init.mediaType, 1, n > this.max ? 'cluster_too_large' : 'cluster_unreachable');
     this.#o.nc.publish(subject, p.length === 0 ? h : Buffer.concat([h, p], n), hdrs ? { headers: hdrs } : undefined);
+    this.#flush();
     this.published++;
     return 0;
   }
@@ -54,6 +55,7 @@ export class Outbound {
     if (pieces && batch.wireBytes <= this.max) {
       if (!this.up) return this.#drop(batch.frames[0]?.mediaType, batch.frames.length, 'cluster_unreachable');
       this.#o.nc.publish(subject, pieces.length === 1 ? pieces[0] : Buffer.concat(pieces as Buffer[], batch.wireBytes), hdrs ? { headers: hdrs } : undefined);
+      this.#flush();
       this.published++;
       return 0;
     }
@@ -99,6 +101,18 @@ export class Outbound {
     if (a.ok) return a.resume !== undefined ? { resumeOffset: a.resume } : {};
     this.failed++;
     throw new CamwireError(a.code, a.message);
+  }
+
+  /**
+   * Writes what nats.js holds for the NATS socket now. nats.js writes a publish made into its
+   * empty buffer in a microtask, after the whole turn: a frame published before this node's own
+   * readers' writes would then reach the other nodes only after all of them (docs/cluster.md,
+   * Benchmark, 2026-12-01 night). Order is kept: one connection, one buffer, written in order.
+   * nats.js has no public call for it (`flush()` also sends a PING and waits for the PONG); its
+   * protocol handler's `flushPending()` is used when present, else nothing changes.
+   */
+  #flush(): void {
+    (this.#o.nc as unknown as { protocol?: { flushPending?: () => void } }).protocol?.flushPending?.();
   }
 
   #drop(mediaType: number | undefined, n: number, reason: 'cluster_too_large' | 'cluster_unreachable'): number {
