@@ -66,8 +66,10 @@ export class Router {
         // In a cluster the members on other nodes are reached through one group target.
         const remote = this.remote;
         for (const id of g.members.keys()) if (id !== from.id) this.#consider(id, from, type, miss, out, remote === undefined);
+        // The other nodes first: their publish is one write, and their readers then wait for
+        // none of this node's local writes (docs/cluster.md, Routing).
         const r = remote?.group(f.group, type, from);
-        if (r) out.push(r);
+        if (r) out.unshift(r);
       }
     } else if (this.remote) this.#defaults(from, type, miss, out, this.remote);
     else for (const id of this.#dir.defaultReceivers(from.id)) this.#consider(id, from, type, miss, out);
@@ -97,7 +99,8 @@ export class Router {
     }
     if (!far) return;
     const { targets, nowhere } = remote.many(far, type, from);
-    for (const t of targets) out.push(t);
+    // The other nodes first, as for a group (targets()).
+    if (targets.length) out.unshift(...targets);
     for (const id of nowhere) this.#consider(id, from, type, miss, out, false);
   }
 
