@@ -43,6 +43,10 @@ function onClose(this: LinkedSocket): void {
 function onEnd(this: LinkedSocket): void {
   this.end();
 }
+/** The end of a turn in which `link` wrote (one shared function, given the link: no closure per link). */
+function endTurn(link: StreamLink): void {
+  StreamLink.endTurn(link);
+}
 
 /** A link over a TCP or TLS socket. */
 export class StreamLink extends BaseLink implements FrameSink {
@@ -78,14 +82,6 @@ export class StreamLink extends BaseLink implements FrameSink {
   #tpl: HeaderTemplate | null | undefined;
   /** Where its small frames are encoded: the owner's arena, or (made on first use) the link's own. */
   #smallFrames: RecyclingArena | undefined;
-  readonly #endTurn = (): void => {
-    this.#turn = 0;
-    this.#flushRun();
-    if (this.#corked) {
-      this.#corked = false;
-      this.#sock.uncork();
-    }
-  };
 
   constructor(sock: net.Socket, o: LinkOptions = {}) {
     super(o);
@@ -131,6 +127,16 @@ export class StreamLink extends BaseLink implements FrameSink {
   /** @internal The parser's sink: the peer broke the protocol. */
   onError(e: ProtocolError): void {
     this.#failed(e);
+  }
+
+  /** @internal The end of a turn: what the turn gathered goes to the socket. */
+  static endTurn(link: StreamLink): void {
+    link.#turn = 0;
+    link.#flushRun();
+    if (link.#corked) {
+      link.#corked = false;
+      link.#sock.uncork();
+    }
   }
 
   /** @internal For the socket's shared listeners. */
@@ -255,7 +261,7 @@ export class StreamLink extends BaseLink implements FrameSink {
 
   /** Counts `bytes` into this turn; the first write of a turn schedules its end. */
   #startTurn(bytes: number): void {
-    if (this.#turn === 0) process.nextTick(this.#endTurn);
+    if (this.#turn === 0) process.nextTick(endTurn, this);
     this.#turn += bytes;
   }
 
