@@ -52,6 +52,7 @@
 import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
+import { writeHeapSnapshot } from 'node:v8';
 import { PerformanceObserver, constants } from 'node:perf_hooks';
 import net from 'node:net';
 import path from 'node:path';
@@ -212,6 +213,12 @@ function measured(name: 'server' | 'raw', o: { port: () => number; links: () => 
       const u = process.cpuUsage(cpu0);
       if (process.env.CAMWIRE_IDLE_SERVER_FLAGS && t0 > 0) console.log(`--- ${name}: idle period ends`);
       if (profDir && t0 > 0) await saveProfile(profDir, 'idle');
+      // CAMWIRE_IDLE_HEAP_SNAPSHOT=DIR: the heap at the end of the idle period (what each idle channel holds).
+      const snapDir = process.env.CAMWIRE_IDLE_HEAP_SNAPSHOT;
+      if (snapDir && t0 > 0) {
+        mkdirSync(snapDir, { recursive: true });
+        writeHeapSnapshot(path.join(snapDir, `idle-${name}-${process.pid}.heapsnapshot`));
+      }
       const idle = { cpuMs: (u.user + u.system) / 1000, sysMs: u.system / 1000, wallMs: performance.now() - t0, majorGcs, majorGcMs };
       t0 = 0;
       gc?.();

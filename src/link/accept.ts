@@ -18,14 +18,16 @@ const WELCOME_PAYLOAD = encodeJson({ agent: AGENT });
 /**
  * Accepts a link whose HELLO was admitted: stamps the link's own frames, sends the WELCOME
  * (returned, to repeat it over UDP), and raises `disconnect` (with the error, if any) when the
- * link ends. The caller raises `connected`.
+ * link ends. The caller raises `connected`. Without `onDisconnect` the caller raises
+ * `disconnect` itself, from its own 'close' listener (a MediaServer's channels: one listener
+ * per link instead of two, and no event object kept per link).
  */
 export function welcomeLink(
   link: FrameLink,
   hello: Frame,
   self: { sessionKey: bigint; id: string; stallMs: number; fileWindow?: number },
   ev: ConnectionEvent,
-  onDisconnect: (ev: ConnectionEvent) => void,
+  onDisconnect: ((ev: ConnectionEvent) => void) | undefined,
 ): FrameInit {
   // A file link's WELCOME says how much file data the acceptor takes unacknowledged (protocol.md 3.2).
   const fileWindow = hello.mediaType === MediaType.file && self.fileWindow ? self.fileWindow : undefined;
@@ -33,7 +35,7 @@ export function welcomeLink(
   link.stallMs = self.stallMs;
   const welcome: FrameInit = { kind: Kind.WELCOME, mediaType: hello.mediaType, sessionKey: self.sessionKey, from: self.id, to: hello.from, timestamp: Date.now(), payload: fileWindow === undefined ? WELCOME_PAYLOAD : encodeJson({ agent: AGENT, fileWindow }) };
   link.send(welcome);
-  link.on('close', (info) => onDisconnect(info.error ? { ...ev, error: info.error } : { ...ev }));
+  if (onDisconnect) link.on('close', (info) => onDisconnect(info.error ? { ...ev, error: info.error } : { ...ev }));
   return welcome;
 }
 

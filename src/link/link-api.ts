@@ -141,14 +141,26 @@ export interface LinkPeer {
  * Calls `report` once if `link` ends because its peer broke the protocol (a ProtocolError raised
  * on our side), whichever layer noticed. The one place bad input becomes a role's event.
  */
-export function onProtocolFailure(link: FrameLink, report: (err: ProtocolError, peer: LinkPeer) => void): void {
-  // 'close' is emitted exactly once: on() costs less per link than once()'s wrapper.
-  link.on('close', (info) => {
-    if (info.error instanceof ProtocolError && !info.byPeer) {
-      report(info.error, { transport: link.transport, remoteAddress: link.remoteAddress, remotePort: link.remotePort });
-    }
-  });
+export function onProtocolFailure(link: FrameLink, report: ProtocolFailureReport): void {
+  // 'close' is emitted exactly once, with the link as `this`: on() costs less per link than
+  // once()'s wrapper, and one listener per `report` (a listener's) serves all its links, with no
+  // closure per link (memory per idle channel, bench/FANOUT.md).
+  let listener = failureListeners.get(report);
+  if (!listener) {
+    listener = function (this: FrameLink, info: CloseInfo): void {
+      if (info.error instanceof ProtocolError && !info.byPeer) {
+        report(info.error, { transport: this.transport, remoteAddress: this.remoteAddress, remotePort: this.remotePort });
+      }
+    };
+    failureListeners.set(report, listener);
+  }
+  link.on('close', listener);
 }
+
+type ProtocolFailureReport = (err: ProtocolError, peer: LinkPeer) => void;
+
+/** onProtocolFailure's 'close' listener for each `report`. */
+const failureListeners = new WeakMap<ProtocolFailureReport, (this: FrameLink, info: CloseInfo) => void>();
 
 /**
  * What encoded pieces given to writeEncoded() may lie in memory that is written again once no write

@@ -13,7 +13,7 @@ import type { HttpLimits } from '../transport/http-server.js';
 import { boundPort, listenStream, type TlsOptions } from '../transport/tcp.js';
 import type { PeerInfo } from '../events.js';
 import { onProtocolFailure, type FrameLink, type LinkOptions, type TransportName } from './frame-link.js';
-import { StreamLink } from './stream-link.js';
+import { StreamLink, type StreamLinkOptions } from './stream-link.js';
 import type { HttpLinkServer, HttpLinkServerOptions } from './http-link.js';
 import { UdpEndpoint, UdpLink, type UdpEndpointOptions } from './udp-link.js';
 import type { WsAcceptor } from './ws-link.js';
@@ -117,6 +117,8 @@ export class LinkListener {
     const forget = function (this: net.Socket): void {
       l.#sockets.delete(this);
     };
+    /** A TCP link forgets its socket from its own 'close' listener (one listener less per socket). */
+    const streamLinkOpts: StreamLinkOptions = { ...linkOpts, onSocketClose: (sock) => void l.#sockets.delete(sock) };
     const refused = new WeakSet<Duplex>();
     /** How a refused (or evicted) raw socket is closed: set per transport below. */
     let closeRefused: (sock: net.Socket) => void = (sock) => void sock.destroy();
@@ -144,9 +146,9 @@ export class LinkListener {
       l.#server = await listenStream({ host, port: o.port, tls: o.tls }, (sock) => {
         if (refused.has(sock) || refused.has((sock as Duplex & { _parent?: Duplex })._parent as Duplex)) return void sock.destroy();
         l.#sockets.add(sock);
-        sock.on('close', forget);
         sock.on('error', ignore);
-        const link = new StreamLink(sock, linkOpts);
+        // The link's own 'close' listener on the socket drops it from #sockets (streamLinkOpts).
+        const link = new StreamLink(sock, streamLinkOpts);
         // The handshake ends at the HELLO (whatever the owner makes of it).
         const ticket = ticketOf(sock);
         if (ticket) {

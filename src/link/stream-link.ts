@@ -38,10 +38,25 @@ function onSocketError(this: LinkedSocket, err: Error): void {
   StreamLink.lose(this[LINK], new TransportError(ErrorCode.TRANSPORT_CLOSED, `connection error: ${err.message}`, { cause: err }));
 }
 function onClose(this: LinkedSocket): void {
+  StreamLink.socketClosed(this[LINK], this);
   StreamLink.lose(this[LINK], new TransportError(ErrorCode.TRANSPORT_CLOSED, 'connection closed by the peer'));
+}
+
+/** Options of a StreamLink beyond those of every link. */
+export interface StreamLinkOptions extends LinkOptions {
+  /**
+   * Called with the socket when it closes, before the link learns of it: an owner's bookkeeping
+   * of its sockets (a listener's) in the link's own 'close' listener on the socket, so the socket
+   * has one listener less (memory per idle channel: three listeners grow Node's list to 19 slots).
+   */
+  onSocketClose?: (sock: net.Socket) => void;
 }
 function onEnd(this: LinkedSocket): void {
   this.end();
+}
+/** The end of a turn in which `link` wrote (one shared function, given the link: no closure per link). */
+function endTurn(link: StreamLink): void {
+  StreamLink.endTurn(link);
 }
 
 /** A link over a TCP or TLS socket. */
@@ -78,18 +93,14 @@ export class StreamLink extends BaseLink implements FrameSink {
   #tpl: HeaderTemplate | null | undefined;
   /** Where its small frames are encoded: the owner's arena, or (made on first use) the link's own. */
   #smallFrames: RecyclingArena | undefined;
-  readonly #endTurn = (): void => {
-    this.#turn = 0;
-    this.#flushRun();
-    if (this.#corked) {
-      this.#corked = false;
-      this.#sock.uncork();
-    }
-  };
 
-  constructor(sock: net.Socket, o: LinkOptions = {}) {
+  /** StreamLinkOptions.onSocketClose. */
+  readonly #onSocketClose: ((sock: net.Socket) => void) | undefined;
+
+  constructor(sock: net.Socket, o: StreamLinkOptions = {}) {
     super(o);
     this.#sock = sock;
+    this.#onSocketClose = o.onSocketClose;
     this.#smallFrames = o.smallFrames;
     this.remoteAddress = sock.remoteAddress ?? '';
     this.remotePort = sock.remotePort ?? 0;
@@ -131,6 +142,21 @@ export class StreamLink extends BaseLink implements FrameSink {
   /** @internal The parser's sink: the peer broke the protocol. */
   onError(e: ProtocolError): void {
     this.#failed(e);
+  }
+
+  /** @internal The end of a turn: what the turn gathered goes to the socket. */
+  static endTurn(link: StreamLink): void {
+    link.#turn = 0;
+    link.#flushRun();
+    if (link.#corked) {
+      link.#corked = false;
+      link.#sock.uncork();
+    }
+  }
+
+  /** @internal The socket closed: the owner's bookkeeping first (StreamLinkOptions.onSocketClose). */
+  static socketClosed(link: StreamLink, sock: net.Socket): void {
+    link.#onSocketClose?.(sock);
   }
 
   /** @internal For the socket's shared listeners. */
@@ -255,7 +281,7 @@ export class StreamLink extends BaseLink implements FrameSink {
 
   /** Counts `bytes` into this turn; the first write of a turn schedules its end. */
   #startTurn(bytes: number): void {
-    if (this.#turn === 0) process.nextTick(this.#endTurn);
+    if (this.#turn === 0) process.nextTick(endTurn, this);
     this.#turn += bytes;
   }
 

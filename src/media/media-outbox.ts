@@ -30,16 +30,34 @@ const REQUEST_EVERY = 30;
  */
 export class VideoOutbox implements Outbox {
   readonly mediaType = 'video' as const;
-  readonly #slots = new Map<string | number, FrameInit>();
+  // The maps and sets below are made at their first use (the getters): a reader's channel that
+  // never gets video (most of a server's idle channels) holds none (bench/FANOUT.md, heap per
+  // idle channel).
+  #slotsMap: Map<string | number, FrameInit> | undefined;
+  get #slots(): Map<string | number, FrameInit> {
+    return (this.#slotsMap ??= new Map());
+  }
   /** Rectangles waiting behind a source's slot, in order. */
-  readonly #tails = new Map<string | number, FrameInit[]>();
+  #tailsMap: Map<string | number, FrameInit[]> | undefined;
+  get #tails(): Map<string | number, FrameInit[]> {
+    return (this.#tailsMap ??= new Map());
+  }
   /** Sources waiting for a keyframe, with the frames dropped meanwhile. */
-  readonly #needKey = new Map<string | number, number>();
+  #needKeyMap: Map<string | number, number> | undefined;
+  get #needKey(): Map<string | number, number> {
+    return (this.#needKeyMap ??= new Map());
+  }
   /** Sources whose keyframe went through (or waits in) this outbox. */
-  readonly #seen = new Set<string | number>();
+  #seenSet: Set<string | number> | undefined;
+  get #seen(): Set<string | number> {
+    return (this.#seenSet ??= new Set());
+  }
   #lastSeen: string | number | undefined;
   /** Sources that sent rectangles: any frame of theirs dropped breaks the picture. */
-  readonly #rectSources = new Set<string | number>();
+  #rectSourcesSet: Set<string | number> | undefined;
+  get #rectSources(): Set<string | number> {
+    return (this.#rectSourcesSet ??= new Set());
+  }
   readonly #maxBytes: number;
   readonly #onNeedKey: ((f: FrameInit) => void) | undefined;
   /** With startAtKey: the sources whose keyframe this outbox took (their delta frames may follow). */
@@ -227,7 +245,7 @@ export class VideoOutbox implements Outbox {
   }
 
   get busy(): boolean {
-    return this.#slots.size > 0;
+    return (this.#slotsMap?.size ?? 0) > 0;
   }
 }
 

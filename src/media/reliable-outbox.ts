@@ -63,8 +63,14 @@ export interface ReliableOutboxOptions {
 export class ReliableOutbox implements Outbox {
   readonly mediaType: 'command' | 'file' | 'data';
   readonly #o: ReliableOutboxOptions;
-  readonly #pending: Item[] = [];
-  readonly #inflight = new Map<number, Item>();
+  /**
+   * Queued items and items in flight, made at the first use: an idle channel's queue (most of
+   * the 10,000 idle channels of a server) never holds anything (bench/FANOUT.md, heap per idle
+   * channel). Read through #pending and #inflight, which make them; tests of emptiness read the
+   * fields.
+   */
+  #pendingArr: Item[] | undefined;
+  #inflightMap: Map<number, Item> | undefined;
   #seq = 0;
   #bytes = 0;
   /** Bytes of queued (unsent) payloads held in memory. */
@@ -73,8 +79,8 @@ export class ReliableOutbox implements Outbox {
   #timer: NodeJS.Timeout | undefined;
   /** When `#timer` fires (ms since the epoch). */
   #timerAt = 0;
-  /** Smoothed round-trip time and its variation. */
-  readonly #rtt = new RttEstimator();
+  /** Smoothed round-trip time and its variation: made at the first sample (unreliable links only). */
+  #rtt: RttEstimator | undefined;
   /** Called when an item becomes sendable again (a retransmission is due). */
   onReady: (() => void) | undefined;
 
@@ -83,15 +89,24 @@ export class ReliableOutbox implements Outbox {
     this.#o = o;
   }
 
+  get #pending(): Item[] {
+    return (this.#pendingArr ??= []);
+  }
+
+  get #inflight(): Map<number, Item> {
+    return (this.#inflightMap ??= new Map());
+  }
+
   /** The current retransmission timeout before backoff (ms); 0 when items are never resent. */
   get rto(): number {
     if (this.#o.retransmitMs <= 0) return 0;
-    return this.#rtt.rto(this.#o.retransmitMs, this.#o.minRtoMs ?? 50, this.#o.maxRtoMs ?? 2000);
+    // Before the first sample the RTO is the initial one (RttEstimator.rto).
+    return this.#rtt ? this.#rtt.rto(this.#o.retransmitMs, this.#o.minRtoMs ?? 50, this.#o.maxRtoMs ?? 2000) : this.#o.retransmitMs;
   }
 
   /** Smoothed round-trip time (ms), undefined before the first ACK of an item sent once. */
   get srtt(): number | undefined {
-    return this.#rtt.srtt;
+    return this.#rtt?.srtt;
   }
 
   /**
@@ -113,12 +128,12 @@ export class ReliableOutbox implements Outbox {
   }
 
   get busy(): boolean {
-    return this.#pending.length > 0 || this.#inflight.size > 0;
+    return (this.#pendingArr?.length ?? 0) > 0 || (this.#inflightMap?.size ?? 0) > 0;
   }
 
   /** Number of items queued or in flight. */
   get size(): number {
-    return this.#pending.length + this.#inflight.size;
+    return (this.#pendingArr?.length ?? 0) + (this.#inflightMap?.size ?? 0);
   }
 
   /** Queues an item; the promise settles on the receiver's ACK or NACK, a timeout, or the link's end. */
@@ -173,8 +188,8 @@ export class ReliableOutbox implements Outbox {
   }
 
   next(now: number): FrameInit | undefined {
-    if (this.#o.retransmitMs > 0) {
-      for (const it of this.#inflight.values()) {
+    if (this.#o.retransmitMs > 0 && this.#inflightMap) {
+      for (const it of this.#inflightMap.values()) {
         if (now >= this.#due(it)) {
           it.sentAt = now;
           it.attempts++;
@@ -183,7 +198,7 @@ export class ReliableOutbox implements Outbox {
         }
       }
     }
-    if (this.#pending.length === 0 || this.#inflight.size >= this.#o.window) return undefined;
+    if (!this.#pendingArr?.length || this.#inflight.size >= this.#o.window) return undefined;
     const it = this.#pending.shift()!;
     // An item put back by requeue() already holds its payload.
     if (it.attempts === 0) this.#unqueue(it, true);
@@ -217,17 +232,17 @@ export class ReliableOutbox implements Outbox {
 
   /** The receiver acknowledged `seq`. Unknown or repeated ACKs are ignored. */
   ack(seq: number, info: AckInfo): void {
-    const it = this.#inflight.get(seq);
+    const it = this.#inflightMap?.get(seq);
     if (!it) return;
     // Karn's rule: only an item sent once on this link gives an unambiguous round-trip sample.
-    if (it.attempts === 1 && this.#o.retransmitMs > 0) this.#rtt.sample(Date.now() - it.sentAt);
+    if (it.attempts === 1 && this.#o.retransmitMs > 0) (this.#rtt ??= new RttEstimator()).sample(Date.now() - it.sentAt);
     this.#settle(it);
     it.resolve(info);
   }
 
   /** The receiver refused `seq`. */
   nack(seq: number, code: number, reason: string): void {
-    const it = this.#inflight.get(seq);
+    const it = this.#inflightMap?.get(seq);
     if (!it) return;
     this.#settle(it);
     it.reject(new DeliveryError(nackErrorCode(code), `${this.mediaType} #${seq} refused by the receiver: ${code} ${reason}`, seq));
@@ -239,6 +254,7 @@ export class ReliableOutbox implements Outbox {
    * docs/protocol.md, section 3.3). Each item keeps its deadline.
    */
   requeue(): void {
+    if (!this.#inflightMap?.size) return this.#arm();
     const back = [...this.#inflight.values()].sort((a, b) => a.deadline - b.deadline);
     this.#inflight.clear();
     for (const it of back) {
@@ -251,7 +267,8 @@ export class ReliableOutbox implements Outbox {
 
   /** Rejects what was sent and not acknowledged (the link ended); queued items stay for the next link. */
   failInflight(err: CamwireError): void {
-    for (const it of [...this.#inflight.values()]) {
+    if (!this.#inflightMap?.size) return;
+    for (const it of [...this.#inflightMap.values()]) {
       this.#settle(it);
       it.reject(new DeliveryError(ErrorCode.DELIVERY_CLOSED, `${this.mediaType} #${it.seq} not acknowledged: ${err.message}`, it.seq, { cause: err }));
     }
@@ -260,7 +277,7 @@ export class ReliableOutbox implements Outbox {
   /** Rejects everything. */
   failAll(err: CamwireError): void {
     this.failInflight(err);
-    for (const it of this.#pending.splice(0)) {
+    for (const it of this.#pendingArr?.splice(0) ?? []) {
       if (it.attempts === 0) this.#unqueue(it, false);
       this.#bytes -= it.bytes;
       it.reject(new DeliveryError(ErrorCode.DELIVERY_CLOSED, `${this.mediaType} #${it.seq} not sent: ${err.message}`, it.seq, { cause: err }));
@@ -305,7 +322,8 @@ export class ReliableOutbox implements Outbox {
       if (this.#o.retransmitMs > 0) at = Math.min(at, this.#due(it));
     }
     // Queued items are in deadline order (requeued ones were submitted before the others).
-    if (this.#pending.length) at = Math.min(at, this.#pending[0].deadline);
+    const pending = this.#pending;
+    if (pending.length) at = Math.min(at, pending[0].deadline);
     if (this.#timer !== undefined && this.#timerAt <= at) return;
     clearTimeout(this.#timer);
     this.#timerAt = at;

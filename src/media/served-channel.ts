@@ -22,11 +22,14 @@ export class ServedChannel {
     readonly outbox: Outbox,
     readonly sessionKey: bigint,
   ) {
-    if (outbox instanceof ReliableOutbox) outbox.onReady = () => this.pump();
-    // A reader that keeps up drains after most turns: only a queue that holds something needs the pump.
-    link.on('drain', () => {
+    // A reader that keeps up drains after most turns: only a queue that holds something needs the
+    // pump. The same function tells the pump that a reliable item is due again (an empty queue has
+    // nothing to send): one closure less per idle channel.
+    const ready = (): void => {
       if (this.outbox.busy) this.pump();
-    });
+    };
+    link.on('drain', ready);
+    if (outbox instanceof ReliableOutbox) outbox.onReady = ready;
     link.on('frame', (f) => {
       if (applyReply(f, outbox, link)) this.pump();
     });

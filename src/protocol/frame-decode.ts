@@ -7,8 +7,6 @@ import { CloseCode, ErrorCode, ProtocolError } from '../errors.js';
 import { DEFAULT_MAX_PAYLOAD, FIXED_HEADER_SIZE, FRAME_MAGIC, KNOWN_FLAGS, MAX_ID_BYTES, MAX_KIND, PROTOCOL_VERSION, type Kind } from './constants.js';
 import type { Frame } from './frame.js';
 
-const EMPTY = Buffer.alloc(0);
-
 /** Result of checking the fixed header: how many more bytes the frame needs. */
 export interface HeaderInfo {
   idsLength: number;
@@ -70,11 +68,19 @@ export function checkHeader(buf: Buffer, off: number, maxPayload: number): numbe
  * strings per frame). One per parser; see readFrame.
  */
 export class HeaderCache {
-  keyHi = -1;
-  keyLo = -1;
+  /**
+   * The key's two halves as signed 32-bit integers: small integers kept in the object itself (as
+   * unsigned ones, above 2^31, each would be a heap number of its own: memory per idle link).
+   * 0 and 0 with `key` 0n: the right answer for a key of zero.
+   */
+  keyHi = 0;
+  keyLo = 0;
   key = 0n;
-  /** A copy of the id bytes (from, to, group) and their lengths. */
-  ids: Buffer = EMPTY;
+  /**
+   * The id bytes (from, to, group) as a one-byte string (latin1, one character per byte): a few
+   * dozen bytes per link, where a Buffer view costs about a hundred. And their lengths.
+   */
+  ids = '';
   a = -1;
   b = -1;
   c = -1;
@@ -156,8 +162,8 @@ export function readFrame(buf: Buffer, off: number, payload: Buffer, cache?: Hea
     sessionKey = buf.readBigUInt64BE(off + 16);
     [from, to, group] = readIds(buf, o, a, b, c);
   } else {
-    const hi = buf.readUInt32BE(off + 16);
-    const lo = buf.readUInt32BE(off + 20);
+    const hi = buf.readInt32BE(off + 16);
+    const lo = buf.readInt32BE(off + 20);
     if (hi !== cache.keyHi || lo !== cache.keyLo) {
       cache.keyHi = hi;
       cache.keyLo = lo;
@@ -166,7 +172,7 @@ export function readFrame(buf: Buffer, off: number, payload: Buffer, cache?: Hea
     sessionKey = cache.key;
     if (a !== cache.a || b !== cache.b || c !== cache.c || !sameBytes(buf, o, cache.ids, a + b + c)) {
       [cache.from, cache.to, cache.group] = readIds(buf, o, a, b, c);
-      cache.ids = Buffer.from(buf.subarray(o, o + a + b + c));
+      cache.ids = buf.toString('latin1', o, o + a + b + c);
       cache.a = a;
       cache.b = b;
       cache.c = c;
@@ -187,9 +193,9 @@ function readIds(buf: Buffer, o: number, a: number, b: number, c: number): [stri
   return [from, to, group];
 }
 
-/** True when `buf[at..at+n]` holds the bytes of `ids` (n bytes). */
-function sameBytes(buf: Buffer, at: number, ids: Buffer, n: number): boolean {
-  for (let i = 0; i < n; i++) if (buf[at + i] !== ids[i]) return false;
+/** True when `buf[at..at+n]` holds the bytes of `ids` (n one-byte characters). */
+function sameBytes(buf: Buffer, at: number, ids: string, n: number): boolean {
+  for (let i = 0; i < n; i++) if (buf[at + i] !== ids.charCodeAt(i)) return false;
   return true;
 }
 

@@ -222,7 +222,11 @@ export class FrameParser {
         // copy), so a relay can forward it as it lies (Frame.raw, made from the payload's memory
         // only when read: a receiver makes no second view per frame).
         const raw = this.#consume(need, hl);
-        this.#sink.onFrame(readFrame(raw, this.#at, this.#payload, this.#cache, hl));
+        // The parser keeps no view of the frame it handed on: an idle link's last frame (its HELLO)
+        // would keep its read's memory alive.
+        const payload = this.#payload;
+        this.#payload = EMPTY;
+        this.#sink.onFrame(readFrame(raw, this.#at, payload, this.#cache, hl));
       }
     }
   }

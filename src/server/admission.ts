@@ -203,8 +203,10 @@ export class Admission {
   #welcome(link: FrameLink, f: Frame, client: Client, hello: Hello, ev: ConnectionEvent): void {
     const type = mediaTypeName(f.mediaType)!;
     const events = this.#o.events;
-    const welcome = welcomeLink(link, f, { sessionKey: this.#o.sessionKey(), id: this.#cfg.serverId, stallMs: this.#cfg.timeouts[type], fileWindow: serverFileWindow(this.#cfg.buffers.file) }, ev, this.#disconnect);
-    if (hello.role === 'pull') this.#openChannel(link, client, type, f.sessionKey);
+    const pull = hello.role === 'pull';
+    // A channel raises its `disconnect` from its own 'close' listener (#openChannel).
+    const welcome = welcomeLink(link, f, { sessionKey: this.#o.sessionKey(), id: this.#cfg.serverId, stallMs: this.#cfg.timeouts[type], fileWindow: serverFileWindow(this.#cfg.buffers.file) }, ev, pull ? undefined : this.#disconnect);
+    if (pull) this.#openChannel(link, client, type, f.sessionKey);
     else {
       if (hello.lane) this.#o.relay.bindLane(link, client.id, f.mediaType, hello.lane);
       this.#openPush(link, client, welcome);
@@ -231,7 +233,16 @@ export class Admission {
     client.channels.set(type, ch);
     // The channels of one receiver session share one keepalive and dead timer (protocol.md 3.4).
     this.#o.liveness.join(link, { clientId: client.id, sessionKey: receiverKey, transport: link.transport, remoteAddress: link.remoteAddress });
-    link.on('close', () => {
+    // One 'close' listener does all of a channel's end (one closure per idle channel, not two),
+    // #forget's work included: with #forget off first, the link's listener list stays a literal of
+    // two (the listener's own, onProtocolFailure, and this one) instead of one grown for a third.
+    link.off('close', this.#forget);
+    link.on('close', (info) => {
+      this.links.delete(link);
+      // `disconnect` first, as welcomeLink would raise it; the event is made now, not kept per link.
+      const out: ConnectionEvent = { sessionKey: 0n, mediaTypes: [], remoteSessionKey: receiverKey, transport: link.transport, remoteAddress: link.remoteAddress, remotePort: link.remotePort, clientId: client.id };
+      if (info.error) out.error = info.error;
+      this.#disconnect(out);
       client.retire(ch);
       if (ch.outbox instanceof ReliableOutbox) {
         ch.outbox.failAll(new TransportError(ErrorCode.TRANSPORT_CLOSED, `${client.id}'s ${type} channel closed`));
