@@ -14,8 +14,6 @@ const TURN_LIMIT = 1024 * 1024;
 
 /** A pull channel: frames flow from the outbox to the link as fast as the link takes them. */
 export class ServedChannel {
-  /** offerBatch() holds the pieces it writes until written (FrameBatch.hold): they may be in reused memory. */
-  readonly holdsEncoded = true;
   constructor(
     readonly link: FrameLink,
     readonly type: MediaTypeName,
@@ -34,6 +32,11 @@ export class ServedChannel {
       if (applyReply(f, outbox, link)) this.pump();
     });
   }
+  /** offerBatch() holds the pieces it writes until written (FrameBatch.hold): they may be in reused memory. On the prototype: no field per channel. */
+  get holdsEncoded(): true {
+    return true;
+  }
+
   pump(): void {
     pumpOutbox(this.link, this.outbox, this.sessionKey);
   }

@@ -217,6 +217,8 @@ export class FrameBatch {
     this.memo = undefined;
     this.#pieces = undefined;
     this.#key = undefined;
+    // A batch used again starts without the arena: its next targets may not hold (a cluster's publish).
+    this.joinArena = undefined;
     this.#holder = undefined;
     const held = this.#held;
     this.#held = undefined;
