@@ -5,7 +5,7 @@
  * POST to it). Both ends run in this process on 127.0.0.1.
  *
  *   npm run bench                      # everything (about 70 s on 2 cores)
- *   node build/bench/run.js --ms=1500 --rounds=5 --sizes=65536 --cases=tcp-push,udp-push
+ *   node build/bench/run.js --ms=1500 --rounds=5 --sizes=65536 --cases=tcp-push,udp-push   # --v8-gc=default: V8's own heap growth (see V8_GC)
  *   node build/bench/run.js --cases=http-push-proxy,http-push-proxy-plain   # through tinyproxy: tunnel (vs raw TCP in a tunnel), requests to the proxy (vs a raw chunked POST to it)
  *   node build/bench/run.js --cases=fanout   # only the MediaServer fan-out bench (fanout.ts; also `--cases fanout`)
  *   node build/bench/run.js --cases=store    # only the server store bench (store.ts; also `--cases store`)
@@ -23,7 +23,8 @@ import { writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { performance } from 'node:perf_hooks';
+import { PerformanceObserver, constants as perfConstants, performance } from 'node:perf_hooks';
+import v8 from 'node:v8';
 import { camwirePair, type CamwireCase } from './camwire.js';
 import { runLatency, runThroughput, summarize, type LatencyResult, type LatencySummary, type ThroughputResult } from './drive.js';
 import type { Pair } from './pair.js';
@@ -63,6 +64,18 @@ const WINDOW_BYTES = 256 * 1024;
 const windowFor = (size: number): number => Math.max(2, Math.min(64, Math.floor(WINDOW_BYTES / size)));
 /** Pace of the latency run: one frame per interval (or slower, when a frame takes longer). */
 const intervalFor = (size: number): number => (size <= 4096 ? 1 : size <= 256 * 1024 ? 2 : 5);
+/**
+ * --v8-gc=steady (default) | default. Both ends of every pair share this process, which moves
+ * hundreds of MB/s of 64 KB frames through an old generation of 8 to 13 MB. V8 then starts a
+ * mark-compact after nearly every scavenge (it counts the ArrayBuffer bytes allocated since the last
+ * one against the old generation's room): 50 to 100 in a 1.5 s run, for raw and camwire pairs
+ * alike, which swings either side's figures by 2 to 3 times (bench/FANOUT.md, "HTTP push at 64 KB:
+ * the mark-compact storm is V8's"). An application with a heap of 20 MB or more, or with 1 KB frames, does
+ * not see it. `steady` sets --heap-growing-percent=500 while the point-to-point cases run (a heap
+ * limit that grows fivefold after a mark-compact), so the figures measure the transports, not the
+ * storm; `default` keeps V8's own setting. The mark-compacts of each size are printed either way.
+ */
+const V8_GC = args.get('v8-gc') ?? 'steady';
 /** camwire's UDP receiver counts an incomplete frame when it expires (after 2 s). */
 const UDP_EXPIRY_WAIT_MS = 2600;
 
@@ -224,10 +237,31 @@ interface Row {
 
 async function main(): Promise<void> {
   const started = performance.now();
+  if (V8_GC !== 'steady' && V8_GC !== 'default') throw new Error(`--v8-gc must be steady or default, got ${V8_GC}`);
   console.log(
     `camwire bench: node ${process.version}, ${os.cpus().length} CPU (${os.cpus()[0]?.model ?? '?'}), ` +
-      `${MEASURE_MS} ms per measurement (+${WARMUP_MS} ms warm-up), 127.0.0.1, load average ${loadavg()}\n`,
+      `${MEASURE_MS} ms per measurement (+${WARMUP_MS} ms warm-up), 127.0.0.1, load average ${loadavg()}\n` +
+      (V8_GC === 'steady'
+        ? 'V8 heap: --heap-growing-percent=500 while these cases run (--v8-gc=steady; --v8-gc=default for V8\'s own)\n'
+        : 'V8 heap: V8\'s own growing factor (--v8-gc=default)\n'),
   );
+  if (V8_GC === 'steady') v8.setFlagsFromString('--heap-growing-percent=500');
+  // Mark-compacts of this process while the cases run (delivered a little after each one).
+  let markCompacts = 0;
+  const gcs = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) if ((e as PerformanceEntry & { detail?: { kind?: number } }).detail?.kind === perfConstants.NODE_PERFORMANCE_GC_MAJOR) markCompacts++;
+  });
+  gcs.observe({ entryTypes: ['gc'] });
+  try {
+    await measureAll(started, () => markCompacts);
+  } finally {
+    gcs.disconnect();
+    // The benches that run after these in this process (npm run bench) get V8's own setting back.
+    if (V8_GC === 'steady') v8.setFlagsFromString('--heap-growing-percent=0');
+  }
+}
+
+async function measureAll(started: number, markCompacts: () => number): Promise<void> {
   const rows: Row[] = [];
   const baselines: Measured[] = [];
   // http-push-proxy(-plain): camwire's HTTP push through a real proxy (tinyproxy; in a CONNECT
@@ -246,7 +280,9 @@ async function main(): Promise<void> {
       if (proxy && proxied('tcp-proxy')) entries.push({ key: 'raw-tcp-proxy', make: () => rawTcpPair(proxy!.port) });
       if (proxy && proxied('http-proxy')) entries.push({ key: 'raw-http-proxy', make: () => rawHttpProxyPair(proxy!.port) });
       for (const c of CASES) entries.push({ key: c, make: (problems) => camwirePair(c, problems, proxy?.url) });
+      const mc0 = markCompacts();
       const measured = await measureSize(size, entries);
+      console.log(`  V8 mark-compacts of this process during the ${sizeName(size)} cases: ${markCompacts() - mc0}`);
       const by = new Map(measured.map((m) => [m.key, m]));
       for (const m of measured) if (m.key.startsWith('raw-')) baselines.push(m);
       for (const c of CASES) rows.push({ case: c, size, camwire: by.get(c)!, baseline: by.get(`raw-${baselineOf(c)}`)! });
@@ -345,7 +381,7 @@ async function main(): Promise<void> {
     platform: `${os.platform()} ${os.release()}`,
     cpus: os.cpus().length,
     cpuModel: os.cpus()[0]?.model,
-    config: { measureMs: MEASURE_MS, rounds: ROUNDS, warmupMs: WARMUP_MS, rewarmMs: REWARM_MS, windowBytes: WINDOW_BYTES, sizes: SIZES, cases: CASES },
+    config: { v8Gc: V8_GC, measureMs: MEASURE_MS, rounds: ROUNDS, warmupMs: WARMUP_MS, rewarmMs: REWARM_MS, windowBytes: WINDOW_BYTES, sizes: SIZES, cases: CASES },
     runSeconds: Number(seconds.toFixed(1)),
     loadAverageAtEnd: os.loadavg(),
     goal,
