@@ -169,8 +169,26 @@ function endSoon(): void {
   setTimeout(() => process.exit(), 2000).unref();
 }
 
+/**
+ * Standard output whose reader went away (`camwire --help | head -3`, `camwire receive ... | head`):
+ * a running send or receive stops as on Ctrl-C (its recording is finished, its peers get a CLOSE);
+ * anything else just ends, with the exit code it has. Unix tools end quietly there; Node's default
+ * is an unhandled 'error' with a stack trace.
+ */
+function quietOnBrokenPipe(): void {
+  let broken = false;
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE' && err.code !== 'ERR_STREAM_DESTROYED') throw err;
+    if (broken) return;
+    broken = true;
+    if (process.listenerCount('SIGINT') > 0) process.emit('SIGINT', 'SIGINT');
+    else process.exit(process.exitCode ?? EXIT.OK);
+  });
+}
+
 /** Runs the CLI; resolves with the exit code for errors that happen before long-running work. */
 export async function main(argv: string[]): Promise<void> {
+  quietOnBrokenPipe();
   try {
     await program().parseAsync(argv);
   } catch (err) {

@@ -179,6 +179,22 @@ describe('cli', () => {
     assert.equal(createHash('sha256').update(fs.readFileSync(path.join(dir, 'in', 'report.bin'))).digest('hex'), createHash('sha256').update(content).digest('hex'));
   });
 
+  test('cli - a reader of stdout that goes away (`| head`) ends the command quietly, a receive as on Ctrl-C', async (t) => {
+    // --help into a pipe already closed: exit 0, no stack trace.
+    const help = cli(t, ['--help']);
+    help.child.stdout!.destroy();
+    assert.equal(await help.exited, 0, help.stderr());
+    assert.doesNotMatch(help.stderr(), /EPIPE|Error/);
+    // A receive whose stdout reader left: the next line it prints (a command) stops it, exit 0. The
+    // command went to no one, so the sender gets no acknowledgement (it is killed after the test).
+    const rx = cli(t, ['receive', '--listen', '127.0.0.1:0']);
+    const port = Number((await rx.waitFor(/listening on [^:]+:(\d+)/))[1]);
+    rx.child.stdout!.destroy();
+    cli(t, ['send', '--server', `127.0.0.1:${port}`, '--id', 'ops', '--command', 'zoom', '--timeout', '60000']);
+    assert.equal(await rx.exited, 0, rx.stderr());
+    assert.doesNotMatch(rx.stderr(), /EPIPE|Error/);
+  });
+
   test('cli - ffmpeg as a source (a video file) and as a sink (an MP4 file)', async (t) => {
     const dir = tmp(t);
     const clip = path.join(dir, 'clip.mp4');
