@@ -170,8 +170,8 @@ function endSoon(): void {
 }
 
 /**
- * Standard output whose reader went away (`camwire --help | head -3`, `camwire receive ... | head`):
- * a running send or receive stops as on Ctrl-C (its recording is finished, its peers get a CLOSE);
+ * Standard output whose reader went away (`camwire --help | head -3`, `camwire receive ... | head`;
+ * reported at a write, or when the system signals the closed pipe): a running send or receive stops as on Ctrl-C (its recording is finished, its peers get a CLOSE);
  * anything else just ends, with the exit code it has. Unix tools end quietly there; Node's default
  * is an unhandled 'error' with a stack trace.
  */

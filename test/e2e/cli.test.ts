@@ -185,8 +185,8 @@ describe('cli', () => {
     help.child.stdout!.destroy();
     assert.equal(await help.exited, 0, help.stderr());
     assert.doesNotMatch(help.stderr(), /EPIPE|Error/);
-    // A receive whose stdout reader left: the next line it prints (a command) stops it, exit 0. The
-    // command went to no one, so the sender gets no acknowledgement (it is killed after the test).
+    // A receive whose stdout reader left stops as on Ctrl-C, exit 0: when the system reports the
+    // closed pipe, at the latest when it prints the command (the sender is killed after the test).
     const rx = cli(t, ['receive', '--listen', '127.0.0.1:0']);
     const port = Number((await rx.waitFor(/listening on [^:]+:(\d+)/))[1]);
     rx.child.stdout!.destroy();
