@@ -1,0 +1,219 @@
+/**
+ * HTTP links that upgrade to camwire's byte stream (docs/protocol.md 6.6): a dialler over HTTP
+ * with a direct connection or a CONNECT tunnel asks `GET /camwire/v1/upgrade`; on 101 the link
+ * is a stream link on that socket. A path or a server that does not upgrade (nginx, which drops
+ * the Upgrade header; an older camwire, which destroys the socket) gives the request-based link,
+ * and the role remembers it for that target. `httpUpgrade: 'never'` never asks.
+ * A front in the tests relays each connection to the real Receiver and records the first request
+ * line of every connection, so the test sees what went over the wire.
+ */
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { test, type TestContext } from 'node:test';
+import { Receiver, Sender, type ConnectionEvent, type SenderOptions } from '../../src/index.js';
+import { startNginx, startProxy } from '../helpers/proxy.js';
+import { once, until } from '../helpers/wait.js';
+
+const UPGRADE_LINE = 'GET /camwire/v1/upgrade HTTP/1.1';
+
+interface Front {
+  port: number;
+  /** The first request line of every connection, in order. */
+  lines: string[];
+}
+
+/**
+ * A TCP front for `target`: records the first line of each connection, then relays it byte for
+ * byte; with `dropUpgrade` it destroys a connection whose first request is the upgrade, as a
+ * camwire without it does (its WebSocket acceptor destroys unknown upgrade requests).
+ */
+async function startFront(t: TestContext, target: number, o: { dropUpgrade?: boolean } = {}): Promise<Front> {
+  const sockets = new Set<net.Socket>();
+  const front: Front = { port: 0, lines: [] };
+  const server = net.createServer((client) => {
+    sockets.add(client);
+    client.on('close', () => sockets.delete(client));
+    client.on('error', () => client.destroy());
+    let head = Buffer.alloc(0);
+    const onData = (d: Buffer): void => {
+      head = Buffer.concat([head, d]);
+      const eol = head.indexOf('\r\n');
+      if (eol < 0) return;
+      client.off('data', onData);
+      const line = head.toString('latin1', 0, eol);
+      front.lines.push(line);
+      if (o.dropUpgrade && line === UPGRADE_LINE) return void client.destroy();
+      const up = net.connect(target, '127.0.0.1');
+      sockets.add(up);
+      up.on('close', () => (sockets.delete(up), client.destroy()));
+      up.on('error', () => client.destroy());
+      client.on('close', () => up.destroy());
+      up.write(head);
+      client.pipe(up);
+      up.pipe(client);
+    };
+    client.on('data', onData);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  front.port = (server.address() as net.AddressInfo).port;
+  t.after(async () => {
+    for (const s of sockets) s.destroy();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  });
+  return front;
+}
+
+const upgrades = (lines: string[]): number => lines.filter((l) => l === UPGRADE_LINE).length;
+const opens = (lines: string[]): number => lines.filter((l) => /^POST \S*\/camwire\/v1\/open HTTP/.test(l)).length;
+
+/** A push Receiver over HTTP with a file directory, recording what arrives and the transports of its links. */
+async function receiver(t: TestContext): Promise<{ rx: Receiver; dir: string; commands: string[]; videos: number[]; transports: string[] }> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'camwire-upgrade-'));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const rx = new Receiver({ protocol: 'http', host: '127.0.0.1', port: 0, fileDir: dir });
+  await rx.start();
+  t.after(() => rx.stop());
+  const r = { rx, dir, commands: [] as string[], videos: [] as number[], transports: [] as string[] };
+  rx.on('command', (c) => r.commands.push(c.name));
+  rx.on('video', (v) => r.videos.push(v.data.readUInt32BE(0)));
+  rx.on('connected', (ev: ConnectionEvent) => r.transports.push(ev.transport));
+  return r;
+}
+
+/**
+ * Pushes a command (acknowledged), then 20 video frames of 64 KiB with a command after each
+ * (so each is delivered before the next), then a 1 MiB file; checks that all of it arrived.
+ */
+async function traffic(t: TestContext, port: number, r: Awaited<ReturnType<typeof receiver>>, o: Partial<SenderOptions>): Promise<void> {
+  const tx = new Sender({ protocol: 'http', host: '127.0.0.1', port, reconnect: false, ...o });
+  await tx.start();
+  t.after(() => tx.stop());
+  await tx.sendCommand({ name: 'first' });
+  const frame = Buffer.alloc(64 * 1024, 7);
+  for (let i = 0; i < 20; i++) {
+    frame.writeUInt32BE(i, 0);
+    tx.sendVideoFrame(frame, { imageType: 'jpeg', width: 640, height: 480 });
+    await tx.sendCommand({ name: `c${i}` });
+  }
+  await until(() => r.videos.includes(19), { on: [[r.rx, 'video']], timeoutMs: 10000, what: () => `video frame 19 (got ${r.videos.join(',')})` });
+  const file = path.join(r.dir, '..', `upgrade-src-${process.pid}-${Date.now()}.bin`);
+  const bytes = Buffer.alloc(1024 * 1024);
+  for (let i = 0; i < bytes.length; i += 4) bytes.writeUInt32BE(i, i);
+  fs.writeFileSync(file, bytes);
+  t.after(() => fs.rmSync(file, { force: true }));
+  const [result] = await tx.sendFile(file, { name: 'upgrade.bin' });
+  assert.equal(result.sha256, createHash('sha256').update(bytes).digest('hex'));
+  assert.deepEqual(fs.readFileSync(path.join(r.dir, 'upgrade.bin')), bytes);
+  assert.deepEqual(r.commands, ['first', ...Array.from({ length: 20 }, (_, i) => `c${i}`)]);
+  assert.equal(r.videos.at(-1), 19);
+  await tx.stop();
+}
+
+test('http upgrade - a direct push upgrades each link to a stream: no request-based open; video, acknowledged commands and a file arrive', async (t) => {
+  const r = await receiver(t);
+  const front = await startFront(t, r.rx.port);
+  await traffic(t, front.port, r, {});
+  // One connection per link (command, video, file), each opened by the upgrade.
+  assert.equal(upgrades(front.lines), 3, front.lines.join('\n'));
+  assert.equal(front.lines.length, 3, `nothing but the upgrades:\n${front.lines.join('\n')}`);
+  assert.deepEqual(r.transports, ['http', 'http', 'http'], 'an upgraded link reports transport http');
+});
+
+test('http upgrade - through tinyproxy with CONNECT allowed, the links upgrade inside the tunnel', async (t) => {
+  const proxy = await startProxy();
+  t.after(() => proxy.stop());
+  const r = await receiver(t);
+  // The proxy tunnels to the front, which sees the bytes inside the tunnel.
+  const front = await startFront(t, r.rx.port);
+  await traffic(t, front.port, r, { proxy: proxy.url });
+  assert.equal(upgrades(front.lines), 3, front.lines.join('\n'));
+  assert.equal(opens(front.lines), 0, front.lines.join('\n'));
+  const proxied = proxy.requests();
+  assert.equal(proxied.filter((l) => /: CONNECT \S+ HTTP/.test(l)).length, 3, proxied.join('\n'));
+  assert.equal(proxied.filter((l) => /: POST http:/.test(l)).length, 0, proxied.join('\n'));
+});
+
+test('http upgrade - a server that destroys the upgrade request (an older camwire): the link falls back to requests, later links skip the upgrade; everything arrives', async (t) => {
+  const r = await receiver(t);
+  const front = await startFront(t, r.rx.port, { dropUpgrade: true });
+  await traffic(t, front.port, r, {});
+  // The command lane asked first (its command was acknowledged before anything else was sent);
+  // the role remembered the refusal, so the video and file lanes went straight to requests.
+  assert.equal(upgrades(front.lines), 1, front.lines.join('\n'));
+  assert.equal(opens(front.lines), 3, front.lines.join('\n'));
+  assert.deepEqual(r.transports, ['http', 'http', 'http']);
+});
+
+test('http upgrade - behind nginx, which does not pass the Upgrade header (405 from the server): requests, and everything arrives', async (t) => {
+  const r = await receiver(t);
+  const nginx = await startNginx(r.rx.port, { buffering: false });
+  t.after(() => nginx.stop());
+  const tx = new Sender({ protocol: 'http', host: '127.0.0.1', port: nginx.port, reconnect: false });
+  await tx.start();
+  t.after(() => tx.stop());
+  for (let i = 0; i < 10; i++) await tx.sendCommand({ name: `n${i}` });
+  tx.sendVideoFrame(Buffer.alloc(1000, 1), { imageType: 'jpeg', width: 1, height: 1 });
+  await tx.sendCommand({ name: 'last' });
+  await until(() => r.videos.length === 1, { on: [[r.rx, 'video']], timeoutMs: 10000, what: 'the video frame behind nginx' });
+  assert.deepEqual(r.commands, [...Array.from({ length: 10 }, (_, i) => `n${i}`), 'last']);
+  await tx.stop();
+  let lines: string[] = [];
+  await until(() => (lines = nginx.requests()).filter((l) => l.startsWith('POST /camwire/v1/open')).length === 2, {
+    checkAfterMs: [50, 200, 500, 1000, 2000, 4000],
+    timeoutMs: 5000,
+    what: () => `nginx to log two opens:\n${lines.join('\n')}`,
+  });
+  assert.equal(lines.filter((l) => l === 'GET /camwire/v1/upgrade').length, 1, lines.join('\n'));
+});
+
+test("http upgrade - httpUpgrade 'never' never asks: request-based links", async (t) => {
+  const r = await receiver(t);
+  const front = await startFront(t, r.rx.port);
+  await traffic(t, front.port, r, { httpUpgrade: 'never' });
+  assert.equal(upgrades(front.lines), 0, front.lines.join('\n'));
+  assert.equal(opens(front.lines), 3, front.lines.join('\n'));
+});
+
+test("http upgrade - absolute-form requests to a proxy (proxyTunnel 'never') never ask", async (t) => {
+  const proxy = await startProxy();
+  t.after(() => proxy.stop());
+  const r = await receiver(t);
+  const front = await startFront(t, r.rx.port);
+  const tx = new Sender({ protocol: 'http', host: '127.0.0.1', port: front.port, proxy: proxy.url, proxyTunnel: 'never', reconnect: false });
+  await tx.start();
+  t.after(() => tx.stop());
+  await tx.sendCommand({ name: 'plain' });
+  assert.deepEqual(r.commands, ['plain']);
+  assert.equal(upgrades(front.lines), 0, front.lines.join('\n'));
+  assert.ok(opens(front.lines) >= 1, front.lines.join('\n'));
+});
+
+test('http upgrade - pull over HTTP: the Receiver\'s channels upgrade; commands arrive in order', async (t) => {
+  const tx = new Sender({ protocol: 'http', connection: 'receiver-to-sender', host: '127.0.0.1', port: 0, clientId: 'cam' });
+  await tx.start();
+  t.after(() => tx.stop());
+  const front = await startFront(t, tx.port);
+  const rx = new Receiver({ protocol: 'http', connection: 'receiver-to-sender', senders: [{ host: '127.0.0.1', port: front.port, clientId: 'cam' }], receiveMediaTypes: ['command', 'video'], reconnect: false });
+  const up = once<[ConnectionEvent]>(rx, 'sessionConnected', 10000, () => true, 'the pull session over the upgraded channels');
+  await rx.start();
+  t.after(() => rx.stop());
+  assert.equal((await up)[0].transport, 'http');
+  const got: string[] = [];
+  rx.on('command', (c) => got.push(c.name));
+  for (let i = 0; i < 10; i++) await tx.sendCommand({ name: `p${i}` });
+  assert.deepEqual(got, Array.from({ length: 10 }, (_, i) => `p${i}`));
+  assert.equal(upgrades(front.lines), 2, front.lines.join('\n'));
+  assert.equal(front.lines.length, 2, front.lines.join('\n'));
+});
+
+test('http upgrade - httpUpgrade is checked in the constructor', () => {
+  const bad = (o: Partial<SenderOptions>, message: RegExp): void =>
+    assert.throws(() => new Sender({ protocol: 'http', host: '127.0.0.1', port: 1, ...o }), { name: 'ConfigError', code: 'CW_ERR_CONFIG_INVALID', message });
+  bad({ httpUpgrade: 'always' as never }, /httpUpgrade.*must be auto or never/);
+  bad({ protocol: 'tcp', httpUpgrade: 'never' }, /httpUpgrade.*only applies to protocol http/);
+  assert.doesNotThrow(() => new Receiver({ protocol: 'http', host: '127.0.0.1', port: 0, httpUpgrade: 'never' }));
+});
