@@ -15,7 +15,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { Receiver, Sender, type ConnectionEvent, type SenderOptions } from '../../src/index.js';
+import { Kind, MediaType } from '../../src/protocol/constants.js';
+import { decodeFrame, encodeFrameBuffer } from '../../src/protocol/frame.js';
+import { decodeReason } from '../../src/protocol/messages.js';
+import { encodeJson } from '../../src/protocol/handshake.js';
 import { startNginx, startProxy } from '../helpers/proxy.js';
+import { startServer } from '../helpers/server-client.js';
 import { once, until } from '../helpers/wait.js';
 
 const UPGRADE_LINE = 'GET /camwire/v1/upgrade HTTP/1.1';
@@ -208,6 +213,95 @@ test('http upgrade - pull over HTTP: the Receiver\'s channels upgrade; commands 
   assert.deepEqual(got, Array.from({ length: 10 }, (_, i) => `p${i}`));
   assert.equal(upgrades(front.lines), 2, front.lines.join('\n'));
   assert.equal(front.lines.length, 2, front.lines.join('\n'));
+});
+
+test('http upgrade - through a MediaServer\'s HTTP port: the pushing Sender\'s and the pulling Receiver\'s links upgrade; video and commands are relayed', async (t) => {
+  const server = await startServer(t, { tcpPort: 0, httpPort: 0, udpPort: false });
+  const front = await startFront(t, server.ports.http);
+  const rx = new Receiver({ protocol: 'http', connection: 'receiver-to-sender', senders: [{ host: '127.0.0.1', port: front.port }], clientId: 'desk', receiveMediaTypes: ['video', 'command'], reconnect: false });
+  const up = once<[ConnectionEvent]>(rx, 'sessionConnected', 10000, () => true, 'the desk session through the server');
+  await rx.start();
+  t.after(() => rx.stop());
+  await up;
+  const tx = new Sender({ protocol: 'http', host: '127.0.0.1', port: front.port, clientId: 'cam', to: 'desk', reconnect: false });
+  await tx.start();
+  t.after(() => tx.stop());
+  const got: string[] = [];
+  const videos: number[] = [];
+  rx.on('command', (c) => got.push(c.name));
+  rx.on('video', (v) => videos.push(v.data.readUInt32BE(0)));
+  const frame = Buffer.alloc(64 * 1024, 3);
+  for (let i = 0; i < 5; i++) {
+    frame.writeUInt32BE(i, 0);
+    tx.sendVideoFrame(frame, { imageType: 'jpeg', width: 640, height: 480 });
+    await tx.sendCommand({ name: `m${i}` });
+  }
+  await until(() => videos.includes(4), { on: [[rx, 'video']], timeoutMs: 10000, what: () => `the 5th relayed video frame (got ${videos.join(',')})` });
+  assert.deepEqual(got, ['m0', 'm1', 'm2', 'm3', 'm4']);
+  // The receiver's two channels and the sender's two lanes.
+  assert.equal(upgrades(front.lines), 4, front.lines.join('\n'));
+  assert.equal(front.lines.length, 4, front.lines.join('\n'));
+});
+
+/** A raw client of `port` that asks for the upgrade; resolves once the 101 came, with what followed it and how the socket ended. */
+async function rawUpgrade(t: TestContext, port: number): Promise<{ sock: net.Socket; answer: string; closed: Promise<string> }> {
+  const sock = net.connect(port, '127.0.0.1');
+  t.after(() => sock.destroy());
+  let answer = '';
+  let gotHead!: () => void;
+  const head = new Promise<void>((resolve) => (gotHead = resolve));
+  sock.on('data', (d: Buffer) => {
+    answer += d.toString('latin1');
+    if (answer.includes('\r\n\r\n')) gotHead();
+  });
+  sock.on('error', () => {});
+  const closed = new Promise<string>((resolve) => sock.on('close', () => resolve(answer)));
+  sock.write(`GET /camwire/v1/upgrade HTTP/1.1\r\nhost: 127.0.0.1:${port}\r\nconnection: upgrade\r\nupgrade: camwire/1\r\n\r\n`);
+  await Promise.race([head, closed, new Promise((_, reject) => setTimeout(() => reject(new Error('no answer to the upgrade request within 5 s')), 5000).unref())]);
+  return { sock, answer, closed };
+}
+
+const within = <T>(p: Promise<T>, ms: number, what: string): Promise<T> =>
+  Promise.race([p, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms).unref())]);
+
+test('http upgrade - the server side: garbage after the 101 closes that connection (CLOSE 1100, protocolError); no HELLO within connectTimeoutMs closes it (CW_ERR_PROTOCOL_HANDSHAKE_TIMEOUT); a HELLO in the same write as the request is answered', async (t) => {
+  const rx = new Receiver({ protocol: 'http', host: '127.0.0.1', port: 0, connectTimeoutMs: 400 });
+  await rx.start();
+  t.after(() => rx.stop());
+  const bad: string[] = [];
+  rx.on('protocolError', (e) => bad.push(e.code));
+
+  const garbage = await rawUpgrade(t, rx.port);
+  assert.match(garbage.answer, /^HTTP\/1\.1 101 Switching Protocols\r\nconnection: upgrade\r\nupgrade: camwire\/1\r\n\r\n/);
+  garbage.sock.write('this is not a camwire frame, not at all');
+  const afterGarbage = await within(garbage.closed, 5000, 'the server to close the connection that sent garbage');
+  // The CLOSE frame behind the 101: magic CW, version 1, kind 8.
+  const frames = Buffer.from(afterGarbage.slice(afterGarbage.indexOf('\r\n\r\n') + 4), 'latin1');
+  const close = decodeFrame(frames);
+  assert.equal(close.kind, Kind.CLOSE);
+  assert.equal(decodeReason(close.payload).code, 1100);
+
+  const silent = await rawUpgrade(t, rx.port);
+  await within(silent.closed, 5000, 'the server to close an upgraded connection that sent no HELLO within connectTimeoutMs');
+  await until(() => bad.length === 2, { on: [[rx, 'protocolError']], timeoutMs: 5000, what: () => `two protocolErrors (got ${bad.join(', ')})` });
+  assert.deepEqual(bad, ['CW_ERR_PROTOCOL_BAD_MAGIC', 'CW_ERR_PROTOCOL_HANDSHAKE_TIMEOUT']);
+
+  // Request and HELLO in one write: the bytes behind the request are the link's first.
+  const sock = net.connect(rx.port, '127.0.0.1');
+  t.after(() => sock.destroy());
+  const hello = encodeFrameBuffer({ kind: Kind.HELLO, mediaType: MediaType.command, sessionKey: 5n, payload: encodeJson({ role: 'push' }) });
+  let got = Buffer.alloc(0);
+  const welcome = new Promise<void>((resolve) =>
+    sock.on('data', (d: Buffer) => {
+      got = Buffer.concat([got, d]);
+      const at = got.indexOf('\r\n\r\n');
+      if (at >= 0 && got.length >= at + 4 + 36) resolve();
+    }),
+  );
+  sock.write(Buffer.concat([Buffer.from(`GET /camwire/v1/upgrade HTTP/1.1\r\nhost: x\r\nconnection: upgrade\r\nupgrade: camwire/1\r\n\r\n`, 'latin1'), hello]));
+  await within(welcome, 5000, 'the WELCOME behind the 101');
+  const first = got.subarray(got.indexOf('\r\n\r\n') + 4);
+  assert.equal(first[3], Kind.WELCOME);
 });
 
 test('http upgrade - httpUpgrade is checked in the constructor', () => {
