@@ -21,6 +21,8 @@ import { decodeReason } from '../../src/protocol/messages.js';
 import { encodeJson } from '../../src/protocol/handshake.js';
 import { startNginx, startProxy } from '../helpers/proxy.js';
 import { startServer } from '../helpers/server-client.js';
+import { startTcpRelay } from '../helpers/tcp-relay.js';
+import { fileURLToPath } from 'node:url';
 import { once, until } from '../helpers/wait.js';
 
 const UPGRADE_LINE = 'GET /camwire/v1/upgrade HTTP/1.1';
@@ -302,6 +304,33 @@ test('http upgrade - the server side: garbage after the 101 closes that connecti
   await within(welcome, 5000, 'the WELCOME behind the 101');
   const first = got.subarray(got.indexOf('\r\n\r\n') + 4);
   assert.equal(first[3], Kind.WELCOME);
+});
+
+test('http upgrade - HTTPS: the upgrade runs inside TLS, one connection per link (requests take more); commands arrive', async (t) => {
+  const dir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../test/fixtures/tls');
+  const server = { cert: fs.readFileSync(path.join(dir, 'server.crt')), key: fs.readFileSync(path.join(dir, 'server.key')) };
+  const client = { ca: fs.readFileSync(path.join(dir, 'ca.crt')) };
+  const rx = new Receiver({ protocol: 'http', host: '127.0.0.1', port: 0, tls: server });
+  await rx.start();
+  t.after(() => rx.stop());
+  const got: string[] = [];
+  rx.on('command', (c) => got.push(c.name));
+  const connections = async (o: Partial<SenderOptions>): Promise<number> => {
+    const relay = await startTcpRelay(rx.port);
+    t.after(() => relay.close());
+    const tx = new Sender({ protocol: 'http', host: 'localhost', port: relay.port, tls: client, reconnect: false, ...o });
+    await tx.start();
+    t.after(() => tx.stop());
+    for (let i = 0; i < 5; i++) {
+      tx.sendVideoFrame(Buffer.alloc(1000, i), { imageType: 'jpeg', width: 1, height: 1 });
+      await tx.sendCommand({ name: `s${i}` });
+    }
+    await tx.stop();
+    return relay.pairs.length;
+  };
+  assert.equal(await connections({}), 2, 'the command and video links, one upgraded connection each');
+  assert.deepEqual(got, ['s0', 's1', 's2', 's3', 's4']);
+  assert.ok((await connections({ httpUpgrade: 'never' })) > 2, 'request-based links use more connections (a poll beside the uploads)');
 });
 
 test('http upgrade - httpUpgrade is checked in the constructor', () => {
