@@ -333,6 +333,28 @@ test('http upgrade - HTTPS: the upgrade runs inside TLS, one connection per link
   assert.ok((await connections({ httpUpgrade: 'never' })) > 2, 'request-based links use more connections (a poll beside the uploads)');
 });
 
+test('http upgrade - an upgraded connection is no longer an HTTP request: the port\'s request time limits (200-300 ms here) do not cut it', async (t) => {
+  const rx = new Receiver({ protocol: 'http', host: '127.0.0.1', port: 0, http: { headersTimeoutMs: 200, bodyIdleTimeoutMs: 200, requestTimeoutMs: 300, keepAliveTimeoutMs: 200 } });
+  await rx.start();
+  t.after(() => rx.stop());
+  const bad: string[] = [];
+  rx.on('protocolError', (e) => bad.push(e.message));
+  const front = await startFront(t, rx.port);
+  const tx = new Sender({ protocol: 'http', host: '127.0.0.1', port: front.port, reconnect: false });
+  const lost: string[] = [];
+  tx.on('disconnect', (ev) => lost.push(ev.error?.message ?? 'closed'));
+  await tx.start();
+  t.after(() => tx.stop());
+  // Eight commands 250 ms apart: the link lives for about 2 s, several times each limit.
+  for (let i = 0; i < 8; i++) {
+    await tx.sendCommand({ name: `slow${i}` });
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  assert.deepEqual(lost, []);
+  assert.deepEqual(bad, []);
+  assert.deepEqual(front.lines, [UPGRADE_LINE], 'one upgraded connection carried them all');
+});
+
 test('http upgrade - httpUpgrade is checked in the constructor', () => {
   const bad = (o: Partial<SenderOptions>, message: RegExp): void =>
     assert.throws(() => new Sender({ protocol: 'http', host: '127.0.0.1', port: 1, ...o }), { name: 'ConfigError', code: 'CW_ERR_CONFIG_INVALID', message });
