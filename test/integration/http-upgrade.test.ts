@@ -36,9 +36,10 @@ interface Front {
 /**
  * A TCP front for `target`: records the first line of each connection, then relays it byte for
  * byte; with `dropUpgrade` it destroys a connection whose first request is the upgrade, as a
- * camwire without it does (its WebSocket acceptor destroys unknown upgrade requests).
+ * camwire without it does (its WebSocket acceptor destroys unknown upgrade requests); with
+ * `silentUpgrade` it never answers one.
  */
-async function startFront(t: TestContext, target: number, o: { dropUpgrade?: boolean } = {}): Promise<Front> {
+async function startFront(t: TestContext, target: number, o: { dropUpgrade?: boolean; silentUpgrade?: boolean } = {}): Promise<Front> {
   const sockets = new Set<net.Socket>();
   const front: Front = { port: 0, lines: [] };
   const server = net.createServer((client) => {
@@ -54,6 +55,8 @@ async function startFront(t: TestContext, target: number, o: { dropUpgrade?: boo
       const line = head.toString('latin1', 0, eol);
       front.lines.push(line);
       if (o.dropUpgrade && line === UPGRADE_LINE) return void client.destroy();
+      // Silent: read and ignore whatever comes, answer nothing (until the test ends).
+      if (o.silentUpgrade && line === UPGRADE_LINE) return void client.resume();
       const up = net.connect(target, '127.0.0.1');
       sockets.add(up);
       up.on('close', () => (sockets.delete(up), client.destroy()));
@@ -153,6 +156,21 @@ test('http upgrade - a server that destroys the upgrade request (an older camwir
   assert.equal(upgrades(front.lines), 1, front.lines.join('\n'));
   assert.equal(opens(front.lines), 3, front.lines.join('\n'));
   assert.deepEqual(r.transports, ['http', 'http', 'http']);
+});
+
+test('http upgrade - a path that never answers the upgrade: the link falls back after min(3 s, half the connect timeout) and delivers; the next link does not ask', async (t) => {
+  const r = await receiver(t);
+  const front = await startFront(t, r.rx.port, { silentUpgrade: true });
+  const tx = new Sender({ protocol: 'http', host: '127.0.0.1', port: front.port, reconnect: false, connectTimeoutMs: 2000 });
+  await tx.start();
+  t.after(() => tx.stop());
+  await tx.sendCommand({ name: 'late' });
+  tx.sendVideoFrame(Buffer.alloc(1000, 1), { imageType: 'jpeg', width: 1, height: 1 });
+  await tx.sendCommand({ name: 'later' });
+  await until(() => r.videos.length === 1, { on: [[r.rx, 'video']], timeoutMs: 10000, what: 'the video frame after the silent upgrade' });
+  assert.deepEqual(r.commands, ['late', 'later']);
+  assert.equal(upgrades(front.lines), 1, front.lines.join('\n'));
+  assert.equal(opens(front.lines), 2, front.lines.join('\n'));
 });
 
 test('http upgrade - behind nginx, which does not pass the Upgrade header (405 from the server): requests, and everything arrives', async (t) => {
