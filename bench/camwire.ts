@@ -13,8 +13,11 @@ const HOST = '127.0.0.1';
  * http-push-proxy: HTTP through tinyproxy with the default `proxyTunnel` ('auto': a CONNECT
  * tunnel, since this tinyproxy allows it); http-push-proxy-plain: the same with `proxyTunnel:
  * 'never'` (requests to the proxy, absolute-form: what a proxy that refuses CONNECT gets).
+ * http-push and http-push-proxy upgrade their links to camwire's byte stream (the default
+ * `httpUpgrade: 'auto'`, docs/protocol.md 6.6); http-push-requests is http-push with
+ * `httpUpgrade: 'never'`, so the request-based link (streaming POST up, long polls down) stays measured.
  */
-export type CamwireCase = 'tcp-push' | 'udp-push' | 'http-push' | 'http-push-proxy' | 'http-push-proxy-plain' | 'tcp-pull';
+export type CamwireCase = 'tcp-push' | 'udp-push' | 'http-push' | 'http-push-requests' | 'http-push-proxy' | 'http-push-proxy-plain' | 'tcp-pull';
 
 /** Logs what should not happen during a benchmark (it would make the figures meaningless). */
 function watch(who: string, e: Sender | Receiver, problems: string[]): void {
@@ -53,7 +56,14 @@ export async function camwirePair(kind: CamwireCase, problems: string[], proxy?:
     rx = new Receiver({ protocol, connection: 'sender-to-receiver', host: HOST, port: 0, receiveMediaTypes: ['video'] });
     watch('receiver', rx, problems);
     await rx.start();
-    const via = kind === 'http-push-proxy' ? { proxy } : kind === 'http-push-proxy-plain' ? { proxy, proxyTunnel: 'never' as const } : {};
+    const via =
+      kind === 'http-push-proxy'
+        ? { proxy }
+        : kind === 'http-push-proxy-plain'
+          ? { proxy, proxyTunnel: 'never' as const }
+          : kind === 'http-push-requests'
+            ? { httpUpgrade: 'never' as const }
+            : {};
     tx = new Sender({ protocol, connection: 'sender-to-receiver', host: HOST, port: rx.port, clientId: 'cam', ...via });
     watch('sender', tx, problems);
     await tx.start();

@@ -7,6 +7,7 @@
  *   npm run bench                      # everything (about 70 s on 2 cores)
  *   node build/bench/run.js --ms=1500 --rounds=5 --sizes=65536 --cases=tcp-push,udp-push   # --v8-gc=default: V8's own heap growth (see V8_GC)
  *   node build/bench/run.js --cases=http-push-proxy,http-push-proxy-plain   # through tinyproxy: tunnel (vs raw TCP in a tunnel), requests to the proxy (vs a raw chunked POST to it)
+ *   node build/bench/run.js --cases=http-push,http-push-requests   # HTTP upgraded to a byte stream (the default) and request-based (httpUpgrade 'never'), both vs raw TCP
  *   node build/bench/run.js --cases=fanout   # only the MediaServer fan-out bench (fanout.ts; also `--cases fanout`)
  *   node build/bench/run.js --cases=store    # only the server store bench (store.ts; also `--cases store`)
  *   node build/bench/run.js --cases=files    # only the file transfer bench (files.ts: raw copy, direct, through a server)
@@ -55,7 +56,7 @@ const REWARM_MS = 50;
 const SIZES = (args.get('sizes') ?? '1024,65536,1048576').split(',').map(Number);
 /** Benches other than the point-to-point cases; each runs with the rest, or alone with --cases=<name>. */
 const EXTRA_BENCHES = ['fanout', 'files', 'idle', 'store', 'hooks', 'codec', 'change', 'cluster'];
-const ALL_CASES: CamwireCase[] = ['tcp-push', 'udp-push', 'http-push', 'http-push-proxy', 'tcp-pull'];
+const ALL_CASES: CamwireCase[] = ['tcp-push', 'udp-push', 'http-push', 'http-push-requests', 'http-push-proxy', 'tcp-pull'];
 const CASES = (args.get('cases')?.split(',').filter((c) => c && !EXTRA_BENCHES.includes(c)) as CamwireCase[] | undefined) ?? ALL_CASES;
 /** Whether the extra bench `name` runs: with everything (no --cases), or when --cases names it. */
 const runs = (name: string): boolean => !args.has('cases') || (args.get('cases') ?? '').split(',').includes(name) || (args.get('cases') === '' && args.has(name));
@@ -356,7 +357,7 @@ async function measureAll(started: number, markCompacts: () => number): Promise<
   const seconds = (performance.now() - started) / 1000;
   console.log('Throughput (delivered, median of rounds; MB = 10^6 bytes), CPU time of the process per delivered frame in the');
   console.log('throughput run, and latency (send call -> receive event, paced, pooled samples), camwire vs its raw baseline');
-  console.log('(raw TCP for tcp-push, http-push, tcp-pull; raw TCP through the proxy\'s CONNECT tunnel for http-push-proxy; a raw');
+  console.log('(raw TCP for tcp-push, http-push, http-push-requests, tcp-pull; raw TCP through the proxy\'s CONNECT tunnel for http-push-proxy; a raw');
   console.log('chunked POST to the proxy for http-push-proxy-plain; raw UDP for udp-push). Ratios are camwire / raw.\n');
   console.log(figures);
   console.log('\nFrames: dropped = camwire latest-wins drops (sender.stats.dropped.video); undeliv = sent, not dropped, never');

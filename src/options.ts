@@ -26,6 +26,8 @@ export const silentLogger: Logger = { debug() {}, info() {}, warn() {}, error() 
 
 /** Transport protocol. */
 export type Protocol = 'udp' | 'tcp' | 'http';
+/** Whether an HTTP dialler asks to upgrade its connection to camwire's byte stream (docs/protocol.md 6.6). */
+export type HttpUpgrade = 'auto' | 'never';
 /** Who opens connections: the sender (push, mode A) or the receiver (pull, mode B). */
 export type ConnectionMode = 'sender-to-receiver' | 'receiver-to-sender';
 
@@ -82,6 +84,14 @@ export interface CommonOptions {
    * @default 'auto'
    */
   proxyTunnel?: ProxyTunnel;
+  /**
+   * HTTP only, when dialling: 'auto' first asks to upgrade a direct or tunnelled connection to
+   * camwire's byte stream (docs/protocol.md 6.6), as fast as TCP, and falls back to requests when
+   * the path or the peer does not upgrade (remembered per target for 10 minutes); 'never' always
+   * uses requests. Requests to a proxy (proxyTunnel 'never', or a refused CONNECT) never upgrade.
+   * @default 'auto'
+   */
+  httpUpgrade?: HttpUpgrade;
   /** Per-type timeouts in ms. @default { video: 3000, audio: 3000, command: 15000, file: 10000, data: 10000 } */
   timeouts?: Partial<Record<MediaTypeName, number>>;
   /** Connect plus handshake must finish within this. @default 10000 */
@@ -140,6 +150,7 @@ export interface ResolvedCommon {
   tls: TlsOptions | undefined;
   proxy: string | undefined;
   proxyTunnel: ProxyTunnel;
+  httpUpgrade: HttpUpgrade;
   timeouts: Record<MediaTypeName, number>;
   connectTimeoutMs: number;
   keepaliveMs: number;
@@ -221,6 +232,9 @@ export function resolveCommon(options: CommonOptions): ResolvedCommon {
   if (o.proxyTunnel !== undefined && protocol !== 'http') throw invalid('proxyTunnel', 'only applies to protocol http');
   if (!['auto', 'always', 'never'].includes(proxyTunnel)) throw invalid('proxyTunnel', `must be auto, always or never, got ${String(proxyTunnel)}`);
   if (proxyTunnel === 'never' && o.tls !== undefined && o.proxy !== undefined) throw invalid('proxyTunnel', 'HTTPS (tls) through a proxy always tunnels: never cannot apply');
+  const httpUpgrade = o.httpUpgrade ?? 'auto';
+  if (o.httpUpgrade !== undefined && protocol !== 'http') throw invalid('httpUpgrade', 'only applies to protocol http');
+  if (httpUpgrade !== 'auto' && httpUpgrade !== 'never') throw invalid('httpUpgrade', `must be auto or never, got ${String(httpUpgrade)}`);
   if (o.tls !== undefined && protocol === 'udp') throw invalid('tls', 'applies to tcp and http, not udp');
   if (o.http !== undefined && protocol !== 'http') throw invalid('http', 'only applies to protocol http');
   const timeouts = { ...DEFAULT_TIMEOUTS };
@@ -245,6 +259,7 @@ export function resolveCommon(options: CommonOptions): ResolvedCommon {
     tls: o.tls,
     proxy: o.proxy,
     proxyTunnel,
+    httpUpgrade,
     timeouts,
     connectTimeoutMs: num(r, 'connectTimeoutMs', 10000, 1, 600000),
     keepaliveMs: num(r, 'keepaliveMs', 5000, 0, 3600000),

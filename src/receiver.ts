@@ -260,6 +260,8 @@ export class Receiver extends EventEmitter<ReceiverEvents> {
         tls: this.#o.tls,
         proxy: this.#o.proxy,
         proxyTunnel: this.#o.proxyTunnel,
+        httpUpgrade: this.#o.httpUpgrade,
+        upgrades: this.#ctx.httpUpgrades,
         timeoutMs: this.#o.connectTimeoutMs,
         signal,
         link: this.#ctx.linkOptions(),

@@ -63,6 +63,7 @@ export function connectionFlags(c: Command): Command {
     .addOption(new Option('--protocol <protocol>', 'transport (default tcp, or the scheme of a tcp://, udp://, http(s):// address)').choices(['tcp', 'udp', 'http']))
     .option('--proxy <url>', 'HTTP proxy for --protocol http, http://[user:pass@]host:port')
     .addOption(new Option('--proxy-tunnel <mode>', 'with --proxy: CONNECT tunnel through it (auto: try one, else plain requests; default auto)').choices(['auto', 'always', 'never']))
+    .addOption(new Option('--http-upgrade <mode>', 'dialling over HTTP: upgrade the connection to the byte stream when the path allows (auto, the default) or always use requests (never)').choices(['auto', 'never']))
     .option('--tls', 'connect with TLS (TCP, HTTP), checking the certificate against the system CAs')
     .option('--tls-ca <file>', 'connect with TLS, trusting this CA (PEM)')
     .option('--insecure', 'connect with TLS without checking the certificate (testing only)')

@@ -29,6 +29,7 @@ export interface ReceiveFlags extends TlsFlags {
   protocol?: 'tcp' | 'udp' | 'http';
   proxy?: string;
   proxyTunnel?: 'auto' | 'always' | 'never';
+  httpUpgrade?: 'auto' | 'never';
   id: string;
   user?: string;
   password?: string;
@@ -81,6 +82,7 @@ export async function runReceive(f: ReceiveFlags, log: Pino): Promise<number> {
     maxFileSize: f.maxFileSize === undefined ? undefined : parseBytes('--max-file-size', f.maxFileSize),
     proxy: f.proxy,
     proxyTunnel: f.proxyTunnel,
+    httpUpgrade: f.httpUpgrade,
     tls: pull ? (tlsClient(f) ?? (dialled?.tls ? {} : undefined)) : tlsServer(f),
     auth: f.user ? { user: f.user, password: f.password } : undefined,
     decodeVideo: decrypt,

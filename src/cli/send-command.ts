@@ -24,6 +24,7 @@ export interface SendFlags extends TlsFlags, ChangeFlags {
   protocol?: 'tcp' | 'udp' | 'http';
   proxy?: string;
   proxyTunnel?: 'auto' | 'always' | 'never';
+  httpUpgrade?: 'auto' | 'never';
   id: string;
   to?: string;
   group?: string;
@@ -96,6 +97,7 @@ export async function runSend(f: SendFlags, log: Pino): Promise<number> {
     group: f.group,
     proxy: f.proxy,
     proxyTunnel: f.proxyTunnel,
+    httpUpgrade: f.httpUpgrade,
     tls: pull ? tlsServer(f) : (tlsClient(f) ?? (dialled?.tls ? {} : undefined)),
     auth: f.user ? { user: f.user, password: f.password } : undefined,
     timeouts: timeout === undefined ? undefined : { command: timeout, data: timeout, file: timeout },

@@ -11,6 +11,7 @@ import { connectStream, type TlsOptions } from '../transport/tcp.js';
 import type { FrameLink, LinkOptions, TransportName } from './frame-link.js';
 import { StreamLink } from './stream-link.js';
 import { UdpLink, type UdpEndpoint } from './udp-link.js';
+import type { UpgradeMemory } from './upgrade-memory.js';
 
 /** Options of dial(). */
 export interface DialOptions {
@@ -22,6 +23,13 @@ export interface DialOptions {
   proxy?: string;
   /** HTTP only, with `proxy`: tunnel through it (CONNECT) or not. @default 'auto' */
   proxyTunnel?: ProxyTunnel;
+  /**
+   * HTTP only: 'auto' first asks to upgrade a direct or tunnelled connection to camwire's byte
+   * stream (docs/protocol.md 6.6) and falls back to requests; 'never' uses requests. @default 'auto'
+   */
+  httpUpgrade?: 'auto' | 'never';
+  /** HTTP only: the role's memory of targets whose upgrade failed (skipped while remembered). */
+  upgrades?: UpgradeMemory;
   /** The whole connect + handshake must finish within this time. */
   timeoutMs: number;
   signal?: AbortSignal;
@@ -63,12 +71,32 @@ export async function dial(o: DialOptions): Promise<Dialled> {
   const started = Date.now();
   const left = (): number => Math.max(1, o.timeoutMs - (Date.now() - started));
   if (o.transport === 'http') {
+    let proxyTunnel = o.proxyTunnel;
+    if (o.httpUpgrade !== 'never') {
+      const up = await import('./http-upgrade.js');
+      const target = { host: o.host, port: o.port, tls: o.tls, proxy: o.proxy, proxyTunnel: o.proxyTunnel };
+      const key = up.upgradeKey(target);
+      if (up.upgradeRoute(target) && !o.upgrades?.failed(key)) {
+        const probeMs = Math.max(1, Math.min(up.UPGRADE_PROBE_MS, Math.floor(o.timeoutMs / 2)));
+        const r = await up.openUpgraded({ ...target, timeoutMs: left(), probeMs, signal: o.signal });
+        if (r.socket) {
+          o.upgrades?.forget(key);
+          const link = new StreamLink(r.socket, { ...o.link, transport: 'http' });
+          // openUpgraded paused the socket: the link reads from here on, the bytes behind the 101 first.
+          r.socket.resume();
+          return handshake(link, o, left);
+        }
+        // The fallback: requests for the rest of this link's life (docs/protocol.md 6.6).
+        if (r.remember) o.upgrades?.remember(key);
+        if (r.proxyTunnel) proxyTunnel = r.proxyTunnel;
+      }
+    }
     // HTTP (and its Node modules) is loaded only by a role that dials over HTTP.
     const { HttpClientLink } = await import('./http-link.js');
     const { link, first } = await HttpClientLink.open(
-      { host: o.host, port: o.port, tls: o.tls, proxy: o.proxy, proxyTunnel: o.proxyTunnel },
+      { host: o.host, port: o.port, tls: o.tls, proxy: o.proxy, proxyTunnel },
       o.hello,
-      { ...o.link, timeoutMs: o.timeoutMs, signal: o.signal },
+      { ...o.link, timeoutMs: left(), signal: o.signal },
     );
     if (!first || first.kind !== Kind.WELCOME) {
       link?.close(CloseCode.UNEXPECTED_MESSAGE, 'no WELCOME');
@@ -89,6 +117,11 @@ export async function dial(o: DialOptions): Promise<Dialled> {
     link = new UdpLink(o.udp.endpoint, o.host, o.port, o.link, () => detach?.());
     detach = o.udp.attach(link);
   }
+  return handshake(link, o, left);
+}
+
+/** Sends the HELLO on a new stream or UDP link and waits for the WELCOME (repeating the HELLO on UDP). */
+function handshake(link: StreamLink | UdpLink, o: DialOptions, left: () => number): Promise<Dialled> {
   return new Promise<Dialled>((resolve, reject) => {
     let resend: NodeJS.Timeout | undefined;
     const done = (err: CamwireError | undefined, welcome?: Frame): void => {

@@ -7,7 +7,8 @@
  *   written again once no socket write holds a view of it);
  * - the FrameArena its UDP links write the headers of their single-datagram frames in (a used
  *   byte is never written again: a datagram waiting in the pacer keeps its header);
- * - the HELLO deadlines of the links it accepts.
+ * - the HELLO deadlines of the links it accepts;
+ * - the HTTP targets on which its upgrade to a byte stream failed (UpgradeMemory, docs/protocol.md 6.6).
  * The arenas take their first buffer on first use: a role that sends nothing holds none.
  */
 import { LinkClock, tickFor } from './link-clock.js';
@@ -15,6 +16,7 @@ import { HelloDeadlines } from './accept.js';
 import { RecyclingArena } from '../protocol/recycling-arena.js';
 import { FrameArena } from '../protocol/fan-encoding.js';
 import type { LinkOptions } from './frame-link.js';
+import { UpgradeMemory } from './upgrade-memory.js';
 
 /** The role's settings every link it makes gets. */
 export interface RoleLinkSettings {
@@ -30,6 +32,7 @@ export class LinkContext {
   readonly smallFrames = new RecyclingArena();
   readonly datagramHeads = new FrameArena();
   readonly hellos = new HelloDeadlines();
+  readonly httpUpgrades = new UpgradeMemory();
   readonly #s: RoleLinkSettings;
 
   /** For links with these settings (the clock's tick from their keepalive and dead periods: tickFor). */

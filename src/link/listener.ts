@@ -142,31 +142,50 @@ export class LinkListener {
     /** The ticket of a socket, or of the raw socket under a TLS one. */
     const ticketOf = (sock: Duplex): ConnectionTicket | undefined =>
       connectionTicket(sock) ?? connectionTicket((sock as Duplex & { _parent?: Duplex })._parent);
+    /**
+     * A StreamLink on an accepted socket, handed to the owner: a TCP connection, or an HTTP one
+     * upgraded to camwire's framing (`answer`, the 101, written first; `head`, bytes that came
+     * behind the request, read first). Its connection's handshake ends at the HELLO.
+     */
+    const acceptStream = (sock: net.Socket, head: Buffer | undefined, opts: StreamLinkOptions, answer?: string): void => {
+      sock.on('error', ignore);
+      if (answer !== undefined) {
+        // An upgraded socket leaves the HTTP server's care: no keep-alive timeout, no Nagle.
+        sock.setTimeout(0);
+        sock.setNoDelay(true);
+        sock.write(answer);
+        if (head?.length) sock.unshift(head);
+      } else l.#sockets.add(sock);
+      // The link's own 'close' listener on the socket drops it from #sockets (streamLinkOpts).
+      const link = new StreamLink(sock, opts);
+      const ticket = ticketOf(sock);
+      if (ticket) {
+        const onFrame = (f: Frame): void => {
+          if (f.kind !== Kind.HELLO) return;
+          link.off('frame', onFrame);
+          ticket.established();
+        };
+        link.on('frame', onFrame);
+      }
+      h.onLink(link);
+      if (answer !== undefined) sock.resume();
+    };
     if (o.transport === 'tcp') {
       l.#server = await listenStream({ host, port: o.port, tls: o.tls }, (sock) => {
         if (refused.has(sock) || refused.has((sock as Duplex & { _parent?: Duplex })._parent as Duplex)) return void sock.destroy();
-        l.#sockets.add(sock);
-        sock.on('error', ignore);
-        // The link's own 'close' listener on the socket drops it from #sockets (streamLinkOpts).
-        const link = new StreamLink(sock, streamLinkOpts);
-        // The handshake ends at the HELLO (whatever the owner makes of it).
-        const ticket = ticketOf(sock);
-        if (ticket) {
-          const onFrame = (f: Frame): void => {
-            if (f.kind !== Kind.HELLO) return;
-            link.off('frame', onFrame);
-            ticket.established();
-          };
-          link.on('frame', onFrame);
-        }
-        h.onLink(link);
+        acceptStream(sock, undefined, streamLinkOpts);
       });
       // A TLS server wraps the raw socket after this guard: destroy it on the next turn.
       guard(l.#server, (sock) => (o.tls ? setImmediate(() => sock.destroy()) : sock.destroy()));
     } else if (o.transport === 'http') {
       const { limits, streaming, ...linkServer } = o.http ?? {};
       // HTTP, HTTPS and `ws` are loaded only for an HTTP port: a server without one does not carry their memory.
-      const [{ listenHttp, DEFAULT_HTTP_LIMITS }, { HttpLinkServer, isStreamUpload }, { WsAcceptor }] = await Promise.all([import('../transport/http-server.js'), import('./http-link.js'), import('./ws-link.js')]);
+      const [{ listenHttp, DEFAULT_HTTP_LIMITS }, { HttpLinkServer, isStreamUpload }, { WsAcceptor }, { isCamwireUpgrade, UPGRADE_ANSWER }] = await Promise.all([
+        import('../transport/http-server.js'),
+        import('./http-link.js'),
+        import('./ws-link.js'),
+        import('./http-upgrade.js'),
+      ]);
       // A streaming upload is ended by its client well before the body idle limit would cut it.
       const streamIdleMs = Math.max(50, Math.min(2000, Math.floor((limits?.bodyIdleTimeoutMs ?? DEFAULT_HTTP_LIMITS.bodyIdleTimeoutMs) / 4)));
       const hs = new HttpLinkServer({ ...o.link, ...linkServer, streamIdleMs }, {
@@ -204,8 +223,11 @@ export class LinkListener {
       // Browsers: the same port takes WebSocket links (one frame per message).
       const ws = new WsAcceptor(linkOpts, (link) => h.onLink(link));
       l.#ws = ws;
+      // camwire's own upgrade (docs/protocol.md 6.6): a StreamLink on the socket, accepted as a TCP link is.
+      const upgradedLinkOpts: StreamLinkOptions = { ...linkOpts, transport: 'http' };
       l.#server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
         if (refused.has(socket)) return void socket.destroy();
+        if (isCamwireUpgrade(req)) return void acceptStream(socket as net.Socket, head, upgradedLinkOpts, UPGRADE_ANSWER);
         ticketOf(socket)?.established();
         if (!ws.upgrade(req, socket, head)) socket.destroy();
       });

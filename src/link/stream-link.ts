@@ -50,6 +50,11 @@ export interface StreamLinkOptions extends LinkOptions {
    * has one listener less (memory per idle channel: three listeners grow Node's list to 19 slots).
    */
   onSocketClose?: (sock: net.Socket) => void;
+  /**
+   * The transport the link reports: 'http' for a link on an HTTP connection upgraded to camwire's
+   * framing (docs/protocol.md 6.6), which is otherwise a TCP link. @default 'tcp'
+   */
+  transport?: 'tcp' | 'http';
 }
 function onEnd(this: LinkedSocket): void {
   this.end();
@@ -61,7 +66,7 @@ function endTurn(link: StreamLink): void {
 
 /** A link over a TCP or TLS socket. */
 export class StreamLink extends BaseLink implements FrameSink {
-  readonly transport = 'tcp' as const;
+  readonly transport: 'tcp' | 'http';
   readonly remoteAddress: string;
   readonly remotePort: number;
   readonly #sock: net.Socket;
@@ -99,6 +104,7 @@ export class StreamLink extends BaseLink implements FrameSink {
 
   constructor(sock: net.Socket, o: StreamLinkOptions = {}) {
     super(o);
+    this.transport = o.transport ?? 'tcp';
     this.#sock = sock;
     this.#onSocketClose = o.onSocketClose;
     this.#smallFrames = o.smallFrames;

@@ -129,6 +129,8 @@ function newPushLane(h: LaneHost, type: MediaTypeName, route: { to?: Redirect } 
         tls: o.tls,
         proxy: o.proxy,
         proxyTunnel: o.proxyTunnel,
+        httpUpgrade: o.httpUpgrade,
+        upgrades: h.links.httpUpgrades,
         timeoutMs: o.connectTimeoutMs,
         signal,
         link: h.links.linkOptions(),

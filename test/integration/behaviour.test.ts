@@ -48,8 +48,15 @@ function channelSeq(recs: Rec[], type: MediaTypeName): string[] {
 
 const proxies: { http?: Proxy } = {};
 
-function clientExtras(transport: Transport): Partial<SenderOptions> {
-  return transport === 'http' ? { proxy: proxies.http!.url } : {};
+/**
+ * HTTP runs twice: as it comes (links upgraded to the byte stream inside the proxy's tunnel,
+ * docs/protocol.md 6.6) and as requests (`httpUpgrade: 'never'`: streams up, long polls down).
+ */
+type Variant = Transport | 'http-requests';
+const protocolOf = (v: Variant): Transport => (v === 'http-requests' ? 'http' : v);
+
+function clientExtras(v: Variant): Partial<SenderOptions> {
+  return v === 'http' ? { proxy: proxies.http!.url } : v === 'http-requests' ? { proxy: proxies.http!.url, httpUpgrade: 'never' } : {};
 }
 
 before(async () => {
@@ -59,14 +66,15 @@ after(async () => {
   await proxies.http?.stop();
 });
 
-for (const transport of ['tcp', 'udp', 'http'] as const) {
-  describe(`push over ${transport}`, () => {
+for (const variant of ['tcp', 'udp', 'http', 'http-requests'] as const) {
+  const transport = protocolOf(variant);
+  describe(`push over ${variant}`, () => {
     async function pair(t: TestContext, rxo: Partial<ReceiverOptions> = {}, txo: Partial<SenderOptions> = {}) {
       const rx = new Receiver({ protocol: transport, host: '127.0.0.1', port: 0, ...rxo });
       const rxEv = record(rx);
       await rx.start();
       t.after(() => rx.stop());
-      const tx = new Sender({ protocol: transport, host: '127.0.0.1', port: rx.port, idleTimeoutMs: 200, ...clientExtras(transport), ...txo });
+      const tx = new Sender({ protocol: transport, host: '127.0.0.1', port: rx.port, idleTimeoutMs: 200, ...clientExtras(variant), ...txo });
       const txEv = record(tx);
       await tx.start();
       t.after(() => tx.stop());
@@ -192,8 +200,8 @@ for (const transport of ['tcp', 'udp', 'http'] as const) {
       const rx = new Receiver({ protocol: transport, host: '127.0.0.1', port: 0, senders: [{ clientId: 'good' }] });
       await rx.start();
       t.after(() => rx.stop());
-      const good = new Sender({ protocol: transport, host: '127.0.0.1', port: rx.port, clientId: 'good', ...clientExtras(transport) });
-      const bad = new Sender({ protocol: transport, host: '127.0.0.1', port: rx.port, clientId: 'evil', reconnect: false, ...clientExtras(transport) });
+      const good = new Sender({ protocol: transport, host: '127.0.0.1', port: rx.port, clientId: 'good', ...clientExtras(variant) });
+      const bad = new Sender({ protocol: transport, host: '127.0.0.1', port: rx.port, clientId: 'evil', reconnect: false, ...clientExtras(variant) });
       await good.start();
       await bad.start();
       t.after(() => Promise.all([good.stop(), bad.stop()]));
@@ -206,7 +214,7 @@ for (const transport of ['tcp', 'udp', 'http'] as const) {
 
     test('connectError - nothing listening: connecting then connectError, no connected', async (t) => {
       const port = await deadPort();
-      const tx = new Sender({ protocol: transport, host: '127.0.0.1', port, connectTimeoutMs: 500, reconnect: false, ...clientExtras(transport) });
+      const tx = new Sender({ protocol: transport, host: '127.0.0.1', port, connectTimeoutMs: 500, reconnect: false, ...clientExtras(variant) });
       const ev = record(tx);
       await tx.start();
       t.after(() => tx.stop());
@@ -222,7 +230,7 @@ for (const transport of ['tcp', 'udp', 'http'] as const) {
       const rx = new Receiver({ protocol: transport, host: '127.0.0.1', port: 0 });
       await rx.start();
       t.after(() => rx.stop());
-      const senders = ['s1', 's2', 's3'].map((id) => new Sender({ protocol: transport, host: '127.0.0.1', port: rx.port, clientId: id, ...clientExtras(transport) }));
+      const senders = ['s1', 's2', 's3'].map((id) => new Sender({ protocol: transport, host: '127.0.0.1', port: rx.port, clientId: id, ...clientExtras(variant) }));
       for (const s of senders) {
         await s.start();
         t.after(() => s.stop());
@@ -260,8 +268,9 @@ for (const transport of ['tcp', 'udp', 'http'] as const) {
   });
 }
 
-for (const transport of ['tcp', 'http'] as const) {
-  describe(`pull over ${transport}`, () => {
+for (const variant of ['tcp', 'http', 'http-requests'] as const) {
+  const transport = protocolOf(variant);
+  describe(`pull over ${variant}`, () => {
     async function startSender(t: TestContext, o: Partial<SenderOptions> = {}) {
       const tx = new Sender({ protocol: transport, connection: 'receiver-to-sender', host: '127.0.0.1', port: 0, clientId: 'cam', ...o });
       const ev = record(tx);
@@ -275,7 +284,7 @@ for (const transport of ['tcp', 'http'] as const) {
         connection: 'receiver-to-sender',
         senders: [{ host: '127.0.0.1', port, clientId: 'cam' }],
         reconnect: false,
-        ...clientExtras(transport),
+        ...clientExtras(variant),
         ...o,
       });
       const ev = record(rx);

@@ -10,6 +10,9 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { ConfigError, MediaServer, Receiver, Sender } from '../../src/index.js';
 import { addressKey, defaultMaxConnections, openFileLimit } from '../../src/transport/connection-limits.js';
+import { Kind, MediaType } from '../../src/protocol/constants.js';
+import { encodeFrameBuffer } from '../../src/protocol/frame.js';
+import { encodeJson } from '../../src/protocol/handshake.js';
 import { next } from '../helpers/events.js';
 import { startClient, startServer } from '../helpers/server-client.js';
 
@@ -77,6 +80,34 @@ describe('connection limits', () => {
     a.sock.write('\r\n');
     await answered(a, 'HTTP/1.1 200');
     const c = await raw(s.ports.http, '127.2.0.2');
+    c.sock.write('GET /stats HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n');
+    await c.closed;
+    assert.match(c.data(), /^HTTP\/1\.1 200/);
+    a.sock.destroy();
+  });
+
+  test('limits - HTTP: a connection upgraded to the byte stream (protocol.md 6.6) stays pending until its HELLO, as on TCP', async (t) => {
+    const s = await startServer(t, { limits: { maxPendingPerIp: 1 } });
+    const a = await raw(s.ports.http, '127.2.0.4');
+    a.sock.write('GET /camwire/v1/upgrade HTTP/1.1\r\nhost: x\r\nconnection: upgrade\r\nupgrade: camwire/1\r\n\r\n');
+    await answered(a, 'HTTP/1.1 101 Switching Protocols');
+    const b = await raw(s.ports.http, '127.2.0.4');
+    await b.closed;
+    assert.match(b.data(), /^HTTP\/1\.1 503 Service Unavailable\r\n/, 'the upgraded connection without HELLO is still pending');
+    // Its HELLO ends the handshake: the next connection is admitted.
+    a.sock.write(encodeFrameBuffer({ kind: Kind.HELLO, mediaType: MediaType.video, sessionKey: 9n, from: 'up', payload: encodeJson({ role: 'push' }) }));
+    await new Promise<void>((resolve, reject) => {
+      const check = (): void => {
+        const at = a.data().indexOf('\r\n\r\n');
+        if (at >= 0 && a.data().length >= at + 4 + 36) return void resolve();
+        if (a.sock.destroyed) reject(new Error(`closed before the WELCOME; got ${JSON.stringify(a.data())}`));
+      };
+      a.sock.on('data', () => setImmediate(check));
+      a.sock.on('close', check);
+      setTimeout(() => reject(new Error('no WELCOME behind the 101 within 5 s')), 5000).unref();
+    });
+    assert.equal(a.data().charCodeAt(a.data().indexOf('\r\n\r\n') + 4 + 3), Kind.WELCOME);
+    const c = await raw(s.ports.http, '127.2.0.4');
     c.sock.write('GET /stats HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n');
     await c.closed;
     assert.match(c.data(), /^HTTP\/1\.1 200/);

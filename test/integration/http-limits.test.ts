@@ -123,7 +123,8 @@ async function serverEnv(t: TestContext): Promise<Env & { server: MediaServer }>
   const server = await startServer(t, { tcpPort: false, udpPort: false, http: LIMITS });
   const errors: Env['errors'] = [];
   server.on('protocolError', (err, peer) => errors.push({ err, peer, at: performance.now() }));
-  const opts = { push: 'http', pull: 'http', tx: { pollMs: POLL_MS, idleTimeoutMs: 600000 }, rx: { pollMs: POLL_MS } } as const;
+  // The good clients use requests (not the upgrade to a byte stream, docs/protocol.md 6.6): their polls and streams must pass the limits.
+  const opts = { push: 'http', pull: 'http', tx: { pollMs: POLL_MS, idleTimeoutMs: 600000, httpUpgrade: 'never' }, rx: { pollMs: POLL_MS, httpUpgrade: 'never' } } as const;
   const a = await startClient(t, server, 'good-a', opts);
   const b = await startClient(t, server, 'good-b', opts);
   const trouble: string[] = [];
@@ -141,7 +142,7 @@ async function receiverEnv(t: TestContext): Promise<Env & { rx: Receiver }> {
   rx.on('protocolError', (err, peer) => errors.push({ err, peer, at: performance.now() }));
   await rx.start();
   t.after(() => rx.stop());
-  const tx = new Sender({ protocol: 'http', host: HOST, port: rx.port, clientId: 'good-tx', pollMs: POLL_MS, idleTimeoutMs: 600000, reconnect: false });
+  const tx = new Sender({ protocol: 'http', host: HOST, port: rx.port, clientId: 'good-tx', pollMs: POLL_MS, idleTimeoutMs: 600000, reconnect: false, httpUpgrade: 'never' });
   const trouble: string[] = [];
   watchTrouble(trouble, 'good sender', tx, ['connectError', 'disconnect']);
   watchTrouble(trouble, 'receiver', rx, ['disconnect']);
