@@ -166,6 +166,22 @@ export interface ConnectTrap {
 }
 
 /**
+ * Passes `client` on, byte for byte, to 127.0.0.1:`port`: `head` (what the client sent so far)
+ * first, then both directions piped; either side closing closes the other. The upstream socket is
+ * kept in `sockets` (for the caller's cleanup) while open.
+ */
+export function splice(client: net.Socket, port: number, head: Buffer, sockets: Set<net.Socket>): void {
+  const upstream = net.connect(port, '127.0.0.1');
+  sockets.add(upstream);
+  upstream.on('close', () => (sockets.delete(upstream), client.destroy()));
+  upstream.on('error', () => client.destroy());
+  client.on('close', () => upstream.destroy());
+  upstream.write(head);
+  client.pipe(upstream);
+  upstream.pipe(client);
+}
+
+/**
  * A front for the proxy on `behind` (tinyproxy) that breaks CONNECT: it answers a CONNECT with
  * bytes that are not HTTP (`garbage`) or never answers it (`silent`); any other request goes on,
  * byte for byte, to the proxy behind it. A proxy that mishandles tunnels but relays plain
@@ -191,15 +207,7 @@ export async function startConnectTrap(behind: number, mode: 'garbage' | 'silent
         return;
       }
       trap.passed++;
-      const upstream = net.connect(behind, '127.0.0.1');
-      sockets.add(upstream);
-      upstream.on('close', () => sockets.delete(upstream));
-      upstream.on('error', () => client.destroy());
-      client.on('close', () => upstream.destroy());
-      upstream.on('close', () => client.destroy());
-      upstream.write(head);
-      client.pipe(upstream);
-      upstream.pipe(client);
+      splice(client, behind, head, sockets);
     };
     client.on('data', onData);
   });

@@ -19,7 +19,7 @@ import { Kind, MediaType } from '../../src/protocol/constants.js';
 import { decodeFrame, encodeFrameBuffer } from '../../src/protocol/frame.js';
 import { decodeReason } from '../../src/protocol/messages.js';
 import { encodeJson } from '../../src/protocol/handshake.js';
-import { startNginx, startProxy } from '../helpers/proxy.js';
+import { splice, startNginx, startProxy } from '../helpers/proxy.js';
 import { startServer } from '../helpers/server-client.js';
 import { startTcpRelay } from '../helpers/tcp-relay.js';
 import { fileURLToPath } from 'node:url';
@@ -57,14 +57,7 @@ async function startFront(t: TestContext, target: number, o: { dropUpgrade?: boo
       if (o.dropUpgrade && line === UPGRADE_LINE) return void client.destroy();
       // Silent: read and ignore whatever comes, answer nothing (until the test ends).
       if (o.silentUpgrade && line === UPGRADE_LINE) return void client.resume();
-      const up = net.connect(target, '127.0.0.1');
-      sockets.add(up);
-      up.on('close', () => (sockets.delete(up), client.destroy()));
-      up.on('error', () => client.destroy());
-      client.on('close', () => up.destroy());
-      up.write(head);
-      client.pipe(up);
-      up.pipe(client);
+      splice(client, target, head, sockets);
     };
     client.on('data', onData);
   });
