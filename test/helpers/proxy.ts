@@ -166,6 +166,39 @@ export interface ConnectTrap {
 }
 
 /**
+ * A TCP server on 127.0.0.1 that gathers each connection's first bytes until `complete(head)`,
+ * then hands the connection to `first` (which answers, drops, or splices it on). `close()` ends the
+ * server and every socket it holds (clients, and upstreams `first` added to `sockets`).
+ */
+export async function tcpFront(
+  complete: (head: Buffer) => boolean,
+  first: (client: net.Socket, head: Buffer, sockets: Set<net.Socket>) => void,
+): Promise<{ port: number; close(): Promise<void> }> {
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((client) => {
+    sockets.add(client);
+    client.on('close', () => sockets.delete(client));
+    client.on('error', () => client.destroy());
+    let head = Buffer.alloc(0);
+    const onData = (d: Buffer): void => {
+      head = Buffer.concat([head, d]);
+      if (!complete(head)) return;
+      client.off('data', onData);
+      first(client, head, sockets);
+    };
+    client.on('data', onData);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    close: async () => {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+/**
  * Passes `client` on, byte for byte, to 127.0.0.1:`port`: `head` (what the client sent so far)
  * first, then both directions piped; either side closing closes the other. The upstream socket is
  * kept in `sockets` (for the caller's cleanup) while open.
@@ -188,17 +221,10 @@ export function splice(client: net.Socket, port: number, head: Buffer, sockets: 
  * requests, as some corporate proxies do.
  */
 export async function startConnectTrap(behind: number, mode: 'garbage' | 'silent'): Promise<ConnectTrap> {
-  const sockets = new Set<net.Socket>();
   const trap: ConnectTrap = { port: 0, url: '', connects: 0, passed: 0, close: async () => {} };
-  const server = net.createServer((client) => {
-    sockets.add(client);
-    client.on('close', () => sockets.delete(client));
-    client.on('error', () => client.destroy());
-    let head = Buffer.alloc(0);
-    const onData = (d: Buffer): void => {
-      head = Buffer.concat([head, d]);
-      if (head.length < 8 && !head.includes(0x0a)) return;
-      client.off('data', onData);
+  const front = await tcpFront(
+    (head) => head.length >= 8 || head.includes(0x0a),
+    (client, head, sockets) => {
       if (head.subarray(0, 8).toString('latin1') === 'CONNECT ') {
         trap.connects++;
         if (mode === 'garbage') client.end('SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n\x00\x00\x01\x0c garbage\r\n\r\n');
@@ -208,15 +234,10 @@ export async function startConnectTrap(behind: number, mode: 'garbage' | 'silent
       }
       trap.passed++;
       splice(client, behind, head, sockets);
-    };
-    client.on('data', onData);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  trap.port = (server.address() as net.AddressInfo).port;
+    },
+  );
+  trap.port = front.port;
+  trap.close = front.close;
   trap.url = `http://127.0.0.1:${trap.port}`;
-  trap.close = async () => {
-    for (const s of sockets) s.destroy();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
-  };
   return trap;
 }

@@ -44,6 +44,14 @@ function answered(c: { sock: net.Socket; data: () => string }, prefix: string): 
   });
 }
 
+/** One GET /stats from `from` on a fresh connection: the whole answer (the server closes it). */
+async function statsFrom(port: number, from: string): Promise<string> {
+  const c = await raw(port, from);
+  c.sock.write('GET /stats HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n');
+  await c.closed;
+  return c.data();
+}
+
 async function refusedCount(s: MediaServer, reason: string): Promise<number> {
   const text = await s.metrics.metrics();
   const line = text.split('\n').find((l) => l.startsWith(`camwire_connections_refused_total{reason="${reason}"}`));
@@ -79,10 +87,7 @@ describe('connection limits', () => {
     // Once a's headers are complete it is no longer pending: the next connection is admitted.
     a.sock.write('\r\n');
     await answered(a, 'HTTP/1.1 200');
-    const c = await raw(s.ports.http, '127.2.0.2');
-    c.sock.write('GET /stats HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n');
-    await c.closed;
-    assert.match(c.data(), /^HTTP\/1\.1 200/);
+    assert.match(await statsFrom(s.ports.http, '127.2.0.2'), /^HTTP\/1\.1 200/);
     a.sock.destroy();
   });
 
@@ -107,10 +112,7 @@ describe('connection limits', () => {
       setTimeout(() => reject(new Error('no WELCOME behind the 101 within 5 s')), 5000).unref();
     });
     assert.equal(a.data().charCodeAt(a.data().indexOf('\r\n\r\n') + 4 + 3), Kind.WELCOME);
-    const c = await raw(s.ports.http, '127.2.0.4');
-    c.sock.write('GET /stats HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n');
-    await c.closed;
-    assert.match(c.data(), /^HTTP\/1\.1 200/);
+    assert.match(await statsFrom(s.ports.http, '127.2.0.4'), /^HTTP\/1\.1 200/);
     a.sock.destroy();
   });
 
@@ -165,10 +167,7 @@ describe('connection limits', () => {
     a.sock.destroy();
     let answer = '';
     for (let i = 0; i < 50 && !answer.startsWith('HTTP/1.1 200'); i++) {
-      const e = await raw(s.ports.http, '127.2.1.5');
-      e.sock.write('GET /stats HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n');
-      await e.closed;
-      answer = e.data();
+      answer = await statsFrom(s.ports.http, '127.2.1.5');
     }
     assert.match(answer, /^HTTP\/1\.1 200/);
     c.sock.destroy();

@@ -19,7 +19,7 @@ import { Kind, MediaType } from '../../src/protocol/constants.js';
 import { decodeFrame, encodeFrameBuffer } from '../../src/protocol/frame.js';
 import { decodeReason } from '../../src/protocol/messages.js';
 import { encodeJson } from '../../src/protocol/handshake.js';
-import { splice, startNginx, startProxy } from '../helpers/proxy.js';
+import { splice, startNginx, startProxy, tcpFront } from '../helpers/proxy.js';
 import { startServer } from '../helpers/server-client.js';
 import { startTcpRelay } from '../helpers/tcp-relay.js';
 import { fileURLToPath } from 'node:url';
@@ -40,33 +40,20 @@ interface Front {
  * `silentUpgrade` it never answers one.
  */
 async function startFront(t: TestContext, target: number, o: { dropUpgrade?: boolean; silentUpgrade?: boolean } = {}): Promise<Front> {
-  const sockets = new Set<net.Socket>();
   const front: Front = { port: 0, lines: [] };
-  const server = net.createServer((client) => {
-    sockets.add(client);
-    client.on('close', () => sockets.delete(client));
-    client.on('error', () => client.destroy());
-    let head = Buffer.alloc(0);
-    const onData = (d: Buffer): void => {
-      head = Buffer.concat([head, d]);
-      const eol = head.indexOf('\r\n');
-      if (eol < 0) return;
-      client.off('data', onData);
-      const line = head.toString('latin1', 0, eol);
+  const tcp = await tcpFront(
+    (head) => head.includes('\r\n'),
+    (client, head, sockets) => {
+      const line = head.toString('latin1', 0, head.indexOf('\r\n'));
       front.lines.push(line);
       if (o.dropUpgrade && line === UPGRADE_LINE) return void client.destroy();
       // Silent: read and ignore whatever comes, answer nothing (until the test ends).
       if (o.silentUpgrade && line === UPGRADE_LINE) return void client.resume();
       splice(client, target, head, sockets);
-    };
-    client.on('data', onData);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  front.port = (server.address() as net.AddressInfo).port;
-  t.after(async () => {
-    for (const s of sockets) s.destroy();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
-  });
+    },
+  );
+  front.port = tcp.port;
+  t.after(() => tcp.close());
   return front;
 }
 
