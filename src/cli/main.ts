@@ -171,9 +171,10 @@ function endSoon(): void {
 
 /**
  * Standard output whose reader went away (`camwire --help | head -3`, `camwire receive ... | head`;
- * reported at a write, or when the system signals the closed pipe): a running send or receive stops as on Ctrl-C (its recording is finished, its peers get a CLOSE);
- * anything else just ends, with the exit code it has. Unix tools end quietly there; Node's default
- * is an unhandled 'error' with a stack trace.
+ * reported at a write, or when the system signals the closed pipe): a running command (send,
+ * receive, server) stops as on Ctrl-C (a recording is finished, peers get a CLOSE); anything else
+ * just ends, with the exit code it has. Unix tools end quietly there; Node's default is an
+ * unhandled 'error' with a stack trace (docs/cli.md, "Exit codes").
  */
 function quietOnBrokenPipe(): void {
   let broken = false;
