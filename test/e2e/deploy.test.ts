@@ -1,6 +1,7 @@
 /**
  * The deployment examples in docs/deploy/: the systemd unit passes `systemd-analyze verify`, and
- * the command lines of the unit and of the Dockerfile start a server.
+ * the command lines of the unit and of the Dockerfile start a server; nginx.conf, as it is (ports
+ * made local), passes every kind of camwire HTTP traffic to a MediaServer.
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -8,7 +9,12 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
+import { once } from 'node:events';
+import { WebSocket } from 'ws';
 import { cli, ROOT } from '../helpers/cli.js';
+import { next } from '../helpers/events.js';
+import { startNginxWith } from '../helpers/proxy.js';
+import { startClient, startServer } from '../helpers/server-client.js';
 
 const DEPLOY = path.join(ROOT, 'docs/deploy');
 
@@ -53,4 +59,55 @@ test('deploy - the Dockerfile copies files that exist, and its command line star
   const s = cli(t, [...cmd, '--host', '127.0.0.1', '--tcp-port', '0', '--udp-port', '0', '--http-port', '0'], { env: { CAMWIRE_DATA_DIR: dir } });
   await s.waitFor(/camwire server on 127\.0\.0\.1/);
   assert.match(s.stdout(), new RegExp(`state: ${dir.replace(/[.]/g, '\\.')}/camwire\\.db`));
+});
+
+/** Resolves once `has()` holds (checked every 50 ms: nginx says nothing when it writes its log); rejects naming `what` after `ms`. */
+function until(has: () => boolean, what: string, ms = 5000): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const deadline = setTimeout(() => (clearInterval(tick), reject(new Error(`${what}: not within ${ms} ms`))), ms);
+    const tick = setInterval(() => {
+      if (!has()) return;
+      clearInterval(tick);
+      clearTimeout(deadline);
+      resolve();
+    }, 50);
+  });
+}
+
+test('deploy - behind nginx with nginx.conf: HTTP links upgrade through it, links of requests and the viewer\'s WebSocket pass', async (t) => {
+  const conf = fs.readFileSync(path.join(DEPLOY, 'nginx.conf'), 'utf8');
+  assert.match(conf, /^\s*listen 80;$/m);
+  assert.match(conf, /proxy_pass http:\/\/127\.0\.0\.1:7780;/);
+  const s = await startServer(t);
+  // The file as it is, in nginx's http context: only its ports made local.
+  const nginx = await startNginxWith((port) => conf.replace(/^(\s*)listen 80;$/m, `$1listen 127.0.0.1:${port};`).replace('127.0.0.1:7780', `127.0.0.1:${s.ports.http}`));
+  t.after(() => nginx.stop());
+  const desk = await startClient(t, s, 'desk');
+  const got: string[] = [];
+  desk.rx.on('command', (c, m) => got.push(`${c.name}<${m.from}`));
+  // Through nginx: a client whose links upgrade, and one that keeps to requests.
+  for (const [id, httpUpgrade] of [['cam', 'auto'], ['cam-requests', 'never']] as const) {
+    const cam = await startClient(t, nginx.port, id, { push: 'http', pull: 'http', tx: { httpUpgrade }, rx: { httpUpgrade } });
+    await cam.tx.sendCommand({ name: 'zoom' }, { to: 'desk' });
+    const video = next(desk.rx, 'video');
+    cam.tx.sendVideoFrame(Buffer.alloc(200_000, 7), { to: 'desk' });
+    const [v, m] = await video;
+    assert.equal(v.data.length, 200_000);
+    assert.equal(m.from, id);
+    await cam.tx.stop();
+    await cam.rx.stop();
+  }
+  assert.deepEqual(got, ['zoom<cam', 'zoom<cam-requests']);
+  // nginx logs an upgraded connection when it ends: 101 for the upgrades, requests for the other.
+  await until(() => nginx.answers().filter((a) => a === 'GET /camwire/v1/upgrade 101').length >= 2, 'two upgraded connections (command, video; the pull session) in nginx\'s log');
+  assert.ok(nginx.answers().includes('POST /camwire/v1/open 200'), nginx.answers().join('\n'));
+  // The viewer's WebSocket.
+  const ws = new WebSocket(`ws://127.0.0.1:${nginx.port}/camwire/v1/ws`);
+  t.after(() => ws.terminate());
+  await Promise.race([
+    once(ws, 'open'),
+    once(ws, 'error').then(([e]) => Promise.reject(e as Error)),
+    new Promise((_, reject) => setTimeout(() => reject(new Error('the viewer WebSocket through nginx did not open within 5 s')), 5000).unref()),
+  ]);
+  ws.close();
 });

@@ -93,6 +93,8 @@ export interface ReverseProxy {
   port: number;
   /** Request lines of the access log (method and path), in order. */
   requests(): string[];
+  /** The same with the status nginx answered, e.g. `GET /camwire/v1/upgrade 101` (a logged request ended). */
+  answers(): string[];
   stop(): Promise<void>;
 }
 
@@ -101,14 +103,37 @@ export interface ReverseProxy {
  * default: it reads a whole request body before passing the request on (proxy_request_buffering)
  * and a whole answer before returning it. `false` streams both ways.
  */
-export async function startNginx(target: number, o: { buffering: boolean }): Promise<ReverseProxy> {
+export function startNginx(target: number, o: { buffering: boolean }): Promise<ReverseProxy> {
+  const onOff = o.buffering ? 'on' : 'off';
+  return startNginxWith((port) =>
+    [
+      '  client_max_body_size 0;',
+      `  server {`,
+      `    listen 127.0.0.1:${port};`,
+      '    location / {',
+      `      proxy_pass http://127.0.0.1:${target};`,
+      '      proxy_http_version 1.1;',
+      '      proxy_set_header Connection "";',
+      `      proxy_request_buffering ${onOff};`,
+      `      proxy_buffering ${onOff};`,
+      '      proxy_read_timeout 120s;',
+      '    }',
+      '  }',
+    ].join('\n'),
+  );
+}
+
+/**
+ * Starts Debian's nginx with `http(port)` inside its `http { }` block (server blocks, maps...): it
+ * must listen on 127.0.0.1:`port`. The rest (logs, temp paths, pid) lives in a folder of its own.
+ */
+export async function startNginxWith(http: (port: number) => string): Promise<ReverseProxy> {
   const bin = ['/usr/sbin/nginx', '/usr/bin/nginx'].find((p) => fs.existsSync(p));
   if (!bin) throw new Error('nginx is not installed: apt-get install nginx-light (.ci/run does this)');
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'camwire-nginx-'));
   fs.chmodSync(dir, 0o777);
   const port = await freePort();
   const log = path.join(dir, 'access.log');
-  const onOff = o.buffering ? 'on' : 'off';
   const conf = [
     'worker_processes 1;',
     'daemon off;',
@@ -116,20 +141,10 @@ export async function startNginx(target: number, o: { buffering: boolean }): Pro
     `error_log ${dir}/error.log warn;`,
     'events { worker_connections 512; }',
     'http {',
-    `  access_log ${log};`,
+    `  log_format camwire '"$request" $status';`,
+    `  access_log ${log} camwire;`,
     ...['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((t) => `  ${t}_temp_path ${dir}/${t};`),
-    '  client_max_body_size 0;',
-    `  server {`,
-    `    listen 127.0.0.1:${port};`,
-    '    location / {',
-    `      proxy_pass http://127.0.0.1:${target};`,
-    '      proxy_http_version 1.1;',
-    '      proxy_set_header Connection "";',
-    `      proxy_request_buffering ${onOff};`,
-    `      proxy_buffering ${onOff};`,
-    '      proxy_read_timeout 120s;',
-    '    }',
-    '  }',
+    http(port),
     '}',
     '',
   ].join('\n');
@@ -137,16 +152,11 @@ export async function startNginx(target: number, o: { buffering: boolean }): Pro
   const child: ChildProcess = spawn(bin, ['-p', dir, '-c', path.join(dir, 'nginx.conf')], { stdio: 'ignore' });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   await accepting(child, port, 'nginx');
+  const lines = (): string[] => (fs.existsSync(log) ? fs.readFileSync(log, 'utf8').split('\n') : []);
   return {
     port,
-    requests: () =>
-      fs.existsSync(log)
-        ? fs
-            .readFileSync(log, 'utf8')
-            .split('\n')
-            .map((l) => /"(\w+ \S+) HTTP/.exec(l)?.[1])
-            .filter((l): l is string => !!l)
-        : [],
+    requests: () => lines().map((l) => /"(\w+ \S+) HTTP/.exec(l)?.[1]).filter((l): l is string => !!l),
+    answers: () => lines().map((l) => /"(\w+ \S+) HTTP\S*" (\d+)/.exec(l)).filter((m): m is RegExpExecArray => !!m).map((m) => `${m[1]} ${m[2]}`),
     stop: async () => {
       child.kill('SIGQUIT');
       await exited;
