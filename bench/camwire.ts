@@ -4,7 +4,7 @@
  *    connects on the first frame;
  *  - pull (receiver-to-sender) over TCP: the sender listens, the receiver opens a video channel.
  */
-import { Receiver, Sender } from '../src/index.js';
+import { Receiver, Sender, type SenderOptions } from '../src/index.js';
 import { sendVideo, type Pair } from './pair.js';
 
 const HOST = '127.0.0.1';
@@ -56,15 +56,12 @@ export async function camwirePair(kind: CamwireCase, problems: string[], proxy?:
     rx = new Receiver({ protocol, connection: 'sender-to-receiver', host: HOST, port: 0, receiveMediaTypes: ['video'] });
     watch('receiver', rx, problems);
     await rx.start();
-    const via =
-      kind === 'http-push-proxy'
-        ? { proxy }
-        : kind === 'http-push-proxy-plain'
-          ? { proxy, proxyTunnel: 'never' as const }
-          : kind === 'http-push-requests'
-            ? { httpUpgrade: 'never' as const }
-            : {};
-    tx = new Sender({ protocol, connection: 'sender-to-receiver', host: HOST, port: rx.port, clientId: 'cam', ...via });
+    const via: Partial<Record<CamwireCase, Partial<SenderOptions>>> = {
+      'http-push-proxy': { proxy },
+      'http-push-proxy-plain': { proxy, proxyTunnel: 'never' },
+      'http-push-requests': { httpUpgrade: 'never' },
+    };
+    tx = new Sender({ protocol, connection: 'sender-to-receiver', host: HOST, port: rx.port, clientId: 'cam', ...via[kind] });
     watch('sender', tx, problems);
     await tx.start();
   }

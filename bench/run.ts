@@ -73,9 +73,10 @@ const intervalFor = (size: number): number => (size <= 4096 ? 1 : size <= 256 * 
  * alike, which swings either side's figures by 2 to 3 times (bench/FANOUT.md, "HTTP push at 64 KB:
  * the mark-compact storm is V8's"). It is V8's reaction to any process that takes 0.5-1 GB/s in
  * 64 KB buffers (it hits applications with larger heaps too, once a mark-compact ran with a low
- * growth factor), not a cost of either transport; at 1 KB it does not occur. `steady` sets --heap-growing-percent=500 while the point-to-point cases run (a heap
- * limit that grows fivefold after a mark-compact), so the figures measure the transports, not the
- * storm; `default` keeps V8's own setting. The mark-compacts of each size are printed either way.
+ * growth factor), not a cost of either transport; at 1 KB it does not occur. `steady` sets
+ * --heap-growing-percent=500 while the point-to-point cases run (a heap limit that grows fivefold
+ * after a mark-compact), so the figures measure the transports, not the storm; `default` keeps
+ * V8's own setting. The mark-compacts of each size are printed either way.
  */
 const V8_GC = args.get('v8-gc') ?? 'steady';
 /** camwire's UDP receiver counts an incomplete frame when it expires (after 2 s). */

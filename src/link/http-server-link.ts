@@ -11,7 +11,7 @@ import { encodeReason } from '../protocol/messages.js';
 import { FrameParser } from '../protocol/parser.js';
 import { readBody, requestTimedOut } from '../transport/http-body.js';
 import { BaseLink, type LinkOptions } from './frame-link.js';
-import { DOWN_ACK_HEADER, DOWN_HEADER, FrameQueue, HTTP_PREFIX, LINK_HEADER, MAX_BATCH, isStreamUpload, parseBody, STREAM_IDLE_HEADER, STREAM_SEEN_HEADER, STREAM_SUFFIX, UP_HEADER } from './http-wire.js';
+import { DOWN_ACK_HEADER, DOWN_HEADER, FrameQueue, HTTP_PREFIX, LINK_HEADER, MAX_BATCH, isStreamUpload, parseBody, requestPath, STREAM_IDLE_HEADER, STREAM_SEEN_HEADER, STREAM_SUFFIX, UP_HEADER } from './http-wire.js';
 
 /** Uploads that arrived ahead of a missing one, held until it comes (beyond: the link fails). */
 const MAX_EARLY_UPLOADS = 16;
@@ -291,9 +291,7 @@ export class HttpLinkServer {
 
   /** Handles a request if its path is a camwire path; returns false otherwise. */
   handle(req: http.IncomingMessage, res: http.ServerResponse): boolean {
-    const url = req.url ?? '';
-    // Proxies may forward the absolute form: keep only the path.
-    const path = url.startsWith('http') ? url.replace(/^https?:\/\/[^/]+/, '') : url;
+    const path = requestPath(req.url ?? '');
     if (!path.startsWith(HTTP_PREFIX)) return false;
     if (req.method !== 'POST') {
       res.writeHead(405, { allow: 'POST', connection: 'close' }).end();

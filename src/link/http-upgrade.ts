@@ -13,9 +13,10 @@ import net from 'node:net';
 import { ErrorCode, TransportError, type CamwireError } from '../errors.js';
 import { hostHeader, HttpsTunnelAgent, HttpTunnelAgent, parseProxy, TUNNEL_MS, TunnelError, type ProxyTunnel } from '../transport/http-tunnel.js';
 import { connectStream, type TlsOptions } from '../transport/tcp.js';
+import { HTTP_PREFIX, requestPath } from './http-wire.js';
 
 /** The path of the upgrade request. */
-export const UPGRADE_PATH = '/camwire/v1/upgrade';
+export const UPGRADE_PATH = `${HTTP_PREFIX}upgrade`;
 /** The protocol token of the `upgrade` header. */
 export const UPGRADE_PROTOCOL = 'camwire/1';
 /** The largest answer head (status line and headers, CRLF CRLF included) a dialler reads. */
@@ -40,8 +41,7 @@ function hasToken(value: string | string[] | undefined, token: string): boolean 
 
 /** Server side: true for a request to upgrade to camwire's framing (path and `upgrade` token; an absolute-form URL counts by its path). */
 export function isCamwireUpgrade(req: http.IncomingMessage): boolean {
-  const url = req.url ?? '';
-  const path = (url.startsWith('http') ? url.replace(/^https?:\/\/[^/]+/, '') : url).split('?')[0];
+  const path = requestPath(req.url ?? '').split('?')[0];
   return path === UPGRADE_PATH && req.method === 'GET' && hasToken(req.headers.upgrade, UPGRADE_PROTOCOL);
 }
 

@@ -9,6 +9,10 @@ import { FrameParser } from '../protocol/parser.js';
 
 /** Path prefix of every camwire HTTP request. */
 export const HTTP_PREFIX = '/camwire/v1/';
+/** The path of a request URL: proxies may forward the absolute form (`http://host/path`), whose path is kept. Query kept. */
+export function requestPath(url: string): string {
+  return url.startsWith('http') ? url.replace(/^https?:\/\/[^/]+/, '') : url;
+}
 /** Path suffix (after links/<id>) of a streaming upload (docs/protocol.md, 6.5). */
 export const STREAM_SUFFIX = '/stream';
 /** True for the path (or absolute URL) of a streaming upload. */

@@ -14,6 +14,7 @@ import { WebSocket } from 'ws';
 import { cli, ROOT } from '../helpers/cli.js';
 import { next } from '../helpers/events.js';
 import { startNginxWith } from '../helpers/proxy.js';
+import { until } from '../helpers/wait.js';
 import { startClient, startServer } from '../helpers/server-client.js';
 
 const DEPLOY = path.join(ROOT, 'docs/deploy');
@@ -61,19 +62,6 @@ test('deploy - the Dockerfile copies files that exist, and its command line star
   assert.match(s.stdout(), new RegExp(`state: ${dir.replace(/[.]/g, '\\.')}/camwire\\.db`));
 });
 
-/** Resolves once `has()` holds (checked every 50 ms: nginx says nothing when it writes its log); rejects naming `what` after `ms`. */
-function until(has: () => boolean, what: string, ms = 5000): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const deadline = setTimeout(() => (clearInterval(tick), reject(new Error(`${what}: not within ${ms} ms`))), ms);
-    const tick = setInterval(() => {
-      if (!has()) return;
-      clearInterval(tick);
-      clearTimeout(deadline);
-      resolve();
-    }, 50);
-  });
-}
-
 test('deploy - behind nginx with nginx.conf: HTTP links upgrade through it, links of requests and the viewer\'s WebSocket pass', async (t) => {
   const conf = fs.readFileSync(path.join(DEPLOY, 'nginx.conf'), 'utf8');
   assert.match(conf, /^\s*listen 80;$/m);
@@ -99,7 +87,13 @@ test('deploy - behind nginx with nginx.conf: HTTP links upgrade through it, link
   }
   assert.deepEqual(got, ['zoom<cam', 'zoom<cam-requests']);
   // nginx logs an upgraded connection when it ends: 101 for the upgrades, requests for the other.
-  await until(() => nginx.answers().filter((a) => a === 'GET /camwire/v1/upgrade 101').length >= 2, 'two upgraded connections (command, video; the pull session) in nginx\'s log');
+  const log = fs.watch(nginx.log);
+  t.after(() => log.close());
+  await until(() => nginx.answers().filter((a) => a === 'GET /camwire/v1/upgrade 101').length >= 2, {
+    on: [[log, 'change']],
+    timeoutMs: 5000,
+    what: () => `two upgraded connections (command, video; the pull session) in nginx's log:\n${nginx.answers().join('\n')}`,
+  });
   assert.ok(nginx.answers().includes('POST /camwire/v1/open 200'), nginx.answers().join('\n'));
   // The viewer's WebSocket.
   const ws = new WebSocket(`ws://127.0.0.1:${nginx.port}/camwire/v1/ws`);

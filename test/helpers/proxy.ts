@@ -95,6 +95,8 @@ export interface ReverseProxy {
   requests(): string[];
   /** The same with the status nginx answered, e.g. `GET /camwire/v1/upgrade 101` (a logged request ended). */
   answers(): string[];
+  /** The access log's path (nginx opens it at start: fs.watch it to hear of each request that ends). */
+  log: string;
   stop(): Promise<void>;
 }
 
@@ -155,6 +157,7 @@ export async function startNginxWith(http: (port: number) => string): Promise<Re
   const lines = (): string[] => (fs.existsSync(log) ? fs.readFileSync(log, 'utf8').split('\n') : []);
   return {
     port,
+    log,
     requests: () => lines().map((l) => /"(\w+ \S+) HTTP/.exec(l)?.[1]).filter((l): l is string => !!l),
     answers: () => lines().map((l) => /"(\w+ \S+) HTTP\S*" (\d+)/.exec(l)).filter((m): m is RegExpExecArray => !!m).map((m) => `${m[1]} ${m[2]}`),
     stop: async () => {
