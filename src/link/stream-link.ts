@@ -12,6 +12,7 @@ import { BaseLink, type LinkOptions } from './frame-link.js';
 import type { EncodedHolder } from './link-api.js';
 import { HeaderTemplate } from '../protocol/header-template.js';
 import { RecyclingArena } from '../protocol/recycling-arena.js';
+import { setAt } from '../protocol/bytes.js';
 
 /**
  * Frames up to this size (header and payload) that a link sends on its own (not a fan-out's
@@ -235,7 +236,7 @@ export class StreamLink extends BaseLink implements FrameSink {
       writeHeader(buf, at, f, p.length, f.prefix, key);
       this.#tpl = null;
     } else tpl.write(buf, at, f, p.length);
-    p.copy(buf, at + hl);
+    setAt(buf, p, at + hl);
     this.wrote(total);
     this.#startTurn(total);
     this.#appendRange(buf, at, total);

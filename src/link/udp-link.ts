@@ -12,6 +12,7 @@ import { Flag, Kind } from '../protocol/constants.js';
 import { DEFAULT_DATAGRAM_SIZE, fragmentFrame, Reassembler, singleDatagram, writeFragmentHeader } from '../protocol/fragment.js';
 import { DATAGRAM_HEADER_SIZE } from '../protocol/constants.js';
 import { HeaderTemplate } from '../protocol/header-template.js';
+import { view } from '../protocol/bytes.js';
 import { FrameArena } from '../protocol/fan-encoding.js';
 import { bindDatagram, type DatagramOptions } from '../transport/udp.js';
 import { BaseLink, type LinkOptions } from './frame-link.js';
@@ -364,7 +365,7 @@ export class UdpLink extends BaseLink {
     const n = DATAGRAM_HEADER_SIZE + hl;
     const heads = (this.#heads ??= new FrameArena());
     const at = heads.take(n);
-    const head = heads.buffer.subarray(at, at + n);
+    const head = view(heads.buffer, at, at + n);
     tpl.write(head, DATAGRAM_HEADER_SIZE, f, p.length);
     this.wrote(total);
     this.#ep.sendSingle(head, p, total, this.remoteAddress, this.remotePort, f.wire);

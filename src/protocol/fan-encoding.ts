@@ -6,6 +6,7 @@
 import { FIXED_HEADER_SIZE } from './constants.js';
 import { encodeHeader, headerLength, writeHeader, type Frame, type FrameInit } from './frame.js';
 import type { RecyclingArena } from './recycling-arena.js';
+import { put16, put32, putF64, setAt, u32, view } from './bytes.js';
 
 const EMPTY = Buffer.alloc(0);
 
@@ -16,7 +17,7 @@ export type Whole = Buffer | readonly Buffer[];
 export function payloadLength(f: Frame): number {
   const raw = f.raw;
   // The received header's length field (a relay only writes its header over it later).
-  return raw !== undefined && !Buffer.isBuffer(raw) ? raw[0].readUInt32BE(12) : f.payload.length;
+  return raw !== undefined && !Buffer.isBuffer(raw) ? u32(raw[0], 12) : f.payload.length;
 }
 
 /**
@@ -91,7 +92,7 @@ export class SharedEncoding {
       // Views of the reads a large frame spanned: its header sits in the first one.
       const first = raw[0];
       const hl = headerLength(f, f.prefix);
-      const len = first.readUInt32BE(12);
+      const len = u32(first, 12);
       if (!f.prefix && first.length >= hl && hl + len === totalLength(raw) && (payloadLength === undefined || payloadLength === len)) {
         writeHeader(first, 0, f, len, undefined, sessionKey, this.#arena?.keyBytes(sessionKey));
         this.#header = first.subarray(0, hl);
@@ -117,9 +118,9 @@ export class SharedEncoding {
     }
     const { buf, at } = arena.reserve(total);
     writeHeader(buf, at, f, plen, f.prefix, sessionKey, keyBytes);
-    payload.copy(buf, at + hl);
-    this.#whole = buf.subarray(at, at + total);
-    this.#header = buf.subarray(at, at + hl);
+    setAt(buf, payload, at + hl);
+    this.#whole = view(buf, at, at + total);
+    this.#header = view(buf, at, at + hl);
   }
 
   /**
@@ -131,17 +132,17 @@ export class SharedEncoding {
     const first = Buffer.isBuffer(raw) ? raw : raw[0];
     if (first.length < FIXED_HEADER_SIZE) return false;
     const hl = FIXED_HEADER_SIZE + first[32] + first[33] + first[34];
-    const len = first.readUInt32BE(12);
+    const len = u32(first, 12);
     if (first.length < hl || hl + len !== (Buffer.isBuffer(raw) ? raw.length : totalLength(raw))) return false;
     if (payloadLength !== undefined && payloadLength !== len) return false;
     first[3] = f.kind;
     first[4] = f.mediaType ?? 0;
     first[5] = f.flags ?? 0;
-    first.writeUInt16BE(f.mediaIndex ?? 0, 6);
-    first.writeUInt32BE((f.seq ?? 0) >>> 0, 8);
-    if (this.#arena) this.#arena.keyBytes(sessionKey).copy(first, 16);
+    put16(first, 6, f.mediaIndex ?? 0);
+    put32(first, 8, (f.seq ?? 0) >>> 0);
+    if (this.#arena) setAt(first, this.#arena.keyBytes(sessionKey), 16);
     else first.writeBigUInt64BE(sessionKey, 16);
-    first.writeDoubleBE(f.timestamp ?? 0, 24);
+    putF64(first, 24, f.timestamp ?? 0);
     this.#whole = raw;
     this.#headerLength = hl;
     return true;
@@ -289,7 +290,10 @@ export class FrameBatch {
       const at = arena.take(bytes);
       const buf = arena.buffer;
       let o = at;
-      for (const p of pieces) o += p.copy(buf, o);
+      for (const p of pieces) {
+        setAt(buf, p, o);
+        o += p.length;
+      }
       this.#holder = arena.holder();
       this.#held = this.#holder();
       return (this.#pieces = [buf.subarray(at, o)]);

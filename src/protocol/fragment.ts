@@ -5,6 +5,7 @@
  */
 import { ErrorCode, ProtocolError } from '../errors.js';
 import { DATAGRAM_HEADER_SIZE, DATAGRAM_MAGIC, PROTOCOL_VERSION } from './constants.js';
+import { put16, put32, u16, u32, view } from './bytes.js';
 
 /** Largest datagram payload camwire sends by default: fits a 1500-byte Ethernet MTU. */
 export const DEFAULT_DATAGRAM_SIZE = 1472;
@@ -62,14 +63,14 @@ export function singleDatagram(frame: Buffer | readonly Buffer[], frameId: numbe
 
 /** The fragment header (docs/protocol.md, 5.1) at the start of `d`. */
 export function writeFragmentHeader(d: Buffer, frameId: number, index: number, count: number, total: number, offset: number): void {
-  d.writeUInt16BE(DATAGRAM_MAGIC, 0);
+  put16(d, 0, DATAGRAM_MAGIC);
   d[2] = PROTOCOL_VERSION;
   d[3] = 0;
-  d.writeUInt32BE(frameId >>> 0, 4);
-  d.writeUInt16BE(index, 8);
-  d.writeUInt16BE(count, 10);
-  d.writeUInt32BE(total, 12);
-  d.writeUInt32BE(offset, 16);
+  put32(d, 4, frameId >>> 0);
+  put16(d, 8, index);
+  put16(d, 10, count);
+  put32(d, 12, total);
+  put32(d, 16, offset);
 }
 
 /** A parsed fragment header. */
@@ -83,18 +84,18 @@ export interface FragmentHeader {
 
 /** Parses and checks a datagram's fragment header; throws a ProtocolError if it is not ours or is inconsistent. */
 export function parseFragmentHeader(d: Buffer, maxFrame: number): FragmentHeader {
-  if (d.length < DATAGRAM_HEADER_SIZE || d.readUInt16BE(0) !== DATAGRAM_MAGIC) {
+  if (d.length < DATAGRAM_HEADER_SIZE || u16(d, 0) !== DATAGRAM_MAGIC) {
     throw new ProtocolError(ErrorCode.PROTOCOL_BAD_MAGIC, 'not a camwire datagram');
   }
   if (d[2] !== PROTOCOL_VERSION) {
     throw new ProtocolError(ErrorCode.PROTOCOL_BAD_VERSION, `unsupported datagram version ${d[2]}`);
   }
   const h: FragmentHeader = {
-    frameId: d.readUInt32BE(4),
-    index: d.readUInt16BE(8),
-    count: d.readUInt16BE(10),
-    frameLength: d.readUInt32BE(12),
-    offset: d.readUInt32BE(16),
+    frameId: u32(d, 4),
+    index: u16(d, 8),
+    count: u16(d, 10),
+    frameLength: u32(d, 12),
+    offset: u32(d, 16),
   };
   const len = d.length - DATAGRAM_HEADER_SIZE;
   if (
@@ -200,7 +201,7 @@ export class Reassembler {
       this.stats.corrupt++;
       throw err;
     }
-    const payload = d.subarray(DATAGRAM_HEADER_SIZE);
+    const payload = view(d, DATAGRAM_HEADER_SIZE);
     if (h.count === 1) {
       this.stats.completed++;
       return payload;

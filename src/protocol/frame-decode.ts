@@ -6,6 +6,7 @@
 import { CloseCode, ErrorCode, ProtocolError } from '../errors.js';
 import { DEFAULT_MAX_PAYLOAD, FIXED_HEADER_SIZE, FRAME_MAGIC, KNOWN_FLAGS, MAX_ID_BYTES, MAX_KIND, PROTOCOL_VERSION, type Kind } from './constants.js';
 import type { Frame } from './frame.js';
+import { getF64, i32, u16, u32, view } from './bytes.js';
 
 /** Result of checking the fixed header: how many more bytes the frame needs. */
 export interface HeaderInfo {
@@ -24,10 +25,11 @@ export function checkFixedHeader(buf: Buffer, off: number, maxPayload: number): 
 
 /**
  * checkFixedHeader without the result object (a stream parser's per-frame path): returns the
- * payload length; the ids' length is the sum of bytes 32 to 34.
+ * payload length; the ids' length is the sum of bytes 32 to 34. `buf` must hold the 36 header
+ * bytes from `off` on (every caller checks that first).
  */
 export function checkHeader(buf: Buffer, off: number, maxPayload: number): number {
-  if (buf.readUInt16BE(off) !== FRAME_MAGIC) {
+  if (u16(buf, off) !== FRAME_MAGIC) {
     throw new ProtocolError(ErrorCode.PROTOCOL_BAD_MAGIC, 'not a camwire frame (bad magic)');
   }
   const version = buf[off + 2];
@@ -45,7 +47,7 @@ export function checkHeader(buf: Buffer, off: number, maxPayload: number): numbe
   if ((buf[off + 5] & ~KNOWN_FLAGS) !== 0) {
     throw new ProtocolError(ErrorCode.PROTOCOL_BAD_HEADER, `unknown flags 0x${buf[off + 5].toString(16)}`);
   }
-  const payloadLength = buf.readUInt32BE(off + 12);
+  const payloadLength = u32(buf, off + 12);
   if (payloadLength > maxPayload) {
     throw new ProtocolError(
       ErrorCode.PROTOCOL_FRAME_TOO_LARGE,
@@ -117,10 +119,10 @@ class ParsedFrame implements Frame {
     this.kind = buf[off + 3] as Kind;
     this.mediaType = buf[off + 4];
     this.flags = buf[off + 5];
-    this.mediaIndex = buf.readUInt16BE(off + 6);
-    this.seq = buf.readUInt32BE(off + 8);
+    this.mediaIndex = u16(buf, off + 6);
+    this.seq = u32(buf, off + 8);
     this.sessionKey = sessionKey;
-    this.timestamp = buf.readDoubleBE(off + 24);
+    this.timestamp = getF64(buf, off + 24);
     this.from = from;
     this.to = to;
     this.group = group;
@@ -162,8 +164,8 @@ export function readFrame(buf: Buffer, off: number, payload: Buffer, cache?: Hea
     sessionKey = buf.readBigUInt64BE(off + 16);
     [from, to, group] = readIds(buf, o, a, b, c);
   } else {
-    const hi = buf.readInt32BE(off + 16);
-    const lo = buf.readInt32BE(off + 20);
+    const hi = i32(buf, off + 16);
+    const lo = i32(buf, off + 20);
     if (hi !== cache.keyHi || lo !== cache.keyLo) {
       cache.keyHi = hi;
       cache.keyLo = lo;
@@ -212,7 +214,7 @@ export function decodeFrame(buf: Buffer, maxPayload: number = DEFAULT_MAX_PAYLOA
   if (buf.length !== total) {
     throw new ProtocolError(ErrorCode.PROTOCOL_BAD_HEADER, `frame length mismatch: have ${buf.length}, header says ${total}`);
   }
-  return readFrame(buf, 0, buf.subarray(FIXED_HEADER_SIZE + idsLength), cache);
+  return readFrame(buf, 0, view(buf, FIXED_HEADER_SIZE + idsLength), cache);
 }
 
 /**

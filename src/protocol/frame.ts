@@ -12,6 +12,7 @@ import {
   type Kind,
 } from './constants.js';
 import type { SharedEncoding } from './fan-encoding.js';
+import { put16, put32, putF64 } from './bytes.js';
 
 /** One decoded frame. */
 export interface Frame {
@@ -174,17 +175,17 @@ function writeFixed(
   groupLength: number,
   keyBytes: Buffer | undefined,
 ): void {
-  h.writeUInt16BE(FRAME_MAGIC, at);
+  put16(h, at, FRAME_MAGIC);
   h[at + 2] = PROTOCOL_VERSION;
   h[at + 3] = kind;
   h[at + 4] = mediaType;
   h[at + 5] = flags;
-  h.writeUInt16BE(mediaIndex, at + 6);
-  h.writeUInt32BE(seq, at + 8);
-  h.writeUInt32BE(payloadLength, at + 12);
+  put16(h, at + 6, mediaIndex);
+  put32(h, at + 8, seq);
+  put32(h, at + 12, payloadLength);
   if (keyBytes) keyBytes.copy(h, at + 16);
   else h.writeBigUInt64BE(sessionKey, at + 16);
-  h.writeDoubleBE(timestamp, at + 24);
+  putF64(h, at + 24, timestamp);
   h[at + 32] = fromLength;
   h[at + 33] = toLength;
   h[at + 34] = groupLength;

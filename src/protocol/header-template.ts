@@ -6,6 +6,7 @@
  */
 import { KNOWN_FLAGS, type Kind } from './constants.js';
 import { encodeHeader, type FrameInit } from './frame.js';
+import { put16, put32, putF64, setAt } from './bytes.js';
 
 /** A media header longer than this is compared by identity only (a stream's shared header). */
 const COMPARE_PREFIX = 64;
@@ -61,23 +62,14 @@ export class HeaderTemplate {
     if ((flags & ~KNOWN_FLAGS) !== 0 || !(flags >= 0)) throw new RangeError(`unknown flags ${flags}`);
     if (!Number.isInteger(mediaIndex) || mediaIndex < 0 || mediaIndex > 0xffff) throw new RangeError(`media index ${mediaIndex} is outside 0..65535`);
     if (at < 0 || at + t.length > buf.length) throw new RangeError(`a header of ${t.length} bytes does not fit at ${at}`);
-    // Checked above: plain byte stores (Buffer's writeUInt*BE check their arguments again per call).
-    buf.set(t, at);
+    // Checked above: plain byte stores (bytes.ts: Buffer's own methods are not inlined).
+    setAt(buf, t, at);
     buf[at + 5] = flags;
-    buf[at + 6] = mediaIndex >>> 8;
-    buf[at + 7] = mediaIndex & 0xff;
+    put16(buf, at + 6, mediaIndex);
     put32(buf, at + 8, (f.seq ?? 0) >>> 0);
     put32(buf, at + 12, payloadLength + (f.prefix?.length ?? 0));
-    buf.writeDoubleBE(f.timestamp ?? 0, at + 24);
+    putF64(buf, at + 24, f.timestamp ?? 0);
   }
-}
-
-/** A 32-bit big-endian word at `buf[at..at + 4]` (in bounds: the caller checked). */
-function put32(buf: Buffer, at: number, v: number): void {
-  buf[at] = v >>> 24;
-  buf[at + 1] = (v >>> 16) & 0xff;
-  buf[at + 2] = (v >>> 8) & 0xff;
-  buf[at + 3] = v & 0xff;
 }
 
 function samePrefix(a: Buffer | undefined, b: Buffer | undefined): boolean {

@@ -3,6 +3,7 @@
  */
 import { AudioCodec, ImageType, type AudioCodecName, type ImageTypeName } from './constants.js';
 import { bad, codecName, codeOf, Reader } from './payload-codec.js';
+import { u16, view } from './bytes.js';
 
 // ---------------------------------------------------------------- 4.1 video
 
@@ -58,7 +59,7 @@ export function decodeVideo(p: Buffer): { header: VideoHeader; data: Buffer } {
   // The common header (a known image type, no rectangle, no name): read straight.
   if (p.length >= 7 && p[5] === 0 && p[6] === 0 && p[0] !== 0) {
     const known = imageTypeName(p[0]);
-    if (known) return { header: { imageType: known, width: p.readUInt16BE(1), height: p.readUInt16BE(3) }, data: p.subarray(7) };
+    if (known) return { header: { imageType: known, width: u16(p, 1), height: u16(p, 3) }, data: view(p, 7) };
   }
   const r = new Reader(p, 'video');
   const code = r.u8();

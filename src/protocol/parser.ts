@@ -6,6 +6,7 @@
 import { ErrorCode, ProtocolError } from '../errors.js';
 import { DEFAULT_MAX_PAYLOAD, DEFAULT_PORTS, FIXED_HEADER_SIZE, Kind, MAX_PAYLOAD_CEILING } from './constants.js';
 import { checkHeader, HeaderCache, readFrame, type Frame } from './frame.js';
+import { getF64, view } from './bytes.js';
 
 const EMPTY = Buffer.alloc(0);
 /** Chunks smaller than this are gathered into one staging buffer, so a peer that trickles single bytes costs linear time and few objects. */
@@ -181,7 +182,7 @@ export class FrameParser {
     if (this.#state === FAILED || chunk.length === 0) return;
     // A keepalive alone in its read, nothing else pending: the sink may take it without a Frame.
     if (this.#buffered === 0 && chunk.length === FIXED_HEADER_SIZE && this.#sink.onKeepalive !== undefined && isBareKeepalive(chunk)) {
-      if (this.#sink.onKeepalive(chunk[3] as KeepaliveKind, chunk.readDoubleBE(24))) return;
+      if (this.#sink.onKeepalive(chunk[3] as KeepaliveKind, getF64(chunk, 24))) return;
     }
     this.#buffered += chunk.length;
     // Trickled bytes that do not yet finish what we wait for are gathered; anything else is kept
@@ -330,7 +331,7 @@ export class FrameParser {
       if (n === avail) this.#drop();
       else this.#off = off + n;
       this.#at = off;
-      this.#payload = first.subarray(off + hl, off + n);
+      this.#payload = view(first, off + hl, off + n);
       return first;
     }
     this.#at = 0;
@@ -345,7 +346,7 @@ export class FrameParser {
       if (take === c.length - at) this.#drop();
       else this.#off = at + take;
     }
-    this.#payload = out.subarray(hl);
+    this.#payload = view(out, hl);
     return out;
   }
 }

@@ -13,7 +13,8 @@ import { invalid } from '../options.js';
 import { RelaySource } from './relay-source.js';
 import type { AudioSendOptions, SenderOptions, VideoSendOptions } from './sender-options.js';
 
-const INTRA_TYPES = new Set(['jpeg', 'png', 'bmp', 'hwl']);
+/** Image types whose every frame stands alone (a keyframe unless told otherwise). Compared, not a Set: once per frame. */
+const isIntraType = (t: string): boolean => t === 'jpeg' || t === 'png' || t === 'bmp' || t === 'hwl';
 
 /** What MediaSend needs of its Sender. */
 export interface MediaSendHost {
@@ -86,7 +87,7 @@ export class MediaSend {
   /** A video frame: through the encode hook unless its bytes are `transformed` already (a relayed frame). */
   video(data: Buffer, o: VideoSendOptions, transformed: boolean): void {
     const imageType = o.imageType ?? 'jpeg';
-    const keyframe = o.keyframe ?? INTRA_TYPES.has(imageType);
+    const keyframe = o.keyframe ?? isIntraType(imageType);
     const init = this.#h.init('video', data, o, (keyframe ? Flag.KEYFRAME : 0) | (transformed ? Flag.TRANSFORMED : 0));
     init.prefix = this.#videoHeader(imageType, o.width ?? 0, o.height ?? 0, o.rect);
     // Change-detection sources number their frames (docs/protocol.md 4.1): a receiver sees a gap.
