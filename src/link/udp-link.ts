@@ -5,6 +5,8 @@
  */
 import type dgram from 'node:dgram';
 import { EventEmitter } from 'node:events';
+// Imported, not the global: the global `performance` is a getter, looked up on every datagram the pacer counts.
+import { performance } from 'node:perf_hooks';
 import type { CamwireError, ProtocolError } from '../errors.js';
 import { DEFAULT_MAX_PAYLOAD } from '../protocol/constants.js';
 import { decodeFrame, HeaderCache, type Frame, type FrameInit } from '../protocol/frame.js';
@@ -136,7 +138,7 @@ export class UdpEndpoint extends EventEmitter<UdpEndpointEvents> {
     const source = this.#source.key;
     let whole: Buffer | undefined;
     try {
-      whole = this.#reasm.push(source, d, Date.now());
+      whole = this.#reasm.push(source, d, Date.now);
     } catch (err) {
       this.emit('badInput', err as ProtocolError, address, port);
       return;

@@ -190,9 +190,10 @@ export class Reassembler {
   /**
    * Adds one datagram from `source`. Returns the whole frame when this datagram completed it,
    * otherwise undefined. Throws a ProtocolError for a datagram that is not a valid fragment
-   * (the caller counts it and moves on: UDP has no connection to close).
+   * (the caller counts it and moves on: UDP has no connection to close). `now`: the time, or a
+   * clock read only when a frame of several datagrams starts (not once per datagram).
    */
-  push(source: string, d: Buffer, now: number): Buffer | undefined {
+  push(source: string, d: Buffer, now: number | (() => number)): Buffer | undefined {
     this.completed = this.repeat = undefined;
     let h: FragmentHeader;
     try {
@@ -221,7 +222,8 @@ export class Reassembler {
         if (h.index === 0) this.repeat = key;
         return undefined;
       }
-      this.expire(now);
+      const t = typeof now === 'number' ? now : now();
+      this.expire(t);
       // A frame that could never fit is refused without evicting frames that can.
       if (h.frameLength > this.#maxBytes) {
         this.stats.incomplete++;
@@ -240,7 +242,7 @@ export class Reassembler {
         got: new Uint8Array(h.count),
         have: 0,
         frameLength: h.frameLength,
-        started: now,
+        started: t,
       };
       this.#pending.set(key, p);
       this.#bytes += h.frameLength;

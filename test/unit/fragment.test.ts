@@ -45,7 +45,7 @@ function datagram(f: DatagramFields): Buffer {
 }
 
 /** Pushes datagrams in the given order; returns every frame delivered. */
-function pushAll(r: Reassembler, source: string, datagrams: readonly Buffer[], now = T0): Buffer[] {
+function pushAll(r: Reassembler, source: string, datagrams: readonly Buffer[], now: number | (() => number) = T0): Buffer[] {
   const out: Buffer[] = [];
   for (const d of datagrams) {
     const f = r.push(source, d, now);
@@ -255,6 +255,27 @@ describe('Reassembler - duplicates and loss', () => {
     assert.equal(r.pendingCount, 1);
     assert.equal(r.expire(T0 + 1000 + TIMEOUT), 1);
     assert.equal(r.pendingCount, 0);
+  });
+
+  test('a clock given as a function is read once per frame of several datagrams, never for a single one', () => {
+    const r = new Reassembler({ timeoutMs: TIMEOUT });
+    let reads = 0;
+    let t = T0;
+    const clock = (): number => {
+      reads++;
+      return t;
+    };
+    const small = pattern(500, 3);
+    assertBuffers(pushAll(r, 'a', fragmentFrame(small, 1), clock), [small]);
+    assert.equal(reads, 0);
+    const big = fragmentFrame(pattern(5000, 4), 2);
+    assert.equal(r.push('a', big[0], clock), undefined);
+    assert.equal(reads, 1);
+    // The time read when it started is the one that expires it.
+    t = T0 + TIMEOUT;
+    r.push('a', fragmentFrame(pattern(5000, 5), 3)[0], clock);
+    assert.equal(reads, 2);
+    assert.equal(r.stats.incomplete, 1, 'the first big frame expired when the second started');
   });
 });
 
