@@ -18,6 +18,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import inspector from 'node:inspector';
 import net, { type AddressInfo } from 'node:net';
 import v8 from 'node:v8';
+import { u32, view } from '../src/protocol/bytes.js';
 
 export const HOST = '127.0.0.1';
 /** First byte a client sends the raw relay: publisher or reader. */
@@ -278,7 +279,8 @@ export class RelayChild {
 // ---------------------------------------------------------------- framing
 
 /**
- * Splits a byte stream into 4-byte big-endian length-prefixed frames. Hands over each frame
+ * Splits a byte stream into 4-byte big-endian length-prefixed frames (lengths read and views made
+ * with src/protocol/bytes.ts, as camwire's parser does: a method loaded from a Buffer is not inlined). Hands over each frame
  * with its prefix (`whole`) as one Buffer: a view of the chunk when the frame sits in one,
  * else one copy.
  */
@@ -305,14 +307,14 @@ export class LengthFramer {
 
   #peekLength(): number {
     const first = this.#chunks[0];
-    if (first.length >= 4) return first.readUInt32BE(0);
+    if (first.length >= 4) return u32(first, 0);
     const h = Buffer.alloc(4);
     let o = 0;
     for (const c of this.#chunks) {
       o += c.copy(h, o, 0, Math.min(c.length, 4 - o));
       if (o === 4) break;
     }
-    return h.readUInt32BE(0);
+    return u32(h, 0);
   }
 
   #take(n: number): Buffer {
@@ -323,8 +325,8 @@ export class LengthFramer {
       return first;
     }
     if (first.length > n) {
-      this.#chunks[0] = first.subarray(n);
-      return first.subarray(0, n);
+      this.#chunks[0] = view(first, n);
+      return view(first, 0, n);
     }
     const out = Buffer.allocUnsafe(n);
     let o = 0;
@@ -334,7 +336,7 @@ export class LengthFramer {
       c.copy(out, o, 0, k);
       o += k;
       if (k === c.length) this.#chunks.shift();
-      else this.#chunks[0] = c.subarray(k);
+      else this.#chunks[0] = view(c, k);
     }
     return out;
   }
@@ -437,7 +439,7 @@ async function rawRelayChild(): Promise<void> {
         frameStart = off;
         prefixHave = 0;
         if (len - off >= 4) {
-          rem = c.readUInt32BE(off);
+          rem = u32(c, off);
           off += 4;
           prefixHave = 4;
         }
@@ -448,7 +450,7 @@ async function rawRelayChild(): Promise<void> {
         prefixHave += k;
         off += k;
         if (prefixHave < 4) break;
-        rem = prefix.readUInt32BE(0);
+        rem = u32(prefix, 0);
       }
       const k = Math.min(rem, len - off);
       rem -= k;
