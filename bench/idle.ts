@@ -63,7 +63,8 @@ import { encodeFrameBuffer, type Frame } from '../src/protocol/frame.js';
 import { encodeJson } from '../src/protocol/handshake.js';
 import { FrameParser } from '../src/protocol/parser.js';
 
-const SELF = fileURLToPath(import.meta.url);
+/** This script: its children (`server`, `raw`, `channels`) also serve bench/joins.ts. */
+export const SELF = fileURLToPath(import.meta.url);
 const HOST = '127.0.0.1';
 const BATCH = 500;
 /** keepaliveMs of the server and the peers (--idle-keepalive); the server's deadMs is 3 times it, as by default. */
@@ -71,7 +72,7 @@ const KA = Number(process.env.CAMWIRE_IDLE_KEEPALIVE_MS || 5000);
 
 type Msg = Record<string, unknown>;
 
-function rpc(cp: ChildProcess): (m: Msg, key: string, timeoutMs?: number) => Promise<unknown> {
+export function rpc(cp: ChildProcess): (m: Msg, key: string, timeoutMs?: number) => Promise<unknown> {
   return (m, key, timeoutMs = 120_000) =>
     new Promise((resolve, reject) => {
       const t = setTimeout(() => reject(new Error(`idle bench: no ${key} within ${timeoutMs} ms`)), timeoutMs);
@@ -187,6 +188,7 @@ function measured(name: 'server' | 'raw', o: { port: () => number; links: () => 
   let joinCpu0 = process.cpuUsage();
   process.on('message', async (m: Msg) => {
     if (m.port) process.send!({ port: o.port() });
+    if (m.links) process.send!({ links: o.links() });
     if (m.joinMark) {
       if (joinProfDir) await startProfile();
       joinCpu0 = process.cpuUsage();
