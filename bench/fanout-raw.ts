@@ -279,10 +279,10 @@ export class RelayChild {
 // ---------------------------------------------------------------- framing
 
 /**
- * Splits a byte stream into 4-byte big-endian length-prefixed frames (lengths read and views made
- * with src/protocol/bytes.ts, as camwire's parser does: a method loaded from a Buffer is not inlined). Hands over each frame
+ * Splits a byte stream into 4-byte big-endian length-prefixed frames. Hands over each frame
  * with its prefix (`whole`) as one Buffer: a view of the chunk when the frame sits in one,
- * else one copy.
+ * else one copy. Lengths are read and views made with src/protocol/bytes.ts, as camwire's parser
+ * does (a method loaded from a Buffer is not inlined).
  */
 export class LengthFramer {
   #chunks: Buffer[] = [];
