@@ -40,6 +40,7 @@ import { runCodecBench } from './codec.js';
 import { runChangeBench } from './change.js';
 import { runClusterBench } from './cluster.js';
 import { median, num, ratio, sizeName, sum, table } from './table.js';
+import { cpuTimes, stealLine } from './host.js';
 
 // ---------------------------------------------------------------- configuration
 
@@ -423,8 +424,17 @@ const EXTRA: Record<string, (argv: string[]) => Promise<void>> = {
 };
 
 async function all(): Promise<void> {
-  if (CASES.length) await main();
-  for (const [name, run] of Object.entries(EXTRA)) if (runs(name)) await run(process.argv.slice(2));
+  if (CASES.length) {
+    const h0 = cpuTimes();
+    await main();
+    console.log(stealLine('the point-to-point cases', h0, cpuTimes()));
+  }
+  for (const [name, run] of Object.entries(EXTRA)) {
+    if (!runs(name)) continue;
+    const h0 = cpuTimes();
+    await run(process.argv.slice(2));
+    console.log(stealLine(`the ${name} bench`, h0, cpuTimes()));
+  }
 }
 
 all().catch((err) => {
