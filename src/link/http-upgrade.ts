@@ -9,10 +9,10 @@
  * Knows no frames and no media types.
  */
 import type http from 'node:http';
-import net from 'node:net';
+import type net from 'node:net';
 import { ErrorCode, TransportError, type CamwireError } from '../errors.js';
 import { hostHeader, HttpsTunnelAgent, HttpTunnelAgent, parseProxy, TUNNEL_MS, TunnelError, type ProxyTunnel } from '../transport/http-tunnel.js';
-import { connectStream, type TlsOptions } from '../transport/tcp.js';
+import { clientTlsOptions, connectStream, type TlsOptions } from '../transport/tcp.js';
 import { HTTP_PREFIX, requestPath } from './http-wire.js';
 
 /** The path of the upgrade request. */
@@ -251,15 +251,7 @@ export function openUpgraded(o: UpgradeDialOptions): Promise<UpgradeResult> {
     }
     const proxy = parseProxy(o.proxy!);
     const agent = o.tls ? new HttpsTunnelAgent(proxy, {}) : new HttpTunnelAgent(proxy, {});
-    const tlsOpts = o.tls
-      ? {
-          cert: o.tls.cert,
-          key: o.tls.key,
-          ca: o.tls.ca,
-          rejectUnauthorized: o.tls.rejectUnauthorized ?? true,
-          servername: o.tls.servername ?? (net.isIP(o.host) ? undefined : o.host),
-        }
-      : {};
+    const tlsOpts = o.tls ? clientTlsOptions(o.host, o.tls) : {};
     const options = { host: o.host, port: o.port, ...tlsOpts, [TUNNEL_MS]: Math.max(1, o.timeoutMs) } as unknown as http.ClientRequestArgs;
     agent.createConnection(options, (err, s) => {
       if (settled) return void s?.destroy();

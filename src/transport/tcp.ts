@@ -37,20 +37,24 @@ export interface StreamConnectOptions {
   signal?: AbortSignal;
 }
 
+/**
+ * The client side of `t` for a connection to `host`: the certificate checked (unless told not to)
+ * against `servername`, or the host's name when it is one (an IP address sends no SNI).
+ */
+export function clientTlsOptions(host: string, t: TlsOptions): tlsModule.ConnectionOptions {
+  return {
+    cert: t.cert,
+    key: t.key,
+    ca: t.ca,
+    servername: t.servername ?? (net.isIP(host) ? undefined : host),
+    rejectUnauthorized: t.rejectUnauthorized ?? true,
+  };
+}
+
 /** Opens a TCP (or TLS) connection; resolves once it is usable. Rejects with a TransportError. */
 export function connectStream(o: StreamConnectOptions): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
-    const sock: net.Socket = o.tls
-      ? tls().connect({
-          host: o.host,
-          port: o.port,
-          cert: o.tls.cert,
-          key: o.tls.key,
-          ca: o.tls.ca,
-          servername: o.tls.servername ?? (net.isIP(o.host) ? undefined : o.host),
-          rejectUnauthorized: o.tls.rejectUnauthorized ?? true,
-        })
-      : net.connect({ host: o.host, port: o.port });
+    const sock: net.Socket = o.tls ? tls().connect({ host: o.host, port: o.port, ...clientTlsOptions(o.host, o.tls) }) : net.connect({ host: o.host, port: o.port });
     const readyEvent = o.tls ? 'secureConnect' : 'connect';
     const fail = (err: Error): void => {
       cleanup();
