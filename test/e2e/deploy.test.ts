@@ -14,7 +14,7 @@ import { WebSocket } from 'ws';
 import { cli, ROOT } from '../helpers/cli.js';
 import { next } from '../helpers/events.js';
 import { startNginxWith } from '../helpers/proxy.js';
-import { until } from '../helpers/wait.js';
+import { until, within } from '../helpers/wait.js';
 import { startClient, startServer } from '../helpers/server-client.js';
 
 const DEPLOY = path.join(ROOT, 'docs/deploy');
@@ -98,10 +98,6 @@ test('deploy - behind nginx with nginx.conf: HTTP links upgrade through it, link
   // The viewer's WebSocket.
   const ws = new WebSocket(`ws://127.0.0.1:${nginx.port}/camwire/v1/ws`);
   t.after(() => ws.terminate());
-  await Promise.race([
-    once(ws, 'open'),
-    once(ws, 'error').then(([e]) => Promise.reject(e as Error)),
-    new Promise((_, reject) => setTimeout(() => reject(new Error('the viewer WebSocket through nginx did not open within 5 s')), 5000).unref()),
-  ]);
+  await within(Promise.race([once(ws, 'open'), once(ws, 'error').then(([e]) => Promise.reject(e as Error))]), 5000, 'the viewer WebSocket through nginx to open');
   ws.close();
 });

@@ -14,6 +14,7 @@ import { Kind, MediaType } from '../../src/protocol/constants.js';
 import { encodeFrameBuffer } from '../../src/protocol/frame.js';
 import { encodeJson } from '../../src/protocol/handshake.js';
 import { next } from '../helpers/events.js';
+import { until } from '../helpers/wait.js';
 import { startClient, startServer } from '../helpers/server-client.js';
 
 /** Opens a raw connection from `from`; resolves once connected, with what the server sends and when it closes. */
@@ -101,16 +102,14 @@ describe('connection limits', () => {
     assert.match(b.data(), /^HTTP\/1\.1 503 Service Unavailable\r\n/, 'the upgraded connection without HELLO is still pending');
     // Its HELLO ends the handshake: the next connection is admitted.
     a.sock.write(encodeFrameBuffer({ kind: Kind.HELLO, mediaType: MediaType.video, sessionKey: 9n, from: 'up', payload: encodeJson({ role: 'push' }) }));
-    await new Promise<void>((resolve, reject) => {
-      const check = (): void => {
-        const at = a.data().indexOf('\r\n\r\n');
-        if (at >= 0 && a.data().length >= at + 4 + 36) return void resolve();
-        if (a.sock.destroyed) reject(new Error(`closed before the WELCOME; got ${JSON.stringify(a.data())}`));
-      };
-      a.sock.on('data', () => setImmediate(check));
-      a.sock.on('close', check);
-      setTimeout(() => reject(new Error('no WELCOME behind the 101 within 5 s')), 5000).unref();
-    });
+    // A whole frame header behind the 101 (the WELCOME; its kind is checked below).
+    const welcomed = (): boolean => {
+      const at = a.data().indexOf('\r\n\r\n');
+      if (at >= 0 && a.data().length >= at + 4 + 36) return true;
+      if (a.sock.destroyed) throw new Error(`closed before the WELCOME; got ${JSON.stringify(a.data())}`);
+      return false;
+    };
+    await until(welcomed, { on: [[a.sock, 'data', 'close']], timeoutMs: 5000, what: () => `a WELCOME behind the 101; got ${JSON.stringify(a.data())}` });
     assert.equal(a.data().charCodeAt(a.data().indexOf('\r\n\r\n') + 4 + 3), Kind.WELCOME);
     assert.match(await statsFrom(s.ports.http, '127.2.0.4'), /^HTTP\/1\.1 200/);
     a.sock.destroy();

@@ -23,7 +23,7 @@ import { splice, startNginx, startProxy, tcpFront } from '../helpers/proxy.js';
 import { startServer } from '../helpers/server-client.js';
 import { startTcpRelay } from '../helpers/tcp-relay.js';
 import { fileURLToPath } from 'node:url';
-import { once, until } from '../helpers/wait.js';
+import { once, until, within } from '../helpers/wait.js';
 
 const UPGRADE_LINE = 'GET /camwire/v1/upgrade HTTP/1.1';
 
@@ -257,12 +257,9 @@ async function rawUpgrade(t: TestContext, port: number): Promise<{ sock: net.Soc
   sock.on('error', () => {});
   const closed = new Promise<string>((resolve) => sock.on('close', () => resolve(answer)));
   sock.write(`GET /camwire/v1/upgrade HTTP/1.1\r\nhost: 127.0.0.1:${port}\r\nconnection: upgrade\r\nupgrade: camwire/1\r\n\r\n`);
-  await Promise.race([head, closed, new Promise((_, reject) => setTimeout(() => reject(new Error('no answer to the upgrade request within 5 s')), 5000).unref())]);
+  await within(Promise.race([head, closed]), 5000, 'an answer to the upgrade request (or the connection closing)');
   return { sock, answer, closed };
 }
-
-const within = <T>(p: Promise<T>, ms: number, what: string): Promise<T> =>
-  Promise.race([p, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms).unref())]);
 
 test('http upgrade - the server side: garbage after the 101 closes that connection (CLOSE 1100, protocolError); no HELLO within connectTimeoutMs closes it (CW_ERR_PROTOCOL_HANDSHAKE_TIMEOUT); a HELLO in the same write as the request is answered', async (t) => {
   const rx = new Receiver({ protocol: 'http', host: '127.0.0.1', port: 0, connectTimeoutMs: 400 });
