@@ -5,7 +5,7 @@
  * that completes its handshake no longer counts as pending. The load version is the stress
  * suite (`npm run test:stress`).
  */
-import { describe, test } from 'node:test';
+import { describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { ConfigError, MediaServer, Receiver, Sender } from '../../src/index.js';
@@ -45,6 +45,30 @@ function answered(c: { sock: net.Socket; data: () => string }, prefix: string): 
   });
 }
 
+type RawConnection = Awaited<ReturnType<typeof raw>>;
+
+/**
+ * The HTTP port with maxPendingPerIp 1: `start` leaves a first connection from `address` pending,
+ * so a second one from it gets a bare 503 and is closed (`refused` checks more of it); `finish`
+ * ends the first one's handshake, and a third connection is admitted.
+ */
+async function pendingOnHttp(
+  t: TestContext,
+  address: string,
+  o: { start(a: RawConnection): Promise<void>; refused?(b: RawConnection, s: MediaServer): Promise<void>; finish(a: RawConnection): Promise<void> },
+): Promise<void> {
+  const s = await startServer(t, { limits: { maxPendingPerIp: 1 } });
+  const a = await raw(s.ports.http, address);
+  await o.start(a);
+  const b = await raw(s.ports.http, address);
+  await b.closed;
+  assert.match(b.data(), /^HTTP\/1\.1 503 Service Unavailable\r\n/, 'the first connection is still pending');
+  await o.refused?.(b, s);
+  await o.finish(a);
+  assert.match(await statsFrom(s.ports.http, address), /^HTTP\/1\.1 200/);
+  a.sock.destroy();
+}
+
 /** One GET /stats from `from` on a fresh connection: the whole answer (the server closes it). */
 async function statsFrom(port: number, from: string): Promise<string> {
   const c = await raw(port, from);
@@ -77,42 +101,40 @@ describe('connection limits', () => {
   });
 
   test('limits - HTTP: beyond maxPendingPerIp a bare 503 with connection: close, then closed', async (t) => {
-    const s = await startServer(t, { limits: { maxPendingPerIp: 1 } });
-    const a = await raw(s.ports.http, '127.2.0.2');
-    a.sock.write('GET /stats HTTP/1.1\r\nhost: x\r\n');
-    const b = await raw(s.ports.http, '127.2.0.2');
-    await b.closed;
-    assert.match(b.data(), /^HTTP\/1\.1 503 Service Unavailable\r\n/);
-    assert.match(b.data(), /connection: close/i);
-    assert.equal(await refusedCount(s, 'pending_per_ip'), 1);
-    // Once a's headers are complete it is no longer pending: the next connection is admitted.
-    a.sock.write('\r\n');
-    await answered(a, 'HTTP/1.1 200');
-    assert.match(await statsFrom(s.ports.http, '127.2.0.2'), /^HTTP\/1\.1 200/);
-    a.sock.destroy();
+    await pendingOnHttp(t, '127.2.0.2', {
+      // Headers not finished: pending.
+      start: async (a) => void a.sock.write('GET /stats HTTP/1.1\r\nhost: x\r\n'),
+      refused: async (b, s) => {
+        assert.match(b.data(), /connection: close/i);
+        assert.equal(await refusedCount(s, 'pending_per_ip'), 1);
+      },
+      // Once a's headers are complete it is no longer pending.
+      finish: async (a) => {
+        a.sock.write('\r\n');
+        await answered(a, 'HTTP/1.1 200');
+      },
+    });
   });
 
   test('limits - HTTP: a connection upgraded to the byte stream (protocol.md 6.6) stays pending until its HELLO, as on TCP', async (t) => {
-    const s = await startServer(t, { limits: { maxPendingPerIp: 1 } });
-    const a = await raw(s.ports.http, '127.2.0.4');
-    a.sock.write('GET /camwire/v1/upgrade HTTP/1.1\r\nhost: x\r\nconnection: upgrade\r\nupgrade: camwire/1\r\n\r\n');
-    await answered(a, 'HTTP/1.1 101 Switching Protocols');
-    const b = await raw(s.ports.http, '127.2.0.4');
-    await b.closed;
-    assert.match(b.data(), /^HTTP\/1\.1 503 Service Unavailable\r\n/, 'the upgraded connection without HELLO is still pending');
-    // Its HELLO ends the handshake: the next connection is admitted.
-    a.sock.write(encodeFrameBuffer({ kind: Kind.HELLO, mediaType: MediaType.video, sessionKey: 9n, from: 'up', payload: encodeJson({ role: 'push' }) }));
-    // A whole frame header behind the 101 (the WELCOME; its kind is checked below).
-    const welcomed = (): boolean => {
-      const at = a.data().indexOf('\r\n\r\n');
-      if (at >= 0 && a.data().length >= at + 4 + 36) return true;
-      if (a.sock.destroyed) throw new Error(`closed before the WELCOME; got ${JSON.stringify(a.data())}`);
-      return false;
-    };
-    await until(welcomed, { on: [[a.sock, 'data', 'close']], timeoutMs: 5000, what: () => `a WELCOME behind the 101; got ${JSON.stringify(a.data())}` });
-    assert.equal(a.data().charCodeAt(a.data().indexOf('\r\n\r\n') + 4 + 3), Kind.WELCOME);
-    assert.match(await statsFrom(s.ports.http, '127.2.0.4'), /^HTTP\/1\.1 200/);
-    a.sock.destroy();
+    await pendingOnHttp(t, '127.2.0.4', {
+      start: async (a) => {
+        a.sock.write('GET /camwire/v1/upgrade HTTP/1.1\r\nhost: x\r\nconnection: upgrade\r\nupgrade: camwire/1\r\n\r\n');
+        await answered(a, 'HTTP/1.1 101 Switching Protocols');
+      },
+      // Its HELLO ends the handshake: a whole frame header (the WELCOME) comes behind the 101.
+      finish: async (a) => {
+        a.sock.write(encodeFrameBuffer({ kind: Kind.HELLO, mediaType: MediaType.video, sessionKey: 9n, from: 'up', payload: encodeJson({ role: 'push' }) }));
+        const welcomed = (): boolean => {
+          const at = a.data().indexOf('\r\n\r\n');
+          if (at >= 0 && a.data().length >= at + 4 + 36) return true;
+          if (a.sock.destroyed) throw new Error(`closed before the WELCOME; got ${JSON.stringify(a.data())}`);
+          return false;
+        };
+        await until(welcomed, { on: [[a.sock, 'data', 'close']], timeoutMs: 5000, what: () => `a WELCOME behind the 101; got ${JSON.stringify(a.data())}` });
+        assert.equal(a.data().charCodeAt(a.data().indexOf('\r\n\r\n') + 4 + 3), Kind.WELCOME);
+      },
+    });
   });
 
   test('limits - maxConnectionsPerIp counts established connections too', async (t) => {
