@@ -13,9 +13,12 @@
  *  - 'receiver' (optional end-to-end case): a library Receiver pulling ['video'].
  * The two wire readers are written the same way: every socket reads into ONE read buffer shared
  * by all sockets of the child (net's `onread` option: no Buffer per read), and the parser is a
- * state machine per reader that copies only the bytes it looks at (a frame's header, a camwire
- * video header, the payload's 16-byte stamp) into a small buffer of its own and skips the rest:
- * no object per frame.
+ * state machine per reader that reads the bytes it looks at (a frame's header, a camwire video
+ * header, the payload's 16-byte stamp) where they lie when one read holds them all, byte by
+ * byte (Buffer's methods are not inlined: bench/FANOUT.md), and otherwise copies them into a
+ * small buffer of its own as they come; it skips the rest: no object per frame. Both kinds read
+ * the same way, so neither system's figure carries more of the readers' cost than its wire
+ * format asks (bench/FANOUT.md, "Lean readers").
  *
  * Clock: every payload starts with the send time on `clock()`, performance.timeOrigin +
  * performance.now(): ms since the Unix epoch with sub-microsecond resolution, taken from the
@@ -76,7 +79,7 @@ export interface ChildTally {
 // ---------------------------------------------------------------- child side
 
 /** Per-reader flow-control state shared by every kind of reader. */
-interface Tracked {
+export interface Tracked {
   readonly fast: boolean;
   /** Newest seq this reader got in the current phase. */
   newest: number;
@@ -192,6 +195,21 @@ class Group {
   };
 }
 
+/** Big- and little-endian reads by byte arithmetic (the readers' per-frame path: Buffer's methods are not inlined). */
+function u32be(b: Uint8Array, o: number): number {
+  return b[o] * 0x1000000 + ((b[o + 1] << 16) | (b[o + 2] << 8) | b[o + 3]);
+}
+function u32le(b: Uint8Array, o: number): number {
+  return b[o + 3] * 0x1000000 + ((b[o + 2] << 16) | (b[o + 1] << 8) | b[o]);
+}
+const f64 = new Float64Array(1);
+const f64Bytes = new Uint8Array(f64.buffer);
+const hostLE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+function f64le(b: Uint8Array, o: number): number {
+  for (let i = 0; i < 8; i++) f64Bytes[hostLE ? i : 7 - i] = b[o + i];
+  return f64[0];
+}
+
 const P_HEAD = 0;
 const P_VIDEO1 = 1;
 const P_VIDEO2 = 2;
@@ -212,7 +230,14 @@ let readBuffer: Buffer | undefined;
  * A reader on a bare socket: raw (length-prefixed) or camwire (pull channel). Parses in place;
  * keeps the bytes it reads from a frame (header, video header, stamp) in `head`.
  */
-class WireReader implements Tracked {
+/** Where a WireReader reports (a Group; a test's recorder). */
+export interface FrameSink {
+  frame(r: Tracked, now: number, stamp: number, seq: number, run: number, len: number): void;
+  problem(p: string): void;
+}
+
+/** One bare socket's parser (exported for its unit test). */
+export class WireReader implements Tracked {
   newest = 0;
   sock!: net.Socket;
   readonly head: Buffer;
@@ -232,7 +257,7 @@ class WireReader implements Tracked {
   failed = false;
 
   constructor(
-    readonly g: Group,
+    readonly g: FrameSink,
     readonly spec: ReaderSpec,
     readonly cw: boolean,
     readonly key: bigint,
@@ -254,12 +279,55 @@ class WireReader implements Tracked {
         if (this.rest === 0) this.#done();
         continue;
       }
+      if (this.have === 0 && this.phase === P_HEAD) {
+        const next = this.#inPlace(b, off, end);
+        if (next >= 0) {
+          off = next;
+          continue;
+        }
+      }
       const k = Math.min(this.need - this.have, end - off);
       b.copy(this.head, this.have, off, off + k);
       this.have += k;
       off += k;
       while (this.have === this.need && this.rest === 0 && !this.failed) this.#step();
     }
+  }
+
+  /**
+   * A data frame whose header, (camwire) video header and stamp are all in b[off, end), read
+   * where it lies: no copy, no Buffer method (V8 does not inline them). Returns the offset after
+   * the stamp, with the rest of the frame to skip; or -1 (anything else, or a frame cut by the
+   * read's end) for the stepwise path below, which reads the same fields. Changes nothing then.
+   */
+  #inPlace(b: Buffer, off: number, end: number): number {
+    let dataStart: number;
+    let total: number;
+    if (!this.cw) {
+      if (end - off < 4 + STAMP) return -1;
+      total = 4 + u32be(b, off);
+      dataStart = 4;
+    } else {
+      if (end - off < CW_HEADER || b[off] !== 0x43 || b[off + 1] !== 0x57 || b[off + 3] !== KIND_DATA || b[off + 4] !== MT_VIDEO) return -1;
+      const ids = b[off + 32] + b[off + 33] + b[off + 34];
+      total = CW_HEADER + ids + u32be(b, off + 12);
+      // The video header (protocol.md 4.1): 5 bytes, hasRect, 8 bytes of rectangle if set, the name's length, the name.
+      let q = CW_HEADER + ids + 6;
+      if (end - off < q + 9) return -1;
+      if (b[off + q - 1]) q += 8;
+      dataStart = q + 1 + b[off + q];
+    }
+    if (total - dataStart < STAMP || end - off < dataStart + STAMP) return -1;
+    const at = off + dataStart;
+    this.total = total;
+    this.dataStart = dataStart;
+    this.len = total - dataStart;
+    this.stamp = f64le(b, at);
+    this.seq = u32le(b, at + 8);
+    this.run = u32le(b, at + 12);
+    this.rest = total - dataStart - STAMP;
+    if (this.rest === 0) this.#done();
+    return at + STAMP;
   }
 
   #step(): void {

@@ -7,6 +7,9 @@
  *
  *   node build/bench/joins.js [--channels=4000] [--rounds=3]
  *
+ * CAMWIRE_IDLE_SERVER_FLAGS="--trace-opt ..." (environment): more node flags for both server
+ * children, as in the idle bench (e.g. V8's tiering flags, to see what a cold join is made of).
+ *
  * Prints, per round and server: the time the first 500 channels took to be welcomed, all of them,
  * and the server's CPU per join (user + system).
  */
@@ -26,7 +29,7 @@ interface JoinRound {
 }
 
 async function joins(server: 'server' | 'raw'): Promise<JoinRound[]> {
-  const srv = fork(SELF, [server, '', ''], { execArgv: ['--expose-gc'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const srv = fork(SELF, [server, '', ''], { execArgv: ['--expose-gc', ...(process.env.CAMWIRE_IDLE_SERVER_FLAGS ?? '').split(' ').filter(Boolean)], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const toServer = rpc(srv);
   const out: JoinRound[] = [];
   try {
