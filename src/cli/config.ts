@@ -3,7 +3,7 @@
  * in that order of precedence (flags win), validated with messages that name the setting.
  */
 import fs from 'node:fs';
-import { parse as parseYaml } from 'yaml';
+import { createRequire } from 'node:module';
 import { ConfigError } from '../errors.js';
 import { isPasswordHash } from '../server/auth.js';
 import { validate, type MediaServerOptions } from '../server/config.js';
@@ -67,7 +67,8 @@ export function loadConfigFile(file: string): Partial<ServerConfig> {
   }
   let doc: unknown;
   try {
-    doc = parseYaml(text);
+    // The YAML parser loads only for a config file (a server without one does not hold it).
+    doc = (createRequire(import.meta.url)('yaml') as typeof import('yaml')).parse(text);
   } catch (err) {
     throw new UsageError(`${file}: not valid YAML: ${(err as Error).message}`);
   }

@@ -13,8 +13,10 @@ import { UsageError } from './args.js';
 import { EXIT, connectionFlags, logger } from './common.js';
 import { LOG_FORMATS, type LogFormat } from './log.js';
 import { LOG_LEVELS, SERVER_DEFAULTS } from './config.js';
-import { runReceive, type ReceiveFlags } from './receive-command.js';
-import { runSend, type SendFlags } from './send-command.js';
+// `send` and `receive` (and what only they use: the Sender, the Receiver, the sources, the
+// progress bars) load when one of them runs, so that `camwire server` does not load them.
+import type { ReceiveFlags } from './receive-command.js';
+import type { SendFlags } from './send-command.js';
 import { EXAMPLES } from './examples.js';
 import { demoAction, serverAction } from './server-command.js';
 
@@ -118,6 +120,7 @@ function program(): Command {
     .addOption(logFormat())
     .addHelpText('after', examples(EXAMPLES.send))
     .action(async (o: SendFlags & { logFormat: LogFormat }) => {
+      const { runSend } = await import('./send-command.js');
       process.exitCode = await runSend(o, logger(o.logLevel, o.logFormat));
       endSoon();
     });
@@ -142,6 +145,7 @@ function program(): Command {
     .addOption(logFormat())
     .addHelpText('after', examples(EXAMPLES.receive))
     .action(async (o: ReceiveFlags & { logFormat: LogFormat }) => {
+      const { runReceive } = await import('./receive-command.js');
       process.exitCode = await runReceive(o, logger(o.logLevel, o.logFormat));
       endSoon();
     });
