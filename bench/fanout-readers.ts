@@ -226,17 +226,17 @@ const MT_VIDEO = 1;
 /** The shared read buffer of every wire reader in this child. */
 let readBuffer: Buffer | undefined;
 
-/**
- * A reader on a bare socket: raw (length-prefixed) or camwire (pull channel). Parses in place;
- * keeps the bytes it reads from a frame (header, video header, stamp) in `head`.
- */
 /** Where a WireReader reports (a Group; a test's recorder). */
 export interface FrameSink {
   frame(r: Tracked, now: number, stamp: number, seq: number, run: number, len: number): void;
   problem(p: string): void;
 }
 
-/** One bare socket's parser (exported for its unit test). */
+/**
+ * A reader on a bare socket: raw (length-prefixed) or camwire (pull channel). Reads a frame's
+ * header, video header and stamp where they lie when one read holds them (#inPlace); otherwise
+ * keeps the bytes as they come in `head`. Exported for its unit test.
+ */
 export class WireReader implements Tracked {
   newest = 0;
   sock!: net.Socket;

@@ -65,10 +65,11 @@ export function loadConfigFile(file: string): Partial<ServerConfig> {
   } catch (err) {
     throw new UsageError(`--config: cannot read ${file}: ${(err as Error).message}`);
   }
+  // The YAML parser loads only for a config file (a server without one does not hold it).
+  const yaml = createRequire(import.meta.url)('yaml') as typeof import('yaml');
   let doc: unknown;
   try {
-    // The YAML parser loads only for a config file (a server without one does not hold it).
-    doc = (createRequire(import.meta.url)('yaml') as typeof import('yaml')).parse(text);
+    doc = yaml.parse(text);
   } catch (err) {
     throw new UsageError(`${file}: not valid YAML: ${(err as Error).message}`);
   }

@@ -13,8 +13,8 @@ import { UsageError } from './args.js';
 import { EXIT, connectionFlags, logger } from './common.js';
 import { LOG_FORMATS, type LogFormat } from './log.js';
 import { LOG_LEVELS, SERVER_DEFAULTS } from './config.js';
-// `send` and `receive` (and what only they use: the Sender, the Receiver, the sources, the
-// progress bars) load when one of them runs, so that `camwire server` does not load them.
+// `send` and `receive` (their modules, and the progress bars only they draw) load when one of
+// them runs: `camwire server` and `--help` do not load them.
 import type { ReceiveFlags } from './receive-command.js';
 import type { SendFlags } from './send-command.js';
 import { EXAMPLES } from './examples.js';
