@@ -35,6 +35,7 @@
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
+import { u32 } from '../src/protocol/bytes.js';
 import { HOST, RelayChild, ROLE_READER } from './fanout-raw.js';
 
 /** Bytes 0..7 send time (clock(), float64 LE), 8..11 seq (u32 LE), 12..15 run id (u32 LE). */
@@ -195,10 +196,10 @@ class Group {
   };
 }
 
-/** Big- and little-endian reads by byte arithmetic (the readers' per-frame path: Buffer's methods are not inlined). */
-function u32be(b: Uint8Array, o: number): number {
-  return b[o] * 0x1000000 + ((b[o + 1] << 16) | (b[o + 2] << 8) | b[o + 3]);
-}
+/**
+ * The stamp's little-endian fields by byte arithmetic (the readers' per-frame path: Buffer's
+ * methods are not inlined). The wire's big-endian fields use src/protocol/bytes.ts, as the relay does.
+ */
 function u32le(b: Uint8Array, o: number): number {
   return b[o + 3] * 0x1000000 + ((b[o + 2] << 16) | (b[o + 1] << 8) | b[o]);
 }
@@ -206,7 +207,8 @@ const f64 = new Float64Array(1);
 const f64Bytes = new Uint8Array(f64.buffer);
 const hostLE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 function f64le(b: Uint8Array, o: number): number {
-  for (let i = 0; i < 8; i++) f64Bytes[hostLE ? i : 7 - i] = b[o + i];
+  if (hostLE) for (let i = 0; i < 8; i++) f64Bytes[i] = b[o + i];
+  else for (let i = 0; i < 8; i++) f64Bytes[7 - i] = b[o + i];
   return f64[0];
 }
 
@@ -305,12 +307,12 @@ export class WireReader implements Tracked {
     let total: number;
     if (!this.cw) {
       if (end - off < 4 + STAMP) return -1;
-      total = 4 + u32be(b, off);
+      total = 4 + u32(b, off);
       dataStart = 4;
     } else {
       if (end - off < CW_HEADER || b[off] !== 0x43 || b[off + 1] !== 0x57 || b[off + 3] !== KIND_DATA || b[off + 4] !== MT_VIDEO) return -1;
       const ids = b[off + 32] + b[off + 33] + b[off + 34];
-      total = CW_HEADER + ids + u32be(b, off + 12);
+      total = CW_HEADER + ids + u32(b, off + 12);
       // The video header (protocol.md 4.1): 5 bytes, hasRect, 8 bytes of rectangle if set, the name's length, the name.
       let q = CW_HEADER + ids + 6;
       if (end - off < q + 9) return -1;
@@ -318,9 +320,8 @@ export class WireReader implements Tracked {
       dataStart = q + 1 + b[off + q];
     }
     if (total - dataStart < STAMP || end - off < dataStart + STAMP) return -1;
+    // Only what #done reports and the skip need: `total` and `dataStart` are the stepwise path's.
     const at = off + dataStart;
-    this.total = total;
-    this.dataStart = dataStart;
     this.len = total - dataStart;
     this.stamp = f64le(b, at);
     this.seq = u32le(b, at + 8);

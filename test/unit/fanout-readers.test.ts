@@ -77,7 +77,7 @@ function expected(s: Sent): Sent {
 }
 
 /** Feeds `stream` in `pieces`, each copied into one shared read buffer at offset 0 (as net's onread does). */
-function feed(r: WireReader, pieces: Buffer[]): void {
+function feedShared(r: WireReader, pieces: Buffer[]): void {
   const shared = Buffer.alloc(Math.max(1, ...pieces.map((p) => p.length)));
   for (const p of pieces) {
     p.copy(shared, 0);
@@ -99,7 +99,7 @@ describe('fan-out bench wire readers', () => {
     const stream = Buffer.concat([camwireFrame(VIDEO[0]), camwireFrame(VIDEO[1]), ping, ...VIDEO.slice(2).map(camwireFrame)]);
     for (let at = 0; at <= stream.length; at++) {
       const { r, got, problems, pongs } = reader(true);
-      feed(r, splitAt(stream, [at]));
+      feedShared(r, splitAt(stream, [at]));
       assert.deepEqual(got, VIDEO.map(expected), `split at ${at}`);
       assert.deepEqual(problems, []);
       assert.equal(pongs.length, 1, `split at ${at}`);
@@ -118,7 +118,7 @@ describe('fan-out bench wire readers', () => {
     const stream = Buffer.concat(sent.map(rawFrame));
     for (let at = 0; at <= stream.length; at++) {
       const { r, got, problems } = reader(false);
-      feed(r, splitAt(stream, [at]));
+      feedShared(r, splitAt(stream, [at]));
       assert.deepEqual(got, sent.map(expected), `split at ${at}`);
       assert.deepEqual(problems, []);
     }
@@ -144,7 +144,7 @@ describe('fan-out bench wire readers', () => {
         const frames: VideoCase[] = cases.map((c) => ({ ...c.s, from: c.from, to: c.to, group: c.group, rect: c.rect, codec: c.codec }));
         const stream = Buffer.concat(frames.map((f) => (cw ? camwireFrame(f) : rawFrame(f))));
         const { r, got, problems } = reader(cw);
-        feed(r, splitAt(stream, cuts.map((c) => c % (stream.length + 1))));
+        feedShared(r, splitAt(stream, cuts.map((c) => c % (stream.length + 1))));
         assert.deepEqual(problems, []);
         assert.deepEqual(got, frames.map(expected));
       }),
