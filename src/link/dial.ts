@@ -8,6 +8,7 @@ import type { Frame, FrameInit } from '../protocol/frame.js';
 import { decodeReason } from '../protocol/messages.js';
 import type { ProxyTunnel } from '../transport/http-tunnel.js';
 import { connectStream, type TlsOptions } from '../transport/tcp.js';
+import { resolveDatagramHost } from '../transport/udp.js';
 import type { FrameLink, LinkOptions, TransportName } from './frame-link.js';
 import { StreamLink } from './stream-link.js';
 import { UdpLink, type UdpEndpoint } from './udp-link.js';
@@ -114,7 +115,10 @@ export async function dial(o: DialOptions): Promise<Dialled> {
     link = new StreamLink(sock, o.link);
   } else {
     if (!o.udp) throw new TypeError('dial over UDP needs an endpoint');
-    link = new UdpLink(o.udp.endpoint, o.host, o.port, o.link, () => detach?.());
+    // Looked up once here: a name given to the socket would be looked up for every datagram.
+    const address = await resolveDatagramHost(o.host, o.udp.endpoint.family, left());
+    if (o.signal?.aborted) throw new TransportError(ErrorCode.TRANSPORT_CLOSED, 'connect aborted');
+    link = new UdpLink(o.udp.endpoint, address, o.port, o.link, () => detach?.());
     detach = o.udp.attach(link);
   }
   return handshake(link, o, left);

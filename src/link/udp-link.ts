@@ -116,6 +116,11 @@ export class UdpEndpoint extends EventEmitter<UdpEndpointEvents> {
     return this.#sock.address().port;
   }
 
+  /** The IP version of the socket: the only one its peers' addresses may have. */
+  get family(): 4 | 6 {
+    return this.#sock.address().family === 'IPv6' ? 6 : 4;
+  }
+
   get stats(): UdpStats {
     const r = this.#reasm.stats;
     return { ...this.#stats, incomplete: r.incomplete, corrupt: r.corrupt };
