@@ -6,7 +6,11 @@
  *
  * Prints: the time the first 500 readers took to join; the server's RSS before and after (KB per
  * channel); the server's CPU while the channels sit idle for --idle-s seconds (every link's
- * keepalive, dead and stall checks run, and PINGs flow), as % of one core.
+ * keepalive, dead and stall checks run, and PINGs flow), as % of one core. The default, 24 s, is
+ * three keepalive periods: both servers check every 500 ms and ping a client 7.5 s after they
+ * last heard it, which a PONG puts 8 s after the last PING; so every client is pinged exactly
+ * three times in the period, whatever the phase of its joins (a 20 s period held two or three
+ * PINGs per client, and the two servers' % of a core could differ by half for that alone).
  *
  * --idle-peers: what the channels do about keepalives (docs/protocol.md 3.4):
  * - `answer` (default): they only answer the server's PINGs, as a bare reader does;
@@ -38,16 +42,22 @@
  *
  * CAMWIRE_IDLE_SERVER_FLAGS="--trace-gc ..." (environment): more node flags for both server children.
  *
- * --idle-settle=S: seconds between the last join and the idle period (default 2). The first
- * keepalive exchanges of a fresh server run code the joins did not (its optimizing compiler works
- * in the background during them, and each object's first PING may change its shape); a longer
- * settle (e.g. 20, more than the 7.5 s before the first PINGs) measures the steady state.
+ * --idle-settle=S: the least seconds between the last join and the idle period (default 8). The
+ * settle starts with a full GC of the joins' garbage (gc(), both servers). After a mark-compact,
+ * once the allocation rate is low, V8's memory reducer runs two or three of its own, 0.5 s apart,
+ * 8 to 25 s later; on a heap of 10,000 channels they cost 100 to 200 ms of the main thread, once,
+ * more than a second of keepalives. So the settle goes on until the reducer has run and 3 s
+ * passed since its last mark-compact (at most 45 s), and the idle period measures the steady
+ * state; the mark-compacts of the settle and of the period are printed. The first keepalive
+ * exchanges of a fresh server also run code the joins did not (its optimizing compiler works in
+ * the background during them, and each object's first PING may change its shape): the settle
+ * covers the first PINGs (after 7.5 s).
  *
  * Also printed: the server's CPU per keepalive exchange over the idle period (CPU time / PINGs
  * answered, the server's and the peers'), camwire's and raw's, and their ratio: it does not depend
  * on how many exchanges a 20 s window happened to hold.
  *
- *   node build/bench/run.js --cases=idle [--channels=10000] [--idle-s=20] [--idle-peers=answer|ping|ping-all] [--idle-keepalive=MS] [--idle-prof=DIR] [--join-prof=DIR] [--idle-perf=DIR] [--join-perf=DIR] [--idle-settle=S]
+ *   node build/bench/run.js --cases=idle [--channels=10000] [--idle-s=24] [--idle-peers=answer|ping|ping-all] [--idle-keepalive=MS] [--idle-prof=DIR] [--join-prof=DIR] [--idle-perf=DIR] [--join-perf=DIR] [--idle-settle=S]
  */
 import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -67,6 +77,8 @@ import { FrameParser } from '../src/protocol/parser.js';
 export const SELF = fileURLToPath(import.meta.url);
 const HOST = '127.0.0.1';
 const BATCH = 500;
+/** The longest settle (s): a server whose memory reducer has not run by then is measured as it is. */
+const SETTLE_MAX_S = 45;
 /** keepaliveMs of the server and the peers (--idle-keepalive); the server's deadMs is 3 times it, as by default. */
 const KA = Number(process.env.CAMWIRE_IDLE_KEEPALIVE_MS || 5000);
 
@@ -176,12 +188,23 @@ function measured(name: 'server' | 'raw', o: { port: () => number; links: () => 
   // falls; over a 10,000-channel heap one costs more than a second of keepalives): counted and printed.
   let majorGcs = 0;
   let majorGcMs = 0;
+  /** Mark-compacts in the settle after the bench's own gc() (the memory reducer's, mostly). */
+  let settling = false;
+  let settleGcs = 0;
+  let settleGcMs = 0;
+  let settleFrom = 0;
+  let lastSettleGc = 0;
   new PerformanceObserver((list) => {
     for (const e of list.getEntries()) {
-      // Entries come after the fact: counted by when they started (not the bench's own gc() before the period).
-      if (t0 > 0 && e.startTime >= t0 && (e as PerformanceEntry & { detail?: { kind?: number } }).detail?.kind === constants.NODE_PERFORMANCE_GC_MAJOR) {
+      if ((e as PerformanceEntry & { detail?: { kind?: number } }).detail?.kind !== constants.NODE_PERFORMANCE_GC_MAJOR) continue;
+      // Entries come after the fact: counted by when they started (not the bench's own gc() before the settle).
+      if (t0 > 0 && e.startTime >= t0) {
         majorGcs++;
         majorGcMs += e.duration;
+      } else if (settling && e.startTime > settleFrom) {
+        settleGcs++;
+        settleGcMs += e.duration;
+        lastSettleGc = e.startTime + e.duration;
       }
     }
   }).observe({ entryTypes: ['gc'] });
@@ -199,9 +222,24 @@ function measured(name: 'server' | 'raw', o: { port: () => number; links: () => 
       if (joinProfDir) await saveProfile(joinProfDir, 'join');
       process.send!({ joinRead: { cpuMs: (u.user + u.system) / 1000 } });
     }
-    if (m.mark) {
-      // The joins' garbage is collected before the idle period, not during it.
+    if (m.collect) {
+      // The joins' garbage is collected at the start of the settle, not in the idle period: this
+      // mark-compact (like any) lets V8's memory reducer run its own some seconds later, once the
+      // allocation rate is low, and the settle is long enough for them to fall before the period.
       gc?.();
+      settleFrom = performance.now();
+      lastSettleGc = 0;
+      settleGcs = 0;
+      settleGcMs = 0;
+      settling = true;
+      process.send!({ collected: true });
+    }
+    if (m.settle) {
+      const at = lastSettleGc > 0 ? performance.now() - lastSettleGc : -1;
+      process.send!({ settle: { gcs: settleGcs, sinceGcMs: at } });
+    }
+    if (m.mark) {
+      settling = false;
       if (profDir) await startProfile();
       cpu0 = process.cpuUsage();
       t0 = performance.now();
@@ -221,7 +259,7 @@ function measured(name: 'server' | 'raw', o: { port: () => number; links: () => 
         mkdirSync(snapDir, { recursive: true });
         writeHeapSnapshot(path.join(snapDir, `idle-${name}-${process.pid}.heapsnapshot`));
       }
-      const idle = { cpuMs: (u.user + u.system) / 1000, sysMs: u.system / 1000, wallMs: performance.now() - t0, majorGcs, majorGcMs };
+      const idle = { cpuMs: (u.user + u.system) / 1000, sysMs: u.system / 1000, wallMs: performance.now() - t0, majorGcs, majorGcMs, settleGcs, settleGcMs };
       t0 = 0;
       gc?.();
       process.send!({ read: { ...idle, rss: process.memoryUsage().rss, links: o.links() } });
@@ -338,6 +376,11 @@ interface Round {
   /** Mark-compact GCs in the idle period, and their main-thread time (ms). */
   majorGcs: number;
   majorGcMs: number;
+  /** Mark-compact GCs in the settle before the idle period (after the bench's own), and their main-thread time (ms). */
+  settleGcs: number;
+  settleGcMs: number;
+  /** How long the settle took, s. */
+  settledS: number;
   kbPerChannel: number;
   rssBefore: number;
   rssAfter: number;
@@ -367,15 +410,26 @@ async function round(server: 'server' | 'raw', channels: number, idleS: number, 
     const opened = (await toPeers({ open: channels, port }, 'opened')) as { ms: number; firstBatchMs: number };
     const joined = (await toServer({ joinRead: true }, 'joinRead')) as { cpuMs: number };
     await stopJoinPerf?.();
-    // Let the joins settle (handshake timers, first allocations), then measure the idle period.
+    // Collect the joins' garbage, let the joins settle (handshake timers, first allocations, the
+    // memory reducer's collections after that one), then measure the idle period.
+    await toServer({ collect: true }, 'collected');
+    const settleFrom = Date.now();
     await new Promise((r) => setTimeout(r, settleS * 1000));
+    // Then until the memory reducer has run (a mark-compact after the bench's own) and 3 s passed
+    // since its last: it runs two or three, 0.5 s apart. At most SETTLE_MAX_S in all.
+    for (;;) {
+      const st = (await toServer({ settle: true }, 'settle')) as { gcs: number; sinceGcMs: number };
+      if ((st.gcs > 0 && st.sinceGcMs >= 3000) || Date.now() - settleFrom >= SETTLE_MAX_S * 1000) break;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    const settledS = (Date.now() - settleFrom) / 1000;
     await toServer({ mark: true }, 'marked');
     type Counts = { pongs: number; pingsSent: number; pongsGot: number; closed: number };
     const c0 = (await toPeers({ pongs: true }, 'pongs')) as Counts;
     const stopIdlePerf = perfDirs.idle ? perfRecord(srv.pid!, path.join(perfDirs.idle, `idle-${server}.data`)) : undefined;
     await new Promise((r) => setTimeout(r, idleS * 1000));
     await stopIdlePerf?.();
-    const after = (await toServer({ read: true }, 'read')) as { cpuMs: number; sysMs: number; wallMs: number; rss: number; links: number; majorGcs: number; majorGcMs: number };
+    const after = (await toServer({ read: true }, 'read')) as { cpuMs: number; sysMs: number; wallMs: number; rss: number; links: number; majorGcs: number; majorGcMs: number; settleGcs: number; settleGcMs: number };
     const c1 = (await toPeers({ pongs: true }, 'pongs')) as Counts;
     return {
       links: after.links,
@@ -387,6 +441,9 @@ async function round(server: 'server' | 'raw', channels: number, idleS: number, 
       idleCpuMs: after.cpuMs,
       majorGcs: after.majorGcs,
       majorGcMs: after.majorGcMs,
+      settleGcs: after.settleGcs,
+      settleGcMs: after.settleGcMs,
+      settledS,
       kbPerChannel: (after.rss - before.rss) / 1024 / channels,
       rssBefore: before.rss,
       rssAfter: after.rss,
@@ -404,13 +461,13 @@ async function round(server: 'server' | 'raw', channels: number, idleS: number, 
 export async function runIdleBench(argv: string[] = process.argv.slice(2)): Promise<void> {
   const arg = (k: string): string | undefined => argv.find((a) => a.startsWith(`--${k}=`))?.split('=')[1];
   const channels = Number(arg('channels') ?? 10_000);
-  const idleS = Number(arg('idle-s') ?? 20);
+  const idleS = Number(arg('idle-s') ?? 24);
   const prof = arg('idle-prof');
   const joinProf = arg('join-prof');
   const peersMode = arg('idle-peers') ?? 'answer';
   const ka = Number(arg('idle-keepalive') ?? 5000);
   const perfDirs: PerfDirs = { idle: arg('idle-perf'), join: arg('join-perf') };
-  const settleS = Number(arg('idle-settle') ?? 2);
+  const settleS = Number(arg('idle-settle') ?? 8);
   const cw = await round('server', channels, idleS, peersMode, prof, ka, joinProf, perfDirs, settleS);
   const raw = await round('raw', channels, idleS, peersMode, prof, ka, joinProf, perfDirs, settleS);
   const x = (a: number, b: number): string => (b > 0 ? `${(a / b).toFixed(2)}x` : 'n/a');
@@ -420,7 +477,7 @@ export async function runIdleBench(argv: string[] = process.argv.slice(2)): Prom
   const perJoin = (r: Round): number => (r.joinCpuMs * 1000) / channels;
   console.log(`  join CPU: camwire ${perJoin(cw).toFixed(0)} µs per join, raw ${perJoin(raw).toFixed(0)} µs (${x(perJoin(cw), perJoin(raw))}); ${channels} joins, server process, user + system`);
   for (const [name, r] of [['camwire', cw], ['raw', raw]] as const) {
-    console.log(`  idle ${idleS} s, ${name}: server CPU ${r.cpuPct.toFixed(2)}% of a core (system ${r.sysPct.toFixed(2)}%); server PINGs ${r.serverPings} (answered), peer PINGs ${r.peerPings} (PONGs back ${r.peerPongs}); channels closed by the server ${r.closed}; mark-compact GCs ${r.majorGcs} (${r.majorGcMs.toFixed(0)} ms)`);
+    console.log(`  idle ${idleS} s, ${name}: server CPU ${r.cpuPct.toFixed(2)}% of a core (system ${r.sysPct.toFixed(2)}%); server PINGs ${r.serverPings} (answered), peer PINGs ${r.peerPings} (PONGs back ${r.peerPongs}); channels closed by the server ${r.closed}; mark-compact GCs ${r.majorGcs} (${r.majorGcMs.toFixed(0)} ms), and ${r.settleGcs} (${r.settleGcMs.toFixed(0)} ms) in the ${r.settledS.toFixed(1)} s settle before`);
   }
   console.log(`  CPU camwire / raw: ${x(cw.cpuPct, raw.cpuPct)} (goal: camwire < 1% of a core)`);
   const perExchange = (r: Round): number => (r.idleCpuMs * 1000) / Math.max(1, r.serverPings + r.peerPings);
