@@ -43,9 +43,10 @@
  *       end-to-end case: the readers' cost is then the Receiver's, not the server's)
  *   --fanout-pub=wire|sender   camwire publisher: a bare socket speaking the push protocol
  *       (default), or a library Sender
- *   --fanout-server-import=index|module   what the camwire relay child imports: the package entry
- *       (src/index.js, as `import { MediaServer } from 'camwire'` and the CLI do; default) or only
- *       src/server/media-server.js
+ *   --fanout-server-import=package|index|module   what the camwire relay child imports: the
+ *       package as published (dist/index.js, bundled: what `import { MediaServer } from 'camwire'`
+ *       and the CLI load; default; `npm run bench` builds it), the entry's modules one by one as
+ *       tsc compiled them (build/src/index.js), or only build/src/server/media-server.js
  *   --fanout-store=memory|sqlite   the camwire relay's ServerStore: MemoryStore (default) or a
  *       SqliteStore in a temp dir of its own (removed when the child stops)
  *   --fanout-store-check=1 (0: skip)   after the rest, N = 100 x 64 KB once more with the camwire
@@ -54,7 +55,7 @@
  *
  * Processes, everything on 127.0.0.1 with port 0:
  *  - the relay under test, in a child process of its own, fresh for each (N, frame size):
- *    camwire: a MediaServer with only its TCP port (this file, CAMWIRE_FANOUT_CHILD=camwire);
+ *    camwire: a MediaServer with only its TCP port (fanout-relay.ts, which loads the package and the control channel only);
  *    raw: the raw relay of fanout-raw.ts, which writes each chunk read from the publisher to
  *    every reader with one write (the reference of every ratio; its policy for a reader that
  *    cannot keep up is described there). Each measures its own CPU time (process.cpuUsage,
@@ -136,7 +137,7 @@ export interface FanoutConfig {
   throttle: boolean;
   paced: { n: number; size: number; fps: number; ms: number } | undefined;
   profDir: string | undefined;
-  serverImport: 'index' | 'module';
+  serverImport: 'package' | 'index' | 'module';
   readers: 'wire' | 'receiver';
   pub: 'wire' | 'sender';
   readerProcs: number;
@@ -154,65 +155,6 @@ export function windowFor(n: number, size: number): number {
 const throughputFrames = (n: number, size: number, rounds: number): number =>
   Math.max(2, Math.min(Math.ceil(20 / rounds), Math.ceil((64 * MiB) / (n * size))));
 const latencyFrames = (n: number, size: number): number => Math.max(2, Math.min(4, Math.ceil((32 * MiB) / (n * size))));
-
-// ---------------------------------------------------------------- camwire relay child
-
-async function camwireChild(): Promise<void> {
-  // Nothing of camwire is loaded before this line: the child's RSS is the server's.
-  if (process.env.CAMWIRE_FANOUT_GC_EXPERIMENT) setInterval(() => (globalThis as { gc?: (o?: object) => void }).gc?.(process.env.CAMWIRE_FANOUT_GC_MINOR ? { type: 'minor' } : undefined), Number(process.env.CAMWIRE_FANOUT_GC_EXPERIMENT)).unref();
-  const { MediaServer } =
-    process.env.CAMWIRE_FANOUT_IMPORT === 'module' ? await import('../src/server/media-server.js') : await import('../src/index.js');
-  // --fanout-store=sqlite: a SqliteStore in a temp dir of this child, removed when it stops or exits.
-  let store: import('../src/server/store/store.js').ServerStore | undefined;
-  let storeDir: string | undefined;
-  if (process.env.CAMWIRE_FANOUT_STORE === 'sqlite') {
-    const { mkdtempSync, rmSync } = await import('node:fs');
-    const { SqliteStore } = await import('../src/server/store/sqlite-store.js');
-    const dir = (storeDir = mkdtempSync(path.join(os.tmpdir(), 'camwire-fanout-store-')));
-    process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
-    store = new SqliteStore({ dir });
-  }
-  // Every reader connects from 127.0.0.1: no per-address limits (500 readers exceed the default 256,
-  // and their joins the 32 handshakes per address), as the raw relay has none.
-  const server = new MediaServer({ host: HOST, httpPort: false, udpPort: false, store, limits: { maxConnectionsPerIp: 0, maxPendingPerIp: 0 } });
-  await server.start();
-  // CAMWIRE_FANOUT_VIEWER=1: the server taps its video for a web viewer nobody watches, as `camwire server` does.
-  if (process.env.CAMWIRE_FANOUT_VIEWER === '1') new (await import('../src/web/viewer.js')).WebViewer(server);
-  let online = 0;
-  /** Counters of clients that went offline (the server forgets them: keepClientInfo is off). */
-  const gone = { writes: 0, dropped: 0 };
-  /** Reader channels the server closed with an error (a stalled reader after timeouts.video). */
-  let cut = 0;
-  server.on('clientConnected', () => online++);
-  server.on('clientDisconnected', (c) => {
-    online--;
-    gone.writes += c.out.video.frames;
-    gone.dropped += c.dropped.video;
-  });
-  server.on('disconnect', (ev) => {
-    if (ev.error && ev.clientId?.startsWith('r')) cut++;
-  });
-  serveControl({
-    info: () => ({ port: server.ports.tcp, readers: online }),
-    counters: () => {
-      const s = server.stats();
-      let framesIn = 0;
-      let writes = gone.writes;
-      let dropped = gone.dropped;
-      for (const c of s.clients) {
-        framesIn += c.in.video.frames;
-        writes += c.out.video.frames;
-        dropped += c.dropped.video;
-      }
-      return { framesIn, writes, dropped, cut, unrouted: s.unrouted.video };
-    },
-    stop: async () => {
-      await server.stop();
-      if (storeDir) (await import('node:fs')).rmSync(storeDir, { recursive: true, force: true });
-    },
-  });
-}
-
 
 // ---------------------------------------------------------------- latency summaries
 
@@ -523,7 +465,7 @@ async function open(pool: ReaderPool, e: Entry, n: number, size: number, cfg: Fa
   const execArgv = cfg.profDir ? ['--cpu-prof', `--cpu-prof-dir=${cfg.profDir}`, `--cpu-prof-name=${tag}-${Date.now()}.cpuprofile`] : [];
   // CAMWIRE_FANOUT_RELAY_FLAGS (environment): more node flags for the relay children, e.g. --trace-gc.
   if (process.env.CAMWIRE_FANOUT_RELAY_FLAGS) execArgv.push(...process.env.CAMWIRE_FANOUT_RELAY_FLAGS.split(' ').filter(Boolean));
-  const script = e.system === 'camwire' ? fileURLToPath(import.meta.url) : path.join(here, 'fanout-raw.js');
+  const script = path.join(here, e.system === 'camwire' ? 'fanout-relay.js' : 'fanout-raw.js');
   const child = await RelayChild.start(script, e.system, execArgv, { CAMWIRE_FANOUT_IMPORT: cfg.serverImport, CAMWIRE_FANOUT_STORE: e.store ?? cfg.store });
   let throttle: Throttle | undefined;
   const rig = rigIds++;
@@ -706,7 +648,7 @@ function parseArgs(argv: string[]): FanoutConfig {
     throttle: (a.get('fanout-throttle') ?? '1') !== '0',
     paced: (a.get('fanout-paced') ?? '1') !== '0' ? { n: Number(pc[1]), size: Number(pc[2]), fps: Number(pc[3]), ms: Number(a.get('fanout-paced-ms') || 9000) } : undefined,
     profDir: a.get('fanout-prof') || undefined,
-    serverImport: a.get('fanout-server-import') === 'module' ? 'module' : 'index',
+    serverImport: a.get('fanout-server-import') === 'module' ? 'module' : a.get('fanout-server-import') === 'index' ? 'index' : 'package',
     readers: a.get('fanout-readers') === 'receiver' ? 'receiver' : 'wire',
     pub: a.get('fanout-pub') === 'sender' ? 'sender' : 'wire',
     readerProcs: Math.max(1, Number(a.get('fanout-reader-procs') || 2)),
@@ -766,7 +708,7 @@ async function bench(cfg: FanoutConfig, pool: ReaderPool, started: number): Prom
     `\ncamwire fan-out bench (MediaServer vs the raw relay, 1 publisher -> N readers): node ${process.version}, ${os.cpus().length} CPU ` +
       `(${os.cpus()[0]?.model ?? '?'}); relays in child processes, readers in ${pool.size} child process(es), the publisher in this one; ` +
       `${cfg.rounds} interleaved rounds; camwire: ${cfg.pub === 'wire' ? 'bare-socket publisher' : 'library Sender'}, ` +
-      `${cfg.readers === 'wire' ? 'bare-socket readers' : 'library Receiver readers'}, server imports ${cfg.serverImport === 'index' ? 'the package entry' : 'only media-server.js'}, ` +
+      `${cfg.readers === 'wire' ? 'bare-socket readers' : 'library Receiver readers'}, server imports ${cfg.serverImport === 'package' ? 'the package (dist, bundled)' : cfg.serverImport === 'index' ? "the entry's modules (build/src)" : 'only media-server.js'}, ` +
       `store ${cfg.store}; load average ${loadavg()}`,
   );
   console.log(
@@ -1059,9 +1001,3 @@ async function bench(cfg: FanoutConfig, pool: ReaderPool, started: number): Prom
   console.log(`Fan-out results written to ${path.relative(process.cwd(), out) || out}`);
 }
 
-if (process.env.CAMWIRE_FANOUT_CHILD === 'camwire' && process.send) {
-  camwireChild().catch((err) => {
-    console.error(err);
-    process.exit(1);
-  });
-}
