@@ -15,7 +15,7 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 async function camwireRelay(): Promise<void> {
   if (process.env.CAMWIRE_FANOUT_GC_EXPERIMENT) setInterval(() => (globalThis as { gc?: (o?: object) => void }).gc?.(process.env.CAMWIRE_FANOUT_GC_MINOR ? { type: 'minor' } : undefined), Number(process.env.CAMWIRE_FANOUT_GC_EXPERIMENT)).unref();
   const how = process.env.CAMWIRE_FANOUT_IMPORT;
-  const lib: Pick<typeof import('../src/index.js'), 'MediaServer'> & Partial<Pick<typeof import('../src/index.js'), 'SqliteStore'>> =
+  const lib: Pick<typeof import('../src/index.js'), 'MediaServer'> & Partial<Pick<typeof import('../src/index.js'), 'SqliteStore' | 'WebViewer'>> =
     how === 'module'
       ? await import('../src/server/media-server.js')
       : how === 'index'
@@ -37,7 +37,7 @@ async function camwireRelay(): Promise<void> {
   const server = new MediaServer({ host: HOST, httpPort: false, udpPort: false, store, limits: { maxConnectionsPerIp: 0, maxPendingPerIp: 0 } });
   await server.start();
   // CAMWIRE_FANOUT_VIEWER=1: the server taps its video for a web viewer nobody watches, as `camwire server` does.
-  if (process.env.CAMWIRE_FANOUT_VIEWER === '1') new (await import('../src/web/viewer.js')).WebViewer(server);
+  if (process.env.CAMWIRE_FANOUT_VIEWER === '1') new (lib.WebViewer ?? (await import('../src/web/viewer.js')).WebViewer)(server);
   let online = 0;
   /** Counters of clients that went offline (the server forgets them: keepClientInfo is off). */
   const gone = { writes: 0, dropped: 0 };

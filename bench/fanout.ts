@@ -105,7 +105,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import { HOST, RelayChild, serveControl, startThrottle, type ChildReport, type Throttle } from './fanout-raw.js';
+import { HOST, RelayChild, startThrottle, type ChildReport, type Throttle } from './fanout-raw.js';
 import { camwireSenderPublisher, camwireWirePublisher, rawPublisher, type Publisher } from './fanout-pub.js';
 import { clock, ReaderPool, type ReaderKind, type ReaderSpec } from './fanout-readers.js';
 import { median, num, ratio, sizeName, sum, table } from './table.js';
