@@ -55,7 +55,7 @@
  *
  * Also printed: the server's CPU per keepalive exchange over the idle period (CPU time / PINGs
  * answered, the server's and the peers'), camwire's and raw's, and their ratio: it does not depend
- * on how many exchanges a 20 s window happened to hold.
+ * on how many exchanges the period happened to hold.
  *
  *   node build/bench/run.js --cases=idle [--channels=10000] [--idle-s=24] [--idle-peers=answer|ping|ping-all] [--idle-keepalive=MS] [--idle-prof=DIR] [--join-prof=DIR] [--idle-perf=DIR] [--join-perf=DIR] [--idle-settle=S]
  */
@@ -188,8 +188,7 @@ function measured(name: 'server' | 'raw', o: { port: () => number; links: () => 
   // falls; over a 10,000-channel heap one costs more than a second of keepalives): counted and printed.
   let majorGcs = 0;
   let majorGcMs = 0;
-  /** Mark-compacts in the settle after the bench's own gc() (the memory reducer's, mostly). */
-  let settling = false;
+  /** Mark-compacts in the settle after the bench's own gc() (the memory reducer's, mostly), and when it began (0: not settling). */
   let settleGcs = 0;
   let settleGcMs = 0;
   let settleFrom = 0;
@@ -201,7 +200,7 @@ function measured(name: 'server' | 'raw', o: { port: () => number; links: () => 
       if (t0 > 0 && e.startTime >= t0) {
         majorGcs++;
         majorGcMs += e.duration;
-      } else if (settling && e.startTime > settleFrom) {
+      } else if (settleFrom > 0 && e.startTime > settleFrom) {
         settleGcs++;
         settleGcMs += e.duration;
         lastSettleGc = e.startTime + e.duration;
@@ -231,7 +230,6 @@ function measured(name: 'server' | 'raw', o: { port: () => number; links: () => 
       lastSettleGc = 0;
       settleGcs = 0;
       settleGcMs = 0;
-      settling = true;
       process.send!({ collected: true });
     }
     if (m.settle) {
@@ -239,7 +237,7 @@ function measured(name: 'server' | 'raw', o: { port: () => number; links: () => 
       process.send!({ settle: { gcs: settleGcs, sinceGcMs: at } });
     }
     if (m.mark) {
-      settling = false;
+      settleFrom = 0;
       if (profDir) await startProfile();
       cpu0 = process.cpuUsage();
       t0 = performance.now();

@@ -4,7 +4,6 @@
  * (receiver-to-sender) it listens and serves the channels receivers open (docs/behaviour.md,
  * sections 3-4).
  */
-import net from 'node:net';
 import {
   CamwireError,
   CloseCode,
@@ -25,6 +24,7 @@ import { LivenessGroups } from './link/liveness.js';
 import { LinkListener } from './link/listener.js';
 import { ServedChannel } from './media/served-channel.js';
 import { UdpEndpoint, type UdpLink } from './link/udp-link.js';
+import { datagramTypeFor } from './transport/udp.js';
 import { ReliableOutbox, frameBytes } from './media/outbox.js';
 import { newSessionKey, type ResolvedCommon } from './options.js';
 
@@ -163,7 +163,7 @@ export class Sender extends MediaServerRequests {
       } else if (this.#o.protocol === 'udp') {
         const host = this.#o.host ?? '127.0.0.1';
         this.#udp = await UdpEndpoint.open({
-          type: net.isIPv6(host) ? 'udp6' : 'udp4',
+          type: datagramTypeFor(host),
           datagramSize: this.#o.datagramSize,
           maxPayload: this.#o.maxPayload,
           sendRate: this.#o.udpSendRate,
