@@ -4,7 +4,8 @@
  *    connects on the first frame;
  *  - pull (receiver-to-sender) over TCP: the sender listens, the receiver opens a video channel.
  */
-import { Receiver, Sender, type SenderOptions } from '../src/index.js';
+import type { Receiver, Sender, SenderOptions } from '../src/index.js';
+import { loadCamwire } from './lib.js';
 import { sendVideo, type Pair } from './pair.js';
 
 const HOST = '127.0.0.1';
@@ -34,13 +35,15 @@ function watch(who: string, e: Sender | Receiver, problems: string[]): void {
 
 /** `proxy`: the HTTP proxy URL of the http-push-proxy cases. */
 export async function camwirePair(kind: CamwireCase, problems: string[], proxy?: string): Promise<Pair> {
+  // The package as users load it (bench/lib.ts).
+  const cw = await loadCamwire();
   let tx: Sender;
   let rx: Receiver;
   if (kind === 'tcp-pull') {
-    tx = new Sender({ protocol: 'tcp', connection: 'receiver-to-sender', host: HOST, port: 0, clientId: 'cam' });
+    tx = new cw.Sender({ protocol: 'tcp', connection: 'receiver-to-sender', host: HOST, port: 0, clientId: 'cam' });
     watch('sender', tx, problems);
     await tx.start();
-    rx = new Receiver({
+    rx = new cw.Receiver({
       protocol: 'tcp',
       connection: 'receiver-to-sender',
       senders: [{ host: HOST, port: tx.port, clientId: 'cam' }],
@@ -53,7 +56,7 @@ export async function camwirePair(kind: CamwireCase, problems: string[], proxy?:
     await up;
   } else {
     const protocol = kind === 'tcp-push' ? 'tcp' : kind === 'udp-push' ? 'udp' : 'http';
-    rx = new Receiver({ protocol, connection: 'sender-to-receiver', host: HOST, port: 0, receiveMediaTypes: ['video'] });
+    rx = new cw.Receiver({ protocol, connection: 'sender-to-receiver', host: HOST, port: 0, receiveMediaTypes: ['video'] });
     watch('receiver', rx, problems);
     await rx.start();
     const via: Partial<Record<CamwireCase, Partial<SenderOptions>>> = {
@@ -61,7 +64,7 @@ export async function camwirePair(kind: CamwireCase, problems: string[], proxy?:
       'http-push-proxy-plain': { proxy, proxyTunnel: 'never' },
       'http-push-requests': { httpUpgrade: 'never' },
     };
-    tx = new Sender({ protocol, connection: 'sender-to-receiver', host: HOST, port: rx.port, clientId: 'cam', ...via[kind] });
+    tx = new cw.Sender({ protocol, connection: 'sender-to-receiver', host: HOST, port: rx.port, clientId: 'cam', ...via[kind] });
     watch('sender', tx, problems);
     await tx.start();
   }

@@ -22,6 +22,7 @@ import { FrameParser } from '../src/protocol/parser.js';
 import type { Frame } from '../src/protocol/frame.js';
 import { HOST, ROLE_PUBLISHER } from './fanout-raw.js';
 import { dimsFor, sendVideo } from './pair.js';
+import { loadCamwire } from './lib.js';
 
 export interface Publisher {
   readonly label: string;
@@ -225,7 +226,7 @@ export async function camwireWirePublisher(port: number, readerIds: string[]): P
 
 /** The MediaServer's publisher as a library Sender ('pub'). */
 export async function camwireSenderPublisher(port: number, readerIds: string[]): Promise<Publisher> {
-  const { Sender } = await import('../src/sender.js');
+  const { Sender } = await loadCamwire();
   const problems: string[] = [];
   let closing = false;
   const pub = new Sender({ protocol: 'tcp', host: HOST, port, clientId: 'pub', idleTimeoutMs: 3_600_000, reconnect: false });

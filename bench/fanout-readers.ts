@@ -37,6 +37,7 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { u32 } from '../src/protocol/bytes.js';
 import { HOST, RelayChild, ROLE_READER } from './fanout-raw.js';
+import { loadCamwire } from './lib.js';
 
 /** Bytes 0..7 send time (clock(), float64 LE), 8..11 seq (u32 LE), 12..15 run id (u32 LE). */
 export const STAMP = 16;
@@ -500,7 +501,7 @@ function openWire(g: Group, spec: ReaderSpec, cw: boolean): Promise<void> {
 }
 
 async function openReceiver(g: Group, spec: ReaderSpec): Promise<void> {
-  const { Receiver } = await import('../src/receiver.js');
+  const { Receiver } = await loadCamwire();
   const t: Tracked = { fast: spec.fast, newest: 0 };
   g.readers.push(t);
   if (spec.fast) g.nFast++;

@@ -7,20 +7,14 @@
  */
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
 import { HOST, serveControl } from './fanout-raw.js';
-
-const here = path.dirname(fileURLToPath(import.meta.url));
+import { loadCamwire, type Camwire } from './lib.js';
 
 async function camwireRelay(): Promise<void> {
   if (process.env.CAMWIRE_FANOUT_GC_EXPERIMENT) setInterval(() => (globalThis as { gc?: (o?: object) => void }).gc?.(process.env.CAMWIRE_FANOUT_GC_MINOR ? { type: 'minor' } : undefined), Number(process.env.CAMWIRE_FANOUT_GC_EXPERIMENT)).unref();
   const how = process.env.CAMWIRE_FANOUT_IMPORT;
-  const lib: Pick<typeof import('../src/index.js'), 'MediaServer'> & Partial<Pick<typeof import('../src/index.js'), 'SqliteStore' | 'WebViewer'>> =
-    how === 'module'
-      ? await import('../src/server/media-server.js')
-      : how === 'index'
-        ? await import('../src/index.js')
-        : ((await import(pathToFileURL(path.join(here, '..', '..', 'dist', 'index.js')).href)) as typeof import('../src/index.js'));
+  const lib: Pick<Camwire, 'MediaServer'> & Partial<Pick<Camwire, 'SqliteStore' | 'WebViewer'>> =
+    how === 'module' ? await import('../src/server/media-server.js') : await loadCamwire(how === 'index' ? 'build' : 'package');
   const { MediaServer } = lib;
   // --fanout-store=sqlite: a SqliteStore in a temp dir of this child, removed when it stops or exits.
   let store: import('../src/server/store/store.js').ServerStore | undefined;

@@ -14,7 +14,7 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { MediaServer, Receiver } from '../src/index.js';
+import { loadCamwire } from './lib.js';
 
 const [mode, dir, serverPort] = process.argv.slice(2);
 const send = (m: object): void => void process.send!(m);
@@ -42,6 +42,8 @@ async function main(): Promise<void> {
     await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
     send({ port: (srv.address() as net.AddressInfo).port });
   } else if (mode === 'cw-rx' || mode === 'reader') {
+    // The package as users load it (bench/lib.ts); the raw mode loads none of camwire.
+    const { Receiver } = await loadCamwire();
     const rx =
       mode === 'cw-rx'
         ? new Receiver({ protocol: 'tcp', host: '127.0.0.1', port: 0, fileDir: dir })
@@ -51,6 +53,7 @@ async function main(): Promise<void> {
     if (mode === 'reader') await rx.whenConnected();
     send(mode === 'cw-rx' ? { port: rx.port } : { ready: true });
   } else if (mode === 'server') {
+    const { MediaServer } = await loadCamwire();
     const s = new MediaServer({ host: '127.0.0.1', tcpPort: 0, httpPort: false, udpPort: false });
     await s.start();
     send({ port: s.ports.tcp });

@@ -23,7 +23,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Sender } from '../src/index.js';
+import { loadCamwire } from './lib.js';
 import { median, num, table } from './table.js';
 
 type Way = 'raw' | 'direct' | 'relay';
@@ -146,6 +146,7 @@ async function once(way: Way, file: string, bytes: number, sha256: string, tmp: 
       const sock = net.connect(port, '127.0.0.1');
       fs.createReadStream(file).pipe(sock);
     } else {
+      const { Sender } = await loadCamwire();
       const tx = new Sender({ protocol: 'tcp', host: '127.0.0.1', port, ...senderTuning, ...(way === 'relay' ? { clientId: 'cam', to: 'reader' } : {}) });
       await tx.start();
       try {

@@ -9,7 +9,8 @@
  */
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import { Receiver, Sender, type MediaHook, type VideoFrame } from '../src/index.js';
+import type { MediaHook, VideoFrame } from '../src/index.js';
+import { loadCamwire } from './lib.js';
 import { table } from './table.js';
 
 const KEY = randomBytes(32);
@@ -31,6 +32,8 @@ type Mode = 'none' | 'aes-gcm' | 'aes-gcm async';
 
 async function run(mode: Mode, size: number, MS: number): Promise<{ fps: number; msPerFrame: number }> {
   const hooks = mode === 'none' ? {} : mode === 'aes-gcm' ? { enc: seal, dec: open } : { enc: async(seal), dec: async(open) };
+  // The package as users load it (bench/lib.ts).
+  const { Receiver, Sender } = await loadCamwire();
   const rx = new Receiver({ protocol: 'tcp', host: '127.0.0.1', port: 0, receiveMediaTypes: ['video'], decodeVideo: hooks.dec });
   await rx.start();
   const tx = new Sender({ protocol: 'tcp', host: '127.0.0.1', port: rx.port, encodeVideo: hooks.enc });

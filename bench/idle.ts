@@ -67,7 +67,7 @@ import { PerformanceObserver, constants } from 'node:perf_hooks';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { MediaServer } from '../src/index.js';
+import { loadCamwire } from './lib.js';
 import { Kind, MEDIA_TYPES, MediaType } from '../src/protocol/constants.js';
 import { encodeFrameBuffer, type Frame } from '../src/protocol/frame.js';
 import { encodeJson } from '../src/protocol/handshake.js';
@@ -102,6 +102,8 @@ export function rpc(cp: ChildProcess): (m: Msg, key: string, timeoutMs?: number)
 // ---------------------------------------------------------------- children
 
 async function serverChild(): Promise<void> {
+  // The package as users load it (bench/lib.ts).
+  const { MediaServer } = await loadCamwire();
   const s = new MediaServer({
     host: HOST,
     tcpPort: 0,

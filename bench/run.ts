@@ -41,6 +41,7 @@ import { runChangeBench } from './change.js';
 import { runClusterBench } from './cluster.js';
 import { median, num, ratio, sizeName, sum, table } from './table.js';
 import { cpuTimes, stealLine } from './host.js';
+import { describeCamwire } from './lib.js';
 
 // ---------------------------------------------------------------- configuration
 
@@ -424,6 +425,7 @@ const EXTRA: Record<string, (argv: string[]) => Promise<void>> = {
 };
 
 async function all(): Promise<void> {
+  console.log(`camwire under test: ${describeCamwire()}`);
   if (CASES.length) {
     const h0 = cpuTimes();
     await main();

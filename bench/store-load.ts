@@ -18,6 +18,7 @@
 import { performance } from 'node:perf_hooks';
 import type { Receiver as ReceiverT } from '../src/receiver.js';
 import type { Sender as SenderT } from '../src/sender.js';
+import { loadCamwire } from './lib.js';
 
 export const HOST = '127.0.0.1';
 export type StoreOp = 'perm' | 'temp' | 'contacts';
@@ -93,7 +94,7 @@ const withTimeout = <T>(p: Promise<T>, ms: number, what: string): Promise<T> => 
 };
 
 async function loadChild(): Promise<void> {
-  const { Sender, Receiver } = await import('../src/index.js');
+  const { Sender, Receiver } = await loadCamwire();
   const clients: Client[] = [];
   let holder: SenderT | undefined;
   let depth = 1;

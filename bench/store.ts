@@ -41,6 +41,7 @@ import type { ServerStore, StoreHooks } from '../src/server/store/store.js';
 import { summarize, type LatencySummary } from './drive.js';
 import { HOST, serveIpc, type LoadRun, type StoreOp } from './store-load.js';
 import { median, num, ratio, sum, table } from './table.js';
+import { loadCamwire } from './lib.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const OPS: StoreOp[] = ['perm', 'temp', 'contacts'];
@@ -87,7 +88,7 @@ const WRITES = ['putClient', 'deleteClient', 'putContacts', 'deleteContacts', 'p
 
 async function serverChild(): Promise<void> {
   // Nothing of camwire is loaded before this line.
-  const { MediaServer, MemoryStore, SqliteStore } = await import('../src/index.js');
+  const { MediaServer, MemoryStore, SqliteStore } = await loadCamwire();
   const kind = process.env.CAMWIRE_STORE_KIND as StoreKind;
   const inner: ServerStore = kind === 'sqlite' ? new SqliteStore({ dir: process.env.CAMWIRE_STORE_DIR! }) : new MemoryStore();
   let writes = 0;
