@@ -8,9 +8,11 @@
  * channel); the server's CPU while the channels sit idle for --idle-s seconds (every link's
  * keepalive, dead and stall checks run, and PINGs flow), as % of one core. The default, 24 s, is
  * three keepalive periods: both servers check every 500 ms and ping a client 7.5 s after they
- * last heard it, which a PONG puts 8 s after the last PING; so every client is pinged exactly
- * three times in the period, whatever the phase of its joins (a 20 s period held two or three
- * PINGs per client, and the two servers' % of a core could differ by half for that alone).
+ * last heard it, which a PONG puts 8 s after the last PING; so every client is pinged three
+ * times in the period, whatever the phase of its joins (a 20 s period held two or three PINGs per
+ * client, and the two servers' % of a core could differ by half for that alone). On a busy host a
+ * server's ticks can run late, so that some of its clients wait 8.5 s and get two: the PINGs
+ * each server answered are printed, and so is the CPU per exchange, which does not depend on them.
  *
  * --idle-peers: what the channels do about keepalives (docs/protocol.md 3.4):
  * - `answer` (default): they only answer the server's PINGs, as a bare reader does;
