@@ -46,7 +46,8 @@
  *   --fanout-server-import=package|index|module   what the camwire relay child imports: the
  *       package as published (dist/index.js, bundled: what `import { MediaServer } from 'camwire'`
  *       and the CLI load; default; `npm run bench` builds it), the entry's modules one by one as
- *       tsc compiled them (build/src/index.js), or only build/src/server/media-server.js
+ *       tsc compiled them (build/src/index.js; the default with CAMWIRE_BENCH_IMPORT=build), or only
+ *       build/src/server/media-server.js
  *   --fanout-store=memory|sqlite   the camwire relay's ServerStore: MemoryStore (default) or a
  *       SqliteStore in a temp dir of its own (removed when the child stops)
  *   --fanout-store-check=1 (0: skip)   after the rest, N = 100 x 64 KB once more with the camwire
@@ -110,6 +111,7 @@ import { camwireSenderPublisher, camwireWirePublisher, rawPublisher, type Publis
 import { clock, ReaderPool, type ReaderKind, type ReaderSpec } from './fanout-readers.js';
 import { median, num, ratio, sizeName, sum, table } from './table.js';
 import { summarize, type LatencySummary } from './drive.js';
+import { benchImport } from './lib.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const MAX_WINDOW = 256;
@@ -648,7 +650,8 @@ function parseArgs(argv: string[]): FanoutConfig {
     throttle: (a.get('fanout-throttle') ?? '1') !== '0',
     paced: (a.get('fanout-paced') ?? '1') !== '0' ? { n: Number(pc[1]), size: Number(pc[2]), fps: Number(pc[3]), ms: Number(a.get('fanout-paced-ms') || 9000) } : undefined,
     profDir: a.get('fanout-prof') || undefined,
-    serverImport: a.get('fanout-server-import') === 'module' ? 'module' : a.get('fanout-server-import') === 'index' ? 'index' : 'package',
+    // Unset: what CAMWIRE_BENCH_IMPORT says for every bench (bench/lib.ts).
+    serverImport: a.get('fanout-server-import') === 'module' ? 'module' : a.get('fanout-server-import') === 'index' || (!a.get('fanout-server-import') && benchImport() === 'build') ? 'index' : 'package',
     readers: a.get('fanout-readers') === 'receiver' ? 'receiver' : 'wire',
     pub: a.get('fanout-pub') === 'sender' ? 'sender' : 'wire',
     readerProcs: Math.max(1, Number(a.get('fanout-reader-procs') || 2)),

@@ -14,15 +14,21 @@ export type Camwire = typeof import('../src/index.js');
 
 const DIST = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'dist', 'index.js');
 
-/** What loadCamwire() loads, for the benches' headers. */
-export function describeCamwire(how: string | undefined = process.env.CAMWIRE_BENCH_IMPORT): string {
-  return how === 'build' ? 'build/src, the modules one by one as tsc compiled them (CAMWIRE_BENCH_IMPORT=build)' : 'the package as built, dist/index.js (CAMWIRE_BENCH_IMPORT=build: build/src)';
+/** CAMWIRE_BENCH_IMPORT (or `how`) read: 'package' (unset or empty too) or 'build'; anything else ends the run. */
+export function benchImport(how: string | undefined = process.env.CAMWIRE_BENCH_IMPORT): 'package' | 'build' {
+  if (how === undefined || how === '' || how === 'package') return 'package';
+  if (how === 'build') return 'build';
+  throw new Error(`CAMWIRE_BENCH_IMPORT=${how}: use package (dist/, the default) or build (build/src)`);
 }
 
-/** `how`: 'package' (dist/, the default) or 'build' (build/src). */
-export async function loadCamwire(how: string | undefined = process.env.CAMWIRE_BENCH_IMPORT): Promise<Camwire> {
-  if (how === 'build') return import('../src/index.js');
-  if (how !== undefined && how !== '' && how !== 'package') throw new Error(`CAMWIRE_BENCH_IMPORT=${how}: use package (dist/, the default) or build (build/src)`);
+/** What loadCamwire() loads, for the benches' headers. */
+export function describeCamwire(how?: string): string {
+  return benchImport(how) === 'build' ? 'build/src, the modules one by one as tsc compiled them (CAMWIRE_BENCH_IMPORT=build)' : 'the package as built, dist/index.js (CAMWIRE_BENCH_IMPORT=build: build/src)';
+}
+
+/** `how`: as benchImport() reads it. */
+export async function loadCamwire(how?: string): Promise<Camwire> {
+  if (benchImport(how) === 'build') return import('../src/index.js');
   if (!fs.existsSync(DIST)) throw new Error(`the bench measures the package as built, and ${DIST} is missing: run npm run build first (npm run bench does)`);
   return (await import(pathToFileURL(DIST).href)) as Camwire;
 }

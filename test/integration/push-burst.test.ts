@@ -5,16 +5,11 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { Receiver, Sender } from '../../src/index.js';
+import { pushPair } from '../helpers/push-pair.js';
 import { count } from '../helpers/events.js';
 
 test('TCP push - 8 video frames of 64 KiB sent in one turn all arrive, none dropped', async (t) => {
-  const rx = new Receiver({ protocol: 'tcp', host: '127.0.0.1', port: 0, receiveMediaTypes: ['video'] });
-  await rx.start();
-  t.after(() => rx.stop());
-  const tx = new Sender({ protocol: 'tcp', host: '127.0.0.1', port: rx.port, clientId: 'cam' });
-  await tx.start();
-  t.after(() => tx.stop());
+  const { rx, tx } = await pushPair(t, { protocol: 'tcp', receiveMediaTypes: ['video'] }, { clientId: 'cam' });
   const got: number[] = [];
   rx.on('video', (v) => got.push(v.data.readUInt32BE(0)));
   // The lane connects on the first frame; the burst goes once it is open.

@@ -7,17 +7,12 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import dgram from 'node:dgram';
-import { Receiver, Sender } from '../../src/index.js';
+import { pushPair } from '../helpers/push-pair.js';
 import { UdpEndpoint } from '../../src/internal.js';
 
 describe('udp burst', () => {
   test('40 video frames of 300 KB at once: the newest arrives, and every frame is delivered or counted as dropped', async (t) => {
-    const rx = new Receiver({ protocol: 'udp', host: '127.0.0.1', port: 0 });
-    await rx.start();
-    t.after(() => rx.stop());
-    const tx = new Sender({ protocol: 'udp', host: '127.0.0.1', port: rx.port, clientId: 'burst' });
-    await tx.start();
-    t.after(() => tx.stop());
+    const { rx, tx } = await pushPair(t, { protocol: 'udp' }, { clientId: 'burst' });
     const got: number[] = [];
     const last = new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`frame 39 never arrived; got ${got.join(',')}`)), 15000);

@@ -8,18 +8,14 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { Receiver, Sender, type ConnectionEvent } from '../../src/index.js';
+import { Sender, type ConnectionEvent } from '../../src/index.js';
 import { next } from '../helpers/events.js';
+import { pushPair } from '../helpers/push-pair.js';
 import { until } from '../helpers/wait.js';
 
 describe('udp host names', () => {
   test('20 bursts of 32 small video frames to "localhost": every one arrives, in the order sent', async (t) => {
-    const rx = new Receiver({ protocol: 'udp', host: '127.0.0.1', port: 0 });
-    await rx.start();
-    t.after(() => rx.stop());
-    const tx = new Sender({ protocol: 'udp', host: 'localhost', port: rx.port, clientId: 'named' });
-    await tx.start();
-    t.after(() => tx.stop());
+    const { rx, tx } = await pushPair(t, { protocol: 'udp' }, { host: 'localhost', clientId: 'named' });
     const got: number[] = [];
     rx.on('video', (v) => got.push(v.data.readUInt32BE(0)));
     // A burst at a time, each sent in one turn, the next once the last one is in: within a

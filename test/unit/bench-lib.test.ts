@@ -7,7 +7,13 @@ import * as built from '../../src/index.js';
 import { describeCamwire, loadCamwire } from '../../bench/lib.js';
 
 describe('bench library loader', () => {
-  test('by default it loads dist/index.js, not the modules of build/src', async () => {
+  test('by default it loads dist/index.js, not the modules of build/src', async (t) => {
+    // The default is what an unset CAMWIRE_BENCH_IMPORT gives, whatever the shell running the tests set.
+    const was = process.env.CAMWIRE_BENCH_IMPORT;
+    delete process.env.CAMWIRE_BENCH_IMPORT;
+    t.after(() => {
+      if (was !== undefined) process.env.CAMWIRE_BENCH_IMPORT = was;
+    });
     const pkg = await loadCamwire('package');
     assert.equal(pkg.MediaServer.name, 'MediaServer');
     assert.notEqual(pkg.MediaServer, built.MediaServer, 'the default must be the bundle, a copy of its own');
@@ -15,13 +21,21 @@ describe('bench library loader', () => {
     assert.match(describeCamwire(undefined), /dist\/index\.js/);
   });
 
-  test('CAMWIRE_BENCH_IMPORT=build loads build/src', async () => {
+  test('CAMWIRE_BENCH_IMPORT=build loads build/src', async (t) => {
     const b = await loadCamwire('build');
     assert.equal(b.MediaServer, built.MediaServer);
     assert.match(describeCamwire('build'), /build\/src/);
+    const was = process.env.CAMWIRE_BENCH_IMPORT;
+    process.env.CAMWIRE_BENCH_IMPORT = 'build';
+    t.after(() => {
+      if (was === undefined) delete process.env.CAMWIRE_BENCH_IMPORT;
+      else process.env.CAMWIRE_BENCH_IMPORT = was;
+    });
+    assert.equal(await loadCamwire(), b, 'read from the environment when not given');
   });
 
   test('an unknown choice ends with one sentence naming the two that exist', async () => {
     await assert.rejects(loadCamwire('dist2'), /CAMWIRE_BENCH_IMPORT=dist2: use package .* or build/);
+    assert.throws(() => describeCamwire('dist2'), /CAMWIRE_BENCH_IMPORT=dist2/);
   });
 });
