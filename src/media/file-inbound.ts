@@ -286,9 +286,11 @@ export class FileInbound {
   }
 
   /**
-   * Hashes and reports a chunk, then writes it; `ack` (the chunk's frame) is answered once it is
-   * written. `data`: one Buffer, or the views of the reads it arrived in (joined only for a
-   * `fileData` listener that reads it).
+   * Hashes a chunk and writes it; once it is written, `fileData` reports it and `ack` (the chunk's
+   * frame) is answered (at once without fileDir). A chunk still waiting for the disk when the
+   * transfer ends is neither reported nor acknowledged (docs/api.md, Receiver events). `data`: one
+   * Buffer, or the views of the reads it arrived in (joined only for a `fileData` listener that
+   * reads it).
    */
   #write(rx: FileRx, fileId: number, offset: number, data: Buffer | readonly Buffer[], m: MessageMeta, ack?: Frame): void {
     let bytes: number;
@@ -303,8 +305,8 @@ export class FileInbound {
       }
     }
     rx.next += bytes;
-    this.#sink.fileData(dataInfo(fileId, rx, offset, data, bytes), m, bytes);
     if (!rx.writer) {
+      this.#sink.fileData(dataInfo(fileId, rx, offset, data, bytes), m, bytes);
       if (ack) this.#answers.ack(ack);
       return;
     }
@@ -317,6 +319,9 @@ export class FileInbound {
       const r = Math.min(rx.reserved, bytes);
       rx.reserved -= r;
       if (this.#o.pendingDisk) this.#o.pendingDisk.bytes -= r;
+      // A write that was on the thread pool when the transfer ended lands after its fileEnd: not
+      // reported then.
+      if (this.#files.get(fileId) === rx) this.#sink.fileData(dataInfo(fileId, rx, offset, data, bytes), m, bytes);
       if (ack) this.#answers.ack(ack);
     });
   }
