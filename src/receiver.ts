@@ -64,6 +64,7 @@ export class Receiver extends EventEmitter<ReceiverEvents> {
   readonly #media: ReceiverMedia;
   readonly #composer: VideoComposer<FrameLink> | undefined;
   readonly #busyFiles = new Set<string>();
+  readonly #closingFiles = new Map<string, Array<() => void>>();
   /**
    * Answers sent to each push sender's reliable queue (its HELLO's `lane`), kept across that
    * queue's links so that items resent on a new link are not delivered twice; least recently
@@ -310,6 +311,7 @@ export class Receiver extends EventEmitter<ReceiverEvents> {
       mediaTypes: this.#c.typeSet,
       fileDir: this.#c.fileDir,
       busyFiles: this.#busyFiles,
+      closingFiles: this.#closingFiles,
       maxFileSize: this.#c.maxFileSize,
       minFreeDiskBytes: this.#c.minFreeDisk,
       pendingDisk: this.#pendingDisk,

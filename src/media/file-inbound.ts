@@ -16,6 +16,7 @@ import type { Logger } from '../options.js';
 import type { Answerer } from './answers.js';
 import { FileWriter } from './file-writer.js';
 import { makeDir } from '../make-dir.js';
+import { byteLength, dataInfo, safeName } from './file-info.js';
 
 /** Where file reception reports to (part of an InboundSink). */
 export interface FileSink {
@@ -33,6 +34,12 @@ export interface FileInboundOptions {
   fileDir?: string;
   /** Paths being written now, shared by all links of one receiver: one transfer per file name. */
   busyFiles: Set<string>;
+  /**
+   * Paths of ended transfers whose last write is still on the thread pool, shared like
+   * `busyFiles`, with the STARTs waiting for it to land: a resume reads the `.part` file's size
+   * only once nothing more will be written to it.
+   */
+  closingFiles?: Map<string, Array<() => void>>;
   /** Largest file a START may announce; larger ones are refused (NACK 1204). @default Infinity */
   maxFileSize?: number;
   /** With fileDir: free disk that must remain once a new transfer's bytes are written. @default 0 */
@@ -72,6 +79,7 @@ export class FileInbound {
   readonly #answers: Answerer;
   readonly #o: FileInboundOptions;
   readonly #files = new Map<number, FileRx>();
+  #disposed = false;
 
   constructor(sink: FileSink, answers: Answerer, o: FileInboundOptions) {
     this.#sink = sink;
@@ -201,6 +209,20 @@ export class FileInbound {
         this.#answers.nack(f, CloseCode.REFUSED, `${name} is already being received`);
         return;
       }
+      // An ended transfer of this name still has a write on the thread pool: answered once it
+      // landed (a write's time; the sender waits for this answer before it sends chunks).
+      const closing = this.#o.closingFiles?.get(full);
+      if (closing) {
+        closing.push(() => {
+          if (this.#disposed) return;
+          try {
+            this.#fileStart(f, m, msg, this.#files.get(msg.fileId));
+          } catch (err) {
+            this.#ioFailed(f, m, msg.fileId, undefined, err as Error);
+          }
+        });
+        return;
+      }
       let have = 0;
       try {
         have = fs.statSync(`${full}.part`).size;
@@ -306,7 +328,7 @@ export class FileInbound {
     }
     rx.next += bytes;
     if (!rx.writer) {
-      this.#sink.fileData(dataInfo(fileId, rx, offset, data, bytes), m, bytes);
+      this.#sink.fileData(dataInfo(fileId, rx.name, rx.size, offset, data, bytes), m, bytes);
       if (ack) this.#answers.ack(ack);
       return;
     }
@@ -321,7 +343,7 @@ export class FileInbound {
       if (this.#o.pendingDisk) this.#o.pendingDisk.bytes -= r;
       // A write that was on the thread pool when the transfer ended lands after its fileEnd: not
       // reported then.
-      if (this.#files.get(fileId) === rx) this.#sink.fileData(dataInfo(fileId, rx, offset, data, bytes), m, bytes);
+      if (this.#files.get(fileId) === rx) this.#sink.fileData(dataInfo(fileId, rx.name, rx.size, offset, data, bytes), m, bytes);
       if (ack) this.#answers.ack(ack);
     });
   }
@@ -341,15 +363,25 @@ export class FileInbound {
 
   #closeFile(id: number, rx: FileRx): void {
     this.#files.delete(id);
-    if (rx.path) this.#o.busyFiles.delete(rx.path);
     if (this.#o.pendingDisk) this.#o.pendingDisk.bytes -= rx.reserved;
     rx.reserved = 0;
-    rx.writer?.close();
+    const file = rx.path;
+    if (file) this.#o.busyFiles.delete(file);
+    const closing = this.#o.closingFiles;
+    if (file && closing && rx.writer && !rx.writer.idle) {
+      closing.set(file, []);
+      rx.writer.close(() => {
+        const waiting = closing.get(file) ?? [];
+        closing.delete(file);
+        for (const start of waiting) start();
+      });
+    } else rx.writer?.close();
     rx.writer = undefined;
   }
 
   /** The link ended: unfinished files end with an error. */
   dispose(m: MessageMeta | undefined, err: CamwireError): void {
+    this.#disposed = true;
     for (const [id, rx] of [...this.#files]) {
       if (m) this.#endFile(id, rx, m, err);
       else this.#closeFile(id, rx);
@@ -362,45 +394,4 @@ export class FileInbound {
     this.#o.logger?.warn({ from: f.from, code }, `file refused: ${reason}`);
     this.#answers.nack(f, code, reason);
   }
-}
-
-function byteLength(data: Buffer | readonly Buffer[]): number {
-  if (Buffer.isBuffer(data)) return data.length;
-  let n = 0;
-  for (const piece of data) n += piece.length;
-  return n;
-}
-
-/** A fileData event's info; data given as views is joined when (if ever) it is read. */
-function dataInfo(fileId: number, rx: FileRx, offset: number, data: Buffer | readonly Buffer[], bytes: number): FileDataInfo {
-  if (Buffer.isBuffer(data)) return { fileId, name: rx.name, offset, size: rx.size, data };
-  return new ViewsDataInfo(fileId, rx.name, offset, rx.size, data, bytes);
-}
-
-/** FileDataInfo whose data arrived as views: joined on first read (a class accessor: one hidden class for all). */
-class ViewsDataInfo implements FileDataInfo {
-  #joined: Buffer | undefined;
-  readonly #views: readonly Buffer[];
-  readonly #bytes: number;
-  constructor(
-    readonly fileId: number,
-    readonly name: string,
-    readonly offset: number,
-    readonly size: number,
-    views: readonly Buffer[],
-    bytes: number,
-  ) {
-    this.#views = views;
-    this.#bytes = bytes;
-  }
-
-  get data(): Buffer {
-    return (this.#joined ??= Buffer.concat(this.#views, this.#bytes));
-  }
-}
-
-/** A file name safe to create inside a folder: no directories, no dot-names. */
-export function safeName(name: string): string {
-  const base = path.basename(name.replace(/\\/g, '/')).replace(/[\u0000-\u001f<>:"|?*]/g, '_');
-  return !base || base === '.' || base === '..' ? 'file' : base;
 }

@@ -28,6 +28,7 @@ export class FileWriter {
   #closed = false;
   #failed: Error | undefined;
   #idle: Array<() => void> = [];
+  #onClosed: (() => void) | undefined;
 
   /** @param position where the first chunk goes (the transfer's start offset) */
   constructor(fd: number, position: number) {
@@ -73,13 +74,18 @@ export class FileWriter {
 
   /**
    * Closes the file: at once when idle, else right after the write in flight (the descriptor is
-   * never closed under a write). Queued chunks are not written; they hear an error.
+   * never closed under a write). Queued chunks are not written; they hear an error. `closed`
+   * hears when the descriptor is closed: at once when idle, else once the write in flight landed.
    */
-  close(): void {
+  close(closed?: () => void): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#onClosed = closed;
     this.#drop(new Error('the transfer ended'));
-    if (!this.#busy) fs.closeSync(this.#fd);
+    if (!this.#busy) {
+      fs.closeSync(this.#fd);
+      closed?.();
+    }
   }
 
   #next(): void {
@@ -96,7 +102,8 @@ export class FileWriter {
       this.#busy = false;
       for (const b of batch) this.#queued -= b.bytes;
       if (this.#closed) {
-        fs.close(this.#fd, () => {});
+        const closed = this.#onClosed;
+        fs.close(this.#fd, () => closed?.());
         for (const b of batch) b.done(err ?? undefined);
         return;
       }

@@ -15,7 +15,7 @@ import { Answerer, type AnswerMemory } from './answers.js';
 import { FileInbound, type FileInboundOptions, type FileSink } from './file-inbound.js';
 
 export type { AnswerMemory } from './answers.js';
-export { safeName } from './file-inbound.js';
+export { safeName } from './file-info.js';
 
 /** Where decoded messages go (file events and drops: see FileSink). */
 export interface InboundSink extends FileSink {

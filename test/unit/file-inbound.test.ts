@@ -16,6 +16,7 @@ import { Answerer } from '../../src/media/answers.js';
 import { FileInbound } from '../../src/media/file-inbound.js';
 import { Flag, Kind, MediaType } from '../../src/protocol/constants.js';
 import { encodeFileMessage, type FileMessage } from '../../src/protocol/file-messages.js';
+import { decodeAck } from '../../src/protocol/messages.js';
 import type { Frame } from '../../src/protocol/frame.js';
 
 const meta: MessageMeta = { from: 'cam', to: '', group: '', mediaIndex: 0, remoteSessionKey: 1n, seq: 0, timestamp: 0, transport: 'tcp', remoteAddress: '127.0.0.1', remotePort: 1 };
@@ -27,16 +28,15 @@ function frame(m: FileMessage): Frame {
   return { kind: Kind.DATA, mediaType: MediaType.file, flags: Flag.ACK_REQUESTED, mediaIndex: 0, seq: ++seq, sessionKey: 1n, timestamp: 0, from: 'cam', to: '', group: '', payload };
 }
 
-function setup(t: { after(fn: () => void): void }) {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'camwire-inbound-'));
-  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+/** One link's FileInbound writing into `dir`, with what it raised and answered. */
+function peer(dir: string, shared: { busyFiles: Set<string>; closingFiles: Map<string, Array<() => void>> }) {
   const events: Array<{ ev: 'data'; info: FileDataInfo; onDisk: number } | { ev: 'end'; info: FileEndInfo }> = [];
-  const answers: Array<{ kind: number; seq: number }> = [];
+  const answers: Array<{ kind: number; seq: number; payload?: Buffer }> = [];
   let waiting: { n: number; resolve: () => void } | undefined;
   const link = {
     reliable: true,
-    send: (f: { kind: number; seq: number }) => {
-      answers.push({ kind: f.kind, seq: f.seq });
+    send: (f: { kind: number; seq: number; payload?: Buffer }) => {
+      answers.push({ kind: f.kind, seq: f.seq, payload: f.payload });
       if (waiting && answers.length >= waiting.n) waiting.resolve();
     },
   } as unknown as FrameLink;
@@ -55,9 +55,17 @@ function setup(t: { after(fn: () => void): void }) {
       dropped: () => assert.fail('nothing is dropped'),
     },
     new Answerer(link, undefined),
-    { fileDir: dir, busyFiles: new Set() },
+    { fileDir: dir, ...shared },
   );
   return { dir, part, events, answers, answered, inbound };
+}
+
+/** A receiver's folder and its first link. */
+function setup(t: { after(fn: () => void): void }) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'camwire-inbound-'));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const shared = { busyFiles: new Set<string>(), closingFiles: new Map<string, Array<() => void>>() };
+  return { ...peer(dir, shared), another: () => peer(dir, shared) };
 }
 
 const CHUNK = 64 * 1024;
@@ -106,4 +114,47 @@ test('FileInbound - a transfer that ends with chunks waiting for the disk report
   assert.equal(held.length, CHUNK, 'only the write that was in flight landed; queued chunks were not written');
   assert.ok(held.equals(content.subarray(0, CHUNK)));
   assert.deepEqual(answers.map((a) => a.kind), [Kind.ACK, Kind.NACK, Kind.NACK, Kind.NACK, Kind.NACK, Kind.NACK, Kind.ACK], 'the START, five refused, then the chunk that was written');
+});
+
+test('FileInbound - a resume that arrives while the broken transfer\'s last write is on the thread pool is answered once it landed, with the offset it made', async (t) => {
+  const first = setup(t);
+  const content = randomBytes(CHUNK * 16);
+  first.inbound.handle(frame({ op: 'start', fileId: 1, name: 'clip.bin', totalSize: content.length, offset: 0 }), meta);
+  for (let o = 0; o < CHUNK * 3; o += CHUNK) first.inbound.handle(frame({ op: 'chunk', fileId: 1, offset: o, data: content.subarray(o, o + CHUNK) }), meta);
+  first.inbound.dispose(meta, new CamwireError(ErrorCode.TRANSPORT_CLOSED, 'link closed'));
+  // The sender comes back on a new link before the write in flight (the first chunk) landed.
+  const second = first.another();
+  second.inbound.handle(frame({ op: 'start', fileId: 1, name: 'clip.bin', totalSize: content.length, offset: 0 }), meta);
+  assert.equal(second.answers.length, 0, 'not answered while a write of the old transfer is on the thread pool');
+  await second.answered(1);
+  assert.equal(second.answers[0].kind, Kind.ACK);
+  assert.equal(decodeAck(second.answers[0].payload!).resumeOffset, CHUNK, 'resumes after the chunk that landed');
+  for (let o = CHUNK; o < content.length; o += CHUNK) second.inbound.handle(frame({ op: 'chunk', fileId: 1, offset: o, data: content.subarray(o, o + CHUNK) }), meta);
+  second.inbound.handle(frame({ op: 'end', fileId: 1, totalSize: content.length, sha256: createHash('sha256').update(content.subarray(CHUNK)).digest() }), meta);
+  await second.answered(1 + 15 + 1);
+  const end = second.events.at(-1)!;
+  assert.equal(end.ev, 'end');
+  assert.equal((end.info as FileEndInfo).ok, true);
+  assert.ok(fs.readFileSync(path.join(first.dir, 'clip.bin')).equals(content));
+});
+
+test('FileInbound - a START waiting for the old transfer\'s last write is dropped when its own link ends first', async (t) => {
+  const first = setup(t);
+  const content = randomBytes(CHUNK * 4);
+  first.inbound.handle(frame({ op: 'start', fileId: 1, name: 'clip.bin', totalSize: content.length, offset: 0 }), meta);
+  first.inbound.handle(frame({ op: 'chunk', fileId: 1, offset: 0, data: content.subarray(0, CHUNK) }), meta);
+  first.inbound.dispose(meta, new CamwireError(ErrorCode.TRANSPORT_CLOSED, 'link closed'));
+  const second = first.another();
+  second.inbound.handle(frame({ op: 'start', fileId: 1, name: 'clip.bin', totalSize: content.length, offset: 0 }), meta);
+  second.inbound.dispose(meta, new CamwireError(ErrorCode.TRANSPORT_CLOSED, 'link closed'));
+  await first.answered(2); // the START and the chunk that was in flight
+  // The third link's START finds the name free: the second link's waiting START opened nothing.
+  const third = first.another();
+  third.inbound.handle(frame({ op: 'start', fileId: 1, name: 'clip.bin', totalSize: content.length, offset: 0 }), meta);
+  await third.answered(1);
+  assert.equal(third.answers[0].kind, Kind.ACK);
+  assert.equal(decodeAck(third.answers[0].payload!).resumeOffset, CHUNK);
+  assert.equal(second.answers.length, 0);
+  assert.equal(second.events.length, 0);
+  third.inbound.dispose(undefined, new CamwireError(ErrorCode.TRANSPORT_CLOSED, 'done'));
 });
