@@ -35,7 +35,7 @@ export interface FileInboundOptions {
   /** Paths being written now, shared by all links of one receiver: one transfer per file name. */
   busyFiles: Set<string>;
   /**
-   * Paths of ended transfers whose last write is still on the thread pool, shared like
+   * Paths of ended transfers whose last chunks are still being written, shared like
    * `busyFiles`, with the STARTs waiting for it to land: a resume reads the `.part` file's size
    * only once nothing more will be written to it.
    */
@@ -209,8 +209,9 @@ export class FileInbound {
         this.#answers.nack(f, CloseCode.REFUSED, `${name} is already being received`);
         return;
       }
-      // An ended transfer of this name still has a write on the thread pool: answered once it
-      // landed (a write's time; the sender waits for this answer before it sends chunks).
+      // An ended transfer of this name still writes the chunks it had: answered once they
+      // landed (at most what waited for the disk; the sender waits for this answer before it
+      // sends chunks).
       const closing = this.#o.closingFiles?.get(full);
       if (closing) {
         closing.push(() => {
@@ -310,7 +311,7 @@ export class FileInbound {
   /**
    * Hashes a chunk and writes it; once it is written, `fileData` reports it and `ack` (the chunk's
    * frame) is answered (at once without fileDir). A chunk still waiting for the disk when the
-   * transfer ends is neither reported nor acknowledged (docs/api.md, Receiver events). `data`: one
+   * transfer ends is written and acknowledged, not reported (docs/api.md, Receiver events). `data`: one
    * Buffer, or the views of the reads it arrived in (joined only for a `fileData` listener that
    * reads it).
    */
@@ -341,7 +342,7 @@ export class FileInbound {
       const r = Math.min(rx.reserved, bytes);
       rx.reserved -= r;
       if (this.#o.pendingDisk) this.#o.pendingDisk.bytes -= r;
-      // A write that was on the thread pool when the transfer ended lands after its fileEnd: not
+      // A chunk that waited for the disk when the transfer ended lands after its fileEnd: not
       // reported then.
       if (this.#files.get(fileId) === rx) this.#sink.fileData(dataInfo(fileId, rx.name, rx.size, offset, data, bytes), m, bytes);
       if (ack) this.#answers.ack(ack);

@@ -73,19 +73,25 @@ export class FileWriter {
   }
 
   /**
-   * Closes the file: at once when idle, else right after the write in flight (the descriptor is
-   * never closed under a write). Queued chunks are not written; they hear an error. `closed`
-   * hears when the descriptor is closed: at once when idle, else once the write in flight landed.
+   * Closes the file: at once when idle, else once the chunks already queued are written (they
+   * arrived in order and were hashed, so the file stays a contiguous prefix and a resume need not
+   * send them again; at most MAX_QUEUED_BYTES). The descriptor is never closed under a write. A
+   * write after close hears an error. `closed` hears when the descriptor is closed.
    */
   close(closed?: () => void): void {
     if (this.#closed) return;
     this.#closed = true;
     this.#onClosed = closed;
-    this.#drop(new Error('the transfer ended'));
-    if (!this.#busy) {
-      fs.closeSync(this.#fd);
-      closed?.();
-    }
+    if (this.#busy) return;
+    fs.closeSync(this.#fd);
+    closed?.();
+  }
+
+  /** The last write after close landed: closes the descriptor off the event loop, then tells. */
+  #release(): void {
+    const closed = this.#onClosed;
+    for (const fn of this.#idle.splice(0)) fn();
+    fs.close(this.#fd, () => closed?.());
   }
 
   #next(): void {
@@ -101,19 +107,15 @@ export class FileWriter {
     this.#writev(bufs, (err) => {
       this.#busy = false;
       for (const b of batch) this.#queued -= b.bytes;
-      if (this.#closed) {
-        const closed = this.#onClosed;
-        fs.close(this.#fd, () => closed?.());
-        for (const b of batch) b.done(err ?? undefined);
-        return;
-      }
       if (err) {
         this.#fail(err);
         for (const b of batch) b.done(err);
+        if (this.#closed) this.#release();
         return;
       }
       for (const b of batch) b.done();
       if (this.#queue.length) this.#next();
+      else if (this.#closed) this.#release();
       else for (const fn of this.#idle.splice(0)) fn();
     });
   }

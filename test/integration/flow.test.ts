@@ -47,9 +47,9 @@ test('file - an interrupted transfer resumes from the offset the receiver report
   const [broken] = await firstEnd;
   assert.equal(broken.ok, false);
   // fileData reports a chunk once it is on disk, so the partial file holds at least up to the
-  // chunk that triggered the cut; chunks that had arrived but still waited for the disk are not
-  // written. A lower bound: a chunk write already on the thread pool when the link broke still
-  // lands (the file stays a contiguous prefix), so the receiver may hold more by the time it answers.
+  // chunk that triggered the cut. A lower bound: chunks that had arrived but still waited for the
+  // disk when the link broke are written after the fileEnd (the file stays a contiguous prefix),
+  // so the receiver may hold more by the time it answers the resume.
   const have = fs.statSync(path.join(inbox, 'movie.bin.part')).size;
   assert.ok(have >= cutEnd && have < content.length, `partial file holds ${have} bytes; fileData had reported ${cutEnd} written`);
 

@@ -1,7 +1,7 @@
 /**
  * FileWriter: chunks written in order off the event loop, one write at a time (so the file is
- * always a contiguous prefix), each chunk answered once written; closing never closes the
- * descriptor under a write; the queue is bounded.
+ * always a contiguous prefix), each chunk answered once written; closing writes what is queued
+ * first and never closes the descriptor under a write; the queue is bounded.
  */
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -57,23 +57,34 @@ test('FileWriter - chunks land in order from the start position; each is answere
   assert.equal(got.length, at);
 });
 
-test('FileWriter - close during a write: the write finishes, queued chunks hear an error, nothing more is written', async (t) => {
+test('FileWriter - close during a write: the write in flight and the chunks queued behind it land, in order, then the descriptor closes', async (t) => {
   const file = tmpFile(t);
   const fd = fs.openSync(file, 'w');
   const w = new FileWriter(fd, 0);
   const results: Array<string> = [];
-  const first = new Promise<void>((r) => w.write(chunk(1 << 20, 1), (err) => (results.push(err ? `err ${err.message}` : 'ok'), r())));
+  const first = new Promise<void>((r) => w.write(chunk(1 << 20, 1), (err) => (results.push(err ? `err ${err.message}` : 'ok 1'), r())));
   // The first write is on the thread pool now; these two wait behind it.
-  const second = new Promise<void>((r) => w.write(chunk(10, 2), (err) => (results.push(err ? `err ${err.message}` : 'ok'), r())));
-  const third = new Promise<void>((r) => w.write(chunk(10, 3), (err) => (results.push(err ? `err ${err.message}` : 'ok'), r())));
-  w.close();
-  await Promise.all([first, second, third]);
-  assert.deepEqual(results, ['err the transfer ended', 'err the transfer ended', 'ok']);
-  assert.equal(fs.statSync(file).size, 1 << 20);
-  // A write after close is answered with an error at once.
+  const second = new Promise<void>((r) => w.write(chunk(10, 2), (err) => (results.push(err ? `err ${err.message}` : 'ok 2'), r())));
+  const third = new Promise<void>((r) => w.write(chunk(10, 3), (err) => (results.push(err ? `err ${err.message}` : 'ok 3'), r())));
+  let closedAt = -1;
+  const closed = new Promise<void>((r) => w.close(() => ((closedAt = results.length), r())));
+  // A write after close is answered with an error at once, and not written.
   let late: Error | undefined;
   w.write(chunk(1, 4), (err) => (late = err));
   assert.match(String(late), /closed/);
+  await Promise.all([first, second, third, closed]);
+  assert.deepEqual(results, ['ok 1', 'ok 2', 'ok 3']);
+  assert.equal(closedAt, 3, 'closed once every queued chunk was written');
+  assert.ok(fs.readFileSync(file).equals(Buffer.concat([chunk(1 << 20, 1), chunk(10, 2), chunk(10, 3)])));
+});
+
+test('FileWriter - close when idle closes at once and says so', (t) => {
+  const fd = fs.openSync(tmpFile(t), 'w');
+  const w = new FileWriter(fd, 0);
+  let closed = false;
+  w.close(() => (closed = true));
+  assert.equal(closed, true);
+  assert.throws(() => fs.fstatSync(fd), /EBADF/);
 });
 
 test('FileWriter - more than MAX_QUEUED_BYTES waiting for the disk fails the transfer with a sentence naming the window', async (t) => {
