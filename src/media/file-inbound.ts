@@ -36,7 +36,7 @@ export interface FileInboundOptions {
   busyFiles: Set<string>;
   /**
    * Paths of ended transfers whose last chunks are still being written, shared like
-   * `busyFiles`, with the STARTs waiting for it to land: a resume reads the `.part` file's size
+   * `busyFiles`, with the STARTs waiting for them to land: a resume reads the `.part` file's size
    * only once nothing more will be written to it.
    */
   closingFiles?: Map<string, Array<() => void>>;

@@ -70,7 +70,7 @@ function setup(t: { after(fn: () => void): void }) {
 
 const CHUNK = 64 * 1024;
 
-test('FileInbound - fileData comes once the chunk is on disk, in order, all before fileEnd', async (t) => {
+test('FileInbound - fileData comes once the chunk is on disk, in order, all before fileEnd', { timeout: 10_000 }, async (t) => {
   const { dir, events, answers, answered, inbound } = setup(t);
   const content = randomBytes(CHUNK * 8);
   inbound.handle(frame({ op: 'start', fileId: 1, name: 'clip.bin', totalSize: content.length, offset: 0 }), meta);
@@ -95,7 +95,7 @@ test('FileInbound - fileData comes once the chunk is on disk, in order, all befo
   assert.ok(answers.every((a) => a.kind === Kind.ACK));
 });
 
-test('FileInbound - a transfer that ends with chunks waiting for the disk still writes them, and raises nothing after fileEnd', async (t) => {
+test('FileInbound - a transfer that ends with chunks waiting for the disk still writes them, and raises nothing after fileEnd', { timeout: 10_000 }, async (t) => {
   const { part, events, answers, answered, inbound } = setup(t);
   const content = randomBytes(CHUNK * 16);
   inbound.handle(frame({ op: 'start', fileId: 1, name: 'clip.bin', totalSize: content.length, offset: 0 }), meta);
@@ -113,7 +113,7 @@ test('FileInbound - a transfer that ends with chunks waiting for the disk still 
   assert.ok(fs.readFileSync(part).equals(content.subarray(0, CHUNK * 6)), 'the partial file holds every chunk that arrived');
 });
 
-test('FileInbound - a resume that arrives while the broken transfer\'s last writes are on the thread pool is answered once they landed, with the offset they made', async (t) => {
+test('FileInbound - a resume that arrives while the broken transfer\'s last writes are on the thread pool is answered once they landed, with the offset they made', { timeout: 10_000 }, async (t) => {
   const first = setup(t);
   const content = randomBytes(CHUNK * 16);
   first.inbound.handle(frame({ op: 'start', fileId: 1, name: 'clip.bin', totalSize: content.length, offset: 0 }), meta);
@@ -135,7 +135,7 @@ test('FileInbound - a resume that arrives while the broken transfer\'s last writ
   assert.ok(fs.readFileSync(path.join(first.dir, 'clip.bin')).equals(content));
 });
 
-test('FileInbound - a START waiting for the old transfer\'s last write is dropped when its own link ends first', async (t) => {
+test('FileInbound - a START waiting for the old transfer\'s last write is dropped when its own link ends first', { timeout: 10_000 }, async (t) => {
   const first = setup(t);
   const content = randomBytes(CHUNK * 4);
   first.inbound.handle(frame({ op: 'start', fileId: 1, name: 'clip.bin', totalSize: content.length, offset: 0 }), meta);
