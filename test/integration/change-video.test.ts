@@ -98,8 +98,12 @@ test('change mode through a MediaServer: a reader that joins late gets a full fr
   const server = await startServer(t);
   const cam = await startClient(t, server, 'cam', { tx: { to: 'viewer', video: { encoding: 'change', imageType: 'png' } } });
   const scene = new ScreenScene({ width: W, height: H, cursor: 32, fps: 5 });
-  // Nobody to send to yet: the server counts the frames as unrouted.
+  // Nobody to send to yet: the server counts the frames as unrouted. Waited for: a frame still on
+  // its way when the viewer joins goes to it, before the test listens to its video, and a
+  // Receiver decodes (and composes) only the types its application listens to; its full frame
+  // would be ignored there, and the server would let the next rectangle through to it.
   for (let n = 0; n < 3; n++) await cam.tx.sendVideoPixels(scene.frame(n), { width: W, height: H, format: 'rgba' });
+  await until(() => server.stats().unrouted.video === 3, { checkAfterMs: [10, 50, 200, 1000, 3000], what: () => `${server.stats().unrouted.video} of the 3 frames reached the server` });
 
   const viewer = await startClient(t, server, 'viewer', { rx: { receiveMediaTypes: ['video', 'command'], video: { compose: 'rgb' } } });
   const seen = pictures(viewer.rx);
