@@ -334,14 +334,15 @@ export class FileInbound {
       return;
     }
     rx.writer.write(data, (err) => {
+      // Written or not, these bytes no longer wait for the disk.
+      const r = Math.min(rx.reserved, bytes);
+      rx.reserved -= r;
+      if (this.#o.pendingDisk) this.#o.pendingDisk.bytes -= r;
       if (err) {
         if (this.#files.get(fileId) === rx) this.#ioFailed(ack, m, fileId, rx, err);
         else if (ack) this.#answers.nack(ack, CloseCode.REFUSED, `file ${fileId} ended before this chunk was written`);
         return;
       }
-      const r = Math.min(rx.reserved, bytes);
-      rx.reserved -= r;
-      if (this.#o.pendingDisk) this.#o.pendingDisk.bytes -= r;
       // A chunk that waited for the disk when the transfer ended lands after its fileEnd: not
       // reported then.
       if (this.#files.get(fileId) === rx) this.#sink.fileData(dataInfo(fileId, rx.name, rx.size, offset, data, bytes), m, bytes);
@@ -364,8 +365,10 @@ export class FileInbound {
 
   #closeFile(id: number, rx: FileRx): void {
     this.#files.delete(id);
-    if (this.#o.pendingDisk) this.#o.pendingDisk.bytes -= rx.reserved;
-    rx.reserved = 0;
+    // What will not come is let go; what still waits for the disk stays counted until it lands.
+    const landing = Math.min(rx.reserved, rx.writer?.pendingBytes ?? 0);
+    if (this.#o.pendingDisk) this.#o.pendingDisk.bytes -= rx.reserved - landing;
+    rx.reserved = landing;
     const file = rx.path;
     if (file) this.#o.busyFiles.delete(file);
     const closing = this.#o.closingFiles;

@@ -41,6 +41,11 @@ export class FileWriter {
     return !this.#busy && this.#queue.length === 0;
   }
 
+  /** Bytes handed to write() and not yet written (queued, or in the write in flight). */
+  get pendingBytes(): number {
+    return this.#queued;
+  }
+
   /** Why writing stopped, once it did. */
   get failed(): Error | undefined {
     return this.#failed;

@@ -29,7 +29,7 @@ function frame(m: FileMessage): Frame {
 }
 
 /** One link's FileInbound writing into `dir`, with what it raised and answered. */
-function peer(dir: string, shared: { busyFiles: Set<string>; closingFiles: Map<string, Array<() => void>> }) {
+function peer(dir: string, shared: { busyFiles: Set<string>; closingFiles: Map<string, Array<() => void>>; pendingDisk: { bytes: number } }) {
   const events: Array<{ ev: 'data'; info: FileDataInfo; onDisk: number } | { ev: 'end'; info: FileEndInfo }> = [];
   const answers: Array<{ kind: number; seq: number; payload?: Buffer }> = [];
   let waiting: { n: number; resolve: () => void } | undefined;
@@ -64,8 +64,8 @@ function peer(dir: string, shared: { busyFiles: Set<string>; closingFiles: Map<s
 function setup(t: { after(fn: () => void): void }) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'camwire-inbound-'));
   t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
-  const shared = { busyFiles: new Set<string>(), closingFiles: new Map<string, Array<() => void>>() };
-  return { ...peer(dir, shared), another: () => peer(dir, shared) };
+  const shared = { busyFiles: new Set<string>(), closingFiles: new Map<string, Array<() => void>>(), pendingDisk: { bytes: 0 } };
+  return { ...peer(dir, shared), pendingDisk: shared.pendingDisk, another: () => peer(dir, shared) };
 }
 
 const CHUNK = 64 * 1024;
@@ -96,12 +96,14 @@ test('FileInbound - fileData comes once the chunk is on disk, in order, all befo
 });
 
 test('FileInbound - a transfer that ends with chunks waiting for the disk still writes them, and raises nothing after fileEnd', { timeout: 10_000 }, async (t) => {
-  const { part, events, answers, answered, inbound } = setup(t);
+  const { part, events, answers, answered, inbound, pendingDisk } = setup(t);
   const content = randomBytes(CHUNK * 16);
   inbound.handle(frame({ op: 'start', fileId: 1, name: 'clip.bin', totalSize: content.length, offset: 0 }), meta);
+  assert.equal(pendingDisk.bytes, content.length, 'the whole file is counted against the free disk');
   for (let o = 0; o < CHUNK * 6; o += CHUNK) inbound.handle(frame({ op: 'chunk', fileId: 1, offset: o, data: content.subarray(o, o + CHUNK) }), meta);
   // The first chunk is on the thread pool, the other five queued behind it: the link ends now.
   inbound.dispose(meta, new CamwireError(ErrorCode.TRANSPORT_CLOSED, 'link closed'));
+  assert.equal(pendingDisk.bytes, CHUNK * 6, 'what will not come is let go; what still waits for the disk stays counted');
   assert.equal(events.length, 1);
   assert.equal(events[0].ev, 'end');
   assert.equal((events[0].info as FileEndInfo).ok, false);
@@ -111,6 +113,7 @@ test('FileInbound - a transfer that ends with chunks waiting for the disk still 
   assert.deepEqual(answers.map((a) => a.kind), Array(7).fill(Kind.ACK), 'the START and the six chunks');
   assert.equal(events.length, 1, 'nothing is raised after fileEnd');
   assert.ok(fs.readFileSync(part).equals(content.subarray(0, CHUNK * 6)), 'the partial file holds every chunk that arrived');
+  assert.equal(pendingDisk.bytes, 0, 'nothing is counted once they landed');
 });
 
 test('FileInbound - a resume that arrives while the broken transfer\'s last writes are on the thread pool is answered once they landed, with the offset they made', { timeout: 10_000 }, async (t) => {
