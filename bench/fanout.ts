@@ -650,8 +650,7 @@ function parseArgs(argv: string[]): FanoutConfig {
     throttle: (a.get('fanout-throttle') ?? '1') !== '0',
     paced: (a.get('fanout-paced') ?? '1') !== '0' ? { n: Number(pc[1]), size: Number(pc[2]), fps: Number(pc[3]), ms: Number(a.get('fanout-paced-ms') || 9000) } : undefined,
     profDir: a.get('fanout-prof') || undefined,
-    // Unset: what CAMWIRE_BENCH_IMPORT says for every bench (bench/lib.ts).
-    serverImport: a.get('fanout-server-import') === 'module' ? 'module' : a.get('fanout-server-import') === 'index' || (!a.get('fanout-server-import') && benchImport() === 'build') ? 'index' : 'package',
+    serverImport: serverImport(a.get('fanout-server-import')),
     readers: a.get('fanout-readers') === 'receiver' ? 'receiver' : 'wire',
     pub: a.get('fanout-pub') === 'sender' ? 'sender' : 'wire',
     readerProcs: Math.max(1, Number(a.get('fanout-reader-procs') || 2)),
@@ -668,6 +667,13 @@ const cpuPerGB = (m: Measurement): number => (m.throughput ? m.relayCpuMs / (m.t
 const pct = (x: number): string => (Number.isFinite(x) ? `${x.toFixed(0)}%` : '-');
 const loadText = (l: Load | undefined): string =>
   l ? `pub ${pct(l.pubCpuPct)}, readers ${l.readerCpuPct.map(pct).join(' / ')}, relay ${pct(l.relayCpuPct)}${l.hot.length ? `  ! HARNESS HOT: ${l.hot.join(', ')}` : ''}` : '';
+
+/** --fanout-server-import; unset, what CAMWIRE_BENCH_IMPORT says for every bench (bench/lib.ts). */
+function serverImport(v: string | undefined): 'package' | 'index' | 'module' {
+  if (v === 'package' || v === 'index' || v === 'module') return v;
+  if (v) throw new Error(`--fanout-server-import=${v}: use package, index or module`);
+  return benchImport() === 'build' ? 'index' : 'package';
+}
 
 function progress(m: Measurement): void {
   const t = m.throughput;

@@ -372,7 +372,8 @@ export class FileInbound {
     const file = rx.path;
     if (file) this.#o.busyFiles.delete(file);
     const closing = this.#o.closingFiles;
-    if (file && closing && rx.writer && !rx.writer.idle) {
+    if (file && closing && rx.writer) {
+      // Released when the writer closed: at once when idle, else once what it had landed.
       closing.set(file, []);
       rx.writer.close(() => {
         const waiting = closing.get(file) ?? [];

@@ -1,19 +1,26 @@
 /**
  * bench/lib.ts: the benches measure the package as built (dist/), unless told to run build/src.
  */
-import { describe, test } from 'node:test';
+import { describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import * as built from '../../src/index.js';
 import { describeCamwire, loadCamwire } from '../../bench/lib.js';
 
+/** Sets CAMWIRE_BENCH_IMPORT (undefined: unset) for the rest of the test, then puts back what the shell had. */
+function benchImportEnv(t: TestContext, value: string | undefined): void {
+  const was = process.env.CAMWIRE_BENCH_IMPORT;
+  const set = (v: string | undefined): void => {
+    if (v === undefined) delete process.env.CAMWIRE_BENCH_IMPORT;
+    else process.env.CAMWIRE_BENCH_IMPORT = v;
+  };
+  set(value);
+  t.after(() => set(was));
+}
+
 describe('bench library loader', () => {
   test('by default it loads dist/index.js, not the modules of build/src', async (t) => {
     // The default is what an unset CAMWIRE_BENCH_IMPORT gives, whatever the shell running the tests set.
-    const was = process.env.CAMWIRE_BENCH_IMPORT;
-    delete process.env.CAMWIRE_BENCH_IMPORT;
-    t.after(() => {
-      if (was !== undefined) process.env.CAMWIRE_BENCH_IMPORT = was;
-    });
+    benchImportEnv(t, undefined);
     const pkg = await loadCamwire('package');
     assert.equal(pkg.MediaServer.name, 'MediaServer');
     assert.notEqual(pkg.MediaServer, built.MediaServer, 'the default must be the bundle, a copy of its own');
@@ -25,12 +32,7 @@ describe('bench library loader', () => {
     const b = await loadCamwire('build');
     assert.equal(b.MediaServer, built.MediaServer);
     assert.match(describeCamwire('build'), /build\/src/);
-    const was = process.env.CAMWIRE_BENCH_IMPORT;
-    process.env.CAMWIRE_BENCH_IMPORT = 'build';
-    t.after(() => {
-      if (was === undefined) delete process.env.CAMWIRE_BENCH_IMPORT;
-      else process.env.CAMWIRE_BENCH_IMPORT = was;
-    });
+    benchImportEnv(t, 'build');
     assert.equal(await loadCamwire(), b, 'read from the environment when not given');
   });
 
